@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Each test file gets its own in-process chain; two cores on CI, keep the pool small.
+    pool: "forks",
+    maxWorkers: 2,
+  },
+});
