@@ -1,0 +1,106 @@
+// The ledger's contract with the rest of the server. Two implementations share it:
+// SQLite in a file (default) and PostgreSQL (DATABASE_URL), and one test suite runs on both.
+// Amounts are decimal strings of atomic token units (never JS numbers).
+
+/** A payment's life: reserved before the handler runs, then exactly one terminal state. */
+export type PaymentStatus =
+  | "reserved" // authorization held; handler may be running
+  | "settling" // handed to the facilitator / in a submitted batch
+  | "pending" // transaction submitted but not confirmed in time: reconcile, never resubmit blindly
+  | "settled" // on-chain PaymentSettled seen (txHash set)
+  | "failed" // settlement refused on-chain or by verify (errorReason set); nothing charged
+  | "released"; // handler failed before settlement: nothing charged
+
+/** EIP-3009 authorizations are unique per (token, payer, nonce): so is a ledger payment. */
+export interface PaymentKey {
+  network: string; // CAIP-2, e.g. "eip155:31337"
+  asset: string; // token address, lower-case hex
+  payer: string; // lower-case hex
+  nonce: string; // 0x-prefixed 32-byte hex, lower-case
+}
+
+export interface PaymentRecord extends PaymentKey {
+  payTo: string;
+  amount: string;
+  modelId: string | null;
+  outputId: string | null;
+  status: PaymentStatus;
+  txHash: string | null;
+  errorReason: string | null;
+  /** The x402 PaymentPayload as received (JSON text): enough to settle again after a crash. */
+  payload: string;
+  createdAt: number; // ms since epoch
+  updatedAt: number;
+}
+
+export type ReserveResult =
+  | { reserved: true; payment: PaymentRecord }
+  | { reserved: false; existing: PaymentRecord };
+
+export interface OutputRecord {
+  outputId: string;
+  modelId: string;
+  paymentKey: PaymentKey | null;
+  /** Canonical JSON of the attribution record; recordHash = keccak256 of its UTF-8 bytes. */
+  record: string;
+  recordHash: string;
+  epoch: number | null;
+  createdAt: number;
+}
+
+export interface EpochRecord {
+  splitter: string;
+  epoch: number;
+  claimsRoot: string;
+  recordsRoot: string;
+  cumulativeAllocated: string;
+  uri: string;
+  txHash: string | null;
+  status: "built" | "posted" | "active" | "vetoed";
+  /** Full epoch document (leaves, proofs, records) as JSON text. */
+  document: string;
+  createdAt: number;
+}
+
+export interface ContributionRecord {
+  datanetId: string;
+  seq: number; // registration order within the datanet (first registered wins)
+  contributor: string;
+  contentHash: string;
+  text: string;
+  createdAt: number;
+}
+
+export interface Ledger {
+  /** Creates or upgrades the schema (idempotent; safe with several instances starting at once). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Atomically claims (network, asset, payer, nonce). Exactly one concurrent caller gets reserved: true. */
+  reserve(p: Omit<PaymentRecord, "status" | "txHash" | "errorReason" | "createdAt" | "updatedAt">): Promise<ReserveResult>;
+  /**
+   * Moves a payment to `to` only if it is currently in one of `from` (compare-and-set);
+   * returns the updated record, or null if the payment was not in an allowed state.
+   */
+  transition(
+    key: PaymentKey,
+    from: PaymentStatus[],
+    to: PaymentStatus,
+    fields?: { txHash?: string | null; errorReason?: string | null; outputId?: string | null },
+  ): Promise<PaymentRecord | null>;
+  getPayment(key: PaymentKey): Promise<PaymentRecord | null>;
+  listPayments(q: { status?: PaymentStatus[]; modelId?: string; limit?: number; afterUpdatedAt?: number }): Promise<PaymentRecord[]>;
+
+  putOutput(o: OutputRecord): Promise<void>;
+  getOutput(outputId: string): Promise<OutputRecord | null>;
+  /** Outputs of settled payments not yet assigned to an epoch, oldest first. */
+  listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
+  assignOutputsToEpoch(outputIds: string[], epoch: number): Promise<void>;
+
+  putEpoch(e: EpochRecord): Promise<void>;
+  getEpoch(splitter: string, epoch: number): Promise<EpochRecord | null>;
+  listEpochs(splitter?: string): Promise<EpochRecord[]>;
+
+  addContribution(c: Omit<ContributionRecord, "seq" | "createdAt">): Promise<ContributionRecord>;
+  listContributions(datanetId: string): Promise<ContributionRecord[]>;
+}
