@@ -6,10 +6,11 @@ pragma solidity ^0.8.28;
 /// into fixed cuts (model owner, protocol) and a contributor pool paid out through cumulative
 /// Merkle claims posted by the attribution oracle in epochs.
 interface IRoyaltySplitter {
-    /// @notice Configuration fixed at creation.
+    /// @notice Configuration fixed at creation (stored in the clone's code as immutable arguments).
     struct Config {
         address token; // EIP-3009 payment token (USDC)
         address owner; // model owner: receives ownerBps, manages facilitators
+        address facilitator; // initial facilitator (the host's relayer); the owner may revoke it
         address oracle; // posts epochs
         address guardian; // vetoes pending epochs, pauses settlement
         address protocolRecipient; // receives protocolBps
@@ -64,9 +65,11 @@ interface IRoyaltySplitter {
     error NothingToClaim();
     error LengthMismatch();
     error InvalidConfig();
-    error AlreadyInitialized();
+    error NotAClone();
+    error OverClaimed(uint256 allocated, uint256 claimedTotal);
+    error VetoTooLate(uint256 epoch, uint64 activeAt);
 
-    function initialize(Config calldata config) external;
+    function config() external view returns (Config memory);
 
     // ---- receiving ----
     function settle(Settlement calldata s) external;

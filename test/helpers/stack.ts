@@ -1,0 +1,142 @@
+// A local royalty402 stack on an in-process Hardhat chain: TestUSDC, the factory, one splitter,
+// and signing helpers for x402 (EIP-3009) payments. Shared by contract, attribution and x402 tests.
+import { network } from "hardhat";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import { ethers as E } from "ethers";
+import type { TestUSDC, SplitterFactory, RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
+
+export type SplitterConfig = {
+  token: string;
+  owner: string;
+  facilitator: string;
+  oracle: string;
+  guardian: string;
+  protocolRecipient: string;
+  ownerBps: number;
+  protocolBps: number;
+  challengePeriod: number;
+};
+
+export type Authorization = {
+  from: string;
+  to: string;
+  value: bigint;
+  validAfter: bigint;
+  validBefore: bigint;
+  nonce: string;
+};
+
+export const TRANSFER_WITH_AUTHORIZATION_TYPES = {
+  TransferWithAuthorization: [
+    { name: "from", type: "address" },
+    { name: "to", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "validAfter", type: "uint256" },
+    { name: "validBefore", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+  ],
+};
+
+export async function connectChain() {
+  const connection = await network.connect();
+  const { ethers } = connection;
+  const signers = await ethers.getSigners();
+  const chainId = (await ethers.provider.getNetwork()).chainId;
+  return { connection, ethers, signers, chainId };
+}
+
+export type Chain = Awaited<ReturnType<typeof connectChain>>;
+
+/** Deploys TestUSDC, the factory and a splitter. Roles are distinct signers; payers are funded. */
+export async function deployStack(
+  chain?: Chain,
+  overrides: Partial<SplitterConfig> = {},
+  opts: { payers?: number; fundEach?: bigint } = {},
+) {
+  chain ??= await connectChain();
+  const { ethers, signers, chainId } = chain;
+  const [deployer, owner, facilitator, oracle, guardian, protocol, keeper, ...rest] = signers;
+  const token = (await ethers.deployContract("TestUSDC")) as unknown as TestUSDC;
+  const factory = (await ethers.deployContract("SplitterFactory")) as unknown as SplitterFactory;
+  const config: SplitterConfig = {
+    token: await token.getAddress(),
+    owner: owner.address,
+    facilitator: facilitator.address,
+    oracle: oracle.address,
+    guardian: guardian.address,
+    protocolRecipient: protocol.address,
+    ownerBps: 1000,
+    protocolBps: 200,
+    challengePeriod: 0,
+    ...overrides,
+  };
+  const salt = E.id("model:default");
+  const predicted = await factory.predictSplitter(config, salt);
+  await (await factory.createSplitter(config, salt)).wait();
+  const splitter = (await ethers.getContractAt("RoyaltySplitter", predicted)) as unknown as RoyaltySplitter;
+  const payers = rest.slice(0, opts.payers ?? 4);
+  for (const p of payers) await (await token.mint(p.address, opts.fundEach ?? 1_000_000_000n)).wait();
+  return {
+    ...chain,
+    chainId,
+    token,
+    factory,
+    splitter,
+    config,
+    salt,
+    roles: { deployer, owner, facilitator, oracle, guardian, protocol, keeper },
+    payers,
+    others: rest.slice(payers.length),
+  };
+}
+
+export type Stack = Awaited<ReturnType<typeof deployStack>>;
+
+/** The token's EIP-712 domain, read from the chain the way an x402 client builds it. */
+export async function tokenDomain(token: TestUSDC, chainId: bigint) {
+  return { name: await token.name(), version: await token.version(), chainId, verifyingContract: await token.getAddress() };
+}
+
+/** Signs an EIP-3009 TransferWithAuthorization as the x402 `exact` scheme does (random 32-byte nonce). */
+export async function signAuthorization(
+  signer: HardhatEthersSigner | E.Wallet,
+  domain: E.TypedDataDomain,
+  a: Partial<Authorization> & { to: string; value: bigint },
+  now?: bigint,
+) {
+  const t = now ?? BigInt(Math.floor(Date.now() / 1000));
+  const auth: Authorization = {
+    from: signer.address,
+    validAfter: 0n,
+    validBefore: t + 3600n,
+    nonce: E.hexlify(E.randomBytes(32)),
+    ...a,
+  };
+  const signature = await signer.signTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, auth);
+  return { auth, signature };
+}
+
+/** A splitter Settlement struct for a signed authorization. */
+export function settlementOf(
+  signed: { auth: Authorization; signature: string },
+  outputId: string = E.hexlify(E.randomBytes(32)),
+  attributionRoot: string = E.hexlify(E.randomBytes(32)),
+) {
+  const { auth, signature } = signed;
+  return {
+    outputId,
+    attributionRoot,
+    from: auth.from,
+    value: auth.value,
+    validAfter: auth.validAfter,
+    validBefore: auth.validBefore,
+    nonce: auth.nonce,
+    signature,
+  };
+}
+
+/** Splits a 65-byte signature for the (v, r, s) overloads. */
+export function vrs(signature: string) {
+  const s = E.Signature.from(signature);
+  return { v: s.v, r: s.r, s: s.s };
+}
