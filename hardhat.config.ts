@@ -17,6 +17,10 @@ export default defineConfig({
       evmVersion: "cancun",
     },
   },
+  test: {
+    // Invariant handlers guard their own preconditions, so any revert in a handler is a bug.
+    solidity: { invariant: { failOnRevert: true, runs: 256, depth: 40 } },
+  },
   networks: {
     hardhatMainnet: { type: "edr-simulated", chainType: "l1" },
     localhost: { type: "http", url: process.env.RPC_URL ?? "http://127.0.0.1:8545" },
