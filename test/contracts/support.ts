@@ -1,5 +1,5 @@
 // Assertion and signing helpers shared by the contract tests (vitest has no chai revert matchers).
-import { expect } from "vitest";
+import { isDeepStrictEqual } from "node:util";
 import { ethers as E } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
@@ -51,8 +51,10 @@ export async function expectRevert(
   const data = revertData(error);
   if (data === undefined) throw new Error(`expected ${name}, got an error without revert data: ${String(error)}`);
   const parsed = decodeError(data, ...(Array.isArray(contracts) ? contracts : [contracts]));
-  expect(parsed.name).toBe(name);
-  if (args) expect(normalize([...parsed.args])).toEqual(normalize(args));
+  if (parsed.name !== name) throw new Error(`expected a revert with ${name}, got ${parsed.name}(${parsed.args.join(", ")})`);
+  if (args && !isDeepStrictEqual(normalize([...parsed.args]), normalize(args))) {
+    throw new Error(`expected ${name}(${args.join(", ")}), got ${name}(${parsed.args.join(", ")})`);
+  }
   return parsed;
 }
 
