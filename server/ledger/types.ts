@@ -81,6 +81,8 @@ export interface Ledger {
   /**
    * Moves a payment to `to` only if it is currently in one of `from` (compare-and-set);
    * returns the updated record, or null if the payment was not in an allowed state.
+   * Edges outside PAYMENT_TRANSITIONS (transitions.ts) throw LedgerError("invalid_transition").
+   * Fields left undefined keep their value; null clears them.
    */
   transition(
     key: PaymentKey,
@@ -89,18 +91,46 @@ export interface Ledger {
     fields?: { txHash?: string | null; errorReason?: string | null; outputId?: string | null },
   ): Promise<PaymentRecord | null>;
   getPayment(key: PaymentKey): Promise<PaymentRecord | null>;
-  listPayments(q: { status?: PaymentStatus[]; modelId?: string; limit?: number; afterUpdatedAt?: number }): Promise<PaymentRecord[]>;
+  /**
+   * Payments ordered by (updatedAt, key): oldest first unless `order: "desc"`.
+   * `afterUpdatedAt` is strict (updatedAt > value); `limit` defaults to 1000, at most 10000.
+   */
+  listPayments(q: {
+    status?: PaymentStatus[];
+    modelId?: string;
+    limit?: number;
+    afterUpdatedAt?: number;
+    order?: "asc" | "desc";
+  }): Promise<PaymentRecord[]>;
 
+  /**
+   * Stores an output. Records are immutable: putting the same outputId again with the same
+   * recordHash is a no-op, with a different one it throws LedgerError("output_conflict").
+   * A payment buys at most one output ("payment_has_output"); the payment must exist ("unknown_payment").
+   */
   putOutput(o: OutputRecord): Promise<void>;
   getOutput(outputId: string): Promise<OutputRecord | null>;
-  /** Outputs of settled payments not yet assigned to an epoch, oldest first. */
+  /** Outputs of settled payments not yet assigned to an epoch, oldest first (no limit given: all). */
   listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
+  /**
+   * All-or-nothing: assigns every id to `epoch`, or throws LedgerError("output_not_assignable")
+   * and changes nothing if one is unknown or already in another epoch (re-assigning to the
+   * same epoch is a no-op), so two instances closing the same epoch cannot double count.
+   */
   assignOutputsToEpoch(outputIds: string[], epoch: number): Promise<void>;
+  /** Outputs of one model assigned to `epoch` (with their payment amount), oldest first. */
+  listEpochOutputs(modelId: string, epoch: number): Promise<Array<OutputRecord & { amount: string | null }>>;
 
+  /**
+   * Inserts or updates (splitter, epoch). Once an epoch has left "built", its roots and
+   * cumulativeAllocated are what the chain holds: changing them throws LedgerError("epoch_conflict").
+   */
   putEpoch(e: EpochRecord): Promise<void>;
   getEpoch(splitter: string, epoch: number): Promise<EpochRecord | null>;
   listEpochs(splitter?: string): Promise<EpochRecord[]>;
 
+  /** Appends to the datanet with the next seq (0, 1, 2, … per datanet, no gaps, safe across instances). */
   addContribution(c: Omit<ContributionRecord, "seq" | "createdAt">): Promise<ContributionRecord>;
+  /** In registration order (seq ascending). */
   listContributions(datanetId: string): Promise<ContributionRecord[]>;
 }

@@ -1,0 +1,96 @@
+// Database rows (snake_case, as both backends return them) to the interface's records.
+// PostgreSQL hands BIGINT and NUMERIC back as strings: numbers go through num(), amounts stay strings.
+import type { ContributionRecord, EpochRecord, OutputRecord, PaymentRecord, PaymentStatus } from "./types.ts";
+
+type Row = Record<string, unknown>;
+
+function num(v: unknown): number {
+  return typeof v === "number" ? v : Number(v as string | bigint);
+}
+
+function numOrNull(v: unknown): number | null {
+  return v === null || v === undefined ? null : num(v);
+}
+
+function strOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : String(v);
+}
+
+export function toPayment(r: Row): PaymentRecord {
+  return {
+    network: String(r.network),
+    asset: String(r.asset),
+    payer: String(r.payer),
+    nonce: String(r.nonce),
+    payTo: String(r.pay_to),
+    amount: String(r.amount),
+    modelId: strOrNull(r.model_id),
+    outputId: strOrNull(r.output_id),
+    status: String(r.status) as PaymentStatus,
+    txHash: strOrNull(r.tx_hash),
+    errorReason: strOrNull(r.error_reason),
+    payload: String(r.payload),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+export function toOutput(r: Row): OutputRecord {
+  return {
+    outputId: String(r.output_id),
+    modelId: String(r.model_id),
+    paymentKey:
+      r.nonce === null || r.nonce === undefined
+        ? null
+        : { network: String(r.network), asset: String(r.asset), payer: String(r.payer), nonce: String(r.nonce) },
+    record: String(r.record),
+    recordHash: String(r.record_hash),
+    epoch: numOrNull(r.epoch),
+    createdAt: num(r.created_at),
+  };
+}
+
+export function toOutputWithAmount(r: Row): OutputRecord & { amount: string } {
+  return { ...toOutput(r), amount: String(r.amount) };
+}
+
+export function toOutputWithOptionalAmount(r: Row): OutputRecord & { amount: string | null } {
+  return { ...toOutput(r), amount: strOrNull(r.amount) };
+}
+
+export function toEpoch(r: Row): EpochRecord {
+  return {
+    splitter: String(r.splitter),
+    epoch: num(r.epoch),
+    claimsRoot: String(r.claims_root),
+    recordsRoot: String(r.records_root),
+    cumulativeAllocated: String(r.cumulative_allocated),
+    uri: String(r.uri),
+    txHash: strOrNull(r.tx_hash),
+    status: String(r.status) as EpochRecord["status"],
+    document: String(r.document),
+    createdAt: num(r.created_at),
+  };
+}
+
+export function toContribution(r: Row): ContributionRecord {
+  return {
+    datanetId: String(r.datanet_id),
+    seq: num(r.seq),
+    contributor: String(r.contributor),
+    contentHash: String(r.content_hash),
+    text: String(r.text),
+    createdAt: num(r.created_at),
+  };
+}
+
+/** Same output apart from epoch assignment and timestamps (a retried putOutput). */
+export function sameOutput(a: OutputRecord, b: OutputRecord): boolean {
+  const ka = a.paymentKey;
+  const kb = b.paymentKey;
+  const sameKey =
+    ka === null || kb === null
+      ? ka === kb
+      : ka.network === kb.network && ka.asset === kb.asset && ka.payer === kb.payer && ka.nonce === kb.nonce;
+  return a.modelId === b.modelId && a.recordHash === b.recordHash && a.record === b.record && sameKey;
+}
