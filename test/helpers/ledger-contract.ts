@@ -1,0 +1,497 @@
+// One behavioural contract for every Ledger backend. test/ledger.sqlite.test.ts and
+// test/ledger.postgres.test.ts run it against a real SQLite file and a real PostgreSQL.
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { isLedgerError, type LedgerErrorCode } from "../../server/ledger/errors.ts";
+import type { Migration } from "../../server/ledger/migrations.ts";
+import type { EpochRecord, Ledger, OutputRecord, PaymentKey, PaymentRecord, PaymentStatus } from "../../server/ledger/types.ts";
+
+export type TestLedger = Ledger & { appliedMigrations(): Promise<Array<{ version: number; name: string }>> };
+
+export interface LedgerBackend {
+  /** The dialect's real migration list. */
+  migrations: readonly Migration[];
+  /** An instance on database `db` (same name = same database), not yet migrated. */
+  open(db: string, options?: { migrations?: readonly Migration[]; now?: () => number }): Promise<TestLedger>;
+  /** Removes the database after the test (instances are closed first). */
+  drop(db: string): Promise<void>;
+  /** A migration that creates table `table` (dialect-specific SQL). */
+  extraMigration(version: number, table: string): Migration;
+}
+
+export const hex = (bytes: number) => "0x" + randomBytes(bytes).toString("hex");
+export const address = () => hex(20);
+export const NETWORK = "eip155:31337";
+
+export function paymentInput(over: Partial<PaymentRecord> = {}) {
+  return {
+    network: NETWORK,
+    asset: address(),
+    payer: address(),
+    nonce: hex(32),
+    payTo: address(),
+    amount: "1000",
+    modelId: "model-a",
+    outputId: null,
+    payload: JSON.stringify({ x402Version: 2 }),
+    ...over,
+  };
+}
+
+export const keyOf = (p: PaymentKey): PaymentKey => ({ network: p.network, asset: p.asset, payer: p.payer, nonce: p.nonce });
+
+export async function expectLedgerError(p: Promise<unknown>, code: LedgerErrorCode): Promise<void> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err, `expected LedgerError ${code}`).not.toBeNull();
+  expect(isLedgerError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
+}
+
+/** A deterministic clock: every call is 1 ms later, so orderings never tie. */
+export function steppingClock(start = 1_700_000_000_000) {
+  let t = start;
+  return () => ++t;
+}
+
+export function ledgerContract(name: string, backend: LedgerBackend): void {
+  describe(`Ledger contract: ${name}`, () => {
+    const opened: TestLedger[] = [];
+    const databases = new Set<string>();
+    let clock = steppingClock();
+
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((l) => l.close()));
+      for (const db of databases) await backend.drop(db);
+      databases.clear();
+      clock = steppingClock();
+    });
+
+    function newDb(): string {
+      const db = `t_${randomBytes(6).toString("hex")}`;
+      databases.add(db);
+      return db;
+    }
+
+    async function open(db: string, options: { migrations?: readonly Migration[]; migrate?: boolean } = {}): Promise<TestLedger> {
+      const l = await backend.open(db, { migrations: options.migrations, now: () => clock() });
+      opened.push(l);
+      if (options.migrate !== false) await l.migrate();
+      return l;
+    }
+
+    const fresh = () => open(newDb());
+
+    async function settledPayment(l: Ledger, over: Partial<PaymentRecord> = {}) {
+      const r = await l.reserve(paymentInput(over));
+      if (!r.reserved) throw new Error("fixture: expected a fresh reservation");
+      const settled = await l.transition(keyOf(r.payment), ["reserved"], "settled", { txHash: hex(32) });
+      return settled!;
+    }
+
+    function outputFor(p: PaymentKey | null, over: Partial<OutputRecord> = {}): OutputRecord {
+      const record = JSON.stringify({ id: randomBytes(4).toString("hex") });
+      return { outputId: `out-${randomBytes(6).toString("hex")}`, modelId: "model-a", paymentKey: p, record, recordHash: hex(32), epoch: null, createdAt: clock(), ...over };
+    }
+
+    describe("reserve", () => {
+      it("reserves a new authorization, normalised to lower case", async () => {
+        const l = await fresh();
+        const input = paymentInput({ amount: "000123" });
+        const upper = { ...input, asset: input.asset.toUpperCase().replace("0X", "0x"), payer: input.payer.toUpperCase().replace("0X", "0x"), nonce: input.nonce.toUpperCase().replace("0X", "0x") };
+        const r = await l.reserve(upper);
+        expect(r.reserved).toBe(true);
+        if (!r.reserved) return;
+        expect(r.payment).toMatchObject({ ...keyOf(input), payTo: input.payTo, amount: "123", status: "reserved", txHash: null, errorReason: null, modelId: "model-a", payload: input.payload });
+        expect(r.payment.createdAt).toBe(r.payment.updatedAt);
+        expect(await l.getPayment(keyOf(input))).toEqual(r.payment);
+      });
+
+      it("a duplicate (a replay) gets the existing row, unchanged", async () => {
+        const l = await fresh();
+        const input = paymentInput();
+        const first = await l.reserve(input);
+        const again = await l.reserve({ ...input, amount: "999999", payload: "{}" });
+        expect(again.reserved).toBe(false);
+        if (again.reserved || !first.reserved) return;
+        expect(again.existing).toEqual(first.payment);
+      });
+
+      it("100 concurrent reserves of one key: exactly one wins, all see the winner", async () => {
+        const l = await fresh();
+        const input = paymentInput();
+        const results = await Promise.all(Array.from({ length: 100 }, (_, i) => l.reserve({ ...input, payload: `{"attempt":${i}}` })));
+        const winners = results.filter((r) => r.reserved);
+        expect(winners).toHaveLength(1);
+        const winner = winners[0].reserved ? winners[0].payment : null;
+        for (const r of results) if (!r.reserved) expect(r.existing).toEqual(winner);
+        expect(await l.listPayments({})).toHaveLength(1);
+      });
+
+      it("each part of the key makes a different payment", async () => {
+        const l = await fresh();
+        const base = paymentInput();
+        const variants = [base, { ...base, nonce: hex(32) }, { ...base, payer: address() }, { ...base, asset: address() }, { ...base, network: "eip155:84532" }];
+        const results = await Promise.all(variants.map((v) => l.reserve(v)));
+        expect(results.every((r) => r.reserved)).toBe(true);
+        expect(await l.listPayments({})).toHaveLength(5);
+      });
+
+      it("keeps amounts exact up to uint256 and refuses anything that is not an unsigned integer string", async () => {
+        const l = await fresh();
+        const max = ((1n << 256n) - 1n).toString();
+        const r = await l.reserve(paymentInput({ amount: max }));
+        expect(r.reserved && r.payment.amount).toBe(max);
+        for (const amount of ["1.5", "-1", "1e6", "", " 1", (1n << 256n).toString(), 5 as unknown as string]) {
+          await expectLedgerError(l.reserve(paymentInput({ amount })), "invalid_input");
+        }
+        for (const over of [{ payer: "0x1234" }, { nonce: hex(31) }, { asset: "not-an-address" }, { network: "base" }, { payTo: hex(21) }]) {
+          await expectLedgerError(l.reserve(paymentInput(over)), "invalid_input");
+        }
+        expect(await l.listPayments({})).toHaveLength(1);
+      });
+    });
+
+    describe("transition (compare-and-set)", () => {
+      it("follows reserved -> settling -> settled and records the transaction", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput());
+        if (!r.reserved) throw new Error("not reserved");
+        const key = keyOf(r.payment);
+        const settling = await l.transition(key, ["reserved"], "settling", { outputId: "out-1" });
+        expect(settling).toMatchObject({ status: "settling", outputId: "out-1", txHash: null });
+        expect(settling!.updatedAt).toBeGreaterThan(r.payment.updatedAt);
+        const tx = hex(32);
+        const settled = await l.transition(key, ["settling", "pending"], "settled", { txHash: tx.toUpperCase().replace("0X", "0x") });
+        expect(settled).toMatchObject({ status: "settled", txHash: tx, outputId: "out-1" });
+        expect(settled!.createdAt).toBe(r.payment.createdAt);
+        expect(await l.getPayment(key)).toEqual(settled);
+      });
+
+      it("refuses when the payment is not in an allowed state, and changes nothing", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput());
+        if (!r.reserved) throw new Error("not reserved");
+        const key = keyOf(r.payment);
+        expect(await l.transition(key, ["settling", "pending"], "settled")).toBeNull();
+        expect(await l.getPayment(key)).toEqual(r.payment);
+        expect(await l.transition(keyOf(paymentInput()), ["reserved"], "released")).toBeNull(); // unknown payment
+      });
+
+      it("20 concurrent transitions from reserved: exactly one succeeds", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput());
+        if (!r.reserved) throw new Error("not reserved");
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => l.transition(keyOf(r.payment), ["reserved"], i % 2 ? "settling" : "released")),
+        );
+        const winners = results.filter((x) => x !== null);
+        expect(winners).toHaveLength(1);
+        expect((await l.getPayment(keyOf(r.payment)))!.status).toBe(winners[0]!.status);
+      });
+
+      it("rejects edges outside the state machine, whatever the current state", async () => {
+        const l = await fresh();
+        const p = await settledPayment(l);
+        await expectLedgerError(l.transition(keyOf(p), ["settled"], "released"), "invalid_transition");
+        await expectLedgerError(l.transition(keyOf(p), ["settled"], "reserved"), "invalid_transition");
+        await expectLedgerError(l.transition(keyOf(p), ["reserved", "settled"], "failed"), "invalid_transition");
+        await expectLedgerError(l.transition(keyOf(p), [], "settled"), "invalid_input");
+        await expectLedgerError(l.transition(keyOf(p), ["reserved"], "done" as PaymentStatus), "invalid_input");
+        expect((await l.getPayment(keyOf(p)))!.status).toBe("settled");
+      });
+
+      it("fields: undefined keeps, null clears; pending can record a replacement tx; failed can become settled", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput());
+        if (!r.reserved) throw new Error("not reserved");
+        const key = keyOf(r.payment);
+        const tx1 = hex(32);
+        const tx2 = hex(32);
+        await l.transition(key, ["reserved"], "settling", { outputId: "out-9" });
+        expect(await l.transition(key, ["settling"], "pending", { txHash: tx1, errorReason: "slow" })).toMatchObject({ txHash: tx1, errorReason: "slow", outputId: "out-9" });
+        expect(await l.transition(key, ["pending"], "pending", { txHash: tx2 })).toMatchObject({ txHash: tx2, errorReason: "slow" });
+        expect(await l.transition(key, ["pending"], "failed", { errorReason: "transaction_failed" })).toMatchObject({ status: "failed", txHash: tx2, errorReason: "transaction_failed" });
+        expect(await l.transition(key, ["failed"], "settled", { errorReason: null })).toMatchObject({ status: "settled", txHash: tx2, errorReason: null, outputId: "out-9" });
+        await expectLedgerError(l.transition(key, ["settled"], "settled", { txHash: "0x12" }), "invalid_transition");
+      });
+    });
+
+    describe("listPayments", () => {
+      it("filters by status, model and updatedAt, orders and limits", async () => {
+        const l = await fresh();
+        const a = await l.reserve(paymentInput({ modelId: "model-a" }));
+        const b = await l.reserve(paymentInput({ modelId: "model-b" }));
+        const c = await l.reserve(paymentInput({ modelId: "model-a" }));
+        if (!a.reserved || !b.reserved || !c.reserved) throw new Error("not reserved");
+        const settledA = (await l.transition(keyOf(a.payment), ["reserved"], "settled", { txHash: hex(32) }))!;
+        await l.transition(keyOf(b.payment), ["reserved"], "released");
+
+        const nonces = (ps: PaymentRecord[]) => ps.map((p) => p.nonce);
+        const [na, nb, nc] = [a.payment.nonce, b.payment.nonce, c.payment.nonce];
+        // updatedAt order: c (reserved), a (settled), b (released)
+        expect(nonces(await l.listPayments({}))).toEqual([nc, na, nb]);
+        expect(nonces(await l.listPayments({ order: "desc" }))).toEqual([nb, na, nc]);
+        expect(nonces(await l.listPayments({ status: ["settled"] }))).toEqual([na]);
+        expect(nonces(await l.listPayments({ status: ["reserved", "released"] }))).toEqual([nc, nb]);
+        expect(await l.listPayments({ status: [] })).toEqual([]);
+        expect(nonces(await l.listPayments({ modelId: "model-a" }))).toEqual([nc, na]);
+        expect(nonces(await l.listPayments({ modelId: "model-a", status: ["reserved"] }))).toEqual([nc]);
+        expect(nonces(await l.listPayments({ modelId: "model-c" }))).toEqual([]);
+        expect(nonces(await l.listPayments({ afterUpdatedAt: c.payment.updatedAt }))).toEqual([na, nb]);
+        expect(nonces(await l.listPayments({ afterUpdatedAt: settledA.updatedAt }))).toEqual([nb]);
+        expect(nonces(await l.listPayments({ limit: 2 }))).toEqual([nc, na]);
+        expect(nonces(await l.listPayments({ limit: 1, order: "desc", modelId: "model-a" }))).toEqual([na]);
+        expect(nonces(await l.listPayments({ afterUpdatedAt: c.payment.updatedAt, status: ["released"], modelId: "model-b", order: "desc" }))).toEqual([nb]);
+        await expectLedgerError(l.listPayments({ status: ["nope" as PaymentStatus] }), "invalid_input");
+      });
+    });
+
+    describe("outputs", () => {
+      it("stores, reads back, and treats a retried put as a no-op", async () => {
+        const l = await fresh();
+        const p = await settledPayment(l);
+        const o = outputFor(keyOf(p));
+        await l.putOutput(o);
+        expect(await l.getOutput(o.outputId)).toEqual(o);
+        await l.putOutput({ ...o, createdAt: o.createdAt + 5 });
+        expect(await l.getOutput(o.outputId)).toEqual(o);
+        expect(await l.getOutput("missing")).toBeNull();
+        const free = outputFor(null, { modelId: "model-b" });
+        await l.putOutput(free);
+        expect(await l.getOutput(free.outputId)).toEqual(free);
+      });
+
+      it("refuses a changed record, an unknown payment, and a second output for one payment", async () => {
+        const l = await fresh();
+        const p = await settledPayment(l);
+        const o = outputFor(keyOf(p));
+        await l.putOutput(o);
+        await expectLedgerError(l.putOutput({ ...o, recordHash: hex(32) }), "output_conflict");
+        await expectLedgerError(l.putOutput({ ...o, record: "{}" }), "output_conflict");
+        await expectLedgerError(l.putOutput(outputFor(keyOf(paymentInput()))), "unknown_payment");
+        await expectLedgerError(l.putOutput(outputFor(keyOf(p))), "payment_has_output");
+        await expectLedgerError(l.putOutput({ ...o, outputId: "x", recordHash: "0x1234" }), "invalid_input");
+        expect(await l.getOutput(o.outputId)).toEqual(o);
+      });
+
+      it("lists unassigned outputs of settled payments per model, oldest first, with amounts", async () => {
+        const l = await fresh();
+        const p1 = await settledPayment(l, { amount: "100" });
+        const p2 = await settledPayment(l, { amount: "250" });
+        const pOther = await settledPayment(l, { modelId: "model-b" });
+        const reserved = await l.reserve(paymentInput());
+        if (!reserved.reserved) throw new Error("not reserved");
+        const o2 = outputFor(keyOf(p2));
+        const o1 = outputFor(keyOf(p1));
+        const oReserved = outputFor(keyOf(reserved.payment));
+        const oOther = outputFor(keyOf(pOther), { modelId: "model-b" });
+        for (const o of [o2, o1, oReserved, oOther]) await l.putOutput(o);
+
+        const listed = await l.listUnassignedSettledOutputs("model-a");
+        expect(listed).toEqual([
+          { ...o2, amount: "250" },
+          { ...o1, amount: "100" },
+        ]);
+        expect(await l.listUnassignedSettledOutputs("model-a", 1)).toEqual([{ ...o2, amount: "250" }]);
+        expect((await l.listUnassignedSettledOutputs("model-b")).map((o) => o.outputId)).toEqual([oOther.outputId]);
+
+        // Once its payment settles, the reserved one appears too.
+        await l.transition(keyOf(reserved.payment), ["reserved"], "settled", { txHash: hex(32) });
+        expect((await l.listUnassignedSettledOutputs("model-a")).map((o) => o.outputId)).toEqual([o2.outputId, o1.outputId, oReserved.outputId]);
+      });
+
+      it("assigns outputs to an epoch all-or-nothing", async () => {
+        const l = await fresh();
+        const outs: OutputRecord[] = [];
+        for (let i = 0; i < 3; i++) {
+          const o = outputFor(keyOf(await settledPayment(l, { amount: String(10 + i) })));
+          await l.putOutput(o);
+          outs.push(o);
+        }
+        const unsettled = await l.reserve(paymentInput());
+        if (!unsettled.reserved) throw new Error("not reserved");
+        const oUnsettled = outputFor(keyOf(unsettled.payment));
+        await l.putOutput(oUnsettled);
+
+        await l.assignOutputsToEpoch([outs[0].outputId, outs[1].outputId, outs[0].outputId], 1);
+        expect((await l.listUnassignedSettledOutputs("model-a")).map((o) => o.outputId)).toEqual([outs[2].outputId]);
+        expect(await l.listEpochOutputs("model-a", 1)).toEqual([
+          { ...outs[0], epoch: 1, amount: "10" },
+          { ...outs[1], epoch: 1, amount: "11" },
+        ]);
+        expect((await l.getOutput(outs[0].outputId))!.epoch).toBe(1);
+        await l.assignOutputsToEpoch([outs[0].outputId], 1); // same epoch again: no-op
+
+        // One bad id (already in epoch 1 / unknown / unsettled) and nothing moves.
+        for (const bad of [outs[0].outputId, "missing", oUnsettled.outputId]) {
+          await expectLedgerError(l.assignOutputsToEpoch([outs[2].outputId, bad], 2), "output_not_assignable");
+          expect((await l.getOutput(outs[2].outputId))!.epoch).toBeNull();
+        }
+        expect(await l.listEpochOutputs("model-a", 2)).toEqual([]);
+        await l.assignOutputsToEpoch([], 2);
+        await l.assignOutputsToEpoch([outs[2].outputId], 2);
+        expect((await l.listEpochOutputs("model-a", 2)).map((o) => o.outputId)).toEqual([outs[2].outputId]);
+        expect(await l.listUnassignedSettledOutputs("model-a")).toEqual([]);
+      });
+
+      it("two instances closing an epoch at once: one assigns, the other is refused", async () => {
+        const db = newDb();
+        const [l1, l2] = [await open(db), await open(db)];
+        const ids: string[] = [];
+        for (let i = 0; i < 10; i++) {
+          const o = outputFor(keyOf(await settledPayment(l1)));
+          await l1.putOutput(o);
+          ids.push(o.outputId);
+        }
+        const results = await Promise.allSettled([l1.assignOutputsToEpoch(ids, 1), l2.assignOutputsToEpoch([...ids].reverse(), 2)]);
+        expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+        expect(isLedgerError(rejected.reason, "output_not_assignable")).toBe(true);
+        const epochs = new Set((await Promise.all(ids.map((id) => l2.getOutput(id)))).map((o) => o!.epoch));
+        expect(epochs.size).toBe(1);
+      });
+    });
+
+    describe("epochs", () => {
+      const splitter = address();
+      const epochRecord = (epoch: number, over: Partial<EpochRecord> = {}): EpochRecord => ({
+        splitter,
+        epoch,
+        claimsRoot: hex(32),
+        recordsRoot: hex(32),
+        cumulativeAllocated: "1000000",
+        uri: `ipfs://epoch-${epoch}`,
+        txHash: null,
+        status: "built",
+        document: JSON.stringify({ epoch }),
+        createdAt: 1_700_000_000_000 + epoch,
+        ...over,
+      });
+
+      it("stores, updates while built, and lists per splitter in order", async () => {
+        const l = await fresh();
+        const other = address();
+        const e2 = epochRecord(2);
+        await l.putEpoch(e2);
+        await l.putEpoch({ ...epochRecord(1), splitter: splitter.toUpperCase().replace("0X", "0x") });
+        await l.putEpoch(epochRecord(1, { splitter: other }));
+        expect(await l.getEpoch(splitter, 2)).toEqual(e2);
+        expect(await l.getEpoch(splitter, 3)).toBeNull();
+        expect((await l.listEpochs(splitter)).map((e) => e.epoch)).toEqual([1, 2]);
+        expect(await l.listEpochs()).toHaveLength(3);
+        expect((await l.listEpochs(other)).map((e) => [e.splitter, e.epoch])).toEqual([[other, 1]]);
+
+        const rebuilt = { ...e2, claimsRoot: hex(32), cumulativeAllocated: "2000000", createdAt: e2.createdAt + 99 };
+        await l.putEpoch(rebuilt);
+        expect(await l.getEpoch(splitter, 2)).toEqual({ ...rebuilt, createdAt: e2.createdAt });
+      });
+
+      it("once posted, status and tx may change but the roots may not", async () => {
+        const l = await fresh();
+        const e = epochRecord(1);
+        await l.putEpoch(e);
+        const posted = { ...e, status: "posted" as const, txHash: hex(32) };
+        await l.putEpoch(posted);
+        await l.putEpoch({ ...posted, status: "active" });
+        expect((await l.getEpoch(splitter, 1))!.status).toBe("active");
+        await expectLedgerError(l.putEpoch({ ...posted, claimsRoot: hex(32) }), "epoch_conflict");
+        await expectLedgerError(l.putEpoch({ ...posted, cumulativeAllocated: "1000001" }), "epoch_conflict");
+        await expectLedgerError(l.putEpoch({ ...posted, status: "done" as EpochRecord["status"] }), "invalid_input");
+        expect(await l.getEpoch(splitter, 1)).toEqual({ ...posted, status: "active" });
+      });
+    });
+
+    describe("contributions", () => {
+      it("numbers contributions 0, 1, 2… per datanet in registration order", async () => {
+        const l = await fresh();
+        const alice = address();
+        const c0 = await l.addContribution({ datanetId: "dn-1", contributor: alice.toUpperCase().replace("0X", "0x"), contentHash: hex(32), text: "first" });
+        const d0 = await l.addContribution({ datanetId: "dn-2", contributor: address(), contentHash: hex(32), text: "other" });
+        const c1 = await l.addContribution({ datanetId: "dn-1", contributor: address(), contentHash: hex(32), text: "second" });
+        expect([c0.seq, c1.seq, d0.seq]).toEqual([0, 1, 0]);
+        expect(c0.contributor).toBe(alice);
+        expect(c1.createdAt).toBeGreaterThan(c0.createdAt);
+        expect(await l.listContributions("dn-1")).toEqual([c0, c1]);
+        expect(await l.listContributions("dn-3")).toEqual([]);
+        await expectLedgerError(l.addContribution({ datanetId: "dn-1", contributor: "0x1", contentHash: hex(32), text: "x" }), "invalid_input");
+        expect(await l.listContributions("dn-1")).toHaveLength(2);
+      });
+
+      it("two instances adding at once get distinct, gapless seq numbers", async () => {
+        const db = newDb();
+        const [l1, l2] = [await open(db), await open(db)];
+        const added = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => (i % 2 ? l1 : l2).addContribution({ datanetId: "dn", contributor: address(), contentHash: hex(32), text: `t${i}` })),
+        );
+        expect(added.map((c) => c.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+        expect((await l1.listContributions("dn")).map((c) => c.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      });
+    });
+
+    describe("migrations", () => {
+      it("are idempotent and keep the data", async () => {
+        const db = newDb();
+        const l = await open(db);
+        const r = await l.reserve(paymentInput());
+        await l.migrate();
+        await l.migrate();
+        const again = await open(db);
+        expect(await again.appliedMigrations()).toEqual(backend.migrations.map((m) => ({ version: m.version, name: m.name })));
+        expect(await again.getPayment(keyOf(r.reserved ? r.payment : r.existing))).not.toBeNull();
+      });
+
+      it("apply only the new ones, in order, and refuse a rewritten history", async () => {
+        const db = newDb();
+        await open(db);
+        const extended = [...backend.migrations, backend.extraMigration(1000, "extra_a"), backend.extraMigration(1001, "extra_b")];
+        const l = await open(db, { migrations: extended });
+        expect((await l.appliedMigrations()).map((m) => m.version)).toEqual(extended.map((m) => m.version));
+        await l.migrate(); // would fail with "table exists" if anything ran twice
+        const rewritten = backend.migrations.map((m) => ({ ...m, name: `${m.name}_changed` }));
+        const wrong = await open(db, { migrations: rewritten, migrate: false });
+        await expectLedgerError(wrong.migrate(), "migration_mismatch");
+      });
+
+      it("two instances starting at once on an empty database both succeed", async () => {
+        const db = newDb();
+        const [l1, l2] = [await open(db, { migrate: false }), await open(db, { migrate: false })];
+        await Promise.all([l1.migrate(), l2.migrate()]);
+        expect(await l1.appliedMigrations()).toEqual(await l2.appliedMigrations());
+        expect((await l1.appliedMigrations()).length).toBe(backend.migrations.length);
+      });
+    });
+
+    describe("several instances on one database", () => {
+      it("race reserve on the same keys: one winner per key", async () => {
+        const db = newDb();
+        const instances = [await open(db), await open(db)];
+        const inputs = Array.from({ length: 25 }, () => paymentInput());
+        const results = await Promise.all(
+          inputs.flatMap((input) => [0, 1, 0, 1].map((i) => instances[i].reserve(input).then((r) => ({ nonce: input.nonce, r })))),
+        );
+        for (const input of inputs) {
+          const mine = results.filter((x) => x.nonce === input.nonce);
+          expect(mine.filter((x) => x.r.reserved)).toHaveLength(1);
+        }
+        expect(await instances[1].listPayments({})).toHaveLength(25);
+      });
+
+      it("see each other's writes", async () => {
+        const db = newDb();
+        const [l1, l2] = [await open(db), await open(db)];
+        const p = await settledPayment(l1);
+        expect(await l2.getPayment(keyOf(p))).toEqual(p);
+        expect(await l2.transition(keyOf(p), ["reserved"], "settling")).toBeNull();
+      });
+    });
+
+    it("refuses use after close", async () => {
+      const l = await fresh();
+      await l.close();
+      await l.close(); // idempotent
+      await expectLedgerError(l.getPayment(keyOf(paymentInput())), "ledger_closed");
+    });
+  });
+}

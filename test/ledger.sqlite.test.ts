@@ -1,0 +1,131 @@
+// The ledger contract on a real SQLite file, plus what only a file can show: reopening,
+// durability settings, and a reserve race between separate OS processes.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { DEFAULT_SQLITE_PATH, openLedger } from "../server/ledger/index.ts";
+import { sqliteMigrations } from "../server/ledger/migrations.ts";
+import { SqliteLedger } from "../server/ledger/sqlite.ts";
+import { keyOf, ledgerContract, paymentInput } from "./helpers/ledger-contract.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "royalty402-ledger-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fileOf = (db: string) => join(dir, `${db}.sqlite`);
+
+ledgerContract("SQLite", {
+  migrations: sqliteMigrations,
+  open: async (db, options) => new SqliteLedger({ path: fileOf(db), ...options }),
+  drop: async (db) => {
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(fileOf(db) + suffix, { force: true });
+  },
+  extraMigration: (version, table) => ({ version, name: table, sql: `CREATE TABLE ${table} (x INTEGER) STRICT` }),
+});
+
+describe("SQLite ledger file", () => {
+  it("keeps its data when reopened", async () => {
+    const path = join(dir, "reopen", "ledger.sqlite");
+    const first = new SqliteLedger({ path });
+    await first.migrate();
+    const r = await first.reserve(paymentInput());
+    if (!r.reserved) throw new Error("not reserved");
+    const settled = await first.transition(keyOf(r.payment), ["reserved"], "settled", { txHash: "0x" + "ab".repeat(32) });
+    await first.addContribution({ datanetId: "dn", contributor: r.payment.payer, contentHash: "0x01", text: "kept" });
+    await first.close();
+
+    const again = new SqliteLedger({ path });
+    await again.migrate();
+    expect(await again.getPayment(keyOf(r.payment))).toEqual(settled);
+    expect((await again.listContributions("dn")).map((c) => [c.seq, c.text])).toEqual([[0, "kept"]]);
+    expect((await again.addContribution({ datanetId: "dn", contributor: r.payment.payer, contentHash: "0x02", text: "next" })).seq).toBe(1);
+    await again.close();
+  });
+
+  it("runs in WAL mode with full fsync, a busy timeout and foreign keys", async () => {
+    const path = join(dir, "settings.sqlite");
+    const ledger = new SqliteLedger({ path, busyTimeoutMs: 1234 });
+    expect(ledger.settings()).toEqual({ journalMode: "wal", synchronous: "FULL", busyTimeoutMs: 1234, foreignKeys: true });
+    const normal = new SqliteLedger({ path, synchronous: "NORMAL" });
+    expect(normal.settings().synchronous).toBe("NORMAL");
+    await Promise.all([ledger.close(), normal.close()]);
+    // WAL is a property of the file: another connection sees it too.
+    const raw = new DatabaseSync(path);
+    expect(raw.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    raw.close();
+  });
+
+  it("stores amounts as TEXT, never as numbers", async () => {
+    const path = join(dir, "types.sqlite");
+    const ledger = new SqliteLedger({ path });
+    await ledger.migrate();
+    const big = "123456789012345678901234567890";
+    await ledger.reserve(paymentInput({ amount: big }));
+    await ledger.close();
+    const raw = new DatabaseSync(path);
+    expect(raw.prepare("SELECT typeof(amount) AS t, amount FROM payments").get()).toEqual({ t: "text", amount: big });
+    raw.close();
+  });
+
+  it("separate processes racing on one file: exactly one winner per key", async () => {
+    const path = join(dir, "race.sqlite"); // fresh file: the children also race to migrate it
+    const inputs = Array.from({ length: 60 }, () => paymentInput());
+    const inputsFile = join(dir, "race-inputs.json");
+    writeFileSync(inputsFile, JSON.stringify(inputs));
+    const child = fileURLToPath(new URL("./helpers/ledger-race-child.ts", import.meta.url));
+
+    const children = Array.from({ length: 4 }, () => {
+      const proc = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", child, path, inputsFile], {
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      proc.stdout.on("data", (d) => (out += d));
+      proc.stderr.on("data", (d) => (err += d));
+      const ready = new Promise<void>((resolve, reject) => {
+        proc.stdout.on("data", () => out.includes("ready\n") && resolve());
+        proc.on("exit", (code) => reject(new Error(`child exited (${code}) before ready: ${err}`)));
+      });
+      const done = new Promise<string[]>((resolve, reject) =>
+        proc.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.split("\n")[1])) : reject(new Error(`child failed (${code}): ${err}`)))),
+      );
+      return { proc, ready, done };
+    });
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.proc.stdin.end("go\n");
+    const won = (await Promise.all(children.map((c) => c.done))).flat();
+
+    expect(won.sort()).toEqual(inputs.map((i) => i.nonce).sort());
+    const check = new SqliteLedger({ path });
+    expect(await check.appliedMigrations()).toEqual(sqliteMigrations.map((m) => ({ version: m.version, name: m.name })));
+    expect((await check.listPayments({})).length).toBe(60);
+    await check.close();
+  });
+});
+
+describe("openLedger (SQLite)", () => {
+  it("without DATABASE_URL opens a migrated SQLite file, creating its folder", async () => {
+    const path = join(dir, "nested", "deeper", "ledger.sqlite");
+    const ledger = await openLedger({ sqlitePath: path });
+    expect(ledger.backend).toBe("sqlite");
+    expect(existsSync(path)).toBe(true);
+    expect((await ledger.reserve(paymentInput())).reserved).toBe(true);
+    await ledger.close();
+  });
+
+  it("defaults to .data/royalty402.sqlite under the working directory", async () => {
+    const cwd = process.cwd();
+    const work = mkdtempSync(join(dir, "cwd-"));
+    process.chdir(work);
+    try {
+      const ledger = await openLedger({ databaseUrl: "" });
+      expect(ledger.backend).toBe("sqlite");
+      await ledger.close();
+      expect(existsSync(join(work, DEFAULT_SQLITE_PATH))).toBe(true);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});
