@@ -1,0 +1,58 @@
+// The few contract functions and events the facilitator uses, as ethers human-readable ABI.
+// The splitter's fragments mirror contracts/interfaces/IRoyaltySplitter.sol (a test checks
+// that their selectors match the compiled artifact).
+import { Interface } from "ethers";
+
+export const SETTLEMENT_TUPLE =
+  "tuple(bytes32 outputId, bytes32 attributionRoot, address from, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature)";
+
+export const splitterInterface = new Interface([
+  `function settleBatch(${SETTLEMENT_TUPLE}[] items) returns (uint256 settled)`,
+  "function isFacilitator(address account) view returns (bool)",
+  "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
+  "event PaymentSkipped(bytes32 indexed outputId, address indexed payer, bytes32 nonce, bytes reason)",
+  "error NotFacilitator()",
+  "error SettlementIsPaused()",
+  "error EmptyBatch()",
+]);
+
+export const tokenInterface = new Interface([
+  "function name() view returns (string)",
+  "function version() view returns (string)",
+  "function balanceOf(address account) view returns (uint256)",
+  "function authorizationState(address authorizer, bytes32 nonce) view returns (bool)",
+  "function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s)",
+  "function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature)",
+  "event Transfer(address indexed from, address indexed to, uint256 value)",
+]);
+
+export const erc1271Interface = new Interface([
+  "function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4 magicValue)",
+]);
+export const ERC1271_MAGIC = "0x1626ba7e";
+
+/** EIP-3009 typed data, as the reference client signs it. */
+export const TRANSFER_WITH_AUTHORIZATION_TYPES = {
+  TransferWithAuthorization: [
+    { name: "from", type: "address" },
+    { name: "to", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "validAfter", type: "uint256" },
+    { name: "validBefore", type: "uint256" },
+    { name: "nonce", type: "bytes32" },
+  ],
+};
+
+/** Calldata for the token's transferWithAuthorization: (v,r,s) for 65-byte signatures, bytes otherwise. */
+export function encodeTransferWithAuthorization(a: { from: string; to: string; value: bigint; validAfter: bigint; validBefore: bigint; nonce: string }, signature: string): string {
+  const args = [a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce];
+  if (signature.length === 132) {
+    return tokenInterface.encodeFunctionData("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)", [
+      ...args,
+      Number.parseInt(signature.slice(130), 16),
+      `0x${signature.slice(2, 66)}`,
+      `0x${signature.slice(66, 130)}`,
+    ]);
+  }
+  return tokenInterface.encodeFunctionData("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)", [...args, signature]);
+}

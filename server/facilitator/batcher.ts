@@ -1,0 +1,295 @@
+// Settlement pipeline. Payments to one splitter are collected for up to `maxWaitMs` or
+// `maxBatchSize` items and submitted as one settleBatch transaction by the relayer; results
+// come back per item from the receipt's PaymentSettled / PaymentSkipped logs (by payer+nonce).
+// A transaction that does not confirm within `confirmTimeoutMs` answers "pending" to its
+// waiters and stays tracked: a background loop reads its receipt later (re-sending the
+// identical signed bytes if the node lost them) and announces the final result.
+import { EventEmitter } from "node:events";
+import type { TransactionReceipt } from "ethers";
+import { encodeTransferWithAuthorization, splitterInterface, tokenInterface } from "./abi.ts";
+import { describeRevert, reasonFromRevert, settlementKey, type FinalSettlement, type SettlementOutcome } from "./outcome.ts";
+import { Reason, isTransportError } from "./reasons.ts";
+import { TransactionRevertedError, type Relayer, type SentTransaction } from "./relayer.ts";
+
+export interface BatchItem {
+  asset: string;
+  payTo: string; // the splitter, or any recipient for a direct transfer
+  outputId: string; // bytes32
+  attributionRoot: string; // bytes32
+  from: string;
+  to: string;
+  value: bigint;
+  validAfter: bigint;
+  validBefore: bigint;
+  nonce: string;
+  signature: string;
+}
+
+export interface BatcherOptions {
+  maxBatchSize?: number; // default 32
+  maxWaitMs?: number; // default 25
+  confirmTimeoutMs?: number; // default 30 000
+  pollMs?: number; // receipt polling while a caller waits; default 50
+  reconcileMs?: number; // background polling of pending transactions; default 1000
+}
+
+interface Tracked {
+  item: BatchItem;
+  key: string;
+  final: Promise<SettlementOutcome>;
+  resolveFinal: (o: SettlementOutcome) => void;
+  sent: Promise<string | null>; // tx hash once broadcast; null if it never was
+  resolveSent: (hash: string | null) => void;
+}
+
+interface Submission {
+  to: string;
+  data: string;
+  items: Tracked[];
+  tx?: SentTransaction;
+  interpret: (receipt: TransactionReceipt) => Map<string, SettlementOutcome>;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }> {
+  private readonly maxBatchSize: number;
+  private readonly maxWaitMs: number;
+  private readonly confirmTimeoutMs: number;
+  private readonly pollMs: number;
+  private readonly queues = new Map<string, { items: Tracked[]; timer: NodeJS.Timeout | null }>();
+  private readonly inflight = new Map<string, Tracked>();
+  private readonly finals = new Map<string, SettlementOutcome>();
+  private readonly pending = new Set<Submission>();
+  private readonly reconcileTimer: NodeJS.Timeout;
+  private closed = false;
+  /** settleBatch / transfer transactions submitted (for tests and metrics). */
+  submissions = 0;
+
+  constructor(private readonly relayer: Relayer, options: BatcherOptions = {}) {
+    super();
+    this.maxBatchSize = options.maxBatchSize ?? 32;
+    this.maxWaitMs = options.maxWaitMs ?? 25;
+    this.confirmTimeoutMs = options.confirmTimeoutMs ?? 30_000;
+    this.pollMs = options.pollMs ?? 50;
+    this.reconcileTimer = setInterval(() => void this.reconcile(), options.reconcileMs ?? 1000);
+    this.reconcileTimer.unref();
+  }
+
+  /** Transactions broadcast but not yet resolved. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Settles one payment. Resolves "settled"/"failed" when the chain has answered, "pending" if
+   * its transaction was broadcast but not confirmed in time, "unavailable" if nothing could be
+   * broadcast. A second call for the same authorization joins the first, never submits again.
+   */
+  async settle(item: BatchItem, viaSplitter: boolean): Promise<SettlementOutcome> {
+    const key = settlementKey(item.asset, item.from, item.nonce);
+    const done = this.finals.get(key);
+    if (done) return done;
+    let tracked = this.inflight.get(key);
+    if (!tracked) {
+      const final = deferred<SettlementOutcome>();
+      const sent = deferred<string | null>();
+      tracked = { item, key, final: final.promise, resolveFinal: final.resolve, sent: sent.promise, resolveSent: sent.resolve };
+      this.inflight.set(key, tracked);
+      if (viaSplitter) this.enqueue(tracked);
+      else void this.submit(this.directTransfer(tracked));
+    }
+    return this.await(tracked);
+  }
+
+  private async await(tracked: Tracked): Promise<SettlementOutcome> {
+    const hash = await Promise.race([tracked.sent, tracked.final.then(() => null)]);
+    if (hash === null) return tracked.final;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<SettlementOutcome>((resolve) => {
+      timer = setTimeout(() => resolve({ status: "pending", txHash: hash }), this.confirmTimeoutMs);
+    });
+    try {
+      return await Promise.race([tracked.final, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private enqueue(tracked: Tracked): void {
+    const splitter = tracked.item.payTo.toLowerCase();
+    let queue = this.queues.get(splitter);
+    if (!queue) {
+      queue = { items: [], timer: null };
+      this.queues.set(splitter, queue);
+    }
+    queue.items.push(tracked);
+    if (queue.items.length >= this.maxBatchSize) this.flush(splitter);
+    else if (!queue.timer) queue.timer = setTimeout(() => this.flush(splitter), this.maxWaitMs);
+  }
+
+  private flush(splitter: string): void {
+    const queue = this.queues.get(splitter);
+    if (!queue) return;
+    if (queue.timer) clearTimeout(queue.timer);
+    queue.timer = null;
+    while (queue.items.length > 0) {
+      const items = queue.items.splice(0, this.maxBatchSize);
+      void this.submit(this.splitterBatch(items[0].item.payTo, items));
+    }
+  }
+
+  private splitterBatch(splitter: string, items: Tracked[]): Submission {
+    const data = splitterInterface.encodeFunctionData("settleBatch", [
+      items.map(({ item }) => [item.outputId, item.attributionRoot, item.from, item.value, item.validAfter, item.validBefore, item.nonce, item.signature]),
+    ]);
+    const interpret = (receipt: TransactionReceipt) => {
+      const results = new Map<string, SettlementOutcome>();
+      for (const log of receipt.logs) {
+        if (log.address.toLowerCase() !== splitter.toLowerCase()) continue;
+        let parsed;
+        try {
+          parsed = splitterInterface.parseLog(log);
+        } catch {
+          continue;
+        }
+        if (!parsed) continue;
+        const payer = parsed.args.payer as string;
+        const nonce = parsed.args.nonce as string;
+        const key = settlementKey(items[0].item.asset, payer, nonce);
+        if (parsed.name === "PaymentSettled") results.set(key, { status: "settled", txHash: receipt.hash });
+        else if (parsed.name === "PaymentSkipped") {
+          const message = describeRevert(parsed.args.reason as string);
+          results.set(key, { status: "failed", reason: reasonFromRevert(message), message, txHash: receipt.hash });
+        }
+      }
+      return results;
+    };
+    return { to: splitter, data, items, interpret };
+  }
+
+  private directTransfer(tracked: Tracked): Submission {
+    const { item } = tracked;
+    const data = encodeTransferWithAuthorization(item, item.signature);
+    const interpret = (receipt: TransactionReceipt) => {
+      const results = new Map<string, SettlementOutcome>();
+      const paid = receipt.logs.some((log) => {
+        if (log.address.toLowerCase() !== item.asset.toLowerCase()) return false;
+        const parsed = (() => {
+          try {
+            return tokenInterface.parseLog(log);
+          } catch {
+            return null;
+          }
+        })();
+        return (
+          parsed?.name === "Transfer" &&
+          (parsed.args.from as string).toLowerCase() === item.from.toLowerCase() &&
+          (parsed.args.to as string).toLowerCase() === item.to.toLowerCase() &&
+          (parsed.args.value as bigint) === item.value
+        );
+      });
+      results.set(tracked.key, paid ? { status: "settled", txHash: receipt.hash } : { status: "failed", reason: Reason.transferEventMismatch, txHash: receipt.hash });
+      return results;
+    };
+    return { to: item.asset, data, items: [tracked], interpret };
+  }
+
+  private async submit(submission: Submission): Promise<void> {
+    try {
+      submission.tx = await this.relayer.send(submission.to, submission.data);
+      this.submissions++;
+    } catch (error) {
+      if (isTransportError(error)) {
+        for (const t of submission.items) this.unavailable(t, "chain unreachable: nothing was submitted");
+      } else {
+        const message = error instanceof TransactionRevertedError ? `${error.message}${error.data ? ` (${describeRevert(error.data)})` : ""}` : String((error as Error)?.message ?? error);
+        for (const t of submission.items) this.finish(t, { status: "failed", reason: Reason.transactionFailed, message });
+      }
+      return;
+    }
+    for (const t of submission.items) t.resolveSent(submission.tx.hash);
+    const started = Date.now();
+    while (Date.now() - started < this.confirmTimeoutMs && !this.closed) {
+      if (await this.tryResolve(submission)) return;
+      await sleep(this.pollMs);
+    }
+    this.pending.add(submission); // waiters got "pending"; reconcile() finishes the job
+  }
+
+  /** Reads the receipt; if present, finishes every item and returns true. */
+  private async tryResolve(submission: Submission): Promise<boolean> {
+    const tx = submission.tx!;
+    let receipt: TransactionReceipt | null;
+    try {
+      receipt = await this.relayer.receipt(tx.hash);
+    } catch {
+      return false; // chain unreachable: try again later
+    }
+    if (!receipt) {
+      if (tx.uncertain) tx.uncertain = !(await this.relayer.rebroadcast(tx.raw));
+      return false;
+    }
+    if (receipt.status !== 1) {
+      for (const t of submission.items) this.finish(t, { status: "failed", reason: Reason.transactionFailed, message: "settlement transaction reverted", txHash: tx.hash });
+      return true;
+    }
+    const results = submission.interpret(receipt);
+    for (const t of submission.items) {
+      this.finish(t, results.get(t.key) ?? { status: "failed", reason: Reason.transferEventMismatch, message: "no settlement event for this payment", txHash: tx.hash });
+    }
+    return true;
+  }
+
+  /** Background pass over transactions that outlived their waiters. */
+  async reconcile(): Promise<void> {
+    for (const submission of [...this.pending]) {
+      if (await this.tryResolve(submission)) this.pending.delete(submission);
+    }
+  }
+
+  private unavailable(t: Tracked, message: string): void {
+    this.inflight.delete(t.key); // nothing happened: a later attempt may try again
+    t.resolveSent(null);
+    t.resolveFinal({ status: "unavailable", message });
+  }
+
+  private finish(t: Tracked, outcome: SettlementOutcome): void {
+    this.inflight.delete(t.key);
+    // Remember on-chain facts only: a refusal before broadcast (e.g. paused) may pass later.
+    if ("txHash" in outcome && outcome.txHash) {
+      this.finals.set(t.key, outcome);
+      if (this.finals.size > 50_000) this.finals.delete(this.finals.keys().next().value as string);
+    }
+    t.resolveSent(null);
+    t.resolveFinal(outcome);
+    const { item } = t;
+    this.emit("final", {
+      key: t.key,
+      asset: item.asset,
+      payer: item.from,
+      nonce: item.nonce,
+      payTo: item.payTo,
+      status: outcome.status === "settled" ? "settled" : "failed",
+      txHash: "txHash" in outcome ? (outcome.txHash ?? null) : null,
+      ...(outcome.status === "failed" ? { reason: outcome.reason, ...(outcome.message ? { message: outcome.message } : {}) } : {}),
+    });
+  }
+
+  /** Flushes queued items now (e.g. before shutdown). */
+  flushAll(): void {
+    for (const splitter of this.queues.keys()) this.flush(splitter);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.flushAll();
+    clearInterval(this.reconcileTimer);
+  }
+}

@@ -1,0 +1,158 @@
+// The embedded x402 facilitator: verify and settle for scheme "exact" on one EVM chain.
+// It implements @x402/core's FacilitatorClient, so the payment plugin treats it exactly like a
+// remote facilitator reached through HTTPFacilitatorClient. Payments to one of our splitters
+// settle through the batcher (settleBatch, with the output id and attribution root the server
+// passes in the payload's "royalty402" extension); payments to any other address settle with
+// the token's transferWithAuthorization, through the same nonce-managed relayer.
+import type { FacilitatorClient } from "@x402/core/server";
+import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
+import { ZeroHash, getAddress, type Provider, type Wallet } from "ethers";
+import { encodeTransferWithAuthorization, splitterInterface } from "./abi.ts";
+import { SettlementBatcher, type BatcherOptions, type BatchItem } from "./batcher.ts";
+import { ChainReader, onChain } from "./chain.ts";
+import type { FinalSettlement } from "./outcome.ts";
+import type { ExactEvmPayload } from "./payload.ts";
+import { ChainUnavailableError, Reason, isTransportError } from "./reasons.ts";
+import { Relayer, type RelayerOptions } from "./relayer.ts";
+import { verifyExact, type VerifyContext } from "./verify.ts";
+
+/** Payload extension through which a resource server names what a payment bought. */
+export const ROYALTY_EXTENSION = "royalty402";
+export interface RoyaltyExtension {
+  outputId: string; // bytes32
+  attributionRoot: string; // bytes32
+}
+
+export interface FacilitatorOptions {
+  provider: Provider;
+  /** The relayer's wallet (a private key); it pays gas and must be registered on each splitter. */
+  relayer: Wallet;
+  /** Simulate the settlement call in verify (one more eth_call, sent in the same batch). Default true. */
+  simulate?: boolean;
+  batch?: BatcherOptions;
+  relayerOptions?: RelayerOptions;
+  /** Seconds since epoch; defaults to the wall clock, as the reference does. */
+  now?: () => number;
+}
+
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+
+export class EmbeddedFacilitator implements FacilitatorClient {
+  readonly network: string;
+  readonly chain: ChainReader;
+  readonly relayer: Relayer;
+  readonly batcher: SettlementBatcher;
+  private readonly ctx: VerifyContext;
+
+  private constructor(options: FacilitatorOptions, chainId: bigint) {
+    this.network = `eip155:${chainId}`;
+    this.relayer = new Relayer(options.relayer, options.provider, chainId, options.relayerOptions);
+    this.chain = new ChainReader(options.provider, this.relayer.address);
+    this.batcher = new SettlementBatcher(this.relayer, options.batch);
+    this.ctx = {
+      chain: this.chain,
+      network: this.network,
+      now: options.now ?? (() => Date.now() / 1000),
+      ...(options.simulate === false ? {} : { simulate: (req, payment) => this.simulate(req, payment) }),
+    };
+  }
+
+  static async create(options: FacilitatorOptions): Promise<EmbeddedFacilitator> {
+    const { chainId } = await onChain("getNetwork", () => options.provider.getNetwork());
+    return new EmbeddedFacilitator(options, chainId);
+  }
+
+  /** Subscribes to final on-chain results, including those that arrive after "settlement_pending". */
+  onFinal(listener: (settlement: FinalSettlement) => void): () => void {
+    this.batcher.on("final", listener);
+    return () => this.batcher.off("final", listener);
+  }
+
+  async verify(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<VerifyResponse> {
+    try {
+      const { payment: _payment, ...response } = await verifyExact(paymentPayload, paymentRequirements, this.ctx);
+      return response;
+    } catch (error) {
+      if (!isTransportError(error)) throw error;
+      return { isValid: false, invalidReason: Reason.chainUnavailable, invalidMessage: (error as Error).message };
+    }
+  }
+
+  async settle(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<SettleResponse> {
+    const network = paymentRequirements?.network ?? this.network;
+    try {
+      const verdict = await verifyExact(paymentPayload, paymentRequirements, this.ctx, { onChain: false });
+      if (!verdict.isValid || !verdict.payment) {
+        return { success: false, errorReason: verdict.invalidReason ?? Reason.invalidPayload, ...(verdict.invalidMessage ? { errorMessage: verdict.invalidMessage } : {}), transaction: "", network, ...(verdict.payer ? { payer: verdict.payer } : {}) };
+      }
+      const { authorization: auth, signature } = verdict.payment;
+      const royalty = royaltyExtension(paymentPayload);
+      const payTo = getAddress(paymentRequirements.payTo);
+      const item: BatchItem = {
+        asset: getAddress(paymentRequirements.asset),
+        payTo,
+        outputId: royalty.outputId,
+        attributionRoot: royalty.attributionRoot,
+        from: auth.from,
+        to: auth.to,
+        value: auth.value,
+        validAfter: auth.validAfter,
+        validBefore: auth.validBefore,
+        nonce: auth.nonce,
+        signature,
+      };
+      const outcome = await this.batcher.settle(item, await this.chain.isOurSplitter(payTo));
+      const payer = auth.from;
+      switch (outcome.status) {
+        case "settled":
+          return { success: true, transaction: outcome.txHash, network, payer, amount: auth.value.toString() };
+        case "pending":
+          return { success: false, errorReason: Reason.settlementPending, transaction: outcome.txHash, network, payer };
+        case "unavailable":
+          return { success: false, errorReason: Reason.chainUnavailable, errorMessage: outcome.message, transaction: "", network, payer };
+        case "failed":
+          return { success: false, errorReason: outcome.reason, ...(outcome.message ? { errorMessage: outcome.message } : {}), transaction: outcome.txHash ?? "", network, payer };
+      }
+    } catch (error) {
+      if (!isTransportError(error)) throw error;
+      return { success: false, errorReason: Reason.chainUnavailable, errorMessage: (error as Error).message, transaction: "", network };
+    }
+  }
+
+  async getSupported(): Promise<SupportedResponse> {
+    return {
+      kinds: [{ x402Version: 2, scheme: "exact", network: this.network as `${string}:${string}` }],
+      extensions: [],
+      signers: { "eip155:*": [this.relayer.address] },
+    };
+  }
+
+  /** eth_call of exactly what settle will send, from the relayer. */
+  private async simulate(requirements: PaymentRequirements, payment: ExactEvmPayload): Promise<boolean> {
+    const { authorization: a, signature } = payment;
+    const payTo = getAddress(requirements.payTo);
+    const viaSplitter = await this.chain.isOurSplitter(payTo);
+    const data = viaSplitter
+      ? splitterInterface.encodeFunctionData("settleBatch", [[[ZeroHash, ZeroHash, a.from, a.value, a.validAfter, a.validBefore, a.nonce, signature]]])
+      : encodeTransferWithAuthorization(a, signature);
+    try {
+      const raw = await this.chain.provider.call({ from: this.relayer.address, to: viaSplitter ? payTo : requirements.asset, data });
+      return viaSplitter ? (splitterInterface.decodeFunctionResult("settleBatch", raw)[0] as bigint) === 1n : true;
+    } catch (error) {
+      if (isTransportError(error)) throw new ChainUnavailableError("simulation: chain unreachable", { cause: error });
+      return false;
+    }
+  }
+
+  close(): void {
+    this.batcher.close();
+  }
+}
+
+function royaltyExtension(paymentPayload: PaymentPayload): RoyaltyExtension {
+  const ext = paymentPayload.extensions?.[ROYALTY_EXTENSION] as Partial<RoyaltyExtension> | undefined;
+  return {
+    outputId: typeof ext?.outputId === "string" && BYTES32.test(ext.outputId) ? ext.outputId : ZeroHash,
+    attributionRoot: typeof ext?.attributionRoot === "string" && BYTES32.test(ext.attributionRoot) ? ext.attributionRoot : ZeroHash,
+  };
+}

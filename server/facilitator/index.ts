@@ -1,0 +1,5 @@
+export { EmbeddedFacilitator, ROYALTY_EXTENSION, type FacilitatorOptions, type RoyaltyExtension } from "./facilitator.ts";
+export { facilitatorRoutes, type FacilitatorHttpOptions } from "./http.ts";
+export { Reason, ChainUnavailableError, isTransportError, type ReasonCode } from "./reasons.ts";
+export { settlementKey, type FinalSettlement, type SettlementOutcome } from "./outcome.ts";
+export type { BatcherOptions } from "./batcher.ts";
