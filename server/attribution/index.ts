@@ -1,0 +1,36 @@
+// Public surface of the attribution service (SPEC section 3).
+export { AttributionError, type AttributionErrorCode } from "./errors.ts";
+export { canonicalJson, canonicalHash, textHash } from "./canonical.ts";
+export { TOKENIZER_ID, SEPARATOR_TOKEN, tokenize, detokenize, normalizeText } from "./tokenizer.ts";
+export { Datanet, normalizeAddress, contentHashOf, type Contribution, type ContributionInput } from "./datanet.ts";
+export { buildSuffixArray, buildPermutedLcp } from "./sais.ts";
+export { SuffixIndex, INDEX_FORMAT, type ContributionMeta, type IndexParams, type OwnerRef } from "./suffix-index.ts";
+export { buildIndex, buildIndexFromTokens, tokenizeContributions, DEFAULT_MIN_COPY_TOKENS, type BuildStats, type BuildOptions } from "./build.ts";
+export { saveIndex, loadIndex, readManifest, computeIndexRoot, type IndexManifest, type LoadOptions } from "./store.ts";
+export { surprisalTable, milliBitsLog2Ratio } from "./surprisal.ts";
+export { apportion, type Weighted } from "./apportion.ts";
+export {
+  attribute,
+  attributeTokens,
+  findVerbatimMatches,
+  occurrenceSummary,
+  DEFAULT_MIN_SPAN_TOKENS,
+  DEFAULT_MAX_CONTRIBUTIONS,
+  type AttributeOptions,
+  type VerbatimMatch,
+} from "./attribute.ts";
+export {
+  ATTRIBUTION_ALGORITHM,
+  PPM,
+  serializeRecord,
+  hashRecord,
+  validateRecord,
+  parseRecord,
+  type AttributionRecord,
+  type AttributionSpan,
+  type AttributionSegment,
+  type ContributorShare,
+  type AttributionParams,
+} from "./record.ts";
+export { longestContinuation, type Continuation, type ContinuationOptions } from "./infgram.ts";
+export { loadBrownCorpus, loadBrownDocument, brownDocumentIds, brownToText, type CorpusDocument } from "./corpora.ts";

@@ -1,0 +1,174 @@
+// Index files: a directory of little-endian binary arrays plus contributions.json and a small
+// manifest.json. indexRoot = keccak256 of the canonical JSON of {format, params, counts, the
+// sha256 of every file}: the same contributions always give the same bytes and the same root,
+// and a loaded index is checked against it.
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { endianness } from "node:os";
+import { join } from "node:path";
+import { canonicalHash, canonicalJson } from "./canonical.ts";
+import { AttributionError } from "./errors.ts";
+import { INDEX_FORMAT, SuffixIndex, type ContributionMeta, type IndexArrays, type IndexParams } from "./suffix-index.ts";
+import { TOKENIZER_ID } from "./tokenizer.ts";
+
+type Words = Uint32Array | Int32Array;
+
+interface FileEntry {
+  bytes: number;
+  sha256: string;
+}
+
+export interface IndexManifest {
+  format: string;
+  params: IndexParams;
+  tokenCount: number;
+  contributionCount: number;
+  files: Record<string, FileEntry>;
+  indexRoot: string;
+}
+
+function assertLittleEndian(): void {
+  if (endianness() !== "LE") throw new AttributionError("index_corrupt", "index files are little-endian; this machine is not");
+}
+
+function bytesOf(a: Words): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** The binary files of an index, each as a list of chunks (not copied). */
+function fileChunks(arrays: IndexArrays, contributions: readonly ContributionMeta[]): Record<string, Uint8Array[]> {
+  return {
+    "tokens.u32": [bytesOf(arrays.tokens)],
+    "sa.u32": [bytesOf(arrays.sa)],
+    "offsets.u32": [bytesOf(arrays.offsets)],
+    // struct of arrays: all starts, then all lengths, then all sources
+    "owner-runs.u32": [bytesOf(arrays.runStarts), bytesOf(arrays.runLengths), bytesOf(arrays.runSources)],
+    "unigram.u32": [bytesOf(arrays.unigram)],
+    "surprisal.u32": [bytesOf(arrays.surprisal)],
+    "contributions.json": [Buffer.from(canonicalJson(contributions), "utf8")],
+  };
+}
+
+function describe(chunks: Record<string, Uint8Array[]>): Record<string, FileEntry> {
+  const files: Record<string, FileEntry> = {};
+  for (const name of Object.keys(chunks).sort()) {
+    const h = createHash("sha256");
+    let bytes = 0;
+    for (const c of chunks[name]) {
+      h.update(c);
+      bytes += c.byteLength;
+    }
+    files[name] = { bytes, sha256: h.digest("hex") };
+  }
+  return files;
+}
+
+function rootOf(params: IndexParams, tokenCount: number, contributionCount: number, files: Record<string, FileEntry>): string {
+  return canonicalHash({ format: INDEX_FORMAT, params, tokenCount, contributionCount, files });
+}
+
+export function computeIndexRoot(arrays: IndexArrays, contributions: readonly ContributionMeta[], params: IndexParams): string {
+  assertLittleEndian();
+  const files = describe(fileChunks(arrays, contributions));
+  return rootOf(params, arrays.tokens.length, contributions.length, files);
+}
+
+/** Writes the index into `dir` (created if needed) and returns its manifest. */
+export function saveIndex(index: SuffixIndex, dir: string): IndexManifest {
+  assertLittleEndian();
+  mkdirSync(dir, { recursive: true });
+  const arrays: IndexArrays = index;
+  const chunks = fileChunks(arrays, index.contributions);
+  const files = describe(chunks);
+  const indexRoot = rootOf(index.params, index.tokens.length, index.contributions.length, files);
+  if (indexRoot !== index.indexRoot) throw new AttributionError("index_corrupt", "in-memory arrays no longer match the index root");
+  for (const [name, parts] of Object.entries(chunks)) {
+    const tmp = join(dir, `${name}.tmp`);
+    writeFileSync(tmp, Buffer.concat(parts));
+    renameSync(tmp, join(dir, name));
+  }
+  const manifest: IndexManifest = {
+    format: INDEX_FORMAT,
+    params: index.params,
+    tokenCount: index.tokens.length,
+    contributionCount: index.contributions.length,
+    files,
+    indexRoot,
+  };
+  writeFileSync(join(dir, "manifest.json"), canonicalJson(manifest));
+  return manifest;
+}
+
+function readWords(dir: string, name: string, entry: FileEntry | undefined, verify: boolean): Uint32Array {
+  if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(join(dir, name));
+  } catch (e) {
+    throw new AttributionError("index_corrupt", `cannot read ${name}: ${(e as Error).message}`);
+  }
+  if (buf.byteLength !== entry.bytes || buf.byteLength % 4 !== 0) throw new AttributionError("index_corrupt", `${name} has ${buf.byteLength} bytes, expected ${entry.bytes}`);
+  if (verify && createHash("sha256").update(buf).digest("hex") !== entry.sha256) {
+    throw new AttributionError("index_corrupt", `${name} does not match its sha256 in the manifest`);
+  }
+  if (buf.byteOffset % 4 === 0) return new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  return new Uint32Array(new Uint8Array(buf).buffer);
+}
+
+export interface LoadOptions {
+  /** Check every file against its sha256 (default true; ~1 s per GB). */
+  verify?: boolean;
+}
+
+export function readManifest(dir: string): IndexManifest {
+  let manifest: IndexManifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  } catch (e) {
+    throw new AttributionError("index_corrupt", `cannot read manifest.json: ${(e as Error).message}`);
+  }
+  if (manifest?.format !== INDEX_FORMAT) throw new AttributionError("index_mismatch", `unknown index format ${String(manifest?.format)}`);
+  return manifest;
+}
+
+/** Loads an index written by saveIndex. */
+export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
+  assertLittleEndian();
+  const verify = options.verify ?? true;
+  const manifest = readManifest(dir);
+  if (manifest.params?.tokenizer !== TOKENIZER_ID) {
+    throw new AttributionError("index_mismatch", `index was built with ${manifest.params?.tokenizer}, this build uses ${TOKENIZER_ID}`);
+  }
+  const root = rootOf(manifest.params, manifest.tokenCount, manifest.contributionCount, manifest.files);
+  if (root !== manifest.indexRoot) throw new AttributionError("index_corrupt", "manifest indexRoot does not match its contents");
+  const f = manifest.files;
+  const tokens = readWords(dir, "tokens.u32", f["tokens.u32"], verify);
+  const saWords = readWords(dir, "sa.u32", f["sa.u32"], verify);
+  const sa = new Int32Array(saWords.buffer, saWords.byteOffset, saWords.length);
+  const offsets = readWords(dir, "offsets.u32", f["offsets.u32"], verify);
+  const runs = readWords(dir, "owner-runs.u32", f["owner-runs.u32"], verify);
+  if (runs.length % 3 !== 0) throw new AttributionError("index_corrupt", "owner-runs.u32 is not a list of triples");
+  const r = runs.length / 3;
+  const unigram = readWords(dir, "unigram.u32", f["unigram.u32"], verify);
+  const surprisal = readWords(dir, "surprisal.u32", f["surprisal.u32"], verify);
+  const contributionsText = readFileSync(join(dir, "contributions.json"));
+  if (contributionsText.byteLength !== f["contributions.json"]?.bytes) throw new AttributionError("index_corrupt", "contributions.json has the wrong size");
+  if (verify && createHash("sha256").update(contributionsText).digest("hex") !== f["contributions.json"].sha256) {
+    throw new AttributionError("index_corrupt", "contributions.json does not match its sha256 in the manifest");
+  }
+  const contributions: ContributionMeta[] = JSON.parse(contributionsText.toString("utf8"));
+  if (tokens.length !== manifest.tokenCount || contributions.length !== manifest.contributionCount) {
+    throw new AttributionError("index_corrupt", "counts in the manifest do not match the files");
+  }
+  const arrays: IndexArrays = {
+    tokens,
+    sa,
+    offsets,
+    runStarts: runs.subarray(0, r),
+    runLengths: runs.subarray(r, 2 * r),
+    runSources: runs.subarray(2 * r, 3 * r),
+    unigram,
+    surprisal,
+  };
+  return new SuffixIndex(arrays, contributions, manifest.params, manifest.indexRoot);
+}

@@ -1,0 +1,248 @@
+// The datanet index held in memory at query time: token array, suffix array, contribution
+// offsets, the owner map (as runs of copied tokens, see owner-map.ts) and the unigram /
+// surprisal tables. About 8 bytes per token: 4 (token) + 4 (suffix array), plus a few bytes
+// per contribution and per copied run.
+import { AttributionError } from "./errors.ts";
+import { INDEX_ALPHABET, SEPARATOR_TOKEN } from "./tokenizer.ts";
+
+export const INDEX_FORMAT = "royalty402-index/v1";
+
+export interface ContributionMeta {
+  seq: number;
+  contributor: string;
+  contentHash: string;
+  /** Token count (separator excluded). */
+  tokens: number;
+}
+
+export interface IndexArrays {
+  /** All contributions' tokens, each followed by SEPARATOR_TOKEN, in registration order. */
+  tokens: Uint32Array;
+  /** Suffix array over `tokens`. */
+  sa: Int32Array;
+  /** offsets[i] = first token of contribution i; offsets[C] = tokens.length. */
+  offsets: Uint32Array;
+  /** Copied runs, sorted by start: tokens [start, start+length) are owned by tokens [source, source+length). */
+  runStarts: Uint32Array;
+  runLengths: Uint32Array;
+  runSources: Uint32Array;
+  /** Corpus count per token id (ids below SEPARATOR_TOKEN). */
+  unigram: Uint32Array;
+  /** Surprisal per token id, integer milli-bits. */
+  surprisal: Uint32Array;
+}
+
+export interface IndexParams {
+  tokenizer: string;
+  separatorToken: number;
+  /** Copies of at least this many tokens from an earlier contribution are credited to it. */
+  minCopyTokens: number;
+  vocabularySize: number;
+}
+
+/** Where a corpus token's credit goes: the owning contribution and the token's position in it. */
+export interface OwnerRef {
+  contribution: number; // index into contributions (registration order)
+  offset: number; // token offset inside that contribution
+}
+
+// Scratch outputs of the search primitives (avoids allocating a pair per probe).
+let cmpLcp = 0;
+
+function compareSuffix(T: Uint32Array, s: number, P: ArrayLike<number>, ps: number, m: number, d: number): number {
+  while (d < m) {
+    const a = T[s + d];
+    const b = P[ps + d];
+    if (a !== b) {
+      cmpLcp = d;
+      return a < b ? -1 : 1;
+    }
+    d++;
+  }
+  cmpLcp = m;
+  return 0;
+}
+
+export class SuffixIndex {
+  readonly tokens: Uint32Array;
+  readonly sa: Int32Array;
+  readonly offsets: Uint32Array;
+  readonly runStarts: Uint32Array;
+  readonly runLengths: Uint32Array;
+  readonly runSources: Uint32Array;
+  readonly unigram: Uint32Array;
+  readonly surprisal: Uint32Array;
+  /** bucketStart[t] .. bucketStart[t+1]: the suffix-array block of suffixes starting with t. */
+  readonly bucketStart: Uint32Array;
+  readonly contributions: readonly ContributionMeta[];
+  readonly params: IndexParams;
+  readonly indexRoot: string;
+  /** Number of corpus tokens, separators excluded. */
+  readonly corpusTokens: number;
+
+  constructor(arrays: IndexArrays, contributions: readonly ContributionMeta[], params: IndexParams, indexRoot: string) {
+    this.tokens = arrays.tokens;
+    this.sa = arrays.sa;
+    this.offsets = arrays.offsets;
+    this.runStarts = arrays.runStarts;
+    this.runLengths = arrays.runLengths;
+    this.runSources = arrays.runSources;
+    this.unigram = arrays.unigram;
+    this.surprisal = arrays.surprisal;
+    this.contributions = contributions;
+    this.params = params;
+    this.indexRoot = indexRoot;
+    this.corpusTokens = this.tokens.length - contributions.length;
+    const n = this.tokens.length;
+    if (this.sa.length !== n || this.offsets.length !== contributions.length + 1 || this.offsets[contributions.length] !== n) {
+      throw new AttributionError("index_corrupt", "array lengths disagree");
+    }
+    if (this.unigram.length !== SEPARATOR_TOKEN || this.surprisal.length !== SEPARATOR_TOKEN) {
+      throw new AttributionError("index_corrupt", "unigram/surprisal tables have the wrong size");
+    }
+    const bs = new Uint32Array(INDEX_ALPHABET + 1);
+    let sum = 0;
+    for (let t = 0; t < SEPARATOR_TOKEN; t++) {
+      bs[t] = sum;
+      sum += this.unigram[t];
+    }
+    bs[SEPARATOR_TOKEN] = sum;
+    bs[INDEX_ALPHABET] = sum + contributions.length;
+    if (bs[INDEX_ALPHABET] !== n) throw new AttributionError("index_corrupt", "unigram counts do not add up to the token count");
+    this.bucketStart = bs;
+  }
+
+  /** Bytes of the arrays resident at query time. */
+  get residentBytes(): number {
+    return (
+      this.tokens.byteLength +
+      this.sa.byteLength +
+      this.offsets.byteLength +
+      this.runStarts.byteLength +
+      this.runLengths.byteLength +
+      this.runSources.byteLength +
+      this.unigram.byteLength +
+      this.surprisal.byteLength +
+      this.bucketStart.byteLength
+    );
+  }
+
+  /** Index (registration order) of the contribution containing corpus position `pos`. */
+  contributionAt(pos: number): number {
+    const off = this.offsets;
+    let lo = 0;
+    let hi = off.length - 2;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (off[mid] <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** The owner of the token at corpus position `pos`, after first-registered-wins. */
+  owner(pos: number): OwnerRef {
+    const starts = this.runStarts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    let r = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid] <= pos) {
+        r = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    const source = r >= 0 && pos < starts[r] + this.runLengths[r] ? this.runSources[r] + (pos - starts[r]) : pos;
+    const c = this.contributionAt(source);
+    return { contribution: c, offset: source - this.offsets[c] };
+  }
+
+  /**
+   * Suffix-array range [lo, hi) of the suffixes that start with P[ps, pe). Empty ranges have
+   * lo === hi. `pe > ps` is required.
+   */
+  range(P: ArrayLike<number>, ps: number, pe: number): [number, number] {
+    const t = P[ps];
+    if (!(t >= 0 && t < SEPARATOR_TOKEN)) return [0, 0];
+    let lo = this.bucketStart[t];
+    let hi = this.bucketStart[t + 1];
+    if (lo === hi || pe - ps === 1) return [lo, hi];
+    return this.refine(P, ps, pe, lo, hi, 1);
+  }
+
+  /**
+   * Narrows [lo, hi), whose suffixes all start with P[ps, ps+depth), to those starting with
+   * P[ps, pe). Binary searches skip the prefix already known to match on both bounds.
+   */
+  refine(P: ArrayLike<number>, ps: number, pe: number, lo: number, hi: number, depth: number): [number, number] {
+    const T = this.tokens;
+    const SA = this.sa;
+    const m = pe - ps;
+    let l = lo;
+    let h = hi;
+    let llcp = depth;
+    let rlcp = depth;
+    while (l < h) {
+      const mid = (l + h) >>> 1;
+      if (compareSuffix(T, SA[mid], P, ps, m, llcp < rlcp ? llcp : rlcp) < 0) {
+        l = mid + 1;
+        llcp = cmpLcp;
+      } else {
+        h = mid;
+        rlcp = cmpLcp;
+      }
+    }
+    const first = l;
+    if (first === hi || compareSuffix(T, SA[first], P, ps, m, depth) !== 0) return [first, first];
+    // Upper bound: first suffix that is greater and does not start with the pattern.
+    h = hi;
+    l = first + 1;
+    llcp = m;
+    rlcp = depth;
+    while (l < h) {
+      const mid = (l + h) >>> 1;
+      if (compareSuffix(T, SA[mid], P, ps, m, llcp < rlcp ? llcp : rlcp) <= 0) {
+        l = mid + 1;
+        llcp = cmpLcp;
+      } else {
+        h = mid;
+        rlcp = cmpLcp;
+      }
+    }
+    return [first, l];
+  }
+
+  /** Narrows [lo, hi) (all sharing `depth` tokens) to the suffixes whose next token is `token`. */
+  extend(lo: number, hi: number, depth: number, token: number): [number, number] {
+    const T = this.tokens;
+    const SA = this.sa;
+    let l = lo;
+    let h = hi;
+    while (l < h) {
+      const mid = (l + h) >>> 1;
+      if (T[SA[mid] + depth] < token) l = mid + 1;
+      else h = mid;
+    }
+    const first = l;
+    h = hi;
+    while (l < h) {
+      const mid = (l + h) >>> 1;
+      if (T[SA[mid] + depth] <= token) l = mid + 1;
+      else h = mid;
+    }
+    return [first, l];
+  }
+
+  /** Number of occurrences of P[ps, pe) in the corpus. */
+  count(P: ArrayLike<number>, ps = 0, pe = P.length): number {
+    if (pe <= ps) return this.corpusTokens;
+    const [lo, hi] = this.range(P, ps, pe);
+    return hi - lo;
+  }
+
+  /** Tokens of contribution i (separator excluded); a view, not a copy. */
+  contributionTokens(i: number): Uint32Array {
+    return this.tokens.subarray(this.offsets[i], this.offsets[i + 1] - 1);
+  }
+}
