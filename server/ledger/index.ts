@@ -1,0 +1,54 @@
+// Opens the ledger the configuration asks for: PostgreSQL when a DATABASE_URL is given
+// (several instances share it), otherwise SQLite in a local file.
+import { LedgerError } from "./errors.ts";
+import { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
+import type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
+
+export * from "./types.ts";
+export { LedgerError, isLedgerError, type LedgerErrorCode } from "./errors.ts";
+export { PAYMENT_STATUSES, PAYMENT_TRANSITIONS, assertTransition } from "./transitions.ts";
+export { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
+export type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
+
+export const DEFAULT_SQLITE_PATH = ".data/royalty402.sqlite";
+
+export interface LedgerConfig {
+  /** postgres:// or postgresql:// selects PostgreSQL; empty/undefined selects SQLite. */
+  databaseUrl?: string;
+  /** SQLite file (default .data/royalty402.sqlite, relative to the working directory). */
+  sqlitePath?: string;
+  postgres?: Omit<PostgresLedgerOptions, "connectionString">;
+  sqlite?: Omit<SqliteLedgerOptions, "path">;
+  /** Apply pending migrations before returning (default true). */
+  migrate?: boolean;
+}
+
+/** DATABASE_URL and LEDGER_SQLITE_PATH from the environment. */
+export function ledgerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
+  return { databaseUrl: env.DATABASE_URL || undefined, sqlitePath: env.LEDGER_SQLITE_PATH || undefined };
+}
+
+export async function openLedger(config: LedgerConfig = {}): Promise<SqliteLedger | PostgresLedger> {
+  let ledger: SqliteLedger | PostgresLedger;
+  if (config.databaseUrl) {
+    // The URL carries a password: name only its scheme in errors.
+    if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
+      const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(config.databaseUrl)?.[0] ?? "(none)";
+      throw new LedgerError("unsupported_database_url", `DATABASE_URL must be postgres:// or postgresql://, got scheme ${scheme}`);
+    }
+    ledger = new PostgresLedger({ ...config.postgres, connectionString: config.databaseUrl });
+  } else {
+    // Loaded lazily so a PostgreSQL deployment never touches node:sqlite (still experimental in Node 22).
+    const { SqliteLedger } = await import("./sqlite.ts");
+    ledger = new SqliteLedger({ ...config.sqlite, path: config.sqlitePath ?? DEFAULT_SQLITE_PATH });
+  }
+  if (config.migrate !== false) {
+    try {
+      await ledger.migrate();
+    } catch (e) {
+      await ledger.close();
+      throw e;
+    }
+  }
+  return ledger;
+}
