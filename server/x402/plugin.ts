@@ -1,0 +1,346 @@
+// x402 payments for fastify routes. A route opts in with `config.x402 = { model, price }`:
+//   no PAYMENT-SIGNATURE      -> 402, PAYMENT-REQUIRED (base64 PaymentRequired), Cache-Control: no-store
+//   malformed header          -> 400 invalid_payload (431 payment_header_too_large)
+//   wrong version/scheme/network/asset/payTo/amount -> 402 with the reason code
+//   verify refuses            -> 402 with the facilitator's reason code
+//   authorization seen before -> 409 payment_replayed (sequential or concurrent: the handler never runs twice)
+//   chain/ledger unreachable  -> 503 + Retry-After, nothing charged
+// Otherwise the authorization is RESERVED in the ledger, the handler runs, and the payment is
+// settled before the response leaves: 2xx + PAYMENT-RESPONSE (extra: outputId, attributionUrl).
+// A handler error (status >= 400) releases the reservation and charges nothing; a settlement
+// failure turns the response into a 402 with the settle reason (the output is not delivered).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FacilitatorClient } from "@x402/core/server";
+import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import { AbiCoder, ZeroHash, getAddress, keccak256 } from "ethers";
+import type { Ledger, PaymentKey, PaymentStatus } from "../ledger/types.ts";
+import { ROYALTY_EXTENSION, type RoyaltyExtension } from "../facilitator/facilitator.ts";
+import type { FinalSettlement } from "../facilitator/outcome.ts";
+import { parseExactEvmPayload } from "../facilitator/payload.ts";
+import { Reason, isTransportError } from "../facilitator/reasons.ts";
+import {
+  DEFAULT_MAX_PAYMENT_HEADER_BYTES,
+  PAYMENT_REQUIRED_HEADER,
+  PAYMENT_RESPONSE_HEADER,
+  PAYMENT_SIGNATURE_HEADER,
+  X402_VERSION,
+  checkAccepted,
+  decodePaymentHeader,
+  encodeChallenge,
+  encodeSettlement,
+} from "./wire.ts";
+
+type Awaitable<T> = T | Promise<T>;
+
+/** What a paid route declares. */
+export interface PaidRoute {
+  /** The model this route serves, or how to read it from the request (e.g. the body's `model`). */
+  model: string | ((request: FastifyRequest) => Awaitable<string>);
+  /** Price in atomic token units, fixed or computed from the request (e.g. from max_tokens). */
+  price: bigint | string | number | ((request: FastifyRequest, model: string) => Awaitable<bigint | string | number>);
+  description?: string;
+  mimeType?: string;
+}
+
+export interface X402Options {
+  ledger: Ledger;
+  /** The embedded facilitator, or any facilitator by URL (new HTTPFacilitatorClient({ url })). */
+  facilitator: FacilitatorClient;
+  /** CAIP-2 network, e.g. "eip155:31337". */
+  network: string;
+  /** The payment token and its EIP-712 domain (USDC: "USD Coin", "2"). */
+  asset: { address: string; name: string; version: string };
+  /** The splitter (payTo) of a model; undefined for an unknown model (answered 404 unknown_model). */
+  payTo: (model: string) => Awaitable<string | undefined>;
+  maxTimeoutSeconds?: number; // default 300
+  maxPaymentHeaderBytes?: number; // default 8 KiB
+  retryAfterSeconds?: number; // default 5
+  /** Base URL for `resource.url` in challenges; default: from the request's Host. */
+  publicUrl?: string;
+  /** Where an output's attribution record is served; default `${publicUrl}/attributions/${outputId}`. */
+  attributionUrl?: (outputId: string) => string;
+}
+
+/** What the handler of a paid route sees (request.x402) and may set. */
+export interface PaymentContext {
+  readonly model: string;
+  readonly payer: string;
+  readonly amount: bigint;
+  readonly requirements: PaymentRequirements;
+  readonly payload: PaymentPayload;
+  readonly key: PaymentKey;
+  /** Defaults to a hash of the payment key; the handler may name its own. */
+  outputId: string;
+  /** keccak256 of the output's attribution record (bytes32); zero until the handler sets it. */
+  attributionRoot: string;
+  attributionUrl?: string;
+  /** The handler names what the payment bought: recorded on-chain with the settlement. */
+  setOutput(o: { outputId?: string; attributionRoot?: string; attributionUrl?: string }): void;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    x402?: PaymentContext;
+  }
+  interface FastifyContextConfig {
+    x402?: PaidRoute;
+  }
+}
+
+interface RequestState {
+  ctx: PaymentContext;
+  finished: boolean;
+}
+
+const states = new WeakMap<FastifyRequest, RequestState>();
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+
+function defaultOutputId(key: PaymentKey): string {
+  return keccak256(AbiCoder.defaultAbiCoder().encode(["string", "address", "address", "bytes32"], [key.network, key.asset, key.payer, key.nonce]));
+}
+
+function keyId(key: PaymentKey): string {
+  return `${key.network}|${key.asset}|${key.payer}|${key.nonce}`.toLowerCase();
+}
+
+function toAmount(value: bigint | string | number): bigint {
+  const amount = typeof value === "bigint" ? value : BigInt(value);
+  if (amount <= 0n) throw new Error("a paid route's price must be positive");
+  return amount;
+}
+
+export async function x402Payments(app: FastifyInstance, options: X402Options): Promise<void> {
+  const { ledger, facilitator, network } = options;
+  const asset = getAddress(options.asset.address);
+  const maxTimeoutSeconds = options.maxTimeoutSeconds ?? 300;
+  const maxHeaderBytes = options.maxPaymentHeaderBytes ?? DEFAULT_MAX_PAYMENT_HEADER_BYTES;
+  const retryAfter = String(options.retryAfterSeconds ?? 5);
+  const challengeCache = new Map<string, string>();
+  const awaitingFinal = new Set<string>();
+  const earlyFinals = new Map<string, FinalSettlement>();
+
+  const baseUrl = (request: FastifyRequest) => options.publicUrl ?? `${request.protocol}://${request.host}`;
+  const attributionUrl = (request: FastifyRequest, outputId: string) =>
+    options.attributionUrl ? options.attributionUrl(outputId) : `${baseUrl(request)}/attributions/${outputId}`;
+
+  function requirementsFor(payTo: string, amount: bigint): PaymentRequirements {
+    return {
+      scheme: "exact",
+      network: network as `${string}:${string}`,
+      asset,
+      amount: amount.toString(),
+      payTo: getAddress(payTo),
+      maxTimeoutSeconds,
+      extra: { name: options.asset.name, version: options.asset.version },
+    };
+  }
+
+  function challenge(request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, error: string): string {
+    const url = `${baseUrl(request)}${request.url}`;
+    const cacheKey = `${url}\u0000${requirements.payTo}\u0000${requirements.amount}\u0000${error}`;
+    let header = challengeCache.get(cacheKey);
+    if (!header) {
+      const paymentRequired: PaymentRequired = {
+        x402Version: X402_VERSION,
+        error,
+        resource: { url, description: route.description ?? "", mimeType: route.mimeType ?? "application/json" },
+        accepts: [requirements],
+      };
+      header = encodeChallenge(paymentRequired);
+      if (challengeCache.size > 10_000) challengeCache.clear();
+      challengeCache.set(cacheKey, header);
+    }
+    return header;
+  }
+
+  function paymentRequired(reply: FastifyReply, request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, reason: string, message?: string) {
+    return reply
+      .code(402)
+      .header(PAYMENT_REQUIRED_HEADER, challenge(request, route, requirements, reason))
+      .header("Cache-Control", "no-store")
+      .send({ error: reason, ...(message ? { message } : {}) });
+  }
+
+  function unavailable(reply: FastifyReply, message: string) {
+    return reply.code(503).header("Retry-After", retryAfter).header("Cache-Control", "no-store").send({ error: Reason.chainUnavailable, message });
+  }
+
+  async function replayed(reply: FastifyReply, status: PaymentStatus) {
+    return reply.code(409).header("Cache-Control", "no-store").send({ error: Reason.paymentReplayed, message: "this payment authorization was already presented", status });
+  }
+
+  async function preHandler(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const route = request.routeOptions.config.x402!;
+    const model = typeof route.model === "function" ? await route.model(request) : route.model;
+    const payTo = typeof model === "string" ? await options.payTo(model) : undefined;
+    if (!payTo) return reply.code(404).send({ error: "unknown_model", message: `no paid model named ${JSON.stringify(model)}` });
+    const amount = toAmount(typeof route.price === "function" ? await route.price(request, model) : route.price);
+    const requirements = requirementsFor(payTo, amount);
+
+    const decoded = decodePaymentHeader(request.headers[PAYMENT_SIGNATURE_HEADER], maxHeaderBytes);
+    if (decoded === null) return paymentRequired(reply, request, route, requirements, "Payment required");
+    if (!decoded.ok) {
+      if (decoded.status === 402) return paymentRequired(reply, request, route, requirements, decoded.reason, decoded.message);
+      return reply.code(decoded.status).header("Cache-Control", "no-store").send({ error: decoded.reason, message: decoded.message });
+    }
+    const payload = decoded.payload;
+    const mismatch = checkAccepted(payload.accepted, requirements);
+    if (mismatch) return paymentRequired(reply, request, route, requirements, mismatch.reason, mismatch.message);
+    const parsed = parseExactEvmPayload(payload);
+    if ("error" in parsed) return reply.code(400).header("Cache-Control", "no-store").send({ error: Reason.invalidPayload, message: parsed.error });
+
+    const key: PaymentKey = { network, asset: asset.toLowerCase(), payer: parsed.authorization.from.toLowerCase(), nonce: parsed.authorization.nonce };
+    let verdict;
+    try {
+      verdict = await facilitator.verify(payload, requirements);
+    } catch (error) {
+      return unavailable(reply, `facilitator unreachable: ${(error as Error).message}`);
+    }
+    if (!verdict.isValid) {
+      if (verdict.invalidReason === Reason.chainUnavailable) return unavailable(reply, verdict.invalidMessage ?? "chain unreachable");
+      if (verdict.invalidReason === Reason.nonceUsed) {
+        const seen = await ledger.getPayment(key).catch(() => null);
+        if (seen) return replayed(reply, seen.status);
+      }
+      return paymentRequired(reply, request, route, requirements, verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage);
+    }
+
+    let reservation;
+    try {
+      reservation = await ledger.reserve({ ...key, payTo: payTo.toLowerCase(), amount: amount.toString(), modelId: model, outputId: null, payload: JSON.stringify(payload) });
+    } catch (error) {
+      request.log.error({ err: error }, "x402: ledger reserve failed");
+      return unavailable(reply, "payment ledger unavailable");
+    }
+    if (!reservation.reserved) return replayed(reply, reservation.existing.status);
+
+    const ctx: PaymentContext = {
+      model,
+      payer: parsed.authorization.from,
+      amount,
+      requirements,
+      payload,
+      key,
+      outputId: defaultOutputId(key),
+      attributionRoot: ZeroHash,
+      setOutput(o) {
+        if (o.outputId !== undefined) ctx.outputId = o.outputId;
+        if (o.attributionRoot !== undefined) {
+          if (!BYTES32.test(o.attributionRoot)) throw new Error("attributionRoot must be bytes32 hex");
+          ctx.attributionRoot = o.attributionRoot;
+        }
+        if (o.attributionUrl !== undefined) ctx.attributionUrl = o.attributionUrl;
+      },
+    };
+    request.x402 = ctx;
+    states.set(request, { ctx, finished: false });
+    return undefined;
+  }
+
+  async function release(state: RequestState, why: string): Promise<void> {
+    state.finished = true;
+    await ledger.transition(state.ctx.key, ["reserved"], "released", { errorReason: why }).catch(() => null);
+  }
+
+  async function onSend(request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<unknown> {
+    const state = states.get(request);
+    if (!state || state.finished) return body;
+    if (reply.statusCode >= 400) {
+      await release(state, `handler_status_${reply.statusCode}`);
+      return body;
+    }
+    state.finished = true;
+    const { ctx } = state;
+    // A bytes32 output id goes on-chain as is; any other id is hashed into one.
+    const onChainOutputId = BYTES32.test(ctx.outputId) ? ctx.outputId : keccak256(Buffer.from(ctx.outputId, "utf8"));
+    const royalty: RoyaltyExtension = { outputId: onChainOutputId, attributionRoot: ctx.attributionRoot };
+    const settlePayload: PaymentPayload = { ...ctx.payload, extensions: { ...ctx.payload.extensions, [ROYALTY_EXTENSION]: royalty } };
+    let result: SettleResponse;
+    try {
+      result = await facilitator.settle(settlePayload, ctx.requirements);
+    } catch (error) {
+      result = { success: false, errorReason: isTransportError(error) ? Reason.chainUnavailable : Reason.transactionFailed, errorMessage: (error as Error).message, transaction: "", network: network as `${string}:${string}` };
+      if ((error as { errorReason?: string }).errorReason) result.errorReason = (error as { errorReason: string }).errorReason;
+    }
+    const fields = { outputId: ctx.outputId, txHash: result.transaction || null, errorReason: result.errorReason ?? null };
+    const abandon = () => {
+      if (body && typeof (body as { destroy?: unknown }).destroy === "function") (body as { destroy: () => void }).destroy();
+    };
+
+    if (result.success) {
+      await ledger.transition(ctx.key, ["reserved"], "settled", { outputId: ctx.outputId, txHash: result.transaction }).catch((error) => {
+        request.log.error({ err: error, payment: ctx.key }, "x402: settled on-chain but the ledger write failed; reconcile will record it");
+      });
+      const response: SettleResponse = {
+        success: true,
+        transaction: result.transaction,
+        network: result.network,
+        payer: result.payer ?? ctx.payer,
+        amount: ctx.amount.toString(),
+        extra: { outputId: ctx.outputId, attributionUrl: ctx.attributionUrl ?? attributionUrl(request, ctx.outputId) },
+      };
+      reply.header(PAYMENT_RESPONSE_HEADER, encodeSettlement(response));
+      return body;
+    }
+
+    abandon();
+    reply.removeHeader("content-length");
+    reply.header("Content-Type", "application/json; charset=utf-8").header("Cache-Control", "no-store");
+    if (result.errorReason === Reason.chainUnavailable && !result.transaction) {
+      await ledger.transition(ctx.key, ["reserved"], "released", { errorReason: Reason.chainUnavailable }).catch(() => null);
+      reply.code(503).header("Retry-After", retryAfter);
+      return JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" });
+    }
+    const pending = result.errorReason === Reason.settlementPending;
+    await ledger.transition(ctx.key, ["reserved"], pending ? "pending" : "failed", fields).catch(() => null);
+    if (pending) {
+      const id = keyId(ctx.key);
+      const early = earlyFinals.get(id);
+      if (early) {
+        earlyFinals.delete(id);
+        await recordFinal(early);
+      } else awaitingFinal.add(id);
+    }
+    reply.code(402).header(PAYMENT_RESPONSE_HEADER, encodeSettlement({ ...result, payer: result.payer ?? ctx.payer }));
+    return JSON.stringify({ error: result.errorReason ?? Reason.transactionFailed, ...(result.errorMessage ? { message: result.errorMessage } : {}), ...(result.transaction ? { transaction: result.transaction } : {}) });
+  }
+
+  /** A request that ended without reaching onSend (client gone mid-handler) gives its reservation back. */
+  async function onResponse(request: FastifyRequest): Promise<void> {
+    const state = states.get(request);
+    if (state && !state.finished) await release(state, "request_aborted");
+  }
+
+  app.addHook("onRoute", (routeOptions) => {
+    if (!routeOptions.config?.x402) return;
+    const append = <T>(existing: T | T[] | undefined, hook: T): T[] => (existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]);
+    routeOptions.preHandler = append(routeOptions.preHandler, preHandler as never);
+    routeOptions.onSend = append(routeOptions.onSend, onSend as never);
+    routeOptions.onResponse = append(routeOptions.onResponse, onResponse as never);
+  });
+
+  // Late results: a transaction that confirmed after its request was answered "pending".
+  const withFinals = facilitator as FacilitatorClient & { onFinal?: (listener: (f: FinalSettlement) => void) => () => void };
+  if (typeof withFinals.onFinal === "function") {
+    const unsubscribe = withFinals.onFinal((final) => {
+      const id = keyId({ network, asset: final.asset, payer: final.payer, nonce: final.nonce });
+      if (awaitingFinal.delete(id)) void recordFinal(final);
+      else {
+        // It may beat onSend's "pending" write: keep it briefly for onSend to pick up.
+        earlyFinals.set(id, final);
+        setTimeout(() => earlyFinals.delete(id), 60_000).unref();
+      }
+    });
+    app.addHook("onClose", async () => unsubscribe());
+  }
+
+  async function recordFinal(final: FinalSettlement): Promise<void> {
+    const key: PaymentKey = { network, asset: final.asset.toLowerCase(), payer: final.payer.toLowerCase(), nonce: final.nonce.toLowerCase() };
+    await ledger
+      .transition(key, ["pending"], final.status, { txHash: final.txHash, errorReason: final.reason ?? null })
+      .catch((error) => app.log.error({ err: error, payment: key }, "x402: could not record a late settlement result"));
+  }
+}
+
+// Let the hooks reach routes registered beside the plugin (what fastify-plugin does).
+(x402Payments as unknown as Record<symbol, boolean>)[Symbol.for("skip-override")] = true;

@@ -1,0 +1,159 @@
+// The fastify x402 plugin end to end on the in-process chain with a real SQLite ledger:
+// challenge, bad input, payment, replay (sequential and concurrent), handler failure,
+// settlement failure after the handler ran.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentPayload } from "@x402/core/types";
+import { ethers as E } from "ethers";
+import { Reason } from "../server/facilitator/index.ts";
+import { splitterInterface } from "../server/facilitator/abi.ts";
+import { paidApp, PRICE_PER_TOKEN } from "./x402-support/app.ts";
+import { fundedWallet, pay, x402Stack, type X402Stack } from "./x402-support/stack.ts";
+
+let s: X402Stack;
+let h: Awaited<ReturnType<typeof paidApp>>;
+let payer: E.Wallet;
+
+beforeAll(async () => {
+  s = await x402Stack();
+  h = await paidApp(s, {
+    handler: async (body) => {
+      // A payer who empties their wallet while the model runs: settlement must fail.
+      if (body.drain) {
+        const wallet = new E.Wallet(body.drain, s.ethers.provider);
+        await s.connection.provider.request({ method: "hardhat_setBalance", params: [wallet.address, "0xDE0B6B3A7640000"] });
+        const token = s.token.connect(wallet);
+        await (await token.transfer(s.roles.keeper.address, await s.token.balanceOf(wallet.address))).wait();
+      }
+    },
+  });
+  payer = await fundedWallet(s);
+});
+
+afterAll(async () => {
+  await h.app.close();
+  await h.ledger.close();
+});
+
+const body = (extra: Record<string, unknown> = {}) => ({ model: "tiny", prompt: "hello", max_tokens: 50, ...extra });
+
+async function challenge(b = body()) {
+  const res = await h.app.inject({ method: "POST", url: "/v1/completions", payload: b });
+  expect(res.statusCode).toBe(402);
+  return decodePaymentRequiredHeader(res.headers["payment-required"] as string);
+}
+
+function send(payment: PaymentPayload | string, b = body()) {
+  const header = typeof payment === "string" ? payment : encodePaymentSignatureHeader(payment);
+  return h.app.inject({ method: "POST", url: "/v1/completions", payload: b, headers: { "payment-signature": header } });
+}
+
+describe("x402 plugin", () => {
+  it("answers an unpaid call with a v2 challenge priced from the request", async () => {
+    const res = await h.app.inject({ method: "POST", url: "/v1/completions", payload: body({ max_tokens: 7 }) });
+    expect(res.statusCode).toBe(402);
+    expect(res.headers["cache-control"]).toBe("no-store");
+    const required = decodePaymentRequiredHeader(res.headers["payment-required"] as string);
+    expect(required).toMatchObject({ x402Version: 2, resource: { url: "http://models.test/v1/completions", description: "completion" } });
+    expect(required.accepts).toEqual([
+      { scheme: "exact", network: s.network, asset: s.asset, amount: (7n * PRICE_PER_TOKEN).toString(), payTo: s.payTo, maxTimeoutSeconds: 300, extra: { name: "USD Coin", version: "2" } },
+    ]);
+    expect((await h.app.inject({ method: "GET", url: "/free" })).statusCode).toBe(200);
+  });
+
+  it("answers an unknown model with 404 before asking for money", async () => {
+    const res = await h.app.inject({ method: "POST", url: "/v1/completions", payload: body({ model: "nope" }) });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error).toBe("unknown_model");
+  });
+
+  it("gives bad payment headers a clear 4xx with a reason code", async () => {
+    const [req] = (await challenge()).accepts;
+    const cases: Array<[string | PaymentPayload, number, string]> = [
+      ["%%%not-base64%%%", 400, Reason.invalidPayload],
+      [Buffer.from("{not json").toString("base64"), 400, Reason.invalidPayload],
+      [Buffer.from("[1,2]").toString("base64"), 400, Reason.invalidPayload],
+      ["A".repeat(9000), 431, Reason.paymentHeaderTooLarge],
+      [{ ...(await pay(payer, req)), x402Version: 1 }, 402, Reason.invalidX402Version],
+      [await pay(payer, req, { accepted: { scheme: "upto" } }), 402, Reason.unsupportedScheme],
+      [await pay(payer, req, { accepted: { network: "eip155:8453" } }), 402, Reason.networkMismatch],
+      [await pay(payer, req, { accepted: { asset: s.roles.keeper.address } }), 402, Reason.assetMismatch],
+      [await pay(payer, req, { accepted: { payTo: s.roles.keeper.address } }), 402, Reason.recipientMismatch],
+      [await pay(payer, req, { accepted: { amount: "1" } }), 402, Reason.valueMismatch],
+      [await pay(E.Wallet.createRandom(), req, { from: payer.address }), 402, Reason.signature],
+      [await pay(E.Wallet.createRandom(), req), 402, Reason.insufficientBalance],
+    ];
+    for (const [payment, status, reason] of cases) {
+      const res = await send(payment);
+      expect([res.statusCode, res.json().error]).toEqual([status, reason]);
+      if (status === 402) expect(decodePaymentRequiredHeader(res.headers["payment-required"] as string).error).toBe(reason);
+    }
+    expect(h.calls).toHaveLength(0);
+  });
+
+  it("reserves, runs the handler, settles, and answers with PAYMENT-RESPONSE naming the output", async () => {
+    const [req] = (await challenge()).accepts;
+    const before = await s.token.balanceOf(s.payTo);
+    const res = await send(await pay(payer, req));
+    expect(res.statusCode).toBe(200);
+    const settlement = decodePaymentResponseHeader(res.headers["payment-response"] as string);
+    const { outputId } = res.json();
+    expect(settlement).toMatchObject({ success: true, network: s.network, payer: payer.address, amount: "5000", extra: { outputId, attributionUrl: `http://models.test/attributions/${outputId}` } });
+    expect(await s.token.balanceOf(s.payTo)).toBe(before + 5000n);
+    const receipt = await s.ethers.provider.getTransactionReceipt(settlement.transaction);
+    const event = receipt!.logs.map((l) => splitterInterface.parseLog(l)).find((e) => e?.name === "PaymentSettled")!;
+    expect([event.args.outputId, event.args.attributionRoot]).toEqual([outputId, `0x${"ab".repeat(32)}`]);
+    const [record] = await h.ledger.listPayments({ status: ["settled"] });
+    expect(record).toMatchObject({ payer: payer.address.toLowerCase(), amount: "5000", modelId: "tiny", outputId, txHash: settlement.transaction });
+  });
+
+  it("refuses a sequential replay with 409 without running the handler", async () => {
+    const [req] = (await challenge()).accepts;
+    const payment = await pay(payer, req);
+    expect((await send(payment)).statusCode).toBe(200);
+    const calls = h.calls.length;
+    const replay = await send(payment);
+    expect(replay.statusCode).toBe(409);
+    expect(replay.json()).toMatchObject({ error: Reason.paymentReplayed, status: "settled" });
+    expect(h.calls.length).toBe(calls);
+  });
+
+  it("runs the handler once and settles once for 8 concurrent copies of one payment", async () => {
+    const [req] = (await challenge()).accepts;
+    const wallet = await fundedWallet(s, 100_000n);
+    const payment = await pay(wallet, req);
+    const calls = h.calls.length;
+    const responses = await Promise.all(Array.from({ length: 8 }, () => send(payment)));
+    const statuses = responses.map((r) => r.statusCode).sort();
+    expect(statuses).toEqual([200, 409, 409, 409, 409, 409, 409, 409]);
+    expect(responses.filter((r) => r.statusCode === 409).every((r) => r.json().error === Reason.paymentReplayed)).toBe(true);
+    expect(h.calls.length - calls).toBe(1);
+    expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
+  });
+
+  it("charges nothing and releases the reservation when the handler fails", async () => {
+    const [req] = (await challenge(body({ fail: true }))).accepts;
+    const wallet = await fundedWallet(s, 100_000n);
+    const payment = await pay(wallet, req);
+    const res = await send(payment, body({ fail: true }));
+    expect(res.statusCode).toBe(500);
+    expect(res.headers["payment-response"]).toBeUndefined();
+    expect(await s.token.balanceOf(wallet.address)).toBe(100_000n);
+    const auth = payment.payload.authorization as { nonce: string };
+    const record = await h.ledger.getPayment({ network: s.network, asset: s.asset.toLowerCase(), payer: wallet.address.toLowerCase(), nonce: auth.nonce });
+    expect(record?.status).toBe("released");
+  });
+
+  it("does not deliver the output when settlement fails after the handler ran", async () => {
+    const [req] = (await challenge()).accepts;
+    const wallet = await fundedWallet(s, 100_000n);
+    const res = await send(await pay(wallet, req), body({ drain: wallet.privateKey }));
+    expect(res.statusCode).toBe(402);
+    expect(res.json()).toMatchObject({ error: Reason.insufficientBalance });
+    expect(res.body).not.toContain("completion for");
+    const settlement = decodePaymentResponseHeader(res.headers["payment-response"] as string);
+    expect(settlement).toMatchObject({ success: false, errorReason: Reason.insufficientBalance });
+    const [failed] = await h.ledger.listPayments({ status: ["failed"] });
+    expect(failed).toMatchObject({ payer: wallet.address.toLowerCase(), errorReason: Reason.insufficientBalance });
+  });
+});
