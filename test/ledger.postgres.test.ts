@@ -7,6 +7,7 @@ import { openLedger } from "../server/ledger/index.ts";
 import { postgresMigrations } from "../server/ledger/migrations.ts";
 import { PostgresLedger } from "../server/ledger/postgres.ts";
 import { expectLedgerError, keyOf, ledgerContract, paymentInput } from "./helpers/ledger-contract.ts";
+import { MISSING_POSTGRES, findPostgresBin, startTestCluster } from "./helpers/postgres.ts";
 
 const url = inject("postgresUrl");
 const admin = new pg.Pool({ connectionString: url, max: 2 });
@@ -79,5 +80,19 @@ describe("PostgreSQL ledger", () => {
     }
     expect(found).not.toBeNull();
     await ledger.close();
+  });
+});
+
+describe("test PostgreSQL setup", () => {
+  it("fails loudly, never skips, when PostgreSQL is not installed", async () => {
+    const saved = process.env.PG_BIN;
+    process.env.PG_BIN = "/nonexistent/postgresql/bin";
+    try {
+      expect(findPostgresBin()).toBeNull();
+      await expect(startTestCluster()).rejects.toThrow(MISSING_POSTGRES);
+    } finally {
+      if (saved === undefined) delete process.env.PG_BIN;
+      else process.env.PG_BIN = saved;
+    }
   });
 });

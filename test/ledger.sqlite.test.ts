@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { DEFAULT_SQLITE_PATH, openLedger } from "../server/ledger/index.ts";
+import { DEFAULT_SQLITE_PATH, ledgerConfigFromEnv, openLedger } from "../server/ledger/index.ts";
 import { sqliteMigrations } from "../server/ledger/migrations.ts";
 import { SqliteLedger } from "../server/ledger/sqlite.ts";
 import { keyOf, ledgerContract, paymentInput } from "./helpers/ledger-contract.ts";
@@ -15,6 +15,9 @@ import { keyOf, ledgerContract, paymentInput } from "./helpers/ledger-contract.t
 const dir = mkdtempSync(join(tmpdir(), "royalty402-ledger-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const fileOf = (db: string) => join(dir, `${db}.sqlite`);
+const childScript = fileURLToPath(new URL("./helpers/ledger-race-child.ts", import.meta.url));
+const spawnChild = (...args: string[]) =>
+  spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", childScript, ...args], { stdio: ["pipe", "pipe", "pipe"] });
 
 ledgerContract("SQLite", {
   migrations: sqliteMigrations,
@@ -74,12 +77,9 @@ describe("SQLite ledger file", () => {
     const inputs = Array.from({ length: 60 }, () => paymentInput());
     const inputsFile = join(dir, "race-inputs.json");
     writeFileSync(inputsFile, JSON.stringify(inputs));
-    const child = fileURLToPath(new URL("./helpers/ledger-race-child.ts", import.meta.url));
 
     const children = Array.from({ length: 4 }, () => {
-      const proc = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", child, path, inputsFile], {
-        stdio: ["pipe", "pipe", "pipe"],
-      });
+      const proc = spawnChild("race", path, inputsFile);
       let out = "";
       let err = "";
       proc.stdout.on("data", (d) => (out += d));
@@ -103,9 +103,40 @@ describe("SQLite ledger file", () => {
     expect((await check.listPayments({})).length).toBe(60);
     await check.close();
   });
+
+  it("a process killed -9 mid-stream loses no reservation it reported", async () => {
+    const path = join(dir, "killed.sqlite");
+    const proc = spawnChild("churn", path);
+    let out = "";
+    let err = "";
+    proc.stderr.on("data", (d) => (err += d));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on("exit", (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout.on("data", (d) => {
+        out += d;
+        if (out.split("\n").length > 40) resolve();
+      });
+      proc.on("exit", () => reject(new Error(`churn child exited early: ${err}`)));
+    });
+    proc.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+
+    const reported = out.split("\n").filter((l) => /^0x[0-9a-f]{64}$/.test(l));
+    expect(reported.length).toBeGreaterThanOrEqual(40);
+    const ledger = new SqliteLedger({ path });
+    await ledger.migrate();
+    const stored = new Set((await ledger.listPayments({ limit: 10_000 })).map((p) => p.nonce));
+    expect(reported.filter((n) => !stored.has(n))).toEqual([]);
+    await ledger.close();
+  });
 });
 
 describe("openLedger (SQLite)", () => {
+  it("reads DATABASE_URL and LEDGER_SQLITE_PATH from the environment", () => {
+    expect(ledgerConfigFromEnv({ DATABASE_URL: "postgres://h/db", LEDGER_SQLITE_PATH: "x.sqlite" })).toEqual({ databaseUrl: "postgres://h/db", sqlitePath: "x.sqlite" });
+    expect(ledgerConfigFromEnv({ DATABASE_URL: "" })).toEqual({ databaseUrl: undefined, sqlitePath: undefined });
+  });
+
   it("without DATABASE_URL opens a migrated SQLite file, creating its folder", async () => {
     const path = join(dir, "nested", "deeper", "ledger.sqlite");
     const ledger = await openLedger({ sqlitePath: path });

@@ -1,21 +1,37 @@
-// A separate OS process for the cross-process SQLite race (test/ledger.sqlite.test.ts):
-// opens the ledger file, migrates, prints "ready", waits for "go" on stdin, reserves every
-// payment given in argv[3] (a JSON file) in its own shuffled order, and prints the nonces it won.
+// Separate OS processes for the SQLite multi-process tests (test/ledger.sqlite.test.ts).
+//   race <path> <inputs.json>: open + migrate, print "ready", wait for "go" on stdin, reserve
+//     every payment in its own shuffled order, print the JSON list of nonces it won.
+//   churn <path>: reserve fresh payments forever, printing each nonce once reserve() has
+//     returned (the parent kills -9 it mid-stream and checks every printed one survived).
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 
-const [path, inputsFile] = process.argv.slice(2);
-const inputs = JSON.parse(readFileSync(inputsFile, "utf8")) as Parameters<SqliteLedger["reserve"]>[0][];
+const [mode, path, inputsFile] = process.argv.slice(2);
 const ledger = new SqliteLedger({ path });
 await ledger.migrate();
-process.stdout.write("ready\n");
-await new Promise<void>((resolve) => process.stdin.once("data", () => resolve()));
-const order = inputs.map((input) => ({ input, r: Math.random() })).sort((a, b) => a.r - b.r);
-const won: string[] = [];
-for (const { input } of order) {
-  const r = await ledger.reserve(input);
-  if (r.reserved) won.push(r.payment.nonce);
-  else if (r.existing.nonce !== input.nonce.toLowerCase()) throw new Error("returned the wrong payment");
+const hex = (n: number) => "0x" + randomBytes(n).toString("hex");
+
+if (mode === "race") {
+  const inputs = JSON.parse(readFileSync(inputsFile, "utf8")) as Parameters<SqliteLedger["reserve"]>[0][];
+  process.stdout.write("ready\n");
+  await new Promise<void>((resolve) => process.stdin.once("data", () => resolve()));
+  const order = inputs.map((input) => ({ input, r: Math.random() })).sort((a, b) => a.r - b.r);
+  const won: string[] = [];
+  for (const { input } of order) {
+    const r = await ledger.reserve(input);
+    if (r.reserved) won.push(r.payment.nonce);
+    else if (r.existing.nonce !== input.nonce.toLowerCase()) throw new Error("returned the wrong payment");
+  }
+  await ledger.close();
+  process.stdout.write(JSON.stringify(won) + "\n");
+} else if (mode === "churn") {
+  const payer = hex(20);
+  for (;;) {
+    const nonce = hex(32);
+    await ledger.reserve({ network: "eip155:31337", asset: hex(20), payer, nonce, payTo: hex(20), amount: "1", modelId: "m", outputId: null, payload: "{}" });
+    process.stdout.write(nonce + "\n");
+  }
+} else {
+  throw new Error(`unknown mode ${mode}`);
 }
-await ledger.close();
-process.stdout.write(JSON.stringify(won) + "\n");
