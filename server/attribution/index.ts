@@ -34,3 +34,23 @@ export {
 } from "./record.ts";
 export { longestContinuation, type Continuation, type ContinuationOptions } from "./infgram.ts";
 export { loadBrownCorpus, loadBrownDocument, brownDocumentIds, brownToText, type CorpusDocument } from "./corpora.ts";
+export {
+  buildEpoch,
+  contributorPool,
+  epochDocumentHash,
+  epochInputOf,
+  nextPreviousState,
+  claimOf,
+  EPOCH_FORMAT,
+  NO_PREVIOUS_EPOCH,
+  CLAIMS_LEAF_ENCODING,
+  RECORDS_LEAF_ENCODING,
+  type EpochDocument,
+  type EpochInput,
+  type EpochPayment,
+  type PreviousEpochState,
+  type ClaimLeaf,
+  type RecordLeaf,
+} from "./epoch.ts";
+export { postEpoch, readPostedEpoch, splitterContract, SPLITTER_EPOCH_ABI, type PostedEpoch, type PostedEpochStatus } from "./chain.ts";
+export { verifyEpoch, type EpochVerification, type VerifyCheck, type VerifyOptions } from "./verify.ts";
