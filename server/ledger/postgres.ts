@@ -7,7 +7,13 @@ import pg from "pg";
 import { LedgerError } from "./errors.ts";
 import { assertOrdered, postgresMigrations, type Migration } from "./migrations.ts";
 import * as norm from "./normalize.ts";
-import { sameOutput, toContribution, toEpoch, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
+import {
+  CONTRIBUTION_COLUMNS,
+  EPOCH_COLUMNS,
+  OUTPUT_COLUMNS,
+  OUTPUT_COLUMNS_O,
+  PAYMENT_COLUMNS,
+  sameOutput, toContribution, toEpoch, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
 import { assertTransition, isPaymentStatus } from "./transitions.ts";
 import type {
   ContributionRecord,
@@ -145,7 +151,7 @@ export class PostgresLedger implements Ledger {
       `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'reserved', NULL, NULL, $9, $10, $10)
        ON CONFLICT (network, asset, payer, nonce) DO NOTHING
-       RETURNING *`,
+       RETURNING ${PAYMENT_COLUMNS}`,
       [...keyValues(p), p.payTo, p.amount, p.modelId, p.outputId, p.payload, now],
       "ledger_reserve",
     );
@@ -174,7 +180,7 @@ export class PostgresLedger implements Ledger {
          error_reason = CASE WHEN $9::boolean THEN $10::text ELSE error_reason END,
          output_id = CASE WHEN $11::boolean THEN $12::text ELSE output_id END
        WHERE ${PAYMENT_KEY_MATCH} AND status = ANY($13::text[])
-       RETURNING *`,
+       RETURNING ${PAYMENT_COLUMNS}`,
       [
         ...keyValues(k),
         to,
@@ -194,7 +200,7 @@ export class PostgresLedger implements Ledger {
 
   async getPayment(key: PaymentKey): Promise<PaymentRecord | null> {
     const k = norm.paymentKey(key);
-    const rows = await this.query(`SELECT * FROM payments WHERE ${PAYMENT_KEY_MATCH}`, keyValues(k), "ledger_get_payment");
+    const rows = await this.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE ${PAYMENT_KEY_MATCH}`, keyValues(k), "ledger_get_payment");
     return rows.length === 1 ? toPayment(rows[0]) : null;
   }
 
@@ -222,7 +228,7 @@ export class PostgresLedger implements Ledger {
     const dir = q?.order === "desc" ? "DESC" : "ASC";
     values.push(norm.listLimit(q?.limit));
     const rows = await this.query(
-      `SELECT * FROM payments ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      `SELECT ${PAYMENT_COLUMNS} FROM payments ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
        ORDER BY updated_at ${dir}, network ${dir}, asset ${dir}, payer ${dir}, nonce ${dir}
        LIMIT $${values.length}`,
       values,
@@ -256,13 +262,13 @@ export class PostgresLedger implements Ledger {
   }
 
   async getOutput(outputId: string): Promise<OutputRecord | null> {
-    const rows = await this.query("SELECT * FROM outputs WHERE output_id = $1", [norm.id("outputId", outputId)], "ledger_get_output");
+    const rows = await this.query(`SELECT ${OUTPUT_COLUMNS} FROM outputs WHERE output_id = $1`, [norm.id("outputId", outputId)], "ledger_get_output");
     return rows.length === 1 ? toOutput(rows[0]) : null;
   }
 
   async listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>> {
     const rows = await this.query(
-      `SELECT o.*, p.amount FROM outputs o
+      `SELECT ${OUTPUT_COLUMNS_O}, p.amount FROM outputs o
        JOIN payments p ON p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce
        WHERE o.model_id = $1 AND o.epoch IS NULL AND p.status = 'settled'
        ORDER BY o.created_at, o.output_id
@@ -299,7 +305,7 @@ export class PostgresLedger implements Ledger {
 
   async listEpochOutputs(modelId: string, epoch: number): Promise<Array<OutputRecord & { amount: string | null }>> {
     const rows = await this.query(
-      `SELECT o.*, p.amount FROM outputs o
+      `SELECT ${OUTPUT_COLUMNS_O}, p.amount FROM outputs o
        LEFT JOIN payments p ON p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce
        WHERE o.model_id = $1 AND o.epoch = $2
        ORDER BY o.created_at, o.output_id`,
@@ -330,7 +336,7 @@ export class PostgresLedger implements Ledger {
 
   async getEpoch(splitter: string, epoch: number): Promise<EpochRecord | null> {
     const rows = await this.query(
-      "SELECT * FROM epochs WHERE splitter = $1 AND epoch = $2",
+      `SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $1 AND epoch = $2`,
       [norm.address("splitter", splitter), norm.uint("epoch", epoch)],
       "ledger_get_epoch",
     );
@@ -340,8 +346,8 @@ export class PostgresLedger implements Ledger {
   async listEpochs(splitter?: string): Promise<EpochRecord[]> {
     const rows =
       splitter === undefined
-        ? await this.query("SELECT * FROM epochs ORDER BY splitter, epoch", [], "ledger_list_epochs")
-        : await this.query("SELECT * FROM epochs WHERE splitter = $1 ORDER BY epoch", [norm.address("splitter", splitter)], "ledger_list_epochs_of");
+        ? await this.query(`SELECT ${EPOCH_COLUMNS} FROM epochs ORDER BY splitter, epoch`, [], "ledger_list_epochs")
+        : await this.query(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $1 ORDER BY epoch`, [norm.address("splitter", splitter)], "ledger_list_epochs_of");
     return rows.map(toEpoch);
   }
 
@@ -357,7 +363,7 @@ export class PostgresLedger implements Ledger {
        )
        INSERT INTO contributions (datanet_id, seq, contributor, content_hash, text, created_at)
        SELECT $1, s.seq, $2, $3, $4, $5 FROM s
-       RETURNING *`,
+       RETURNING ${CONTRIBUTION_COLUMNS}`,
       [c.datanetId, c.contributor, c.contentHash, c.text, this.now()],
       "ledger_add_contribution",
     );
@@ -366,7 +372,7 @@ export class PostgresLedger implements Ledger {
 
   async listContributions(datanetId: string): Promise<ContributionRecord[]> {
     const rows = await this.query(
-      "SELECT * FROM contributions WHERE datanet_id = $1 ORDER BY seq",
+      `SELECT ${CONTRIBUTION_COLUMNS} FROM contributions WHERE datanet_id = $1 ORDER BY seq`,
       [norm.id("datanetId", datanetId)],
       "ledger_list_contributions",
     );

@@ -4,6 +4,17 @@ import type { ContributionRecord, EpochRecord, OutputRecord, PaymentRecord, Paym
 
 type Row = Record<string, unknown>;
 
+// Explicit column lists rather than `*`: a later migration that adds a column must not change
+// the result shape of statements other instances already have prepared (PostgreSQL refuses
+// "cached plan must not change result type" during a rolling deploy).
+export const PAYMENT_COLUMNS =
+  "network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload, created_at, updated_at";
+export const OUTPUT_COLUMNS = "output_id, model_id, network, asset, payer, nonce, record, record_hash, epoch, created_at";
+/** Output columns qualified with alias `o`, for joins with payments `p`. */
+export const OUTPUT_COLUMNS_O = OUTPUT_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ");
+export const EPOCH_COLUMNS = "splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at";
+export const CONTRIBUTION_COLUMNS = "datanet_id, seq, contributor, content_hash, text, created_at";
+
 function num(v: unknown): number {
   return typeof v === "number" ? v : Number(v as string | bigint);
 }

@@ -10,7 +10,13 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { LedgerError } from "./errors.ts";
 import { assertOrdered, sqliteMigrations, type Migration } from "./migrations.ts";
 import * as norm from "./normalize.ts";
-import { sameOutput, toContribution, toEpoch, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
+import {
+  CONTRIBUTION_COLUMNS,
+  EPOCH_COLUMNS,
+  OUTPUT_COLUMNS,
+  OUTPUT_COLUMNS_O,
+  PAYMENT_COLUMNS,
+  sameOutput, toContribution, toEpoch, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
 import { assertTransition, isPaymentStatus } from "./transitions.ts";
 import type {
   ContributionRecord,
@@ -104,7 +110,10 @@ export class SqliteLedger implements Ledger {
       db.exec("COMMIT");
       return result;
     } catch (e) {
-      db.exec("ROLLBACK");
+      // Keep the original error even if the transaction is already gone.
+      try {
+        db.exec("ROLLBACK");
+      } catch {}
       throw e;
     }
   }
@@ -165,7 +174,7 @@ export class SqliteLedger implements Ledger {
       `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload, created_at, updated_at)
        VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload, $now, $now)
        ON CONFLICT (network, asset, payer, nonce) DO NOTHING
-       RETURNING *`,
+       RETURNING ${PAYMENT_COLUMNS}`,
     ).get({ ...p, now } as Params);
     if (row) return { reserved: true, payment: toPayment(row) };
     // Lost the race (or a replay): payments are never deleted, so the winner's row is there.
@@ -191,7 +200,7 @@ export class SqliteLedger implements Ledger {
          error_reason = CASE WHEN $setErrorReason THEN $errorReason ELSE error_reason END,
          output_id = CASE WHEN $setOutputId THEN $outputId ELSE output_id END
        WHERE ${PAYMENT_KEY_MATCH} AND status IN (SELECT value FROM json_each($from))
-       RETURNING *`,
+       RETURNING ${PAYMENT_COLUMNS}`,
     ).get({
       ...k,
       to,
@@ -208,7 +217,7 @@ export class SqliteLedger implements Ledger {
   }
 
   private selectPayment(k: PaymentKey): PaymentRecord | null {
-    const row = this.stmt(`SELECT * FROM payments WHERE ${PAYMENT_KEY_MATCH}`).get({ network: k.network, asset: k.asset, payer: k.payer, nonce: k.nonce });
+    const row = this.stmt(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE ${PAYMENT_KEY_MATCH}`).get({ network: k.network, asset: k.asset, payer: k.payer, nonce: k.nonce });
     return row ? toPayment(row) : null;
   }
 
@@ -235,7 +244,7 @@ export class SqliteLedger implements Ledger {
     }
     const dir = q?.order === "desc" ? "DESC" : "ASC";
     const rows = this.stmt(
-      `SELECT * FROM payments ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+      `SELECT ${PAYMENT_COLUMNS} FROM payments ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
        ORDER BY updated_at ${dir}, network ${dir}, asset ${dir}, payer ${dir}, nonce ${dir}
        LIMIT $limit`,
     ).all(params);
@@ -276,13 +285,13 @@ export class SqliteLedger implements Ledger {
   }
 
   async getOutput(outputId: string): Promise<OutputRecord | null> {
-    const row = this.stmt("SELECT * FROM outputs WHERE output_id = $outputId").get({ outputId: norm.id("outputId", outputId) });
+    const row = this.stmt(`SELECT ${OUTPUT_COLUMNS} FROM outputs WHERE output_id = $outputId`).get({ outputId: norm.id("outputId", outputId) });
     return row ? toOutput(row) : null;
   }
 
   async listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>> {
     const rows = this.stmt(
-      `SELECT o.*, p.amount FROM outputs o
+      `SELECT ${OUTPUT_COLUMNS_O}, p.amount FROM outputs o
        JOIN payments p ON p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce
        WHERE o.model_id = $modelId AND o.epoch IS NULL AND p.status = 'settled'
        ORDER BY o.created_at, o.output_id
@@ -312,7 +321,7 @@ export class SqliteLedger implements Ledger {
 
   async listEpochOutputs(modelId: string, epoch: number): Promise<Array<OutputRecord & { amount: string | null }>> {
     const rows = this.stmt(
-      `SELECT o.*, p.amount FROM outputs o
+      `SELECT ${OUTPUT_COLUMNS_O}, p.amount FROM outputs o
        LEFT JOIN payments p ON p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce
        WHERE o.model_id = $modelId AND o.epoch = $epoch
        ORDER BY o.created_at, o.output_id`,
@@ -338,7 +347,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async getEpoch(splitter: string, epoch: number): Promise<EpochRecord | null> {
-    const row = this.stmt("SELECT * FROM epochs WHERE splitter = $splitter AND epoch = $epoch").get({
+    const row = this.stmt(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter AND epoch = $epoch`).get({
       splitter: norm.address("splitter", splitter),
       epoch: norm.uint("epoch", epoch),
     });
@@ -348,8 +357,8 @@ export class SqliteLedger implements Ledger {
   async listEpochs(splitter?: string): Promise<EpochRecord[]> {
     const rows =
       splitter === undefined
-        ? this.stmt("SELECT * FROM epochs ORDER BY splitter, epoch").all()
-        : this.stmt("SELECT * FROM epochs WHERE splitter = $splitter ORDER BY epoch").all({ splitter: norm.address("splitter", splitter) });
+        ? this.stmt(`SELECT ${EPOCH_COLUMNS} FROM epochs ORDER BY splitter, epoch`).all()
+        : this.stmt(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`).all({ splitter: norm.address("splitter", splitter) });
     return rows.map(toEpoch);
   }
 
@@ -364,14 +373,14 @@ export class SqliteLedger implements Ledger {
       const row = this.stmt(
         `INSERT INTO contributions (datanet_id, seq, contributor, content_hash, text, created_at)
          VALUES ($datanetId, $seq, $contributor, $contentHash, $text, $now)
-         RETURNING *`,
+         RETURNING ${CONTRIBUTION_COLUMNS}`,
       ).get({ ...c, seq, now: this.now() } as Params);
       return toContribution(row!);
     });
   }
 
   async listContributions(datanetId: string): Promise<ContributionRecord[]> {
-    const rows = this.stmt("SELECT * FROM contributions WHERE datanet_id = $datanetId ORDER BY seq").all({
+    const rows = this.stmt(`SELECT ${CONTRIBUTION_COLUMNS} FROM contributions WHERE datanet_id = $datanetId ORDER BY seq`).all({
       datanetId: norm.id("datanetId", datanetId),
     });
     return rows.map(toContribution);

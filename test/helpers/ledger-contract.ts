@@ -454,6 +454,21 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         await expectLedgerError(wrong.migrate(), "migration_mismatch");
       });
 
+      it("a column added by a newer instance does not break an older one mid-flight", async () => {
+        const db = newDb();
+        const old = await open(db);
+        const first = await old.reserve(paymentInput());
+        const key = keyOf(first.reserved ? first.payment : first.existing);
+        // Prepare the statements on `old`'s (idle, reused) connection.
+        await old.getPayment(key);
+        await old.listPayments({ status: ["reserved"] });
+        const addColumn: Migration = { version: 1000, name: "payments_note", sql: "ALTER TABLE payments ADD COLUMN note TEXT" };
+        await open(db, { migrations: [...backend.migrations, addColumn] });
+        expect(await old.getPayment(key)).not.toBeNull();
+        expect((await old.reserve(paymentInput())).reserved).toBe(true);
+        expect(await old.listPayments({ status: ["reserved"] })).toHaveLength(2);
+      });
+
       it("two instances starting at once on an empty database both succeed", async () => {
         const db = newDb();
         const [l1, l2] = [await open(db, { migrate: false }), await open(db, { migrate: false })];
