@@ -9,6 +9,8 @@ const SOLC_VERSION = "0.8.37";
 
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],
+  // scripts/bench/contracts holds benchmark-only baselines, kept out of the product's contracts/.
+  paths: { sources: { solidity: ["contracts", "scripts/bench/contracts"] } },
   solidity: {
     version: SOLC_VERSION,
     path: require.resolve("solc/soljson.js"),

@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IRoyaltySplitter} from "./interfaces/IRoyaltySplitter.sol";
@@ -22,27 +23,27 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
 
     uint256 private constant BPS = 10_000;
 
-    /// @dev Epoch state, packed in two slots.
-    struct Epoch {
-        bytes32 claimsRoot;
-        uint128 cumulativeAllocated;
-        uint64 number;
-        uint64 activeAt;
-    }
-
     /// @dev The implementation's own address: calls on the implementation (not a clone) are refused.
     address private immutable _implementation = address(this);
 
-    // slot 0: read on every settle, so the two flags share it.
+    // Storage is laid out by who reads it, so each hot path touches as few slots as possible.
+    // slot 0: read on every settle
     bool public settlementPaused;
     bool private _initialFacilitatorRevoked;
-
+    // slots 1-2: what a claim reads (with no epoch pending)
+    uint128 public totalClaimed;
+    uint128 private _activeAllocated;
+    bytes32 private _activeRoot;
+    // slot 3: epoch numbering; a pending epoch exists while _pendingNumber != 0
+    uint64 private _activeNumber;
+    uint64 private _pendingNumber;
+    uint64 private _pendingActiveAt;
+    // slots 4-5: the epoch in its challenge period
+    bytes32 private _pendingRoot;
+    uint128 private _pendingAllocated;
+    // slot 6: fixed cuts paid out so far
     uint128 public ownerWithdrawn;
     uint128 public protocolWithdrawn;
-    uint256 public totalClaimed;
-
-    Epoch private _active;
-    Epoch private _pending; // number == 0: none
 
     mapping(address account => uint256 amount) public claimed;
     mapping(address facilitator => bool allowed) private _facilitators;
@@ -57,7 +58,7 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
 
     /// @dev Reads one 32-byte word of the immutable arguments (cheaper than decoding the whole Config
     /// on the settlement path). Word i of abi.encode(Config) is field i.
-    function _configWord(uint256 index) private view returns (address value) {
+    function _configWord(uint256 index) private view returns (uint256 value) {
         if (address(this) == _implementation) revert NotAClone();
         assembly ("memory-safe") {
             // Runtime code of an OpenZeppelin clone with immutable args: 0x2d bytes of proxy code, then the args.
@@ -66,8 +67,25 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
         }
     }
 
+    /// @dev Config.oracle, ownerBps, protocolBps and challengePeriod (words 3 and 6-8) in one code copy.
+    function _epochConfig()
+        private
+        view
+        returns (address oracle, uint256 ownerBps, uint256 protocolBps, uint256 challengePeriod)
+    {
+        if (address(this) == _implementation) revert NotAClone();
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            extcodecopy(address(), m, add(0x2d, 0x60), 0xc0)
+            oracle := mload(m)
+            ownerBps := mload(add(m, 0x60))
+            protocolBps := mload(add(m, 0x80))
+            challengePeriod := mload(add(m, 0xa0))
+        }
+    }
+
     function _token() private view returns (address) {
-        return _configWord(0); // Config.token
+        return address(uint160(_configWord(0))); // Config.token
     }
 
     // ------------------------------------------------------------------ receiving
@@ -84,7 +102,7 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
 
     /// @notice Whether `account` may call settle/settleBatch.
     function isFacilitator(address account) public view returns (bool) {
-        if (account == _configWord(2)) return !_initialFacilitatorRevoked; // Config.facilitator
+        if (account == address(uint160(_configWord(2)))) return !_initialFacilitatorRevoked; // Config.facilitator
         return _facilitators[account];
     }
 
@@ -150,18 +168,19 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     /// @notice What contributors may be allocated in total: received minus both fixed cuts (rounding
     /// dust of the cuts stays in the pool, so no unit is stranded).
     function contributorPool() public view returns (uint256) {
-        return _pool(totalReceived(), config());
+        Config memory c = config();
+        return _pool(totalReceived(), c.ownerBps, c.protocolBps);
     }
 
-    function _pool(uint256 received, Config memory c) private pure returns (uint256) {
-        return received - received * c.ownerBps / BPS - received * c.protocolBps / BPS;
+    function _pool(uint256 received, uint256 ownerBps, uint256 protocolBps) private pure returns (uint256) {
+        return received - received * ownerBps / BPS - received * protocolBps / BPS;
     }
 
     /// @notice Pays the model owner's unwithdrawn cut to the owner. Anyone may call.
     function withdrawOwnerFees() external nonReentrant returns (uint256 amount) {
         Config memory c = config();
         amount = totalReceived() * c.ownerBps / BPS - ownerWithdrawn;
-        ownerWithdrawn += uint128(amount);
+        ownerWithdrawn += SafeCast.toUint128(amount);
         _payout(c.token, c.owner, amount);
     }
 
@@ -169,7 +188,7 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     function withdrawProtocolFees() external nonReentrant returns (uint256 amount) {
         Config memory c = config();
         amount = totalReceived() * c.protocolBps / BPS - protocolWithdrawn;
-        protocolWithdrawn += uint128(amount);
+        protocolWithdrawn += SafeCast.toUint128(amount);
         _payout(c.token, c.protocolRecipient, amount);
     }
 
@@ -191,43 +210,50 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
         bytes32 recordsRoot,
         string calldata uri
     ) external {
-        Config memory c = config();
-        if (msg.sender != c.oracle) revert NotOracle();
-        Epoch memory pending = _pending;
-        if (pending.number != 0) {
-            if (pending.activeAt > block.timestamp) revert EpochPending(pending.number, pending.activeAt);
-            _active = pending; // its challenge period is over: promote it
-            delete _pending;
-        }
-        Epoch memory active = pending.number != 0 ? pending : _active;
-        if (epoch != active.number + 1) revert WrongEpoch(active.number + 1, epoch);
-        if (cumulativeAllocated < active.cumulativeAllocated) {
-            revert AllocationDecreased(active.cumulativeAllocated, cumulativeAllocated);
-        }
-        uint256 pool = _pool(totalReceived(), c);
+        (address oracle, uint256 ownerBps, uint256 protocolBps, uint256 challengePeriod) = _epochConfig();
+        if (msg.sender != oracle) revert NotOracle();
+        uint64 activeNumber = _promoteDuePending();
+        if (epoch != uint256(activeNumber) + 1) revert WrongEpoch(uint256(activeNumber) + 1, epoch);
+        uint256 previous = _activeAllocated;
+        if (cumulativeAllocated < previous) revert AllocationDecreased(previous, cumulativeAllocated);
+        uint256 pool = _pool(totalReceived(), ownerBps, protocolBps);
         if (cumulativeAllocated > pool) revert OverAllocated(pool, cumulativeAllocated);
 
-        uint64 activeAt = uint64(block.timestamp) + c.challengePeriod;
-        Epoch memory posted = Epoch(claimsRoot, uint128(cumulativeAllocated), uint64(epoch), activeAt);
-        if (c.challengePeriod == 0) _active = posted;
-        else _pending = posted;
+        uint64 activeAt = uint64(block.timestamp + challengePeriod);
+        if (challengePeriod == 0) {
+            (_activeRoot, _activeAllocated, _activeNumber) =
+                (claimsRoot, SafeCast.toUint128(cumulativeAllocated), uint64(epoch));
+        } else {
+            (_pendingRoot, _pendingAllocated) = (claimsRoot, SafeCast.toUint128(cumulativeAllocated));
+            (_pendingNumber, _pendingActiveAt) = (uint64(epoch), activeAt);
+        }
         emit EpochPosted(epoch, claimsRoot, cumulativeAllocated, recordsRoot, uri, activeAt);
+    }
+
+    /// @dev Makes a pending epoch whose challenge period is over the active one; reverts if one is
+    /// still in its challenge period. Returns the active epoch number.
+    function _promoteDuePending() private returns (uint64 activeNumber) {
+        uint64 pendingNumber = _pendingNumber;
+        if (pendingNumber == 0) return _activeNumber;
+        if (_pendingActiveAt > block.timestamp) revert EpochPending(pendingNumber, _pendingActiveAt);
+        (_activeRoot, _activeAllocated, _activeNumber) = (_pendingRoot, _pendingAllocated, pendingNumber);
+        _pendingNumber = 0;
+        return pendingNumber;
     }
 
     /// @notice Vetoes the pending epoch before its challenge period ends. Guardian only. It pays nothing.
     function vetoEpoch(uint256 epoch) external {
         if (msg.sender != config().guardian) revert NotGuardian();
-        Epoch memory pending = _pending;
-        if (pending.number == 0 || pending.number != epoch) revert NoPendingEpoch();
-        if (pending.activeAt <= block.timestamp) revert VetoTooLate(epoch, pending.activeAt);
-        delete _pending;
+        if (_pendingNumber == 0 || _pendingNumber != epoch) revert NoPendingEpoch();
+        if (_pendingActiveAt <= block.timestamp) revert VetoTooLate(epoch, _pendingActiveAt);
+        _pendingNumber = 0;
         emit EpochVetoed(epoch);
     }
 
     /// @inheritdoc IRoyaltySplitter
     function activeEpoch() external view returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated) {
-        Epoch memory a = _claimable();
-        return (a.number, a.claimsRoot, a.cumulativeAllocated);
+        if (_pendingIsDue()) return (_pendingNumber, _pendingRoot, _pendingAllocated);
+        return (_activeNumber, _activeRoot, _activeAllocated);
     }
 
     /// @notice The posted epoch still in its challenge period, if any (all zero otherwise).
@@ -236,16 +262,20 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
         view
         returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, uint64 activeAt)
     {
-        Epoch memory p = _pending;
-        if (p.number == 0 || p.activeAt <= block.timestamp) return (0, bytes32(0), 0, 0);
-        return (p.number, p.claimsRoot, p.cumulativeAllocated, p.activeAt);
+        if (_pendingNumber == 0 || _pendingIsDue()) return (0, bytes32(0), 0, 0);
+        return (_pendingNumber, _pendingRoot, _pendingAllocated, _pendingActiveAt);
     }
 
-    /// @dev The epoch claims are paid against: the pending one once its challenge period is over.
-    function _claimable() private view returns (Epoch memory) {
-        Epoch memory p = _pending;
-        if (p.number != 0 && p.activeAt <= block.timestamp) return p;
-        return _active;
+    function _pendingIsDue() private view returns (bool) {
+        return _pendingNumber != 0 && _pendingActiveAt <= block.timestamp;
+    }
+
+    /// @dev Root and allocation that claims are paid against: the pending epoch once its challenge
+    /// period is over (promotion in storage waits for the next postEpoch). Without a challenge period
+    /// nothing is ever pending, and the check costs no storage read.
+    function _claimable() private view returns (bytes32 root, uint256 allocated) {
+        if (_configWord(8) != 0 && _pendingIsDue()) return (_pendingRoot, _pendingAllocated); // Config.challengePeriod
+        return (_activeRoot, _activeAllocated);
     }
 
     // ------------------------------------------------------------------ claims
@@ -257,10 +287,10 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
         nonReentrant
         returns (uint256 paid)
     {
-        Epoch memory e = _claimable();
-        paid = _claimOne(e.claimsRoot, account, cumulativeAmount, proof);
+        (bytes32 root, uint256 allocated) = _claimable();
+        paid = _claimOne(root, account, cumulativeAmount, proof);
         if (paid == 0) revert NothingToClaim();
-        _settleClaims(e.cumulativeAllocated, paid);
+        _settleClaims(allocated, paid);
         IERC20(_token()).safeTransfer(account, paid);
     }
 
@@ -271,14 +301,14 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
         returns (uint256 paid)
     {
         if (accounts.length != cumulativeAmounts.length || accounts.length != proofs.length) revert LengthMismatch();
-        Epoch memory e = _claimable();
+        (bytes32 root, uint256 allocated) = _claimable();
         IERC20 token = IERC20(_token());
         uint256[] memory amounts = new uint256[](accounts.length);
         for (uint256 i; i < accounts.length; ++i) {
-            amounts[i] = _claimOne(e.claimsRoot, accounts[i], cumulativeAmounts[i], proofs[i]);
+            amounts[i] = _claimOne(root, accounts[i], cumulativeAmounts[i], proofs[i]);
             paid += amounts[i];
         }
-        _settleClaims(e.cumulativeAllocated, paid);
+        _settleClaims(allocated, paid);
         for (uint256 i; i < accounts.length; ++i) {
             if (amounts[i] != 0) token.safeTransfer(accounts[i], amounts[i]);
         }
@@ -303,6 +333,6 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     function _settleClaims(uint256 allocated, uint256 paid) private {
         uint256 total = totalClaimed + paid;
         if (total > allocated) revert OverClaimed(allocated, total);
-        totalClaimed = total;
+        totalClaimed = uint128(total); // <= allocated, which was stored as a uint128
     }
 }
