@@ -39,6 +39,8 @@ export interface PostgresLedgerOptions {
   now?: () => number;
   /** Migration list (tests substitute their own); default: postgresMigrations. */
   migrations?: readonly Migration[];
+  /** application_name of the connections, as pg_stat_activity shows them (default "royalty402-ledger"). */
+  applicationName?: string;
   /** Errors of idle pooled connections (e.g. the server restarted); the pool reconnects by itself. */
   onPoolError?: (err: Error) => void;
 }
@@ -76,7 +78,7 @@ export class PostgresLedger implements Ledger {
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
-      application_name: "royalty402-ledger",
+      application_name: options.applicationName ?? "royalty402-ledger",
       statement_timeout: options.statementTimeoutMs ?? 30_000,
       // Unqualified table names resolve to our schema on every pooled connection.
       options: `-c search_path=${this.schema}`,
