@@ -16,7 +16,15 @@ export function buildSuffixArray(text: Uint32Array | Int32Array, alphabetSize: n
     }
   }
   const SA = new Int32Array(n);
-  sais(T, SA, n, alphabetSize);
+  if (n < alphabetSize >> 2) {
+    // Small text, large alphabet: rank the symbols densely (order-preserving, same suffix
+    // array) so the per-level bucket arrays are sized by the text, not the alphabet.
+    const distinct = Array.from(new Set(T)).sort((a, b) => a - b);
+    const rank = new Map(distinct.map((v, i) => [v, i]));
+    sais(Int32Array.from(T, (v) => rank.get(v)!), SA, n, distinct.length);
+  } else {
+    sais(T, SA, n, alphabetSize);
+  }
   return SA;
 }
 
