@@ -22,6 +22,9 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     uint256 private constant BPS = 10_000;
+    /// @dev Gas each batch item's token call may use: enough for an ERC-1271 wallet's signature check,
+    /// bounded so that one wallet that burns gas cannot starve the rest of the batch.
+    uint256 public constant SETTLE_ITEM_GAS = 300_000;
 
     /// @dev The implementation's own address: calls on the implementation (not a clone) are refused.
     address private immutable _implementation = address(this);
@@ -124,15 +127,19 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     }
 
     /// @notice Settles many payments in one transaction. An item whose authorization fails (used nonce,
-    /// short balance, expired, bad signature) is skipped with PaymentSkipped; the batch never reverts for it.
+    /// short balance, expired, bad signature, a signer wallet using more than SETTLE_ITEM_GAS) is skipped
+    /// with PaymentSkipped; the batch never reverts for it. It reverts (BatchOutOfGas) only if the
+    /// transaction's gas limit cannot cover the next item.
     /// @return settled the number of items settled
     function settleBatch(Settlement[] calldata items) external returns (uint256 settled) {
         if (items.length == 0) revert EmptyBatch();
         _checkSettler();
         IERC3009 token = IERC3009(_token());
         for (uint256 i; i < items.length; ++i) {
+            // An item must never be skipped for want of gas in the transaction: the whole batch fails instead.
+            if (gasleft() < SETTLE_ITEM_GAS + 20_000) revert BatchOutOfGas(i);
             Settlement calldata s = items[i];
-            try token.transferWithAuthorization(
+            try token.transferWithAuthorization{gas: SETTLE_ITEM_GAS}(
                 s.from, address(this), s.value, s.validAfter, s.validBefore, s.nonce, s.signature
             ) {
                 emit PaymentSettled(s.outputId, s.from, s.value, s.nonce, s.attributionRoot);
@@ -319,6 +326,8 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
         private
         returns (uint256 paid)
     {
+        // Paying the splitter itself would turn allocated money back into "received" revenue.
+        if (account == address(this)) revert InvalidClaimant(account);
         // OpenZeppelin StandardMerkleTree leaf encoding: double keccak of the abi-encoded values.
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, cumulativeAmount))));
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof();

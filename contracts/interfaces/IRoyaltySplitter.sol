@@ -68,6 +68,8 @@ interface IRoyaltySplitter {
     error NotAClone();
     error OverClaimed(uint256 allocated, uint256 claimedTotal);
     error VetoTooLate(uint256 epoch, uint64 activeAt);
+    error InvalidClaimant(address account);
+    error BatchOutOfGas(uint256 index);
 
     function config() external view returns (Config memory);
 
