@@ -2,10 +2,16 @@
 // outputs that quote known passages (including a passage a later contributor copied), payments
 // settled into a RoyaltySplitter on the in-process chain, two epochs posted, verified against
 // the chain, and every contributor claiming exactly the computed amount.
-import { beforeAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { id as keccakId } from "ethers";
 import { attribute } from "../server/attribution/attribute.ts";
 import { buildIndex } from "../server/attribution/build.ts";
+import { saveIndex } from "../server/attribution/store.ts";
 import { postEpoch, readPostedEpoch, splitterContract } from "../server/attribution/chain.ts";
 import { Datanet } from "../server/attribution/datanet.ts";
 import { buildEpoch, nextPreviousState, type EpochDocument, type EpochPayment } from "../server/attribution/epoch.ts";
@@ -33,6 +39,9 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
   let stack: Stack;
   let splitterAddress: string;
   const outputs: Output[] = [];
+  let lastDoc: EpochDocument | null = null;
+  const tmp = mkdtempSync(join(tmpdir(), "attr-e2e-"));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const copied = passage(docs[11].text, 600, 150);
   const novel =
     "Quantum gardening relies on moss sensors, tidal spreadsheets and a lot of patient humming by volunteers in wet boots.";
@@ -188,5 +197,26 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
     expect(await stack.splitter.totalClaimed()).toBe(BigInt(doc2.cumulativeAllocated));
     const posted = await readPostedEpoch(stack.ethers.provider, splitterAddress, 2);
     expect(posted.uri).toBe("ipfs://epoch-2");
+    lastDoc = doc2;
+  });
+
+  it("verifies the published document and its records with the verify-epoch script", async () => {
+    expect(lastDoc).not.toBeNull();
+    saveIndex(index, join(tmp, "index"));
+    writeFileSync(join(tmp, "epoch-2.json"), JSON.stringify(lastDoc));
+    const forged = JSON.parse(JSON.stringify(lastDoc));
+    forged.texts[forged.payments[0].outputId].output += " (edited)";
+    writeFileSync(join(tmp, "forged.json"), JSON.stringify(forged));
+    const runScript = (doc: string) =>
+      promisify(execFile)("npx", ["tsx", "scripts/verify-epoch.ts", "--doc", join(tmp, doc), "--index", join(tmp, "index"), "--require-records"], { cwd: process.cwd() }).then(
+        (r) => ({ code: 0, out: r.stdout }),
+        (e) => ({ code: e.code as number, out: String(e.stdout) }),
+      );
+    const [good, bad] = await Promise.all([runScript("epoch-2.json"), runScript("forged.json")]);
+    expect(good.out).toContain("epoch verified");
+    expect(good.out).toContain(`records recomputed: ${lastDoc!.payments.length} of ${lastDoc!.payments.length}`);
+    expect(good.code).toBe(0);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain("output text does not match outputHash");
   });
 });
