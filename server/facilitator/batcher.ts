@@ -45,6 +45,7 @@ interface Tracked {
 interface Submission {
   to: string;
   data: string;
+  gasLimit?: bigint;
   items: Tracked[];
   tx?: SentTransaction;
   interpret: (receipt: TransactionReceipt) => Map<string, SettlementOutcome>;
@@ -55,6 +56,9 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
+
+const BATCH_BASE_GAS = 80_000n;
+const GAS_PER_ITEM = 100_000n;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -171,7 +175,11 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
       }
       return results;
     };
-    return { to: splitter, data, items, interpret };
+    // Upper bound, not an estimate: only gas used is paid, and a node's estimateGas would
+    // re-execute the whole batch many times. An item costs ~40-65k (fresh nonce slot, ECDSA,
+    // two balance writes, one event); an ERC-1271 signer adds its own verification.
+    const gasLimit = BATCH_BASE_GAS + BigInt(items.length) * (GAS_PER_ITEM + BigInt(Math.max(0, items.reduce((n, t) => n + t.item.signature.length, 0) / 2 - 65 * items.length)) * 40n);
+    return { to: splitter, data, gasLimit, items, interpret };
   }
 
   private directTransfer(tracked: Tracked): Submission {
@@ -203,7 +211,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
 
   private async submit(submission: Submission): Promise<void> {
     try {
-      submission.tx = await this.relayer.send(submission.to, submission.data);
+      submission.tx = await this.relayer.send(submission.to, submission.data, submission.gasLimit);
       this.submissions++;
     } catch (error) {
       if (isTransportError(error)) {

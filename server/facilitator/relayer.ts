@@ -56,18 +56,23 @@ export class Relayer {
     this.feeCacheMs = options.feeCacheMs ?? 1000;
   }
 
-  /** Estimates, signs with the next local nonce and broadcasts. Throws TransactionRevertedError if the call would revert. */
-  async send(to: string, data: string): Promise<SentTransaction> {
-    let gasLimit: bigint;
-    try {
-      gasLimit = await this.provider.estimateGas({ from: this.address, to, data });
-    } catch (error) {
-      if (isTransportError(error)) throw new ChainUnavailableError("estimateGas: chain unreachable", { cause: error });
-      const e = error as { shortMessage?: string; message?: string; data?: string; info?: { error?: { data?: string } } };
-      throw new TransactionRevertedError(e.shortMessage ?? e.message ?? "estimateGas reverted", e.data ?? e.info?.error?.data);
+  /**
+   * Signs with the next local nonce and broadcasts. Without `gasLimit` the call is estimated
+   * first and TransactionRevertedError is thrown if it would revert; with one (the batcher's
+   * upper bound: a node's estimateGas re-executes a whole batch many times) it is sent as is.
+   */
+  async send(to: string, data: string, gasLimit?: bigint): Promise<SentTransaction> {
+    if (gasLimit === undefined) {
+      try {
+        gasLimit = ((await this.provider.estimateGas({ from: this.address, to, data })) * this.gasMarginPercent) / 100n;
+      } catch (error) {
+        if (isTransportError(error)) throw new ChainUnavailableError("estimateGas: chain unreachable", { cause: error });
+        const e = error as { shortMessage?: string; message?: string; data?: string; info?: { error?: { data?: string } } };
+        throw new TransactionRevertedError(e.shortMessage ?? e.message ?? "estimateGas reverted", e.data ?? e.info?.error?.data);
+      }
     }
-    gasLimit = (gasLimit * this.gasMarginPercent) / 100n;
-    return this.serially(() => this.signAndBroadcast(to, data, gasLimit));
+    const limit = gasLimit;
+    return this.serially(() => this.signAndBroadcast(to, data, limit));
   }
 
   private serially<T>(run: () => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 // verify for the x402 "exact" scheme on EVM (EIP-3009), in the reference facilitator's order
-// and with its reason codes. Off-chain checks first; then one round of on-chain reads
-// (nonce state, balance, the token's cached EIP-712 domain, and optionally a simulation of
-// the exact call settle will make), issued together so a batching provider sends them as one.
+// and with its reason codes. Off-chain checks first; then on-chain: a simulation of the exact
+// call settle will make (one eth_call), and only if it fails (or simulation is off) the reads
+// that name the reason: nonce state, balance, and the token's EIP-712 domain (cached).
 import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/core/types";
 import { getAddress } from "ethers";
 import type { ChainReader } from "./chain.ts";
@@ -90,21 +90,23 @@ export async function verifyExact(
   if (auth.value !== BigInt(requirements.amount)) return invalid(Reason.valueMismatch, payer);
 
   if (options.onChain) {
-    const [used, domain, balance, simulated] = await Promise.all([
+    // As the reference does: one simulation of the settlement call on the happy path; the
+    // state reads that name the reason run only when it fails (or when simulation is off).
+    if (ctx.simulate && (await ctx.simulate(requirements, parsed))) return { isValid: true, payer, payment: parsed };
+    const [used, domain, balance] = await Promise.all([
       ctx.chain.authorizationUsed(asset, payer, auth.nonce),
       ctx.chain.tokenDomain(asset),
       ctx.chain.balanceOf(asset, payer).catch((error) => {
         if ((error as Error).name === "ChainUnavailableError") throw error;
         return null;
       }),
-      ctx.simulate ? ctx.simulate(requirements, parsed) : Promise.resolve(true),
     ]);
     if (used === null) return invalid(Reason.eip3009NotSupported, payer);
     if (used) return invalid(Reason.nonceUsed, payer);
     if (domain.name !== null && domain.name !== extra.name) return invalid(Reason.tokenNameMismatch, payer);
     if (domain.version !== null && domain.version !== extra.version) return invalid(Reason.tokenVersionMismatch, payer);
     if (balance !== null && balance < auth.value) return invalid(Reason.insufficientBalance, payer);
-    if (!simulated) return invalid(Reason.simulationFailed, payer);
+    if (ctx.simulate) return invalid(Reason.simulationFailed, payer);
   }
   return { isValid: true, payer, payment: parsed };
 }

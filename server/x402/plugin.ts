@@ -115,7 +115,7 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
   const maxTimeoutSeconds = options.maxTimeoutSeconds ?? 300;
   const maxHeaderBytes = options.maxPaymentHeaderBytes ?? DEFAULT_MAX_PAYMENT_HEADER_BYTES;
   const retryAfter = String(options.retryAfterSeconds ?? 5);
-  const challengeCache = new Map<string, string>();
+  const challengeCache = new Map<string, { header: string; body: string }>();
   const awaitingFinal = new Set<string>();
   const earlyFinals = new Map<string, FinalSettlement>();
 
@@ -123,42 +123,54 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
   const attributionUrl = (request: FastifyRequest, outputId: string) =>
     options.attributionUrl ? options.attributionUrl(outputId) : `${baseUrl(request)}/attributions/${outputId}`;
 
+  // The challenge path must cost about what a static route costs: requirements, the encoded
+  // PAYMENT-REQUIRED header and the body are computed once per (url, payTo, amount, error).
+  const requirementsCache = new Map<string, PaymentRequirements>();
   function requirementsFor(payTo: string, amount: bigint): PaymentRequirements {
-    return {
-      scheme: "exact",
-      network: network as `${string}:${string}`,
-      asset,
-      amount: amount.toString(),
-      payTo: getAddress(payTo),
-      maxTimeoutSeconds,
-      extra: { name: options.asset.name, version: options.asset.version },
-    };
+    const cacheKey = `${payTo}|${amount}`;
+    let requirements = requirementsCache.get(cacheKey);
+    if (!requirements) {
+      requirements = {
+        scheme: "exact",
+        network: network as `${string}:${string}`,
+        asset,
+        amount: amount.toString(),
+        payTo: getAddress(payTo),
+        maxTimeoutSeconds,
+        extra: { name: options.asset.name, version: options.asset.version },
+      };
+      if (requirementsCache.size > 10_000) requirementsCache.clear();
+      requirementsCache.set(cacheKey, requirements);
+    }
+    return requirements;
   }
 
-  function challenge(request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, error: string): string {
+  function challenge(request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, error: string, message?: string): { header: string; body: string } {
     const url = `${baseUrl(request)}${request.url}`;
-    const cacheKey = `${url}\u0000${requirements.payTo}\u0000${requirements.amount}\u0000${error}`;
-    let header = challengeCache.get(cacheKey);
-    if (!header) {
+    const cacheKey = `${url}\u0000${requirements.payTo}\u0000${requirements.amount}\u0000${error}\u0000${message ?? ""}`;
+    let cached = challengeCache.get(cacheKey);
+    if (!cached) {
       const paymentRequired: PaymentRequired = {
         x402Version: X402_VERSION,
         error,
         resource: { url, description: route.description ?? "", mimeType: route.mimeType ?? "application/json" },
         accepts: [requirements],
       };
-      header = encodeChallenge(paymentRequired);
+      cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify({ error, ...(message ? { message } : {}) }) };
       if (challengeCache.size > 10_000) challengeCache.clear();
-      challengeCache.set(cacheKey, header);
+      challengeCache.set(cacheKey, cached);
     }
-    return header;
+    return cached;
   }
 
   function paymentRequired(reply: FastifyReply, request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, reason: string, message?: string) {
+    const { header, body } = challenge(request, route, requirements, reason, message);
     return reply
       .code(402)
-      .header(PAYMENT_REQUIRED_HEADER, challenge(request, route, requirements, reason))
+      .header(PAYMENT_REQUIRED_HEADER, header)
       .header("Cache-Control", "no-store")
-      .send({ error: reason, ...(message ? { message } : {}) });
+      .header("Content-Type", "application/json; charset=utf-8")
+      .send(body);
   }
 
   function unavailable(reply: FastifyReply, message: string) {
@@ -169,8 +181,7 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     return reply.code(409).header("Cache-Control", "no-store").send({ error: Reason.paymentReplayed, message: "this payment authorization was already presented", status });
   }
 
-  async function preHandler(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const route = request.routeOptions.config.x402!;
+  async function preHandler(route: PaidRoute, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const model = typeof route.model === "function" ? await route.model(request) : route.model;
     const payTo = typeof model === "string" ? await options.payTo(model) : undefined;
     if (!payTo) return reply.code(404).send({ error: "unknown_model", message: `no paid model named ${JSON.stringify(model)}` });
@@ -312,9 +323,11 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
   }
 
   app.addHook("onRoute", (routeOptions) => {
-    if (!routeOptions.config?.x402) return;
+    const route = routeOptions.config?.x402;
+    if (!route) return;
     const append = <T>(existing: T | T[] | undefined, hook: T): T[] => (existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]);
-    routeOptions.preHandler = append(routeOptions.preHandler, preHandler as never);
+    const paid = (request: FastifyRequest, reply: FastifyReply) => preHandler(route, request, reply);
+    routeOptions.preHandler = append(routeOptions.preHandler, paid as never);
     routeOptions.onSend = append(routeOptions.onSend, onSend as never);
     routeOptions.onResponse = append(routeOptions.onResponse, onResponse as never);
   });
