@@ -107,3 +107,32 @@ describe("front-running a settlement", () => {
     expect(await splitter.contributorPool()).toBe(4_242n - 424n - 84n);
   });
 });
+
+describe("settleBatch under a tight gas limit", () => {
+  it("settles good items with far less than the per-item allowance, but never skips one for lack of gas", async () => {
+    const f = await freshStack();
+    const facilitator = f.splitter.connect(f.roles.facilitator);
+    // A single honest item needs ~75k in all: a 150k limit is plenty although the item allowance is 300k.
+    const good = await payment(f, f.payers[0], 5_000n);
+    const receipt = await mined(facilitator.settleBatch([good], { gasLimit: 150_000n }));
+    expect(eventsOf(receipt, f.splitter, "PaymentSettled")).toHaveLength(1);
+
+    // A gas-burning wallet that gets less than its allowance fails without revert data: that must
+    // fail the batch (BatchOutOfGas), not skip the payments after it as if they were bad.
+    const keyHolder = f.others[0];
+    const wallet = (await f.ethers.deployContract("GasBurningWallet", [keyHolder.address])) as unknown as GasBurningWallet;
+    const walletAddress = await wallet.getAddress();
+    await mined(f.token.mint(walletAddress, 1_000n));
+    await mined(wallet.arm(true));
+    const signed = await signAuthorization(keyHolder, f.domain, { from: walletAddress, to: f.splitterAddress, value: 1_000n }, await now(f));
+    const burner = settlementOf(signed);
+    const next = await payment(f, f.payers[1], 5_000n);
+    await expectRevert(facilitator.settleBatch([burner, next], { gasLimit: 250_000n }), f.splitter, "BatchOutOfGas", [0n]);
+    expect(await f.token.authorizationState(next.from, next.nonce)).toBe(false); // the good payment is intact
+    expect(await f.token.authorizationState(walletAddress, burner.nonce)).toBe(false);
+    // With enough gas the burner is skipped and the next payment settles.
+    const ok = await mined(facilitator.settleBatch([burner, next], { gasLimit: 1_000_000n }));
+    expect(eventsOf(ok, f.splitter, "PaymentSkipped").map((e) => e.args.payer)).toEqual([walletAddress]);
+    expect(eventsOf(ok, f.splitter, "PaymentSettled")).toHaveLength(1);
+  });
+});
