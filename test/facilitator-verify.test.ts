@@ -110,6 +110,19 @@ describe("facilitator verify", () => {
     expect((await s.facilitator.verify(await pay(bad, req), req)).invalidReason).toBe(Reason.signature);
   });
 
+  it("combines concurrent simulations into one eth_call, and still names the one bad payment", async () => {
+    const req = s.requirements();
+    const payers = await Promise.all(Array.from({ length: 12 }, () => fundedWallet(s, 20_000n)));
+    const payments = await Promise.all(payers.map((p) => pay(p, req)));
+    const calls = s.facilitator.simulator.calls;
+    const results = await Promise.all(payments.map((p) => s.facilitator.verify(p, req)));
+    expect(results.every((r) => r.isValid)).toBe(true);
+    expect(s.facilitator.simulator.calls - calls).toBeLessThanOrEqual(2);
+    const broke = await fundedWallet(s, 1n);
+    const mixed = await Promise.all([...payments.slice(0, 5), await pay(broke, req)].map((p) => s.facilitator.verify(p, req)));
+    expect(mixed.map((r) => r.invalidReason ?? "ok")).toEqual(["ok", "ok", "ok", "ok", "ok", Reason.insufficientBalance]);
+  });
+
   it("advertises its kind and relayer", async () => {
     expect(await s.facilitator.getSupported()).toEqual({
       kinds: [{ x402Version: 2, scheme: "exact", network: s.network }],

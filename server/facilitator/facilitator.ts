@@ -7,12 +7,12 @@
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { ZeroHash, getAddress, type Provider, type Wallet } from "ethers";
-import { encodeTransferWithAuthorization, splitterInterface } from "./abi.ts";
+import { SettlementSimulator, type SimulatorOptions } from "./simulator.ts";
 import { SettlementBatcher, type BatcherOptions, type BatchItem } from "./batcher.ts";
 import { ChainReader, onChain } from "./chain.ts";
 import type { FinalSettlement } from "./outcome.ts";
 import type { ExactEvmPayload } from "./payload.ts";
-import { ChainUnavailableError, Reason, isTransportError } from "./reasons.ts";
+import { Reason, isTransportError } from "./reasons.ts";
 import { Relayer, type RelayerOptions } from "./relayer.ts";
 import { verifyExact, type VerifyContext } from "./verify.ts";
 
@@ -30,6 +30,7 @@ export interface FacilitatorOptions {
   /** Simulate the settlement call in verify (one more eth_call, sent in the same batch). Default true. */
   simulate?: boolean;
   batch?: BatcherOptions;
+  simulation?: SimulatorOptions;
   relayerOptions?: RelayerOptions;
   /** Seconds since epoch; defaults to the wall clock, as the reference does. */
   now?: () => number;
@@ -42,6 +43,7 @@ export class EmbeddedFacilitator implements FacilitatorClient {
   readonly chain: ChainReader;
   readonly relayer: Relayer;
   readonly batcher: SettlementBatcher;
+  readonly simulator: SettlementSimulator;
   private readonly ctx: VerifyContext;
 
   private constructor(options: FacilitatorOptions, chainId: bigint) {
@@ -49,6 +51,7 @@ export class EmbeddedFacilitator implements FacilitatorClient {
     this.relayer = new Relayer(options.relayer, options.provider, chainId, options.relayerOptions);
     this.chain = new ChainReader(options.provider, this.relayer.address);
     this.batcher = new SettlementBatcher(this.relayer, options.batch);
+    this.simulator = new SettlementSimulator(options.provider, this.relayer.address, options.simulation);
     this.ctx = {
       chain: this.chain,
       network: this.network,
@@ -127,21 +130,10 @@ export class EmbeddedFacilitator implements FacilitatorClient {
     };
   }
 
-  /** eth_call of exactly what settle will send, from the relayer. */
+  /** eth_call of exactly what settle will send, from the relayer (combined across requests). */
   private async simulate(requirements: PaymentRequirements, payment: ExactEvmPayload): Promise<boolean> {
-    const { authorization: a, signature } = payment;
     const payTo = getAddress(requirements.payTo);
-    const viaSplitter = await this.chain.isOurSplitter(payTo);
-    const data = viaSplitter
-      ? splitterInterface.encodeFunctionData("settleBatch", [[[ZeroHash, ZeroHash, a.from, a.value, a.validAfter, a.validBefore, a.nonce, signature]]])
-      : encodeTransferWithAuthorization(a, signature);
-    try {
-      const raw = await this.chain.provider.call({ from: this.relayer.address, to: viaSplitter ? payTo : requirements.asset, data });
-      return viaSplitter ? (splitterInterface.decodeFunctionResult("settleBatch", raw)[0] as bigint) === 1n : true;
-    } catch (error) {
-      if (isTransportError(error)) throw new ChainUnavailableError("simulation: chain unreachable", { cause: error });
-      return false;
-    }
+    return (await this.chain.isOurSplitter(payTo)) ? this.simulator.viaSplitter(payTo, payment) : this.simulator.transfer(getAddress(requirements.asset), payment);
   }
 
   close(): void {

@@ -58,3 +58,14 @@ export function isTransportError(error: unknown): boolean {
   }
   return false;
 }
+
+/** True only if the connection was refused: the request certainly never reached the node. */
+export function isConnectionRefused(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current != null; depth++) {
+    const e = current as { code?: unknown; message?: unknown; cause?: unknown; error?: unknown };
+    if (e.code === "ECONNREFUSED" || (typeof e.message === "string" && /ECONNREFUSED/.test(e.message))) return true;
+    current = e.cause ?? e.error;
+  }
+  return false;
+}

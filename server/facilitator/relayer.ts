@@ -5,7 +5,7 @@
 // with its hash and signed bytes: callers reconcile by hash and may re-send the identical
 // bytes (same nonce, same hash), never a new transaction for the same payments.
 import { keccak256, type FeeData, type Provider, type TransactionReceipt, type Wallet } from "ethers";
-import { ChainUnavailableError, isTransportError } from "./reasons.ts";
+import { ChainUnavailableError, isConnectionRefused, isTransportError } from "./reasons.ts";
 import { onChain } from "./chain.ts";
 
 export interface SentTransaction {
@@ -118,6 +118,11 @@ export class Relayer {
           this.nextNonce = nonce + 1;
           this.sent++;
           return { hash, nonce, raw, uncertain: false };
+        }
+        if (isConnectionRefused(error)) {
+          // Nothing reached the node: the transaction does not exist. Re-read the count next time.
+          this.nextNonce = null;
+          throw new ChainUnavailableError("broadcast: chain unreachable", { cause: error });
         }
         if (isTransportError(error)) {
           // The node may have accepted it: keep the nonce spent and let the caller reconcile.
