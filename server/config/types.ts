@@ -1,0 +1,139 @@
+// The validated server configuration. Everything here may be shown to an operator (it is what
+// the file says, with defaults filled in); secrets live apart, in `Secrets`, and only ever come
+// from the environment (or, for an in-process chain, from the caller).
+
+export const IN_PROCESS = "in-process";
+
+export interface ServerSection {
+  host: string;
+  port: number;
+  /** Base URL clients reach this server at (record URLs, epoch URIs); null: from the request / listen address. */
+  publicUrl: string | null;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+}
+
+export interface ChainSection {
+  /** JSON-RPC endpoint, or "in-process" (a Hardhat chain inside this process, for development). */
+  rpcUrl: string;
+  chainId: number;
+  /** EIP-3009 payment token (USDC); null only for "in-process", where it is deployed at start. */
+  token: string | null;
+  /** SplitterFactory; null only for "in-process". */
+  factory: string | null;
+  /** Default guardian of new splitters (may veto pending epochs); null: the model owner. */
+  guardian: string | null;
+  /** Default protocol fee recipient of new splitters. */
+  protocolRecipient: string | null;
+  /** First block to scan for splitter events (deployment block on public chains). */
+  startBlock: number;
+}
+
+export type FacilitatorSection =
+  | {
+      mode: "embedded";
+      /** Serve the standard facilitator API at /facilitator/{verify,settle,supported}. */
+      expose: boolean;
+      maxBatchSize: number;
+      maxWaitMs: number;
+      confirmTimeoutMs: number;
+    }
+  | {
+      mode: "url";
+      url: string;
+      /** The external facilitator's settling address (registered as facilitator on new splitters). */
+      address: string;
+    };
+
+export interface DatabaseSection {
+  /** SQLite file (used unless DATABASE_URL is set in the environment). */
+  sqlitePath: string;
+}
+
+export interface EpochsSection {
+  enabled: boolean;
+  /** Close an epoch when this many seconds passed since the last one (and something is unassigned). */
+  intervalSeconds: number | null;
+  /** Close an epoch as soon as a model has this many settled outputs not yet in an epoch. */
+  paymentCount: number | null;
+  /** How often the scheduler looks (seconds). */
+  checkIntervalSeconds: number;
+  /** Put output and prompt texts into published epoch documents (lets anyone recompute the records). */
+  publishTexts: boolean;
+}
+
+export interface DatanetSeed {
+  corpus: "brown";
+  /** Number of Brown documents (from `offset`), one contribution each. */
+  documents: number;
+  /** Distinct contributor addresses the documents are dealt to (round robin). */
+  contributors: number;
+  offset: number;
+}
+
+export interface DatanetConfig {
+  id: string;
+  description: string;
+  /** Imported into an empty datanet at start. */
+  seed: DatanetSeed | null;
+  /** JSON array (or JSON lines) of {contributor, text}, imported into an empty datanet at start. */
+  contributionsFile: string | null;
+  minCopyTokens: number;
+}
+
+export interface UpstreamConfig {
+  /** Base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:11434/v1 (…/chat/completions is appended). */
+  url: string;
+  model: string;
+  /** Name of the environment variable holding the upstream API key (the key itself never goes in the file). */
+  apiKeyEnv: string | null;
+  timeoutMs: number;
+}
+
+export interface ModelConfig {
+  id: string;
+  backend: "infinigram" | "proxy";
+  description: string;
+  datanet: string;
+  /** Atomic token units per request. */
+  pricePerRequest: bigint;
+  /** Atomic token units per requested max token (added to pricePerRequest). */
+  pricePerMaxToken: bigint;
+  defaultMaxTokens: number;
+  maxTokensLimit: number;
+  ownerBps: number;
+  protocolBps: number;
+  owner: string;
+  challengePeriod: number;
+  guardian: string | null;
+  protocolRecipient: string | null;
+  /** A splitter created elsewhere (e.g. by Ignition); null: the factory's splitter for this model. */
+  splitter: string | null;
+  /** CREATE2 salt; null: keccak256("royalty402:model:" + id). */
+  salt: string | null;
+  /** Create the splitter through the factory at start if it does not exist yet (else only predicted). */
+  createSplitter: boolean;
+  upstream: UpstreamConfig | null;
+  /** ∞-gram: longest context suffix considered. */
+  maxSuffixTokens: number;
+}
+
+export interface ServerConfig {
+  server: ServerSection;
+  chain: ChainSection;
+  facilitator: FacilitatorSection;
+  database: DatabaseSection;
+  dataDir: string;
+  epochs: EpochsSection;
+  datanets: DatanetConfig[];
+  models: ModelConfig[];
+}
+
+/** Secrets: from the environment only, never from the file, never logged, never served. */
+export interface Secrets {
+  relayerKey: string | null;
+  oracleKey: string | null;
+  adminToken: string | null;
+  databaseUrl: string | null;
+}

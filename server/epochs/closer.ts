@@ -1,0 +1,212 @@
+// Closing an epoch of one model: aggregate the settled outputs not yet in an epoch, build the
+// epoch (fixed cuts, contributor amounts, cumulative claims tree, records tree), post it to
+// the model's splitter, record the transaction and assign the outputs.
+//
+// Safe with several instances sharing one ledger, and idempotent on retry:
+//  1. The ledger row (splitter, epoch N) is the lock. It is written with status "posted" (and no
+//     tx hash yet) BEFORE anything is sent; putEpoch refuses other roots for a row that has left
+//     "built", so exactly one document can ever be epoch N. A loser gets epoch_conflict and
+//     backs off; the winner's document is in the ledger for anyone to finish.
+//  2. "Finishing" an epoch row is idempotent and done by whoever comes next: assign its outputs
+//     (all-or-nothing, a no-op when already assigned), post it unless the chain already holds
+//     it (a concurrent post reverts and is then found on-chain), check the chain's roots equal
+//     the document's, and record tx hash and status.
+//  3. Epoch N+1 is only built once N is finished, from N's cumulative totals.
+import type { Provider, Signer } from "ethers";
+import {
+  AttributionError,
+  buildEpoch,
+  nextPreviousState,
+  parseRecord,
+  postEpoch,
+  readPostedEpoch,
+  splitterContract,
+  type EpochPayment,
+  type PostedEpoch,
+} from "../attribution/index.ts";
+import { isLedgerError, type EpochRecord, type Ledger } from "../ledger/index.ts";
+import type { ServedModel } from "../models/index.ts";
+import { splitterViews } from "../models/splitters.ts";
+import type { EpochDocuments } from "./documents.ts";
+import type { SerialQueue } from "./serial.ts";
+import type { OutputText, TextStore } from "./texts.ts";
+
+/** Most outputs one epoch aggregates (the rest go to the next one). */
+export const MAX_OUTPUTS_PER_EPOCH = 10_000;
+
+export interface CloseContext {
+  ledger: Ledger;
+  provider: Provider;
+  oracle: Signer | null;
+  oracleQueue: SerialQueue;
+  chainId: bigint;
+  startBlock: number;
+  docs: EpochDocuments;
+  texts: TextStore | null;
+  uriFor(splitter: string, epoch: number): string;
+  ensureDeployed(model: ServedModel): Promise<void>;
+  now(): number;
+  /** Highest epoch number seen per splitter (lower-case), so lookups need not read every document. */
+  latestKnown: Map<string, number>;
+}
+
+export type CloseResult =
+  | { status: "closed"; model: string; epoch: number; outputs: number; cumulativeAllocated: string; claimsRoot: string; txHash: string | null }
+  | { status: "skipped"; model: string; reason: "nothing_to_close" | "below_payment_count" | "closed_by_another_instance"; epoch?: number; outputs?: number }
+  | { status: "waiting"; model: string; reason: "epoch_pending"; epoch: number; activeAt: number }
+  | { status: "halted"; model: string; reason: "epoch_vetoed"; epoch: number };
+
+/** The chain holds other roots for an epoch than our ledger: needs an operator, never retried blindly. */
+export class EpochMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EpochMismatchError";
+  }
+}
+
+async function postedOnChain(ctx: CloseContext, splitter: string, epoch: number): Promise<PostedEpoch | null> {
+  try {
+    return await readPostedEpoch(ctx.provider, splitter, epoch, ctx.startBlock);
+  } catch (e) {
+    if (e instanceof AttributionError && e.code === "epoch_not_found") return null;
+    throw e;
+  }
+}
+
+function statusOf(posted: PostedEpoch): EpochRecord["status"] {
+  if (posted.status === "vetoed") return "vetoed";
+  if (posted.status === "pending") return "posted";
+  return "active"; // active now, or superseded by a later epoch (it was active before)
+}
+
+/** The ledger's newest epoch row of a splitter (other instances' new rows included). */
+export async function latestEpoch(ctx: CloseContext, splitter: string): Promise<EpochRecord | null> {
+  const key = splitter.toLowerCase();
+  let n = ctx.latestKnown.get(key);
+  if (n === undefined) {
+    const all = await ctx.ledger.listEpochs(splitter);
+    n = all.length > 0 ? all[all.length - 1].epoch : 0;
+  }
+  let record = n > 0 ? await ctx.ledger.getEpoch(splitter, n) : null;
+  for (;;) {
+    const next = await ctx.ledger.getEpoch(splitter, n + 1);
+    if (!next) break;
+    record = next;
+    n++;
+  }
+  ctx.latestKnown.set(key, n);
+  return record;
+}
+
+const finished = (e: EpochRecord) => (e.status === "active" || e.status === "vetoed") && e.txHash !== null;
+
+/** Brings an epoch row to its final state: outputs assigned, posted, roots checked, tx recorded. */
+export async function finishEpoch(ctx: CloseContext, model: ServedModel, record: EpochRecord): Promise<EpochRecord> {
+  if (record.status === "vetoed") return record;
+  const { doc } = ctx.docs.parse(record);
+  await ctx.ledger.assignOutputsToEpoch(
+    doc.payments.map((p) => p.outputId),
+    record.epoch,
+  );
+
+  let posted = await postedOnChain(ctx, model.splitter, record.epoch);
+  if (!posted) {
+    if (!ctx.oracle) throw new Error(`epoch ${record.epoch} of ${model.id} is built but this instance has no oracle key to post it`);
+    const oracle = ctx.oracle;
+    posted = await ctx.oracleQueue.run(async () => {
+      const again = await postedOnChain(ctx, model.splitter, record.epoch);
+      if (again) return again;
+      try {
+        await postEpoch(splitterContract(model.splitter, oracle), doc, record.uri);
+      } catch (error) {
+        // Another instance may have posted it a moment ago (WrongEpoch / EpochPending): look again.
+        const raced = await postedOnChain(ctx, model.splitter, record.epoch);
+        if (raced) return raced;
+        throw error;
+      }
+      return postedOnChain(ctx, model.splitter, record.epoch);
+    });
+    if (!posted) throw new Error(`epoch ${record.epoch} of ${model.id} was posted but no EpochPosted event is visible`);
+  }
+  if (posted.claimsRoot !== record.claimsRoot || posted.recordsRoot !== record.recordsRoot || posted.cumulativeAllocated !== BigInt(record.cumulativeAllocated)) {
+    throw new EpochMismatchError(
+      `epoch ${record.epoch} of ${model.id} on ${model.splitter}: the chain holds claimsRoot ${posted.claimsRoot} / recordsRoot ${posted.recordsRoot}, the ledger ${record.claimsRoot} / ${record.recordsRoot}`,
+    );
+  }
+  const status = statusOf(posted);
+  if (record.txHash === posted.transactionHash && record.status === status) return record;
+  const updated: EpochRecord = { ...record, txHash: posted.transactionHash, status };
+  await ctx.ledger.putEpoch(updated);
+  return updated;
+}
+
+/**
+ * Closes the next epoch of `model` if at least `minOutputs` settled outputs wait for one.
+ * Finishes an unfinished previous epoch first (after a crash or another instance's attempt).
+ */
+export async function closeEpoch(ctx: CloseContext, model: ServedModel, options: { minOutputs?: number } = {}): Promise<CloseResult> {
+  const minOutputs = Math.max(1, options.minOutputs ?? 1);
+  const splitter = model.splitter;
+  let latest = await latestEpoch(ctx, splitter);
+  if (latest && !finished(latest)) latest = await finishEpoch(ctx, model, latest);
+  if (latest?.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch: latest.epoch };
+
+  const outputs = await ctx.ledger.listUnassignedSettledOutputs(model.id, MAX_OUTPUTS_PER_EPOCH);
+  if (outputs.length === 0) return { status: "skipped", model: model.id, reason: "nothing_to_close" };
+  if (outputs.length < minOutputs) return { status: "skipped", model: model.id, reason: "below_payment_count", outputs: outputs.length };
+
+  // The splitter accepts epoch N+1 only once epoch N's challenge period is over.
+  await ctx.ensureDeployed(model);
+  const pending = await splitterViews(splitter, ctx.provider).getFunction("pendingEpoch")();
+  if (BigInt(pending.epoch) !== 0n) return { status: "waiting", model: model.id, reason: "epoch_pending", epoch: Number(pending.epoch), activeAt: Number(pending.activeAt) };
+
+  const epoch = (latest?.epoch ?? 0) + 1;
+  const previous = latest ? nextPreviousState(ctx.docs.parse(latest).doc) : null;
+  const payments: EpochPayment[] = outputs.map((o) => ({ outputId: o.outputId, amount: BigInt(o.amount), record: parseRecord(o.record) }));
+  let texts: Record<string, OutputText> | undefined;
+  if (ctx.texts) {
+    texts = {};
+    for (const o of outputs) {
+      const t = ctx.texts.load(o.outputId);
+      if (t) texts[o.outputId.toLowerCase()] = t;
+    }
+  }
+  const { ownerBps, protocolBps, owner } = model.splitterConfig;
+  const doc = buildEpoch({ epoch, ownerBps, protocolBps, modelOwner: owner, payments, previous, chainId: ctx.chainId, splitter, texts });
+  const claimed: EpochRecord = {
+    splitter,
+    epoch,
+    claimsRoot: doc.claims.root,
+    recordsRoot: doc.records.root,
+    cumulativeAllocated: doc.cumulativeAllocated,
+    uri: ctx.uriFor(splitter, epoch),
+    txHash: null,
+    status: "posted",
+    document: JSON.stringify(doc),
+    createdAt: ctx.now(),
+  };
+  try {
+    await ctx.ledger.putEpoch(claimed);
+  } catch (e) {
+    if (isLedgerError(e, "epoch_conflict")) return { status: "skipped", model: model.id, reason: "closed_by_another_instance", epoch };
+    throw e;
+  }
+  // Identical roots from a concurrent instance also "win": either way, finish what the ledger holds.
+  const stored = (await ctx.ledger.getEpoch(splitter, epoch)) ?? claimed;
+  ctx.latestKnown.set(splitter.toLowerCase(), Math.max(epoch, ctx.latestKnown.get(splitter.toLowerCase()) ?? 0));
+  const done = await finishEpoch(ctx, model, stored);
+  if (done.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch };
+  return { status: "closed", model: model.id, epoch, outputs: payments.length, cumulativeAllocated: done.cumulativeAllocated, claimsRoot: done.claimsRoot, txHash: done.txHash };
+}
+
+/** Moves posted epochs whose challenge period ended to "active" (and notices vetoes). */
+export async function refreshEpochs(ctx: CloseContext, model: ServedModel): Promise<EpochRecord | null> {
+  const latest = await latestEpoch(ctx, model.splitter);
+  if (!latest || finished(latest)) return latest;
+  // Unfinished rows (posted, awaiting their challenge period, or left by a crashed instance).
+  if (latest.epoch > 1) {
+    const before = await ctx.ledger.getEpoch(model.splitter, latest.epoch - 1);
+    if (before && !finished(before)) await finishEpoch(ctx, model, before);
+  }
+  return finishEpoch(ctx, model, latest);
+}

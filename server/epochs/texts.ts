@@ -1,0 +1,36 @@
+// Output and prompt texts kept for publication in epoch documents (epochs.publishTexts), so
+// anyone holding the datanet can recompute each output's attribution record. One small file
+// per output in <dataDir>/texts; only outputs served by this instance are known here.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface OutputText {
+  output: string;
+  prompt?: string | null;
+}
+
+const BYTES32 = /^0x[0-9a-f]{64}$/;
+
+export class TextStore {
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  save(outputId: string, text: OutputText): void {
+    const id = outputId.toLowerCase();
+    if (!BYTES32.test(id)) return;
+    const file = join(this.dir, `${id}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(text));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  load(outputId: string): OutputText | null {
+    const id = outputId.toLowerCase();
+    if (!BYTES32.test(id)) return null;
+    try {
+      return JSON.parse(readFileSync(join(this.dir, `${id}.json`), "utf8")) as OutputText;
+    } catch {
+      return null;
+    }
+  }
+}

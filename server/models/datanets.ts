@@ -1,0 +1,221 @@
+// The datanets a server's models draw on: contributions live in the ledger (shared by every
+// instance, registration order = ledger seq); each instance holds the suffix index of the
+// contributions it last built, cached on disk by a digest of the contribution list, so a
+// restart loads rather than rebuilds.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { getAddress, keccak256, toUtf8Bytes } from "ethers";
+import {
+  Datanet,
+  TOKENIZER_ID,
+  buildIndex,
+  canonicalHash,
+  loadBrownCorpus,
+  loadIndex,
+  saveIndex,
+  type SuffixIndex,
+} from "../attribution/index.ts";
+import type { DatanetConfig } from "../config/index.ts";
+import type { ContributionRecord, Ledger } from "../ledger/index.ts";
+
+export interface IndexInfo {
+  indexRoot: string;
+  contributions: number;
+  tokens: number;
+  builtAt: number;
+  buildMs: number;
+  loadedFromDisk: boolean;
+}
+
+interface State {
+  config: DatanetConfig;
+  index: SuffixIndex | null;
+  info: IndexInfo | null;
+  building: Promise<IndexInfo | null> | null;
+}
+
+export class DatanetError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DatanetError";
+  }
+}
+
+interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Deterministic contributor addresses for a seeded datanet (no keys: keepers push their claims). */
+export function seedContributor(datanetId: string, i: number): string {
+  return getAddress(keccak256(toUtf8Bytes(`royalty402:seed:${datanetId}:${i}`)).slice(0, 42));
+}
+
+export class DatanetService {
+  private readonly states = new Map<string, State>();
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly dataDir: string,
+    private readonly log: Log,
+  ) {}
+
+  ids(): string[] {
+    return [...this.states.keys()];
+  }
+
+  has(id: string): boolean {
+    return this.states.has(id);
+  }
+
+  config(id: string): DatanetConfig {
+    return this.state(id).config;
+  }
+
+  /** Registers a datanet, imports its seed or file into an empty datanet, and builds or loads its index. */
+  async open(config: DatanetConfig): Promise<IndexInfo | null> {
+    if (this.states.has(config.id)) throw new DatanetError(409, "datanet_exists", `datanet ${config.id} is already open`);
+    this.states.set(config.id, { config, index: null, info: null, building: null });
+    const existing = await this.ledger.listContributions(config.id);
+    if (existing.length === 0) {
+      const initial = initialContributions(config);
+      if (initial.length > 0) {
+        this.log.info({ datanet: config.id, contributions: initial.length }, "importing the initial contributions of an empty datanet");
+        await this.addContributions(config.id, initial);
+      }
+    }
+    return this.rebuild(config.id);
+  }
+
+  /** The current index snapshot; a request keeps using the snapshot it started with. */
+  index(id: string): SuffixIndex {
+    const s = this.state(id);
+    if (!s.index) throw new DatanetError(503, "datanet_empty", `datanet ${id} has no contributions yet, so its model cannot answer`);
+    return s.index;
+  }
+
+  info(id: string): IndexInfo | null {
+    return this.state(id).info;
+  }
+
+  /** Validates (address, well-formed non-empty text) and appends in order; nothing is added if one is invalid. */
+  async addContributions(id: string, inputs: ReadonlyArray<{ contributor: unknown; text: unknown }>): Promise<ContributionRecord[]> {
+    this.state(id);
+    const scratch = new Datanet();
+    const checked = inputs.map((input, i) => {
+      try {
+        return scratch.add({ contributor: input?.contributor as string, text: input?.text as string, seq: i });
+      } catch (e) {
+        throw new DatanetError(400, "invalid_contribution", `contributions[${i}]: ${(e as Error).message.replace(/^\w+: /, "")}`);
+      }
+    });
+    const added: ContributionRecord[] = [];
+    for (const c of checked) added.push(await this.ledger.addContribution({ datanetId: id, contributor: c.contributor, contentHash: c.contentHash, text: c.text }));
+    return added;
+  }
+
+  /** Rebuilds the index from the ledger's contributions (or loads the cached build of the same list). */
+  async rebuild(id: string): Promise<IndexInfo | null> {
+    const s = this.state(id);
+    // One build at a time per datanet; a second caller waits for the same result.
+    if (s.building) return s.building;
+    s.building = this.build(s).finally(() => (s.building = null));
+    return s.building;
+  }
+
+  private async build(s: State): Promise<IndexInfo | null> {
+    const rows = await this.ledger.listContributions(s.config.id);
+    if (rows.length === 0) return null;
+    const started = performance.now();
+    const digest = canonicalHash({
+      tokenizer: TOKENIZER_ID,
+      minCopyTokens: s.config.minCopyTokens,
+      contributions: rows.map((r) => [r.seq, r.contributor.toLowerCase(), r.contentHash.toLowerCase()]),
+    });
+    const dir = join(this.dataDir, "indexes", s.config.id, digest.slice(2, 18));
+    let index: SuffixIndex | null = null;
+    let loadedFromDisk = false;
+    if (existsSync(join(dir, "manifest.json"))) {
+      try {
+        index = loadIndex(dir);
+        loadedFromDisk = true;
+      } catch (e) {
+        this.log.warn({ datanet: s.config.id, err: (e as Error).message }, "cached index unreadable; rebuilding");
+      }
+    }
+    if (!index) {
+      const datanet = Datanet.from(rows.map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
+      index = buildIndex(datanet, { minCopyTokens: s.config.minCopyTokens }).index;
+      saveIndex(index, dir);
+    }
+    const info: IndexInfo = {
+      indexRoot: index.indexRoot,
+      contributions: rows.length,
+      tokens: index.corpusTokens,
+      builtAt: Date.now(),
+      buildMs: Math.round(performance.now() - started),
+      loadedFromDisk,
+    };
+    s.index = index;
+    s.info = info;
+    this.log.info({ datanet: s.config.id, ...info }, "datanet index ready");
+    return info;
+  }
+
+  /** Public description: contribution counts, contributors, the served index. */
+  async describe(id: string) {
+    const s = this.state(id);
+    const rows = await this.ledger.listContributions(id);
+    const byContributor = new Map<string, number>();
+    for (const r of rows) {
+      const a = getAddress(r.contributor);
+      byContributor.set(a, (byContributor.get(a) ?? 0) + 1);
+    }
+    return {
+      id,
+      description: s.config.description,
+      contributions: rows.length,
+      contributors: [...byContributor.entries()].map(([address, contributions]) => ({ address, contributions })),
+      index: s.info,
+      /** Contributions registered since the served index was built (rebuild to include them). */
+      unindexedContributions: rows.length - (s.info?.contributions ?? 0),
+      params: { tokenizer: TOKENIZER_ID, minCopyTokens: s.config.minCopyTokens },
+    };
+  }
+
+  private state(id: string): State {
+    const s = this.states.get(id);
+    if (!s) throw new DatanetError(404, "datanet_not_found", `no datanet named ${JSON.stringify(id)}`);
+    return s;
+  }
+}
+
+function initialContributions(config: DatanetConfig): Array<{ contributor: string; text: string }> {
+  const out: Array<{ contributor: string; text: string }> = [];
+  if (config.seed) {
+    const docs = loadBrownCorpus(config.seed.offset + config.seed.documents).slice(config.seed.offset);
+    docs.forEach((doc, i) => out.push({ contributor: seedContributor(config.id, i % config.seed!.contributors), text: doc.text }));
+  }
+  if (config.contributionsFile) {
+    let text: string;
+    try {
+      text = readFileSync(config.contributionsFile, "utf8");
+    } catch (e) {
+      throw new DatanetError(400, "invalid_contribution", `datanet ${config.id}: cannot read ${config.contributionsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const trimmed = text.trim();
+    let items: unknown[];
+    try {
+      items = trimmed.startsWith("[") ? JSON.parse(trimmed) : trimmed.split(/\n+/).map((line) => JSON.parse(line));
+    } catch (e) {
+      throw new DatanetError(400, "invalid_contribution", `datanet ${config.id}: ${config.contributionsFile} is neither a JSON array nor JSON lines: ${(e as Error).message}`);
+    }
+    for (const item of items) out.push(item as { contributor: string; text: string });
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+// Each model is paid into its own RoyaltySplitter, an ERC-1167 clone made by the SplitterFactory
+// with CREATE2: its address (the x402 payTo) follows from its configuration and a salt, so it
+// is known, and can be paid, before it is deployed.
+import { Contract, ZeroAddress, getAddress, keccak256, toUtf8Bytes, type ContractRunner, type Provider } from "ethers";
+
+const CONFIG_TUPLE =
+  "tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod)";
+
+export const FACTORY_ABI = [
+  `function createSplitter(${CONFIG_TUPLE} config, bytes32 salt) returns (address splitter)`,
+  `function predictSplitter(${CONFIG_TUPLE} config, bytes32 salt) view returns (address)`,
+] as const;
+
+export const SPLITTER_VIEW_ABI = [
+  `function config() view returns (${CONFIG_TUPLE})`,
+  "function isFacilitator(address account) view returns (bool)",
+  "function claimed(address account) view returns (uint256)",
+  "function totalReceived() view returns (uint256)",
+  "function contributorPool() view returns (uint256)",
+  "function activeEpoch() view returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated)",
+  "function pendingEpoch() view returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, uint64 activeAt)",
+] as const;
+
+export interface SplitterConfig {
+  token: string;
+  owner: string;
+  facilitator: string;
+  oracle: string;
+  guardian: string;
+  protocolRecipient: string;
+  ownerBps: number;
+  protocolBps: number;
+  challengePeriod: number;
+}
+
+/** The default CREATE2 salt of a model: keccak256("royalty402:model:" + id). */
+export function modelSalt(modelId: string): string {
+  return keccak256(toUtf8Bytes(`royalty402:model:${modelId}`));
+}
+
+export function configTuple(c: SplitterConfig) {
+  return [c.token, c.owner, c.facilitator, c.oracle, c.guardian, c.protocolRecipient, c.ownerBps, c.protocolBps, c.challengePeriod] as const;
+}
+
+export function factoryContract(address: string, runner: ContractRunner): Contract {
+  return new Contract(address, FACTORY_ABI, runner);
+}
+
+export function splitterViews(address: string, runner: ContractRunner): Contract {
+  return new Contract(address, SPLITTER_VIEW_ABI, runner);
+}
+
+export async function predictSplitter(provider: Provider, factory: string, config: SplitterConfig, salt: string): Promise<string> {
+  return getAddress(await factoryContract(factory, provider).getFunction("predictSplitter")(configTuple(config), salt));
+}
+
+export async function hasCode(provider: Provider, address: string): Promise<boolean> {
+  return (await provider.getCode(address)) !== "0x";
+}
+
+/** Creates the splitter (idempotent: the factory returns an existing one) and returns its address. */
+export async function createSplitter(signer: ContractRunner, provider: Provider, factory: string, config: SplitterConfig, salt: string): Promise<string> {
+  const predicted = await predictSplitter(provider, factory, config, salt);
+  if (await hasCode(provider, predicted)) return predicted;
+  const tx = await factoryContract(factory, signer).getFunction("createSplitter")(configTuple(config), salt);
+  const receipt = await tx.wait();
+  if (!receipt || receipt.status !== 1) throw new Error(`createSplitter for ${predicted} failed`);
+  return predicted;
+}
+
+/** The configuration a deployed splitter was created with, or null if there is no contract there. */
+export async function readSplitterConfig(provider: Provider, address: string): Promise<SplitterConfig | null> {
+  if (!(await hasCode(provider, address))) return null;
+  const c = await splitterViews(address, provider).getFunction("config")();
+  return {
+    token: getAddress(c.token),
+    owner: getAddress(c.owner),
+    facilitator: getAddress(c.facilitator),
+    oracle: getAddress(c.oracle),
+    guardian: getAddress(c.guardian),
+    protocolRecipient: getAddress(c.protocolRecipient),
+    ownerBps: Number(c.ownerBps),
+    protocolBps: Number(c.protocolBps),
+    challengePeriod: Number(c.challengePeriod),
+  };
+}
+
+export const NO_ADDRESS = ZeroAddress;
