@@ -79,6 +79,20 @@ describe("facilitator settle", () => {
     for (const p of payers) expect(await s.token.balanceOf(p.address)).toBe(1_000_000_000n - 20n);
   });
 
+  it("settles an ERC-1271 wallet's payment in the same batch as ECDSA payments", async () => {
+    const req = s.requirements();
+    const owner = E.Wallet.createRandom();
+    const wallet = await s.ethers.deployContract("ERC1271Wallet", [owner.address]);
+    const walletAddress = await wallet.getAddress();
+    await (await s.token.mint(walletAddress, 10_000n)).wait();
+    const contractPayment = await pay({ address: walletAddress, signTypedData: owner.signTypedData.bind(owner) }, req);
+    const others = await Promise.all([0, 1, 2].map(async () => pay(await fundedWallet(s), req)));
+    const results = await Promise.all([contractPayment, ...others].map((p) => s.facilitator.settle(p, req)));
+    expect(results.map((r) => r.success)).toEqual([true, true, true, true]);
+    expect(new Set(results.map((r) => r.transaction)).size).toBe(1);
+    expect(await s.token.balanceOf(walletAddress)).toBe(0n);
+  });
+
   it("recovers when something else used the relayer's next nonce", async () => {
     await (await s.relayer.sendTransaction({ to: s.roles.keeper.address, value: 1n })).wait();
     const req = s.requirements();

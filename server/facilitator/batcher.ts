@@ -23,6 +23,8 @@ export interface BatchItem {
   validBefore: bigint;
   nonce: string;
   signature: string;
+  /** Signed through an ERC-1271 wallet: its check may use up to the splitter's per-item cap. */
+  contractSigner?: boolean;
 }
 
 export interface BatcherOptions {
@@ -59,6 +61,7 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
 
 const BATCH_BASE_GAS = 80_000n;
 const GAS_PER_ITEM = 100_000n;
+const CONTRACT_SIGNER_ITEM_GAS = 340_000n; // RoyaltySplitter.SETTLE_ITEM_GAS (300k) × 64/63 + the item's own work
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -176,9 +179,10 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
       return results;
     };
     // Upper bound, not an estimate: only gas used is paid, and a node's estimateGas would
-    // re-execute the whole batch many times. An item costs ~40-65k (fresh nonce slot, ECDSA,
-    // two balance writes, one event); an ERC-1271 signer adds its own verification.
-    const gasLimit = BATCH_BASE_GAS + BigInt(items.length) * (GAS_PER_ITEM + BigInt(Math.max(0, items.reduce((n, t) => n + t.item.signature.length, 0) / 2 - 65 * items.length)) * 40n);
+    // re-execute the whole batch many times. An ECDSA item costs ~40-65k (fresh nonce slot,
+    // ecrecover, two balance writes, one event); an ERC-1271 wallet's check may use up to the
+    // splitter's per-item cap (SETTLE_ITEM_GAS), and a batch short of gas reverts as a whole.
+    const gasLimit = items.reduce((sum, t) => sum + (t.item.contractSigner ? CONTRACT_SIGNER_ITEM_GAS : GAS_PER_ITEM), BATCH_BASE_GAS);
     return { to: splitter, data, gasLimit, items, interpret };
   }
 

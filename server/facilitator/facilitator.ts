@@ -73,7 +73,7 @@ export class EmbeddedFacilitator implements FacilitatorClient {
 
   async verify(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<VerifyResponse> {
     try {
-      const { payment: _payment, ...response } = await verifyExact(paymentPayload, paymentRequirements, this.ctx);
+      const { payment: _payment, contractSigner: _contract, ...response } = await verifyExact(paymentPayload, paymentRequirements, this.ctx);
       return response;
     } catch (error) {
       if (!isTransportError(error)) throw error;
@@ -103,6 +103,7 @@ export class EmbeddedFacilitator implements FacilitatorClient {
         validBefore: auth.validBefore,
         nonce: auth.nonce,
         signature,
+        contractSigner: verdict.contractSigner === true,
       };
       const outcome = await this.batcher.settle(item, await this.chain.isOurSplitter(payTo));
       const payer = auth.from;

@@ -22,6 +22,8 @@ export interface VerifyContext {
 export interface VerifyOutcome extends VerifyResponse {
   /** The parsed payment, when it parsed. */
   payment?: ExactEvmPayload;
+  /** True if the signature was accepted by the payer's ERC-1271 wallet (not plain ECDSA). */
+  contractSigner?: boolean;
 }
 
 /** validBefore must leave this much time for settlement (the reference uses 6 s). */
@@ -78,8 +80,9 @@ export async function verifyExact(
   const asset = getAddress(requirements.asset);
   const digest = authorizationDigest({ name: extra.name, version: extra.version, chainId, verifyingContract: asset }, auth);
   let signatureValid = recoverSigner(digest, signature) === payer;
+  let contractSigner = false;
   if (!signatureValid && (await ctx.chain.hasCode(payer))) {
-    signatureValid = await ctx.chain.isValidErc1271(payer, digest, signature);
+    signatureValid = contractSigner = await ctx.chain.isValidErc1271(payer, digest, signature);
   }
   if (!signatureValid) return invalid(Reason.signature, payer);
 
@@ -92,7 +95,7 @@ export async function verifyExact(
   if (options.onChain) {
     // As the reference does: one simulation of the settlement call on the happy path; the
     // state reads that name the reason run only when it fails (or when simulation is off).
-    if (ctx.simulate && (await ctx.simulate(requirements, parsed))) return { isValid: true, payer, payment: parsed };
+    if (ctx.simulate && (await ctx.simulate(requirements, parsed))) return { isValid: true, payer, payment: parsed, contractSigner };
     const [used, domain, balance] = await Promise.all([
       ctx.chain.authorizationUsed(asset, payer, auth.nonce),
       ctx.chain.tokenDomain(asset),
@@ -108,5 +111,5 @@ export async function verifyExact(
     if (balance !== null && balance < auth.value) return invalid(Reason.insufficientBalance, payer);
     if (ctx.simulate) return invalid(Reason.simulationFailed, payer);
   }
-  return { isValid: true, payer, payment: parsed };
+  return { isValid: true, payer, payment: parsed, contractSigner };
 }
