@@ -8,6 +8,7 @@ import { buildIndex } from "../server/attribution/build.ts";
 import { longestContinuation } from "../server/attribution/infgram.ts";
 import { hashRecord, PPM, serializeRecord, validateRecord, type AttributionRecord } from "../server/attribution/record.ts";
 import { milliBitsLog2Ratio } from "../server/attribution/surprisal.ts";
+import { FILTER_WINDOW, NgramFilter, windowHashes } from "../server/attribution/ngram-filter.ts";
 import type { SuffixIndex } from "../server/attribution/suffix-index.ts";
 import { addressOf, prng, randomTokens, tokenIndex } from "./fixtures/attribution/helpers.ts";
 import { determinismDatanet, determinismOutput } from "./fixtures/attribution/determinism.ts";
@@ -190,6 +191,21 @@ describe("attribute: text, records and determinism", () => {
     expect(record.masked.length).toBeGreaterThan(0);
     expect(json).not.toMatch(/\s/);
     expect(Object.keys(JSON.parse(json))).toEqual([...Object.keys(JSON.parse(json))].sort());
+  });
+});
+
+describe("8-gram filter", () => {
+  it("never rejects a window that occurs in the corpus, and rejects most that do not", () => {
+    const rand = prng(11);
+    const corpus = Uint32Array.from([...randomTokens(rand, 5000), 0x3ffff, ...randomTokens(rand, 3000), 0x3ffff]);
+    const filter = new NgramFilter(corpus);
+    const hashes = windowHashes(corpus);
+    for (let i = 0; i + FILTER_WINDOW <= corpus.length; i++) {
+      if (!corpus.subarray(i, i + FILTER_WINDOW).includes(0x3ffff)) expect(filter.mayContain(hashes[i])).toBe(true);
+    }
+    const fresh = windowHashes(Uint32Array.from(randomTokens(rand, 2000, 100000, 5000)));
+    const accepted = fresh.filter((h) => filter.mayContain(h)).length;
+    expect(accepted / fresh.length).toBeLessThan(0.2);
   });
 });
 

@@ -17,6 +17,7 @@ import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
 import { ATTRIBUTION_ALGORITHM, PPM, type AttributionRecord, type AttributionSegment, type AttributionSpan, type ContributorShare } from "./record.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
+import { FILTER_WINDOW, windowHashes } from "./ngram-filter.ts";
 import { SEPARATOR_TOKEN, isWellFormedText, tokenize } from "./tokenizer.ts";
 
 export const DEFAULT_MIN_SPAN_TOKENS = 8;
@@ -46,17 +47,29 @@ export interface VerbatimMatch {
 export function findVerbatimMatches(index: SuffixIndex, output: ArrayLike<number>, minLen: number): VerbatimMatch[] {
   const L = output.length;
   const spans: VerbatimMatch[] = [];
+  // Filter pre-check (exact: it never rejects a window that occurs): a probe can only occur if
+  // its first and its last 8-token windows do.
+  const useFilter = minLen >= FILTER_WINDOW && L >= FILTER_WINDOW;
+  const hashes = useFilter ? windowHashes(output) : null;
+  const filter = index.filter;
   let e = 0;
   for (let i = 0; i + minLen <= L && e < L; i++) {
     const probeEnd = Math.max(i + minLen, e + 1);
-    let [lo, hi] = index.range(output, i, probeEnd);
-    if (lo === hi) continue;
+    if (hashes !== null) {
+      if (!filter.mayContain(hashes[i])) continue;
+      if (!filter.mayContain(hashes[probeEnd - FILTER_WINDOW])) {
+        // Every start up to e+1-minLen probes through output[e+1-W, e+1): skip them all.
+        if (probeEnd === e + 1 && i < e + 1 - minLen) i = e + 1 - minLen;
+        continue;
+      }
+    }
+    if (!index.findRange(output, i, probeEnd)) continue;
+    let lo = index.foundLo;
+    let hi = index.foundHi;
     let len = probeEnd - i;
-    while (i + len < L) {
-      const [l2, h2] = index.extend(lo, hi, len, output[i + len]);
-      if (l2 === h2) break;
-      lo = l2;
-      hi = h2;
+    while (i + len < L && index.narrow(lo, hi, len, output[i + len])) {
+      lo = index.foundLo;
+      hi = index.foundHi;
       len++;
     }
     spans.push({ start: i, end: i + len, lo, hi });

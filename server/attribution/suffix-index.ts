@@ -3,6 +3,7 @@
 // surprisal tables. About 8 bytes per token: 4 (token) + 4 (suffix array), plus a few bytes
 // per contribution and per copied run.
 import { AttributionError } from "./errors.ts";
+import { NgramFilter } from "./ngram-filter.ts";
 import { INDEX_ALPHABET, SEPARATOR_TOKEN } from "./tokenizer.ts";
 
 export const INDEX_FORMAT = "royalty402-index/v1";
@@ -79,6 +80,11 @@ export class SuffixIndex {
   readonly indexRoot: string;
   /** Number of corpus tokens, separators excluded. */
   readonly corpusTokens: number;
+  /** Which 8-token windows may occur (derived at load; an accelerator, see ngram-filter.ts). */
+  readonly filter: NgramFilter;
+  /** Result of the last successful findRange / narrow: the suffix-array range [foundLo, foundHi). */
+  foundLo = 0;
+  foundHi = 0;
 
   constructor(arrays: IndexArrays, contributions: readonly ContributionMeta[], params: IndexParams, indexRoot: string) {
     this.tokens = arrays.tokens;
@@ -110,6 +116,7 @@ export class SuffixIndex {
     bs[INDEX_ALPHABET] = sum + contributions.length;
     if (bs[INDEX_ALPHABET] !== n) throw new AttributionError("index_corrupt", "unigram counts do not add up to the token count");
     this.bucketStart = bs;
+    this.filter = new NgramFilter(this.tokens);
   }
 
   /** Bytes of the arrays resident at query time. */
@@ -123,7 +130,8 @@ export class SuffixIndex {
       this.runSources.byteLength +
       this.unigram.byteLength +
       this.surprisal.byteLength +
-      this.bucketStart.byteLength
+      this.bucketStart.byteLength +
+      this.filter.byteLength
     );
   }
 
@@ -159,23 +167,28 @@ export class SuffixIndex {
   }
 
   /**
-   * Suffix-array range [lo, hi) of the suffixes that start with P[ps, pe). Empty ranges have
-   * lo === hi. `pe > ps` is required.
+   * Finds the suffix-array range of the suffixes that start with P[ps, pe) (pe > ps) and leaves
+   * it in foundLo/foundHi. Returns false (range empty) if the pattern does not occur.
    */
-  range(P: ArrayLike<number>, ps: number, pe: number): [number, number] {
+  findRange(P: ArrayLike<number>, ps: number, pe: number): boolean {
     const t = P[ps];
-    if (!(t >= 0 && t < SEPARATOR_TOKEN)) return [0, 0];
-    let lo = this.bucketStart[t];
-    let hi = this.bucketStart[t + 1];
-    if (lo === hi || pe - ps === 1) return [lo, hi];
-    return this.refine(P, ps, pe, lo, hi, 1);
+    if (!(t >= 0 && t < SEPARATOR_TOKEN)) return false;
+    const lo = this.bucketStart[t];
+    const hi = this.bucketStart[t + 1];
+    if (lo === hi) return false;
+    if (pe - ps === 1) {
+      this.foundLo = lo;
+      this.foundHi = hi;
+      return true;
+    }
+    return this.findWithin(P, ps, pe, lo, hi, 1);
   }
 
   /**
-   * Narrows [lo, hi), whose suffixes all start with P[ps, ps+depth), to those starting with
-   * P[ps, pe). Binary searches skip the prefix already known to match on both bounds.
+   * Like findRange, inside [lo, hi) whose suffixes all start with P[ps, ps+depth). The binary
+   * searches skip the prefix already known to match on both bounds.
    */
-  refine(P: ArrayLike<number>, ps: number, pe: number, lo: number, hi: number, depth: number): [number, number] {
+  findWithin(P: ArrayLike<number>, ps: number, pe: number, lo: number, hi: number, depth: number): boolean {
     const T = this.tokens;
     const SA = this.sa;
     const m = pe - ps;
@@ -194,7 +207,7 @@ export class SuffixIndex {
       }
     }
     const first = l;
-    if (first === hi || compareSuffix(T, SA[first], P, ps, m, depth) !== 0) return [first, first];
+    if (first === hi || compareSuffix(T, SA[first], P, ps, m, depth) !== 0) return false;
     // Upper bound: first suffix that is greater and does not start with the pattern.
     h = hi;
     l = first + 1;
@@ -210,11 +223,16 @@ export class SuffixIndex {
         rlcp = cmpLcp;
       }
     }
-    return [first, l];
+    this.foundLo = first;
+    this.foundHi = l;
+    return true;
   }
 
-  /** Narrows [lo, hi) (all sharing `depth` tokens) to the suffixes whose next token is `token`. */
-  extend(lo: number, hi: number, depth: number, token: number): [number, number] {
+  /**
+   * Narrows [lo, hi) (all sharing `depth` tokens) to the suffixes whose next token is `token`,
+   * leaving the result in foundLo/foundHi. Returns false if none.
+   */
+  narrow(lo: number, hi: number, depth: number, token: number): boolean {
     const T = this.tokens;
     const SA = this.sa;
     let l = lo;
@@ -224,6 +242,7 @@ export class SuffixIndex {
       if (T[SA[mid] + depth] < token) l = mid + 1;
       else h = mid;
     }
+    if (l === hi || T[SA[l] + depth] !== token) return false;
     const first = l;
     h = hi;
     while (l < h) {
@@ -231,7 +250,19 @@ export class SuffixIndex {
       if (T[SA[mid] + depth] <= token) l = mid + 1;
       else h = mid;
     }
-    return [first, l];
+    this.foundLo = first;
+    this.foundHi = l;
+    return true;
+  }
+
+  /** Suffix-array range [lo, hi) of the suffixes starting with P[ps, pe); lo === hi if none. */
+  range(P: ArrayLike<number>, ps: number, pe: number): [number, number] {
+    return this.findRange(P, ps, pe) ? [this.foundLo, this.foundHi] : [0, 0];
+  }
+
+  /** Range [lo, hi) narrowed to suffixes whose token at `depth` is `token`; lo === hi if none. */
+  extend(lo: number, hi: number, depth: number, token: number): [number, number] {
+    return this.narrow(lo, hi, depth, token) ? [this.foundLo, this.foundHi] : [lo, lo];
   }
 
   /** Number of occurrences of P[ps, pe) in the corpus. */
