@@ -30,8 +30,8 @@ const TARGET_BYTES = Number(process.env.BENCH_ATTRIBUTION_MB ?? 100) * 1_000_000
 const OUTPUTS = 1000;
 const OUTPUT_TOKENS = 500;
 const CONTRIBUTORS = 2000;
-// The comparison-sort baseline runs on this many tokens of the same corpus (0 = all of it).
-const SA_BASELINE_TOKENS = Number(process.env.BENCH_SA_BASELINE_TOKENS ?? 0);
+// The comparison-sort baseline runs on this prefix of the same token array (0 = all of it).
+const SA_BASELINE_TOKENS = Number(process.env.BENCH_SA_BASELINE_TOKENS ?? 2_000_000);
 const NAIVE_SCAN_OUTPUTS = 5;
 const here = dirname(fileURLToPath(import.meta.url));
 
