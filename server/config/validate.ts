@@ -91,16 +91,22 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
     modelIds.add(m.id);
   });
 
+  const secrets = secretsFromEnv(env, admin.token);
+  return { config: { server, chain, facilitator, database: { sqlitePath }, dataDir, epochs, datanets, models }, secrets };
+}
+
+/** The secrets, from the environment (the admin token may also come from the file). */
+export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env, fileAdminToken?: unknown): Secrets {
   const secrets: Secrets = {
     relayerKey: privateKey("ROYALTY402_RELAYER_KEY", env.ROYALTY402_RELAYER_KEY),
     oracleKey: privateKey("ROYALTY402_ORACLE_KEY", env.ROYALTY402_ORACLE_KEY),
-    adminToken: adminToken(env.ROYALTY402_ADMIN_TOKEN, admin.token),
+    adminToken: adminToken(env.ROYALTY402_ADMIN_TOKEN, fileAdminToken),
     databaseUrl: databaseUrl(env.DATABASE_URL),
   };
   if (secrets.relayerKey && secrets.oracleKey && secrets.relayerKey.toLowerCase() === secrets.oracleKey.toLowerCase()) {
     fail("env.ROYALTY402_ORACLE_KEY", "must differ from ROYALTY402_RELAYER_KEY (the relayer manages its own transaction nonces; a shared key would collide)");
   }
-  return { config: { server, chain, facilitator, database: { sqlitePath }, dataDir, epochs, datanets, models }, secrets };
+  return secrets;
 }
 
 function serverSection(v: unknown, env: NodeJS.ProcessEnv): ServerSection {

@@ -1,0 +1,116 @@
+// Operator endpoints, behind `Authorization: Bearer <admin token>`: add contributions to a
+// datanet, rebuild its index, register a model (its splitter created or predicted), close an
+// epoch now. Without a configured token they are disabled (403).
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { AppContext } from "./context.ts";
+import { ApiError } from "./errors.ts";
+import { modelListing } from "./openai.ts";
+import { anyObject, errorSchema } from "./schemas.ts";
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+export function checkAdmin(token: string | null, request: FastifyRequest): void {
+  if (token === null) throw new ApiError(403, "admin_disabled", "admin endpoints are disabled: set ROYALTY402_ADMIN_TOKEN");
+  const header = request.headers.authorization;
+  const match = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!match) throw new ApiError(401, "unauthorized", "send Authorization: Bearer <admin token>");
+  // Compare digests: constant time, and lengths never leak.
+  if (!timingSafeEqual(digest(match[1]), digest(token))) throw new ApiError(401, "unauthorized", "wrong admin token");
+}
+
+const security = [{ bearerAuth: [] }];
+
+export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+  app.addHook("onRequest", async (request, reply) => {
+    try {
+      checkAdmin(ctx.adminToken, request);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) reply.header("WWW-Authenticate", 'Bearer realm="royalty402-admin"');
+      throw e;
+    }
+  });
+
+  app.post<{ Params: { id: string }; Body: { contributions: Array<{ contributor: string; text: string }>; rebuild?: boolean } }>(
+    "/datanets/:id/contributions",
+    {
+      schema: {
+        summary: "Append contributions to a datanet (registration order = order given); optionally rebuild its index",
+        tags: ["admin"],
+        security,
+        params: { type: "object", properties: { id: { type: "string" } } },
+        body: {
+          type: "object",
+          required: ["contributions"],
+          properties: {
+            contributions: {
+              type: "array",
+              minItems: 1,
+              maxItems: 10_000,
+              items: { type: "object", required: ["contributor", "text"], properties: { contributor: { type: "string" }, text: { type: "string", minLength: 1 } } },
+            },
+            rebuild: { type: "boolean" },
+          },
+        },
+        response: { 201: anyObject("{added: [{seq, contributor, contentHash}], index}"), "4xx": errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const added = await ctx.datanets.addContributions(request.params.id, request.body.contributions);
+      const index = request.body.rebuild ? await ctx.datanets.rebuild(request.params.id) : null;
+      reply.code(201);
+      return { datanet: request.params.id, added: added.map((c) => ({ seq: c.seq, contributor: c.contributor, contentHash: c.contentHash })), index };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    "/datanets/:id/rebuild",
+    {
+      schema: {
+        summary: "Rebuild a datanet's suffix index from its contributions (new outputs are attributed against it)",
+        tags: ["admin"],
+        security,
+        params: { type: "object", properties: { id: { type: "string" } } },
+        response: { 200: anyObject("{datanet, index}"), "4xx": errorSchema },
+      },
+    },
+    async (request) => ({ datanet: request.params.id, index: await ctx.datanets.rebuild(request.params.id) }),
+  );
+
+  app.post<{ Body: { model: unknown; deploy?: boolean } }>(
+    "/models",
+    {
+      schema: {
+        summary: "Register a model (same fields as a config `models` entry); its splitter is created through the factory (deploy, default the entry's createSplitter) or only predicted",
+        tags: ["admin"],
+        security,
+        body: { type: "object", required: ["model"], properties: { model: { type: "object", additionalProperties: true }, deploy: { type: "boolean" } } },
+        response: { 201: anyObject("the model as GET /v1/models lists it"), "4xx": errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const model = await ctx.registerModel(request.body.model, { deploy: request.body.deploy });
+      reply.code(201);
+      return modelListing(ctx, model);
+    },
+  );
+
+  app.post<{ Body: { model?: string } | undefined }>(
+    "/epochs/close",
+    {
+      schema: {
+        summary: "Close an epoch now for one model (or all): aggregate unassigned settled outputs, build, post, assign",
+        tags: ["admin"],
+        security,
+        body: { anyOf: [{ type: "object", properties: { model: { type: "string" } } }, { type: "null" }] },
+        response: { 200: anyObject("{results: [CloseResult]}"), "4xx": errorSchema },
+      },
+    },
+    async (request) => {
+      const modelId = request.body?.model;
+      if (modelId !== undefined && !ctx.models.get(modelId)) throw new ApiError(404, "model_not_found", `The model \`${modelId}\` does not exist`);
+      return { results: await ctx.scheduler.closeNow(modelId) };
+    },
+  );
+}

@@ -1,0 +1,273 @@
+// The OpenAI-compatible surface: POST /v1/chat/completions and /v1/completions (paid with x402;
+// the `model` field picks the model and its splitter), GET /v1/models (free).
+//
+// Order of checks on a paid route: body schema (400) -> model and parameters (404/400) ->
+// payment (402/409, the x402 plugin) -> generate -> attribute -> store the record -> settle
+// (the settle call carries the output id and the record hash) -> respond. With `stream: true`
+// the whole output is generated, attributed and SETTLED before the first byte of the event
+// stream: the payment commits on-chain to the attribution record, which needs the full output.
+import { Readable } from "node:stream";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { attribute, hashRecord, serializeRecord, type AttributionRecord } from "../attribution/index.ts";
+import type { ChatMessage, CompletionRequest, CompletionResult, ServedModel } from "../models/index.ts";
+import type { AppContext } from "./context.ts";
+import { ApiError } from "./errors.ts";
+import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema } from "./schemas.ts";
+import { splitForStream, sseEvents } from "./sse.ts";
+
+interface Prepared {
+  model: ServedModel;
+  request: CompletionRequest;
+  price: bigint;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+const prepared = new WeakMap<FastifyRequest, Prepared>();
+const TOP_CONTRIBUTORS = 10;
+
+export function priceOf(model: ServedModel, maxTokens: number): bigint {
+  return model.config.pricePerRequest + model.config.pricePerMaxToken * BigInt(maxTokens);
+}
+
+/** The public description of a model (GET /v1/models). */
+export function modelListing(ctx: AppContext, m: ServedModel) {
+  const c = m.config;
+  return {
+    id: m.id,
+    object: "model",
+    created: ctx.startedAt,
+    owned_by: m.splitterConfig.owner,
+    backend: c.backend,
+    description: c.description,
+    datanet: c.datanet,
+    indexRoot: ctx.datanets.info(c.datanet)?.indexRoot ?? null,
+    network: ctx.network,
+    asset: ctx.token.address,
+    payTo: m.splitter,
+    splitterDeployed: m.deployed,
+    price: {
+      perRequest: c.pricePerRequest.toString(),
+      perMaxToken: c.pricePerMaxToken.toString(),
+      defaultMaxTokens: c.defaultMaxTokens,
+      maxTokensLimit: c.maxTokensLimit,
+      /** The amount a request with the default max_tokens costs. */
+      default: priceOf(m, c.defaultMaxTokens).toString(),
+      asset: ctx.token.address,
+      symbol: ctx.token.symbol,
+      decimals: ctx.token.decimals,
+    },
+    split: {
+      ownerBps: m.splitterConfig.ownerBps,
+      protocolBps: m.splitterConfig.protocolBps,
+      contributorBps: 10_000 - m.splitterConfig.ownerBps - m.splitterConfig.protocolBps,
+      challengePeriod: m.splitterConfig.challengePeriod,
+    },
+  };
+}
+
+type ChatBody = {
+  model: string;
+  messages: Array<{ role: string; content?: string | Array<{ type: string; text?: string }> | null; name?: string }>;
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  n?: number | null;
+  stream?: boolean | null;
+  stream_options?: { include_usage?: boolean } | null;
+  stop?: string | string[] | null;
+  seed?: number | null;
+};
+type CompletionBody = Omit<ChatBody, "messages" | "max_completion_tokens"> & { prompt: string | string[] };
+
+function messagesOf(body: ChatBody): ChatMessage[] {
+  return body.messages.map((m, i) => {
+    let content = "";
+    if (typeof m.content === "string") content = m.content;
+    else if (Array.isArray(m.content)) {
+      content = m.content
+        .map((part, j) => {
+          if (part.type !== "text" || typeof part.text !== "string") {
+            throw new ApiError(400, "unsupported_content", `messages[${i}].content[${j}]: only text parts are supported`, { param: `messages[${i}].content` });
+          }
+          return part.text;
+        })
+        .join("");
+    }
+    return m.name === undefined ? { role: m.role, content } : { role: m.role, content, name: m.name };
+  });
+}
+
+function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"): Prepared {
+  const body = request.body as ChatBody & CompletionBody;
+  const model = ctx.models.get(body.model);
+  if (!model) throw new ApiError(404, "model_not_found", `The model \`${body.model}\` does not exist; GET /v1/models lists the models served here`, { param: "model" });
+  if (body.n !== undefined && body.n !== null && body.n !== 1) {
+    throw new ApiError(400, "unsupported_parameter", "n must be 1: every output is paid and attributed on its own", { param: "n" });
+  }
+  const requested = (kind === "chat" ? body.max_completion_tokens : undefined) ?? body.max_tokens ?? null;
+  const maxTokens = requested ?? model.config.defaultMaxTokens;
+  if (maxTokens > model.config.maxTokensLimit) {
+    throw new ApiError(400, "max_tokens_too_large", `max_tokens is ${maxTokens}; model ${model.id} allows at most ${model.config.maxTokensLimit}`, { param: "max_tokens" });
+  }
+  let messages: ChatMessage[] | undefined;
+  let prompt: string;
+  if (kind === "chat") {
+    messages = messagesOf(body);
+    prompt = messages.map((m) => m.content).filter((c) => c.length > 0).join("\n\n");
+  } else {
+    prompt = Array.isArray(body.prompt) ? body.prompt[0] : body.prompt;
+  }
+  const stop = body.stop === undefined || body.stop === null ? [] : (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s.length > 0);
+  // Fail before payment if the model cannot answer (e.g. its datanet is still empty).
+  ctx.datanets.index(model.config.datanet);
+  return {
+    model,
+    price: priceOf(model, maxTokens),
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+    request: {
+      kind,
+      prompt,
+      messages,
+      maxTokens,
+      temperature: body.temperature ?? 1,
+      topP: body.top_p ?? 1,
+      stop,
+      seed: body.seed === undefined || body.seed === null ? null : BigInt(body.seed),
+    },
+  };
+}
+
+function summary(record: AttributionRecord, outputId: string, recordHash: string, recordUrl: string) {
+  const top = [...record.contributors].sort((a, b) => b.ppm - a.ppm || (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1)).slice(0, TOP_CONTRIBUTORS);
+  return {
+    outputId,
+    recordHash,
+    recordUrl,
+    indexRoot: record.indexRoot,
+    algorithm: record.algorithm,
+    contributors: top.map((c) => ({ address: c.address, ppm: c.ppm })),
+    contributorCount: record.contributors.length,
+    unattributedPpm: record.unattributedPpm,
+  };
+}
+
+async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, kind: "chat" | "text") {
+  const p = prepared.get(request)!;
+  const payment = request.x402!;
+  const { model } = p;
+  const index = ctx.datanets.index(model.config.datanet);
+  const controller = new AbortController();
+  // The client went away: stop a proxied generation (the plugin releases the reservation).
+  reply.raw.once("close", () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+
+  const stopGeneration = ctx.metrics.generationSeconds.startTimer({ model: model.id });
+  const result: CompletionResult = await model.backend.complete(p.request, { index, signal: controller.signal });
+  stopGeneration();
+
+  const stopAttribution = ctx.metrics.attributionSeconds.startTimer({ model: model.id });
+  const record = attribute(index, result.text, p.request.prompt);
+  const recordHash = hashRecord(record);
+  stopAttribution();
+
+  const outputId = payment.outputId.toLowerCase();
+  const recordUrl = `${ctx.baseUrl(request)}/attributions/${outputId}`;
+  await ctx.ledger.putOutput({ outputId, modelId: model.id, paymentKey: payment.key, record: serializeRecord(record), recordHash, epoch: null, createdAt: Date.now() });
+  ctx.texts?.save(outputId, { output: result.text, prompt: p.request.prompt });
+  payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
+
+  const attribution = summary(record, outputId, recordHash, recordUrl);
+  const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${outputId.slice(2)}`;
+  const created = Math.floor(Date.now() / 1000);
+  const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
+  const base = { id, created, model: model.id, system_fingerprint: result.fingerprint };
+
+  if (!p.stream) {
+    const choice =
+      kind === "chat"
+        ? { index: 0, message: { role: "assistant", content: result.text }, logprobs: null, finish_reason: result.finishReason }
+        : { index: 0, text: result.text, logprobs: null, finish_reason: result.finishReason };
+    return { ...base, object: kind === "chat" ? "chat.completion" : "text_completion", choices: [choice], usage, attribution };
+  }
+
+  const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
+  const delta = (content: string | null, finish: string | null, first = false) =>
+    kind === "chat"
+      ? { index: 0, delta: finish ? {} : first ? { role: "assistant", content: "" } : { content }, logprobs: null, finish_reason: finish }
+      : { index: 0, text: content ?? "", logprobs: null, finish_reason: finish };
+  const events: object[] = [];
+  if (kind === "chat") events.push({ ...base, object, choices: [delta(null, null, true)] });
+  for (const piece of splitForStream(result.text)) events.push({ ...base, object, choices: [delta(piece, null)] });
+  events.push({ ...base, object, choices: [delta(null, result.finishReason)], attribution });
+  if (p.includeUsage) events.push({ ...base, object, choices: [], usage });
+  reply
+    .header("Content-Type", "text/event-stream; charset=utf-8")
+    .header("Cache-Control", "no-cache")
+    .header("X-Accel-Buffering", "no");
+  // The x402 plugin settles in onSend, i.e. before this stream's first byte is written.
+  return reply.send(Readable.from(sseEvents(events)));
+}
+
+export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+  const paidRoute = (kind: "chat" | "text", description: string) => ({
+    model: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
+    price: (request: FastifyRequest) => prepared.get(request)!.price,
+    description,
+    mimeType: "application/json",
+  });
+  const prepareHook = (kind: "chat" | "text") => async (request: FastifyRequest) => {
+    prepared.set(request, prepare(ctx, request, kind));
+  };
+
+  app.post(
+    "/v1/chat/completions",
+    {
+      schema: {
+        summary: "Chat completion (OpenAI-compatible), paid with x402",
+        description:
+          "Without a PAYMENT-SIGNATURE header the answer is 402 with a PAYMENT-REQUIRED challenge (payTo: the model's splitter; amount: pricePerRequest + pricePerMaxToken × max_tokens). With a valid payment the output is generated, attributed, settled, and returned with an `attribution` summary; PAYMENT-RESPONSE names the output id and record URL. `stream: true` answers with server-sent events after settlement.",
+        tags: ["models"],
+        body: chatBodySchema,
+        response: { 200: { description: "chat.completion (or an event stream of chat.completion.chunk)", type: "object", additionalProperties: true }, "4xx": errorSchema },
+      },
+      config: { x402: paidRoute("chat", "chat completion") },
+      preHandler: prepareHook("chat"),
+    },
+    (request, reply) => serve(ctx, request, reply, "chat"),
+  );
+
+  app.post(
+    "/v1/completions",
+    {
+      schema: {
+        summary: "Text completion (OpenAI-compatible), paid with x402",
+        tags: ["models"],
+        body: completionBodySchema,
+        response: { 200: { description: "text_completion (or an event stream of them)", type: "object", additionalProperties: true }, "4xx": errorSchema },
+      },
+      config: { x402: paidRoute("text", "text completion") },
+      preHandler: prepareHook("text"),
+    },
+    (request, reply) => serve(ctx, request, reply, "text"),
+  );
+
+  app.get("/v1/models", { schema: { summary: "Models served here, with price, network, asset, payTo (splitter) and datanet", tags: ["models"], response: { 200: modelListSchema } } }, async () => ({
+    object: "list",
+    data: ctx.models.list().map((m) => modelListing(ctx, m)),
+  }));
+
+  app.get<{ Params: { id: string } }>(
+    "/v1/models/:id",
+    { schema: { summary: "One model", tags: ["models"], params: { type: "object", properties: { id: { type: "string" } } }, response: { 200: modelSchema, "4xx": errorSchema } } },
+    async (request) => {
+      const m = ctx.models.get(request.params.id);
+      if (!m) throw new ApiError(404, "model_not_found", `The model \`${request.params.id}\` does not exist`, { param: "model" });
+      return modelListing(ctx, m);
+    },
+  );
+}

@@ -1,0 +1,218 @@
+// Free read endpoints: an output's attribution record (with its epoch inclusion proof once
+// posted), a contributor's earnings and claim, epochs and their documents, datanets.
+import type { FastifyInstance } from "fastify";
+import { getAddress, isAddress } from "ethers";
+import { latestEpoch, type ParsedEpoch } from "../epochs/index.ts";
+import type { ServedModel } from "../models/index.ts";
+import { splitterViews } from "../models/splitters.ts";
+import type { AppContext } from "./context.ts";
+import { ApiError } from "./errors.ts";
+import { addressParams, anyObject, errorSchema } from "./schemas.ts";
+
+const BYTES32 = /^(0x)?[0-9a-fA-F]{64}$/;
+
+function epochSummary(ctx: AppContext, parsed: ParsedEpoch) {
+  const { record, doc } = parsed;
+  return {
+    model: ctx.models.bySplitter(record.splitter)?.id ?? null,
+    splitter: getAddress(record.splitter),
+    epoch: record.epoch,
+    /** posting: written and being posted; posted: on-chain, in its challenge period; active: claimable; vetoed. */
+    status: record.txHash === null && record.status === "posted" ? "posting" : record.status,
+    txHash: record.txHash,
+    uri: record.uri,
+    claimsRoot: record.claimsRoot,
+    recordsRoot: record.recordsRoot,
+    cumulativeAllocated: record.cumulativeAllocated,
+    cumulativeReceived: doc.cumulativeReceived,
+    epochPool: doc.epochPool,
+    outputs: doc.payments.length,
+    claimants: doc.claims.leaves.length,
+    createdAt: record.createdAt,
+  };
+}
+
+/** The newest epoch of a splitter that was not vetoed. */
+async function latestValid(ctx: AppContext, model: ServedModel): Promise<ParsedEpoch | null> {
+  let record = await latestEpoch(ctx.epochs, model.splitter);
+  while (record && record.status === "vetoed") record = record.epoch > 1 ? await ctx.ledger.getEpoch(model.splitter, record.epoch - 1) : null;
+  return record ? ctx.docs.parse(record) : null;
+}
+
+export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+  const { ctx } = opts;
+
+  app.get<{ Params: { outputId: string } }>(
+    "/attributions/:outputId",
+    {
+      schema: {
+        summary: "An output's full attribution record, its payment, and its epoch inclusion proof once posted",
+        tags: ["attribution"],
+        params: { type: "object", properties: { outputId: { type: "string" } } },
+        response: { 200: anyObject("{outputId, model, recordHash, record, payment, epoch}"), "4xx": errorSchema },
+      },
+    },
+    async (request) => {
+      const raw = request.params.outputId;
+      const outputId = BYTES32.test(raw) ? (raw.startsWith("0x") ? raw : `0x${raw}`).toLowerCase() : raw;
+      const output = await ctx.ledger.getOutput(outputId);
+      if (!output) throw new ApiError(404, "output_not_found", `no output ${JSON.stringify(raw)}`);
+      const payment = output.paymentKey ? await ctx.ledger.getPayment(output.paymentKey) : null;
+      const model = ctx.models.get(output.modelId);
+      let epoch = null;
+      if (output.epoch !== null && model) {
+        const parsed = await ctx.docs.get(model.splitter, output.epoch);
+        const leaf = parsed?.records.get(output.outputId.toLowerCase());
+        if (parsed && leaf) {
+          const s = epochSummary(ctx, parsed);
+          epoch = { epoch: s.epoch, splitter: s.splitter, status: s.status, txHash: s.txHash, uri: s.uri, recordsRoot: s.recordsRoot, leaf: { outputId: leaf.outputId, recordHash: leaf.recordHash }, leafEncoding: parsed.doc.records.leafEncoding, proof: leaf.proof };
+        }
+      }
+      return {
+        outputId: output.outputId,
+        model: output.modelId,
+        recordHash: output.recordHash,
+        record: JSON.parse(output.record),
+        createdAt: output.createdAt,
+        payment: payment && {
+          status: payment.status,
+          amount: payment.amount,
+          payer: getAddress(payment.payer),
+          payTo: getAddress(payment.payTo),
+          network: payment.network,
+          asset: getAddress(payment.asset),
+          txHash: payment.txHash,
+        },
+        epoch,
+      };
+    },
+  );
+
+  app.get<{ Params: { address: string } }>(
+    "/contributors/:address",
+    {
+      schema: {
+        summary: "A contributor's earnings per model: earned (posted epochs), claimed on-chain, claimable now with the proof to claim with",
+        tags: ["contributors"],
+        params: addressParams,
+        response: { 200: anyObject("{address, totals, models: [{model, splitter, earned, claimed, claimable, pending, claim}]}"), "4xx": errorSchema },
+      },
+    },
+    async (request) => {
+      if (!isAddress(request.params.address)) throw new ApiError(400, "invalid_address", `not an address: ${JSON.stringify(request.params.address)}`);
+      const address = getAddress(request.params.address.toLowerCase());
+      const models = [];
+      const totals = { earned: 0n, claimed: 0n, claimable: 0n, pending: 0n };
+      for (const model of ctx.models.list()) {
+        const latest = await latestValid(ctx, model);
+        const earned = BigInt(latest?.claims.get(address)?.cumulativeAmount ?? "0");
+        let claimed = 0n;
+        let claim = null;
+        let activeAmount = 0n;
+        if (model.deployed) {
+          const views = splitterViews(model.splitter, ctx.provider);
+          const [claimedOnChain, active] = await Promise.all([views.getFunction("claimed")(address), views.getFunction("activeEpoch")()]);
+          claimed = BigInt(claimedOnChain);
+          const activeNumber = Number(active.epoch);
+          if (activeNumber > 0) {
+            const parsed = await ctx.docs.get(model.splitter, activeNumber);
+            const leaf = parsed && parsed.record.claimsRoot === active.claimsRoot ? parsed.claims.get(address) : undefined;
+            if (leaf) {
+              activeAmount = BigInt(leaf.cumulativeAmount);
+              if (activeAmount > claimed) claim = { splitter: model.splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof: leaf.proof };
+            }
+          }
+        }
+        if (earned === 0n && claimed === 0n) continue;
+        const claimable = activeAmount > claimed ? activeAmount - claimed : 0n;
+        const pending = earned > activeAmount ? earned - activeAmount : 0n;
+        totals.earned += earned;
+        totals.claimed += claimed;
+        totals.claimable += claimable;
+        totals.pending += pending;
+        models.push({
+          model: model.id,
+          splitter: model.splitter,
+          latestEpoch: latest?.record.epoch ?? null,
+          earned: earned.toString(),
+          claimed: claimed.toString(),
+          claimable: claimable.toString(),
+          /** Allocated in a posted epoch still in its challenge period. */
+          pending: pending.toString(),
+          /** Call splitter.claim(account, cumulativeAmount, proof) (anyone may) to pay out `claimable`. */
+          claim,
+        });
+      }
+      return {
+        address,
+        asset: ctx.token.address,
+        network: ctx.network,
+        totals: { earned: totals.earned.toString(), claimed: totals.claimed.toString(), claimable: totals.claimable.toString(), pending: totals.pending.toString() },
+        models,
+      };
+    },
+  );
+
+  app.get<{ Querystring: { model?: string } }>(
+    "/epochs",
+    {
+      schema: {
+        summary: "Epochs of every model (or ?model=), newest last: roots, allocation, transaction, status",
+        tags: ["epochs"],
+        querystring: { type: "object", properties: { model: { type: "string" } } },
+        response: { 200: anyObject("{epochs: [...]}"), "4xx": errorSchema },
+      },
+    },
+    async (request) => {
+      const only = request.query.model;
+      let splitter: string | undefined;
+      if (only !== undefined) {
+        const model = ctx.models.get(only);
+        if (!model) throw new ApiError(404, "model_not_found", `The model \`${only}\` does not exist`);
+        splitter = model.splitter;
+      }
+      const records = await ctx.ledger.listEpochs(splitter);
+      return { epochs: records.map((r) => epochSummary(ctx, ctx.docs.parse(r))) };
+    },
+  );
+
+  app.get<{ Params: { splitter: string; epoch: string } }>(
+    "/epochs/:splitter/:epoch",
+    {
+      schema: {
+        summary: "The published epoch document (the `uri` posted on-chain): payments, records, allocations, claims and records trees with proofs",
+        tags: ["epochs"],
+        params: { type: "object", properties: { splitter: { type: "string" }, epoch: { type: "string" } } },
+        response: { 200: anyObject("EpochDocument (royalty402-epoch/v1)"), "4xx": errorSchema },
+      },
+    },
+    async (request) => {
+      const { splitter, epoch } = request.params;
+      if (!isAddress(splitter)) throw new ApiError(400, "invalid_address", `not an address: ${JSON.stringify(splitter)}`);
+      if (!/^\d{1,9}$/.test(epoch)) throw new ApiError(400, "invalid_epoch", `not an epoch number: ${JSON.stringify(epoch)}`);
+      const parsed = await ctx.docs.get(splitter, Number(epoch));
+      if (!parsed) throw new ApiError(404, "epoch_not_found", `no epoch ${epoch} of ${splitter}`);
+      return parsed.doc;
+    },
+  );
+
+  app.get("/datanets", { schema: { summary: "Datanets served here", tags: ["datanets"], response: { 200: anyObject("{datanets: [...]}") } } }, async () => ({
+    datanets: ctx.datanets.ids().map((id) => ({ id, description: ctx.datanets.config(id).description, index: ctx.datanets.info(id), models: ctx.models.list().filter((m) => m.config.datanet === id).map((m) => m.id) })),
+  }));
+
+  app.get<{ Params: { id: string } }>(
+    "/datanets/:id",
+    {
+      schema: {
+        summary: "A datanet: contributions, contributors, the served index (indexRoot), models drawing on it",
+        tags: ["datanets"],
+        params: { type: "object", properties: { id: { type: "string" } } },
+        response: { 200: anyObject("{id, contributions, contributors, index, models}"), "4xx": errorSchema },
+      },
+    },
+    async (request) => {
+      const described = await ctx.datanets.describe(request.params.id);
+      return { ...described, models: ctx.models.list().filter((m) => m.config.datanet === request.params.id).map((m) => m.id) };
+    },
+  );
+}
