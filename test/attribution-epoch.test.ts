@@ -248,4 +248,12 @@ describe("epoch verification (off-chain)", () => {
     t3.claims.root = "0x" + "22".repeat(32);
     expect((await verifyEpoch(t3)).ok).toBe(false);
   });
+
+  it("reports a malformed document as failing instead of crashing", async () => {
+    for (const bad of [null, {}, { ...JSON.parse(JSON.stringify(doc)), payments: 5 }, { ...JSON.parse(JSON.stringify(doc)), format: "other" }]) {
+      const v = await verifyEpoch(bad as never);
+      expect(v.ok).toBe(false);
+      expect(v.checks[0]).toMatchObject({ name: "format", ok: false });
+    }
+  });
 });

@@ -31,7 +31,7 @@ const OUTPUTS = 1000;
 const OUTPUT_TOKENS = 500;
 const CONTRIBUTORS = 2000;
 // The comparison-sort baseline runs on this prefix of the same token array (0 = all of it).
-const SA_BASELINE_TOKENS = Number(process.env.BENCH_SA_BASELINE_TOKENS ?? 2_000_000);
+const SA_BASELINE_TOKENS = Number(process.env.BENCH_SA_BASELINE_TOKENS ?? 0);
 const NAIVE_SCAN_OUTPUTS = 5;
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -156,7 +156,13 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
   if (verify && createHash("sha256").update(contributionsText).digest("hex") !== f["contributions.json"].sha256) {
     throw new AttributionError("index_corrupt", "contributions.json does not match its sha256 in the manifest");
   }
-  const contributions: ContributionMeta[] = JSON.parse(contributionsText.toString("utf8"));
+  let contributions: ContributionMeta[];
+  try {
+    contributions = JSON.parse(contributionsText.toString("utf8"));
+  } catch (e) {
+    throw new AttributionError("index_corrupt", `contributions.json is not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(contributions)) throw new AttributionError("index_corrupt", "contributions.json is not a list");
   if (tokens.length !== manifest.tokenCount || contributions.length !== manifest.contributionCount) {
     throw new AttributionError("index_corrupt", "counts in the manifest do not match the files");
   }

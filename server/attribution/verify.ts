@@ -42,8 +42,14 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
   let recordsRecomputed = 0;
   let posted: PostedEpoch | null = null;
 
-  check("format", doc?.format === EPOCH_FORMAT, doc?.format);
-  if (doc?.format !== EPOCH_FORMAT) return { ok: false, checks, recordsRecomputed, posted };
+  const wellFormed =
+    doc?.format === EPOCH_FORMAT &&
+    Array.isArray(doc.payments) &&
+    Array.isArray(doc.claims?.leaves) &&
+    Array.isArray(doc.records?.leaves) &&
+    doc.payments.every((p) => p !== null && typeof p === "object" && p.record !== null && typeof p.record === "object");
+  check("format", wellFormed, String(doc?.format));
+  if (!wellFormed) return { ok: false, checks, recordsRecomputed, posted };
 
   // 1. Record hashes as published.
   const badHashes = doc.payments.filter((p) => hashRecord(p.record) !== p.recordHash).map((p) => p.outputId);
@@ -66,7 +72,8 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
   // 4. Records recomputed from the datanet.
   if (options.index) {
     const index = options.index;
-    const texts = options.texts ?? doc.texts ?? {};
+    const texts: Record<string, { output: string; prompt?: string | null }> = {};
+    for (const [id, t] of Object.entries(options.texts ?? doc.texts ?? {})) texts[id.toLowerCase()] = t;
     const problems: string[] = [];
     let missing = 0;
     for (const p of doc.payments) {
@@ -74,7 +81,7 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
         problems.push(`${p.outputId}: record indexRoot ${p.record.indexRoot} is not this index (${index.indexRoot})`);
         continue;
       }
-      const t = texts[p.outputId];
+      const t = texts[p.outputId.toLowerCase()];
       if (!t) {
         missing++;
         continue;
@@ -87,12 +94,16 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
         problems.push(`${p.outputId}: prompt does not match promptHash`);
         continue;
       }
-      const again = attribute(index, t.output, t.prompt ?? null, {
-        minSpanTokens: p.record.params.minSpanTokens,
-        maxContributions: p.record.params.maxContributions,
-      });
-      recordsRecomputed++;
-      if (hashRecord(again) !== p.recordHash) problems.push(`${p.outputId}: recomputed record differs`);
+      try {
+        const again = attribute(index, t.output, t.prompt ?? null, {
+          minSpanTokens: p.record.params?.minSpanTokens,
+          maxContributions: p.record.params?.maxContributions,
+        });
+        recordsRecomputed++;
+        if (hashRecord(again) !== p.recordHash) problems.push(`${p.outputId}: recomputed record differs`);
+      } catch (e) {
+        problems.push(`${p.outputId}: ${(e as Error).message}`);
+      }
     }
     if (options.requireAllRecords && missing > 0) problems.push(`${missing} outputs have no text to recompute from`);
     check("records recomputed", problems.length === 0, problems.length ? problems.slice(0, 5).join("; ") : `${recordsRecomputed} of ${doc.payments.length}`);
