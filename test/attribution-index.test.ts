@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { keccak256, toUtf8Bytes } from "ethers";
 import { buildIndex } from "../server/attribution/build.ts";
-import { Datanet } from "../server/attribution/datanet.ts";
+import { Datanet, loadDatanet, saveDatanet } from "../server/attribution/datanet.ts";
 import { loadIndex, saveIndex } from "../server/attribution/store.ts";
 import { attribute } from "../server/attribution/attribute.ts";
 import { serializeRecord } from "../server/attribution/record.ts";
@@ -56,6 +56,19 @@ describe("datanet store", () => {
     expect(b.contentHash).toBe(a.contentHash);
     expect(d.isExactDuplicate(b)).toBe(true);
     expect(d.isExactDuplicate(a)).toBe(false);
+  });
+
+  it("saves and loads as JSON Lines, checking every content hash", () => {
+    const d = Datanet.from([
+      { contributor: addressOf(1), text: "line one\nwith a newline", seq: 2 },
+      { contributor: addressOf(2), text: "caf\u00e9", seq: 7 },
+    ]);
+    const file = join(tempDir(), "datanet.jsonl");
+    saveDatanet(d, file);
+    const back = loadDatanet(file);
+    expect(back.contributions).toEqual(d.contributions);
+    writeFileSync(file, readFileSync(file, "utf8").replace("line one", "line 1"));
+    expect(() => loadDatanet(file)).toThrowError(/invalid_contribution/);
   });
 
   it("orders contributions by registration seq, not insertion", () => {

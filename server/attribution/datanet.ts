@@ -1,6 +1,7 @@
 // The datanet store: contributions in registration order. Registration order decides who
 // is paid for text that several contributors submitted (first registered wins), so it is
 // explicit (`seq`) and never inferred from insertion timing.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { getAddress, isAddress } from "ethers";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
@@ -99,4 +100,34 @@ export class Datanet {
     const first = this.firstWithHash(c.contentHash);
     return first !== undefined && first.seq < c.seq;
   }
+}
+
+/**
+ * Writes the datanet as JSON Lines, one `{"contentHash","contributor","seq","text"}` per
+ * contribution in registration order (a portable copy of what the index is built from).
+ */
+export function saveDatanet(datanet: Datanet, file: string): void {
+  const lines = datanet.contributions.map((c) => JSON.stringify({ contentHash: c.contentHash, contributor: c.contributor, seq: c.seq, text: c.text }));
+  writeFileSync(`${file}.tmp`, lines.join("\n") + (lines.length ? "\n" : ""));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Reads a datanet written by saveDatanet; every line is re-validated and its hash checked. */
+export function loadDatanet(file: string): Datanet {
+  const d = new Datanet();
+  const lines = readFileSync(file, "utf8").split("\n");
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    let row: { seq?: number; contributor?: string; text?: string; contentHash?: string };
+    try {
+      row = JSON.parse(line);
+    } catch {
+      throw new AttributionError("invalid_contribution", `${file}:${i + 1} is not JSON`);
+    }
+    const c = d.add({ seq: row.seq, contributor: row.contributor as string, text: row.text as string });
+    if (row.contentHash !== undefined && row.contentHash !== c.contentHash) {
+      throw new AttributionError("invalid_contribution", `${file}:${i + 1}: contentHash does not match the text`);
+    }
+  });
+  return d;
 }

@@ -2,7 +2,7 @@
 export { AttributionError, type AttributionErrorCode } from "./errors.ts";
 export { canonicalJson, canonicalHash, textHash } from "./canonical.ts";
 export { TOKENIZER_ID, SEPARATOR_TOKEN, tokenize, detokenize, normalizeText } from "./tokenizer.ts";
-export { Datanet, normalizeAddress, contentHashOf, type Contribution, type ContributionInput } from "./datanet.ts";
+export { Datanet, saveDatanet, loadDatanet, normalizeAddress, contentHashOf, type Contribution, type ContributionInput } from "./datanet.ts";
 export { buildSuffixArray, buildPermutedLcp } from "./sais.ts";
 export { SuffixIndex, INDEX_FORMAT, type ContributionMeta, type IndexParams, type OwnerRef } from "./suffix-index.ts";
 export { buildIndex, buildIndexFromTokens, tokenizeContributions, DEFAULT_MIN_COPY_TOKENS, type BuildStats, type BuildOptions } from "./build.ts";
