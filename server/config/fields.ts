@@ -67,13 +67,10 @@ export function amount(path: string, v: unknown, opts: { positive?: boolean; fal
 }
 
 export function address(path: string, v: unknown): string {
+  // A mixed-case address whose checksum is wrong is most likely a typo: say so.
+  if (typeof v === "string" && /^0x[0-9a-fA-F]{40}$/.test(v) && !isAddress(v)) fail(path, `has an invalid EIP-55 checksum: ${show(v)} (use all lower case or the correct checksum)`);
   if (typeof v !== "string" || !isAddress(v)) fail(path, `must be a 0x-prefixed 20-byte address, got ${show(v)}`);
-  try {
-    return getAddress(v);
-  } catch {
-    // A mixed-case address whose checksum is wrong is most likely a typo.
-    return fail(path, `has an invalid EIP-55 checksum: ${show(v)} (use all lower case or the correct checksum)`);
-  }
+  return getAddress(v);
 }
 
 export function optionalAddress(path: string, v: unknown): string | null {
