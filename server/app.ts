@@ -6,9 +6,11 @@
 //   ...
 //   await server.close();
 //
-// `config` is a validated ServerConfig (validateConfig / loadConfig) or a raw config object
-// (validated here, secrets from `env`). `chain` lets a caller bring its own provider and keys,
-// e.g. an in-process Hardhat chain; otherwise chain.rpcUrl and the env keys are used.
+// `config` is a validated ServerConfig (prepareConfig / loadServerConfig) or a raw config object
+// (validated here, secrets from `env`). `chain` lets a caller bring its own provider and keys
+// (e.g. a Hardhat chain it already deployed on); otherwise chain.rpcUrl and the env keys are
+// used, and chain.rpcUrl "in-process" starts a Hardhat chain inside this process with TestUSDC
+// and the factory deployed (server.localChain: addresses, funded keys, mint()).
 import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -24,6 +26,7 @@ import { openAiRoutes } from "./api/openai.ts";
 import { opsRoutes } from "./api/ops.ts";
 import { publicRoutes } from "./api/public.ts";
 import { ConfigError, IN_PROCESS, loadConfig, modelConfig, secretsFromEnv, validateConfig, type Secrets, type ServerConfig } from "./config/index.ts";
+import { startInProcessChain, type InProcessChain } from "./config/in-process-chain.ts";
 import { EpochDocuments, EpochScheduler, SerialQueue, TextStore, type CloseContext } from "./epochs/index.ts";
 import { EmbeddedFacilitator, Reason, facilitatorRoutes } from "./facilitator/index.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
@@ -58,6 +61,8 @@ export interface RoyaltyServer {
   app: FastifyInstance;
   config: ServerConfig;
   context: AppContext;
+  /** The Hardhat chain started inside this process for chain.rpcUrl "in-process" (null otherwise). */
+  localChain: InProcessChain | null;
   /** Listens (default: config host and port) and returns the base URL. */
   listen(options?: { host?: string; port?: number }): Promise<string>;
   close(): Promise<void>;
@@ -163,13 +168,23 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
 
   try {
     // ---- chain, keys, token ----
-    const provider = options.chain?.provider ?? (await connectProvider(config));
-    if (!options.chain) cleanups.push(() => provider.destroy());
+    let localChain: InProcessChain | null = null;
+    let chainOverride = options.chain;
+    if (!chainOverride && config.chain.rpcUrl === IN_PROCESS) {
+      const local = await startInProcessChain(config, secrets);
+      localChain = local;
+      cleanups.push(() => local.close());
+      config.chain.token = local.token;
+      config.chain.factory = local.factory;
+      chainOverride = local;
+    }
+    const provider = chainOverride?.provider ?? (await connectProvider(config));
+    if (!chainOverride) cleanups.push(() => provider.destroy());
     const chainId = (await provider.getNetwork()).chainId;
     if (chainId !== BigInt(config.chain.chainId)) throw new ConfigError("chain.chainId", `is ${config.chain.chainId}, but the chain reports ${chainId}`);
     const network = `eip155:${chainId}`;
-    const relayer = options.chain?.relayer ?? (secrets.relayerKey ? new Wallet(secrets.relayerKey, provider) : null);
-    const oracle = options.chain?.oracle ?? (secrets.oracleKey ? new Wallet(secrets.oracleKey, provider) : null);
+    const relayer = chainOverride?.relayer ?? (secrets.relayerKey ? new Wallet(secrets.relayerKey, provider) : null);
+    const oracle = chainOverride?.oracle ?? (secrets.oracleKey ? new Wallet(secrets.oracleKey, provider) : null);
     const oracleAddress = oracle ? getAddress(await oracle.getAddress()) : null;
     if (relayer && oracleAddress && getAddress(relayer.address) === oracleAddress) {
       throw new ConfigError("env.ROYALTY402_ORACLE_KEY", "must differ from the relayer key (the relayer manages its own transaction nonces)");
@@ -345,6 +360,7 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
       app,
       config,
       context,
+      localChain,
       async listen(listenOptions = {}) {
         const address = await app.listen({ host: listenOptions.host ?? config.server.host, port: listenOptions.port ?? config.server.port });
         listenUrl = address.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://127.0.0.1:");

@@ -5,8 +5,7 @@
 // shutdown (SIGINT/SIGTERM), 2 for a configuration error (one line naming the field), 1 otherwise.
 import { parseArgs } from "node:util";
 import { createApp, loadServerConfig } from "./app.ts";
-import { IN_PROCESS, isConfigError } from "./config/index.ts";
-import { startInProcessChain } from "./config/in-process-chain.ts";
+import { isConfigError } from "./config/index.ts";
 
 const USAGE = "usage: npx tsx server/main.ts [serve] --config <file.json>";
 
@@ -34,17 +33,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const { config, secrets } = loadServerConfig(file);
-  let inProcess: Awaited<ReturnType<typeof startInProcessChain>> | null = null;
-  if (config.chain.rpcUrl === IN_PROCESS) {
-    inProcess = await startInProcessChain(config, secrets);
-    config.chain.token = inProcess.token;
-    config.chain.factory = inProcess.factory;
-  }
-  const server = await createApp({
-    config,
-    secrets,
-    ...(inProcess ? { chain: { provider: inProcess.provider, relayer: inProcess.relayer, oracle: inProcess.oracle } } : {}),
-  });
+  const server = await createApp({ config, secrets });
+  const inProcess = server.localChain;
   const url = await server.listen();
   server.app.log.info({ url, models: server.context.models.list().map((m) => ({ id: m.id, payTo: m.splitter })), inProcessChain: inProcess !== null }, "royalty402 model host listening");
   if (inProcess) server.app.log.warn({ token: inProcess.token, factory: inProcess.factory }, "the chain runs inside this process: it is gone when the process exits");
@@ -56,7 +46,6 @@ async function main(argv: string[]): Promise<number> {
   });
   server.app.log.info("shutting down");
   await server.close();
-  await inProcess?.close();
   return 0;
 }
 
