@@ -220,7 +220,7 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
       facilitator = embedded;
       facilitatorAddress = relayer.address;
     }
-    const meteredClient = meteredFacilitator(facilitator, metrics);
+    const meteredClient = meteredFacilitator(facilitator, metrics, embedded ? 0 : 250);
 
     // ---- fastify ----
     const loggerOption =

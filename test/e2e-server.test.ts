@@ -79,7 +79,7 @@ beforeAll(async () => {
     config: {
       server: { host: "127.0.0.1", port: 0 },
       chain: { rpcUrl: "in-process", chainId: 31337, token: await token.getAddress(), factory: await factory.getAddress(), guardian: guardian.address, protocolRecipient: protocol.address },
-      facilitator: { mode: "embedded", maxWaitMs: 20 },
+      facilitator: { mode: "embedded", maxWaitMs: 150 }, // wide enough that the concurrent calls share batches
       dataDir,
       epochs: { paymentCount: 4, checkIntervalSeconds: 1, publishTexts: true },
       datanets: [{ id: "corpus-brown", description: "Brown corpus", seed: { corpus: "brown", documents: DOCUMENTS, contributors: CONTRIBUTORS } }],
@@ -444,6 +444,11 @@ describe("model host end to end", () => {
     expect(metrics).toMatch(/royalty402_payments_total\{model="brown-ngram",status="challenged"\} [1-9]/);
     expect(metrics).toMatch(/royalty402_payments_total\{model="brown-ngram",status="replayed"\} 1/);
     expect(metrics).toMatch(/royalty402_settlement_seconds_count 9/);
+    const batchSum = Number(/royalty402_settlement_batch_size_sum (\d+)/.exec(metrics)?.[1]);
+    const batchCount = Number(/royalty402_settlement_batch_size_count (\d+)/.exec(metrics)?.[1]);
+    expect(batchCount).toBeGreaterThan(0);
+    expect(batchSum).toBeGreaterThan(batchCount); // some transactions settled several payments
+    expect(batchSum).toBeLessThanOrEqual(9);
     expect(metrics).toMatch(/royalty402_attribution_seconds_count\{model="brown-proxy"\} 4/);
     expect(metrics).toMatch(/royalty402_epochs_total\{model="brown-ngram",status="closed"\} 2/);
     const openapi = (await getJson("/docs/json")).body;

@@ -60,8 +60,14 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 type WithFinals = FacilitatorClient & { onFinal?: (listener: (f: unknown) => void) => () => void };
 
-/** A FacilitatorClient that measures settle latency and how many of our settlements share a transaction. */
-export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, batchWindowMs = 1000): FacilitatorClient {
+/**
+ * A FacilitatorClient that measures settle latency and how many of our settlements share a
+ * transaction. The embedded batcher answers every item of a batch from one receipt, in one
+ * turn of the event loop (batchWindowMs 0); a remote facilitator's answers arrive apart, so
+ * they are grouped over a short window.
+ */
+export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, batchWindowMs = 0): FacilitatorClient {
+  const later = (run: () => void) => (batchWindowMs === 0 ? setImmediate(run) : setTimeout(run, batchWindowMs).unref());
   const batches = new Map<string, number>();
   const wrapped: WithFinals = {
     verify: (payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> => inner.verify(payload, requirements),
@@ -74,10 +80,10 @@ export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, b
           batches.set(result.transaction, (seen ?? 0) + 1);
           // Settlements of one batch answer together: count them for a moment, then observe.
           if (seen === undefined) {
-            setTimeout(() => {
+            later(() => {
               metrics.batchSize.observe(batches.get(result.transaction) ?? 1);
               batches.delete(result.transaction);
-            }, batchWindowMs).unref();
+            });
           }
         }
         return result;
