@@ -214,7 +214,7 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
 
 export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
-  const paidRoute = (kind: "chat" | "text", description: string) => ({
+  const paidRoute = (description: string) => ({
     model: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
@@ -235,7 +235,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
         body: chatBodySchema,
         response: { 200: { description: "chat.completion (or an event stream of chat.completion.chunk); PAYMENT-RESPONSE header: the settlement, extra.outputId and extra.attributionUrl", type: "object", additionalProperties: true }, 402: paymentRequiredSchema, "4xx": errorSchema },
       },
-      config: { x402: paidRoute("chat", "chat completion") },
+      config: { x402: paidRoute("chat completion") },
       preHandler: prepareHook("chat"),
     },
     (request, reply) => serve(ctx, request, reply, "chat"),
@@ -250,7 +250,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
         body: completionBodySchema,
         response: { 200: { description: "text_completion (or an event stream of them); PAYMENT-RESPONSE header: the settlement", type: "object", additionalProperties: true }, 402: paymentRequiredSchema, "4xx": errorSchema },
       },
-      config: { x402: paidRoute("text", "text completion") },
+      config: { x402: paidRoute("text completion") },
       preHandler: prepareHook("text"),
     },
     (request, reply) => serve(ctx, request, reply, "text"),

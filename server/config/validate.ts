@@ -22,7 +22,6 @@ import {
   bytes32,
   fail,
   integer,
-  join,
   object,
   oneOf,
   optionalAddress,
