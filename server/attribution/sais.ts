@@ -44,19 +44,53 @@ function bucketEnds(counts: Int32Array, bkt: Int32Array, K: number): void {
   }
 }
 
-/** Induces L-type suffixes left to right, then S-type suffixes right to left. */
-function induce(T: Int32Array, SA: Int32Array, stype: Uint8Array, n: number, K: number, counts: Int32Array, bkt: Int32Array): void {
+/**
+ * Induces L-type suffixes left to right, then S-type suffixes right to left. Entries carry
+ * their predecessor's type in the sign bit (Mori's trick): an entry j >= 0 is induced from
+ * (j-1 has the type the current pass induces), ~j is passed over. The type of j-1 is read
+ * from T[j-1] next to T[j] at insertion, instead of from a type array far away in memory. The
+ * bucket pointer is cached while consecutive insertions go to the same bucket. `SA` holds
+ * the sorted LMS suffixes (non-negative) at their bucket ends and 0 (= nothing to induce)
+ * elsewhere; it ends with every suffix, all non-negative.
+ */
+function induce(T: Int32Array, SA: Int32Array, n: number, K: number, counts: Int32Array, bkt: Int32Array): void {
   bucketStarts(counts, bkt, K);
   // The virtual sentinel sorts first; the suffix just before it is L-type.
-  SA[bkt[T[n - 1]]++] = n - 1;
+  let j = n - 1;
+  let c1 = T[j];
+  let b = bkt[c1];
+  SA[b++] = j > 0 && T[j - 1] < c1 ? ~j : j;
   for (let i = 0; i < n; i++) {
-    const p = SA[i] - 1;
-    if (p >= 0 && stype[p] === 0) SA[bkt[T[p]]++] = p;
+    j = SA[i];
+    SA[i] = ~j;
+    if (j > 0) {
+      j--;
+      const c0 = T[j];
+      if (c0 !== c1) {
+        bkt[c1] = b;
+        c1 = c0;
+        b = bkt[c1];
+      }
+      SA[b++] = j > 0 && T[j - 1] < c0 ? ~j : j;
+    }
   }
   bucketEnds(counts, bkt, K);
+  c1 = 0;
+  b = bkt[0];
   for (let i = n - 1; i >= 0; i--) {
-    const p = SA[i] - 1;
-    if (p >= 0 && stype[p] === 1) SA[--bkt[T[p]]] = p;
+    j = SA[i];
+    if (j > 0) {
+      j--;
+      const c0 = T[j];
+      if (c0 !== c1) {
+        bkt[c1] = b;
+        c1 = c0;
+        b = bkt[c1];
+      }
+      SA[--b] = j === 0 || T[j - 1] > c0 ? ~j : j;
+    } else {
+      SA[i] = ~j;
+    }
   }
 }
 
@@ -79,12 +113,12 @@ function sais(T: Int32Array, SA: Int32Array, n: number, K: number): void {
   const bkt = new Int32Array(K);
 
   // Stage 1: sort the LMS substrings by inducing from LMS positions placed at bucket ends.
-  SA.fill(-1);
+  SA.fill(0);
   bucketEnds(counts, bkt, K);
   for (let i = n - 1; i >= 1; i--) {
     if (stype[i] === 1 && stype[i - 1] === 0) SA[--bkt[T[i]]] = i;
   }
-  induce(T, SA, stype, n, K, counts, bkt);
+  induce(T, SA, n, K, counts, bkt);
 
   // Compact the sorted LMS positions into SA[0, n1).
   let n1 = 0;
@@ -138,14 +172,14 @@ function sais(T: Int32Array, SA: Int32Array, n: number, K: number): void {
     if (stype[i] === 1 && stype[i - 1] === 0) s1[j++] = i;
   }
   for (let i = 0; i < n1; i++) SA1[i] = s1[SA1[i]];
-  SA.fill(-1, n1, n);
+  SA.fill(0, n1, n);
   bucketEnds(counts, bkt, K);
   for (let i = n1 - 1; i >= 0; i--) {
     const p = SA[i];
-    SA[i] = -1;
+    SA[i] = 0;
     SA[--bkt[T[p]]] = p;
   }
-  induce(T, SA, stype, n, K, counts, bkt);
+  induce(T, SA, n, K, counts, bkt);
 }
 
 /**
