@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
 import { Reason } from "../server/facilitator/index.ts";
+import { signatureStats } from "../server/facilitator/signature.ts";
 import { fundedWallet, pay, x402Stack, type X402Stack } from "./x402-support/stack.ts";
 
 let s: X402Stack;
@@ -40,6 +41,35 @@ describe("facilitator verify", () => {
     expect((await s.facilitator.verify(otherNet, req)).invalidReason).toBe(Reason.networkMismatch);
     const base = s.requirements({ network: "eip155:8453" });
     expect((await s.facilitator.verify(await pay(payer, base), base)).invalidReason).toBe(Reason.networkMismatch);
+  });
+
+  it("spends no JS signature recovery on the happy path: the simulation checks the signature on-chain", async () => {
+    const req = s.requirements();
+    const payments = await Promise.all([0, 1, 2].map(async () => pay(await fundedWallet(s, 100_000n), req)));
+    const before = signatureStats.recoveries;
+    const verdicts = await Promise.all(payments.map((p) => s.facilitator.verify(p, req)));
+    expect(verdicts.every((v) => v.isValid)).toBe(true);
+    // settle trusts what the simulation vouched for, and the batch settles every one.
+    const settled = await Promise.all(payments.map((p) => s.facilitator.settle(p, req)));
+    expect(settled.every((r) => r.success)).toBe(true);
+    expect(signatureStats.recoveries - before).toBe(0);
+    // A payment settle has not seen verified is still checked in JS before anything is sent.
+    const unverified = await pay(await fundedWallet(s, 100_000n), req);
+    expect((await s.facilitator.settle(unverified, req)).success).toBe(true);
+    expect(signatureStats.recoveries - before).toBe(1);
+  });
+
+  it("names a bad signature before any later failure, as the reference orders them", async () => {
+    const req = s.requirements();
+    const stranger = E.Wallet.createRandom();
+    // forged AND expiring AND underpaying: the reference reports the signature first
+    const forged = await pay(stranger, req, { from: payer.address, validBefore: now() + 2n, value: 1n });
+    expect((await s.facilitator.verify(forged, req)).invalidReason).toBe(Reason.signature);
+    // forged AND sent elsewhere
+    const elsewhere = await pay(stranger, req, { from: payer.address, to: s.roles.keeper.address });
+    expect((await s.facilitator.verify(elsewhere, req)).invalidReason).toBe(Reason.signature);
+    // a forged payment that would otherwise pass the cheap checks fails the simulation, then is named
+    expect((await s.facilitator.verify(await pay(stranger, req, { from: payer.address }), req)).invalidReason).toBe(Reason.signature);
   });
 
   it("refuses a signature by anyone but `from`, and a tampered one", async () => {

@@ -60,6 +60,33 @@ describe("SQLite ledger file", () => {
     raw.close();
   });
 
+  it("commits the payment writes of one event-loop turn together, each call seeing the ones before it", async () => {
+    const ledger = new SqliteLedger({ path: join(dir, "group.sqlite") });
+    await ledger.migrate();
+    const inputs = Array.from({ length: 32 }, () => paymentInput());
+    const commits = ledger.stats.commits;
+    const reserved = await Promise.all(inputs.map((i) => ledger.reserve(i)));
+    expect(reserved.every((r) => r.reserved)).toBe(true);
+    expect(ledger.stats.commits - commits).toBe(1);
+    // In one group: a transition queued after a reserve sees it; a failed compare-and-set
+    // (wrong state) answers null without undoing the others.
+    const late = paymentInput();
+    const [r, moved, refused, settled] = await Promise.all([
+      ledger.reserve(late),
+      ledger.transition(keyOf(late), ["reserved"], "settling"),
+      ledger.transition(keyOf(inputs[0]), ["settling"], "settled", { txHash: "0x" + "cd".repeat(32) }),
+      ledger.transition(keyOf(inputs[1]), ["reserved"], "settled", { txHash: "0x" + "cd".repeat(32) }),
+    ]);
+    expect([r.reserved, moved?.status, refused, settled?.status]).toEqual([true, "settling", null, "settled"]);
+    expect(ledger.stats.commits - commits).toBe(2);
+    await ledger.close();
+    // Durable: a new connection sees every committed write.
+    const again = new SqliteLedger({ path: join(dir, "group.sqlite") });
+    expect((await again.listPayments({ status: ["reserved"] })).length).toBe(31);
+    expect((await again.getPayment(keyOf(late)))?.status).toBe("settling");
+    await again.close();
+  });
+
   it("stores amounts as TEXT, never as numbers", async () => {
     const path = join(dir, "types.sqlite");
     const ledger = new SqliteLedger({ path });

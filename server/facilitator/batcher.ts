@@ -5,8 +5,8 @@
 // waiters and stays tracked: a background loop reads its receipt later (re-sending the
 // identical signed bytes if the node lost them) and announces the final result.
 import { EventEmitter } from "node:events";
-import type { TransactionReceipt } from "ethers";
-import { encodeTransferWithAuthorization, splitterInterface, tokenInterface } from "./abi.ts";
+import { decodeSettlementLog, encodeSettleBatch, encodeTransferWithAuthorization, tokenInterface } from "./abi.ts";
+import type { LightReceipt } from "./chain.ts";
 import { describeRevert, reasonFromRevert, settlementKey, type FinalSettlement, type SettlementOutcome } from "./outcome.ts";
 import { Reason, isTransportError } from "./reasons.ts";
 import { TransactionRevertedError, type Relayer, type SentTransaction } from "./relayer.ts";
@@ -25,6 +25,20 @@ export interface BatchItem {
   signature: string;
   /** Signed through an ERC-1271 wallet: its check may use up to the splitter's per-item cap. */
   contractSigner?: boolean;
+  /**
+   * Called with the transaction hash after signing and before broadcasting (e.g. to write
+   * "settling" with the hash to a ledger). If it throws, nothing is broadcast and the item is
+   * answered "unavailable".
+   */
+  beforeBroadcast?: (txHash: string) => Promise<void>;
+}
+
+/** The journal hook refused: the transaction was signed but never broadcast. */
+class NotBroadcastError extends Error {
+  constructor(cause: unknown) {
+    super(`not broadcast: the journal write failed (${(cause as Error)?.message ?? cause})`, { cause });
+    this.name = "NotBroadcastError";
+  }
 }
 
 export interface BatcherOptions {
@@ -50,7 +64,7 @@ interface Submission {
   gasLimit?: bigint;
   items: Tracked[];
   tx?: SentTransaction;
-  interpret: (receipt: TransactionReceipt) => Map<string, SettlementOutcome>;
+  interpret: (receipt: LightReceipt) => Map<string, SettlementOutcome>;
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -153,26 +167,17 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   }
 
   private splitterBatch(splitter: string, items: Tracked[]): Submission {
-    const data = splitterInterface.encodeFunctionData("settleBatch", [
-      items.map(({ item }) => [item.outputId, item.attributionRoot, item.from, item.value, item.validAfter, item.validBefore, item.nonce, item.signature]),
-    ]);
-    const interpret = (receipt: TransactionReceipt) => {
+    const data = encodeSettleBatch(items.map((t) => t.item));
+    const interpret = (receipt: LightReceipt) => {
       const results = new Map<string, SettlementOutcome>();
       for (const log of receipt.logs) {
         if (log.address.toLowerCase() !== splitter.toLowerCase()) continue;
-        let parsed;
-        try {
-          parsed = splitterInterface.parseLog(log);
-        } catch {
-          continue;
-        }
-        if (!parsed) continue;
-        const payer = parsed.args.payer as string;
-        const nonce = parsed.args.nonce as string;
-        const key = settlementKey(items[0].item.asset, payer, nonce);
-        if (parsed.name === "PaymentSettled") results.set(key, { status: "settled", txHash: receipt.hash });
-        else if (parsed.name === "PaymentSkipped") {
-          const message = describeRevert(parsed.args.reason as string);
+        const event = decodeSettlementLog(log);
+        if (!event) continue;
+        const key = settlementKey(items[0].item.asset, event.payer, event.nonce);
+        if (event.name === "PaymentSettled") results.set(key, { status: "settled", txHash: receipt.hash });
+        else {
+          const message = describeRevert(event.reason);
           results.set(key, { status: "failed", reason: reasonFromRevert(message), message, txHash: receipt.hash });
         }
       }
@@ -189,7 +194,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   private directTransfer(tracked: Tracked): Submission {
     const { item } = tracked;
     const data = encodeTransferWithAuthorization(item, item.signature);
-    const interpret = (receipt: TransactionReceipt) => {
+    const interpret = (receipt: LightReceipt) => {
       const results = new Map<string, SettlementOutcome>();
       const paid = receipt.logs.some((log) => {
         if (log.address.toLowerCase() !== item.asset.toLowerCase()) return false;
@@ -214,11 +219,24 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   }
 
   private async submit(submission: Submission): Promise<void> {
+    const hooks = submission.items.flatMap((t) => (t.item.beforeBroadcast ? [t.item.beforeBroadcast] : []));
+    const beforeBroadcast =
+      hooks.length === 0
+        ? undefined
+        : async (hash: string) => {
+            try {
+              await Promise.all(hooks.map((hook) => hook(hash)));
+            } catch (error) {
+              throw new NotBroadcastError(error);
+            }
+          };
     try {
-      submission.tx = await this.relayer.send(submission.to, submission.data, submission.gasLimit);
+      submission.tx = await this.relayer.send(submission.to, submission.data, submission.gasLimit, beforeBroadcast);
       this.submissions++;
     } catch (error) {
-      if (isTransportError(error)) {
+      if (error instanceof NotBroadcastError) {
+        for (const t of submission.items) this.unavailable(t, error.message);
+      } else if (isTransportError(error)) {
         for (const t of submission.items) this.unavailable(t, "chain unreachable: nothing was submitted");
       } else {
         const message = error instanceof TransactionRevertedError ? `${error.message}${error.data ? ` (${describeRevert(error.data)})` : ""}` : String((error as Error)?.message ?? error);
@@ -238,7 +256,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   /** Reads the receipt; if present, finishes every item and returns true. */
   private async tryResolve(submission: Submission): Promise<boolean> {
     const tx = submission.tx!;
-    let receipt: TransactionReceipt | null;
+    let receipt: LightReceipt | null;
     try {
       receipt = await this.relayer.receipt(tx.hash);
     } catch {

@@ -10,6 +10,44 @@ export interface TokenDomain {
   version: string | null;
 }
 
+/** A transaction receipt reduced to what settlement needs (status 1 = success). */
+export interface LightReceipt {
+  hash: string;
+  status: number;
+  blockNumber: number;
+  logs: Array<{ address: string; topics: string[]; data: string }>;
+}
+
+type Send = (method: string, params: unknown[]) => Promise<any>;
+
+/**
+ * The provider's raw JSON-RPC `send`, if it has one (ethers' JsonRpcProvider, Hardhat's
+ * provider). The settlement hot path uses it for big payloads: ethers' high-level methods
+ * re-parse a signed batch transaction (including recovering its sender, ~9 ms) and re-encode
+ * calldata that the caller already holds as hex.
+ */
+export function rawSend(provider: Provider): Send | null {
+  const send = (provider as { send?: unknown }).send;
+  return typeof send === "function" ? (method, params) => (send as Send).call(provider, method, params) : null;
+}
+
+function lightReceipt(raw: any): LightReceipt {
+  const num = (v: unknown) => (typeof v === "string" ? Number(BigInt(v)) : Number(v));
+  return {
+    hash: String(raw.transactionHash ?? raw.hash),
+    status: num(raw.status),
+    blockNumber: num(raw.blockNumber),
+    logs: (raw.logs ?? []).map((l: any) => ({ address: String(l.address), topics: [...l.topics].map(String), data: String(l.data) })),
+  };
+}
+
+/** The receipt of `hash`, or null if it is not mined yet. */
+export async function getLightReceipt(provider: Provider, hash: string): Promise<LightReceipt | null> {
+  const send = rawSend(provider);
+  const raw = await onChain("getTransactionReceipt", () => (send ? send("eth_getTransactionReceipt", [hash]) : provider.getTransactionReceipt(hash)));
+  return raw ? lightReceipt(raw) : null;
+}
+
 /** Wraps a provider call: transport failures become ChainUnavailableError, reverts stay reverts. */
 export async function onChain<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {
@@ -23,13 +61,14 @@ export async function onChain<T>(what: string, run: () => Promise<T>): Promise<T
 export class ChainReader {
   private readonly domains = new Map<string, Promise<TokenDomain>>();
   private readonly splitters = new Map<string, { isSplitter: boolean; until: number }>();
-  private readonly contracts = new Map<string, boolean>();
+  private readonly codes = new Map<string, { has: boolean; until: number }>();
 
   constructor(
     readonly provider: Provider,
     /** The relayer: a payTo whose isFacilitator(relayer) is true is a splitter we settle through. */
     private readonly relayerAddress: string,
     private readonly negativeCacheMs = 60_000,
+    private readonly noCodeCacheMs = 30_000,
   ) {}
 
   private async view(to: string, data: string, what: string): Promise<string> {
@@ -78,13 +117,19 @@ export class ChainReader {
     }
   }
 
-  /** Whether an address has code (a contract wallet: ERC-1271). Positive answers are cached. */
+  /**
+   * Whether an address has code (its token signature check goes through ERC-1271). A contract
+   * stays one; "no code" is remembered briefly, since a wallet may be deployed (or an EOA
+   * delegated) at any time. Used to budget a batch item's gas, never to accept a signature.
+   */
   async hasCode(account: string): Promise<boolean> {
     const key = account.toLowerCase();
-    if (this.contracts.get(key)) return true;
+    const cached = this.codes.get(key);
+    if (cached && cached.until > Date.now()) return cached.has;
     const code = await onChain("getCode", () => this.provider.getCode(account));
     const has = code !== "0x";
-    if (has) this.contracts.set(key, true);
+    if (this.codes.size >= 50_000) this.codes.clear();
+    this.codes.set(key, { has, until: has ? Number.POSITIVE_INFINITY : Date.now() + this.noCodeCacheMs });
     return has;
   }
 

@@ -6,7 +6,7 @@
 // the token's transferWithAuthorization, through the same nonce-managed relayer.
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
-import { ZeroHash, getAddress, type Provider, type Wallet } from "ethers";
+import { ZeroHash, type Provider, type Wallet } from "ethers";
 import { SettlementSimulator, type SimulatorOptions } from "./simulator.ts";
 import { SettlementBatcher, type BatcherOptions, type BatchItem } from "./batcher.ts";
 import { ChainReader, onChain } from "./chain.ts";
@@ -14,7 +14,8 @@ import type { FinalSettlement } from "./outcome.ts";
 import type { ExactEvmPayload } from "./payload.ts";
 import { Reason, isTransportError } from "./reasons.ts";
 import { Relayer, type RelayerOptions } from "./relayer.ts";
-import { verifyExact, type VerifyContext } from "./verify.ts";
+import { VouchedPayments, verifyExact, type VerifyContext } from "./verify.ts";
+import { checksumAddress } from "./payload.ts";
 
 /** Payload extension through which a resource server names what a payment bought. */
 export const ROYALTY_EXTENSION = "royalty402";
@@ -56,6 +57,7 @@ export class EmbeddedFacilitator implements FacilitatorClient {
       chain: this.chain,
       network: this.network,
       now: options.now ?? (() => Date.now() / 1000),
+      vouched: new VouchedPayments(),
       ...(options.simulate === false ? {} : { simulate: (req, payment) => this.simulate(req, payment) }),
     };
   }
@@ -90,9 +92,9 @@ export class EmbeddedFacilitator implements FacilitatorClient {
       }
       const { authorization: auth, signature } = verdict.payment;
       const royalty = royaltyExtension(paymentPayload);
-      const payTo = getAddress(paymentRequirements.payTo);
+      const payTo = checksumAddress(paymentRequirements.payTo)!;
       const item: BatchItem = {
-        asset: getAddress(paymentRequirements.asset),
+        asset: checksumAddress(paymentRequirements.asset)!,
         payTo,
         outputId: royalty.outputId,
         attributionRoot: royalty.attributionRoot,
@@ -133,8 +135,8 @@ export class EmbeddedFacilitator implements FacilitatorClient {
 
   /** eth_call of exactly what settle will send, from the relayer (combined across requests). */
   private async simulate(requirements: PaymentRequirements, payment: ExactEvmPayload): Promise<boolean> {
-    const payTo = getAddress(requirements.payTo);
-    return (await this.chain.isOurSplitter(payTo)) ? this.simulator.viaSplitter(payTo, payment) : this.simulator.transfer(getAddress(requirements.asset), payment);
+    const payTo = checksumAddress(requirements.payTo)!;
+    return (await this.chain.isOurSplitter(payTo)) ? this.simulator.viaSplitter(payTo, payment) : this.simulator.transfer(checksumAddress(requirements.asset)!, payment);
   }
 
   close(): void {

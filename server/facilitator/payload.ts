@@ -30,19 +30,61 @@ function uint(value: unknown): bigint | null {
   return n <= MAX_UINT256 ? n : null;
 }
 
-function address(value: unknown): string | null {
+// Checksumming is a keccak256 per call and the same few addresses (payers, splitters, the
+// token) come back on every request: remember recent answers.
+const checksummed = new Map<string, string | null>();
+
+/** getAddress, remembered; null for anything that is not an address. */
+export function checksumAddress(value: unknown): string | null {
   if (typeof value !== "string") return null;
+  const hit = checksummed.get(value);
+  if (hit !== undefined) return hit;
+  let result: string | null;
   try {
-    return getAddress(value);
+    result = getAddress(value);
   } catch {
-    return null;
+    result = null;
   }
+  if (value.length <= 64) {
+    if (checksummed.size >= 10_000) checksummed.clear();
+    checksummed.set(value, result);
+  }
+  return result;
 }
+
+const address = checksumAddress;
+
+// The plugin, verify and settle all read the same payload: parse each inner payload object once.
+// Keyed by the `payload` object itself, which the copies made for settle share; a hit counts only
+// if the raw fields are still the ones parsed (a caller may have edited the object since).
+interface ParsedEntry {
+  raw: unknown[];
+  result: ExactEvmPayload | { error: string };
+}
+const parsedPayloads = new WeakMap<object, ParsedEntry>();
+
+function rawFields(inner: Record<string, unknown>): unknown[] {
+  const auth = inner.authorization as Record<string, unknown> | undefined;
+  return auth && typeof auth === "object"
+    ? [inner.signature, auth, auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce]
+    : [inner.signature, auth];
+}
+
+const sameFields = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /** Returns the typed payload, or a message naming the first bad field. */
 export function parseExactEvmPayload(paymentPayload: PaymentPayload): ExactEvmPayload | { error: string } {
   const inner = paymentPayload?.payload as Record<string, unknown> | undefined;
   if (!inner || typeof inner !== "object") return { error: "payload is missing" };
+  const raw = rawFields(inner);
+  const hit = parsedPayloads.get(inner);
+  if (hit && sameFields(hit.raw, raw)) return hit.result;
+  const result = parseInner(inner);
+  parsedPayloads.set(inner, { raw, result });
+  return result;
+}
+
+function parseInner(inner: Record<string, unknown>): ExactEvmPayload | { error: string } {
   const auth = inner.authorization as Record<string, unknown> | undefined;
   if (!auth || typeof auth !== "object") return { error: "payload.authorization is missing" };
   const signature = inner.signature;

@@ -4,9 +4,9 @@
 // A broadcast whose outcome is unknown (the RPC went away mid-call) is reported as uncertain
 // with its hash and signed bytes: callers reconcile by hash and may re-send the identical
 // bytes (same nonce, same hash), never a new transaction for the same payments.
-import { keccak256, type FeeData, type Provider, type TransactionReceipt, type Wallet } from "ethers";
+import { keccak256, type FeeData, type Provider, type Wallet } from "ethers";
 import { ChainUnavailableError, isConnectionRefused, isTransportError } from "./reasons.ts";
-import { onChain } from "./chain.ts";
+import { getLightReceipt, onChain, rawSend, type LightReceipt } from "./chain.ts";
 
 export interface SentTransaction {
   hash: string;
@@ -23,6 +23,9 @@ export class TransactionRevertedError extends Error {
     this.name = "TransactionRevertedError";
   }
 }
+
+/** Runs after a transaction is signed (its hash known) and before it is broadcast. */
+export type BeforeBroadcast = (txHash: string) => Promise<void>;
 
 export interface RelayerOptions {
   /** Gas limit = estimate × this / 100. */
@@ -61,7 +64,7 @@ export class Relayer {
    * first and TransactionRevertedError is thrown if it would revert; with one (the batcher's
    * upper bound: a node's estimateGas re-executes a whole batch many times) it is sent as is.
    */
-  async send(to: string, data: string, gasLimit?: bigint): Promise<SentTransaction> {
+  async send(to: string, data: string, gasLimit?: bigint, beforeBroadcast?: BeforeBroadcast): Promise<SentTransaction> {
     if (gasLimit === undefined) {
       try {
         gasLimit = ((await this.provider.estimateGas({ from: this.address, to, data })) * this.gasMarginPercent) / 100n;
@@ -72,7 +75,7 @@ export class Relayer {
       }
     }
     const limit = gasLimit;
-    return this.serially(() => this.signAndBroadcast(to, data, limit));
+    return this.serially(() => this.signAndBroadcast(to, data, limit, beforeBroadcast));
   }
 
   private serially<T>(run: () => Promise<T>): Promise<T> {
@@ -93,7 +96,13 @@ export class Relayer {
     return this.nextNonce;
   }
 
-  private async signAndBroadcast(to: string, data: string, gasLimit: bigint): Promise<SentTransaction> {
+  /** Broadcasts signed bytes (the raw RPC call: ethers' broadcastTransaction re-parses them). */
+  private broadcast(raw: string): Promise<unknown> {
+    const send = rawSend(this.provider);
+    return send ? send("eth_sendRawTransaction", [raw]) : this.provider.broadcastTransaction(raw);
+  }
+
+  private async signAndBroadcast(to: string, data: string, gasLimit: bigint, beforeBroadcast?: BeforeBroadcast): Promise<SentTransaction> {
     let refreshFees = false;
     for (let attempt = 0; ; attempt++) {
       const nonce = this.nextNonce ?? (await this.syncNonce());
@@ -110,8 +119,11 @@ export class Relayer {
         value: 0n,
       });
       const hash = keccak256(raw);
+      // Journal first (e.g. the ledger's "settling" with this hash): if that fails, nothing
+      // is sent and the nonce stays free.
+      if (beforeBroadcast) await beforeBroadcast(hash);
       try {
-        await this.provider.broadcastTransaction(raw);
+        await this.broadcast(raw);
       } catch (error) {
         const message = String((error as Error)?.message ?? error);
         if (ALREADY_KNOWN.test(message)) {
@@ -150,14 +162,14 @@ export class Relayer {
   /** Re-sends identical signed bytes (idempotent). Returns false if the chain is unreachable. */
   async rebroadcast(raw: string): Promise<boolean> {
     try {
-      await this.provider.broadcastTransaction(raw);
+      await this.broadcast(raw);
       return true;
     } catch (error) {
       return !isTransportError(error);
     }
   }
 
-  async receipt(hash: string): Promise<TransactionReceipt | null> {
-    return onChain("getTransactionReceipt", () => this.provider.getTransactionReceipt(hash));
+  async receipt(hash: string): Promise<LightReceipt | null> {
+    return getLightReceipt(this.provider, hash);
   }
 }

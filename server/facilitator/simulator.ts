@@ -3,7 +3,8 @@
 // returns how many items would settle): when all would, every caller has its answer from a
 // single call; otherwise each item is simulated alone to tell which one fails.
 import { ZeroHash, type Provider } from "ethers";
-import { encodeTransferWithAuthorization, splitterInterface } from "./abi.ts";
+import { encodeSettleBatch, encodeTransferWithAuthorization, splitterInterface } from "./abi.ts";
+import { rawSend } from "./chain.ts";
 import type { ExactEvmPayload } from "./payload.ts";
 import { ChainUnavailableError, isTransportError } from "./reasons.ts";
 
@@ -34,8 +35,9 @@ export class SettlementSimulator {
 
   private async call(to: string, data: string): Promise<string | null> {
     this.calls++;
+    const send = rawSend(this.provider);
     try {
-      return await this.provider.call({ from: this.relayer, to, data });
+      return send ? ((await send("eth_call", [{ from: this.relayer, to, data }, "latest"])) as string) : await this.provider.call({ from: this.relayer, to, data });
     } catch (error) {
       if (isTransportError(error)) throw new ChainUnavailableError("simulation: chain unreachable", { cause: error });
       return null; // reverted
@@ -43,9 +45,7 @@ export class SettlementSimulator {
   }
 
   private async settleBatchCall(splitter: string, payments: ExactEvmPayload[]): Promise<bigint | null> {
-    const data = splitterInterface.encodeFunctionData("settleBatch", [
-      payments.map(({ authorization: a, signature }) => [ZeroHash, ZeroHash, a.from, a.value, a.validAfter, a.validBefore, a.nonce, signature]),
-    ]);
+    const data = encodeSettleBatch(payments.map(({ authorization: a, signature }) => ({ ...a, outputId: ZeroHash, attributionRoot: ZeroHash, signature })));
     const raw = await this.call(splitter, data);
     return raw === null ? null : (splitterInterface.decodeFunctionResult("settleBatch", raw)[0] as bigint);
   }

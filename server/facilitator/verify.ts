@@ -1,13 +1,17 @@
-// verify for the x402 "exact" scheme on EVM (EIP-3009), in the reference facilitator's order
-// and with its reason codes. Off-chain checks first; then on-chain: a simulation of the exact
-// call settle will make (one eth_call), and only if it fails (or simulation is off) the reads
-// that name the reason: nonce state, balance, and the token's EIP-712 domain (cached).
+// verify for the x402 "exact" scheme on EVM (EIP-3009), with the reference facilitator's reason
+// codes in the reference order. The happy path costs no signature recovery: the cheap checks
+// (scheme, domain, network, recipient, time window, value) run first, then one simulation of
+// the exact call settle will make (an eth_call, combined across concurrent requests), in which
+// the token itself checks the signature (ecrecover or ERC-1271), the nonce, the balance and the
+// time window of exactly the authorization that will be settled. Only when something fails
+// does the detailed diagnosis run: the signature in JS, then the on-chain reads that name the
+// reason (nonce state, token domain, balance), so the reason code is the one the reference
+// would give.
 import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/core/types";
-import { getAddress } from "ethers";
 import type { ChainReader } from "./chain.ts";
-import { evmChainId, parseExactEvmPayload, type ExactEvmPayload } from "./payload.ts";
+import { checksumAddress, evmChainId, parseExactEvmPayload, type Authorization, type ExactEvmPayload } from "./payload.ts";
 import { Reason } from "./reasons.ts";
-import { authorizationDigest, recoverSigner } from "./signature.ts";
+import { authorizationDigest, recoverSigner, type Eip712Domain } from "./signature.ts";
 
 export interface VerifyContext {
   chain: ChainReader;
@@ -17,12 +21,14 @@ export interface VerifyContext {
   now: () => number;
   /** Runs the settlement call as eth_call; resolves false if it would not settle. */
   simulate?: (requirements: PaymentRequirements, payment: ExactEvmPayload) => Promise<boolean>;
+  /** Payments whose signature a simulation has vouched for (settle need not check it again). */
+  vouched?: VouchedPayments;
 }
 
 export interface VerifyOutcome extends VerifyResponse {
   /** The parsed payment, when it parsed. */
   payment?: ExactEvmPayload;
-  /** True if the signature was accepted by the payer's ERC-1271 wallet (not plain ECDSA). */
+  /** True if the payer is a contract: the token checks its signature through ERC-1271. */
   contractSigner?: boolean;
 }
 
@@ -31,23 +37,74 @@ export const VALID_BEFORE_MARGIN_SECONDS = 6n;
 
 const UINT = /^[0-9]{1,78}$/;
 
+/** Recently simulated payments, by every field the token's signature check depends on. */
+export class VouchedPayments {
+  private readonly entries = new Map<string, boolean>();
+  constructor(private readonly capacity = 50_000) {}
+
+  static key(network: string, asset: string, payTo: string, p: ExactEvmPayload): string {
+    const a = p.authorization;
+    return `${network}|${asset}|${payTo}|${a.from}|${a.to}|${a.value}|${a.validAfter}|${a.validBefore}|${a.nonce}|${p.signature}`.toLowerCase();
+  }
+
+  add(key: string, contractSigner: boolean): void {
+    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, contractSigner);
+  }
+
+  /** The payer's contract-signer flag if vouched for, else undefined. */
+  get(key: string): boolean | undefined {
+    return this.entries.get(key);
+  }
+}
+
 function invalid(invalidReason: string, payer?: string, invalidMessage?: string, payment?: ExactEvmPayload): VerifyOutcome {
   return { isValid: false, invalidReason, ...(invalidMessage ? { invalidMessage } : {}), ...(payer ? { payer } : {}), ...(payment ? { payment } : {}) };
 }
 
-function isAddress(value: unknown): value is string {
-  if (typeof value !== "string") return false;
-  try {
-    getAddress(value);
-    return true;
-  } catch {
-    return false;
-  }
+/** The first failing check among those the reference runs after the signature, or null. */
+function checksAfterSignature(auth: Authorization, payTo: string, amount: string, nowSeconds: number): string | null {
+  if (auth.to !== payTo) return Reason.recipientMismatch;
+  const now = BigInt(Math.floor(nowSeconds));
+  if (auth.validBefore < now + VALID_BEFORE_MARGIN_SECONDS) return Reason.validBefore;
+  if (auth.validAfter > now) return Reason.validAfter;
+  if (auth.value !== BigInt(amount)) return Reason.valueMismatch;
+  return null;
+}
+
+/** ECDSA recovery in JS (milliseconds of CPU), or the payer's ERC-1271 wallet on-chain. */
+async function checkSignature(chain: ChainReader, domain: Eip712Domain, payment: ExactEvmPayload): Promise<{ valid: boolean; contractSigner: boolean }> {
+  const { authorization: auth, signature } = payment;
+  const digest = authorizationDigest(domain, auth);
+  if (recoverSigner(digest, signature) === auth.from) return { valid: true, contractSigner: await chain.hasCode(auth.from) };
+  if (!(await chain.hasCode(auth.from))) return { valid: false, contractSigner: false };
+  const valid = await chain.isValidErc1271(auth.from, digest, signature);
+  return { valid, contractSigner: valid };
+}
+
+/** The on-chain reads that name why a payment would not settle, in the reference order. */
+async function diagnose(chain: ChainReader, asset: string, extra: { name: string; version: string }, auth: Authorization): Promise<string | null> {
+  const payer = auth.from;
+  const [used, domain, balance] = await Promise.all([
+    chain.authorizationUsed(asset, payer, auth.nonce),
+    chain.tokenDomain(asset),
+    chain.balanceOf(asset, payer).catch((error) => {
+      if ((error as Error).name === "ChainUnavailableError") throw error;
+      return null;
+    }),
+  ]);
+  if (used === null) return Reason.eip3009NotSupported;
+  if (used) return Reason.nonceUsed;
+  if (domain.name !== null && domain.name !== extra.name) return Reason.tokenNameMismatch;
+  if (domain.version !== null && domain.version !== extra.version) return Reason.tokenVersionMismatch;
+  if (balance !== null && balance < auth.value) return Reason.insufficientBalance;
+  return null;
 }
 
 /**
  * Verifies a payment against requirements. `onChain: false` skips the state reads (used by
- * settle, whose batch skips anything the chain refuses); an ERC-1271 signer is still asked.
+ * settle, whose batch skips anything the chain refuses); the signature is then checked in JS
+ * unless a simulation already vouched for this exact authorization.
  * Throws ChainUnavailableError when the chain cannot be reached; never throws on bad input.
  */
 export async function verifyExact(
@@ -59,12 +116,14 @@ export async function verifyExact(
   if (!paymentPayload || typeof paymentPayload !== "object" || !paymentPayload.accepted || typeof paymentPayload.accepted !== "object") {
     return invalid(Reason.invalidPayload, undefined, "paymentPayload.accepted is missing");
   }
-  if (!requirements || typeof requirements !== "object" || !isAddress(requirements.asset) || !isAddress(requirements.payTo) || typeof requirements.amount !== "string" || !UINT.test(requirements.amount)) {
+  const asset = requirements && typeof requirements === "object" ? checksumAddress(requirements.asset) : null;
+  const payTo = asset ? checksumAddress(requirements.payTo) : null;
+  if (!asset || !payTo || typeof requirements.amount !== "string" || !UINT.test(requirements.amount)) {
     return invalid(Reason.invalidPayload, undefined, "paymentRequirements need asset, payTo (addresses) and amount (decimal string)");
   }
   const parsed = parseExactEvmPayload(paymentPayload);
   if ("error" in parsed) return invalid(Reason.invalidPayload, undefined, parsed.error);
-  const { authorization: auth, signature } = parsed;
+  const auth = parsed.authorization;
   const payer = auth.from;
 
   if (paymentPayload.accepted.scheme !== "exact" || requirements.scheme !== "exact") return invalid(Reason.scheme, payer);
@@ -76,40 +135,34 @@ export async function verifyExact(
   if (paymentPayload.accepted.network !== requirements.network || requirements.network !== ctx.network || chainId === null) {
     return invalid(Reason.networkMismatch, payer);
   }
+  const domain: Eip712Domain = { name: extra.name, version: extra.version, chainId, verifyingContract: asset };
+  const named = { name: extra.name, version: extra.version };
+  const later = checksAfterSignature(auth, payTo, requirements.amount, ctx.now());
+  const vouchKey = VouchedPayments.key(ctx.network, asset, payTo, parsed);
 
-  const asset = getAddress(requirements.asset);
-  const digest = authorizationDigest({ name: extra.name, version: extra.version, chainId, verifyingContract: asset }, auth);
-  let signatureValid = recoverSigner(digest, signature) === payer;
-  let contractSigner = false;
-  if (!signatureValid && (await ctx.chain.hasCode(payer))) {
-    signatureValid = contractSigner = await ctx.chain.isValidErc1271(payer, digest, signature);
+  if (options.onChain && ctx.simulate && later === null) {
+    // hasCode only budgets the batch item's gas: if it cannot be read, budget for a contract.
+    const [settles, contractSigner] = await Promise.all([ctx.simulate(requirements, parsed), ctx.chain.hasCode(payer).catch(() => true)]);
+    if (settles) {
+      ctx.vouched?.add(vouchKey, contractSigner);
+      return { isValid: true, payer, payment: parsed, contractSigner };
+    }
+    if (!(await checkSignature(ctx.chain, domain, parsed)).valid) return invalid(Reason.signature, payer);
+    return invalid((await diagnose(ctx.chain, asset, named, auth)) ?? Reason.simulationFailed, payer);
   }
-  if (!signatureValid) return invalid(Reason.signature, payer);
 
-  if (auth.to !== getAddress(requirements.payTo)) return invalid(Reason.recipientMismatch, payer);
-  const now = BigInt(Math.floor(ctx.now()));
-  if (auth.validBefore < now + VALID_BEFORE_MARGIN_SECONDS) return invalid(Reason.validBefore, payer);
-  if (auth.validAfter > now) return invalid(Reason.validAfter, payer);
-  if (auth.value !== BigInt(requirements.amount)) return invalid(Reason.valueMismatch, payer);
-
+  // Nothing vouches for the signature here (or a later check failed, and the reference
+  // reports a bad signature first): check it now.
+  let contractSigner = later === null && !options.onChain ? ctx.vouched?.get(vouchKey) : undefined;
+  if (contractSigner === undefined) {
+    const signature = await checkSignature(ctx.chain, domain, parsed);
+    if (!signature.valid) return invalid(Reason.signature, payer);
+    contractSigner = signature.contractSigner;
+  }
+  if (later !== null) return invalid(later, payer);
   if (options.onChain) {
-    // As the reference does: one simulation of the settlement call on the happy path; the
-    // state reads that name the reason run only when it fails (or when simulation is off).
-    if (ctx.simulate && (await ctx.simulate(requirements, parsed))) return { isValid: true, payer, payment: parsed, contractSigner };
-    const [used, domain, balance] = await Promise.all([
-      ctx.chain.authorizationUsed(asset, payer, auth.nonce),
-      ctx.chain.tokenDomain(asset),
-      ctx.chain.balanceOf(asset, payer).catch((error) => {
-        if ((error as Error).name === "ChainUnavailableError") throw error;
-        return null;
-      }),
-    ]);
-    if (used === null) return invalid(Reason.eip3009NotSupported, payer);
-    if (used) return invalid(Reason.nonceUsed, payer);
-    if (domain.name !== null && domain.name !== extra.name) return invalid(Reason.tokenNameMismatch, payer);
-    if (domain.version !== null && domain.version !== extra.version) return invalid(Reason.tokenVersionMismatch, payer);
-    if (balance !== null && balance < auth.value) return invalid(Reason.insufficientBalance, payer);
-    if (ctx.simulate) return invalid(Reason.simulationFailed, payer);
+    const reason = await diagnose(ctx.chain, asset, named, auth);
+    if (reason !== null) return invalid(reason, payer);
   }
   return { isValid: true, payer, payment: parsed, contractSigner };
 }

@@ -4,6 +4,9 @@
 // BEGIN IMMEDIATE transaction, so the unique key (network, asset, payer, nonce) decides
 // exactly one reserver. Calls are synchronous underneath, so within one process two calls
 // never interleave; the async signatures match the PostgreSQL ledger.
+// Group commit: the payment writes (reserve, transition) issued in one turn of the event loop
+// run in one transaction, so a batch of settlements costs one fsync, not one per payment, and
+// synchronous=FULL stays the default. Each call resolves only after its commit.
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
@@ -86,6 +89,74 @@ export class SqliteLedger implements Ledger {
     this.db = db;
   }
 
+  /** Commits of payment writes (a group counts once), for tests and metrics. */
+  readonly stats = { commits: 0 };
+  private group: Array<{ run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  private groupScheduled = false;
+
+  /** Queues a write for the next group commit (see the header). */
+  private grouped<T>(run: () => T): Promise<T> {
+    this.handle();
+    return new Promise<T>((resolve, reject) => {
+      this.group.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.groupScheduled) {
+        this.groupScheduled = true;
+        setImmediate(() => this.commitGroup());
+      }
+    });
+  }
+
+  private commitGroup(): void {
+    this.groupScheduled = false;
+    const ops = this.group.splice(0);
+    if (ops.length === 0) return;
+    if (!this.db) {
+      for (const op of ops) op.reject(new LedgerError("ledger_closed", "the SQLite ledger is closed"));
+      return;
+    }
+    if (ops.length === 1) {
+      const [op] = ops;
+      try {
+        const value = op.run();
+        this.stats.commits++;
+        op.resolve(value);
+      } catch (e) {
+        op.reject(e);
+      }
+      return;
+    }
+    const db = this.db;
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (e) {
+      for (const op of ops) op.reject(e);
+      return;
+    }
+    // A failing statement (e.g. a constraint) undoes only itself; the others still commit.
+    const results = ops.map((op) => {
+      try {
+        return { ok: true as const, value: op.run() };
+      } catch (error) {
+        return { ok: false as const, error };
+      }
+    });
+    try {
+      db.exec("COMMIT");
+    } catch (e) {
+      try {
+        db.exec("ROLLBACK");
+      } catch {}
+      for (const op of ops) op.reject(e);
+      return;
+    }
+    this.stats.commits++;
+    ops.forEach((op, i) => {
+      const r = results[i];
+      if (r.ok) op.resolve(r.value);
+      else op.reject(r.error);
+    });
+  }
+
   private handle(): DatabaseSync {
     if (!this.db) throw new LedgerError("ledger_closed", "the SQLite ledger is closed");
     return this.db;
@@ -162,6 +233,7 @@ export class SqliteLedger implements Ledger {
 
   async close(): Promise<void> {
     if (!this.db) return;
+    this.commitGroup(); // writes already issued are kept
     this.statements.clear();
     this.db.close();
     this.db = null;
@@ -170,6 +242,10 @@ export class SqliteLedger implements Ledger {
   async reserve(input: norm.ReserveInput): Promise<ReserveResult> {
     const p = norm.reserveInput(input);
     const now = this.now();
+    return this.grouped(() => this.insertReservation(p, now));
+  }
+
+  private insertReservation(p: ReturnType<typeof norm.reserveInput>, now: number): ReserveResult {
     const row = this.stmt(
       `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload, created_at, updated_at)
        VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload, $now, $now)
@@ -192,6 +268,11 @@ export class SqliteLedger implements Ledger {
     const k = norm.paymentKey(key);
     assertTransition(from, to);
     const f = norm.transitionFields(fields);
+    const now = this.now();
+    return this.grouped(() => this.updateStatus(k, from, to, f, now));
+  }
+
+  private updateStatus(k: PaymentKey, from: PaymentStatus[], to: PaymentStatus, f: ReturnType<typeof norm.transitionFields>, now: number): PaymentRecord | null {
     const row = this.stmt(
       `UPDATE payments SET
          status = $to,
@@ -205,7 +286,7 @@ export class SqliteLedger implements Ledger {
       ...k,
       to,
       from: JSON.stringify(from),
-      now: this.now(),
+      now,
       setTxHash: f.txHash === undefined ? 0 : 1,
       txHash: f.txHash ?? null,
       setErrorReason: f.errorReason === undefined ? 0 : 1,

@@ -12,7 +12,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
-import { AbiCoder, ZeroHash, getAddress, keccak256 } from "ethers";
+import { ZeroHash, getAddress, keccak256 } from "ethers";
+import { hashPaymentKey } from "../facilitator/abi.ts";
 import type { Ledger, PaymentKey, PaymentStatus } from "../ledger/types.ts";
 import { ROYALTY_EXTENSION, type RoyaltyExtension } from "../facilitator/facilitator.ts";
 import type { FinalSettlement } from "../facilitator/outcome.ts";
@@ -96,7 +97,7 @@ const states = new WeakMap<FastifyRequest, RequestState>();
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 function defaultOutputId(key: PaymentKey): string {
-  return keccak256(AbiCoder.defaultAbiCoder().encode(["string", "address", "address", "bytes32"], [key.network, key.asset, key.payer, key.nonce]));
+  return hashPaymentKey(key.network, key.asset, key.payer, key.nonce);
 }
 
 function keyId(key: PaymentKey): string {
