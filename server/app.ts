@@ -14,6 +14,7 @@
 import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import { HTTPFacilitatorClient, type FacilitatorClient } from "@x402/core/server";
 import { decodePaymentResponseHeader } from "@x402/core/http";
@@ -317,6 +318,8 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
     };
 
     // ---- routes ----
+    // Security headers on every response (CSP, nosniff, frame denial, HSTS, no referrer leaks).
+    await app.register(helmet, { global: true });
     await app.register(swagger, {
       openapi: {
         openapi: "3.0.3",
