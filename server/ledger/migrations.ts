@@ -89,6 +89,26 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX contributions_contributor ON contributions (contributor);
     `,
   },
+  {
+    version: 2,
+    name: "held_outputs",
+    sql: `
+      CREATE TABLE held_outputs (
+        network      TEXT NOT NULL,
+        asset        TEXT NOT NULL,
+        payer        TEXT NOT NULL,
+        nonce        TEXT NOT NULL,
+        output_id    TEXT NOT NULL UNIQUE,
+        token_hash   TEXT NOT NULL,
+        status_code  INTEGER NOT NULL,
+        content_type TEXT,
+        body         BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (network, asset, payer, nonce),
+        FOREIGN KEY (network, asset, payer, nonce) REFERENCES payments (network, asset, payer, nonce)
+      ) STRICT;
+    `,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -165,6 +185,26 @@ export const postgresMigrations: readonly Migration[] = [
         PRIMARY KEY (datanet_id, seq)
       );
       CREATE INDEX contributions_contributor ON contributions (contributor);
+    `,
+  },
+  {
+    version: 2,
+    name: "held_outputs",
+    sql: `
+      CREATE TABLE held_outputs (
+        network      TEXT NOT NULL,
+        asset        TEXT NOT NULL,
+        payer        TEXT NOT NULL,
+        nonce        TEXT NOT NULL,
+        output_id    TEXT NOT NULL UNIQUE,
+        token_hash   TEXT NOT NULL,
+        status_code  INTEGER NOT NULL,
+        content_type TEXT,
+        body         BYTEA NOT NULL,
+        created_at   BIGINT NOT NULL,
+        PRIMARY KEY (network, asset, payer, nonce),
+        CONSTRAINT held_outputs_payment_fk FOREIGN KEY (network, asset, payer, nonce) REFERENCES payments (network, asset, payer, nonce)
+      );
     `,
   },
 ];

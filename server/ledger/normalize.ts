@@ -2,7 +2,7 @@
 // lower-case; amounts canonical decimal strings of a uint256; ids bounded. Both backends
 // call these before touching the database, so the same input is stored the same way.
 import { LedgerError } from "./errors.ts";
-import type { ContributionRecord, EpochRecord, OutputRecord, PaymentKey, PaymentRecord } from "./types.ts";
+import type { ContributionRecord, EpochRecord, HeldOutput, OutputRecord, PaymentKey, PaymentRecord } from "./types.ts";
 
 const ADDRESS = /^0x[0-9a-f]{40}$/;
 const BYTES32 = /^0x[0-9a-f]{64}$/;
@@ -124,6 +124,27 @@ export function output(o: OutputRecord): OutputRecord {
     recordHash: bytes32("output.recordHash", o.recordHash),
     epoch: o.epoch === null || o.epoch === undefined ? null : uint("output.epoch", o.epoch),
     createdAt: uint("output.createdAt", o.createdAt),
+  };
+}
+
+/** Held bodies are responses, not archives: 16 MiB is far above any model output. */
+export const MAX_HELD_BODY_BYTES = 16 * 1024 * 1024;
+
+export function heldOutput(h: HeldOutput): HeldOutput {
+  if (h === null || typeof h !== "object") bad("heldOutput", "must be an object");
+  if (!(h.body instanceof Uint8Array)) bad("heldOutput.body", "must be bytes (Uint8Array)");
+  if (h.body.byteLength > MAX_HELD_BODY_BYTES) bad("heldOutput.body", `must be at most ${MAX_HELD_BODY_BYTES} bytes`);
+  if (!Number.isInteger(h.statusCode) || h.statusCode < 200 || h.statusCode > 299) bad("heldOutput.statusCode", "must be a 2xx status");
+  const tokenHash = str("heldOutput.tokenHash", h.tokenHash).toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(tokenHash)) bad("heldOutput.tokenHash", "must be a sha256 hex digest");
+  return {
+    ...paymentKey(h, "heldOutput"),
+    outputId: id("heldOutput.outputId", h.outputId),
+    tokenHash,
+    statusCode: h.statusCode,
+    contentType: h.contentType === null || h.contentType === undefined ? null : str("heldOutput.contentType", h.contentType).slice(0, 256),
+    body: h.body,
+    createdAt: uint("heldOutput.createdAt", h.createdAt),
   };
 }
 

@@ -12,12 +12,16 @@ import {
   EPOCH_COLUMNS,
   OUTPUT_COLUMNS,
   OUTPUT_COLUMNS_O,
+  HELD_OUTPUT_COLUMNS,
+  HELD_OUTPUT_COLUMNS_H,
   PAYMENT_COLUMNS,
-  sameOutput, toContribution, toEpoch, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
+  PAYMENT_COLUMNS_P,
+  sameOutput, toContribution, toEpoch, toHeldOutput, toJoinedPayment, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
 import { assertTransition, isPaymentStatus } from "./transitions.ts";
 import type {
   ContributionRecord,
   EpochRecord,
+  HeldOutput,
   Ledger,
   OutputRecord,
   PaymentKey,
@@ -315,6 +319,38 @@ export class PostgresLedger implements Ledger {
       "ledger_epoch_outputs",
     );
     return rows.map(toOutputWithOptionalAmount);
+  }
+
+  async holdOutput(input: HeldOutput): Promise<void> {
+    const h = norm.heldOutput(input);
+    let inserted: Record<string, unknown>[];
+    try {
+      inserted = await this.query(
+        `INSERT INTO held_outputs (${HELD_OUTPUT_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT DO NOTHING
+         RETURNING output_id`,
+        [...keyValues(h), h.outputId, h.tokenHash, h.statusCode, h.contentType, Buffer.from(h.body.buffer, h.body.byteOffset, h.body.byteLength), h.createdAt],
+        "ledger_hold_output",
+      );
+    } catch (e) {
+      if ((e as { code?: string }).code === "23503") throw new LedgerError("unknown_payment", `held output ${h.outputId} names a payment the ledger does not hold`);
+      throw e;
+    }
+    if (inserted.length === 1) return;
+    const existing = await this.query(`SELECT output_id FROM held_outputs WHERE ${PAYMENT_KEY_MATCH}`, keyValues(h), "ledger_held_output_of_payment");
+    if (existing[0]?.output_id !== h.outputId) throw new LedgerError("output_conflict", `output ${h.outputId} conflicts with an output already held`);
+  }
+
+  async getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null> {
+    const rows = await this.query(
+      `SELECT ${HELD_OUTPUT_COLUMNS_H}, ${PAYMENT_COLUMNS_P} FROM held_outputs h
+       JOIN payments p ON p.network = h.network AND p.asset = h.asset AND p.payer = h.payer AND p.nonce = h.nonce
+       WHERE h.output_id = $1`,
+      [norm.id("outputId", outputId)],
+      "ledger_get_held_output",
+    );
+    return rows.length === 1 ? { output: toHeldOutput(rows[0]), payment: toJoinedPayment(rows[0]) } : null;
   }
 
   async putEpoch(input: EpochRecord): Promise<void> {

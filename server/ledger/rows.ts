@@ -1,6 +1,6 @@
 // Database rows (snake_case, as both backends return them) to the interface's records.
 // PostgreSQL hands BIGINT and NUMERIC back as strings: numbers go through num(), amounts stay strings.
-import type { ContributionRecord, EpochRecord, OutputRecord, PaymentRecord, PaymentStatus } from "./types.ts";
+import type { ContributionRecord, EpochRecord, HeldOutput, OutputRecord, PaymentRecord, PaymentStatus } from "./types.ts";
 
 type Row = Record<string, unknown>;
 
@@ -14,6 +14,34 @@ export const OUTPUT_COLUMNS = "output_id, model_id, network, asset, payer, nonce
 export const OUTPUT_COLUMNS_O = OUTPUT_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ");
 export const EPOCH_COLUMNS = "splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at";
 export const CONTRIBUTION_COLUMNS = "datanet_id, seq, contributor, content_hash, text, created_at";
+export const HELD_OUTPUT_COLUMNS = "network, asset, payer, nonce, output_id, token_hash, status_code, content_type, body, created_at";
+/** Held-output columns qualified with alias `h`, for joins with payments `p`. */
+export const HELD_OUTPUT_COLUMNS_H = HELD_OUTPUT_COLUMNS.split(", ").map((c) => `h.${c}`).join(", ");
+/** Payment columns qualified with alias `p` and prefixed `p_`, so they do not clash in a join. */
+export const PAYMENT_COLUMNS_P = PAYMENT_COLUMNS.split(", ").map((c) => `p.${c} AS p_${c}`).join(", ");
+
+export function toHeldOutput(r: Row): HeldOutput {
+  const body = r.body as Uint8Array;
+  return {
+    network: String(r.network),
+    asset: String(r.asset),
+    payer: String(r.payer),
+    nonce: String(r.nonce),
+    outputId: String(r.output_id),
+    tokenHash: String(r.token_hash),
+    statusCode: num(r.status_code),
+    contentType: strOrNull(r.content_type),
+    body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+    createdAt: num(r.created_at),
+  };
+}
+
+/** The `p_`-prefixed payment columns of a join row. */
+export function toJoinedPayment(r: Row): PaymentRecord {
+  const unprefixed: Row = {};
+  for (const [k, v] of Object.entries(r)) if (k.startsWith("p_")) unprefixed[k.slice(2)] = v;
+  return toPayment(unprefixed);
+}
 
 function num(v: unknown): number {
   return typeof v === "number" ? v : Number(v as string | bigint);

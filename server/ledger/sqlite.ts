@@ -18,12 +18,16 @@ import {
   EPOCH_COLUMNS,
   OUTPUT_COLUMNS,
   OUTPUT_COLUMNS_O,
+  HELD_OUTPUT_COLUMNS,
+  HELD_OUTPUT_COLUMNS_H,
   PAYMENT_COLUMNS,
-  sameOutput, toContribution, toEpoch, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
+  PAYMENT_COLUMNS_P,
+  sameOutput, toContribution, toEpoch, toHeldOutput, toJoinedPayment, toOutput, toOutputWithAmount, toOutputWithOptionalAmount, toPayment } from "./rows.ts";
 import { assertTransition, isPaymentStatus } from "./transitions.ts";
 import type {
   ContributionRecord,
   EpochRecord,
+  HeldOutput,
   Ledger,
   OutputRecord,
   PaymentKey,
@@ -408,6 +412,35 @@ export class SqliteLedger implements Ledger {
        ORDER BY o.created_at, o.output_id`,
     ).all({ modelId: norm.id("modelId", modelId), epoch: norm.uint("epoch", epoch) });
     return rows.map(toOutputWithOptionalAmount);
+  }
+
+  async holdOutput(input: HeldOutput): Promise<void> {
+    const h = norm.heldOutput(input);
+    const inserted = await this.grouped(() => {
+      try {
+        return this.stmt(
+          `INSERT INTO held_outputs (${HELD_OUTPUT_COLUMNS})
+           VALUES ($network, $asset, $payer, $nonce, $outputId, $tokenHash, $statusCode, $contentType, $body, $createdAt)
+           ON CONFLICT DO NOTHING
+           RETURNING output_id`,
+        ).get({ ...h } as unknown as Params);
+      } catch (e) {
+        if ((e as { errcode?: number }).errcode === SQLITE_CONSTRAINT_FOREIGNKEY) throw new LedgerError("unknown_payment", `held output ${h.outputId} names a payment the ledger does not hold`);
+        throw e;
+      }
+    });
+    if (inserted) return;
+    const existing = this.stmt(`SELECT output_id FROM held_outputs WHERE ${PAYMENT_KEY_MATCH}`).get({ network: h.network, asset: h.asset, payer: h.payer, nonce: h.nonce }) as { output_id: string } | undefined;
+    if (existing?.output_id !== h.outputId) throw new LedgerError("output_conflict", `output ${h.outputId} conflicts with an output already held`);
+  }
+
+  async getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null> {
+    const row = this.stmt(
+      `SELECT ${HELD_OUTPUT_COLUMNS_H}, ${PAYMENT_COLUMNS_P} FROM held_outputs h
+       JOIN payments p ON p.network = h.network AND p.asset = h.asset AND p.payer = h.payer AND p.nonce = h.nonce
+       WHERE h.output_id = $outputId`,
+    ).get({ outputId: norm.id("outputId", outputId) });
+    return row ? { output: toHeldOutput(row), payment: toJoinedPayment(row) } : null;
   }
 
   async putEpoch(input: EpochRecord): Promise<void> {

@@ -9,8 +9,10 @@ export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly Paymen
   // The handler ran (or failed) and settlement starts; an external facilitator may answer
   // settled/pending/failed directly without a separate "settling" step.
   reserved: ["settling", "pending", "settled", "failed", "released"],
-  // Submitted: confirmed, refused, or slow (pending, reconciled later).
-  settling: ["pending", "settled", "failed"],
+  // Submitted: confirmed, refused, or slow (pending, reconciled later). settling -> settling
+  // records the hash of a re-signed transaction (fee bump); settling -> released gives the
+  // reservation back when the transaction certainly never reached the chain.
+  settling: ["settling", "pending", "settled", "failed", "released"],
   // Reconciliation: the chain decides. pending -> pending records a replacement txHash;
   // pending -> settling resubmits only after the old transaction is known dropped.
   pending: ["pending", "settling", "settled", "failed"],
@@ -18,7 +20,10 @@ export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly Paymen
   // Chain truth wins: an authorization reported failed/released that later shows up settled
   // on-chain (e.g. submitted by a third party) is recorded as settled, never lost.
   failed: ["settled"],
-  released: ["settled"],
+  // released -> reserved: the authorization was never used on-chain, so the same signed
+  // payment may be presented again (a retry after a handler failure); compare-and-set picks
+  // one retrier.
+  released: ["reserved", "settled"],
 };
 
 export function isPaymentStatus(s: unknown): s is PaymentStatus {

@@ -48,6 +48,20 @@ export interface OutputRecord {
   createdAt: number;
 }
 
+/**
+ * The response a payer paid for, kept while the payment's settlement is pending and served
+ * (to the holder of the retrieval token only) once it is settled.
+ */
+export interface HeldOutput extends PaymentKey {
+  outputId: string;
+  /** sha256 (hex) of the retrieval token; the token itself is given only to the payer. */
+  tokenHash: string;
+  statusCode: number;
+  contentType: string | null;
+  body: Uint8Array;
+  createdAt: number;
+}
+
 export interface EpochRecord {
   splitter: string;
   epoch: number;
@@ -120,6 +134,15 @@ export interface Ledger {
   assignOutputsToEpoch(outputIds: string[], epoch: number): Promise<void>;
   /** Outputs of one model assigned to `epoch` (with their payment amount), oldest first. */
   listEpochOutputs(modelId: string, epoch: number): Promise<Array<OutputRecord & { amount: string | null }>>;
+
+  /**
+   * Keeps the output of a payment whose settlement is pending: one per payment. Holding the
+   * same outputId again is a no-op; another output for the payment, or an outputId held for
+   * another payment, throws LedgerError("output_conflict"); the payment must exist ("unknown_payment").
+   */
+  holdOutput(h: HeldOutput): Promise<void>;
+  /** A held output and its payment's current record, or null. */
+  getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
 
   /**
    * Inserts or updates (splitter, epoch). Once an epoch has left "built", its roots and

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { isLedgerError, type LedgerErrorCode } from "../../server/ledger/errors.ts";
 import type { Migration } from "../../server/ledger/migrations.ts";
-import type { EpochRecord, Ledger, OutputRecord, PaymentKey, PaymentRecord, PaymentStatus } from "../../server/ledger/types.ts";
+import type { EpochRecord, HeldOutput, Ledger, OutputRecord, PaymentKey, PaymentRecord, PaymentStatus } from "../../server/ledger/types.ts";
 
 export type TestLedger = Ledger & { appliedMigrations(): Promise<Array<{ version: number; name: string }>> };
 
@@ -215,6 +215,80 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(await l.transition(key, ["pending"], "failed", { errorReason: "transaction_failed" })).toMatchObject({ status: "failed", txHash: tx2, errorReason: "transaction_failed" });
         expect(await l.transition(key, ["failed"], "settled", { errorReason: null })).toMatchObject({ status: "settled", txHash: tx2, errorReason: null, outputId: "out-9" });
         await expectLedgerError(l.transition(key, ["settled"], "settled", { txHash: "0x12" }), "invalid_transition");
+      });
+    });
+
+    describe("retry and re-signing edges", () => {
+      it("a released payment can be reserved again, by exactly one of 20 concurrent retries", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput());
+        if (!r.reserved) throw new Error("not reserved");
+        const key = keyOf(r.payment);
+        await l.transition(key, ["reserved"], "released", { errorReason: "handler_status_500" });
+        const tries = await Promise.all(Array.from({ length: 20 }, () => l.transition(key, ["released"], "reserved", { errorReason: null })));
+        expect(tries.filter((t) => t !== null)).toHaveLength(1);
+        expect(tries.find((t) => t !== null)).toMatchObject({ status: "reserved", errorReason: null });
+        expect((await l.getPayment(key))!.status).toBe("reserved");
+        // a settled or failed payment never goes back
+        await l.transition(key, ["reserved"], "settled", { txHash: hex(32) });
+        await expectLedgerError(l.transition(key, ["settled"], "reserved"), "invalid_transition");
+        await expectLedgerError(l.transition(key, ["failed"], "reserved"), "invalid_transition");
+      });
+
+      it("settling records a re-signed transaction's hash, and gives the reservation back if nothing was sent", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput());
+        if (!r.reserved) throw new Error("not reserved");
+        const key = keyOf(r.payment);
+        const [tx1, tx2] = [hex(32), hex(32)];
+        expect(await l.transition(key, ["reserved"], "settling", { txHash: tx1 })).toMatchObject({ status: "settling", txHash: tx1 });
+        expect(await l.transition(key, ["reserved", "settling"], "settling", { txHash: tx2 })).toMatchObject({ status: "settling", txHash: tx2 });
+        expect(await l.transition(key, ["reserved", "settling"], "released", { txHash: null, errorReason: "chain_unavailable" })).toMatchObject({ status: "released", txHash: null });
+        expect(await l.transition(key, ["released"], "reserved")).toMatchObject({ status: "reserved" });
+      });
+    });
+
+    describe("held outputs", () => {
+      const held = (key: PaymentKey, over: Partial<HeldOutput> = {}): HeldOutput => ({
+        ...key,
+        outputId: `out-${hex(4)}`,
+        tokenHash: randomBytes(32).toString("hex"),
+        statusCode: 200,
+        contentType: "application/json; charset=utf-8",
+        body: new Uint8Array(Buffer.from(JSON.stringify({ text: "a paid output ✓" }))),
+        createdAt: 1_700_000_000_123,
+        ...over,
+      });
+
+      it("keeps a pending payment's output with its bytes, and reads it back with the payment's current state", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput());
+        if (!r.reserved) throw new Error("not reserved");
+        const key = keyOf(r.payment);
+        await l.transition(key, ["reserved"], "pending", { txHash: hex(32), errorReason: "settlement_pending" });
+        const h = held(key, { body: new Uint8Array([0, 255, 1, 254, ...Buffer.from("bytes")]) });
+        await l.holdOutput(h);
+        await l.holdOutput({ ...h, createdAt: h.createdAt + 1 }); // same output again: a no-op
+        const got = await l.getHeldOutput(h.outputId);
+        expect(got?.output).toEqual(h);
+        expect(got?.payment).toMatchObject({ ...key, status: "pending" });
+        await l.transition(key, ["pending"], "settled");
+        expect((await l.getHeldOutput(h.outputId))?.payment.status).toBe("settled");
+        expect(await l.getHeldOutput("missing")).toBeNull();
+      });
+
+      it("refuses a second output for one payment, an output id held for another payment, and an unknown payment", async () => {
+        const l = await fresh();
+        const [a, b] = [await l.reserve(paymentInput()), await l.reserve(paymentInput())];
+        if (!a.reserved || !b.reserved) throw new Error("not reserved");
+        const h = held(keyOf(a.payment));
+        await l.holdOutput(h);
+        await expectLedgerError(l.holdOutput(held(keyOf(a.payment))), "output_conflict");
+        await expectLedgerError(l.holdOutput(held(keyOf(b.payment), { outputId: h.outputId })), "output_conflict");
+        await expectLedgerError(l.holdOutput(held(keyOf(paymentInput()))), "unknown_payment");
+        await expectLedgerError(l.holdOutput(held(keyOf(b.payment), { statusCode: 500 })), "invalid_input");
+        await expectLedgerError(l.holdOutput(held(keyOf(b.payment), { tokenHash: "plain-token" })), "invalid_input");
+        expect((await l.getHeldOutput(h.outputId))?.output).toEqual(h);
       });
     });
 
