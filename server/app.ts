@@ -21,7 +21,7 @@ import { decodePaymentResponseHeader } from "@x402/core/http";
 import { Contract, JsonRpcProvider, Network, Wallet, WebSocketProvider, getAddress, type Provider, type Signer } from "ethers";
 import { adminRoutes } from "./api/admin.ts";
 import type { AppContext, TokenInfo } from "./api/context.ts";
-import { installErrorHandling, openAiErrorShape } from "./api/errors.ts";
+import { answerClientError, installErrorHandling, openAiErrorShape } from "./api/errors.ts";
 import { createMetrics, meteredFacilitator } from "./api/metrics.ts";
 import { openAiRoutes } from "./api/openai.ts";
 import { opsRoutes } from "./api/ops.ts";
@@ -237,6 +237,7 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
       bodyLimit: config.server.bodyLimitBytes,
       trustProxy: config.server.trustProxy,
       return503OnClosing: true,
+      clientErrorHandler: answerClientError,
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     });
     cleanups.push(() => app.close());

@@ -1,6 +1,8 @@
 // Every refusal is a JSON body with a reason code. On the OpenAI-compatible routes (/v1/*) it
 // has OpenAI's shape, {error: {message, type, param, code}}, so OpenAI clients surface it;
 // elsewhere it is {error: code, message}, the shape the x402 plugin uses.
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AttributionError } from "../attribution/index.ts";
 import { ConfigError } from "../config/index.ts";
@@ -91,6 +93,24 @@ export function mapError(error: unknown): Mapped {
   if (isTransportError(error)) return { status: 503, code: "chain_unavailable", message: "the chain is unreachable right now; nothing was charged" };
   if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, code: "bad_request", message: e.message };
   return { status: 500, code: "internal_error", message: "an internal error occurred" };
+}
+
+/**
+ * Requests node's HTTP parser refuses before fastify sees them (headers over the size limit,
+ * malformed HTTP, timeouts) get the same {error: code, message} JSON as every other refusal.
+ * The raw packet is never logged: it may hold a payment header or an admin token.
+ */
+export function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed || !socket.writable) return;
+  const [status, code, message] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "header_too_large", "the request headers exceed the size limit"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "request_timeout", "the request did not arrive in time"]
+        : [400, "bad_request", "the request is not valid HTTP"];
+  this.log.debug({ code: error.code, status }, "client error");
+  const body = JSON.stringify({ error: code, message });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
