@@ -14,7 +14,9 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
 fi
 
 # --- Browser for the dashboard tests (to be filled in by the dashboard owner) -------------
-# e.g.: if ! command -v chromium >/dev/null; then missing+=(chromium); fi
+# Debian's chromium at /usr/bin/chromium, driven by playwright-core in test/dashboard.test.ts
+# (playwright cannot download its own browsers here).
+if [ ! -x /usr/bin/chromium ]; then missing+=(chromium fonts-liberation); fi
 # ------------------------------------------------------------------------------------------
 
 if [ ${#missing[@]} -eq 0 ]; then
