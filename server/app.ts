@@ -18,7 +18,7 @@ import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import { HTTPFacilitatorClient, type FacilitatorClient } from "@x402/core/server";
 import { decodePaymentResponseHeader } from "@x402/core/http";
-import { Contract, JsonRpcProvider, Network, Wallet, WebSocketProvider, getAddress, type Provider, type Signer } from "ethers";
+import { Contract, FetchRequest, JsonRpcProvider, Network, Wallet, WebSocketProvider, getAddress, type Provider, type Signer } from "ethers";
 import { adminRoutes } from "./api/admin.ts";
 import type { AppContext, TokenInfo } from "./api/context.ts";
 import { answerClientError, installErrorHandling, openAiErrorShape } from "./api/errors.ts";
@@ -120,11 +120,23 @@ async function withTimeout<T>(what: string, ms: number, run: Promise<T>): Promis
   }
 }
 
+/**
+ * How long one JSON-RPC call may take. ethers waits 5 minutes by default: a hung RPC (accepts
+ * connections, never answers) would hold every paid request that long instead of a prompt 503.
+ */
+export const RPC_TIMEOUT_MS = 10_000;
+
+function rpcRequest(url: string): FetchRequest {
+  const request = new FetchRequest(url);
+  request.timeout = RPC_TIMEOUT_MS;
+  return request;
+}
+
 async function connectProvider(config: ServerConfig): Promise<Provider> {
   const { rpcUrl, chainId } = config.chain;
   if (rpcUrl === IN_PROCESS) throw new ConfigError("chain.rpcUrl", `"${IN_PROCESS}" needs a chain from the caller (server/main.ts starts one; createApp takes options.chain)`);
   const network = Network.from(chainId);
-  const provider = /^wss?:/.test(rpcUrl) ? new WebSocketProvider(rpcUrl, network) : new JsonRpcProvider(rpcUrl, network, { staticNetwork: network });
+  const provider = /^wss?:/.test(rpcUrl) ? new WebSocketProvider(rpcUrl, network) : new JsonRpcProvider(rpcRequest(rpcUrl), network, { staticNetwork: network });
   let reported: bigint;
   try {
     reported = BigInt(await withTimeout("eth_chainId", 10_000, (provider as JsonRpcProvider).send("eth_chainId", [])));

@@ -41,8 +41,10 @@ export async function deployChain(chain?: Chain) {
 export type DeployedChain = Awaited<ReturnType<typeof deployChain>>;
 
 export interface HostOptions {
-  /** Reach the chain through this provider (e.g. an RPC gateway the test can cut). */
+  /** Reach the chain through this provider. */
   provider?: Provider;
+  /** Reach the chain at this URL with the server's own provider and keys from the environment, as in production. */
+  rpcUrl?: string;
   ledger?: Ledger;
   relayerKey?: string;
   /** Extra facilitator config (maxWaitMs, confirmTimeoutMs...). */
@@ -61,12 +63,14 @@ export interface HostOptions {
 export async function startHost(d: DeployedChain, o: HostOptions = {}) {
   const provider = o.provider ?? (d.ethers.provider as unknown as Provider);
   const dataDir = mkdtempSync(join(tmpdir(), "r402-rel-"));
-  const relayer = new Wallet(o.relayerKey ?? d.relayerKey, provider);
+  const relayerKey = o.relayerKey ?? d.relayerKey;
+  const relayer = new Wallet(relayerKey, provider);
   const oracle = o.noOracle ? null : new Wallet(d.oracleKey, provider);
+  const keysFromEnv = o.rpcUrl ? { ROYALTY402_RELAYER_KEY: relayerKey, ...(o.noOracle ? {} : { ROYALTY402_ORACLE_KEY: d.oracleKey }) } : {};
   const server: RoyaltyServer = await createApp({
     config: {
       server: { host: "127.0.0.1", port: 0, ...o.server },
-      chain: { rpcUrl: "in-process", chainId: 31337, token: await d.token.getAddress(), factory: await d.factory.getAddress() },
+      chain: { rpcUrl: o.rpcUrl ?? "in-process", chainId: 31337, token: await d.token.getAddress(), factory: await d.factory.getAddress() },
       facilitator: { mode: "embedded", maxWaitMs: 10, ...o.facilitator },
       dataDir,
       epochs: { enabled: false, ...o.epochs },
@@ -85,8 +89,8 @@ export async function startHost(d: DeployedChain, o: HostOptions = {}) {
         },
       ],
     },
-    env: { ROYALTY402_ADMIN_TOKEN: ADMIN_TOKEN, ...o.env },
-    chain: { provider, relayer, oracle },
+    env: { ROYALTY402_ADMIN_TOKEN: ADMIN_TOKEN, ...keysFromEnv, ...o.env },
+    ...(o.rpcUrl ? {} : { chain: { provider, relayer, oracle } }),
     ...(o.ledger ? { ledger: o.ledger } : {}),
     logger: o.logger ?? false,
   });
