@@ -1,10 +1,11 @@
 // royalty402 claim <address>: pays out what an address can claim now, on every model's
 // splitter, using the claim (cumulative amount + Merkle proof) the server publishes. Anyone may
 // submit a claim (the tokens always go to the address), so the signer is just a keeper.
-import { Contract, JsonRpcProvider, Network, Wallet } from "ethers";
+import { Contract, Wallet, type JsonRpcProvider } from "ethers";
 import { SPLITTER_ABI, TOKEN_ABI } from "../../chain/abi.ts";
 import { LOCAL_CHAIN_ID } from "../../chain/accounts.ts";
 import { DEFAULT_DEPLOYMENT_FILE, readDeployment } from "../../chain/deployment.ts";
+import { RpcUnavailableError, connectRpcProvider } from "../../chain/rpc.ts";
 import { CliError } from "../errors.ts";
 import { units } from "../format.ts";
 import { getJson, serverUrl } from "../http.ts";
@@ -18,17 +19,12 @@ export function rpcUrlOf(option: string | undefined): string {
 }
 
 export async function connectRpc(url: string): Promise<{ provider: JsonRpcProvider; chainId: bigint }> {
-  let chainId: bigint;
-  const probe = new JsonRpcProvider(url, undefined, { staticNetwork: true, cacheTimeout: -1 });
   try {
-    chainId = BigInt(await Promise.race([probe.send("eth_chainId", []), new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), 10_000))]));
-  } catch {
-    throw new CliError(`the chain at ${url.replace(/\/\/[^/]*@/, "//")} does not answer: is \`royalty402 chain\` (or your RPC endpoint) running?`);
-  } finally {
-    probe.destroy();
+    return await connectRpcProvider(url);
+  } catch (e) {
+    if (e instanceof RpcUnavailableError) throw new CliError(`${e.message}: is \`royalty402 chain\` (or your RPC endpoint) running?`);
+    throw e;
   }
-  const network = Network.from(chainId);
-  return { provider: new JsonRpcProvider(url, network, { staticNetwork: network, cacheTimeout: -1, pollingInterval: 500 }), chainId };
 }
 
 export async function claim(address: string, opts: { server?: string; rpc?: string }): Promise<void> {

@@ -11,7 +11,7 @@ type CloseResult = { status: string; model: string; epoch?: number; outputs?: nu
 export async function close(opts: { model?: string; server?: string }): Promise<void> {
   const { results } = await postJson<{ results: CloseResult[] }>(serverUrl(opts.server), "/admin/epochs/close", opts.model ? { model: opts.model } : {}, adminToken());
   for (const r of results) {
-    if (r.status === "closed") console.log(`${r.model}: epoch ${r.epoch} posted: ${r.outputs} outputs, ${units(BigInt(r.cumulativeAllocated ?? "0"))} USDC allocated (cumulative), tx ${r.txHash}`);
+    if (r.status === "closed") console.log(`${r.model}: epoch ${r.epoch} posted: ${r.outputs} output${r.outputs === 1 ? "" : "s"}, ${units(BigInt(r.cumulativeAllocated ?? "0"))} USDC allocated (cumulative), tx ${r.txHash}`);
     else console.log(`${r.model}: ${r.status}${r.reason ? ` (${r.reason.replace(/_/g, " ")})` : ""}${r.epoch ? `, epoch ${r.epoch}` : ""}`);
   }
 }
@@ -33,7 +33,7 @@ export async function verify(modelId: string, epochText: string, opts: { server?
   const chain = rpc ? await connectRpc(rpc) : null;
   try {
     const result = await verifyEpoch(doc, { index, provider: chain?.provider, splitter: model.payTo });
-    console.log(`epoch ${doc.epoch} of ${model.id} (splitter ${model.payTo}): ${doc.payments.length} outputs, claimsRoot ${doc.claims.root}, recordsRoot ${doc.records.root}`);
+    console.log(`epoch ${doc.epoch} of ${model.id} (splitter ${model.payTo}): ${doc.payments.length} output${doc.payments.length === 1 ? "" : "s"}, claimsRoot ${doc.claims.root}, recordsRoot ${doc.records.root}`);
     for (const c of result.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}${c.detail ? `: ${c.detail}` : ""}`);
     if (!chain) console.log("  (chain not compared: pass --rpc)");
     if (!index) console.log("  (records not recomputed: pass --index <datanet index folder>)");

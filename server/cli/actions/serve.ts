@@ -7,11 +7,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { Wallet } from "ethers";
+import { Wallet, type JsonRpcProvider } from "ethers";
 import { createApp, loadServerConfig, prepareConfig, type ChainOverride } from "../../app.ts";
 import { DEV_ROLES, LOCAL_CHAIN_ID, devWallet } from "../../chain/accounts.ts";
 import { DEFAULT_DEPLOYMENT_FILE, readDeployment } from "../../chain/deployment.ts";
 import { startLocalChain, type LocalChain } from "../../chain/local.ts";
+import { RpcUnavailableError, connectRpcProvider } from "../../chain/rpc.ts";
 import { IN_PROCESS, type Secrets, type ServerConfig } from "../../config/index.ts";
 import { hostWithDashboard } from "../../dashboard/host.ts";
 import { CliError } from "../errors.ts";
@@ -67,6 +68,21 @@ export async function serve(opts: ServeOptions): Promise<void> {
   if (opts.host) config.server.host = opts.host;
   if (opts.port !== undefined) config.server.port = opts.port;
 
+  let rpcProvider: JsonRpcProvider | null = null;
+  if (/^https?:\/\//.test(config.chain.rpcUrl)) {
+    // Our own provider (no response cache: see server/chain/rpc.ts), with the same keys.
+    try {
+      ({ provider: rpcProvider } = await connectRpcProvider(config.chain.rpcUrl, config.chain.chainId));
+    } catch (e) {
+      if (e instanceof RpcUnavailableError) throw new CliError(`${e.message}${file ? "" : ": is `royalty402 chain` still running?"}`);
+      throw e;
+    }
+    chainOverride = {
+      provider: rpcProvider,
+      relayer: secrets.relayerKey ? new Wallet(secrets.relayerKey, rpcProvider) : null,
+      oracle: secrets.oracleKey ? new Wallet(secrets.oracleKey, rpcProvider) : null,
+    };
+  }
   if (config.chain.rpcUrl === IN_PROCESS) {
     local = await startLocalChain();
     if (!file || !config.chain.token) config.chain.token = local.token;
@@ -77,6 +93,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   }
 
   const cleanup = async () => {
+    rpcProvider?.destroy();
     await local?.close();
     if (temporaryDir) rmSync(temporaryDir, { recursive: true, force: true });
   };
@@ -91,6 +108,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
     throw e;
   }
   const ctx = hosted.server.context;
+  if (ctx.models.list().length === 0) {
+    await hosted.close();
+    await cleanup();
+    throw new CliError("the configuration serves no models.");
+  }
   const lines = [
     `royalty402 model host at ${hosted.url}`,
     `  dashboard   ${hosted.url}/`,
@@ -101,7 +123,6 @@ export async function serve(opts: ServeOptions): Promise<void> {
   if (generatedAdminToken) lines.push(`  admin token ${generatedAdminToken} (export ROYALTY402_ADMIN_TOKEN=… for datanet/epoch commands)`);
   if (local) lines.push(`  the dev payer ${local.roles.payer.address} holds 1000 USDC: try \`royalty402 pay ${hosted.url}\``);
   process.stderr.write(`${lines.join("\n")}\n`);
-  if (!ctx.models.list().length) throw new CliError("the configuration serves no models.");
   await untilSignal();
   await hosted.close();
   await cleanup();
