@@ -273,7 +273,7 @@ describe("longest continuation (∞-gram)", () => {
           }
         },
       ),
-      { numRuns: 120 },
+      { numRuns: 100 },
     );
   });
 
