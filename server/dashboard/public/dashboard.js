@@ -117,7 +117,7 @@ function render(s) {
   renderModels(s.models, token);
   const perSecond = 1000 / s.series.bucketMs;
   barChart($("chart-rate"), s.series.points, { value: (p) => p.payments * perSecond, empty: "waiting for payments" });
-  lineChart($("chart-revenue"), s.series.points, { value: (p) => Number(BigInt(p.cumulativeRevenue)) / 10 ** token.decimals, formatY: (v) => v.toFixed(v >= 10 ? 0 : 2), empty: "waiting for payments" });
+  lineChart($("chart-revenue"), s.series.points, { value: (p) => Number(BigInt(p.cumulativeRevenue)) / 10 ** token.decimals, formatY: (v) => (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : String(Number(v.toFixed(3)))), empty: "waiting for payments" });
   renderContributors(s.contributors, token);
   renderEpochs(s.epochs, token);
   renderRecent(s.recent, token);

@@ -1,6 +1,10 @@
 // One output's page: its text with each span coloured by the contributor it is credited to,
 // the contributors' shares, the payment that bought it and the epoch that paid them.
-import { colourOf, el, getJson, percent, short, units } from "./format.js";
+import { el, getJson, percent, short, units } from "./format.js";
+
+// Well-separated hues, given to the output's contributors in order of their share.
+const PALETTE = [210, 28, 130, 340, 265, 55, 180, 5, 95, 300, 240, 155];
+const colour = (i, alpha) => `hsla(${PALETTE[i % PALETTE.length]}, 80%, ${i < PALETTE.length ? 55 : 40}%, ${alpha})`;
 
 const $ = (id) => document.getElementById(id);
 const outputId = decodeURIComponent(location.pathname.split("/").pop() ?? "");
@@ -39,6 +43,8 @@ async function main() {
     $("prompt").hidden = false;
     $("prompt-text").textContent = o.prompt;
   }
+  const rows = [...o.contributors].sort((a, b) => b.ppm - a.ppm || (a.address < b.address ? -1 : 1));
+  const rank = new Map(rows.map((c, i) => [c.address, i]));
   const text = $("text");
   if (!o.text) {
     text.append(el("p", { class: "muted" }, "This server does not publish output texts (epochs.publishTexts is off): only the record is shown."));
@@ -51,7 +57,7 @@ async function main() {
               "span",
               {
                 class: "piece credited",
-                style: `background:${colourOf(piece.contributor)}`,
+                style: `background:${colour(rank.get(piece.contributor) ?? rows.length, 0.35)}`,
                 title: `${piece.contributor} · contribution #${piece.contribution} · tokens ${piece.start}–${piece.end}`,
                 dataset: { contributor: piece.contributor, contribution: String(piece.contribution), start: String(piece.start), end: String(piece.end) },
               },
@@ -62,13 +68,12 @@ async function main() {
     );
   }
 
-  const rows = [...o.contributors].sort((a, b) => b.ppm - a.ppm);
   $("legend").querySelector("tbody").replaceChildren(
     ...rows.map((c) => {
       const row = el(
         "tr",
         { dataset: { address: c.address, ppm: String(c.ppm) } },
-        el("td", {}, el("span", { class: "swatch", style: `background:${colourOf(c.address, 0.85)}` })),
+        el("td", {}, el("span", { class: "swatch", style: `background:${colour(rank.get(c.address), 0.35)}` })),
         el("td", {}, el("code", { title: c.address }, short(c.address, 10, 6))),
         el("td", { class: "num" }, percent(c.ppm)),
         el("td", { class: "num" }, String(c.tokens)),
