@@ -81,7 +81,7 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
     return;
   }
   const pool = (amount * BigInt(model.split.contributorBps)) / 10_000n;
-  console.log(`answer (${model.id}):\n  ${text.replace(/\n/g, "\n  ")}\n`);
+  console.log(`answer (${model.id}):\n  ${text.trim().replace(/\n/g, "\n  ")}\n`);
   console.log("receipt:");
   console.log(`  paid        ${units(amount)} ${model.price.symbol} by ${receipt?.payer ?? agent.address}${key.dev ? " (local dev account)" : ""}`);
   console.log(`  settled     tx ${receipt?.transaction} on ${receipt?.network}`);

