@@ -169,30 +169,48 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     }
 
     /// @notice The model owner's cut of everything received (withdrawn or not).
-    function ownerAccrued() public view returns (uint256) {
-        return totalReceived() * config().ownerBps / BPS;
+    function ownerAccrued() public view returns (uint256 ownerCut) {
+        Config memory c = config();
+        (ownerCut,) = _cuts(totalReceived(), c.ownerBps, c.protocolBps);
     }
 
     /// @notice The protocol's cut of everything received (withdrawn or not).
-    function protocolAccrued() public view returns (uint256) {
-        return totalReceived() * config().protocolBps / BPS;
+    function protocolAccrued() public view returns (uint256 protocolCut) {
+        Config memory c = config();
+        (, protocolCut) = _cuts(totalReceived(), c.ownerBps, c.protocolBps);
     }
 
-    /// @notice What contributors may be allocated in total: received minus both fixed cuts (rounding
-    /// dust of the cuts stays in the pool, so no unit is stranded).
+    /// @notice What contributors may be allocated in total: everything received minus the fixed cuts.
     function contributorPool() public view returns (uint256) {
         Config memory c = config();
         return _pool(totalReceived(), c.ownerBps, c.protocolBps);
     }
 
+    /// @dev The fixed cuts of `received`. Both cuts are floored together, then split, so that the owner
+    /// cut, the protocol cut and the pool each only grow as revenue grows (two independent floors can
+    /// both step at once and shrink the pool by a unit, stranding an already posted allocation), and
+    /// cuts + pool == received exactly.
+    function _cuts(uint256 received, uint256 ownerBps, uint256 protocolBps)
+        private
+        pure
+        returns (uint256 ownerCut, uint256 protocolCut)
+    {
+        uint256 feeBps = ownerBps + protocolBps;
+        if (feeBps == 0) return (0, 0);
+        uint256 fees = received * feeBps / BPS;
+        ownerCut = fees * ownerBps / feeBps;
+        protocolCut = fees - ownerCut;
+    }
+
     function _pool(uint256 received, uint256 ownerBps, uint256 protocolBps) private pure returns (uint256) {
-        return received - received * ownerBps / BPS - received * protocolBps / BPS;
+        return received - received * (ownerBps + protocolBps) / BPS;
     }
 
     /// @notice Pays the model owner's unwithdrawn cut to the owner. Anyone may call.
     function withdrawOwnerFees() external nonReentrant returns (uint256 amount) {
         Config memory c = config();
-        amount = totalReceived() * c.ownerBps / BPS - ownerWithdrawn;
+        (uint256 ownerCut,) = _cuts(totalReceived(), c.ownerBps, c.protocolBps);
+        amount = ownerCut - ownerWithdrawn;
         ownerWithdrawn += SafeCast.toUint128(amount);
         _payout(c.token, c.owner, amount);
     }
@@ -200,7 +218,8 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     /// @notice Pays the protocol's unwithdrawn cut to the protocol fee recipient. Anyone may call.
     function withdrawProtocolFees() external nonReentrant returns (uint256 amount) {
         Config memory c = config();
-        amount = totalReceived() * c.protocolBps / BPS - protocolWithdrawn;
+        (, uint256 protocolCut) = _cuts(totalReceived(), c.ownerBps, c.protocolBps);
+        amount = protocolCut - protocolWithdrawn;
         protocolWithdrawn += SafeCast.toUint128(amount);
         _payout(c.token, c.protocolRecipient, amount);
     }

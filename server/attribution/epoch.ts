@@ -104,12 +104,13 @@ function checkBps(name: string, v: number): bigint {
   return BigInt(v);
 }
 
-/** RoyaltySplitter._pool: what contributors may be allocated out of `received` in total. */
+/** RoyaltySplitter._pool: what contributors may be allocated out of `received` in total (monotone in `received`). */
 export function contributorPool(received: bigint, ownerBps: number, protocolBps: number): bigint {
   const ob = checkBps("ownerBps", ownerBps);
   const pb = checkBps("protocolBps", protocolBps);
   if (ob + pb > BPS) bad("ownerBps + protocolBps exceed 10000");
-  return received - (received * ob) / BPS - (received * pb) / BPS;
+  // Both cuts floored together, as the contract does, so the pool never shrinks as revenue grows.
+  return received - (received * (ob + pb)) / BPS;
 }
 
 const byAddress = (a: string, b: string) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0);

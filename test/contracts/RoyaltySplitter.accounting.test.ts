@@ -1,10 +1,17 @@
-// RoyaltySplitter accounting: fixed cuts exact to the unit (floor arithmetic, dust to the pool),
+// RoyaltySplitter accounting: fixed cuts exact to the unit (both cuts floored together, then split),
 // fee withdrawals, and a full scenario in which the splitter never pays out more than it received.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
 import type { RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
 import { claimsTree, eventsOf, expectRevert, mined, now } from "./support.ts";
 import { freshStack, paidOut, payment, postEpoch, settle, type Fixture } from "./fixtures.ts";
+
+/** The 10% / 2% cuts as the contract defines them: both floored together, then split; the pool is the rest. */
+function cutsOf(received: bigint, ownerBps = 1000n, protocolBps = 200n) {
+  const fees = (received * (ownerBps + protocolBps)) / 10_000n;
+  const owner = (fees * ownerBps) / (ownerBps + protocolBps);
+  return { owner, protocol: fees - owner, pool: received - fees };
+}
 
 describe("fixed cuts are exact to the unit", () => {
   let f: Fixture;
@@ -26,13 +33,13 @@ describe("fixed cuts are exact to the unit", () => {
 
   // [received, ownerBps, protocolBps, owner, protocol, pool]: expected values worked out by hand.
   const cases: Array<[bigint, number, number, bigint, bigint, bigint]> = [
-    [999_999n, 1000, 200, 99_999n, 19_999n, 880_001n], // 99_999.9 and 19_999.98 floor; dust to the pool
+    [999_999n, 1000, 200, 99_999n, 20_000n, 880_000n], // fees floor(119_999.88) = 119_999, owner floor(99_999.17)
     [1_000_000n, 1000, 200, 100_000n, 20_000n, 880_000n],
     [1n, 1000, 200, 0n, 0n, 1n],
-    [9_999n, 1000, 200, 999n, 199n, 8_801n],
-    [3n, 5000, 5000, 1n, 1n, 1n], // 100% in cuts: only the rounding dust is left to contributors
+    [9_999n, 1000, 200, 999n, 200n, 8_800n], // fees floor(1_199.88) = 1_199, owner floor(999.17)
+    [3n, 5000, 5000, 1n, 2n, 0n], // 100% in cuts: nothing for contributors
     [10_001n, 3333, 3333, 3333n, 3333n, 3335n],
-    [123_456_789n, 1, 9999, 12_345n, 123_444_443n, 1n],
+    [123_456_789n, 1, 9999, 12_345n, 123_444_444n, 0n],
     [1_000_000n, 0, 0, 0n, 0n, 1_000_000n],
     [1_000_000n, 10_000, 0, 1_000_000n, 0n, 0n],
     [7n, 0, 1, 0n, 0n, 7n],
@@ -94,7 +101,7 @@ describe("fee withdrawals", () => {
     expect(await f.splitter.ownerWithdrawn()).toBe(99_999n);
     expect(await f.splitter.ownerAccrued()).toBe(99_999n);
     expect(await f.splitter.totalReceived()).toBe(999_999n);
-    expect(await f.splitter.contributorPool()).toBe(880_001n);
+    expect(await f.splitter.contributorPool()).toBe(880_000n);
     await expectRevert(keeper.withdrawOwnerFees(), f.splitter, "NothingToClaim");
     await expectRevert(f.splitter.connect(f.roles.owner).withdrawOwnerFees(), f.splitter, "NothingToClaim");
   });
@@ -102,21 +109,20 @@ describe("fee withdrawals", () => {
   it("withdrawProtocolFees pays the protocol recipient, callable by anyone; then NothingToClaim", async () => {
     const anyone = f.splitter.connect(f.payers[3]);
     const receipt = await mined(anyone.withdrawProtocolFees());
-    expect(eventsOf(receipt, f.splitter, "FeeWithdrawn").map((e) => [...e.args])).toEqual([[f.roles.protocol.address, 19_999n]]);
-    expect(await f.token.balanceOf(f.roles.protocol.address)).toBe(19_999n);
-    expect(await f.splitter.protocolWithdrawn()).toBe(19_999n);
+    expect(eventsOf(receipt, f.splitter, "FeeWithdrawn").map((e) => [...e.args])).toEqual([[f.roles.protocol.address, 20_000n]]);
+    expect(await f.token.balanceOf(f.roles.protocol.address)).toBe(20_000n);
+    expect(await f.splitter.protocolWithdrawn()).toBe(20_000n);
     expect(await f.splitter.totalReceived()).toBe(999_999n);
-    expect(await f.token.balanceOf(f.splitterAddress)).toBe(999_999n - 99_999n - 19_999n);
+    expect(await f.token.balanceOf(f.splitterAddress)).toBe(999_999n - 99_999n - 20_000n);
     await expectRevert(anyone.withdrawProtocolFees(), f.splitter, "NothingToClaim");
   });
 
-  it("one more unit of revenue lifts both floors by one: each withdrawal pays exactly 1", async () => {
+  it("one more unit of revenue lifts the owner's cut by one; the protocol already held the rounding unit", async () => {
     await mined(f.token.connect(f.payers[1]).transfer(f.splitterAddress, 1n));
     expect(await f.splitter.totalReceived()).toBe(1_000_000n);
     expect(await f.splitter.withdrawOwnerFees.staticCall()).toBe(1n);
-    expect(await f.splitter.withdrawProtocolFees.staticCall()).toBe(1n);
+    await expectRevert(f.splitter.withdrawProtocolFees(), f.splitter, "NothingToClaim");
     await mined(f.splitter.withdrawOwnerFees());
-    await mined(f.splitter.withdrawProtocolFees());
     expect(await f.token.balanceOf(f.roles.owner.address)).toBe(100_000n);
     expect(await f.token.balanceOf(f.roles.protocol.address)).toBe(20_000n);
     expect(await f.splitter.contributorPool()).toBe(880_000n);
@@ -182,7 +188,7 @@ describe("full scenario: the splitter never pays out more than it received", () 
 
     // A malicious epoch 1 over-allocating is refused; an inflated one is vetoed and pays nothing.
     const pool1 = await f.splitter.contributorPool();
-    expect(pool1).toBe(received - (received * 1000n) / 10_000n - (received * 200n) / 10_000n);
+    expect(pool1).toBe(cutsOf(received).pool);
     await expectRevert(
       f.splitter.connect(f.roles.oracle).postEpoch(1, E.id("greedy"), pool1 + 1n, E.id("r"), ""),
       f.splitter,
@@ -235,8 +241,8 @@ describe("full scenario: the splitter never pays out more than it received", () 
     expect(final.balance).toBe(0n);
     expect(final.owed).toBe(0n);
     expect(await Promise.all(contributors.map((a) => f.token.balanceOf(a)))).toEqual(amounts);
-    expect(await f.token.balanceOf(f.roles.owner.address)).toBe((received * 1000n) / 10_000n);
-    expect(await f.token.balanceOf(f.roles.protocol.address)).toBe((received * 200n) / 10_000n);
+    expect(await f.token.balanceOf(f.roles.owner.address)).toBe(cutsOf(received).owner);
+    expect(await f.token.balanceOf(f.roles.protocol.address)).toBe(cutsOf(received).protocol);
     expect(await moneyOut()).toBe(received);
     // Nobody can take anything more.
     expect(await f.splitter.claimMany.staticCall(contributors, amounts, proofs)).toBe(0n);

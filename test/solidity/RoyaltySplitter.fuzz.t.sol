@@ -44,8 +44,22 @@ contract RoyaltySplitterFuzz is CheatCodes {
         RoyaltySplitter s = _splitter(ownerBps, protocolBps);
         token.mint(address(s), received);
         require(s.totalReceived() == received, "received");
-        require(s.ownerAccrued() == received * ownerBps / 10_000, "owner floor");
+        require(s.ownerAccrued() + s.protocolAccrued() == received * (uint256(ownerBps) + protocolBps) / 10_000, "fees floor");
         require(s.ownerAccrued() + s.protocolAccrued() + s.contributorPool() == received, "partition");
+    }
+
+    /// Owner cut, protocol cut and pool never shrink as revenue grows (a shrinking pool would strand an
+    /// allocation already posted).
+    function testFuzz_cutsAndPoolMonotone(uint256 received, uint256 more, uint16 ownerBps, uint16 protocolBps) public {
+        received = received % 1e30;
+        more = 1 + more % 1000;
+        ownerBps = uint16(ownerBps % 10_001);
+        protocolBps = uint16(protocolBps % (10_001 - uint256(ownerBps)));
+        RoyaltySplitter s = _splitter(ownerBps, protocolBps);
+        token.mint(address(s), received);
+        (uint256 o, uint256 p, uint256 pool) = (s.ownerAccrued(), s.protocolAccrued(), s.contributorPool());
+        token.mint(address(s), more);
+        require(s.ownerAccrued() >= o && s.protocolAccrued() >= p && s.contributorPool() >= pool, "shrank");
     }
 
     /// An epoch may allocate exactly the pool, never a unit more.
