@@ -1,6 +1,6 @@
 // The fastify x402 plugin end to end on the in-process chain with a real SQLite ledger:
-// challenge, bad input, payment, replay (sequential and concurrent), handler failure,
-// settlement failure after the handler ran.
+// challenge, bad input, payment, replay (sequential and concurrent), handler failure and the
+// retry of the same payment, settlement failure after the handler ran, challenge rate limit.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload } from "@x402/core/types";
@@ -144,6 +144,37 @@ describe("x402 plugin", () => {
     expect(record?.status).toBe("released");
   });
 
+  it("accepts the same signed payment again after a handler failure, and settles it once", async () => {
+    const [req] = (await challenge()).accepts;
+    const wallet = await fundedWallet(s, 100_000n);
+    const payment = await pay(wallet, req);
+    const calls = h.calls.length;
+    expect((await send(payment, body({ fail: true }))).statusCode).toBe(500);
+    const retry = await send(payment);
+    expect(retry.statusCode).toBe(200);
+    const settlement = decodePaymentResponseHeader(retry.headers["payment-response"] as string);
+    expect(settlement).toMatchObject({ success: true, payer: wallet.address, amount: "5000" });
+    expect(h.calls.length - calls).toBe(2); // the failed run and the retry
+    expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
+    const nonce = (payment.payload.authorization as { nonce: string }).nonce;
+    const record = await h.ledger.getPayment({ network: s.network, asset: s.asset.toLowerCase(), payer: wallet.address.toLowerCase(), nonce });
+    expect(record).toMatchObject({ status: "settled", txHash: settlement.transaction, errorReason: null });
+    // Once settled, it is a replay again.
+    expect((await send(payment)).statusCode).toBe(409);
+  });
+
+  it("lets exactly one of 6 concurrent retries of a released payment run the handler", async () => {
+    const [req] = (await challenge()).accepts;
+    const wallet = await fundedWallet(s, 100_000n);
+    const payment = await pay(wallet, req);
+    expect((await send(payment, body({ fail: true }))).statusCode).toBe(500);
+    const calls = h.calls.length;
+    const responses = await Promise.all(Array.from({ length: 6 }, () => send(payment)));
+    expect(responses.map((r) => r.statusCode).sort()).toEqual([200, 409, 409, 409, 409, 409]);
+    expect(h.calls.length - calls).toBe(1);
+    expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
+  });
+
   it("does not deliver the output when settlement fails after the handler ran", async () => {
     const [req] = (await challenge()).accepts;
     const wallet = await fundedWallet(s, 100_000n);
@@ -155,5 +186,29 @@ describe("x402 plugin", () => {
     expect(settlement).toMatchObject({ success: false, errorReason: Reason.insufficientBalance });
     const [failed] = await h.ledger.listPayments({ status: ["failed"] });
     expect(failed).toMatchObject({ payer: wallet.address.toLowerCase(), errorReason: Reason.insufficientBalance });
+  });
+});
+
+describe("challenge rate limit", () => {
+  it("answers unpaid requests past the limit with 429 and Retry-After; paid requests and other routes go through", async () => {
+    const limited = await paidApp(s, { plugin: { challengeRateLimit: { max: 3, timeWindow: 60_000 } } });
+    try {
+      const unpaid = () => limited.app.inject({ method: "POST", url: "/v1/completions", payload: body() });
+      const statuses = [];
+      for (let i = 0; i < 5; i++) statuses.push((await unpaid()).statusCode);
+      expect(statuses).toEqual([402, 402, 402, 429, 429]);
+      const refused = await unpaid();
+      expect(refused.statusCode).toBe(429);
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
+      expect(refused.json()).toMatchObject({ code: "challenge_rate_limited" });
+      expect(refused.headers["payment-required"]).toBeUndefined();
+      const [req] = decodePaymentRequiredHeader((await h.app.inject({ method: "POST", url: "/v1/completions", payload: body() })).headers["payment-required"] as string).accepts;
+      const paid = await limited.app.inject({ method: "POST", url: "/v1/completions", payload: body(), headers: { "payment-signature": encodePaymentSignatureHeader(await pay(await fundedWallet(s, 100_000n), req)) } });
+      expect(paid.statusCode).toBe(200);
+      expect((await limited.app.inject({ method: "GET", url: "/free" })).statusCode).toBe(200);
+    } finally {
+      await limited.app.close();
+      await limited.ledger.close();
+    }
   });
 });

@@ -71,8 +71,10 @@ export class ChainReader {
     private readonly noCodeCacheMs = 30_000,
   ) {}
 
+  /** eth_call at "latest", through the raw RPC when there is one (ethers' call() may answer from a 250 ms cache). */
   private async view(to: string, data: string, what: string): Promise<string> {
-    return onChain(what, () => this.provider.call({ to, data }));
+    const send = rawSend(this.provider);
+    return onChain(what, () => (send ? (send("eth_call", [{ to, data }, "latest"]) as Promise<string>) : this.provider.call({ to, data })));
   }
 
   tokenDomain(asset: string): Promise<TokenDomain> {

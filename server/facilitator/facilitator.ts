@@ -37,6 +37,10 @@ export interface FacilitatorOptions {
   now?: () => number;
 }
 
+export interface SettleOptions {
+  beforeBroadcast?: (txHash: string) => Promise<void>;
+}
+
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 export class EmbeddedFacilitator implements FacilitatorClient {
@@ -83,7 +87,14 @@ export class EmbeddedFacilitator implements FacilitatorClient {
     }
   }
 
-  async settle(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<SettleResponse> {
+  /**
+   * Settles (FacilitatorClient.settle). `options.beforeBroadcast` is called with the hash of
+   * the transaction that will carry this payment, after signing and before broadcasting (and
+   * again if it is re-signed): a resource server journals it (ledger "settling") so a crash
+   * after the broadcast is recoverable. If it throws, nothing is broadcast and the answer is
+   * chain_unavailable with no transaction.
+   */
+  async settle(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements, options: SettleOptions = {}): Promise<SettleResponse> {
     const network = paymentRequirements?.network ?? this.network;
     try {
       const verdict = await verifyExact(paymentPayload, paymentRequirements, this.ctx, { onChain: false });
@@ -106,6 +117,7 @@ export class EmbeddedFacilitator implements FacilitatorClient {
         nonce: auth.nonce,
         signature,
         contractSigner: verdict.contractSigner === true,
+        ...(options.beforeBroadcast ? { beforeBroadcast: options.beforeBroadcast } : {}),
       };
       const outcome = await this.batcher.settle(item, await this.chain.isOurSplitter(payTo));
       const payer = auth.from;

@@ -92,7 +92,12 @@ export class Relayer {
   }
 
   private async syncNonce(): Promise<number> {
-    this.nextNonce = await onChain("getTransactionCount", () => this.provider.getTransactionCount(this.address, "pending"));
+    // The raw call: ethers' getTransactionCount answers from a 250 ms cache, which after a
+    // "nonce too low" would hand back the same stale count on every retry.
+    const send = rawSend(this.provider);
+    this.nextNonce = await onChain("getTransactionCount", async () =>
+      send ? Number(BigInt(await send("eth_getTransactionCount", [this.address, "pending"]))) : this.provider.getTransactionCount(this.address, "pending"),
+    );
     return this.nextNonce;
   }
 

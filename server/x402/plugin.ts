@@ -1,24 +1,33 @@
 // x402 payments for fastify routes. A route opts in with `config.x402 = { model, price }`:
 //   no PAYMENT-SIGNATURE      -> 402, PAYMENT-REQUIRED (base64 PaymentRequired), Cache-Control: no-store
+//                                (429 + Retry-After past the optional challenge rate limit)
 //   malformed header          -> 400 invalid_payload (431 payment_header_too_large)
 //   wrong version/scheme/network/asset/payTo/amount -> 402 with the reason code
 //   verify refuses            -> 402 with the facilitator's reason code
-//   authorization seen before -> 409 payment_replayed (sequential or concurrent: the handler never runs twice)
+//   authorization seen before -> 409 payment_replayed (sequential or concurrent: the handler never runs twice),
+//                                unless it was released unused (handler failure): then it may run again
 //   chain/ledger unreachable  -> 503 + Retry-After, nothing charged
 // Otherwise the authorization is RESERVED in the ledger, the handler runs, and the payment is
 // settled before the response leaves: 2xx + PAYMENT-RESPONSE (extra: outputId, attributionUrl).
+// The ledger row goes reserved -> settling (with the batch transaction's hash, written before
+// it is broadcast) -> settled, so a crash at any point is recoverable (reconciler.ts).
 // A handler error (status >= 400) releases the reservation and charges nothing; a settlement
-// failure turns the response into a 402 with the settle reason (the output is not delivered).
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+// failure turns the response into a 402 with the settle reason (the output is not delivered);
+// a settlement still pending keeps the output in the ledger and answers 202 with where to
+// fetch it once settled (held-outputs.ts).
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
+import rateLimit from "@fastify/rate-limit";
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from "@x402/core/types";
 import { ZeroHash, getAddress, keccak256 } from "ethers";
+import type { Ledger, PaymentKey, PaymentRecord, PaymentStatus, ReserveResult } from "../ledger/types.ts";
 import { hashPaymentKey } from "../facilitator/abi.ts";
-import type { Ledger, PaymentKey, PaymentStatus } from "../ledger/types.ts";
-import { ROYALTY_EXTENSION, type RoyaltyExtension } from "../facilitator/facilitator.ts";
+import { EmbeddedFacilitator, ROYALTY_EXTENSION, type RoyaltyExtension, type SettleOptions } from "../facilitator/facilitator.ts";
 import type { FinalSettlement } from "../facilitator/outcome.ts";
 import { parseExactEvmPayload } from "../facilitator/payload.ts";
 import { Reason, isTransportError } from "../facilitator/reasons.ts";
+import { DEFAULT_MAX_HELD_OUTPUT_BYTES, DEFAULT_OUTPUTS_PATH, heldOutputRoutes, newRetrievalToken, payloadBytes } from "./held-outputs.ts";
+import { PaymentReconciler, type ReconcileOptions } from "./reconciler.ts";
 import {
   DEFAULT_MAX_PAYMENT_HEADER_BYTES,
   PAYMENT_REQUIRED_HEADER,
@@ -43,6 +52,15 @@ export interface PaidRoute {
   mimeType?: string;
 }
 
+export interface ChallengeRateLimit {
+  /** Challenges (requests without PAYMENT-SIGNATURE) allowed per client and window. */
+  max: number;
+  /** Window in ms, or a duration string such as "1 minute". */
+  timeWindow: number | string;
+  /** Who a client is; default: the request's IP. */
+  keyGenerator?: (request: FastifyRequest) => string | number | Promise<string | number>;
+}
+
 export interface X402Options {
   ledger: Ledger;
   /** The embedded facilitator, or any facilitator by URL (new HTTPFacilitatorClient({ url })). */
@@ -60,6 +78,18 @@ export interface X402Options {
   publicUrl?: string;
   /** Where an output's attribution record is served; default `${publicUrl}/attributions/${outputId}`. */
   attributionUrl?: (outputId: string) => string;
+  /** Where a payer fetches an output whose settlement was pending; default "/x402/outputs". */
+  outputsPath?: string;
+  /** Largest streamed body kept for a pending settlement (default 4 MiB). */
+  maxHeldOutputBytes?: number;
+  /**
+   * Crash recovery: payments left open are settled from chain facts, at start and periodically.
+   * On by default with the embedded facilitator (its provider); give `provider` to use it with
+   * an external facilitator; false turns it off.
+   */
+  reconcile?: ReconcileOptions | false;
+  /** Rate limit on 402 challenges, per client (@fastify/rate-limit). Off by default. */
+  challengeRateLimit?: ChallengeRateLimit | false;
 }
 
 /** What the handler of a paid route sees (request.x402) and may set. */
@@ -95,6 +125,8 @@ interface RequestState {
 
 const states = new WeakMap<FastifyRequest, RequestState>();
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+/** Payment states a request of this process may still move forward. */
+const IN_FLIGHT: PaymentStatus[] = ["reserved", "settling"];
 
 function defaultOutputId(key: PaymentKey): string {
   return hashPaymentKey(key.network, key.asset, key.payer, key.nonce);
@@ -115,17 +147,21 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
   const asset = getAddress(options.asset.address);
   const maxTimeoutSeconds = options.maxTimeoutSeconds ?? 300;
   const maxHeaderBytes = options.maxPaymentHeaderBytes ?? DEFAULT_MAX_PAYMENT_HEADER_BYTES;
+  const maxHeldBytes = options.maxHeldOutputBytes ?? DEFAULT_MAX_HELD_OUTPUT_BYTES;
   const retryAfter = String(options.retryAfterSeconds ?? 5);
-  const challengeCache = new Map<string, { header: string; body: string }>();
+  const outputsPath = (options.outputsPath ?? DEFAULT_OUTPUTS_PATH).replace(/\/+$/, "");
+  // The embedded facilitator journals the settlement hash before broadcasting (beforeBroadcast).
+  const embedded = facilitator instanceof EmbeddedFacilitator ? facilitator : null;
   const awaitingFinal = new Set<string>();
   const earlyFinals = new Map<string, FinalSettlement>();
 
   const baseUrl = (request: FastifyRequest) => options.publicUrl ?? `${request.protocol}://${request.host}`;
-  const attributionUrl = (request: FastifyRequest, outputId: string) =>
-    options.attributionUrl ? options.attributionUrl(outputId) : `${baseUrl(request)}/attributions/${outputId}`;
+  const attributionUrlAt = (base: string, outputId: string) => (options.attributionUrl ? options.attributionUrl(outputId) : `${base}/attributions/${outputId}`);
+  const attributionUrl = (request: FastifyRequest, outputId: string) => attributionUrlAt(baseUrl(request), outputId);
 
-  // The challenge path must cost about what a static route costs: requirements, the encoded
-  // PAYMENT-REQUIRED header and the body are computed once per (url, payTo, amount, error).
+  // A challenge must cost about what a static route costs: the requirements, the encoded
+  // PAYMENT-REQUIRED header and the body are built once per (payTo, amount, url, reason) and
+  // a challenge is then a Map lookup.
   const requirementsCache = new Map<string, PaymentRequirements>();
   function requirementsFor(payTo: string, amount: bigint): PaymentRequirements {
     const cacheKey = `${payTo}|${amount}`;
@@ -140,15 +176,16 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
         maxTimeoutSeconds,
         extra: { name: options.asset.name, version: options.asset.version },
       };
-      if (requirementsCache.size > 10_000) requirementsCache.clear();
+      if (requirementsCache.size >= 10_000) requirementsCache.clear();
       requirementsCache.set(cacheKey, requirements);
     }
     return requirements;
   }
 
+  const challengeCache = new Map<string, { header: string; body: string }>();
   function challenge(request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, error: string, message?: string): { header: string; body: string } {
     const url = `${baseUrl(request)}${request.url}`;
-    const cacheKey = `${url}\u0000${requirements.payTo}\u0000${requirements.amount}\u0000${error}\u0000${message ?? ""}`;
+    const cacheKey = `${requirements.payTo}\u0000${requirements.amount}\u0000${url}\u0000${error}\u0000${message ?? ""}`;
     let cached = challengeCache.get(cacheKey);
     if (!cached) {
       const paymentRequired: PaymentRequired = {
@@ -158,7 +195,7 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
         accepts: [requirements],
       };
       cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify({ error, ...(message ? { message } : {}) }) };
-      if (challengeCache.size > 10_000) challengeCache.clear();
+      if (challengeCache.size >= 10_000) challengeCache.clear();
       challengeCache.set(cacheKey, cached);
     }
     return cached;
@@ -178,8 +215,23 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     return reply.code(503).header("Retry-After", retryAfter).header("Cache-Control", "no-store").send({ error: Reason.chainUnavailable, message });
   }
 
-  async function replayed(reply: FastifyReply, status: PaymentStatus) {
+  function replayed(reply: FastifyReply, status: PaymentStatus) {
     return reply.code(409).header("Cache-Control", "no-store").send({ error: Reason.paymentReplayed, message: "this payment authorization was already presented", status });
+  }
+
+  /**
+   * Reserves the authorization. A payment released unused (its handler failed, or settlement
+   * could not reach the chain) is taken again by compare-and-set: one retry wins, as on a
+   * first reserve. It must be the same purchase (model, payee, amount).
+   */
+  async function reserve(key: PaymentKey, payTo: string, amount: bigint, model: string, payload: PaymentPayload): Promise<ReserveResult> {
+    const result = await ledger.reserve({ ...key, payTo: payTo.toLowerCase(), amount: amount.toString(), modelId: model, outputId: null, payload: JSON.stringify(payload) });
+    if (result.reserved) return result;
+    const seen = result.existing;
+    if (seen.status !== "released" || seen.modelId !== model || seen.payTo !== payTo.toLowerCase() || seen.amount !== amount.toString()) return result;
+    const again = await ledger.transition(key, ["released"], "reserved", { errorReason: null, txHash: null });
+    if (again) return { reserved: true, payment: again };
+    return { reserved: false, existing: (await ledger.getPayment(key)) ?? seen };
   }
 
   async function preHandler(route: PaidRoute, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -219,7 +271,7 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
 
     let reservation;
     try {
-      reservation = await ledger.reserve({ ...key, payTo: payTo.toLowerCase(), amount: amount.toString(), modelId: model, outputId: null, payload: JSON.stringify(payload) });
+      reservation = await reserve(key, payTo, amount, model, payload);
     } catch (error) {
       request.log.error({ err: error }, "x402: ledger reserve failed");
       return unavailable(reply, "payment ledger unavailable");
@@ -254,6 +306,20 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     await ledger.transition(state.ctx.key, ["reserved"], "released", { errorReason: why }).catch(() => null);
   }
 
+  /** Settles through the facilitator; a thrown error becomes a failed SettleResponse. */
+  async function settle(ctx: PaymentContext, settleOptions: SettleOptions): Promise<SettleResponse> {
+    // A bytes32 output id goes on-chain as is; any other id is hashed into one.
+    const onChainOutputId = BYTES32.test(ctx.outputId) ? ctx.outputId : keccak256(Buffer.from(ctx.outputId, "utf8"));
+    const royalty: RoyaltyExtension = { outputId: onChainOutputId, attributionRoot: ctx.attributionRoot };
+    const settlePayload: PaymentPayload = { ...ctx.payload, extensions: { ...ctx.payload.extensions, [ROYALTY_EXTENSION]: royalty } };
+    try {
+      return embedded ? await embedded.settle(settlePayload, ctx.requirements, settleOptions) : await facilitator.settle(settlePayload, ctx.requirements);
+    } catch (error) {
+      const reason = (error as { errorReason?: string }).errorReason ?? (isTransportError(error) ? Reason.chainUnavailable : Reason.transactionFailed);
+      return { success: false, errorReason: reason, errorMessage: (error as Error).message, transaction: "", network: network as `${string}:${string}` };
+    }
+  }
+
   async function onSend(request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<unknown> {
     const state = states.get(request);
     if (!state || state.finished) return body;
@@ -263,25 +329,48 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     }
     state.finished = true;
     const { ctx } = state;
-    // A bytes32 output id goes on-chain as is; any other id is hashed into one.
-    const onChainOutputId = BYTES32.test(ctx.outputId) ? ctx.outputId : keccak256(Buffer.from(ctx.outputId, "utf8"));
-    const royalty: RoyaltyExtension = { outputId: onChainOutputId, attributionRoot: ctx.attributionRoot };
-    const settlePayload: PaymentPayload = { ...ctx.payload, extensions: { ...ctx.payload.extensions, [ROYALTY_EXTENSION]: royalty } };
-    let result: SettleResponse;
-    try {
-      result = await facilitator.settle(settlePayload, ctx.requirements);
-    } catch (error) {
-      result = { success: false, errorReason: isTransportError(error) ? Reason.chainUnavailable : Reason.transactionFailed, errorMessage: (error as Error).message, transaction: "", network: network as `${string}:${string}` };
-      if ((error as { errorReason?: string }).errorReason) result.errorReason = (error as { errorReason: string }).errorReason;
-    }
-    const fields = { outputId: ctx.outputId, txHash: result.transaction || null, errorReason: result.errorReason ?? null };
     const abandon = () => {
       if (body && typeof (body as { destroy?: unknown }).destroy === "function") (body as { destroy: () => void }).destroy();
     };
+    const answerJson = (status: number) => {
+      abandon();
+      reply.removeHeader("content-length");
+      return reply.code(status).header("Content-Type", "application/json; charset=utf-8").header("Cache-Control", "no-store");
+    };
+
+    // Journal "settling" before anything can reach the chain: with the embedded facilitator,
+    // with the batch transaction's hash, after signing and before broadcasting (the same
+    // ledger group commit covers the whole batch); with another facilitator, before the call.
+    let settleOptions: SettleOptions = {};
+    if (embedded) {
+      settleOptions = {
+        beforeBroadcast: async (txHash) => {
+          const row = await ledger.transition(ctx.key, IN_FLIGHT, "settling", { txHash, outputId: ctx.outputId });
+          if (!row) throw new Error("the reservation is no longer held");
+        },
+      };
+    } else {
+      let row: PaymentRecord | null;
+      try {
+        row = await ledger.transition(ctx.key, ["reserved"], "settling", { outputId: ctx.outputId });
+      } catch (error) {
+        request.log.error({ err: error, payment: ctx.key }, "x402: ledger unavailable before settlement; nothing submitted");
+        answerJson(503).header("Retry-After", retryAfter);
+        return JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" });
+      }
+      if (!row) {
+        const seen = await ledger.getPayment(ctx.key).catch(() => null);
+        answerJson(409);
+        return JSON.stringify({ error: Reason.paymentReplayed, message: "the reservation of this payment is no longer held", status: seen?.status ?? null });
+      }
+    }
+
+    const result = await settle(ctx, settleOptions);
+    const txHash = result.transaction || null;
 
     if (result.success) {
-      await ledger.transition(ctx.key, ["reserved"], "settled", { outputId: ctx.outputId, txHash: result.transaction }).catch((error) => {
-        request.log.error({ err: error, payment: ctx.key }, "x402: settled on-chain but the ledger write failed; reconcile will record it");
+      await ledger.transition(ctx.key, IN_FLIGHT, "settled", { outputId: ctx.outputId, txHash: result.transaction, errorReason: null }).catch((error) => {
+        request.log.error({ err: error, payment: ctx.key }, "x402: settled on-chain but the ledger write failed; the reconciler will record it");
       });
       const response: SettleResponse = {
         success: true,
@@ -295,26 +384,72 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
       return body;
     }
 
-    abandon();
-    reply.removeHeader("content-length");
-    reply.header("Content-Type", "application/json; charset=utf-8").header("Cache-Control", "no-store");
-    if (result.errorReason === Reason.chainUnavailable && !result.transaction) {
-      await ledger.transition(ctx.key, ["reserved"], "released", { errorReason: Reason.chainUnavailable }).catch(() => null);
-      reply.code(503).header("Retry-After", retryAfter);
+    if (result.errorReason === Reason.chainUnavailable && !txHash) {
+      // Nothing reached the chain: give the reservation back (the same payment may be retried).
+      await ledger.transition(ctx.key, IN_FLIGHT, "released", { errorReason: Reason.chainUnavailable, txHash: null }).catch(() => null);
+      answerJson(503).header("Retry-After", retryAfter);
       return JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" });
     }
-    const pending = result.errorReason === Reason.settlementPending;
-    await ledger.transition(ctx.key, ["reserved"], pending ? "pending" : "failed", fields).catch(() => null);
-    if (pending) {
-      const id = keyId(ctx.key);
-      const early = earlyFinals.get(id);
-      if (early) {
-        earlyFinals.delete(id);
-        await recordFinal(early);
-      } else awaitingFinal.add(id);
-    }
-    reply.code(402).header(PAYMENT_RESPONSE_HEADER, encodeSettlement({ ...result, payer: result.payer ?? ctx.payer }));
-    return JSON.stringify({ error: result.errorReason ?? Reason.transactionFailed, ...(result.errorMessage ? { message: result.errorMessage } : {}), ...(result.transaction ? { transaction: result.transaction } : {}) });
+
+    if (result.errorReason === Reason.settlementPending) return pending(request, reply, ctx, result, body);
+
+    await ledger.transition(ctx.key, IN_FLIGHT, "failed", { outputId: ctx.outputId, txHash, errorReason: result.errorReason ?? Reason.transactionFailed }).catch(() => null);
+    answerJson(402).header(PAYMENT_RESPONSE_HEADER, encodeSettlement({ ...result, payer: result.payer ?? ctx.payer }));
+    return JSON.stringify({ error: result.errorReason ?? Reason.transactionFailed, ...(result.errorMessage ? { message: result.errorMessage } : {}), ...(txHash ? { transaction: txHash } : {}) });
+  }
+
+  /**
+   * The transaction was broadcast but has not confirmed yet: the payer may be charged, so the
+   * output is kept against the payment and served once it settles; the answer is 202 with
+   * where to fetch it (a retrieval token only this payer receives).
+   */
+  async function pending(request: FastifyRequest, reply: FastifyReply, ctx: PaymentContext, result: SettleResponse, body: unknown): Promise<unknown> {
+    await ledger
+      .transition(ctx.key, IN_FLIGHT, "pending", { outputId: ctx.outputId, txHash: result.transaction, errorReason: Reason.settlementPending })
+      .catch((error) => request.log.error({ err: error, payment: ctx.key }, "x402: could not record a pending settlement; the reconciler will"));
+    const id = keyId(ctx.key);
+    const early = earlyFinals.get(id);
+    if (early) {
+      earlyFinals.delete(id);
+      await recordFinal(early);
+    } else awaitingFinal.add(id);
+
+    const statusCode = reply.statusCode;
+    const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
+    const bytes = await payloadBytes(body, maxHeldBytes);
+    const { token, tokenHash } = newRetrievalToken();
+    let outputUrl: string | null = null;
+    if (bytes) {
+      try {
+        await ledger.holdOutput({ ...ctx.key, outputId: ctx.outputId, tokenHash, statusCode, contentType, body: bytes, createdAt: Date.now() });
+        outputUrl = `${baseUrl(request)}${outputsPath}/${encodeURIComponent(ctx.outputId)}?token=${token}`;
+      } catch (error) {
+        request.log.error({ err: error, payment: ctx.key }, "x402: could not keep the output of a pending settlement");
+      }
+    } else request.log.error({ payment: ctx.key }, `x402: the output of a pending settlement exceeds ${maxHeldBytes} bytes and cannot be kept`);
+
+    const response: SettleResponse = {
+      ...result,
+      payer: result.payer ?? ctx.payer,
+      extra: { outputId: ctx.outputId, attributionUrl: ctx.attributionUrl ?? attributionUrl(request, ctx.outputId), ...(outputUrl ? { outputUrl } : {}) },
+    };
+    reply.removeHeader("content-length");
+    reply
+      .code(202)
+      .header("Content-Type", "application/json; charset=utf-8")
+      .header("Cache-Control", "no-store")
+      .header("Retry-After", retryAfter)
+      .header(PAYMENT_RESPONSE_HEADER, encodeSettlement(response));
+    if (outputUrl) reply.header("Location", outputUrl);
+    return JSON.stringify({
+      error: Reason.settlementPending,
+      message: outputUrl
+        ? "the payment's transaction is not confirmed yet; the output is kept for you at outputUrl once it settles"
+        : "the payment's transaction is not confirmed yet, and the output could not be kept",
+      transaction: result.transaction,
+      outputId: ctx.outputId,
+      ...(outputUrl ? { outputUrl } : {}),
+    });
   }
 
   /** A request that ended without reaching onSend (client gone mid-handler) gives its reservation back. */
@@ -323,15 +458,37 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     if (state && !state.finished) await release(state, "request_aborted");
   }
 
+  let challengeLimiter: onRequestHookHandler | null = null;
+  if (options.challengeRateLimit) {
+    const limit = options.challengeRateLimit;
+    if (!app.hasDecorator("rateLimit")) await app.register(rateLimit, { global: false });
+    challengeLimiter = app.rateLimit({
+      max: limit.max,
+      timeWindow: limit.timeWindow,
+      ...(limit.keyGenerator ? { keyGenerator: limit.keyGenerator } : {}),
+      // Only challenges are limited: a request carrying a payment goes through.
+      allowList: (request) => request.headers[PAYMENT_SIGNATURE_HEADER] !== undefined,
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: context.statusCode,
+        code: "challenge_rate_limited",
+        error: "Too Many Requests",
+        message: `too many unpaid requests; retry in ${context.after}`,
+      }),
+    }) as onRequestHookHandler;
+  }
+
   app.addHook("onRoute", (routeOptions) => {
     const route = routeOptions.config?.x402;
     if (!route) return;
     const append = <T>(existing: T | T[] | undefined, hook: T): T[] => (existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]);
     const paid = (request: FastifyRequest, reply: FastifyReply) => preHandler(route, request, reply);
+    if (challengeLimiter) routeOptions.onRequest = append(routeOptions.onRequest, challengeLimiter as never);
     routeOptions.preHandler = append(routeOptions.preHandler, paid as never);
     routeOptions.onSend = append(routeOptions.onSend, onSend as never);
     routeOptions.onResponse = append(routeOptions.onResponse, onResponse as never);
   });
+
+  heldOutputRoutes(app, { ledger, path: outputsPath, retryAfterSeconds: retryAfter, baseUrl, attributionUrl: attributionUrlAt });
 
   // Late results: a transaction that confirmed after its request was answered "pending".
   const withFinals = facilitator as FacilitatorClient & { onFinal?: (listener: (f: FinalSettlement) => void) => () => void };
@@ -353,6 +510,14 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     await ledger
       .transition(key, ["pending"], final.status, { txHash: final.txHash, errorReason: final.reason ?? null })
       .catch((error) => app.log.error({ err: error, payment: key }, "x402: could not record a late settlement result"));
+  }
+
+  // Crash recovery: at start and then periodically (reconciler.ts).
+  const reconcileProvider = options.reconcile === false ? null : (options.reconcile?.provider ?? embedded?.chain.provider ?? null);
+  if (reconcileProvider) {
+    const reconciler = new PaymentReconciler(ledger, reconcileProvider, network, options.reconcile || {}, app.log);
+    app.addHook("onReady", async () => void reconciler.start());
+    app.addHook("onClose", async () => reconciler.stop());
   }
 }
 

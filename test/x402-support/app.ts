@@ -6,13 +6,16 @@ import { join } from "node:path";
 import Fastify from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
 import { openLedger } from "../../server/ledger/index.ts";
-import { x402Payments } from "../../server/x402/index.ts";
+import { x402Payments, type X402Options } from "../../server/x402/index.ts";
 import type { X402Stack } from "./stack.ts";
 
 export const PRICE_PER_TOKEN = 100n;
 
-export async function paidApp(s: X402Stack, options: { facilitator?: FacilitatorClient; handler?: (body: any) => Promise<void> | void } = {}) {
-  const ledger = await openLedger({ sqlitePath: join(mkdtempSync(join(tmpdir(), "x402-")), "ledger.sqlite") });
+export async function paidApp(
+  s: X402Stack,
+  options: { facilitator?: FacilitatorClient; handler?: (body: any) => Promise<unknown> | unknown; plugin?: Partial<X402Options>; sqlitePath?: string } = {},
+) {
+  const ledger = await openLedger({ sqlitePath: options.sqlitePath ?? join(mkdtempSync(join(tmpdir(), "x402-")), "ledger.sqlite") });
   const app = Fastify({ logger: false });
   const calls: string[] = [];
   await app.register(x402Payments, {
@@ -22,6 +25,7 @@ export async function paidApp(s: X402Stack, options: { facilitator?: Facilitator
     asset: { address: s.asset, name: "USD Coin", version: "2" },
     payTo: (model) => (model === "tiny" ? s.payTo : undefined),
     publicUrl: "http://models.test",
+    ...options.plugin,
   });
   app.post(
     "/v1/completions",
@@ -37,10 +41,11 @@ export async function paidApp(s: X402Stack, options: { facilitator?: Facilitator
     async (request) => {
       const body = request.body as any;
       calls.push(request.x402!.payer);
-      await options.handler?.(body);
+      const replaced = await options.handler?.(body);
       if (body.fail) throw new Error("model backend crashed");
       request.x402!.setOutput({ attributionRoot: `0x${"ab".repeat(32)}` });
-      return { text: `completion for ${body.prompt}`, outputId: request.x402!.outputId };
+      // A handler may answer with its own body (e.g. a stream); otherwise a JSON completion.
+      return replaced ?? { text: `completion for ${body.prompt}`, outputId: request.x402!.outputId };
     },
   );
   app.get("/free", async () => ({ ok: true }));
