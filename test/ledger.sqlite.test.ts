@@ -115,8 +115,9 @@ describe("SQLite ledger file", () => {
         proc.stdout.on("data", () => out.includes("ready\n") && resolve());
         proc.on("exit", (code) => reject(new Error(`child exited (${code}) before ready: ${err}`)));
       });
+      // "close", not "exit": exit can fire before the child's last stdout chunk has been read.
       const done = new Promise<string[]>((resolve, reject) =>
-        proc.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.split("\n")[1])) : reject(new Error(`child failed (${code}): ${err}`)))),
+        proc.on("close", (code) => (code === 0 ? resolve(JSON.parse(out.split("\n")[1])) : reject(new Error(`child failed (${code}): ${err}`)))),
       );
       return { proc, ready, done };
     });
