@@ -3,6 +3,7 @@
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { EmbeddedFacilitator } from "../facilitator/index.ts";
 
 export function createMetrics() {
   const registry = new Registry();
@@ -69,12 +70,13 @@ type WithFinals = FacilitatorClient & { onFinal?: (listener: (f: unknown) => voi
 export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, batchWindowMs = 0): FacilitatorClient {
   const later = (run: () => void) => (batchWindowMs === 0 ? setImmediate(run) : setTimeout(run, batchWindowMs).unref());
   const batches = new Map<string, number>();
+  const innerSettle = inner.settle as (this: FacilitatorClient, ...args: unknown[]) => Promise<SettleResponse>;
   const wrapped: WithFinals = {
     verify: (payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> => inner.verify(payload, requirements),
-    async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
+    async settle(payload: PaymentPayload, requirements: PaymentRequirements, ...options: unknown[]): Promise<SettleResponse> {
       const stop = metrics.settlementSeconds.startTimer();
       try {
-        const result = await inner.settle(payload, requirements);
+        const result = await innerSettle.call(inner, payload, requirements, ...options);
         if (result.success && result.transaction) {
           const seen = batches.get(result.transaction);
           batches.set(result.transaction, (seen ?? 0) + 1);
@@ -93,6 +95,10 @@ export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, b
     },
     getSupported: (): Promise<SupportedResponse> => inner.getSupported(),
   };
+  // The embedded facilitator must stay recognisable (instanceof) to the x402 plugin: only with
+  // it does the plugin journal each settlement's transaction hash before the broadcast and
+  // reconcile open payments with the chain after a crash.
+  if (inner instanceof EmbeddedFacilitator) return Object.assign(Object.create(inner) as EmbeddedFacilitator, wrapped);
   const finals = (inner as WithFinals).onFinal;
   if (typeof finals === "function") wrapped.onFinal = finals.bind(inner);
   return wrapped;
