@@ -91,6 +91,16 @@ export const LOG_REDACT_PATHS = [
   "*.secrets",
 ];
 
+/**
+ * A request as logged: fastify's default view, with the query string's values redacted (they
+ * may carry tokens, e.g. the payer-only retrieval token of a held output).
+ */
+export function requestLogView(req: FastifyRequest) {
+  const [path, query] = req.url.split("?", 2);
+  const url = query === undefined ? path : `${path}?${query.split("&").map((pair) => `${pair.split("=", 1)[0]}=[redacted]`).join("&")}`;
+  return { method: req.method, url, host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
 const validated = new WeakSet<object>();
 
 /** Validates a raw config (file contents) with the environment; the result is accepted by createApp as is. */
@@ -242,6 +252,7 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
         : {
             level: (typeof options.logger === "object" && options.logger.level) || config.server.logLevel,
             redact: { paths: LOG_REDACT_PATHS, censor: "[redacted]" },
+            serializers: { req: requestLogView },
             ...(typeof options.logger === "object" && options.logger.stream ? { stream: options.logger.stream } : {}),
           };
     const app = Fastify({
@@ -353,6 +364,7 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
       asset: { address: token.address, name: token.name, version: token.version },
       payTo: (model: string) => models.get(model)?.splitter,
       ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),
+      ...(config.server.challengeRateLimit ? { challengeRateLimit: { max: config.server.challengeRateLimit.max, timeWindow: config.server.challengeRateLimit.windowSeconds * 1000 } } : {}),
     });
     // Registered after the x402 plugin's own onRoute hook, so these run after its onSend.
     app.addHook("onRoute", (route) => {

@@ -44,7 +44,7 @@ function expectError(raw: unknown, field: string, pattern: RegExp, env: NodeJS.P
 describe("config validation", () => {
   it("fills defaults and types amounts as bigint", () => {
     const { config, secrets } = validateConfig(base(), { env: {} });
-    expect(config.server).toEqual({ host: "127.0.0.1", port: 8402, publicUrl: null, logLevel: "info", bodyLimitBytes: 1048576, trustProxy: false });
+    expect(config.server).toEqual({ host: "127.0.0.1", port: 8402, publicUrl: null, logLevel: "info", bodyLimitBytes: 1048576, trustProxy: false, challengeRateLimit: { max: 1200, windowSeconds: 60 } });
     expect(config.facilitator).toEqual({ mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 25, confirmTimeoutMs: 30000 });
     expect(config.epochs).toEqual({ enabled: true, intervalSeconds: 3600, paymentCount: null, checkIntervalSeconds: 5, publishTexts: false });
     expect(config.database.sqlitePath).toBe(join(".data", "royalty402.sqlite"));

@@ -91,7 +91,10 @@ export function mapError(error: unknown): Mapped {
   }
   if (e instanceof SyntaxError || (e?.statusCode === 400 && /JSON/i.test(e.message ?? ""))) return { status: 400, code: "invalid_json", message: "the request body is not valid JSON" };
   if (isTransportError(error)) return { status: 503, code: "chain_unavailable", message: "the chain is unreachable right now; nothing was charged" };
-  if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, code: "bad_request", message: e.message };
+  // A plugin's own refusal (e.g. @fastify/rate-limit's 429) keeps its reason code.
+  if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, code: typeof e.code === "string" && /^[a-z][a-z0-9_]*$/.test(e.code) ? e.code : "bad_request", message: e.message };
+  }
   return { status: 500, code: "internal_error", message: "an internal error occurred" };
 }
 

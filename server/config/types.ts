@@ -12,6 +12,8 @@ export interface ServerSection {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   bodyLimitBytes: number;
   trustProxy: boolean;
+  /** Unpaid requests (402 challenges) per client IP and window on paid routes; null: unlimited. */
+  challengeRateLimit: { max: number; windowSeconds: number } | null;
 }
 
 export interface ChainSection {

@@ -109,7 +109,7 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env, fileAdminTo
 }
 
 function serverSection(v: unknown, env: NodeJS.ProcessEnv): ServerSection {
-  const s = object("server", v ?? {}, ["host", "port", "publicUrl", "logLevel", "bodyLimitBytes", "trustProxy"]);
+  const s = object("server", v ?? {}, ["host", "port", "publicUrl", "logLevel", "bodyLimitBytes", "trustProxy", "challengeRateLimit"]);
   const publicUrl = env.PUBLIC_URL || s.publicUrl;
   return {
     host: string(env.HOST ? "env.HOST" : "server.host", env.HOST || (s.host ?? "127.0.0.1")),
@@ -118,6 +118,17 @@ function serverSection(v: unknown, env: NodeJS.ProcessEnv): ServerSection {
     logLevel: oneOf(env.ROYALTY402_LOG_LEVEL ? "env.ROYALTY402_LOG_LEVEL" : "server.logLevel", env.ROYALTY402_LOG_LEVEL || s.logLevel, LOG_LEVELS, "info"),
     bodyLimitBytes: integer("server.bodyLimitBytes", s.bodyLimitBytes, 1024, 64 * 1024 * 1024, 1024 * 1024),
     trustProxy: boolean("server.trustProxy", s.trustProxy, false),
+    challengeRateLimit: challengeRateLimit(s.challengeRateLimit),
+  };
+}
+
+/** `false` turns it off; default 1200 challenges per client IP per minute. */
+function challengeRateLimit(v: unknown): ServerSection["challengeRateLimit"] {
+  if (v === false) return null;
+  const r = object("server.challengeRateLimit", v ?? {}, ["max", "windowSeconds"]);
+  return {
+    max: integer("server.challengeRateLimit.max", r.max, 1, 10_000_000, 1200),
+    windowSeconds: integer("server.challengeRateLimit.windowSeconds", r.windowSeconds, 1, 86_400, 60),
   };
 }
 
