@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The dashboard in a real browser (Debian's chromium driven by playwright-core) during a demo run:
 // the page is opened before the agent pays and must update itself to the final figures; every
 // figure shown is checked against the public API (models, epochs, contributors, the published

@@ -178,7 +178,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
           ? { path: "/v1/chat/completions", json: { model: model.id, messages: [{ role: "user", content: promptFor(k) }], max_tokens: 48, temperature: 0.9, seed: k } }
           : { path: "/v1/completions", json: { model: model.id, prompt: promptFor(k), max_tokens: 64, temperature: 0.3, seed: k } };
       try {
-        const res = await agent.fetch(`${url}${body.path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body.json) });
+        let res = await agent.fetch(`${url}${body.path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body.json) });
+        // A polite agent: when the server limits unpaid challenges (429), wait as told and retry.
+        for (let attempt = 0; res.status === 429 && attempt < 10; attempt++) {
+          await res.body?.cancel();
+          await new Promise((r) => setTimeout(r, 1000 * Math.min(30, Number(res.headers.get("retry-after")) || 1)));
+          res = await agent.fetch(`${url}${body.path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body.json) });
+        }
         const receipt = receiptOf(res);
         if (res.status !== 200 || !receipt?.success) throw new Error(`HTTP ${res.status} ${(await res.text()).slice(0, 160)}`);
         const json = (await res.json()) as { attribution: { outputId: string } };
