@@ -4,7 +4,9 @@
 // A broadcast whose outcome is unknown (the RPC went away mid-call) is reported as uncertain
 // with its hash and signed bytes: callers reconcile by hash and may re-send the identical
 // bytes (same nonce, same hash), never a new transaction for the same payments.
-import { keccak256, type FeeData, type Provider, type Wallet } from "ethers";
+import type { FeeData, Provider, Wallet } from "ethers";
+import { keccak256, type Hex } from "viem";
+import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { ChainUnavailableError, isConnectionRefused, isTransportError } from "./reasons.ts";
 import { getLightReceipt, onChain, rawSend, type LightReceipt } from "./chain.ts";
 
@@ -47,6 +49,11 @@ export class Relayer {
   private readonly feeCacheMs: number;
   /** Transactions broadcast so far (for metrics and tests). */
   sent = 0;
+  /**
+   * The same key as a viem account: it serialises and signs a batch transaction (kilobytes of
+   * calldata) in about a third of the time ethers takes, producing the same bytes.
+   */
+  private readonly account: PrivateKeyAccount | null;
 
   constructor(
     private readonly wallet: Wallet,
@@ -55,6 +62,13 @@ export class Relayer {
     options: RelayerOptions = {},
   ) {
     this.address = wallet.address;
+    this.account = (() => {
+      try {
+        return privateKeyToAccount(wallet.privateKey as Hex);
+      } catch {
+        return null;
+      }
+    })();
     this.gasMarginPercent = BigInt(options.gasMarginPercent ?? 130);
     this.feeCacheMs = options.feeCacheMs ?? 1000;
   }
@@ -112,18 +126,12 @@ export class Relayer {
     for (let attempt = 0; ; attempt++) {
       const nonce = this.nextNonce ?? (await this.syncNonce());
       const fees = await this.feeData(refreshFees);
-      const raw = await this.wallet.signTransaction({
-        type: 2,
-        chainId: this.chainId,
-        nonce,
-        to,
-        data,
-        gasLimit,
-        maxFeePerGas: fees.maxFeePerGas ?? fees.gasPrice ?? 1_000_000_000n,
-        maxPriorityFeePerGas: fees.maxPriorityFeePerGas ?? 0n,
-        value: 0n,
-      });
-      const hash = keccak256(raw);
+      const maxFeePerGas = fees.maxFeePerGas ?? fees.gasPrice ?? 1_000_000_000n;
+      const maxPriorityFeePerGas = fees.maxPriorityFeePerGas ?? 0n;
+      const raw = this.account
+        ? await this.account.signTransaction({ type: "eip1559", chainId: Number(this.chainId), nonce, to: to as Hex, data: data as Hex, gas: gasLimit, maxFeePerGas, maxPriorityFeePerGas, value: 0n })
+        : await this.wallet.signTransaction({ type: 2, chainId: this.chainId, nonce, to, data, gasLimit, maxFeePerGas, maxPriorityFeePerGas, value: 0n });
+      const hash = keccak256(raw as Hex);
       // Journal first (e.g. the ledger's "settling" with this hash): if that fails, nothing
       // is sent and the nonce stays free.
       if (beforeBroadcast) await beforeBroadcast(hash);

@@ -452,10 +452,51 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     });
   }
 
-  /** A request that ended without reaching onSend (client gone mid-handler) gives its reservation back. */
-  async function onResponse(request: FastifyRequest): Promise<void> {
+  // The hooks are callback-style with a synchronous fast path: a challenge (the most frequent
+  // request a paid route sees) then costs no promise at all, so it stays close to a static route.
+  type Done = (error?: Error | null, payload?: unknown) => void;
+
+  function paidHook(route: PaidRoute) {
+    const fixedAmount = typeof route.price === "function" ? null : toAmount(route.price);
+    // The last challenge this route sent: the common case repeats it exactly.
+    let last: { payTo: string; url: string; host: string | undefined; header: string; body: string } | null = null;
+    return (request: FastifyRequest, reply: FastifyReply, done: Done) => {
+      if (request.headers[PAYMENT_SIGNATURE_HEADER] === undefined && typeof route.model === "string" && fixedAmount !== null) {
+        const payTo = options.payTo(route.model);
+        if (typeof payTo === "string") {
+          const host = options.publicUrl ? undefined : baseUrl(request);
+          if (last === null || last.payTo !== payTo || last.url !== request.url || last.host !== host) {
+            last = { payTo, url: request.url, host, ...challenge(request, route, requirementsFor(payTo, fixedAmount), "Payment required") };
+          }
+          reply
+            .code(402)
+            .header(PAYMENT_REQUIRED_HEADER, last.header)
+            .header("Cache-Control", "no-store")
+            .header("Content-Type", "application/json; charset=utf-8")
+            .send(last.body);
+          return; // answered: fastify expects no done() after a reply from a callback hook
+        }
+        if (payTo === undefined) {
+          reply.code(404).send({ error: "unknown_model", message: `no paid model named ${JSON.stringify(route.model)}` });
+          return;
+        }
+      }
+      // preHandler returns the reply when it answered, undefined when the handler should run.
+      preHandler(route, request, reply).then((answered) => (answered === undefined ? done() : undefined), done);
+    };
+  }
+
+  function onSendHook(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done): void {
     const state = states.get(request);
-    if (state && !state.finished) await release(state, "request_aborted");
+    if (!state || state.finished) return done(null, payload);
+    onSend(request, reply, payload).then((settled) => done(null, settled), done);
+  }
+
+  /** A request that ended without reaching onSend (client gone mid-handler) gives its reservation back. */
+  function onResponseHook(request: FastifyRequest, _reply: FastifyReply, done: Done): void {
+    const state = states.get(request);
+    if (!state || state.finished) return done();
+    release(state, "request_aborted").then(() => done(), () => done());
   }
 
   let challengeLimiter: onRequestHookHandler | null = null;
@@ -481,11 +522,10 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     const route = routeOptions.config?.x402;
     if (!route) return;
     const append = <T>(existing: T | T[] | undefined, hook: T): T[] => (existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]);
-    const paid = (request: FastifyRequest, reply: FastifyReply) => preHandler(route, request, reply);
     if (challengeLimiter) routeOptions.onRequest = append(routeOptions.onRequest, challengeLimiter as never);
-    routeOptions.preHandler = append(routeOptions.preHandler, paid as never);
-    routeOptions.onSend = append(routeOptions.onSend, onSend as never);
-    routeOptions.onResponse = append(routeOptions.onResponse, onResponse as never);
+    routeOptions.preHandler = append(routeOptions.preHandler, paidHook(route) as never);
+    routeOptions.onSend = append(routeOptions.onSend, onSendHook as never);
+    routeOptions.onResponse = append(routeOptions.onResponse, onResponseHook as never);
   });
 
   heldOutputRoutes(app, { ledger, path: outputsPath, retryAfterSeconds: retryAfter, baseUrl, attributionUrl: attributionUrlAt });
