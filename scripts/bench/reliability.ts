@@ -1,0 +1,247 @@
+// npm run bench:reliability — paid load on the whole model host (SPEC section 7): autocannon at
+// 64 connections for 30 s of paid requests, each with its own pre-signed x402 payment, against
+// server/main.ts (embedded facilitator, SQLite ledger, ∞-gram model with attribution, epoch
+// scheduler) on a Hardhat node, all as separate processes on this machine. Then every answer is
+// checked against the chain and the ledger: zero errors, zero non-2xx, every 200 settled on-chain
+// exactly once and recorded as settled with its output, no refused request charged.
+// Writes requests/s and latency to scripts/bench/results/reliability.json ("load") and exits 1
+// if any payment was lost or doubled or any request failed.
+//   BENCH_RELIABILITY_SECONDS (30), BENCH_RELIABILITY_CONNECTIONS (64),
+//   BENCH_RELIABILITY_EPOCH_PAYMENTS (2000: an epoch closes every 2000 settled payments; 0: off)
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import autocannon from "autocannon";
+import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentRequirements } from "@x402/core/types";
+import { Interface, SigningKey, TypedDataEncoder, Wallet, ethers as E } from "ethers";
+import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
+import { SqliteLedger } from "../../server/ledger/sqlite.ts";
+import { deployOnNode, freePort, startHardhatNode, startServer } from "../../test/reliability-support/processes.ts";
+import { recordResults } from "../../test/reliability-support/results.ts";
+
+const SECONDS = Number(process.env.BENCH_RELIABILITY_SECONDS ?? 30);
+const CONNECTIONS = Number(process.env.BENCH_RELIABILITY_CONNECTIONS ?? 64);
+const EPOCH_PAYMENTS = Number(process.env.BENCH_RELIABILITY_EPOCH_PAYMENTS ?? 2000); // 0: epochs off
+const PAYERS = 64;
+const MODEL = "brown-ngram";
+const BODY = JSON.stringify({ model: MODEL, prompt: "The jury said", max_tokens: 8 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const settledEvent = new Interface(["event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)"]);
+
+interface Signed {
+  header: string;
+  payer: string;
+  nonce: string;
+}
+
+/** Pre-signs `count` payments for `req`, round-robin over the payers (outside the measured window). */
+function signPayments(payers: Wallet[], req: PaymentRequirements, count: number): Signed[] {
+  const domain = { name: req.extra.name as string, version: req.extra.version as string, chainId: 31337n, verifyingContract: req.asset };
+  const keys = payers.map((p) => new SigningKey(p.privateKey));
+  const validBefore = BigInt(Math.floor(Date.now() / 1000) + 3600);
+  const out: Signed[] = [];
+  for (let i = 0; i < count; i++) {
+    const payer = payers[i % payers.length];
+    const authorization = { from: payer.address, to: req.payTo, value: BigInt(req.amount), validAfter: 0n, validBefore, nonce: E.hexlify(E.randomBytes(32)) };
+    const signature = keys[i % keys.length].sign(TypedDataEncoder.hash(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization)).serialized;
+    const header = encodePaymentSignatureHeader({
+      x402Version: 2,
+      accepted: req,
+      payload: { signature, authorization: { ...authorization, value: req.amount, validAfter: "0", validBefore: validBefore.toString() } },
+    });
+    out.push({ header, payer: payer.address.toLowerCase(), nonce: authorization.nonce.toLowerCase() });
+  }
+  return out;
+}
+
+interface Run {
+  result: autocannon.Result;
+  statuses: Map<number, number>; // payment index -> status
+  /** Payments sent (the ones without a status were in flight when the run ended). */
+  issued: number;
+  seconds: number;
+}
+
+/** autocannon with one payment per request; records which payment got which status. */
+function drive(url: string, payments: Signed[], options: { connections: number; duration?: number; amount?: number }): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let first = 0;
+    let last = 0;
+    const statuses = new Map<number, number>();
+    const instance = autocannon(
+      {
+        url,
+        method: "POST",
+        connections: options.connections,
+        ...(options.duration ? { duration: options.duration } : { amount: options.amount }),
+        timeout: 60,
+        headers: { "content-type": "application/json" },
+        body: BODY,
+        requests: [
+          {
+            method: "POST",
+            setupRequest: (req: any, context: any) => {
+              if (first === 0) first = performance.now();
+              const i = next++;
+              if (i >= payments.length) throw new Error("bench: ran out of pre-signed payments");
+              context.payment = i;
+              return { ...req, body: BODY, headers: { ...req.headers, "content-type": "application/json", "payment-signature": payments[i].header } };
+            },
+            onResponse: (status: number, _body: string, context: any) => {
+              last = performance.now();
+              statuses.set(context.payment, status);
+            },
+          },
+        ],
+      } as autocannon.Options,
+      (err, result) => (err ? reject(err) : resolve({ result, statuses, issued: next, seconds: (last - first) / 1000 })),
+    );
+    void instance;
+  });
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "r402-bench-rel-"));
+  console.log("starting hardhat node");
+  const node = await startHardhatNode();
+  let server: ReturnType<typeof startServer> | null = null;
+  try {
+    const deployed = await deployOnNode(node);
+    const payers = Array.from({ length: PAYERS }, () => new Wallet(Wallet.createRandom().privateKey));
+    for (const p of payers) await deployed.mint(p.address, 10n ** 13n);
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const dbPath = join(dir, "ledger.sqlite");
+    const configFile = join(dir, "royalty402.json");
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        server: { host: "127.0.0.1", port, logLevel: "info" },
+        chain: { rpcUrl: node.url, chainId: 31337, token: deployed.tokenAddress, factory: deployed.factoryAddress },
+        facilitator: { mode: "embedded", maxBatchSize: 32, maxWaitMs: 25 },
+        dataDir: join(dir, "data"),
+        database: { sqlitePath: dbPath },
+        epochs: EPOCH_PAYMENTS > 0 ? { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 } : { enabled: false },
+        datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 20, contributors: 12 } }],
+        models: [{ id: MODEL, backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", pricePerMaxToken: "10", owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" }],
+      }),
+    );
+    console.log("starting the model host (server/main.ts)");
+    let serverLog = "";
+    server = startServer(configFile, { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey }, base, (chunk) => {
+      if (/"level":(50|60)/.test(chunk)) serverLog = (serverLog + chunk).slice(-8000); // errors only
+    });
+    await server.ready;
+    const challenge = await fetch(`${base}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: BODY });
+    const req = decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0];
+    const url = `${base}/v1/completions`;
+
+    // Warm-up, which also sizes the pre-signed supply: the measured run must never run dry.
+    const warmupCount = 1000;
+    const warm = await drive(url, signPayments(payers, req, warmupCount + 2 * CONNECTIONS), { connections: CONNECTIONS, amount: warmupCount });
+    const warmRate = warm.result.requests.total / warm.seconds;
+    const supply = Math.ceil(warmRate * SECONDS * 2) + 4 * CONNECTIONS + 2000;
+    console.log(`warm-up: ${warmRate.toFixed(0)} paid requests/s; signing ${supply} payments for the ${SECONDS} s run`);
+    const payments = signPayments(payers, req, supply);
+    const fromBlock = await node.provider.getBlockNumber();
+    await sleep(1000);
+
+    console.log(`measured run: ${CONNECTIONS} connections, ${SECONDS} s`);
+    const run = await drive(url, payments, { connections: CONNECTIONS, duration: SECONDS });
+    const r = run.result;
+    const ok = [...run.statuses.values()].filter((s) => s === 200).length;
+    console.log(`answers: ${JSON.stringify(Object.fromEntries([...run.statuses.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map<number, number>())))}, errors ${r.errors}, timeouts ${r.timeouts}`);
+
+    // Let the last batches and the ledger writes land, then stop the server cleanly.
+    await sleep(3000);
+    const exitCode = await server.terminate();
+    server = null;
+
+    // ---- every answer against the chain and the ledger ----
+    const logs = await node.provider.getLogs({ address: req.payTo, topics: [settledEvent.getEvent("PaymentSettled")!.topicHash], fromBlock: fromBlock + 1, toBlock: "latest" });
+    const onChain = new Map<string, number>();
+    for (const log of logs) {
+      const e = settledEvent.parseLog(log)!;
+      const key = `${(e.args.payer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`;
+      onChain.set(key, (onChain.get(key) ?? 0) + 1);
+    }
+    const ledger = new SqliteLedger({ path: dbPath });
+    await ledger.migrate();
+    const asset = req.asset.toLowerCase();
+    let lost = 0; // answered 200 but not settled once (chain and ledger), or charged but not recorded
+    let doubled = 0;
+    let chargedForRefusal = 0;
+    let withoutOutput = 0;
+    for (let i = 0; i < run.issued; i++) {
+      const { payer, nonce } = payments[i];
+      const events = onChain.get(`${payer}:${nonce}`) ?? 0;
+      const row = await ledger.getPayment({ network: "eip155:31337", asset, payer, nonce });
+      const status = run.statuses.get(i);
+      if (events > 1) doubled++;
+      if (status === 200) {
+        if (events !== 1 || row?.status !== "settled") lost++;
+        else if (!(await ledger.getOutput(row.outputId ?? ""))) withoutOutput++;
+      } else if (status !== undefined) {
+        if (events > 0) chargedForRefusal++;
+      } else if (events === 1 && row?.status !== "settled") lost++; // in flight at the end: the books must still agree
+    }
+    await ledger.close();
+
+    const nonOk = run.statuses.size - ok;
+    const results = {
+      command: "npm run bench:reliability",
+      stack: "server/main.ts (fastify, x402 plugin, embedded facilitator settleBatch ≤32/25 ms, SQLite ledger synchronous=FULL, ∞-gram model + attribution per output, epoch scheduler) on a hardhat node (automine); autocannon in the bench process; three processes on this machine",
+      connections: CONNECTIONS,
+      epochEveryPayments: EPOCH_PAYMENTS || null,
+      seconds: Math.round(run.seconds * 10) / 10,
+      requests: r.requests.total,
+      ok,
+      non2xx: nonOk,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      requestsPerSecond: Math.round((ok / run.seconds) * 10) / 10,
+      latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max },
+      settledOnChain: onChain.size,
+      inFlightAtEnd: run.issued - run.statuses.size,
+      paymentsLost: lost,
+      chargedForARefusal: chargedForRefusal,
+      paymentsDoubled: doubled,
+      paidWithoutStoredOutput: withoutOutput,
+      serverExitCode: exitCode,
+      loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+    };
+    console.log(JSON.stringify(results, null, 2));
+    await recordResults("load", results);
+    const failures = [
+      r.errors > 0 && `${r.errors} connection errors`,
+      r.timeouts > 0 && `${r.timeouts} timeouts`,
+      nonOk > 0 && `${nonOk} non-200 answers`,
+      lost > 0 && `${lost} answered 200 but not settled once on-chain and in the ledger`,
+      chargedForRefusal > 0 && `${chargedForRefusal} charged although refused`,
+      doubled > 0 && `${doubled} settled twice`,
+      withoutOutput > 0 && `${withoutOutput} paid without a stored output`,
+      run.seconds < SECONDS - 1 && `the run lasted ${run.seconds} s`,
+      exitCode !== 0 && `the server exited with ${exitCode}`,
+    ].filter(Boolean);
+    if (failures.length) {
+      console.error(`bench:reliability FAILED: ${failures.join("; ")}\n${serverLog}`);
+      return 1;
+    }
+    console.log("bench:reliability: zero errors, zero lost or doubled payments");
+    return 0;
+  } finally {
+    if (server) await server.terminate();
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
