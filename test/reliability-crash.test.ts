@@ -284,6 +284,9 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
       // Charged, but the client never got its answer (its request died with the server and every
       // retry of the same payment was refused as a replay): recorded, see the report.
       const chargedUndelivered = sent.filter((s) => !s.attempts.some((a) => a.status === 200) && byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`));
+      // Never charged, but every retry after the crash was refused as a replay (its reservation,
+      // held by the dead process, is only released after the reconciler's abandon delay).
+      const refusedUncharged = sent.filter((s) => !s.attempts.some((a) => a.status === 200) && s.attempts.some((a) => a.status === 409) && !byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`));
       const attempts = sent.flatMap((s) => s.attempts);
       const tally: Record<string, number> = {};
       for (const a of attempts) tally[`${a.status}${a.code ? ` ${a.code}` : ""}`] = (tally[`${a.status}${a.code ? ` ${a.code}` : ""}`] ?? 0) + 1;
@@ -298,6 +301,7 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
         paymentsLost: missing.length,
         paymentsDoubled: doubled + twice.length,
         chargedButAnswerLostToTheCrash: chargedUndelivered.length,
+        unchargedButRetriesRefused: refusedUncharged.length,
         epochsPosted: posted.length,
         epochsRecomputedFromChainAndLedger: posted.length,
         paymentsNotInAnEpochAfterFinalClose: notInEpoch.length,

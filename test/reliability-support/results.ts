@@ -46,9 +46,31 @@ export async function recordResults(section: string, data: Record<string, unknow
       }
     }
     all[section] = { ...data, date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model } };
+    all.summary = summarize(all);
     const ordered = Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]]));
     const tmp = `${RESULTS_FILE}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(ordered, null, 2)}\n`);
     renameSync(tmp, RESULTS_FILE);
   });
+}
+
+type Section = Record<string, any> | undefined;
+
+/** The headline counts across the sections present (each written by its own run). */
+function summarize(all: Record<string, unknown>) {
+  const [badInput, replay, crash, outage, load] = ["badInput", "replay", "crash", "chainOutage", "load"].map((k) => all[k] as Section);
+  const sum = (values: unknown[]) => values.reduce<number>((acc, v) => acc + (typeof v === "number" ? v : 0), 0);
+  return {
+    badInputCasesTried: badInput?.casesTried ?? null,
+    badInputNon4xx: badInput?.non4xx ?? null,
+    replayCopiesSent: replay?.copiesSent ?? null,
+    killsSurvived: crash?.killsSurvived ?? null,
+    paymentsLost: sum([replay?.paymentsLost, crash?.paymentsLost, outage?.rpcDownMidLoad?.paymentsLost, load?.paymentsLost]),
+    paymentsDoubled: sum([replay?.paymentsDoubled, crash?.paymentsDoubled, outage?.rpcDownMidLoad?.paymentsDoubled, load?.paymentsDoubled]),
+    chargedFor503: outage?.rpcDownMidLoad?.chargedFor503 ?? null,
+    loadRequestsPerSecond: load?.requestsPerSecond ?? null,
+    loadP99Ms: load?.latencyMs?.p99 ?? null,
+    loadErrors: load ? (load.errors ?? 0) + (load.timeouts ?? 0) + (load.non2xx ?? 0) : null,
+    sections: "badInput (test/reliability-fuzz), replay (test/reliability-replay), chainOutage (test/reliability-outage), crash (test/reliability-crash), load (npm run bench:reliability)",
+  };
 }
