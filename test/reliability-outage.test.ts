@@ -20,6 +20,12 @@ import { completionBody, deployChain, fundedPayer, nonceOf, requirementsFor, set
 const CONFIRM_TIMEOUT_MS = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once `condition` holds, or after `ms` (the assertions that follow then say what was missing). */
+async function until(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await sleep(50);
+}
+
 let d: DeployedChain;
 let gateway: ChainGateway;
 let host: Host;
@@ -112,13 +118,15 @@ describe("chain outage", () => {
     const workers = payers.map(async (payer) => {
       while (!stop) outcomes.push(await paidCall(payer, () => phase));
     });
-    await sleep(1500);
+    // Phases end on what was observed, not on the clock (a loaded machine may be slow).
+    const count = (phaseName: string, status: number) => outcomes.filter((o) => o.phase === phaseName && o.status === status).length;
+    await until(() => count("before", 200) >= 10, 30_000);
     phase = "down";
     await gateway.cut();
-    await sleep(2500);
+    await until(() => count("down", 503) >= 10, 30_000);
     phase = "after";
     await gateway.restore();
-    await sleep(2500);
+    await until(() => count("after", 200) >= 10, 30_000);
     stop = true;
     await Promise.all(workers);
     expect(await settledDown()).toEqual([]);
@@ -126,6 +134,7 @@ describe("chain outage", () => {
     const unexpected = outcomes.filter((o) => !(o.status === 200 || (o.status === 503 && o.code === "chain_unavailable") || (o.status === 202 && o.code === "settlement_pending")));
     expect(unexpected.map((o) => `${o.phase} ${o.status} ${o.code}`)).toEqual([]);
     const unavailable = outcomes.filter((o) => o.status === 503);
+    console.log("reliability-outage:", JSON.stringify(Object.fromEntries(["before", "down", "after"].map((p) => [p, tallyAnswers(outcomes.filter((o) => o.phase === p))]))));
     expect(unavailable.length).toBeGreaterThan(0);
     expect(outcomes.filter((o) => o.phase === "after" && o.status === 200).length).toBeGreaterThan(0);
     for (const o of unavailable) {
