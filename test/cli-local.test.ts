@@ -60,7 +60,7 @@ function stop(child: ChildProcess): Promise<number | null> {
 beforeAll(async () => {
   const chain = await start(["chain", "--port", "0", "--out", chainFile, "--fund", "50"], /local chain 31337 at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl\+C/);
   rpcUrl = chain.match[1];
-  const serve = await start(["serve", "--chain", chainFile, "--port", "0"], /model host at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*admin token ([0-9a-f]{32})/);
+  const serve = await start(["serve", "--chain", chainFile, "--port", "0", "--documents", "24", "--contributors", "20"], /model host at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*admin token ([0-9a-f]{32})/);
   serverUrl = serve.match[1];
   adminToken = serve.match[2];
 }, 150_000);
@@ -78,21 +78,21 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
     const human = await cli(["pay", serverUrl, "--prompt", "The Fulton County Grand Jury said Friday", "--max-tokens", "40"]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/^answer \(brown-storyteller\):\n {2}\S/);
-    expect(human.stdout).toMatch(/paid {8}0\.004000 USDC by 0x14dC79964da2C08b23698B3D3cc7Ca32193d9955 \(local dev account\)/);
+    expect(human.stdout).toMatch(/paid {8}0\.003883 USDC by 0x14dC79964da2C08b23698B3D3cc7Ca32193d9955 \(local dev account\)/);
     expect(human.stdout).toMatch(/settled {5}tx 0x[0-9a-f]{64} on eip155:31337/);
     expect(human.stdout).toMatch(/went to the model's RoyaltySplitter 0x[0-9a-fA-F]{40}:\n {2}contributors 88% · model owner 10% · protocol 2%/);
 
     const json = await cli(["pay", `${serverUrl}/v1/completions`, "--model", "brown-scholar", "--max-amount", "0.02", "--json"]);
     expect(json.code, json.stderr).toBe(0);
     const paid = JSON.parse(json.stdout);
-    expect(paid.receipt).toMatchObject({ success: true, network: "eip155:31337", amount: "11400", extra: { outputId: paid.attribution.outputId } });
+    expect(paid.receipt).toMatchObject({ success: true, network: "eip155:31337", amount: "11219", extra: { outputId: paid.attribution.outputId } });
     expect(paid.answer.length).toBeGreaterThan(20);
     expect(paid.attribution.contributors.length).toBeGreaterThan(0);
     contributor = paid.attribution.contributors.sort((a: any, b: any) => b.ppm - a.ppm)[0].address;
 
     const capped = await cli(["pay", `${serverUrl}/v1/completions`, "--model", "brown-scholar", "--max-amount", "0.001"]);
     expect(capped.code).toBe(1);
-    expect(capped.stderr.trim()).toBe("royalty402: brown-scholar costs 0.011400 USDC for max_tokens 64, above the spending cap of 0.001000 USDC (raise --max-amount).");
+    expect(capped.stderr.trim()).toBe("royalty402: brown-scholar costs 0.011219 USDC for max_tokens 64, above the spending cap of 0.001000 USDC (raise --max-amount).");
   });
 
   it("epoch close posts the epochs; earnings shows what can be claimed; claim pays it on-chain", async () => {
@@ -135,13 +135,11 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
 
   it("datanet add registers a contribution and rebuilds the index; inspect shows it", async () => {
     const text = "Lighthouse keepers on the northern islands logged every passing ship in green ledgers, noting the weather, the hour and the colour of each sail.";
-    const refused = await cli(["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", text]);
-    expect(refused.stderr.trim()).toBe("royalty402: set ROYALTY402_ADMIN_TOKEN to the server's admin token (the demo prints one).");
     const added = await cli(["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", text, "--rebuild"], { ROYALTY402_ADMIN_TOKEN: adminToken });
     expect(added.code, added.stderr).toBe(0);
-    expect(added.stdout).toMatch(/72 +0x00000000000000000000000000000000000C0fFE +0x[0-9a-f]{64}/i);
-    expect(added.stdout).toMatch(/index rebuilt: [\d,]+ tokens, 73 contributions, indexRoot 0x[0-9a-f]{64}/);
+    expect(added.stdout).toMatch(/24 +0x00000000000000000000000000000000000C0fFE +0x[0-9a-f]{64}/i);
+    expect(added.stdout).toMatch(/index rebuilt: [\d,]+ tokens, 25 contributions, indexRoot 0x[0-9a-f]{64}/);
     const inspected = await cli(["datanet", "inspect"]);
-    expect(inspected.stdout).toMatch(/contributions {2}73 from 49 contributors\n/);
+    expect(inspected.stdout).toMatch(/contributions {2}25 from 21 contributors\n/);
   });
 });

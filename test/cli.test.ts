@@ -123,6 +123,8 @@ describe("refusals: one sentence, non-zero exit", () => {
       [["epoch", "verify", "brown-scholar", "first"], /"first" is not an epoch number/],
       [["earnings", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--server", `http://127.0.0.1:${port}`], new RegExp(`cannot reach the royalty402 server at http://127.0.0.1:${port}`)],
       [["epoch", "close", "--server", `http://127.0.0.1:${port}`], /set ROYALTY402_ADMIN_TOKEN/],
+      [["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", "a text"], /^royalty402: set ROYALTY402_ADMIN_TOKEN to the server's admin token \(the demo prints one\)\.$/],
+      [["serve", "--documents", "3", "--contributors", "5"], /--contributors \(5\) cannot exceed --documents \(3\)/],
       [["claim", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--server", "not a url"], /"not a url" is not a server URL/],
     ];
     for (const [args, pattern] of cases) expectOneSentence(await inProcess(args), pattern);

@@ -72,6 +72,18 @@ export interface DemoResult {
 }
 
 
+/**
+ * The splitter's fixed cuts of `received` (RoyaltySplitter._cuts): both cuts floored together,
+ * then split, the protocol taking the remainder; the contributor pool is the rest.
+ */
+export function fixedCuts(received: bigint, ownerBps: number, protocolBps: number): { owner: bigint; protocol: bigint } {
+  const feeBps = BigInt(ownerBps + protocolBps);
+  if (feeBps === 0n) return { owner: 0n, protocol: 0n };
+  const fees = (received * feeBps) / 10_000n;
+  const owner = (fees * BigInt(ownerBps)) / feeBps;
+  return { owner, protocol: fees - owner };
+}
+
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now();
   const say = (line = "") => opts.out.write(`${line}\n`);
@@ -269,11 +281,19 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
     const expectedOwner = { sum: 0n };
     const expectedProtocol = { sum: 0n };
+    let receivedMismatch = 0;
     for (const m of models.data) {
       const splitter = new Contract(m.payTo, SPLITTER_ABI, roles.keeper);
       const received = BigInt(await splitter.getFunction("totalReceived")());
-      expectedOwner.sum += (received * BigInt(m.split.ownerBps)) / 10_000n;
-      expectedProtocol.sum += (received * BigInt(m.split.protocolBps)) / 10_000n;
+      // What the agent paid this model must be exactly what its splitter received.
+      const paidHere = paid.filter((p) => p.model === m.id).reduce((sum, p) => sum + p.amount, 0n);
+      if (paidHere !== received) {
+        receivedMismatch++;
+        say(`  ✗ ${m.id}: the agent paid ${units(paidHere)} USDC but its splitter received ${units(received)}`);
+      }
+      const cuts = fixedCuts(received, m.split.ownerBps, m.split.protocolBps);
+      expectedOwner.sum += cuts.owner;
+      expectedProtocol.sum += cuts.protocol;
       await (await splitter.getFunction("withdrawOwnerFees")()).wait();
       await (await splitter.getFunction("withdrawProtocolFees")()).wait();
     }
@@ -330,7 +350,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     say(
       `  ${paid.length} outputs paid ${units(paidTotal)} USDC: ${contributorRows.length} contributors earned ${units(toContributors)}, model owner ${units(entitled.get(owner) ?? 0n)} (fees + unattributed), protocol ${units(expectedProtocol.sum)}, left in the splitters ${units(leftInSplitters)}`,
     );
-    const ok = mismatches === 0 && failures === 0 && unverified === 0 && paid.length === opts.inferences;
+    const ok = mismatches === 0 && failures === 0 && unverified === 0 && receivedMismatch === 0 && paid.length === opts.inferences;
     if (mismatches > 0) say(`  ✗ ${mismatches} account(s) differ from their entitlement`);
     else say(`  ✓ every on-chain balance equals its computed entitlement to the unit (${rows.length} accounts)`);
     if (unverified > 0) say(`  ✗ ${unverified} epoch(s) did not verify`);

