@@ -351,7 +351,8 @@ describe("model host end to end", () => {
       const records = await Promise.all(mine.map(async (p) => (await getJson(`/attributions/${p.outputId}`)).body.record as AttributionRecord));
       // Independent recomputation of SPEC 3 "Epoch aggregation" (first epoch):
       const T = mine.reduce((s, p) => s + p.amount, 0n);
-      const pool = T - (T * BigInt(m.split.ownerBps)) / 10_000n - (T * BigInt(m.split.protocolBps)) / 10_000n;
+      // RoyaltySplitter: both cuts floored together, the pool is the rest.
+      const pool = T - (T * BigInt(m.split.ownerBps + m.split.protocolBps)) / 10_000n;
       const weight = new Map<string, bigint>();
       const add = (a: string, w: bigint) => weight.set(a, (weight.get(a) ?? 0n) + w);
       records.forEach((r, i) => {
