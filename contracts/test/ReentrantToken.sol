@@ -12,7 +12,7 @@ contract ReentrantToken is TestUSDC {
     address public watched;
     bool public onOutgoing;
     bool public onIncoming;
-    address public target;
+    address public reentryTarget; // not "target": that name clashes with ethers contract objects
     bytes public callData;
     bool public bubble;
 
@@ -25,18 +25,18 @@ contract ReentrantToken is TestUSDC {
         watched = watched_;
         onOutgoing = outgoing;
         onIncoming = incoming;
-        target = target_;
+        reentryTarget = target_;
         callData = data;
         bubble = bubble_;
     }
 
     function _update(address from, address to, uint256 value) internal override {
         super._update(from, to, value);
-        address callee = target;
+        address callee = reentryTarget;
         if (callee == address(0)) return;
         bool hit = (onOutgoing && from == watched && from != address(0)) || (onIncoming && to == watched && to != address(0));
         if (!hit) return;
-        target = address(0); // once per arming
+        reentryTarget = address(0); // once per arming
         attempts++;
         (bool ok, bytes memory result) = callee.call(callData);
         lastSucceeded = ok;
