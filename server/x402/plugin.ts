@@ -416,7 +416,10 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
 
     const statusCode = reply.statusCode;
     const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
-    const bytes = await payloadBytes(body, maxHeldBytes);
+    const bytes = await payloadBytes(body, maxHeldBytes).catch((error) => {
+      request.log.error({ err: error, payment: ctx.key }, "x402: the output of a pending settlement could not be read");
+      return null;
+    });
     const { token, tokenHash } = newRetrievalToken();
     let outputUrl: string | null = null;
     if (bytes) {
@@ -426,7 +429,7 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
       } catch (error) {
         request.log.error({ err: error, payment: ctx.key }, "x402: could not keep the output of a pending settlement");
       }
-    } else request.log.error({ payment: ctx.key }, `x402: the output of a pending settlement exceeds ${maxHeldBytes} bytes and cannot be kept`);
+    } else request.log.error({ payment: ctx.key }, `x402: the output of a pending settlement cannot be kept (unreadable or over ${maxHeldBytes} bytes)`);
 
     const response: SettleResponse = {
       ...result,
