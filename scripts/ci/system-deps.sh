@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, only those missing (idempotent, quick
-# when everything is there). Called by .ci/run before `npm ci && npm test`; works as root or
+# when everything is there). Called by .ci/run before `npm install && npm test`; works as root or
 # through sudo. Each entry: a check that the tool is present, and the packages providing it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
