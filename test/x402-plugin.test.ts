@@ -1,6 +1,7 @@
 // The fastify x402 plugin end to end on the in-process chain with a real SQLite ledger:
-// challenge, bad input, payment, replay (sequential and concurrent), handler failure and the
-// retry of the same payment, settlement failure after the handler ran, challenge rate limit.
+// challenge, bad input, payment, replay (sequential and concurrent), re-delivery of a settled
+// payment's output to the same signed payload, handler failure and the retry of the same
+// payment, settlement failure after the handler ran, challenge rate limit.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload } from "@x402/core/types";
@@ -46,6 +47,33 @@ async function challenge(b = body()) {
 function send(payment: PaymentPayload | string, b = body()) {
   const header = typeof payment === "string" ? payment : encodePaymentSignatureHeader(payment);
   return h.app.inject({ method: "POST", url: "/v1/completions", payload: b, headers: { "payment-signature": header } });
+}
+
+const REDELIVERED = "x-royalty402-redelivered";
+
+/**
+ * Answers to copies of one payment: one original 200; the others 409, or (once it is being
+ * settled) 202 settlement_pending, or (once settled) a re-delivery of the original.
+ */
+function expectOneOriginal(responses: Awaited<ReturnType<typeof send>>[]) {
+  const originals = responses.filter((r) => r.statusCode === 200 && r.headers[REDELIVERED] === undefined);
+  expect(originals).toHaveLength(1);
+  const [original] = originals;
+  for (const r of responses) {
+    if (r === original) continue;
+    if (r.statusCode === 202) expect([r.headers[REDELIVERED], r.json().error]).toEqual(["true", Reason.settlementPending]);
+    else if (r.statusCode === 200) {
+      expect([r.headers[REDELIVERED], r.body, r.headers["payment-response"]]).toEqual(["true", original.body, original.headers["payment-response"]]);
+    } else expect([r.statusCode, r.json().error]).toEqual([409, Reason.paymentReplayed]);
+  }
+  return original;
+}
+
+async function settledEvents(payer: string, nonce: string) {
+  const logs = await s.ethers.provider.getLogs({ address: s.payTo, fromBlock: 0, toBlock: "latest" });
+  return logs
+    .map((l) => ({ log: l, event: splitterInterface.parseLog(l) }))
+    .filter(({ event }) => event?.name === "PaymentSettled" && event.args.payer === payer && event.args.nonce === nonce);
 }
 
 describe("x402 plugin", () => {
@@ -107,15 +135,49 @@ describe("x402 plugin", () => {
     expect(record).toMatchObject({ payer: payer.address.toLowerCase(), amount: "5000", modelId: "tiny", outputId, txHash: settlement.transaction });
   });
 
-  it("refuses a sequential replay with 409 without running the handler", async () => {
+  it("re-delivers a settled payment's output to the same signed payload, without running the handler or settling again", async () => {
     const [req] = (await challenge()).accepts;
-    const payment = await pay(payer, req);
+    const wallet = await fundedWallet(s, 100_000n);
+    const payment = await pay(wallet, req);
+    const original = await send(payment);
+    expect(original.statusCode).toBe(200);
+    expect(original.headers[REDELIVERED]).toBeUndefined();
+    const calls = h.calls.length;
+    const sent = s.facilitator.relayer.sent;
+    for (let i = 0; i < 2; i++) {
+      const again = await send(payment);
+      expect(again.statusCode).toBe(200);
+      expect(again.headers[REDELIVERED]).toBe("true");
+      expect(again.body).toBe(original.body);
+      expect(again.headers["content-type"]).toBe(original.headers["content-type"]);
+      expect(decodePaymentResponseHeader(again.headers["payment-response"] as string)).toEqual(decodePaymentResponseHeader(original.headers["payment-response"] as string));
+    }
+    expect(h.calls.length).toBe(calls);
+    expect(s.facilitator.relayer.sent).toBe(sent);
+    expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
+    const nonce = (payment.payload.authorization as { nonce: string }).nonce;
+    expect(await settledEvents(wallet.address, nonce)).toHaveLength(1);
+  });
+
+  it("refuses with 409 a different payload for a settled payment's nonce", async () => {
+    const [req] = (await challenge()).accepts;
+    const wallet = await fundedWallet(s, 100_000n);
+    const payment = await pay(wallet, req);
     expect((await send(payment)).statusCode).toBe(200);
     const calls = h.calls.length;
-    const replay = await send(payment);
-    expect(replay.statusCode).toBe(409);
-    expect(replay.json()).toMatchObject({ error: Reason.paymentReplayed, status: "settled" });
+    const nonce = (payment.payload.authorization as { nonce: string }).nonce;
+    // Re-signed with the same nonce (another validBefore), and the same signature in another envelope.
+    const resigned = await pay(wallet, req, { nonce, validBefore: BigInt(Math.floor(Date.now() / 1000)) + 200n });
+    const reworded = { ...payment, resource: { url: "http://elsewhere.test/", description: "", mimeType: "" } };
+    for (const other of [resigned, reworded]) {
+      const replay = await send(other);
+      expect(replay.statusCode).toBe(409);
+      expect(replay.headers[REDELIVERED]).toBeUndefined();
+      expect(replay.json()).toMatchObject({ error: Reason.paymentReplayed, status: "settled" });
+      expect(replay.body).not.toContain("completion for");
+    }
     expect(h.calls.length).toBe(calls);
+    expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
   });
 
   it("runs the handler once and settles once for 8 concurrent copies of one payment", async () => {
@@ -124,10 +186,10 @@ describe("x402 plugin", () => {
     const payment = await pay(wallet, req);
     const calls = h.calls.length;
     const responses = await Promise.all(Array.from({ length: 8 }, () => send(payment)));
-    const statuses = responses.map((r) => r.statusCode).sort();
-    expect(statuses).toEqual([200, 409, 409, 409, 409, 409, 409, 409]);
-    expect(responses.filter((r) => r.statusCode === 409).every((r) => r.json().error === Reason.paymentReplayed)).toBe(true);
+    // Copies that arrive once it is settled are given the same output again (a re-delivery).
+    expectOneOriginal(responses);
     expect(h.calls.length - calls).toBe(1);
+    expect(await settledEvents(wallet.address, (payment.payload.authorization as { nonce: string }).nonce)).toHaveLength(1);
     expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
   });
 
@@ -159,8 +221,10 @@ describe("x402 plugin", () => {
     const nonce = (payment.payload.authorization as { nonce: string }).nonce;
     const record = await h.ledger.getPayment({ network: s.network, asset: s.asset.toLowerCase(), payer: wallet.address.toLowerCase(), nonce });
     expect(record).toMatchObject({ status: "settled", txHash: settlement.transaction, errorReason: null });
-    // Once settled, it is a replay again.
-    expect((await send(payment)).statusCode).toBe(409);
+    // Once settled, the same payload is given the same output again; nothing runs.
+    const again = await send(payment);
+    expect([again.statusCode, again.headers[REDELIVERED], again.body]).toEqual([200, "true", retry.body]);
+    expect(h.calls.length - calls).toBe(2);
   });
 
   it("lets exactly one of 6 concurrent retries of a released payment run the handler", async () => {
@@ -170,7 +234,7 @@ describe("x402 plugin", () => {
     expect((await send(payment, body({ fail: true }))).statusCode).toBe(500);
     const calls = h.calls.length;
     const responses = await Promise.all(Array.from({ length: 6 }, () => send(payment)));
-    expect(responses.map((r) => r.statusCode).sort()).toEqual([200, 409, 409, 409, 409, 409]);
+    expectOneOriginal(responses);
     expect(h.calls.length - calls).toBe(1);
     expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
   });

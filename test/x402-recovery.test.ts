@@ -97,7 +97,10 @@ describe("settlement pending when the response leaves", () => {
       expect([early.statusCode, early.headers["retry-after"], early.json().error]).toEqual([425, "5", Reason.settlementPending]);
       const forged = await h.app.inject({ method: "GET", url: pathOf(urlOf(0)).replace(/token=.*/, "token=guess") });
       expect(forged.statusCode).toBe(404);
-      expect((await h.send(pa)).json()).toMatchObject({ error: Reason.paymentReplayed, status: "pending" });
+      // The same signed payment again, while pending: the same 202 and outputUrl, nothing runs again.
+      const again = await h.send(pa);
+      expect([again.statusCode, again.headers["x-royalty402-redelivered"], again.headers.location]).toEqual([202, "true", urlOf(0)]);
+      expect(again.json()).toMatchObject({ error: Reason.settlementPending, outputUrl: urlOf(0), transaction: responses[0].json().transaction });
       await rpc("evm_mine");
     } finally {
       await setAutomine(true);
@@ -179,8 +182,15 @@ describe("reconciler", () => {
     const reconciler = new PaymentReconciler(ledger, s.ethers.provider, s.network);
     const submitted = s.facilitator.relayer.sent;
     expect(await reconciler.run()).toMatchObject({ checked: 0 }); // all fresh (default: 60 s)
+    // This process wrote them: its pass at start leaves them to their requests too.
+    expect(await reconciler.runAtStart()).toMatchObject({ checked: 0 });
+    // A process started after they were written (a restart after a kill) checks them all at once,
+    // however fresh; a fresh reservation is not abandoned yet.
+    const restarted = new PaymentReconciler(ledger, s.ethers.provider, s.network, { processStartedAt: Date.now() + 1 });
+    expect(await restarted.runAtStart()).toEqual({ checked: 6, settled: 2, failed: 2, released: 0, unresolved: 2 });
+    expect(await restarted.run()).toMatchObject({ checked: 0 }); // the periodic pass keeps its age threshold
     const later = Date.now() + 60 * 60_000;
-    expect(await reconciler.run(later)).toEqual({ checked: 6, settled: 2, failed: 2, released: 1, unresolved: 1 });
+    expect(await reconciler.run(later)).toEqual({ checked: 2, settled: 0, failed: 0, released: 1, unresolved: 1 });
     const status = async (k: PaymentKey) => {
       const p = (await ledger.getPayment(k))!;
       return [p.status, p.txHash, p.errorReason];
@@ -253,7 +263,15 @@ describe("crash between broadcast and the ledger's final write", () => {
     expect(fresh.relayer.sent).toBe(0);
     expect(await s.ethers.provider.getTransactionCount(s.relayer.address, "latest")).toBe(relayerNonce + 1);
     expect(await s.token.balanceOf(wallet.address)).toBe(9_000n);
-    // The payment is spent: presenting it again is a replay.
-    expect((await h.send(payment)).json()).toMatchObject({ error: Reason.paymentReplayed, status: "settled" });
+    // The answer died with the process; the payer's retry of the same payment is given the output
+    // the child kept before broadcasting, with the settlement it recorded, and nothing is sent again.
+    const retry = await h.send(payment);
+    expect([retry.statusCode, retry.headers["x-royalty402-redelivered"]]).toEqual([200, "true"]);
+    expect(retry.json()).toEqual({ text: "an output that is never delivered", outputId: (await observer.getPayment(key))!.outputId });
+    expect(decodePaymentResponseHeader(retry.headers["payment-response"] as string)).toMatchObject({ success: true, transaction: txHash, payer: wallet.address, amount: "1000" });
+    expect(fresh.relayer.sent).toBe(0);
+    // Another payload for the same authorization nonce is still a replay.
+    const other = await h.send({ ...payment, resource: { url: "http://elsewhere.test/", description: "", mimeType: "" } });
+    expect(other.json()).toMatchObject({ error: Reason.paymentReplayed, status: "settled" });
   });
 });

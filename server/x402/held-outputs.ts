@@ -25,6 +25,49 @@ export function newRetrievalToken(): { token: string; tokenHash: string } {
   return { token, tokenHash: hashToken(token) };
 }
 
+/**
+ * The retrieval token of a payment's held output, derived from the signed PaymentPayload as
+ * received (the ledger's `payload` text): only the payer had it before the request, and a
+ * retry of the same payment after a crash can be given the same token again.
+ */
+export function retrievalTokenFor(payloadJson: string): { token: string; tokenHash: string } {
+  const token = createHash("sha256").update("royalty402/held-output/v1\u0000", "utf8").update(payloadJson, "utf8").digest("base64url");
+  return { token, tokenHash: hashToken(token) };
+}
+
+/**
+ * Reads a reply payload to keep it, without losing it: `bytes` is its content (null when it
+ * cannot be kept: unreadable or over `max`), `body` is what to send in its place (the bytes,
+ * or for a stream over `max` a stream of what was read followed by the rest).
+ */
+export async function keepPayload(payload: unknown, max: number): Promise<{ bytes: Uint8Array | null; body: unknown }> {
+  if (payload === null || payload === undefined || typeof payload === "string" || payload instanceof Uint8Array) {
+    const bytes = await payloadBytes(payload, max);
+    return { bytes, body: payload };
+  }
+  if (!(payload instanceof Readable) && typeof (payload as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function") return { bytes: null, body: payload };
+  const iterator = (payload as AsyncIterable<string | Uint8Array>)[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) {
+      const bytes = Buffer.concat(chunks);
+      return { bytes, body: bytes };
+    }
+    const piece = typeof next.value === "string" ? Buffer.from(next.value, "utf8") : Buffer.from(next.value);
+    chunks.push(piece);
+    size += piece.byteLength;
+    if (size > max) {
+      const rest = async function* () {
+        yield* chunks;
+        for (let r = await iterator.next(); !r.done; r = await iterator.next()) yield r.value;
+      };
+      return { bytes: null, body: Readable.from(rest()) };
+    }
+  }
+}
+
 function hashToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
 }

@@ -5,10 +5,13 @@
 //   wrong version/scheme/network/asset/payTo/amount -> 402 with the reason code
 //   verify refuses            -> 402 with the facilitator's reason code
 //   authorization seen before -> 409 payment_replayed (sequential or concurrent: the handler never runs twice),
-//                                unless it was released unused (handler failure): then it may run again
+//                                unless it was released unused (handler failure): then it may run again,
+//                                or it is the byte-identical payload of a payment settled (200, the kept
+//                                output re-delivered) or being settled (202 settlement_pending)
 //   chain/ledger unreachable  -> 503 + Retry-After, nothing charged
-// Otherwise the authorization is RESERVED in the ledger, the handler runs, and the payment is
-// settled before the response leaves: 2xx + PAYMENT-RESPONSE (extra: outputId, attributionUrl).
+// Otherwise the authorization is RESERVED in the ledger, the handler runs, its output is kept in
+// the ledger (before anything reaches the chain), and the payment is settled before the response
+// leaves: 2xx + PAYMENT-RESPONSE (extra: outputId, attributionUrl).
 // The ledger row goes reserved -> settling (with the batch transaction's hash, written before
 // it is broadcast) -> settled, so a crash at any point is recoverable (reconciler.ts).
 // A handler error (status >= 400) releases the reservation and charges nothing; a settlement
@@ -26,7 +29,7 @@ import { EmbeddedFacilitator, ROYALTY_EXTENSION, type RoyaltyExtension, type Set
 import type { FinalSettlement } from "../facilitator/outcome.ts";
 import { parseExactEvmPayload } from "../facilitator/payload.ts";
 import { Reason, isTransportError } from "../facilitator/reasons.ts";
-import { DEFAULT_MAX_HELD_OUTPUT_BYTES, DEFAULT_OUTPUTS_PATH, heldOutputRoutes, newRetrievalToken, payloadBytes } from "./held-outputs.ts";
+import { DEFAULT_MAX_HELD_OUTPUT_BYTES, DEFAULT_OUTPUTS_PATH, heldOutputRoutes, keepPayload, retrievalTokenFor } from "./held-outputs.ts";
 import { PaymentReconciler, type ReconcileOptions } from "./reconciler.ts";
 import {
   DEFAULT_MAX_PAYMENT_HEADER_BYTES,
@@ -120,13 +123,20 @@ declare module "fastify" {
 
 interface RequestState {
   ctx: PaymentContext;
+  /** The PaymentPayload as the ledger stores it (what a retry must match byte for byte). */
+  payloadJson: string;
   finished: boolean;
 }
+
+/** Marks an answer given again to a retry of a payment already settled or being settled. */
+export const REDELIVERED_HEADER = "X-Royalty402-Redelivered";
 
 const states = new WeakMap<FastifyRequest, RequestState>();
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 /** Payment states a request of this process may still move forward. */
 const IN_FLIGHT: PaymentStatus[] = ["reserved", "settling"];
+/** How long a retry of a payment still settling waits for the reconciler's pass at start. */
+const START_PASS_WAIT_MS = 2000;
 
 function defaultOutputId(key: PaymentKey): string {
   return hashPaymentKey(key.network, key.asset, key.payer, key.nonce);
@@ -153,6 +163,8 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
   // The embedded facilitator journals the settlement hash before broadcasting (beforeBroadcast).
   const embedded = facilitator instanceof EmbeddedFacilitator ? facilitator : null;
   const awaitingFinal = new Set<string>();
+  /** The reconciler's pass at start while it runs (crash recovery), else null. */
+  let startPass: Promise<unknown> | null = null;
   const earlyFinals = new Map<string, FinalSettlement>();
 
   const baseUrl = (request: FastifyRequest) => options.publicUrl ?? `${request.protocol}://${request.host}`;
@@ -224,8 +236,8 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
    * could not reach the chain) is taken again by compare-and-set: one retry wins, as on a
    * first reserve. It must be the same purchase (model, payee, amount).
    */
-  async function reserve(key: PaymentKey, payTo: string, amount: bigint, model: string, payload: PaymentPayload): Promise<ReserveResult> {
-    const result = await ledger.reserve({ ...key, payTo: payTo.toLowerCase(), amount: amount.toString(), modelId: model, outputId: null, payload: JSON.stringify(payload) });
+  async function reserve(key: PaymentKey, payTo: string, amount: bigint, model: string, payloadJson: string): Promise<ReserveResult> {
+    const result = await ledger.reserve({ ...key, payTo: payTo.toLowerCase(), amount: amount.toString(), modelId: model, outputId: null, payload: payloadJson });
     if (result.reserved) return result;
     const seen = result.existing;
     if (seen.status !== "released" || seen.modelId !== model || seen.payTo !== payTo.toLowerCase() || seen.amount !== amount.toString()) return result;
@@ -254,6 +266,7 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     if ("error" in parsed) return reply.code(400).header("Cache-Control", "no-store").send({ error: Reason.invalidPayload, message: parsed.error });
 
     const key: PaymentKey = { network, asset: asset.toLowerCase(), payer: parsed.authorization.from.toLowerCase(), nonce: parsed.authorization.nonce };
+    const payloadJson = JSON.stringify(payload);
     let verdict;
     try {
       verdict = await facilitator.verify(payload, requirements);
@@ -264,19 +277,19 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
       if (verdict.invalidReason === Reason.chainUnavailable) return unavailable(reply, verdict.invalidMessage ?? "chain unreachable");
       if (verdict.invalidReason === Reason.nonceUsed) {
         const seen = await ledger.getPayment(key).catch(() => null);
-        if (seen) return replayed(reply, seen.status);
+        if (seen) return answerSeen(request, reply, seen, payloadJson);
       }
       return paymentRequired(reply, request, route, requirements, verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage);
     }
 
     let reservation;
     try {
-      reservation = await reserve(key, payTo, amount, model, payload);
+      reservation = await reserve(key, payTo, amount, model, payloadJson);
     } catch (error) {
       request.log.error({ err: error }, "x402: ledger reserve failed");
       return unavailable(reply, "payment ledger unavailable");
     }
-    if (!reservation.reserved) return replayed(reply, reservation.existing.status);
+    if (!reservation.reserved) return answerSeen(request, reply, reservation.existing, payloadJson);
 
     const ctx: PaymentContext = {
       model,
@@ -297,8 +310,49 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
       },
     };
     request.x402 = ctx;
-    states.set(request, { ctx, finished: false });
+    states.set(request, { ctx, payloadJson, finished: false });
     return undefined;
+  }
+
+  /**
+   * A payment seen before. The very same signed payload (byte for byte) of a payment already
+   * settled gets the answer its first request would have had (the output the ledger holds,
+   * with the settlement's PAYMENT-RESPONSE), marked as a re-delivery: its first answer may have
+   * died with a crashed process. One still settling gets the 202 of a pending settlement.
+   * Nothing runs and nothing is settled again. Anything else is a replay (409).
+   */
+  async function answerSeen(request: FastifyRequest, reply: FastifyReply, seen: PaymentRecord, payloadJson: string) {
+    if ((seen.status === "settling" || seen.status === "pending") && startPass && seen.payload === payloadJson) {
+      // Left open by a process that died: the reconciler's pass at start is about to record it
+      // from the chain; a retry that waits briefly for it can be given the output at once.
+      await Promise.race([startPass, new Promise((resolve) => setTimeout(resolve, START_PASS_WAIT_MS).unref())]);
+      seen = (await ledger.getPayment(seen).catch(() => null)) ?? seen;
+    }
+    const deliverable = seen.status === "settled" || seen.status === "pending" || seen.status === "settling";
+    if (!deliverable || seen.payload !== payloadJson || !seen.outputId) return replayed(reply, seen.status);
+    let held;
+    try {
+      held = await ledger.getHeldOutput(seen.outputId);
+    } catch (error) {
+      request.log.error({ err: error }, "x402: ledger read of a held output failed");
+      return unavailable(reply, "payment ledger unavailable");
+    }
+    if (!held || keyId(held.output) !== keyId(seen)) return replayed(reply, seen.status);
+    const { output, payment } = held;
+    const payer = getAddress(payment.payer);
+    const extra = { outputId: output.outputId, attributionUrl: attributionUrl(request, output.outputId) };
+    reply.header(REDELIVERED_HEADER, "true");
+    if (payment.status === "settled") {
+      const response: SettleResponse = { success: true, transaction: payment.txHash ?? "", network: payment.network as `${string}:${string}`, payer, amount: payment.amount, extra };
+      reply.code(output.statusCode).header("Cache-Control", "no-store").header(PAYMENT_RESPONSE_HEADER, encodeSettlement(response));
+      if (output.contentType) reply.header("Content-Type", output.contentType);
+      return reply.send(Buffer.from(output.body));
+    }
+    if (payment.status !== "pending" && payment.status !== "settling") return replayed(reply.removeHeader(REDELIVERED_HEADER), payment.status);
+    const outputUrl = `${baseUrl(request)}${outputsPath}/${encodeURIComponent(output.outputId)}?token=${retrievalTokenFor(payment.payload).token}`;
+    const result: SettleResponse = { success: false, errorReason: Reason.settlementPending, transaction: payment.txHash ?? "", network: payment.network as `${string}:${string}`, payer };
+    pendingAnswer(reply, result, output.outputId, extra.attributionUrl, outputUrl);
+    return reply.send(pendingBody(result.transaction, output.outputId, outputUrl));
   }
 
   async function release(state: RequestState, why: string): Promise<void> {
@@ -329,6 +383,30 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     }
     state.finished = true;
     const { ctx } = state;
+
+    // Keep the output against the payment before anything can reach the chain: if this
+    // process dies before the answer leaves, a retry of the same payment is given it (answerSeen).
+    // The write joins the ledger's group commit; it is awaited just before the broadcast.
+    const kept = await keepPayload(body, maxHeldBytes).catch((error) => {
+      request.log.error({ err: error, payment: ctx.key }, "x402: the output of a paid request could not be read");
+      return { bytes: null, body: null };
+    });
+    body = kept.body;
+    const retrieval = retrievalTokenFor(state.payloadJson);
+    const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
+    const held: Promise<boolean> = kept.bytes
+      ? ledger
+          .holdOutput({ ...ctx.key, outputId: ctx.outputId, tokenHash: retrieval.tokenHash, statusCode: reply.statusCode, contentType, body: kept.bytes, createdAt: Date.now() })
+          .then(
+            () => true,
+            (error) => {
+              request.log.error({ err: error, payment: ctx.key }, "x402: could not keep the output of a paid request; a retry after a crash cannot be given it");
+              return false;
+            },
+          )
+      : Promise.resolve(false);
+    if (!kept.bytes) request.log.warn({ payment: ctx.key }, `x402: the output of a paid request cannot be kept (unreadable or over ${maxHeldBytes} bytes)`);
+
     const abandon = () => {
       if (body && typeof (body as { destroy?: unknown }).destroy === "function") (body as { destroy: () => void }).destroy();
     };
@@ -345,11 +423,13 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
     if (embedded) {
       settleOptions = {
         beforeBroadcast: async (txHash) => {
+          await held;
           const row = await ledger.transition(ctx.key, IN_FLIGHT, "settling", { txHash, outputId: ctx.outputId });
           if (!row) throw new Error("the reservation is no longer held");
         },
       };
     } else {
+      await held;
       let row: PaymentRecord | null;
       try {
         row = await ledger.transition(ctx.key, ["reserved"], "settling", { outputId: ctx.outputId });
@@ -391,7 +471,11 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
       return JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" });
     }
 
-    if (result.errorReason === Reason.settlementPending) return pending(request, reply, ctx, result, body);
+    if (result.errorReason === Reason.settlementPending) {
+      abandon();
+      const outputUrl = (await held) ? `${baseUrl(request)}${outputsPath}/${encodeURIComponent(ctx.outputId)}?token=${retrieval.token}` : null;
+      return pending(request, reply, ctx, result, outputUrl);
+    }
 
     await ledger.transition(ctx.key, IN_FLIGHT, "failed", { outputId: ctx.outputId, txHash, errorReason: result.errorReason ?? Reason.transactionFailed }).catch(() => null);
     answerJson(402).header(PAYMENT_RESPONSE_HEADER, encodeSettlement({ ...result, payer: result.payer ?? ctx.payer }));
@@ -400,10 +484,10 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
 
   /**
    * The transaction was broadcast but has not confirmed yet: the payer may be charged, so the
-   * output is kept against the payment and served once it settles; the answer is 202 with
-   * where to fetch it (a retrieval token only this payer receives).
+   * output kept against the payment is served once it settles; the answer is 202 with where to
+   * fetch it (a retrieval token only this payer can have).
    */
-  async function pending(request: FastifyRequest, reply: FastifyReply, ctx: PaymentContext, result: SettleResponse, body: unknown): Promise<unknown> {
+  async function pending(request: FastifyRequest, reply: FastifyReply, ctx: PaymentContext, result: SettleResponse, outputUrl: string | null): Promise<unknown> {
     await ledger
       .transition(ctx.key, IN_FLIGHT, "pending", { outputId: ctx.outputId, txHash: result.transaction, errorReason: Reason.settlementPending })
       .catch((error) => request.log.error({ err: error, payment: ctx.key }, "x402: could not record a pending settlement; the reconciler will"));
@@ -413,30 +497,14 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
       earlyFinals.delete(id);
       await recordFinal(early);
     } else awaitingFinal.add(id);
-
-    const statusCode = reply.statusCode;
-    const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
-    const bytes = await payloadBytes(body, maxHeldBytes).catch((error) => {
-      request.log.error({ err: error, payment: ctx.key }, "x402: the output of a pending settlement could not be read");
-      return null;
-    });
-    const { token, tokenHash } = newRetrievalToken();
-    let outputUrl: string | null = null;
-    if (bytes) {
-      try {
-        await ledger.holdOutput({ ...ctx.key, outputId: ctx.outputId, tokenHash, statusCode, contentType, body: bytes, createdAt: Date.now() });
-        outputUrl = `${baseUrl(request)}${outputsPath}/${encodeURIComponent(ctx.outputId)}?token=${token}`;
-      } catch (error) {
-        request.log.error({ err: error, payment: ctx.key }, "x402: could not keep the output of a pending settlement");
-      }
-    } else request.log.error({ payment: ctx.key }, `x402: the output of a pending settlement cannot be kept (unreadable or over ${maxHeldBytes} bytes)`);
-
-    const response: SettleResponse = {
-      ...result,
-      payer: result.payer ?? ctx.payer,
-      extra: { outputId: ctx.outputId, attributionUrl: ctx.attributionUrl ?? attributionUrl(request, ctx.outputId), ...(outputUrl ? { outputUrl } : {}) },
-    };
     reply.removeHeader("content-length");
+    pendingAnswer(reply, { ...result, payer: result.payer ?? ctx.payer }, ctx.outputId, ctx.attributionUrl ?? attributionUrl(request, ctx.outputId), outputUrl);
+    return pendingBody(result.transaction, ctx.outputId, outputUrl);
+  }
+
+  /** The headers of a 202 settlement_pending answer. */
+  function pendingAnswer(reply: FastifyReply, result: SettleResponse, outputId: string, attribution: string, outputUrl: string | null): void {
+    const response: SettleResponse = { ...result, extra: { outputId, attributionUrl: attribution, ...(outputUrl ? { outputUrl } : {}) } };
     reply
       .code(202)
       .header("Content-Type", "application/json; charset=utf-8")
@@ -444,13 +512,16 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
       .header("Retry-After", retryAfter)
       .header(PAYMENT_RESPONSE_HEADER, encodeSettlement(response));
     if (outputUrl) reply.header("Location", outputUrl);
+  }
+
+  function pendingBody(transaction: string, outputId: string, outputUrl: string | null): string {
     return JSON.stringify({
       error: Reason.settlementPending,
       message: outputUrl
         ? "the payment's transaction is not confirmed yet; the output is kept for you at outputUrl once it settles"
         : "the payment's transaction is not confirmed yet, and the output could not be kept",
-      transaction: result.transaction,
-      outputId: ctx.outputId,
+      transaction,
+      outputId,
       ...(outputUrl ? { outputUrl } : {}),
     });
   }
@@ -559,7 +630,9 @@ export async function x402Payments(app: FastifyInstance, options: X402Options): 
   const reconcileProvider = options.reconcile === false ? null : (options.reconcile?.provider ?? embedded?.chain.provider ?? null);
   if (reconcileProvider) {
     const reconciler = new PaymentReconciler(ledger, reconcileProvider, network, options.reconcile || {}, app.log);
-    app.addHook("onReady", async () => void reconciler.start());
+    app.addHook("onReady", async () => {
+      startPass = reconciler.start().finally(() => (startPass = null));
+    });
     app.addHook("onClose", async () => reconciler.stop());
   }
 }

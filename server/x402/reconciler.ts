@@ -9,7 +9,9 @@
 //   unused, expired on-chain      -> failed (block time >= validBefore: it can never be used)
 //   unused, reserved, abandoned   -> released (the handler never finished; nothing was sent)
 //   otherwise                     -> left alone (a transaction may still be in flight)
-// It runs once at start and then periodically; every write is a compare-and-set, so it races
+// It runs once at start (every open row last updated before this process started) and then
+// periodically (rows untouched for staleAfterMs, which may belong to another live instance:
+// only chain facts move them, so checking a live row early is harmless); every write is a compare-and-set, so it races
 // safely with live requests and with other instances sharing the ledger.
 import type { Provider } from "ethers";
 import { ZeroAddress, zeroPadValue } from "ethers";
@@ -32,6 +34,12 @@ export interface ReconcileOptions {
   abandonReservedAfterMs?: number;
   /** How many blocks back to search PaymentSettled for a payment without a journalled hash (default 100 000). */
   lookbackBlocks?: number;
+  /**
+   * When this process started (ms since epoch; default: from process.uptime()). The pass at
+   * start checks every open row last updated before it, however fresh: no request of this
+   * process can hold it, so what a killed predecessor settled is recorded at once.
+   */
+  processStartedAt?: number;
 }
 
 export interface ReconcileReport {
@@ -54,6 +62,7 @@ export class PaymentReconciler {
   private readonly abandonReservedAfterMs: number;
   private readonly lookbackBlocks: number;
   private readonly intervalMs: number;
+  private readonly processStartedAt: number;
 
   constructor(
     private readonly ledger: Ledger,
@@ -67,6 +76,7 @@ export class PaymentReconciler {
     this.abandonReservedAfterMs = options.abandonReservedAfterMs ?? 15 * 60_000;
     this.lookbackBlocks = options.lookbackBlocks ?? 100_000;
     this.intervalMs = options.intervalMs ?? 30_000;
+    this.processStartedAt = options.processStartedAt ?? Math.floor(Date.now() - process.uptime() * 1000);
   }
 
   /** A pass now, then one every intervalMs; errors (e.g. the chain is down) are logged, never thrown. */
@@ -75,7 +85,7 @@ export class PaymentReconciler {
       this.timer = setInterval(() => void this.runLogged(), this.intervalMs);
       this.timer.unref();
     }
-    return this.runLogged();
+    return this.runLogged(true);
   }
 
   stop(): void {
@@ -83,9 +93,9 @@ export class PaymentReconciler {
     this.timer = null;
   }
 
-  private async runLogged(): Promise<ReconcileReport | null> {
+  private async runLogged(atStart = false): Promise<ReconcileReport | null> {
     try {
-      const report = await this.run();
+      const report = await (atStart ? this.runAtStart() : this.run());
       if (report.settled + report.failed + report.released > 0) this.log?.info({ reconcile: report }, "x402: reconciled payments with the chain");
       return report;
     } catch (error) {
@@ -96,13 +106,19 @@ export class PaymentReconciler {
 
   /** One pass over the stale open payments of this network. Concurrent calls share one pass. */
   run(now = Date.now()): Promise<ReconcileReport> {
-    this.running ??= this.pass(now).finally(() => (this.running = null));
+    this.running ??= this.pass(now, now - this.staleAfterMs).finally(() => (this.running = null));
     return this.running;
   }
 
-  private async pass(now: number): Promise<ReconcileReport> {
+  /** The pass at start: also every open row last updated before this process started. */
+  runAtStart(now = Date.now()): Promise<ReconcileReport> {
+    this.running ??= this.pass(now, Math.max(now - this.staleAfterMs, this.processStartedAt - 1)).finally(() => (this.running = null));
+    return this.running;
+  }
+
+  /** Checks the open rows with updatedAt <= cutoff. */
+  private async pass(now: number, cutoff: number): Promise<ReconcileReport> {
     const report: ReconcileReport = { checked: 0, settled: 0, failed: 0, released: 0, unresolved: 0 };
-    const cutoff = now - this.staleAfterMs;
     let head: { number: number; timestamp: bigint } | null = null;
     let after: number | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
