@@ -176,7 +176,7 @@ describe("attribute: text, records and determinism", () => {
 
   it("produces byte-identical records in two separate processes", async () => {
     const child = () =>
-      promisify(execFile)("npx", ["tsx", "test/fixtures/attribution/child-attribute.ts"], { cwd: process.cwd(), maxBuffer: 1 << 24 }).then((r) => JSON.parse(r.stdout));
+      promisify(execFile)(process.execPath, ["--import", "tsx", "test/fixtures/attribution/child-attribute.ts"], { cwd: process.cwd(), maxBuffer: 1 << 24 }).then((r) => JSON.parse(r.stdout));
     const pending = child();
     const { index } = buildIndex(determinismDatanet());
     const { output, prompt } = determinismOutput();

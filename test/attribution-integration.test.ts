@@ -208,7 +208,7 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
     forged.texts[forged.payments[0].outputId].output += " (edited)";
     writeFileSync(join(tmp, "forged.json"), JSON.stringify(forged));
     const runScript = (doc: string) =>
-      promisify(execFile)("npx", ["tsx", "scripts/verify-epoch.ts", "--doc", join(tmp, doc), "--index", join(tmp, "index"), "--require-records"], { cwd: process.cwd() }).then(
+      promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/verify-epoch.ts", "--doc", join(tmp, doc), "--index", join(tmp, "index"), "--require-records"], { cwd: process.cwd() }).then(
         (r) => ({ code: 0, out: r.stdout }),
         (e) => ({ code: e.code as number, out: String(e.stdout) }),
       );

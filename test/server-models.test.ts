@@ -140,7 +140,7 @@ describe("∞-gram model", () => {
        const r = generate(index, { kind: "text", prompt: ${JSON.stringify(opening)}, maxTokens: 40, temperature: 0.8, topP: 0.95, stop: [], seed: 123456789n });
        process.stdout.write(JSON.stringify(r));`,
     );
-    const { stdout } = await promisify(execFile)("npx", ["tsx", script], { cwd: root });
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script], { cwd: root });
     expect(JSON.parse(stdout)).toEqual(generate(index, request({ temperature: 0.8, topP: 0.95, seed: 123456789n })));
   });
 });

@@ -17,6 +17,7 @@ import type { Server } from "node:http";
 import { Session } from "node:inspector/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import express from "express";
 import Fastify from "fastify";
 import { ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, Wallet, ethers as E } from "ethers";
@@ -59,7 +60,7 @@ const workdir = mkdtempSync(join(tmpdir(), "bench-x402-"));
 
 async function startNode(port: number): Promise<ChildProcess> {
   // Its own process group, so the node (behind npx) is stopped with it.
-  const child = spawn("npx", ["hardhat", "node", "--port", String(port)], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(fileURLToPath(new URL("../../node_modules/.bin/hardhat", import.meta.url)), ["node", "--port", String(port)], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.resume();
   child.stderr!.resume();
   const provider = new JsonRpcProvider(`http://127.0.0.1:${port}`, 31337, { staticNetwork: true });

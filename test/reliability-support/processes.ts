@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
 import { ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet, type Contract } from "ethers";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -28,10 +29,10 @@ export interface HardhatNode {
   stop(): Promise<void>;
 }
 
-/** `npx hardhat node` in its own process group (stopped with everything npx started). */
+/** `hardhat node` (the local binary, not npx: npx inside `npx -c` inherits its flags) in its own process group. */
 export async function startHardhatNode(): Promise<HardhatNode> {
   const port = await freePort();
-  const child = spawn("npx", ["hardhat", "node", "--port", String(port), "--hostname", "127.0.0.1"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(fileURLToPath(new URL("node_modules/.bin/hardhat", ROOT)), ["node", "--port", String(port), "--hostname", "127.0.0.1"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (d) => (output = (output + d).slice(-4000)));
   child.stderr!.on("data", (d) => (output = (output + d).slice(-4000)));
