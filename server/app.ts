@@ -32,7 +32,7 @@ import { EpochDocuments, EpochScheduler, SerialQueue, TextStore, type CloseConte
 import { EmbeddedFacilitator, Reason, facilitatorRoutes } from "./facilitator/index.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
 import { DatanetError, DatanetService, ModelRegistry, type ServedModel } from "./models/index.ts";
-import { x402Payments } from "./x402/index.ts";
+import { REDELIVERED_HEADER, x402Payments } from "./x402/index.ts";
 
 export interface ChainOverride {
   provider: Provider;
@@ -413,7 +413,10 @@ function countPayment(ctx: AppContext, request: FastifyRequest, reply: FastifyRe
   const model = payment?.model ?? (typeof requested === "string" && ctx.models.get(requested) ? requested : "unknown");
   const status = reply.statusCode;
   let outcome: string;
-  if (status < 400) outcome = "settled";
+  // A re-delivery (same signed payment, already settled) is not a new payment; a 202 is still pending.
+  if (reply.getHeader(REDELIVERED_HEADER) !== undefined) outcome = "redelivered";
+  else if (status === 202) outcome = "pending";
+  else if (status < 400) outcome = "settled";
   else if (status === 402) {
     const response = reply.getHeader("payment-response");
     if (request.headers["payment-signature"] === undefined) outcome = "challenged";

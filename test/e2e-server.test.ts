@@ -407,9 +407,13 @@ describe("model host end to end", () => {
     const body = { model: NGRAM, prompt: "The jury", max_tokens: 5 };
     const first = await post("/v1/completions", body, { "payment-signature": header });
     expect(first.status).toBe(200);
+    const firstBody = await first.text();
+    // The same signed payment again: its output is re-delivered, nothing runs or settles twice.
     const again = await post("/v1/completions", body, { "payment-signature": header });
-    expect(again.status).toBe(409);
-    expect(await again.json()).toMatchObject({ error: { code: "payment_replayed", type: "conflict_error" } });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("x-royalty402-redelivered")).toBe("true");
+    expect(await again.text()).toBe(firstBody);
+    expect(again.headers.get("payment-response")).toBe(first.headers.get("payment-response"));
     expect(logLines.some((l) => l.includes(header.slice(20, 80)))).toBe(false);
 
     const close = await post("/admin/epochs/close", { model: NGRAM }, { authorization: `Bearer ${ADMIN}` });
@@ -443,7 +447,7 @@ describe("model host end to end", () => {
     expect(metrics).toMatch(new RegExp(`royalty402_payments_total\\{model="${NGRAM}",status="settled"\\} 5`));
     expect(metrics).toMatch(new RegExp(`royalty402_payments_total\\{model="${PROXY}",status="settled"\\} 4`));
     expect(metrics).toMatch(/royalty402_payments_total\{model="brown-ngram",status="challenged"\} [1-9]/);
-    expect(metrics).toMatch(/royalty402_payments_total\{model="brown-ngram",status="replayed"\} 1/);
+    expect(metrics).toMatch(/royalty402_payments_total\{model="brown-ngram",status="redelivered"\} 1/);
     expect(metrics).toMatch(/royalty402_settlement_seconds_count 9/);
     const batchSum = Number(/royalty402_settlement_batch_size_sum (\d+)/.exec(metrics)?.[1]);
     const batchCount = Number(/royalty402_settlement_batch_size_count (\d+)/.exec(metrics)?.[1]);

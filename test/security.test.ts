@@ -184,7 +184,8 @@ describe("logs", () => {
     };
     const paid = await send();
     expect(paid.res.statusCode).toBe(200);
-    expect((await host.app.inject({ method: "POST", url: "/v1/completions", payload: completionBody(12), headers: { "payment-signature": paid.header } })).statusCode).toBe(409);
+    const redelivery = await host.app.inject({ method: "POST", url: "/v1/completions", payload: completionBody(12), headers: { "payment-signature": paid.header } });
+    expect([redelivery.statusCode, redelivery.headers["x-royalty402-redelivered"]]).toEqual([200, "true"]);
     expect((await send({ validBefore: 1n })).res.statusCode).toBe(402);
     expect((await send({}, new Wallet(Wallet.createRandom().privateKey))).res.statusCode).toBe(402);
     // Streaming, and a chat completion.
