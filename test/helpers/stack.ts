@@ -3,6 +3,7 @@
 import { network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { ethers as E } from "ethers";
+import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
 import type { TestUSDC, SplitterFactory, RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
 
 export type SplitterConfig = {
@@ -26,16 +27,7 @@ export type Authorization = {
   nonce: string;
 };
 
-export const TRANSFER_WITH_AUTHORIZATION_TYPES = {
-  TransferWithAuthorization: [
-    { name: "from", type: "address" },
-    { name: "to", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "validAfter", type: "uint256" },
-    { name: "validBefore", type: "uint256" },
-    { name: "nonce", type: "bytes32" },
-  ],
-};
+export { TRANSFER_WITH_AUTHORIZATION_TYPES };
 
 export async function connectChain() {
   const connection = await network.connect();
