@@ -1,25 +1,12 @@
 // The splitter side of epochs: posting an epoch document's roots, and reading back what was
 // posted (EpochPosted / EpochVetoed events, activeEpoch(), pendingEpoch()) for verification.
-// A minimal human-readable ABI (matching contracts/interfaces/IRoyaltySplitter.sol) keeps this
-// module usable without the typechain bindings.
 import { Contract, type ContractRunner, type Provider, type TransactionReceipt } from "ethers";
+import { SPLITTER_ABI } from "../chain/abi.ts";
 import { AttributionError } from "./errors.ts";
 import type { EpochDocument } from "./epoch.ts";
 
-export const SPLITTER_EPOCH_ABI = [
-  "function postEpoch(uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri)",
-  "function activeEpoch() view returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated)",
-  "function pendingEpoch() view returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, uint64 activeAt)",
-  "function contributorPool() view returns (uint256)",
-  "function totalReceived() view returns (uint256)",
-  "function claimed(address account) view returns (uint256)",
-  "function claim(address account, uint256 cumulativeAmount, bytes32[] proof) returns (uint256 paid)",
-  "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt)",
-  "event EpochVetoed(uint256 indexed epoch)",
-] as const;
-
 export function splitterContract(address: string, runner: ContractRunner): Contract {
-  return new Contract(address, SPLITTER_EPOCH_ABI, runner);
+  return new Contract(address, SPLITTER_ABI, runner);
 }
 
 /** Posts the document's epoch to the splitter (the runner must be the splitter's oracle). */

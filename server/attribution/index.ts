@@ -52,5 +52,5 @@ export {
   type ClaimLeaf,
   type RecordLeaf,
 } from "./epoch.ts";
-export { postEpoch, readPostedEpoch, splitterContract, SPLITTER_EPOCH_ABI, type PostedEpoch, type PostedEpochStatus } from "./chain.ts";
+export { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch, type PostedEpochStatus } from "./chain.ts";
 export { verifyEpoch, type EpochVerification, type VerifyCheck, type VerifyOptions } from "./verify.ts";

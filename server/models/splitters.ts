@@ -1,25 +1,8 @@
 // Each model is paid into its own RoyaltySplitter, an ERC-1167 clone made by the SplitterFactory
 // with CREATE2: its address (the x402 payTo) follows from its configuration and a salt, so it
 // is known, and can be paid, before it is deployed.
+import { FACTORY_ABI, SPLITTER_ABI } from "../chain/abi.ts";
 import { Contract, ZeroAddress, getAddress, keccak256, toUtf8Bytes, type ContractRunner, type Provider } from "ethers";
-
-const CONFIG_TUPLE =
-  "tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod)";
-
-export const FACTORY_ABI = [
-  `function createSplitter(${CONFIG_TUPLE} config, bytes32 salt) returns (address splitter)`,
-  `function predictSplitter(${CONFIG_TUPLE} config, bytes32 salt) view returns (address)`,
-] as const;
-
-export const SPLITTER_VIEW_ABI = [
-  `function config() view returns (${CONFIG_TUPLE})`,
-  "function isFacilitator(address account) view returns (bool)",
-  "function claimed(address account) view returns (uint256)",
-  "function totalReceived() view returns (uint256)",
-  "function contributorPool() view returns (uint256)",
-  "function activeEpoch() view returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated)",
-  "function pendingEpoch() view returns (uint256 epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, uint64 activeAt)",
-] as const;
 
 export interface SplitterConfig {
   token: string;
@@ -47,7 +30,7 @@ export function factoryContract(address: string, runner: ContractRunner): Contra
 }
 
 export function splitterViews(address: string, runner: ContractRunner): Contract {
-  return new Contract(address, SPLITTER_VIEW_ABI, runner);
+  return new Contract(address, SPLITTER_ABI, runner);
 }
 
 export async function predictSplitter(provider: Provider, factory: string, config: SplitterConfig, salt: string): Promise<string> {
