@@ -13,15 +13,14 @@
 // and the factory deployed (server.localChain: addresses, funded keys, mint()).
 import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import { HTTPFacilitatorClient, type FacilitatorClient } from "@x402/core/server";
-import { decodePaymentResponseHeader } from "@x402/core/http";
 import { Contract, FetchRequest, JsonRpcProvider, Network, Wallet, WebSocketProvider, getAddress, type Provider, type Signer } from "ethers";
 import { adminRoutes } from "./api/admin.ts";
 import type { AppContext, TokenInfo } from "./api/context.ts";
-import { answerClientError, installErrorHandling, openAiErrorShape } from "./api/errors.ts";
+import { answerClientError, installErrorHandling } from "./api/errors.ts";
 import { createMetrics, meteredFacilitator } from "./api/metrics.ts";
 import { openAiRoutes } from "./api/openai.ts";
 import { opsRoutes } from "./api/ops.ts";
@@ -29,10 +28,10 @@ import { publicRoutes } from "./api/public.ts";
 import { ConfigError, IN_PROCESS, loadConfig, modelConfig, secretsFromEnv, validateConfig, type Secrets, type ServerConfig } from "./config/index.ts";
 import { startInProcessChain, type InProcessChain } from "./config/in-process-chain.ts";
 import { EpochDocuments, EpochScheduler, SerialQueue, TextStore, type CloseContext } from "./epochs/index.ts";
-import { EmbeddedFacilitator, Reason, facilitatorRoutes } from "./facilitator/index.ts";
+import { EmbeddedFacilitator, facilitatorRoutes } from "./facilitator/index.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
 import { DatanetError, DatanetService, ModelRegistry, type ServedModel } from "./models/index.ts";
-import { REDELIVERED_HEADER, x402Payments } from "./x402/index.ts";
+import { registerPayments } from "./x402/host.ts";
 
 export interface ChainOverride {
   provider: Provider;
@@ -357,22 +356,7 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
       },
     });
     installErrorHandling(app);
-    await app.register(x402Payments, {
-      ledger,
-      facilitator: meteredClient,
-      network,
-      asset: { address: token.address, name: token.name, version: token.version },
-      payTo: (model: string) => models.get(model)?.splitter,
-      ...(config.server.publicUrl ? { publicUrl: config.server.publicUrl } : {}),
-      ...(config.server.challengeRateLimit ? { challengeRateLimit: { max: config.server.challengeRateLimit.max, timeWindow: config.server.challengeRateLimit.windowSeconds * 1000 } } : {}),
-    });
-    // Registered after the x402 plugin's own onRoute hook, so these run after its onSend.
-    app.addHook("onRoute", (route) => {
-      if (!route.config?.x402) return;
-      const append = <T>(existing: T | T[] | undefined, hook: T): T[] => (existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]);
-      route.onSend = append(route.onSend, (async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => openAiErrorShape(request, reply, payload)) as never);
-      route.onResponse = append(route.onResponse, (async (request: FastifyRequest, reply: FastifyReply) => countPayment(context, request, reply)) as never);
-    });
+    await registerPayments(app, { context, facilitator: meteredClient, publicUrl: config.server.publicUrl, challengeRateLimit: config.server.challengeRateLimit });
     await app.register(openAiRoutes, { ctx: context });
     await app.register(publicRoutes, { ctx: context });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });
@@ -404,39 +388,6 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
   } catch (error) {
     await cleanup();
     throw error;
-  }
-}
-
-function countPayment(ctx: AppContext, request: FastifyRequest, reply: FastifyReply): void {
-  const payment = request.x402;
-  const requested = (request.body as { model?: unknown } | undefined)?.model;
-  const model = payment?.model ?? (typeof requested === "string" && ctx.models.get(requested) ? requested : "unknown");
-  const status = reply.statusCode;
-  let outcome: string;
-  // A re-delivery (same signed payment, already settled) is not a new payment; a 202 is still pending.
-  if (reply.getHeader(REDELIVERED_HEADER) !== undefined) outcome = "redelivered";
-  else if (status === 202) outcome = "pending";
-  else if (status < 400) outcome = "settled";
-  else if (status === 402) {
-    const response = reply.getHeader("payment-response");
-    if (request.headers["payment-signature"] === undefined) outcome = "challenged";
-    else if (typeof response === "string") {
-      let reason: string | undefined;
-      try {
-        reason = decodePaymentResponseHeader(response).errorReason;
-      } catch {
-        reason = undefined;
-      }
-      outcome = reason === Reason.settlementPending ? "pending" : "failed";
-    } else outcome = "rejected";
-  } else if (status === 409) outcome = "replayed";
-  else if (status === 503) outcome = "unavailable";
-  else if (payment) outcome = "released";
-  else return; // malformed request or unknown model: not a payment
-  ctx.metrics.payments.inc({ model, status: outcome });
-  if (outcome === "settled" && payment) {
-    ctx.metrics.paidAmount.inc({ model }, Number(payment.amount));
-    ctx.scheduler.notePayment(payment.model);
   }
 }
 
