@@ -8,7 +8,7 @@ import type {
   OutputRecord,
   PaymentRecord,
   PaymentStatus,
-  SettledPayment,
+  SettledRow,
 } from "./types.ts";
 
 type Row = Record<string, unknown>;
@@ -136,12 +136,13 @@ export function toEpochSummary(r: Row): EpochSummary {
 }
 
 /** A payments row joined with its output's record (`record` may be absent or null). */
-export function toSettledPayment(r: Row): SettledPayment {
+export function toSettledRow(r: Row): SettledRow {
   return {
     modelId: strOrNull(r.model_id),
     outputId: strOrNull(r.output_id),
     amount: String(r.amount),
     payer: String(r.payer),
+    nonce: String(r.nonce),
     txHash: strOrNull(r.tx_hash),
     updatedAt: num(r.updated_at),
     record: strOrNull(r.record),

@@ -117,11 +117,12 @@ export interface ContributorTotals {
 }
 
 /** A settled payment as the dashboard shows it (no payload), with its output's record if stored. */
-export interface SettledPayment {
+export interface SettledRow {
   modelId: string | null;
   outputId: string | null;
   amount: string;
   payer: string;
+  nonce: string;
   txHash: string | null;
   updatedAt: number;
   record: string | null;
@@ -222,9 +223,9 @@ export interface TotalsLedger {
   /** Contributors credited by settled outputs, most outputs first (no limit: all). */
   contributorTotals(limit?: number): Promise<ContributorTotals[]>;
   /** The newest settled payments, newest first (at most 1000). */
-  recentSettled(limit: number): Promise<SettledPayment[]>;
+  recentSettled(limit: number): Promise<SettledRow[]>;
   /** Settled payments with updatedAt > `after`, oldest first, at most `limit` (at most 10000); `record` is null. */
-  settledSince(after: number, limit: number): Promise<SettledPayment[]>;
+  settledSince(after: number, limit: number): Promise<SettledRow[]>;
 }
 
 /**

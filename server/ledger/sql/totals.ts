@@ -2,9 +2,9 @@
 // the dashboard and /contributors read a few rows instead of the whole history, and several
 // instances sharing one database keep them exact.
 import * as norm from "../normalize.ts";
-import { toSettledPayment } from "../rows.ts";
+import { toSettledRow } from "../rows.ts";
 import type { Queryable } from "../executor.ts";
-import type { ContributorTotals, ModelTotals, SettledPayment } from "../types.ts";
+import type { ContributorTotals, ModelTotals, SettledRow } from "../types.ts";
 import { keyParams, type Db } from "./db.ts";
 import type { PaymentKey } from "../types.ts";
 
@@ -66,10 +66,10 @@ export async function contributorTotals(db: Db, limit?: number): Promise<Contrib
   return rows.map((r) => ({ contributor: String(r.contributor), outputs: Number(r.outputs) }));
 }
 
-const SETTLED_COLUMNS = "p.model_id, p.output_id, p.amount, p.payer, p.tx_hash, p.updated_at";
+const SETTLED_COLUMNS = "p.model_id, p.output_id, p.amount, p.payer, p.nonce, p.tx_hash, p.updated_at";
 
 /** Newest first, walking the (status, updated_at) index backwards. */
-export async function recentSettled(db: Db, limit: number): Promise<SettledPayment[]> {
+export async function recentSettled(db: Db, limit: number): Promise<SettledRow[]> {
   const { rows } = await db.exec.query(
     `SELECT ${SETTLED_COLUMNS}, o.record FROM payments p
      LEFT JOIN outputs o ON o.network = p.network AND o.asset = p.asset AND o.payer = p.payer AND o.nonce = p.nonce
@@ -78,10 +78,10 @@ export async function recentSettled(db: Db, limit: number): Promise<SettledPayme
      LIMIT $limit`,
     { limit: Math.min(Math.max(norm.uint("limit", limit), 1), MAX_RECENT) },
   );
-  return rows.map(toSettledPayment);
+  return rows.map(toSettledRow);
 }
 
-export async function settledSince(db: Db, after: number, limit: number): Promise<SettledPayment[]> {
+export async function settledSince(db: Db, after: number, limit: number): Promise<SettledRow[]> {
   const { rows } = await db.exec.query(
     `SELECT ${SETTLED_COLUMNS} FROM payments p
      WHERE p.status = 'settled' AND p.updated_at > $after
@@ -89,5 +89,5 @@ export async function settledSince(db: Db, after: number, limit: number): Promis
      LIMIT $limit`,
     { after: norm.uint("after", after), limit: norm.listLimit(limit) },
   );
-  return rows.map(toSettledPayment);
+  return rows.map(toSettledRow);
 }
