@@ -2,8 +2,7 @@
 // posted), a contributor's earnings and claim, epochs and their documents, datanets.
 import type { FastifyInstance } from "fastify";
 import { getAddress, isAddress } from "ethers";
-import { latestEpoch, type ParsedEpoch } from "../epochs/index.ts";
-import type { ServedModel } from "../models/index.ts";
+import type { ParsedEpoch } from "../epochs/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
@@ -30,13 +29,6 @@ function epochSummary(ctx: AppContext, parsed: ParsedEpoch) {
     claimants: doc.claims.leaves.length,
     createdAt: record.createdAt,
   };
-}
-
-/** The newest epoch of a splitter that is on-chain and not vetoed. */
-async function latestValid(ctx: AppContext, model: ServedModel): Promise<ParsedEpoch | null> {
-  let record = await latestEpoch(ctx.epochs, model.splitter);
-  while (record && (record.status === "vetoed" || record.txHash === null)) record = record.epoch > 1 ? await ctx.ledger.getEpoch(model.splitter, record.epoch - 1) : null;
-  return record ? ctx.docs.parse(record) : null;
 }
 
 export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
@@ -104,8 +96,10 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
       const models = [];
       const totals = { earned: 0n, claimed: 0n, claimable: 0n, pending: 0n };
       for (const model of ctx.models.list()) {
-        const latest = await latestValid(ctx, model);
-        const earned = BigInt(latest?.claims.get(address)?.cumulativeAmount ?? "0");
+        // Earned: the account's leaf in the newest epoch on-chain and not vetoed (indexed rows, no document).
+        const rows = await ctx.ledger.listEpochSummaries(model.splitter);
+        const latest = rows.filter((e) => e.status !== "vetoed" && e.txHash !== null).at(-1);
+        const earned = BigInt(latest ? ((await ctx.ledger.getEpochClaim(model.splitter, latest.epoch, address))?.cumulativeAmount ?? "0") : "0");
         let claimed = 0n;
         let claim = null;
         let activeAmount = 0n;
@@ -114,13 +108,13 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
           const [claimedOnChain, active] = await Promise.all([views.getFunction("claimed")(address), views.getFunction("activeEpoch")()]);
           claimed = BigInt(claimedOnChain);
           const activeNumber = Number(active.epoch);
-          if (activeNumber > 0) {
-            const parsed = await ctx.docs.get(model.splitter, activeNumber);
-            const leaf = parsed && parsed.record.claimsRoot === active.claimsRoot ? parsed.claims.get(address) : undefined;
-            if (leaf) {
-              activeAmount = BigInt(leaf.cumulativeAmount);
-              if (activeAmount > claimed) claim = { splitter: model.splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof: leaf.proof };
-            }
+          const stored = activeNumber > 0 ? rows.find((e) => e.epoch === activeNumber) : undefined;
+          const leaf = stored?.claimsRoot === active.claimsRoot ? await ctx.ledger.getEpochClaim(model.splitter, activeNumber, address) : null;
+          if (leaf) {
+            activeAmount = BigInt(leaf.cumulativeAmount);
+            // Only a claim still due needs the proof, read from the epoch document.
+            const proof = activeAmount > claimed ? (await ctx.docs.get(model.splitter, activeNumber))?.claims.get(address)?.proof : undefined;
+            if (proof) claim = { splitter: model.splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof };
           }
         }
         if (earned === 0n && claimed === 0n) continue;
@@ -133,7 +127,7 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
         models.push({
           model: model.id,
           splitter: model.splitter,
-          latestEpoch: latest?.record.epoch ?? null,
+          latestEpoch: latest?.epoch ?? null,
           earned: earned.toString(),
           claimed: claimed.toString(),
           claimable: claimable.toString(),
@@ -171,8 +165,26 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
         if (!model) throw new ApiError(404, "model_not_found", `The model \`${only}\` does not exist`);
         splitter = model.splitter;
       }
-      const records = await ctx.ledger.listEpochs(splitter);
-      return { epochs: records.map((r) => epochSummary(ctx, ctx.docs.parse(r))) };
+      // Indexed columns only: listing epochs never reads their documents.
+      const rows = await ctx.ledger.listEpochSummaries(splitter);
+      return {
+        epochs: rows.map((r) => ({
+          model: ctx.models.bySplitter(r.splitter)?.id ?? null,
+          splitter: getAddress(r.splitter),
+          epoch: r.epoch,
+          status: r.txHash === null && r.status === "posted" ? "posting" : r.status,
+          txHash: r.txHash,
+          uri: r.uri,
+          claimsRoot: r.claimsRoot,
+          recordsRoot: r.recordsRoot,
+          cumulativeAllocated: r.cumulativeAllocated,
+          cumulativeReceived: r.cumulativeReceived,
+          epochPool: r.epochPool,
+          outputs: r.outputs,
+          claimants: r.claimants,
+          createdAt: r.createdAt,
+        })),
+      };
     },
   );
 

@@ -1,11 +1,12 @@
-// What the dashboard shows, read from the ledger incrementally: every settled payment (its
-// time, amount and model) and its output's attribution record (who it credited). One refresh
-// reads only the payments settled since the previous one, so polling stays cheap however long
-// the server has run. Figures that must agree with the public API (prices, epochs, earnings,
-// claims) are taken from that API itself, not recomputed here.
+// What the dashboard shows, read from the ledger in amounts that do not grow with history:
+// totals per model and per contributor come from the ledger's running totals, the recent
+// list from its newest settled rows, and the chart from the settlements of the chart's window
+// only, kept in memory and read incrementally (at start-up: that window, not all history).
+// Figures that must agree with the public API (prices, epochs, earnings, claims) are taken
+// from that API itself, not recomputed here.
 import { getAddress } from "ethers";
 import { parseRecord } from "../attribution/index.ts";
-import type { Ledger, PaymentRecord } from "../ledger/index.ts";
+import type { Ledger, SettledRow } from "../ledger/index.ts";
 
 export interface SettledPayment {
   outputId: string;
@@ -30,122 +31,145 @@ export interface SeriesPoint {
   cumulativeRevenue: string;
 }
 
+export interface FeedTotals {
+  payments: number;
+  revenue: bigint;
+  byModel: Map<string, { payments: number; revenue: bigint }>;
+}
+
 const PAGE = 2000;
 /** Settlements written in the same millisecond as the cursor may arrive after it: look back this far. */
 const LOOKBACK_MS = 5000;
+/** The chart never holds more points than this, whatever the load. */
+const MAX_WINDOW_POINTS = 200_000;
+
+interface Point {
+  key: string;
+  at: number;
+  amount: bigint;
+}
 
 export class DashboardFeed {
-  private readonly payments = new Map<string, SettledPayment>();
-  private readonly ordered: SettledPayment[] = [];
-  private cursor = 0;
+  private window: Point[] = [];
+  private readonly seen = new Set<string>();
+  private cursor: number | null = null;
   private refreshing: Promise<void> | null = null;
 
-  constructor(private readonly ledger: Ledger) {}
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly windowMs = 180_000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  /** Reads payments settled since the last refresh (concurrent callers share one read). */
+  /** Reads the settlements since the last refresh (concurrent callers share one read). */
   refresh(): Promise<void> {
     this.refreshing ??= this.read().finally(() => (this.refreshing = null));
     return this.refreshing;
   }
 
   private async read(): Promise<void> {
-    let after = Math.max(0, this.cursor - LOOKBACK_MS);
+    const start = this.now() - this.windowMs;
+    let after = Math.max(0, this.cursor === null ? start : Math.max(start, this.cursor - LOOKBACK_MS));
     for (;;) {
-      const page = await this.ledger.listPayments({ status: ["settled"], afterUpdatedAt: after, limit: PAGE, order: "asc" });
-      for (const p of page) {
-        this.cursor = Math.max(this.cursor, p.updatedAt);
-        if (p.outputId === null || this.payments.has(p.outputId.toLowerCase())) continue;
-        const payment = await this.toSettled(p);
-        if (!payment) continue;
-        this.payments.set(payment.outputId, payment);
-        this.insertOrdered(payment);
-      }
-      if (page.length < PAGE) return;
-      // Next page: re-read the last millisecond (ties may straddle the page end) unless that
-      // would not move forward.
+      const page = await this.ledger.settledSince(after, PAGE);
+      for (const row of page) this.add(row);
+      if (page.length < PAGE) break;
+      // Next page: re-read the last millisecond (ties may straddle the page end) unless that would not move forward.
       const last = page[page.length - 1].updatedAt;
       after = last - 1 > after ? last - 1 : last;
     }
+    this.trim(start);
   }
 
-  private async toSettled(p: PaymentRecord): Promise<SettledPayment | null> {
-    const outputId = p.outputId!.toLowerCase();
-    const output = await this.ledger.getOutput(outputId);
-    if (!output) return null;
-    let contributors: SettledPayment["contributors"] = [];
-    let unattributedPpm = 1_000_000;
-    try {
-      const record = parseRecord(output.record);
-      contributors = record.contributors.map((c) => ({ address: getAddress(c.address), ppm: c.ppm }));
-      unattributedPpm = record.unattributedPpm;
-    } catch {
-      // A record the ledger holds is valid by construction; an unreadable one is shown as unattributed.
+  private add(row: SettledRow): void {
+    this.cursor = Math.max(this.cursor ?? 0, row.updatedAt);
+    const key = `${row.payer}:${row.nonce}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    const point = { key, at: row.updatedAt, amount: BigInt(row.amount) };
+    let i = this.window.length;
+    while (i > 0 && this.window[i - 1].at > point.at) i--;
+    this.window.splice(i, 0, point);
+  }
+
+  /** Drops points older than the window (and the oldest past the cap). */
+  private trim(start: number): void {
+    let drop = 0;
+    while (drop < this.window.length && (this.window[drop].at < start || this.window.length - drop > MAX_WINDOW_POINTS)) drop++;
+    for (const p of this.window.slice(0, drop)) this.seen.delete(p.key);
+    if (drop > 0) this.window = this.window.slice(drop);
+  }
+
+  /** Settled payments and revenue, in total and per model (the ledger's running totals). */
+  async totals(): Promise<FeedTotals> {
+    const byModel = new Map<string, { payments: number; revenue: bigint }>();
+    let payments = 0;
+    let revenue = 0n;
+    for (const m of await this.ledger.modelTotals()) {
+      byModel.set(m.modelId, { payments: m.payments, revenue: BigInt(m.revenue) });
+      payments += m.payments;
+      revenue += BigInt(m.revenue);
     }
-    return { outputId, model: output.modelId, amount: BigInt(p.amount), payer: getAddress(p.payer), txHash: p.txHash, at: p.updatedAt, contributors, unattributedPpm };
+    return { payments, revenue, byModel };
   }
 
-  private insertOrdered(p: SettledPayment): void {
-    let i = this.ordered.length;
-    while (i > 0 && this.ordered[i - 1].at > p.at) i--;
-    this.ordered.splice(i, 0, p);
+  /** Settled outputs crediting each contributor (checksummed address). */
+  async outputsByContributor(): Promise<Map<string, number>> {
+    return new Map((await this.ledger.contributorTotals()).map((c) => [getAddress(c.contributor), c.outputs]));
   }
 
-  get(outputId: string): SettledPayment | undefined {
-    return this.payments.get(outputId.toLowerCase());
-  }
-
-  all(): readonly SettledPayment[] {
-    return this.ordered;
-  }
-
-  /** Newest first. */
-  recent(n: number): SettledPayment[] {
-    return this.ordered.slice(-n).reverse();
-  }
-
-  byModel(): Map<string, { payments: number; revenue: bigint }> {
-    const out = new Map<string, { payments: number; revenue: bigint }>();
-    for (const p of this.ordered) {
-      const m = out.get(p.model) ?? { payments: 0, revenue: 0n };
-      m.payments++;
-      m.revenue += p.amount;
-      out.set(p.model, m);
-    }
-    return out;
-  }
-
-  /** Outputs crediting each contributor. */
-  outputsByContributor(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const p of this.ordered) for (const c of p.contributors) out.set(c.address, (out.get(c.address) ?? 0) + 1);
-    return out;
+  /** The newest settled payments with an output, newest first. */
+  async recent(n: number): Promise<SettledPayment[]> {
+    const rows = await this.ledger.recentSettled(n);
+    return rows.filter((r) => r.outputId !== null && r.record !== null).map(toSettled);
   }
 
   /**
    * Payments and revenue per bucket over the last `windowMs` up to `now` (buckets with nothing
-   * in them included, so the chart's time axis is even), with the running revenue total.
+   * in them included, so the chart's time axis is even), with the running revenue total ending
+   * at `totalRevenue`.
    */
-  series(now: number, windowMs: number, bucketMs: number): SeriesPoint[] {
+  series(now: number, windowMs: number, bucketMs: number, totalRevenue: bigint): SeriesPoint[] {
     const end = Math.floor(now / bucketMs) * bucketMs + bucketMs;
-    const first = this.ordered[0]?.at;
+    const first = this.window[0]?.at;
     const start = Math.max(end - windowMs, first === undefined ? end - bucketMs : Math.floor(first / bucketMs) * bucketMs);
     const n = Math.max(1, Math.round((end - start) / bucketMs));
     const counts = new Array<number>(n).fill(0);
     const sums = new Array<bigint>(n).fill(0n);
-    let before = 0n;
-    for (const p of this.ordered) {
-      if (p.at < start) {
-        before += p.amount;
-        continue;
-      }
+    let inWindow = 0n;
+    for (const p of this.window) {
+      if (p.at < start) continue;
       const i = Math.min(n - 1, Math.floor((p.at - start) / bucketMs));
       counts[i]++;
       sums[i] += p.amount;
+      inWindow += p.amount;
     }
-    let running = before;
+    let running = totalRevenue > inWindow ? totalRevenue - inWindow : 0n;
     return counts.map((payments, i) => {
       running += sums[i];
       return { t: start + i * bucketMs, payments, revenue: sums[i].toString(), cumulativeRevenue: running.toString() };
     });
   }
+}
+
+function toSettled(row: SettledRow): SettledPayment {
+  let contributors: SettledPayment["contributors"] = [];
+  let unattributedPpm = 1_000_000;
+  try {
+    const record = parseRecord(row.record!);
+    contributors = record.contributors.map((c) => ({ address: getAddress(c.address), ppm: c.ppm }));
+    unattributedPpm = record.unattributedPpm;
+  } catch {
+    // A record the ledger holds is valid by construction; an unreadable one is shown as unattributed.
+  }
+  return {
+    outputId: row.outputId!.toLowerCase(),
+    model: row.modelId ?? "",
+    amount: BigInt(row.amount),
+    payer: getAddress(row.payer),
+    txHash: row.txHash,
+    at: row.updatedAt,
+    contributors,
+    unattributedPpm,
+  };
 }

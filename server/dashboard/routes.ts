@@ -34,8 +34,8 @@ class NotFound extends Error {}
 
 export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
   const { ctx } = opts;
-  const feed = new DashboardFeed(ctx.ledger);
   const windowMs = opts.windowMs ?? 180_000;
+  const feed = new DashboardFeed(ctx.ledger, windowMs);
   const bucketMs = opts.bucketMs ?? 1000;
   const topN = opts.topContributors ?? 10;
 
@@ -71,24 +71,23 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
       api<{ epochs: Array<Record<string, unknown>> }>("/epochs"),
       ctx.provider.getBlockNumber().catch(() => null),
     ]);
-    const perModel = feed.byModel();
+    const [totals, outputs, recent] = await Promise.all([feed.totals(), feed.outputsByContributor(), feed.recent(15)]);
+    const perModel = totals.byModel;
     const owners = new Set(models.data.map((m) => getAddress(m.owned_by)));
 
     // Rank contributors by what posted epochs gave them, then by outputs crediting them.
-    const outputs = feed.outputsByContributor();
+    // Cumulative leaves: each splitter's newest epoch that is not vetoed holds every account's total.
     const earned = new Map<string, bigint>();
-    const latestLeaf = new Map<string, { epoch: number; amount: bigint; address: string }>();
-    for (const record of await ctx.ledger.listEpochs()) {
-      const parsed = ctx.docs.parse(record);
-      if (record.status === "vetoed") continue;
-      // Cumulative leaves: a later epoch of the same splitter supersedes an earlier one.
-      for (const [address, leaf] of parsed.claims) {
-        const key = `${record.splitter.toLowerCase()}:${address}`;
-        const prev = latestLeaf.get(key);
-        if (!prev || prev.epoch < record.epoch) latestLeaf.set(key, { epoch: record.epoch, amount: BigInt(leaf.cumulativeAmount), address });
+    const newest = new Map<string, number>();
+    for (const e of epochs.epochs as Array<{ splitter: string; epoch: number; status: string }>) {
+      if (e.status !== "vetoed" && e.epoch > (newest.get(e.splitter) ?? 0)) newest.set(e.splitter, e.epoch);
+    }
+    for (const [splitter, epoch] of newest) {
+      for (const leaf of await ctx.ledger.listEpochClaims(splitter, epoch)) {
+        const address = getAddress(leaf.account);
+        earned.set(address, (earned.get(address) ?? 0n) + BigInt(leaf.cumulativeAmount));
       }
     }
-    for (const { address, amount } of latestLeaf.values()) earned.set(address, (earned.get(address) ?? 0n) + amount);
     const candidates = [...new Set([...outputs.keys(), ...earned.keys()])].filter((a) => !owners.has(a));
     candidates.sort((a, b) => {
       const ea = earned.get(a) ?? 0n;
@@ -105,8 +104,6 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
       }),
     );
 
-    let revenue = 0n;
-    for (const m of perModel.values()) revenue += m.revenue;
     return {
       now,
       network: ctx.network,
@@ -114,16 +111,16 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
       blockNumber,
       token: ctx.token,
       totals: {
-        payments: feed.all().length,
-        revenue: revenue.toString(),
+        payments: totals.payments,
+        revenue: totals.revenue.toString(),
         contributorsCredited: [...outputs.keys()].filter((a) => !owners.has(a)).length,
         epochs: epochs.epochs.length,
       },
       models: models.data.map((m) => ({ ...m, payments: perModel.get(m.id)?.payments ?? 0, revenue: (perModel.get(m.id)?.revenue ?? 0n).toString() })),
-      series: { bucketMs, windowMs, points: feed.series(now, windowMs, bucketMs) },
+      series: { bucketMs, windowMs, points: feed.series(now, windowMs, bucketMs, totals.revenue) },
       contributors: top,
       epochs: epochs.epochs,
-      recent: feed.recent(15).map((p) => {
+      recent: recent.map((p) => {
         const lead = [...p.contributors].sort((a, b) => b.ppm - a.ppm)[0] ?? null;
         return { outputId: p.outputId, model: p.model, amount: p.amount.toString(), at: p.at, txHash: p.txHash, contributors: p.contributors.length, lead, unattributedPpm: p.unattributedPpm };
       }),

@@ -84,7 +84,7 @@ export async function latestEpoch(ctx: CloseContext, splitter: string): Promise<
   const key = splitter.toLowerCase();
   let n = ctx.latestKnown.get(key);
   if (n === undefined) {
-    const all = await ctx.ledger.listEpochs(splitter);
+    const all = await ctx.ledger.listEpochSummaries(splitter);
     n = all.length > 0 ? all[all.length - 1].epoch : 0;
   }
   let record = n > 0 ? await ctx.ledger.getEpoch(splitter, n) : null;

@@ -1,5 +1,7 @@
 // Parsed epoch documents, cached: contributor and record lookups (leaves and proofs) are served
 // from the document the ledger holds for a posted epoch, which never changes once posted.
+// The cache is bounded by the documents' size (least recently used out first), not by their
+// count: one epoch of 10,000 outputs weighs as much as hundreds of small ones.
 import { getAddress } from "ethers";
 import type { ClaimLeaf, EpochDocument, RecordLeaf } from "../attribution/index.ts";
 import type { EpochRecord, Ledger } from "../ledger/index.ts";
@@ -12,19 +14,23 @@ export interface ParsedEpoch {
 }
 
 export class EpochDocuments {
-  private readonly cache = new Map<string, ParsedEpoch>();
+  private readonly cache = new Map<string, { parsed: ParsedEpoch; bytes: number }>();
+  private bytes = 0;
 
   constructor(
     private readonly ledger: Ledger,
-    private readonly max = 64,
+    /** Total document text kept parsed (default 32 MiB). */
+    private readonly maxBytes = 32 * 1024 * 1024,
   ) {}
 
   parse(record: EpochRecord): ParsedEpoch {
     const key = `${record.splitter.toLowerCase()}:${record.epoch}:${record.claimsRoot}:${record.recordsRoot}`;
     const hit = this.cache.get(key);
     if (hit) {
-      hit.record = record; // status / txHash may have moved on; the document has not
-      return hit;
+      this.cache.delete(key); // re-inserted below: most recently used last
+      this.cache.set(key, hit);
+      hit.parsed.record = record; // status / txHash may have moved on; the document has not
+      return hit.parsed;
     }
     const doc = JSON.parse(record.document) as EpochDocument;
     const parsed: ParsedEpoch = {
@@ -33,8 +39,16 @@ export class EpochDocuments {
       claims: new Map(doc.claims.leaves.map((l) => [getAddress(l.account), l])),
       records: new Map(doc.records.leaves.map((l) => [l.outputId.toLowerCase(), l])),
     };
-    if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(key, parsed);
+    const bytes = record.document.length;
+    for (const [oldest, entry] of this.cache) {
+      if (this.bytes + bytes <= this.maxBytes) break;
+      this.cache.delete(oldest);
+      this.bytes -= entry.bytes;
+    }
+    if (bytes <= this.maxBytes) {
+      this.cache.set(key, { parsed, bytes });
+      this.bytes += bytes;
+    }
     return parsed;
   }
 

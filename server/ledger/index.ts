@@ -1,6 +1,7 @@
 // Opens the ledger the configuration asks for: PostgreSQL when a DATABASE_URL is given
 // (several instances share it), otherwise SQLite in a local file.
 import { LedgerError } from "./errors.ts";
+import type { MaintenanceOptions } from "./maintenance.ts";
 import { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
 import type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
 
@@ -9,6 +10,7 @@ export { LedgerError, isLedgerError, type LedgerErrorCode } from "./errors.ts";
 export { PAYMENT_STATUSES, PAYMENT_TRANSITIONS, assertTransition } from "./transitions.ts";
 export { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
 export type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
+export { DEFAULT_HELD_OUTPUT_RETENTION_MS, type MaintenanceOptions } from "./maintenance.ts";
 
 export const DEFAULT_SQLITE_PATH = ".data/royalty402.sqlite";
 
@@ -21,6 +23,8 @@ export interface LedgerConfig {
   sqlite?: Omit<SqliteLedgerOptions, "path">;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
+  /** Heartbeat, dead-reservation release and held-output pruning; false turns them off (default on). */
+  maintenance?: MaintenanceOptions | false;
 }
 
 /** DATABASE_URL and LEDGER_SQLITE_PATH from the environment. */
@@ -49,6 +53,7 @@ export async function openLedger(config: LedgerConfig = {}): Promise<SqliteLedge
       await ledger.close();
       throw e;
     }
+    if (config.maintenance !== false) ledger.startMaintenance(config.maintenance);
   }
   return ledger;
 }

@@ -109,6 +109,61 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: "read_models",
+    // Epoch list columns (so lists never read documents), claim leaves, running totals,
+    // instance heartbeats, and an index to prune held outputs by age. Backfilled from the rows.
+    sql: `
+      ALTER TABLE payments ADD COLUMN instance_id TEXT;
+      CREATE TABLE instances (
+        instance_id  TEXT PRIMARY KEY,
+        heartbeat_at INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX held_outputs_created ON held_outputs (created_at);
+
+      ALTER TABLE epochs ADD COLUMN outputs INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE epochs ADD COLUMN claimants INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE epochs ADD COLUMN cumulative_received TEXT;
+      ALTER TABLE epochs ADD COLUMN epoch_pool TEXT;
+      UPDATE epochs SET
+        outputs = COALESCE(json_array_length(document, '$.payments'), 0),
+        claimants = COALESCE(json_array_length(document, '$.claims.leaves'), 0),
+        cumulative_received = json_extract(document, '$.cumulativeReceived'),
+        epoch_pool = json_extract(document, '$.epochPool')
+      WHERE json_valid(document);
+      CREATE TABLE epoch_claims (
+        splitter          TEXT NOT NULL,
+        epoch             INTEGER NOT NULL,
+        account           TEXT NOT NULL,
+        cumulative_amount TEXT NOT NULL,
+        PRIMARY KEY (splitter, epoch, account),
+        FOREIGN KEY (splitter, epoch) REFERENCES epochs (splitter, epoch)
+      ) STRICT;
+      INSERT INTO epoch_claims (splitter, epoch, account, cumulative_amount)
+        SELECT e.splitter, e.epoch, lower(json_extract(l.value, '$.account')), json_extract(l.value, '$.cumulativeAmount')
+        FROM epochs e, json_each(CASE WHEN json_valid(e.document) THEN e.document ELSE '{}' END, '$.claims.leaves') l;
+
+      CREATE TABLE model_totals (
+        model_id TEXT PRIMARY KEY,
+        payments INTEGER NOT NULL,
+        revenue  TEXT NOT NULL
+      ) STRICT;
+      INSERT INTO model_totals (model_id, payments, revenue)
+        SELECT model_id, COUNT(*), u256_sum(amount) FROM payments WHERE status = 'settled' AND model_id IS NOT NULL GROUP BY model_id;
+      CREATE TABLE contributor_totals (
+        contributor TEXT PRIMARY KEY,
+        outputs     INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO contributor_totals (contributor, outputs)
+        SELECT lower(json_extract(c.value, '$.address')), COUNT(DISTINCT o.output_id)
+        FROM outputs o JOIN payments p ON p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce,
+             json_each(CASE WHEN json_valid(o.record) THEN o.record ELSE '{}' END, '$.contributors') c
+        WHERE p.status = 'settled' AND json_extract(c.value, '$.address') IS NOT NULL
+        GROUP BY 1;
+    `,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -205,6 +260,61 @@ export const postgresMigrations: readonly Migration[] = [
         PRIMARY KEY (network, asset, payer, nonce),
         CONSTRAINT held_outputs_payment_fk FOREIGN KEY (network, asset, payer, nonce) REFERENCES payments (network, asset, payer, nonce)
       );
+    `,
+  },
+  {
+    version: 3,
+    name: "read_models",
+    // Epoch list columns (so lists never read documents), claim leaves, running totals,
+    // instance heartbeats, and an index to prune held outputs by age. Backfilled from the rows.
+    sql: `
+      ALTER TABLE payments ADD COLUMN instance_id TEXT;
+      CREATE TABLE instances (
+        instance_id  TEXT PRIMARY KEY,
+        heartbeat_at BIGINT NOT NULL,
+        started_at   BIGINT NOT NULL
+      );
+      CREATE INDEX held_outputs_created ON held_outputs (created_at);
+
+      ALTER TABLE epochs
+        ADD COLUMN outputs BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN claimants BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN cumulative_received NUMERIC(78, 0),
+        ADD COLUMN epoch_pool NUMERIC(78, 0);
+      UPDATE epochs SET
+        outputs = COALESCE(jsonb_array_length(document::jsonb -> 'payments'), 0),
+        claimants = COALESCE(jsonb_array_length(document::jsonb -> 'claims' -> 'leaves'), 0),
+        cumulative_received = (document::jsonb ->> 'cumulativeReceived')::numeric,
+        epoch_pool = (document::jsonb ->> 'epochPool')::numeric;
+      CREATE TABLE epoch_claims (
+        splitter          TEXT NOT NULL,
+        epoch             BIGINT NOT NULL,
+        account           TEXT NOT NULL,
+        cumulative_amount TEXT NOT NULL,
+        PRIMARY KEY (splitter, epoch, account),
+        CONSTRAINT epoch_claims_epoch_fk FOREIGN KEY (splitter, epoch) REFERENCES epochs (splitter, epoch)
+      );
+      INSERT INTO epoch_claims (splitter, epoch, account, cumulative_amount)
+        SELECT e.splitter, e.epoch, lower(l ->> 'account'), l ->> 'cumulativeAmount'
+        FROM epochs e, jsonb_array_elements(COALESCE(e.document::jsonb -> 'claims' -> 'leaves', '[]'::jsonb)) l;
+
+      CREATE TABLE model_totals (
+        model_id TEXT PRIMARY KEY,
+        payments BIGINT NOT NULL,
+        revenue  NUMERIC(78, 0) NOT NULL
+      );
+      INSERT INTO model_totals (model_id, payments, revenue)
+        SELECT model_id, COUNT(*), SUM(amount) FROM payments WHERE status = 'settled' AND model_id IS NOT NULL GROUP BY model_id;
+      CREATE TABLE contributor_totals (
+        contributor TEXT PRIMARY KEY,
+        outputs     BIGINT NOT NULL
+      );
+      INSERT INTO contributor_totals (contributor, outputs)
+        SELECT lower(c ->> 'address'), COUNT(DISTINCT o.output_id)
+        FROM outputs o JOIN payments p ON p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce,
+             jsonb_array_elements(COALESCE(o.record::jsonb -> 'contributors', '[]'::jsonb)) c
+        WHERE p.status = 'settled' AND c ->> 'address' IS NOT NULL
+        GROUP BY 1;
     `,
   },
 ];

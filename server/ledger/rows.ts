@@ -1,6 +1,15 @@
 // Database rows (snake_case, as both backends return them) to the interface's records.
 // PostgreSQL hands BIGINT and NUMERIC back as strings: numbers go through num(), amounts stay strings.
-import type { ContributionRecord, EpochRecord, HeldOutput, OutputRecord, PaymentRecord, PaymentStatus } from "./types.ts";
+import type {
+  ContributionRecord,
+  EpochRecord,
+  EpochSummary,
+  HeldOutput,
+  OutputRecord,
+  PaymentRecord,
+  PaymentStatus,
+  SettledRow,
+} from "./types.ts";
 
 type Row = Record<string, unknown>;
 
@@ -13,6 +22,9 @@ export const OUTPUT_COLUMNS = "output_id, model_id, network, asset, payer, nonce
 /** Output columns qualified with alias `o`, for joins with payments `p`. */
 export const OUTPUT_COLUMNS_O = OUTPUT_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ");
 export const EPOCH_COLUMNS = "splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at";
+/** Epoch columns without the document, for lists. */
+export const EPOCH_SUMMARY_COLUMNS =
+  "splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, created_at, outputs, claimants, cumulative_received, epoch_pool";
 export const CONTRIBUTION_COLUMNS = "datanet_id, seq, contributor, content_hash, text, created_at";
 export const HELD_OUTPUT_COLUMNS = "network, asset, payer, nonce, output_id, token_hash, status_code, content_type, body, created_at";
 /** Held-output columns qualified with alias `h`, for joins with payments `p`. */
@@ -109,6 +121,31 @@ export function toEpoch(r: Row): EpochRecord {
     status: String(r.status) as EpochRecord["status"],
     document: String(r.document),
     createdAt: num(r.created_at),
+  };
+}
+
+export function toEpochSummary(r: Row): EpochSummary {
+  const { document: _document, ...rest } = toEpoch({ ...r, document: "" });
+  return {
+    ...rest,
+    outputs: num(r.outputs),
+    claimants: num(r.claimants),
+    cumulativeReceived: strOrNull(r.cumulative_received),
+    epochPool: strOrNull(r.epoch_pool),
+  };
+}
+
+/** A payments row joined with its output's record (`record` may be absent or null). */
+export function toSettledRow(r: Row): SettledRow {
+  return {
+    modelId: strOrNull(r.model_id),
+    outputId: strOrNull(r.output_id),
+    amount: String(r.amount),
+    payer: String(r.payer),
+    nonce: String(r.nonce),
+    txHash: strOrNull(r.tx_hash),
+    updatedAt: num(r.updated_at),
+    record: strOrNull(r.record),
   };
 }
 

@@ -85,11 +85,50 @@ export interface ContributionRecord {
   createdAt: number;
 }
 
-export interface Ledger {
-  /** Creates or upgrades the schema (idempotent; safe with several instances starting at once). */
-  migrate(): Promise<void>;
-  close(): Promise<void>;
+/** An epoch row without its document: what lists show, read from indexed columns. */
+export interface EpochSummary extends Omit<EpochRecord, "document"> {
+  /** Outputs (paid) the epoch covers. */
+  outputs: number;
+  /** Accounts in its claims tree. */
+  claimants: number;
+  /** The splitter's cumulative receipts the epoch was built on (null if the document does not say). */
+  cumulativeReceived: string | null;
+  /** What this epoch allocated to contributors (null if the document does not say). */
+  epochPool: string | null;
+}
 
+/** A claim leaf of an epoch: an account's cumulative allocation up to that epoch. */
+export interface EpochClaim {
+  account: string; // lower-case hex
+  cumulativeAmount: string;
+}
+
+/** Settled payments of one model, kept up to date in the transaction that settles each payment. */
+export interface ModelTotals {
+  modelId: string;
+  payments: number;
+  revenue: string;
+}
+
+/** Settled outputs whose attribution record credits a contributor (counted once per output). */
+export interface ContributorTotals {
+  contributor: string; // lower-case hex
+  outputs: number;
+}
+
+/** A settled payment as the dashboard shows it (no payload), with its output's record if stored. */
+export interface SettledRow {
+  modelId: string | null;
+  outputId: string | null;
+  amount: string;
+  payer: string;
+  nonce: string;
+  txHash: string | null;
+  updatedAt: number;
+  record: string | null;
+}
+
+export interface PaymentLedger {
   /** Atomically claims (network, asset, payer, nonce). Exactly one concurrent caller gets reserved: true. */
   reserve(p: Omit<PaymentRecord, "status" | "txHash" | "errorReason" | "createdAt" | "updatedAt">): Promise<ReserveResult>;
   /**
@@ -116,7 +155,9 @@ export interface Ledger {
     afterUpdatedAt?: number;
     order?: "asc" | "desc";
   }): Promise<PaymentRecord[]>;
+}
 
+export interface OutputLedger {
   /**
    * Stores an output. Records are immutable: putting the same outputId again with the same
    * recordHash is a no-op, with a different one it throws LedgerError("output_conflict").
@@ -134,7 +175,9 @@ export interface Ledger {
   assignOutputsToEpoch(outputIds: string[], epoch: number): Promise<void>;
   /** Outputs of one model assigned to `epoch` (with their payment amount), oldest first. */
   listEpochOutputs(modelId: string, epoch: number): Promise<Array<OutputRecord & { amount: string | null }>>;
+}
 
+export interface HeldOutputLedger {
   /**
    * Keeps the output of a payment whose settlement is pending: one per payment. Holding the
    * same outputId again is a no-op; another output for the payment, or an outputId held for
@@ -143,17 +186,62 @@ export interface Ledger {
   holdOutput(h: HeldOutput): Promise<void>;
   /** A held output and its payment's current record, or null. */
   getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
+  /**
+   * Deletes held outputs of payments that reached settled or failed before `before` (ms):
+   * past the retention period a settled payment's output is no longer re-delivered. Returns the count.
+   */
+  pruneHeldOutputs(before: number): Promise<number>;
+}
 
+export interface EpochLedger {
   /**
    * Inserts or updates (splitter, epoch). Once an epoch has left "built", its roots and
    * cumulativeAllocated are what the chain holds: changing them throws LedgerError("epoch_conflict").
    */
   putEpoch(e: EpochRecord): Promise<void>;
   getEpoch(splitter: string, epoch: number): Promise<EpochRecord | null>;
+  /** Full rows, documents included: prefer listEpochSummaries for lists. */
   listEpochs(splitter?: string): Promise<EpochRecord[]>;
+  /** Epochs without their documents (indexed columns only), ordered by splitter then epoch. */
+  listEpochSummaries(splitter?: string): Promise<EpochSummary[]>;
+  /** The claim leaves of one epoch (every account it allocates to, cumulatively). */
+  listEpochClaims(splitter: string, epoch: number): Promise<EpochClaim[]>;
+  /** One account's claim leaf in one epoch, or null. */
+  getEpochClaim(splitter: string, epoch: number, account: string): Promise<EpochClaim | null>;
+}
 
+export interface ContributionLedger {
   /** Appends to the datanet with the next seq (0, 1, 2, … per datanet, no gaps, safe across instances). */
   addContribution(c: Omit<ContributionRecord, "seq" | "createdAt">): Promise<ContributionRecord>;
   /** In registration order (seq ascending). */
   listContributions(datanetId: string): Promise<ContributionRecord[]>;
+}
+
+/** Totals kept incrementally in the same transactions as the rows they count (correct across instances). */
+export interface TotalsLedger {
+  modelTotals(): Promise<ModelTotals[]>;
+  /** Contributors credited by settled outputs, most outputs first (no limit: all). */
+  contributorTotals(limit?: number): Promise<ContributorTotals[]>;
+  /** The newest settled payments, newest first (at most 1000). */
+  recentSettled(limit: number): Promise<SettledRow[]>;
+  /** Settled payments with updatedAt > `after`, oldest first, at most `limit` (at most 10000); `record` is null. */
+  settledSince(after: number, limit: number): Promise<SettledRow[]>;
+}
+
+/**
+ * Instances sharing the ledger keep a heartbeat row; the reservations of an instance whose
+ * heartbeat stopped (a crashed process) are given back, never those of a live one.
+ */
+export interface InstanceLedger {
+  /** This ledger object's instance id (random per process start), stored with each reservation it makes. */
+  readonly instanceId: string;
+  heartbeat(): Promise<void>;
+  /** Releases reservations of instances whose last heartbeat is older than `staleMs`; returns how many. */
+  releaseDeadReservations(staleMs: number): Promise<number>;
+}
+
+export interface Ledger extends PaymentLedger, OutputLedger, HeldOutputLedger, EpochLedger, ContributionLedger, TotalsLedger, InstanceLedger {
+  /** Creates or upgrades the schema (idempotent; safe with several instances starting at once). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
-// One behavioural contract for every Ledger backend. test/ledger.sqlite.test.ts and
-// test/ledger.postgres.test.ts run it against a real SQLite file and a real PostgreSQL.
+// One behavioural contract for every Ledger backend. test/ledger/sqlite.test.ts and
+// test/ledger/postgres.test.ts run it against a real SQLite file and a real PostgreSQL.
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { isLedgerError, type LedgerErrorCode } from "../../server/ledger/errors.ts";

@@ -1,4 +1,4 @@
-// Separate OS processes for the SQLite multi-process tests (test/ledger.sqlite.test.ts).
+// Separate OS processes for the SQLite multi-process tests (test/ledger/sqlite.test.ts).
 //   race <path> <inputs.json>: open + migrate, print "ready", wait for "go" on stdin, reserve
 //     every payment in its own shuffled order, print the JSON list of nonces it won.
 //   churn <path>: reserve fresh payments forever, printing each nonce once reserve() has

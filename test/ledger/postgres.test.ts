@@ -3,11 +3,11 @@
 // server instances.
 import pg from "pg";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { openLedger } from "../server/ledger/index.ts";
-import { postgresMigrations } from "../server/ledger/migrations.ts";
-import { PostgresLedger } from "../server/ledger/postgres.ts";
-import { expectLedgerError, keyOf, ledgerContract, paymentInput } from "./helpers/ledger-contract.ts";
-import { MISSING_POSTGRES, findPostgresBin, startTestCluster } from "./helpers/postgres.ts";
+import { openLedger } from "../../server/ledger/index.ts";
+import { postgresMigrations } from "../../server/ledger/migrations.ts";
+import { PostgresLedger } from "../../server/ledger/postgres.ts";
+import { expectLedgerError, keyOf, ledgerContract, paymentInput } from "../helpers/ledger-contract.ts";
+import { MISSING_POSTGRES, findPostgresBin, startTestCluster } from "../helpers/postgres.ts";
 
 const url = inject("postgresUrl");
 const admin = new pg.Pool({ connectionString: url, max: 2 });

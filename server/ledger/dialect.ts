@@ -1,0 +1,65 @@
+// What differs between SQLite and PostgreSQL, in one small record. The ledger's SQL is written
+// once (shared implementation in store.ts, statements with $named parameters); the few
+// places where the dialects disagree call into this record instead of branching.
+
+export type ErrorKind = "foreign_key" | "unique" | null;
+
+export interface Dialect {
+  readonly name: "sqlite" | "postgres";
+  /** `col` is one of the list parameter `param` (pass the value through list()). */
+  inList(col: string, param: string): string;
+  /** A list parameter's value as the driver binds it. */
+  list(values: readonly string[]): unknown;
+  /** Rows (a, b) of a JSON array of pairs `[[a, b], …]` bound as `param` (text). */
+  pairRows(param: string): string;
+  /** The larger of two integers. */
+  greatest(a: string, b: string): string;
+  /** a + b for decimal amounts of up to uint256 (stored as TEXT in SQLite, NUMERIC in PostgreSQL). */
+  addAmount(a: string, b: string): string;
+  /** Row lock taken by a SELECT in a transaction (SQLite's write transactions are already exclusive). */
+  readonly forUpdate: string;
+  /** LIMIT value meaning "no limit". */
+  readonly noLimit: number | null;
+  /** Which constraint a driver error broke, if any. */
+  errorKind(e: unknown): ErrorKind;
+}
+
+// SQLite extended result codes (https://sqlite.org/rescode.html).
+const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
+const SQLITE_CONSTRAINT_UNIQUE = 2067;
+
+export const sqliteDialect: Dialect = {
+  name: "sqlite",
+  inList: (col, param) => `${col} IN (SELECT value FROM json_each(${param}))`,
+  list: (values) => JSON.stringify(values),
+  pairRows: (param) => `SELECT json_extract(value, '$[0]') AS a, json_extract(value, '$[1]') AS b FROM json_each(${param})`,
+  greatest: (a, b) => `MAX(${a}, ${b})`,
+  // u256_add is registered on every connection (sqlite.ts): SQLite integers stop at 2^63.
+  addAmount: (a, b) => `u256_add(${a}, ${b})`,
+  forUpdate: "",
+  noLimit: -1,
+  errorKind(e) {
+    const code = (e as { errcode?: number }).errcode;
+    if (code === SQLITE_CONSTRAINT_FOREIGNKEY) return "foreign_key";
+    if (code === SQLITE_CONSTRAINT_UNIQUE || code === SQLITE_CONSTRAINT_PRIMARYKEY) return "unique";
+    return null;
+  },
+};
+
+export const postgresDialect: Dialect = {
+  name: "postgres",
+  inList: (col, param) => `${col} = ANY(CAST(${param} AS TEXT[]))`,
+  list: (values) => [...values],
+  pairRows: (param) => `SELECT value->>0 AS a, value->>1 AS b FROM jsonb_array_elements(CAST(${param} AS JSONB))`,
+  greatest: (a, b) => `GREATEST(${a}, ${b})`,
+  addAmount: (a, b) => `(${a} + CAST(${b} AS NUMERIC))`,
+  forUpdate: "FOR UPDATE",
+  noLimit: null,
+  errorKind(e) {
+    const code = (e as { code?: string }).code;
+    if (code === "23503") return "foreign_key";
+    if (code === "23505") return "unique";
+    return null;
+  },
+};

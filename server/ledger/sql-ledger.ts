@@ -1,0 +1,106 @@
+// The ledger over any executor: one implementation of every method (statements in sql/,
+// grouped by concern), shared by the SQLite and PostgreSQL backends.
+import { randomUUID } from "node:crypto";
+import type { Executor } from "./executor.ts";
+import { Maintenance, type MaintenanceOptions } from "./maintenance.ts";
+import { assertOrdered, type Migration } from "./migrations.ts";
+import type * as norm from "./normalize.ts";
+import * as contributions from "./sql/contributions.ts";
+import type { Db } from "./sql/db.ts";
+import * as epochs from "./sql/epochs.ts";
+import * as held from "./sql/held-outputs.ts";
+import * as instances from "./sql/instances.ts";
+import * as outputs from "./sql/outputs.ts";
+import * as payments from "./sql/payments.ts";
+import * as totals from "./sql/totals.ts";
+import type {
+  ContributionRecord,
+  EpochRecord,
+  HeldOutput,
+  Ledger,
+  OutputRecord,
+  PaymentKey,
+  PaymentLedger,
+  PaymentStatus,
+} from "./types.ts";
+
+export interface SqlLedgerOptions {
+  /** Clock for createdAt/updatedAt (ms). */
+  now?: () => number;
+  /** Migration list (tests substitute their own); default: the dialect's. */
+  migrations?: readonly Migration[];
+}
+
+export abstract class SqlLedger implements Ledger {
+  readonly instanceId = randomUUID();
+  private readonly db: Db;
+  private readonly migrations: readonly Migration[];
+  private maintenance: Maintenance | null = null;
+
+  protected constructor(exec: Executor, options: SqlLedgerOptions, defaultMigrations: readonly Migration[]) {
+    this.db = { exec, d: exec.dialect, now: options.now ?? Date.now, instanceId: this.instanceId };
+    this.migrations = options.migrations ?? defaultMigrations;
+    assertOrdered(this.migrations);
+  }
+
+  migrate(): Promise<void> {
+    return this.db.exec.migrate(this.migrations, this.db.now());
+  }
+
+  /** Versions recorded in schema_migrations, ascending. */
+  appliedMigrations(): Promise<Array<{ version: number; name: string }>> {
+    return this.db.exec.appliedMigrations();
+  }
+
+  /** Starts this instance's heartbeat, dead-reservation release and held-output pruning (stopped by close). */
+  startMaintenance(options: MaintenanceOptions = {}): Maintenance {
+    this.maintenance ??= new Maintenance(this, options, this.db.now);
+    return this.maintenance;
+  }
+
+  async close(): Promise<void> {
+    await this.maintenance?.stop();
+    this.maintenance = null;
+    await this.db.exec.close();
+  }
+
+  // Payments
+  reserve = (p: norm.ReserveInput) => payments.reserve(this.db, p);
+  transition = (key: PaymentKey, from: PaymentStatus[], to: PaymentStatus, fields?: norm.TransitionFields) => payments.transition(this.db, key, from, to, fields);
+  getPayment = (key: PaymentKey) => payments.getPayment(this.db, key);
+  listPayments = (q: Parameters<PaymentLedger["listPayments"]>[0]) => payments.listPayments(this.db, q);
+
+  // Outputs
+  putOutput = (o: OutputRecord) => outputs.putOutput(this.db, o);
+  getOutput = (outputId: string) => outputs.getOutput(this.db, outputId);
+  listUnassignedSettledOutputs = (modelId: string, limit?: number) => outputs.listUnassignedSettledOutputs(this.db, modelId, limit);
+  assignOutputsToEpoch = (outputIds: string[], epoch: number) => outputs.assignOutputsToEpoch(this.db, outputIds, epoch);
+  listEpochOutputs = (modelId: string, epoch: number) => outputs.listEpochOutputs(this.db, modelId, epoch);
+
+  // Held outputs
+  holdOutput = (h: HeldOutput) => held.holdOutput(this.db, h);
+  getHeldOutput = (outputId: string) => held.getHeldOutput(this.db, outputId);
+  pruneHeldOutputs = (before: number) => held.pruneHeldOutputs(this.db, before);
+
+  // Epochs
+  putEpoch = (e: EpochRecord) => epochs.putEpoch(this.db, e);
+  getEpoch = (splitter: string, epoch: number) => epochs.getEpoch(this.db, splitter, epoch);
+  listEpochs = (splitter?: string) => epochs.listEpochs(this.db, splitter);
+  listEpochSummaries = (splitter?: string) => epochs.listEpochSummaries(this.db, splitter);
+  listEpochClaims = (splitter: string, epoch: number) => epochs.listEpochClaims(this.db, splitter, epoch);
+  getEpochClaim = (splitter: string, epoch: number, account: string) => epochs.getEpochClaim(this.db, splitter, epoch, account);
+
+  // Contributions
+  addContribution = (c: Omit<ContributionRecord, "seq" | "createdAt">) => contributions.addContribution(this.db, c);
+  listContributions = (datanetId: string) => contributions.listContributions(this.db, datanetId);
+
+  // Totals
+  modelTotals = () => totals.modelTotals(this.db);
+  contributorTotals = (limit?: number) => totals.contributorTotals(this.db, limit);
+  recentSettled = (limit: number) => totals.recentSettled(this.db, limit);
+  settledSince = (after: number, limit: number) => totals.settledSince(this.db, after, limit);
+
+  // Instances
+  heartbeat = () => instances.heartbeat(this.db);
+  releaseDeadReservations = (staleMs: number) => instances.releaseDeadReservations(this.db, staleMs);
+}

@@ -1,0 +1,148 @@
+// Epochs: one row per (splitter, epoch) with its document, plus what lists need in columns of
+// their own (counts, pool, claim leaves) so lists and earnings never read a document. The
+// columns are derived from the document when its roots change, in the same transaction.
+import { LedgerError } from "../errors.ts";
+import type { Queryable } from "../executor.ts";
+import * as norm from "../normalize.ts";
+import { EPOCH_COLUMNS, EPOCH_SUMMARY_COLUMNS, toEpoch, toEpochSummary } from "../rows.ts";
+import type { EpochClaim, EpochRecord, EpochSummary } from "../types.ts";
+import type { Db } from "./db.ts";
+
+interface Derived {
+  outputs: number;
+  claimants: number;
+  cumulativeReceived: string | null;
+  epochPool: string | null;
+  claims: Array<[string, string]>;
+}
+
+/** The list columns of an epoch document (a document without them yields zeros and nulls). */
+export function deriveColumns(document: string): Derived {
+  let doc: { payments?: unknown; claims?: { leaves?: unknown }; cumulativeReceived?: unknown; epochPool?: unknown } = {};
+  try {
+    doc = JSON.parse(document) ?? {};
+  } catch {}
+  const leaves = Array.isArray(doc.claims?.leaves) ? (doc.claims.leaves as Array<{ account?: unknown; cumulativeAmount?: unknown }>) : [];
+  const claims = leaves
+    .filter((l) => typeof l?.account === "string" && l.cumulativeAmount !== undefined)
+    .map((l): [string, string] => [String(l.account).toLowerCase(), String(l.cumulativeAmount)]);
+  const amountOrNull = (v: unknown) => (typeof v === "string" && /^[0-9]{1,78}$/.test(v) ? v : null);
+  return {
+    outputs: Array.isArray(doc.payments) ? doc.payments.length : 0,
+    claimants: claims.length,
+    cumulativeReceived: amountOrNull(doc.cumulativeReceived),
+    epochPool: amountOrNull(doc.epochPool),
+    claims,
+  };
+}
+
+type Roots = { claims_root: unknown; records_root: unknown; cumulative_allocated: unknown };
+
+const sameRoots = (row: Roots | undefined, e: EpochRecord) =>
+  row !== undefined && row.claims_root === e.claimsRoot && row.records_root === e.recordsRoot && String(row.cumulative_allocated) === e.cumulativeAllocated;
+
+async function rootsOf(q: Queryable, e: EpochRecord, lock = ""): Promise<Roots | undefined> {
+  const { rows } = await q.query(`SELECT claims_root, records_root, cumulative_allocated FROM epochs WHERE splitter = $splitter AND epoch = $epoch ${lock}`, {
+    splitter: e.splitter,
+    epoch: e.epoch,
+  });
+  return rows[0] as Roots | undefined;
+}
+
+export async function putEpoch(db: Db, input: EpochRecord): Promise<void> {
+  const e = norm.epoch(input);
+  // Parse the document outside the transaction, and only when its roots are new.
+  let derived = sameRoots(await rootsOf(db.exec, e), e) ? null : deriveColumns(e.document);
+  await db.exec.transaction(async (tx) => {
+    if (derived === null && !sameRoots(await rootsOf(tx, e, db.d.forUpdate), e)) derived = deriveColumns(e.document);
+    const { rows } = await tx.query(
+      `INSERT INTO epochs (splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at,
+                           outputs, claimants, cumulative_received, epoch_pool)
+       VALUES ($splitter, $epoch, $claimsRoot, $recordsRoot, $cumulativeAllocated, $uri, $txHash, $status, $document, $createdAt,
+               $outputs, $claimants, $cumulativeReceived, $epochPool)
+       ON CONFLICT (splitter, epoch) DO UPDATE SET
+         claims_root = excluded.claims_root, records_root = excluded.records_root,
+         cumulative_allocated = excluded.cumulative_allocated, uri = excluded.uri, tx_hash = excluded.tx_hash,
+         status = excluded.status, document = excluded.document,
+         outputs = CASE WHEN $derived = 1 THEN excluded.outputs ELSE epochs.outputs END,
+         claimants = CASE WHEN $derived = 1 THEN excluded.claimants ELSE epochs.claimants END,
+         cumulative_received = CASE WHEN $derived = 1 THEN excluded.cumulative_received ELSE epochs.cumulative_received END,
+         epoch_pool = CASE WHEN $derived = 1 THEN excluded.epoch_pool ELSE epochs.epoch_pool END
+       WHERE epochs.status = 'built'
+          OR (epochs.claims_root = excluded.claims_root AND epochs.records_root = excluded.records_root
+              AND epochs.cumulative_allocated = excluded.cumulative_allocated)
+       RETURNING splitter`,
+      {
+        splitter: e.splitter,
+        epoch: e.epoch,
+        claimsRoot: e.claimsRoot,
+        recordsRoot: e.recordsRoot,
+        cumulativeAllocated: e.cumulativeAllocated,
+        uri: e.uri,
+        txHash: e.txHash,
+        status: e.status,
+        document: e.document,
+        createdAt: e.createdAt,
+        derived: derived === null ? 0 : 1,
+        outputs: derived?.outputs ?? 0,
+        claimants: derived?.claimants ?? 0,
+        cumulativeReceived: derived?.cumulativeReceived ?? null,
+        epochPool: derived?.epochPool ?? null,
+      },
+    );
+    if (rows.length === 0) throw new LedgerError("epoch_conflict", `epoch ${e.epoch} of ${e.splitter} was posted with other roots`);
+    if (derived) await replaceClaims(db, tx, e, derived.claims);
+  });
+}
+
+async function replaceClaims(db: Db, tx: Queryable, e: EpochRecord, claims: Array<[string, string]>): Promise<void> {
+  await tx.query("DELETE FROM epoch_claims WHERE splitter = $splitter AND epoch = $epoch", { splitter: e.splitter, epoch: e.epoch });
+  if (claims.length === 0) return;
+  await tx.query(
+    `INSERT INTO epoch_claims (splitter, epoch, account, cumulative_amount)
+     SELECT $splitter, $epoch, a, b FROM (${db.d.pairRows("$claims")}) leaves`,
+    { splitter: e.splitter, epoch: e.epoch, claims: JSON.stringify(claims) },
+  );
+}
+
+export async function getEpoch(db: Db, splitter: string, epoch: number): Promise<EpochRecord | null> {
+  const { rows } = await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter AND epoch = $epoch`, {
+    splitter: norm.address("splitter", splitter),
+    epoch: norm.uint("epoch", epoch),
+  });
+  return rows.length === 1 ? toEpoch(rows[0]) : null;
+}
+
+export async function listEpochs(db: Db, splitter?: string): Promise<EpochRecord[]> {
+  const { rows } =
+    splitter === undefined
+      ? await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs ORDER BY splitter, epoch`)
+      : await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`, { splitter: norm.address("splitter", splitter) });
+  return rows.map(toEpoch);
+}
+
+export async function listEpochSummaries(db: Db, splitter?: string): Promise<EpochSummary[]> {
+  const { rows } =
+    splitter === undefined
+      ? await db.exec.query(`SELECT ${EPOCH_SUMMARY_COLUMNS} FROM epochs ORDER BY splitter, epoch`)
+      : await db.exec.query(`SELECT ${EPOCH_SUMMARY_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`, {
+          splitter: norm.address("splitter", splitter),
+        });
+  return rows.map(toEpochSummary);
+}
+
+export async function listEpochClaims(db: Db, splitter: string, epoch: number): Promise<EpochClaim[]> {
+  const { rows } = await db.exec.query("SELECT account, cumulative_amount FROM epoch_claims WHERE splitter = $splitter AND epoch = $epoch ORDER BY account", {
+    splitter: norm.address("splitter", splitter),
+    epoch: norm.uint("epoch", epoch),
+  });
+  return rows.map((r) => ({ account: String(r.account), cumulativeAmount: String(r.cumulative_amount) }));
+}
+
+export async function getEpochClaim(db: Db, splitter: string, epoch: number, account: string): Promise<EpochClaim | null> {
+  const { rows } = await db.exec.query(
+    "SELECT account, cumulative_amount FROM epoch_claims WHERE splitter = $splitter AND epoch = $epoch AND account = $account",
+    { splitter: norm.address("splitter", splitter), epoch: norm.uint("epoch", epoch), account: norm.address("account", account) },
+  );
+  return rows.length === 1 ? { account: String(rows[0].account), cumulativeAmount: String(rows[0].cumulative_amount) } : null;
+}

@@ -1,0 +1,56 @@
+// Outputs held for payers whose settlement is pending, re-delivered once settled, pruned
+// after the retention period.
+import { LedgerError } from "../errors.ts";
+import * as norm from "../normalize.ts";
+import { HELD_OUTPUT_COLUMNS, HELD_OUTPUT_COLUMNS_H, PAYMENT_COLUMNS_P, toHeldOutput, toJoinedPayment } from "../rows.ts";
+import type { HeldOutput, PaymentRecord } from "../types.ts";
+import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
+
+export async function holdOutput(db: Db, input: HeldOutput): Promise<void> {
+  const h = norm.heldOutput(input);
+  let inserted: boolean;
+  try {
+    inserted = await db.exec.write(async (tx) => {
+      const { rows } = await tx.query(
+        `INSERT INTO held_outputs (${HELD_OUTPUT_COLUMNS})
+         VALUES ($network, $asset, $payer, $nonce, $outputId, $tokenHash, $statusCode, $contentType, $body, $createdAt)
+         ON CONFLICT DO NOTHING
+         RETURNING output_id`,
+        { ...keyParams(h), outputId: h.outputId, tokenHash: h.tokenHash, statusCode: h.statusCode, contentType: h.contentType, body: h.body, createdAt: h.createdAt },
+      );
+      return rows.length === 1;
+    }, false);
+  } catch (e) {
+    if (db.d.errorKind(e) === "foreign_key") throw new LedgerError("unknown_payment", `held output ${h.outputId} names a payment the ledger does not hold`);
+    throw e;
+  }
+  if (inserted) return;
+  const { rows } = await db.exec.query(`SELECT output_id FROM held_outputs WHERE ${PAYMENT_KEY_MATCH}`, keyParams(h));
+  if (rows[0]?.output_id !== h.outputId) throw new LedgerError("output_conflict", `output ${h.outputId} conflicts with an output already held`);
+}
+
+export async function getHeldOutput(db: Db, outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null> {
+  const { rows } = await db.exec.query(
+    `SELECT ${HELD_OUTPUT_COLUMNS_H}, ${PAYMENT_COLUMNS_P} FROM held_outputs h
+     JOIN payments p ON p.network = h.network AND p.asset = h.asset AND p.payer = h.payer AND p.nonce = h.nonce
+     WHERE h.output_id = $outputId`,
+    { outputId: norm.id("outputId", outputId) },
+  );
+  return rows.length === 1 ? { output: toHeldOutput(rows[0]), payment: toJoinedPayment(rows[0]) } : null;
+}
+
+export async function pruneHeldOutputs(db: Db, before: number): Promise<number> {
+  const { changes } = await db.exec.write(
+    (tx) =>
+      tx.query(
+        `DELETE FROM held_outputs
+         WHERE created_at < $before
+           AND EXISTS (SELECT 1 FROM payments p WHERE p.network = held_outputs.network AND p.asset = held_outputs.asset
+                       AND p.payer = held_outputs.payer AND p.nonce = held_outputs.nonce
+                       AND p.status IN ('settled', 'failed') AND p.updated_at < $before)`,
+        { before: norm.uint("before", before) },
+      ),
+    false,
+  );
+  return changes;
+}

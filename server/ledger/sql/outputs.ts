@@ -1,0 +1,106 @@
+// Outputs and their attribution records: immutable once stored, assigned to one epoch each.
+import { LedgerError } from "../errors.ts";
+import * as norm from "../normalize.ts";
+import { OUTPUT_COLUMNS, OUTPUT_COLUMNS_O, sameOutput, toOutput, toOutputWithAmount, toOutputWithOptionalAmount } from "../rows.ts";
+import type { OutputRecord } from "../types.ts";
+import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
+import { countCredits } from "./totals.ts";
+
+const JOIN_PAYMENT = "p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce";
+
+export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
+  const o = norm.output(input);
+  const k = o.paymentKey;
+  let inserted: boolean;
+  try {
+    inserted = await db.exec.transaction(async (tx) => {
+      // The payment row's lock orders this against a concurrent settlement, so exactly one of
+      // the two sees both the output and the settled status, and counts the credits once.
+      const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
+      const { rows } = await tx.query(
+        `INSERT INTO outputs (output_id, model_id, network, asset, payer, nonce, record, record_hash, epoch, created_at)
+         VALUES ($outputId, $modelId, $network, $asset, $payer, $nonce, $record, $recordHash, $epoch, $createdAt)
+         ON CONFLICT (output_id) DO NOTHING
+         RETURNING output_id`,
+        {
+          outputId: o.outputId,
+          modelId: o.modelId,
+          network: k?.network ?? null,
+          asset: k?.asset ?? null,
+          payer: k?.payer ?? null,
+          nonce: k?.nonce ?? null,
+          record: o.record,
+          recordHash: o.recordHash,
+          epoch: o.epoch,
+          createdAt: o.createdAt,
+        },
+      );
+      if (rows.length === 1 && payment?.rows[0]?.status === "settled") await countCredits(db, tx, o.record);
+      return rows.length === 1;
+    });
+  } catch (e) {
+    const kind = db.d.errorKind(e);
+    if (kind === "foreign_key") throw new LedgerError("unknown_payment", `output ${o.outputId} names a payment the ledger does not hold`);
+    if (kind === "unique") throw new LedgerError("payment_has_output", `the payment of output ${o.outputId} already bought another output`);
+    throw e;
+  }
+  if (inserted) return;
+  const existing = await getOutput(db, o.outputId);
+  if (!existing || !sameOutput(existing, o)) throw new LedgerError("output_conflict", `output ${o.outputId} exists with a different record`);
+}
+
+export async function getOutput(db: Db, outputId: string): Promise<OutputRecord | null> {
+  const { rows } = await db.exec.query(`SELECT ${OUTPUT_COLUMNS} FROM outputs WHERE output_id = $outputId`, { outputId: norm.id("outputId", outputId) });
+  return rows.length === 1 ? toOutput(rows[0]) : null;
+}
+
+export async function listUnassignedSettledOutputs(db: Db, modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>> {
+  const { rows } = await db.exec.query(
+    `SELECT ${OUTPUT_COLUMNS_O}, p.amount FROM outputs o
+     JOIN payments p ON ${JOIN_PAYMENT}
+     WHERE o.model_id = $modelId AND o.epoch IS NULL AND p.status = 'settled'
+     ORDER BY o.created_at, o.output_id
+     LIMIT $limit`,
+    { modelId: norm.id("modelId", modelId), limit: norm.optionalLimit(limit) ?? db.d.noLimit },
+  );
+  return rows.map(toOutputWithAmount);
+}
+
+export async function assignOutputsToEpoch(db: Db, outputIds: string[], epoch: number): Promise<void> {
+  const ids = norm.uniqueIds("outputIds", outputIds);
+  const e = norm.uint("epoch", epoch);
+  if (ids.length === 0) return;
+  await db.exec.transaction(async (tx) => {
+    // Row locks (PostgreSQL) or the write lock (SQLite) serialise competing assigners; the
+    // loser re-checks `epoch IS NULL` after the winner commits, updates fewer rows, and rolls back.
+    const { changes } = await tx.query(
+      `UPDATE outputs SET epoch = $epoch
+       WHERE ${db.d.inList("output_id", "$ids")} AND (epoch IS NULL OR epoch = $epoch)
+         AND EXISTS (SELECT 1 FROM payments p WHERE p.network = outputs.network AND p.asset = outputs.asset
+                     AND p.payer = outputs.payer AND p.nonce = outputs.nonce AND p.status = 'settled')`,
+      { epoch: e, ids: db.d.list(ids) as string },
+    );
+    if (changes !== ids.length) throw new LedgerError("output_not_assignable", await firstUnassignable(db, tx, ids, e));
+  });
+}
+
+async function firstUnassignable(db: Db, tx: { query: Db["exec"]["query"] }, ids: string[], epoch: number): Promise<string> {
+  const { rows } = await tx.query(`SELECT output_id FROM outputs WHERE ${db.d.inList("output_id", "$ids")} AND epoch = $epoch`, {
+    ids: db.d.list(ids) as string,
+    epoch,
+  });
+  const assigned = new Set(rows.map((r) => String(r.output_id)));
+  const missing = ids.find((id) => !assigned.has(id));
+  return `output ${missing} is unknown, not settled, or already in another epoch`;
+}
+
+export async function listEpochOutputs(db: Db, modelId: string, epoch: number): Promise<Array<OutputRecord & { amount: string | null }>> {
+  const { rows } = await db.exec.query(
+    `SELECT ${OUTPUT_COLUMNS_O}, p.amount FROM outputs o
+     LEFT JOIN payments p ON ${JOIN_PAYMENT}
+     WHERE o.model_id = $modelId AND o.epoch = $epoch
+     ORDER BY o.created_at, o.output_id`,
+    { modelId: norm.id("modelId", modelId), epoch: norm.uint("epoch", epoch) },
+  );
+  return rows.map(toOutputWithOptionalAmount);
+}

@@ -1,0 +1,126 @@
+// Payments: reserve (the unique key picks one winner), compare-and-set transitions, reads.
+// Settling a payment also counts it in the running totals, in the same transaction.
+import { LedgerError } from "../errors.ts";
+import type { Queryable } from "../executor.ts";
+import * as norm from "../normalize.ts";
+import { PAYMENT_COLUMNS, toPayment } from "../rows.ts";
+import { assertTransition, isPaymentStatus } from "../transitions.ts";
+import type { PaymentKey, PaymentLedger, PaymentRecord, PaymentStatus, ReserveResult } from "../types.ts";
+import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
+import { countCredits, countSettlement, recordOfPayment } from "./totals.ts";
+
+export async function reserve(db: Db, input: norm.ReserveInput): Promise<ReserveResult> {
+  const p = norm.reserveInput(input);
+  const now = db.now();
+  return db.exec.write(async (tx) => {
+    const { rows } = await tx.query(
+      `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload,
+                             created_at, updated_at, instance_id)
+       VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload, $now, $now, $instance)
+       ON CONFLICT (network, asset, payer, nonce) DO NOTHING
+       RETURNING ${PAYMENT_COLUMNS}`,
+      { ...keyParams(p), payTo: p.payTo, amount: p.amount, modelId: p.modelId, outputId: p.outputId, payload: p.payload, now, instance: db.instanceId },
+    );
+    if (rows.length === 1) return { reserved: true, payment: toPayment(rows[0]) };
+    // Lost the race (or a replay): the winner committed before ON CONFLICT saw its row, and
+    // payments are never deleted, so this read finds it.
+    const existing = await selectPayment(tx, p);
+    if (!existing) throw new Error("ledger invariant broken: conflicting payment row not found");
+    return { reserved: false, existing };
+  }, false);
+}
+
+export async function transition(
+  db: Db,
+  key: PaymentKey,
+  from: PaymentStatus[],
+  to: PaymentStatus,
+  fields?: norm.TransitionFields,
+): Promise<PaymentRecord | null> {
+  const k = norm.paymentKey(key);
+  assertTransition(from, to);
+  const f = norm.transitionFields(fields);
+  const now = db.now();
+  // Settled is terminal, so a successful move to it happens once per payment: count it then.
+  return db.exec.write(async (tx) => {
+    const updated = await updateStatus(db, tx, k, from, to, f, now);
+    if (updated && to === "settled") {
+      await countSettlement(db, tx, updated.modelId, updated.amount);
+      const record = await recordOfPayment(tx, k);
+      if (record !== null) await countCredits(db, tx, record);
+    }
+    return updated;
+  }, to === "settled");
+}
+
+async function updateStatus(
+  db: Db,
+  tx: Queryable,
+  k: PaymentKey,
+  from: PaymentStatus[],
+  to: PaymentStatus,
+  f: norm.TransitionFields,
+  now: number,
+): Promise<PaymentRecord | null> {
+  const { rows } = await tx.query(
+    `UPDATE payments SET
+       status = $to,
+       updated_at = ${db.d.greatest("updated_at", "CAST($now AS BIGINT)")},
+       tx_hash = CASE WHEN $setTxHash = 1 THEN CAST($txHash AS TEXT) ELSE tx_hash END,
+       error_reason = CASE WHEN $setErrorReason = 1 THEN CAST($errorReason AS TEXT) ELSE error_reason END,
+       output_id = CASE WHEN $setOutputId = 1 THEN CAST($outputId AS TEXT) ELSE output_id END,
+       instance_id = CASE WHEN $to = 'reserved' THEN CAST($instance AS TEXT) ELSE instance_id END
+     WHERE ${PAYMENT_KEY_MATCH} AND ${db.d.inList("status", "$from")}
+     RETURNING ${PAYMENT_COLUMNS}`,
+    {
+      ...keyParams(k),
+      to,
+      from: db.d.list(from) as string,
+      now,
+      setTxHash: f.txHash === undefined ? 0 : 1,
+      txHash: f.txHash ?? null,
+      setErrorReason: f.errorReason === undefined ? 0 : 1,
+      errorReason: f.errorReason ?? null,
+      setOutputId: f.outputId === undefined ? 0 : 1,
+      outputId: f.outputId ?? null,
+      instance: db.instanceId,
+    },
+  );
+  return rows.length === 1 ? toPayment(rows[0]) : null;
+}
+
+export async function selectPayment(q: Queryable, k: PaymentKey): Promise<PaymentRecord | null> {
+  const { rows } = await q.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE ${PAYMENT_KEY_MATCH}`, keyParams(k));
+  return rows.length === 1 ? toPayment(rows[0]) : null;
+}
+
+export async function getPayment(db: Db, key: PaymentKey): Promise<PaymentRecord | null> {
+  return selectPayment(db.exec, norm.paymentKey(key));
+}
+
+export async function listPayments(db: Db, q: Parameters<PaymentLedger["listPayments"]>[0]): Promise<PaymentRecord[]> {
+  const where: string[] = [];
+  const params: Record<string, string | number> = { limit: norm.listLimit(q?.limit) };
+  if (q?.status !== undefined) {
+    if (!Array.isArray(q.status) || !q.status.every(isPaymentStatus)) throw new LedgerError("invalid_input", "status must be a list of payment statuses");
+    if (q.status.length === 0) return [];
+    where.push(db.d.inList("status", "$statuses"));
+    params.statuses = db.d.list(q.status) as string;
+  }
+  if (q?.modelId !== undefined) {
+    where.push("model_id = $modelId");
+    params.modelId = norm.id("modelId", q.modelId);
+  }
+  if (q?.afterUpdatedAt !== undefined) {
+    where.push("updated_at > $after");
+    params.after = norm.uint("afterUpdatedAt", q.afterUpdatedAt);
+  }
+  const dir = q?.order === "desc" ? "DESC" : "ASC";
+  const { rows } = await db.exec.query(
+    `SELECT ${PAYMENT_COLUMNS} FROM payments ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+     ORDER BY updated_at ${dir}, network ${dir}, asset ${dir}, payer ${dir}, nonce ${dir}
+     LIMIT $limit`,
+    params,
+  );
+  return rows.map(toPayment);
+}

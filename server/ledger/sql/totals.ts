@@ -1,0 +1,93 @@
+// Running totals, updated in the transaction that settles a payment or stores its output, so
+// the dashboard and /contributors read a few rows instead of the whole history, and several
+// instances sharing one database keep them exact.
+import * as norm from "../normalize.ts";
+import { toSettledRow } from "../rows.ts";
+import type { Queryable } from "../executor.ts";
+import type { ContributorTotals, ModelTotals, SettledRow } from "../types.ts";
+import { keyParams, type Db } from "./db.ts";
+import type { PaymentKey } from "../types.ts";
+
+const MAX_RECENT = 1000;
+
+/** Lower-case addresses a record credits (a record that is not JSON credits nobody). */
+export function creditedContributors(record: string): string[] {
+  try {
+    const parsed = JSON.parse(record) as { contributors?: Array<{ address?: unknown }> };
+    const list = Array.isArray(parsed?.contributors) ? parsed.contributors : [];
+    return [...new Set(list.map((c) => c?.address).filter((a): a is string => typeof a === "string").map((a) => a.toLowerCase()))];
+  } catch {
+    return [];
+  }
+}
+
+/** A payment of `modelId` for `amount` has just settled. */
+export async function countSettlement(db: Db, tx: Queryable, modelId: string | null, amount: string): Promise<void> {
+  if (modelId === null) return;
+  await tx.query(
+    `INSERT INTO model_totals (model_id, payments, revenue) VALUES ($modelId, 1, $amount)
+     ON CONFLICT (model_id) DO UPDATE SET payments = model_totals.payments + 1,
+       revenue = ${db.d.addAmount("model_totals.revenue", "excluded.revenue")}`,
+    { modelId, amount },
+  );
+}
+
+/** A settled payment's output now exists: each contributor it credits gains one output. */
+export async function countCredits(db: Db, tx: Queryable, record: string): Promise<void> {
+  const contributors = creditedContributors(record);
+  if (contributors.length === 0) return;
+  await tx.query(
+    `INSERT INTO contributor_totals (contributor, outputs)
+     SELECT a, 1 FROM (${db.d.pairRows("$pairs")}) credited WHERE true
+     ON CONFLICT (contributor) DO UPDATE SET outputs = contributor_totals.outputs + 1`,
+    { pairs: JSON.stringify(contributors.map((c) => [c, null])) },
+  );
+}
+
+/** The output record of a payment, if stored (read inside the settling transaction). */
+export async function recordOfPayment(tx: Queryable, key: PaymentKey): Promise<string | null> {
+  const { rows } = await tx.query(
+    "SELECT record FROM outputs WHERE network = $network AND asset = $asset AND payer = $payer AND nonce = $nonce",
+    keyParams(key),
+  );
+  return rows.length === 1 ? String(rows[0].record) : null;
+}
+
+export async function modelTotals(db: Db): Promise<ModelTotals[]> {
+  const { rows } = await db.exec.query("SELECT model_id, payments, revenue FROM model_totals ORDER BY model_id");
+  return rows.map((r) => ({ modelId: String(r.model_id), payments: Number(r.payments), revenue: String(r.revenue) }));
+}
+
+export async function contributorTotals(db: Db, limit?: number): Promise<ContributorTotals[]> {
+  const { rows } = await db.exec.query(
+    "SELECT contributor, outputs FROM contributor_totals ORDER BY outputs DESC, contributor LIMIT $limit",
+    { limit: norm.optionalLimit(limit) ?? db.d.noLimit },
+  );
+  return rows.map((r) => ({ contributor: String(r.contributor), outputs: Number(r.outputs) }));
+}
+
+const SETTLED_COLUMNS = "p.model_id, p.output_id, p.amount, p.payer, p.nonce, p.tx_hash, p.updated_at";
+
+/** Newest first, walking the (status, updated_at) index backwards. */
+export async function recentSettled(db: Db, limit: number): Promise<SettledRow[]> {
+  const { rows } = await db.exec.query(
+    `SELECT ${SETTLED_COLUMNS}, o.record FROM payments p
+     LEFT JOIN outputs o ON o.network = p.network AND o.asset = p.asset AND o.payer = p.payer AND o.nonce = p.nonce
+     WHERE p.status = 'settled'
+     ORDER BY p.updated_at DESC, p.nonce DESC
+     LIMIT $limit`,
+    { limit: Math.min(Math.max(norm.uint("limit", limit), 1), MAX_RECENT) },
+  );
+  return rows.map(toSettledRow);
+}
+
+export async function settledSince(db: Db, after: number, limit: number): Promise<SettledRow[]> {
+  const { rows } = await db.exec.query(
+    `SELECT ${SETTLED_COLUMNS} FROM payments p
+     WHERE p.status = 'settled' AND p.updated_at > $after
+     ORDER BY p.updated_at, p.nonce
+     LIMIT $limit`,
+    { after: norm.uint("after", after), limit: norm.listLimit(limit) },
+  );
+  return rows.map(toSettledRow);
+}

@@ -1,0 +1,211 @@
+// What the ledger keeps for reads that must not grow with history, on both databases: running
+// totals per model and per contributor (exact with two instances settling at once), epoch
+// list columns and claim leaves derived from the document, recent settlements, held-output
+// pruning, and the release of a dead instance's reservations.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { PostgresLedger } from "../../server/ledger/postgres.ts";
+import { SqliteLedger } from "../../server/ledger/sqlite.ts";
+import type { EpochRecord, Ledger, OutputRecord, PaymentRecord } from "../../server/ledger/types.ts";
+import { address, hex, keyOf, paymentInput } from "../helpers/ledger-contract.ts";
+
+type Opened = Ledger & { close(): Promise<void> };
+const dir = mkdtempSync(join(tmpdir(), "royalty402-read-models-"));
+const url = inject("postgresUrl");
+const admin = new pg.Pool({ connectionString: url, max: 2 });
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await admin.end();
+});
+
+const backends: Array<{ name: string; open: (db: string, now?: () => number) => Opened; drop: (db: string) => Promise<void> }> = [
+  { name: "SQLite", open: (db, now) => new SqliteLedger({ path: join(dir, `${db}.sqlite`), now }), drop: async () => {} },
+  {
+    name: "PostgreSQL",
+    open: (db, now) => new PostgresLedger({ connectionString: url, schema: db, poolSize: 4, now }),
+    drop: async (db) => void (await admin.query(`DROP SCHEMA IF EXISTS ${db} CASCADE`)),
+  },
+];
+
+const record = (contributors: string[]) => JSON.stringify({ contributors: contributors.map((a) => ({ address: a.toUpperCase().replace("0X", "0x"), ppm: 1 })) });
+
+for (const backend of backends) {
+  describe(`Ledger read models: ${backend.name}`, () => {
+    const opened: Array<{ l: Opened; db: string }> = [];
+    afterEach(async () => {
+      for (const { l } of opened) await l.close();
+      for (const db of new Set(opened.map((o) => o.db))) await backend.drop(db);
+      opened.length = 0;
+    });
+    async function open(db = `r_${hex(5).slice(2)}`, now?: () => number) {
+      const l = backend.open(db, now);
+      opened.push({ l, db });
+      await l.migrate();
+      return l;
+    }
+    const output = (p: PaymentRecord, contributors: string[]): OutputRecord => ({
+      outputId: hex(32),
+      modelId: p.modelId!,
+      paymentKey: keyOf(p),
+      record: record(contributors),
+      recordHash: hex(32),
+      epoch: null,
+      createdAt: Date.now(),
+    });
+    async function reserved(l: Ledger, over: Partial<PaymentRecord> = {}) {
+      const r = await l.reserve(paymentInput(over));
+      if (!r.reserved) throw new Error("expected a fresh reservation");
+      return r.payment;
+    }
+
+    it("counts settled payments per model and credited outputs per contributor, once each, whichever of output and settlement comes first", async () => {
+      const l = await open();
+      const [alice, bob] = [address(), address()];
+      const a1 = await reserved(l, { modelId: "a", amount: "1000" });
+      await l.putOutput(output(a1, [alice, bob])); // output first, then settled
+      await l.transition(keyOf(a1), ["reserved"], "settled", { txHash: hex(32) });
+      const a2 = await reserved(l, { modelId: "a", amount: ((1n << 200n) + 1n).toString() });
+      await l.transition(keyOf(a2), ["reserved"], "settled", { txHash: hex(32) });
+      await l.putOutput(output(a2, [alice])); // settled first, then output
+      const b1 = await reserved(l, { modelId: "b", amount: "7" });
+      await l.putOutput(output(b1, [bob]));
+      await l.transition(keyOf(b1), ["reserved"], "failed", { errorReason: "x" }); // never counted
+      const b2 = await reserved(l, { modelId: "b", amount: "5" });
+      await l.transition(keyOf(b2), ["reserved"], "settling");
+      await l.transition(keyOf(b2), ["settling"], "settled", { txHash: hex(32) });
+
+      expect(await l.modelTotals()).toEqual([
+        { modelId: "a", payments: 2, revenue: ((1n << 200n) + 1001n).toString() },
+        { modelId: "b", payments: 1, revenue: "5" },
+      ]);
+      expect(await l.contributorTotals()).toEqual(
+        [
+          { contributor: alice, outputs: 2 },
+          { contributor: bob, outputs: 1 },
+        ],
+      );
+      expect(await l.contributorTotals(1)).toEqual([{ contributor: alice, outputs: 2 }]);
+      const recent = await l.recentSettled(2);
+      expect(recent.map((p) => p.amount)).toEqual(["5", ((1n << 200n) + 1n).toString()]);
+      expect(JSON.parse(recent[1].record!).contributors).toHaveLength(1);
+      expect(recent[0].record).toBeNull();
+      const since = await l.settledSince(0, 10);
+      expect(since.map((p) => p.amount)).toEqual(["1000", ((1n << 200n) + 1n).toString(), "5"]);
+      expect(await l.settledSince(since[1].updatedAt, 10)).toHaveLength(since[2].updatedAt > since[1].updatedAt ? 1 : 0);
+    });
+
+    it("two instances settling and storing outputs at once keep the totals exact", async () => {
+      const db = `r_${hex(5).slice(2)}`;
+      const [l1, l2] = [await open(db), await open(db)];
+      const contributor = address();
+      const payments = await Promise.all(Array.from({ length: 30 }, (_, i) => reserved(i % 2 ? l1 : l2, { modelId: "m", amount: "3" })));
+      // For each payment, one instance settles while the other stores the output.
+      await Promise.all(
+        payments.flatMap((p, i) => [
+          (i % 2 ? l1 : l2).transition(keyOf(p), ["reserved"], "settled", { txHash: hex(32) }),
+          (i % 2 ? l2 : l1).putOutput(output(p, [contributor])),
+        ]),
+      );
+      expect(await l1.modelTotals()).toEqual([{ modelId: "m", payments: 30, revenue: "90" }]);
+      expect(await l2.contributorTotals()).toEqual([{ contributor, outputs: 30 }]);
+    });
+
+    it("lists epochs from their columns, derived from the document once, with claim leaves", async () => {
+      const l = await open();
+      const splitter = address();
+      const [alice, bob] = [address(), address()];
+      const doc = (n: number, leaves: Array<[string, string]>) =>
+        JSON.stringify({
+          epoch: n,
+          cumulativeReceived: "5000",
+          epochPool: "400",
+          payments: [{ outputId: "a" }, { outputId: "b" }],
+          claims: { leaves: leaves.map(([account, cumulativeAmount]) => ({ account: account.toUpperCase().replace("0X", "0x"), cumulativeAmount, proof: [] })) },
+        });
+      const e1: EpochRecord = {
+        splitter,
+        epoch: 1,
+        claimsRoot: hex(32),
+        recordsRoot: hex(32),
+        cumulativeAllocated: "400",
+        uri: "u1",
+        txHash: null,
+        status: "built",
+        document: doc(1, [[alice, "300"]]),
+        createdAt: 1,
+      };
+      await l.putEpoch(e1);
+      // Rebuilt while built: the leaves follow the new document.
+      const rebuilt = { ...e1, claimsRoot: hex(32), document: doc(1, [[alice, "250"], [bob, "150"]]) };
+      await l.putEpoch(rebuilt);
+      await l.putEpoch({ ...rebuilt, status: "posted", txHash: hex(32) });
+      const [summary] = await l.listEpochSummaries(splitter);
+      expect(summary).toMatchObject({ epoch: 1, status: "posted", outputs: 2, claimants: 2, cumulativeReceived: "5000", epochPool: "400" });
+      expect(summary).not.toHaveProperty("document");
+      expect(await l.listEpochClaims(splitter, 1)).toEqual(
+        [
+          { account: alice, cumulativeAmount: "250" },
+          { account: bob, cumulativeAmount: "150" },
+        ].sort((a, b) => (a.account < b.account ? -1 : 1)),
+      );
+      expect(await l.getEpochClaim(splitter, 1, bob.toUpperCase().replace("0X", "0x"))).toEqual({ account: bob, cumulativeAmount: "150" });
+      expect(await l.getEpochClaim(splitter, 2, bob)).toBeNull();
+      expect(await l.listEpochSummaries(address())).toEqual([]);
+    });
+
+    it("prunes held outputs of payments settled or failed before the cutoff, keeping pending ones", async () => {
+      let t = 1_000_000;
+      const l = await open(undefined, () => t);
+      const hold = async (p: PaymentRecord) => {
+        const outputId = hex(32);
+        await l.holdOutput({ ...keyOf(p), outputId, tokenHash: hex(32).slice(2), statusCode: 200, contentType: "text/plain", body: new Uint8Array([1, 2, 3]), createdAt: t });
+        return outputId;
+      };
+      const settled = await reserved(l);
+      const settledId = await hold(settled);
+      await l.transition(keyOf(settled), ["reserved"], "settled", { txHash: hex(32) });
+      const pending = await reserved(l);
+      const pendingId = await hold(pending);
+      await l.transition(keyOf(pending), ["reserved"], "pending", { txHash: hex(32) });
+      t += 10_000;
+      const late = await reserved(l);
+      const lateId = await hold(late);
+      await l.transition(keyOf(late), ["reserved"], "settled", { txHash: hex(32) });
+
+      expect(await l.pruneHeldOutputs(t - 5_000)).toBe(1);
+      expect(await l.getHeldOutput(settledId)).toBeNull();
+      expect(await l.getHeldOutput(pendingId)).not.toBeNull();
+      expect(await l.getHeldOutput(lateId)).not.toBeNull();
+      expect(await l.pruneHeldOutputs(t - 5_000)).toBe(0);
+    });
+
+    it("releases the reservations of an instance whose heartbeat stopped, never a live instance's", async () => {
+      let t = 1_000_000;
+      const db = `r_${hex(5).slice(2)}`;
+      const [dead, live] = [await open(db, () => t), await open(db, () => t)];
+      await dead.heartbeat();
+      await live.heartbeat();
+      const lost = await reserved(dead);
+      const mine = await reserved(live);
+      const silent = await reserved(await open(db, () => t)); // an instance that never beat: left to the reconciler
+      t += 15_000;
+      await live.heartbeat();
+      expect(await live.releaseDeadReservations(20_000)).toBe(0); // dead is late but not yet stale
+      t += 10_000;
+      await live.heartbeat();
+      expect(await live.releaseDeadReservations(20_000)).toBe(1);
+      expect(await live.getPayment(keyOf(lost))).toMatchObject({ status: "released", errorReason: "instance_stopped" });
+      expect((await live.getPayment(keyOf(mine)))?.status).toBe("reserved");
+      expect((await live.getPayment(keyOf(silent)))?.status).toBe("reserved");
+      // The payer presents the authorization again: a live instance reserves it, and it stays.
+      expect(await live.transition(keyOf(lost), ["released"], "reserved")).toMatchObject({ status: "reserved" });
+      t += 60_000;
+      await live.heartbeat();
+      expect(await live.releaseDeadReservations(20_000)).toBe(0);
+      expect((await live.getPayment(keyOf(lost)))?.status).toBe("reserved");
+    });
+  });
+}
