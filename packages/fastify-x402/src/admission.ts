@@ -83,10 +83,10 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
   }
   if (!verdict.isValid) {
     if (verdict.invalidReason === Reason.chainUnavailable) return answerUnavailable(rt, request, reply, resource, verdict.invalidMessage ?? "chain unreachable");
-    if (scheme.usedReason && verdict.invalidReason === scheme.usedReason) {
-      const seen = await rt.store.get(key).catch(() => null);
-      if (seen) return answerSeenPayment(rt, request, reply, resource, seen, payloadJson);
-    }
+    // A payment the store knows (settled, or being settled) fails verify however the facilitator
+    // words it (used nonce, failed simulation): it may be a retry owed its answer.
+    const seen = await rt.store.get(key).catch(() => null);
+    if (seen && seen.status !== "released") return answerSeenPayment(rt, request, reply, resource, seen, payloadJson);
     return rejected(verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage);
   }
 

@@ -9,7 +9,6 @@ export const ExactReason = {
   assetMismatch: "invalid_exact_evm_asset_mismatch",
   recipientMismatch: "invalid_exact_evm_recipient_mismatch",
   valueMismatch: "invalid_exact_evm_payload_authorization_value_mismatch",
-  nonceUsed: "invalid_exact_evm_nonce_already_used",
   transactionFailed: "invalid_exact_evm_transaction_failed",
 } as const;
 
@@ -36,7 +35,6 @@ function checksum(address: string): string {
 export function exactEvmScheme(): PaymentScheme {
   return {
     scheme: "exact",
-    usedReason: ExactReason.nonceUsed,
     failedReason: ExactReason.transactionFailed,
     requirements: (offer: PriceOffer): PaymentRequirements => ({
       scheme: "exact",

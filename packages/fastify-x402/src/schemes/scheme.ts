@@ -51,8 +51,6 @@ export interface PaymentScheme {
   checkAccepted(accepted: Record<string, unknown>, required: PaymentRequirements): Refusal | null;
   /** The payer and nonce of a payment, or what is wrong with its payload. */
   identify(payload: PaymentPayload): PaymentIdentity | { error: string };
-  /** The facilitator's verify reason for "this payment was used already" (a retry may be a re-delivery). */
-  readonly usedReason?: string;
   /** The reason recorded when settle throws without one of its own. */
   readonly failedReason?: string;
   /** The requirements to settle after the handler ran; default: the accepted ones. */
