@@ -25,7 +25,7 @@ import { createApp, type RoyaltyServer } from "../server/app.ts";
 import { hashRecord, loadBrownCorpus, readPostedEpoch, type AttributionRecord } from "../server/attribution/index.ts";
 import { splitterInterface } from "../server/facilitator/abi.ts";
 import { connectChain, type Chain } from "./helpers/stack.ts";
-import { pay } from "./x402-support/stack.ts";
+import { pay } from "./x402/support/stack.ts";
 import { passage } from "./fixtures/attribution/helpers.ts";
 
 const DOCUMENTS = 40;

@@ -24,7 +24,7 @@ import { buildEpoch, hashRecord, nextPreviousState, NO_PREVIOUS_EPOCH, type Attr
 import { SqliteLedger } from "../server/ledger/sqlite.ts";
 import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "./reliability-support/processes.ts";
 import { recordResults } from "./reliability-support/results.ts";
-import { pay } from "./x402-support/stack.ts";
+import { pay } from "./x402/support/stack.ts";
 
 const KILLS = Number(process.env.RELIABILITY_KILLS ?? 6);
 const SEED = Number(process.env.RELIABILITY_CRASH_SEED ?? Date.now() % 2 ** 31);

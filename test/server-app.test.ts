@@ -16,7 +16,7 @@ import { createApp, type RoyaltyServer } from "../server/app.ts";
 import { EmbeddedFacilitator, facilitatorRoutes } from "../server/facilitator/index.ts";
 import { PostgresLedger } from "../server/ledger/postgres.ts";
 import { connectChain, type Chain } from "./helpers/stack.ts";
-import { pay } from "./x402-support/stack.ts";
+import { pay } from "./x402/support/stack.ts";
 
 const pgUrl = inject("postgresUrl");
 const schema = `app_${Math.random().toString(36).slice(2, 10)}`;

@@ -201,8 +201,8 @@ async function main() {
     const ledger = await openLedger({ sqlitePath: join(workdir, "ledger.sqlite"), sqlite: { synchronous: LEDGER_SYNC } });
     const facilitator = await EmbeddedFacilitator.create({ provider, relayer: ourRelayer, simulation: { maxWaitMs: SIMULATION_WAIT_MS } });
     const ours = Fastify({ logger: false });
-    await ours.register(x402Payments, { ledger, facilitator, network: "eip155:31337", asset: { address: asset, name: "USD Coin", version: "2" }, payTo: () => payTo });
-    ours.get("/paid", { config: { x402: { model: "bench", price: PRICE } } }, async () => RESPONSE);
+    await ours.register(x402Payments, { ledger, facilitator, network: "eip155:31337", asset: { address: asset, name: "USD Coin", version: "2" }, payTo: () => payTo, provider });
+    ours.get("/paid", { config: { x402: { resource: "bench", price: PRICE } } }, async () => RESPONSE);
     // The plain route returns exactly the challenge's bytes (status, headers, body), captured below.
     const plain = { headers: {} as Record<string, string>, body: "" };
     ours.get("/plain", async (_req, reply) => reply.code(402).headers(plain.headers).send(plain.body));

@@ -1,8 +1,6 @@
 // Every refusal is a JSON body with a reason code. On the OpenAI-compatible routes (/v1/*) it
 // has OpenAI's shape, {error: {message, type, param, code}}, so OpenAI clients surface it;
 // elsewhere it is {error: code, message}, the shape the x402 plugin uses.
-import { STATUS_CODES } from "node:http";
-import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AttributionError } from "../attribution/index.ts";
 import { ConfigError } from "../config/index.ts";
@@ -98,23 +96,8 @@ export function mapError(error: unknown): Mapped {
   return { status: 500, code: "internal_error", message: "an internal error occurred" };
 }
 
-/**
- * Requests node's HTTP parser refuses before fastify sees them (headers over the size limit,
- * malformed HTTP, timeouts) get the same {error: code, message} JSON as every other refusal.
- * The raw packet is never logged: it may hold a payment header or an admin token.
- */
-export function answerClientError(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket): void {
-  if (error.code === "ECONNRESET" || socket.destroyed || !socket.writable) return;
-  const [status, code, message] =
-    error.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "header_too_large", "the request headers exceed the size limit"]
-      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? [408, "request_timeout", "the request did not arrive in time"]
-        : [400, "bad_request", "the request is not valid HTTP"];
-  this.log.debug({ code: error.code, status }, "client error");
-  const body = JSON.stringify({ error: code, message });
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-}
+/** Requests node's HTTP parser refuses (headers over 16 KiB: 431 header_too_large) get a JSON refusal too. */
+export { clientErrorHandler as answerClientError } from "@royalty402/fastify-x402";
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {

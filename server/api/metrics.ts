@@ -3,7 +3,7 @@
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { EmbeddedFacilitator } from "../facilitator/index.ts";
+import { facilitatorEvents, type FacilitatorEvents } from "../facilitator/index.ts";
 
 export function createMetrics() {
   const registry = new Registry();
@@ -12,7 +12,7 @@ export function createMetrics() {
     registry,
     payments: new Counter({
       name: "royalty402_payments_total",
-      help: "Paid-route requests by outcome: challenged (402 without payment), rejected (payment refused before settlement), settled, pending, failed (settlement refused), replayed, released (handler failed, nothing charged), unavailable",
+      help: "Paid-route requests by outcome (the x402 plugin's outcome event): challenged (402 without payment), rejected (payment refused before the handler), settled, pending, failed (settlement refused), replayed, redelivered (a paid answer given again), released (handler failed, nothing charged), unavailable",
       labelNames: ["model", "status"] as const,
       registers: [registry],
     }),
@@ -59,24 +59,21 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-type WithFinals = FacilitatorClient & { onFinal?: (listener: (f: unknown) => void) => () => void };
-
 /**
  * A FacilitatorClient that measures settle latency and how many of our settlements share a
  * transaction. The embedded batcher answers every item of a batch from one receipt, in one
  * turn of the event loop (batchWindowMs 0); a remote facilitator's answers arrive apart, so
  * they are grouped over a short window.
  */
-export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, batchWindowMs = 0): FacilitatorClient {
+export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, batchWindowMs = 0): FacilitatorClient & Partial<FacilitatorEvents> {
   const later = (run: () => void) => (batchWindowMs === 0 ? setImmediate(run) : setTimeout(run, batchWindowMs).unref());
   const batches = new Map<string, number>();
-  const innerSettle = inner.settle as (this: FacilitatorClient, ...args: unknown[]) => Promise<SettleResponse>;
-  const wrapped: WithFinals = {
+  const wrapped: FacilitatorClient & Partial<FacilitatorEvents> = {
     verify: (payload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> => inner.verify(payload, requirements),
-    async settle(payload: PaymentPayload, requirements: PaymentRequirements, ...options: unknown[]): Promise<SettleResponse> {
+    async settle(payload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
       const stop = metrics.settlementSeconds.startTimer();
       try {
-        const result = await innerSettle.call(inner, payload, requirements, ...options);
+        const result = await inner.settle(payload, requirements);
         if (result.success && result.transaction) {
           const seen = batches.get(result.transaction);
           batches.set(result.transaction, (seen ?? 0) + 1);
@@ -95,11 +92,11 @@ export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, b
     },
     getSupported: (): Promise<SupportedResponse> => inner.getSupported(),
   };
-  // The embedded facilitator must stay recognisable (instanceof) to the x402 plugin: only with
-  // it does the plugin journal each settlement's transaction hash before the broadcast and
-  // reconcile open payments with the chain after a crash.
-  if (inner instanceof EmbeddedFacilitator) return Object.assign(Object.create(inner) as EmbeddedFacilitator, wrapped);
-  const finals = (inner as WithFinals).onFinal;
-  if (typeof finals === "function") wrapped.onFinal = finals.bind(inner);
+  // The embedded facilitator's events (journal before broadcast, late results) pass through.
+  const events = facilitatorEvents(inner);
+  if (events) {
+    wrapped.onBeforeBroadcast = (listener) => events.onBeforeBroadcast(listener);
+    wrapped.onFinal = (listener) => events.onFinal(listener);
+  }
   return wrapped;
 }

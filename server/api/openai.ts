@@ -215,7 +215,7 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
 export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
   const paidRoute = (description: string) => ({
-    model: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
+    resource: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
     mimeType: "application/json",

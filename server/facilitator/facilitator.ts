@@ -1,6 +1,7 @@
 // The embedded x402 facilitator: verify and settle for scheme "exact" on one EVM chain.
 // It implements @x402/core's FacilitatorClient, so the payment plugin treats it exactly like a
-// remote facilitator reached through HTTPFacilitatorClient. Payments to one of our splitters
+// remote facilitator reached through HTTPFacilitatorClient; what it adds (a journal hook before
+// each broadcast, final results after "settlement_pending") are listeners a host subscribes to. Payments to one of our splitters
 // settle through the batcher (settleBatch, with the output id and attribution root the server
 // passes in the payload's "royalty402" extension); payments to any other address settle with
 // the token's transferWithAuthorization, through the same nonce-managed relayer.
@@ -37,19 +38,40 @@ export interface FacilitatorOptions {
   now?: () => number;
 }
 
-export interface SettleOptions {
-  beforeBroadcast?: (txHash: string) => Promise<void>;
+/** A payment about to be broadcast in transaction `txHash` (after signing, before sending). */
+export interface BroadcastNotice {
+  asset: string;
+  payer: string;
+  nonce: string;
+  payTo: string;
+  txHash: string;
+}
+
+/** Called before a payment's transaction is broadcast (again if re-signed); a throw keeps it off the chain. */
+export type BroadcastListener = (notice: BroadcastNotice) => Promise<void>;
+
+/** What a host can subscribe to beyond FacilitatorClient (the embedded facilitator, or a wrapper of it). */
+export interface FacilitatorEvents {
+  onBeforeBroadcast(listener: BroadcastListener): () => void;
+  onFinal(listener: (settlement: FinalSettlement) => void): () => void;
+}
+
+/** Whether a FacilitatorClient offers FacilitatorEvents (checked by shape, so wrappers keep them). */
+export function facilitatorEvents(facilitator: FacilitatorClient): FacilitatorEvents | null {
+  const f = facilitator as Partial<FacilitatorEvents>;
+  return typeof f.onBeforeBroadcast === "function" && typeof f.onFinal === "function" ? (f as FacilitatorEvents) : null;
 }
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
-export class EmbeddedFacilitator implements FacilitatorClient {
+export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents {
   readonly network: string;
   readonly chain: ChainReader;
   readonly relayer: Relayer;
   readonly batcher: SettlementBatcher;
   readonly simulator: SettlementSimulator;
   private readonly ctx: VerifyContext;
+  private readonly broadcastListeners = new Set<BroadcastListener>();
 
   private constructor(options: FacilitatorOptions, chainId: bigint) {
     this.network = `eip155:${chainId}`;
@@ -77,6 +99,16 @@ export class EmbeddedFacilitator implements FacilitatorClient {
     return () => this.batcher.off("final", listener);
   }
 
+  /**
+   * Subscribes to every payment about to be broadcast: a resource server journals the hash
+   * ("settling") so that a crash after the broadcast is recoverable. If a listener throws, the
+   * transaction is not broadcast and the payment is answered chain_unavailable with no transaction.
+   */
+  onBeforeBroadcast(listener: BroadcastListener): () => void {
+    this.broadcastListeners.add(listener);
+    return () => this.broadcastListeners.delete(listener);
+  }
+
   async verify(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<VerifyResponse> {
     try {
       const { payment: _payment, contractSigner: _contract, ...response } = await verifyExact(paymentPayload, paymentRequirements, this.ctx);
@@ -87,14 +119,8 @@ export class EmbeddedFacilitator implements FacilitatorClient {
     }
   }
 
-  /**
-   * Settles (FacilitatorClient.settle). `options.beforeBroadcast` is called with the hash of
-   * the transaction that will carry this payment, after signing and before broadcasting (and
-   * again if it is re-signed): a resource server journals it (ledger "settling") so a crash
-   * after the broadcast is recoverable. If it throws, nothing is broadcast and the answer is
-   * chain_unavailable with no transaction.
-   */
-  async settle(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements, options: SettleOptions = {}): Promise<SettleResponse> {
+  /** Settles (FacilitatorClient.settle); the broadcast listeners hear of it before its transaction is sent. */
+  async settle(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<SettleResponse> {
     const network = paymentRequirements?.network ?? this.network;
     try {
       const verdict = await verifyExact(paymentPayload, paymentRequirements, this.ctx, { onChain: false });
@@ -117,7 +143,7 @@ export class EmbeddedFacilitator implements FacilitatorClient {
         nonce: auth.nonce,
         signature,
         contractSigner: verdict.contractSigner === true,
-        ...(options.beforeBroadcast ? { beforeBroadcast: options.beforeBroadcast } : {}),
+        ...this.beforeBroadcast(checksumAddress(paymentRequirements.asset)!, auth.from, auth.nonce, payTo),
       };
       const outcome = await this.batcher.settle(item, await this.chain.isOurSplitter(payTo));
       const payer = auth.from;
@@ -142,6 +168,16 @@ export class EmbeddedFacilitator implements FacilitatorClient {
       kinds: [{ x402Version: 2, scheme: "exact", network: this.network as `${string}:${string}` }],
       extensions: [],
       signers: { "eip155:*": [this.relayer.address] },
+    };
+  }
+
+  private beforeBroadcast(asset: string, payer: string, nonce: string, payTo: string): Pick<BatchItem, "beforeBroadcast"> {
+    if (this.broadcastListeners.size === 0) return {};
+    const listeners = [...this.broadcastListeners];
+    return {
+      beforeBroadcast: async (txHash) => {
+        await Promise.all(listeners.map((listener) => listener({ asset, payer, nonce, payTo, txHash })));
+      },
     };
   }
 

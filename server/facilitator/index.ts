@@ -1,4 +1,13 @@
-export { EmbeddedFacilitator, ROYALTY_EXTENSION, type FacilitatorOptions, type RoyaltyExtension, type SettleOptions } from "./facilitator.ts";
+export {
+  EmbeddedFacilitator,
+  ROYALTY_EXTENSION,
+  facilitatorEvents,
+  type BroadcastListener,
+  type BroadcastNotice,
+  type FacilitatorEvents,
+  type FacilitatorOptions,
+  type RoyaltyExtension,
+} from "./facilitator.ts";
 export { facilitatorRoutes, type FacilitatorHttpOptions } from "./http.ts";
 export { Reason, ChainUnavailableError, isTransportError, type ReasonCode } from "./reasons.ts";
 export { settlementKey, type FinalSettlement, type SettlementOutcome } from "./outcome.ts";

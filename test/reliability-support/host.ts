@@ -13,7 +13,7 @@ import { createApp, type CreateAppOptions, type RoyaltyServer } from "../../serv
 import { splitterInterface } from "../../server/facilitator/abi.ts";
 import type { Ledger } from "../../server/ledger/index.ts";
 import { connectChain, type Chain } from "../helpers/stack.ts";
-import { pay, type PaymentOverrides } from "../x402-support/stack.ts";
+import { pay, type PaymentOverrides } from "../x402/support/stack.ts";
 
 export const MODEL = "brown-ngram";
 export const ADMIN_TOKEN = "reliability-admin-token-0123456789";

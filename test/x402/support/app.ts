@@ -5,15 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Fastify from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
-import { openLedger } from "../../server/ledger/index.ts";
-import { x402Payments, type X402Options } from "../../server/x402/index.ts";
+import { openLedger } from "../../../server/ledger/index.ts";
+import { x402Payments, type PaymentsOptions } from "../../../server/x402/index.ts";
 import type { X402Stack } from "./stack.ts";
 
 export const PRICE_PER_TOKEN = 100n;
 
 export async function paidApp(
   s: X402Stack,
-  options: { facilitator?: FacilitatorClient; handler?: (body: any) => Promise<unknown> | unknown; plugin?: Partial<X402Options>; sqlitePath?: string } = {},
+  options: { facilitator?: FacilitatorClient; handler?: (body: any) => Promise<unknown> | unknown; plugin?: Partial<PaymentsOptions>; sqlitePath?: string } = {},
 ) {
   const ledger = await openLedger({ sqlitePath: options.sqlitePath ?? join(mkdtempSync(join(tmpdir(), "x402-")), "ledger.sqlite") });
   const app = Fastify({ logger: false });
@@ -24,6 +24,7 @@ export async function paidApp(
     network: s.network,
     asset: { address: s.asset, name: "USD Coin", version: "2" },
     payTo: (model) => (model === "tiny" ? s.payTo : undefined),
+    provider: s.ethers.provider,
     publicUrl: "http://models.test",
     ...options.plugin,
   });
@@ -32,7 +33,7 @@ export async function paidApp(
     {
       config: {
         x402: {
-          model: (request) => (request.body as { model?: string })?.model ?? "",
+          resource: (request) => (request.body as { model?: string })?.model ?? "",
           price: (request) => BigInt((request.body as { max_tokens?: number })?.max_tokens ?? 100) * PRICE_PER_TOKEN,
           description: "completion",
         },

@@ -5,9 +5,9 @@
 // Environment: RPC_URL, CHAIN_ID, RELAYER_KEY, LEDGER_PATH, ASSET, PAY_TO, PAYMENT (a PAYMENT-SIGNATURE value).
 import Fastify from "fastify";
 import { JsonRpcProvider, Wallet } from "ethers";
-import { EmbeddedFacilitator } from "../../server/facilitator/index.ts";
-import { openLedger } from "../../server/ledger/index.ts";
-import { x402Payments } from "../../server/x402/index.ts";
+import { EmbeddedFacilitator } from "../../../server/facilitator/index.ts";
+import { openLedger } from "../../../server/ledger/index.ts";
+import { x402Payments } from "../../../server/x402/index.ts";
 
 const env = process.env as Record<string, string>;
 const provider = new JsonRpcProvider(env.RPC_URL, Number(env.CHAIN_ID), { staticNetwork: true, batchStallTime: 2 });
@@ -23,7 +23,7 @@ await app.register(x402Payments, {
   publicUrl: "http://models.test",
   reconcile: false,
 });
-app.post("/v1/completions", { config: { x402: { model: "tiny", price: (request) => BigInt((request.body as { max_tokens: number }).max_tokens) * 100n } } }, async (request) => {
+app.post("/v1/completions", { config: { x402: { resource: "tiny", price: (request) => BigInt((request.body as { max_tokens: number }).max_tokens) * 100n } } }, async (request) => {
   request.x402!.setOutput({ attributionRoot: `0x${"ab".repeat(32)}` });
   return { text: "an output that is never delivered", outputId: request.x402!.outputId };
 });

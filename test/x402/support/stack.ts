@@ -3,8 +3,8 @@
 // reference client does. Shared by the x402 and facilitator tests.
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { ethers as E } from "ethers";
-import { EmbeddedFacilitator, type FacilitatorOptions } from "../../server/facilitator/index.ts";
-import { TRANSFER_WITH_AUTHORIZATION_TYPES, connectChain, deployStack, type Chain } from "../helpers/stack.ts";
+import { EmbeddedFacilitator, type FacilitatorOptions } from "../../../server/facilitator/index.ts";
+import { TRANSFER_WITH_AUTHORIZATION_TYPES, connectChain, deployStack, type Chain } from "../../helpers/stack.ts";
 
 export type Signer = { address: string; signTypedData: E.Wallet["signTypedData"] };
 

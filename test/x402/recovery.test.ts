@@ -15,13 +15,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload } from "@x402/core/types";
 import { ethers as E } from "ethers";
-import { EmbeddedFacilitator, Reason } from "../server/facilitator/index.ts";
-import { SqliteLedger } from "../server/ledger/sqlite.ts";
-import type { PaymentKey } from "../server/ledger/types.ts";
-import { PaymentReconciler } from "../server/x402/reconciler.ts";
-import { paidApp } from "./x402-support/app.ts";
-import { RpcGateway } from "./x402-support/rpc-gateway.ts";
-import { fundedWallet, pay, x402Stack, type X402Stack } from "./x402-support/stack.ts";
+import { EmbeddedFacilitator, Reason } from "../../server/facilitator/index.ts";
+import { SqliteLedger } from "../../server/ledger/sqlite.ts";
+import type { PaymentKey } from "../../server/ledger/types.ts";
+import { PaymentReconciler } from "../../server/x402/reconciler.ts";
+import { paidApp } from "./support/app.ts";
+import { RpcGateway } from "./support/rpc-gateway.ts";
+import { fundedWallet, pay, x402Stack, type X402Stack } from "./support/stack.ts";
 
 let s: X402Stack;
 const closers: Array<() => unknown> = [];
@@ -229,7 +229,7 @@ describe("crash between broadcast and the ledger's final write", () => {
     await setAutomine(false);
     let txHash: string;
     try {
-      const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", fileURLToPath(new URL("./x402-support/crash-child.ts", import.meta.url))], {
+      const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", fileURLToPath(new URL("./support/crash-child.ts", import.meta.url))], {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, RPC_URL: gateway.url, CHAIN_ID: String(s.chainId), RELAYER_KEY: s.relayer.privateKey, LEDGER_PATH: ledgerPath, ASSET: s.asset, PAY_TO: s.payTo, PAYMENT: encodePaymentSignatureHeader(payment) },
       });

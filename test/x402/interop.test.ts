@@ -13,10 +13,10 @@ import { ExactEvmScheme } from "@x402/evm/exact/server";
 import { paymentMiddleware, x402ResourceServer } from "@x402/express";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { privateKeyToAccount } from "viem/accounts";
-import { facilitatorRoutes } from "../server/facilitator/index.ts";
-import { splitterInterface } from "../server/facilitator/abi.ts";
-import { paidApp } from "./x402-support/app.ts";
-import { fundedWallet, x402Stack, type X402Stack } from "./x402-support/stack.ts";
+import { facilitatorRoutes } from "../../server/facilitator/index.ts";
+import { splitterInterface } from "../../server/facilitator/abi.ts";
+import { paidApp } from "./support/app.ts";
+import { fundedWallet, x402Stack, type X402Stack } from "./support/stack.ts";
 
 let s: X402Stack;
 const closers: Array<() => Promise<unknown>> = [];

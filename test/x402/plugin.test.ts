@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload } from "@x402/core/types";
 import { ethers as E } from "ethers";
-import { Reason } from "../server/facilitator/index.ts";
-import { splitterInterface } from "../server/facilitator/abi.ts";
-import { paidApp, PRICE_PER_TOKEN } from "./x402-support/app.ts";
-import { fundedWallet, pay, x402Stack, type X402Stack } from "./x402-support/stack.ts";
+import { Reason } from "../../server/facilitator/index.ts";
+import { splitterInterface } from "../../server/facilitator/abi.ts";
+import { paidApp, PRICE_PER_TOKEN } from "./support/app.ts";
+import { fundedWallet, pay, x402Stack, type X402Stack } from "./support/stack.ts";
 
 let s: X402Stack;
 let h: Awaited<ReturnType<typeof paidApp>>;
@@ -92,7 +92,7 @@ describe("x402 plugin", () => {
   it("answers an unknown model with 404 before asking for money", async () => {
     const res = await h.app.inject({ method: "POST", url: "/v1/completions", payload: body({ model: "nope" }) });
     expect(res.statusCode).toBe(404);
-    expect(res.json().error).toBe("unknown_model");
+    expect(res.json().error).toBe("unknown_resource");
   });
 
   it("gives bad payment headers a clear 4xx with a reason code", async () => {

@@ -7,10 +7,10 @@ import Fastify from "fastify";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { encodePaymentSignatureHeader, decodePaymentRequiredHeader } from "@x402/core/http";
 import { JsonRpcProvider, Wallet } from "ethers";
-import { EmbeddedFacilitator, Reason, facilitatorRoutes } from "../server/facilitator/index.ts";
-import { paidApp } from "./x402-support/app.ts";
-import { RpcGateway } from "./x402-support/rpc-gateway.ts";
-import { fundedWallet, pay, x402Stack, type X402Stack } from "./x402-support/stack.ts";
+import { EmbeddedFacilitator, Reason, facilitatorRoutes } from "../../server/facilitator/index.ts";
+import { paidApp } from "./support/app.ts";
+import { RpcGateway } from "./support/rpc-gateway.ts";
+import { fundedWallet, pay, x402Stack, type X402Stack } from "./support/stack.ts";
 
 let s: X402Stack;
 let gateway: RpcGateway;

@@ -1,0 +1,68 @@
+// Stage 1, the challenge: 402 with PAYMENT-REQUIRED. A challenge must cost about what a static
+// route costs: requirements and encoded answers are built once per (payee, amount, url, reason)
+// and a route with a fixed resource and price resends its last answer from a callback hook.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { PaymentRequired, PaymentRequirements } from "@x402/core/types";
+import type { Runtime } from "./options.ts";
+import type { PaidRoute } from "./types.ts";
+import { PAYMENT_REQUIRED_HEADER, X402_VERSION, encodeChallenge } from "./wire.ts";
+
+const CACHE_LIMIT = 10_000;
+
+export interface Challenges {
+  requirements(scheme: string, payTo: string, amount: bigint): PaymentRequirements;
+  /** 402 with the requirements and the reason (x402's "Payment required" for a plain challenge). */
+  send(reply: FastifyReply, request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, reason: string, message?: string): FastifyReply;
+  encoded(request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, reason: string, message?: string): { header: string; body: string };
+}
+
+export const PLAIN_CHALLENGE = "Payment required";
+
+export function challenges(rt: Runtime): Challenges {
+  const requirementsCache = new Map<string, PaymentRequirements>();
+  const answerCache = new Map<string, { header: string; body: string }>();
+
+  function requirements(scheme: string, payTo: string, amount: bigint): PaymentRequirements {
+    const cacheKey = `${scheme}|${payTo}|${amount}`;
+    let cached = requirementsCache.get(cacheKey);
+    if (!cached) {
+      cached = rt.schemes.get(scheme)!.requirements({ network: rt.network, asset: rt.asset, payTo, amount, maxTimeoutSeconds: rt.maxTimeoutSeconds });
+      if (requirementsCache.size >= CACHE_LIMIT) requirementsCache.clear();
+      requirementsCache.set(cacheKey, cached);
+    }
+    return cached;
+  }
+
+  function encoded(request: FastifyRequest, route: PaidRoute, required: PaymentRequirements, reason: string, message?: string) {
+    const url = `${rt.baseUrl(request)}${request.url}`;
+    const cacheKey = `${required.scheme}\u0000${required.payTo}\u0000${required.amount}\u0000${url}\u0000${reason}\u0000${message ?? ""}`;
+    let cached = answerCache.get(cacheKey);
+    if (!cached) {
+      const paymentRequired: PaymentRequired = {
+        x402Version: X402_VERSION,
+        error: reason,
+        resource: { url, description: route.description ?? "", mimeType: route.mimeType ?? "application/json" },
+        accepts: [required],
+      };
+      cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify({ error: reason, ...(message ? { message } : {}) }) };
+      if (answerCache.size >= CACHE_LIMIT) answerCache.clear();
+      answerCache.set(cacheKey, cached);
+    }
+    return cached;
+  }
+
+  function send(reply: FastifyReply, request: FastifyRequest, route: PaidRoute, required: PaymentRequirements, reason: string, message?: string) {
+    return sendEncoded(reply, encoded(request, route, required, reason, message));
+  }
+
+  return { requirements, send, encoded };
+}
+
+export function sendEncoded(reply: FastifyReply, answer: { header: string; body: string }): FastifyReply {
+  return reply
+    .code(402)
+    .header(PAYMENT_REQUIRED_HEADER, answer.header)
+    .header("Cache-Control", "no-store")
+    .header("Content-Type", "application/json; charset=utf-8")
+    .send(answer.body);
+}

@@ -1,0 +1,24 @@
+export { fastifyX402, fastifyX402 as default } from "./plugin.ts";
+export { MemoryPaymentStore } from "./memory-store.ts";
+export { clientErrorHandler } from "./client-errors.ts";
+export { Reason, type ReasonCode } from "./reasons.ts";
+export { exactEvmScheme, ExactReason } from "./schemes/exact.ts";
+export type { AssetInfo, Network, PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./schemes/scheme.ts";
+export { PAYMENT_TRANSITIONS, keyId } from "./store.ts";
+export type { HeldOutput, NewPayment, PaymentKey, PaymentRecord, PaymentStatus, PaymentStore, ReserveResult, TransitionFields } from "./store.ts";
+export { DEFAULT_OUTPUTS_PATH } from "./options.ts";
+export { PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER, PAYMENT_SIGNATURE_HEADER, X402_VERSION, decodePaymentHeader } from "./wire.ts";
+export type {
+  ChallengeRateLimit,
+  LateSettlement,
+  OutcomeStatus,
+  PaidRoute,
+  PaymentContext,
+  PaymentOutcome,
+  PaymentOutput,
+  Recovery,
+  ResponseExtraContext,
+  SettleHookContext,
+  X402Hooks,
+  X402Options,
+} from "./types.ts";

@@ -1,0 +1,157 @@
+// Stage 3, settlement, in onSend once the handler has answered: keep the output against the
+// payment and journal "settling" (both durable before anything can reach the chain), run the
+// settle hooks, settle, and turn the answer into what the payer is owed:
+//   settled                        -> the handler's answer + PAYMENT-RESPONSE
+//   unreachable, nothing broadcast -> 503 + Retry-After, reservation released (retry the same payment)
+//   broadcast, not yet confirmed   -> 202 settlement_pending, the output held at outputUrl
+//   refused                        -> 402 + PAYMENT-RESPONSE with the reason, output withheld
+// A handler answering >= 400 (or a client gone mid-handler) releases the reservation: nothing charged.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import { admitted, type AdmittedPayment } from "./admission.ts";
+import { replacePayload } from "./answers.ts";
+import { keepPayload } from "./held-outputs.ts";
+import type { LateResults } from "./late-settlements.ts";
+import type { Runtime } from "./options.ts";
+import { Reason } from "./reasons.ts";
+import { responseExtra, sendPending, settlementHeader } from "./receipts.ts";
+import type { PaymentStatus } from "./store.ts";
+import type { PaymentContext, SettleHookContext } from "./types.ts";
+
+/** States a request of this process may still move forward. */
+const IN_FLIGHT: PaymentStatus[] = ["reserved", "settling"];
+
+export async function settleOnSend(rt: Runtime, late: LateResults, request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<unknown> {
+  const state = admitted.get(request);
+  if (!state || state.finished) return body;
+  if (reply.statusCode >= 400) {
+    await release(rt, request, state, `handler_status_${reply.statusCode}`, "handler_failed");
+    return body;
+  }
+  state.finished = true;
+  const { ctx } = state;
+  const kept = await keepPayload(body, rt.maxHeldBytes).catch((error) => {
+    request.log.error({ err: error, payment: ctx.key }, "x402: the output of a paid request could not be read");
+    return { bytes: null, body: null };
+  });
+  body = kept.body;
+  const journal = await holdAndJournal(rt, request, reply, ctx, kept.bytes);
+  if (journal.answer !== undefined) {
+    replacePayload(reply, body, reply.statusCode);
+    return journal.answer;
+  }
+  const result = await settle(rt, request, state);
+  const txHash = result.transaction || null;
+  const fail = (status: number) => replacePayload(reply, body, status);
+
+  if (result.success) {
+    await rt.store.transition(ctx.key, IN_FLIGHT, "settled", { outputId: ctx.outputId, txHash: result.transaction, errorReason: null }).catch((error) => {
+      request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
+    });
+    const amount = result.amount ?? ctx.amount.toString();
+    settlementHeader(reply, { ...result, payer: result.payer ?? ctx.payer, amount, extra: responseExtra(rt, request, ctx.outputId, ctx.key, journal.held) });
+    rt.emit({ status: "settled", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
+    return body;
+  }
+  if (result.errorReason === Reason.chainUnavailable && !txHash) {
+    // Nothing reached the chain: give the reservation back (the same payment may be retried).
+    await rt.store.transition(ctx.key, IN_FLIGHT, "released", { errorReason: Reason.chainUnavailable, txHash: null }).catch(() => null);
+    fail(503).header("Retry-After", rt.retryAfter);
+    rt.emit({ status: "unavailable", resource: ctx.resource, request, payment: ctx });
+    return JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" });
+  }
+  if (result.errorReason === Reason.settlementPending) {
+    await rt.store
+      .transition(ctx.key, IN_FLIGHT, "pending", { outputId: ctx.outputId, txHash: result.transaction, errorReason: Reason.settlementPending })
+      .catch((error) => request.log.error({ err: error, payment: ctx.key }, "x402: could not record a pending settlement; recovery will"));
+    await late.notePending(ctx.key);
+    replacePayload(reply, body, 202);
+    rt.emit({ status: "pending", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
+    return sendPending(rt, reply, { ...result, payer: result.payer ?? ctx.payer }, responseExtra(rt, request, ctx.outputId, ctx.key, journal.held));
+  }
+  const reason = result.errorReason ?? state.scheme.failedReason ?? Reason.settlementFailed;
+  await rt.store.transition(ctx.key, IN_FLIGHT, "failed", { outputId: ctx.outputId, txHash, errorReason: reason }).catch(() => null);
+  settlementHeader(fail(402), { ...result, errorReason: reason, payer: result.payer ?? ctx.payer });
+  rt.emit({ status: "failed", resource: ctx.resource, request, payment: ctx, reason, ...(txHash ? { transaction: txHash } : {}) });
+  return JSON.stringify({ error: reason, ...(result.errorMessage ? { message: result.errorMessage } : {}), ...(txHash ? { transaction: txHash } : {}) });
+}
+
+/**
+ * Keeps the output and journals "settling", issued together (a store that groups writes commits
+ * them at once) and both awaited before settle: if this process dies later, a retry of the same
+ * payment is given the output and recovery finds the payment. An unkept output is logged, not fatal.
+ */
+async function holdAndJournal(rt: Runtime, request: FastifyRequest, reply: FastifyReply, ctx: PaymentContext, bytes: Uint8Array | null) {
+  const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
+  const held: Promise<boolean> = bytes
+    ? rt.store
+        .holdOutput({ ...ctx.key, outputId: ctx.outputId, tokenHash: rt.tokens.issue(ctx.outputId, ctx.key).tokenHash, statusCode: reply.statusCode, contentType, body: bytes, createdAt: Date.now() })
+        .then(
+          () => true,
+          (error) => {
+            request.log.error({ err: error, payment: ctx.key }, "x402: could not keep the output of a paid request; a retry after a crash cannot be given it");
+            return false;
+          },
+        )
+    : Promise.resolve(false);
+  if (!bytes) request.log.warn({ payment: ctx.key }, `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`);
+  const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", { outputId: ctx.outputId }).then(
+    (row) => ({ row }),
+    (error: unknown) => ({ error }),
+  );
+  const [isHeld, journal] = await Promise.all([held, journalled]);
+  if ("error" in journal) {
+    request.log.error({ err: journal.error, payment: ctx.key }, "x402: payment store unavailable before settlement; nothing submitted");
+    reply.code(503).header("Retry-After", rt.retryAfter);
+    rt.emit({ status: "unavailable", resource: ctx.resource, request, payment: ctx });
+    return { held: isHeld, answer: JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" }) };
+  }
+  if (!journal.row) {
+    const seen = await rt.store.get(ctx.key).catch(() => null);
+    reply.code(409);
+    rt.emit({ status: "replayed", resource: ctx.resource, request, payment: ctx });
+    return { held: isHeld, answer: JSON.stringify({ error: Reason.paymentReplayed, message: "the reservation of this payment is no longer held", status: seen?.status ?? null }) };
+  }
+  return { held: isHeld, answer: undefined };
+}
+
+/** Runs the settle hooks and settles (through the scheme or the facilitator); a throw becomes a failed answer. */
+async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayment): Promise<SettleResponse> {
+  const { ctx, scheme } = state;
+  const hookContext: SettleHookContext = { request, payment: ctx, paymentPayload: ctx.payload, requirements: ctx.requirements };
+  const failed = (reason: string, message?: string): SettleResponse => ({ success: false, errorReason: reason, ...(message ? { errorMessage: message } : {}), transaction: "", network: rt.network });
+  let result: SettleResponse;
+  try {
+    const verdict = await rt.hooks.beforeSettle?.(hookContext);
+    if (verdict?.abort) return failed(verdict.reason, verdict.message);
+    const extensions = await rt.hooks.enrichSettlementPayload?.(hookContext);
+    // The host's extensions replace any the client sent under the same name.
+    const payload: PaymentPayload = extensions ? { ...ctx.payload, extensions: { ...ctx.payload.extensions, ...extensions } } : ctx.payload;
+    const schemeContext = { payload, requirements: ctx.requirements, ...(ctx.output.usage !== undefined ? { usage: ctx.output.usage } : {}) };
+    const requirements: PaymentRequirements = scheme.settlementRequirements?.(schemeContext) ?? ctx.requirements;
+    result = scheme.settle
+      ? await scheme.settle({ ...schemeContext, requirements }, rt.facilitator)
+      : await rt.facilitator.settle(payload, requirements);
+  } catch (error) {
+    const reason = (error as { errorReason?: string }).errorReason ?? (rt.isUnavailable(error) ? Reason.chainUnavailable : (scheme.failedReason ?? Reason.settlementFailed));
+    result = failed(reason, (error as Error).message);
+  }
+  try {
+    await rt.hooks.afterSettle?.({ ...hookContext, result });
+  } catch (error) {
+    request.log.error({ err: error, payment: ctx.key }, "x402: an afterSettle hook threw");
+  }
+  return result;
+}
+
+/** Gives the reservation back: nothing was charged. */
+export async function release(rt: Runtime, request: FastifyRequest, state: AdmittedPayment, why: string, reason: "handler_failed" | "request_aborted"): Promise<void> {
+  state.finished = true;
+  await rt.store.transition(state.ctx.key, ["reserved"], "released", { errorReason: why }).catch(() => null);
+  try {
+    await rt.hooks.onVerifiedPaymentCanceled?.({ request, payment: state.ctx, reason });
+  } catch (error) {
+    request.log.error({ err: error, payment: state.ctx.key }, "x402: an onVerifiedPaymentCanceled hook threw");
+  }
+  rt.emit({ status: "released", resource: state.ctx.resource, request, payment: state.ctx, reason: why });
+}

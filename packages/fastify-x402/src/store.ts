@@ -1,0 +1,84 @@
+// What the plugin keeps about payments, behind an interface the host implements (a SQL ledger,
+// a key-value store…); MemoryPaymentStore is the reference implementation.
+// Amounts are decimal strings of atomic token units.
+
+/** A payment's life: reserved before the handler runs, then exactly one terminal state. */
+export type PaymentStatus =
+  | "reserved" // authorization held; the handler may be running
+  | "settling" // handed to the facilitator (txHash once the facilitator journals it)
+  | "pending" // transaction broadcast, not confirmed in time: the chain decides later
+  | "settled"
+  | "failed" // refused by the facilitator or on-chain; nothing charged
+  | "released"; // given back unused (handler failure, chain unreachable): the same payment may be retried
+
+/** A payment is unique per (network, asset, payer, nonce): the nonce is the scheme's id of the payment. */
+export interface PaymentKey {
+  network: string; // CAIP-2, e.g. "eip155:8453"
+  asset: string; // lower-case
+  payer: string; // lower-case
+  nonce: string; // lower-case
+}
+
+export interface PaymentRecord extends PaymentKey {
+  payTo: string; // lower-case
+  amount: string;
+  /** The paid resource (the route's `resource`). */
+  resource: string | null;
+  outputId: string | null;
+  status: PaymentStatus;
+  txHash: string | null;
+  errorReason: string | null;
+  /** The PaymentPayload as received (JSON text): a retry is recognised by it, byte for byte. */
+  payload: string;
+  createdAt: number; // ms since epoch
+  updatedAt: number;
+}
+
+export type NewPayment = Omit<PaymentRecord, "status" | "txHash" | "errorReason" | "createdAt" | "updatedAt">;
+
+export type ReserveResult = { reserved: true; payment: PaymentRecord } | { reserved: false; existing: PaymentRecord };
+
+/** The answer a payment bought, kept before settlement so that it survives a crash or a slow chain. */
+export interface HeldOutput extends PaymentKey {
+  outputId: string;
+  /** sha256 (hex) of the retrieval token; the token itself is given only to the payer. */
+  tokenHash: string;
+  statusCode: number;
+  contentType: string | null;
+  body: Uint8Array;
+  createdAt: number;
+}
+
+export type TransitionFields = { txHash?: string | null; errorReason?: string | null; outputId?: string | null };
+
+export interface PaymentStore {
+  /** Atomically claims the key: exactly one concurrent caller gets `reserved: true`. */
+  reserve(payment: NewPayment): Promise<ReserveResult>;
+  /**
+   * Compare-and-set: moves the payment to `to` only if it is in one of `from` (an edge of
+   * PAYMENT_TRANSITIONS); returns the updated record, or null. Undefined fields keep their value.
+   */
+  transition(key: PaymentKey, from: PaymentStatus[], to: PaymentStatus, fields?: TransitionFields): Promise<PaymentRecord | null>;
+  get(key: PaymentKey): Promise<PaymentRecord | null>;
+  /** One output per payment; holding the same outputId again is a no-op. */
+  holdOutput(output: HeldOutput): Promise<void>;
+  /** A held output with its payment's current record, or null. */
+  getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
+}
+
+/** The state machine every store enforces (a transition outside it is a bug in the caller). */
+export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
+  reserved: ["settling", "pending", "settled", "failed", "released"],
+  // settling -> settling records the hash of a re-signed transaction.
+  settling: ["settling", "pending", "settled", "failed", "released"],
+  pending: ["pending", "settling", "settled", "failed"],
+  settled: [],
+  // Chain truth wins: a payment reported failed/released that shows up settled on-chain is settled.
+  failed: ["settled"],
+  // released -> reserved: the same unused authorization presented again (one retrier wins).
+  released: ["reserved", "settled"],
+};
+
+export function keyId(key: PaymentKey): string {
+  return `${key.network}|${key.asset}|${key.payer}|${key.nonce}`.toLowerCase();
+}
