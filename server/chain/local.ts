@@ -4,7 +4,7 @@
 //     agent, a keeper — can share it.
 // Roles are the public Hardhat dev accounts (accounts.ts): local chains only.
 import { Contract, ContractFactory, JsonRpcProvider, Network, type Provider, type Wallet } from "ethers";
-import { DEV_ROLES, devRoles, devWallet, type DevRole } from "./accounts.ts";
+import { DEV_ROLES, LOCAL_MIN_CHALLENGE_PERIOD, devRoles, devWallet, type DevRole } from "./accounts.ts";
 import { ensureCompiled, projectHardhat, readArtifact } from "./hardhat.ts";
 
 export interface LocalChain {
@@ -60,14 +60,14 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
   let token = "";
   let factory = "";
   if (options.deploy !== false) {
-    const deploy = async (name: string) => {
+    const deploy = async (name: string, ...args: unknown[]) => {
       const artifact = await readArtifact(hre, name);
-      const contract = await new ContractFactory(artifact.abi as never, artifact.bytecode, roles.deployer).deploy();
+      const contract = await new ContractFactory(artifact.abi as never, artifact.bytecode, roles.deployer).deploy(...args);
       await contract.waitForDeployment();
       return contract.getAddress();
     };
     token = await deploy("TestUSDC");
-    factory = await deploy("SplitterFactory");
+    factory = await deploy("SplitterFactory", LOCAL_MIN_CHALLENGE_PERIOD);
   }
   const minter = new Contract(token || "0x0000000000000000000000000000000000000000", MINT_ABI, roles.deployer);
 
