@@ -55,6 +55,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     shutdown = () => connection.close();
   }
   const chainId = (await provider.getNetwork()).chainId;
+  await keepClockMoving(provider);
   const roles = devRoles(provider);
 
   let token = "";
@@ -88,4 +89,13 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     },
     close: shutdown,
   };
+}
+
+/**
+ * Mines an empty block every second besides the automined ones: views run at the latest block's time,
+ * so on an idle chain an epoch's one-second challenge period would otherwise never be seen to end.
+ */
+export async function keepClockMoving(provider: Provider | { send(method: string, params: unknown[]): Promise<unknown> }): Promise<void> {
+  const send = (provider as { send?: (method: string, params: unknown[]) => Promise<unknown> }).send;
+  if (typeof send === "function") await send.call(provider, "evm_setIntervalMining", [LOCAL_MIN_CHALLENGE_PERIOD * 1000]);
 }

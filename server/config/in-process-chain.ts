@@ -24,6 +24,7 @@ export async function startInProcessChain(config: ServerConfig, secrets: Secrets
   const connection = await network.connect();
   const { ethers } = connection;
   const provider = ethers.provider as unknown as Provider;
+  await connection.provider.request({ method: "evm_setIntervalMining", params: [LOCAL_MIN_CHALLENGE_PERIOD * 1000] }); // see keepClockMoving
   const tokenContract = config.chain.token ? await ethers.getContractAt("TestUSDC", config.chain.token) : await ethers.deployContract("TestUSDC");
   const token = await tokenContract.getAddress();
   const factory = config.chain.factory ?? (await (await ethers.deployContract("SplitterFactory", [LOCAL_MIN_CHALLENGE_PERIOD])).getAddress());
