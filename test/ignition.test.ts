@@ -24,7 +24,7 @@ describe("ignition modules", () => {
 
   it("ModelSplitter deploys a splitter for an existing token from a parameters file's values", async () => {
     const { ignition, ethers } = await network.connect();
-    const [, owner, relayer] = await ethers.getSigners();
+    const [, owner, relayer, guardian] = await ethers.getSigners();
     const usdc = await ethers.deployContract("TestUSDC"); // stands in for Base's USDC address
     const salt = E.id("model:brown-infinigram");
     const { splitter } = await ignition.deploy(ModelSplitterModule, {
@@ -33,6 +33,7 @@ describe("ignition modules", () => {
           token: await usdc.getAddress(),
           owner: owner.address,
           facilitator: relayer.address,
+          guardian: guardian.address,
           challengePeriod: 600,
           salt,
         },
@@ -43,6 +44,7 @@ describe("ignition modules", () => {
     expect(config.owner).toBe(owner.address);
     expect(config.facilitator).toBe(relayer.address);
     expect(config.challengePeriod).toBe(600n);
+    expect(config.guardian).toBe(guardian.address);
     expect(await splitter.isFacilitator(relayer.address)).toBe(true);
   });
 });

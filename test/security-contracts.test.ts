@@ -1,13 +1,35 @@
-// Hostile tokens against RoyaltySplitter (SPEC section 7; the field's known defects in
-// /work/shared/REFERENCES.md): a token that calls back into the splitter in the middle of a
+// Hostile tokens against RoyaltySplitter (the known defects of payment splitters): a token that calls back into the splitter in the middle of a
 // transfer (ERC-777-style hook) cannot re-enter claim, claimMany or the fee withdrawals, and
 // cannot make the splitter pay twice; a token that keeps a fee on every transfer is never
 // over-credited: totalReceived counts what arrived, the cuts and the pool follow it, an epoch
-// allocating the nominal amounts is refused, and everything paid out never exceeds what arrived.
+// allocating the nominal amounts is refused, and everything paid out never exceeds what arrived; the epoch
+// builder, given what arrived, builds epochs the splitter accepts. Third-party money (no output) goes to
+// the model owner as unattributed revenue at the next epoch.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
 import { connectChain, settlementOf, signAuthorization, type Chain } from "./helpers/stack.ts";
 import { claimsTree, expectRevert, mined } from "./contracts/support.ts";
+import { buildEpoch, type EpochPayment } from "../server/attribution/epoch.ts";
+import { PPM, type AttributionRecord } from "../server/attribution/record.ts";
+
+/** A minimal valid attribution record giving all of an output to `contributor`. */
+function recordFor(contributor: string, salt: number): AttributionRecord {
+  return {
+    algorithm: "royalty402/verbatim-span-surprisal/v1",
+    params: { minSpanTokens: 8, maxContributions: 32, tokenizer: "test", weighting: "surprisal-millibits" },
+    indexRoot: "0x" + "11".repeat(32),
+    outputHash: "0x" + salt.toString(16).padStart(64, "0"),
+    promptHash: null,
+    outputTokens: 10,
+    totalWeight: PPM,
+    contributors: [{ address: contributor, ppm: PPM, weight: PPM, tokens: 1 }],
+    unattributedPpm: 0,
+    unattributedWeight: 0,
+    unattributedTokens: 0,
+    masked: [],
+    spans: [],
+  };
+}
 
 let chain: Chain;
 const OWNER_BPS = 1000;
@@ -21,7 +43,7 @@ beforeAll(async () => {
 /** A splitter (factory clone) paid in `token`; roles are distinct signers. */
 async function splitterFor(token: E.BaseContract, facilitator?: string) {
   const [, owner, oracle, guardian, protocol, relayer] = chain.signers;
-  const factory = await chain.ethers.deployContract("SplitterFactory");
+  const factory = await chain.ethers.deployContract("SplitterFactory", [1]);
   const config = {
     token: await token.getAddress(),
     owner: owner.address,
@@ -31,7 +53,7 @@ async function splitterFor(token: E.BaseContract, facilitator?: string) {
     protocolRecipient: protocol.address,
     ownerBps: OWNER_BPS,
     protocolBps: PROTOCOL_BPS,
-    challengePeriod: 0,
+    challengePeriod: 1,
   };
   const salt = E.id(`security:${Math.random()}`);
   const address = await factory.predictSplitter(config, salt);
@@ -45,6 +67,7 @@ async function post(s: Awaited<ReturnType<typeof splitterFor>>, n: number, leave
   const tree = claimsTree(leaves);
   const total = leaves.reduce((a, [, v]) => a + v, 0n);
   await mined(s.splitter.connect(s.roles.oracle).postEpoch(n, tree.root, total, E.id(`records:${n}`), ""));
+  await chain.connection.networkHelpers.mine(); // past the one-second challenge period
   return tree;
 }
 
@@ -231,5 +254,52 @@ describe("fee-on-transfer token: never over-credited", () => {
     expect(b.received).toBe(arrived(nominal));
     // The recipients bore the token's fee on the way out; the splitter never paid from others' money.
     expect(await token.balanceOf(alice.address)).toBe(arrived(pool / 2n));
+  });
+
+  it("the epoch builder given what arrived builds an epoch the splitter accepts (on the nominal amounts it is refused)", async () => {
+    const { token, s, relayer, domain } = await setup();
+    const payer = chain.signers[16];
+    await mined(token.mint(payer.address, 10_000_000n));
+    const contributor = chain.signers[17].address;
+    const payments: EpochPayment[] = [];
+    for (const [i, value] of [300_000n, 700_001n].entries()) {
+      const item = settlementOf(await signAuthorization(payer, domain, { to: s.address, value }));
+      await mined(s.splitter.connect(relayer).settle(item));
+      payments.push({ outputId: item.outputId, amount: value, record: recordFor(contributor, i) });
+    }
+    const input = { epoch: 1, ownerBps: OWNER_BPS, protocolBps: PROTOCOL_BPS, modelOwner: s.roles.owner.address, payments };
+    const nominal = buildEpoch(input);
+    const oracle = s.splitter.connect(s.roles.oracle);
+    await expectRevert(oracle.postEpoch(1, nominal.claims.root, nominal.cumulativeAllocated, nominal.records.root, ""), s.splitter, "OverAllocated");
+    const doc = buildEpoch({ ...input, received: await s.splitter.totalReceived() });
+    expect(BigInt(doc.cumulativeAllocated)).toBe(await s.splitter.contributorPool());
+    await mined(oracle.postEpoch(1, doc.claims.root, doc.cumulativeAllocated, doc.records.root, ""));
+  });
+});
+
+describe("third-party payments (no output)", () => {
+  it("money that reached the splitter without an output goes to the model owner as unattributed revenue at the next epoch", async () => {
+    const token = await chain.ethers.deployContract("TestUSDC");
+    const s = await splitterFor(token);
+    const [payer, contributor] = chain.signers.slice(13, 15);
+    await mined((token as any).mint(payer.address, 10_000_000n));
+    const domain = { name: "USD Coin", version: "2", chainId: chain.chainId, verifyingContract: await token.getAddress() };
+    const item = settlementOf(await signAuthorization(payer, domain, { to: s.address, value: 1_000_000n }));
+    await mined(s.splitter.connect(s.roles.relayer).settle(item));
+    // A stock x402 facilitator's plain transferWithAuthorization: no PaymentSettled, no output.
+    const plain = await signAuthorization(payer, domain, { to: s.address, value: 500_000n });
+    const a = plain.auth;
+    await mined((token as any)["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, plain.signature));
+
+    const owner = s.roles.owner.address;
+    const payments: EpochPayment[] = [{ outputId: item.outputId, amount: 1_000_000n, record: recordFor(contributor.address, 1) }];
+    const doc = buildEpoch({ epoch: 1, ownerBps: OWNER_BPS, protocolBps: PROTOCOL_BPS, modelOwner: owner, payments, received: await s.splitter.totalReceived() });
+    const pool = await s.splitter.contributorPool();
+    expect(BigInt(doc.cumulativeAllocated)).toBe(pool); // nothing left unallocated
+    const leaf = (account: string) => BigInt(doc.claims.leaves.find((l) => l.account.toLowerCase() === account.toLowerCase())?.cumulativeAmount ?? "0");
+    // Weighted 1_000_000 (the paid output's contributor) to 500_000 (the owner, for the plain transfer).
+    expect(leaf(contributor.address)).toBe((pool * 2n + 2n) / 3n);
+    expect(leaf(owner)).toBe(pool - leaf(contributor.address));
+    await mined(s.splitter.connect(s.roles.oracle).postEpoch(1, doc.claims.root, doc.cumulativeAllocated, doc.records.root, ""));
   });
 });

@@ -52,7 +52,7 @@ describe("config validation", () => {
     expect(m.pricePerRequest).toBe(1000n);
     expect(m.pricePerMaxToken).toBe(0n);
     expect(m.owner).toBe("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"); // checksummed
-    expect(m).toMatchObject({ ownerBps: 1000, protocolBps: 0, challengePeriod: 0, defaultMaxTokens: 128, maxTokensLimit: 1024, createSplitter: true, splitter: null, upstream: null });
+    expect(m).toMatchObject({ ownerBps: 1000, protocolBps: 0, challengePeriod: 1, defaultMaxTokens: 128, maxTokensLimit: 1024, createSplitter: true, splitter: null, upstream: null });
     expect(secrets).toEqual({ relayerKey: null, oracleKey: null, adminToken: null, databaseUrl: null });
   });
 

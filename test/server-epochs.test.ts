@@ -112,6 +112,11 @@ async function settle(stack: Stack, ledger: Ledger, modelId: string, n: number):
   return rows.map((r) => r.outputId);
 }
 
+/** Mines one block: a local splitter's one-second challenge period is over for views at "latest". */
+async function passChallengePeriod() {
+  await chain.connection.networkHelpers.mine();
+}
+
 async function postedEvents(stack: Stack, epoch: number) {
   return stack.splitter.queryFilter(stack.splitter.filters.EpochPosted(epoch));
 }
@@ -127,6 +132,8 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
     expect(results.some((r) => r.status === "closed")).toBe(true);
     for (const r of results) expect(r.status === "closed" || (r.status === "skipped" && r.reason === "closed_by_another_instance")).toBe(true);
     expect(await postedEvents(stack, 1)).toHaveLength(1);
+    await passChallengePeriod(); // the factory's one-second minimum on local chains
+    await refreshEpochs(instance(b, stack), model);
     const epochs = await b.listEpochs(model.splitter);
     expect(epochs.map((e) => [e.epoch, e.status])).toEqual([[1, "active"]]);
     const [, claimsRoot, allocated] = await stack.splitter.activeEpoch();
@@ -155,6 +162,9 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
     expect(await postedEvents(stack, 1)).toHaveLength(0);
 
     const second = await settle(stack, b, "m2", 2);
+    // B posts A's epoch 1; epoch 2 waits for its (one-second) challenge period.
+    expect(await closeEpoch(instance(b, stack), model)).toMatchObject({ status: "waiting", reason: "epoch_pending", epoch: 1 });
+    await passChallengePeriod();
     const result = await closeEpoch(instance(b, stack), model);
     // B posted A's epoch 1 exactly as A built it, then closed epoch 2 with the newer outputs.
     expect(result).toMatchObject({ status: "closed", epoch: 2, outputs: 2 });
@@ -164,6 +174,7 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
     expect((await b.listEpochOutputs("m2", 1)).map((o) => o.outputId).sort()).toEqual([...first].sort());
     expect((await b.listEpochOutputs("m2", 2)).map((o) => o.outputId).sort()).toEqual([...second].sort());
     // Cumulative: epoch 2 allocates everything received over both epochs.
+    await passChallengePeriod();
     expect((await stack.splitter.activeEpoch())[2]).toBe(await stack.splitter.contributorPool());
   });
 });

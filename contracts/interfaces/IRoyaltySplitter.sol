@@ -7,16 +7,17 @@ pragma solidity ^0.8.28;
 /// Merkle claims posted by the attribution oracle in epochs.
 interface IRoyaltySplitter {
     /// @notice Configuration fixed at creation (stored in the clone's code as immutable arguments).
+    /// The four roles are the initial holders: each can be rotated later (see the role functions).
     struct Config {
         address token; // EIP-3009 payment token (USDC)
         address owner; // model owner: receives ownerBps, manages facilitators
         address facilitator; // initial facilitator (the host's relayer); the owner may revoke it
         address oracle; // posts epochs
-        address guardian; // vetoes pending epochs, pauses settlement
+        address guardian; // vetoes pending epochs, pauses settlement; non-zero, not the oracle
         address protocolRecipient; // receives protocolBps
         uint16 ownerBps;
         uint16 protocolBps;
-        uint32 challengePeriod; // seconds a posted epoch waits before it becomes claimable (may be 0)
+        uint32 challengePeriod; // seconds a posted epoch waits before it is claimable (>= the factory's minimum)
     }
 
     /// @notice A payer's EIP-3009 TransferWithAuthorization (to = this splitter), plus what it bought.
@@ -31,13 +32,24 @@ interface IRoyaltySplitter {
         bytes signature; // 65-byte ECDSA, or ERC-1271 signature bytes
     }
 
+    // ------------------------------------------------------------------ events
+
+    /// @notice A payment reached the splitter for output `outputId`: the link from the payment to the
+    /// output and its attribution record. Emitted by settle, settleBatch and linkPayment.
     event PaymentSettled(
         bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot
     );
-    /// @dev `reason` is the revert data of the token call (e.g. "FiatTokenV2: authorization is used or canceled").
+    /// @notice A batch item's authorization failed and was skipped; `reason` is the token call's revert
+    /// data (at most 256 bytes, e.g. "FiatTokenV2: authorization is used or canceled").
     event PaymentSkipped(bytes32 indexed outputId, address indexed payer, bytes32 nonce, bytes reason);
+    /// @notice The batch ran low on gas before item `firstIndex`: that item and the `count` - 1 after it
+    /// were neither settled nor skipped, and may be submitted again.
+    event PaymentsDeferred(uint256 firstIndex, uint256 count);
+    /// @notice A facilitator was registered (`allowed`) or revoked.
     event FacilitatorSet(address indexed facilitator, bool allowed);
+    /// @notice The guardian paused or resumed settlement.
     event SettlementPaused(bool paused);
+    /// @notice The oracle posted epoch `epoch`; claims are paid against it from `activeAt` unless vetoed.
     event EpochPosted(
         uint256 indexed epoch,
         bytes32 claimsRoot,
@@ -46,37 +58,112 @@ interface IRoyaltySplitter {
         string uri,
         uint64 activeAt
     );
-    event EpochVetoed(uint256 indexed epoch);
+    /// @notice The guardian vetoed pending epoch `epoch`; that number may be posted again from `repostAfter`.
+    event EpochVetoed(uint256 indexed epoch, uint64 repostAfter);
+    /// @notice `amount` was paid to `account`, whose claimed total is now `cumulativeAmount`.
     event Claimed(address indexed account, uint256 amount, uint256 cumulativeAmount);
-    event FeeWithdrawn(address indexed recipient, uint256 amount);
+    /// @notice claimMany could not pay `account` (its token transfer failed, e.g. a blacklisted address):
+    /// nothing was recorded for it, it may claim again later.
+    event ClaimSkipped(address indexed account, uint256 amount);
+    /// @notice The model owner's cut was paid out.
+    event OwnerFeesWithdrawn(address indexed recipient, uint256 amount);
+    /// @notice The protocol's cut was paid out.
+    event ProtocolFeesWithdrawn(address indexed recipient, uint256 amount);
+    /// @notice A role's holder proposed a successor (`role` is "owner", "guardian", "protocolRecipient" or
+    /// "oracle"); it takes the role by accepting, not before `readyAt`.
+    event RoleProposed(bytes32 indexed role, address indexed proposed, uint64 readyAt);
+    /// @notice `account` accepted role `role` (named as in RoleProposed).
+    event RoleTransferred(bytes32 indexed role, address indexed previous, address indexed account);
+    /// @notice The guardian cancelled the proposed oracle `proposed`.
+    event OracleProposalCancelled(address indexed proposed);
 
+    // ------------------------------------------------------------------ errors
+
+    /// @notice The caller is not a registered facilitator.
     error NotFacilitator();
+    /// @notice The caller is not the owner.
     error NotOwner();
+    /// @notice The caller is not the oracle.
     error NotOracle();
+    /// @notice The caller is not the guardian.
     error NotGuardian();
+    /// @notice The caller is neither the owner nor the guardian.
+    error NotOwnerOrGuardian();
+    /// @notice The caller is not the protocol recipient.
+    error NotProtocolRecipient();
+    /// @notice The caller is not the account proposed for the role.
+    error NotProposed();
+    /// @notice The proposed oracle may accept only from `readyAt`.
+    error OracleNotReady(uint64 readyAt);
+    /// @notice An oracle rotation is proposed: the outgoing oracle may not post until it is accepted or cancelled.
+    error OracleRotating(address proposed);
+    /// @notice The proposed role holder is unusable (zero, or guardian and oracle would be the same account).
+    error InvalidRoleHolder(address account);
+    /// @notice The guardian paused settlement.
     error SettlementIsPaused();
+    /// @notice settleBatch was called with no items.
     error EmptyBatch();
-    error WrongEpoch(uint256 expected, uint256 given);
-    error EpochPending(uint256 epoch, uint64 activeAt);
-    error NoPendingEpoch();
-    error AllocationDecreased(uint256 previous, uint256 given);
-    error OverAllocated(uint256 pool, uint256 given);
-    error InvalidProof();
-    error NothingToClaim();
-    error LengthMismatch();
-    error InvalidConfig();
-    error NotAClone();
-    error OverClaimed(uint256 allocated, uint256 claimedTotal);
-    error VetoTooLate(uint256 epoch, uint64 activeAt);
-    error InvalidClaimant(address account);
+    /// @notice The per-item gas cap is below the minimum a payment needs.
+    error ItemGasTooLow(uint256 itemGas, uint256 minimum);
+    /// @notice settleBatch: the transaction's gas ran short before item `index` could get its whole cap.
     error BatchOutOfGas(uint256 index);
+    /// @notice linkPayment: the token does not report this authorization as used.
+    error AuthorizationNotUsed(address payer, bytes32 nonce);
+    /// @notice linkPayment: this authorization already has its PaymentSettled link.
+    error AlreadyLinked(address payer, bytes32 nonce);
+    /// @notice postEpoch: epochs are sequential; `expected` is the next number.
+    error WrongEpoch(uint256 expected, uint256 given);
+    /// @notice postEpoch: the previous epoch is still in its challenge period (until `activeAt`).
+    error EpochPending(uint256 epoch, uint64 activeAt);
+    /// @notice postEpoch: a vetoed epoch number may be posted again only from `repostAfter`.
+    error RepostCooldown(uint64 repostAfter);
+    /// @notice vetoEpoch: `epoch` is not the pending epoch.
+    error NoPendingEpoch();
+    /// @notice postEpoch: the cumulative allocation may never decrease.
+    error AllocationDecreased(uint256 previous, uint256 given);
+    /// @notice postEpoch: the cumulative allocation may never exceed the contributor pool.
+    error OverAllocated(uint256 pool, uint256 given);
+    /// @notice claim: the Merkle proof does not prove the (account, cumulativeAmount) leaf.
+    error InvalidProof();
+    /// @notice Nothing new to pay.
+    error NothingToClaim();
+    /// @notice claimMany: the three arrays differ in length.
+    error LengthMismatch();
+    /// @notice The factory refuses this configuration (see SplitterFactory.validate).
+    error InvalidConfig();
+    /// @notice The implementation itself has no configuration: only its clones are usable.
+    error NotAClone();
+    /// @notice Claims would exceed the active allocation (a posted tree holds more than it allocates).
+    error OverClaimed(uint256 allocated, uint256 claimedTotal);
+    /// @notice vetoEpoch: the challenge period of `epoch` ended at `activeAt`.
+    error VetoTooLate(uint256 epoch, uint64 activeAt);
+    /// @notice The splitter itself cannot be a claimant (its payout would count as revenue again).
+    error InvalidClaimant(address account);
 
     function config() external view returns (Config memory);
 
+    // ---- roles ----
+    function owner() external view returns (address);
+    function oracle() external view returns (address);
+    function guardian() external view returns (address);
+    function protocolRecipient() external view returns (address);
+    function proposeOwner(address account) external;
+    function acceptOwner() external;
+    function proposeGuardian(address account) external;
+    function acceptGuardian() external;
+    function proposeProtocolRecipient(address account) external;
+    function acceptProtocolRecipient() external;
+    function proposeOracle(address account) external;
+    function cancelOracleProposal() external;
+    function acceptOracle() external;
+
     // ---- receiving ----
     function settle(Settlement calldata s) external;
-    /// @return settled how many items settled (the others emitted PaymentSkipped)
+    /// @return settled how many items settled (the others emitted PaymentSkipped or were deferred)
     function settleBatch(Settlement[] calldata items) external returns (uint256 settled);
+    function settleBatchWithGas(Settlement[] calldata items, uint256 itemGas) external returns (uint256 settled);
+    function linkPayment(bytes32 outputId, bytes32 attributionRoot, address payer, uint256 amount, bytes32 nonce)
+        external;
     function setFacilitator(address facilitator, bool allowed) external;
     function isFacilitator(address account) external view returns (bool);
     function setSettlementPaused(bool paused) external;

@@ -17,7 +17,7 @@ export default buildModule("LocalStack", (m) => {
     protocolRecipient: m.getParameter("protocolRecipient", m.getAccount(5)),
     ownerBps: m.getParameter<number>("ownerBps", 1000),
     protocolBps: m.getParameter<number>("protocolBps", 200),
-    challengePeriod: m.getParameter<number>("challengePeriod", 0),
+    challengePeriod: m.getParameter<number>("challengePeriod", 1),
   };
   const salt = m.getParameter("salt", "0x" + "00".repeat(31) + "01");
   const created = m.call(factory, "createSplitter", [config, salt]);

@@ -15,7 +15,8 @@ export default buildModule("ModelSplitter", (m) => {
     owner: m.getParameter("owner", deployer),
     facilitator: m.getParameter("facilitator", deployer),
     oracle: m.getParameter("oracle", deployer),
-    guardian: m.getParameter("guardian", deployer),
+    // No default: the guardian must be set and must not be the oracle (the factory refuses otherwise).
+    guardian: m.getParameter<string>("guardian"),
     protocolRecipient: m.getParameter("protocolRecipient", deployer),
     ownerBps: m.getParameter<number>("ownerBps", 1000),
     protocolBps: m.getParameter<number>("protocolBps", 200),

@@ -181,10 +181,10 @@ async function main() {
     const token = (await new ContractFactory(usdcArtifact.abi, usdcArtifact.bytecode, deployer).deploy({ nonce: nonce++ })) as E.Contract;
     await token.waitForDeployment();
     const factoryArtifact = artifact("SplitterFactory.sol", "SplitterFactory");
-    const factory = (await new ContractFactory(factoryArtifact.abi, factoryArtifact.bytecode, deployer).deploy({ nonce: nonce++ })) as E.Contract;
+    const factory = (await new ContractFactory(factoryArtifact.abi, factoryArtifact.bytecode, deployer).deploy(1, { nonce: nonce++ })) as E.Contract;
     await factory.waitForDeployment();
     const asset = await token.getAddress();
-    const config = { token: asset, owner: deployer.address, facilitator: ourRelayer.address, oracle: deployer.address, guardian: deployer.address, protocolRecipient: deployer.address, ownerBps: 1000, protocolBps: 200, challengePeriod: 0 };
+    const config = { token: asset, owner: deployer.address, facilitator: ourRelayer.address, oracle: deployer.address, guardian: new Wallet(refRelayer).address, protocolRecipient: deployer.address, ownerBps: 1000, protocolBps: 200, challengePeriod: 1 };
     const salt = E.id("model:bench");
     const payTo: string = await factory.predictSplitter(config, salt);
     await send(factory.createSplitter(config, salt, { nonce: nonce++ }));

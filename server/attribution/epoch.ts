@@ -4,7 +4,11 @@
 // Definitions (all integer, amounts in token units):
 //   contributorPool(T) = T - floor(T*ownerBps/10000) - floor(T*protocolBps/10000)
 //     (RoyaltySplitter._pool: the fixed cuts round down, their dust stays with contributors)
-//   cumulativeReceived  = sum of all settled payment amounts in the ledger, through this epoch
+//   cumulativeReceived  = sum of all settled payment amounts in the ledger, through this epoch, unless the
+//                         input gives `received` (what the splitter received on-chain): then that. Less than
+//                         the payments (a fee-on-transfer token): the pool is built on what arrived. More
+//                         (third-party payments without an output, e.g. a plain x402 transfer): the excess
+//                         is unattributed revenue, weighted to the model owner (excess * 1e6, as ppm).
 //   epochPool           = max(0, contributorPool(cumulativeReceived) - previous cumulativeAllocated)
 //   weight(account)     = sum over payments p of amount_p * ppm_p(account), where the model owner
 //                         also gets amount_p * unattributedPpm_p (the unattributed remainder)
@@ -54,6 +58,8 @@ export interface EpochInput {
   splitter?: string | null;
   /** Output (and prompt) texts to publish so anyone holding the datanet can recompute the records. */
   texts?: Readonly<Record<string, { output: string; prompt?: string | null }>>;
+  /** Cumulative amount the splitter received on-chain at close (default: previous + the payments). */
+  received?: bigint | null;
 }
 
 export interface ClaimLeaf {
@@ -144,7 +150,9 @@ export function buildEpoch(input: EpochInput): EpochDocument {
 
   // The epoch's share of the contributor pool.
   if (prev.cumulativeReceived < 0n || prev.cumulativeAllocated < 0n) bad("previous totals must be non-negative");
-  const cumulativeReceived = prev.cumulativeReceived + received;
+  const paid = prev.cumulativeReceived + received;
+  const cumulativeReceived = input.received ?? paid;
+  if (cumulativeReceived < prev.cumulativeReceived) bad("received must not be below the previous cumulativeReceived");
   const pool = contributorPool(cumulativeReceived, input.ownerBps, input.protocolBps);
   const epochPool = pool > prev.cumulativeAllocated ? pool - prev.cumulativeAllocated : 0n;
 
@@ -155,6 +163,7 @@ export function buildEpoch(input: EpochInput): EpochDocument {
     for (const c of p.record.contributors) if (c.ppm > 0) add(c.address, p.amount * BigInt(c.ppm));
     if (p.record.unattributedPpm > 0) add(modelOwner, p.amount * BigInt(p.record.unattributedPpm));
   }
+  if (cumulativeReceived > paid) add(modelOwner, (cumulativeReceived - paid) * 1_000_000n); // third-party revenue
   const accounts = [...weights.keys()].sort(byAddress);
   let amounts: Map<string, bigint>;
   if (accounts.length === 0) {
@@ -266,6 +275,7 @@ export function epochInputOf(doc: EpochDocument): EpochInput {
       totals: new Map(doc.previous.totals.map((t) => [t.account, BigInt(t.cumulativeAmount)])),
     },
     texts: doc.texts,
+    received: BigInt(doc.cumulativeReceived),
   };
 }
 

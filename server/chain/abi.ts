@@ -14,7 +14,13 @@ export const SETTLEMENT_TUPLE =
 export const SPLITTER_ABI = [
   `function config() view returns (${CONFIG_TUPLE})`,
   `function settleBatch(${SETTLEMENT_TUPLE}[] items) returns (uint256 settled)`,
+  `function settleBatchWithGas(${SETTLEMENT_TUPLE}[] items, uint256 itemGas) returns (uint256 settled)`,
+  "function linkPayment(bytes32 outputId, bytes32 attributionRoot, address payer, uint256 amount, bytes32 nonce)",
   "function isFacilitator(address account) view returns (bool)",
+  "function owner() view returns (address)",
+  "function oracle() view returns (address)",
+  "function guardian() view returns (address)",
+  "function protocolRecipient() view returns (address)",
   "function totalReceived() view returns (uint256)",
   "function contributorPool() view returns (uint256)",
   "function ownerAccrued() view returns (uint256)",
@@ -29,11 +35,14 @@ export const SPLITTER_ABI = [
   "function claimMany(address[] accounts, uint256[] cumulativeAmounts, bytes32[][] proofs) returns (uint256 paid)",
   "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
   "event PaymentSkipped(bytes32 indexed outputId, address indexed payer, bytes32 nonce, bytes reason)",
+  "event PaymentsDeferred(uint256 firstIndex, uint256 count)",
   "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt)",
-  "event EpochVetoed(uint256 indexed epoch)",
+  "event EpochVetoed(uint256 indexed epoch, uint64 repostAfter)",
   "error NotFacilitator()",
   "error SettlementIsPaused()",
   "error EmptyBatch()",
+  "error AuthorizationNotUsed(address payer, bytes32 nonce)",
+  "error AlreadyLinked(address payer, bytes32 nonce)",
 ] as const;
 
 export const FACTORY_ABI = [

@@ -27,5 +27,11 @@ export function devRoles(provider?: Provider | null): Record<DevRole, Wallet> {
   return Object.fromEntries(Object.entries(DEV_ROLES).map(([role, i]) => [role, devWallet(i, provider)])) as Record<DevRole, Wallet>;
 }
 
+/**
+ * The SplitterFactory's minimum challenge period on local chains (seconds). Public deployments set
+ * their own (ignition/parameters); one second keeps a local epoch claimable from the next block.
+ */
+export const LOCAL_MIN_CHALLENGE_PERIOD = 1;
+
 /** Local chains only: the dev accounts are public knowledge. */
 export const LOCAL_CHAIN_ID = 31337n;

@@ -4,7 +4,7 @@
 //     agent, a keeper — can share it.
 // Roles are the public Hardhat dev accounts (accounts.ts): local chains only.
 import { Contract, ContractFactory, JsonRpcProvider, Network, type Provider, type Wallet } from "ethers";
-import { DEV_ROLES, devRoles, devWallet, type DevRole } from "./accounts.ts";
+import { DEV_ROLES, LOCAL_MIN_CHALLENGE_PERIOD, devRoles, devWallet, type DevRole } from "./accounts.ts";
 import { ensureCompiled, projectHardhat, readArtifact } from "./hardhat.ts";
 
 export interface LocalChain {
@@ -55,19 +55,20 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     shutdown = () => connection.close();
   }
   const chainId = (await provider.getNetwork()).chainId;
+  await keepClockMoving(provider);
   const roles = devRoles(provider);
 
   let token = "";
   let factory = "";
   if (options.deploy !== false) {
-    const deploy = async (name: string) => {
+    const deploy = async (name: string, ...args: unknown[]) => {
       const artifact = await readArtifact(hre, name);
-      const contract = await new ContractFactory(artifact.abi as never, artifact.bytecode, roles.deployer).deploy();
+      const contract = await new ContractFactory(artifact.abi as never, artifact.bytecode, roles.deployer).deploy(...args);
       await contract.waitForDeployment();
       return contract.getAddress();
     };
     token = await deploy("TestUSDC");
-    factory = await deploy("SplitterFactory");
+    factory = await deploy("SplitterFactory", LOCAL_MIN_CHALLENGE_PERIOD);
   }
   const minter = new Contract(token || "0x0000000000000000000000000000000000000000", MINT_ABI, roles.deployer);
 
@@ -88,4 +89,13 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     },
     close: shutdown,
   };
+}
+
+/**
+ * Mines an empty block every second besides the automined ones: views run at the latest block's time,
+ * so on an idle chain an epoch's one-second challenge period would otherwise never be seen to end.
+ */
+export async function keepClockMoving(provider: Provider | { send(method: string, params: unknown[]): Promise<unknown> }): Promise<void> {
+  const send = (provider as { send?: (method: string, params: unknown[]) => Promise<unknown> }).send;
+  if (typeof send === "function") await send.call(provider, "evm_setIntervalMining", [LOCAL_MIN_CHALLENGE_PERIOD * 1000]);
 }

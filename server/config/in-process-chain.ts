@@ -4,6 +4,7 @@
 // lives and dies with the process; nothing outside it can reach it except through this server.
 import { Wallet, type Provider } from "ethers";
 import type { Secrets, ServerConfig } from "./types.ts";
+import { LOCAL_MIN_CHALLENGE_PERIOD } from "../chain/accounts.ts";
 
 export interface InProcessChain {
   provider: Provider;
@@ -23,9 +24,10 @@ export async function startInProcessChain(config: ServerConfig, secrets: Secrets
   const connection = await network.connect();
   const { ethers } = connection;
   const provider = ethers.provider as unknown as Provider;
+  await connection.provider.request({ method: "evm_setIntervalMining", params: [LOCAL_MIN_CHALLENGE_PERIOD * 1000] }); // see keepClockMoving
   const tokenContract = config.chain.token ? await ethers.getContractAt("TestUSDC", config.chain.token) : await ethers.deployContract("TestUSDC");
   const token = await tokenContract.getAddress();
-  const factory = config.chain.factory ?? (await (await ethers.deployContract("SplitterFactory")).getAddress());
+  const factory = config.chain.factory ?? (await (await ethers.deployContract("SplitterFactory", [LOCAL_MIN_CHALLENGE_PERIOD])).getAddress());
   const fund = async (key: string | null) => {
     const wallet = key ? new Wallet(key, provider) : new Wallet(Wallet.createRandom().privateKey, provider);
     await connection.provider.request({ method: "hardhat_setBalance", params: [wallet.address, HUNDRED_ETH] });

@@ -281,7 +281,7 @@ export function modelConfig(path: string, v: unknown, ctx: { chain: Pick<ChainSe
     ownerBps,
     protocolBps,
     owner: address(`${path}.owner`, m.owner),
-    challengePeriod: integer(`${path}.challengePeriod`, m.challengePeriod, 0, MAX_UINT32, 0),
+    challengePeriod: integer(`${path}.challengePeriod`, m.challengePeriod, 1, MAX_UINT32, 1),
     guardian: optionalAddress(`${path}.guardian`, m.guardian) ?? ctx.chain.guardian,
     protocolRecipient,
     splitter,

@@ -172,7 +172,12 @@ export async function closeEpoch(ctx: CloseContext, model: ServedModel, options:
     }
   }
   const { ownerBps, protocolBps, owner } = model.splitterConfig;
-  const doc = buildEpoch({ epoch, ownerBps, protocolBps, modelOwner: owner, payments, previous, chainId: ctx.chainId, splitter, texts });
+  // Built on what arrived: a fee-on-transfer token credits the splitter less than the payments' amounts
+  // (every listed payment is already settled on-chain, so the on-chain total is read after the list).
+  const onChain = BigInt(await splitterViews(splitter, ctx.provider).getFunction("totalReceived")());
+  const paid = (previous?.cumulativeReceived ?? 0n) + payments.reduce((sum, p) => sum + p.amount, 0n);
+  const received = onChain < paid ? onChain : paid;
+  const doc = buildEpoch({ epoch, ownerBps, protocolBps, modelOwner: owner, payments, previous, chainId: ctx.chainId, splitter, texts, received });
   const claimed: EpochRecord = {
     splitter,
     epoch,

@@ -43,6 +43,7 @@ export function encodeTransferWithAuthorization(a: { from: string; to: string; v
 
 const splitterViemAbi = parseAbi([
   `function settleBatch(${SETTLEMENT_TUPLE.replace(/^tuple\(/, "(")}[] items) returns (uint256 settled)`,
+  `function settleBatchWithGas(${SETTLEMENT_TUPLE.replace(/^tuple\(/, "(")}[] items, uint256 itemGas) returns (uint256 settled)`,
   "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
   "event PaymentSkipped(bytes32 indexed outputId, address indexed payer, bytes32 nonce, bytes reason)",
 ]);
@@ -58,28 +59,25 @@ export interface SettlementItem {
   signature: string;
 }
 
-/** Calldata of settleBatch(items). */
-export function encodeSettleBatch(items: readonly SettlementItem[]): string {
-  return encodeFunctionData({
-    abi: splitterViemAbi,
-    functionName: "settleBatch",
-    args: [
-      items.map((i) => ({
-        outputId: i.outputId as Hex,
-        attributionRoot: i.attributionRoot as Hex,
-        from: i.from as Hex,
-        value: i.value,
-        validAfter: i.validAfter,
-        validBefore: i.validBefore,
-        nonce: i.nonce as Hex,
-        signature: i.signature as Hex,
-      })),
-    ],
-  });
+/** Calldata of settleBatch(items), or of settleBatchWithGas(items, itemGas) when a per-item cap is given. */
+export function encodeSettleBatch(items: readonly SettlementItem[], itemGas?: bigint): string {
+  const tuples = items.map((i) => ({
+    outputId: i.outputId as Hex,
+    attributionRoot: i.attributionRoot as Hex,
+    from: i.from as Hex,
+    value: i.value,
+    validAfter: i.validAfter,
+    validBefore: i.validBefore,
+    nonce: i.nonce as Hex,
+    signature: i.signature as Hex,
+  }));
+  if (itemGas !== undefined) return encodeFunctionData({ abi: splitterViemAbi, functionName: "settleBatchWithGas", args: [tuples, itemGas] });
+  return encodeFunctionData({ abi: splitterViemAbi, functionName: "settleBatch", args: [tuples] });
 }
 
 export const PAYMENT_SETTLED_TOPIC = splitterInterface.getEvent("PaymentSettled")!.topicHash;
 export const PAYMENT_SKIPPED_TOPIC = splitterInterface.getEvent("PaymentSkipped")!.topicHash;
+export const PAYMENTS_DEFERRED_TOPIC = splitterInterface.getEvent("PaymentsDeferred")!.topicHash;
 
 export type SettlementEvent =
   | { name: "PaymentSettled"; outputId: string; payer: string; amount: bigint; nonce: string; attributionRoot: string }

@@ -1,12 +1,16 @@
 // Settlement pipeline. Payments to one splitter are collected for up to `maxWaitMs` or
-// `maxBatchSize` items and submitted as one settleBatch transaction by the relayer; results
+// `maxBatchSize` items and submitted as one settleBatchWithGas transaction by the relayer; results
 // come back per item from the receipt's PaymentSettled / PaymentSkipped logs (by payer+nonce).
+// Right before a batch is built every payer's code is read again: a payer with code (a wallet, or
+// an account delegated with EIP-7702 since it was verified) goes into a batch of its own with the
+// contract-signer cap, so a gas-burning wallet can only burn its own item's cap. Items the contract
+// deferred (PaymentsDeferred: the transaction ran low on gas) are queued again.
 // A transaction that does not confirm within `confirmTimeoutMs` answers "pending" to its
 // waiters and stays tracked: a background loop reads its receipt later (re-sending the
 // identical signed bytes if the node lost them) and announces the final result.
 import { EventEmitter } from "node:events";
-import { decodeSettlementLog, encodeSettleBatch, encodeTransferWithAuthorization, tokenInterface } from "./abi.ts";
-import type { LightReceipt } from "./chain.ts";
+import { PAYMENTS_DEFERRED_TOPIC, decodeSettlementLog, encodeSettleBatch, encodeTransferWithAuthorization, tokenInterface } from "./abi.ts";
+import { onChain, rawSend, type LightReceipt } from "./chain.ts";
 import { describeRevert, reasonFromRevert, settlementKey, type FinalSettlement, type SettlementOutcome } from "./outcome.ts";
 import { Reason, isTransportError } from "./reasons.ts";
 import { TransactionRevertedError, type Relayer, type SentTransaction } from "./relayer.ts";
@@ -23,7 +27,7 @@ export interface BatchItem {
   validBefore: bigint;
   nonce: string;
   signature: string;
-  /** Signed through an ERC-1271 wallet: its check may use up to the splitter's per-item cap. */
+  /** The payer had code when verified (ERC-1271 wallet). Read again before every batch. */
   contractSigner?: boolean;
   /**
    * Called with the transaction hash after signing and before broadcasting (e.g. to write
@@ -47,6 +51,8 @@ export interface BatcherOptions {
   confirmTimeoutMs?: number; // default 30 000
   pollMs?: number; // receipt polling while a caller waits; default 50
   reconcileMs?: number; // background polling of pending transactions; default 1000
+  /** Whether an account has code, read fresh before each batch; default: eth_getCode at "latest". */
+  hasCode?: (account: string) => Promise<boolean>;
 }
 
 interface Tracked {
@@ -65,6 +71,8 @@ interface Submission {
   items: Tracked[];
   tx?: SentTransaction;
   interpret: (receipt: LightReceipt) => Map<string, SettlementOutcome>;
+  /** Items the contract deferred in this receipt (to be queued again). */
+  deferred?: (receipt: LightReceipt) => Tracked[];
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -74,8 +82,20 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
 }
 
 const BATCH_BASE_GAS = 80_000n;
-const GAS_PER_ITEM = 100_000n;
-const CONTRACT_SIGNER_ITEM_GAS = 340_000n; // RoyaltySplitter.SETTLE_ITEM_GAS (300k) × 64/63 + the item's own work
+/** Per-item cap of a batch of payers without code: an ECDSA authorization uses ~40-65k. */
+export const EOA_ITEM_GAS = 100_000n;
+/** Per-item cap of a batch of code-bearing payers (RoyaltySplitter.SETTLE_ITEM_GAS): room for an ERC-1271 check. */
+export const CONTRACT_ITEM_GAS = 300_000n;
+/** What an item needs beside its token call (RoyaltySplitter's ITEM_OVERHEAD_GAS). */
+const ITEM_OVERHEAD_GAS = 15_000n;
+
+/**
+ * The gas limit of a batch of `count` items capped at `itemGas`: every item can get its whole cap
+ * (the EVM forwards 63/64), so even if every payer burned its cap nothing would be deferred.
+ */
+export function batchGasLimit(count: number, itemGas: bigint): bigint {
+  return BATCH_BASE_GAS + BigInt(count) * (itemGas + itemGas / 63n + ITEM_OVERHEAD_GAS);
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -89,6 +109,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   private readonly finals = new Map<string, SettlementOutcome>();
   private readonly pending = new Set<Submission>();
   private readonly reconcileTimer: NodeJS.Timeout;
+  private readonly hasCode: (account: string) => Promise<boolean>;
   private closed = false;
   /** settleBatch / transfer transactions submitted (for tests and metrics). */
   submissions = 0;
@@ -101,6 +122,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     this.pollMs = options.pollMs ?? 50;
     this.reconcileTimer = setInterval(() => void this.reconcile(), options.reconcileMs ?? 1000);
     this.reconcileTimer.unref();
+    this.hasCode = options.hasCode ?? ((account) => codeAt(relayer.provider, account));
   }
 
   /** Transactions broadcast but not yet resolved. */
@@ -160,14 +182,25 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     if (!queue) return;
     if (queue.timer) clearTimeout(queue.timer);
     queue.timer = null;
-    while (queue.items.length > 0) {
-      const items = queue.items.splice(0, this.maxBatchSize);
-      void this.submit(this.splitterBatch(items[0].item.payTo, items));
-    }
+    while (queue.items.length > 0) void this.submitSplitterItems(queue.items.splice(0, this.maxBatchSize));
   }
 
-  private splitterBatch(splitter: string, items: Tracked[]): Submission {
-    const data = encodeSettleBatch(items.map((t) => t.item));
+  /** Reads every payer's code now and submits payers with code apart, each group with its own cap. */
+  private async submitSplitterItems(items: Tracked[]): Promise<void> {
+    let codes: boolean[];
+    try {
+      codes = await Promise.all(items.map((t) => this.hasCode(t.item.from)));
+    } catch {
+      codes = items.map(() => true); // unreadable: budget every item as a contract signer
+    }
+    const plain = items.filter((_, i) => !codes[i]);
+    const withCode = items.filter((_, i) => codes[i]);
+    if (plain.length > 0) void this.submit(this.splitterBatch(plain[0].item.payTo, plain, EOA_ITEM_GAS));
+    if (withCode.length > 0) void this.submit(this.splitterBatch(withCode[0].item.payTo, withCode, CONTRACT_ITEM_GAS));
+  }
+
+  private splitterBatch(splitter: string, items: Tracked[], itemGas: bigint): Submission {
+    const data = encodeSettleBatch(items.map((t) => t.item), itemGas);
     const interpret = (receipt: LightReceipt) => {
       const results = new Map<string, SettlementOutcome>();
       for (const log of receipt.logs) {
@@ -184,11 +217,15 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
       return results;
     };
     // Upper bound, not an estimate: only gas used is paid, and a node's estimateGas would
-    // re-execute the whole batch many times. An ECDSA item costs ~40-65k (fresh nonce slot,
-    // ecrecover, two balance writes, one event); an ERC-1271 wallet's check may use up to the
-    // splitter's per-item cap (SETTLE_ITEM_GAS), and a batch short of gas reverts as a whole.
-    const gasLimit = items.reduce((sum, t) => sum + (t.item.contractSigner ? CONTRACT_SIGNER_ITEM_GAS : GAS_PER_ITEM), BATCH_BASE_GAS);
-    return { to: splitter, data, gasLimit, items, interpret };
+    // re-execute the whole batch many times (and, with deferral, find the least gas that defers all).
+    const gasLimit = batchGasLimit(items.length, itemGas);
+    const deferred = (receipt: LightReceipt) => {
+      const deferredLog = receipt.logs.some((l) => l.address.toLowerCase() === splitter.toLowerCase() && l.topics[0]?.toLowerCase() === PAYMENTS_DEFERRED_TOPIC);
+      if (!deferredLog) return [];
+      const answered = interpret(receipt);
+      return items.filter((t) => !answered.has(t.key));
+    };
+    return { to: splitter, data, gasLimit, items, interpret, deferred };
   }
 
   private directTransfer(tracked: Tracked): Submission {
@@ -271,9 +308,12 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
       return true;
     }
     const results = submission.interpret(receipt);
+    const deferred = new Set(submission.deferred?.(receipt) ?? []);
     for (const t of submission.items) {
+      if (deferred.has(t)) continue;
       this.finish(t, results.get(t.key) ?? { status: "failed", reason: Reason.transferEventMismatch, message: "no settlement event for this payment", txHash: tx.hash });
     }
+    for (const t of deferred) this.enqueue(t); // untouched on-chain: the same waiters get the next batch's answer
     return true;
   }
 
@@ -322,4 +362,11 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     this.flushAll();
     clearInterval(this.reconcileTimer);
   }
+}
+
+/** eth_getCode at "latest" (the raw call: ethers' getCode may answer from its 250 ms cache). */
+async function codeAt(provider: Relayer["provider"], account: string): Promise<boolean> {
+  const send = rawSend(provider);
+  const code = await onChain("getCode", () => (send ? (send("eth_getCode", [account, "latest"]) as Promise<string>) : provider.getCode(account)));
+  return code !== "0x";
 }

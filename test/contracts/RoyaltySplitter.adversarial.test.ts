@@ -109,16 +109,21 @@ describe("front-running a settlement", () => {
 });
 
 describe("settleBatch under a tight gas limit", () => {
-  it("settles good items with far less than the per-item allowance, but never skips one for lack of gas", async () => {
+  it("settleBatch never starts an item without its whole allowance: short of gas it reverts (BatchOutOfGas) and moves nothing", async () => {
     const f = await freshStack();
     const facilitator = f.splitter.connect(f.roles.facilitator);
-    // A single honest item needs ~75k in all: a 150k limit is plenty although the item allowance is 300k.
     const good = await payment(f, f.payers[0], 5_000n);
-    const receipt = await mined(facilitator.settleBatch([good], { gasLimit: 150_000n }));
-    expect(eventsOf(receipt, f.splitter, "PaymentSettled")).toHaveLength(1);
+    await expectRevert(facilitator.settleBatch([good], { gasLimit: 150_000n }), f.splitter, "BatchOutOfGas", [0n]);
+    expect(await f.token.authorizationState(good.from, good.nonce)).toBe(false);
+    // The node's estimate covers every item's allowance, so callers that estimate never see it.
+    expect(eventsOf(await mined(facilitator.settleBatch([good])), f.splitter, "PaymentSettled")).toHaveLength(1);
+  });
 
-    // A gas-burning wallet that gets less than its allowance fails without revert data: that must
-    // fail the batch (BatchOutOfGas), not skip the payments after it as if they were bad.
+  it("settleBatchWithGas caps each item at the relayer's choice and defers what the gas limit cannot cover", async () => {
+    const f = await freshStack();
+    const facilitator = f.splitter.connect(f.roles.facilitator);
+    await expectRevert(facilitator.settleBatchWithGas([await payment(f, f.payers[0], 1n)], 79_999n), f.splitter, "ItemGasTooLow", [79_999n, 80_000n]);
+
     const keyHolder = f.others[0];
     const wallet = (await f.ethers.deployContract("GasBurningWallet", [keyHolder.address])) as unknown as GasBurningWallet;
     const walletAddress = await wallet.getAddress();
@@ -127,12 +132,19 @@ describe("settleBatch under a tight gas limit", () => {
     const signed = await signAuthorization(keyHolder, f.domain, { from: walletAddress, to: f.splitterAddress, value: 1_000n }, await now(f));
     const burner = settlementOf(signed);
     const next = await payment(f, f.payers[1], 5_000n);
-    await expectRevert(facilitator.settleBatch([burner, next], { gasLimit: 250_000n }), f.splitter, "BatchOutOfGas", [0n]);
-    expect(await f.token.authorizationState(next.from, next.nonce)).toBe(false); // the good payment is intact
-    expect(await f.token.authorizationState(walletAddress, burner.nonce)).toBe(false);
-    // With enough gas the burner is skipped and the next payment settles.
-    const ok = await mined(facilitator.settleBatch([burner, next], { gasLimit: 1_000_000n }));
+    const last = await payment(f, f.payers[2], 6_000n);
+
+    // 100k per item: the burner burns exactly its cap and is skipped; the honest items settle.
+    const ok = await mined(facilitator.settleBatchWithGas([burner, next], 100_000n, { gasLimit: 400_000n }));
+    expect(ok.gasUsed < 300_000n).toBe(true);
     expect(eventsOf(ok, f.splitter, "PaymentSkipped").map((e) => e.args.payer)).toEqual([walletAddress]);
-    expect(eventsOf(ok, f.splitter, "PaymentSettled")).toHaveLength(1);
+    expect(eventsOf(ok, f.splitter, "PaymentSettled").map((e) => e.args.payer)).toEqual([next.from]);
+
+    // A limit that covers one item: the transaction succeeds, the rest is deferred (not skipped, not reverted).
+    const again = await payment(f, f.payers[3], 7_000n);
+    const partial = await mined(facilitator.settleBatchWithGas([again, last], 100_000n, { gasLimit: 200_000n }));
+    expect(eventsOf(partial, f.splitter, "PaymentSettled").map((e) => e.args.payer)).toEqual([again.from]);
+    expect(eventsOf(partial, f.splitter, "PaymentsDeferred").map((e) => [...e.args])).toEqual([[1n, 1n]]);
+    expect(await f.token.authorizationState(last.from, last.nonce)).toBe(false); // intact: it can be settled later
   });
 });

@@ -8,7 +8,7 @@ import { freshStack, postEpoch, type Fixture } from "./fixtures.ts";
 const HOUR = 3600n;
 
 /** A fresh stack whose splitter already received `revenue` (minted straight into it: any transfer counts). */
-async function funded(revenue: bigint, challengePeriod = 0) {
+async function funded(revenue: bigint, challengePeriod = 1) {
   const f = await freshStack({ challengePeriod });
   if (revenue > 0n) await mined(f.token.mint(f.splitterAddress, revenue));
   return f;
@@ -46,10 +46,12 @@ describe("postEpoch", () => {
     );
   });
 
-  it("a valid epoch becomes active at once (no challenge period) and EpochPosted carries every field", async () => {
+  it("a valid epoch is active from the next second (the local one-second challenge period) and EpochPosted carries every field", async () => {
     const root = E.id("claims:1");
     const recordsRoot = E.id("records:1");
     const receipt = await mined(f.splitter.connect(f.roles.oracle).postEpoch(1, root, 500_000n, recordsRoot, "ipfs://epoch-1"));
+    expect((await f.splitter.pendingEpoch()).epoch).toBe(1n);
+    await f.connection.networkHelpers.mine();
     const events = eventsOf(receipt, f.splitter, "EpochPosted");
     expect(events).toHaveLength(1);
     const ev = events[0].args;
@@ -59,7 +61,7 @@ describe("postEpoch", () => {
       500_000n,
       recordsRoot,
       "ipfs://epoch-1",
-      await blockTime(f, receipt),
+      (await blockTime(f, receipt)) + 1n,
     ]);
     expect([...(await f.splitter.activeEpoch())]).toEqual([1n, root, 500_000n]);
     expect([...(await f.splitter.pendingEpoch())]).toEqual([0n, E.ZeroHash, 0n, 0n]);
@@ -244,10 +246,15 @@ describe("guardian veto", () => {
     expect(await f.token.balanceOf(A)).toBe(500n);
   });
 
-  it("without a challenge period nothing is ever pending, so nothing can be vetoed", async () => {
-    const g = await funded(1_000n, 0);
-    await postEpoch(g, 1, E.id("claims"), 10n);
-    await expectRevert(g.splitter.connect(g.roles.guardian).vetoEpoch(1), g.splitter, "NoPendingEpoch");
+  it("a vetoed epoch number cannot be posted again before one more challenge period (RepostCooldown)", async () => {
+    const g = await funded(1_000n, 3600);
+    const r = await postEpoch(g, 1, E.id("claims"), 10n);
+    await mined(g.splitter.connect(g.roles.guardian).vetoEpoch(1));
+    const vetoedAt = (await blockTime(g, r)) + 1n;
+    const oracle = g.splitter.connect(g.roles.oracle);
+    await expectRevert(oracle.postEpoch(1, E.id("again"), 10n, E.id("rec"), ""), g.splitter, "RepostCooldown");
+    await setNextTimestamp(g, vetoedAt + HOUR + 5n);
+    await mined(oracle.postEpoch(1, E.id("again"), 10n, E.id("rec"), ""));
   });
 });
 

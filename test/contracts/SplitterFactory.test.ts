@@ -94,8 +94,9 @@ describe("predictSplitter / createSplitter", () => {
     const reference = await factory.predictSplitter(base, salt);
     const addresses = new Set<string>([reference, await factory.predictSplitter(base, freshSalt())]);
     const someone = s.others[0].address;
+    const otherToken = await (await s.ethers.deployContract("TestUSDC")).getAddress();
     const variants: Partial<SplitterConfig>[] = [
-      { token: someone },
+      { token: otherToken },
       { owner: someone },
       { facilitator: someone },
       { oracle: someone },
@@ -110,7 +111,7 @@ describe("predictSplitter / createSplitter", () => {
   });
 
   it("another factory predicts other addresses for the same config and salt", async () => {
-    const other = (await s.ethers.deployContract("SplitterFactory")) as unknown as SplitterFactory;
+    const other = (await s.ethers.deployContract("SplitterFactory", [1])) as unknown as SplitterFactory;
     const salt = freshSalt();
     expect(await other.predictSplitter(base, salt)).not.toBe(await factory.predictSplitter(base, salt));
   });
@@ -139,21 +140,44 @@ describe("validate", () => {
     ["protocol cut alone above 100%", { ownerBps: 0, protocolBps: 10_001 }],
     ["uint16 maxima", { ownerBps: 65_535, protocolBps: 65_535 }],
     ["protocol cut without a recipient", { protocolRecipient: E.ZeroAddress, protocolBps: 1 }],
+    ["guardian is zero", { guardian: E.ZeroAddress }],
+    ["guardian is the oracle", { guardian: "oracle" }],
+    ["challenge period is zero (below the factory's minimum)", { challengePeriod: 0 }],
+    ["token is not a contract", { token: "owner" }],
+    ["token answers every call (no real EIP-3009: forged authorizations would succeed)", { token: "catchAll" }],
   ];
 
-  it.each(invalid)("rejects a config whose %s (validate and createSplitter)", async (_label, override) => {
+  /** Overrides may name another field's value ("oracle") or the catch-all token, resolved here. */
+  async function resolve(override: Partial<SplitterConfig>): Promise<SplitterConfig> {
     const config = { ...base, ...override };
+    if (override.guardian === "oracle") config.guardian = base.oracle;
+    if (override.token === "owner") config.token = base.owner;
+    if (override.token === "catchAll") config.token = await (await s.ethers.deployContract("CatchAllToken")).getAddress();
+    return config;
+  }
+
+  it.each(invalid)("rejects a config whose %s (validate, predictSplitter and createSplitter)", async (_label, override) => {
+    const config = await resolve(override);
     await expectRevert(factory.validate(config), factory, "InvalidConfig");
     const salt = freshSalt();
+    // No address for a config that can never be created: money sent there would be stuck.
+    await expectRevert(factory.predictSplitter(config, salt), factory, "InvalidConfig");
     await expectRevert(factory.createSplitter(config, salt), factory, "InvalidConfig");
-    expect(await s.ethers.provider.getCode(await factory.predictSplitter(config, salt))).toBe("0x");
+  });
+
+  it("a factory's minimum challenge period is never zero, and configs below it are refused", async () => {
+    await expectRevert(s.ethers.deployContract("SplitterFactory", [0]), factory, "InvalidMinChallengePeriod");
+    const strict = (await s.ethers.deployContract("SplitterFactory", [3600])) as unknown as SplitterFactory;
+    expect(await strict.minChallengePeriod()).toBe(3600n);
+    await expectRevert(strict.validate({ ...base, challengePeriod: 3599 }), strict, "InvalidConfig");
+    await strict.validate({ ...base, challengePeriod: 3600 });
   });
 
   const valid: Array<[string, Partial<SplitterConfig>]> = [
     ["cuts of exactly 100%", { ownerBps: 6_000, protocolBps: 4_000 }],
     ["no cuts at all", { ownerBps: 0, protocolBps: 0 }],
     ["no protocol cut and no protocol recipient", { protocolBps: 0, protocolRecipient: E.ZeroAddress }],
-    ["no initial facilitator and no guardian", { facilitator: E.ZeroAddress, guardian: E.ZeroAddress }],
+    ["no initial facilitator", { facilitator: E.ZeroAddress }],
     ["the longest challenge period", { challengePeriod: 2 ** 32 - 1 }],
   ];
 

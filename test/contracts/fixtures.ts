@@ -11,6 +11,7 @@ import {
   type SplitterConfig,
 } from "../helpers/stack.ts";
 import { mined, now } from "./support.ts";
+import { LOCAL_MIN_CHALLENGE_PERIOD } from "../../server/chain/accounts.ts";
 
 let chainPromise: Promise<Chain> | undefined;
 
@@ -43,9 +44,14 @@ export async function settle(f: Fixture, payer: Payer, value: bigint) {
   return mined(f.splitter.connect(f.roles.facilitator).settle(item));
 }
 
-/** Posts an epoch as the oracle. */
+/**
+ * Posts an epoch as the oracle. With the local one-second challenge period it also mines one more block,
+ * so that views (which run at the latest block's time) already see the epoch active.
+ */
 export async function postEpoch(f: Fixture, epoch: bigint | number, claimsRoot: string, cumulative: bigint, uri = "") {
-  return mined(f.splitter.connect(f.roles.oracle).postEpoch(epoch, claimsRoot, cumulative, E.id(`records:${epoch}:${claimsRoot}`), uri));
+  const receipt = await mined(f.splitter.connect(f.roles.oracle).postEpoch(epoch, claimsRoot, cumulative, E.id(`records:${epoch}:${claimsRoot}`), uri));
+  if (f.config.challengePeriod === LOCAL_MIN_CHALLENGE_PERIOD) await f.connection.networkHelpers.mine();
+  return receipt;
 }
 
 /** Sum of the splitter's on-chain payout counters. */

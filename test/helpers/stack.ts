@@ -4,6 +4,7 @@ import { network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { ethers as E } from "ethers";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
+import { LOCAL_MIN_CHALLENGE_PERIOD } from "../../server/chain/accounts.ts";
 import type { TestUSDC, SplitterFactory, RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
 
 export type SplitterConfig = {
@@ -49,7 +50,7 @@ export async function deployStack(
   const { ethers, signers, chainId } = chain;
   const [deployer, owner, facilitator, oracle, guardian, protocol, keeper, ...rest] = signers;
   const token = (await ethers.deployContract("TestUSDC")) as unknown as TestUSDC;
-  const factory = (await ethers.deployContract("SplitterFactory")) as unknown as SplitterFactory;
+  const factory = (await ethers.deployContract("SplitterFactory", [LOCAL_MIN_CHALLENGE_PERIOD])) as unknown as SplitterFactory;
   const config: SplitterConfig = {
     token: await token.getAddress(),
     owner: owner.address,
@@ -59,7 +60,7 @@ export async function deployStack(
     protocolRecipient: protocol.address,
     ownerBps: 1000,
     protocolBps: 200,
-    challengePeriod: 0,
+    challengePeriod: LOCAL_MIN_CHALLENGE_PERIOD,
     ...overrides,
   };
   const salt = E.id("model:default");

@@ -30,7 +30,7 @@ export async function deployChain(chain?: Chain) {
   chain ??= await connectChain();
   const { ethers, signers, connection } = chain;
   const token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = (await ethers.deployContract("SplitterFactory")) as unknown as Contract;
+  const factory = (await ethers.deployContract("SplitterFactory", [1])) as unknown as Contract;
   const fundGas = (address: string) => connection.provider.request({ method: "hardhat_setBalance", params: [address, HUNDRED_ETH] });
   const relayerKey = Wallet.createRandom().privateKey;
   const oracleKey = Wallet.createRandom().privateKey;

@@ -79,7 +79,7 @@ export async function deployOnNode(node: HardhatNode) {
   const token = (await new ContractFactory(usdc.abi, usdc.bytecode, deployer).deploy()) as Contract;
   await token.waitForDeployment();
   const fac = artifact("SplitterFactory.sol", "SplitterFactory");
-  const factory = (await new ContractFactory(fac.abi, fac.bytecode, deployer).deploy()) as Contract;
+  const factory = (await new ContractFactory(fac.abi, fac.bytecode, deployer).deploy(1)) as Contract;
   await factory.waitForDeployment();
   const relayerKey = Wallet.createRandom().privateKey;
   const oracleKey = Wallet.createRandom().privateKey;

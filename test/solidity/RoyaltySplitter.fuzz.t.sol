@@ -14,7 +14,7 @@ contract RoyaltySplitterFuzz is CheatCodes {
 
     function setUp() public {
         token = new TestUSDC();
-        factory = new SplitterFactory();
+        factory = new SplitterFactory(1);
     }
 
     function _splitter(uint16 ownerBps, uint16 protocolBps) internal returns (RoyaltySplitter) {
@@ -25,11 +25,11 @@ contract RoyaltySplitterFuzz is CheatCodes {
                     owner: address(0x0A11),
                     facilitator: address(this),
                     oracle: address(this),
-                    guardian: address(this),
+                    guardian: address(0x6A4D),
                     protocolRecipient: address(0x0B22),
                     ownerBps: ownerBps,
                     protocolBps: protocolBps,
-                    challengePeriod: 0
+                    challengePeriod: 1
                 }),
                 bytes32(0)
             )
@@ -83,6 +83,7 @@ contract RoyaltySplitterFuzz is CheatCodes {
         vm.assume(leafAmount > 0);
         bytes32 root = keccak256(bytes.concat(keccak256(abi.encode(account, leafAmount))));
         s.postEpoch(1, root, leafAmount, bytes32(0), "");
+        vm.warp(block.timestamp + 1); // past the one-second challenge period
         uint256 before = token.balanceOf(account);
         s.claim(account, leafAmount, new bytes32[](0));
         require(token.balanceOf(account) - before == leafAmount, "leaf paid");

@@ -23,6 +23,10 @@ contract SplitterHandler is CheatCodes {
     address public protocol = address(0x0B22);
     /// @dev Appears only in vetoed epochs: must never receive anything.
     address public ghost = address(0x6057);
+    /// @dev The guardian must not be the oracle (this handler): it vetoes through a prank.
+    address public guardian = address(0x6A4D);
+    /// @dev After a veto no epoch may be posted before this time.
+    uint256 public repostAfter;
     address[CONTRIBUTORS] public contributors;
 
     uint256 public sentIn; // everything transferred into the splitter
@@ -43,7 +47,7 @@ contract SplitterHandler is CheatCodes {
 
     constructor() {
         token = new TestUSDC();
-        SplitterFactory factory = new SplitterFactory();
+        SplitterFactory factory = new SplitterFactory(1);
         payer = vm.addr(PAYER_KEY);
         for (uint256 i; i < CONTRIBUTORS; ++i) contributors[i] = address(uint160(0xC000 + i));
         IRoyaltySplitter.Config memory c = IRoyaltySplitter.Config({
@@ -51,7 +55,7 @@ contract SplitterHandler is CheatCodes {
             owner: owner,
             facilitator: address(this),
             oracle: address(this),
-            guardian: address(this),
+            guardian: guardian,
             protocolRecipient: protocol,
             ownerBps: 1500,
             protocolBps: 250,
@@ -93,7 +97,7 @@ contract SplitterHandler is CheatCodes {
 
     /// Posts the next honest epoch: random increments within what the pool allows.
     function postEpoch(uint256 seed) external {
-        if (hasPending && block.timestamp < pendingActiveAt) return;
+        if ((hasPending && block.timestamp < pendingActiveAt) || block.timestamp < repostAfter) return;
         _promote();
         uint256 room = splitter.contributorPool() - activeAllocated;
         uint256[CONTRIBUTORS] memory leaves = activeLeaves;
@@ -113,7 +117,7 @@ contract SplitterHandler is CheatCodes {
 
     /// Posts an epoch that gives the ghost everything, then vetoes it.
     function postAndVeto(uint256 seed) external {
-        if (hasPending && block.timestamp < pendingActiveAt) return;
+        if ((hasPending && block.timestamp < pendingActiveAt) || block.timestamp < repostAfter) return;
         _promote();
         address[CONTRIBUTORS] memory accounts = contributors;
         accounts[seed % CONTRIBUTORS] = ghost;
@@ -121,8 +125,10 @@ contract SplitterHandler is CheatCodes {
         uint256 pool = splitter.contributorPool();
         leaves[seed % CONTRIBUTORS] = pool;
         splitter.postEpoch(epochNumber + 1, _root(accounts, leaves), pool, bytes32(0), "");
+        vm.prank(guardian);
         splitter.vetoEpoch(epochNumber + 1);
         vetoed += 1;
+        repostAfter = block.timestamp + CHALLENGE;
     }
 
     /// Lets time pass (epochs leave their challenge period).
