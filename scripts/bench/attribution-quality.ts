@@ -20,6 +20,8 @@ import { attribute } from "../../server/attribution/attribute.ts";
 import { buildIndex } from "../../server/attribution/build.ts";
 import { loadBrownCorpus } from "../../server/attribution/corpora.ts";
 import { Datanet } from "../../server/attribution/datanet.ts";
+import { attributeNearVerbatim } from "../../server/attribution/near-verbatim.ts";
+import { wordIndexOf } from "../../server/attribution/word-index.ts";
 import type { AttributionRecord } from "../../server/attribution/record.ts";
 import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
 import { detokenize, tokenize } from "../../server/attribution/tokenizer.ts";
@@ -33,6 +35,7 @@ const COPIERS_PER_LENGTH = 20;
 type Attributor = (index: SuffixIndex, output: string) => AttributionRecord;
 const ALGORITHMS: Record<string, Attributor> = {
   v1: (index, output) => attribute(index, output),
+  v2: (index, output) => attributeNearVerbatim(index, output),
 };
 
 function prng(seed: number): () => number {
@@ -324,6 +327,9 @@ function main(): void {
   console.log(
     `datanet: ${data.datanet.size} contributions, ${index.corpusTokens} tokens; index built in ${round(stats.totalMs / 1000, 1)} s (${round((performance.now() - t0) / 1000, 1)} s with the data)`,
   );
+  const w0 = performance.now();
+  const words = wordIndexOf(index);
+  console.log(`word view: ${words.words.length} words, ${words.vocabulary.size} distinct, built in ${round((performance.now() - w0) / 1000, 1)} s`);
   const results: Record<string, { algorithm: string; rows: Row[] }> = {};
   for (const [name, algo] of Object.entries(ALGORITHMS)) {
     const algorithm = algo(index, "warm up").algorithm;

@@ -1,7 +1,7 @@
 // The pinned tokenizer: gpt-tokenizer's o200k_base over NFC-normalised text. Every index and
 // record names it, so a record is only ever recomputed with the tokenizer that produced it.
 import { createRequire } from "node:module";
-import { encode, decode } from "gpt-tokenizer/encoding/o200k_base";
+import { encode, decode, decodeGenerator } from "gpt-tokenizer/encoding/o200k_base";
 
 const gptTokenizerVersion: string = createRequire(import.meta.url)("gpt-tokenizer/package.json").version;
 
@@ -35,4 +35,18 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 /** A string that is valid Unicode (no lone surrogates), so it has a UTF-8 encoding to hash. */
 export function isWellFormedText(s: unknown): s is string {
   return typeof s === "string" && !LONE_SURROGATE.test(s);
+}
+
+/** UTF-16 offset of every token boundary of `tokens` in their decoded text (length + 1 entries). */
+export function tokenCharOffsets(tokens: ArrayLike<number>): Uint32Array {
+  const list = Array.from(tokens);
+  const offsets = new Uint32Array(list.length + 1);
+  const pieces = [...decodeGenerator(list)];
+  if (pieces.length === list.length) {
+    for (let i = 0; i < pieces.length; i++) offsets[i + 1] = offsets[i] + pieces[i].length;
+  } else {
+    // A character split across tokens came out as one piece: measure prefixes instead.
+    for (let i = 1; i <= list.length; i++) offsets[i] = decode(list.slice(0, i)).length;
+  }
+  return offsets;
 }
