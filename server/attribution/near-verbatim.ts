@@ -3,18 +3,22 @@
 //
 // 1. Output and datanet are compared as normalized words (match-words.ts, word-index.ts).
 // 2. Seeds: every run of `seedWords` output words found in at most `maxSeedOccurrences` places of
-//    the datanet (rarer runs only: a phrase found everywhere says nothing about its source).
+//    the datanet (a phrase found everywhere says nothing about its source) and not generic: in
+//    fewer than `backgroundMinDocuments` documents of the background corpus (background.ts).
 // 3. Chains: seeds from the same contribution, in the same order in output and contribution, with
 //    at most `maxGapWords` words between them on either side (substitutions, insertions,
 //    deletions) form one span. A chain counts when its seeds cover at least `minSpanWords` words.
 // 4. Each output word inside a counted chain goes to the chain covering it with the most matched
 //    words (ties: earlier registration, earlier start), then to the earliest-registered
 //    contribution holding it in an exact run of at least `copyMinWords` words, if that is earlier
-//    (first registered wins, also for passages embedded in a later contribution).
+//    (first registered wins, also for passages embedded in a later contribution). Runs are made
+//    of seeds, so stock phrases never form one: an early contribution stitched from common
+//    phrases does not take them from later authors, a copier of a rare passage loses it.
 // 5. Output words shared with the prompt in runs of at least `minSpanWords` words are masked.
 // 6. Tokens carry the credit of the word they belong to (tokens between two words of the same
 //    credited span go with it) and weigh their surprisal, as in v1; ppm by largest remainder.
 import { apportion } from "./apportion.ts";
+import { backgroundId, BACKGROUND_GRAM, DEFAULT_BACKGROUND_MIN_DOCUMENTS, genericGrams, gramHash, isGeneric } from "./background.ts";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
 import { matchWords, MATCH_NORMALIZATION, type MatchWord } from "./match-words.ts";
@@ -31,6 +35,7 @@ export interface NearVerbatimParams {
   maxGapWords: number;
   minSpanWords: number;
   copyMinWords: number;
+  backgroundMinDocuments: number;
 }
 
 export const NEAR_VERBATIM_DEFAULTS: Readonly<NearVerbatimParams> = {
@@ -39,6 +44,7 @@ export const NEAR_VERBATIM_DEFAULTS: Readonly<NearVerbatimParams> = {
   maxGapWords: 6,
   minSpanWords: 6,
   copyMinWords: 5,
+  backgroundMinDocuments: DEFAULT_BACKGROUND_MIN_DOCUMENTS,
 };
 
 /** An exact run: output words [i, i + len) equal contribution words [p, p + len). */
@@ -57,11 +63,14 @@ interface Chain {
 }
 
 /** Seeds as (contribution, position in contribution, output word), sorted by contribution, position, output word. */
-function findSeeds(wi: WordIndex, ids: Uint32Array, masked: Uint8Array, p: NearVerbatimParams): Int32Array[] {
+function findSeeds(wi: WordIndex, words: readonly MatchWord[], ids: Uint32Array, masked: Uint8Array, p: NearVerbatimParams): Int32Array[] {
   const seeds: Array<[number, number, number]> = [];
   const k = p.seedWords;
+  const keys = words.map((w) => w.key);
+  const generic = genericGrams(p.backgroundMinDocuments);
   outer: for (let i = 0; i + k <= ids.length; i++) {
     for (let j = i; j < i + k; j++) if (masked[j]) continue outer;
+    if (k === BACKGROUND_GRAM && isGeneric(generic, gramHash(keys, i))) continue;
     if (!wi.findRange(ids, i, i + k) || wi.foundHi - wi.foundLo > p.maxSeedOccurrences) continue;
     for (let s = wi.foundLo; s < wi.foundHi; s++) {
       const pos = wi.sa[s];
@@ -133,7 +142,7 @@ function promptWordMask(out: readonly MatchWord[], prompt: readonly MatchWord[] 
 }
 
 /** Per output word: the credited contribution (-1: none), its word position there, and the chain. */
-function creditWords(chains: Chain[], words: number, masked: Uint8Array, p: NearVerbatimParams) {
+function creditWords(words: number, chains: Chain[], masked: Uint8Array, p: NearVerbatimParams) {
   const owner = new Int32Array(words).fill(-1);
   const ownerPos = new Int32Array(words).fill(-1);
   const chainOf = new Int32Array(words).fill(-1);
@@ -182,8 +191,8 @@ export function attributeNearVerbatim(index: SuffixIndex, output: string, prompt
   const wi = wordIndexOf(index);
   const masked = promptWordMask(words, prompt == null ? null : matchWords(normalizeText(prompt)), p.minSpanWords);
   const ids = wi.idsOf(words.map((w) => w.key));
-  const chains = buildChains(findSeeds(wi, ids, masked, p), p);
-  const { owner, ownerPos, chainOf } = creditWords(chains, words.length, masked, p);
+  const chains = buildChains(findSeeds(wi, words, ids, masked, p), p);
+  const { owner, ownerPos, chainOf } = creditWords(words.length, chains, masked, p);
 
   // Token t -> the word it overlaps (wordOf >= 0), or -(w + 1) when it lies before word w.
   const wordOf = new Int32Array(tokens.length);
@@ -294,7 +303,7 @@ function buildRecord(
   }
   return {
     algorithm: NEAR_VERBATIM_ALGORITHM,
-    params: { ...p, normalization: MATCH_NORMALIZATION, tokenizer: index.params.tokenizer, weighting: "surprisal-millibits" },
+    params: { ...p, background: backgroundId(), normalization: MATCH_NORMALIZATION, tokenizer: index.params.tokenizer, weighting: "surprisal-millibits" },
     indexRoot: index.indexRoot,
     outputHash: textHash(output),
     promptHash: prompt == null ? null : textHash(prompt),
