@@ -16,7 +16,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { getAddress } from "ethers";
 import { decodeGenerator } from "gpt-tokenizer/encoding/o200k_base";
-import { attribute } from "../../server/attribution/attribute.ts";
+import { attributeVerbatim } from "../../server/attribution/attribute.ts";
 import { buildIndex } from "../../server/attribution/build.ts";
 import { loadBrownCorpus } from "../../server/attribution/corpora.ts";
 import { Datanet } from "../../server/attribution/datanet.ts";
@@ -34,7 +34,7 @@ const COPIERS_PER_LENGTH = 20;
 
 type Attributor = (index: SuffixIndex, output: string) => AttributionRecord;
 const ALGORITHMS: Record<string, Attributor> = {
-  v1: (index, output) => attribute(index, output),
+  v1: (index, output) => attributeVerbatim(index, output),
   v2: (index, output) => attributeNearVerbatim(index, output),
 };
 

@@ -5,9 +5,13 @@
 // ("let me know if you") earn nothing, whoever registered them first. Counting documents, not
 // occurrences, keeps a datanet made of these same texts attributable: a passage's own 4-grams sit
 // in one background document (itself), stock phrases in many.
-import { readdirSync, readFileSync } from "node:fs";
+// Building the set takes seconds, so the set for the default threshold ships as
+// background-4grams.u32 (sorted little-endian uint32 hashes, named with the package versions it
+// was built from); `tsx server/attribution/background.ts` rebuilds it, and a test checks it.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { brownDocumentIds, loadBrownDocument } from "./corpora.ts";
 import { matchKeys } from "./match-words.ts";
 
@@ -84,13 +88,34 @@ export function buildGenericGrams(minDocuments: number): Uint32Array {
   return Uint32Array.from(generic);
 }
 
+export const SHIPPED_GRAMS_FILE = join(dirname(fileURLToPath(import.meta.url)), "background-4grams.u32");
+const SHIPPED_GRAMS_ID_FILE = `${SHIPPED_GRAMS_FILE}.id`;
+const shippedId = () => `${backgroundId()} in >= ${DEFAULT_BACKGROUND_MIN_DOCUMENTS} documents`;
+
+function loadShipped(): Uint32Array | null {
+  if (!existsSync(SHIPPED_GRAMS_FILE) || !existsSync(SHIPPED_GRAMS_ID_FILE)) return null;
+  if (readFileSync(SHIPPED_GRAMS_ID_FILE, "utf8").trim() !== shippedId()) return null; // other package versions: rebuild
+  const bytes = readFileSync(SHIPPED_GRAMS_FILE);
+  const out = new Uint32Array(bytes.length >>> 2);
+  for (let i = 0; i < out.length; i++) out[i] = bytes.readUInt32LE(4 * i);
+  return out;
+}
+
+export function writeShippedGrams(): void {
+  const g = buildGenericGrams(DEFAULT_BACKGROUND_MIN_DOCUMENTS);
+  const bytes = Buffer.alloc(4 * g.length);
+  g.forEach((h, i) => bytes.writeUInt32LE(h, 4 * i));
+  writeFileSync(SHIPPED_GRAMS_FILE, bytes);
+  writeFileSync(SHIPPED_GRAMS_ID_FILE, shippedId() + "\n");
+}
+
 const built = new Map<number, Uint32Array>();
 
-/** The generic 4-gram set for a threshold, built once per process. */
+/** The generic 4-gram set for a threshold, once per process (the default one from the shipped file). */
 export function genericGrams(minDocuments = DEFAULT_BACKGROUND_MIN_DOCUMENTS): Uint32Array {
   let g = built.get(minDocuments);
   if (g === undefined) {
-    g = buildGenericGrams(minDocuments);
+    g = (minDocuments === DEFAULT_BACKGROUND_MIN_DOCUMENTS ? loadShipped() : null) ?? buildGenericGrams(minDocuments);
     built.set(minDocuments, g);
   }
   return g;
@@ -106,3 +131,5 @@ export function isGeneric(generic: Uint32Array, hash: number): boolean {
   }
   return lo < generic.length && generic[lo] === hash;
 }
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) writeShippedGrams();

@@ -98,7 +98,23 @@ function extendChain(chain: Chain, i: number, pos: number, k: number, maxGap: nu
   return true;
 }
 
-function buildChains(seeds: Int32Array[], p: NearVerbatimParams): Chain[] {
+/** Extends every run of the chain to a maximal exact match with its contribution (seeds stop at stock phrases). */
+function extendRuns(wi: WordIndex, ids: Uint32Array, ch: Chain): void {
+  const W = wi.words;
+  const base = wi.offsets[ch.contribution];
+  for (const r of ch.runs) {
+    while (r.i > 0 && r.p > 0 && W[base + r.p - 1] === ids[r.i - 1]) {
+      r.i--;
+      r.p--;
+      r.len++;
+    }
+    while (r.i + r.len < ids.length && W[base + r.p + r.len] === ids[r.i + r.len]) r.len++;
+    ch.outStart = Math.min(ch.outStart, r.i);
+    ch.outEnd = Math.max(ch.outEnd, r.i + r.len);
+  }
+}
+
+function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Int32Array[], p: NearVerbatimParams): Chain[] {
   const chains: Chain[] = [];
   let open: Chain[] = [];
   let current = -1;
@@ -118,6 +134,7 @@ function buildChains(seeds: Int32Array[], p: NearVerbatimParams): Chain[] {
     open.push(chain);
   }
   for (const ch of chains) {
+    extendRuns(wi, ids, ch);
     let covered = 0;
     let reach = -1;
     for (const r of ch.runs) {
@@ -191,7 +208,7 @@ export function attributeNearVerbatim(index: SuffixIndex, output: string, prompt
   const wi = wordIndexOf(index);
   const masked = promptWordMask(words, prompt == null ? null : matchWords(normalizeText(prompt)), p.minSpanWords);
   const ids = wi.idsOf(words.map((w) => w.key));
-  const chains = buildChains(findSeeds(wi, words, ids, masked, p), p);
+  const chains = buildChains(wi, ids, findSeeds(wi, words, ids, masked, p), p);
   const { owner, ownerPos, chainOf } = creditWords(words.length, chains, masked, p);
 
   // Token t -> the word it overlaps (wordOf >= 0), or -(w + 1) when it lies before word w.
