@@ -1,5 +1,8 @@
-// attribute(index, output, prompt?) -> AttributionRecord.
+// attribute(index, output, prompt?) -> AttributionRecord, by the current algorithm (v2,
+// near-verbatim.ts) unless another is named; reattribute() recomputes a record with the
+// algorithm and parameters it names, so records of every version keep verifying.
 //
+// Algorithm v1 (attributeVerbatim, "royalty402/verbatim-span-surprisal/v1"):
 // 1. Tokenize output and prompt with the pinned tokenizer (NFC).
 // 2. Find every maximal span of the output that occurs verbatim in the datanet and is at least
 //    minSpanTokens long (the "matching statistics" of the output against the suffix array).
@@ -15,6 +18,8 @@
 import { apportion } from "./apportion.ts";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
+import { attributeNearVerbatim, NEAR_VERBATIM_ALGORITHM, NEAR_VERBATIM_DEFAULTS, type NearVerbatimParams } from "./near-verbatim.ts";
+import { backgroundId } from "./background.ts";
 import { ATTRIBUTION_ALGORITHM, PPM, type AttributionRecord, type AttributionSegment, type AttributionSpan, type ContributorShare } from "./record.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
 import { FILTER_WINDOW, windowHashes } from "./ngram-filter.ts";
@@ -24,8 +29,15 @@ export const DEFAULT_MIN_SPAN_TOKENS = 8;
 export const DEFAULT_MAX_CONTRIBUTIONS = 32;
 export const WEIGHTING = "surprisal-millibits";
 
+/** The algorithm new records are computed with. */
+export const CURRENT_ALGORITHM = NEAR_VERBATIM_ALGORITHM;
+/** Algorithm v1, kept so that its records keep verifying. */
+export const VERBATIM_ALGORITHM = ATTRIBUTION_ALGORITHM;
+
 export interface AttributeOptions {
+  /** v1 only */
   minSpanTokens?: number;
+  /** v1 only */
   maxContributions?: number;
 }
 
@@ -127,7 +139,45 @@ function checkCount(name: string, v: number): number {
   return v;
 }
 
-export function attribute(index: SuffixIndex, output: string, prompt?: string | null, options: AttributeOptions = {}): AttributionRecord {
+/** Attributes `output` with the current algorithm, or the one named in `options.algorithm`. */
+export function attribute(
+  index: SuffixIndex,
+  output: string,
+  prompt?: string | null,
+  options: { algorithm?: string } & AttributeOptions & Partial<NearVerbatimParams> = {},
+): AttributionRecord {
+  const { algorithm = CURRENT_ALGORITHM, minSpanTokens, maxContributions, ...nearVerbatim } = options;
+  if (algorithm === VERBATIM_ALGORITHM) return attributeVerbatim(index, output, prompt, { minSpanTokens, maxContributions });
+  if (algorithm === NEAR_VERBATIM_ALGORITHM) return attributeNearVerbatim(index, output, prompt, nearVerbatim);
+  throw new AttributionError("invalid_record", `unknown attribution algorithm ${String(algorithm)}`);
+}
+
+/**
+ * Recomputes a record from the output and prompt with the algorithm and parameters the record
+ * names (the index must be the one it names: compare indexRoot first).
+ */
+export function reattribute(index: SuffixIndex, record: Pick<AttributionRecord, "algorithm" | "params">, output: string, prompt?: string | null): AttributionRecord {
+  const params = record.params ?? {};
+  if (record.algorithm === VERBATIM_ALGORITHM) {
+    return attributeVerbatim(index, output, prompt, { minSpanTokens: numberParam(params.minSpanTokens), maxContributions: numberParam(params.maxContributions) });
+  }
+  if (record.algorithm === NEAR_VERBATIM_ALGORITHM) {
+    if (params.background !== undefined && params.background !== backgroundId()) {
+      throw new AttributionError("invalid_record", `record used background ${String(params.background)}, this build has ${backgroundId()}`);
+    }
+    const nearVerbatim: Partial<NearVerbatimParams> = {};
+    for (const key of Object.keys(NEAR_VERBATIM_DEFAULTS) as Array<keyof NearVerbatimParams>) nearVerbatim[key] = numberParam(params[key]);
+    return attributeNearVerbatim(index, output, prompt, nearVerbatim);
+  }
+  throw new AttributionError("invalid_record", `unknown attribution algorithm ${String(record.algorithm)}`);
+}
+
+function numberParam(v: unknown): number | undefined {
+  return typeof v === "number" ? v : undefined;
+}
+
+/** Algorithm v1: verbatim spans of at least minSpanTokens tokens. */
+export function attributeVerbatim(index: SuffixIndex, output: string, prompt?: string | null, options: AttributeOptions = {}): AttributionRecord {
   if (!isWellFormedText(output)) throw new AttributionError("invalid_record", "output must be a well-formed string");
   if (prompt !== undefined && prompt !== null && !isWellFormedText(prompt)) {
     throw new AttributionError("invalid_record", "prompt must be a well-formed string");

@@ -11,7 +11,11 @@ export { surprisalTable, milliBitsLog2Ratio } from "./surprisal.ts";
 export { apportion, type Weighted } from "./apportion.ts";
 export {
   attribute,
+  attributeVerbatim,
+  reattribute,
   attributeTokens,
+  CURRENT_ALGORITHM,
+  VERBATIM_ALGORITHM,
   findVerbatimMatches,
   occurrenceSummary,
   DEFAULT_MIN_SPAN_TOKENS,
@@ -32,6 +36,9 @@ export {
   type ContributorShare,
   type AttributionParams,
 } from "./record.ts";
+export { attributeNearVerbatim, NEAR_VERBATIM_ALGORITHM, NEAR_VERBATIM_DEFAULTS, type NearVerbatimParams } from "./near-verbatim.ts";
+export { wordIndexOf, buildWordIndex, WordIndex } from "./word-index.ts";
+export { backgroundId, genericGrams, DEFAULT_BACKGROUND_MIN_DOCUMENTS } from "./background.ts";
 export { longestContinuation, type Continuation, type ContinuationOptions } from "./infgram.ts";
 export { loadBrownCorpus, loadBrownDocument, brownDocumentIds, brownToText, type CorpusDocument } from "./corpora.ts";
 export {

@@ -7,12 +7,17 @@ import { AttributionError } from "./errors.ts";
 export const ATTRIBUTION_ALGORITHM = "royalty402/verbatim-span-surprisal/v1";
 export const PPM = 1_000_000;
 
+/** The parameters a record was computed with; which ones depend on the algorithm version. */
 export interface AttributionParams {
-  minSpanTokens: number;
-  maxContributions: number;
+  /** v1: shortest verbatim span credited, in tokens. */
+  minSpanTokens?: number;
+  /** v1: spans in more contributions than this are common knowledge. */
+  maxContributions?: number;
   tokenizer: string;
   /** How token weights are derived: "surprisal-millibits" (floor(1000*log2((N+V)/(count+1)))). */
   weighting: string;
+  /** v2 parameters (see near-verbatim.ts). */
+  [name: string]: string | number | undefined;
 }
 
 /** Output tokens [start, end) credited to one contribution, at [contributionStart, contributionEnd) in it. */

@@ -36,3 +36,47 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 export function isWellFormedText(s: unknown): s is string {
   return typeof s === "string" && !LONE_SURROGATE.test(s);
 }
+
+// UTF-16 length of each token decoded alone; -1 when it is not whole characters (part of a
+// multi-byte character decodes to U+FFFD).
+const pieceLengths = new Map<number, number>();
+
+function pieceLength(token: number): number {
+  let n = pieceLengths.get(token);
+  if (n === undefined) {
+    const s = decode([token]);
+    n = s.includes("\uFFFD") ? -1 : s.length;
+    if (pieceLengths.size < 1 << 18) pieceLengths.set(token, n);
+  }
+  return n;
+}
+
+/** UTF-16 offset of every token boundary of `tokens` in their decoded text (length + 1 entries). */
+export function tokenCharOffsets(tokens: ArrayLike<number>): Uint32Array {
+  const offsets = new Uint32Array(tokens.length + 1);
+  let whole = true;
+  for (let i = 0; i < tokens.length && whole; i++) {
+    const n = pieceLength(tokens[i]);
+    if (n < 0) whole = false;
+    else offsets[i + 1] = offsets[i] + n;
+  }
+  if (whole) return offsets;
+  // Some tokens hold part of a character: such a token and the ones after it up to the token that
+  // completes the character are measured as a group, whose characters go to its last token.
+  let group: number[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const n = group.length === 0 ? pieceLength(tokens[i]) : -1;
+    if (n >= 0) {
+      offsets[i + 1] = offsets[i] + n;
+      continue;
+    }
+    group.push(tokens[i]);
+    const text = decode(group);
+    offsets[i + 1] = offsets[i];
+    if (!text.includes("\uFFFD") || i === tokens.length - 1) {
+      offsets[i + 1] = offsets[i + 1 - group.length] + text.length;
+      group = [];
+    }
+  }
+  return offsets;
+}

@@ -3,7 +3,7 @@
 // index and the published output texts, and compare the roots with what the splitter emitted.
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { Provider } from "ethers";
-import { attribute } from "./attribute.ts";
+import { reattribute } from "./attribute.ts";
 import { canonicalJson, textHash } from "./canonical.ts";
 import { readPostedEpoch, type PostedEpoch } from "./chain.ts";
 import { buildEpoch, epochInputOf, EPOCH_FORMAT, type EpochDocument } from "./epoch.ts";
@@ -95,10 +95,7 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
         continue;
       }
       try {
-        const again = attribute(index, t.output, t.prompt ?? null, {
-          minSpanTokens: p.record.params?.minSpanTokens,
-          maxContributions: p.record.params?.maxContributions,
-        });
+        const again = reattribute(index, p.record, t.output, t.prompt ?? null);
         recordsRecomputed++;
         if (hashRecord(again) !== p.recordHash) problems.push(`${p.outputId}: recomputed record differs`);
       } catch (e) {

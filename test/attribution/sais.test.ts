@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { buildPermutedLcp, buildSuffixArray } from "../server/attribution/sais.ts";
-import { AttributionError } from "../server/attribution/errors.ts";
+import { buildPermutedLcp, buildSuffixArray } from "../../server/attribution/sais.ts";
+import { AttributionError } from "../../server/attribution/errors.ts";
 
 function naiveSuffixArray(t: ArrayLike<number>): number[] {
   const n = t.length;

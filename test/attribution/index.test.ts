@@ -3,14 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { keccak256, toUtf8Bytes } from "ethers";
-import { buildIndex } from "../server/attribution/build.ts";
-import { Datanet, loadDatanet, saveDatanet } from "../server/attribution/datanet.ts";
-import { loadIndex, saveIndex } from "../server/attribution/store.ts";
-import { attribute } from "../server/attribution/attribute.ts";
-import { serializeRecord } from "../server/attribution/record.ts";
-import type { SuffixIndex } from "../server/attribution/suffix-index.ts";
-import { tokenize } from "../server/attribution/tokenizer.ts";
-import { addressOf, brownDocs, passage } from "./fixtures/attribution/helpers.ts";
+import { buildIndex } from "../../server/attribution/build.ts";
+import { Datanet, loadDatanet, saveDatanet } from "../../server/attribution/datanet.ts";
+import { loadIndex, saveIndex } from "../../server/attribution/store.ts";
+import { attribute } from "../../server/attribution/attribute.ts";
+import { serializeRecord } from "../../server/attribution/record.ts";
+import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
+import { tokenize } from "../../server/attribution/tokenizer.ts";
+import { addressOf, brownDocs, passage } from "../fixtures/attribution/helpers.ts";
 
 const dirs: string[] = [];
 function tempDir(): string {

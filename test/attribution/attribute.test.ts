@@ -3,15 +3,15 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ZeroHash } from "ethers";
-import { attribute, attributeTokens } from "../server/attribution/attribute.ts";
-import { buildIndex } from "../server/attribution/build.ts";
-import { longestContinuation } from "../server/attribution/infgram.ts";
-import { hashRecord, PPM, serializeRecord, validateRecord, type AttributionRecord } from "../server/attribution/record.ts";
-import { milliBitsLog2Ratio } from "../server/attribution/surprisal.ts";
-import { FILTER_WINDOW, NgramFilter, windowHashes } from "../server/attribution/ngram-filter.ts";
-import type { SuffixIndex } from "../server/attribution/suffix-index.ts";
-import { addressOf, prng, randomTokens, tokenIndex } from "./fixtures/attribution/helpers.ts";
-import { determinismDatanet, determinismOutput } from "./fixtures/attribution/determinism.ts";
+import { attribute, attributeTokens } from "../../server/attribution/attribute.ts";
+import { buildIndex } from "../../server/attribution/build.ts";
+import { longestContinuation } from "../../server/attribution/infgram.ts";
+import { hashRecord, PPM, serializeRecord, validateRecord, type AttributionRecord } from "../../server/attribution/record.ts";
+import { milliBitsLog2Ratio } from "../../server/attribution/surprisal.ts";
+import { FILTER_WINDOW, NgramFilter, windowHashes } from "../../server/attribution/ngram-filter.ts";
+import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
+import { addressOf, prng, randomTokens, tokenIndex } from "../fixtures/attribution/helpers.ts";
+import { determinismDatanet, determinismOutput } from "../fixtures/attribution/determinism.ts";
 
 const run = (index: SuffixIndex, out: number[], prompt: number[] | null = null, opts = {}) =>
   attributeTokens(index, Uint32Array.from(out), prompt === null ? null : Uint32Array.from(prompt), { outputHash: ZeroHash, promptHash: null, ...opts });

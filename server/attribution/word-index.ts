@@ -1,0 +1,147 @@
+// The word-level suffix array the near-verbatim algorithm (v2) matches against. It is derived
+// from the token index alone (each contribution's tokens decode to its exact text), so it adds
+// nothing to the indexRoot: the same index always gives the same word view. Built on first use
+// and kept with the index. Word ids are assigned in order of first occurrence; each contribution
+// is followed by a separator id (the vocabulary size), so no match crosses two contributions.
+import { matchKeys } from "./match-words.ts";
+import { buildSuffixArray } from "./sais.ts";
+import type { SuffixIndex } from "./suffix-index.ts";
+import { detokenize } from "./tokenizer.ts";
+
+/** Id of a query word that does not occur in the datanet (matches nothing). */
+export const UNKNOWN_WORD = 0xffffffff;
+
+export class WordIndex {
+  /** foundLo/foundHi: the suffix-array range of the last successful findRange. */
+  foundLo = 0;
+  foundHi = 0;
+
+  constructor(
+    readonly words: Uint32Array,
+    readonly sa: Int32Array,
+    /** offsets[i] = first word of contribution i; offsets[C] = words.length. */
+    readonly offsets: Uint32Array,
+    readonly vocabulary: ReadonlyMap<string, number>,
+    /** bucketStart[w]..bucketStart[w+1]: the suffixes starting with word w. */
+    readonly bucketStart: Uint32Array,
+  ) {}
+
+  get separator(): number {
+    return this.vocabulary.size;
+  }
+
+  get byteLength(): number {
+    return this.words.byteLength + this.sa.byteLength + this.offsets.byteLength + this.bucketStart.byteLength;
+  }
+
+  idsOf(keys: readonly string[]): Uint32Array {
+    return Uint32Array.from(keys, (k) => this.vocabulary.get(k) ?? UNKNOWN_WORD);
+  }
+
+  /** Index (registration order) of the contribution holding word position `pos`. */
+  contributionAt(pos: number): number {
+    const off = this.offsets;
+    let lo = 0;
+    let hi = off.length - 2;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (off[mid] <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Suffix-array range of the suffixes starting with P[ps, pe), left in foundLo/foundHi; false if none. */
+  findRange(P: Uint32Array, ps: number, pe: number): boolean {
+    const first = P[ps];
+    if (first >= this.separator) return false;
+    let lo = this.bucketStart[first];
+    let hi = this.bucketStart[first + 1];
+    if (lo === hi) return false;
+    const W = this.words;
+    const SA = this.sa;
+    const cmp = (s: number): number => {
+      for (let d = 1; d < pe - ps; d++) {
+        const a = W[s + d];
+        const b = P[ps + d];
+        if (a !== b) return a < b ? -1 : 1;
+      }
+      return 0;
+    };
+    let l = lo;
+    let h = hi;
+    while (l < h) {
+      const mid = (l + h) >>> 1;
+      if (cmp(SA[mid]) < 0) l = mid + 1;
+      else h = mid;
+    }
+    if (l === hi || cmp(SA[l]) !== 0) return false;
+    lo = l;
+    h = hi;
+    while (l < h) {
+      const mid = (l + h) >>> 1;
+      if (cmp(SA[mid]) <= 0) l = mid + 1;
+      else h = mid;
+    }
+    this.foundLo = lo;
+    this.foundHi = l;
+    return true;
+  }
+}
+
+/** Builds the word view of a token index (deterministic: depends only on the index's contents). */
+export function buildWordIndex(index: SuffixIndex): WordIndex {
+  const C = index.contributions.length;
+  const vocabulary = new Map<string, number>();
+  const cache = new Map<string, string>();
+  const perContribution: Uint32Array[] = [];
+  let n = 0;
+  for (let i = 0; i < C; i++) {
+    const keys = matchKeys(detokenize(index.contributionTokens(i)), cache);
+    const ids = new Uint32Array(keys.length);
+    for (let j = 0; j < keys.length; j++) {
+      let id = vocabulary.get(keys[j]);
+      if (id === undefined) {
+        id = vocabulary.size;
+        vocabulary.set(keys[j], id);
+      }
+      ids[j] = id;
+    }
+    perContribution.push(ids);
+    n += ids.length + 1;
+  }
+  const separator = vocabulary.size;
+  const words = new Uint32Array(n);
+  const offsets = new Uint32Array(C + 1);
+  const counts = new Uint32Array(separator + 2);
+  let pos = 0;
+  for (let i = 0; i < C; i++) {
+    offsets[i] = pos;
+    words.set(perContribution[i], pos);
+    for (const w of perContribution[i]) counts[w]++;
+    pos += perContribution[i].length;
+    words[pos++] = separator;
+  }
+  offsets[C] = n;
+  counts[separator] = C;
+  const bucketStart = new Uint32Array(separator + 2);
+  for (let w = 0, sum = 0; w <= separator; w++) {
+    bucketStart[w] = sum;
+    sum += counts[w];
+    bucketStart[w + 1] = sum;
+  }
+  const sa = buildSuffixArray(words, separator + 1);
+  return new WordIndex(words, sa, offsets, vocabulary, bucketStart);
+}
+
+const views = new WeakMap<SuffixIndex, WordIndex>();
+
+/** The word view of `index`, built on first use. */
+export function wordIndexOf(index: SuffixIndex): WordIndex {
+  let view = views.get(index);
+  if (view === undefined) {
+    view = buildWordIndex(index);
+    views.set(index, view);
+  }
+  return view;
+}
