@@ -14,6 +14,7 @@ import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema, paymentRequiredSchema } from "./schemas.ts";
 import { splitForStream, sseEvents } from "./sse.ts";
+import { attributionPath } from "../util/urls.ts";
 
 interface Prepared {
   model: ServedModel;
@@ -175,7 +176,7 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   stopAttribution();
 
   const outputId = payment.outputId.toLowerCase();
-  const recordUrl = `${ctx.baseUrl(request)}/attributions/${outputId}`;
+  const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
   await ctx.ledger.putOutput({ outputId, modelId: model.id, paymentKey: payment.key, record: serializeRecord(record), recordHash, epoch: null, createdAt: Date.now() });
   ctx.texts?.save(outputId, { output: result.text, prompt: p.request.prompt });
   payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });

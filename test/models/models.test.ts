@@ -9,8 +9,8 @@ import { promisify } from "node:util";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Datanet, attribute, buildIndex, longestContinuation, loadBrownCorpus, tokenize, type SuffixIndex } from "../server/attribution/index.ts";
-import { BackendError, Prng, ProxyBackend, generate, sampleNext, type CompletionRequest } from "../server/models/index.ts";
+import { Datanet, attribute, buildIndex, longestContinuation, loadBrownCorpus, tokenize, type SuffixIndex } from "../../server/attribution/index.ts";
+import { BackendError, Prng, ProxyBackend, generate, sampleNext, type CompletionRequest } from "../../server/models/index.ts";
 
 const DOCS = 8;
 let index: SuffixIndex;

@@ -21,12 +21,12 @@ import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { privateKeyToAccount } from "viem/accounts";
 import { Contract, Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
-import { createApp, type RoyaltyServer } from "../server/app.ts";
-import { hashRecord, loadBrownCorpus, readPostedEpoch, type AttributionRecord } from "../server/attribution/index.ts";
-import { splitterInterface } from "../server/facilitator/abi.ts";
-import { connectChain, type Chain } from "./helpers/stack.ts";
-import { pay } from "./x402-support/stack.ts";
-import { passage } from "./fixtures/attribution/helpers.ts";
+import { createApp, type RoyaltyServer } from "../../server/app.ts";
+import { hashRecord, loadBrownCorpus, readPostedEpoch, type AttributionRecord } from "../../server/attribution/index.ts";
+import { splitterInterface } from "../../server/facilitator/abi.ts";
+import { connectChain, type Chain } from "../helpers/stack.ts";
+import { pay } from "../x402-support/stack.ts";
+import { passage } from "../fixtures/attribution/helpers.ts";
 
 const DOCUMENTS = 40;
 const CONTRIBUTORS = 36;
