@@ -15,7 +15,8 @@ import { ConfigError, IN_PROCESS, modelConfig, type Secrets, type ServerConfig }
 import { EpochDocuments, EpochScheduler, SerialQueue, TextStore, type CloseContext } from "./epochs/index.ts";
 import { EmbeddedFacilitator } from "./facilitator/index.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
-import { DatanetError, DatanetService, ModelRegistry, type ServedModel } from "./models/index.ts";
+import { ModelRegistry, type ServedModel } from "./models/index.ts";
+import { DatanetError, DatanetService } from "./datanets/index.ts";
 import { epochPath } from "./util/urls.ts";
 
 export interface ChainOverride {

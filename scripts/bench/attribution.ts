@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { attribute, attributeTokens } from "../../server/attribution/attribute.ts";
 import { buildIndexFromTokens, type TokenizedContribution } from "../../server/attribution/build.ts";
-import { loadBrownCorpus } from "../../server/attribution/corpora.ts";
+import { loadBrownCorpus } from "../../server/datanets/corpora.ts";
 import { buildSuffixArray } from "../../server/attribution/sais.ts";
 import { loadIndex, saveIndex } from "../../server/attribution/store.ts";
 import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";

@@ -1,7 +1,7 @@
 // Parsed epoch documents, cached: contributor and record lookups (leaves and proofs) are served
 // from the document the ledger holds for a posted epoch, which never changes once posted.
 import { getAddress } from "ethers";
-import type { ClaimLeaf, EpochDocument, RecordLeaf } from "../attribution/index.ts";
+import type { ClaimLeaf, EpochDocument, RecordLeaf } from "./build.ts";
 import type { EpochRecord, Ledger } from "../ledger/index.ts";
 
 export interface ParsedEpoch {

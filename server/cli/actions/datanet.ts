@@ -2,8 +2,9 @@
 // on a running server (admin API) or offline as index files.
 import { readFileSync, statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { Datanet, buildIndex, loadBrownCorpus, readManifest, saveIndex } from "../../attribution/index.ts";
-import { seedContributor } from "../../models/datanets.ts";
+import { buildIndex, readManifest, saveIndex } from "../../attribution/index.ts";
+import { Datanet, loadBrownCorpus } from "../../datanets/index.ts";
+import { seedContributor } from "../../datanets/service.ts";
 import { CliError } from "../errors.ts";
 import { table } from "../format.ts";
 import { adminToken, getJson, postJson, serverUrl } from "../http.ts";

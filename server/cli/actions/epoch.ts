@@ -1,7 +1,8 @@
 // royalty402 epoch close|verify: close an epoch now (admin), or recompute a published epoch and
 // compare it with the chain.
 import { readFileSync } from "node:fs";
-import { loadIndex, verifyEpoch, type EpochDocument } from "../../attribution/index.ts";
+import { loadIndex } from "../../attribution/index.ts";
+import { verifyEpoch, type EpochDocument } from "../../epochs/index.ts";
 import { CliError } from "../errors.ts";
 import { units } from "../format.ts";
 import { adminToken, getJson, postJson, serverUrl } from "../http.ts";

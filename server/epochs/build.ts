@@ -18,11 +18,11 @@
 // keccak256 of the record's canonical JSON. An empty tree has root 0x00…00.
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { ZeroHash } from "ethers";
-import { apportion } from "./apportion.ts";
-import { canonicalHash } from "./canonical.ts";
-import { normalizeAddress } from "./datanet.ts";
-import { AttributionError } from "./errors.ts";
-import { hashRecord, validateRecord, type AttributionRecord } from "./record.ts";
+import { normalizeAddress } from "../attribution/address.ts";
+import { apportion } from "../attribution/apportion.ts";
+import { canonicalHash } from "../attribution/canonical.ts";
+import { AttributionError } from "../attribution/errors.ts";
+import { hashRecord, validateRecord, type AttributionRecord } from "../attribution/record.ts";
 
 export const EPOCH_FORMAT = "royalty402-epoch/v1";
 export const BPS = 10_000n;
