@@ -27,6 +27,7 @@ import { createAgent, paymentRefusal, receiptOf } from "./agent.ts";
 import { BROWN_DATANET, LOCAL_MODELS, localServerConfig } from "./local-config.ts";
 export { DEMO_DEFAULTS } from "./local-config.ts";
 import { table, units } from "./format.ts";
+import { fixedCuts } from "../util/cuts.ts";
 import { contributorPath } from "../util/urls.ts";
 
 export interface DemoOptions {
@@ -72,18 +73,6 @@ export interface DemoResult {
   close(): Promise<void>;
 }
 
-
-/**
- * The splitter's fixed cuts of `received` (RoyaltySplitter._cuts): both cuts floored together,
- * then split, the protocol taking the remainder; the contributor pool is the rest.
- */
-export function fixedCuts(received: bigint, ownerBps: number, protocolBps: number): { owner: bigint; protocol: bigint } {
-  const feeBps = BigInt(ownerBps + protocolBps);
-  if (feeBps === 0n) return { owner: 0n, protocol: 0n };
-  const fees = (received * feeBps) / 10_000n;
-  const owner = (fees * BigInt(ownerBps)) / feeBps;
-  return { owner, protocol: fees - owner };
-}
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now();

@@ -7,6 +7,7 @@ import { parseUnits, table, units } from "../format.ts";
 import { getJson, serverUrl } from "../http.ts";
 import { signingKey } from "../keys.ts";
 import { createAgent, paymentRefusal, receiptOf } from "../agent.ts";
+import { fixedCuts } from "../../util/cuts.ts";
 import { outputPagePath } from "../../util/urls.ts";
 
 interface Model {
@@ -81,7 +82,7 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
     console.log(JSON.stringify({ model: model.id, answer: text, receipt, payTo: model.payTo, split: model.split, attribution: a, outputPage: `${base}${outputPagePath(a.outputId)}` }, null, 2));
     return;
   }
-  const pool = (amount * BigInt(model.split.contributorBps)) / 10_000n;
+  const { pool } = fixedCuts(amount, model.split.ownerBps, model.split.protocolBps);
   console.log(`answer (${model.id}):\n  ${text.trim().replace(/\n/g, "\n  ")}\n`);
   console.log("receipt:");
   console.log(`  paid        ${units(amount)} ${model.price.symbol} by ${receipt?.payer ?? agent.address}${key.dev ? " (local dev account)" : ""}`);
