@@ -100,7 +100,7 @@ Start here:
     .option("--json", "print JSON")
     .action(run(() => import("./actions/datanet.ts"), (m) => m.inspect));
 
-  const epoch = program.command("epoch").description("close an epoch now, or verify a posted one");
+  const epoch = program.command("epoch").description("close an epoch now, repost a vetoed one, or verify a posted one");
   epoch
     .command("close")
     .description("aggregate the settled outputs not yet in an epoch and post the epoch on-chain (admin)")
@@ -108,6 +108,16 @@ Start here:
     .option("--server <url>", SERVER)
     .addHelpText("after", "\nNeeds $ROYALTY402_ADMIN_TOKEN.")
     .action(run(() => import("./actions/epoch.ts"), (m) => m.close));
+  epoch
+    .command("repost")
+    .description("post a model's vetoed epoch again, unchanged, for a new challenge period; the model's epochs then resume (admin)")
+    .argument("<model>", "model id")
+    .option("--server <url>", SERVER)
+    .addHelpText(
+      "after",
+      "\nA guardian's veto stops the model's epochs until the operator acts. Find out why it was vetoed first:\nthe epoch is posted unchanged (the document the ledger holds), so repost only a document you stand by.\nNeeds $ROYALTY402_ADMIN_TOKEN.",
+    )
+    .action(run(() => import("./actions/epoch.ts"), (m) => m.repost));
   epoch
     .command("verify")
     .description("recompute a published epoch from its document (and its records from the datanet index), compare the roots with the chain")

@@ -56,7 +56,7 @@ export class EpochMismatchError extends Error {
   }
 }
 
-async function postedOnChain(ctx: CloseContext, splitter: string, epoch: number): Promise<PostedEpoch | null> {
+export async function postedOnChain(ctx: CloseContext, splitter: string, epoch: number): Promise<PostedEpoch | null> {
   try {
     return await readPostedEpoch(ctx.provider, splitter, epoch, ctx.startBlock);
   } catch (e) {
@@ -65,7 +65,7 @@ async function postedOnChain(ctx: CloseContext, splitter: string, epoch: number)
   }
 }
 
-function statusOf(posted: PostedEpoch): EpochRecord["status"] {
+export function statusOf(posted: PostedEpoch): EpochRecord["status"] {
   if (posted.status === "vetoed") return "vetoed";
   if (posted.status === "pending") return "posted";
   return "active"; // active now, or superseded by a later epoch (it was active before)

@@ -74,6 +74,7 @@ const COMMANDS = [
   ["datanet", "inspect"],
   ["epoch"],
   ["epoch", "close"],
+  ["epoch", "repost"],
   ["epoch", "verify"],
   ["earnings"],
   ["claim"],

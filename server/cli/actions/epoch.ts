@@ -1,5 +1,5 @@
-// royalty402 epoch close|verify: close an epoch now (admin), or recompute a published epoch and
-// compare it with the chain.
+// royalty402 epoch close|repost|verify: close an epoch now (admin), repost a vetoed one (admin),
+// or recompute a published epoch and compare it with the chain.
 import { readFileSync } from "node:fs";
 import { loadIndex } from "../../attribution/index.ts";
 import { verifyEpoch, type EpochDocument } from "../../epochs/index.ts";
@@ -17,6 +17,14 @@ export async function close(opts: { model?: string; server?: string }): Promise<
     if (r.status === "closed") console.log(`${r.model}: epoch ${r.epoch} posted: ${r.outputs} output${r.outputs === 1 ? "" : "s"}, ${units(BigInt(r.cumulativeAllocated ?? "0"))} USDC allocated (cumulative), tx ${r.txHash}`);
     else console.log(`${r.model}: ${r.status}${r.reason ? ` (${r.reason.replace(/_/g, " ")})` : ""}${r.epoch ? `, epoch ${r.epoch}` : ""}`);
   }
+}
+
+type RepostResult = { model: string; epoch: number; txHash: string; activeAt: number };
+
+export async function repost(modelId: string, opts: { server?: string }): Promise<void> {
+  const r = await postJson<RepostResult>(serverUrl(opts.server), "/admin/epochs/repost", { model: modelId }, adminToken());
+  const when = new Date(r.activeAt * 1000).toISOString().replace(".000Z", " UTC").replace("T", " ");
+  console.log(`${r.model}: epoch ${r.epoch} reposted, tx ${r.txHash}; claimable from ${when} unless the guardian vetoes it again.`);
 }
 
 interface VerifyOptions {
