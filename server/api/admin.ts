@@ -1,9 +1,10 @@
 // Operator endpoints, behind `Authorization: Bearer <admin token>`: add contributions to a
 // datanet, rebuild its index, register a model (its splitter created or predicted), close an
-// epoch now. Without a configured token they are disabled (403).
+// epoch now, repost a vetoed epoch. Without a configured token they are disabled (403).
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AppContext } from "./context.ts";
+import { RepostRefused } from "../epochs/index.ts";
 import { ApiError } from "./errors.ts";
 import { modelListing } from "./openai.ts";
 import { anyObject, errorSchema } from "./schemas.ts";
@@ -111,6 +112,29 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       const modelId = request.body?.model;
       if (modelId !== undefined && !ctx.models.get(modelId)) throw new ApiError(404, "model_not_found", `The model \`${modelId}\` does not exist`);
       return { results: await ctx.scheduler.closeNow(modelId) };
+    },
+  );
+
+  app.post<{ Body: { model: string } }>(
+    "/epochs/repost",
+    {
+      schema: {
+        summary: "Post a model's vetoed epoch again (same document and roots, a new challenge period); its epochs then resume",
+        tags: ["admin"],
+        security,
+        body: { type: "object", required: ["model"], properties: { model: { type: "string" } } },
+        response: { 200: anyObject("RepostResult: {status, model, epoch, claimsRoot, txHash, activeAt}"), "4xx": errorSchema },
+      },
+    },
+    async (request) => {
+      const model = ctx.models.get(request.body.model);
+      if (!model) throw new ApiError(404, "model_not_found", `The model \`${request.body.model}\` does not exist`);
+      try {
+        return await ctx.scheduler.repost(model);
+      } catch (e) {
+        if (e instanceof RepostRefused) throw new ApiError(409, e.code, e.message);
+        throw e;
+      }
     },
   );
 }

@@ -5,7 +5,8 @@ import type { Provider } from "ethers";
 import type { ServerConfig } from "../config/index.ts";
 import type { CloseContext, EpochDocuments, EpochScheduler, TextStore } from "../epochs/index.ts";
 import type { Ledger } from "../ledger/index.ts";
-import type { DatanetService, ModelRegistry, ServedModel } from "../models/index.ts";
+import type { ModelRegistry, ServedModel } from "../models/index.ts";
+import type { DatanetService } from "../datanets/index.ts";
 import type { Metrics } from "./metrics.ts";
 
 export interface TokenInfo {

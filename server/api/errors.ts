@@ -6,7 +6,8 @@ import { AttributionError } from "../attribution/index.ts";
 import { ConfigError } from "../config/index.ts";
 import { isTransportError } from "../facilitator/index.ts";
 import { LedgerError } from "../ledger/index.ts";
-import { BackendError, DatanetError } from "../models/index.ts";
+import { BackendError } from "../models/index.ts";
+import { DatanetError } from "../datanets/index.ts";
 
 export class ApiError extends Error {
   constructor(

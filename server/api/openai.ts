@@ -2,18 +2,20 @@
 // the `model` field picks the model and its splitter), GET /v1/models (free).
 //
 // Order of checks on a paid route: body schema (400) -> model and parameters (404/400) ->
-// payment (402/409, the x402 plugin) -> generate -> attribute -> store the record -> settle
+// payment (402/409, the x402 plugin) -> generate, attribute, store the record (inference.ts) -> settle
 // (the settle call carries the output id and the record hash) -> respond. With `stream: true`
 // the whole output is generated, attributed and SETTLED before the first byte of the event
 // stream: the payment commits on-chain to the attribution record, which needs the full output.
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { attribute, hashRecord, serializeRecord, type AttributionRecord } from "../attribution/index.ts";
-import type { ChatMessage, CompletionRequest, CompletionResult, ServedModel } from "../models/index.ts";
+import type { AttributionRecord } from "../attribution/index.ts";
+import { runPaidInference } from "../inference.ts";
+import type { ChatMessage, CompletionRequest, ServedModel } from "../models/index.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema, paymentRequiredSchema } from "./schemas.ts";
 import { splitForStream, sseEvents } from "./sse.ts";
+import { attributionPath } from "../util/urls.ts";
 
 interface Prepared {
   model: ServedModel;
@@ -158,26 +160,13 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   const p = prepared.get(request)!;
   const payment = request.x402!;
   const { model } = p;
-  const index = ctx.datanets.index(model.config.datanet);
   const controller = new AbortController();
   // The client went away: stop a proxied generation (the plugin releases the reservation).
   reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
-
-  const stopGeneration = ctx.metrics.generationSeconds.startTimer({ model: model.id });
-  const result: CompletionResult = await model.backend.complete(p.request, { index, signal: controller.signal });
-  stopGeneration();
-
-  const stopAttribution = ctx.metrics.attributionSeconds.startTimer({ model: model.id });
-  const record = attribute(index, result.text, p.request.prompt);
-  const recordHash = hashRecord(record);
-  stopAttribution();
-
-  const outputId = payment.outputId.toLowerCase();
-  const recordUrl = `${ctx.baseUrl(request)}/attributions/${outputId}`;
-  await ctx.ledger.putOutput({ outputId, modelId: model.id, paymentKey: payment.key, record: serializeRecord(record), recordHash, epoch: null, createdAt: Date.now() });
-  ctx.texts?.save(outputId, { output: result.text, prompt: p.request.prompt });
+  const { outputId, result, record, recordHash } = await runPaidInference(ctx, { model, request: p.request, payment, signal: controller.signal });
+  const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
   payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
 
   const attribution = summary(record, outputId, recordHash, recordUrl);

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { brownDocumentIds, loadBrownDocument } from "./corpora.ts";
+import { brownDocumentIds, loadBrownDocument } from "../datanets/corpora.ts";
 import { matchKeys } from "./match-words.ts";
 
 export const BACKGROUND_GRAM = 4;

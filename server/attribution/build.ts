@@ -4,7 +4,7 @@
 // contributions give the same arrays, hence the same files and the same indexRoot.
 import { performance } from "node:perf_hooks";
 import { vocabularySize } from "gpt-tokenizer/encoding/o200k_base";
-import type { Contribution, Datanet } from "./datanet.ts";
+import type { Contribution, Datanet } from "../datanets/datanet.ts";
 import { AttributionError } from "./errors.ts";
 import { computeOwnerRuns } from "./owner-map.ts";
 import { buildSuffixArray } from "./sais.ts";

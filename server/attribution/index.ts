@@ -1,8 +1,8 @@
-// Public surface of the attribution service (SPEC section 3).
+// Public surface of attribution: tokenizer, suffix-array index, per-output attribution records.
 export { AttributionError, type AttributionErrorCode } from "./errors.ts";
 export { canonicalJson, canonicalHash, textHash } from "./canonical.ts";
 export { TOKENIZER_ID, SEPARATOR_TOKEN, tokenize, detokenize, normalizeText } from "./tokenizer.ts";
-export { Datanet, saveDatanet, loadDatanet, normalizeAddress, contentHashOf, type Contribution, type ContributionInput } from "./datanet.ts";
+export { normalizeAddress } from "./address.ts";
 export { buildSuffixArray, buildPermutedLcp } from "./sais.ts";
 export { SuffixIndex, INDEX_FORMAT, type ContributionMeta, type IndexParams, type OwnerRef } from "./suffix-index.ts";
 export { buildIndex, buildIndexFromTokens, tokenizeContributions, DEFAULT_MIN_COPY_TOKENS, type BuildStats, type BuildOptions } from "./build.ts";
@@ -40,24 +40,3 @@ export { attributeNearVerbatim, NEAR_VERBATIM_ALGORITHM, NEAR_VERBATIM_DEFAULTS,
 export { wordIndexOf, buildWordIndex, WordIndex } from "./word-index.ts";
 export { backgroundId, genericGrams, DEFAULT_BACKGROUND_MIN_DOCUMENTS } from "./background.ts";
 export { longestContinuation, type Continuation, type ContinuationOptions } from "./infgram.ts";
-export { loadBrownCorpus, loadBrownDocument, brownDocumentIds, brownToText, type CorpusDocument } from "./corpora.ts";
-export {
-  buildEpoch,
-  contributorPool,
-  epochDocumentHash,
-  epochInputOf,
-  nextPreviousState,
-  claimOf,
-  EPOCH_FORMAT,
-  NO_PREVIOUS_EPOCH,
-  CLAIMS_LEAF_ENCODING,
-  RECORDS_LEAF_ENCODING,
-  type EpochDocument,
-  type EpochInput,
-  type EpochPayment,
-  type PreviousEpochState,
-  type ClaimLeaf,
-  type RecordLeaf,
-} from "./epoch.ts";
-export { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch, type PostedEpochStatus } from "./chain.ts";
-export { verifyEpoch, type EpochVerification, type VerifyCheck, type VerifyOptions } from "./verify.ts";

@@ -1,7 +1,7 @@
 // The attribution record: what one model output owes to which contributors, and why. Its
 // canonical JSON is what gets hashed (recordHash), stored, served and committed on-chain.
 import { canonicalJson, canonicalHash } from "./canonical.ts";
-import { normalizeAddress } from "./datanet.ts";
+import { normalizeAddress } from "./address.ts";
 import { AttributionError } from "./errors.ts";
 
 export const ATTRIBUTION_ALGORITHM = "royalty402/verbatim-span-surprisal/v1";

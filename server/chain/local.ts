@@ -3,9 +3,10 @@
 //   - exposed as a JSON-RPC server (`royalty402 chain`), so other processes — a server, an
 //     agent, a keeper — can share it.
 // Roles are the public Hardhat dev accounts (accounts.ts): local chains only.
-import { Contract, ContractFactory, JsonRpcProvider, Network, type Provider, type Wallet } from "ethers";
+import { Contract, ContractFactory, type JsonRpcApiProvider, type Provider, type Wallet } from "ethers";
 import { DEV_ROLES, LOCAL_MIN_CHALLENGE_PERIOD, devRoles, devWallet, type DevRole } from "./accounts.ts";
 import { ensureCompiled, projectHardhat, readArtifact } from "./hardhat.ts";
+import { connectRpcProvider } from "./rpc.ts";
 
 export interface LocalChain {
   provider: Provider;
@@ -18,6 +19,8 @@ export interface LocalChain {
   factory: string;
   /** Mints TestUSDC to `to` (atomic units). */
   mint(to: string, amount: bigint): Promise<void>;
+  /** Gives `address` 100 ETH for gas (keys from the environment on a fresh chain). */
+  fundGas(address: string): Promise<void>;
   /** A further funded dev account (ETH only), e.g. an extra agent: index ≥ 8. */
   account(index: number): Wallet;
   close(): Promise<void>;
@@ -31,6 +34,7 @@ export interface LocalChainOptions {
 }
 
 const MINT_ABI = ["function mint(address to, uint256 amount)"];
+const HUNDRED_ETH = "0x56BC75E2D63100000";
 
 export async function startLocalChain(options: LocalChainOptions = {}): Promise<LocalChain> {
   const hre = await projectHardhat();
@@ -42,8 +46,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     const server = await hre.network.createServer("default", options.rpc.host, options.rpc.port);
     const { address, port } = await server.listen();
     rpcUrl = `http://${address.includes(":") ? `[${address}]` : address}:${port}`;
-    const network = Network.from(31337);
-    const rpcProvider = new JsonRpcProvider(rpcUrl, network, { staticNetwork: network, pollingInterval: 250, cacheTimeout: -1 });
+    const rpcProvider = (await connectRpcProvider(rpcUrl, 31337)).provider;
     provider = rpcProvider;
     shutdown = async () => {
       rpcProvider.destroy();
@@ -82,6 +85,9 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     async mint(to, amount) {
       if (!token) throw new Error("no TestUSDC on this chain");
       await (await minter.getFunction("mint")(to, amount)).wait();
+    },
+    async fundGas(address) {
+      await (provider as unknown as JsonRpcApiProvider).send("hardhat_setBalance", [address, HUNDRED_ETH]);
     },
     account(index) {
       if (index <= Math.max(...Object.values(DEV_ROLES))) throw new Error(`dev account ${index} is a role account`);

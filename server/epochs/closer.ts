@@ -13,23 +13,15 @@
 //     the document's, and record tx hash and status.
 //  3. Epoch N+1 is only built once N is finished, from N's cumulative totals.
 import type { Provider, Signer } from "ethers";
-import {
-  AttributionError,
-  buildEpoch,
-  nextPreviousState,
-  parseRecord,
-  postEpoch,
-  readPostedEpoch,
-  splitterContract,
-  type EpochPayment,
-  type PostedEpoch,
-} from "../attribution/index.ts";
+import { AttributionError, parseRecord } from "../attribution/index.ts";
 import { isLedgerError, type EpochRecord, type Ledger } from "../ledger/index.ts";
 import type { ServedModel } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
 import type { SerialQueue } from "./serial.ts";
 import type { OutputText, TextStore } from "./texts.ts";
+import { buildEpoch, nextPreviousState, type EpochPayment } from "./build.ts";
+import { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
 
 /** Most outputs one epoch aggregates (the rest go to the next one). */
 export const MAX_OUTPUTS_PER_EPOCH = 10_000;
@@ -64,7 +56,7 @@ export class EpochMismatchError extends Error {
   }
 }
 
-async function postedOnChain(ctx: CloseContext, splitter: string, epoch: number): Promise<PostedEpoch | null> {
+export async function postedOnChain(ctx: CloseContext, splitter: string, epoch: number): Promise<PostedEpoch | null> {
   try {
     return await readPostedEpoch(ctx.provider, splitter, epoch, ctx.startBlock);
   } catch (e) {
@@ -73,7 +65,7 @@ async function postedOnChain(ctx: CloseContext, splitter: string, epoch: number)
   }
 }
 
-function statusOf(posted: PostedEpoch): EpochRecord["status"] {
+export function statusOf(posted: PostedEpoch): EpochRecord["status"] {
   if (posted.status === "vetoed") return "vetoed";
   if (posted.status === "pending") return "posted";
   return "active"; // active now, or superseded by a later epoch (it was active before)

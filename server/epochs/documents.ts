@@ -3,7 +3,7 @@
 // The cache is bounded by the documents' size (least recently used out first), not by their
 // count: one epoch of 10,000 outputs weighs as much as hundreds of small ones.
 import { getAddress } from "ethers";
-import type { ClaimLeaf, EpochDocument, RecordLeaf } from "../attribution/index.ts";
+import type { ClaimLeaf, EpochDocument, RecordLeaf } from "./build.ts";
 import type { EpochRecord, Ledger } from "../ledger/index.ts";
 
 export interface ParsedEpoch {

@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import type { EpochsSection } from "../config/index.ts";
 import type { ModelRegistry, ServedModel } from "../models/index.ts";
 import { EpochMismatchError, closeEpoch, refreshEpochs, type CloseContext, type CloseResult } from "./closer.ts";
+import { repostVetoedEpoch, type RepostResult } from "./repost.ts";
 import { KeyedQueues } from "./serial.ts";
 
 interface Log {
@@ -68,6 +69,14 @@ export class EpochScheduler extends EventEmitter<{ result: [CloseResult]; error:
   async closeNow(modelId?: string): Promise<CloseResult[]> {
     const targets = modelId === undefined ? this.models.list() : [this.models.get(modelId)].filter((m): m is ServedModel => m !== undefined);
     return Promise.all(targets.map((m) => this.run(m, 1)));
+  }
+
+  /** Reposts the model's vetoed epoch (repost.ts) in its queue; its epochs then resume. */
+  async repost(model: ServedModel): Promise<RepostResult> {
+    const result = await this.queues.run(model.id, () => repostVetoedEpoch(this.ctx, model));
+    this.halted.delete(model.id);
+    this.log.warn({ ...result }, "vetoed epoch reposted by the operator: epochs of this model resume");
+    return result;
   }
 
   private trigger(model: ServedModel, minOutputs: number): void {

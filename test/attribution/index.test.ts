@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { keccak256, toUtf8Bytes } from "ethers";
 import { buildIndex } from "../../server/attribution/build.ts";
-import { Datanet, loadDatanet, saveDatanet } from "../../server/attribution/datanet.ts";
+import { Datanet, loadDatanet, saveDatanet } from "../../server/datanets/datanet.ts";
 import { loadIndex, saveIndex } from "../../server/attribution/store.ts";
 import { attribute } from "../../server/attribution/attribute.ts";
 import { serializeRecord } from "../../server/attribution/record.ts";

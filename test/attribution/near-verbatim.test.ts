@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { attribute, attributeVerbatim, reattribute, CURRENT_ALGORITHM, VERBATIM_ALGORITHM } from "../../server/attribution/attribute.ts";
 import { buildGenericGrams, gramHash, genericGrams, isGeneric, SHIPPED_GRAMS_FILE } from "../../server/attribution/background.ts";
 import { buildIndex } from "../../server/attribution/build.ts";
-import { Datanet } from "../../server/attribution/datanet.ts";
+import { Datanet } from "../../server/datanets/datanet.ts";
 import { matchWords } from "../../server/attribution/match-words.ts";
 import { NEAR_VERBATIM_ALGORITHM } from "../../server/attribution/near-verbatim.ts";
 import { hashRecord, PPM, type AttributionRecord } from "../../server/attribution/record.ts";

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
 import { linkFrontRun, type FrontRunPayment } from "../../server/facilitator/index.ts";
 import { splitterInterface } from "../../server/facilitator/abi.ts";
-import { fundedWallet, pay, x402Stack, type X402Stack } from "../x402-support/stack.ts";
+import { fundedWallet, pay, x402Stack, type X402Stack } from "../x402/support/stack.ts";
 import { expectRevert, signCancel } from "./support.ts";
 
 const TWA_BYTES = "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)";

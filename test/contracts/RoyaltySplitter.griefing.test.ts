@@ -3,7 +3,7 @@
 // then settle through the batcher and relayer at their own gas budget), every honest item must settle.
 import { describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { pay, x402Stack, type X402Stack } from "../x402-support/stack.ts";
+import { pay, x402Stack, type X402Stack } from "../x402/support/stack.ts";
 import { splitterInterface } from "../../server/facilitator/abi.ts";
 import { EOA_ITEM_GAS } from "../../server/facilitator/batcher.ts";
 

@@ -1,6 +1,6 @@
 // Real processes for crash and load runs: a Hardhat node on a loopback port (the chain outlives
 // the server), TestUSDC and the factory deployed on it, and the model host as a child process
-// (server/main.ts --config) that can be killed with SIGKILL and started again.
+// (royalty402 serve --config) that can be killed with SIGKILL and started again.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -98,11 +98,11 @@ export interface ServerProcess {
 }
 
 /**
- * server/main.ts --config <file> run by node itself with tsx (what `npx tsx` runs), so that
+ * `royalty402 serve --config <file>` run by node itself (bin/royalty402.js), so that
  * SIGKILL hits the server process and not a wrapper. stdout/stderr go to `onOutput`.
  */
 export function startServer(configFile: string, env: Record<string, string>, baseUrl: string, onOutput: (chunk: string) => void): ServerProcess {
-  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", "server/main.ts", "serve", "--config", configFile], {
+  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "bin/royalty402.js", "serve", "--config", configFile], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,13 +1,33 @@
 // royalty402 chain: a local chain other processes can use (JSON-RPC), with TestUSDC and the
 // SplitterFactory deployed, the dev payer funded, and a file telling `serve` and `claim` where
 // it is.
+import { createServer } from "node:net";
 import { DEV_ROLES } from "../../chain/accounts.ts";
 import { DEFAULT_DEPLOYMENT_FILE, removeDeployment, writeDeployment } from "../../chain/deployment.ts";
 import { startLocalChain } from "../../chain/local.ts";
+import { CliError } from "../errors.ts";
 import { table, units } from "../format.ts";
 import { untilSignal } from "../signals.ts";
 
+/**
+ * Refuses a port already in use before starting the chain: Hardhat's JSON-RPC server would
+ * report it as an unhandled error event of its WebSocket server, a stack trace.
+ */
+async function checkPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EADDRINUSE") reject(new CliError(`port ${port} on ${host} is already in use (choose another with --port, or --port 0 for any free port).`));
+      else if (e.code === "EACCES") reject(new CliError(`not allowed to listen on ${host}:${port}.`));
+      else reject(new CliError(`cannot listen on ${host}:${port}: ${e.message}`));
+    });
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
 export async function chain(opts: { host: string; port: number; out: string; fund: string }): Promise<void> {
+  await checkPortFree(opts.host, opts.port);
   const chain = await startLocalChain({ rpc: { host: opts.host, port: opts.port } });
   try {
     const fund = BigInt(Math.max(0, Math.floor(Number(opts.fund) || 0))) * 1_000_000n;

@@ -1,7 +1,7 @@
 // royalty402 claim <address>: pays out what an address can claim now, on every model's
 // splitter, using the claim (cumulative amount + Merkle proof) the server publishes. Anyone may
 // submit a claim (the tokens always go to the address), so the signer is just a keeper.
-import { Contract, Wallet, type JsonRpcProvider } from "ethers";
+import { Contract, Wallet, type JsonRpcApiProvider } from "ethers";
 import { SPLITTER_ABI, TOKEN_ABI } from "../../chain/abi.ts";
 import { LOCAL_CHAIN_ID } from "../../chain/accounts.ts";
 import { DEFAULT_DEPLOYMENT_FILE, readDeployment } from "../../chain/deployment.ts";
@@ -11,6 +11,7 @@ import { units } from "../format.ts";
 import { getJson, serverUrl } from "../http.ts";
 import { signingKey } from "../keys.ts";
 import { checkedAddress, type Earnings } from "./earnings.ts";
+import { contributorPath } from "../../util/urls.ts";
 
 export function rpcUrlOf(option: string | undefined): string {
   const url = option ?? process.env.ROYALTY402_RPC_URL ?? readDeployment(DEFAULT_DEPLOYMENT_FILE)?.rpcUrl;
@@ -18,7 +19,7 @@ export function rpcUrlOf(option: string | undefined): string {
   return url;
 }
 
-export async function connectRpc(url: string): Promise<{ provider: JsonRpcProvider; chainId: bigint }> {
+export async function connectRpc(url: string): Promise<{ provider: JsonRpcApiProvider; chainId: bigint }> {
   try {
     return await connectRpcProvider(url);
   } catch (e) {
@@ -30,7 +31,7 @@ export async function connectRpc(url: string): Promise<{ provider: JsonRpcProvid
 export async function claim(address: string, opts: { server?: string; rpc?: string }): Promise<void> {
   const account = checkedAddress(address);
   const base = serverUrl(opts.server);
-  const earnings = await getJson<Earnings>(base, `/contributors/${account}`);
+  const earnings = await getJson<Earnings>(base, contributorPath(account));
   const claims = earnings.models.filter((m) => m.claim !== null);
   if (claims.length === 0) {
     console.log(`nothing to claim for ${account}: claimed ${units(BigInt(earnings.totals.claimed))} USDC so far, ${units(BigInt(earnings.totals.pending))} USDC still in a challenge period.`);
@@ -65,7 +66,7 @@ export async function claim(address: string, opts: { server?: string; rpc?: stri
   }
 }
 
-async function tokenOf(provider: JsonRpcProvider, splitter: string): Promise<string> {
+async function tokenOf(provider: JsonRpcApiProvider, splitter: string): Promise<string> {
   const c = new Contract(splitter, ["function config() view returns (tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod))"], provider);
   return (await c.getFunction("config")()).token;
 }

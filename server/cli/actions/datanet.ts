@@ -2,11 +2,13 @@
 // on a running server (admin API) or offline as index files.
 import { readFileSync, statSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { Datanet, buildIndex, loadBrownCorpus, readManifest, saveIndex } from "../../attribution/index.ts";
-import { seedContributor } from "../../models/datanets.ts";
+import { buildIndex, readManifest, saveIndex } from "../../attribution/index.ts";
+import { Datanet, loadBrownCorpus } from "../../datanets/index.ts";
+import { seedContributor } from "../../datanets/service.ts";
 import { CliError } from "../errors.ts";
 import { table } from "../format.ts";
 import { adminToken, getJson, postJson, serverUrl } from "../http.ts";
+import { adminDatanetPath, datanetPath } from "../../util/urls.ts";
 
 interface Contribution {
   contributor: string;
@@ -61,7 +63,7 @@ export async function add(file: string | undefined, opts: { datanet: string; con
   const base = serverUrl(opts.server);
   const result = await postJson<{ added: Array<{ seq: number; contributor: string; contentHash: string }>; index: IndexInfo | null }>(
     base,
-    `/admin/datanets/${encodeURIComponent(opts.datanet)}/contributions`,
+    adminDatanetPath(opts.datanet, "contributions"),
     { contributions, rebuild: opts.rebuild === true },
     token,
   );
@@ -88,7 +90,7 @@ export async function build(opts: { datanet: string; server?: string; from?: str
     console.log(`written to ${opts.out}`);
     return;
   }
-  const info = await postJson<{ index: IndexInfo | null }>(serverUrl(opts.server), `/admin/datanets/${encodeURIComponent(opts.datanet)}/rebuild`, {}, adminToken());
+  const info = await postJson<{ index: IndexInfo | null }>(serverUrl(opts.server), adminDatanetPath(opts.datanet, "rebuild"), {}, adminToken());
   if (!info.index) console.log(`${opts.datanet} has no contributions yet: nothing to index`);
   else console.log(`${opts.datanet}: ${info.index.contributions} contributions, ${info.index.tokens.toLocaleString("en-US")} tokens, indexRoot ${info.index.indexRoot} (${info.index.buildMs} ms)`);
 }
@@ -124,7 +126,7 @@ export async function inspect(target: string, opts: { server?: string; json?: bo
     unindexedContributions: number;
     params: { tokenizer: string; minCopyTokens: number };
     models: string[];
-  }>(serverUrl(opts.server), `/datanets/${encodeURIComponent(target)}`);
+  }>(serverUrl(opts.server), datanetPath(target));
   if (opts.json) return void console.log(JSON.stringify(d, null, 2));
   console.log(`datanet ${d.id}: ${d.description}`);
   console.log(`  contributions  ${d.contributions} from ${d.contributors.length} contributors${d.unindexedContributions ? ` (${d.unindexedContributions} not indexed yet)` : ""}`);

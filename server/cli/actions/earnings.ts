@@ -3,6 +3,7 @@ import { getAddress, isAddress } from "ethers";
 import { CliError } from "../errors.ts";
 import { table, units } from "../format.ts";
 import { getJson, serverUrl } from "../http.ts";
+import { contributorPath } from "../../util/urls.ts";
 
 export interface Earnings {
   address: string;
@@ -18,7 +19,7 @@ export function checkedAddress(text: string): string {
 export async function earnings(address: string, opts: { server?: string; json?: boolean }): Promise<void> {
   const account = checkedAddress(address);
   const base = serverUrl(opts.server);
-  const e = await getJson<Earnings>(base, `/contributors/${account}`);
+  const e = await getJson<Earnings>(base, contributorPath(account));
   if (opts.json) {
     console.log(JSON.stringify(e, null, 2));
     return;

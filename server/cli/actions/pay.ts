@@ -7,6 +7,8 @@ import { parseUnits, table, units } from "../format.ts";
 import { getJson, serverUrl } from "../http.ts";
 import { signingKey } from "../keys.ts";
 import { createAgent, paymentRefusal, receiptOf } from "../agent.ts";
+import { fixedCuts } from "../../util/cuts.ts";
+import { outputPagePath } from "../../util/urls.ts";
 
 interface Model {
   id: string;
@@ -77,10 +79,10 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
   const amount = BigInt(receipt?.amount ?? price);
   const a = answer.attribution;
   if (opts.json) {
-    console.log(JSON.stringify({ model: model.id, answer: text, receipt, payTo: model.payTo, split: model.split, attribution: a, outputPage: `${base}/outputs/${a.outputId}` }, null, 2));
+    console.log(JSON.stringify({ model: model.id, answer: text, receipt, payTo: model.payTo, split: model.split, attribution: a, outputPage: `${base}${outputPagePath(a.outputId)}` }, null, 2));
     return;
   }
-  const pool = (amount * BigInt(model.split.contributorBps)) / 10_000n;
+  const { pool } = fixedCuts(amount, model.split.ownerBps, model.split.protocolBps);
   console.log(`answer (${model.id}):\n  ${text.trim().replace(/\n/g, "\n  ")}\n`);
   console.log("receipt:");
   console.log(`  paid        ${units(amount)} ${model.price.symbol} by ${receipt?.payer ?? agent.address}${key.dev ? " (local dev account)" : ""}`);
@@ -101,6 +103,6 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
     );
     if (a.contributorCount > a.contributors.length) console.log(`  … and ${a.contributorCount - a.contributors.length} more (see the record)`);
   }
-  console.log(`\nspans by contributor: ${base}/outputs/${a.outputId}`);
+  console.log(`\nspans by contributor: ${base}${outputPagePath(a.outputId)}`);
 }
 

@@ -3,8 +3,8 @@
 import { describe, it, expect } from "vitest";
 import { network } from "hardhat";
 import { ethers as E } from "ethers";
-import LocalStackModule from "../ignition/modules/LocalStack.ts";
-import ModelSplitterModule from "../ignition/modules/ModelSplitter.ts";
+import LocalStackModule from "../../ignition/modules/LocalStack.ts";
+import ModelSplitterModule from "../../ignition/modules/ModelSplitter.ts";
 
 describe("ignition modules", () => {
   it("LocalStack deploys TestUSDC, the factory and a splitter configured with the token", async () => {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const BIN = resolve(import.meta.dirname, "../bin/royalty402.js");
+const BIN = resolve(import.meta.dirname, "../../bin/royalty402.js");
 const work = mkdtempSync(join(tmpdir(), "r402-cli-local-"));
 const chainFile = join(work, "chain.json");
 const children: ChildProcess[] = [];

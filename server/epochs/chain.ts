@@ -2,8 +2,8 @@
 // posted (EpochPosted / EpochVetoed events, activeEpoch(), pendingEpoch()) for verification.
 import { Contract, type ContractRunner, type Provider, type TransactionReceipt } from "ethers";
 import { SPLITTER_ABI } from "../chain/abi.ts";
-import { AttributionError } from "./errors.ts";
-import type { EpochDocument } from "./epoch.ts";
+import { AttributionError } from "../attribution/errors.ts";
+import type { EpochDocument } from "./build.ts";
 
 export function splitterContract(address: string, runner: ContractRunner): Contract {
   return new Contract(address, SPLITTER_ABI, runner);

@@ -6,18 +6,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
-import {
-  Datanet,
-  TOKENIZER_ID,
-  buildIndex,
-  canonicalHash,
-  loadBrownCorpus,
-  loadIndex,
-  saveIndex,
-  type SuffixIndex,
-} from "../attribution/index.ts";
+import { TOKENIZER_ID, buildIndex, canonicalHash, loadIndex, saveIndex, type SuffixIndex } from "../attribution/index.ts";
 import type { DatanetConfig } from "../config/index.ts";
 import type { ContributionRecord, Ledger } from "../ledger/index.ts";
+import { loadBrownCorpus } from "./corpora.ts";
+import { Datanet } from "./datanet.ts";
 
 export interface IndexInfo {
   indexRoot: string;

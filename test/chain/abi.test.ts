@@ -3,10 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { Interface, type Fragment } from "ethers";
-import { FACTORY_ABI, SPLITTER_ABI, TOKEN_ABI } from "../server/chain/abi.ts";
+import { FACTORY_ABI, SPLITTER_ABI, TOKEN_ABI } from "../../server/chain/abi.ts";
 
 const compiled = (file: string, name: string) =>
-  new Interface(JSON.parse(readFileSync(new URL(`../artifacts/contracts/${file}/${name}.json`, import.meta.url), "utf8")).abi);
+  new Interface(JSON.parse(readFileSync(new URL(`../../artifacts/contracts/${file}/${name}.json`, import.meta.url), "utf8")).abi);
 
 function ids(iface: Interface): Set<string> {
   const out = new Set<string>();

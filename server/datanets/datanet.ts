@@ -2,10 +2,10 @@
 // is paid for text that several contributors submitted (first registered wins), so it is
 // explicit (`seq`) and never inferred from insertion timing.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { getAddress, isAddress } from "ethers";
-import { textHash } from "./canonical.ts";
-import { AttributionError } from "./errors.ts";
-import { isWellFormedText, normalizeText } from "./tokenizer.ts";
+import { normalizeAddress } from "../attribution/address.ts";
+import { textHash } from "../attribution/canonical.ts";
+import { AttributionError } from "../attribution/errors.ts";
+import { isWellFormedText, normalizeText } from "../attribution/tokenizer.ts";
 
 export interface ContributionInput {
   contributor: string;
@@ -22,13 +22,6 @@ export interface Contribution {
   text: string;
   /** keccak256 of the NFC UTF-8 text. */
   contentHash: string;
-}
-
-export function normalizeAddress(address: unknown): string {
-  if (typeof address !== "string" || !isAddress(address)) {
-    throw new AttributionError("invalid_address", `not an address: ${String(address)}`);
-  }
-  return getAddress(address.toLowerCase());
 }
 
 export function contentHashOf(text: string): string {

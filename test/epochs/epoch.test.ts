@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { getAddress, hexlify, randomBytes, ZeroHash } from "ethers";
-import { apportion } from "../server/attribution/apportion.ts";
-import { buildEpoch, contributorPool, epochInputOf, nextPreviousState, claimOf, type EpochPayment } from "../server/attribution/epoch.ts";
-import { hashRecord, PPM, type AttributionRecord } from "../server/attribution/record.ts";
-import { verifyEpoch } from "../server/attribution/verify.ts";
-import { addressOf } from "./fixtures/attribution/helpers.ts";
+import { apportion } from "../../server/attribution/apportion.ts";
+import { buildEpoch, contributorPool, epochInputOf, nextPreviousState, claimOf, type EpochPayment } from "../../server/epochs/build.ts";
+import { hashRecord, PPM, type AttributionRecord } from "../../server/attribution/record.ts";
+import { verifyEpoch } from "../../server/epochs/verify.ts";
+import { addressOf } from "../fixtures/attribution/helpers.ts";
 
 const OWNER = getAddress("0x00000000000000000000000000000000000000aa");
 const byLower = (a: string, b: string) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1);

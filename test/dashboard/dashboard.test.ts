@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_DEFAULTS, runDemo, type DemoResult } from "../server/cli/demo.ts";
+import { DEMO_DEFAULTS, runDemo, type DemoResult } from "../../server/cli/demo.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = resolve(import.meta.dirname, "artifacts");
+const ARTIFACTS = resolve(import.meta.dirname, "../artifacts");
 const INFERENCES = 60;
 
 let browser: BrowserContext;

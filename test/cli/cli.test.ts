@@ -8,9 +8,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { main } from "../server/cli/main.ts";
+import { main } from "../../server/cli/main.ts";
 
-const BIN = resolve(import.meta.dirname, "../bin/royalty402.js");
+const BIN = resolve(import.meta.dirname, "../../bin/royalty402.js");
 const work = mkdtempSync(join(tmpdir(), "r402-cli-"));
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -74,6 +74,7 @@ const COMMANDS = [
   ["datanet", "inspect"],
   ["epoch"],
   ["epoch", "close"],
+  ["epoch", "repost"],
   ["epoch", "verify"],
   ["earnings"],
   ["claim"],

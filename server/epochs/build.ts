@@ -2,8 +2,8 @@
 // cumulative claims tree the splitter pays against.
 //
 // Definitions (all integer, amounts in token units):
-//   contributorPool(T) = T - floor(T*ownerBps/10000) - floor(T*protocolBps/10000)
-//     (RoyaltySplitter._pool: the fixed cuts round down, their dust stays with contributors)
+//   contributorPool(T) = T - floor(T*(ownerBps+protocolBps)/10000)
+//     (RoyaltySplitter._pool: both cuts floored together, their dust stays with contributors)
 //   cumulativeReceived  = sum of all settled payment amounts in the ledger, through this epoch, unless the
 //                         input gives `received` (what the splitter received on-chain): then that. Less than
 //                         the payments (a fee-on-transfer token): the pool is built on what arrived. More
@@ -22,14 +22,14 @@
 // keccak256 of the record's canonical JSON. An empty tree has root 0x00…00.
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { ZeroHash } from "ethers";
-import { apportion } from "./apportion.ts";
-import { canonicalHash } from "./canonical.ts";
-import { normalizeAddress } from "./datanet.ts";
-import { AttributionError } from "./errors.ts";
-import { hashRecord, validateRecord, type AttributionRecord } from "./record.ts";
+import { normalizeAddress } from "../attribution/address.ts";
+import { apportion } from "../attribution/apportion.ts";
+import { canonicalHash } from "../attribution/canonical.ts";
+import { AttributionError } from "../attribution/errors.ts";
+import { hashRecord, validateRecord, type AttributionRecord } from "../attribution/record.ts";
+import { BPS, fixedCuts } from "../util/cuts.ts";
 
 export const EPOCH_FORMAT = "royalty402-epoch/v1";
-export const BPS = 10_000n;
 export const CLAIMS_LEAF_ENCODING = ["address", "uint256"];
 export const RECORDS_LEAF_ENCODING = ["bytes32", "bytes32"];
 
@@ -116,7 +116,7 @@ export function contributorPool(received: bigint, ownerBps: number, protocolBps:
   const pb = checkBps("protocolBps", protocolBps);
   if (ob + pb > BPS) bad("ownerBps + protocolBps exceed 10000");
   // Both cuts floored together, as the contract does, so the pool never shrinks as revenue grows.
-  return received - (received * (ob + pb)) / BPS;
+  return fixedCuts(received, ob, pb).pool;
 }
 
 const byAddress = (a: string, b: string) => (a.toLowerCase() < b.toLowerCase() ? -1 : a.toLowerCase() > b.toLowerCase() ? 1 : 0);

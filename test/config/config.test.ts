@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, validateConfig } from "../server/config/index.ts";
+import { ConfigError, loadConfig, validateConfig } from "../../server/config/index.ts";
 
 const OWNER = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
 const TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3";

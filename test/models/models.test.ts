@@ -9,8 +9,9 @@ import { promisify } from "node:util";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Datanet, attribute, buildIndex, longestContinuation, loadBrownCorpus, tokenize, type SuffixIndex } from "../server/attribution/index.ts";
-import { BackendError, Prng, ProxyBackend, generate, sampleNext, type CompletionRequest } from "../server/models/index.ts";
+import { attribute, buildIndex, longestContinuation, tokenize, type SuffixIndex } from "../../server/attribution/index.ts";
+import { Datanet, loadBrownCorpus } from "../../server/datanets/index.ts";
+import { BackendError, Prng, ProxyBackend, generate, sampleNext, type CompletionRequest } from "../../server/models/index.ts";
 
 const DOCS = 8;
 let index: SuffixIndex;
@@ -132,7 +133,8 @@ describe("∞-gram model", () => {
     const root = process.cwd();
     writeFileSync(
       script,
-      `import { Datanet, buildIndex, loadBrownCorpus } from "${root}/server/attribution/index.ts";
+      `import { buildIndex } from "${root}/server/attribution/index.ts";
+import { Datanet, loadBrownCorpus } from "${root}/server/datanets/index.ts";
        import { generate } from "${root}/server/models/index.ts";
        const d = new Datanet();
        loadBrownCorpus(${DOCS}).forEach((doc, i) => d.add({ contributor: "0x" + (i + 1).toString(16).padStart(40, "0"), text: doc.text }));

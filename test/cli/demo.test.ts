@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
-const BIN = resolve(import.meta.dirname, "../bin/royalty402.js");
+const BIN = resolve(import.meta.dirname, "../../bin/royalty402.js");
 const work = mkdtempSync(join(tmpdir(), "r402-cli-demo-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -3,12 +3,12 @@
 // index and the published output texts, and compare the roots with what the splitter emitted.
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { Provider } from "ethers";
-import { reattribute } from "./attribute.ts";
-import { canonicalJson, textHash } from "./canonical.ts";
+import { reattribute } from "../attribution/attribute.ts";
+import { canonicalJson, textHash } from "../attribution/canonical.ts";
+import { hashRecord } from "../attribution/record.ts";
+import type { SuffixIndex } from "../attribution/suffix-index.ts";
+import { buildEpoch, epochInputOf, EPOCH_FORMAT, type EpochDocument } from "./build.ts";
 import { readPostedEpoch, type PostedEpoch } from "./chain.ts";
-import { buildEpoch, epochInputOf, EPOCH_FORMAT, type EpochDocument } from "./epoch.ts";
-import { hashRecord } from "./record.ts";
-import type { SuffixIndex } from "./suffix-index.ts";
 
 export interface VerifyCheck {
   name: string;
