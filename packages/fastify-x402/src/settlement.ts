@@ -41,6 +41,21 @@ export async function settleOnSend(rt: Runtime, late: LateResults, request: Fast
     return journal.answer;
   }
   const result = await settle(rt, request, state);
+  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme.failedReason);
+}
+
+/** Records the facilitator's answer and turns the reply into what the payer is owed. */
+async function answerSettlement(
+  rt: Runtime,
+  late: LateResults,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: PaymentContext,
+  result: SettleResponse,
+  body: unknown,
+  held: boolean,
+  failedReason: string | undefined,
+): Promise<unknown> {
   const txHash = result.transaction || null;
   const fail = (status: number) => replacePayload(reply, body, status);
 
@@ -49,7 +64,7 @@ export async function settleOnSend(rt: Runtime, late: LateResults, request: Fast
       request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
     });
     const amount = result.amount ?? ctx.amount.toString();
-    settlementHeader(reply, { ...result, payer: result.payer ?? ctx.payer, amount, extra: responseExtra(rt, request, ctx.outputId, ctx.key, journal.held) });
+    settlementHeader(reply, { ...result, payer: result.payer ?? ctx.payer, amount, extra: responseExtra(rt, request, ctx.outputId, ctx.key, held) });
     rt.emit({ status: "settled", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
     return body;
   }
@@ -67,9 +82,9 @@ export async function settleOnSend(rt: Runtime, late: LateResults, request: Fast
     await late.notePending(ctx.key);
     replacePayload(reply, body, 202);
     rt.emit({ status: "pending", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
-    return sendPending(rt, reply, { ...result, payer: result.payer ?? ctx.payer }, responseExtra(rt, request, ctx.outputId, ctx.key, journal.held));
+    return sendPending(rt, reply, { ...result, payer: result.payer ?? ctx.payer }, responseExtra(rt, request, ctx.outputId, ctx.key, held));
   }
-  const reason = result.errorReason ?? state.scheme.failedReason ?? Reason.settlementFailed;
+  const reason = result.errorReason ?? failedReason ?? Reason.settlementFailed;
   await rt.store.transition(ctx.key, IN_FLIGHT, "failed", { outputId: ctx.outputId, txHash, errorReason: reason }).catch(() => null);
   settlementHeader(fail(402), { ...result, errorReason: reason, payer: result.payer ?? ctx.payer });
   rt.emit({ status: "failed", resource: ctx.resource, request, payment: ctx, reason, ...(txHash ? { transaction: txHash } : {}) });
