@@ -59,8 +59,8 @@ function retrievalSecret(dataDir: string): Buffer {
 function countPayment(ctx: AppContext, outcome: PaymentOutcome): void {
   const model = ctx.models.get(outcome.resource) ? outcome.resource : "unknown";
   ctx.metrics.payments.inc({ model, status: outcome.status });
-  if (outcome.status === "settled" && outcome.payment) {
-    ctx.metrics.paidAmount.inc({ model }, Number(outcome.payment.amount));
+  if (outcome.status === "settled") {
+    ctx.metrics.paidAmount.inc({ model }, Number(outcome.amount ?? 0));
     ctx.scheduler.notePayment(outcome.resource);
   }
 }

@@ -31,9 +31,6 @@ type Done = (error?: Error | null, payload?: unknown) => void;
 
 async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<void> {
   const rt = resolveOptions(options);
-  if (options.outputsPath === undefined && app.hasRoute({ method: "GET", url: `${rt.outputsPath}/:outputId` })) {
-    throw new Error(`fastify-x402: a route GET ${rt.outputsPath}/:outputId exists already; set outputsPath`);
-  }
   const ch = challenges(rt);
   const late = lateResults(rt, app.log);
   app.decorateRequest("x402", null);

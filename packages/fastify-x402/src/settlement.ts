@@ -65,7 +65,7 @@ async function answerSettlement(
     });
     const amount = result.amount ?? ctx.amount.toString();
     settlementHeader(reply, { ...result, payer: result.payer ?? ctx.payer, amount, extra: responseExtra(rt, request, ctx.outputId, ctx.key, held) });
-    rt.emit({ status: "settled", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
+    rt.emit({ status: "settled", resource: ctx.resource, request, payment: ctx, transaction: result.transaction, amount });
     return body;
   }
   if (result.errorReason === Reason.chainUnavailable && !txHash) {

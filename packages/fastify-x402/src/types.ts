@@ -70,6 +70,8 @@ export interface PaymentOutcome {
   payment?: PaymentContext;
   reason?: string;
   transaction?: string;
+  /** Settled: the amount charged (atomic units; a metered scheme may charge less than authorized). */
+  amount?: string;
 }
 
 /** What settlement hooks see. */

@@ -34,14 +34,19 @@ async function paidApp(overrides: Partial<X402Options> = {}) {
   const app = Fastify({ logger: false, clientErrorHandler });
   const outcomes: PaymentOutcome["status"][] = [];
   const runs: string[] = [];
-  await app.register(fastifyX402, options({ hooks: { onOutcome: (o) => void outcomes.push(o.status) }, ...overrides }));
+  const charged: Array<string | undefined> = [];
+  const onOutcome = (o: PaymentOutcome) => {
+    outcomes.push(o.status);
+    if (o.status === "settled") charged.push(o.amount);
+  };
+  await app.register(fastifyX402, options({ hooks: { onOutcome }, ...overrides }));
   app.post("/weather", { config: { x402: { resource: "weather", price: 1000n } } }, async (request, reply) => {
     runs.push(request.x402!.payer);
     if ((request.body as { fail?: boolean } | undefined)?.fail) return reply.code(500).send({ error: "backend_failed" });
     return { sunny: true, outputId: request.x402!.outputId };
   });
   await app.ready();
-  return { app, outcomes, runs };
+  return { app, outcomes, runs, charged };
 }
 
 async function signedPayment(app: FastifyInstance): Promise<PaymentPayload> {
@@ -120,6 +125,7 @@ describe("payments", () => {
     expect([forged.statusCode, forged.json().error]).toEqual([404, "unknown_output"]);
     expect(h.runs).toHaveLength(1);
     expect(h.outcomes.slice(-2)).toEqual(["settled", "redelivered"]);
+    expect(h.charged).toEqual(["1000"]);
   });
 
   it("releases the reservation when the handler fails (nothing charged), and emits the outcomes", async () => {
