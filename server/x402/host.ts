@@ -31,7 +31,9 @@ export async function registerPayments(app: FastifyInstance, mount: PaymentsMoun
     retrievalSecret: retrievalSecret(context.config.dataDir),
     onOutcome: (outcome) => countPayment(context, outcome),
     ...(publicUrl ? { publicUrl } : {}),
-    ...(challengeRateLimit ? { challengeRateLimit: { max: challengeRateLimit.max, timeWindow: challengeRateLimit.windowSeconds * 1000 } } : {}),
+    ...(challengeRateLimit
+      ? { challengeRateLimit: { max: challengeRateLimit.max, timeWindow: challengeRateLimit.windowSeconds * 1000 } }
+      : {}),
   });
   // Registered after the x402 plugin's own onRoute hook, so this runs after its onSend.
   app.addHook("onRoute", (route) => {

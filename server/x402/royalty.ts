@@ -23,14 +23,18 @@ export function onChainOutputId(outputId: string): string {
 }
 
 export function royaltyHooks(
-  attributionUrl: (request: FastifyRequest, outputId: string) => string,
+  attributionUrl: (request: FastifyRequest, outputId: string) => string
 ): Pick<X402Hooks, "checkOutput" | "enrichSettlementPayload" | "enrichSettlementResponse"> {
   return {
     checkOutput(output) {
-      if (output.attributionRoot !== undefined && !BYTES32.test(output.attributionRoot)) throw new Error("attributionRoot must be bytes32 hex");
+      if (output.attributionRoot !== undefined && !BYTES32.test(output.attributionRoot))
+        throw new Error("attributionRoot must be bytes32 hex");
     },
     enrichSettlementPayload({ payment }) {
-      const royalty: RoyaltyExtension = { outputId: onChainOutputId(payment.outputId), attributionRoot: payment.output.attributionRoot ?? ZeroHash };
+      const royalty: RoyaltyExtension = {
+        outputId: onChainOutputId(payment.outputId),
+        attributionRoot: payment.output.attributionRoot ?? ZeroHash,
+      };
       return { [ROYALTY_EXTENSION]: royalty };
     },
     enrichSettlementResponse: ({ request, outputId }) => ({ attributionUrl: attributionUrl(request, outputId) }),

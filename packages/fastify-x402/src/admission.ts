@@ -150,7 +150,11 @@ function answerUnavailable(a: Admission, message: string): true {
 
 async function answerSeenPayment(a: Admission, seen: PaymentRecord, payloadJson: string): Promise<true> {
   const { redelivered } = await answerSeen(a.rt, a.request, a.reply, seen, payloadJson);
-  a.rt.emit({ status: redelivered ? "redelivered" : a.reply.statusCode === 503 ? "unavailable" : "replayed", resource: a.resource, request: a.request });
+  a.rt.emit({
+    status: redelivered ? "redelivered" : a.reply.statusCode === 503 ? "unavailable" : "replayed",
+    resource: a.resource,
+    request: a.request,
+  });
   return true;
 }
 
@@ -173,7 +177,7 @@ async function reserve(rt: Runtime, priced: Priced, key: PaymentKey, payloadJson
 
 function paymentContext(
   rt: Runtime,
-  fields: { resource: string; payer: string; amount: bigint; requirements: PaymentRequirements; payload: PaymentPayload; key: PaymentKey },
+  fields: { resource: string; payer: string; amount: bigint; requirements: PaymentRequirements; payload: PaymentPayload; key: PaymentKey }
 ): PaymentContext {
   const output: PaymentOutput = {};
   let outputId = rt.outputIdFor(fields.key);
@@ -185,7 +189,8 @@ function paymentContext(
     output,
     setOutput(next) {
       if (next.outputId !== undefined) {
-        if (typeof next.outputId !== "string" || next.outputId.length === 0 || next.outputId.length > 256) throw new Error("outputId must be 1 to 256 characters");
+        if (typeof next.outputId !== "string" || next.outputId.length === 0 || next.outputId.length > 256)
+          throw new Error("outputId must be 1 to 256 characters");
         outputId = next.outputId;
       }
       if (next.usage !== undefined && (typeof next.usage !== "bigint" || next.usage < 0n || next.usage > fields.amount)) {

@@ -59,20 +59,29 @@ function validate(options: X402Options): void {
   for (const method of ["verify", "settle", "getSupported"] as const) {
     if (!facilitator || !isFunction(facilitator[method])) fail(`facilitator must be an x402 FacilitatorClient (${method} is missing)`);
   }
-  if (typeof options.network !== "string" || !/^[a-z0-9-]{3,8}:[-_a-zA-Z0-9]{1,32}$/.test(options.network)) fail(`network must be a CAIP-2 id such as "eip155:8453"`);
+  if (typeof options.network !== "string" || !/^[a-z0-9-]{3,8}:[-_a-zA-Z0-9]{1,32}$/.test(options.network))
+    fail(`network must be a CAIP-2 id such as "eip155:8453"`);
   const { asset } = options;
   if (!asset || typeof asset.address !== "string" || typeof asset.name !== "string" || typeof asset.version !== "string") {
     fail("asset must be { address, name, version }");
   }
   if (!isFunction(options.payTo)) fail("payTo must be a function of the resource");
-  for (const field of ["maxTimeoutSeconds", "maxPaymentHeaderBytes", "retryAfterSeconds", "maxHeldOutputBytes", "redeliveryWindowSeconds"] as const) {
+  for (const field of [
+    "maxTimeoutSeconds",
+    "maxPaymentHeaderBytes",
+    "retryAfterSeconds",
+    "maxHeldOutputBytes",
+    "redeliveryWindowSeconds",
+  ] as const) {
     if (options[field] !== undefined && !positiveInt(options[field])) fail(`${field} must be a positive integer`);
   }
   if (options.publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(options.publicUrl)) fail("publicUrl must be an http(s) URL");
-  if (options.redeliveredHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(options.redeliveredHeader)) fail("redeliveredHeader must be a header name");
+  if (options.redeliveredHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(options.redeliveredHeader))
+    fail("redeliveredHeader must be a header name");
   if (options.outputsPath !== undefined && !options.outputsPath.startsWith("/")) fail("outputsPath must start with /");
   const secret = options.retrievalSecret;
-  if (secret !== undefined && (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength) < 32) fail("retrievalSecret must be at least 32 bytes");
+  if (secret !== undefined && (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength) < 32)
+    fail("retrievalSecret must be at least 32 bytes");
 }
 
 export function resolveOptions(options: X402Options): Runtime {

@@ -35,7 +35,15 @@ it("moves a payment by compare-and-set along the state machine only", async () =
 it("holds one output per payment and returns it with the payment's current record", async () => {
   const store = new MemoryPaymentStore();
   const p = payment("0x3");
-  const held = { ...p, outputId: "out-3", tokenHash: "ab", statusCode: 200, contentType: "application/json", body: new Uint8Array([1]), createdAt: 1 };
+  const held = {
+    ...p,
+    outputId: "out-3",
+    tokenHash: "ab",
+    statusCode: 200,
+    contentType: "application/json",
+    body: new Uint8Array([1]),
+    createdAt: 1,
+  };
   await expect(store.holdOutput(held)).rejects.toThrow("unknown payment");
   await store.reserve(p);
   await store.holdOutput(held);
