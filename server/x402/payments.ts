@@ -14,7 +14,7 @@ import { royaltyHooks } from "./royalty.ts";
 import { ledgerPaymentStore } from "./store.ts";
 
 /** Marks an answer given again to a retry of a payment already settled or being settled. */
-export const REDELIVERED_HEADER = "X-Royalty402-Redelivered";
+const REDELIVERED_HEADER = "X-Royalty402-Redelivered";
 
 export interface PaymentsOptions {
   ledger: Ledger;
