@@ -2,8 +2,6 @@ export {
   EmbeddedFacilitator,
   ROYALTY_EXTENSION,
   facilitatorEvents,
-  type BroadcastListener,
-  type BroadcastNotice,
   type FacilitatorEvents,
   type FacilitatorOptions,
   type RoyaltyExtension,

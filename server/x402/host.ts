@@ -31,7 +31,9 @@ export async function registerPayments(app: FastifyInstance, mount: PaymentsMoun
     retrievalSecret: retrievalSecret(context.config.dataDir),
     onOutcome: (outcome) => countPayment(context, outcome),
     ...(publicUrl ? { publicUrl } : {}),
-    ...(challengeRateLimit ? { challengeRateLimit: { max: challengeRateLimit.max, timeWindow: challengeRateLimit.windowSeconds * 1000 } } : {}),
+    ...(challengeRateLimit
+      ? { challengeRateLimit: { max: challengeRateLimit.max, timeWindow: challengeRateLimit.windowSeconds * 1000 } }
+      : {}),
   });
   // Registered after the x402 plugin's own onRoute hook, so this runs after its onSend.
   app.addHook("onRoute", (route) => {
@@ -59,8 +61,8 @@ function retrievalSecret(dataDir: string): Buffer {
 function countPayment(ctx: AppContext, outcome: PaymentOutcome): void {
   const model = ctx.models.get(outcome.resource) ? outcome.resource : "unknown";
   ctx.metrics.payments.inc({ model, status: outcome.status });
-  if (outcome.status === "settled" && outcome.payment) {
-    ctx.metrics.paidAmount.inc({ model }, Number(outcome.payment.amount));
+  if (outcome.status === "settled") {
+    ctx.metrics.paidAmount.inc({ model }, Number(outcome.amount ?? 0));
     ctx.scheduler.notePayment(outcome.resource);
   }
 }

@@ -1,3 +1,2 @@
-export { x402Payments, REDELIVERED_HEADER, type PaymentsOptions } from "./payments.ts";
-export { ledgerPaymentStore } from "./store.ts";
-export { PaymentReconciler, type ReconcileOptions, type ReconcileReport } from "./reconciler.ts";
+export { x402Payments, type PaymentsOptions } from "./payments.ts";
+export { PaymentReconciler, type ReconcileOptions } from "./reconciler.ts";

@@ -14,7 +14,7 @@ import { royaltyHooks } from "./royalty.ts";
 import { ledgerPaymentStore } from "./store.ts";
 
 /** Marks an answer given again to a retry of a payment already settled or being settled. */
-export const REDELIVERED_HEADER = "X-Royalty402-Redelivered";
+const REDELIVERED_HEADER = "X-Royalty402-Redelivered";
 
 export interface PaymentsOptions {
   ledger: Ledger;
@@ -48,14 +48,15 @@ async function payments(app: FastifyInstance, options: PaymentsOptions): Promise
   const store = ledgerPaymentStore(ledger);
   const events = facilitatorEvents(facilitator);
   const base = (request: FastifyRequest) => options.publicUrl ?? `${request.protocol}://${request.host}`;
-  const attributionUrl = (request: FastifyRequest, outputId: string) => options.attributionUrl?.(outputId) ?? `${base(request)}/attributions/${outputId}`;
+  const attributionUrl = (request: FastifyRequest, outputId: string) =>
+    options.attributionUrl?.(outputId) ?? `${base(request)}/attributions/${outputId}`;
   const settlingHere = new Set<string>();
   const hooks: X402Hooks = {
     ...royaltyHooks(attributionUrl),
     ...(events ? journalHooks(settlingHere) : {}),
     ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
   };
-  const provider = options.reconcile === false ? undefined : (options.reconcile?.provider ?? (events ? options.provider : undefined));
+  const provider = options.reconcile === false ? undefined : options.reconcile?.provider ?? (events ? options.provider : undefined);
   await app.register(fastifyX402, {
     store,
     facilitator,
@@ -68,7 +69,15 @@ async function payments(app: FastifyInstance, options: PaymentsOptions): Promise
     isUnavailableError: isTransportError,
     ...(events ? { lateSettlements: (listener) => events.onFinal(listener) } : {}),
     ...(provider ? { recovery: new PaymentReconciler(ledger, provider, network, options.reconcile || {}, app.log) } : {}),
-    ...pick(options, ["publicUrl", "outputsPath", "maxHeldOutputBytes", "maxPaymentHeaderBytes", "retrievalSecret", "redeliveryWindowSeconds", "challengeRateLimit"]),
+    ...pick(options, [
+      "publicUrl",
+      "outputsPath",
+      "maxHeldOutputBytes",
+      "maxPaymentHeaderBytes",
+      "retrievalSecret",
+      "redeliveryWindowSeconds",
+      "challengeRateLimit",
+    ]),
   });
   if (events) journalBroadcasts(app, events, ledger, network, settlingHere);
 }
@@ -86,7 +95,13 @@ function journalHooks(settlingHere: Set<string>): Pick<X402Hooks, "beforeSettle"
  * before it is broadcast: a crash after the broadcast leaves a row the reconciler can finish.
  * A payment whose reservation is no longer held is kept off the chain.
  */
-function journalBroadcasts(app: FastifyInstance, events: FacilitatorEvents, ledger: Ledger, network: string, settlingHere: Set<string>): void {
+function journalBroadcasts(
+  app: FastifyInstance,
+  events: FacilitatorEvents,
+  ledger: Ledger,
+  network: string,
+  settlingHere: Set<string>
+): void {
   const unsubscribe = events.onBeforeBroadcast(async ({ asset, payer, nonce, txHash }) => {
     const key = { network, asset: asset.toLowerCase(), payer: payer.toLowerCase(), nonce: nonce.toLowerCase() };
     if (!settlingHere.has(keyId(key))) return;

@@ -18,19 +18,23 @@ declare module "@royalty402/fastify-x402" {
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 /** A bytes32 output id goes on-chain as is; any other id is hashed into one. */
-export function onChainOutputId(outputId: string): string {
+function onChainOutputId(outputId: string): string {
   return BYTES32.test(outputId) ? outputId : keccak256(Buffer.from(outputId, "utf8"));
 }
 
 export function royaltyHooks(
-  attributionUrl: (request: FastifyRequest, outputId: string) => string,
+  attributionUrl: (request: FastifyRequest, outputId: string) => string
 ): Pick<X402Hooks, "checkOutput" | "enrichSettlementPayload" | "enrichSettlementResponse"> {
   return {
     checkOutput(output) {
-      if (output.attributionRoot !== undefined && !BYTES32.test(output.attributionRoot)) throw new Error("attributionRoot must be bytes32 hex");
+      if (output.attributionRoot !== undefined && !BYTES32.test(output.attributionRoot))
+        throw new Error("attributionRoot must be bytes32 hex");
     },
     enrichSettlementPayload({ payment }) {
-      const royalty: RoyaltyExtension = { outputId: onChainOutputId(payment.outputId), attributionRoot: payment.output.attributionRoot ?? ZeroHash };
+      const royalty: RoyaltyExtension = {
+        outputId: onChainOutputId(payment.outputId),
+        attributionRoot: payment.output.attributionRoot ?? ZeroHash,
+      };
       return { [ROYALTY_EXTENSION]: royalty };
     },
     enrichSettlementResponse: ({ request, outputId }) => ({ attributionUrl: attributionUrl(request, outputId) }),

@@ -11,7 +11,9 @@ export function ledgerPaymentStore(ledger: Ledger): PaymentStore {
   return {
     async reserve({ resource, ...payment }) {
       const result = await ledger.reserve({ ...payment, modelId: resource });
-      return result.reserved ? { reserved: true, payment: toStored(result.payment) } : { reserved: false, existing: toStored(result.existing) };
+      return result.reserved
+        ? { reserved: true, payment: toStored(result.payment) }
+        : { reserved: false, existing: toStored(result.existing) };
     },
     async transition(key, from, to, fields) {
       const row = await ledger.transition(key, from, to, fields);

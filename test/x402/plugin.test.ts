@@ -1,7 +1,8 @@
 // The fastify x402 plugin end to end on the in-process chain with a real SQLite ledger:
 // challenge, bad input, payment, replay (sequential and concurrent), re-delivery of a settled
-// payment's output to the same signed payload, handler failure and the retry of the same
+// payment's output to the same signed payload, the server-signed retrieval URL, handler failure and the retry of the same
 // payment, settlement failure after the handler ran, challenge rate limit.
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload } from "@x402/core/types";
@@ -157,6 +158,27 @@ describe("x402 plugin", () => {
     expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
     const nonce = (payment.payload.authorization as { nonce: string }).nonce;
     expect(await settledEvents(wallet.address, nonce)).toHaveLength(1);
+  });
+
+  it("answers with a server-signed retrieval URL that serves the output again; the token cannot be derived from the public payload", async () => {
+    const [req] = (await challenge()).accepts;
+    const wallet = await fundedWallet(s, 100_000n);
+    const payment = await pay(wallet, req);
+    const original = await send(payment);
+    expect(original.statusCode).toBe(200);
+    const { extra } = decodePaymentResponseHeader(original.headers["payment-response"] as string);
+    const { outputId } = original.json();
+    expect(extra).toMatchObject({ outputId, attributionUrl: `http://models.test/attributions/${outputId}` });
+    const outputUrl = new URL(extra!.outputUrl as string);
+    expect(outputUrl.pathname).toBe(`/x402/outputs/${outputId}`);
+    const token = outputUrl.searchParams.get("token")!;
+    const fetched = await h.app.inject({ method: "GET", url: `${outputUrl.pathname}?token=${token}` });
+    expect([fetched.statusCode, fetched.body]).toEqual([200, original.body]);
+    // The former token, a hash of the signed payload anyone can rebuild once it is on-chain, is refused.
+    const fromPayload = createHash("sha256").update("royalty402/held-output/v1\u0000", "utf8").update(JSON.stringify(payment), "utf8").digest("base64url");
+    expect(fromPayload).not.toBe(token);
+    const refused = await h.app.inject({ method: "GET", url: `${outputUrl.pathname}?token=${fromPayload}` });
+    expect([refused.statusCode, refused.json().error]).toEqual([404, "unknown_output"]);
   });
 
   it("refuses with 409 a different payload for a settled payment's nonce", async () => {

@@ -8,8 +8,8 @@ import { PLAIN_CHALLENGE, type Challenges } from "./challenge.ts";
 import type { Runtime } from "./options.ts";
 import { Reason } from "./reasons.ts";
 import { answerSeen } from "./redelivery.ts";
-import type { PaymentScheme } from "./schemes/scheme.ts";
-import type { PaymentKey, ReserveResult } from "./store.ts";
+import type { PaymentIdentity, PaymentScheme } from "./schemes/scheme.ts";
+import type { PaymentKey, PaymentRecord, ReserveResult } from "./store.ts";
 import type { PaidRoute, PaymentContext, PaymentOutput } from "./types.ts";
 import { PAYMENT_SIGNATURE_HEADER, decodePaymentHeader } from "./wire.ts";
 
@@ -38,6 +38,15 @@ export function toAmount(value: bigint | string | number): bigint {
   return amount;
 }
 
+/** A request being admitted: what it costs and how to answer it. */
+interface Admission extends Priced {
+  rt: Runtime;
+  ch: Challenges;
+  route: PaidRoute;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
 /** Answers the request (challenge, refusal, replay) or admits it; resolves true when it answered. */
 export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
   const priced = await price(rt, ch, route, request);
@@ -45,64 +54,79 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
     refuse(reply, 404, Reason.unknownResource, `no paid resource named ${JSON.stringify(await resourceOf(route, request))}`);
     return true;
   }
-  const { resource, scheme, requirements } = priced;
-  const rejected = (reason: string, message?: string) => {
-    rt.emit({ status: "rejected", resource, request, reason });
-    ch.send(reply, request, route, requirements, reason, message);
-    return true;
-  };
-  const decoded = decodePaymentHeader(request.headers[PAYMENT_SIGNATURE_HEADER], rt.maxHeaderBytes);
-  if (decoded === null) {
-    rt.emit({ status: "challenged", resource, request });
-    ch.send(reply, request, route, requirements, PLAIN_CHALLENGE);
-    return true;
-  }
-  if (!decoded.ok) {
-    if (decoded.status === 402) return rejected(decoded.reason, decoded.message);
-    refuse(reply, decoded.status, decoded.reason, decoded.message);
-    return true;
-  }
-  const payload = decoded.payload;
-  const accepted = payload.accepted as unknown as Record<string, unknown>;
-  if (accepted.scheme !== requirements.scheme) return rejected(Reason.unsupportedScheme, `scheme must be ${requirements.scheme}`);
-  const mismatch = scheme.checkAccepted(accepted, requirements);
-  if (mismatch) return rejected(mismatch.reason, mismatch.message);
-  const identity = scheme.identify(payload);
-  if ("error" in identity) {
-    refuse(reply, 400, Reason.invalidPayload, identity.error);
-    return true;
-  }
+  const a: Admission = { ...priced, rt, ch, route, request, reply };
+  const checked = checkPayment(a);
+  if (checked === true) return true;
+  const { payload, identity } = checked;
   const key: PaymentKey = { network: rt.network, asset: rt.asset.address.toLowerCase(), payer: identity.payer, nonce: identity.nonce };
   const payloadJson = JSON.stringify(payload);
-
-  let verdict: VerifyResponse;
-  try {
-    verdict = await rt.facilitator.verify(payload, requirements);
-  } catch (error) {
-    return answerUnavailable(rt, request, reply, resource, `facilitator unreachable: ${(error as Error).message}`);
-  }
-  if (!verdict.isValid) {
-    if (verdict.invalidReason === Reason.chainUnavailable) return answerUnavailable(rt, request, reply, resource, verdict.invalidMessage ?? "chain unreachable");
-    // A payment the store knows (settled, or being settled) fails verify however the facilitator
-    // words it (used nonce, failed simulation): it may be a retry owed its answer.
-    const seen = await rt.store.get(key).catch(() => null);
-    if (seen && seen.status !== "released") return answerSeenPayment(rt, request, reply, resource, seen, payloadJson);
-    return rejected(verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage);
-  }
+  const verdict = await verify(a, payload, key, payloadJson);
+  if (verdict === true) return true;
 
   let reservation: ReserveResult;
   try {
     reservation = await reserve(rt, priced, key, payloadJson);
   } catch (error) {
     request.log.error({ err: error }, "x402: reserving the payment failed");
-    return answerUnavailable(rt, request, reply, resource, "payment store unavailable");
+    return answerUnavailable(a, "payment store unavailable");
   }
-  if (!reservation.reserved) return answerSeenPayment(rt, request, reply, resource, reservation.existing, payloadJson);
-
-  const ctx = paymentContext(rt, { resource, payer: verdict.payer ?? identity.payer, amount: priced.amount, requirements, payload, key });
+  if (!reservation.reserved) return answerSeenPayment(a, reservation.existing, payloadJson);
+  const { resource, amount, requirements, scheme } = priced;
+  const ctx = paymentContext(rt, { resource, payer: verdict.payer ?? identity.payer, amount, requirements, payload, key });
   request.x402 = ctx;
   admitted.set(request, { ctx, scheme, payloadJson, finished: false });
   return false;
+}
+
+/** A 402 naming what is wrong with the payment, with the challenge to pay again. */
+function rejected(a: Admission, reason: string, message?: string): true {
+  a.rt.emit({ status: "rejected", resource: a.resource, request: a.request, reason });
+  a.ch.send(a.reply, a.request, a.route, a.requirements, reason, message);
+  return true;
+}
+
+/** Decodes the payment and checks it is what this request costs, or answers (true). */
+function checkPayment(a: Admission): { payload: PaymentPayload; identity: PaymentIdentity } | true {
+  const { rt, request, reply, requirements, scheme } = a;
+  const decoded = decodePaymentHeader(request.headers[PAYMENT_SIGNATURE_HEADER], rt.maxHeaderBytes);
+  if (decoded === null) {
+    rt.emit({ status: "challenged", resource: a.resource, request });
+    a.ch.send(reply, request, a.route, requirements, PLAIN_CHALLENGE);
+    return true;
+  }
+  if (!decoded.ok) {
+    if (decoded.status === 402) return rejected(a, decoded.reason, decoded.message);
+    refuse(reply, decoded.status, decoded.reason, decoded.message);
+    return true;
+  }
+  const payload = decoded.payload;
+  const accepted = payload.accepted as unknown as Record<string, unknown>;
+  if (accepted.scheme !== requirements.scheme) return rejected(a, Reason.unsupportedScheme, `scheme must be ${requirements.scheme}`);
+  const mismatch = scheme.checkAccepted(accepted, requirements);
+  if (mismatch) return rejected(a, mismatch.reason, mismatch.message);
+  const identity = scheme.identify(payload);
+  if ("error" in identity) {
+    refuse(reply, 400, Reason.invalidPayload, identity.error);
+    return true;
+  }
+  return { payload, identity };
+}
+
+/** The facilitator's verdict on a valid payment, or an answer (true). */
+async function verify(a: Admission, payload: PaymentPayload, key: PaymentKey, payloadJson: string): Promise<VerifyResponse | true> {
+  let verdict: VerifyResponse;
+  try {
+    verdict = await a.rt.facilitator.verify(payload, a.requirements);
+  } catch (error) {
+    return answerUnavailable(a, `facilitator unreachable: ${(error as Error).message}`);
+  }
+  if (verdict.isValid) return verdict;
+  if (verdict.invalidReason === Reason.chainUnavailable) return answerUnavailable(a, verdict.invalidMessage ?? "chain unreachable");
+  // A payment the store knows (settled, or being settled) fails verify however the facilitator
+  // words it (used nonce, failed simulation): it may be a retry owed its answer.
+  const seen = await a.rt.store.get(key).catch(() => null);
+  if (seen && seen.status !== "released") return answerSeenPayment(a, seen, payloadJson);
+  return rejected(a, verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage);
 }
 
 async function resourceOf(route: PaidRoute, request: FastifyRequest): Promise<string> {
@@ -118,16 +142,20 @@ async function price(rt: Runtime, ch: Challenges, route: PaidRoute, request: Fas
   return { resource, scheme, payTo, amount, requirements: ch.requirements(scheme.scheme, payTo, amount) };
 }
 
-function answerUnavailable(rt: Runtime, request: FastifyRequest, reply: FastifyReply, resource: string, message: string): true {
-  rt.emit({ status: "unavailable", resource, request });
-  unavailable(rt, reply, message);
+function answerUnavailable(a: Admission, message: string): true {
+  a.rt.emit({ status: "unavailable", resource: a.resource, request: a.request });
+  unavailable(a.rt, a.reply, message);
   return true;
 }
 
-async function answerSeenPayment(rt: Runtime, request: FastifyRequest, reply: FastifyReply, resource: string, seen: Parameters<typeof answerSeen>[3], payloadJson: string) {
-  const { redelivered } = await answerSeen(rt, request, reply, seen, payloadJson);
-  rt.emit({ status: redelivered ? "redelivered" : reply.statusCode === 503 ? "unavailable" : "replayed", resource, request });
-  return true as const;
+async function answerSeenPayment(a: Admission, seen: PaymentRecord, payloadJson: string): Promise<true> {
+  const { redelivered } = await answerSeen(a.rt, a.request, a.reply, seen, payloadJson);
+  a.rt.emit({
+    status: redelivered ? "redelivered" : a.reply.statusCode === 503 ? "unavailable" : "replayed",
+    resource: a.resource,
+    request: a.request,
+  });
+  return true;
 }
 
 /**
@@ -149,7 +177,7 @@ async function reserve(rt: Runtime, priced: Priced, key: PaymentKey, payloadJson
 
 function paymentContext(
   rt: Runtime,
-  fields: { resource: string; payer: string; amount: bigint; requirements: PaymentRequirements; payload: PaymentPayload; key: PaymentKey },
+  fields: { resource: string; payer: string; amount: bigint; requirements: PaymentRequirements; payload: PaymentPayload; key: PaymentKey }
 ): PaymentContext {
   const output: PaymentOutput = {};
   let outputId = rt.outputIdFor(fields.key);
@@ -161,7 +189,8 @@ function paymentContext(
     output,
     setOutput(next) {
       if (next.outputId !== undefined) {
-        if (typeof next.outputId !== "string" || next.outputId.length === 0 || next.outputId.length > 256) throw new Error("outputId must be 1 to 256 characters");
+        if (typeof next.outputId !== "string" || next.outputId.length === 0 || next.outputId.length > 256)
+          throw new Error("outputId must be 1 to 256 characters");
         outputId = next.outputId;
       }
       if (next.usage !== undefined && (typeof next.usage !== "bigint" || next.usage < 0n || next.usage > fields.amount)) {

@@ -5,7 +5,10 @@ import { Reason } from "./reasons.ts";
 import type { PaymentStatus } from "./store.ts";
 
 export function refuse(reply: FastifyReply, status: number, reason: string, message: string, extra: Record<string, unknown> = {}) {
-  return reply.code(status).header("Cache-Control", "no-store").send({ error: reason, message, ...extra });
+  return reply
+    .code(status)
+    .header("Cache-Control", "no-store")
+    .send({ error: reason, message, ...extra });
 }
 
 export function unavailable(rt: Runtime, reply: FastifyReply, message: string) {

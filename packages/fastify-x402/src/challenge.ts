@@ -12,8 +12,21 @@ const CACHE_LIMIT = 10_000;
 export interface Challenges {
   requirements(scheme: string, payTo: string, amount: bigint): PaymentRequirements;
   /** 402 with the requirements and the reason (x402's "Payment required" for a plain challenge). */
-  send(reply: FastifyReply, request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, reason: string, message?: string): FastifyReply;
-  encoded(request: FastifyRequest, route: PaidRoute, requirements: PaymentRequirements, reason: string, message?: string): { header: string; body: string };
+  send(
+    reply: FastifyReply,
+    request: FastifyRequest,
+    route: PaidRoute,
+    requirements: PaymentRequirements,
+    reason: string,
+    message?: string
+  ): FastifyReply;
+  encoded(
+    request: FastifyRequest,
+    route: PaidRoute,
+    requirements: PaymentRequirements,
+    reason: string,
+    message?: string
+  ): { header: string; body: string };
 }
 
 export const PLAIN_CHALLENGE = "Payment required";
@@ -26,7 +39,9 @@ export function challenges(rt: Runtime): Challenges {
     const cacheKey = `${scheme}|${payTo}|${amount}`;
     let cached = requirementsCache.get(cacheKey);
     if (!cached) {
-      cached = rt.schemes.get(scheme)!.requirements({ network: rt.network, asset: rt.asset, payTo, amount, maxTimeoutSeconds: rt.maxTimeoutSeconds });
+      cached = rt.schemes
+        .get(scheme)!
+        .requirements({ network: rt.network, asset: rt.asset, payTo, amount, maxTimeoutSeconds: rt.maxTimeoutSeconds });
       if (requirementsCache.size >= CACHE_LIMIT) requirementsCache.clear();
       requirementsCache.set(cacheKey, cached);
     }
@@ -51,7 +66,14 @@ export function challenges(rt: Runtime): Challenges {
     return cached;
   }
 
-  function send(reply: FastifyReply, request: FastifyRequest, route: PaidRoute, required: PaymentRequirements, reason: string, message?: string) {
+  function send(
+    reply: FastifyReply,
+    request: FastifyRequest,
+    route: PaidRoute,
+    required: PaymentRequirements,
+    reason: string,
+    message?: string
+  ) {
     return sendEncoded(reply, encoded(request, route, required, reason, message));
   }
 

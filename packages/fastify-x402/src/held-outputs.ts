@@ -27,7 +27,8 @@ export async function keepPayload(payload: unknown, max: number): Promise<{ byte
     return { bytes: bytes.byteLength <= max ? bytes : null, body: payload };
   }
   if (payload instanceof Uint8Array) return { bytes: payload.byteLength <= max ? payload : null, body: payload };
-  if (!(payload instanceof Readable) && typeof (payload as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function") return { bytes: null, body: payload };
+  if (!(payload instanceof Readable) && typeof (payload as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function")
+    return { bytes: null, body: payload };
   const iterator = (payload as AsyncIterable<string | Uint8Array>)[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -86,15 +87,27 @@ export function heldOutputRoute(app: FastifyInstance, rt: Runtime): void {
       case "failed":
       case "released": {
         const reason = payment.errorReason ?? Reason.settlementFailed;
-        const response: SettleResponse = { success: false, errorReason: reason, transaction: payment.txHash ?? "", network: payment.network as `${string}:${string}`, payer: displayPayer(payment.payer) };
+        const response: SettleResponse = {
+          success: false,
+          errorReason: reason,
+          transaction: payment.txHash ?? "",
+          network: payment.network as `${string}:${string}`,
+          payer: displayPayer(payment.payer),
+        };
         settlementHeader(reply, response);
         return refuse(reply, 402, reason, "the payment did not settle: nothing was charged and the output is not delivered");
       }
       default:
-        return refuse(reply.header("Retry-After", rt.retryAfter), 425, Reason.settlementPending, "the payment is not settled yet; ask again later", {
-          status: payment.status,
-          transaction: payment.txHash,
-        });
+        return refuse(
+          reply.header("Retry-After", rt.retryAfter),
+          425,
+          Reason.settlementPending,
+          "the payment is not settled yet; ask again later",
+          {
+            status: payment.status,
+            transaction: payment.txHash,
+          }
+        );
     }
   });
 }

@@ -5,7 +5,16 @@ export { Reason, type ReasonCode } from "./reasons.ts";
 export { exactEvmScheme, ExactReason } from "./schemes/exact.ts";
 export type { AssetInfo, Network, PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./schemes/scheme.ts";
 export { PAYMENT_TRANSITIONS, keyId } from "./store.ts";
-export type { HeldOutput, NewPayment, PaymentKey, PaymentRecord, PaymentStatus, PaymentStore, ReserveResult, TransitionFields } from "./store.ts";
+export type {
+  HeldOutput,
+  NewPayment,
+  PaymentKey,
+  PaymentRecord,
+  PaymentStatus,
+  PaymentStore,
+  ReserveResult,
+  TransitionFields,
+} from "./store.ts";
 export { DEFAULT_OUTPUTS_PATH } from "./options.ts";
 export { PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER, PAYMENT_SIGNATURE_HEADER, X402_VERSION, decodePaymentHeader } from "./wire.ts";
 export type {

@@ -17,7 +17,12 @@ export interface LateResults {
 export function lateResults(rt: Runtime, log: FastifyBaseLogger): LateResults {
   const awaiting = new Set<string>();
   const early = new Map<string, LateSettlement>();
-  const keyOf = (s: LateSettlement): PaymentKey => ({ network: rt.network, asset: s.asset.toLowerCase(), payer: s.payer.toLowerCase(), nonce: s.nonce.toLowerCase() });
+  const keyOf = (s: LateSettlement): PaymentKey => ({
+    network: rt.network,
+    asset: s.asset.toLowerCase(),
+    payer: s.payer.toLowerCase(),
+    nonce: s.nonce.toLowerCase(),
+  });
 
   async function record(settlement: LateSettlement): Promise<void> {
     const key = keyOf(settlement);

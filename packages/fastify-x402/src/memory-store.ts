@@ -1,6 +1,17 @@
 // An in-memory PaymentStore: for tests, demos and single-process servers that accept losing
 // their payment journal on restart.
-import { PAYMENT_TRANSITIONS, keyId, type HeldOutput, type NewPayment, type PaymentKey, type PaymentRecord, type PaymentStatus, type PaymentStore, type ReserveResult, type TransitionFields } from "./store.ts";
+import {
+  PAYMENT_TRANSITIONS,
+  keyId,
+  type HeldOutput,
+  type NewPayment,
+  type PaymentKey,
+  type PaymentRecord,
+  type PaymentStatus,
+  type PaymentStore,
+  type ReserveResult,
+  type TransitionFields,
+} from "./store.ts";
 
 export class MemoryPaymentStore implements PaymentStore {
   private readonly payments = new Map<string, PaymentRecord>();
@@ -16,7 +27,12 @@ export class MemoryPaymentStore implements PaymentStore {
     return { reserved: true, payment: { ...record } };
   }
 
-  async transition(key: PaymentKey, from: PaymentStatus[], to: PaymentStatus, fields: TransitionFields = {}): Promise<PaymentRecord | null> {
+  async transition(
+    key: PaymentKey,
+    from: PaymentStatus[],
+    to: PaymentStatus,
+    fields: TransitionFields = {}
+  ): Promise<PaymentRecord | null> {
     for (const f of from) if (!PAYMENT_TRANSITIONS[f].includes(to)) throw new Error(`payment store: ${f} -> ${to} is not allowed`);
     const record = this.payments.get(keyId(key));
     if (!record || !from.includes(record.status)) return null;
@@ -43,7 +59,8 @@ export class MemoryPaymentStore implements PaymentStore {
       if (keyId(same) !== keyId(output)) throw new Error("payment store: this outputId is held for another payment");
       return;
     }
-    for (const held of this.outputs.values()) if (keyId(held) === keyId(output)) throw new Error("payment store: this payment already holds an output");
+    for (const held of this.outputs.values())
+      if (keyId(held) === keyId(output)) throw new Error("payment store: this payment already holds an output");
     this.outputs.set(output.outputId, { ...output });
   }
 

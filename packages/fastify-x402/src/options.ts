@@ -49,7 +49,8 @@ const isFunction = (value: unknown) => typeof value === "function";
 const positiveInt = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value > 0;
 const TRANSPORT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed|network error|timed? ?out/i;
 
-export function resolveOptions(options: X402Options): Runtime {
+/** Throws a one-line error naming the first wrong option. */
+function validate(options: X402Options): void {
   if (!options || typeof options !== "object") fail("options are required");
   const { store, facilitator } = options;
   for (const method of ["reserve", "transition", "get", "holdOutput", "getHeldOutput"] as const) {
@@ -58,21 +59,36 @@ export function resolveOptions(options: X402Options): Runtime {
   for (const method of ["verify", "settle", "getSupported"] as const) {
     if (!facilitator || !isFunction(facilitator[method])) fail(`facilitator must be an x402 FacilitatorClient (${method} is missing)`);
   }
-  if (typeof options.network !== "string" || !/^[a-z0-9-]{3,8}:[-_a-zA-Z0-9]{1,32}$/.test(options.network)) fail(`network must be a CAIP-2 id such as "eip155:8453"`);
+  if (typeof options.network !== "string" || !/^[a-z0-9-]{3,8}:[-_a-zA-Z0-9]{1,32}$/.test(options.network))
+    fail(`network must be a CAIP-2 id such as "eip155:8453"`);
   const { asset } = options;
   if (!asset || typeof asset.address !== "string" || typeof asset.name !== "string" || typeof asset.version !== "string") {
     fail("asset must be { address, name, version }");
   }
   if (!isFunction(options.payTo)) fail("payTo must be a function of the resource");
-  for (const field of ["maxTimeoutSeconds", "maxPaymentHeaderBytes", "retryAfterSeconds", "maxHeldOutputBytes", "redeliveryWindowSeconds"] as const) {
+  for (const field of [
+    "maxTimeoutSeconds",
+    "maxPaymentHeaderBytes",
+    "retryAfterSeconds",
+    "maxHeldOutputBytes",
+    "redeliveryWindowSeconds",
+  ] as const) {
     if (options[field] !== undefined && !positiveInt(options[field])) fail(`${field} must be a positive integer`);
   }
   if (options.publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(options.publicUrl)) fail("publicUrl must be an http(s) URL");
-  const outputsPath = (options.outputsPath ?? DEFAULT_OUTPUTS_PATH).replace(/\/+$/, "");
-  if (options.redeliveredHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(options.redeliveredHeader)) fail("redeliveredHeader must be a header name");
-  if (!outputsPath.startsWith("/")) fail("outputsPath must start with /");
+  if (options.redeliveredHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(options.redeliveredHeader))
+    fail("redeliveredHeader must be a header name");
+  if (options.outputsPath !== undefined && !options.outputsPath.startsWith("/")) fail("outputsPath must start with /");
   const secret = options.retrievalSecret;
-  if (secret !== undefined && (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength) < 32) fail("retrievalSecret must be at least 32 bytes");
+  if (secret !== undefined && (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength) < 32)
+    fail("retrievalSecret must be at least 32 bytes");
+}
+
+export function resolveOptions(options: X402Options): Runtime {
+  validate(options);
+  const { store, facilitator, asset } = options;
+  const outputsPath = (options.outputsPath ?? DEFAULT_OUTPUTS_PATH).replace(/\/+$/, "");
+  const secret = options.retrievalSecret;
   const schemes = schemeRegistry(options.schemes ?? [exactEvmScheme()]);
   if (schemes.size === 0) fail("schemes must name at least one scheme");
   const hooks = options.hooks ?? {};

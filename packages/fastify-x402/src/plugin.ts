@@ -31,9 +31,6 @@ type Done = (error?: Error | null, payload?: unknown) => void;
 
 async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<void> {
   const rt = resolveOptions(options);
-  if (options.outputsPath === undefined && app.hasRoute({ method: "GET", url: `${rt.outputsPath}/:outputId` })) {
-    throw new Error(`fastify-x402: a route GET ${rt.outputsPath}/:outputId exists already; set outputsPath`);
-  }
   const ch = challenges(rt);
   const late = lateResults(rt, app.log);
   app.decorateRequest("x402", null);
@@ -43,7 +40,8 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
     const route = routeOptions.config?.x402;
     if (!route) return;
     checkRoute(rt, route, routeOptions.url);
-    const append = <T>(existing: T | T[] | undefined, hook: T): T[] => (existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook]);
+    const append = <T>(existing: T | T[] | undefined, hook: T): T[] =>
+      existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
     if (limiter) routeOptions.onRequest = append(routeOptions.onRequest, limiter as never);
     routeOptions.preHandler = append(routeOptions.preHandler, paidHook(rt, ch, route) as never);
     routeOptions.onSend = append(routeOptions.onSend, ((request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done) => {
@@ -55,7 +53,10 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
     routeOptions.onResponse = append(routeOptions.onResponse, ((request: FastifyRequest, _reply: FastifyReply, done: Done) => {
       const state = admitted.get(request);
       if (!state || state.finished) return done();
-      release(rt, request, state, "request_aborted", "request_aborted").then(() => done(), () => done());
+      release(rt, request, state, "request_aborted", "request_aborted").then(
+        () => done(),
+        () => done()
+      );
     }) as never);
   });
 
@@ -69,8 +70,10 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
 
 function checkRoute(rt: Runtime, route: PaidRoute, url: string): void {
   const where = `fastify-x402: route ${url}: config.x402`;
-  if (typeof route.resource !== "string" && typeof route.resource !== "function") throw new Error(`${where}.resource must be a string or a function`);
-  if (!["bigint", "string", "number", "function"].includes(typeof route.price)) throw new Error(`${where}.price must be an amount or a function`);
+  if (typeof route.resource !== "string" && typeof route.resource !== "function")
+    throw new Error(`${where}.resource must be a string or a function`);
+  if (!["bigint", "string", "number", "function"].includes(typeof route.price))
+    throw new Error(`${where}.price must be an amount or a function`);
   if (typeof route.price !== "function") toAmount(route.price);
   if (route.scheme !== undefined && !rt.schemes.has(route.scheme)) throw new Error(`${where}.scheme "${route.scheme}" is not registered`);
 }
@@ -89,7 +92,12 @@ function paidHook(rt: Runtime, ch: Challenges, route: PaidRoute) {
       if (typeof payTo === "string") {
         const host = rt.publicUrl ? undefined : rt.baseUrl(request);
         if (last === null || last.payTo !== payTo || last.url !== request.url || last.host !== host) {
-          last = { payTo, url: request.url, host, ...ch.encoded(request, route, ch.requirements(scheme, payTo, fixedAmount), PLAIN_CHALLENGE) };
+          last = {
+            payTo,
+            url: request.url,
+            host,
+            ...ch.encoded(request, route, ch.requirements(scheme, payTo, fixedAmount), PLAIN_CHALLENGE),
+          };
         }
         rt.emit({ status: "challenged", resource: route.resource, request });
         sendEncoded(reply, last);

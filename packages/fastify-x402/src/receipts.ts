@@ -19,7 +19,13 @@ export function outputUrl(rt: Runtime, request: FastifyRequest, outputId: string
   return `${rt.baseUrl(request)}${rt.outputsPath}/${encodeURIComponent(outputId)}?token=${rt.tokens.issue(outputId, key).token}`;
 }
 
-export function responseExtra(rt: Runtime, request: FastifyRequest, outputId: string, key: PaymentKey, held: boolean): Record<string, unknown> {
+export function responseExtra(
+  rt: Runtime,
+  request: FastifyRequest,
+  outputId: string,
+  key: PaymentKey,
+  held: boolean
+): Record<string, unknown> {
   const added = rt.hooks.enrichSettlementResponse?.({ request, outputId, key }) ?? {};
   return { ...added, outputId, ...(held ? { outputUrl: outputUrl(rt, request, outputId, key) } : {}) };
 }

@@ -19,7 +19,13 @@ const START_PASS_WAIT_MS = 2000;
 
 export type SeenAnswer = { answered: FastifyReply; redelivered: boolean };
 
-export async function answerSeen(rt: Runtime, request: FastifyRequest, reply: FastifyReply, seen: PaymentRecord, payloadJson: string): Promise<SeenAnswer> {
+export async function answerSeen(
+  rt: Runtime,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  seen: PaymentRecord,
+  payloadJson: string
+): Promise<SeenAnswer> {
   if ((seen.status === "settling" || seen.status === "pending") && rt.startPass && seen.payload === payloadJson) {
     // Left open by a process that died: recovery is about to record it; a short wait may let this retry have the output.
     await Promise.race([rt.startPass, new Promise((resolve) => setTimeout(resolve, START_PASS_WAIT_MS).unref())]);
@@ -44,9 +50,19 @@ export async function answerSeen(rt: Runtime, request: FastifyRequest, reply: Fa
     reply.header(rt.redeliveredHeader, "true");
     return { answered: sendHeldOutput(rt, request, reply, output, payment), redelivered: true };
   }
-  if (payment.status !== "pending" && payment.status !== "settling") return { answered: replayed(reply, payment.status), redelivered: false };
+  if (payment.status !== "pending" && payment.status !== "settling")
+    return { answered: replayed(reply, payment.status), redelivered: false };
   const network = payment.network as `${string}:${string}`;
-  const result: SettleResponse = { success: false, errorReason: Reason.settlementPending, transaction: payment.txHash ?? "", network, payer: displayPayer(payment.payer) };
+  const result: SettleResponse = {
+    success: false,
+    errorReason: Reason.settlementPending,
+    transaction: payment.txHash ?? "",
+    network,
+    payer: displayPayer(payment.payer),
+  };
   reply.header(rt.redeliveredHeader, "true");
-  return { answered: reply.send(sendPending(rt, reply, result, responseExtra(rt, request, output.outputId, payment, true))), redelivered: true };
+  return {
+    answered: reply.send(sendPending(rt, reply, result, responseExtra(rt, request, output.outputId, payment, true))),
+    redelivered: true,
+  };
 }

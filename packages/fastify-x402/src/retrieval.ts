@@ -14,7 +14,9 @@ export function retrievalTokens(secret: string | Uint8Array | undefined): Retrie
   const key = secret === undefined ? randomBytes(32) : typeof secret === "string" ? Buffer.from(secret, "utf8") : Buffer.from(secret);
   return {
     issue(outputId, paymentKey) {
-      const token = createHmac("sha256", key).update(`x402/held-output/v2\u0000${outputId}\u0000${keyId(paymentKey)}`, "utf8").digest("base64url");
+      const token = createHmac("sha256", key)
+        .update(`x402/held-output/v2\u0000${outputId}\u0000${keyId(paymentKey)}`, "utf8")
+        .digest("base64url");
       return { token, tokenHash: hashToken(token) };
     },
     matches(token, tokenHash) {

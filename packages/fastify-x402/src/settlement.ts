@@ -21,7 +21,13 @@ import type { PaymentContext, SettleHookContext } from "./types.ts";
 /** States a request of this process may still move forward. */
 const IN_FLIGHT: PaymentStatus[] = ["reserved", "settling"];
 
-export async function settleOnSend(rt: Runtime, late: LateResults, request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<unknown> {
+export async function settleOnSend(
+  rt: Runtime,
+  late: LateResults,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: unknown
+): Promise<unknown> {
   const state = admitted.get(request);
   if (!state || state.finished) return body;
   if (reply.statusCode >= 400) {
@@ -41,16 +47,38 @@ export async function settleOnSend(rt: Runtime, late: LateResults, request: Fast
     return journal.answer;
   }
   const result = await settle(rt, request, state);
+  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme.failedReason);
+}
+
+/** Records the facilitator's answer and turns the reply into what the payer is owed. */
+async function answerSettlement(
+  rt: Runtime,
+  late: LateResults,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: PaymentContext,
+  result: SettleResponse,
+  body: unknown,
+  held: boolean,
+  failedReason: string | undefined
+): Promise<unknown> {
   const txHash = result.transaction || null;
   const fail = (status: number) => replacePayload(reply, body, status);
 
   if (result.success) {
-    await rt.store.transition(ctx.key, IN_FLIGHT, "settled", { outputId: ctx.outputId, txHash: result.transaction, errorReason: null }).catch((error) => {
-      request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
-    });
+    await rt.store
+      .transition(ctx.key, IN_FLIGHT, "settled", { outputId: ctx.outputId, txHash: result.transaction, errorReason: null })
+      .catch((error) => {
+        request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
+      });
     const amount = result.amount ?? ctx.amount.toString();
-    settlementHeader(reply, { ...result, payer: result.payer ?? ctx.payer, amount, extra: responseExtra(rt, request, ctx.outputId, ctx.key, journal.held) });
-    rt.emit({ status: "settled", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
+    settlementHeader(reply, {
+      ...result,
+      payer: result.payer ?? ctx.payer,
+      amount,
+      extra: responseExtra(rt, request, ctx.outputId, ctx.key, held),
+    });
+    rt.emit({ status: "settled", resource: ctx.resource, request, payment: ctx, transaction: result.transaction, amount });
     return body;
   }
   if (result.errorReason === Reason.chainUnavailable && !txHash) {
@@ -62,18 +90,26 @@ export async function settleOnSend(rt: Runtime, late: LateResults, request: Fast
   }
   if (result.errorReason === Reason.settlementPending) {
     await rt.store
-      .transition(ctx.key, IN_FLIGHT, "pending", { outputId: ctx.outputId, txHash: result.transaction, errorReason: Reason.settlementPending })
+      .transition(ctx.key, IN_FLIGHT, "pending", {
+        outputId: ctx.outputId,
+        txHash: result.transaction,
+        errorReason: Reason.settlementPending,
+      })
       .catch((error) => request.log.error({ err: error, payment: ctx.key }, "x402: could not record a pending settlement; recovery will"));
     await late.notePending(ctx.key);
     replacePayload(reply, body, 202);
     rt.emit({ status: "pending", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
-    return sendPending(rt, reply, { ...result, payer: result.payer ?? ctx.payer }, responseExtra(rt, request, ctx.outputId, ctx.key, journal.held));
+    return sendPending(rt, reply, { ...result, payer: result.payer ?? ctx.payer }, responseExtra(rt, request, ctx.outputId, ctx.key, held));
   }
-  const reason = result.errorReason ?? state.scheme.failedReason ?? Reason.settlementFailed;
+  const reason = result.errorReason ?? failedReason ?? Reason.settlementFailed;
   await rt.store.transition(ctx.key, IN_FLIGHT, "failed", { outputId: ctx.outputId, txHash, errorReason: reason }).catch(() => null);
   settlementHeader(fail(402), { ...result, errorReason: reason, payer: result.payer ?? ctx.payer });
   rt.emit({ status: "failed", resource: ctx.resource, request, payment: ctx, reason, ...(txHash ? { transaction: txHash } : {}) });
-  return JSON.stringify({ error: reason, ...(result.errorMessage ? { message: result.errorMessage } : {}), ...(txHash ? { transaction: txHash } : {}) });
+  return JSON.stringify({
+    error: reason,
+    ...(result.errorMessage ? { message: result.errorMessage } : {}),
+    ...(txHash ? { transaction: txHash } : {}),
+  });
 }
 
 /**
@@ -85,32 +121,57 @@ async function holdAndJournal(rt: Runtime, request: FastifyRequest, reply: Fasti
   const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
   const held: Promise<boolean> = bytes
     ? rt.store
-        .holdOutput({ ...ctx.key, outputId: ctx.outputId, tokenHash: rt.tokens.issue(ctx.outputId, ctx.key).tokenHash, statusCode: reply.statusCode, contentType, body: bytes, createdAt: Date.now() })
+        .holdOutput({
+          ...ctx.key,
+          outputId: ctx.outputId,
+          tokenHash: rt.tokens.issue(ctx.outputId, ctx.key).tokenHash,
+          statusCode: reply.statusCode,
+          contentType,
+          body: bytes,
+          createdAt: Date.now(),
+        })
         .then(
           () => true,
           (error) => {
-            request.log.error({ err: error, payment: ctx.key }, "x402: could not keep the output of a paid request; a retry after a crash cannot be given it");
+            request.log.error(
+              { err: error, payment: ctx.key },
+              "x402: could not keep the output of a paid request; a retry after a crash cannot be given it"
+            );
             return false;
-          },
+          }
         )
     : Promise.resolve(false);
-  if (!bytes) request.log.warn({ payment: ctx.key }, `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`);
+  if (!bytes)
+    request.log.warn(
+      { payment: ctx.key },
+      `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`
+    );
   const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", { outputId: ctx.outputId }).then(
     (row) => ({ row }),
-    (error: unknown) => ({ error }),
+    (error: unknown) => ({ error })
   );
   const [isHeld, journal] = await Promise.all([held, journalled]);
   if ("error" in journal) {
     request.log.error({ err: journal.error, payment: ctx.key }, "x402: payment store unavailable before settlement; nothing submitted");
     reply.code(503).header("Retry-After", rt.retryAfter);
     rt.emit({ status: "unavailable", resource: ctx.resource, request, payment: ctx });
-    return { held: isHeld, answer: JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" }) };
+    return {
+      held: isHeld,
+      answer: JSON.stringify({ error: Reason.chainUnavailable, message: "the payment could not be settled now; nothing was charged" }),
+    };
   }
   if (!journal.row) {
     const seen = await rt.store.get(ctx.key).catch(() => null);
     reply.code(409);
     rt.emit({ status: "replayed", resource: ctx.resource, request, payment: ctx });
-    return { held: isHeld, answer: JSON.stringify({ error: Reason.paymentReplayed, message: "the reservation of this payment is no longer held", status: seen?.status ?? null }) };
+    return {
+      held: isHeld,
+      answer: JSON.stringify({
+        error: Reason.paymentReplayed,
+        message: "the reservation of this payment is no longer held",
+        status: seen?.status ?? null,
+      }),
+    };
   }
   return { held: isHeld, answer: undefined };
 }
@@ -119,7 +180,13 @@ async function holdAndJournal(rt: Runtime, request: FastifyRequest, reply: Fasti
 async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayment): Promise<SettleResponse> {
   const { ctx, scheme } = state;
   const hookContext: SettleHookContext = { request, payment: ctx, paymentPayload: ctx.payload, requirements: ctx.requirements };
-  const failed = (reason: string, message?: string): SettleResponse => ({ success: false, errorReason: reason, ...(message ? { errorMessage: message } : {}), transaction: "", network: rt.network });
+  const failed = (reason: string, message?: string): SettleResponse => ({
+    success: false,
+    errorReason: reason,
+    ...(message ? { errorMessage: message } : {}),
+    transaction: "",
+    network: rt.network,
+  });
   let result: SettleResponse;
   try {
     const verdict = await rt.hooks.beforeSettle?.(hookContext);
@@ -127,13 +194,19 @@ async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayme
     const extensions = await rt.hooks.enrichSettlementPayload?.(hookContext);
     // The host's extensions replace any the client sent under the same name.
     const payload: PaymentPayload = extensions ? { ...ctx.payload, extensions: { ...ctx.payload.extensions, ...extensions } } : ctx.payload;
-    const schemeContext = { payload, requirements: ctx.requirements, ...(ctx.output.usage !== undefined ? { usage: ctx.output.usage } : {}) };
+    const schemeContext = {
+      payload,
+      requirements: ctx.requirements,
+      ...(ctx.output.usage !== undefined ? { usage: ctx.output.usage } : {}),
+    };
     const requirements: PaymentRequirements = scheme.settlementRequirements?.(schemeContext) ?? ctx.requirements;
     result = scheme.settle
       ? await scheme.settle({ ...schemeContext, requirements }, rt.facilitator)
       : await rt.facilitator.settle(payload, requirements);
   } catch (error) {
-    const reason = (error as { errorReason?: string }).errorReason ?? (rt.isUnavailable(error) ? Reason.chainUnavailable : (scheme.failedReason ?? Reason.settlementFailed));
+    const reason =
+      (error as { errorReason?: string }).errorReason ??
+      (rt.isUnavailable(error) ? Reason.chainUnavailable : scheme.failedReason ?? Reason.settlementFailed);
     result = failed(reason, (error as Error).message);
   }
   try {
@@ -145,7 +218,13 @@ async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayme
 }
 
 /** Gives the reservation back: nothing was charged. */
-export async function release(rt: Runtime, request: FastifyRequest, state: AdmittedPayment, why: string, reason: "handler_failed" | "request_aborted"): Promise<void> {
+export async function release(
+  rt: Runtime,
+  request: FastifyRequest,
+  state: AdmittedPayment,
+  why: string,
+  reason: "handler_failed" | "request_aborted"
+): Promise<void> {
   state.finished = true;
   await rt.store.transition(state.ctx.key, ["reserved"], "released", { errorReason: why }).catch(() => null);
   try {

@@ -70,6 +70,8 @@ export interface PaymentOutcome {
   payment?: PaymentContext;
   reason?: string;
   transaction?: string;
+  /** Settled: the amount charged (atomic units; a metered scheme may charge less than authorized). */
+  amount?: string;
 }
 
 /** What settlement hooks see. */
@@ -100,7 +102,11 @@ export interface X402Hooks {
   /** After the facilitator answered (success or not). */
   afterSettle?: (context: SettleHookContext & { result: SettleResponse }) => Awaitable<void>;
   /** A verified, reserved payment given back unused (handler failure, client gone). */
-  onVerifiedPaymentCanceled?: (context: { request: FastifyRequest; payment: PaymentContext; reason: "handler_failed" | "request_aborted" }) => Awaitable<void>;
+  onVerifiedPaymentCanceled?: (context: {
+    request: FastifyRequest;
+    payment: PaymentContext;
+    reason: "handler_failed" | "request_aborted";
+  }) => Awaitable<void>;
   /** Every payment request's outcome (never throws into the request). */
   onOutcome?: (outcome: PaymentOutcome) => void;
 }

@@ -17,7 +17,10 @@ export type DecodeResult = { ok: true; payload: PaymentPayload } | { ok: false; 
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
 
 /** The payment a request carries; null without a PAYMENT-SIGNATURE header. */
-export function decodePaymentHeader(header: string | string[] | undefined, maxBytes = DEFAULT_MAX_PAYMENT_HEADER_BYTES): DecodeResult | null {
+export function decodePaymentHeader(
+  header: string | string[] | undefined,
+  maxBytes = DEFAULT_MAX_PAYMENT_HEADER_BYTES
+): DecodeResult | null {
   if (header === undefined) return null;
   if (Array.isArray(header)) return refuse(400, Reason.invalidPayload, "send one PAYMENT-SIGNATURE header");
   if (header.length > maxBytes) return refuse(431, Reason.paymentHeaderTooLarge, `PAYMENT-SIGNATURE exceeds ${maxBytes} bytes`);

@@ -8,7 +8,10 @@ import { expect, it } from "vitest";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as Record<string, Record<string, string> | undefined>;
-const declared = new Set([manifest.name as unknown as string, ...["dependencies", "devDependencies", "peerDependencies"].flatMap((k) => Object.keys(manifest[k] ?? {}))]);
+const declared = new Set([
+  manifest.name as unknown as string,
+  ...["dependencies", "devDependencies", "peerDependencies"].flatMap((k) => Object.keys(manifest[k] ?? {})),
+]);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

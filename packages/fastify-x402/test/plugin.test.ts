@@ -34,14 +34,19 @@ async function paidApp(overrides: Partial<X402Options> = {}) {
   const app = Fastify({ logger: false, clientErrorHandler });
   const outcomes: PaymentOutcome["status"][] = [];
   const runs: string[] = [];
-  await app.register(fastifyX402, options({ hooks: { onOutcome: (o) => void outcomes.push(o.status) }, ...overrides }));
+  const charged: Array<string | undefined> = [];
+  const onOutcome = (o: PaymentOutcome) => {
+    outcomes.push(o.status);
+    if (o.status === "settled") charged.push(o.amount);
+  };
+  await app.register(fastifyX402, options({ hooks: { onOutcome }, ...overrides }));
   app.post("/weather", { config: { x402: { resource: "weather", price: 1000n } } }, async (request, reply) => {
     runs.push(request.x402!.payer);
     if ((request.body as { fail?: boolean } | undefined)?.fail) return reply.code(500).send({ error: "backend_failed" });
     return { sunny: true, outputId: request.x402!.outputId };
   });
   await app.ready();
-  return { app, outcomes, runs };
+  return { app, outcomes, runs, charged };
 }
 
 async function signedPayment(app: FastifyInstance): Promise<PaymentPayload> {
@@ -50,7 +55,8 @@ async function signedPayment(app: FastifyInstance): Promise<PaymentPayload> {
   return payer.client.createPaymentPayload(decodePaymentRequiredHeader(challenge.headers["payment-required"] as string));
 }
 
-const send = (app: FastifyInstance, header: string, payload: object = {}) => app.inject({ method: "POST", url: "/weather", payload, headers: { "payment-signature": header } });
+const send = (app: FastifyInstance, header: string, payload: object = {}) =>
+  app.inject({ method: "POST", url: "/weather", payload, headers: { "payment-signature": header } });
 
 describe("registration", () => {
   const register = async (overrides: Partial<X402Options>) => {
@@ -68,8 +74,12 @@ describe("registration", () => {
 
   it("refuses wrong options with one line naming the option", async () => {
     expect(await register({ network: "base" })).toBe('fastify-x402: network must be a CAIP-2 id such as "eip155:8453"');
-    expect(await register({ store: { reserve: async () => null } as never })).toBe("fastify-x402: store must implement PaymentStore (transition is missing)");
-    expect(await register({ facilitator: {} as FacilitatorClient })).toBe("fastify-x402: facilitator must be an x402 FacilitatorClient (verify is missing)");
+    expect(await register({ store: { reserve: async () => null } as never })).toBe(
+      "fastify-x402: store must implement PaymentStore (transition is missing)"
+    );
+    expect(await register({ facilitator: {} as FacilitatorClient })).toBe(
+      "fastify-x402: facilitator must be an x402 FacilitatorClient (verify is missing)"
+    );
     expect(await register({ retrievalSecret: "short" })).toBe("fastify-x402: retrievalSecret must be at least 32 bytes");
     expect(await register({ maxTimeoutSeconds: 0 })).toBe("fastify-x402: maxTimeoutSeconds must be a positive integer");
     expect(await register({})).toBe("ok");
@@ -81,7 +91,10 @@ describe("registration", () => {
     const error = await app
       .after()
       .then(() => app.get("/metered", { config: { x402: { resource: "weather", price: 1n, scheme: "upto" } } }, async () => ({})))
-      .then(() => null, (e: Error) => e.message);
+      .then(
+        () => null,
+        (e: Error) => e.message
+      );
     expect(error).toBe('fastify-x402: route /metered: config.x402.scheme "upto" is not registered');
     await app.close();
   });
@@ -120,6 +133,7 @@ describe("payments", () => {
     expect([forged.statusCode, forged.json().error]).toEqual([404, "unknown_output"]);
     expect(h.runs).toHaveLength(1);
     expect(h.outcomes.slice(-2)).toEqual(["settled", "redelivered"]);
+    expect(h.charged).toEqual(["1000"]);
   });
 
   it("releases the reservation when the handler fails (nothing charged), and emits the outcomes", async () => {
@@ -145,7 +159,10 @@ describe("payments", () => {
       socket.on("error", reject);
     });
     expect(answer).toMatch(/^HTTP\/1\.1 431 /);
-    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toEqual({ error: "header_too_large", message: "the request headers exceed the size limit" });
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toEqual({
+      error: "header_too_large",
+      message: "the request headers exceed the size limit",
+    });
   });
 });
 
@@ -191,7 +208,10 @@ describe("hooks", () => {
       expect(res.statusCode).toBe(200);
       const { outputId } = res.json();
       expect(settled[0].extensions).toEqual({ receipt: { outputId } });
-      expect(decodePaymentResponseHeader(res.headers["payment-response"] as string).extra).toMatchObject({ outputId, receiptUrl: `/receipts/${outputId}` });
+      expect(decodePaymentResponseHeader(res.headers["payment-response"] as string).extra).toMatchObject({
+        outputId,
+        receiptUrl: `/receipts/${outputId}`,
+      });
     } finally {
       await h.app.close();
     }

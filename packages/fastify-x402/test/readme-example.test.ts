@@ -36,15 +36,24 @@ it("the README example is this test's code", () => {
   const lines = source.split("\n");
   const start = lines.findIndex((l) => l.includes("// README example start"));
   const end = lines.findIndex((l) => l.includes("// README example end"));
-  const code = lines.slice(start + 1, end).map((l) => l.replace(/^ {2}/, "")).join("\n");
+  const code = lines
+    .slice(start + 1, end)
+    .map((l) => l.replace(/^ {2}/, ""))
+    .join("\n");
   const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
   const block = /```ts\n([\s\S]*?)```/.exec(readme)![1];
   const body = block.trim();
   // The README spells the imports as static imports; everything else is the same text.
   const asStatic = code
     .replace('const { default: Fastify } = await import("fastify");', 'import Fastify from "fastify";')
-    .replace('const { HTTPFacilitatorClient } = await import("@x402/core/server");', 'import { HTTPFacilitatorClient } from "@x402/core/server";')
-    .replace('const { fastifyX402, MemoryPaymentStore } = await import("@royalty402/fastify-x402");', 'import { fastifyX402, MemoryPaymentStore } from "@royalty402/fastify-x402";');
+    .replace(
+      'const { HTTPFacilitatorClient } = await import("@x402/core/server");',
+      'import { HTTPFacilitatorClient } from "@x402/core/server";'
+    )
+    .replace(
+      'const { fastifyX402, MemoryPaymentStore } = await import("@royalty402/fastify-x402");',
+      'import { fastifyX402, MemoryPaymentStore } from "@royalty402/fastify-x402";'
+    );
   expect(body).toBe(asStatic.trim());
 });
 

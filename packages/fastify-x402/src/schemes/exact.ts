@@ -52,8 +52,10 @@ export function exactEvmScheme(): PaymentScheme {
 
 function checkAccepted(accepted: Record<string, unknown>, required: PaymentRequirements): Refusal | null {
   if (accepted.network !== required.network) return { reason: ExactReason.networkMismatch, message: `network must be ${required.network}` };
-  if (!sameAddress(accepted.asset, required.asset)) return { reason: ExactReason.assetMismatch, message: `asset must be ${required.asset}` };
-  if (!sameAddress(accepted.payTo, required.payTo)) return { reason: ExactReason.recipientMismatch, message: `payTo must be ${required.payTo}` };
+  if (!sameAddress(accepted.asset, required.asset))
+    return { reason: ExactReason.assetMismatch, message: `asset must be ${required.asset}` };
+  if (!sameAddress(accepted.payTo, required.payTo))
+    return { reason: ExactReason.recipientMismatch, message: `payTo must be ${required.payTo}` };
   if (accepted.amount !== required.amount) return { reason: ExactReason.valueMismatch, message: `amount must be ${required.amount}` };
   return null;
 }
@@ -63,7 +65,8 @@ function identify(payload: PaymentPayload): PaymentIdentity | { error: string } 
   const inner = payload.payload as { authorization?: unknown; signature?: unknown };
   const authorization = inner.authorization as Record<string, unknown> | undefined;
   if (!authorization || typeof authorization !== "object") return { error: "payload.authorization is missing" };
-  if (typeof inner.signature !== "string" || !SIGNATURE.test(inner.signature)) return { error: "payload.signature must be 0x-prefixed hex" };
+  if (typeof inner.signature !== "string" || !SIGNATURE.test(inner.signature))
+    return { error: "payload.signature must be 0x-prefixed hex" };
   if (typeof authorization.from !== "string" || !ADDRESS.test(authorization.from)) return { error: "authorization.from is not an address" };
   if (typeof authorization.to !== "string" || !ADDRESS.test(authorization.to)) return { error: "authorization.to is not an address" };
   for (const field of ["value", "validAfter", "validBefore"] as const) {

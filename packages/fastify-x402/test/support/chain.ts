@@ -20,7 +20,12 @@ export async function testChain() {
   const asset = await token.getAddress();
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const networkId = `eip155:${chainId}` as const;
-  const chain = defineChain({ id: chainId, name: "hardhat", nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [] } } });
+  const chain = defineChain({
+    id: chainId,
+    name: "hardhat",
+    nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [] } },
+  });
   const transport = custom(connection.provider as unknown as EIP1193Provider);
 
   // The reference facilitator, reached over HTTP.
@@ -28,7 +33,10 @@ export async function testChain() {
   await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
   const wallet = createWalletClient({ account: relayer, chain, transport, pollingInterval: 50 }).extend(publicActions);
   const facilitator = new x402Facilitator();
-  registerFacilitatorScheme(facilitator, { signer: toFacilitatorEvmSigner({ ...wallet, address: relayer.address } as never), networks: networkId });
+  registerFacilitatorScheme(facilitator, {
+    signer: toFacilitatorEvmSigner({ ...wallet, address: relayer.address } as never),
+    networks: networkId,
+  });
   const http = Fastify({ logger: false });
   http.post("/verify", async (request) => {
     const { paymentPayload, paymentRequirements } = request.body as { paymentPayload: never; paymentRequirements: never };
