@@ -216,7 +216,13 @@ export async function createApp(options: CreateAppOptions): Promise<RoyaltyServe
     if (config.chain.factory && (await provider.getCode(config.chain.factory)) === "0x") throw new ConfigError("chain.factory", `there is no contract at ${config.chain.factory} on this chain`);
 
     // ---- ledger ----
-    const ledger = options.ledger ?? (await openLedger({ databaseUrl: secrets.databaseUrl ?? undefined, sqlitePath: config.database.sqlitePath }));
+    const ledger =
+      options.ledger ??
+      (await openLedger({
+        databaseUrl: secrets.databaseUrl ?? undefined,
+        sqlitePath: config.database.sqlitePath,
+        maintenance: { heldOutputRetentionMs: config.database.heldOutputRetentionDays * 86_400_000 },
+      }));
     if (!options.ledger) cleanups.push(() => ledger.close());
 
     // ---- facilitator ----
