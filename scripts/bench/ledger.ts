@@ -25,15 +25,24 @@ const here = dirname(fileURLToPath(import.meta.url));
 const hex = (n: number) => "0x" + randomBytes(n).toString("hex");
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
-const contributors = Array.from({ length: CONTRIBUTORS }, () => getAddress(hex(20))).sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1));
+const contributors = Array.from({ length: CONTRIBUTORS }, () => getAddress(hex(20))).sort((a, b) =>
+  a.toLowerCase() < b.toLowerCase() ? -1 : 1,
+);
 const splitter = hex(20);
 
 /** An attribution record of the real shape (~600 bytes): three contributors, a few spans. */
 function record(i: number): string {
-  const picked = [0, 1, 2].map((k) => contributors[(i * 7 + k * 13) % CONTRIBUTORS]).sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1));
+  const picked = [0, 1, 2]
+    .map((k) => contributors[(i * 7 + k * 13) % CONTRIBUTORS])
+    .sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1));
   return JSON.stringify({
     algorithm: "royalty402-sa/v1",
-    contributors: picked.map((address, k) => ({ address, ppm: [300_000, 200_000, 100_000][k], tokens: 40 - k * 10, weight: 1000 - k * 100 })),
+    contributors: picked.map((address, k) => ({
+      address,
+      ppm: [300_000, 200_000, 100_000][k],
+      tokens: 40 - k * 10,
+      weight: 1000 - k * 100,
+    })),
     indexRoot: "0x" + "11".repeat(32),
     masked: [],
     outputHash: hex(32),
@@ -60,7 +69,12 @@ function epochDocument(epoch: number, outputs: Array<{ outputId: string; amount:
     modelOwner: contributors[0],
     ownerBps: 1000,
     protocolBps: 100,
-    previous: { epoch: epoch - 1, cumulativeReceived: "0", cumulativeAllocated: "0", totals: leaves.map(({ account, cumulativeAmount }) => ({ account, cumulativeAmount })) },
+    previous: {
+      epoch: epoch - 1,
+      cumulativeReceived: "0",
+      cumulativeAllocated: "0",
+      totals: leaves.map(({ account, cumulativeAmount }) => ({ account, cumulativeAmount })),
+    },
     cumulativeReceived: String(epoch * 1_000_000),
     contributorPool: String(epoch * 500_000),
     epochPool: "500000",
@@ -68,7 +82,11 @@ function epochDocument(epoch: number, outputs: Array<{ outputId: string; amount:
     allocations: contributors.map((account) => ({ account, weight: "1000", amount: "12500" })),
     cumulativeAllocated: String(epoch * 500_000),
     claims: { root: hex(32), leafEncoding: ["address", "uint256"], leaves },
-    records: { root: hex(32), leafEncoding: ["bytes32", "bytes32"], leaves: outputs.map((o) => ({ outputId: o.outputId, recordHash: o.recordHash, proof: proof(10) })) },
+    records: {
+      root: hex(32),
+      leafEncoding: ["bytes32", "bytes32"],
+      leaves: outputs.map((o) => ({ outputId: o.outputId, recordHash: o.recordHash, proof: proof(10) })),
+    },
   });
 }
 
@@ -79,13 +97,43 @@ async function fill(ledger: Ledger, advance: () => void): Promise<void> {
     const ids = Array.from({ length: Math.min(BATCH, OUTPUTS - start) }, (_, k) => start + k);
     await Promise.all(
       ids.map(async (i) => {
-        const payload = JSON.stringify({ x402Version: 2, payload: { signature: hex(65), authorization: { nonce: hex(32) } }, pad: "p".repeat(900) });
+        const payload = JSON.stringify({
+          x402Version: 2,
+          payload: { signature: hex(65), authorization: { nonce: hex(32) } },
+          pad: "p".repeat(900),
+        });
         const o = { outputId: hex(32), amount: "1000", recordHash: hex(32), record: record(i) };
-        const r = await ledger.reserve({ network: "eip155:31337", asset: hex(20), payer: hex(20), nonce: hex(32), payTo: splitter, amount: o.amount, modelId: "m", outputId: o.outputId, payload });
+        const r = await ledger.reserve({
+          network: "eip155:31337",
+          asset: hex(20),
+          payer: hex(20),
+          nonce: hex(32),
+          payTo: splitter,
+          amount: o.amount,
+          modelId: "m",
+          outputId: o.outputId,
+          payload,
+        });
         if (!r.reserved) throw new Error("bench: expected a fresh reservation");
         const p: PaymentRecord = r.payment;
-        await ledger.putOutput({ outputId: o.outputId, modelId: "m", paymentKey: p, record: o.record, recordHash: o.recordHash, epoch: null, createdAt: Date.now() });
-        await ledger.holdOutput({ ...p, outputId: o.outputId, tokenHash: hex(32).slice(2), statusCode: 200, contentType: "application/json", body, createdAt: Date.now() });
+        await ledger.putOutput({
+          outputId: o.outputId,
+          modelId: "m",
+          paymentKey: p,
+          record: o.record,
+          recordHash: o.recordHash,
+          epoch: null,
+          createdAt: Date.now(),
+        });
+        await ledger.holdOutput({
+          ...p,
+          outputId: o.outputId,
+          tokenHash: hex(32).slice(2),
+          statusCode: 200,
+          contentType: "application/json",
+          body,
+          createdAt: Date.now(),
+        });
         await ledger.transition(p, ["reserved"], "settled", { txHash: hex(32) });
         settledOutputs[i] = o;
       }),
@@ -94,10 +142,21 @@ async function fill(ledger: Ledger, advance: () => void): Promise<void> {
   }
   for (let e = 1; e * PER_EPOCH <= OUTPUTS; e++) {
     const outputs = settledOutputs.slice((e - 1) * PER_EPOCH, e * PER_EPOCH);
-    const base = { splitter, epoch: e, claimsRoot: hex(32), recordsRoot: hex(32), cumulativeAllocated: String(e * 500_000), uri: `http://x/epochs/${e}`, createdAt: Date.now() };
+    const base = {
+      splitter,
+      epoch: e,
+      claimsRoot: hex(32),
+      recordsRoot: hex(32),
+      cumulativeAllocated: String(e * 500_000),
+      uri: `http://x/epochs/${e}`,
+      createdAt: Date.now(),
+    };
     const document = epochDocument(e, outputs);
     await ledger.putEpoch({ ...base, txHash: null, status: "built", document });
-    await ledger.assignOutputsToEpoch(outputs.map((o) => o.outputId), e);
+    await ledger.assignOutputsToEpoch(
+      outputs.map((o) => o.outputId),
+      e,
+    );
     await ledger.putEpoch({ ...base, txHash: hex(32), status: "active", document });
   }
 }
@@ -156,7 +215,12 @@ async function newEpochList(ledger: Ledger): Promise<number> {
 async function newSummary(ledger: Ledger): Promise<number> {
   const feed = new DashboardFeed(ledger); // a fresh feed: the first summary after a restart
   await feed.refresh();
-  const [totals, outputs, recent, epochs] = await Promise.all([feed.totals(), feed.outputsByContributor(), feed.recent(15), ledger.listEpochSummaries()]);
+  const [totals, outputs, recent, epochs] = await Promise.all([
+    feed.totals(),
+    feed.outputsByContributor(),
+    feed.recent(15),
+    ledger.listEpochSummaries(),
+  ]);
   const latest = epochs.at(-1);
   if (latest) await ledger.listEpochClaims(latest.splitter, latest.epoch);
   feed.series(Date.now(), 180_000, 1000, totals.revenue);
@@ -181,7 +245,8 @@ async function main(): Promise<void> {
   clock = Date.now();
 
   const account = contributors[5];
-  if ((await oldContributor(ledger, account)) !== (await newContributor(ledger, account))) throw new Error("bench: old and new contributor reads disagree");
+  if ((await oldContributor(ledger, account)) !== (await newContributor(ledger, account)))
+    throw new Error("bench: old and new contributor reads disagree");
   const reads = {
     epochList: { oldMs: await median(() => oldEpochList(ledger)), newMs: await median(() => newEpochList(ledger)) },
     dashboardSummary: { oldMs: await median(() => oldSummary(ledger)), newMs: await median(() => newSummary(ledger)) },
@@ -207,7 +272,9 @@ async function main(): Promise<void> {
     outputs: OUTPUTS,
     epochs: Math.floor(OUTPUTS / PER_EPOCH),
     fillSeconds: round(fillSeconds),
-    reads: Object.fromEntries(Object.entries(reads).map(([k, v]) => [k, { oldMs: round(v.oldMs), newMs: round(v.newMs), speedup: round(v.oldMs / v.newMs, 1) }])),
+    reads: Object.fromEntries(
+      Object.entries(reads).map(([k, v]) => [k, { oldMs: round(v.oldMs), newMs: round(v.newMs), speedup: round(v.oldMs / v.newMs, 1) }]),
+    ),
     bytesPerOutput: round(fileBytes / OUTPUTS, 0),
     bytesPerOutputAfterHeldOutputsPruned: round(prunedBytes / OUTPUTS, 0),
     heldOutputsPruned: prunedCount,
@@ -223,7 +290,10 @@ async function main(): Promise<void> {
 /** Bytes per table and index (dbstat), when this SQLite build has it. */
 function tableBytes(db: import("node:sqlite").DatabaseSync): Record<string, number> {
   try {
-    const rows = db.prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC").all() as Array<{ name: string; bytes: number }>;
+    const rows = db.prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC").all() as Array<{
+      name: string;
+      bytes: number;
+    }>;
     return Object.fromEntries(rows.map((r) => [r.name, Number(r.bytes)]));
   } catch {
     return {};

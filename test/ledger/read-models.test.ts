@@ -30,7 +30,8 @@ const backends: Array<{ name: string; open: (db: string, now?: () => number) => 
   },
 ];
 
-const record = (contributors: string[]) => JSON.stringify({ contributors: contributors.map((a) => ({ address: a.toUpperCase().replace("0X", "0x"), ppm: 1 })) });
+const record = (contributors: string[]) =>
+  JSON.stringify({ contributors: contributors.map((a) => ({ address: a.toUpperCase().replace("0X", "0x"), ppm: 1 })) });
 
 for (const backend of backends) {
   describe(`Ledger read models: ${backend.name}`, () => {
@@ -61,7 +62,7 @@ for (const backend of backends) {
       return r.payment;
     }
 
-    it("counts settled payments per model and credited outputs per contributor, once each, whichever of output and settlement comes first", async () => {
+    it("counts settled payments per model and credited outputs per contributor once, output first or settlement first", async () => {
       const l = await open();
       const [alice, bob] = [address(), address()];
       const a1 = await reserved(l, { modelId: "a", amount: "1000" });
@@ -81,12 +82,10 @@ for (const backend of backends) {
         { modelId: "a", payments: 2, revenue: ((1n << 200n) + 1001n).toString() },
         { modelId: "b", payments: 1, revenue: "5" },
       ]);
-      expect(await l.contributorTotals()).toEqual(
-        [
-          { contributor: alice, outputs: 2 },
-          { contributor: bob, outputs: 1 },
-        ],
-      );
+      expect(await l.contributorTotals()).toEqual([
+        { contributor: alice, outputs: 2 },
+        { contributor: bob, outputs: 1 },
+      ]);
       expect(await l.contributorTotals(1)).toEqual([{ contributor: alice, outputs: 2 }]);
       const recent = await l.recentSettled(2);
       expect(recent.map((p) => p.amount)).toEqual(["5", ((1n << 200n) + 1n).toString()]);
@@ -123,7 +122,13 @@ for (const backend of backends) {
           cumulativeReceived: "5000",
           epochPool: "400",
           payments: [{ outputId: "a" }, { outputId: "b" }],
-          claims: { leaves: leaves.map(([account, cumulativeAmount]) => ({ account: account.toUpperCase().replace("0X", "0x"), cumulativeAmount, proof: [] })) },
+          claims: {
+            leaves: leaves.map(([account, cumulativeAmount]) => ({
+              account: account.toUpperCase().replace("0X", "0x"),
+              cumulativeAmount,
+              proof: [],
+            })),
+          },
         });
       const e1: EpochRecord = {
         splitter,
@@ -139,7 +144,14 @@ for (const backend of backends) {
       };
       await l.putEpoch(e1);
       // Rebuilt while built: the leaves follow the new document.
-      const rebuilt = { ...e1, claimsRoot: hex(32), document: doc(1, [[alice, "250"], [bob, "150"]]) };
+      const rebuilt = {
+        ...e1,
+        claimsRoot: hex(32),
+        document: doc(1, [
+          [alice, "250"],
+          [bob, "150"],
+        ]),
+      };
       await l.putEpoch(rebuilt);
       await l.putEpoch({ ...rebuilt, status: "posted", txHash: hex(32) });
       const [summary] = await l.listEpochSummaries(splitter);
@@ -161,7 +173,15 @@ for (const backend of backends) {
       const l = await open(undefined, () => t);
       const hold = async (p: PaymentRecord) => {
         const outputId = hex(32);
-        await l.holdOutput({ ...keyOf(p), outputId, tokenHash: hex(32).slice(2), statusCode: 200, contentType: "text/plain", body: new Uint8Array([1, 2, 3]), createdAt: t });
+        await l.holdOutput({
+          ...keyOf(p),
+          outputId,
+          tokenHash: hex(32).slice(2),
+          statusCode: 200,
+          contentType: "text/plain",
+          body: new Uint8Array([1, 2, 3]),
+          createdAt: t,
+        });
         return outputId;
       };
       const settled = await reserved(l);

@@ -40,13 +40,19 @@ export function deriveColumns(document: string): Derived {
 type Roots = { claims_root: unknown; records_root: unknown; cumulative_allocated: unknown };
 
 const sameRoots = (row: Roots | undefined, e: EpochRecord) =>
-  row !== undefined && row.claims_root === e.claimsRoot && row.records_root === e.recordsRoot && String(row.cumulative_allocated) === e.cumulativeAllocated;
+  row !== undefined &&
+  row.claims_root === e.claimsRoot &&
+  row.records_root === e.recordsRoot &&
+  String(row.cumulative_allocated) === e.cumulativeAllocated;
 
 async function rootsOf(q: Queryable, e: EpochRecord, lock = ""): Promise<Roots | undefined> {
-  const { rows } = await q.query(`SELECT claims_root, records_root, cumulative_allocated FROM epochs WHERE splitter = $splitter AND epoch = $epoch ${lock}`, {
-    splitter: e.splitter,
-    epoch: e.epoch,
-  });
+  const { rows } = await q.query(
+    `SELECT claims_root, records_root, cumulative_allocated FROM epochs WHERE splitter = $splitter AND epoch = $epoch ${lock}`,
+    {
+      splitter: e.splitter,
+      epoch: e.epoch,
+    },
+  );
   return rows[0] as Roots | undefined;
 }
 
@@ -126,7 +132,9 @@ export async function listEpochs(db: Db, splitter?: string): Promise<EpochRecord
   const { rows } =
     splitter === undefined
       ? await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs ORDER BY splitter, epoch`)
-      : await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`, { splitter: norm.address("splitter", splitter) });
+      : await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`, {
+          splitter: norm.address("splitter", splitter),
+        });
   return rows.map(toEpoch);
 }
 
@@ -143,10 +151,13 @@ export async function listEpochSummaries(db: Db, splitter?: string): Promise<Epo
 }
 
 export async function listEpochClaims(db: Db, splitter: string, epoch: number): Promise<EpochClaim[]> {
-  const { rows } = await db.exec.query("SELECT account, cumulative_amount FROM epoch_claims WHERE splitter = $splitter AND epoch = $epoch ORDER BY account", {
-    splitter: norm.address("splitter", splitter),
-    epoch: norm.uint("epoch", epoch),
-  });
+  const { rows } = await db.exec.query(
+    "SELECT account, cumulative_amount FROM epoch_claims WHERE splitter = $splitter AND epoch = $epoch ORDER BY account",
+    {
+      splitter: norm.address("splitter", splitter),
+      epoch: norm.uint("epoch", epoch),
+    },
+  );
   return rows.map((r) => ({ account: String(r.account), cumulativeAmount: String(r.cumulative_amount) }));
 }
 

@@ -16,10 +16,20 @@ export async function reserve(db: Db, input: norm.ReserveInput): Promise<Reserve
     const { rows } = await tx.query(
       `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload,
                              created_at, updated_at, instance_id)
-       VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload, $now, $now, $instance)
+       VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload,
+               $now, $now, $instance)
        ON CONFLICT (network, asset, payer, nonce) DO NOTHING
        RETURNING ${PAYMENT_COLUMNS}`,
-      { ...keyParams(p), payTo: p.payTo, amount: p.amount, modelId: p.modelId, outputId: p.outputId, payload: p.payload, now, instance: db.instanceId },
+      {
+        ...keyParams(p),
+        payTo: p.payTo,
+        amount: p.amount,
+        modelId: p.modelId,
+        outputId: p.outputId,
+        payload: p.payload,
+        now,
+        instance: db.instanceId,
+      },
     );
     if (rows.length === 1) return { reserved: true, payment: toPayment(rows[0]) };
     // Lost the race (or a replay): the winner committed before ON CONFLICT saw its row, and
@@ -102,7 +112,8 @@ export async function listPayments(db: Db, q: Parameters<PaymentLedger["listPaym
   const where: string[] = [];
   const params: Record<string, string | number> = { limit: norm.listLimit(q?.limit) };
   if (q?.status !== undefined) {
-    if (!Array.isArray(q.status) || !q.status.every(isPaymentStatus)) throw new LedgerError("invalid_input", "status must be a list of payment statuses");
+    if (!Array.isArray(q.status) || !q.status.every(isPaymentStatus))
+      throw new LedgerError("invalid_input", "status must be a list of payment statuses");
     if (q.status.length === 0) return [];
     where.push(db.d.inList("status", "$statuses"));
     params.statuses = db.d.list(q.status) as string;

@@ -15,7 +15,14 @@ export function creditedContributors(record: string): string[] {
   try {
     const parsed = JSON.parse(record) as { contributors?: Array<{ address?: unknown }> };
     const list = Array.isArray(parsed?.contributors) ? parsed.contributors : [];
-    return [...new Set(list.map((c) => c?.address).filter((a): a is string => typeof a === "string").map((a) => a.toLowerCase()))];
+    return [
+      ...new Set(
+        list
+          .map((c) => c?.address)
+          .filter((a): a is string => typeof a === "string")
+          .map((a) => a.toLowerCase()),
+      ),
+    ];
   } catch {
     return [];
   }
