@@ -18,7 +18,7 @@ interface Derived {
 }
 
 /** The list columns of an epoch document (a document without them yields zeros and nulls). */
-export function deriveColumns(document: string): Derived {
+function deriveColumns(document: string): Derived {
   let doc: { payments?: unknown; claims?: { leaves?: unknown }; cumulativeReceived?: unknown; epochPool?: unknown } = {};
   try {
     doc = JSON.parse(document) ?? {};

@@ -99,7 +99,7 @@ async function updateStatus(
   return rows.length === 1 ? toPayment(rows[0]) : null;
 }
 
-export async function selectPayment(q: Queryable, k: PaymentKey): Promise<PaymentRecord | null> {
+async function selectPayment(q: Queryable, k: PaymentKey): Promise<PaymentRecord | null> {
   const { rows } = await q.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE ${PAYMENT_KEY_MATCH}`, keyParams(k));
   return rows.length === 1 ? toPayment(rows[0]) : null;
 }

@@ -11,7 +11,7 @@ import type { PaymentKey } from "../types.ts";
 const MAX_RECENT = 1000;
 
 /** Lower-case addresses a record credits (a record that is not JSON credits nobody). */
-export function creditedContributors(record: string): string[] {
+function creditedContributors(record: string): string[] {
   try {
     const parsed = JSON.parse(record) as { contributors?: Array<{ address?: unknown }> };
     const list = Array.isArray(parsed?.contributors) ? parsed.contributors : [];
