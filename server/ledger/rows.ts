@@ -25,7 +25,8 @@ export const EPOCH_COLUMNS = "splitter, epoch, claims_root, records_root, cumula
 /** Epoch columns without the document (epochs `e` joined with epoch_summaries `s`), for lists. */
 export const EPOCH_SUMMARY_COLUMNS =
   "e.splitter, e.epoch, e.claims_root, e.records_root, e.cumulative_allocated, e.uri, e.tx_hash, e.status, " +
-  "s.created_at, s.outputs, s.claimants, s.cumulative_received, s.epoch_pool";
+  "COALESCE(s.created_at, e.created_at) AS created_at, COALESCE(s.outputs, 0) AS outputs, COALESCE(s.claimants, 0) AS claimants, " +
+  "s.cumulative_received, s.epoch_pool";
 export const CONTRIBUTION_COLUMNS = "datanet_id, seq, contributor, content_hash, text, created_at";
 export const HELD_OUTPUT_COLUMNS = "network, asset, payer, nonce, output_id, token_hash, status_code, content_type, body, created_at";
 /** Held-output columns qualified with alias `h`, for joins with payments `p`. */

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
@@ -21,12 +22,30 @@ afterAll(async () => {
   await admin.end();
 });
 
-const backends: Array<{ name: string; open: (db: string, now?: () => number) => Opened; drop: (db: string) => Promise<void> }> = [
-  { name: "SQLite", open: (db, now) => new SqliteLedger({ path: join(dir, `${db}.sqlite`), now }), drop: async () => {} },
+interface Backend {
+  name: string;
+  open: (db: string, now?: () => number) => Opened;
+  drop: (db: string) => Promise<void>;
+  /** Runs SQL outside the ledger (plays an older instance's write). */
+  raw: (db: string, sql: string) => Promise<void>;
+}
+
+const backends: Backend[] = [
+  {
+    name: "SQLite",
+    open: (db, now) => new SqliteLedger({ path: join(dir, `${db}.sqlite`), now }),
+    drop: async () => {},
+    raw: async (db, sql) => {
+      const raw = new DatabaseSync(join(dir, `${db}.sqlite`));
+      raw.exec(sql);
+      raw.close();
+    },
+  },
   {
     name: "PostgreSQL",
     open: (db, now) => new PostgresLedger({ connectionString: url, schema: db, poolSize: 4, now }),
     drop: async (db) => void (await admin.query(`DROP SCHEMA IF EXISTS ${db} CASCADE`)),
+    raw: async (db, sql) => void (await admin.query(`SET search_path = ${db}; ${sql}; RESET search_path`)),
   },
 ];
 
@@ -166,6 +185,31 @@ for (const backend of backends) {
       expect(await l.getEpochClaim(splitter, 1, bob.toUpperCase().replace("0X", "0x"))).toEqual({ account: bob, cumulativeAmount: "150" });
       expect(await l.getEpochClaim(splitter, 2, bob)).toBeNull();
       expect(await l.listEpochSummaries(address())).toEqual([]);
+    });
+
+    it("lists an epoch an older instance wrote without its summary, and derives it on the next write", async () => {
+      const db = `r_${hex(5).slice(2)}`;
+      const l = await open(db);
+      const splitter = address();
+      const document = JSON.stringify({ payments: [{}, {}, {}], claims: { leaves: [{ account: address(), cumulativeAmount: "9" }] } });
+      const e: EpochRecord = {
+        splitter,
+        epoch: 1,
+        claimsRoot: hex(32),
+        recordsRoot: hex(32),
+        cumulativeAllocated: "9",
+        uri: "u",
+        txHash: null,
+        status: "built",
+        document,
+        createdAt: 5,
+      };
+      await l.putEpoch(e);
+      await backend.raw(db, "DELETE FROM epoch_claims; DELETE FROM epoch_summaries");
+      expect(await l.listEpochSummaries(splitter)).toMatchObject([{ epoch: 1, outputs: 0, claimants: 0, createdAt: 5 }]);
+      await l.putEpoch({ ...e, status: "posted", txHash: hex(32) }); // same roots: only the missing rows are derived
+      expect(await l.listEpochSummaries(splitter)).toMatchObject([{ epoch: 1, status: "posted", outputs: 3, claimants: 1, createdAt: 5 }]);
+      expect(await l.listEpochClaims(splitter, 1)).toHaveLength(1);
     });
 
     it("prunes held outputs of payments settled or failed before the cutoff, keeping pending ones", async () => {

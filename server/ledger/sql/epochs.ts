@@ -37,17 +37,22 @@ function deriveColumns(document: string): Derived {
   };
 }
 
-type Roots = { claims_root: unknown; records_root: unknown; cumulative_allocated: unknown };
+type Roots = { claims_root: unknown; records_root: unknown; cumulative_allocated: unknown; summarized: unknown };
 
+/** The stored row has these roots and its derived rows (a row written by an older instance may lack them). */
 const sameRoots = (row: Roots | undefined, e: EpochRecord) =>
   row !== undefined &&
+  Number(row.summarized) === 1 &&
   row.claims_root === e.claimsRoot &&
   row.records_root === e.recordsRoot &&
   String(row.cumulative_allocated) === e.cumulativeAllocated;
 
 async function rootsOf(q: Queryable, e: EpochRecord, lock = ""): Promise<Roots | undefined> {
   const { rows } = await q.query(
-    `SELECT claims_root, records_root, cumulative_allocated FROM epochs WHERE splitter = $splitter AND epoch = $epoch ${lock}`,
+    `SELECT claims_root, records_root, cumulative_allocated,
+       CASE WHEN EXISTS (SELECT 1 FROM epoch_summaries s WHERE s.splitter = epochs.splitter AND s.epoch = epochs.epoch)
+         THEN 1 ELSE 0 END AS summarized
+     FROM epochs WHERE splitter = $splitter AND epoch = $epoch ${lock}`,
     {
       splitter: e.splitter,
       epoch: e.epoch,
@@ -138,7 +143,8 @@ export async function listEpochs(db: Db, splitter?: string): Promise<EpochRecord
   return rows.map(toEpoch);
 }
 
-const SUMMARY_JOIN = "epochs e JOIN epoch_summaries s ON s.splitter = e.splitter AND s.epoch = e.epoch";
+// LEFT JOIN: an epoch written by an older instance mid-deploy has no summary row until its next putEpoch.
+const SUMMARY_JOIN = "epochs e LEFT JOIN epoch_summaries s ON s.splitter = e.splitter AND s.epoch = e.epoch";
 
 export async function listEpochSummaries(db: Db, splitter?: string): Promise<EpochSummary[]> {
   const { rows } =
