@@ -4,7 +4,8 @@
 // before (every epoch document read and parsed; every settled payment re-read with its
 // output), in the same run, and measures ledger bytes per paid output.
 //
-//   npm run bench:ledger      (writes scripts/bench/results/ledger.json; BENCH_LEDGER_OUTPUTS=N, default 10000)
+//   npm run bench:ledger      (writes scripts/bench/results/ledger.json; BENCH_LEDGER_OUTPUTS=N, default 10000;
+//                              BENCH_LEDGER_DATABASE_URL=postgres://… measures PostgreSQL too, in a throwaway schema)
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -13,6 +14,8 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { getAddress } from "ethers";
 import { DashboardFeed } from "../../server/dashboard/feed.ts";
+import pg from "pg";
+import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import type { Ledger, PaymentRecord } from "../../server/ledger/types.ts";
 
@@ -232,6 +235,56 @@ async function newContributor(ledger: Ledger, account: string): Promise<string> 
   return (await ledger.getEpochClaim(splitter, latest.epoch, account))?.cumulativeAmount ?? "0";
 }
 
+async function measureReads(ledger: Ledger) {
+  const account = contributors[5];
+  if ((await oldContributor(ledger, account)) !== (await newContributor(ledger, account)))
+    throw new Error("bench: old and new contributor reads disagree");
+  const reads = {
+    epochList: { oldMs: await median(() => oldEpochList(ledger)), newMs: await median(() => newEpochList(ledger)) },
+    dashboardSummary: { oldMs: await median(() => oldSummary(ledger)), newMs: await median(() => newSummary(ledger)) },
+    contributor: { oldMs: await median(() => oldContributor(ledger, account)), newMs: await median(() => newContributor(ledger, account)) },
+  };
+  return Object.fromEntries(
+    Object.entries(reads).map(([k, v]) => [k, { oldMs: round(v.oldMs), newMs: round(v.newMs), speedup: round(v.oldMs / v.newMs, 1) }]),
+  );
+}
+
+/** The same on PostgreSQL (BENCH_LEDGER_DATABASE_URL), in a throwaway schema: reads and bytes per output (tables, indexes, TOAST). */
+async function postgres(url: string) {
+  const schema = `bench_ledger_${randomBytes(4).toString("hex")}`;
+  let clock = Date.now() - Math.ceil(OUTPUTS / BATCH) * 60_000;
+  const ledger = new PostgresLedger({ connectionString: url, schema, now: () => clock });
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await ledger.migrate();
+    const t0 = performance.now();
+    await fill(ledger, () => (clock += 60_000));
+    const fillSeconds = round((performance.now() - t0) / 1000);
+    clock = Date.now();
+    const reads = await measureReads(ledger);
+    await admin.query(`VACUUM ANALYZE`);
+    const { rows } = await admin.query(
+      `SELECT c.relname AS name, pg_total_relation_size(c.oid) AS bytes FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY bytes DESC`,
+      [schema],
+    );
+    const total = rows.reduce((sum: number, r: { bytes: string }) => sum + Number(r.bytes), 0);
+    return {
+      fillSeconds,
+      reads,
+      bytesPerOutput: round(total / OUTPUTS, 0),
+      tableBytesPerOutput: Object.fromEntries(
+        rows.map((r: { name: string; bytes: string | number }) => [r.name, round(Number(r.bytes) / OUTPUTS, 0)]),
+      ),
+    };
+  } finally {
+    await ledger.close();
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin.end();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "bench-ledger-"));
   const path = join(dir, "ledger.sqlite");
@@ -244,14 +297,7 @@ async function main(): Promise<void> {
   const fillSeconds = (performance.now() - t0) / 1000;
   clock = Date.now();
 
-  const account = contributors[5];
-  if ((await oldContributor(ledger, account)) !== (await newContributor(ledger, account)))
-    throw new Error("bench: old and new contributor reads disagree");
-  const reads = {
-    epochList: { oldMs: await median(() => oldEpochList(ledger)), newMs: await median(() => newEpochList(ledger)) },
-    dashboardSummary: { oldMs: await median(() => oldSummary(ledger)), newMs: await median(() => newSummary(ledger)) },
-    contributor: { oldMs: await median(() => oldContributor(ledger, account)), newMs: await median(() => newContributor(ledger, account)) },
-  };
+  const reads = await measureReads(ledger);
 
   await ledger.close();
   const db = new (await import("node:sqlite")).DatabaseSync(path);
@@ -272,17 +318,19 @@ async function main(): Promise<void> {
     outputs: OUTPUTS,
     epochs: Math.floor(OUTPUTS / PER_EPOCH),
     fillSeconds: round(fillSeconds),
-    reads: Object.fromEntries(
-      Object.entries(reads).map(([k, v]) => [k, { oldMs: round(v.oldMs), newMs: round(v.newMs), speedup: round(v.oldMs / v.newMs, 1) }]),
-    ),
+    reads,
     bytesPerOutput: round(fileBytes / OUTPUTS, 0),
     bytesPerOutputAfterHeldOutputsPruned: round(prunedBytes / OUTPUTS, 0),
     heldOutputsPruned: prunedCount,
     tableBytesPerOutput: Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, round(v / OUTPUTS, 0)])),
+    postgres: process.env.BENCH_LEDGER_DATABASE_URL ? await postgres(process.env.BENCH_LEDGER_DATABASE_URL) : null,
     measuredAt: new Date().toISOString(),
   };
-  console.table(Object.fromEntries(Object.entries(result.reads)));
-  console.log(JSON.stringify({ ...result, reads: undefined }, null, 2));
+  console.table(result.reads);
+  if (result.postgres) console.table(result.postgres.reads);
+  console.log(
+    JSON.stringify({ ...result, reads: undefined, postgres: result.postgres && { ...result.postgres, reads: undefined } }, null, 2),
+  );
   mkdirSync(join(here, "results"), { recursive: true });
   writeFileSync(join(here, "results", "ledger.json"), JSON.stringify(result, null, 2) + "\n");
 }
@@ -294,7 +342,7 @@ function tableBytes(db: import("node:sqlite").DatabaseSync): Record<string, numb
       name: string;
       bytes: number;
     }>;
-    return Object.fromEntries(rows.map((r) => [r.name, Number(r.bytes)]));
+    return Object.fromEntries(rows.map((r: { name: string; bytes: string | number }) => [r.name, Number(r.bytes)]));
   } catch {
     return {};
   }
