@@ -52,12 +52,13 @@ export async function transition(
   const f = norm.transitionFields(fields);
   const now = db.now();
   // Settled is terminal, so a successful move to it happens once per payment: count it then.
+  // The model's totals row is the hottest lock: taken last, held only until the commit.
   return db.exec.write(async (tx) => {
     const updated = await updateStatus(db, tx, k, from, to, f, now);
     if (updated && to === "settled") {
-      await countSettlement(db, tx, updated.modelId, updated.amount);
       const record = await recordOfPayment(tx, k);
       if (record !== null) await countCredits(db, tx, record);
+      await countSettlement(db, tx, updated.modelId, updated.amount);
     }
     return updated;
   }, to === "settled");

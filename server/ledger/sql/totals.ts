@@ -22,7 +22,7 @@ function creditedContributors(record: string): string[] {
           .filter((a): a is string => typeof a === "string")
           .map((a) => a.toLowerCase()),
       ),
-    ];
+    ].sort(); // one lock order for every transaction (no deadlocks between concurrent settlements)
   } catch {
     return [];
   }
