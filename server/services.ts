@@ -96,7 +96,11 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   const token = await readToken(provider, config.chain.token);
   if (config.chain.factory && (await provider.getCode(config.chain.factory)) === "0x") throw new ConfigError("chain.factory", `there is no contract at ${config.chain.factory} on this chain`);
 
-  const ledger = options.ledger ?? (await openLedger({ databaseUrl: secrets.databaseUrl ?? undefined, sqlitePath: config.database.sqlitePath }));
+  const ledger = options.ledger ?? (await openLedger({
+      databaseUrl: secrets.databaseUrl ?? undefined,
+      sqlitePath: config.database.sqlitePath,
+      maintenance: { heldOutputRetentionMs: config.database.heldOutputRetentionDays * 86_400_000 },
+    }));
   if (!options.ledger) stack.push(() => ledger.close());
 
   const metrics = createMetrics();

@@ -51,6 +51,8 @@ export type FacilitatorSection =
 export interface DatabaseSection {
   /** SQLite file (used unless DATABASE_URL is set in the environment). */
   sqlitePath: string;
+  /** Days a settled (or failed) payment's held output is kept for re-delivery before it is deleted. */
+  heldOutputRetentionDays: number;
 }
 
 export interface EpochsSection {

@@ -72,7 +72,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
   const chain = chainSection(root.chain, env);
   const facilitator = facilitatorSection(root.facilitator);
   const dataDir = resolve(optionalString("dataDir", root.dataDir, ".data") || fail("dataDir", "must not be empty"));
-  const db = object("database", root.database ?? {}, ["sqlitePath"], { url: "DATABASE_URL is read from the environment only (it carries a password)" });
+  const db = object("database", root.database ?? {}, ["sqlitePath", "heldOutputRetentionDays"], { url: "DATABASE_URL is read from the environment only (it carries a password)" });
   const sqlitePath = env.LEDGER_SQLITE_PATH || (db.sqlitePath === undefined ? joinPath(dataDir, "royalty402.sqlite") : resolve(string("database.sqlitePath", db.sqlitePath)));
   const epochs = epochsSection(root.epochs);
   const admin = object("admin", root.admin ?? {}, ["token"]);
@@ -91,7 +91,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
   });
 
   const secrets = secretsFromEnv(env, admin.token);
-  return { config: { server, chain, facilitator, database: { sqlitePath }, dataDir, epochs, datanets, models }, secrets };
+  return { config: { server, chain, facilitator, database: { sqlitePath, heldOutputRetentionDays: integer("database.heldOutputRetentionDays", db.heldOutputRetentionDays, 1, 3650, 7) }, dataDir, epochs, datanets, models }, secrets };
 }
 
 /** The secrets, from the environment (the admin token may also come from the file). */

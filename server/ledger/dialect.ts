@@ -2,7 +2,7 @@
 // once (shared implementation in store.ts, statements with $named parameters); the few
 // places where the dialects disagree call into this record instead of branching.
 
-export type ErrorKind = "foreign_key" | "unique" | null;
+type ErrorKind = "foreign_key" | "unique" | null;
 
 export interface Dialect {
   readonly name: "sqlite" | "postgres";

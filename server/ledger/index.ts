@@ -10,7 +10,7 @@ export { LedgerError, isLedgerError, type LedgerErrorCode } from "./errors.ts";
 export { PAYMENT_STATUSES, PAYMENT_TRANSITIONS, assertTransition } from "./transitions.ts";
 export { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
 export type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
-export { DEFAULT_HELD_OUTPUT_RETENTION_MS, type MaintenanceOptions } from "./maintenance.ts";
+export type { MaintenanceOptions } from "./maintenance.ts";
 
 export const DEFAULT_SQLITE_PATH = ".data/royalty402.sqlite";
 

@@ -112,8 +112,10 @@ export const sqliteMigrations: readonly Migration[] = [
   {
     version: 3,
     name: "read_models",
-    // Epoch list columns (so lists never read documents), claim leaves, running totals,
-    // instance heartbeats, and an index to prune held outputs by age. Backfilled from the rows.
+    // Epoch list columns (so lists never read documents: in a table of their own, since SQLite
+    // walks a large document's overflow pages to reach the columns stored after it), claim
+    // leaves, running totals, instance heartbeats, and an index to prune held outputs by age.
+    // Backfilled from the rows.
     sql: `
       ALTER TABLE payments ADD COLUMN instance_id TEXT;
       CREATE TABLE instances (
@@ -123,16 +125,24 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX held_outputs_created ON held_outputs (created_at);
 
-      ALTER TABLE epochs ADD COLUMN outputs INTEGER NOT NULL DEFAULT 0;
-      ALTER TABLE epochs ADD COLUMN claimants INTEGER NOT NULL DEFAULT 0;
-      ALTER TABLE epochs ADD COLUMN cumulative_received TEXT;
-      ALTER TABLE epochs ADD COLUMN epoch_pool TEXT;
-      UPDATE epochs SET
-        outputs = COALESCE(json_array_length(document, '$.payments'), 0),
-        claimants = COALESCE(json_array_length(document, '$.claims.leaves'), 0),
-        cumulative_received = json_extract(document, '$.cumulativeReceived'),
-        epoch_pool = json_extract(document, '$.epochPool')
-      WHERE json_valid(document);
+      CREATE TABLE epoch_summaries (
+        splitter            TEXT NOT NULL,
+        epoch               INTEGER NOT NULL,
+        created_at          INTEGER NOT NULL,
+        outputs             INTEGER NOT NULL,
+        claimants           INTEGER NOT NULL,
+        cumulative_received TEXT,
+        epoch_pool          TEXT,
+        PRIMARY KEY (splitter, epoch),
+        FOREIGN KEY (splitter, epoch) REFERENCES epochs (splitter, epoch)
+      ) STRICT;
+      INSERT INTO epoch_summaries (splitter, epoch, created_at, outputs, claimants, cumulative_received, epoch_pool)
+        SELECT splitter, epoch, created_at,
+          CASE WHEN json_valid(document) THEN COALESCE(json_array_length(document, '$.payments'), 0) ELSE 0 END,
+          CASE WHEN json_valid(document) THEN COALESCE(json_array_length(document, '$.claims.leaves'), 0) ELSE 0 END,
+          CASE WHEN json_valid(document) THEN json_extract(document, '$.cumulativeReceived') END,
+          CASE WHEN json_valid(document) THEN json_extract(document, '$.epochPool') END
+        FROM epochs;
       CREATE TABLE epoch_claims (
         splitter          TEXT NOT NULL,
         epoch             INTEGER NOT NULL,
@@ -265,8 +275,9 @@ export const postgresMigrations: readonly Migration[] = [
   {
     version: 3,
     name: "read_models",
-    // Epoch list columns (so lists never read documents), claim leaves, running totals,
-    // instance heartbeats, and an index to prune held outputs by age. Backfilled from the rows.
+    // Epoch list columns (so lists never read documents; same layout as SQLite's), claim
+    // leaves, running totals, instance heartbeats, and an index to prune held outputs by age.
+    // Backfilled from the rows.
     sql: `
       ALTER TABLE payments ADD COLUMN instance_id TEXT;
       CREATE TABLE instances (
@@ -276,16 +287,24 @@ export const postgresMigrations: readonly Migration[] = [
       );
       CREATE INDEX held_outputs_created ON held_outputs (created_at);
 
-      ALTER TABLE epochs
-        ADD COLUMN outputs BIGINT NOT NULL DEFAULT 0,
-        ADD COLUMN claimants BIGINT NOT NULL DEFAULT 0,
-        ADD COLUMN cumulative_received NUMERIC(78, 0),
-        ADD COLUMN epoch_pool NUMERIC(78, 0);
-      UPDATE epochs SET
-        outputs = COALESCE(jsonb_array_length(document::jsonb -> 'payments'), 0),
-        claimants = COALESCE(jsonb_array_length(document::jsonb -> 'claims' -> 'leaves'), 0),
-        cumulative_received = (document::jsonb ->> 'cumulativeReceived')::numeric,
-        epoch_pool = (document::jsonb ->> 'epochPool')::numeric;
+      CREATE TABLE epoch_summaries (
+        splitter            TEXT NOT NULL,
+        epoch               BIGINT NOT NULL,
+        created_at          BIGINT NOT NULL,
+        outputs             BIGINT NOT NULL,
+        claimants           BIGINT NOT NULL,
+        cumulative_received NUMERIC(78, 0),
+        epoch_pool          NUMERIC(78, 0),
+        PRIMARY KEY (splitter, epoch),
+        CONSTRAINT epoch_summaries_epoch_fk FOREIGN KEY (splitter, epoch) REFERENCES epochs (splitter, epoch)
+      );
+      INSERT INTO epoch_summaries (splitter, epoch, created_at, outputs, claimants, cumulative_received, epoch_pool)
+        SELECT splitter, epoch, created_at,
+          COALESCE(jsonb_array_length(document::jsonb -> 'payments'), 0),
+          COALESCE(jsonb_array_length(document::jsonb -> 'claims' -> 'leaves'), 0),
+          (document::jsonb ->> 'cumulativeReceived')::numeric,
+          (document::jsonb ->> 'epochPool')::numeric
+        FROM epochs;
       CREATE TABLE epoch_claims (
         splitter          TEXT NOT NULL,
         epoch             BIGINT NOT NULL,

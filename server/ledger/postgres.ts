@@ -57,10 +57,7 @@ class PostgresExecutor implements Executor {
   private readonly compiled = new Map<string, Compiled>();
   private closed = false;
 
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly schema: string,
-  ) {}
+  constructor(private readonly pool: pg.Pool, private readonly schema: string) {}
 
   private ensureOpen(): void {
     if (this.closed) throw new LedgerError("ledger_closed", "the PostgreSQL ledger is closed");
@@ -120,7 +117,9 @@ class PostgresExecutor implements Executor {
       if (exists.rowCount === 0) await client.query(`CREATE SCHEMA "${this.schema}"`);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
-      const applied = new Map((await client.query("SELECT version, name FROM schema_migrations")).rows.map((r) => [Number(r.version), String(r.name)]));
+      const applied = new Map(
+        (await client.query("SELECT version, name FROM schema_migrations")).rows.map((r) => [Number(r.version), String(r.name)]),
+      );
       await applyMigrations(
         applied,
         migrations,

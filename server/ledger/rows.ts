@@ -22,9 +22,11 @@ export const OUTPUT_COLUMNS = "output_id, model_id, network, asset, payer, nonce
 /** Output columns qualified with alias `o`, for joins with payments `p`. */
 export const OUTPUT_COLUMNS_O = OUTPUT_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ");
 export const EPOCH_COLUMNS = "splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at";
-/** Epoch columns without the document, for lists. */
+/** Epoch columns without the document (epochs `e` joined with epoch_summaries `s`), for lists. */
 export const EPOCH_SUMMARY_COLUMNS =
-  "splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, created_at, outputs, claimants, cumulative_received, epoch_pool";
+  "e.splitter, e.epoch, e.claims_root, e.records_root, e.cumulative_allocated, e.uri, e.tx_hash, e.status, " +
+  "COALESCE(s.created_at, e.created_at) AS created_at, COALESCE(s.outputs, 0) AS outputs, COALESCE(s.claimants, 0) AS claimants, " +
+  "s.cumulative_received, s.epoch_pool";
 export const CONTRIBUTION_COLUMNS = "datanet_id, seq, contributor, content_hash, text, created_at";
 export const HELD_OUTPUT_COLUMNS = "network, asset, payer, nonce, output_id, token_hash, status_code, content_type, body, created_at";
 /** Held-output columns qualified with alias `h`, for joins with payments `p`. */

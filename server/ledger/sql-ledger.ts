@@ -66,7 +66,8 @@ export abstract class SqlLedger implements Ledger {
 
   // Payments
   reserve = (p: norm.ReserveInput) => payments.reserve(this.db, p);
-  transition = (key: PaymentKey, from: PaymentStatus[], to: PaymentStatus, fields?: norm.TransitionFields) => payments.transition(this.db, key, from, to, fields);
+  transition = (key: PaymentKey, from: PaymentStatus[], to: PaymentStatus, fields?: norm.TransitionFields) =>
+    payments.transition(this.db, key, from, to, fields);
   getPayment = (key: PaymentKey) => payments.getPayment(this.db, key);
   listPayments = (q: Parameters<PaymentLedger["listPayments"]>[0]) => payments.listPayments(this.db, q);
 

@@ -195,7 +195,11 @@ class SqliteExecutor implements Executor {
         migrations,
         async (m) => {
           db.exec(m.sql);
-          await tx.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($version, $name, $now)", { version: m.version, name: m.name, now });
+          await tx.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($version, $name, $now)", {
+            version: m.version,
+            name: m.name,
+            now,
+          });
         },
         (m, name) => new LedgerError("migration_mismatch", `version ${m.version} is "${name}" in the database, "${m.name}" in code`),
       );

@@ -240,7 +240,14 @@ export interface InstanceLedger {
   releaseDeadReservations(staleMs: number): Promise<number>;
 }
 
-export interface Ledger extends PaymentLedger, OutputLedger, HeldOutputLedger, EpochLedger, ContributionLedger, TotalsLedger, InstanceLedger {
+export interface Ledger
+  extends PaymentLedger,
+    OutputLedger,
+    HeldOutputLedger,
+    EpochLedger,
+    ContributionLedger,
+    TotalsLedger,
+    InstanceLedger {
   /** Creates or upgrades the schema (idempotent; safe with several instances starting at once). */
   migrate(): Promise<void>;
   close(): Promise<void>;

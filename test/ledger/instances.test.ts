@@ -23,9 +23,20 @@ it("a reservation of an instance killed -9 is released within 30 s; the live ins
     const mine = await live.reserve(paymentInput());
     if (!mine.reserved) throw new Error("expected a fresh reservation");
 
-    const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", fileURLToPath(new URL("./instance-child.ts", import.meta.url)), url, schema], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        "--disable-warning=ExperimentalWarning",
+        "--import",
+        "tsx",
+        fileURLToPath(new URL("./instance-child.ts", import.meta.url)),
+        url,
+        schema,
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let err = "";
     child.stderr.on("data", (d) => (err += d));
     const theirs = await new Promise<PaymentKey>((resolve, reject) => {

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
@@ -21,16 +22,35 @@ afterAll(async () => {
   await admin.end();
 });
 
-const backends: Array<{ name: string; open: (db: string, now?: () => number) => Opened; drop: (db: string) => Promise<void> }> = [
-  { name: "SQLite", open: (db, now) => new SqliteLedger({ path: join(dir, `${db}.sqlite`), now }), drop: async () => {} },
+interface Backend {
+  name: string;
+  open: (db: string, now?: () => number) => Opened;
+  drop: (db: string) => Promise<void>;
+  /** Runs SQL outside the ledger (plays an older instance's write). */
+  raw: (db: string, sql: string) => Promise<void>;
+}
+
+const backends: Backend[] = [
+  {
+    name: "SQLite",
+    open: (db, now) => new SqliteLedger({ path: join(dir, `${db}.sqlite`), now }),
+    drop: async () => {},
+    raw: async (db, sql) => {
+      const raw = new DatabaseSync(join(dir, `${db}.sqlite`));
+      raw.exec(sql);
+      raw.close();
+    },
+  },
   {
     name: "PostgreSQL",
     open: (db, now) => new PostgresLedger({ connectionString: url, schema: db, poolSize: 4, now }),
     drop: async (db) => void (await admin.query(`DROP SCHEMA IF EXISTS ${db} CASCADE`)),
+    raw: async (db, sql) => void (await admin.query(`SET search_path = ${db}; ${sql}; RESET search_path`)),
   },
 ];
 
-const record = (contributors: string[]) => JSON.stringify({ contributors: contributors.map((a) => ({ address: a.toUpperCase().replace("0X", "0x"), ppm: 1 })) });
+const record = (contributors: string[]) =>
+  JSON.stringify({ contributors: contributors.map((a) => ({ address: a.toUpperCase().replace("0X", "0x"), ppm: 1 })) });
 
 for (const backend of backends) {
   describe(`Ledger read models: ${backend.name}`, () => {
@@ -61,7 +81,7 @@ for (const backend of backends) {
       return r.payment;
     }
 
-    it("counts settled payments per model and credited outputs per contributor, once each, whichever of output and settlement comes first", async () => {
+    it("counts settled payments per model and credited outputs per contributor once, output first or settlement first", async () => {
       const l = await open();
       const [alice, bob] = [address(), address()];
       const a1 = await reserved(l, { modelId: "a", amount: "1000" });
@@ -81,12 +101,10 @@ for (const backend of backends) {
         { modelId: "a", payments: 2, revenue: ((1n << 200n) + 1001n).toString() },
         { modelId: "b", payments: 1, revenue: "5" },
       ]);
-      expect(await l.contributorTotals()).toEqual(
-        [
-          { contributor: alice, outputs: 2 },
-          { contributor: bob, outputs: 1 },
-        ],
-      );
+      expect(await l.contributorTotals()).toEqual([
+        { contributor: alice, outputs: 2 },
+        { contributor: bob, outputs: 1 },
+      ]);
       expect(await l.contributorTotals(1)).toEqual([{ contributor: alice, outputs: 2 }]);
       const recent = await l.recentSettled(2);
       expect(recent.map((p) => p.amount)).toEqual(["5", ((1n << 200n) + 1n).toString()]);
@@ -123,7 +141,13 @@ for (const backend of backends) {
           cumulativeReceived: "5000",
           epochPool: "400",
           payments: [{ outputId: "a" }, { outputId: "b" }],
-          claims: { leaves: leaves.map(([account, cumulativeAmount]) => ({ account: account.toUpperCase().replace("0X", "0x"), cumulativeAmount, proof: [] })) },
+          claims: {
+            leaves: leaves.map(([account, cumulativeAmount]) => ({
+              account: account.toUpperCase().replace("0X", "0x"),
+              cumulativeAmount,
+              proof: [],
+            })),
+          },
         });
       const e1: EpochRecord = {
         splitter,
@@ -139,7 +163,14 @@ for (const backend of backends) {
       };
       await l.putEpoch(e1);
       // Rebuilt while built: the leaves follow the new document.
-      const rebuilt = { ...e1, claimsRoot: hex(32), document: doc(1, [[alice, "250"], [bob, "150"]]) };
+      const rebuilt = {
+        ...e1,
+        claimsRoot: hex(32),
+        document: doc(1, [
+          [alice, "250"],
+          [bob, "150"],
+        ]),
+      };
       await l.putEpoch(rebuilt);
       await l.putEpoch({ ...rebuilt, status: "posted", txHash: hex(32) });
       const [summary] = await l.listEpochSummaries(splitter);
@@ -156,12 +187,45 @@ for (const backend of backends) {
       expect(await l.listEpochSummaries(address())).toEqual([]);
     });
 
+    it("lists an epoch an older instance wrote without its summary, and derives it on the next write", async () => {
+      const db = `r_${hex(5).slice(2)}`;
+      const l = await open(db);
+      const splitter = address();
+      const document = JSON.stringify({ payments: [{}, {}, {}], claims: { leaves: [{ account: address(), cumulativeAmount: "9" }] } });
+      const e: EpochRecord = {
+        splitter,
+        epoch: 1,
+        claimsRoot: hex(32),
+        recordsRoot: hex(32),
+        cumulativeAllocated: "9",
+        uri: "u",
+        txHash: null,
+        status: "built",
+        document,
+        createdAt: 5,
+      };
+      await l.putEpoch(e);
+      await backend.raw(db, "DELETE FROM epoch_claims; DELETE FROM epoch_summaries");
+      expect(await l.listEpochSummaries(splitter)).toMatchObject([{ epoch: 1, outputs: 0, claimants: 0, createdAt: 5 }]);
+      await l.putEpoch({ ...e, status: "posted", txHash: hex(32) }); // same roots: only the missing rows are derived
+      expect(await l.listEpochSummaries(splitter)).toMatchObject([{ epoch: 1, status: "posted", outputs: 3, claimants: 1, createdAt: 5 }]);
+      expect(await l.listEpochClaims(splitter, 1)).toHaveLength(1);
+    });
+
     it("prunes held outputs of payments settled or failed before the cutoff, keeping pending ones", async () => {
       let t = 1_000_000;
       const l = await open(undefined, () => t);
       const hold = async (p: PaymentRecord) => {
         const outputId = hex(32);
-        await l.holdOutput({ ...keyOf(p), outputId, tokenHash: hex(32).slice(2), statusCode: 200, contentType: "text/plain", body: new Uint8Array([1, 2, 3]), createdAt: t });
+        await l.holdOutput({
+          ...keyOf(p),
+          outputId,
+          tokenHash: hex(32).slice(2),
+          statusCode: 200,
+          contentType: "text/plain",
+          body: new Uint8Array([1, 2, 3]),
+          createdAt: t,
+        });
         return outputId;
       };
       const settled = await reserved(l);

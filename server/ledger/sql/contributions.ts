@@ -19,7 +19,14 @@ export async function addContribution(db: Db, input: Omit<ContributionRecord, "s
       `INSERT INTO contributions (datanet_id, seq, contributor, content_hash, text, created_at)
        VALUES ($datanetId, $seq, $contributor, $contentHash, $text, $now)
        RETURNING ${CONTRIBUTION_COLUMNS}`,
-      { datanetId: c.datanetId, seq: Number(counter.rows[0].seq), contributor: c.contributor, contentHash: c.contentHash, text: c.text, now: db.now() },
+      {
+        datanetId: c.datanetId,
+        seq: Number(counter.rows[0].seq),
+        contributor: c.contributor,
+        contentHash: c.contentHash,
+        text: c.text,
+        now: db.now(),
+      },
     );
     return toContribution(rows[0]);
   });

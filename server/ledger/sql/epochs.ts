@@ -1,6 +1,7 @@
-// Epochs: one row per (splitter, epoch) with its document, plus what lists need in columns of
-// their own (counts, pool, claim leaves) so lists and earnings never read a document. The
-// columns are derived from the document when its roots change, in the same transaction.
+// Epochs: one row per (splitter, epoch) with its document, plus what lists need in rows of
+// their own (epoch_summaries: counts, pool; epoch_claims: claim leaves) so lists and earnings
+// never read a document. They are derived from the document when its roots change, in the
+// same transaction.
 import { LedgerError } from "../errors.ts";
 import type { Queryable } from "../executor.ts";
 import * as norm from "../normalize.ts";
@@ -17,7 +18,7 @@ interface Derived {
 }
 
 /** The list columns of an epoch document (a document without them yields zeros and nulls). */
-export function deriveColumns(document: string): Derived {
+function deriveColumns(document: string): Derived {
   let doc: { payments?: unknown; claims?: { leaves?: unknown }; cumulativeReceived?: unknown; epochPool?: unknown } = {};
   try {
     doc = JSON.parse(document) ?? {};
@@ -36,16 +37,27 @@ export function deriveColumns(document: string): Derived {
   };
 }
 
-type Roots = { claims_root: unknown; records_root: unknown; cumulative_allocated: unknown };
+type Roots = { claims_root: unknown; records_root: unknown; cumulative_allocated: unknown; summarized: unknown };
 
+/** The stored row has these roots and its derived rows (a row written by an older instance may lack them). */
 const sameRoots = (row: Roots | undefined, e: EpochRecord) =>
-  row !== undefined && row.claims_root === e.claimsRoot && row.records_root === e.recordsRoot && String(row.cumulative_allocated) === e.cumulativeAllocated;
+  row !== undefined &&
+  Number(row.summarized) === 1 &&
+  row.claims_root === e.claimsRoot &&
+  row.records_root === e.recordsRoot &&
+  String(row.cumulative_allocated) === e.cumulativeAllocated;
 
 async function rootsOf(q: Queryable, e: EpochRecord, lock = ""): Promise<Roots | undefined> {
-  const { rows } = await q.query(`SELECT claims_root, records_root, cumulative_allocated FROM epochs WHERE splitter = $splitter AND epoch = $epoch ${lock}`, {
-    splitter: e.splitter,
-    epoch: e.epoch,
-  });
+  const { rows } = await q.query(
+    `SELECT claims_root, records_root, cumulative_allocated,
+       CASE WHEN EXISTS (SELECT 1 FROM epoch_summaries s WHERE s.splitter = epochs.splitter AND s.epoch = epochs.epoch)
+         THEN 1 ELSE 0 END AS summarized
+     FROM epochs WHERE splitter = $splitter AND epoch = $epoch ${lock}`,
+    {
+      splitter: e.splitter,
+      epoch: e.epoch,
+    },
+  );
   return rows[0] as Roots | undefined;
 }
 
@@ -56,18 +68,12 @@ export async function putEpoch(db: Db, input: EpochRecord): Promise<void> {
   await db.exec.transaction(async (tx) => {
     if (derived === null && !sameRoots(await rootsOf(tx, e, db.d.forUpdate), e)) derived = deriveColumns(e.document);
     const { rows } = await tx.query(
-      `INSERT INTO epochs (splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at,
-                           outputs, claimants, cumulative_received, epoch_pool)
-       VALUES ($splitter, $epoch, $claimsRoot, $recordsRoot, $cumulativeAllocated, $uri, $txHash, $status, $document, $createdAt,
-               $outputs, $claimants, $cumulativeReceived, $epochPool)
+      `INSERT INTO epochs (splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at)
+       VALUES ($splitter, $epoch, $claimsRoot, $recordsRoot, $cumulativeAllocated, $uri, $txHash, $status, $document, $createdAt)
        ON CONFLICT (splitter, epoch) DO UPDATE SET
          claims_root = excluded.claims_root, records_root = excluded.records_root,
          cumulative_allocated = excluded.cumulative_allocated, uri = excluded.uri, tx_hash = excluded.tx_hash,
-         status = excluded.status, document = excluded.document,
-         outputs = CASE WHEN $derived = 1 THEN excluded.outputs ELSE epochs.outputs END,
-         claimants = CASE WHEN $derived = 1 THEN excluded.claimants ELSE epochs.claimants END,
-         cumulative_received = CASE WHEN $derived = 1 THEN excluded.cumulative_received ELSE epochs.cumulative_received END,
-         epoch_pool = CASE WHEN $derived = 1 THEN excluded.epoch_pool ELSE epochs.epoch_pool END
+         status = excluded.status, document = excluded.document
        WHERE epochs.status = 'built'
           OR (epochs.claims_root = excluded.claims_root AND epochs.records_root = excluded.records_root
               AND epochs.cumulative_allocated = excluded.cumulative_allocated)
@@ -83,16 +89,30 @@ export async function putEpoch(db: Db, input: EpochRecord): Promise<void> {
         status: e.status,
         document: e.document,
         createdAt: e.createdAt,
-        derived: derived === null ? 0 : 1,
-        outputs: derived?.outputs ?? 0,
-        claimants: derived?.claimants ?? 0,
-        cumulativeReceived: derived?.cumulativeReceived ?? null,
-        epochPool: derived?.epochPool ?? null,
       },
     );
     if (rows.length === 0) throw new LedgerError("epoch_conflict", `epoch ${e.epoch} of ${e.splitter} was posted with other roots`);
-    if (derived) await replaceClaims(db, tx, e, derived.claims);
+    if (derived) await writeDerived(db, tx, e, derived);
   });
+}
+
+async function writeDerived(db: Db, tx: Queryable, e: EpochRecord, derived: Derived): Promise<void> {
+  await tx.query(
+    `INSERT INTO epoch_summaries (splitter, epoch, created_at, outputs, claimants, cumulative_received, epoch_pool)
+     VALUES ($splitter, $epoch, $createdAt, $outputs, $claimants, $cumulativeReceived, $epochPool)
+     ON CONFLICT (splitter, epoch) DO UPDATE SET outputs = excluded.outputs, claimants = excluded.claimants,
+       cumulative_received = excluded.cumulative_received, epoch_pool = excluded.epoch_pool`,
+    {
+      splitter: e.splitter,
+      epoch: e.epoch,
+      createdAt: e.createdAt,
+      outputs: derived.outputs,
+      claimants: derived.claimants,
+      cumulativeReceived: derived.cumulativeReceived,
+      epochPool: derived.epochPool,
+    },
+  );
+  await replaceClaims(db, tx, e, derived.claims);
 }
 
 async function replaceClaims(db: Db, tx: Queryable, e: EpochRecord, claims: Array<[string, string]>): Promise<void> {
@@ -117,25 +137,33 @@ export async function listEpochs(db: Db, splitter?: string): Promise<EpochRecord
   const { rows } =
     splitter === undefined
       ? await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs ORDER BY splitter, epoch`)
-      : await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`, { splitter: norm.address("splitter", splitter) });
+      : await db.exec.query(`SELECT ${EPOCH_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`, {
+          splitter: norm.address("splitter", splitter),
+        });
   return rows.map(toEpoch);
 }
+
+// LEFT JOIN: an epoch written by an older instance mid-deploy has no summary row until its next putEpoch.
+const SUMMARY_JOIN = "epochs e LEFT JOIN epoch_summaries s ON s.splitter = e.splitter AND s.epoch = e.epoch";
 
 export async function listEpochSummaries(db: Db, splitter?: string): Promise<EpochSummary[]> {
   const { rows } =
     splitter === undefined
-      ? await db.exec.query(`SELECT ${EPOCH_SUMMARY_COLUMNS} FROM epochs ORDER BY splitter, epoch`)
-      : await db.exec.query(`SELECT ${EPOCH_SUMMARY_COLUMNS} FROM epochs WHERE splitter = $splitter ORDER BY epoch`, {
+      ? await db.exec.query(`SELECT ${EPOCH_SUMMARY_COLUMNS} FROM ${SUMMARY_JOIN} ORDER BY e.splitter, e.epoch`)
+      : await db.exec.query(`SELECT ${EPOCH_SUMMARY_COLUMNS} FROM ${SUMMARY_JOIN} WHERE e.splitter = $splitter ORDER BY e.epoch`, {
           splitter: norm.address("splitter", splitter),
         });
   return rows.map(toEpochSummary);
 }
 
 export async function listEpochClaims(db: Db, splitter: string, epoch: number): Promise<EpochClaim[]> {
-  const { rows } = await db.exec.query("SELECT account, cumulative_amount FROM epoch_claims WHERE splitter = $splitter AND epoch = $epoch ORDER BY account", {
-    splitter: norm.address("splitter", splitter),
-    epoch: norm.uint("epoch", epoch),
-  });
+  const { rows } = await db.exec.query(
+    "SELECT account, cumulative_amount FROM epoch_claims WHERE splitter = $splitter AND epoch = $epoch ORDER BY account",
+    {
+      splitter: norm.address("splitter", splitter),
+      epoch: norm.uint("epoch", epoch),
+    },
+  );
   return rows.map((r) => ({ account: String(r.account), cumulativeAmount: String(r.cumulative_amount) }));
 }
 

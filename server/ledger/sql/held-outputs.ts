@@ -16,17 +16,27 @@ export async function holdOutput(db: Db, input: HeldOutput): Promise<void> {
          VALUES ($network, $asset, $payer, $nonce, $outputId, $tokenHash, $statusCode, $contentType, $body, $createdAt)
          ON CONFLICT DO NOTHING
          RETURNING output_id`,
-        { ...keyParams(h), outputId: h.outputId, tokenHash: h.tokenHash, statusCode: h.statusCode, contentType: h.contentType, body: h.body, createdAt: h.createdAt },
+        {
+          ...keyParams(h),
+          outputId: h.outputId,
+          tokenHash: h.tokenHash,
+          statusCode: h.statusCode,
+          contentType: h.contentType,
+          body: h.body,
+          createdAt: h.createdAt,
+        },
       );
       return rows.length === 1;
     }, false);
   } catch (e) {
-    if (db.d.errorKind(e) === "foreign_key") throw new LedgerError("unknown_payment", `held output ${h.outputId} names a payment the ledger does not hold`);
+    if (db.d.errorKind(e) === "foreign_key")
+      throw new LedgerError("unknown_payment", `held output ${h.outputId} names a payment the ledger does not hold`);
     throw e;
   }
   if (inserted) return;
   const { rows } = await db.exec.query(`SELECT output_id FROM held_outputs WHERE ${PAYMENT_KEY_MATCH}`, keyParams(h));
-  if (rows[0]?.output_id !== h.outputId) throw new LedgerError("output_conflict", `output ${h.outputId} conflicts with an output already held`);
+  if (rows[0]?.output_id !== h.outputId)
+    throw new LedgerError("output_conflict", `output ${h.outputId} conflicts with an output already held`);
 }
 
 export async function getHeldOutput(db: Db, outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null> {

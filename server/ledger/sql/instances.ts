@@ -24,7 +24,10 @@ export async function releaseDeadReservations(db: Db, staleMs: number): Promise<
   const { changes } = await db.exec.write(
     (tx) =>
       tx.query(
-        `UPDATE payments SET status = 'released', error_reason = 'instance_stopped', updated_at = ${db.d.greatest("updated_at", "CAST($now AS BIGINT)")}
+        `UPDATE payments SET status = 'released', error_reason = 'instance_stopped', updated_at = ${db.d.greatest(
+          "updated_at",
+          "CAST($now AS BIGINT)",
+        )}
          WHERE status = 'reserved' AND instance_id <> $instance
            AND instance_id IN (SELECT instance_id FROM instances WHERE heartbeat_at < $cutoff)`,
         { now, cutoff, instance: db.instanceId },

@@ -46,15 +46,22 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
   }
   if (inserted) return;
   const existing = await getOutput(db, o.outputId);
-  if (!existing || !sameOutput(existing, o)) throw new LedgerError("output_conflict", `output ${o.outputId} exists with a different record`);
+  if (!existing || !sameOutput(existing, o))
+    throw new LedgerError("output_conflict", `output ${o.outputId} exists with a different record`);
 }
 
 export async function getOutput(db: Db, outputId: string): Promise<OutputRecord | null> {
-  const { rows } = await db.exec.query(`SELECT ${OUTPUT_COLUMNS} FROM outputs WHERE output_id = $outputId`, { outputId: norm.id("outputId", outputId) });
+  const { rows } = await db.exec.query(`SELECT ${OUTPUT_COLUMNS} FROM outputs WHERE output_id = $outputId`, {
+    outputId: norm.id("outputId", outputId),
+  });
   return rows.length === 1 ? toOutput(rows[0]) : null;
 }
 
-export async function listUnassignedSettledOutputs(db: Db, modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>> {
+export async function listUnassignedSettledOutputs(
+  db: Db,
+  modelId: string,
+  limit?: number,
+): Promise<Array<OutputRecord & { amount: string }>> {
   const { rows } = await db.exec.query(
     `SELECT ${OUTPUT_COLUMNS_O}, p.amount FROM outputs o
      JOIN payments p ON ${JOIN_PAYMENT}

@@ -16,10 +16,20 @@ export async function reserve(db: Db, input: norm.ReserveInput): Promise<Reserve
     const { rows } = await tx.query(
       `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload,
                              created_at, updated_at, instance_id)
-       VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload, $now, $now, $instance)
+       VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload,
+               $now, $now, $instance)
        ON CONFLICT (network, asset, payer, nonce) DO NOTHING
        RETURNING ${PAYMENT_COLUMNS}`,
-      { ...keyParams(p), payTo: p.payTo, amount: p.amount, modelId: p.modelId, outputId: p.outputId, payload: p.payload, now, instance: db.instanceId },
+      {
+        ...keyParams(p),
+        payTo: p.payTo,
+        amount: p.amount,
+        modelId: p.modelId,
+        outputId: p.outputId,
+        payload: p.payload,
+        now,
+        instance: db.instanceId,
+      },
     );
     if (rows.length === 1) return { reserved: true, payment: toPayment(rows[0]) };
     // Lost the race (or a replay): the winner committed before ON CONFLICT saw its row, and
@@ -42,12 +52,13 @@ export async function transition(
   const f = norm.transitionFields(fields);
   const now = db.now();
   // Settled is terminal, so a successful move to it happens once per payment: count it then.
+  // The model's totals row is the hottest lock: taken last, held only until the commit.
   return db.exec.write(async (tx) => {
     const updated = await updateStatus(db, tx, k, from, to, f, now);
     if (updated && to === "settled") {
-      await countSettlement(db, tx, updated.modelId, updated.amount);
       const record = await recordOfPayment(tx, k);
       if (record !== null) await countCredits(db, tx, record);
+      await countSettlement(db, tx, updated.modelId, updated.amount);
     }
     return updated;
   }, to === "settled");
@@ -89,7 +100,7 @@ async function updateStatus(
   return rows.length === 1 ? toPayment(rows[0]) : null;
 }
 
-export async function selectPayment(q: Queryable, k: PaymentKey): Promise<PaymentRecord | null> {
+async function selectPayment(q: Queryable, k: PaymentKey): Promise<PaymentRecord | null> {
   const { rows } = await q.query(`SELECT ${PAYMENT_COLUMNS} FROM payments WHERE ${PAYMENT_KEY_MATCH}`, keyParams(k));
   return rows.length === 1 ? toPayment(rows[0]) : null;
 }
@@ -102,7 +113,8 @@ export async function listPayments(db: Db, q: Parameters<PaymentLedger["listPaym
   const where: string[] = [];
   const params: Record<string, string | number> = { limit: norm.listLimit(q?.limit) };
   if (q?.status !== undefined) {
-    if (!Array.isArray(q.status) || !q.status.every(isPaymentStatus)) throw new LedgerError("invalid_input", "status must be a list of payment statuses");
+    if (!Array.isArray(q.status) || !q.status.every(isPaymentStatus))
+      throw new LedgerError("invalid_input", "status must be a list of payment statuses");
     if (q.status.length === 0) return [];
     where.push(db.d.inList("status", "$statuses"));
     params.statuses = db.d.list(q.status) as string;

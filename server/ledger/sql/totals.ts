@@ -11,11 +11,18 @@ import type { PaymentKey } from "../types.ts";
 const MAX_RECENT = 1000;
 
 /** Lower-case addresses a record credits (a record that is not JSON credits nobody). */
-export function creditedContributors(record: string): string[] {
+function creditedContributors(record: string): string[] {
   try {
     const parsed = JSON.parse(record) as { contributors?: Array<{ address?: unknown }> };
     const list = Array.isArray(parsed?.contributors) ? parsed.contributors : [];
-    return [...new Set(list.map((c) => c?.address).filter((a): a is string => typeof a === "string").map((a) => a.toLowerCase()))];
+    return [
+      ...new Set(
+        list
+          .map((c) => c?.address)
+          .filter((a): a is string => typeof a === "string")
+          .map((a) => a.toLowerCase()),
+      ),
+    ].sort(); // one lock order for every transaction (no deadlocks between concurrent settlements)
   } catch {
     return [];
   }
