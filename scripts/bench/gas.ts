@@ -1,11 +1,13 @@
-// Gas benchmark (SPEC section 8, first six rows). Everything is measured in one run on the
-// in-process Hardhat chain, as full receipt gas, and compared with baselines from the same run.
-//   npm run bench:gas   ->  prints a table, writes scripts/bench/results/gas.json
+// Gas benchmark. Everything is measured in one run on the in-process Hardhat chain, as full receipt
+// gas, and compared with baselines from the same run; then the contract-side reliability figures
+// (scripts/bench/contracts/reliability.ts).
+//   npm run bench:gas   ->  prints a table, writes scripts/bench/results/gas.json and contracts-reliability.json
 import { writeFileSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import { ethers as E } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { deployStack, tokenDomain, signAuthorization, settlementOf, type Stack } from "../../test/helpers/stack.ts";
+import { contractReliability } from "./contracts/reliability.ts";
 
 const PAYMENT = 10_000n; // 0.01 USDC
 const median = (xs: bigint[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[Math.floor(xs.length / 2)];
@@ -131,6 +133,11 @@ async function main() {
   mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
   writeFileSync(new URL("./results/gas.json", import.meta.url), JSON.stringify(results, null, 2) + "\n");
   printTable(results);
+
+  const reliability = { date: results.date, command: results.command, ...(await contractReliability(stack)) };
+  writeFileSync(new URL("./results/contracts-reliability.json", import.meta.url), JSON.stringify(reliability, null, 2) + "\n");
+  console.log(JSON.stringify(reliability, null, 2));
+  console.log("\nwritten: scripts/bench/results/contracts-reliability.json");
 }
 
 function round(x: number) {
