@@ -110,6 +110,7 @@ describe("app wiring: URL facilitator, PostgreSQL ledger, predicted splitter, fa
     expect(await chain.ethers.provider.getCode(listed.payTo)).not.toBe("0x");
     const splitter = new Contract(listed.payTo, ["function totalReceived() view returns (uint256)", "function activeEpoch() view returns (uint256, bytes32, uint256)"], chain.ethers.provider);
     expect(await splitter.totalReceived()).toBe(777n);
+    await chain.connection.networkHelpers.mine(); // past the one-second challenge period
     const [epoch, , allocated] = await splitter.activeEpoch();
     expect(epoch).toBe(1n);
     expect(allocated).toBe(777n - 77n); // ownerBps 1000: 77 to the owner, the rest allocated

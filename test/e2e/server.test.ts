@@ -321,6 +321,7 @@ describe("model host end to end", () => {
     while (Date.now() < deadline) {
       epochs = (await getJson("/epochs")).body.epochs;
       if (epochs.filter((e) => e.status === "active").length === 2) break;
+      await chain.connection.networkHelpers.mine(); // time passes only with blocks: ends the one-second challenge period
       await new Promise((r) => setTimeout(r, 200));
     }
     const summary = epochs.map((e) => [e.model, e.epoch, e.status, e.outputs]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
