@@ -7,7 +7,8 @@
 //    fewer than `backgroundMinDocuments` documents of the background corpus (background.ts).
 // 3. Chains: seeds from the same contribution, in the same order in output and contribution, with
 //    at most `maxGapWords` words between them on either side (substitutions, insertions,
-//    deletions) form one span. A chain counts when its seeds cover at least `minSpanWords` words.
+//    deletions) form one span. Each exact run is extended to a maximal exact match with the
+//    contribution; a chain counts when its runs cover at least `minSpanWords` words.
 // 4. Each output word inside a counted chain goes to the chain covering it with the most matched
 //    words (ties: earlier registration, earlier start), then to the earliest-registered
 //    contribution holding it in an exact run of at least `copyMinWords` words, if that is earlier
