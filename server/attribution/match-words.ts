@@ -20,11 +20,19 @@ export function matchKey(piece: string): string {
   return piece.normalize("NFKC").toLowerCase().replace(NOT_WORD_CHAR, "");
 }
 
+// Keys of recently seen pieces (query time): most output words repeat across outputs.
+const recent = new Map<string, string>();
+
 /** Words of `text` with their normalized keys, in order; pieces without letters or digits are skipped. */
 export function matchWords(text: string): MatchWord[] {
   const out: MatchWord[] = [];
   for (const m of text.matchAll(WORD)) {
-    const key = matchKey(m[0]);
+    let key = recent.get(m[0]);
+    if (key === undefined) {
+      key = matchKey(m[0]);
+      if (recent.size >= 1 << 16) recent.clear();
+      recent.set(m[0], key);
+    }
     if (key !== "") out.push({ key, start: m.index, end: m.index + m[0].length });
   }
   return out;

@@ -7,7 +7,8 @@
 //    fewer than `backgroundMinDocuments` documents of the background corpus (background.ts).
 // 3. Chains: seeds from the same contribution, in the same order in output and contribution, with
 //    at most `maxGapWords` words between them on either side (substitutions, insertions,
-//    deletions) form one span. A chain counts when its seeds cover at least `minSpanWords` words.
+//    deletions) form one span. Each exact run is extended to a maximal exact match with the
+//    contribution; a chain counts when its runs cover at least `minSpanWords` words.
 // 4. Each output word inside a counted chain goes to the chain covering it with the most matched
 //    words (ties: earlier registration, earlier start), then to the earliest-registered
 //    contribution holding it in an exact run of at least `copyMinWords` words, if that is earlier
@@ -40,7 +41,7 @@ export interface NearVerbatimParams {
 
 export const NEAR_VERBATIM_DEFAULTS: Readonly<NearVerbatimParams> = {
   seedWords: 4,
-  maxSeedOccurrences: 64,
+  maxSeedOccurrences: 16,
   maxGapWords: 6,
   minSpanWords: 6,
   copyMinWords: 5,
@@ -62,24 +63,24 @@ interface Chain {
   outEnd: number;
 }
 
-/** Seeds as (contribution, position in contribution, output word), sorted by contribution, position, output word. */
-function findSeeds(wi: WordIndex, words: readonly MatchWord[], ids: Uint32Array, masked: Uint8Array, p: NearVerbatimParams): Int32Array[] {
-  const seeds: Array<[number, number, number]> = [];
+/**
+ * Seeds as keys pos * L + i (pos: word position in the datanet, i: output word, L: output words),
+ * sorted: by contribution, then position in it, then output word.
+ */
+function findSeeds(wi: WordIndex, words: readonly MatchWord[], ids: Uint32Array, masked: Uint8Array, p: NearVerbatimParams): Float64Array {
+  const keys: number[] = [];
   const k = p.seedWords;
-  const keys = words.map((w) => w.key);
+  const L = ids.length;
+  if (wi.words.length * L >= Number.MAX_SAFE_INTEGER) throw new AttributionError("invalid_record", "output too long for this datanet");
+  const wordKeys = words.map((w) => w.key);
   const generic = genericGrams(p.backgroundMinDocuments);
-  outer: for (let i = 0; i + k <= ids.length; i++) {
+  outer: for (let i = 0; i + k <= L; i++) {
     for (let j = i; j < i + k; j++) if (masked[j]) continue outer;
-    if (k === BACKGROUND_GRAM && isGeneric(generic, gramHash(keys, i))) continue;
+    if (k === BACKGROUND_GRAM && isGeneric(generic, gramHash(wordKeys, i))) continue;
     if (!wi.findRange(ids, i, i + k) || wi.foundHi - wi.foundLo > p.maxSeedOccurrences) continue;
-    for (let s = wi.foundLo; s < wi.foundHi; s++) {
-      const pos = wi.sa[s];
-      const c = wi.contributionAt(pos);
-      seeds.push([c, pos - wi.offsets[c], i]);
-    }
+    for (let s = wi.foundLo; s < wi.foundHi; s++) keys.push(wi.sa[s] * L + i);
   }
-  seeds.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
-  return seeds.map((s) => Int32Array.from(s));
+  return Float64Array.from(keys).sort();
 }
 
 /** Tries to add seed (i, pos) of length k to `chain`; true if it belongs there. */
@@ -114,20 +115,26 @@ function extendRuns(wi: WordIndex, ids: Uint32Array, ch: Chain): void {
   }
 }
 
-function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Int32Array[], p: NearVerbatimParams): Chain[] {
+function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, p: NearVerbatimParams): Chain[] {
   const chains: Chain[] = [];
-  let open: Chain[] = [];
-  let current = -1;
-  for (const [c, pos, i] of seeds) {
-    if (c !== current) {
-      open = [];
-      current = c;
+  const open: Chain[] = [];
+  const L = ids.length;
+  let c = 0;
+  for (let n = 0; n < seeds.length; n++) {
+    const global = Math.floor(seeds[n] / L);
+    const i = seeds[n] - global * L;
+    if (global >= wi.offsets[c + 1]) {
+      while (global >= wi.offsets[c + 1]) c++;
+      open.length = 0;
     }
+    const pos = global - wi.offsets[c];
     // Chains that ended too far back in the contribution cannot grow any more.
-    open = open.filter((ch) => {
+    let kept = 0;
+    for (const ch of open) {
       const last = ch.runs[ch.runs.length - 1];
-      return pos - (last.p + last.len) <= p.maxGapWords;
-    });
+      if (pos - (last.p + last.len) <= p.maxGapWords) open[kept++] = ch;
+    }
+    open.length = kept;
     if (open.some((ch) => extendChain(ch, i, pos, p.seedWords, p.maxGapWords))) continue;
     const chain: Chain = { contribution: c, runs: [{ i, p: pos, len: p.seedWords }], matched: 0, outStart: i, outEnd: i + p.seedWords };
     chains.push(chain);

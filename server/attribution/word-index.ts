@@ -55,38 +55,40 @@ export class WordIndex {
   findRange(P: Uint32Array, ps: number, pe: number): boolean {
     const first = P[ps];
     if (first >= this.separator) return false;
-    let lo = this.bucketStart[first];
-    let hi = this.bucketStart[first + 1];
+    const lo = this.bucketStart[first];
+    const hi = this.bucketStart[first + 1];
     if (lo === hi) return false;
     const W = this.words;
     const SA = this.sa;
-    const cmp = (s: number): number => {
-      for (let d = 1; d < pe - ps; d++) {
-        const a = W[s + d];
-        const b = P[ps + d];
-        if (a !== b) return a < b ? -1 : 1;
-      }
-      return 0;
-    };
     let l = lo;
     let h = hi;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (cmp(SA[mid]) < 0) l = mid + 1;
+      if (compareSuffix(W, SA[mid], P, ps, pe) < 0) l = mid + 1;
       else h = mid;
     }
-    if (l === hi || cmp(SA[l]) !== 0) return false;
-    lo = l;
+    if (l === hi || compareSuffix(W, SA[l], P, ps, pe) !== 0) return false;
+    const start = l;
     h = hi;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (cmp(SA[mid]) <= 0) l = mid + 1;
+      if (compareSuffix(W, SA[mid], P, ps, pe) <= 0) l = mid + 1;
       else h = mid;
     }
-    this.foundLo = lo;
+    this.foundLo = start;
     this.foundHi = l;
     return true;
   }
+}
+
+/** Compares the suffix at s with P[ps, pe) on its length (the first words are known equal). */
+function compareSuffix(W: Uint32Array, s: number, P: Uint32Array, ps: number, pe: number): number {
+  for (let d = 1; d < pe - ps; d++) {
+    const a = W[s + d];
+    const b = P[ps + d];
+    if (a !== b) return a < b ? -1 : 1;
+  }
+  return 0;
 }
 
 /** Builds the word view of a token index (deterministic: depends only on the index's contents). */
