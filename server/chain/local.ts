@@ -6,6 +6,7 @@
 import { Contract, ContractFactory, JsonRpcProvider, Network, type Provider, type Wallet } from "ethers";
 import { DEV_ROLES, devRoles, devWallet, type DevRole } from "./accounts.ts";
 import { ensureCompiled, projectHardhat, readArtifact } from "./hardhat.ts";
+import { installX402Contracts, type RpcSender } from "./x402/install.ts";
 
 export interface LocalChain {
   provider: Provider;
@@ -68,6 +69,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     };
     token = await deploy("TestUSDC");
     factory = await deploy("SplitterFactory");
+    await installX402Contracts(provider as unknown as RpcSender);
   }
   const minter = new Contract(token || "0x0000000000000000000000000000000000000000", MINT_ABI, roles.deployer);
 
