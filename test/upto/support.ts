@@ -1,0 +1,91 @@
+// A chain for the upto tests: TestUSDC, a splitter, Permit2 and the upto proxy at their canonical
+// addresses (installed by connectChain), viem clients on the in-process node, and the reference upto
+// facilitator (@x402/evm/upto/facilitator with a viem signer) served over HTTP by our facilitator routes.
+import type { AddressInfo } from "node:net";
+import Fastify from "fastify";
+import { createWalletClient, custom, defineChain, publicActions, type Hex } from "viem";
+import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
+import { toFacilitatorEvmSigner } from "@x402/evm";
+import { UptoEvmScheme as UptoFacilitatorScheme } from "@x402/evm/upto/facilitator";
+import { x402Facilitator } from "@x402/core/facilitator";
+import type { FacilitatorClient } from "@x402/core/server";
+import { facilitatorRoutes } from "../../server/facilitator/http.ts";
+import { PERMIT2_ADDRESS } from "../../server/chain/x402/addresses.ts";
+import { connectChain, deployStack } from "../helpers/stack.ts";
+
+const ETH_100 = "0x56BC75E2D63100000";
+
+export async function uptoStack() {
+  const chain = await connectChain();
+  const stack = await deployStack(chain, {}, { payers: 0 });
+  const eip1193 = stack.connection.provider;
+  const viemChain = defineChain({
+    id: Number(stack.chainId),
+    name: "hardhat",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: ["http://127.0.0.1:8545"] } },
+  });
+  const transport = custom(eip1193 as never);
+  const setBalance = (address: string) => eip1193.request({ method: "hardhat_setBalance", params: [address, ETH_100] });
+
+  /** A viem wallet + public client for a fresh key holding ETH. */
+  async function walletClient(key: Hex = generatePrivateKey()) {
+    const account = privateKeyToAccount(key);
+    await setBalance(account.address);
+    return createWalletClient({ account, chain: viemChain, transport }).extend(publicActions);
+  }
+
+  const asset = await stack.token.getAddress();
+  const payTo = await stack.splitter.getAddress();
+  const network = `eip155:${stack.chainId}` as `${string}:${string}`;
+
+  /** A payer key holding `amount` TestUSDC (and ETH), optionally with Permit2 approved for everything. */
+  async function payer(amount: bigint, options: { approvePermit2?: boolean } = {}) {
+    const wallet = await walletClient();
+    await (await stack.token.mint(wallet.account.address, amount)).wait();
+    if (options.approvePermit2 !== false) {
+      const hash = await wallet.writeContract({
+        address: asset as Hex,
+        abi: [{ type: "function", name: "approve", inputs: [{ type: "address" }, { type: "uint256" }], outputs: [{ type: "bool" }], stateMutability: "nonpayable" }],
+        functionName: "approve",
+        args: [PERMIT2_ADDRESS, 2n ** 256n - 1n],
+      });
+      await wallet.waitForTransactionReceipt({ hash });
+    }
+    return wallet;
+  }
+
+  const balanceOf = (address: string) => stack.token.balanceOf(address);
+  return { ...stack, viemChain, transport, walletClient, payer, asset, payTo, network, balanceOf };
+}
+
+export type UptoStack = Awaited<ReturnType<typeof uptoStack>>;
+
+/** The reference x402 facilitator with the reference upto scheme, signing with a fresh funded key. */
+export async function referenceFacilitator(s: UptoStack) {
+  const wallet = await s.walletClient();
+  const signer = toFacilitatorEvmSigner({
+    address: wallet.account.address,
+    readContract: (args) => wallet.readContract(args as never),
+    verifyTypedData: (args) => wallet.verifyTypedData(args as never),
+    writeContract: (args) => wallet.writeContract(args as never),
+    sendTransaction: (args) => wallet.sendTransaction(args as never),
+    waitForTransactionReceipt: (args) => wallet.waitForTransactionReceipt(args as never),
+    getCode: (args) => wallet.getCode(args),
+  });
+  const facilitator = new x402Facilitator().register(s.network, new UptoFacilitatorScheme(signer));
+  const client: FacilitatorClient = {
+    verify: (payload, requirements) => facilitator.verify(payload, requirements),
+    settle: (payload, requirements) => facilitator.settle(payload, requirements),
+    getSupported: async () => facilitator.getSupported() as never,
+  };
+  return { address: wallet.account.address, facilitator, client };
+}
+
+/** Serves a FacilitatorClient over the standard facilitator HTTP API; returns its URL and a closer. */
+export async function serveFacilitator(client: FacilitatorClient) {
+  const api = Fastify();
+  await api.register(facilitatorRoutes, { prefix: "/facilitator", facilitator: client });
+  await api.listen({ host: "127.0.0.1", port: 0 });
+  return { url: `http://127.0.0.1:${(api.server.address() as AddressInfo).port}/facilitator`, close: () => api.close() };
+}
