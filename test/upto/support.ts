@@ -2,15 +2,17 @@
 // addresses (installed by connectChain), viem clients on the in-process node, and the reference upto
 // facilitator (@x402/evm/upto/facilitator with a viem signer) served over HTTP by our facilitator routes.
 import type { AddressInfo } from "node:net";
+import { randomBytes } from "node:crypto";
 import Fastify from "fastify";
-import { createWalletClient, custom, defineChain, publicActions, type Hex } from "viem";
+import { createWalletClient, custom, defineChain, getAddress, publicActions, type Hex } from "viem";
 import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
-import { toFacilitatorEvmSigner } from "@x402/evm";
+import { toFacilitatorEvmSigner, uptoPermit2WitnessTypes } from "@x402/evm";
 import { UptoEvmScheme as UptoFacilitatorScheme } from "@x402/evm/upto/facilitator";
 import { x402Facilitator } from "@x402/core/facilitator";
 import type { FacilitatorClient } from "@x402/core/server";
+import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { facilitatorRoutes } from "../../server/facilitator/http.ts";
-import { PERMIT2_ADDRESS } from "../../server/chain/x402/addresses.ts";
+import { PERMIT2_ADDRESS, X402_UPTO_PROXY_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { connectChain, deployStack } from "../helpers/stack.ts";
 
 const ETH_100 = "0x56BC75E2D63100000";
@@ -88,4 +90,67 @@ export async function serveFacilitator(client: FacilitatorClient) {
   await api.register(facilitatorRoutes, { prefix: "/facilitator", facilitator: client });
   await api.listen({ host: "127.0.0.1", port: 0 });
   return { url: `http://127.0.0.1:${(api.server.address() as AddressInfo).port}/facilitator`, close: () => api.close() };
+}
+
+export interface UptoAuthorization {
+  from: Hex;
+  permitted: { token: Hex; amount: string };
+  spender: Hex;
+  nonce: string;
+  deadline: string;
+  witness: { to: Hex; facilitator: Hex; validAfter: string };
+}
+
+/** Upto payment requirements for `s`, as the reference server builds them (amount = the maximum). */
+export function uptoRequirements(s: UptoStack, facilitatorAddress: string, amount: bigint): PaymentRequirements {
+  return {
+    scheme: "upto",
+    network: s.network,
+    asset: s.asset,
+    amount: amount.toString(),
+    payTo: s.payTo,
+    maxTimeoutSeconds: 300,
+    extra: { name: "USD Coin", version: "2", assetTransferMethod: "permit2", facilitatorAddress },
+  };
+}
+
+/**
+ * Signs an upto Permit2 authorization as the reference client does (same types and domain), with
+ * `overrides` applied to the message before signing, and `claimed` applied to the payload after it
+ * (to present something other than what was signed).
+ */
+export async function signUpto(
+  wallet: { account: { address: Hex; signTypedData: (args: any) => Promise<Hex> } },
+  requirements: PaymentRequirements,
+  overrides: Partial<Omit<UptoAuthorization, "witness" | "permitted">> & { witness?: Partial<UptoAuthorization["witness"]>; permitted?: Partial<UptoAuthorization["permitted"]> } = {},
+  claimed: Partial<UptoAuthorization> = {},
+): Promise<PaymentPayload> {
+  const now = Math.floor(Date.now() / 1000);
+  const auth: UptoAuthorization = {
+    from: wallet.account.address,
+    spender: X402_UPTO_PROXY_ADDRESS,
+    nonce: BigInt(`0x${randomBytes(32).toString("hex")}`).toString(),
+    deadline: String(now + requirements.maxTimeoutSeconds),
+    ...overrides,
+    permitted: { token: getAddress(requirements.asset), amount: requirements.amount, ...overrides.permitted },
+    witness: { to: getAddress(requirements.payTo), facilitator: getAddress(requirements.extra.facilitatorAddress as string), validAfter: "0", ...overrides.witness },
+  };
+  const signature = await wallet.account.signTypedData({
+    domain: { name: "Permit2", chainId: Number(requirements.network.split(":")[1]), verifyingContract: PERMIT2_ADDRESS },
+    types: uptoPermit2WitnessTypes,
+    primaryType: "PermitWitnessTransferFrom",
+    message: {
+      permitted: { token: auth.permitted.token, amount: BigInt(auth.permitted.amount) },
+      spender: auth.spender,
+      nonce: BigInt(auth.nonce),
+      deadline: BigInt(auth.deadline),
+      witness: { to: auth.witness.to, facilitator: auth.witness.facilitator, validAfter: BigInt(auth.witness.validAfter) },
+    },
+  });
+  return {
+    x402Version: 2,
+    resource: { url: "http://models.test/v1/chat/completions", description: "", mimeType: "" },
+    accepted: requirements,
+    payload: { signature, permit2Authorization: { ...auth, ...claimed } },
+  };
 }
