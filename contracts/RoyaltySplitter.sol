@@ -9,6 +9,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IRoyaltySplitter} from "./interfaces/IRoyaltySplitter.sol";
 import {IERC3009} from "./interfaces/IERC3009.sol";
+import {UptoSettlementReceiver} from "./x402/UptoSettlementReceiver.sol";
 
 /// @title RoyaltySplitter
 /// @notice The x402 `payTo` of one model endpoint. Every token transfer into it counts as revenue
@@ -18,7 +19,7 @@ import {IERC3009} from "./interfaces/IERC3009.sol";
 /// (account, cumulativeAmount) leaves. Contributors (or keepers for them) claim against that root.
 /// @dev Deployed as ERC-1167 clones whose immutable arguments are the abi-encoded Config. Nothing
 /// here loops over contributors or payments: settle is O(1), postEpoch O(1), claim O(log leaves).
-contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
+contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient, UptoSettlementReceiver {
     using SafeERC20 for IERC20;
 
     uint256 private constant BPS = 10_000;
@@ -159,6 +160,15 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     function _checkSettler() private view {
         if (settlementPaused) revert SettlementIsPaused();
         if (!isFacilitator(msg.sender)) revert NotFacilitator();
+    }
+
+    /// @dev x402 `upto` payments (UptoSettlementReceiver) are settled under the same rules.
+    function _checkUptoSettler() internal view override {
+        _checkSettler();
+    }
+
+    function _uptoToken() internal view override returns (address) {
+        return _token();
     }
 
     // ------------------------------------------------------------------ accounting

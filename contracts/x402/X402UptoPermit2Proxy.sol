@@ -4,32 +4,15 @@ pragma solidity ^0.8.28;
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {ISignatureTransfer} from "./ISignatureTransfer.sol";
+import {IX402UptoPermit2Proxy} from "./IX402UptoPermit2Proxy.sol";
 
 /// @title X402UptoPermit2Proxy (local stand-in)
 /// @notice The x402 `upto` settlement proxy for local chains and tests, written from the interface the
-/// reference facilitator calls and the scheme's specification. It is the Permit2 spender the payer
-/// signs for; the signed witness binds the recipient (`to`), the only caller allowed to settle
-/// (`facilitator`) and the start of the validity window, so a facilitator can choose the amount (up to
-/// the signed maximum) and nothing else. The installer puts this code at the proxy's canonical address.
+/// reference facilitator calls and the scheme's specification. The installer puts this code at the
+/// proxy's canonical address; production uses the canonical deployment.
 /// @dev Stateless apart from the transient reentrancy flag; PERMIT2 is an immutable baked into the
 /// runtime code, so the code works wherever it is installed.
-contract X402UptoPermit2Proxy is ReentrancyGuardTransient {
-    /// @notice What the payer signs besides the permit: recipient, settling caller, start of validity.
-    struct Witness {
-        address to;
-        address facilitator;
-        uint256 validAfter;
-    }
-
-    /// @notice An EIP-2612 approval of Permit2 by the payer, submitted before the transfer.
-    struct EIP2612Permit {
-        uint256 value;
-        uint256 deadline;
-        bytes32 r;
-        bytes32 s;
-        uint8 v;
-    }
-
+contract X402UptoPermit2Proxy is IX402UptoPermit2Proxy, ReentrancyGuardTransient {
     /// @notice The tail of the witness type for Permit2 (referenced types in alphabetical order).
     string public constant WITNESS_TYPE_STRING =
         "Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,address facilitator,uint256 validAfter)";
@@ -39,18 +22,12 @@ contract X402UptoPermit2Proxy is ReentrancyGuardTransient {
     /// @notice The Permit2 contract this proxy spends through.
     ISignatureTransfer public immutable PERMIT2;
 
-    /// @notice A settlement through settle() completed.
-    event Settled();
-    /// @notice A settlement through settleWithPermit() completed.
-    event SettledWithPermit();
     /// @notice The payer's EIP-2612 permit reverted (e.g. already used); settlement went on with the
     /// allowance Permit2 had.
     event EIP2612PermitFailed(address indexed token, address indexed owner, bytes reason);
 
     /// @notice The Permit2 address given at construction is zero.
     error InvalidPermit2Address();
-    /// @notice The amount to settle is above the signed maximum.
-    error AmountExceedsPermitted();
     /// @notice The amount to settle is zero (a zero settlement needs no transaction).
     error InvalidAmount();
     /// @notice The witness names no recipient.
@@ -59,8 +36,6 @@ contract X402UptoPermit2Proxy is ReentrancyGuardTransient {
     error InvalidOwner();
     /// @notice The witness's validAfter is still in the future.
     error PaymentTooEarly();
-    /// @notice The caller is not the facilitator the payer signed for.
-    error UnauthorizedFacilitator();
     /// @notice The EIP-2612 permit's value is not the Permit2 maximum.
     error Permit2612AmountMismatch();
 
@@ -69,8 +44,7 @@ contract X402UptoPermit2Proxy is ReentrancyGuardTransient {
         PERMIT2 = ISignatureTransfer(permit2);
     }
 
-    /// @notice Transfers `amount` (at most the signed maximum) from `owner` to `witness.to`.
-    /// Only `witness.facilitator` may call it.
+    /// @inheritdoc IX402UptoPermit2Proxy
     function settle(
         ISignatureTransfer.PermitTransferFrom calldata permit,
         uint256 amount,
@@ -82,9 +56,9 @@ contract X402UptoPermit2Proxy is ReentrancyGuardTransient {
         emit Settled();
     }
 
-    /// @notice As settle(), after submitting the payer's EIP-2612 approval of Permit2 (for tokens that
-    /// support it: the payer needs no gas for the one-time approval). A failing permit does not stop
-    /// the settlement, which then relies on the allowance Permit2 already has.
+    /// @inheritdoc IX402UptoPermit2Proxy
+    /// @dev For tokens with EIP-2612 the payer needs no gas for the one-time approval. A failing permit
+    /// (e.g. already submitted) does not stop the settlement, which then uses the allowance Permit2 has.
     function settleWithPermit(
         EIP2612Permit calldata permit2612,
         ISignatureTransfer.PermitTransferFrom calldata permit,
