@@ -6,7 +6,7 @@ import { x402UptoPermit2ProxyABI } from "@x402/evm";
 import type { PaymentRequirements } from "@x402/core/types";
 import { installX402Contracts } from "../../server/chain/x402/install.ts";
 import { PERMIT2_ADDRESS, X402_UPTO_PROXY_ADDRESS } from "../../server/chain/x402/addresses.ts";
-import { signUpto, uptoRequirements, uptoStack, type UptoAuthorization, type UptoStack } from "./support.ts";
+import { revertOf, signUpto, uptoRequirements, uptoStack, type UptoAuthorization, type UptoStack } from "./support.ts";
 
 const MAX = 1_000n;
 let s: UptoStack;
@@ -39,16 +39,6 @@ async function signed(overrides: Parameters<typeof signUpto>[2] = {}) {
 async function settle(by: typeof facilitator, args: ReturnType<typeof settleArgs>) {
   const hash = await by.writeContract({ address: X402_UPTO_PROXY_ADDRESS, abi: x402UptoPermit2ProxyABI, functionName: "settle", args });
   return by.waitForTransactionReceipt({ hash });
-}
-
-/** The revert message of a failed call (viem puts the decoded custom error in it). */
-async function revertOf(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error("expected a revert");
 }
 
 const permit2Abi = [

@@ -13,13 +13,17 @@ import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { facilitatorRoutes } from "../../server/facilitator/http.ts";
 import { PERMIT2_ADDRESS, X402_UPTO_PROXY_ADDRESS } from "../../server/chain/x402/addresses.ts";
+import { Wallet } from "ethers";
+import { Relayer } from "../../server/facilitator/relayer.ts";
+import { UptoSplitterFacilitator } from "../../server/facilitator/upto/facilitator.ts";
 import { connectChain, deployStack } from "../helpers/stack.ts";
 
 const ETH_100 = "0x56BC75E2D63100000";
 
-export async function uptoStack() {
+/** `facilitator`: the splitter's registered facilitator (a relayer key we hold), default a Hardhat signer. */
+export async function uptoStack(options: { facilitator?: string } = {}) {
   const chain = await connectChain();
-  const stack = await deployStack(chain, {}, { payers: 0 });
+  const stack = await deployStack(chain, options.facilitator ? { facilitator: options.facilitator } : {}, { payers: 0 });
   const eip1193 = stack.connection.provider;
   const viemChain = defineChain({
     id: Number(stack.chainId),
@@ -82,6 +86,16 @@ export async function referenceFacilitator(s: UptoStack) {
     getSupported: async () => facilitator.getSupported() as never,
   };
   return { address: wallet.account.address, facilitator, client };
+}
+
+/** A stack whose splitter's facilitator is a relayer key we hold, and our upto facilitator on it. */
+export async function splitterUptoStack() {
+  const relayerKey = generatePrivateKey();
+  const s = await uptoStack({ facilitator: privateKeyToAccount(relayerKey).address });
+  await s.walletClient(relayerKey); // gives the relayer ETH
+  const relayer = new Relayer(new Wallet(relayerKey, s.ethers.provider), s.ethers.provider, s.chainId);
+  const upto = new UptoSplitterFacilitator({ provider: s.ethers.provider, relayer, network: s.network });
+  return { ...s, relayer, relayerWallet: new Wallet(relayerKey, s.ethers.provider), upto };
 }
 
 /** Serves a FacilitatorClient over the standard facilitator HTTP API; returns its URL and a closer. */
@@ -153,4 +167,14 @@ export async function signUpto(
     accepted: requirements,
     payload: { signature, permit2Authorization: { ...auth, ...claimed } },
   };
+}
+
+/** The revert message of a failed call or transaction (Hardhat names the custom error in it). */
+export async function revertOf(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error("expected a revert");
 }

@@ -7,7 +7,7 @@
 import type { PaymentPayload, PaymentRequirements, SchemeNetworkFacilitator, SettleResponse, VerifyResponse } from "@x402/core/types";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import type { Provider } from "ethers";
-import { encodeFunctionData, getAddress, isAddress, zeroHash, type Address, type Hex } from "viem";
+import { encodeFunctionData, getAddress, isAddress, parseErc6492Signature, zeroHash, type Address, type Hex } from "viem";
 import { ROYALTY_EXTENSION, type RoyaltyExtension } from "../facilitator.ts";
 import { ChainUnavailableError, isTransportError } from "../reasons.ts";
 import { TransactionRevertedError, type BeforeBroadcast, type Relayer } from "../relayer.ts";
@@ -131,7 +131,8 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
   private async broadcast(requirements: PaymentRequirements, parsed: UptoPayload, payload: PaymentPayload, amount: bigint, options: UptoSettleOptions): Promise<SettleResponse> {
     const network = requirements.network;
     const splitter = getAddress(requirements.payTo);
-    const { authorization: a, signature } = parsed;
+    const { authorization: a } = parsed;
+    const signature = onChainSignature(parsed.signature);
     const royalty = royaltyOf(payload);
     const data = encodeFunctionData({
       abi: uptoSplitterAbi,
@@ -159,10 +160,11 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
     }
   }
 
-  /** An earlier PaymentSettled of this payment on the splitter, answered as its settlement. */
+  /** An earlier settlement of this very authorization on the splitter, answered again (idempotent settle). */
   private async earlierSettlement(requirements: PaymentRequirements, parsed: UptoPayload): Promise<SettleResponse | null> {
     const { from, nonce } = parsed.authorization;
-    const found = await findSettlement(this.options.provider, getAddress(requirements.payTo), from, nonceKey(nonce), this.options.lookbackBlocks ?? 100_000);
+    const splitter = getAddress(requirements.payTo);
+    const found = await findSettlement(this.options.provider, splitter, from, nonceKey(nonce), onChainSignature(parsed.signature), this.options.lookbackBlocks ?? 100_000);
     if (!found) return null;
     return { success: true, transaction: found.txHash, network: requirements.network, payer: from, amount: found.amount.toString() };
   }
@@ -184,6 +186,11 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
     if (yes === true) this.splitters.add(splitter);
     return yes === true;
   }
+}
+
+/** The signature as Permit2 checks it: an ERC-6492 wrapper (a wallet not deployed yet) is unwrapped, as the reference does. */
+function onChainSignature(signature: Hex): Hex {
+  return parseErc6492Signature(signature).signature;
 }
 
 function royaltyOf(payload: PaymentPayload): { outputId: Hex; attributionRoot: Hex } {

@@ -1,7 +1,7 @@
 // Finding an upto settlement on-chain: the splitter's PaymentSettled for (payer, nonce), in the
 // settlement's receipt or, for a payment settled earlier, in the splitter's logs.
 import type { Provider } from "ethers";
-import { decodeEventLog, encodeEventTopics, pad, type Address, type Hex } from "viem";
+import { decodeEventLog, decodeFunctionData, encodeEventTopics, pad, type Address, type Hex } from "viem";
 import { getLightReceipt, onChain, rawSend, type LightReceipt } from "../chain.ts";
 import { uptoSplitterAbi } from "./abi.ts";
 
@@ -37,15 +37,41 @@ export async function waitForSettlement(provider: Provider, hash: string, splitt
   }
 }
 
-/** The PaymentSettled of (payer, nonce) on `splitter` within the last `lookbackBlocks`, if any. */
-export async function findSettlement(provider: Provider, splitter: Address, payer: Address, nonce: Hex, lookbackBlocks: number): Promise<{ txHash: string; amount: bigint } | null> {
+/**
+ * The PaymentSettled of (payer, nonce) on `splitter` within the last `lookbackBlocks`, if the
+ * transaction settled exactly `signature` (another authorization reusing the nonce is not this payment).
+ */
+export async function findSettlement(
+  provider: Provider,
+  splitter: Address,
+  payer: Address,
+  nonce: Hex,
+  signature: Hex,
+  lookbackBlocks: number,
+): Promise<{ txHash: string; amount: bigint } | null> {
   const send = rawSend(provider);
   const latest = await onChain("blockNumber", () => provider.getBlockNumber());
   const filter = { address: splitter, topics: [SETTLED_TOPIC, null, pad(payer)], fromBlock: `0x${Math.max(0, latest - lookbackBlocks).toString(16)}`, toBlock: "latest" };
   const logs = (await onChain("getLogs", () => (send ? send("eth_getLogs", [filter]) : provider.getLogs({ ...filter, fromBlock: Math.max(0, latest - lookbackBlocks) })))) as Log[];
   for (const log of logs) {
     const amount = settledAmount({ ...log, topics: [...log.topics].map(String) }, splitter, payer, nonce);
-    if (amount !== null) return { txHash: String(log.transactionHash), amount };
+    if (amount === null) continue;
+    const txHash = String(log.transactionHash);
+    return (await settledSignatures(provider, txHash)).includes(signature.toLowerCase()) ? { txHash, amount } : null;
   }
   return null;
+}
+
+/** The signatures a settleUpto / settleUptoBatch transaction carried. */
+async function settledSignatures(provider: Provider, txHash: string): Promise<string[]> {
+  const tx = await onChain("getTransaction", () => provider.getTransaction(txHash));
+  if (!tx) return [];
+  try {
+    const { functionName, args } = decodeFunctionData({ abi: uptoSplitterAbi, data: tx.data as Hex });
+    if (functionName === "settleUpto") return [args[0].signature.toLowerCase()];
+    if (functionName === "settleUptoBatch") return args[0].map((item) => item.signature.toLowerCase());
+  } catch {
+    // not an upto settlement
+  }
+  return [];
 }
