@@ -39,6 +39,14 @@ abstract contract UptoSettlementReceiver {
         emit IRoyaltySplitter.PaymentSettled(s.outputId, s.from, s.amount, bytes32(s.nonce), s.attributionRoot);
     }
 
+    /// @notice As settleUpto, first submitting the payer's EIP-2612 approval of Permit2 (the x402
+    /// eip2612GasSponsoring extension): an agent holding only the token never sends a transaction.
+    function settleUptoWithPermit(UptoSettlement calldata s, IX402UptoPermit2Proxy.EIP2612Permit calldata permit2612) external {
+        _checkUptoSettler();
+        UPTO_PROXY.settleWithPermit(permit2612, _permit(s), s.amount, s.from, _witness(s), s.signature);
+        emit IRoyaltySplitter.PaymentSettled(s.outputId, s.from, s.amount, bytes32(s.nonce), s.attributionRoot);
+    }
+
     /// @notice Settles many upto payments; a failing item (used nonce, short balance or allowance, expired,
     /// bad signature) is skipped with PaymentSkipped, as in settleBatch.
     /// @return settled the number of items settled

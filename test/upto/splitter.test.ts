@@ -17,7 +17,10 @@ import { x402Facilitator } from "@x402/core/facilitator";
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import type { Hex } from "viem";
+import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
+import { toClientEvmSigner } from "@x402/evm";
 import { ROYALTY_EXTENSION } from "../../server/facilitator/facilitator.ts";
+import { PERMIT2_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { uptoOfferExtra } from "../../server/facilitator/upto/facilitator.ts";
 import { revertOf, serveFacilitator, signUpto, splitterUptoStack, uptoRequirements } from "./support.ts";
 
@@ -137,7 +140,9 @@ describe("upto through the splitter", () => {
 });
 
 describe("the reference @x402/express middleware settles upto through our facilitator's HTTP API", () => {
-  it("the reference client pays a metered route; the metered amount reaches the splitter with its PaymentSettled", async () => {
+  let url: string;
+
+  beforeAll(async () => {
     const facilitator = new x402Facilitator().register(s.network, s.upto);
     const client: FacilitatorClient = {
       verify: (p, r) => facilitator.verify(p, r),
@@ -148,28 +153,56 @@ describe("the reference @x402/express middleware settles upto through our facili
     closers.push(served.close);
     const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: served.url })).register(s.network, new UptoServerScheme());
     const price = { amount: MAX.toString(), asset: s.asset, extra: { name: "USD Coin", version: "2", ...uptoOfferExtra(s.payTo) } };
+    const accepts = { scheme: "upto", network: s.network, payTo: s.payTo, price, maxTimeoutSeconds: 300 };
     const app = express();
-    app.use(paymentMiddleware({ "POST /generate": { accepts: { scheme: "upto", network: s.network, payTo: s.payTo, price, maxTimeoutSeconds: 300 }, description: "metered" } }, resourceServer));
-    app.post("/generate", (_req, res) => {
+    app.use(
+      paymentMiddleware(
+        {
+          "POST /generate": { accepts, description: "metered" },
+          "POST /generate-gasless": { accepts, description: "metered", extensions: declareEip2612GasSponsoringExtension() },
+        },
+        resourceServer,
+      ),
+    );
+    const generate: express.RequestHandler = (_req, res) => {
       setSettlementOverrides(res, { amount: METERED.toString() });
       res.json({ ok: true });
-    });
+    };
+    app.post("/generate", generate);
+    app.post("/generate-gasless", generate);
     const server: Server = await new Promise((resolve) => {
       const srv = app.listen(0, "127.0.0.1", () => resolve(srv));
     });
     closers.push(() => new Promise((r) => server.close(r)));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
 
-    const wallet = await s.payer(MAX);
+  async function pay(wallet: Awaited<ReturnType<typeof s.payer>>, path: string) {
     const payer = new x402Client();
-    payer.register(s.network, new UptoClientScheme(wallet.account));
+    payer.register(s.network, new UptoClientScheme(toClientEvmSigner(wallet.account, wallet)));
     payer.setSpendControls({ allowedAssets: [{ network: s.network, asset: s.asset, maxAmountPerPayment: MAX.toString() }] });
-    const before = await s.splitter.totalReceived();
-    const res = await wrapFetchWithPayment(fetch, payer)(`http://127.0.0.1:${(server.address() as AddressInfo).port}/generate`, { method: "POST" });
+    const res = await wrapFetchWithPayment(fetch, payer)(`${url}${path}`, { method: "POST" });
     expect(res.status).toBe(200);
     const settlement = decodePaymentResponseHeader(res.headers.get("PAYMENT-RESPONSE")!);
     expect(settlement).toMatchObject({ success: true, amount: METERED.toString(), payer: wallet.account.address });
-    expect(await s.splitter.totalReceived()).toBe(before + METERED);
     const receipt = (await s.ethers.provider.getTransactionReceipt(settlement.transaction))!;
     expect(settledEvents(receipt).map((e) => e!.args.amount)).toEqual([METERED]);
+  }
+
+  it("the reference client pays a metered route; the metered amount reaches the splitter with its PaymentSettled", async () => {
+    const wallet = await s.payer(MAX);
+    const before = await s.splitter.totalReceived();
+    await pay(wallet, "/generate");
+    expect(await s.splitter.totalReceived()).toBe(before + METERED);
+  });
+
+  it("with eip2612GasSponsoring an agent without a Permit2 approval pays without sending any transaction", async () => {
+    const wallet = await s.payer(MAX, { approvePermit2: false });
+    const sentBefore = await wallet.getTransactionCount({ address: wallet.account.address });
+    const before = await s.splitter.totalReceived();
+    await pay(wallet, "/generate-gasless");
+    expect(await s.splitter.totalReceived()).toBe(before + METERED);
+    expect(await s.token.allowance(wallet.account.address, PERMIT2_ADDRESS)).toBe(MAX - METERED);
+    expect(await wallet.getTransactionCount({ address: wallet.account.address })).toBe(sentBefore);
   });
 });

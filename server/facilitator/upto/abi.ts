@@ -6,6 +6,7 @@ export const UPTO_SETTLEMENT_TUPLE =
 
 export const uptoSplitterAbi = parseAbi([
   `function settleUpto(${UPTO_SETTLEMENT_TUPLE} s)`,
+  `function settleUptoWithPermit(${UPTO_SETTLEMENT_TUPLE} s, (uint256 value, uint256 deadline, bytes32 r, bytes32 s, uint8 v) permit2612)`,
   `function settleUptoBatch(${UPTO_SETTLEMENT_TUPLE}[] items) returns (uint256 settled)`,
   "function isFacilitator(address account) view returns (bool)",
   "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",

@@ -3,11 +3,13 @@
 // the payer must name in the witness, plus a Permit2 nonce check; settle is ours: the relayer calls
 // the splitter's settleUpto, which has the upto proxy move the metered amount from the payer to the
 // splitter and emits PaymentSettled(outputId, payer, amount, nonce, attributionRoot) for the output
-// named in the payload's "royalty402" extension, as EIP-3009 payments do.
+// named in the payload's "royalty402" extension, as EIP-3009 payments do. A payload carrying the
+// eip2612GasSponsoring extension settles through settleUptoWithPermit, which submits the payer's
+// EIP-2612 approval of Permit2 first (the agent never needs a transaction of its own).
 import type { PaymentPayload, PaymentRequirements, SchemeNetworkFacilitator, SettleResponse, VerifyResponse } from "@x402/core/types";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import type { Provider } from "ethers";
-import { encodeFunctionData, getAddress, isAddress, parseErc6492Signature, zeroHash, type Address, type Hex } from "viem";
+import { encodeFunctionData, getAddress, isAddress, parseErc6492Signature, parseSignature, zeroHash, type Address, type Hex } from "viem";
 import { ROYALTY_EXTENSION, type RoyaltyExtension } from "../facilitator.ts";
 import { ChainUnavailableError, isTransportError } from "../reasons.ts";
 import { TransactionRevertedError, type BeforeBroadcast, type Relayer } from "../relayer.ts";
@@ -36,6 +38,8 @@ export interface UptoSettleOptions {
 }
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+/** The x402 extension key under which the payer sends an EIP-2612 approval of Permit2. */
+const EIP2612_GAS_SPONSORING = "eip2612GasSponsoring";
 const UINT = /^[0-9]{1,78}$/;
 
 /** `extra` of an upto offer paid to `splitter`: the splitter is the facilitator the payer signs for. */
@@ -133,12 +137,11 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
     const splitter = getAddress(requirements.payTo);
     const { authorization: a } = parsed;
     const signature = onChainSignature(parsed.signature);
-    const royalty = royaltyOf(payload);
-    const data = encodeFunctionData({
-      abi: uptoSplitterAbi,
-      functionName: "settleUpto",
-      args: [{ ...royalty, from: a.from, maxAmount: a.maxAmount, amount, nonce: a.nonce, deadline: a.deadline, validAfter: a.validAfter, signature }],
-    });
+    const item = { ...royaltyOf(payload), from: a.from, maxAmount: a.maxAmount, amount, nonce: a.nonce, deadline: a.deadline, validAfter: a.validAfter, signature };
+    const permit = eip2612PermitOf(payload);
+    const data = permit
+      ? encodeFunctionData({ abi: uptoSplitterAbi, functionName: "settleUptoWithPermit", args: [item, permit] })
+      : encodeFunctionData({ abi: uptoSplitterAbi, functionName: "settleUpto", args: [item] });
     let sent;
     try {
       sent = await this.options.relayer.send(splitter, data, undefined, options.beforeBroadcast);
@@ -191,6 +194,18 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
 /** The signature as Permit2 checks it: an ERC-6492 wrapper (a wallet not deployed yet) is unwrapped, as the reference does. */
 function onChainSignature(signature: Hex): Hex {
   return parseErc6492Signature(signature).signature;
+}
+
+/**
+ * The payer's EIP-2612 approval of Permit2 from the eip2612GasSponsoring extension, if any (its fields
+ * were checked by the reference verify: owner, token, spender Permit2, deadline, and the simulation).
+ */
+function eip2612PermitOf(payload: PaymentPayload): { value: bigint; deadline: bigint; r: Hex; s: Hex; v: number } | null {
+  const info = (payload.extensions?.[EIP2612_GAS_SPONSORING] as { info?: Record<string, unknown> } | undefined)?.info;
+  if (!info || typeof info.signature !== "string" || typeof info.amount !== "string" || typeof info.deadline !== "string") return null;
+  if (!UINT.test(info.amount) || !UINT.test(info.deadline) || !/^0x[0-9a-fA-F]{130}$/.test(info.signature)) return null;
+  const { r, s, v, yParity } = parseSignature(info.signature as Hex);
+  return { value: BigInt(info.amount), deadline: BigInt(info.deadline), r, s, v: Number(v ?? 27n + BigInt(yParity)) };
 }
 
 function royaltyOf(payload: PaymentPayload): { outputId: Hex; attributionRoot: Hex } {
