@@ -22,6 +22,7 @@ import { toClientEvmSigner } from "@x402/evm";
 import { ROYALTY_EXTENSION } from "../../server/facilitator/facilitator.ts";
 import { PERMIT2_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { uptoOfferExtra } from "../../server/facilitator/upto/facilitator.ts";
+import { reasonFromUptoRevert, revertText } from "../../server/facilitator/upto/reasons.ts";
 import { revertOf, serveFacilitator, signUpto, splitterUptoStack, uptoRequirements } from "./support.ts";
 
 const MAX = 2_000_000n;
@@ -120,6 +121,25 @@ describe("upto through the splitter", () => {
     expect(await s.upto.verify(reused, requirements)).toMatchObject({ isValid: false, invalidReason: "permit2_invalid_nonce" });
     expect(await s.upto.settle(reused, { ...requirements, amount: "10" })).toMatchObject({ success: false, errorReason: "permit2_invalid_nonce" });
     expect(await s.balanceOf(wallet.account.address)).toBe(MAX * 3n - 10n);
+  });
+
+  it("a paused splitter: settle refused with settlement_paused, nothing moves", async () => {
+    const wallet = await s.payer(MAX);
+    const { payload } = await referencePayment(wallet);
+    await (await s.splitter.connect(s.roles.guardian).setSettlementPaused(true)).wait();
+    try {
+      expect(await s.upto.settle(payload, { ...requirements, amount: "5" })).toMatchObject({ success: false, errorReason: "settlement_paused", transaction: "" });
+    } finally {
+      await (await s.splitter.connect(s.roles.guardian).setSettlementPaused(false)).wait();
+    }
+    expect(await s.balanceOf(wallet.account.address)).toBe(MAX);
+  });
+
+  it("revert data from a node that does not name the error maps to the same reason codes", () => {
+    const data = (signature: string) => E.id(signature).slice(0, 10);
+    expect(reasonFromUptoRevert(revertText("execution reverted", data("InvalidNonce()")))).toBe("permit2_invalid_nonce");
+    expect(reasonFromUptoRevert(revertText("execution reverted", data("SettlementIsPaused()")))).toBe("settlement_paused");
+    expect(reasonFromUptoRevert(revertText("execution reverted", "0x12345678"))).toBe("invalid_upto_evm_transaction_failed");
   });
 
   it("settleUptoBatch settles the good items and skips a bad one with PaymentSkipped", async () => {

@@ -16,7 +16,7 @@ import { TransactionRevertedError, type BeforeBroadcast, type Relayer } from "..
 import { PERMIT2_ADDRESS } from "../../chain/x402/addresses.ts";
 import { permit2NonceAbi, uptoSplitterAbi } from "./abi.ts";
 import { nonceKey, parseUptoPayload, type UptoPayload } from "./payload.ts";
-import { UptoReason, reasonFromUptoRevert } from "./reasons.ts";
+import { UptoReason, reasonFromUptoRevert, revertText } from "./reasons.ts";
 import { findSettlement, waitForSettlement } from "./receipts.ts";
 import { readContractAs, splitterBoundSigner } from "./signer.ts";
 
@@ -90,7 +90,7 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
     const amount = typeof requirements?.amount === "string" && UINT.test(requirements.amount) ? BigInt(requirements.amount) : null;
     const payer = parsed.authorization.from;
     if (amount === null) return { success: false, errorReason: UptoReason.invalidAmount, transaction: "", network, payer };
-    const key = `${payer}:${parsed.authorization.nonce}`.toLowerCase();
+    const key = `${payer}:${parsed.authorization.nonce}:${parsed.signature}`.toLowerCase();
     const running = this.inFlight.get(key);
     if (running) return running;
     const result = this.settleOnce(payload, requirements, parsed, amount, options).finally(() => this.inFlight.delete(key));
@@ -147,7 +147,7 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
       sent = await this.options.relayer.send(splitter, data, undefined, options.beforeBroadcast);
     } catch (error) {
       if (error instanceof TransactionRevertedError) {
-        return { success: false, errorReason: reasonFromUptoRevert(`${error.message} ${error.data ?? ""}`), errorMessage: error.message, transaction: "", network, payer: a.from };
+        return { success: false, errorReason: reasonFromUptoRevert(revertText(error.message, error.data)), errorMessage: error.message, transaction: "", network, payer: a.from };
       }
       if (error instanceof ChainUnavailableError) return { success: false, errorReason: UptoReason.chainUnavailable, errorMessage: error.message, transaction: "", network, payer: a.from };
       throw error;
