@@ -16,11 +16,13 @@ import {ISignatureTransfer} from "./ISignatureTransfer.sol";
 contract Permit2 is ISignatureTransfer {
     using SafeERC20 for IERC20;
 
-    bytes32 private constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,uint256 chainId,address verifyingContract)");
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,uint256 chainId,address verifyingContract)");
     bytes32 private constant NAME_HASH = keccak256("Permit2");
     bytes32 private constant TOKEN_PERMISSIONS_TYPEHASH = keccak256("TokenPermissions(address token,uint256 amount)");
     bytes32 private constant PERMIT_TRANSFER_FROM_TYPEHASH = keccak256(
-        "PermitTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline)TokenPermissions(address token,uint256 amount)"
+        "PermitTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline)"
+        "TokenPermissions(address token,uint256 amount)"
     );
     /// @dev The witness type string is appended to this stub to form the full primary type.
     string private constant WITNESS_STUB =

@@ -26,7 +26,18 @@ const gasOf = async (tx: Promise<E.ContractTransactionResponse>) => (await (awai
 async function uptoItem(facilitator: string, payTo = s.payTo) {
   const payload = await signUpto(payer, { ...uptoRequirements(s, facilitator, PAYMENT * 2n), payTo });
   const { signature, permit2Authorization: a } = payload.payload as { signature: Hex; permit2Authorization: UptoAuthorization };
-  return { outputId: E.hexlify(E.randomBytes(32)), attributionRoot: E.hexlify(E.randomBytes(32)), from: a.from, maxAmount: BigInt(a.permitted.amount), amount: PAYMENT, nonce: BigInt(a.nonce), deadline: BigInt(a.deadline), validAfter: 0n, signature, auth: a };
+  return {
+    outputId: E.hexlify(E.randomBytes(32)),
+    attributionRoot: E.hexlify(E.randomBytes(32)),
+    from: a.from,
+    maxAmount: BigInt(a.permitted.amount),
+    amount: PAYMENT,
+    nonce: BigInt(a.nonce),
+    deadline: BigInt(a.deadline),
+    validAfter: 0n,
+    signature,
+    auth: a,
+  };
 }
 
 describe("gas: upto settlement against exact", () => {
@@ -72,7 +83,12 @@ describe("gas: upto settlement against exact", () => {
       exactSettleBatch32PerPayment: exactBatchEach,
       uptoSettleBatch32PerPayment: uptoBatchEach,
     };
-    console.log(Object.entries(figures).map(([k, v]) => `${k.padEnd(32)} ${v}`).join("\n"), `\nupto/exact ${(Number(figures.uptoSettle) / Number(figures.exactSettle)).toFixed(3)}`);
+    console.log(
+      Object.entries(figures)
+        .map(([k, v]) => `${k.padEnd(32)} ${v}`)
+        .join("\n"),
+      `\nupto/exact ${(Number(figures.uptoSettle) / Number(figures.exactSettle)).toFixed(3)}`,
+    );
     expect(figures.uptoSettle).toBeLessThan((figures.exactSettle * 125n) / 100n);
     expect(figures.uptoSettleBatch32PerPayment).toBeLessThan(figures.uptoSettle);
     expect(figures.uptoSettle).toBeGreaterThan(figures.uptoReferenceProxyDirect);

@@ -79,7 +79,12 @@ describe("upto with the reference client, middleware and facilitator", () => {
     const res = await fetch(`${url}/generate`, { method: "POST" });
     expect(res.status).toBe(402);
     const required = JSON.parse(Buffer.from(res.headers.get("PAYMENT-REQUIRED")!, "base64").toString());
-    expect(required.accepts[0]).toMatchObject({ scheme: "upto", amount: MAX.toString(), payTo: s.payTo, extra: { facilitatorAddress, assetTransferMethod: "permit2" } });
+    expect(required.accepts[0]).toMatchObject({
+      scheme: "upto",
+      amount: MAX.toString(),
+      payTo: s.payTo,
+      extra: { facilitatorAddress, assetTransferMethod: "permit2" },
+    });
   });
 
   it("charges the metered amount, not the signed maximum, in one transfer from the agent to payTo", async () => {

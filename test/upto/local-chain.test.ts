@@ -22,7 +22,9 @@ describe("upto contracts on the local chain", () => {
   });
 
   it("every splitter fragment the upto facilitator encodes is in the compiled RoyaltySplitter", () => {
-    const artifact = JSON.parse(readFileSync(join(PROJECT_ROOT, "artifacts/contracts/RoyaltySplitter.sol/RoyaltySplitter.json"), "utf8")) as { abi: Array<AbiFunction | AbiEvent> };
+    const artifact = JSON.parse(
+      readFileSync(join(PROJECT_ROOT, "artifacts/contracts/RoyaltySplitter.sol/RoyaltySplitter.json"), "utf8"),
+    ) as { abi: Array<AbiFunction | AbiEvent> };
     const signature = (item: AbiFunction | AbiEvent) => (item.type === "event" ? toEventSignature(item) : toFunctionSignature(item));
     const compiled = new Set(artifact.abi.filter((i) => i.type === "function" || i.type === "event").map(signature));
     for (const item of uptoSplitterAbi) expect(compiled, signature(item)).toContain(signature(item));

@@ -29,16 +29,35 @@ async function post(path: "verify" | "settle", paymentPayload: PaymentPayload, p
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ x402Version: 2, paymentPayload, paymentRequirements }),
   });
-  return (await res.json()) as { isValid?: boolean; invalidReason?: string; success?: boolean; errorReason?: string; amount?: string; transaction?: string };
+  return (await res.json()) as {
+    isValid?: boolean;
+    invalidReason?: string;
+    success?: boolean;
+    errorReason?: string;
+    amount?: string;
+    transaction?: string;
+  };
 }
 
 describe("bad upto payments are refused with a reason code and charge nothing", () => {
   const cases: Array<[string, string, (w: Awaited<ReturnType<UptoStack["payer"]>>) => Promise<PaymentPayload>]> = [
     ["a Permit2 signature for another spender", "invalid_permit2_spender", (w) => signUpto(w, requirements, { spender: OTHER })],
-    ["a witness naming another recipient", "invalid_permit2_recipient_mismatch", (w) => signUpto(w, requirements, { witness: { to: OTHER } })],
-    ["a witness naming another facilitator", "upto_facilitator_mismatch", (w) => signUpto(w, requirements, { witness: { facilitator: OTHER } })],
+    [
+      "a witness naming another recipient",
+      "invalid_permit2_recipient_mismatch",
+      (w) => signUpto(w, requirements, { witness: { to: OTHER } }),
+    ],
+    [
+      "a witness naming another facilitator",
+      "upto_facilitator_mismatch",
+      (w) => signUpto(w, requirements, { witness: { facilitator: OTHER } }),
+    ],
     ["another token", "permit2_token_mismatch", (w) => signUpto(w, requirements, { permitted: { token: OTHER } })],
-    ["a passed deadline", "permit2_deadline_expired", (w) => signUpto(w, requirements, { deadline: String(Math.floor(Date.now() / 1000) - 1) })],
+    [
+      "a passed deadline",
+      "permit2_deadline_expired",
+      (w) => signUpto(w, requirements, { deadline: String(Math.floor(Date.now() / 1000) - 1) }),
+    ],
     ["a signature over another nonce", "invalid_permit2_signature", (w) => signUpto(w, requirements, { nonce: "1" }, { nonce: "2" })],
   ];
 
@@ -74,18 +93,28 @@ describe("bad upto payments are refused with a reason code and charge nothing", 
     expect(await post("settle", first, { ...requirements, amount: "1234" })).toMatchObject({ success: true, amount: "1234" });
     const again = await signUpto(wallet, requirements, { nonce: "77" });
     expect(await post("verify", again)).toMatchObject({ isValid: false, invalidReason: "permit2_simulation_failed" });
-    expect(await post("settle", again, { ...requirements, amount: "1000" })).toMatchObject({ success: false, errorReason: "permit2_simulation_failed" });
+    expect(await post("settle", again, { ...requirements, amount: "1000" })).toMatchObject({
+      success: false,
+      errorReason: "permit2_simulation_failed",
+    });
     expect(await s.balanceOf(wallet.account.address)).toBe(MAX * 2n - 1234n);
   });
 
   it("a payer without the balance: permit2_insufficient_balance (diagnosed through Multicall3)", async () => {
     const wallet = await s.payer(MAX - 1n);
-    expect(await post("verify", await signUpto(wallet, requirements))).toMatchObject({ isValid: false, invalidReason: "permit2_insufficient_balance" });
+    expect(await post("verify", await signUpto(wallet, requirements))).toMatchObject({
+      isValid: false,
+      invalidReason: "permit2_insufficient_balance",
+    });
   });
 
   it("a zero settlement needs no transaction and moves nothing", async () => {
     const wallet = await s.payer(MAX);
-    expect(await post("settle", await signUpto(wallet, requirements), { ...requirements, amount: "0" })).toMatchObject({ success: true, amount: "0", transaction: "" });
+    expect(await post("settle", await signUpto(wallet, requirements), { ...requirements, amount: "0" })).toMatchObject({
+      success: true,
+      amount: "0",
+      transaction: "",
+    });
     expect(await s.balanceOf(wallet.account.address)).toBe(MAX);
   });
 });

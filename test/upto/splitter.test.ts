@@ -42,14 +42,26 @@ afterAll(async () => {
 });
 
 /** What the reference upto client signs for `reqs`, plus the royalty extension our resource server adds. */
-async function referencePayment(wallet: Awaited<ReturnType<typeof s.payer>>, reqs = requirements, royalty = { outputId: E.hexlify(E.randomBytes(32)), attributionRoot: E.hexlify(E.randomBytes(32)) }) {
+async function referencePayment(
+  wallet: Awaited<ReturnType<typeof s.payer>>,
+  reqs = requirements,
+  royalty = { outputId: E.hexlify(E.randomBytes(32)), attributionRoot: E.hexlify(E.randomBytes(32)) },
+) {
   const created = await new UptoClientScheme(wallet.account).createPaymentPayload(2, reqs);
-  const payload: PaymentPayload = { x402Version: 2, resource: { url: "http://models.test/v1/completions", description: "", mimeType: "" }, accepted: reqs, payload: created.payload, extensions: { [ROYALTY_EXTENSION]: royalty } };
+  const payload: PaymentPayload = {
+    x402Version: 2,
+    resource: { url: "http://models.test/v1/completions", description: "", mimeType: "" },
+    accepted: reqs,
+    payload: created.payload,
+    extensions: { [ROYALTY_EXTENSION]: royalty },
+  };
   return { payload, royalty };
 }
 
 function settledEvents(receipt: E.TransactionReceipt) {
-  return receipt.logs.map((l) => (l.address === s.payTo ? s.splitter.interface.parseLog(l) : null)).filter((e) => e?.name === "PaymentSettled");
+  return receipt.logs
+    .map((l) => (l.address === s.payTo ? s.splitter.interface.parseLog(l) : null))
+    .filter((e) => e?.name === "PaymentSettled");
 }
 
 describe("upto through the splitter", () => {
@@ -69,10 +81,20 @@ describe("upto through the splitter", () => {
     const receipt = (await s.ethers.provider.getTransactionReceipt(result.transaction))!;
     const nonce = (payload.payload as { permit2Authorization: { nonce: string } }).permit2Authorization.nonce;
     const [event] = settledEvents(receipt);
-    expect(event!.args.toObject()).toEqual({ outputId: royalty.outputId, payer: wallet.account.address, amount: METERED, nonce: E.toBeHex(BigInt(nonce), 32), attributionRoot: royalty.attributionRoot });
+    expect(event!.args.toObject()).toEqual({
+      outputId: royalty.outputId,
+      payer: wallet.account.address,
+      amount: METERED,
+      nonce: E.toBeHex(BigInt(nonce), 32),
+      attributionRoot: royalty.attributionRoot,
+    });
 
     // Settling the same payment again answers the same settlement; nothing moves twice.
-    expect(await s.upto.settle(payload, { ...requirements, amount: METERED.toString() })).toMatchObject({ success: true, transaction: result.transaction, amount: METERED.toString() });
+    expect(await s.upto.settle(payload, { ...requirements, amount: METERED.toString() })).toMatchObject({
+      success: true,
+      transaction: result.transaction,
+      amount: METERED.toString(),
+    });
     expect(await s.balanceOf(wallet.account.address)).toBe(MAX - METERED);
     // Verifying it again: the Permit2 nonce is used.
     expect(await s.upto.verify(payload, requirements)).toMatchObject({ isValid: false, invalidReason: "permit2_invalid_nonce" });
@@ -88,7 +110,7 @@ describe("upto through the splitter", () => {
     await (await s.splitter.connect(s.roles.oracle).postEpoch(1, tree.root, pool, E.ZeroHash, "ipfs://epoch-1")).wait();
     await (await s.splitter.claim(contributor, pool, tree.getProof(0))).wait();
     expect(await s.balanceOf(contributor)).toBe(pool);
-    expect(pool).toBe(await s.splitter.totalReceived() - (await s.splitter.ownerAccrued()) - (await s.splitter.protocolAccrued()));
+    expect(pool).toBe((await s.splitter.totalReceived()) - (await s.splitter.ownerAccrued()) - (await s.splitter.protocolAccrued()));
   });
 
   it("a zero metered amount settles nothing and sends no transaction", async () => {
@@ -100,26 +122,41 @@ describe("upto through the splitter", () => {
     expect(await s.balanceOf(wallet.account.address)).toBe(MAX);
   });
 
-  it("refuses: a witness naming another facilitator, a payTo that is not a splitter, a settle above the maximum, a reused nonce", async () => {
+  it("refuses another facilitator in the witness, a payTo that is not a splitter, a settle above the maximum, a reused nonce", async () => {
     const wallet = await s.payer(MAX * 3n);
     const toRelayer = { ...requirements, extra: { ...requirements.extra, facilitatorAddress: s.relayer.address } };
     const { payload: wrongFacilitator } = await referencePayment(wallet, toRelayer);
-    expect(await s.upto.verify(wrongFacilitator, requirements)).toMatchObject({ isValid: false, invalidReason: "upto_facilitator_mismatch" });
+    expect(await s.upto.verify(wrongFacilitator, requirements)).toMatchObject({
+      isValid: false,
+      invalidReason: "upto_facilitator_mismatch",
+    });
 
     const eoa = E.Wallet.createRandom().address;
     const toEoa = { ...requirements, payTo: eoa, extra: { ...requirements.extra, facilitatorAddress: eoa } };
     const { payload: notSplitter } = await referencePayment(wallet, toEoa);
-    expect(await s.upto.verify(notSplitter, toEoa)).toMatchObject({ isValid: false, invalidReason: "invalid_upto_evm_payto_not_a_splitter" });
-    expect(await s.upto.settle(notSplitter, { ...toEoa, amount: "5" })).toMatchObject({ success: false, errorReason: "invalid_upto_evm_payto_not_a_splitter" });
+    expect(await s.upto.verify(notSplitter, toEoa)).toMatchObject({
+      isValid: false,
+      invalidReason: "invalid_upto_evm_payto_not_a_splitter",
+    });
+    expect(await s.upto.settle(notSplitter, { ...toEoa, amount: "5" })).toMatchObject({
+      success: false,
+      errorReason: "invalid_upto_evm_payto_not_a_splitter",
+    });
 
     const { payload } = await referencePayment(wallet);
-    expect(await s.upto.settle(payload, { ...requirements, amount: (MAX + 1n).toString() })).toMatchObject({ success: false, errorReason: "invalid_upto_evm_payload_settlement_exceeds_amount" });
+    expect(await s.upto.settle(payload, { ...requirements, amount: (MAX + 1n).toString() })).toMatchObject({
+      success: false,
+      errorReason: "invalid_upto_evm_payload_settlement_exceeds_amount",
+    });
 
     const first = await signUpto(wallet, requirements, { nonce: "4242" });
     expect(await s.upto.settle(first, { ...requirements, amount: "10" })).toMatchObject({ success: true });
     const reused = await signUpto(wallet, requirements, { nonce: "4242", deadline: String(Math.floor(Date.now() / 1000) + 999) });
     expect(await s.upto.verify(reused, requirements)).toMatchObject({ isValid: false, invalidReason: "permit2_invalid_nonce" });
-    expect(await s.upto.settle(reused, { ...requirements, amount: "10" })).toMatchObject({ success: false, errorReason: "permit2_invalid_nonce" });
+    expect(await s.upto.settle(reused, { ...requirements, amount: "10" })).toMatchObject({
+      success: false,
+      errorReason: "permit2_invalid_nonce",
+    });
     expect(await s.balanceOf(wallet.account.address)).toBe(MAX * 3n - 10n);
   });
 
@@ -128,7 +165,11 @@ describe("upto through the splitter", () => {
     const { payload } = await referencePayment(wallet);
     await (await s.splitter.connect(s.roles.guardian).setSettlementPaused(true)).wait();
     try {
-      expect(await s.upto.settle(payload, { ...requirements, amount: "5" })).toMatchObject({ success: false, errorReason: "settlement_paused", transaction: "" });
+      expect(await s.upto.settle(payload, { ...requirements, amount: "5" })).toMatchObject({
+        success: false,
+        errorReason: "settlement_paused",
+        transaction: "",
+      });
     } finally {
       await (await s.splitter.connect(s.roles.guardian).setSettlementPaused(false)).wait();
     }
@@ -148,7 +189,17 @@ describe("upto through the splitter", () => {
     for (const nonce of ["501", "502", "501"]) {
       const signed = await signUpto(wallet, requirements, { nonce });
       const a = (signed.payload as { permit2Authorization: { nonce: string; deadline: string } }).permit2Authorization;
-      items.push({ outputId: E.hexlify(E.randomBytes(32)), attributionRoot: E.ZeroHash, from: wallet.account.address, maxAmount: MAX, amount: 100n, nonce: BigInt(a.nonce), deadline: BigInt(a.deadline), validAfter: 0n, signature: (signed.payload as { signature: Hex }).signature });
+      items.push({
+        outputId: E.hexlify(E.randomBytes(32)),
+        attributionRoot: E.ZeroHash,
+        from: wallet.account.address,
+        maxAmount: MAX,
+        amount: 100n,
+        nonce: BigInt(a.nonce),
+        deadline: BigInt(a.deadline),
+        validAfter: 0n,
+        signature: (signed.payload as { signature: Hex }).signature,
+      });
     }
     const receipt = await (await s.splitter.connect(s.relayerWallet).settleUptoBatch(items)).wait();
     const names = receipt!.logs.map((l) => (l.address === s.payTo ? s.splitter.interface.parseLog(l)?.name : null)).filter(Boolean);
@@ -171,7 +222,10 @@ describe("the reference @x402/express middleware settles upto through our facili
     };
     const served = await serveFacilitator(client);
     closers.push(served.close);
-    const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: served.url })).register(s.network, new UptoServerScheme());
+    const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: served.url })).register(
+      s.network,
+      new UptoServerScheme(),
+    );
     const price = { amount: MAX.toString(), asset: s.asset, extra: { name: "USD Coin", version: "2", ...uptoOfferExtra(s.payTo) } };
     const accepts = { scheme: "upto", network: s.network, payTo: s.payTo, price, maxTimeoutSeconds: 300 };
     const app = express();

@@ -21,7 +21,11 @@ beforeAll(async () => {
 
 function settleArgs(auth: UptoAuthorization, amount: bigint, signature: Hex) {
   return [
-    { permitted: { token: auth.permitted.token, amount: BigInt(auth.permitted.amount) }, nonce: BigInt(auth.nonce), deadline: BigInt(auth.deadline) },
+    {
+      permitted: { token: auth.permitted.token, amount: BigInt(auth.permitted.amount) },
+      nonce: BigInt(auth.nonce),
+      deadline: BigInt(auth.deadline),
+    },
     amount,
     auth.from,
     { to: auth.witness.to, facilitator: auth.witness.facilitator, validAfter: BigInt(auth.witness.validAfter) },
@@ -43,8 +47,20 @@ async function settle(by: typeof facilitator, args: ReturnType<typeof settleArgs
 
 const permit2Abi = [
   { type: "function", name: "DOMAIN_SEPARATOR", inputs: [], outputs: [{ type: "bytes32" }], stateMutability: "view" },
-  { type: "function", name: "nonceBitmap", inputs: [{ type: "address" }, { type: "uint256" }], outputs: [{ type: "uint256" }], stateMutability: "view" },
-  { type: "function", name: "invalidateUnorderedNonces", inputs: [{ type: "uint256" }, { type: "uint256" }], outputs: [], stateMutability: "nonpayable" },
+  {
+    type: "function",
+    name: "nonceBitmap",
+    inputs: [{ type: "address" }, { type: "uint256" }],
+    outputs: [{ type: "uint256" }],
+    stateMutability: "view",
+  },
+  {
+    type: "function",
+    name: "invalidateUnorderedNonces",
+    inputs: [{ type: "uint256" }, { type: "uint256" }],
+    outputs: [],
+    stateMutability: "nonpayable",
+  },
 ] as const;
 
 describe("Permit2 and upto proxy stand-ins", () => {
@@ -53,9 +69,12 @@ describe("Permit2 and upto proxy stand-ins", () => {
     expect(code?.length).toBeGreaterThan(2);
     await installX402Contracts(s.ethers.provider);
     expect(await facilitator.getCode({ address: PERMIT2_ADDRESS })).toBe(code);
-    const read = (functionName: "PERMIT2" | "WITNESS_TYPE_STRING") => facilitator.readContract({ address: X402_UPTO_PROXY_ADDRESS, abi: x402UptoPermit2ProxyABI, functionName });
+    const read = (functionName: "PERMIT2" | "WITNESS_TYPE_STRING") =>
+      facilitator.readContract({ address: X402_UPTO_PROXY_ADDRESS, abi: x402UptoPermit2ProxyABI, functionName });
     expect(await read("PERMIT2")).toBe(PERMIT2_ADDRESS);
-    expect(await read("WITNESS_TYPE_STRING")).toBe("Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,address facilitator,uint256 validAfter)");
+    expect(await read("WITNESS_TYPE_STRING")).toBe(
+      "Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,address facilitator,uint256 validAfter)",
+    );
   });
 
   it("Permit2's domain separator is computed for the address it runs at", async () => {
@@ -65,7 +84,9 @@ describe("Permit2 and upto proxy stand-ins", () => {
       { name: "chainId", type: "uint256" },
       { name: "verifyingContract", type: "address" },
     ] as const;
-    expect(onChain).toBe(hashDomain({ domain: { name: "Permit2", chainId: s.chainId, verifyingContract: PERMIT2_ADDRESS }, types: { EIP712Domain } }));
+    expect(onChain).toBe(
+      hashDomain({ domain: { name: "Permit2", chainId: s.chainId, verifyingContract: PERMIT2_ADDRESS }, types: { EIP712Domain } }),
+    );
   });
 
   it("settles any amount up to the maximum to the witness's recipient and marks the nonce used", async () => {
@@ -74,7 +95,9 @@ describe("Permit2 and upto proxy stand-ins", () => {
     await settle(facilitator, settleArgs(auth, 250n, signature));
     expect(await s.balanceOf(s.payTo)).toBe(before + 250n);
     expect(await s.balanceOf(auth.from)).toBe(MAX - 250n);
-    expect(await facilitator.readContract({ address: PERMIT2_ADDRESS, abi: permit2Abi, functionName: "nonceBitmap", args: [auth.from, 3n] })).toBe(1n << 5n);
+    expect(
+      await facilitator.readContract({ address: PERMIT2_ADDRESS, abi: permit2Abi, functionName: "nonceBitmap", args: [auth.from, 3n] }),
+    ).toBe(1n << 5n);
     expect(await revertOf(settle(facilitator, settleArgs(auth, 1n, signature)))).toMatch(/InvalidNonce/);
   });
 
@@ -93,7 +116,12 @@ describe("Permit2 and upto proxy stand-ins", () => {
     expect(await revertOf(settle(facilitator, settleArgs(expired.auth, 1n, expired.signature)))).toMatch(/SignatureExpired/);
 
     const { wallet, auth, signature } = await signed({ nonce: "9" });
-    const hash = await wallet.writeContract({ address: PERMIT2_ADDRESS, abi: permit2Abi, functionName: "invalidateUnorderedNonces", args: [0n, 1n << 9n] });
+    const hash = await wallet.writeContract({
+      address: PERMIT2_ADDRESS,
+      abi: permit2Abi,
+      functionName: "invalidateUnorderedNonces",
+      args: [0n, 1n << 9n],
+    });
     await wallet.waitForTransactionReceipt({ hash });
     expect(await revertOf(settle(facilitator, settleArgs(auth, 1n, signature)))).toMatch(/InvalidNonce/);
 

@@ -52,7 +52,15 @@ export async function uptoStack(options: { facilitator?: string } = {}) {
     if (options.approvePermit2 !== false) {
       const hash = await wallet.writeContract({
         address: asset as Hex,
-        abi: [{ type: "function", name: "approve", inputs: [{ type: "address" }, { type: "uint256" }], outputs: [{ type: "bool" }], stateMutability: "nonpayable" }],
+        abi: [
+          {
+            type: "function",
+            name: "approve",
+            inputs: [{ type: "address" }, { type: "uint256" }],
+            outputs: [{ type: "bool" }],
+            stateMutability: "nonpayable",
+          },
+        ],
         functionName: "approve",
         args: [PERMIT2_ADDRESS, 2n ** 256n - 1n],
       });
@@ -136,7 +144,10 @@ export function uptoRequirements(s: UptoStack, facilitatorAddress: string, amoun
 export async function signUpto(
   wallet: { account: { address: Hex; signTypedData: (args: any) => Promise<Hex> } },
   requirements: PaymentRequirements,
-  overrides: Partial<Omit<UptoAuthorization, "witness" | "permitted">> & { witness?: Partial<UptoAuthorization["witness"]>; permitted?: Partial<UptoAuthorization["permitted"]> } = {},
+  overrides: Partial<Omit<UptoAuthorization, "witness" | "permitted">> & {
+    witness?: Partial<UptoAuthorization["witness"]>;
+    permitted?: Partial<UptoAuthorization["permitted"]>;
+  } = {},
   claimed: Partial<UptoAuthorization> = {},
 ): Promise<PaymentPayload> {
   const now = Math.floor(Date.now() / 1000);
@@ -147,7 +158,12 @@ export async function signUpto(
     deadline: String(now + requirements.maxTimeoutSeconds),
     ...overrides,
     permitted: { token: getAddress(requirements.asset), amount: requirements.amount, ...overrides.permitted },
-    witness: { to: getAddress(requirements.payTo), facilitator: getAddress(requirements.extra.facilitatorAddress as string), validAfter: "0", ...overrides.witness },
+    witness: {
+      to: getAddress(requirements.payTo),
+      facilitator: getAddress(requirements.extra.facilitatorAddress as string),
+      validAfter: "0",
+      ...overrides.witness,
+    },
   };
   const signature = await wallet.account.signTypedData({
     domain: { name: "Permit2", chainId: Number(requirements.network.split(":")[1]), verifyingContract: PERMIT2_ADDRESS },

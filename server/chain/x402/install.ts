@@ -23,15 +23,21 @@ interface StandIn {
 
 const STAND_INS: readonly StandIn[] = [
   { name: "Permit2", address: PERMIT2_ADDRESS, constructorArgs: "0x" },
-  { name: "X402UptoPermit2Proxy", address: X402_UPTO_PROXY_ADDRESS, constructorArgs: AbiCoder.defaultAbiCoder().encode(["address"], [PERMIT2_ADDRESS]) },
+  {
+    name: "X402UptoPermit2Proxy",
+    address: X402_UPTO_PROXY_ADDRESS,
+    constructorArgs: AbiCoder.defaultAbiCoder().encode(["address"], [PERMIT2_ADDRESS]),
+  },
   { name: "Multicall3", address: MULTICALL3_ADDRESS, constructorArgs: "0x" },
 ];
 
 async function creationCode(name: string): Promise<string> {
   const path = join(PROJECT_ROOT, "artifacts", "contracts", "x402", `${name}.sol`, `${name}.json`);
-  const artifact = JSON.parse(await readFile(path, "utf8").catch(() => {
-    throw new Error(`${name} is not compiled (run \`npx hardhat build\`)`);
-  })) as { bytecode: string };
+  const artifact = JSON.parse(
+    await readFile(path, "utf8").catch(() => {
+      throw new Error(`${name} is not compiled (run \`npx hardhat build\`)`);
+    }),
+  ) as { bytecode: string };
   return artifact.bytecode;
 }
 

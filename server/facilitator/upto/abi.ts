@@ -2,7 +2,8 @@
 import { parseAbi } from "viem";
 
 export const UPTO_SETTLEMENT_TUPLE =
-  "(bytes32 outputId, bytes32 attributionRoot, address from, uint256 maxAmount, uint256 amount, uint256 nonce, uint256 deadline, uint256 validAfter, bytes signature)";
+  "(bytes32 outputId, bytes32 attributionRoot, address from, uint256 maxAmount, uint256 amount, " +
+  "uint256 nonce, uint256 deadline, uint256 validAfter, bytes signature)";
 
 export const uptoSplitterAbi = parseAbi([
   `function settleUpto(${UPTO_SETTLEMENT_TUPLE} s)`,

@@ -83,10 +83,17 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
    * Settles `requirements.amount` (the metered amount, at most the signed maximum; 0 settles nothing).
    * The same payment settled again answers the first settlement (found by its PaymentSettled event).
    */
-  async settle(payload: PaymentPayload, requirements: PaymentRequirements, _context?: unknown, options: UptoSettleOptions = {}): Promise<SettleResponse> {
+  async settle(
+    payload: PaymentPayload,
+    requirements: PaymentRequirements,
+    _context?: unknown,
+    options: UptoSettleOptions = {},
+  ): Promise<SettleResponse> {
     const network = requirements?.network ?? this.options.network;
     const parsed = parseUptoPayload(payload);
-    if ("error" in parsed) return { success: false, errorReason: UptoReason.invalidPayload, errorMessage: parsed.error, transaction: "", network };
+    if ("error" in parsed) {
+      return { success: false, errorReason: UptoReason.invalidPayload, errorMessage: parsed.error, transaction: "", network };
+    }
     const amount = typeof requirements?.amount === "string" && UINT.test(requirements.amount) ? BigInt(requirements.amount) : null;
     const payer = parsed.authorization.from;
     if (amount === null) return { success: false, errorReason: UptoReason.invalidAmount, transaction: "", network, payer };
@@ -111,7 +118,13 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
     return reference;
   }
 
-  private async settleOnce(payload: PaymentPayload, requirements: PaymentRequirements, parsed: UptoPayload, amount: bigint, options: UptoSettleOptions): Promise<SettleResponse> {
+  private async settleOnce(
+    payload: PaymentPayload,
+    requirements: PaymentRequirements,
+    parsed: UptoPayload,
+    amount: bigint,
+    options: UptoSettleOptions,
+  ): Promise<SettleResponse> {
     const network = requirements.network;
     const payer = parsed.authorization.from;
     const max = parsed.authorization.maxAmount;
@@ -128,16 +141,38 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
       return await this.broadcast(requirements, parsed, payload, amount, options);
     } catch (error) {
       if (!isTransportError(error)) throw error;
-      return { success: false, errorReason: UptoReason.chainUnavailable, errorMessage: (error as Error).message, transaction: "", network, payer };
+      return {
+        success: false,
+        errorReason: UptoReason.chainUnavailable,
+        errorMessage: (error as Error).message,
+        transaction: "",
+        network,
+        payer,
+      };
     }
   }
 
-  private async broadcast(requirements: PaymentRequirements, parsed: UptoPayload, payload: PaymentPayload, amount: bigint, options: UptoSettleOptions): Promise<SettleResponse> {
+  private async broadcast(
+    requirements: PaymentRequirements,
+    parsed: UptoPayload,
+    payload: PaymentPayload,
+    amount: bigint,
+    options: UptoSettleOptions,
+  ): Promise<SettleResponse> {
     const network = requirements.network;
     const splitter = getAddress(requirements.payTo);
     const { authorization: a } = parsed;
     const signature = onChainSignature(parsed.signature);
-    const item = { ...royaltyOf(payload), from: a.from, maxAmount: a.maxAmount, amount, nonce: a.nonce, deadline: a.deadline, validAfter: a.validAfter, signature };
+    const item = {
+      ...royaltyOf(payload),
+      from: a.from,
+      maxAmount: a.maxAmount,
+      amount,
+      nonce: a.nonce,
+      deadline: a.deadline,
+      validAfter: a.validAfter,
+      signature,
+    };
     const permit = eip2612PermitOf(payload);
     const data = permit
       ? encodeFunctionData({ abi: uptoSplitterAbi, functionName: "settleUptoWithPermit", args: [item, permit] })
@@ -147,12 +182,35 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
       sent = await this.options.relayer.send(splitter, data, undefined, options.beforeBroadcast);
     } catch (error) {
       if (error instanceof TransactionRevertedError) {
-        return { success: false, errorReason: reasonFromUptoRevert(revertText(error.message, error.data)), errorMessage: error.message, transaction: "", network, payer: a.from };
+        return {
+          success: false,
+          errorReason: reasonFromUptoRevert(revertText(error.message, error.data)),
+          errorMessage: error.message,
+          transaction: "",
+          network,
+          payer: a.from,
+        };
       }
-      if (error instanceof ChainUnavailableError) return { success: false, errorReason: UptoReason.chainUnavailable, errorMessage: error.message, transaction: "", network, payer: a.from };
+      if (error instanceof ChainUnavailableError) {
+        return {
+          success: false,
+          errorReason: UptoReason.chainUnavailable,
+          errorMessage: error.message,
+          transaction: "",
+          network,
+          payer: a.from,
+        };
+      }
       throw error;
     }
-    const outcome = await waitForSettlement(this.options.provider, sent.hash, splitter, a.from, nonceKey(a.nonce), this.options.receiptTimeoutMs ?? 60_000);
+    const outcome = await waitForSettlement(
+      this.options.provider,
+      sent.hash,
+      splitter,
+      a.from,
+      nonceKey(a.nonce),
+      this.options.receiptTimeoutMs ?? 60_000,
+    );
     switch (outcome.status) {
       case "settled":
         return { success: true, transaction: sent.hash, network, payer: a.from, amount: outcome.amount.toString() };
@@ -167,14 +225,26 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
   private async earlierSettlement(requirements: PaymentRequirements, parsed: UptoPayload): Promise<SettleResponse | null> {
     const { from, nonce } = parsed.authorization;
     const splitter = getAddress(requirements.payTo);
-    const found = await findSettlement(this.options.provider, splitter, from, nonceKey(nonce), onChainSignature(parsed.signature), this.options.lookbackBlocks ?? 100_000);
+    const found = await findSettlement(
+      this.options.provider,
+      splitter,
+      from,
+      nonceKey(nonce),
+      onChainSignature(parsed.signature),
+      this.options.lookbackBlocks ?? 100_000,
+    );
     if (!found) return null;
     return { success: true, transaction: found.txHash, network: requirements.network, payer: from, amount: found.amount.toString() };
   }
 
   private async nonceUsed(parsed: UptoPayload): Promise<boolean> {
     const { from, nonce } = parsed.authorization;
-    const bitmap = (await this.read({ address: PERMIT2_ADDRESS, abi: permit2NonceAbi, functionName: "nonceBitmap", args: [from, nonce >> 8n] })) as bigint;
+    const bitmap = (await this.read({
+      address: PERMIT2_ADDRESS,
+      abi: permit2NonceAbi,
+      functionName: "nonceBitmap",
+      args: [from, nonce >> 8n],
+    })) as bigint;
     return ((bitmap >> (nonce & 0xffn)) & 1n) === 1n;
   }
 
@@ -182,10 +252,12 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
   private async isOurSplitter(splitter: Address): Promise<boolean> {
     if (this.splitters.has(splitter)) return true;
     const relayer = this.options.relayer.address as Address;
-    const yes = await this.read({ address: splitter, abi: uptoSplitterAbi, functionName: "isFacilitator", args: [relayer] }).catch((error) => {
-      if (isTransportError(error)) throw error;
-      return false; // not a splitter at all
-    });
+    const yes = await this.read({ address: splitter, abi: uptoSplitterAbi, functionName: "isFacilitator", args: [relayer] }).catch(
+      (error) => {
+        if (isTransportError(error)) throw error;
+        return false; // not a splitter at all
+      },
+    );
     if (yes === true) this.splitters.add(splitter);
     return yes === true;
   }

@@ -45,7 +45,9 @@ export function parseUptoPayload(paymentPayload: PaymentPayload): UptoPayload | 
   const witness = record(auth?.witness);
   if (!inner || !auth || !permitted || !witness) return { error: "payload.permit2Authorization is missing or incomplete" };
   const signature = inner.signature;
-  if (typeof signature !== "string" || !HEX.test(signature) || signature.length > 2 + 2 * MAX_SIGNATURE_BYTES) return { error: "payload.signature is not hex" };
+  if (typeof signature !== "string" || !HEX.test(signature) || signature.length > 2 + 2 * MAX_SIGNATURE_BYTES) {
+    return { error: "payload.signature is not hex" };
+  }
   const fields = {
     from: address(auth.from),
     token: address(permitted.token),

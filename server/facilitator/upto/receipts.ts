@@ -13,7 +13,12 @@ type Log = { address: string; topics: string[]; data: string; transactionHash?: 
 
 function settledAmount(log: Log, splitter: Address, payer: Address, nonce: Hex): bigint | null {
   if (log.address.toLowerCase() !== splitter.toLowerCase() || log.topics[0] !== SETTLED_TOPIC) return null;
-  const { args } = decodeEventLog({ abi: uptoSplitterAbi, eventName: "PaymentSettled", data: log.data as Hex, topics: log.topics as [Hex, ...Hex[]] });
+  const { args } = decodeEventLog({
+    abi: uptoSplitterAbi,
+    eventName: "PaymentSettled",
+    data: log.data as Hex,
+    topics: log.topics as [Hex, ...Hex[]],
+  });
   return args.payer.toLowerCase() === payer.toLowerCase() && args.nonce.toLowerCase() === nonce.toLowerCase() ? args.amount : null;
 }
 
@@ -27,7 +32,14 @@ function outcomeOf(receipt: LightReceipt, splitter: Address, payer: Address, non
 }
 
 /** Polls for the receipt of `hash` until `timeoutMs`; "pending" if it has not been mined by then. */
-export async function waitForSettlement(provider: Provider, hash: string, splitter: Address, payer: Address, nonce: Hex, timeoutMs: number): Promise<UptoOutcome> {
+export async function waitForSettlement(
+  provider: Provider,
+  hash: string,
+  splitter: Address,
+  payer: Address,
+  nonce: Hex,
+  timeoutMs: number,
+): Promise<UptoOutcome> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
     const receipt = await getLightReceipt(provider, hash);
@@ -51,8 +63,15 @@ export async function findSettlement(
 ): Promise<{ txHash: string; amount: bigint } | null> {
   const send = rawSend(provider);
   const latest = await onChain("blockNumber", () => provider.getBlockNumber());
-  const filter = { address: splitter, topics: [SETTLED_TOPIC, null, pad(payer)], fromBlock: `0x${Math.max(0, latest - lookbackBlocks).toString(16)}`, toBlock: "latest" };
-  const logs = (await onChain("getLogs", () => (send ? send("eth_getLogs", [filter]) : provider.getLogs({ ...filter, fromBlock: Math.max(0, latest - lookbackBlocks) })))) as Log[];
+  const filter = {
+    address: splitter,
+    topics: [SETTLED_TOPIC, null, pad(payer)],
+    fromBlock: `0x${Math.max(0, latest - lookbackBlocks).toString(16)}`,
+    toBlock: "latest",
+  };
+  const logs = (await onChain("getLogs", () =>
+    send ? send("eth_getLogs", [filter]) : provider.getLogs({ ...filter, fromBlock: Math.max(0, latest - lookbackBlocks) }),
+  )) as Log[];
   for (const log of logs) {
     const amount = settledAmount({ ...log, topics: [...log.topics].map(String) }, splitter, payer, nonce);
     if (amount === null) continue;

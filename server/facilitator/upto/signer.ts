@@ -9,8 +9,9 @@ import { onChain, rawSend } from "../chain.ts";
 
 async function ethCall(provider: Provider, from: Address, to: Address, data: Hex): Promise<Hex> {
   const send = rawSend(provider);
-  return onChain("eth_call", async () =>
-    (send ? await send("eth_call", [{ from, to, data }, "latest"]) : await provider.call({ from, to, data })) as Hex,
+  return onChain(
+    "eth_call",
+    async () => (send ? await send("eth_call", [{ from, to, data }, "latest"]) : await provider.call({ from, to, data })) as Hex,
   );
 }
 
