@@ -10,6 +10,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IRoyaltySplitter} from "./interfaces/IRoyaltySplitter.sol";
 import {IERC3009} from "./interfaces/IERC3009.sol";
 import {RoyaltyMath} from "./libraries/RoyaltyMath.sol";
+import {UptoSettlementReceiver} from "./x402/UptoSettlementReceiver.sol";
 
 /// @title RoyaltySplitter
 /// @notice The x402 `payTo` of one model endpoint. Every token transfer into it counts as revenue
@@ -20,7 +21,7 @@ import {RoyaltyMath} from "./libraries/RoyaltyMath.sol";
 /// @dev Deployed as ERC-1167 clones whose immutable arguments are the abi-encoded Config. Nothing
 /// here loops over contributors or payments: settle is O(1), postEpoch O(1), claim O(log leaves).
 /// Errors and events are declared (and documented) in IRoyaltySplitter.
-contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
+contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient, UptoSettlementReceiver {
     using SafeERC20 for IERC20;
 
     // ================================================================== constants and storage
@@ -473,6 +474,15 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient {
     function _checkSettler() private view {
         if (settlementPaused) revert SettlementIsPaused();
         if (!isFacilitator(msg.sender)) revert NotFacilitator();
+    }
+
+    /// @dev x402 `upto` payments (UptoSettlementReceiver) are settled under the same rules.
+    function _checkUptoSettler() internal view override {
+        _checkSettler();
+    }
+
+    function _uptoToken() internal view override returns (address) {
+        return _token();
     }
 
     function _settleBatch(Settlement[] calldata items, uint256 itemGas, bool deferWhenShort)

@@ -7,6 +7,7 @@ import { Contract, ContractFactory, type JsonRpcApiProvider, type Provider, type
 import { DEV_ROLES, LOCAL_MIN_CHALLENGE_PERIOD, devRoles, devWallet, type DevRole } from "./accounts.ts";
 import { ensureCompiled, projectHardhat, readArtifact } from "./hardhat.ts";
 import { connectRpcProvider } from "./rpc.ts";
+import { installX402Contracts, type RpcSender } from "./x402/install.ts";
 
 export interface LocalChain {
   provider: Provider;
@@ -72,6 +73,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     };
     token = await deploy("TestUSDC");
     factory = await deploy("SplitterFactory", LOCAL_MIN_CHALLENGE_PERIOD);
+    await installX402Contracts(provider as unknown as RpcSender);
   }
   const minter = new Contract(token || "0x0000000000000000000000000000000000000000", MINT_ABI, roles.deployer);
 

@@ -2,8 +2,8 @@
 // formula the epoch builder and the demo use, on random inputs: they must agree to the unit.
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { contributorPool } from "../../server/attribution/epoch.ts";
-import { fixedCuts } from "../../server/cli/demo.ts";
+import { contributorPool } from "../../server/epochs/build.ts";
+import { fixedCuts } from "../../server/util/cuts.ts";
 import { connectChain } from "../helpers/stack.ts";
 
 let harness: { cuts: (r: bigint, o: number, p: number) => Promise<[bigint, bigint, bigint]> };

@@ -5,6 +5,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import { ethers as E } from "ethers";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
 import { LOCAL_MIN_CHALLENGE_PERIOD } from "../../server/chain/accounts.ts";
+import { installX402Contracts } from "../../server/chain/x402/install.ts";
 import type { TestUSDC, SplitterFactory, RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
 
 export type SplitterConfig = {
@@ -35,6 +36,7 @@ export async function connectChain() {
   const { ethers } = connection;
   const signers = await ethers.getSigners();
   const chainId = (await ethers.provider.getNetwork()).chainId;
+  await installX402Contracts(ethers.provider);
   return { connection, ethers, signers, chainId };
 }
 
