@@ -1,4 +1,4 @@
-// Crash safety (SPEC section 7): the model host runs as a child process (royalty402 serve
+// Crash safety: the model host runs as a child process (royalty402 serve
 // --config, SQLite ledger in a file, embedded facilitator, epoch scheduler) against a Hardhat
 // node in its own process, so the chain survives the server. Under load from paying clients it
 // is killed with SIGKILL at seeded random moments and started again, at least 5 times; clients

@@ -1,4 +1,4 @@
-// Bad input (SPEC section 7), property-based: 10,000+ generated requests against the model host
+// Bad input, property-based: 10,000+ generated requests against the model host
 // (createApp, real in-process chain, real SQLite ledger, app.inject) combining bad payment
 // headers — malformed base64 and JSON, wrong types, huge values, wrong network, asset, payTo or
 // amount, expired and not-yet-valid authorizations, signatures by another key or for another

@@ -1,4 +1,4 @@
-// Chain/RPC outage (SPEC section 7) with the model host's own provider (chain.rpcUrl, keys from
+// Chain/RPC outage with the model host's own provider (chain.rpcUrl, keys from
 // the environment, as in production) reaching the in-process chain through a JSON-RPC gateway
 // the test breaks:
 // - the RPC goes away mid-load and comes back: paid calls answer 503 + Retry-After while it is

@@ -1,4 +1,4 @@
-// Gas benchmark (SPEC section 8, first six rows). Everything is measured in one run on the
+// Gas benchmark (the gas rows of the README's benchmark table). Everything is measured in one run on the
 // in-process Hardhat chain, as full receipt gas, and compared with baselines from the same run.
 //   npm run bench:gas   ->  prints a table, writes scripts/bench/results/gas.json
 import { writeFileSync, mkdirSync } from "node:fs";

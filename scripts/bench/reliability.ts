@@ -1,4 +1,4 @@
-// npm run bench:reliability — paid load on the whole model host (SPEC section 7): autocannon at
+// npm run bench:reliability — paid load on the whole model host (nothing lost, nothing doubled): autocannon at
 // 64 connections for 30 s of paid requests, each with its own pre-signed x402 payment, against
 // royalty402 serve --config (embedded facilitator, SQLite ledger, ∞-gram model with attribution, epoch
 // scheduler) on a Hardhat node, all as separate processes on this machine. Then every answer is
