@@ -23,8 +23,8 @@ import { Interface, Wallet, getAddress } from "ethers";
 import { hashRecord, type AttributionRecord } from "../server/attribution/index.ts";
 import { buildEpoch, nextPreviousState, NO_PREVIOUS_EPOCH, type PreviousEpochState } from "../server/epochs/index.ts";
 import { SqliteLedger } from "../server/ledger/sqlite.ts";
-import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "./reliability-support/processes.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "../scripts/shared/processes.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import { pay } from "./x402-support/stack.ts";
 
 const KILLS = Number(process.env.RELIABILITY_KILLS ?? 6);

@@ -18,7 +18,7 @@ import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { Signature, Wallet, ethers as E } from "ethers";
 import { Reason } from "../server/facilitator/index.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import { MAX_TOKENS_LIMIT, MODEL, completionBody, deployChain, fundedPayer, priceFor, requirementsFor, signedHeader, startHost, type DeployedChain, type Host } from "./reliability-support/host.ts";
 
 const RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 10_000);

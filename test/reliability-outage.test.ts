@@ -14,7 +14,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import type { Wallet } from "ethers";
 import type { PaymentRecord } from "../server/ledger/index.ts";
 import { ChainGateway } from "./reliability-support/chain-gateway.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import { completionBody, deployChain, fundedPayer, nonceOf, requirementsFor, settledEvents, signedHeader, startHost, type DeployedChain, type Host } from "./reliability-support/host.ts";
 
 const CONFIRM_TIMEOUT_MS = 3000;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Wallet } from "ethers";
 import { PostgresLedger } from "../server/ledger/postgres.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import {
   completionBody,
   deployChain,

@@ -17,8 +17,8 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { Interface, SigningKey, TypedDataEncoder, Wallet, ethers as E } from "ethers";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { deployOnNode, freePort, startHardhatNode, startServer } from "../../test/reliability-support/processes.ts";
-import { recordResults } from "../../test/reliability-support/results.ts";
+import { deployOnNode, freePort, startHardhatNode, startServer } from "../shared/processes.ts";
+import { recordResults } from "../shared/results.ts";
 
 const SECONDS = Number(process.env.BENCH_RELIABILITY_SECONDS ?? 30);
 const CONNECTIONS = Number(process.env.BENCH_RELIABILITY_CONNECTIONS ?? 64);
