@@ -7,12 +7,13 @@ import type { FastifyRequest } from "fastify";
 import { HTTPFacilitatorClient, type FacilitatorClient } from "@x402/core/server";
 import { Contract, Wallet, getAddress, type Provider, type Signer } from "ethers";
 import type { AppContext, TokenInfo } from "./api/context.ts";
-import { createMetrics, meteredFacilitator } from "./api/metrics.ts";
+import { createMetrics, meteredFacilitator, type Metrics } from "./api/metrics.ts";
 import { TOKEN_ABI } from "./chain/abi.ts";
 import { startLocalChain, type LocalChain } from "./chain/local.ts";
 import { RpcUnavailableError, connectRpcProvider } from "./chain/rpc.ts";
 import { ConfigError, IN_PROCESS, modelConfig, type Secrets, type ServerConfig } from "./config/index.ts";
-import { EpochDocuments, EpochScheduler, SerialQueue, TextStore, type CloseContext } from "./epochs/index.ts";
+import { EpochDocuments, EpochScheduler, TextStore, type CloseContext } from "./epochs/index.ts";
+import { SerialQueue } from "./util/serial.ts";
 import { EmbeddedFacilitator } from "./facilitator/index.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
 import { ModelRegistry, type ServedModel } from "./models/index.ts";
@@ -118,29 +119,8 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   let listenUrl: string | null = null;
   const baseUrl = (request?: FastifyRequest) =>
     config.server.publicUrl ?? (request ? `${request.protocol}://${request.host}` : (listenUrl ?? `http://${config.server.host}:${config.server.port}`));
-  const docs = new EpochDocuments(ledger);
-  const texts = config.epochs.publishTexts ? new TextStore(join(config.dataDir, "texts")) : null;
-  const epochs: CloseContext = {
-    ledger,
-    provider,
-    oracle,
-    oracleQueue,
-    chainId,
-    startBlock: config.chain.startBlock,
-    docs,
-    texts,
-    uriFor: (splitter, epoch) => `${baseUrl()}${epochPath(splitter, epoch)}`,
-    ensureDeployed: async (model: ServedModel) => {
-      const was = model.deployed;
-      await models.ensureDeployed(model);
-      if (!was) embedded?.chain.forgetSplitter(model.splitter);
-    },
-    now: () => Date.now(),
-    latestKnown: new Map(),
-  };
-  const scheduler = new EpochScheduler(epochs, models, config.epochs, log);
-  scheduler.on("result", (r) => metrics.epochs.inc({ model: r.model, status: r.status }));
-  scheduler.on("error", (e) => metrics.epochs.inc({ model: e.model, status: "error" }));
+  const uriFor = (splitter: string, epoch: number) => `${baseUrl()}${epochPath(splitter, epoch)}`;
+  const { epochs, docs, texts, scheduler } = openEpochs(config, { ledger, provider, oracle, oracleQueue, chainId, models, embedded, metrics, log, uriFor });
   stack.push(() => scheduler.stop());
 
   const context: AppContext = {
@@ -175,6 +155,48 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     setListenUrl: (url) => void (listenUrl = url),
     close: () => stack.unwind(),
   };
+}
+
+interface EpochDeps {
+  ledger: Ledger;
+  provider: Provider;
+  oracle: Signer | null;
+  oracleQueue: SerialQueue;
+  chainId: bigint;
+  models: ModelRegistry;
+  embedded: EmbeddedFacilitator | null;
+  metrics: Metrics;
+  log: Log;
+  uriFor(splitter: string, epoch: number): string;
+}
+
+/** Epoch documents, published texts, the closing context and the scheduler (not started). */
+function openEpochs(config: ServerConfig, d: EpochDeps) {
+  const docs = new EpochDocuments(d.ledger);
+  const texts = config.epochs.publishTexts ? new TextStore(join(config.dataDir, "texts")) : null;
+  const epochs: CloseContext = {
+    ledger: d.ledger,
+    provider: d.provider,
+    oracle: d.oracle,
+    oracleQueue: d.oracleQueue,
+    chainId: d.chainId,
+    startBlock: config.chain.startBlock,
+    docs,
+    texts,
+    uriFor: d.uriFor,
+    ensureDeployed: async (model: ServedModel) => {
+      const was = model.deployed;
+      await d.models.ensureDeployed(model);
+      // A splitter just created: the embedded facilitator must look at its code again.
+      if (!was) d.embedded?.chain.forgetSplitter(model.splitter);
+    },
+    now: () => Date.now(),
+    latestKnown: new Map(),
+  };
+  const scheduler = new EpochScheduler(epochs, d.models, config.epochs, d.log);
+  scheduler.on("result", (r) => d.metrics.epochs.inc({ model: r.model, status: r.status }));
+  scheduler.on("error", (e) => d.metrics.epochs.inc({ model: e.model, status: "error" }));
+  return { epochs, docs, texts, scheduler };
 }
 
 async function openChain(config: ServerConfig, secrets: Secrets, override: ChainOverride | undefined, stack: DisposerStack) {

@@ -1,4 +1,4 @@
-// Crash safety (SPEC section 7): the model host runs as a child process (royalty402 serve
+// Crash safety: the model host runs as a child process (royalty402 serve
 // --config, SQLite ledger in a file, embedded facilitator, epoch scheduler) against a Hardhat
 // node in its own process, so the chain survives the server. Under load from paying clients it
 // is killed with SIGKILL at seeded random moments and started again, at least 5 times; clients
@@ -23,8 +23,8 @@ import { Interface, Wallet, getAddress } from "ethers";
 import { hashRecord, type AttributionRecord } from "../server/attribution/index.ts";
 import { buildEpoch, nextPreviousState, NO_PREVIOUS_EPOCH, type PreviousEpochState } from "../server/epochs/index.ts";
 import { SqliteLedger } from "../server/ledger/sqlite.ts";
-import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "./reliability-support/processes.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "../scripts/shared/processes.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import { pay } from "./x402/support/stack.ts";
 
 const KILLS = Number(process.env.RELIABILITY_KILLS ?? 6);

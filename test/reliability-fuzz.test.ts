@@ -1,4 +1,4 @@
-// Bad input (SPEC section 7), property-based: 10,000+ generated requests against the model host
+// Bad input, property-based: 10,000+ generated requests against the model host
 // (createApp, real in-process chain, real SQLite ledger, app.inject) combining bad payment
 // headers — malformed base64 and JSON, wrong types, huge values, wrong network, asset, payTo or
 // amount, expired and not-yet-valid authorizations, signatures by another key or for another
@@ -18,7 +18,7 @@ import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { Signature, Wallet, ethers as E } from "ethers";
 import { Reason } from "../server/facilitator/index.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import { MAX_TOKENS_LIMIT, MODEL, completionBody, deployChain, fundedPayer, priceFor, requirementsFor, signedHeader, startHost, type DeployedChain, type Host } from "./reliability-support/host.ts";
 
 const RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 10_000);

@@ -1,4 +1,4 @@
-// Chain/RPC outage (SPEC section 7) with the model host's own provider (chain.rpcUrl, keys from
+// Chain/RPC outage with the model host's own provider (chain.rpcUrl, keys from
 // the environment, as in production) reaching the in-process chain through a JSON-RPC gateway
 // the test breaks:
 // - the RPC goes away mid-load and comes back: paid calls answer 503 + Retry-After while it is
@@ -14,7 +14,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import type { Wallet } from "ethers";
 import type { PaymentRecord } from "../server/ledger/index.ts";
 import { ChainGateway } from "./reliability-support/chain-gateway.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import { completionBody, deployChain, fundedPayer, nonceOf, requirementsFor, settledEvents, signedHeader, startHost, type DeployedChain, type Host } from "./reliability-support/host.ts";
 
 const CONFIRM_TIMEOUT_MS = 3000;

@@ -1,4 +1,4 @@
-// Replays and races (SPEC section 7): one signed payment sent 50 times at once and then again
+// Replays and races: one signed payment sent 50 times at once and then again
 // one by one runs the paid handler once, settles once on-chain, and every other copy gets a
 // clear refusal (409 payment_replayed). The same holds with two server instances sharing one
 // PostgreSQL ledger, each with its own relayer (both registered on the model's splitter), the
@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Wallet } from "ethers";
 import { PostgresLedger } from "../server/ledger/postgres.ts";
-import { recordResults } from "./reliability-support/results.ts";
+import { recordResults } from "../scripts/shared/results.ts";
 import {
   completionBody,
   deployChain,

@@ -1,4 +1,4 @@
-// Security of the model host (SPEC section 7), on the in-process chain:
+// Security of the model host, on the in-process chain:
 // - admin endpoints refuse a missing, malformed or wrong bearer token (every route, every shape
 //   of Authorization header, 500 generated ones too) and change nothing; without a configured
 //   token they are disabled (403);

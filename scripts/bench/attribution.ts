@@ -1,4 +1,4 @@
-// Attribution benchmark (SPEC §8): index ~100 MB of text, then attribute 1,000 outputs of 500
+// Attribution benchmark: index ~100 MB of text, then attribute 1,000 outputs of 500
 // tokens, one core. Reports corpus size, tokens, tokenization time (separately), suffix-array
 // build time, owner-map time, bytes per token at query time, p50/p95 latency, and baselines
 // measured in the same run: a comparison-sort suffix array and a naive corpus scan.

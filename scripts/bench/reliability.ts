@@ -1,4 +1,4 @@
-// npm run bench:reliability — paid load on the whole model host (SPEC section 7): autocannon at
+// npm run bench:reliability — paid load on the whole model host (nothing lost, nothing doubled): autocannon at
 // 64 connections for 30 s of paid requests, each with its own pre-signed x402 payment, against
 // royalty402 serve --config (embedded facilitator, SQLite ledger, ∞-gram model with attribution, epoch
 // scheduler) on a Hardhat node, all as separate processes on this machine. Then every answer is
@@ -17,8 +17,8 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { Interface, SigningKey, TypedDataEncoder, Wallet, ethers as E } from "ethers";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { deployOnNode, freePort, startHardhatNode, startServer } from "../../test/reliability-support/processes.ts";
-import { recordResults } from "../../test/reliability-support/results.ts";
+import { deployOnNode, freePort, startHardhatNode, startServer } from "../shared/processes.ts";
+import { recordResults } from "../shared/results.ts";
 
 const SECONDS = Number(process.env.BENCH_RELIABILITY_SECONDS ?? 30);
 const CONNECTIONS = Number(process.env.BENCH_RELIABILITY_CONNECTIONS ?? 64);

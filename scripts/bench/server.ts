@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import express from "express";
 import Fastify from "fastify";
-import { ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, Wallet, ethers as E } from "ethers";
+import { ContractFactory, JsonRpcProvider, Wallet, ethers as E } from "ethers";
 import { encodePaymentSignatureHeader, decodePaymentRequiredHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { x402Facilitator } from "@x402/core/facilitator";
@@ -30,10 +30,12 @@ import { toFacilitatorEvmSigner } from "@x402/evm";
 import { paymentMiddleware, x402ResourceServer } from "@x402/express";
 import { createWalletClient, http, publicActions, defineChain } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { devWallet } from "../../server/chain/accounts.ts";
 import { EmbeddedFacilitator } from "../../server/facilitator/index.ts";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
 import { openLedger } from "../../server/ledger/index.ts";
 import { x402Payments } from "../../server/x402/index.ts";
+import { startHardhatNode } from "../shared/processes.ts";
 
 const env = process.env;
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 64);
@@ -52,31 +54,10 @@ const SIMULATION_WAIT_MS = Number(env.BENCH_SIMULATION_WAIT_MS ?? 2);
 const PAYERS = 64;
 const PRICE = "1000";
 const RESPONSE = { result: "a model output", tokens: 42 };
-const MNEMONIC = "test test test test test test test test test test test junk";
 
 const artifact = (file: string, name: string) => JSON.parse(readFileSync(new URL(`../../artifacts/contracts/${file}/${name}.json`, import.meta.url), "utf8"));
-const key = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(MNEMONIC), `m/44'/60'/0'/0/${i}`).privateKey;
+const key = (i: number) => devWallet(i).privateKey;
 const workdir = mkdtempSync(join(tmpdir(), "bench-x402-"));
-
-async function startNode(port: number): Promise<ChildProcess> {
-  // Its own process group, so the node (behind npx) is stopped with it.
-  const child = spawn(fileURLToPath(new URL("../../node_modules/.bin/hardhat", import.meta.url)), ["node", "--port", String(port)], { detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  const provider = new JsonRpcProvider(`http://127.0.0.1:${port}`, 31337, { staticNetwork: true });
-  for (let i = 0; i < 240; i++) {
-    try {
-      await provider.send("eth_chainId", []);
-      // The node logs every call (with traces) by default: that is most of its per-call cost.
-      await provider.send("hardhat_setLoggingEnabled", [false]);
-      provider.destroy();
-      return child;
-    } catch {
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  throw new Error("hardhat node did not start");
-}
 
 async function signPayments(payers: Wallet[], accepted: PaymentRequirements, count: number): Promise<string> {
   const domain = { name: "USD Coin", version: "2", chainId: 31337n, verifyingContract: accepted.asset };
@@ -164,11 +145,10 @@ const median = (xs: number[]) => {
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
 async function main() {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  console.log(`starting hardhat node on :${port}`);
-  const node = await startNode(port);
-  const rpcUrl = `http://127.0.0.1:${port}`;
-  const closers: Array<() => Promise<unknown> | unknown> = [() => process.kill(-node.pid!, "SIGTERM")];
+  const node = await startHardhatNode();
+  const rpcUrl = node.url;
+  console.log(`hardhat node at ${rpcUrl}`);
+  const closers: Array<() => Promise<unknown> | unknown> = [() => node.stop()];
   try {
     const provider = new JsonRpcProvider(rpcUrl, 31337, { staticNetwork: true, batchStallTime: 1 });
     const deployer = new Wallet(key(0), provider);

@@ -13,8 +13,8 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   missing+=(postgresql)
 fi
 
-# --- Browser for the dashboard tests (to be filled in by the dashboard owner) -------------
-# Debian's chromium at /usr/bin/chromium, driven by playwright-core in test/dashboard.test.ts
+# --- Browser for the dashboard tests -----------------------------------------------------
+# Debian's chromium at /usr/bin/chromium, driven by playwright-core in test/dashboard/dashboard.test.ts
 # (playwright cannot download its own browsers here).
 if [ ! -x /usr/bin/chromium ]; then missing+=(chromium fonts-liberation); fi
 # ------------------------------------------------------------------------------------------

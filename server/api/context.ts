@@ -1,4 +1,4 @@
-// What the routes are given: the app's services, wired by server/app.ts.
+// What the routes are given: the services, built by server/services.ts.
 import type {} from "@fastify/swagger"; // augments route schemas with summary, tags, description
 import type { FastifyRequest } from "fastify";
 import type { Provider } from "ethers";

@@ -18,7 +18,7 @@ import { isLedgerError, type EpochRecord, type Ledger } from "../ledger/index.ts
 import type { ServedModel } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
-import type { SerialQueue } from "./serial.ts";
+import type { SerialQueue } from "../util/serial.ts";
 import type { OutputText, TextStore } from "./texts.ts";
 import { buildEpoch, nextPreviousState, type EpochPayment } from "./build.ts";
 import { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";

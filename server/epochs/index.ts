@@ -5,7 +5,6 @@ export { EpochScheduler } from "./scheduler.ts";
 export { repostVetoedEpoch, RepostRefused, type RepostResult, type RepostRefusal } from "./repost.ts";
 export { EpochDocuments, type ParsedEpoch } from "./documents.ts";
 export { TextStore, type OutputText } from "./texts.ts";
-export { SerialQueue, KeyedQueues } from "./serial.ts";
 export {
   buildEpoch,
   contributorPool,

@@ -8,7 +8,7 @@ import type { EpochsSection } from "../config/index.ts";
 import type { ModelRegistry, ServedModel } from "../models/index.ts";
 import { EpochMismatchError, closeEpoch, refreshEpochs, type CloseContext, type CloseResult } from "./closer.ts";
 import { repostVetoedEpoch, type RepostResult } from "./repost.ts";
-import { KeyedQueues } from "./serial.ts";
+import { KeyedQueues } from "../util/serial.ts";
 
 interface Log {
   info(obj: object, msg: string): void;

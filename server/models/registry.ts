@@ -8,7 +8,7 @@ import { InfiniGramBackend } from "./infinigram.ts";
 import { ProxyBackend } from "./proxy.ts";
 import { createSplitter, hasCode, modelSalt, predictSplitter, readSplitterConfig, type SplitterConfig } from "./splitters.ts";
 import type { ModelBackend } from "./types.ts";
-import { SerialQueue } from "../epochs/serial.ts";
+import { SerialQueue } from "../util/serial.ts";
 
 export interface ServedModel {
   id: string;

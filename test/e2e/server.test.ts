@@ -352,7 +352,7 @@ describe("model host end to end", () => {
     for (const m of models) {
       const mine = paid.filter((p) => p.model === m.id);
       const records = await Promise.all(mine.map(async (p) => (await getJson(`/attributions/${p.outputId}`)).body.record as AttributionRecord));
-      // Independent recomputation of SPEC 3 "Epoch aggregation" (first epoch):
+      // Independent recomputation of the epoch (docs/VERIFYING.md), first epoch:
       const T = mine.reduce((s, p) => s + p.amount, 0n);
       // RoyaltySplitter: both cuts floored together, the pool is the rest.
       const pool = T - (T * BigInt(m.split.ownerBps + m.split.protocolBps)) / 10_000n;

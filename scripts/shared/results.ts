@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, statSync, w
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 
-export const RESULTS_FILE = fileURLToPath(new URL("../../scripts/bench/results/reliability.json", import.meta.url));
+export const RESULTS_FILE = fileURLToPath(new URL("../bench/results/reliability.json", import.meta.url));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,14 +1,15 @@
-// Real processes for crash and load runs: a Hardhat node on a loopback port (the chain outlives
-// the server), TestUSDC and the factory deployed on it, and the model host as a child process
-// (royalty402 serve --config) that can be killed with SIGKILL and started again.
+// Real processes for benchmarks and crash tests (both import this; benchmarks import no test
+// code): a Hardhat node on a loopback port (the chain outlives the server), TestUSDC and the
+// factory deployed on it, and the model host as a child process (royalty402 serve --config) that
+// can be killed with SIGKILL and started again.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { ContractFactory, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet, type Contract } from "ethers";
+import { ContractFactory, JsonRpcProvider, NonceManager, Wallet, type Contract } from "ethers";
+import { devWallet } from "../../server/chain/accounts.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-const MNEMONIC = "test test test test test test test test test test test junk";
 const HUNDRED_ETH = "0x56BC75E2D63100000";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,6 +26,8 @@ export function freePort(): Promise<number> {
 
 export interface HardhatNode {
   url: string;
+  /** The node's process id (its process group: CPU accounting). */
+  pid: number;
   provider: JsonRpcProvider;
   stop(): Promise<void>;
 }
@@ -58,7 +61,7 @@ export async function startHardhatNode(): Promise<HardhatNode> {
     try {
       await provider.send("eth_chainId", []);
       await provider.send("hardhat_setLoggingEnabled", [false]); // per-call traces are most of the node's cost
-      return { url, provider, stop };
+      return { url, pid: child.pid!, provider, stop };
     } catch {
       if (child.exitCode !== null || Date.now() > deadline) {
         await stop();
@@ -74,7 +77,7 @@ const artifact = (file: string, name: string) => JSON.parse(readFileSync(new URL
 /** TestUSDC and the factory on the node; fresh funded relayer and oracle keys. */
 export async function deployOnNode(node: HardhatNode) {
   // One signer sends everything here: it counts its own nonces (the node's count lags a cache).
-  const deployer = new NonceManager(new Wallet(HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(MNEMONIC), "m/44'/60'/0'/0/0").privateKey, node.provider));
+  const deployer = new NonceManager(devWallet(0, node.provider));
   const usdc = artifact("TestUSDC.sol", "TestUSDC");
   const token = (await new ContractFactory(usdc.abi, usdc.bytecode, deployer).deploy()) as Contract;
   await token.waitForDeployment();
