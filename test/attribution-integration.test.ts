@@ -122,6 +122,7 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
 
   async function postAndVerify(doc: EpochDocument) {
     await postEpoch(splitterContract(splitterAddress, stack.roles.oracle), doc, `ipfs://epoch-${doc.epoch}`);
+    await stack.connection.networkHelpers.mine(); // past the one-second challenge period
     const published = JSON.parse(JSON.stringify(doc)) as EpochDocument;
     const v = await verifyEpoch(published, { index, provider: stack.ethers.provider, requireAllRecords: true });
     expect(v.checks.filter((c) => !c.ok)).toEqual([]);
