@@ -13,6 +13,7 @@ export {
   attribute,
   attributeVerbatim,
   reattribute,
+  prepareAttribution,
   attributeTokens,
   CURRENT_ALGORITHM,
   VERBATIM_ALGORITHM,

@@ -121,8 +121,16 @@ function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, p: Ne
   const L = ids.length;
   let c = 0;
   for (let n = 0; n < seeds.length; n++) {
-    const global = Math.floor(seeds[n] / L);
-    const i = seeds[n] - global * L;
+    // key = global * L + i exactly (below 2^53); correct the float division's rounding
+    let global = Math.floor(seeds[n] / L);
+    let i = seeds[n] - global * L;
+    if (i < 0) {
+      global--;
+      i += L;
+    } else if (i >= L) {
+      global++;
+      i -= L;
+    }
     if (global >= wi.offsets[c + 1]) {
       while (global >= wi.offsets[c + 1]) c++;
       open.length = 0;

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import { attribute, attributeVerbatim, reattribute, CURRENT_ALGORITHM, VERBATIM_ALGORITHM } from "../../server/attribution/attribute.ts";
 import { buildGenericGrams, gramHash, genericGrams, isGeneric, SHIPPED_GRAMS_FILE } from "../../server/attribution/background.ts";
 import { buildIndex } from "../../server/attribution/build.ts";
+import { buildEpoch } from "../../server/epochs/build.ts";
+import { verifyEpoch } from "../../server/epochs/verify.ts";
 import { Datanet } from "../../server/datanets/datanet.ts";
 import { matchWords } from "../../server/attribution/match-words.ts";
 import { NEAR_VERBATIM_ALGORITHM } from "../../server/attribution/near-verbatim.ts";
@@ -96,6 +98,29 @@ describe("near-verbatim attribution (v2)", () => {
     expect(hashRecord(reattribute(index, JSON.parse(JSON.stringify(v2)), output, "a prompt"))).toBe(hashRecord(v2));
     expect(hashRecord(v1)).not.toBe(hashRecord(v2));
     expect(() => reattribute(index, { ...v2, params: { ...v2.params, background: "other" } }, output)).toThrowError(/invalid_record/);
+  });
+
+  it("verifies an epoch holding a v1 and a v2 record, and catches a v1 record relabelled as v2", async () => {
+    const out1 = `First. ${passage(docs[22].text, 300, 90)}`;
+    const out2 = `Second. ${source.toUpperCase()}`;
+    const id = (n: number) => `0x${n.toString(16).padStart(64, "0")}`;
+    const input = (r1: AttributionRecord) => ({
+      epoch: 1,
+      ownerBps: 1000,
+      protocolBps: 100,
+      modelOwner: addressOf(90),
+      payments: [
+        { outputId: id(1), amount: 1_000_000n, record: r1 },
+        { outputId: id(2), amount: 2_000_000n, record: attribute(index, out2) },
+      ],
+      texts: { [id(1)]: { output: out1 }, [id(2)]: { output: out2 } },
+    });
+    const v1 = attributeVerbatim(index, out1);
+    const ok = await verifyEpoch(buildEpoch(input(v1)), { index, requireAllRecords: true });
+    expect(ok.checks.find((c) => c.name === "records recomputed")).toMatchObject({ ok: true });
+    expect(ok.recordsRecomputed).toBe(2);
+    const relabelled = await verifyEpoch(buildEpoch(input({ ...v1, algorithm: NEAR_VERBATIM_ALGORITHM })), { index });
+    expect(relabelled.checks.find((c) => c.name === "records recomputed")?.ok).toBe(false);
   });
 });
 
