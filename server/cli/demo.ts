@@ -232,6 +232,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
 
     // ---- 5. claims ----
+    // A posted epoch takes effect once its challenge period has passed: claims prove against it only then.
+    for (const splitter of latestDoc.keys()) await untilActive(new Contract(splitter, SPLITTER_ABI, provider));
     step("Claims: each account's claim from GET /contributors/:address, pushed on-chain by a keeper (claimMany)");
     const accounts = new Set<string>();
     for (const doc of latestDoc.values()) for (const leaf of doc.claims.leaves) accounts.add(getAddress(leaf.account));
@@ -356,3 +358,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   }
 }
 
+/** Waits for the splitter's pending epoch (if any) to pass its challenge period; local chains mine a block a second. */
+async function untilActive(splitter: Contract): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const [pending] = (await splitter.pendingEpoch()) as [bigint];
+    if (pending === 0n) return;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`epoch still pending on ${await splitter.getAddress()} after 30 s`);
+}

@@ -94,7 +94,7 @@ describe("royalty402 serve --config", () => {
       dataDir: join(work, "data"),
       epochs: { enabled: false },
       datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 4, contributors: 3 } }],
-      models: [{ id: "brown-ngram", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", owner: OWNER, challengePeriod: 0 }],
+      models: [{ id: "brown-ngram", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", owner: OWNER, challengePeriod: 1 }],
     });
     const serve = await start(["serve", "--config", file], /model host at (http:\/\/127\.0\.0\.1:\d+)\n/, { ROYALTY402_ADMIN_TOKEN: ADMIN });
     const url = serve.match[1];

@@ -50,7 +50,7 @@ beforeAll(async () => {
   const { ethers, signers, connection } = chain;
   const [, owner, oracle, guardian, protocol] = signers;
   token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory");
+  const factory = await ethers.deployContract("SplitterFactory", [1]); // the factory's minimum challenge period: one second
   const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
   await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
   server = await createApp({
