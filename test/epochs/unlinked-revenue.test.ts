@@ -37,7 +37,11 @@ async function funded(): Promise<Wallet> {
 const body = (prompt: string) => JSON.stringify({ model: "m", prompt, max_tokens: 16 });
 
 async function requirementsFor(prompt: string): Promise<PaymentRequirements> {
-  const challenge = await fetch(`${base}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: body(prompt) });
+  const challenge = await fetch(`${base}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: body(prompt),
+  });
   return decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0] as PaymentRequirements;
 }
 
@@ -74,12 +78,20 @@ beforeAll(async () => {
   server = await createApp({
     config: {
       server: { port: 0 },
-      chain: { rpcUrl: "in-process", token: await token.getAddress(), factory: await factory.getAddress(), guardian: guardian.address, protocolRecipient: protocol.address },
+      chain: {
+        rpcUrl: "in-process",
+        token: await token.getAddress(),
+        factory: await factory.getAddress(),
+        guardian: guardian.address,
+        protocolRecipient: protocol.address,
+      },
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir,
       epochs: { enabled: false },
       datanets: [{ id: "brown", seed: { corpus: "brown", documents: 6, contributors: 4 } }],
-      models: [{ id: "m", backend: "infinigram", datanet: "brown", pricePerRequest: PRICE.toString(), ownerBps: 1000, owner, challengePeriod: 60 }],
+      models: [
+        { id: "m", backend: "infinigram", datanet: "brown", pricePerRequest: PRICE.toString(), ownerBps: 1000, owner, challengePeriod: 60 },
+      ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
     chain: { provider: ethers.provider, relayer, oracle },
@@ -93,7 +105,8 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const leafOf = (doc: any, account: string) => BigInt(doc.claims.leaves.find((l: any) => l.account.toLowerCase() === account.toLowerCase())?.cumulativeAmount ?? 0);
+const leafOf = (doc: any, account: string) =>
+  BigInt(doc.claims.leaves.find((l: any) => l.account.toLowerCase() === account.toLowerCase())?.cumulativeAmount ?? 0);
 const allocationOf = (doc: any, account: string) => doc.allocations.find((a: any) => a.account.toLowerCase() === account.toLowerCase());
 
 describe("money that reaches the splitter without our settlement", () => {
@@ -108,15 +121,41 @@ describe("money that reaches the splitter without our settlement", () => {
     const payer = await funded();
     const payment = await pay(payer, await requirementsFor("The city of Atlanta"));
     const auth = payment.payload.authorization as any;
-    const key = { network: server.context.network, asset: (await token.getAddress()).toLowerCase(), payer: payer.address.toLowerCase(), nonce: auth.nonce };
+    const key = {
+      network: server.context.network,
+      asset: (await token.getAddress()).toLowerCase(),
+      payer: payer.address.toLowerCase(),
+      nonce: auth.nonce,
+    };
     const outputId = hexlify(randomBytes(32));
-    expect((await ledger.reserve({ ...key, payTo: splitterAddress.toLowerCase(), amount: PRICE.toString(), modelId: "m", outputId, payload: JSON.stringify(payment) })).reserved).toBe(true);
-    await ledger.putOutput({ outputId, modelId: "m", paymentKey: key, record: served.record, recordHash: served.recordHash, epoch: null, createdAt: Date.now() });
+    expect(
+      (
+        await ledger.reserve({
+          ...key,
+          payTo: splitterAddress.toLowerCase(),
+          amount: PRICE.toString(),
+          modelId: "m",
+          outputId,
+          payload: JSON.stringify(payment),
+        })
+      ).reserved,
+    ).toBe(true);
+    await ledger.putOutput({
+      outputId,
+      modelId: "m",
+      paymentKey: key,
+      record: served.record,
+      recordHash: served.recordHash,
+      epoch: null,
+      createdAt: Date.now(),
+    });
     await ledger.transition(key, ["reserved"], "settling", { txHash: hexlify(randomBytes(32)) });
 
     // A third party submits the authorization straight to the token: the money arrives, no PaymentSettled.
     const thirdParty = chain.signers[6];
-    const submit = token.connect(thirdParty).getFunction("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)");
+    const submit = token
+      .connect(thirdParty)
+      .getFunction("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)");
     await (await submit(auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce, payment.payload.signature)).wait();
 
     // Without the link the chain facts say "spent outside our splitter"; with it the payment is settled.
@@ -132,7 +171,9 @@ describe("money that reaches the splitter without our settlement", () => {
     const row = (await ledger.getPayment(key))!;
     expect(row.status).toBe("settled");
     const linkReceipt = await chain.ethers.provider.getTransactionReceipt(row.txHash!);
-    const linkEvents = linkReceipt!.logs.filter((l) => l.address.toLowerCase() === splitterAddress.toLowerCase()).map((l) => splitter.interface.parseLog(l)!);
+    const linkEvents = linkReceipt!.logs
+      .filter((l) => l.address.toLowerCase() === splitterAddress.toLowerCase())
+      .map((l) => splitter.interface.parseLog(l)!);
     expect(linkEvents.map((e) => [e.name, e.args.outputId, e.args.amount])).toEqual([["PaymentSettled", outputId, PRICE]]);
 
     // A stock facilitator's plain transfer: money without an output.
