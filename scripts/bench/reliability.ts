@@ -257,6 +257,7 @@ async function recordContractsSections(): Promise<void> {
   }
   for (const section of ["griefing", "roles", "frontRun"]) {
     const data = measured[section];
-    if (data && typeof data === "object") await recordResults(section, { ...(data as Record<string, unknown>), measuredBy: measured.command, measuredAt: measured.date });
+    if (!data || typeof data !== "object") continue;
+    await recordResults(section, { ...(data as Record<string, unknown>), measuredBy: measured.command, measuredAt: measured.date });
   }
 }

@@ -201,11 +201,17 @@ export async function closeEpoch(ctx: CloseContext, model: ServedModel, options:
  * without an output (a plain transfer by a stock x402 facilitator): unattributed, the owner's.
  * Less (a fee-on-transfer token): the pool is built on what arrived. Never below the previous total.
  */
-async function receivedForEpoch(ctx: CloseContext, splitter: string, listed: Array<{ outputId: string }>, previous: bigint): Promise<bigint> {
+async function receivedForEpoch(
+  ctx: CloseContext,
+  splitter: string,
+  listed: Array<{ outputId: string }>,
+  previous: bigint,
+): Promise<bigint> {
   const block = await ctx.provider.getBlockNumber();
   const total = BigInt(await splitterViews(splitter, ctx.provider).getFunction("totalReceived")({ blockTag: block }));
   const inThisEpoch = new Set(listed.map((o) => o.outputId.toLowerCase()));
-  const logs = await ctx.provider.getLogs({ address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: ctx.startBlock, toBlock: block });
+  const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: ctx.startBlock, toBlock: block };
+  const logs = await ctx.provider.getLogs(filter);
   let notYetInEpoch = 0n;
   for (const log of logs) {
     const event = decodeSettlementLog(log);

@@ -208,7 +208,8 @@ export class PaymentReconciler {
       if (outcome.status === "already_linked" || outcome.status === "settled_by_us") return outcome.usedIn;
       return outcome.status === "not_used" ? "unresolved" : null;
     } catch (error) {
-      this.log?.warn({ err: error, payer: row.payer, nonce: row.nonce }, "x402: linking a front-run payment failed; retrying on the next pass");
+      const context = { err: error, payer: row.payer, nonce: row.nonce };
+      this.log?.warn(context, "x402: linking a front-run payment failed; retrying on the next pass");
       return "unresolved";
     }
   }
