@@ -129,7 +129,7 @@ export const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
     await app.register(swagger, { openapi: OPENAPI });
     installErrorHandling(app);
     const { publicUrl, challengeRateLimit } = config.server;
-    await registerPayments(app, { context, facilitator: services.facilitator, publicUrl, challengeRateLimit });
+    await registerPayments(app, { context, facilitator: services.facilitator, embedded: services.embedded, publicUrl, challengeRateLimit });
     await app.register(openAiRoutes, { ctx: context });
     await app.register(publicRoutes, { ctx: context });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });

@@ -8,7 +8,7 @@
 // if any payment was lost or doubled or any request failed.
 //   BENCH_RELIABILITY_SECONDS (30), BENCH_RELIABILITY_CONNECTIONS (64),
 //   BENCH_RELIABILITY_EPOCH_PAYMENTS (2000: an epoch closes every 2000 settled payments; 0: off)
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
@@ -214,6 +214,7 @@ async function main() {
     };
     console.log(JSON.stringify(results, null, 2));
     await recordResults("load", results);
+    await recordContractsSections();
     const failures = [
       r.errors > 0 && `${r.errors} connection errors`,
       r.timeouts > 0 && `${r.timeouts} timeouts`,
@@ -245,3 +246,18 @@ main().then(
     process.exit(1);
   },
 );
+
+/** griefing, roles and frontRun as `npm run bench:gas` measured them (contracts-reliability.json), each its own section. */
+async function recordContractsSections(): Promise<void> {
+  let measured: Record<string, unknown>;
+  try {
+    measured = JSON.parse(readFileSync(new URL("./results/contracts-reliability.json", import.meta.url), "utf8"));
+  } catch {
+    return; // bench:gas has not run here
+  }
+  for (const section of ["griefing", "roles", "frontRun"]) {
+    const data = measured[section];
+    if (!data || typeof data !== "object") continue;
+    await recordResults(section, { ...(data as Record<string, unknown>), measuredBy: measured.command, measuredAt: measured.date });
+  }
+}

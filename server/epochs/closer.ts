@@ -21,6 +21,7 @@ import type { EpochDocuments } from "./documents.ts";
 import type { SerialQueue } from "../util/serial.ts";
 import type { OutputText, TextStore } from "./texts.ts";
 import { buildEpoch, nextPreviousState, type EpochPayment } from "./build.ts";
+import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
 import { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
 
 /** Most outputs one epoch aggregates (the rest go to the next one). */
@@ -164,11 +165,7 @@ export async function closeEpoch(ctx: CloseContext, model: ServedModel, options:
     }
   }
   const { ownerBps, protocolBps, owner } = model.splitterConfig;
-  // Built on what arrived: a fee-on-transfer token credits the splitter less than the payments' amounts
-  // (every listed payment is already settled on-chain, so the on-chain total is read after the list).
-  const onChain = BigInt(await splitterViews(splitter, ctx.provider).getFunction("totalReceived")());
-  const paid = (previous?.cumulativeReceived ?? 0n) + payments.reduce((sum, p) => sum + p.amount, 0n);
-  const received = onChain < paid ? onChain : paid;
+  const received = await receivedForEpoch(ctx, splitter, outputs, previous?.cumulativeReceived ?? 0n);
   const doc = buildEpoch({ epoch, ownerBps, protocolBps, modelOwner: owner, payments, previous, chainId: ctx.chainId, splitter, texts, received });
   const claimed: EpochRecord = {
     splitter,
@@ -194,6 +191,36 @@ export async function closeEpoch(ctx: CloseContext, model: ServedModel, options:
   const done = await finishEpoch(ctx, model, stored);
   if (done.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch };
   return { status: "closed", model: model.id, epoch, outputs: payments.length, cumulativeAllocated: done.cumulativeAllocated, claimsRoot: done.claimsRoot, txHash: done.txHash };
+}
+
+/**
+ * What the splitter received through this epoch, read at one block B (every listed payment is
+ * settled on-chain, so B is taken after the list): the on-chain total at B, less the
+ * PaymentSettled amounts up to B of outputs in no epoch and not in this one (settled, but not
+ * recorded yet: the next epoch's). What remains over the epochs' payments is money that came
+ * without an output (a plain transfer by a stock x402 facilitator): unattributed, the owner's.
+ * Less (a fee-on-transfer token): the pool is built on what arrived. Never below the previous total.
+ */
+async function receivedForEpoch(
+  ctx: CloseContext,
+  splitter: string,
+  listed: Array<{ outputId: string }>,
+  previous: bigint,
+): Promise<bigint> {
+  const block = await ctx.provider.getBlockNumber();
+  const total = BigInt(await splitterViews(splitter, ctx.provider).getFunction("totalReceived")({ blockTag: block }));
+  const inThisEpoch = new Set(listed.map((o) => o.outputId.toLowerCase()));
+  const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: ctx.startBlock, toBlock: block };
+  const logs = await ctx.provider.getLogs(filter);
+  let notYetInEpoch = 0n;
+  for (const log of logs) {
+    const event = decodeSettlementLog(log);
+    if (event?.name !== "PaymentSettled" || inThisEpoch.has(event.outputId.toLowerCase())) continue;
+    const output = await ctx.ledger.getOutput(event.outputId.toLowerCase());
+    if (output?.epoch == null) notYetInEpoch += event.amount;
+  }
+  const received = total - notYetInEpoch;
+  return received > previous ? received : previous;
 }
 
 /** Moves posted epochs whose challenge period ended to "active" (and notices vetoes). */

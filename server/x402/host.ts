@@ -9,17 +9,20 @@ import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentOutcome } from "@royalty402/fastify-x402";
 import type { AppContext } from "../api/context.ts";
 import { openAiErrorShape } from "../api/errors.ts";
+import { linkFrontRun, type EmbeddedFacilitator } from "../facilitator/index.ts";
 import { x402Payments } from "./payments.ts";
 
 export interface PaymentsMount {
   context: AppContext;
   facilitator: FacilitatorClient;
+  /** The embedded facilitator behind `facilitator`, if any: its relayer links front-run payments. */
+  embedded?: EmbeddedFacilitator | null;
   publicUrl?: string | null;
   challengeRateLimit?: { max: number; windowSeconds: number } | null;
 }
 
 export async function registerPayments(app: FastifyInstance, mount: PaymentsMount): Promise<void> {
-  const { context, facilitator, publicUrl, challengeRateLimit } = mount;
+  const { context, facilitator, embedded, publicUrl, challengeRateLimit } = mount;
   const { token, models } = context;
   await app.register(x402Payments, {
     ledger: context.ledger,
@@ -30,6 +33,7 @@ export async function registerPayments(app: FastifyInstance, mount: PaymentsMoun
     provider: context.provider,
     retrievalSecret: retrievalSecret(context.config.dataDir),
     onOutcome: (outcome) => countPayment(context, outcome),
+    ...(embedded ? { reconcile: { linkFront: (payment) => linkFrontRun(embedded.relayer, payment) } } : {}),
     ...(publicUrl ? { publicUrl } : {}),
     ...(challengeRateLimit
       ? { challengeRateLimit: { max: challengeRateLimit.max, timeWindow: challengeRateLimit.windowSeconds * 1000 } }

@@ -1,10 +1,14 @@
 // Crash recovery for the payment ledger. Payments left in reserved / settling / pending (a
 // process died mid-request, or a transaction outlived its request) are settled from chain
-// facts only; the reconciler never submits anything, so it can never settle twice.
+// facts only; the reconciler never settles anything (the one transaction it may cause is the
+// front-run link, which the splitter emits at most once per authorization), so it can never settle twice.
 //   authorization used on-chain   -> settled, with the hash of the transaction whose
 //                                    PaymentSettled names (payer, nonce) (the journalled hash
-//                                    first, else a log search); used without such an event
-//                                    (spent outside our splitter) -> failed nonce_already_used
+//                                    first, else a log search); used without such an event:
+//                                    front-run (someone sent the authorization straight to the
+//                                    token, the money reached the splitter) -> settled once the
+//                                    link (`linkFront`) emits the missing PaymentSettled; spent
+//                                    outside our splitter -> failed nonce_already_used
 //   unused, journalled tx mined   -> failed (the batch skipped it: the reason from PaymentSkipped)
 //   unused, expired on-chain      -> failed (block time >= validBefore: it can never be used)
 //   unused, reserved, abandoned   -> released (the handler never finished; nothing was sent)
@@ -14,10 +18,11 @@
 // only chain facts move them, so checking a live row early is harmless); every write is a compare-and-set, so it races
 // safely with live requests and with other instances sharing the ledger.
 import type { Provider } from "ethers";
-import { ZeroAddress, zeroPadValue } from "ethers";
+import { ZeroAddress, ZeroHash, keccak256, toUtf8Bytes, zeroPadValue } from "ethers";
 import type { FastifyBaseLogger } from "fastify";
 import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
 import { ChainReader, getLightReceipt, onChain, rawSend, type LightReceipt } from "../facilitator/chain.ts";
+import type { FrontRunPayment, LinkOutcome } from "../facilitator/link.ts";
 import { describeRevert, reasonFromRevert } from "../facilitator/outcome.ts";
 import { parseExactEvmPayload } from "../facilitator/payload.ts";
 import { Reason } from "../facilitator/reasons.ts";
@@ -40,6 +45,11 @@ export interface ReconcileOptions {
    * process can hold it, so what a killed predecessor settled is recorded at once.
    */
   processStartedAt?: number;
+  /**
+   * Links a front-run authorization (the embedded facilitator's `linkFrontRun` over its relayer):
+   * without it, a payment whose authorization someone else executed is recorded failed.
+   */
+  linkFront?: (payment: FrontRunPayment) => Promise<LinkOutcome>;
 }
 
 export interface ReconcileReport {
@@ -63,6 +73,7 @@ export class PaymentReconciler {
   private readonly lookbackBlocks: number;
   private readonly intervalMs: number;
   private readonly processStartedAt: number;
+  private readonly linkFront: ReconcileOptions["linkFront"];
 
   constructor(
     private readonly ledger: Ledger,
@@ -77,6 +88,7 @@ export class PaymentReconciler {
     this.lookbackBlocks = options.lookbackBlocks ?? 100_000;
     this.intervalMs = options.intervalMs ?? 30_000;
     this.processStartedAt = options.processStartedAt ?? Math.floor(Date.now() - process.uptime() * 1000);
+    this.linkFront = options.linkFront;
   }
 
   /** A pass now, then one every intervalMs; errors (e.g. the chain is down) are logged, never thrown. */
@@ -155,6 +167,9 @@ export class PaymentReconciler {
     if (used) {
       const txHash = await this.findSettlement(row, journalled, head);
       if (txHash) return move("settled", { txHash, errorReason: null });
+      const linked = await this.linkFrontRun(row, head);
+      if (linked === "unresolved") return "unresolved";
+      if (linked) return move("settled", { txHash: linked, errorReason: null });
       return move("failed", { errorReason: Reason.nonceUsed });
     }
     if (journalled) {
@@ -167,6 +182,36 @@ export class PaymentReconciler {
     if (validBefore !== null && head.timestamp >= validBefore) return move("failed", { errorReason: Reason.validBefore });
     if (row.status === "reserved" && row.updatedAt <= now - this.abandonReservedAfterMs) return move("released", { errorReason: "reservation_abandoned" });
     return "unresolved";
+  }
+
+  /**
+   * The tx hash that now links a front-run payment to its output (linkPayment's, or the front-run
+   * transaction's when an earlier link exists); null when it was not front-run into our splitter;
+   * "unresolved" when the output is not recorded yet or the link failed (retried on the next pass).
+   */
+  private async linkFrontRun(row: PaymentRecord, head: { number: number }): Promise<string | null | "unresolved"> {
+    if (!this.linkFront || !row.outputId) return null;
+    const output = await this.ledger.getOutput(row.outputId);
+    if (!output) return "unresolved";
+    try {
+      const outcome = await this.linkFront({
+        asset: row.asset,
+        splitter: row.payTo,
+        payer: row.payer,
+        nonce: row.nonce,
+        value: BigInt(row.amount),
+        outputId: onChainOutputId(row.outputId),
+        attributionRoot: output.recordHash || ZeroHash,
+        fromBlock: Math.max(0, head.number - this.lookbackBlocks),
+      });
+      if (outcome.status === "linked") return outcome.txHash;
+      if (outcome.status === "already_linked" || outcome.status === "settled_by_us") return outcome.usedIn;
+      return outcome.status === "not_used" ? "unresolved" : null;
+    } catch (error) {
+      const context = { err: error, payer: row.payer, nonce: row.nonce };
+      this.log?.warn(context, "x402: linking a front-run payment failed; retrying on the next pass");
+      return "unresolved";
+    }
   }
 
   private validBefore(row: PaymentRecord): bigint | null {
@@ -202,4 +247,9 @@ export class PaymentReconciler {
     }
     return null;
   }
+}
+
+// As the settlement payload names it (royalty.ts): bytes32 as is, any other id hashed.
+function onChainOutputId(outputId: string): string {
+  return /^0x[0-9a-fA-F]{64}$/.test(outputId) ? outputId : keccak256(toUtf8Bytes(outputId));
 }
