@@ -17,9 +17,9 @@ import fc from "fast-check";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { Signature, Wallet, ethers as E } from "ethers";
-import { Reason } from "../server/facilitator/index.ts";
-import { recordResults } from "../scripts/shared/results.ts";
-import { MAX_TOKENS_LIMIT, MODEL, completionBody, deployChain, fundedPayer, priceFor, requirementsFor, signedHeader, startHost, type DeployedChain, type Host } from "./reliability-support/host.ts";
+import { Reason } from "../../server/facilitator/index.ts";
+import { recordResults } from "../../scripts/shared/results.ts";
+import { MAX_TOKENS_LIMIT, MODEL, completionBody, deployChain, fundedPayer, priceFor, requirementsFor, signedHeader, startHost, type DeployedChain, type Host } from "./support/host.ts";
 
 const RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 10_000);
 const SEED = Number(process.env.RELIABILITY_SEED ?? Date.now() % 2 ** 31);

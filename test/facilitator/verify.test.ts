@@ -2,9 +2,9 @@
 // contracts on the in-process chain and real EIP-712 signatures.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { Reason } from "../server/facilitator/index.ts";
-import { signatureStats } from "../server/facilitator/signature.ts";
-import { fundedWallet, pay, x402Stack, type X402Stack } from "./x402/support/stack.ts";
+import { Reason } from "../../server/facilitator/index.ts";
+import { signatureStats } from "../../server/facilitator/signature.ts";
+import { fundedWallet, pay, x402Stack, type X402Stack } from "../x402/support/stack.ts";
 
 let s: X402Stack;
 let payer: E.Wallet;

@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentResponseHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
 import type { Wallet } from "ethers";
-import type { PaymentRecord } from "../server/ledger/index.ts";
-import { ChainGateway } from "./reliability-support/chain-gateway.ts";
-import { recordResults } from "../scripts/shared/results.ts";
-import { completionBody, deployChain, fundedPayer, nonceOf, requirementsFor, settledEvents, signedHeader, startHost, type DeployedChain, type Host } from "./reliability-support/host.ts";
+import type { PaymentRecord } from "../../server/ledger/index.ts";
+import { ChainGateway } from "./support/chain-gateway.ts";
+import { recordResults } from "../../scripts/shared/results.ts";
+import { completionBody, deployChain, fundedPayer, nonceOf, requirementsFor, settledEvents, signedHeader, startHost, type DeployedChain, type Host } from "./support/host.ts";
 
 const CONFIRM_TIMEOUT_MS = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -20,12 +20,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { Interface, Wallet, getAddress } from "ethers";
-import { hashRecord, type AttributionRecord } from "../server/attribution/index.ts";
-import { buildEpoch, nextPreviousState, NO_PREVIOUS_EPOCH, type PreviousEpochState } from "../server/epochs/index.ts";
-import { SqliteLedger } from "../server/ledger/sqlite.ts";
-import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "../scripts/shared/processes.ts";
-import { recordResults } from "../scripts/shared/results.ts";
-import { pay } from "./x402/support/stack.ts";
+import { hashRecord, type AttributionRecord } from "../../server/attribution/index.ts";
+import { buildEpoch, nextPreviousState, NO_PREVIOUS_EPOCH, type PreviousEpochState } from "../../server/epochs/index.ts";
+import { SqliteLedger } from "../../server/ledger/sqlite.ts";
+import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "../../scripts/shared/processes.ts";
+import { recordResults } from "../../scripts/shared/results.ts";
+import { pay } from "../x402/support/stack.ts";
 
 const KILLS = Number(process.env.RELIABILITY_KILLS ?? 6);
 const SEED = Number(process.env.RELIABILITY_CRASH_SEED ?? Date.now() % 2 ** 31);

@@ -1,9 +1,9 @@
 // Settlement through the batcher and the nonce-managed relayer, on real contracts.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { EmbeddedFacilitator, Reason, type FinalSettlement } from "../server/facilitator/index.ts";
-import { splitterInterface } from "../server/facilitator/abi.ts";
-import { fundedWallet, pay, x402Stack, type X402Stack } from "./x402/support/stack.ts";
+import { EmbeddedFacilitator, Reason, type FinalSettlement } from "../../server/facilitator/index.ts";
+import { splitterInterface } from "../../server/facilitator/abi.ts";
+import { fundedWallet, pay, x402Stack, type X402Stack } from "../x402/support/stack.ts";
 
 let s: X402Stack;
 

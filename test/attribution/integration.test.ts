@@ -9,17 +9,17 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { id as keccakId } from "ethers";
-import { attribute } from "../server/attribution/attribute.ts";
-import { buildIndex } from "../server/attribution/build.ts";
-import { saveIndex } from "../server/attribution/store.ts";
-import { postEpoch, readPostedEpoch, splitterContract } from "../server/epochs/chain.ts";
-import { Datanet } from "../server/datanets/datanet.ts";
-import { buildEpoch, nextPreviousState, type EpochDocument, type EpochPayment } from "../server/epochs/build.ts";
-import { hashRecord, PPM, type AttributionRecord } from "../server/attribution/record.ts";
-import type { SuffixIndex } from "../server/attribution/suffix-index.ts";
-import { verifyEpoch } from "../server/epochs/verify.ts";
-import { deployStack, settlementOf, signAuthorization, tokenDomain, type Stack } from "./helpers/stack.ts";
-import { addressOf, brownDocs, passage } from "./fixtures/attribution/helpers.ts";
+import { attribute } from "../../server/attribution/attribute.ts";
+import { buildIndex } from "../../server/attribution/build.ts";
+import { saveIndex } from "../../server/attribution/store.ts";
+import { postEpoch, readPostedEpoch, splitterContract } from "../../server/epochs/chain.ts";
+import { Datanet } from "../../server/datanets/datanet.ts";
+import { buildEpoch, nextPreviousState, type EpochDocument, type EpochPayment } from "../../server/epochs/build.ts";
+import { hashRecord, PPM, type AttributionRecord } from "../../server/attribution/record.ts";
+import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
+import { verifyEpoch } from "../../server/epochs/verify.ts";
+import { deployStack, settlementOf, signAuthorization, tokenDomain, type Stack } from "../helpers/stack.ts";
+import { addressOf, brownDocs, passage } from "../fixtures/attribution/helpers.ts";
 
 const CONTRIBUTORS = 60;
 const COPIER = 60; // registers after everyone, copying 150 tokens of docs[11] (contributor 11)

@@ -5,8 +5,8 @@
 // copies spread over both over real HTTP.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Wallet } from "ethers";
-import { PostgresLedger } from "../server/ledger/postgres.ts";
-import { recordResults } from "../scripts/shared/results.ts";
+import { PostgresLedger } from "../../server/ledger/postgres.ts";
+import { recordResults } from "../../scripts/shared/results.ts";
 import {
   completionBody,
   deployChain,
@@ -19,7 +19,7 @@ import {
   startHost,
   type DeployedChain,
   type Host,
-} from "./reliability-support/host.ts";
+} from "./support/host.ts";
 
 const COPIES = 50;
 const SEQUENTIAL = 10;

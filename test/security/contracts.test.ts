@@ -7,10 +7,10 @@
 // the model owner as unattributed revenue at the next epoch.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { connectChain, settlementOf, signAuthorization, type Chain } from "./helpers/stack.ts";
-import { claimsTree, expectRevert, mined } from "./contracts/support.ts";
-import { buildEpoch, type EpochPayment } from "../server/epochs/build.ts";
-import { PPM, type AttributionRecord } from "../server/attribution/record.ts";
+import { connectChain, settlementOf, signAuthorization, type Chain } from "../helpers/stack.ts";
+import { claimsTree, expectRevert, mined } from "../contracts/support.ts";
+import { buildEpoch, type EpochPayment } from "../../server/epochs/build.ts";
+import { PPM, type AttributionRecord } from "../../server/attribution/record.ts";
 
 /** A minimal valid attribution record giving all of an output to `contributor`. */
 function recordFor(contributor: string, salt: number): AttributionRecord {

@@ -22,7 +22,7 @@ import {
   startHost,
   type DeployedChain,
   type Host,
-} from "./reliability-support/host.ts";
+} from "../reliability/support/host.ts";
 
 let d: DeployedChain;
 let host: Host;
