@@ -8,15 +8,13 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { HTTPFacilitatorClient } from "@x402/core/server";
 import { x402Facilitator } from "@x402/core/facilitator";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
-import { toClientEvmSigner, toFacilitatorEvmSigner } from "@x402/evm";
+import { PERMIT2_ADDRESS, toClientEvmSigner, toFacilitatorEvmSigner, x402UptoPermit2ProxyAddress } from "@x402/evm";
 import { UptoEvmScheme as UptoClientScheme } from "@x402/evm/upto/client";
 import { UptoEvmScheme as UptoFacilitatorScheme } from "@x402/evm/upto/facilitator";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { createWalletClient, custom, defineChain, erc20Abi, maxUint256, publicActions, type EIP1193Provider } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { MemoryPaymentStore, exactEvmScheme, fastifyX402, uptoEvmScheme, type PaymentOutcome } from "@royalty402/fastify-x402";
-import { installX402Contracts } from "../../../server/chain/x402/install.ts";
-import { PERMIT2_ADDRESS } from "../../../server/chain/x402/addresses.ts";
 import { testChain, type TestChain } from "./support/chain.ts";
 
 const MAX = 1000n;
@@ -43,12 +41,20 @@ function walletFor(key = generatePrivateKey()) {
   return createWalletClient({ account: privateKeyToAccount(key), chain: viemChain, transport, pollingInterval: 50 }).extend(publicActions);
 }
 
+/** Deploys a local stand-in and copies its code to the canonical address the reference client hard-codes. */
+async function installAt(name: string, address: string, args: unknown[]) {
+  const deployed = await chain.connection.ethers.deployContract(name, args);
+  const code = await chain.connection.ethers.provider.getCode(await deployed.getAddress());
+  await chain.connection.provider.request({ method: "hardhat_setCode", params: [address, code] });
+}
+
 const fund = (address: string) =>
   chain.connection.provider.request({ method: "hardhat_setBalance", params: [address, "0x56BC75E2D63100000"] });
 
 beforeAll(async () => {
   chain = await testChain();
-  await installX402Contracts({ send: (method, params) => chain.connection.provider.request({ method, params }) });
+  await installAt("Permit2", PERMIT2_ADDRESS, []);
+  await installAt("X402UptoPermit2Proxy", x402UptoPermit2ProxyAddress, [PERMIT2_ADDRESS]);
   // The reference upto facilitator, reached over HTTP; the payer binds its address into the witness.
   const relayer = walletFor();
   await fund(relayer.account.address);
