@@ -17,6 +17,12 @@ import { Reason, isTransportError } from "./reasons.ts";
 import { Relayer, type RelayerOptions } from "./relayer.ts";
 import { VouchedPayments, verifyExact, type VerifyContext } from "./verify.ts";
 import { checksumAddress } from "./payload.ts";
+import { UptoSplitterFacilitator } from "./upto/facilitator.ts";
+import { nonceKey, parseUptoPayload } from "./upto/payload.ts";
+
+/** The x402 extension through which an upto payer sends its EIP-2612 approval of Permit2. */
+const EIP2612_GAS_SPONSORING = "eip2612GasSponsoring";
+const isUpto = (requirements: PaymentRequirements) => requirements?.scheme === "upto";
 
 /** Payload extension through which a resource server names what a payment bought. */
 export const ROYALTY_EXTENSION = "royalty402";
@@ -72,6 +78,8 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
   readonly simulator: SettlementSimulator;
   private readonly ctx: VerifyContext;
   private readonly broadcastListeners = new Set<BroadcastListener>();
+  /** `upto` payments: Permit2 through the splitter's settleUpto, on the same relayer (one nonce queue). */
+  readonly upto: UptoSplitterFacilitator;
 
   private constructor(options: FacilitatorOptions, chainId: bigint) {
     this.network = `eip155:${chainId}`;
@@ -86,6 +94,7 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
       vouched: new VouchedPayments(),
       ...(options.simulate === false ? {} : { simulate: (req, payment) => this.simulate(req, payment) }),
     };
+    this.upto = new UptoSplitterFacilitator({ provider: options.provider, relayer: this.relayer, network: this.network });
   }
 
   static async create(options: FacilitatorOptions): Promise<EmbeddedFacilitator> {
@@ -110,6 +119,7 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
   }
 
   async verify(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<VerifyResponse> {
+    if (isUpto(paymentRequirements)) return this.upto.verify(paymentPayload, paymentRequirements);
     try {
       const { payment: _payment, contractSigner: _contract, ...response } = await verifyExact(paymentPayload, paymentRequirements, this.ctx);
       return response;
@@ -121,6 +131,7 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
 
   /** Settles (FacilitatorClient.settle); the broadcast listeners hear of it before its transaction is sent. */
   async settle(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<SettleResponse> {
+    if (isUpto(paymentRequirements)) return this.settleUpto(paymentPayload, paymentRequirements);
     const network = paymentRequirements?.network ?? this.network;
     try {
       const verdict = await verifyExact(paymentPayload, paymentRequirements, this.ctx, { onChain: false });
@@ -165,10 +176,23 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
 
   async getSupported(): Promise<SupportedResponse> {
     return {
-      kinds: [{ x402Version: 2, scheme: "exact", network: this.network as `${string}:${string}` }],
-      extensions: [],
+      kinds: [
+        { x402Version: 2, scheme: "exact", network: this.network as `${string}:${string}` },
+        { x402Version: 2, scheme: "upto", network: this.network as `${string}:${string}` },
+      ],
+      extensions: [EIP2612_GAS_SPONSORING],
       signers: { "eip155:*": [this.relayer.address] },
     };
+  }
+
+  /** Settles an upto payment; the broadcast listeners hear of it under its Permit2 nonce as bytes32. */
+  private settleUpto(paymentPayload: PaymentPayload, requirements: PaymentRequirements): Promise<SettleResponse> {
+    const parsed = parseUptoPayload(paymentPayload);
+    if ("error" in parsed) return this.upto.settle(paymentPayload, requirements);
+    const { from, nonce } = parsed.authorization;
+    const payTo = checksumAddress(requirements.payTo) ?? requirements.payTo;
+    const asset = checksumAddress(requirements.asset) ?? requirements.asset;
+    return this.upto.settle(paymentPayload, requirements, undefined, this.beforeBroadcast(asset, from, nonceKey(nonce), payTo));
   }
 
   private beforeBroadcast(asset: string, payer: string, nonce: string, payTo: string): Pick<BatchItem, "beforeBroadcast"> {

@@ -155,8 +155,11 @@ describe("facilitator verify", () => {
 
   it("advertises its kind and relayer", async () => {
     expect(await s.facilitator.getSupported()).toEqual({
-      kinds: [{ x402Version: 2, scheme: "exact", network: s.network }],
-      extensions: [],
+      kinds: [
+        { x402Version: 2, scheme: "exact", network: s.network },
+        { x402Version: 2, scheme: "upto", network: s.network },
+      ],
+      extensions: ["eip2612GasSponsoring"],
       signers: { "eip155:*": [s.relayer.address] },
     });
   });

@@ -26,10 +26,19 @@ export const admitted = new WeakMap<FastifyRequest, AdmittedPayment>();
 
 interface Priced {
   resource: string;
-  scheme: PaymentScheme;
   payTo: string;
   amount: bigint;
+  /** One offer per scheme the route offers, in the challenge's order. */
+  offers: Array<{ scheme: PaymentScheme; requirements: PaymentRequirements }>;
+  /** The offer the payment names (the first one until a payment is read). */
+  scheme: PaymentScheme;
   requirements: PaymentRequirements;
+}
+
+/** The schemes a route offers, in its order (default: the first registered). */
+export function offeredSchemes(rt: Runtime, route: PaidRoute): PaymentScheme[] {
+  const names = route.scheme === undefined ? [rt.defaultScheme] : typeof route.scheme === "string" ? [route.scheme] : route.scheme;
+  return names.map((name) => rt.schemes.get(name)!);
 }
 
 export function toAmount(value: bigint | string | number): bigint {
@@ -58,6 +67,8 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
   const checked = checkPayment(a);
   if (checked === true) return true;
   const { payload, identity } = checked;
+  priced.scheme = a.scheme;
+  priced.requirements = a.requirements;
   const key: PaymentKey = { network: rt.network, asset: rt.asset.address.toLowerCase(), payer: identity.payer, nonce: identity.nonce };
   const payloadJson = JSON.stringify(payload);
   const verdict = await verify(a, payload, key, payloadJson);
@@ -81,17 +92,19 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
 /** A 402 naming what is wrong with the payment, with the challenge to pay again. */
 function rejected(a: Admission, reason: string, message?: string): true {
   a.rt.emit({ status: "rejected", resource: a.resource, request: a.request, reason });
-  a.ch.send(a.reply, a.request, a.route, a.requirements, reason, message);
+  a.ch.send(a.reply, a.request, a.route, offersOf(a), reason, message);
   return true;
 }
 
+const offersOf = (a: Admission) => a.offers.map((o) => o.requirements);
+
 /** Decodes the payment and checks it is what this request costs, or answers (true). */
 function checkPayment(a: Admission): { payload: PaymentPayload; identity: PaymentIdentity } | true {
-  const { rt, request, reply, requirements, scheme } = a;
+  const { rt, request, reply } = a;
   const decoded = decodePaymentHeader(request.headers[PAYMENT_SIGNATURE_HEADER], rt.maxHeaderBytes);
   if (decoded === null) {
     rt.emit({ status: "challenged", resource: a.resource, request });
-    a.ch.send(reply, request, a.route, requirements, PLAIN_CHALLENGE);
+    a.ch.send(reply, request, a.route, offersOf(a), PLAIN_CHALLENGE);
     return true;
   }
   if (!decoded.ok) {
@@ -101,7 +114,11 @@ function checkPayment(a: Admission): { payload: PaymentPayload; identity: Paymen
   }
   const payload = decoded.payload;
   const accepted = payload.accepted as unknown as Record<string, unknown>;
-  if (accepted.scheme !== requirements.scheme) return rejected(a, Reason.unsupportedScheme, `scheme must be ${requirements.scheme}`);
+  const offer = a.offers.find((o) => o.scheme.scheme === accepted.scheme);
+  if (!offer) return rejected(a, Reason.unsupportedScheme, `scheme must be ${a.offers.map((o) => o.scheme.scheme).join(" or ")}`);
+  a.scheme = offer.scheme;
+  a.requirements = offer.requirements;
+  const { requirements, scheme } = a;
   const mismatch = scheme.checkAccepted(accepted, requirements);
   if (mismatch) return rejected(a, mismatch.reason, mismatch.message);
   const identity = scheme.identify(payload);
@@ -138,8 +155,8 @@ async function price(rt: Runtime, ch: Challenges, route: PaidRoute, request: Fas
   const payTo = typeof resource === "string" ? await rt.payTo(resource) : undefined;
   if (!payTo) return null;
   const amount = toAmount(typeof route.price === "function" ? await route.price(request, resource) : route.price);
-  const scheme = rt.schemes.get(route.scheme ?? rt.defaultScheme)!;
-  return { resource, scheme, payTo, amount, requirements: ch.requirements(scheme.scheme, payTo, amount) };
+  const offers = offeredSchemes(rt, route).map((scheme) => ({ scheme, requirements: ch.requirements(scheme.scheme, payTo, amount) }));
+  return { resource, payTo, amount, offers, scheme: offers[0].scheme, requirements: offers[0].requirements };
 }
 
 function answerUnavailable(a: Admission, message: string): true {

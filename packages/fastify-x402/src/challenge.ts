@@ -11,19 +11,19 @@ const CACHE_LIMIT = 10_000;
 
 export interface Challenges {
   requirements(scheme: string, payTo: string, amount: bigint): PaymentRequirements;
-  /** 402 with the requirements and the reason (x402's "Payment required" for a plain challenge). */
+  /** 402 with the offers (one per scheme) and the reason (x402's "Payment required" for a plain challenge). */
   send(
     reply: FastifyReply,
     request: FastifyRequest,
     route: PaidRoute,
-    requirements: PaymentRequirements,
+    offers: readonly PaymentRequirements[],
     reason: string,
     message?: string
   ): FastifyReply;
   encoded(
     request: FastifyRequest,
     route: PaidRoute,
-    requirements: PaymentRequirements,
+    offers: readonly PaymentRequirements[],
     reason: string,
     message?: string
   ): { header: string; body: string };
@@ -48,16 +48,19 @@ export function challenges(rt: Runtime): Challenges {
     return cached;
   }
 
-  function encoded(request: FastifyRequest, route: PaidRoute, required: PaymentRequirements, reason: string, message?: string) {
+  function encoded(request: FastifyRequest, route: PaidRoute, offers: readonly PaymentRequirements[], reason: string, message?: string) {
     const url = `${rt.baseUrl(request)}${request.url}`;
-    const cacheKey = `${required.scheme}\u0000${required.payTo}\u0000${required.amount}\u0000${url}\u0000${reason}\u0000${message ?? ""}`;
+    const offered = offers.map((o) => `${o.scheme}\u0000${o.payTo}\u0000${o.amount}`).join("\u0001");
+    const cacheKey = `${offered}\u0000${url}\u0000${reason}\u0000${message ?? ""}`;
     let cached = answerCache.get(cacheKey);
     if (!cached) {
+      const extensions = Object.assign({}, ...offers.map((o) => rt.schemes.get(o.scheme)?.extensions ?? {}));
       const paymentRequired: PaymentRequired = {
         x402Version: X402_VERSION,
         error: reason,
         resource: { url, description: route.description ?? "", mimeType: route.mimeType ?? "application/json" },
-        accepts: [required],
+        accepts: [...offers],
+        ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
       };
       cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify({ error: reason, ...(message ? { message } : {}) }) };
       if (answerCache.size >= CACHE_LIMIT) answerCache.clear();
@@ -70,11 +73,11 @@ export function challenges(rt: Runtime): Challenges {
     reply: FastifyReply,
     request: FastifyRequest,
     route: PaidRoute,
-    required: PaymentRequirements,
+    offers: readonly PaymentRequirements[],
     reason: string,
     message?: string
   ) {
-    return sendEncoded(reply, encoded(request, route, required, reason, message));
+    return sendEncoded(reply, encoded(request, route, offers, reason, message));
   }
 
   return { requirements, send, encoded };

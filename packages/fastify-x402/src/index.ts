@@ -3,6 +3,7 @@ export { MemoryPaymentStore } from "./memory-store.ts";
 export { clientErrorHandler } from "./client-errors.ts";
 export { Reason, type ReasonCode } from "./reasons.ts";
 export { exactEvmScheme, ExactReason } from "./schemes/exact.ts";
+export { uptoEvmScheme, UptoReason, type UptoSchemeOptions } from "./schemes/upto.ts";
 export type { AssetInfo, Network, PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./schemes/scheme.ts";
 export { PAYMENT_TRANSITIONS, keyId } from "./store.ts";
 export type {

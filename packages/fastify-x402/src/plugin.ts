@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
 import fp from "fastify-plugin";
 import rateLimit from "@fastify/rate-limit";
-import { admit, admitted, toAmount } from "./admission.ts";
+import { admit, admitted, offeredSchemes, toAmount } from "./admission.ts";
 import { refuse } from "./answers.ts";
 import { PLAIN_CHALLENGE, challenges, sendEncoded, type Challenges } from "./challenge.ts";
 import { heldOutputRoute } from "./held-outputs.ts";
@@ -75,7 +75,9 @@ function checkRoute(rt: Runtime, route: PaidRoute, url: string): void {
   if (!["bigint", "string", "number", "function"].includes(typeof route.price))
     throw new Error(`${where}.price must be an amount or a function`);
   if (typeof route.price !== "function") toAmount(route.price);
-  if (route.scheme !== undefined && !rt.schemes.has(route.scheme)) throw new Error(`${where}.scheme "${route.scheme}" is not registered`);
+  const names = route.scheme === undefined ? [] : typeof route.scheme === "string" ? [route.scheme] : route.scheme;
+  if (route.scheme !== undefined && names.length === 0) throw new Error(`${where}.scheme must name at least one scheme`);
+  for (const name of names) if (!rt.schemes.has(name)) throw new Error(`${where}.scheme "${name}" is not registered`);
 }
 
 /**
@@ -84,7 +86,7 @@ function checkRoute(rt: Runtime, route: PaidRoute, url: string): void {
  */
 function paidHook(rt: Runtime, ch: Challenges, route: PaidRoute) {
   const fixedAmount = typeof route.price === "function" ? null : toAmount(route.price);
-  const scheme = route.scheme ?? rt.defaultScheme;
+  const schemes = offeredSchemes(rt, route);
   let last: { payTo: string; url: string; host: string | undefined; header: string; body: string } | null = null;
   return (request: FastifyRequest, reply: FastifyReply, done: Done) => {
     if (request.headers[PAYMENT_SIGNATURE_HEADER] === undefined && typeof route.resource === "string" && fixedAmount !== null) {
@@ -96,7 +98,12 @@ function paidHook(rt: Runtime, ch: Challenges, route: PaidRoute) {
             payTo,
             url: request.url,
             host,
-            ...ch.encoded(request, route, ch.requirements(scheme, payTo, fixedAmount), PLAIN_CHALLENGE),
+            ...ch.encoded(
+              request,
+              route,
+              schemes.map((scheme) => ch.requirements(scheme.scheme, payTo, fixedAmount)),
+              PLAIN_CHALLENGE
+            ),
           };
         }
         rt.emit({ status: "challenged", resource: route.resource, request });

@@ -13,8 +13,8 @@ export interface PaidRoute {
   resource: string | ((request: FastifyRequest) => Awaitable<string>);
   /** Price in atomic token units, fixed or computed from the request. */
   price: bigint | string | number | ((request: FastifyRequest, resource: string) => Awaitable<bigint | string | number>);
-  /** A registered scheme; default: the first one registered. */
-  scheme?: string;
+  /** The registered scheme(s) offered, in the challenge's order; default: the first one registered. */
+  scheme?: string | readonly string[];
   description?: string;
   mimeType?: string;
 }

@@ -51,6 +51,8 @@ export interface PaymentScheme {
   checkAccepted(accepted: Record<string, unknown>, required: PaymentRequirements): Refusal | null;
   /** The payer and nonce of a payment, or what is wrong with its payload. */
   identify(payload: PaymentPayload): PaymentIdentity | { error: string };
+  /** x402 extensions the challenge declares when it offers this scheme (e.g. eip2612GasSponsoring). */
+  readonly extensions?: Record<string, unknown>;
   /** The reason recorded when settle throws without one of its own. */
   readonly failedReason?: string;
   /** The requirements to settle after the handler ran; default: the accepted ones. */

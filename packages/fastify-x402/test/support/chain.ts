@@ -52,12 +52,13 @@ export async function testChain() {
 
   /** A payer holding `amount` of the token, paying with the reference client. */
   async function payer(amount = 1_000_000n) {
-    const account = privateKeyToAccount(generatePrivateKey());
+    const key = generatePrivateKey();
+    const account = privateKeyToAccount(key);
     await (await token.connect(deployer).getFunction("mint")(account.address, amount)).wait();
     const client = new x402Client();
     registerExactEvmScheme(client, { signer: account });
     client.setSpendControls({ allowedAssets: [{ network: networkId, asset }] });
-    return { account, fetch: wrapFetchWithPayment(fetch, client), client };
+    return { account, key, fetch: wrapFetchWithPayment(fetch, client), client };
   }
 
   const balanceOf = async (address: string): Promise<bigint> => token.getFunction("balanceOf")(address);
