@@ -15,7 +15,7 @@ import pg from "pg";
 import { createApp, type RoyaltyServer } from "../server/app.ts";
 import { EmbeddedFacilitator, facilitatorRoutes } from "../server/facilitator/index.ts";
 import { PostgresLedger } from "../server/ledger/postgres.ts";
-import { connectChain, type Chain } from "./helpers/stack.ts";
+import { connectChain, type Chain } from "../scripts/shared/stack.ts";
 import { pay } from "./x402/support/stack.ts";
 
 const pgUrl = inject("postgresUrl");

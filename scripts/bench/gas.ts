@@ -6,7 +6,7 @@ import { writeFileSync, mkdirSync } from "node:fs";
 import os from "node:os";
 import { ethers as E } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { deployStack, tokenDomain, signAuthorization, settlementOf, type Stack } from "../../test/helpers/stack.ts";
+import { deployStack, tokenDomain, signAuthorization, settlementOf, type Stack } from "../shared/stack.ts";
 import { contractReliability } from "./contracts/reliability.ts";
 
 const PAYMENT = 10_000n; // 0.01 USDC

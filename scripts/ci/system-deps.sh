@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 
-# PostgreSQL server binaries (initdb, pg_ctl, postgres): test/helpers/postgres.ts starts a
+# PostgreSQL server binaries (initdb, pg_ctl, postgres): test/support/postgres.ts starts a
 # throwaway cluster from /usr/lib/postgresql/<major>/bin for the ledger tests.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   missing+=(postgresql)

@@ -18,7 +18,7 @@ import { buildEpoch, nextPreviousState, type EpochDocument, type EpochPayment } 
 import { hashRecord, PPM, type AttributionRecord } from "../../server/attribution/record.ts";
 import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
 import { verifyEpoch } from "../../server/epochs/verify.ts";
-import { deployStack, settlementOf, signAuthorization, tokenDomain, type Stack } from "../helpers/stack.ts";
+import { deployStack, settlementOf, signAuthorization, tokenDomain, type Stack } from "../../scripts/shared/stack.ts";
 import { addressOf, brownDocs, passage } from "../fixtures/attribution/helpers.ts";
 
 const CONTRIBUTORS = 60;

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { contributorPool } from "../../server/epochs/build.ts";
 import { fixedCuts } from "../../server/util/cuts.ts";
-import { connectChain } from "../helpers/stack.ts";
+import { connectChain } from "../../scripts/shared/stack.ts";
 
 let harness: { cuts: (r: bigint, o: number, p: number) => Promise<[bigint, bigint, bigint]> };
 

@@ -2,7 +2,7 @@
 // beyond uint128, a claims leaf for the splitter itself, and a front-run settlement.
 import { describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { signAuthorization, settlementOf } from "../helpers/stack.ts";
+import { signAuthorization, settlementOf } from "../../scripts/shared/stack.ts";
 import type { GasBurningWallet, RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
 import { claimsTree, eventsOf, expectRevert, mined, now } from "./support.ts";
 import { freshStack, payment, postEpoch } from "./fixtures.ts";

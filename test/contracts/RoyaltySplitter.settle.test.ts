@@ -2,7 +2,7 @@
 // plain transfers counted as revenue, settleBatch skipping bad items.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { signAuthorization, settlementOf } from "../helpers/stack.ts";
+import { signAuthorization, settlementOf } from "../../scripts/shared/stack.ts";
 import type { ERC1271Wallet, RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
 import { claimsTree, decodeError, eventsOf, expectRevert, mined, now } from "./support.ts";
 import { freshStack, payment, postEpoch, settle, type Fixture } from "./fixtures.ts";

@@ -2,7 +2,7 @@
 // config validation, SplitterCreated.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { deployStack, type SplitterConfig, type Stack } from "../helpers/stack.ts";
+import { deployStack, type SplitterConfig, type Stack } from "../../scripts/shared/stack.ts";
 import type { RoyaltySplitter, SplitterFactory } from "../../types/ethers-contracts/index.ts";
 import { eventsOf, expectRevert, mined } from "./support.ts";
 

@@ -2,7 +2,7 @@
 // overloads, EOA and ERC-1271 signers, every failure) and EIP-2612 permit.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { deployStack, signAuthorization, tokenDomain, vrs, type Stack } from "../helpers/stack.ts";
+import { deployStack, signAuthorization, tokenDomain, vrs, type Stack } from "../../scripts/shared/stack.ts";
 import type { ERC1271Wallet } from "../../types/ethers-contracts/index.ts";
 import {
   RECEIVE_WITH_AUTHORIZATION_TYPES,

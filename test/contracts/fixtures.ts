@@ -9,7 +9,7 @@ import {
   tokenDomain,
   type Chain,
   type SplitterConfig,
-} from "../helpers/stack.ts";
+} from "../../scripts/shared/stack.ts";
 import { mined, now } from "./support.ts";
 import { LOCAL_MIN_CHALLENGE_PERIOD } from "../../server/chain/accounts.ts";
 

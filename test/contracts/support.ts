@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from "node:util";
 import { ethers as E } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import type { Chain } from "../helpers/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
 
 type HasInterface = { interface: E.Interface };
 type Signer = HardhatEthersSigner | E.Wallet;

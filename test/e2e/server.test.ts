@@ -26,7 +26,7 @@ import { hashRecord, type AttributionRecord } from "../../server/attribution/ind
 import { readPostedEpoch } from "../../server/epochs/index.ts";
 import { loadBrownCorpus } from "../../server/datanets/index.ts";
 import { splitterInterface } from "../../server/facilitator/abi.ts";
-import { connectChain, type Chain } from "../helpers/stack.ts";
+import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
 import { pay } from "../x402/support/stack.ts";
 import { passage } from "../fixtures/attribution/helpers.ts";
 

@@ -12,7 +12,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { Contract, Wallet } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { SPLITTER_ABI } from "../../server/chain/abi.ts";
-import { connectChain, type Chain } from "../helpers/stack.ts";
+import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
 import { pay } from "../x402/support/stack.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/royalty402.js");

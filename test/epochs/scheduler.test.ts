@@ -15,7 +15,7 @@ import type { Ledger } from "../../server/ledger/index.ts";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import type { ServedModel } from "../../server/models/index.ts";
-import { connectChain, deployStack, settlementOf, signAuthorization, tokenDomain, type Chain, type Stack } from "../helpers/stack.ts";
+import { connectChain, deployStack, settlementOf, signAuthorization, tokenDomain, type Chain, type Stack } from "../../scripts/shared/stack.ts";
 import { passage } from "../fixtures/attribution/helpers.ts";
 
 let chain: Chain;

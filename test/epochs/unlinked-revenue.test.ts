@@ -15,7 +15,7 @@ import { SPLITTER_ABI } from "../../server/chain/abi.ts";
 import { linkFrontRun } from "../../server/facilitator/index.ts";
 import { Relayer } from "../../server/facilitator/relayer.ts";
 import { PaymentReconciler } from "../../server/x402/reconciler.ts";
-import { connectChain, type Chain } from "../helpers/stack.ts";
+import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
 import { pay } from "../x402/support/stack.ts";
 
 const ADMIN = "unlinked-revenue-admin-token-0123456789";

@@ -12,7 +12,7 @@ import { Contract, Wallet } from "ethers";
 import { createPublicClient, custom, getAddress, type Address, type PublicClient } from "viem";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { SPLITTER_ABI } from "../../server/chain/abi.ts";
-import { connectChain, type Chain } from "../helpers/stack.ts";
+import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
 import { pay } from "../x402/support/stack.ts";
 import { postedEpoch, recompute, recordHash, settledPayments } from "./independent-verifier.ts";
 

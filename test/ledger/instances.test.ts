@@ -7,7 +7,7 @@ import pg from "pg";
 import { afterAll, expect, inject, it } from "vitest";
 import { openLedger } from "../../server/ledger/index.ts";
 import type { PaymentKey } from "../../server/ledger/types.ts";
-import { keyOf, paymentInput } from "../helpers/ledger-contract.ts";
+import { keyOf, paymentInput } from "../support/ledger-contract.ts";
 
 const url = inject("postgresUrl");
 const schema = `inst_${Math.random().toString(36).slice(2, 10)}`;

@@ -1,4 +1,4 @@
-// The ledger contract on a real PostgreSQL (the throwaway cluster from test/helpers/postgres.ts,
+// The ledger contract on a real PostgreSQL (the throwaway cluster from test/support/postgres.ts,
 // or TEST_DATABASE_URL). Each test gets its own schema; two pools on one schema play two
 // server instances.
 import pg from "pg";
@@ -6,8 +6,8 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { openLedger } from "../../server/ledger/index.ts";
 import { postgresMigrations } from "../../server/ledger/migrations.ts";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
-import { expectLedgerError, keyOf, ledgerContract, paymentInput } from "../helpers/ledger-contract.ts";
-import { MISSING_POSTGRES, findPostgresBin, startTestCluster } from "../helpers/postgres.ts";
+import { expectLedgerError, keyOf, ledgerContract, paymentInput } from "../support/ledger-contract.ts";
+import { MISSING_POSTGRES, findPostgresBin, startTestCluster } from "../support/postgres.ts";
 
 const url = inject("postgresUrl");
 const admin = new pg.Pool({ connectionString: url, max: 2 });

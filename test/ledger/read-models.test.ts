@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import type { EpochRecord, Ledger, OutputRecord, PaymentRecord } from "../../server/ledger/types.ts";
-import { address, hex, keyOf, paymentInput } from "../helpers/ledger-contract.ts";
+import { address, hex, keyOf, paymentInput } from "../support/ledger-contract.ts";
 
 type Opened = Ledger & { close(): Promise<void> };
 const dir = mkdtempSync(join(tmpdir(), "royalty402-read-models-"));

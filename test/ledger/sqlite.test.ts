@@ -10,12 +10,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULT_SQLITE_PATH, ledgerConfigFromEnv, openLedger } from "../../server/ledger/index.ts";
 import { sqliteMigrations } from "../../server/ledger/migrations.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { keyOf, ledgerContract, paymentInput } from "../helpers/ledger-contract.ts";
+import { keyOf, ledgerContract, paymentInput } from "../support/ledger-contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "royalty402-ledger-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const fileOf = (db: string) => join(dir, `${db}.sqlite`);
-const childScript = fileURLToPath(new URL("../helpers/ledger-race-child.ts", import.meta.url));
+const childScript = fileURLToPath(new URL("../support/ledger-race-child.ts", import.meta.url));
 const spawnChild = (...args: string[]) =>
   spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", childScript, ...args], { stdio: ["pipe", "pipe", "pipe"] });
 

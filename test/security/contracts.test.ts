@@ -7,7 +7,7 @@
 // the model owner as unattributed revenue at the next epoch.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { connectChain, settlementOf, signAuthorization, type Chain } from "../helpers/stack.ts";
+import { connectChain, settlementOf, signAuthorization, type Chain } from "../../scripts/shared/stack.ts";
 import { claimsTree, expectRevert, mined } from "../contracts/support.ts";
 import { buildEpoch, type EpochPayment } from "../../server/epochs/build.ts";
 import { PPM, type AttributionRecord } from "../../server/attribution/record.ts";

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
 import type { Hex } from "viem";
 import { x402UptoPermit2ProxyABI } from "@x402/evm";
-import { settlementOf, signAuthorization, tokenDomain } from "../helpers/stack.ts";
+import { settlementOf, signAuthorization, tokenDomain } from "../../scripts/shared/stack.ts";
 import { X402_UPTO_PROXY_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { signUpto, splitterUptoStack, uptoRequirements, type UptoAuthorization } from "./support.ts";
 

@@ -16,7 +16,7 @@ import { PERMIT2_ADDRESS, X402_UPTO_PROXY_ADDRESS } from "../../server/chain/x40
 import { Wallet } from "ethers";
 import { Relayer } from "../../server/facilitator/relayer.ts";
 import { UptoSplitterFacilitator } from "../../server/facilitator/upto/facilitator.ts";
-import { connectChain, deployStack } from "../helpers/stack.ts";
+import { connectChain, deployStack } from "../../scripts/shared/stack.ts";
 
 const ETH_100 = "0x56BC75E2D63100000";
 

@@ -7,7 +7,7 @@ import { ethers as E } from "ethers";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { EmbeddedFacilitator, linkFrontRun } from "../../../server/facilitator/index.ts";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../../server/facilitator/abi.ts";
-import { deployStack, type Chain } from "../../../test/helpers/stack.ts";
+import { deployStack, type Chain } from "../../shared/stack.ts";
 
 const ITEMS = 32;
 const VALUE = 10_000n;

@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { Contract, Wallet, type Provider } from "ethers";
-import { createApp, type CreateAppOptions, type RoyaltyServer } from "../../server/app.ts";
-import { splitterInterface } from "../../server/facilitator/abi.ts";
-import type { Ledger } from "../../server/ledger/index.ts";
-import { connectChain, type Chain } from "../helpers/stack.ts";
-import { pay, type PaymentOverrides } from "../x402/support/stack.ts";
+import { createApp, type CreateAppOptions, type RoyaltyServer } from "../../../server/app.ts";
+import { splitterInterface } from "../../../server/facilitator/abi.ts";
+import type { Ledger } from "../../../server/ledger/index.ts";
+import { connectChain, type Chain } from "../../../scripts/shared/stack.ts";
+import { pay, type PaymentOverrides } from "../../x402/support/stack.ts";
 
 export const MODEL = "brown-ngram";
 export const ADMIN_TOKEN = "reliability-admin-token-0123456789";

@@ -4,7 +4,7 @@
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { ethers as E } from "ethers";
 import { EmbeddedFacilitator, type FacilitatorOptions } from "../../../server/facilitator/index.ts";
-import { TRANSFER_WITH_AUTHORIZATION_TYPES, connectChain, deployStack, type Chain } from "../../helpers/stack.ts";
+import { TRANSFER_WITH_AUTHORIZATION_TYPES, connectChain, deployStack, type Chain } from "../../../scripts/shared/stack.ts";
 
 export type Signer = { address: string; signTypedData: E.Wallet["signTypedData"] };
 
