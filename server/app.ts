@@ -81,14 +81,24 @@ export const LOG_REDACT_PATHS = [
  */
 export function requestLogView(req: FastifyRequest) {
   const [path, query] = req.url.split("?", 2);
-  const url = query === undefined ? path : `${path}?${query.split("&").map((pair) => `${pair.split("=", 1)[0]}=[redacted]`).join("&")}`;
+  const url =
+    query === undefined
+      ? path
+      : `${path}?${query
+          .split("&")
+          .map((pair) => `${pair.split("=", 1)[0]}=[redacted]`)
+          .join("&")}`;
   return { method: req.method, url, host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
 }
 
 const validated = new WeakSet<object>();
 
 /** Validates a raw config (file contents) with the environment; the result is accepted by createApp as is. */
-export function prepareConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, baseDir?: string): { config: ServerConfig; secrets: Secrets } {
+export function prepareConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir?: string,
+): { config: ServerConfig; secrets: Secrets } {
   const result = validateConfig(raw, { env, baseDir });
   validated.add(result.config);
   return result;
@@ -104,7 +114,6 @@ export function loadServerConfig(file: string, env: NodeJS.ProcessEnv = process.
 function isValidated(config: unknown): config is ServerConfig {
   return typeof config === "object" && config !== null && validated.has(config);
 }
-
 
 const OPENAPI = {
   openapi: "3.0.3",
@@ -165,7 +174,8 @@ async function listenOn(app: FastifyInstance, host: string, port: number): Promi
     return await app.listen({ host, port });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw new ListenError(`port ${port} on ${host} is already in use (choose another with --port, or --port 0 for any free port)`);
+    if (code === "EADDRINUSE")
+      throw new ListenError(`port ${port} on ${host} is already in use (choose another with --port, or --port 0 for any free port)`);
     if (code === "EACCES") throw new ListenError(`not allowed to listen on ${host}:${port}`);
     throw e;
   }

@@ -45,7 +45,15 @@ export async function runPaidInference(services: InferenceServices, job: PaidInf
   stopAttribution();
 
   const outputId = job.payment.outputId.toLowerCase();
-  const output = { outputId, modelId: model.id, paymentKey: job.payment.key, record: serializeRecord(record), recordHash, epoch: null, createdAt: Date.now() };
+  const output = {
+    outputId,
+    modelId: model.id,
+    paymentKey: job.payment.key,
+    record: serializeRecord(record),
+    recordHash,
+    epoch: null,
+    createdAt: Date.now(),
+  };
   await services.ledger.putOutput(output);
   services.texts?.save(outputId, { output: result.text, prompt: request.prompt });
   return { outputId, result, record, recordHash };

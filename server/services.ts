@@ -67,7 +67,10 @@ class DisposerStack {
     this.items.push(dispose);
   }
   async unwind(): Promise<void> {
-    for (const dispose of this.items.splice(0).reverse()) await Promise.resolve().then(dispose).catch(() => undefined);
+    for (const dispose of this.items.splice(0).reverse())
+      await Promise.resolve()
+        .then(dispose)
+        .catch(() => undefined);
   }
 }
 
@@ -88,16 +91,20 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   const { chain, localChain } = await openChain(config, secrets, options.chain, stack);
   const { provider, relayer, oracle } = chain;
   const chainId = (await provider.getNetwork()).chainId;
-  if (chainId !== BigInt(config.chain.chainId)) throw new ConfigError("chain.chainId", `is ${config.chain.chainId}, but the chain reports ${chainId}`);
+  if (chainId !== BigInt(config.chain.chainId))
+    throw new ConfigError("chain.chainId", `is ${config.chain.chainId}, but the chain reports ${chainId}`);
   const oracleAddress = oracle ? getAddress(await oracle.getAddress()) : null;
   if (relayer && oracleAddress && getAddress(relayer.address) === oracleAddress) {
     throw new ConfigError("env.ROYALTY402_ORACLE_KEY", "must differ from the relayer key (the relayer manages its own transaction nonces)");
   }
   if (!config.chain.token) throw new ConfigError("chain.token", "is required (the payment token address)");
   const token = await readToken(provider, config.chain.token);
-  if (config.chain.factory && (await provider.getCode(config.chain.factory)) === "0x") throw new ConfigError("chain.factory", `there is no contract at ${config.chain.factory} on this chain`);
+  if (config.chain.factory && (await provider.getCode(config.chain.factory)) === "0x")
+    throw new ConfigError("chain.factory", `there is no contract at ${config.chain.factory} on this chain`);
 
-  const ledger = options.ledger ?? (await openLedger({
+  const ledger =
+    options.ledger ??
+    (await openLedger({
       databaseUrl: secrets.databaseUrl ?? undefined,
       sqlitePath: config.database.sqlitePath,
       maintenance: { heldOutputRetentionMs: config.database.heldOutputRetentionDays * 86_400_000 },
@@ -111,16 +118,38 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   const datanets = await openDatanets(config, ledger, log);
   const oracleQueue = new SerialQueue();
   const env = options.env ?? process.env;
-  const models = new ModelRegistry({ provider, factory: config.chain.factory, token: token.address, facilitatorAddress, oracle, oracleAddress, env, oracleQueue, log });
+  const models = new ModelRegistry({
+    provider,
+    factory: config.chain.factory,
+    token: token.address,
+    facilitatorAddress,
+    oracle,
+    oracleAddress,
+    env,
+    oracleQueue,
+    log,
+  });
   for (const [i, m] of config.models.entries()) await models.add(m, `models[${i}]`);
   const registry = new ModelFile(join(config.dataDir, "registry.json"));
   await addRegisteredModels(config, registry, models, datanets, log);
 
   let listenUrl: string | null = null;
   const baseUrl = (request?: FastifyRequest) =>
-    config.server.publicUrl ?? (request ? `${request.protocol}://${request.host}` : (listenUrl ?? `http://${config.server.host}:${config.server.port}`));
+    config.server.publicUrl ??
+    (request ? `${request.protocol}://${request.host}` : (listenUrl ?? `http://${config.server.host}:${config.server.port}`));
   const uriFor = (splitter: string, epoch: number) => `${baseUrl()}${epochPath(splitter, epoch)}`;
-  const { epochs, docs, texts, scheduler } = openEpochs(config, { ledger, provider, oracle, oracleQueue, chainId, models, embedded, metrics, log, uriFor });
+  const { epochs, docs, texts, scheduler } = openEpochs(config, {
+    ledger,
+    provider,
+    oracle,
+    oracleQueue,
+    chainId,
+    models,
+    embedded,
+    metrics,
+    log,
+    uriFor,
+  });
   stack.push(() => scheduler.stop());
 
   const context: AppContext = {
@@ -141,7 +170,9 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     startedAt: Math.floor(Date.now() / 1000),
     baseUrl,
     async registerModel(raw, opts) {
-      const model = await models.add(modelConfig("model", raw, { chain: config.chain, datanets: new Set(datanets.ids()) }), "model", { deploy: opts.deploy });
+      const model = await models.add(modelConfig("model", raw, { chain: config.chain, datanets: new Set(datanets.ids()) }), "model", {
+        deploy: opts.deploy,
+      });
       registry.write([...registry.read(), raw]);
       return model;
     },
@@ -220,7 +251,10 @@ async function openChain(config: ServerConfig, secrets: Secrets, override: Chain
   // Keys from the environment get gas on this fresh chain; otherwise the dev accounts' roles.
   const chain = keyed(local.provider);
   for (const wallet of [chain.relayer, chain.oracle]) if (wallet) await local.fundGas(wallet.address);
-  return { chain: { provider: local.provider, relayer: chain.relayer ?? local.roles.relayer, oracle: chain.oracle ?? local.roles.oracle }, localChain: local };
+  return {
+    chain: { provider: local.provider, relayer: chain.relayer ?? local.roles.relayer, oracle: chain.oracle ?? local.roles.oracle },
+    localChain: local,
+  };
 }
 
 async function connect(config: ServerConfig): Promise<Provider> {
@@ -252,8 +286,10 @@ async function openFacilitator(
   stack: DisposerStack,
 ): Promise<{ client: FacilitatorClient; address: string | null; embedded: EmbeddedFacilitator | null }> {
   if (given) return { client: given.client, address: getAddress(given.address), embedded: null };
-  if (config.facilitator.mode === "url") return { client: new HTTPFacilitatorClient({ url: config.facilitator.url }), address: config.facilitator.address, embedded: null };
-  if (!relayer) throw new ConfigError("env.ROYALTY402_RELAYER_KEY", 'is required by the embedded facilitator (or set facilitator.mode "url")');
+  if (config.facilitator.mode === "url")
+    return { client: new HTTPFacilitatorClient({ url: config.facilitator.url }), address: config.facilitator.address, embedded: null };
+  if (!relayer)
+    throw new ConfigError("env.ROYALTY402_RELAYER_KEY", 'is required by the embedded facilitator (or set facilitator.mode "url")');
   const { maxBatchSize, maxWaitMs, confirmTimeoutMs } = config.facilitator;
   const embedded = await EmbeddedFacilitator.create({ provider, relayer, batch: { maxBatchSize, maxWaitMs, confirmTimeoutMs } });
   stack.push(() => embedded.close());
@@ -273,7 +309,13 @@ async function openDatanets(config: ServerConfig, ledger: Ledger, log: Log): Pro
   return datanets;
 }
 
-async function addRegisteredModels(config: ServerConfig, registry: ModelFile, models: ModelRegistry, datanets: DatanetService, log: Log): Promise<void> {
+async function addRegisteredModels(
+  config: ServerConfig,
+  registry: ModelFile,
+  models: ModelRegistry,
+  datanets: DatanetService,
+  log: Log,
+): Promise<void> {
   for (const [i, raw] of registry.read().entries()) {
     const where = `registry.json models[${i}]`;
     const id = (raw as { id?: unknown })?.id;

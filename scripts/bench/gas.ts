@@ -34,7 +34,13 @@ async function main() {
         token
           .connect(roles.keeper)
           ["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](
-            a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, signature,
+            a.from,
+            a.to,
+            a.value,
+            a.validAfter,
+            a.validBefore,
+            a.nonce,
+            signature,
           ),
       ),
     );
@@ -175,7 +181,11 @@ async function claimGas(stack: Stack) {
   const claimant = s.others[0].address;
   const earlier = s.others[1].address;
   const epochTree = (perLeaf: bigint) => {
-    const leaves: [string, bigint][] = [[claimant, perLeaf], [earlier, perLeaf], [holder, perLeaf]];
+    const leaves: [string, bigint][] = [
+      [claimant, perLeaf],
+      [earlier, perLeaf],
+      [holder, perLeaf],
+    ];
     for (let i = 3; i < N; i++) leaves.push([E.getAddress(E.zeroPadValue(E.toBeHex(0xa0000000 + i), 20)), perLeaf]);
     return StandardMerkleTree.of(leaves, ["address", "uint256"]);
   };
@@ -200,14 +210,28 @@ function printTable(r: { gas: Record<string, unknown>; ratios: Record<string, nu
   const rows: [string, string, string][] = [
     ["plain transferWithAuthorization into splitter", String(g.plainTransfer), "baseline"],
     ["settle", String(g.settle), `${r.ratios.settleVsPlain}x plain (target ${r.targets.settleVsPlain})`],
-    ["settleBatch(32) per payment", String(g.settleBatch32PerPayment), `${r.ratios.settleBatch32VsPlain}x plain (target ${r.targets.settleBatch32VsPlain})`],
-    ...Object.entries(r.gas.perPaymentByContributors as Record<string, number>).map(
-      ([n, v]): [string, string, string] => [`per payment, ${n} contributors (settle + epoch)/100`, String(v), ""],
-    ),
+    [
+      "settleBatch(32) per payment",
+      String(g.settleBatch32PerPayment),
+      `${r.ratios.settleBatch32VsPlain}x plain (target ${r.targets.settleBatch32VsPlain})`,
+    ],
+    ...Object.entries(r.gas.perPaymentByContributors as Record<string, number>).map(([n, v]): [string, string, string] => [
+      `per payment, ${n} contributors (settle + epoch)/100`,
+      String(v),
+      "",
+    ]),
     ["  1000 vs 1 contributors", "", `${r.ratios.contributors1000Vs1}x (target ${r.targets.contributors1000Vs1})`],
-    ["push split to 100 contributors, per payment", String(g.pushSplit100PerPayment), `${r.ratios.pushSplit100VsOurs}x ours (target ${r.targets.pushSplit100VsOurs})`],
+    [
+      "push split to 100 contributors, per payment",
+      String(g.pushSplit100PerPayment),
+      `${r.ratios.pushSplit100VsOurs}x ours (target ${r.targets.pushSplit100VsOurs})`,
+    ],
     ["postEpoch (1000 contributors, steady state)", String(g.postEpoch), `target ${r.targets.postEpoch}`],
-    ["postEpoch, a splitter's very first epoch", String((r.gas.firstPostEpochByContributors as Record<string, number>)["1000"]), "creates the epoch slots"],
+    [
+      "postEpoch, a splitter's very first epoch",
+      String((r.gas.firstPostEpochByContributors as Record<string, number>)["1000"]),
+      "creates the epoch slots",
+    ],
     ["claim, 100k-leaf tree, first (claimant held no USDC)", String(g.claimFirst100k), `target ${r.targets.claimFirst100k}`],
     ["claim, 100k-leaf tree, first (claimant holds USDC)", String(g.claimFirst100kToTokenHolder), ""],
     ["claim, 100k-leaf tree, repeat", String(g.claimRepeat100k), `target ${r.targets.claimRepeat100k}`],

@@ -50,7 +50,12 @@ const instance = autocannon(
       process.exit(1);
     }
     const seconds = (last - first) / 1000;
-    const codes = Object.fromEntries(Object.entries((r as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).map(([code, v]) => [code, v.count]));
+    const codes = Object.fromEntries(
+      Object.entries((r as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {}).map(([code, v]) => [
+        code,
+        v.count,
+      ]),
+    );
     process.stdout.write(
       `${JSON.stringify({
         requests: r.requests.total,

@@ -27,7 +27,9 @@ const PAYERS = 64;
 const MODEL = "brown-ngram";
 const BODY = JSON.stringify({ model: MODEL, prompt: "The jury said", max_tokens: 8 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const settledEvent = new Interface(["event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)"]);
+const settledEvent = new Interface([
+  "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
+]);
 
 interface Signed {
   header: string;
@@ -43,8 +45,17 @@ function signPayments(payers: Wallet[], req: PaymentRequirements, count: number)
   const out: Signed[] = [];
   for (let i = 0; i < count; i++) {
     const payer = payers[i % payers.length];
-    const authorization = { from: payer.address, to: req.payTo, value: BigInt(req.amount), validAfter: 0n, validBefore, nonce: E.hexlify(E.randomBytes(32)) };
-    const signature = keys[i % keys.length].sign(TypedDataEncoder.hash(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization)).serialized;
+    const authorization = {
+      from: payer.address,
+      to: req.payTo,
+      value: BigInt(req.amount),
+      validAfter: 0n,
+      validBefore,
+      nonce: E.hexlify(E.randomBytes(32)),
+    };
+    const signature = keys[i % keys.length].sign(
+      TypedDataEncoder.hash(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization),
+    ).serialized;
     const header = encodePaymentSignatureHeader({
       x402Version: 2,
       accepted: req,
@@ -87,7 +98,11 @@ function drive(url: string, payments: Signed[], options: { connections: number; 
               const i = next++;
               if (i >= payments.length) throw new Error("bench: ran out of pre-signed payments");
               context.payment = i;
-              return { ...req, body: BODY, headers: { ...req.headers, "content-type": "application/json", "payment-signature": payments[i].header } };
+              return {
+                ...req,
+                body: BODY,
+                headers: { ...req.headers, "content-type": "application/json", "payment-signature": payments[i].header },
+              };
             },
             onResponse: (status: number, _body: string, context: any) => {
               last = performance.now();
@@ -125,22 +140,43 @@ async function main() {
         database: { sqlitePath: dbPath },
         epochs: EPOCH_PAYMENTS > 0 ? { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 } : { enabled: false },
         datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 20, contributors: 12 } }],
-        models: [{ id: MODEL, backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", pricePerMaxToken: "10", owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" }],
+        models: [
+          {
+            id: MODEL,
+            backend: "infinigram",
+            datanet: "corpus-brown",
+            pricePerRequest: "1000",
+            pricePerMaxToken: "10",
+            owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+          },
+        ],
       }),
     );
     console.log("starting the model host (royalty402 serve --config)");
     let serverLog = "";
-    server = startServer(configFile, { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey }, base, (chunk) => {
-      if (/"level":(50|60)/.test(chunk)) serverLog = (serverLog + chunk).slice(-8000); // errors only
-    });
+    server = startServer(
+      configFile,
+      { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey },
+      base,
+      (chunk) => {
+        if (/"level":(50|60)/.test(chunk)) serverLog = (serverLog + chunk).slice(-8000); // errors only
+      },
+    );
     await server.ready;
-    const challenge = await fetch(`${base}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: BODY });
+    const challenge = await fetch(`${base}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: BODY,
+    });
     const req = decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0];
     const url = `${base}/v1/completions`;
 
     // Warm-up, which also sizes the pre-signed supply: the measured run must never run dry.
     const warmupCount = 1000;
-    const warm = await drive(url, signPayments(payers, req, warmupCount + 2 * CONNECTIONS), { connections: CONNECTIONS, amount: warmupCount });
+    const warm = await drive(url, signPayments(payers, req, warmupCount + 2 * CONNECTIONS), {
+      connections: CONNECTIONS,
+      amount: warmupCount,
+    });
     const warmRate = warm.result.requests.total / warm.seconds;
     const supply = Math.ceil(warmRate * SECONDS * 2) + 4 * CONNECTIONS + 2000;
     console.log(`warm-up: ${warmRate.toFixed(0)} paid requests/s; signing ${supply} payments for the ${SECONDS} s run`);
@@ -152,7 +188,9 @@ async function main() {
     const run = await drive(url, payments, { connections: CONNECTIONS, duration: SECONDS });
     const r = run.result;
     const ok = [...run.statuses.values()].filter((s) => s === 200).length;
-    console.log(`answers: ${JSON.stringify(Object.fromEntries([...run.statuses.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map<number, number>())))}, errors ${r.errors}, timeouts ${r.timeouts}`);
+    console.log(
+      `answers: ${JSON.stringify(Object.fromEntries([...run.statuses.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map<number, number>())))}, errors ${r.errors}, timeouts ${r.timeouts}`,
+    );
 
     // Let the last batches and the ledger writes land, then stop the server cleanly.
     await sleep(3000);
@@ -160,7 +198,12 @@ async function main() {
     server = null;
 
     // ---- every answer against the chain and the ledger ----
-    const logs = await node.provider.getLogs({ address: req.payTo, topics: [settledEvent.getEvent("PaymentSettled")!.topicHash], fromBlock: fromBlock + 1, toBlock: "latest" });
+    const logs = await node.provider.getLogs({
+      address: req.payTo,
+      topics: [settledEvent.getEvent("PaymentSettled")!.topicHash],
+      fromBlock: fromBlock + 1,
+      toBlock: "latest",
+    });
     const onChain = new Map<string, number>();
     for (const log of logs) {
       const e = settledEvent.parseLog(log)!;
@@ -192,7 +235,8 @@ async function main() {
     const nonOk = run.statuses.size - ok;
     const results = {
       command: "npm run bench:reliability",
-      stack: "royalty402 serve --config (fastify, x402 plugin, embedded facilitator settleBatch ≤32/25 ms, SQLite ledger synchronous=FULL, ∞-gram model + attribution per output, epoch scheduler) on a hardhat node (automine); autocannon in the bench process; three processes on this machine",
+      stack:
+        "royalty402 serve --config (fastify, x402 plugin, embedded facilitator settleBatch ≤32/25 ms, SQLite ledger synchronous=FULL, ∞-gram model + attribution per output, epoch scheduler) on a hardhat node (automine); autocannon in the bench process; three processes on this machine",
       connections: CONNECTIONS,
       epochEveryPayments: EPOCH_PAYMENTS || null,
       seconds: Math.round(run.seconds * 10) / 10,

@@ -55,7 +55,8 @@ const PAYERS = 64;
 const PRICE = "1000";
 const RESPONSE = { result: "a model output", tokens: 42 };
 
-const artifact = (file: string, name: string) => JSON.parse(readFileSync(new URL(`../../artifacts/contracts/${file}/${name}.json`, import.meta.url), "utf8"));
+const artifact = (file: string, name: string) =>
+  JSON.parse(readFileSync(new URL(`../../artifacts/contracts/${file}/${name}.json`, import.meta.url), "utf8"));
 const key = (i: number) => devWallet(i).privateKey;
 const workdir = mkdtempSync(join(tmpdir(), "bench-x402-"));
 
@@ -65,12 +66,22 @@ async function signPayments(payers: Wallet[], accepted: PaymentRequirements, cou
   const headers: string[] = [];
   for (let i = 0; i < count; i++) {
     const payer = payers[i % payers.length];
-    const authorization = { from: payer.address, to: accepted.payTo, value: BigInt(accepted.amount), validAfter: 0n, validBefore, nonce: E.hexlify(E.randomBytes(32)) };
+    const authorization = {
+      from: payer.address,
+      to: accepted.payTo,
+      value: BigInt(accepted.amount),
+      validAfter: 0n,
+      validBefore,
+      nonce: E.hexlify(E.randomBytes(32)),
+    };
     const signature = await payer.signTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization);
     const payload: PaymentPayload = {
       x402Version: 2,
       accepted,
-      payload: { signature, authorization: { ...authorization, value: authorization.value.toString(), validAfter: "0", validBefore: validBefore.toString() } },
+      payload: {
+        signature,
+        authorization: { ...authorization, value: authorization.value.toString(), validAfter: "0", validBefore: validBefore.toString() },
+      },
     };
     headers.push(encodePaymentSignatureHeader(payload));
   }
@@ -115,7 +126,9 @@ interface LoadResult {
 /** Runs scripts/bench/load.ts in its own process. */
 function drive(job: { url: string; connections: number; amount?: number; duration?: number; headersFile?: string }): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", new URL("./load.ts", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", new URL("./load.ts", import.meta.url).pathname], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (chunk) => (out += chunk));
     child.on("error", reject);
@@ -161,10 +174,22 @@ async function main() {
     const token = (await new ContractFactory(usdcArtifact.abi, usdcArtifact.bytecode, deployer).deploy({ nonce: nonce++ })) as E.Contract;
     await token.waitForDeployment();
     const factoryArtifact = artifact("SplitterFactory.sol", "SplitterFactory");
-    const factory = (await new ContractFactory(factoryArtifact.abi, factoryArtifact.bytecode, deployer).deploy(1, { nonce: nonce++ })) as E.Contract;
+    const factory = (await new ContractFactory(factoryArtifact.abi, factoryArtifact.bytecode, deployer).deploy(1, {
+      nonce: nonce++,
+    })) as E.Contract;
     await factory.waitForDeployment();
     const asset = await token.getAddress();
-    const config = { token: asset, owner: deployer.address, facilitator: ourRelayer.address, oracle: deployer.address, guardian: new Wallet(refRelayer).address, protocolRecipient: deployer.address, ownerBps: 1000, protocolBps: 200, challengePeriod: 1 };
+    const config = {
+      token: asset,
+      owner: deployer.address,
+      facilitator: ourRelayer.address,
+      oracle: deployer.address,
+      guardian: new Wallet(refRelayer).address,
+      protocolRecipient: deployer.address,
+      ownerBps: 1000,
+      protocolBps: 200,
+      challengePeriod: 1,
+    };
     const salt = E.id("model:bench");
     const payTo: string = await factory.predictSplitter(config, salt);
     await send(factory.createSplitter(config, salt, { nonce: nonce++ }));
@@ -175,34 +200,76 @@ async function main() {
       await provider.send("evm_setAutomine", [false]);
       await provider.send("evm_setIntervalMining", [BLOCK_MS]);
     }
-    const chainDescription = BLOCK_MS > 0 ? `hardhat node (EDR), interval mining every ${BLOCK_MS} ms` : "hardhat node (EDR), automine: every transaction mined on arrival";
+    const chainDescription =
+      BLOCK_MS > 0
+        ? `hardhat node (EDR), interval mining every ${BLOCK_MS} ms`
+        : "hardhat node (EDR), automine: every transaction mined on arrival";
 
     // --- ours: fastify + x402 plugin + embedded facilitator (settleBatch batching), SQLite ledger
     const ledger = await openLedger({ sqlitePath: join(workdir, "ledger.sqlite"), sqlite: { synchronous: LEDGER_SYNC } });
     const facilitator = await EmbeddedFacilitator.create({ provider, relayer: ourRelayer, simulation: { maxWaitMs: SIMULATION_WAIT_MS } });
     const ours = Fastify({ logger: false });
-    await ours.register(x402Payments, { ledger, facilitator, network: "eip155:31337", asset: { address: asset, name: "USD Coin", version: "2" }, payTo: () => payTo, provider });
+    await ours.register(x402Payments, {
+      ledger,
+      facilitator,
+      network: "eip155:31337",
+      asset: { address: asset, name: "USD Coin", version: "2" },
+      payTo: () => payTo,
+      provider,
+    });
     ours.get("/paid", { config: { x402: { resource: "bench", price: PRICE } } }, async () => RESPONSE);
     // The plain route returns exactly the challenge's bytes (status, headers, body), captured below.
     const plain = { headers: {} as Record<string, string>, body: "" };
     ours.get("/plain", async (_req, reply) => reply.code(402).headers(plain.headers).send(plain.body));
     await ours.listen({ host: "127.0.0.1", port: 0 });
-    closers.push(() => ours.close(), () => ledger.close(), () => facilitator.close());
+    closers.push(
+      () => ours.close(),
+      () => ledger.close(),
+      () => facilitator.close(),
+    );
     const oursUrl = `http://127.0.0.1:${(ours.server.address() as AddressInfo).port}`;
     const oursChallenge = await fetch(`${oursUrl}/paid`);
     const oursAccepted = decodePaymentRequiredHeader(oursChallenge.headers.get("payment-required")!).accepts[0];
     plain.body = await oursChallenge.text();
-    plain.headers = { "payment-required": oursChallenge.headers.get("payment-required")!, "cache-control": "no-store", "content-type": oursChallenge.headers.get("content-type")! };
+    plain.headers = {
+      "payment-required": oursChallenge.headers.get("payment-required")!,
+      "cache-control": "no-store",
+      "content-type": oursChallenge.headers.get("content-type")!,
+    };
 
     // --- reference: @x402/express + x402Facilitator with @x402/evm exact (viem), in-process
-    const chain = defineChain({ id: 31337, name: "hardhat", nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
+    const chain = defineChain({
+      id: 31337,
+      name: "hardhat",
+      nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 },
+      rpcUrls: { default: { http: [rpcUrl] } },
+    });
     const account = privateKeyToAccount(refRelayer as `0x${string}`);
-    const viemClient = createWalletClient({ account, chain, transport: http(rpcUrl), pollingInterval: REF_POLLING_MS }).extend(publicActions);
+    const viemClient = createWalletClient({ account, chain, transport: http(rpcUrl), pollingInterval: REF_POLLING_MS }).extend(
+      publicActions,
+    );
     const refFacilitator = new x402Facilitator();
-    registerFacilitatorScheme(refFacilitator, { signer: toFacilitatorEvmSigner({ ...viemClient, address: account.address } as never), networks: "eip155:31337" });
+    registerFacilitatorScheme(refFacilitator, {
+      signer: toFacilitatorEvmSigner({ ...viemClient, address: account.address } as never),
+      networks: "eip155:31337",
+    });
     const resourceServer = new x402ResourceServer(refFacilitator as never).register("eip155:31337", new ExactEvmScheme());
     const ref = express();
-    ref.use(paymentMiddleware({ "GET /paid": { accepts: { scheme: "exact", network: "eip155:31337", payTo, price: { amount: PRICE, asset, extra: { name: "USD Coin", version: "2" } } } } }, resourceServer));
+    ref.use(
+      paymentMiddleware(
+        {
+          "GET /paid": {
+            accepts: {
+              scheme: "exact",
+              network: "eip155:31337",
+              payTo,
+              price: { amount: PRICE, asset, extra: { name: "USD Coin", version: "2" } },
+            },
+          },
+        },
+        resourceServer,
+      ),
+    );
     ref.get("/paid", (_req, res) => void res.json(RESPONSE));
     const refServer: Server = await new Promise((resolve) => {
       const srv = ref.listen(0, "127.0.0.1", () => resolve(srv));
@@ -216,12 +283,15 @@ async function main() {
     console.log("signing authorizations (outside every measured window)");
     const oursWarmup = await signPayments(payers, oursAccepted, WARMUP_REQUESTS + spare(CONNECTIONS));
     const oursPayments: string[] = [];
-    for (let round = 0; round < PAID_ROUNDS; round++) oursPayments.push(await signPayments(payers, oursAccepted, OURS_REQUESTS + spare(CONNECTIONS)));
+    for (let round = 0; round < PAID_ROUNDS; round++)
+      oursPayments.push(await signPayments(payers, oursAccepted, OURS_REQUESTS + spare(CONNECTIONS)));
     const refWarmup = await signPayments(payers, refAccepted, 20 + spare(1));
     const refSerialPayments: string[] = [];
-    for (let round = 0; round < PAID_ROUNDS; round++) refSerialPayments.push(await signPayments(payers, refAccepted, REF_REQUESTS + spare(1)));
+    for (let round = 0; round < PAID_ROUNDS; round++)
+      refSerialPayments.push(await signPayments(payers, refAccepted, REF_REQUESTS + spare(1)));
     const refPayments = new Map<number, string>();
-    for (const c of REF_CONNECTIONS.filter((c) => c !== 1)) refPayments.set(c, await signPayments(payers, refAccepted, REF_REQUESTS + spare(c)));
+    for (const c of REF_CONNECTIONS.filter((c) => c !== 1))
+      refPayments.set(c, await signPayments(payers, refAccepted, REF_REQUESTS + spare(c)));
     const balance = async () => (await token.balanceOf(payTo)) as bigint;
     const settle = () => new Promise((r) => setTimeout(r, BLOCK_MS + 500));
 
@@ -244,13 +314,25 @@ async function main() {
       console.log(refRuns.at(-1));
     };
 
-    type OursRun = Summary & { settledOnChain: string; settledInLedger: number; settlementTransactions: number; simulationCalls: number; ledgerCommits: number; cpuSecondsDuringRun: Record<string, number> };
+    type OursRun = Summary & {
+      settledOnChain: string;
+      settledInLedger: number;
+      settlementTransactions: number;
+      simulationCalls: number;
+      ledgerCommits: number;
+      cpuSecondsDuringRun: Record<string, number>;
+    };
     const oursRuns: OursRun[] = [];
     const commits = () => (ledger as { stats?: { commits: number } }).stats?.commits ?? 0;
     for (let round = 0; round < PAID_ROUNDS; round++) {
       await runReference(1, refSerialPayments[round]);
       const settledBefore = (await ledger.listPayments({ status: ["settled"], limit: 10_000 })).length;
-      const before = { sent: facilitator.relayer.sent, simulations: facilitator.simulator.calls, commits: commits(), received: await balance() };
+      const before = {
+        sent: facilitator.relayer.sent,
+        simulations: facilitator.simulator.calls,
+        commits: commits(),
+        received: await balance(),
+      };
       console.log(`ours: ${OURS_REQUESTS} paid requests, ${CONNECTIONS} connections, ledger synchronous=${LEDGER_SYNC}`);
       const session = PROFILE && round === 0 ? new Session() : null;
       if (session) {
@@ -259,7 +341,12 @@ async function main() {
         await session.post("Profiler.start");
       }
       const cpu0 = { server: ownCpuSeconds(), node: groupCpuSeconds(node.pid!) };
-      const load = await drive({ url: `${oursUrl}/paid`, connections: CONNECTIONS, amount: OURS_REQUESTS, headersFile: oursPayments[round] });
+      const load = await drive({
+        url: `${oursUrl}/paid`,
+        connections: CONNECTIONS,
+        amount: OURS_REQUESTS,
+        headersFile: oursPayments[round],
+      });
       const cpu = {
         serverProcess: round2(ownCpuSeconds() - cpu0.server),
         hardhatNode: round2(groupCpuSeconds(node.pid!) - cpu0.node),

@@ -35,7 +35,11 @@ export interface HardhatNode {
 /** `hardhat node` (the local binary, not npx: npx inside `npx -c` inherits its flags) in its own process group. */
 export async function startHardhatNode(): Promise<HardhatNode> {
   const port = await freePort();
-  const child = spawn(fileURLToPath(new URL("node_modules/.bin/hardhat", ROOT)), ["node", "--port", String(port), "--hostname", "127.0.0.1"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    fileURLToPath(new URL("node_modules/.bin/hardhat", ROOT)),
+    ["node", "--port", String(port), "--hostname", "127.0.0.1"],
+    { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
   let output = "";
   child.stdout!.on("data", (d) => (output = (output + d).slice(-4000)));
   child.stderr!.on("data", (d) => (output = (output + d).slice(-4000)));
@@ -72,7 +76,8 @@ export async function startHardhatNode(): Promise<HardhatNode> {
   }
 }
 
-const artifact = (file: string, name: string) => JSON.parse(readFileSync(new URL(`artifacts/contracts/${file}/${name}.json`, ROOT), "utf8"));
+const artifact = (file: string, name: string) =>
+  JSON.parse(readFileSync(new URL(`artifacts/contracts/${file}/${name}.json`, ROOT), "utf8"));
 
 /** TestUSDC and the factory on the node; fresh funded relayer and oracle keys. */
 export async function deployOnNode(node: HardhatNode) {
@@ -88,7 +93,16 @@ export async function deployOnNode(node: HardhatNode) {
   const oracleKey = Wallet.createRandom().privateKey;
   for (const key of [relayerKey, oracleKey]) await node.provider.send("hardhat_setBalance", [new Wallet(key).address, HUNDRED_ETH]);
   const mint = async (to: string, amount: bigint) => (await (token.getFunction("mint") as any)(to, amount)).wait();
-  return { deployer, token, factory, tokenAddress: await token.getAddress(), factoryAddress: await factory.getAddress(), relayerKey, oracleKey, mint };
+  return {
+    deployer,
+    token,
+    factory,
+    tokenAddress: await token.getAddress(),
+    factoryAddress: await factory.getAddress(),
+    relayerKey,
+    oracleKey,
+    mint,
+  };
 }
 
 export interface ServerProcess {
@@ -104,7 +118,12 @@ export interface ServerProcess {
  * `royalty402 serve --config <file>` run by node itself (bin/royalty402.js), so that
  * SIGKILL hits the server process and not a wrapper. stdout/stderr go to `onOutput`.
  */
-export function startServer(configFile: string, env: Record<string, string>, baseUrl: string, onOutput: (chunk: string) => void): ServerProcess {
+export function startServer(
+  configFile: string,
+  env: Record<string, string>,
+  baseUrl: string,
+  onOutput: (chunk: string) => void,
+): ServerProcess {
   const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "bin/royalty402.js", "serve", "--config", configFile], {
     cwd: ROOT,
     env: { ...process.env, ...env },

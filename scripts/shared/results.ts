@@ -47,7 +47,11 @@ export async function recordResults(section: string, data: Record<string, unknow
     }
     all[section] = { ...data, date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model } };
     all.summary = summarize(all);
-    const ordered = Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]]));
+    const ordered = Object.fromEntries(
+      Object.keys(all)
+        .sort()
+        .map((k) => [k, all[k]]),
+    );
     const tmp = `${RESULTS_FILE}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(ordered, null, 2)}\n`);
     renameSync(tmp, RESULTS_FILE);
@@ -71,6 +75,7 @@ function summarize(all: Record<string, unknown>) {
     loadRequestsPerSecond: load?.requestsPerSecond ?? null,
     loadP99Ms: load?.latencyMs?.p99 ?? null,
     loadErrors: load ? (load.errors ?? 0) + (load.timeouts ?? 0) + (load.non2xx ?? 0) : null,
-    sections: "badInput (test/reliability-fuzz), replay (test/reliability-replay), chainOutage (test/reliability-outage), crash (test/reliability-crash), load (npm run bench:reliability)",
+    sections:
+      "badInput (test/reliability-fuzz), replay (test/reliability-replay), chainOutage (test/reliability-outage), crash (test/reliability-crash), load (npm run bench:reliability)",
   };
 }

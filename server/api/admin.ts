@@ -49,7 +49,11 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
               type: "array",
               minItems: 1,
               maxItems: 10_000,
-              items: { type: "object", required: ["contributor", "text"], properties: { contributor: { type: "string" }, text: { type: "string", minLength: 1 } } },
+              items: {
+                type: "object",
+                required: ["contributor", "text"],
+                properties: { contributor: { type: "string" }, text: { type: "string", minLength: 1 } },
+              },
             },
             rebuild: { type: "boolean" },
           },
@@ -61,7 +65,11 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       const added = await ctx.datanets.addContributions(request.params.id, request.body.contributions);
       const index = request.body.rebuild ? await ctx.datanets.rebuild(request.params.id) : null;
       reply.code(201);
-      return { datanet: request.params.id, added: added.map((c) => ({ seq: c.seq, contributor: c.contributor, contentHash: c.contentHash })), index };
+      return {
+        datanet: request.params.id,
+        added: added.map((c) => ({ seq: c.seq, contributor: c.contributor, contentHash: c.contentHash })),
+        index,
+      };
     },
   );
 
@@ -83,10 +91,15 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     "/models",
     {
       schema: {
-        summary: "Register a model (same fields as a config `models` entry); its splitter is created through the factory (deploy, default the entry's createSplitter) or only predicted",
+        summary:
+          "Register a model (same fields as a config `models` entry); its splitter is created through the factory (deploy, default the entry's createSplitter) or only predicted",
         tags: ["admin"],
         security,
-        body: { type: "object", required: ["model"], properties: { model: { type: "object", additionalProperties: true }, deploy: { type: "boolean" } } },
+        body: {
+          type: "object",
+          required: ["model"],
+          properties: { model: { type: "object", additionalProperties: true }, deploy: { type: "boolean" } },
+        },
         response: { 201: anyObject("the model as GET /v1/models lists it"), "4xx": errorSchema },
       },
     },
@@ -110,7 +123,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     },
     async (request) => {
       const modelId = request.body?.model;
-      if (modelId !== undefined && !ctx.models.get(modelId)) throw new ApiError(404, "model_not_found", `The model \`${modelId}\` does not exist`);
+      if (modelId !== undefined && !ctx.models.get(modelId))
+        throw new ApiError(404, "model_not_found", `The model \`${modelId}\` does not exist`);
       return { results: await ctx.scheduler.closeNow(modelId) };
     },
   );

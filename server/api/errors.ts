@@ -34,7 +34,13 @@ export function openAiType(status: number): string {
   return "api_error";
 }
 
-export function errorBody(url: string, status: number, code: string, message: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function errorBody(
+  url: string,
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   if (isOpenAiRoute(url)) {
     const { param = null, ...rest } = extra;
     return { error: { message, type: openAiType(status), param, code, ...rest } };
@@ -42,9 +48,19 @@ export function errorBody(url: string, status: number, code: string, message: st
   return { error: code, message, ...extra };
 }
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+export function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+) {
   if (status === 503 && !reply.hasHeader("retry-after")) reply.header("Retry-After", "5");
-  return reply.code(status).header("Cache-Control", "no-store").send(errorBody(request.url, status, code, message, extra));
+  return reply
+    .code(status)
+    .header("Cache-Control", "no-store")
+    .send(errorBody(request.url, status, code, message, extra));
 }
 
 interface Mapped {
@@ -65,10 +81,13 @@ const LEDGER_STATUS: Partial<Record<LedgerError["code"], [number, string]>> = {
 /** Maps any thrown error to a status and reason code (unknown errors: 500, message hidden). */
 export function mapError(error: unknown): Mapped {
   if (error instanceof ApiError) return { status: error.status, code: error.code, message: error.message, extra: error.extra };
-  if (error instanceof BackendError || error instanceof DatanetError) return { status: error.status, code: error.code, message: error.message };
-  if (error instanceof ConfigError) return { status: 400, code: "invalid_config", message: error.message.replace(/^config: /, ""), extra: { field: error.field } };
+  if (error instanceof BackendError || error instanceof DatanetError)
+    return { status: error.status, code: error.code, message: error.message };
+  if (error instanceof ConfigError)
+    return { status: 400, code: "invalid_config", message: error.message.replace(/^config: /, ""), extra: { field: error.field } };
   if (error instanceof AttributionError) {
-    if (error.code === "index_corrupt" || error.code === "index_mismatch") return { status: 500, code: error.code, message: "the datanet index is damaged; rebuild it" };
+    if (error.code === "index_corrupt" || error.code === "index_mismatch")
+      return { status: 500, code: error.code, message: "the datanet index is damaged; rebuild it" };
     return { status: 400, code: error.code, message: error.message.replace(/^\w+: /, "") };
   }
   if (error instanceof LedgerError) {
@@ -77,7 +96,12 @@ export function mapError(error: unknown): Mapped {
     return { status: 503, code: "ledger_unavailable", message: "the payment ledger is unavailable; nothing was charged" };
   }
   const e = error as FastifyError;
-  if (e?.validation) return { status: 400, code: "invalid_request", message: `${e.validationContext ?? "body"}${e.message.startsWith("/") ? "" : " "}${e.message.replace(/^(body|querystring|params|headers)\s*/, "")}` };
+  if (e?.validation)
+    return {
+      status: 400,
+      code: "invalid_request",
+      message: `${e.validationContext ?? "body"}${e.message.startsWith("/") ? "" : " "}${e.message.replace(/^(body|querystring|params|headers)\s*/, "")}`,
+    };
   switch (e?.code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
@@ -88,11 +112,17 @@ export function mapError(error: unknown): Mapped {
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return { status: 415, code: "unsupported_media_type", message: "send the body as application/json" };
   }
-  if (e instanceof SyntaxError || (e?.statusCode === 400 && /JSON/i.test(e.message ?? ""))) return { status: 400, code: "invalid_json", message: "the request body is not valid JSON" };
-  if (isTransportError(error)) return { status: 503, code: "chain_unavailable", message: "the chain is unreachable right now; nothing was charged" };
+  if (e instanceof SyntaxError || (e?.statusCode === 400 && /JSON/i.test(e.message ?? "")))
+    return { status: 400, code: "invalid_json", message: "the request body is not valid JSON" };
+  if (isTransportError(error))
+    return { status: 503, code: "chain_unavailable", message: "the chain is unreachable right now; nothing was charged" };
   // A plugin's own refusal (e.g. @fastify/rate-limit's 429) keeps its reason code.
   if (typeof e?.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
-    return { status: e.statusCode, code: typeof e.code === "string" && /^[a-z][a-z0-9_]*$/.test(e.code) ? e.code : "bad_request", message: e.message };
+    return {
+      status: e.statusCode,
+      code: typeof e.code === "string" && /^[a-z][a-z0-9_]*$/.test(e.code) ? e.code : "bad_request",
+      message: e.message,
+    };
   }
   return { status: 500, code: "internal_error", message: "an internal error occurred" };
 }
@@ -107,7 +137,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     else request.log.info({ code: m.code, status: m.status }, "request refused");
     return sendError(request, reply, m.status, m.code, m.message, m.extra);
   });
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, 404, "not_found", `no route ${request.method} ${request.url.split("?")[0]}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, 404, "not_found", `no route ${request.method} ${request.url.split("?")[0]}`),
+  );
 }
 
 /**
@@ -128,6 +160,9 @@ export function openAiErrorShape(request: FastifyRequest, reply: FastifyReply, p
   const isCode = /^[a-z0-9_]+$/.test(error);
   const code = isCode ? error : reply.statusCode === 402 ? "payment_required" : "error";
   const text = typeof message === "string" ? message : isCode ? error : error;
-  const explained = code === "payment_required" && typeof message !== "string" ? `${text}: pay with x402 (the PAYMENT-REQUIRED header holds the requirements) and retry with PAYMENT-SIGNATURE` : text;
+  const explained =
+    code === "payment_required" && typeof message !== "string"
+      ? `${text}: pay with x402 (the PAYMENT-REQUIRED header holds the requirements) and retry with PAYMENT-SIGNATURE`
+      : text;
   return JSON.stringify(errorBody(request.url, reply.statusCode, code, explained, rest));
 }

@@ -65,7 +65,11 @@ export type Metrics = ReturnType<typeof createMetrics>;
  * turn of the event loop (batchWindowMs 0); a remote facilitator's answers arrive apart, so
  * they are grouped over a short window.
  */
-export function meteredFacilitator(inner: FacilitatorClient, metrics: Metrics, batchWindowMs = 0): FacilitatorClient & Partial<FacilitatorEvents> {
+export function meteredFacilitator(
+  inner: FacilitatorClient,
+  metrics: Metrics,
+  batchWindowMs = 0,
+): FacilitatorClient & Partial<FacilitatorEvents> {
   const later = (run: () => void) => (batchWindowMs === 0 ? setImmediate(run) : setTimeout(run, batchWindowMs).unref());
   const batches = new Map<string, number>();
   const wrapped: FacilitatorClient & Partial<FacilitatorEvents> = {

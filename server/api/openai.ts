@@ -91,7 +91,9 @@ function messagesOf(body: ChatBody): ChatMessage[] {
       content = m.content
         .map((part, j) => {
           if (part.type !== "text" || typeof part.text !== "string") {
-            throw new ApiError(400, "unsupported_content", `messages[${i}].content[${j}]: only text parts are supported`, { param: `messages[${i}].content` });
+            throw new ApiError(400, "unsupported_content", `messages[${i}].content[${j}]: only text parts are supported`, {
+              param: `messages[${i}].content`,
+            });
           }
           return part.text;
         })
@@ -104,24 +106,36 @@ function messagesOf(body: ChatBody): ChatMessage[] {
 function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"): Prepared {
   const body = request.body as ChatBody & CompletionBody;
   const model = ctx.models.get(body.model);
-  if (!model) throw new ApiError(404, "model_not_found", `The model \`${body.model}\` does not exist; GET /v1/models lists the models served here`, { param: "model" });
+  if (!model)
+    throw new ApiError(404, "model_not_found", `The model \`${body.model}\` does not exist; GET /v1/models lists the models served here`, {
+      param: "model",
+    });
   if (body.n !== undefined && body.n !== null && body.n !== 1) {
     throw new ApiError(400, "unsupported_parameter", "n must be 1: every output is paid and attributed on its own", { param: "n" });
   }
   const requested = (kind === "chat" ? body.max_completion_tokens : undefined) ?? body.max_tokens ?? null;
   const maxTokens = requested ?? model.config.defaultMaxTokens;
   if (maxTokens > model.config.maxTokensLimit) {
-    throw new ApiError(400, "max_tokens_too_large", `max_tokens is ${maxTokens}; model ${model.id} allows at most ${model.config.maxTokensLimit}`, { param: "max_tokens" });
+    throw new ApiError(
+      400,
+      "max_tokens_too_large",
+      `max_tokens is ${maxTokens}; model ${model.id} allows at most ${model.config.maxTokensLimit}`,
+      { param: "max_tokens" },
+    );
   }
   let messages: ChatMessage[] | undefined;
   let prompt: string;
   if (kind === "chat") {
     messages = messagesOf(body);
-    prompt = messages.map((m) => m.content).filter((c) => c.length > 0).join("\n\n");
+    prompt = messages
+      .map((m) => m.content)
+      .filter((c) => c.length > 0)
+      .join("\n\n");
   } else {
     prompt = Array.isArray(body.prompt) ? body.prompt[0] : body.prompt;
   }
-  const stop = body.stop === undefined || body.stop === null ? [] : (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s.length > 0);
+  const stop =
+    body.stop === undefined || body.stop === null ? [] : (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s.length > 0);
   // Fail before payment if the model cannot answer (e.g. its datanet is still empty).
   ctx.datanets.index(model.config.datanet);
   return {
@@ -143,7 +157,9 @@ function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"
 }
 
 function summary(record: AttributionRecord, outputId: string, recordHash: string, recordUrl: string) {
-  const top = [...record.contributors].sort((a, b) => b.ppm - a.ppm || (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1)).slice(0, TOP_CONTRIBUTORS);
+  const top = [...record.contributors]
+    .sort((a, b) => b.ppm - a.ppm || (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1))
+    .slice(0, TOP_CONTRIBUTORS);
   return {
     outputId,
     recordHash,
@@ -165,14 +181,23 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) controller.abort();
   });
-  const { outputId, result, record, recordHash } = await runPaidInference(ctx, { model, request: p.request, payment, signal: controller.signal });
+  const { outputId, result, record, recordHash } = await runPaidInference(ctx, {
+    model,
+    request: p.request,
+    payment,
+    signal: controller.signal,
+  });
   const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
   payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
 
   const attribution = summary(record, outputId, recordHash, recordUrl);
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${outputId.slice(2)}`;
   const created = Math.floor(Date.now() / 1000);
-  const usage = { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens };
+  const usage = {
+    prompt_tokens: result.promptTokens,
+    completion_tokens: result.completionTokens,
+    total_tokens: result.promptTokens + result.completionTokens,
+  };
   const base = { id, created, model: model.id, system_fingerprint: result.fingerprint };
 
   if (!p.stream) {
@@ -193,10 +218,7 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   for (const piece of splitForStream(result.text)) events.push({ ...base, object, choices: [delta(piece, null)] });
   events.push({ ...base, object, choices: [delta(null, result.finishReason)], attribution });
   if (p.includeUsage) events.push({ ...base, object, choices: [], usage });
-  reply
-    .header("Content-Type", "text/event-stream; charset=utf-8")
-    .header("Cache-Control", "no-cache")
-    .header("X-Accel-Buffering", "no");
+  reply.header("Content-Type", "text/event-stream; charset=utf-8").header("Cache-Control", "no-cache").header("X-Accel-Buffering", "no");
   // The x402 plugin settles in onSend, i.e. before this stream's first byte is written.
   return reply.send(Readable.from(sseEvents(events)));
 }
@@ -222,7 +244,16 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
           "Without a PAYMENT-SIGNATURE header the answer is 402 with a PAYMENT-REQUIRED challenge (payTo: the model's splitter; amount: pricePerRequest + pricePerMaxToken × max_tokens). With a valid payment the output is generated, attributed, settled, and returned with an `attribution` summary; PAYMENT-RESPONSE names the output id and record URL. `stream: true` answers with server-sent events after settlement.",
         tags: ["models"],
         body: chatBodySchema,
-        response: { 200: { description: "chat.completion (or an event stream of chat.completion.chunk); PAYMENT-RESPONSE header: the settlement, extra.outputId and extra.attributionUrl", type: "object", additionalProperties: true }, 402: paymentRequiredSchema, "4xx": errorSchema },
+        response: {
+          200: {
+            description:
+              "chat.completion (or an event stream of chat.completion.chunk); PAYMENT-RESPONSE header: the settlement, extra.outputId and extra.attributionUrl",
+            type: "object",
+            additionalProperties: true,
+          },
+          402: paymentRequiredSchema,
+          "4xx": errorSchema,
+        },
       },
       config: { x402: paidRoute("chat completion") },
       preHandler: prepareHook("chat"),
@@ -237,7 +268,15 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
         summary: "Text completion (OpenAI-compatible), paid with x402",
         tags: ["models"],
         body: completionBodySchema,
-        response: { 200: { description: "text_completion (or an event stream of them); PAYMENT-RESPONSE header: the settlement", type: "object", additionalProperties: true }, 402: paymentRequiredSchema, "4xx": errorSchema },
+        response: {
+          200: {
+            description: "text_completion (or an event stream of them); PAYMENT-RESPONSE header: the settlement",
+            type: "object",
+            additionalProperties: true,
+          },
+          402: paymentRequiredSchema,
+          "4xx": errorSchema,
+        },
       },
       config: { x402: paidRoute("text completion") },
       preHandler: prepareHook("text"),
@@ -245,14 +284,31 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
     (request, reply) => serve(ctx, request, reply, "text"),
   );
 
-  app.get("/v1/models", { schema: { summary: "Models served here, with price, network, asset, payTo (splitter) and datanet", tags: ["models"], response: { 200: modelListSchema } } }, async () => ({
-    object: "list",
-    data: ctx.models.list().map((m) => modelListing(ctx, m)),
-  }));
+  app.get(
+    "/v1/models",
+    {
+      schema: {
+        summary: "Models served here, with price, network, asset, payTo (splitter) and datanet",
+        tags: ["models"],
+        response: { 200: modelListSchema },
+      },
+    },
+    async () => ({
+      object: "list",
+      data: ctx.models.list().map((m) => modelListing(ctx, m)),
+    }),
+  );
 
   app.get<{ Params: { id: string } }>(
     "/v1/models/:id",
-    { schema: { summary: "One model", tags: ["models"], params: { type: "object", properties: { id: { type: "string" } } }, response: { 200: modelSchema, "4xx": errorSchema } } },
+    {
+      schema: {
+        summary: "One model",
+        tags: ["models"],
+        params: { type: "object", properties: { id: { type: "string" } } },
+        response: { 200: modelSchema, "4xx": errorSchema },
+      },
+    },
     async (request) => {
       const m = ctx.models.get(request.params.id);
       if (!m) throw new ApiError(404, "model_not_found", `The model \`${request.params.id}\` does not exist`, { param: "model" });

@@ -17,7 +17,14 @@ async function probe<T>(run: () => Promise<T>): Promise<{ ok: true; value: T } |
     return { ok: true, value };
   } catch (e) {
     // Never echo connection strings or RPC URLs (they may carry credentials): the error class only.
-    return { ok: false, error: (e as Error)?.message?.split("\n")[0]?.replace(/\w+:\/\/\S+/g, "<url>").slice(0, 200) ?? "failed" };
+    return {
+      ok: false,
+      error:
+        (e as Error)?.message
+          ?.split("\n")[0]
+          ?.replace(/\w+:\/\/\S+/g, "<url>")
+          .slice(0, 200) ?? "failed",
+    };
   } finally {
     clearTimeout(timer);
   }
@@ -26,30 +33,40 @@ async function probe<T>(run: () => Promise<T>): Promise<{ ok: true; value: T } |
 export async function opsRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
 
-  app.get("/healthz", { schema: { summary: "Health: chain, database, datanet indexes (200 ok, 503 degraded)", tags: ["ops"], response: { 200: anyObject("{status: ok, checks}"), 503: anyObject("{status: degraded, checks}") } } }, async (_request, reply) => {
-    const [chain, database] = await Promise.all([
-      probe(async () => {
-        const blockNumber = await ctx.provider.getBlockNumber();
-        return { blockNumber, chainId: ctx.chainId.toString() };
-      }),
-      probe(async () => {
-        await ctx.ledger.getOutput("healthz-probe");
-        return {};
-      }),
-    ]);
-    const indexes = Object.fromEntries(ctx.datanets.ids().map((id) => [id, ctx.datanets.info(id)?.indexRoot ?? null]));
-    const indexOk = Object.values(indexes).every((root) => root !== null);
-    const halted = ctx.scheduler.haltedModels();
-    const checks = {
-      chain: chain.ok ? { ok: true, ...chain.value } : { ok: false, error: chain.error },
-      database: database.ok ? { ok: true } : { ok: false, error: database.error },
-      index: { ok: indexOk, datanets: indexes },
-      epochs: { ok: Object.keys(halted).length === 0, halted },
-    };
-    const ok = checks.chain.ok && checks.database.ok && indexOk;
-    reply.code(ok ? 200 : 503).header("Cache-Control", "no-store");
-    return { status: ok ? "ok" : "degraded", checks };
-  });
+  app.get(
+    "/healthz",
+    {
+      schema: {
+        summary: "Health: chain, database, datanet indexes (200 ok, 503 degraded)",
+        tags: ["ops"],
+        response: { 200: anyObject("{status: ok, checks}"), 503: anyObject("{status: degraded, checks}") },
+      },
+    },
+    async (_request, reply) => {
+      const [chain, database] = await Promise.all([
+        probe(async () => {
+          const blockNumber = await ctx.provider.getBlockNumber();
+          return { blockNumber, chainId: ctx.chainId.toString() };
+        }),
+        probe(async () => {
+          await ctx.ledger.getOutput("healthz-probe");
+          return {};
+        }),
+      ]);
+      const indexes = Object.fromEntries(ctx.datanets.ids().map((id) => [id, ctx.datanets.info(id)?.indexRoot ?? null]));
+      const indexOk = Object.values(indexes).every((root) => root !== null);
+      const halted = ctx.scheduler.haltedModels();
+      const checks = {
+        chain: chain.ok ? { ok: true, ...chain.value } : { ok: false, error: chain.error },
+        database: database.ok ? { ok: true } : { ok: false, error: database.error },
+        index: { ok: indexOk, datanets: indexes },
+        epochs: { ok: Object.keys(halted).length === 0, halted },
+      };
+      const ok = checks.chain.ok && checks.database.ok && indexOk;
+      reply.code(ok ? 200 : 503).header("Cache-Control", "no-store");
+      return { status: ok ? "ok" : "degraded", checks };
+    },
+  );
 
   app.get("/metrics", { schema: { summary: "Prometheus metrics", tags: ["ops"], hide: false } }, async (_request, reply) => {
     reply.header("Content-Type", ctx.metrics.registry.contentType);

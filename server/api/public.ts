@@ -57,7 +57,17 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
         const leaf = parsed?.records.get(output.outputId.toLowerCase());
         if (parsed && leaf) {
           const s = epochSummary(ctx, parsed);
-          epoch = { epoch: s.epoch, splitter: s.splitter, status: s.status, txHash: s.txHash, uri: s.uri, recordsRoot: s.recordsRoot, leaf: { outputId: leaf.outputId, recordHash: leaf.recordHash }, leafEncoding: parsed.doc.records.leafEncoding, proof: leaf.proof };
+          epoch = {
+            epoch: s.epoch,
+            splitter: s.splitter,
+            status: s.status,
+            txHash: s.txHash,
+            uri: s.uri,
+            recordsRoot: s.recordsRoot,
+            leaf: { outputId: leaf.outputId, recordHash: leaf.recordHash },
+            leafEncoding: parsed.doc.records.leafEncoding,
+            proof: leaf.proof,
+          };
         }
       }
       return {
@@ -87,11 +97,15 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
         summary: "A contributor's earnings per model: earned (posted epochs), claimed on-chain, claimable now with the proof to claim with",
         tags: ["contributors"],
         params: addressParams,
-        response: { 200: anyObject("{address, totals, models: [{model, splitter, earned, claimed, claimable, pending, claim}]}"), "4xx": errorSchema },
+        response: {
+          200: anyObject("{address, totals, models: [{model, splitter, earned, claimed, claimable, pending, claim}]}"),
+          "4xx": errorSchema,
+        },
       },
     },
     async (request) => {
-      if (!isAddress(request.params.address)) throw new ApiError(400, "invalid_address", `not an address: ${JSON.stringify(request.params.address)}`);
+      if (!isAddress(request.params.address))
+        throw new ApiError(400, "invalid_address", `not an address: ${JSON.stringify(request.params.address)}`);
       const address = getAddress(request.params.address.toLowerCase());
       const models = [];
       const totals = { earned: 0n, claimed: 0n, claimable: 0n, pending: 0n };
@@ -99,7 +113,9 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
         // Earned: the account's leaf in the newest epoch on-chain and not vetoed (indexed rows, no document).
         const rows = await ctx.ledger.listEpochSummaries(model.splitter);
         const latest = rows.filter((e) => e.status !== "vetoed" && e.txHash !== null).at(-1);
-        const earned = BigInt(latest ? ((await ctx.ledger.getEpochClaim(model.splitter, latest.epoch, address))?.cumulativeAmount ?? "0") : "0");
+        const earned = BigInt(
+          latest ? ((await ctx.ledger.getEpochClaim(model.splitter, latest.epoch, address))?.cumulativeAmount ?? "0") : "0",
+        );
         let claimed = 0n;
         let claim = null;
         let activeAmount = 0n;
@@ -109,12 +125,15 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
           claimed = BigInt(claimedOnChain);
           const activeNumber = Number(active.epoch);
           const stored = activeNumber > 0 ? rows.find((e) => e.epoch === activeNumber) : undefined;
-          const leaf = stored?.claimsRoot === active.claimsRoot ? await ctx.ledger.getEpochClaim(model.splitter, activeNumber, address) : null;
+          const leaf =
+            stored?.claimsRoot === active.claimsRoot ? await ctx.ledger.getEpochClaim(model.splitter, activeNumber, address) : null;
           if (leaf) {
             activeAmount = BigInt(leaf.cumulativeAmount);
             // Only a claim still due needs the proof, read from the epoch document.
-            const proof = activeAmount > claimed ? (await ctx.docs.get(model.splitter, activeNumber))?.claims.get(address)?.proof : undefined;
-            if (proof) claim = { splitter: model.splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof };
+            const proof =
+              activeAmount > claimed ? (await ctx.docs.get(model.splitter, activeNumber))?.claims.get(address)?.proof : undefined;
+            if (proof)
+              claim = { splitter: model.splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof };
           }
         }
         if (earned === 0n && claimed === 0n) continue;
@@ -141,7 +160,12 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
         address,
         asset: ctx.token.address,
         network: ctx.network,
-        totals: { earned: totals.earned.toString(), claimed: totals.claimed.toString(), claimable: totals.claimable.toString(), pending: totals.pending.toString() },
+        totals: {
+          earned: totals.earned.toString(),
+          claimed: totals.claimed.toString(),
+          claimable: totals.claimable.toString(),
+          pending: totals.pending.toString(),
+        },
         models,
       };
     },
@@ -192,7 +216,8 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
     "/epochs/:splitter/:epoch",
     {
       schema: {
-        summary: "The published epoch document (the `uri` posted on-chain): payments, records, allocations, claims and records trees with proofs",
+        summary:
+          "The published epoch document (the `uri` posted on-chain): payments, records, allocations, claims and records trees with proofs",
         tags: ["epochs"],
         params: { type: "object", properties: { splitter: { type: "string" }, epoch: { type: "string" } } },
         response: { 200: anyObject("EpochDocument (royalty402-epoch/v1)"), "4xx": errorSchema },
@@ -208,9 +233,21 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
     },
   );
 
-  app.get("/datanets", { schema: { summary: "Datanets served here", tags: ["datanets"], response: { 200: anyObject("{datanets: [...]}") } } }, async () => ({
-    datanets: ctx.datanets.ids().map((id) => ({ id, description: ctx.datanets.config(id).description, index: ctx.datanets.info(id), models: ctx.models.list().filter((m) => m.config.datanet === id).map((m) => m.id) })),
-  }));
+  app.get(
+    "/datanets",
+    { schema: { summary: "Datanets served here", tags: ["datanets"], response: { 200: anyObject("{datanets: [...]}") } } },
+    async () => ({
+      datanets: ctx.datanets.ids().map((id) => ({
+        id,
+        description: ctx.datanets.config(id).description,
+        index: ctx.datanets.info(id),
+        models: ctx.models
+          .list()
+          .filter((m) => m.config.datanet === id)
+          .map((m) => m.id),
+      })),
+    }),
+  );
 
   app.get<{ Params: { id: string } }>(
     "/datanets/:id",
@@ -224,7 +261,13 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
     },
     async (request) => {
       const described = await ctx.datanets.describe(request.params.id);
-      return { ...described, models: ctx.models.list().filter((m) => m.config.datanet === request.params.id).map((m) => m.id) };
+      return {
+        ...described,
+        models: ctx.models
+          .list()
+          .filter((m) => m.config.datanet === request.params.id)
+          .map((m) => m.id),
+      };
     },
   );
 }

@@ -33,7 +33,10 @@ export const chatBodySchema = {
           content: {
             anyOf: [
               { type: "string" },
-              { type: "array", items: { type: "object", required: ["type"], properties: { type: { type: "string" }, text: { type: "string" } } } },
+              {
+                type: "array",
+                items: { type: "object", required: ["type"], properties: { type: { type: "string" }, text: { type: "string" } } },
+              },
               { type: "null" },
             ],
           },

@@ -21,7 +21,14 @@ import { AttributionError } from "./errors.ts";
 import { attributeNearVerbatim, NEAR_VERBATIM_ALGORITHM, NEAR_VERBATIM_DEFAULTS, type NearVerbatimParams } from "./near-verbatim.ts";
 import { backgroundId, genericGrams } from "./background.ts";
 import { wordIndexOf } from "./word-index.ts";
-import { ATTRIBUTION_ALGORITHM, PPM, type AttributionRecord, type AttributionSegment, type AttributionSpan, type ContributorShare } from "./record.ts";
+import {
+  ATTRIBUTION_ALGORITHM,
+  PPM,
+  type AttributionRecord,
+  type AttributionSegment,
+  type AttributionSpan,
+  type ContributorShare,
+} from "./record.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
 import { FILTER_WINDOW, windowHashes } from "./ngram-filter.ts";
 import { SEPARATOR_TOKEN, isWellFormedText, tokenize } from "./tokenizer.ts";
@@ -167,10 +174,18 @@ export function attribute(
  * Recomputes a record from the output and prompt with the algorithm and parameters the record
  * names (the index must be the one it names: compare indexRoot first).
  */
-export function reattribute(index: SuffixIndex, record: Pick<AttributionRecord, "algorithm" | "params">, output: string, prompt?: string | null): AttributionRecord {
+export function reattribute(
+  index: SuffixIndex,
+  record: Pick<AttributionRecord, "algorithm" | "params">,
+  output: string,
+  prompt?: string | null,
+): AttributionRecord {
   const params = record.params ?? {};
   if (record.algorithm === VERBATIM_ALGORITHM) {
-    return attributeVerbatim(index, output, prompt, { minSpanTokens: numberParam(params.minSpanTokens), maxContributions: numberParam(params.maxContributions) });
+    return attributeVerbatim(index, output, prompt, {
+      minSpanTokens: numberParam(params.minSpanTokens),
+      maxContributions: numberParam(params.maxContributions),
+    });
   }
   if (record.algorithm === NEAR_VERBATIM_ALGORITHM) {
     if (params.background !== undefined && params.background !== backgroundId()) {
@@ -188,7 +203,12 @@ function numberParam(v: unknown): number | undefined {
 }
 
 /** Algorithm v1: verbatim spans of at least minSpanTokens tokens. */
-export function attributeVerbatim(index: SuffixIndex, output: string, prompt?: string | null, options: AttributeOptions = {}): AttributionRecord {
+export function attributeVerbatim(
+  index: SuffixIndex,
+  output: string,
+  prompt?: string | null,
+  options: AttributeOptions = {},
+): AttributionRecord {
   if (!isWellFormedText(output)) throw new AttributionError("invalid_record", "output must be a well-formed string");
   if (prompt !== undefined && prompt !== null && !isWellFormedText(prompt)) {
     throw new AttributionError("invalid_record", "prompt must be a well-formed string");
@@ -251,7 +271,14 @@ export function attributeTokens(
           seg.end = t + 1;
           seg.contributionEnd++;
         } else {
-          seg = { start: t, end: t + 1, contribution: meta.seq, contributor: meta.contributor, contributionStart: own.offset, contributionEnd: own.offset + 1 };
+          seg = {
+            start: t,
+            end: t + 1,
+            contribution: meta.seq,
+            contributor: meta.contributor,
+            contributionStart: own.offset,
+            contributionEnd: own.offset + 1,
+          };
           segments.push(seg);
         }
         const w = surprisal[out[t]];

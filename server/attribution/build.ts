@@ -38,8 +38,13 @@ export function tokenizeContributions(contributions: readonly Contribution[]): T
 }
 
 /** Builds the in-memory index of a datanet. */
-export function buildIndex(datanet: Datanet | readonly Contribution[], options: BuildOptions = {}): { index: SuffixIndex; stats: BuildStats } {
-  const list = Array.isArray(datanet) ? [...(datanet as readonly Contribution[])].sort((a, b) => a.seq - b.seq) : (datanet as Datanet).contributions;
+export function buildIndex(
+  datanet: Datanet | readonly Contribution[],
+  options: BuildOptions = {},
+): { index: SuffixIndex; stats: BuildStats } {
+  const list = Array.isArray(datanet)
+    ? [...(datanet as readonly Contribution[])].sort((a, b) => a.seq - b.seq)
+    : (datanet as Datanet).contributions;
   const t0 = performance.now();
   const tokenized = tokenizeContributions(list);
   const tokenizeMs = performance.now() - t0;
@@ -50,7 +55,10 @@ export function buildIndex(datanet: Datanet | readonly Contribution[], options: 
 }
 
 /** Builds the index from already tokenized contributions (registration order). */
-export function buildIndexFromTokens(items: readonly TokenizedContribution[], options: BuildOptions = {}): { index: SuffixIndex; stats: BuildStats } {
+export function buildIndexFromTokens(
+  items: readonly TokenizedContribution[],
+  options: BuildOptions = {},
+): { index: SuffixIndex; stats: BuildStats } {
   const minCopyTokens = options.minCopyTokens ?? DEFAULT_MIN_COPY_TOKENS;
   if (!Number.isSafeInteger(minCopyTokens) || minCopyTokens < 1) {
     throw new AttributionError("invalid_contribution", "minCopyTokens must be a positive integer");
@@ -63,7 +71,8 @@ export function buildIndexFromTokens(items: readonly TokenizedContribution[], op
     if (i > 0 && items[i].contribution.seq <= items[i - 1].contribution.seq) {
       throw new AttributionError("duplicate_seq", "contributions must be in strictly increasing seq order");
     }
-    if (items[i].tokens.length === 0) throw new AttributionError("invalid_contribution", `contribution ${items[i].contribution.seq} has no tokens`);
+    if (items[i].tokens.length === 0)
+      throw new AttributionError("invalid_contribution", `contribution ${items[i].contribution.seq} has no tokens`);
     n += items[i].tokens.length + 1;
   }
   const tokens = new Uint32Array(n);

@@ -5,7 +5,14 @@ export { TOKENIZER_ID, SEPARATOR_TOKEN, tokenize, detokenize, normalizeText } fr
 export { normalizeAddress } from "./address.ts";
 export { buildSuffixArray, buildPermutedLcp } from "./sais.ts";
 export { SuffixIndex, INDEX_FORMAT, type ContributionMeta, type IndexParams, type OwnerRef } from "./suffix-index.ts";
-export { buildIndex, buildIndexFromTokens, tokenizeContributions, DEFAULT_MIN_COPY_TOKENS, type BuildStats, type BuildOptions } from "./build.ts";
+export {
+  buildIndex,
+  buildIndexFromTokens,
+  tokenizeContributions,
+  DEFAULT_MIN_COPY_TOKENS,
+  type BuildStats,
+  type BuildOptions,
+} from "./build.ts";
 export { saveIndex, loadIndex, readManifest, computeIndexRoot, type IndexManifest, type LoadOptions } from "./store.ts";
 export { surprisalTable, milliBitsLog2Ratio } from "./surprisal.ts";
 export { apportion, type Weighted } from "./apportion.ts";

@@ -166,7 +166,11 @@ function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, p: Ne
 function promptWordMask(out: readonly MatchWord[], prompt: readonly MatchWord[] | null, minWords: number): Uint8Array {
   const mask = new Uint8Array(out.length);
   if (prompt === null || prompt.length < minWords) return mask;
-  const key = (ws: readonly MatchWord[], i: number) => ws.slice(i, i + minWords).map((w) => w.key).join("\u0000");
+  const key = (ws: readonly MatchWord[], i: number) =>
+    ws
+      .slice(i, i + minWords)
+      .map((w) => w.key)
+      .join("\u0000");
   const grams = new Set<string>();
   for (let i = 0; i + minWords <= prompt.length; i++) grams.add(key(prompt, i));
   for (let i = 0; i + minWords <= out.length; i++) if (grams.has(key(out, i))) mask.fill(1, i, i + minWords);
@@ -179,7 +183,10 @@ function creditWords(words: number, chains: Chain[], masked: Uint8Array, p: Near
   const ownerPos = new Int32Array(words).fill(-1);
   const chainOf = new Int32Array(words).fill(-1);
   const order = chains.map((_, n) => n).filter((n) => chains[n].matched >= p.minSpanWords);
-  order.sort((a, b) => chains[b].matched - chains[a].matched || chains[a].contribution - chains[b].contribution || chains[a].outStart - chains[b].outStart);
+  order.sort(
+    (a, b) =>
+      chains[b].matched - chains[a].matched || chains[a].contribution - chains[b].contribution || chains[a].outStart - chains[b].outStart,
+  );
   for (const n of order) {
     const ch = chains[n];
     for (let w = ch.outStart; w < ch.outEnd; w++) {
@@ -212,7 +219,12 @@ function checkParams(options: Partial<NearVerbatimParams>): NearVerbatimParams {
   return p;
 }
 
-export function attributeNearVerbatim(index: SuffixIndex, output: string, prompt?: string | null, options: Partial<NearVerbatimParams> = {}): AttributionRecord {
+export function attributeNearVerbatim(
+  index: SuffixIndex,
+  output: string,
+  prompt?: string | null,
+  options: Partial<NearVerbatimParams> = {},
+): AttributionRecord {
   if (!isWellFormedText(output)) throw new AttributionError("invalid_record", "output must be a well-formed string");
   if (prompt != null && !isWellFormedText(prompt)) throw new AttributionError("invalid_record", "prompt must be a well-formed string");
   const p = checkParams(options);
@@ -237,7 +249,13 @@ export function attributeNearVerbatim(index: SuffixIndex, output: string, prompt
     if (w >= 0) return chainOf[w] >= 0 ? w : -1;
     const next = -w - 1;
     // between two words: credited with them when both belong to the same chain and owner
-    return next > 0 && next < words.length && chainOf[next - 1] >= 0 && chainOf[next - 1] === chainOf[next] && owner[next - 1] === owner[next] ? next - 1 : -1;
+    return next > 0 &&
+      next < words.length &&
+      chainOf[next - 1] >= 0 &&
+      chainOf[next - 1] === chainOf[next] &&
+      owner[next - 1] === owner[next]
+      ? next - 1
+      : -1;
   };
   const tokenMasked = Uint8Array.from(wordOf, (w) => (w >= 0 && masked[w] ? 1 : 0));
   return buildRecord(index, output, prompt, p, tokens, { owner, ownerPos, chainOf, creditedWord }, tokenMasked);
@@ -306,7 +324,14 @@ function buildRecord(
         seg.contributionEnd = Math.max(seg.contributionEnd, pos + 1);
       }
     } else {
-      seg = { start: t, end: t + 1, contribution: meta.seq, contributor: meta.contributor, contributionStart: pos, contributionEnd: pos >= 0 ? pos + 1 : -1 };
+      seg = {
+        start: t,
+        end: t + 1,
+        contribution: meta.seq,
+        contributor: meta.contributor,
+        contributionStart: pos,
+        contributionEnd: pos >= 0 ? pos + 1 : -1,
+      };
       segChain = n;
       span.segments.push(seg);
     }
@@ -335,7 +360,13 @@ function buildRecord(
   }
   return {
     algorithm: NEAR_VERBATIM_ALGORITHM,
-    params: { ...p, background: backgroundId(), normalization: MATCH_NORMALIZATION, tokenizer: index.params.tokenizer, weighting: "surprisal-millibits" },
+    params: {
+      ...p,
+      background: backgroundId(),
+      normalization: MATCH_NORMALIZATION,
+      tokenizer: index.params.tokenizer,
+      weighting: "surprisal-millibits",
+    },
     indexRoot: index.indexRoot,
     outputHash: textHash(output),
     promptHash: prompt == null ? null : textHash(prompt),

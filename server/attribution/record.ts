@@ -123,6 +123,7 @@ export function parseRecord(json: string, requireCanonical = false): Attribution
     throw new AttributionError("invalid_json", `record is not JSON: ${(e as Error).message}`);
   }
   const record = validateRecord(value);
-  if (requireCanonical && canonicalJson(record) !== json) throw new AttributionError("invalid_record", "record JSON is not in canonical form");
+  if (requireCanonical && canonicalJson(record) !== json)
+    throw new AttributionError("invalid_record", "record JSON is not in canonical form");
   return record;
 }

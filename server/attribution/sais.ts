@@ -21,7 +21,12 @@ export function buildSuffixArray(text: Uint32Array | Int32Array, alphabetSize: n
     // array) so the per-level bucket arrays are sized by the text, not the alphabet.
     const distinct = Array.from(new Set(T)).sort((a, b) => a - b);
     const rank = new Map(distinct.map((v, i) => [v, i]));
-    sais(Int32Array.from(T, (v) => rank.get(v)!), SA, n, distinct.length);
+    sais(
+      Int32Array.from(T, (v) => rank.get(v)!),
+      SA,
+      n,
+      distinct.length,
+    );
   } else {
     sais(T, SA, n, alphabetSize);
   }

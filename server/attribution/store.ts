@@ -107,7 +107,8 @@ function readWords(dir: string, name: string, entry: FileEntry | undefined, veri
   } catch (e) {
     throw new AttributionError("index_corrupt", `cannot read ${name}: ${(e as Error).message}`);
   }
-  if (buf.byteLength !== entry.bytes || buf.byteLength % 4 !== 0) throw new AttributionError("index_corrupt", `${name} has ${buf.byteLength} bytes, expected ${entry.bytes}`);
+  if (buf.byteLength !== entry.bytes || buf.byteLength % 4 !== 0)
+    throw new AttributionError("index_corrupt", `${name} has ${buf.byteLength} bytes, expected ${entry.bytes}`);
   if (verify && createHash("sha256").update(buf).digest("hex") !== entry.sha256) {
     throw new AttributionError("index_corrupt", `${name} does not match its sha256 in the manifest`);
   }
@@ -152,7 +153,8 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
   const unigram = readWords(dir, "unigram.u32", f["unigram.u32"], verify);
   const surprisal = readWords(dir, "surprisal.u32", f["surprisal.u32"], verify);
   const contributionsText = readFileSync(join(dir, "contributions.json"));
-  if (contributionsText.byteLength !== f["contributions.json"]?.bytes) throw new AttributionError("index_corrupt", "contributions.json has the wrong size");
+  if (contributionsText.byteLength !== f["contributions.json"]?.bytes)
+    throw new AttributionError("index_corrupt", "contributions.json has the wrong size");
   if (verify && createHash("sha256").update(contributionsText).digest("hex") !== f["contributions.json"].sha256) {
     throw new AttributionError("index_corrupt", "contributions.json does not match its sha256 in the manifest");
   }

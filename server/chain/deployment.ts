@@ -36,10 +36,23 @@ export function readDeployment(file: string): LocalDeployment | null {
   } catch (e) {
     throw new Error(`${path} is not valid JSON (${(e as Error).message})`);
   }
-  if (raw.format !== DEPLOYMENT_FORMAT || typeof raw.rpcUrl !== "string" || !isAddress(raw.token ?? "") || !isAddress(raw.factory ?? "") || typeof raw.chainId !== "number") {
+  if (
+    raw.format !== DEPLOYMENT_FORMAT ||
+    typeof raw.rpcUrl !== "string" ||
+    !isAddress(raw.token ?? "") ||
+    !isAddress(raw.factory ?? "") ||
+    typeof raw.chainId !== "number"
+  ) {
     throw new Error(`${path} is not a royalty402 local chain file`);
   }
-  return { format: DEPLOYMENT_FORMAT, rpcUrl: raw.rpcUrl, chainId: raw.chainId, token: getAddress(raw.token!), factory: getAddress(raw.factory!), startedAt: Number(raw.startedAt ?? 0) };
+  return {
+    format: DEPLOYMENT_FORMAT,
+    rpcUrl: raw.rpcUrl,
+    chainId: raw.chainId,
+    token: getAddress(raw.token!),
+    factory: getAddress(raw.factory!),
+    startedAt: Number(raw.startedAt ?? 0),
+  };
 }
 
 export function removeDeployment(file: string): void {

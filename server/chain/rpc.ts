@@ -34,7 +34,9 @@ function provider(url: string, network: Network): JsonRpcApiProvider {
 }
 
 async function askChainId(url: string): Promise<bigint> {
-  const probe = /^wss?:/.test(url) ? new WebSocketProvider(url) : new JsonRpcProvider(request(url), undefined, { staticNetwork: true, cacheTimeout: -1 });
+  const probe = /^wss?:/.test(url)
+    ? new WebSocketProvider(url)
+    : new JsonRpcProvider(request(url), undefined, { staticNetwork: true, cacheTimeout: -1 });
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timeout")), RPC_TIMEOUT_MS)));
@@ -46,7 +48,10 @@ async function askChainId(url: string): Promise<bigint> {
 }
 
 /** Connects to `url`, checks it answers (and is chain `expectedChainId` when given). */
-export async function connectRpcProvider(url: string, expectedChainId?: bigint | number): Promise<{ provider: JsonRpcApiProvider; chainId: bigint }> {
+export async function connectRpcProvider(
+  url: string,
+  expectedChainId?: bigint | number,
+): Promise<{ provider: JsonRpcApiProvider; chainId: bigint }> {
   let chainId: bigint;
   try {
     chainId = await askChainId(url);

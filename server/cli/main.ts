@@ -18,7 +18,9 @@ function quietExperimentalWarnings(): void {
 
 /** Usage errors (unknown option, missing argument…) become one sentence too, for every subcommand. */
 function oneSentenceErrors(command: Command): void {
-  command.exitOverride().configureOutput({ outputError: (text, write) => write(`royalty402: ${sentence(text.replace(/^error: /, ""))}\n`) });
+  command
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`royalty402: ${sentence(text.replace(/^error: /, ""))}\n`) });
   for (const sub of command.commands) oneSentenceErrors(sub);
 }
 

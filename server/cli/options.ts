@@ -4,7 +4,8 @@ import { CliError } from "./errors.ts";
 export function intOption(flag: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw new CliError(`${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}.`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max)
+      throw new CliError(`${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}.`);
     return n;
   };
 }

@@ -31,19 +31,36 @@ Start here:
 
   program
     .command("demo")
-    .description("run everything locally: chain, contracts, a Brown-corpus datanet, the server and dashboard, an agent paying for inferences, epochs, claims, and a balanced table")
+    .description(
+      "run everything locally: chain, contracts, a Brown-corpus datanet, the server and dashboard, an agent paying for inferences, epochs, claims, and a balanced table",
+    )
     .option("--once", "exit when the demo is done instead of leaving the server and dashboard running")
     .option("--inferences <n>", "paid inferences the agent makes", intOption("--inferences", 1, 10_000), DEMO_DEFAULTS.inferences)
     .option("--documents <n>", "Brown corpus documents in the datanet", intOption("--documents", 2, 500), DEMO_DEFAULTS.documents)
-    .option("--contributors <n>", "contributors the documents are dealt to", intOption("--contributors", 1, 500), DEMO_DEFAULTS.contributors)
+    .option(
+      "--contributors <n>",
+      "contributors the documents are dealt to",
+      intOption("--contributors", 1, 500),
+      DEMO_DEFAULTS.contributors,
+    )
     .option("--concurrency <n>", "calls the agent makes at once", intOption("--concurrency", 1, 64), DEMO_DEFAULTS.concurrency)
-    .option("--epoch-every <n>", "close an epoch every n settled outputs of a model while the agent pays", intOption("--epoch-every", 1, 100_000), DEMO_DEFAULTS.epochEvery)
+    .option(
+      "--epoch-every <n>",
+      "close an epoch every n settled outputs of a model while the agent pays",
+      intOption("--epoch-every", 1, 100_000),
+      DEMO_DEFAULTS.epochEvery,
+    )
     .option("--host <host>", "listen address", DEMO_DEFAULTS.host)
     .option("--port <port>", "listen port (0: any free port)", portOption, DEMO_DEFAULTS.port)
     .option("--data-dir <dir>", "keep the ledger, index and server log here (default: a temporary folder, removed at the end)")
     .option("--no-progress", "no progress bar")
     .option("--withhold-claim", "leave the largest contributor's claim out, to see the final check fail (exit code 1)")
-    .action(run(() => import("./actions/demo.ts"), (m) => m.demo));
+    .action(
+      run(
+        () => import("./actions/demo.ts"),
+        (m) => m.demo,
+      ),
+    );
 
   program
     .command("serve")
@@ -60,7 +77,12 @@ Start here:
       "after",
       "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, DATABASE_URL.\nOn a local chain (id 31337) the public dev accounts stand in for missing relayer and oracle keys;\nwithout --config and without a running `royalty402 chain`, the chain runs inside the server.",
     )
-    .action(run(() => import("./actions/serve.ts"), (m) => m.serve));
+    .action(
+      run(
+        () => import("./actions/serve.ts"),
+        (m) => m.serve,
+      ),
+    );
 
   program
     .command("chain")
@@ -69,7 +91,12 @@ Start here:
     .option("--port <port>", "JSON-RPC port (0: any free port)", portOption, 8545)
     .option("--out <file>", "where to write the chain's address file (read by serve and claim)", DEPLOYMENT_FILE)
     .option("--fund <usdc>", "TestUSDC minted to the dev payer account", "1000")
-    .action(run(() => import("./actions/chain.ts"), (m) => m.chain));
+    .action(
+      run(
+        () => import("./actions/chain.ts"),
+        (m) => m.chain,
+      ),
+    );
 
   const datanet = program.command("datanet").description("add contributions to a datanet, build its index, inspect it");
   datanet
@@ -82,7 +109,12 @@ Start here:
     .option("--rebuild", "rebuild the index afterwards so new outputs are attributed against it")
     .option("--server <url>", SERVER)
     .addHelpText("after", "\nNeeds $ROYALTY402_ADMIN_TOKEN.")
-    .action(run(() => import("./actions/datanet.ts"), (m) => m.add));
+    .action(
+      run(
+        () => import("./actions/datanet.ts"),
+        (m) => m.add,
+      ),
+    );
   datanet
     .command("build")
     .description("rebuild a datanet's suffix index on the server, or (with --from) build an index offline into a folder")
@@ -90,15 +122,28 @@ Start here:
     .option("--server <url>", SERVER)
     .option("--from <source>", "offline: a JSON/JSON-lines file of {contributor, text}, or brown:DOCUMENTS[:CONTRIBUTORS]")
     .option("--out <dir>", "offline: folder to write the index files to (with --from)")
-    .addHelpText("after", "\nOn the server this needs $ROYALTY402_ADMIN_TOKEN. Offline, the same contributions always give the same files and indexRoot.")
-    .action(run(() => import("./actions/datanet.ts"), (m) => m.build));
+    .addHelpText(
+      "after",
+      "\nOn the server this needs $ROYALTY402_ADMIN_TOKEN. Offline, the same contributions always give the same files and indexRoot.",
+    )
+    .action(
+      run(
+        () => import("./actions/datanet.ts"),
+        (m) => m.build,
+      ),
+    );
   datanet
     .command("inspect")
     .description("describe a datanet on the server (contributors, index, models), or an index folder built offline")
     .argument("[target]", "datanet id on the server, or an index folder", "corpus-brown")
     .option("--server <url>", SERVER)
     .option("--json", "print JSON")
-    .action(run(() => import("./actions/datanet.ts"), (m) => m.inspect));
+    .action(
+      run(
+        () => import("./actions/datanet.ts"),
+        (m) => m.inspect,
+      ),
+    );
 
   const epoch = program.command("epoch").description("close an epoch now, repost a vetoed one, or verify a posted one");
   epoch
@@ -107,7 +152,12 @@ Start here:
     .option("--model <id>", "only this model (default: every model)")
     .option("--server <url>", SERVER)
     .addHelpText("after", "\nNeeds $ROYALTY402_ADMIN_TOKEN.")
-    .action(run(() => import("./actions/epoch.ts"), (m) => m.close));
+    .action(
+      run(
+        () => import("./actions/epoch.ts"),
+        (m) => m.close,
+      ),
+    );
   epoch
     .command("repost")
     .description("post a model's vetoed epoch again, unchanged, for a new challenge period; the model's epochs then resume (admin)")
@@ -117,7 +167,12 @@ Start here:
       "after",
       "\nA guardian's veto stops the model's epochs until the operator acts. Find out why it was vetoed first:\nthe epoch is posted unchanged (the document the ledger holds), so repost only a document you stand by.\nNeeds $ROYALTY402_ADMIN_TOKEN.",
     )
-    .action(run(() => import("./actions/epoch.ts"), (m) => m.repost));
+    .action(
+      run(
+        () => import("./actions/epoch.ts"),
+        (m) => m.repost,
+      ),
+    );
   epoch
     .command("verify")
     .description("recompute a published epoch from its document (and its records from the datanet index), compare the roots with the chain")
@@ -130,7 +185,12 @@ Start here:
     .option("--require-records", "fail unless every record is recomputed")
     .option("--rpc <url>", "JSON-RPC endpoint: compare with the splitter's EpochPosted event (default $ROYALTY402_RPC_URL)")
     .option("--index <dir>", "datanet index folder: recompute every output's attribution record from the published texts")
-    .action(run(() => import("./actions/epoch.ts"), (m) => m.verify));
+    .action(
+      run(
+        () => import("./actions/epoch.ts"),
+        (m) => m.verify,
+      ),
+    );
 
   program
     .command("earnings")
@@ -138,7 +198,12 @@ Start here:
     .argument("<address>", "contributor (or model owner) address")
     .option("--server <url>", SERVER)
     .option("--json", "print the API's JSON")
-    .action(run(() => import("./actions/earnings.ts"), (m) => m.earnings));
+    .action(
+      run(
+        () => import("./actions/earnings.ts"),
+        (m) => m.earnings,
+      ),
+    );
 
   program
     .command("claim")
@@ -147,19 +212,34 @@ Start here:
     .option("--server <url>", `${SERVER}, which publishes the claims`)
     .option("--rpc <url>", "JSON-RPC endpoint of the chain (default $ROYALTY402_RPC_URL, or the local chain of `royalty402 chain`)")
     .addHelpText("after", "\nThe transaction is signed with $ROYALTY402_KEEPER_KEY (on a local chain, a public dev account if unset).")
-    .action(run(() => import("./actions/claim.ts"), (m) => m.claim));
+    .action(
+      run(
+        () => import("./actions/claim.ts"),
+        (m) => m.claim,
+      ),
+    );
 
   program
     .command("pay")
-    .description("pay for one model call as an agent (reference x402 client, spending cap) and show the answer, the receipt and who the payment went to")
+    .description(
+      "pay for one model call as an agent (reference x402 client, spending cap) and show the answer, the receipt and who the payment went to",
+    )
     .argument("<url>", "server URL (chat completions) or a paid endpoint, e.g. http://127.0.0.1:8402/v1/completions")
     .option("--model <id>", "model to call (default: the first of GET /v1/models)")
     .option("--prompt <text>", "what to ask", "The jury said it did find that many of")
     .option("--max-tokens <n>", "max_tokens (the price depends on it)", positiveInt("--max-tokens"))
     .option("--max-amount <usdc>", "spending cap: the most this call may cost, in USDC", "0.05")
     .option("--json", "print the answer, receipt and attribution as JSON")
-    .addHelpText("after", "\nThe payment is signed with $ROYALTY402_PAYER_KEY (on a local chain, a public dev account that `royalty402 chain`, `serve` and the demo fund).")
-    .action(run(() => import("./actions/pay.ts"), (m) => m.pay));
+    .addHelpText(
+      "after",
+      "\nThe payment is signed with $ROYALTY402_PAYER_KEY (on a local chain, a public dev account that `royalty402 chain`, `serve` and the demo fund).",
+    )
+    .action(
+      run(
+        () => import("./actions/pay.ts"),
+        (m) => m.pay,
+      ),
+    );
 
   return program;
 }

@@ -6,7 +6,7 @@ import { ConfigError } from "./errors.ts";
 export type Json = Record<string, unknown>;
 
 const show = (v: unknown): string => {
-  const s = typeof v === "string" ? JSON.stringify(v) : typeof v === "bigint" ? `${v}` : JSON.stringify(v) ?? String(v);
+  const s = typeof v === "string" ? JSON.stringify(v) : typeof v === "bigint" ? `${v}` : (JSON.stringify(v) ?? String(v));
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 
@@ -68,7 +68,8 @@ export function amount(path: string, v: unknown, opts: { positive?: boolean; fal
 
 export function address(path: string, v: unknown): string {
   // A mixed-case address whose checksum is wrong is most likely a typo: say so.
-  if (typeof v === "string" && /^0x[0-9a-fA-F]{40}$/.test(v) && !isAddress(v)) fail(path, `has an invalid EIP-55 checksum: ${show(v)} (use all lower case or the correct checksum)`);
+  if (typeof v === "string" && /^0x[0-9a-fA-F]{40}$/.test(v) && !isAddress(v))
+    fail(path, `has an invalid EIP-55 checksum: ${show(v)} (use all lower case or the correct checksum)`);
   if (typeof v !== "string" || !isAddress(v)) fail(path, `must be a 0x-prefixed 20-byte address, got ${show(v)}`);
   return getAddress(v);
 }
@@ -90,7 +91,8 @@ export function url(path: string, v: unknown, schemes: readonly string[]): strin
   } catch {
     return fail(path, `must be a URL (${schemes.join(", ")})`);
   }
-  if (!schemes.includes(parsed.protocol.replace(/:$/, ""))) fail(path, `must use ${schemes.join(" or ")}, got ${parsed.protocol.replace(/:$/, "")}`);
+  if (!schemes.includes(parsed.protocol.replace(/:$/, "")))
+    fail(path, `must use ${schemes.join(" or ")}, got ${parsed.protocol.replace(/:$/, "")}`);
   return s.replace(/\/+$/, "");
 }
 
@@ -102,7 +104,8 @@ export function array(path: string, v: unknown, fallback?: unknown[]): unknown[]
 
 export function oneOf<T extends string>(path: string, v: unknown, options: readonly T[], fallback?: T): T {
   if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== "string" || !(options as readonly string[]).includes(v)) fail(path, `must be one of ${options.map((o) => JSON.stringify(o)).join(", ")}, got ${show(v)}`);
+  if (typeof v !== "string" || !(options as readonly string[]).includes(v))
+    fail(path, `must be one of ${options.map((o) => JSON.stringify(o)).join(", ")}, got ${show(v)}`);
   return v as T;
 }
 
@@ -111,7 +114,8 @@ export function privateKey(name: string, v: string | undefined): string | null {
   if (v === undefined || v.trim() === "") return null;
   const k = v.trim();
   const hex = k.startsWith("0x") ? k : `0x${k}`;
-  if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) fail(`env.${name}`, `must be a 32-byte hex private key (${k.length} characters given; value not shown)`);
+  if (!/^0x[0-9a-fA-F]{64}$/.test(hex))
+    fail(`env.${name}`, `must be a 32-byte hex private key (${k.length} characters given; value not shown)`);
   if (/^0x0{64}$/.test(hex)) fail(`env.${name}`, "must not be zero");
   return hex;
 }

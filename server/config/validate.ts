@@ -43,7 +43,8 @@ import {
   type ServerSection,
 } from "./types.ts";
 
-const KEYS_IN_ENV = "private keys are read from the environment only (ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY), never from the config file";
+const KEYS_IN_ENV =
+  "private keys are read from the environment only (ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY), never from the config file";
 const SECRET_FIELDS: Record<string, string> = {
   relayerKey: KEYS_IN_ENV,
   oracleKey: KEYS_IN_ENV,
@@ -66,14 +67,23 @@ export interface ValidateOptions {
 export function validateConfig(raw: unknown, options: ValidateOptions = {}): { config: ServerConfig; secrets: Secrets } {
   const env = options.env ?? process.env;
   const resolve = (p: string) => (options.baseDir && !p.startsWith("/") ? joinPath(options.baseDir, p) : p);
-  const root = object("", raw ?? {}, ["$schema", "server", "chain", "facilitator", "database", "dataDir", "epochs", "admin", "datanets", "models"], SECRET_FIELDS);
+  const root = object(
+    "",
+    raw ?? {},
+    ["$schema", "server", "chain", "facilitator", "database", "dataDir", "epochs", "admin", "datanets", "models"],
+    SECRET_FIELDS,
+  );
 
   const server = serverSection(root.server, env);
   const chain = chainSection(root.chain, env);
   const facilitator = facilitatorSection(root.facilitator);
   const dataDir = resolve(optionalString("dataDir", root.dataDir, ".data") || fail("dataDir", "must not be empty"));
-  const db = object("database", root.database ?? {}, ["sqlitePath", "heldOutputRetentionDays"], { url: "DATABASE_URL is read from the environment only (it carries a password)" });
-  const sqlitePath = env.LEDGER_SQLITE_PATH || (db.sqlitePath === undefined ? joinPath(dataDir, "royalty402.sqlite") : resolve(string("database.sqlitePath", db.sqlitePath)));
+  const db = object("database", root.database ?? {}, ["sqlitePath", "heldOutputRetentionDays"], {
+    url: "DATABASE_URL is read from the environment only (it carries a password)",
+  });
+  const sqlitePath =
+    env.LEDGER_SQLITE_PATH ||
+    (db.sqlitePath === undefined ? joinPath(dataDir, "royalty402.sqlite") : resolve(string("database.sqlitePath", db.sqlitePath)));
   const epochs = epochsSection(root.epochs);
   const admin = object("admin", root.admin ?? {}, ["token"]);
 
@@ -91,7 +101,22 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
   });
 
   const secrets = secretsFromEnv(env, admin.token);
-  return { config: { server, chain, facilitator, database: { sqlitePath, heldOutputRetentionDays: integer("database.heldOutputRetentionDays", db.heldOutputRetentionDays, 1, 3650, 7) }, dataDir, epochs, datanets, models }, secrets };
+  return {
+    config: {
+      server,
+      chain,
+      facilitator,
+      database: {
+        sqlitePath,
+        heldOutputRetentionDays: integer("database.heldOutputRetentionDays", db.heldOutputRetentionDays, 1, 3650, 7),
+      },
+      dataDir,
+      epochs,
+      datanets,
+      models,
+    },
+    secrets,
+  };
 }
 
 /** The secrets, from the environment (the admin token may also come from the file). */
@@ -103,7 +128,10 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env, fileAdminTo
     databaseUrl: databaseUrl(env.DATABASE_URL),
   };
   if (secrets.relayerKey && secrets.oracleKey && secrets.relayerKey.toLowerCase() === secrets.oracleKey.toLowerCase()) {
-    fail("env.ROYALTY402_ORACLE_KEY", "must differ from ROYALTY402_RELAYER_KEY (the relayer manages its own transaction nonces; a shared key would collide)");
+    fail(
+      "env.ROYALTY402_ORACLE_KEY",
+      "must differ from ROYALTY402_RELAYER_KEY (the relayer manages its own transaction nonces; a shared key would collide)",
+    );
   }
   return secrets;
 }
@@ -114,8 +142,16 @@ function serverSection(v: unknown, env: NodeJS.ProcessEnv): ServerSection {
   return {
     host: string(env.HOST ? "env.HOST" : "server.host", env.HOST || (s.host ?? "127.0.0.1")),
     port: integer(env.PORT ? "env.PORT" : "server.port", env.PORT || s.port, 0, 65535, 8402),
-    publicUrl: publicUrl === undefined || publicUrl === null ? null : url(env.PUBLIC_URL ? "env.PUBLIC_URL" : "server.publicUrl", publicUrl, ["http", "https"]),
-    logLevel: oneOf(env.ROYALTY402_LOG_LEVEL ? "env.ROYALTY402_LOG_LEVEL" : "server.logLevel", env.ROYALTY402_LOG_LEVEL || s.logLevel, LOG_LEVELS, "info"),
+    publicUrl:
+      publicUrl === undefined || publicUrl === null
+        ? null
+        : url(env.PUBLIC_URL ? "env.PUBLIC_URL" : "server.publicUrl", publicUrl, ["http", "https"]),
+    logLevel: oneOf(
+      env.ROYALTY402_LOG_LEVEL ? "env.ROYALTY402_LOG_LEVEL" : "server.logLevel",
+      env.ROYALTY402_LOG_LEVEL || s.logLevel,
+      LOG_LEVELS,
+      "info",
+    ),
     bodyLimitBytes: integer("server.bodyLimitBytes", s.bodyLimitBytes, 1024, 64 * 1024 * 1024, 1024 * 1024),
     trustProxy: boolean("server.trustProxy", s.trustProxy, false),
     challengeRateLimit: challengeRateLimit(s.challengeRateLimit),
@@ -143,7 +179,10 @@ function chainSection(v: unknown, env: NodeJS.ProcessEnv): ChainSection {
     c[field] === undefined || c[field] === null
       ? inProcess
         ? null
-        : fail(`chain.${field}`, `is required (the ${field === "token" ? "payment token (USDC)" : "SplitterFactory"} address) unless rpcUrl is "${IN_PROCESS}"`)
+        : fail(
+            `chain.${field}`,
+            `is required (the ${field === "token" ? "payment token (USDC)" : "SplitterFactory"} address) unless rpcUrl is "${IN_PROCESS}"`,
+          )
       : address(`chain.${field}`, c[field]);
   return {
     rpcUrl,
@@ -157,10 +196,16 @@ function chainSection(v: unknown, env: NodeJS.ProcessEnv): ChainSection {
 }
 
 function facilitatorSection(v: unknown): FacilitatorSection {
-  const f = object("facilitator", v ?? {}, ["mode", "expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "url", "address"], SECRET_FIELDS);
+  const f = object(
+    "facilitator",
+    v ?? {},
+    ["mode", "expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "url", "address"],
+    SECRET_FIELDS,
+  );
   const mode = oneOf("facilitator.mode", f.mode, ["embedded", "url"] as const, "embedded");
   if (mode === "url") {
-    for (const k of ["expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs"]) if (f[k] !== undefined) fail(`facilitator.${k}`, 'only applies to mode "embedded"');
+    for (const k of ["expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs"])
+      if (f[k] !== undefined) fail(`facilitator.${k}`, 'only applies to mode "embedded"');
     return { mode, url: url("facilitator.url", f.url, ["http", "https"]), address: address("facilitator.address", f.address) };
   }
   for (const k of ["url", "address"]) if (f[k] !== undefined) fail(`facilitator.${k}`, 'only applies to mode "url"');
@@ -181,8 +226,10 @@ function epochsSection(v: unknown): EpochsSection {
     e.intervalSeconds === null || (e.intervalSeconds === undefined && e.paymentCount !== undefined && e.paymentCount !== null)
       ? null
       : integer("epochs.intervalSeconds", e.intervalSeconds, 1, 365 * 86400, 3600);
-  const paymentCount = e.paymentCount === undefined || e.paymentCount === null ? null : integer("epochs.paymentCount", e.paymentCount, 1, 1_000_000);
-  if (enabled && intervalSeconds === null && paymentCount === null) fail("epochs", "needs intervalSeconds and/or paymentCount (or enabled: false)");
+  const paymentCount =
+    e.paymentCount === undefined || e.paymentCount === null ? null : integer("epochs.paymentCount", e.paymentCount, 1, 1_000_000);
+  if (enabled && intervalSeconds === null && paymentCount === null)
+    fail("epochs", "needs intervalSeconds and/or paymentCount (or enabled: false)");
   return {
     enabled,
     intervalSeconds,
@@ -203,13 +250,17 @@ function datanetConfig(path: string, v: unknown, resolve: (p: string) => string)
       contributors: integer(`${path}.seed.contributors`, s.contributors, 1, 500),
       offset: integer(`${path}.seed.offset`, s.offset, 0, 499, 0),
     };
-    if (seed.offset + seed.documents > 500) fail(`${path}.seed`, `offset + documents must be at most 500 (the Brown corpus has 500 documents)`);
+    if (seed.offset + seed.documents > 500)
+      fail(`${path}.seed`, `offset + documents must be at most 500 (the Brown corpus has 500 documents)`);
   }
   return {
     id: string(`${path}.id`, d.id, { pattern: ID_PATTERN, what: ID_WHAT }),
     description: optionalString(`${path}.description`, d.description, ""),
     seed,
-    contributionsFile: d.contributionsFile === undefined || d.contributionsFile === null ? null : resolve(string(`${path}.contributionsFile`, d.contributionsFile)),
+    contributionsFile:
+      d.contributionsFile === undefined || d.contributionsFile === null
+        ? null
+        : resolve(string(`${path}.contributionsFile`, d.contributionsFile)),
     minCopyTokens: integer(`${path}.minCopyTokens`, d.minCopyTokens, 1, 100_000, 50),
   };
 }
@@ -237,32 +288,48 @@ const MODEL_FIELDS = [
 ] as const;
 
 /** One model entry; also used for models registered at runtime through the admin API. */
-export function modelConfig(path: string, v: unknown, ctx: { chain: Pick<ChainSection, "guardian" | "protocolRecipient">; datanets: ReadonlySet<string> }): ModelConfig {
+export function modelConfig(
+  path: string,
+  v: unknown,
+  ctx: { chain: Pick<ChainSection, "guardian" | "protocolRecipient">; datanets: ReadonlySet<string> },
+): ModelConfig {
   const m = object(path, v, MODEL_FIELDS, SECRET_FIELDS);
   const id = string(`${path}.id`, m.id, { pattern: ID_PATTERN, what: ID_WHAT });
   const backend = oneOf(`${path}.backend`, m.backend, ["infinigram", "proxy"] as const);
   const datanet = string(`${path}.datanet`, m.datanet);
-  if (!ctx.datanets.has(datanet)) fail(`${path}.datanet`, `names no declared datanet (declared: ${[...ctx.datanets].map((d) => JSON.stringify(d)).join(", ") || "none"})`);
+  if (!ctx.datanets.has(datanet))
+    fail(
+      `${path}.datanet`,
+      `names no declared datanet (declared: ${[...ctx.datanets].map((d) => JSON.stringify(d)).join(", ") || "none"})`,
+    );
   const ownerBps = integer(`${path}.ownerBps`, m.ownerBps, 0, 10_000, 1000);
   const protocolBps = integer(`${path}.protocolBps`, m.protocolBps, 0, 10_000, 0);
-  if (ownerBps + protocolBps > 10_000) fail(`${path}.protocolBps`, `ownerBps + protocolBps must be at most 10000, got ${ownerBps + protocolBps}`);
+  if (ownerBps + protocolBps > 10_000)
+    fail(`${path}.protocolBps`, `ownerBps + protocolBps must be at most 10000, got ${ownerBps + protocolBps}`);
   const protocolRecipient = optionalAddress(`${path}.protocolRecipient`, m.protocolRecipient) ?? ctx.chain.protocolRecipient;
   const splitter = optionalAddress(`${path}.splitter`, m.splitter);
-  if (protocolBps > 0 && !protocolRecipient && !splitter) fail(`${path}.protocolRecipient`, "is required when protocolBps > 0 (or set chain.protocolRecipient)");
+  if (protocolBps > 0 && !protocolRecipient && !splitter)
+    fail(`${path}.protocolRecipient`, "is required when protocolBps > 0 (or set chain.protocolRecipient)");
   const defaultMaxTokens = integer(`${path}.defaultMaxTokens`, m.defaultMaxTokens, 1, 1_000_000, 128);
   const maxTokensLimit = integer(`${path}.maxTokensLimit`, m.maxTokensLimit, 1, 1_000_000, Math.max(1024, defaultMaxTokens));
   if (defaultMaxTokens > maxTokensLimit) fail(`${path}.defaultMaxTokens`, `must not exceed maxTokensLimit (${maxTokensLimit})`);
   const pricePerRequest = amount(`${path}.pricePerRequest`, m.pricePerRequest, { fallback: 0n });
   const pricePerMaxToken = amount(`${path}.pricePerMaxToken`, m.pricePerMaxToken, { fallback: 0n });
-  if (pricePerRequest === 0n && pricePerMaxToken === 0n) fail(`${path}.pricePerRequest`, "a paid model needs pricePerRequest and/or pricePerMaxToken greater than 0");
+  if (pricePerRequest === 0n && pricePerMaxToken === 0n)
+    fail(`${path}.pricePerRequest`, "a paid model needs pricePerRequest and/or pricePerMaxToken greater than 0");
 
   let upstream: ModelConfig["upstream"] = null;
   if (backend === "proxy") {
-    const u = object(`${path}.upstream`, m.upstream, ["url", "model", "apiKeyEnv", "timeoutMs"], { apiKey: "upstream API keys are read from the environment: set apiKeyEnv to the variable's name" });
+    const u = object(`${path}.upstream`, m.upstream, ["url", "model", "apiKeyEnv", "timeoutMs"], {
+      apiKey: "upstream API keys are read from the environment: set apiKeyEnv to the variable's name",
+    });
     upstream = {
       url: url(`${path}.upstream.url`, u.url, ["http", "https"]),
       model: string(`${path}.upstream.model`, u.model),
-      apiKeyEnv: u.apiKeyEnv === undefined || u.apiKeyEnv === null ? null : string(`${path}.upstream.apiKeyEnv`, u.apiKeyEnv, { pattern: /^[A-Z_][A-Z0-9_]*$/, what: "an environment variable name" }),
+      apiKeyEnv:
+        u.apiKeyEnv === undefined || u.apiKeyEnv === null
+          ? null
+          : string(`${path}.upstream.apiKeyEnv`, u.apiKeyEnv, { pattern: /^[A-Z_][A-Z0-9_]*$/, what: "an environment variable name" }),
       timeoutMs: integer(`${path}.upstream.timeoutMs`, u.timeoutMs, 100, 600_000, 60_000),
     };
   } else if (m.upstream !== undefined) {
@@ -303,7 +370,8 @@ function adminToken(fromEnv: string | undefined, fromFile: unknown): string | nu
 
 function databaseUrl(v: string | undefined): string | null {
   if (!v) return null;
-  if (!/^postgres(ql)?:\/\//.test(v)) fail("env.DATABASE_URL", `must be a postgres:// or postgresql:// URL (got scheme ${/^[a-z][a-z0-9+.-]*:/i.exec(v)?.[0] ?? "(none)"})`);
+  if (!/^postgres(ql)?:\/\//.test(v))
+    fail("env.DATABASE_URL", `must be a postgres:// or postgresql:// URL (got scheme ${/^[a-z][a-z0-9+.-]*:/i.exec(v)?.[0] ?? "(none)"})`);
   return v;
 }
 

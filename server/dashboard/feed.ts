@@ -55,7 +55,11 @@ export class DashboardFeed {
   private cursor: number | null = null;
   private refreshing: Promise<void> | null = null;
 
-  constructor(private readonly ledger: Ledger, private readonly windowMs = 180_000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly windowMs = 180_000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Reads the settlements since the last refresh (concurrent callers share one read). */
   refresh(): Promise<void> {

@@ -117,20 +117,34 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
         contributorsCredited: [...outputs.keys()].filter((a) => !owners.has(a)).length,
         epochs: epochs.epochs.length,
       },
-      models: models.data.map((m) => ({ ...m, payments: perModel.get(m.id)?.payments ?? 0, revenue: (perModel.get(m.id)?.revenue ?? 0n).toString() })),
+      models: models.data.map((m) => ({
+        ...m,
+        payments: perModel.get(m.id)?.payments ?? 0,
+        revenue: (perModel.get(m.id)?.revenue ?? 0n).toString(),
+      })),
       series: { bucketMs, windowMs, points: feed.series(now, windowMs, bucketMs, totals.revenue) },
       contributors: top,
       epochs: epochs.epochs,
       recent: recent.map((p) => {
         const lead = [...p.contributors].sort((a, b) => b.ppm - a.ppm)[0] ?? null;
-        return { outputId: p.outputId, model: p.model, amount: p.amount.toString(), at: p.at, txHash: p.txHash, contributors: p.contributors.length, lead, unattributedPpm: p.unattributedPpm };
+        return {
+          outputId: p.outputId,
+          model: p.model,
+          amount: p.amount.toString(),
+          at: p.at,
+          txHash: p.txHash,
+          contributors: p.contributors.length,
+          lead,
+          unattributedPpm: p.unattributedPpm,
+        };
       }),
     };
   }
   app.get<{ Params: { id: string } }>("/dashboard/api/outputs/:id", async (request, reply) => {
     reply.header("Cache-Control", "no-store");
     const raw = request.params.id;
-    if (!BYTES32.test(raw)) return reply.code(400).send({ error: "invalid_output_id", message: `not an output id: ${JSON.stringify(raw)}` });
+    if (!BYTES32.test(raw))
+      return reply.code(400).send({ error: "invalid_output_id", message: `not an output id: ${JSON.stringify(raw)}` });
     const outputId = (raw.startsWith("0x") ? raw : `0x${raw}`).toLowerCase();
     let attribution: Record<string, unknown> & { record: unknown };
     try {

@@ -38,7 +38,11 @@ export function brownToText(tagged: string): string {
   const paragraphs: string[] = [];
   let current: string[] = [];
   for (const line of tagged.split("\n")) {
-    const words = line.trim().split(/\s+/).filter((w) => w.length > 0).map(stripTag);
+    const words = line
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w.length > 0)
+      .map(stripTag);
     if (words.length === 0) {
       if (current.length > 0) paragraphs.push(current.join(" "));
       current = [];

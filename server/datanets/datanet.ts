@@ -100,7 +100,9 @@ export class Datanet {
  * contribution in registration order (a portable copy of what the index is built from).
  */
 export function saveDatanet(datanet: Datanet, file: string): void {
-  const lines = datanet.contributions.map((c) => JSON.stringify({ contentHash: c.contentHash, contributor: c.contributor, seq: c.seq, text: c.text }));
+  const lines = datanet.contributions.map((c) =>
+    JSON.stringify({ contentHash: c.contentHash, contributor: c.contributor, seq: c.seq, text: c.text }),
+  );
   writeFileSync(`${file}.tmp`, lines.join("\n") + (lines.length ? "\n" : ""));
   renameSync(`${file}.tmp`, file);
 }

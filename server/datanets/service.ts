@@ -108,7 +108,10 @@ export class DatanetService {
       }
     });
     const added: ContributionRecord[] = [];
-    for (const c of checked) added.push(await this.ledger.addContribution({ datanetId: id, contributor: c.contributor, contentHash: c.contentHash, text: c.text }));
+    for (const c of checked)
+      added.push(
+        await this.ledger.addContribution({ datanetId: id, contributor: c.contributor, contentHash: c.contentHash, text: c.text }),
+      );
     return added;
   }
 
@@ -199,14 +202,22 @@ function initialContributions(config: DatanetConfig): Array<{ contributor: strin
     try {
       text = readFileSync(config.contributionsFile, "utf8");
     } catch (e) {
-      throw new DatanetError(400, "invalid_contribution", `datanet ${config.id}: cannot read ${config.contributionsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new DatanetError(
+        400,
+        "invalid_contribution",
+        `datanet ${config.id}: cannot read ${config.contributionsFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     const trimmed = text.trim();
     let items: unknown[];
     try {
       items = trimmed.startsWith("[") ? JSON.parse(trimmed) : trimmed.split(/\n+/).map((line) => JSON.parse(line));
     } catch (e) {
-      throw new DatanetError(400, "invalid_contribution", `datanet ${config.id}: ${config.contributionsFile} is neither a JSON array nor JSON lines: ${(e as Error).message}`);
+      throw new DatanetError(
+        400,
+        "invalid_contribution",
+        `datanet ${config.id}: ${config.contributionsFile} is neither a JSON array nor JSON lines: ${(e as Error).message}`,
+      );
     }
     for (const item of items) out.push(item as { contributor: string; text: string });
   }

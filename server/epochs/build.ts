@@ -141,7 +141,8 @@ export function buildEpoch(input: EpochInput): EpochDocument {
     const outputId = checkBytes32(`payments[${i}].outputId`, p?.outputId);
     if (seen.has(outputId)) throw new AttributionError("duplicate_output", `output ${outputId} is paid twice in this epoch`);
     seen.add(outputId);
-    if (typeof p.amount !== "bigint" || p.amount <= 0n) throw new AttributionError("invalid_payment", `payments[${i}].amount must be a positive bigint`);
+    if (typeof p.amount !== "bigint" || p.amount <= 0n)
+      throw new AttributionError("invalid_payment", `payments[${i}].amount must be a positive bigint`);
     const record = validateRecord(p.record);
     received += p.amount;
     return { outputId, amount: p.amount, record, recordHash: hashRecord(record) };
@@ -218,7 +219,9 @@ export function buildEpoch(input: EpochInput): EpochDocument {
     contributorPool: pool.toString(),
     epochPool: epochPool.toString(),
     payments: payments.map((p) => ({ outputId: p.outputId, amount: p.amount.toString(), recordHash: p.recordHash, record: p.record })),
-    allocations: [...amounts.keys()].sort(byAddress).map((a) => ({ account: a, weight: weights.get(a)!.toString(), amount: amounts.get(a)!.toString() })),
+    allocations: [...amounts.keys()]
+      .sort(byAddress)
+      .map((a) => ({ account: a, weight: weights.get(a)!.toString(), amount: amounts.get(a)!.toString() })),
     cumulativeAllocated: cumulativeAllocated.toString(),
     claims: {
       root: claimsTree?.root ?? ZeroHash,

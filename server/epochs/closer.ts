@@ -44,8 +44,22 @@ export interface CloseContext {
 }
 
 export type CloseResult =
-  | { status: "closed"; model: string; epoch: number; outputs: number; cumulativeAllocated: string; claimsRoot: string; txHash: string | null }
-  | { status: "skipped"; model: string; reason: "nothing_to_close" | "below_payment_count" | "closed_by_another_instance"; epoch?: number; outputs?: number }
+  | {
+      status: "closed";
+      model: string;
+      epoch: number;
+      outputs: number;
+      cumulativeAllocated: string;
+      claimsRoot: string;
+      txHash: string | null;
+    }
+  | {
+      status: "skipped";
+      model: string;
+      reason: "nothing_to_close" | "below_payment_count" | "closed_by_another_instance";
+      epoch?: number;
+      outputs?: number;
+    }
   | { status: "waiting"; model: string; reason: "epoch_pending"; epoch: number; activeAt: number }
   | { status: "halted"; model: string; reason: "epoch_vetoed"; epoch: number };
 
@@ -121,7 +135,11 @@ export async function finishEpoch(ctx: CloseContext, model: ServedModel, record:
     });
     if (!posted) throw new Error(`epoch ${record.epoch} of ${model.id} was posted but no EpochPosted event is visible`);
   }
-  if (posted.claimsRoot !== record.claimsRoot || posted.recordsRoot !== record.recordsRoot || posted.cumulativeAllocated !== BigInt(record.cumulativeAllocated)) {
+  if (
+    posted.claimsRoot !== record.claimsRoot ||
+    posted.recordsRoot !== record.recordsRoot ||
+    posted.cumulativeAllocated !== BigInt(record.cumulativeAllocated)
+  ) {
     throw new EpochMismatchError(
       `epoch ${record.epoch} of ${model.id} on ${model.splitter}: the chain holds claimsRoot ${posted.claimsRoot} / recordsRoot ${posted.recordsRoot}, the ledger ${record.claimsRoot} / ${record.recordsRoot}`,
     );
@@ -151,7 +169,14 @@ export async function closeEpoch(ctx: CloseContext, model: ServedModel, options:
   // The splitter accepts epoch N+1 only once epoch N's challenge period is over.
   await ctx.ensureDeployed(model);
   const pending = await splitterViews(splitter, ctx.provider).getFunction("pendingEpoch")();
-  if (BigInt(pending.epoch) !== 0n) return { status: "waiting", model: model.id, reason: "epoch_pending", epoch: Number(pending.epoch), activeAt: Number(pending.activeAt) };
+  if (BigInt(pending.epoch) !== 0n)
+    return {
+      status: "waiting",
+      model: model.id,
+      reason: "epoch_pending",
+      epoch: Number(pending.epoch),
+      activeAt: Number(pending.activeAt),
+    };
 
   const epoch = (latest?.epoch ?? 0) + 1;
   const previous = latest ? nextPreviousState(ctx.docs.parse(latest).doc) : null;
@@ -166,7 +191,18 @@ export async function closeEpoch(ctx: CloseContext, model: ServedModel, options:
   }
   const { ownerBps, protocolBps, owner } = model.splitterConfig;
   const received = await receivedForEpoch(ctx, splitter, outputs, previous?.cumulativeReceived ?? 0n);
-  const doc = buildEpoch({ epoch, ownerBps, protocolBps, modelOwner: owner, payments, previous, chainId: ctx.chainId, splitter, texts, received });
+  const doc = buildEpoch({
+    epoch,
+    ownerBps,
+    protocolBps,
+    modelOwner: owner,
+    payments,
+    previous,
+    chainId: ctx.chainId,
+    splitter,
+    texts,
+    received,
+  });
   const claimed: EpochRecord = {
     splitter,
     epoch,
@@ -190,7 +226,15 @@ export async function closeEpoch(ctx: CloseContext, model: ServedModel, options:
   ctx.latestKnown.set(splitter.toLowerCase(), Math.max(epoch, ctx.latestKnown.get(splitter.toLowerCase()) ?? 0));
   const done = await finishEpoch(ctx, model, stored);
   if (done.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch };
-  return { status: "closed", model: model.id, epoch, outputs: payments.length, cumulativeAllocated: done.cumulativeAllocated, claimsRoot: done.claimsRoot, txHash: done.txHash };
+  return {
+    status: "closed",
+    model: model.id,
+    epoch,
+    outputs: payments.length,
+    cumulativeAllocated: done.cumulativeAllocated,
+    claimsRoot: done.claimsRoot,
+    txHash: done.txHash,
+  };
 }
 
 /**

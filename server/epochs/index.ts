@@ -1,6 +1,15 @@
 // Epochs: the epoch document (build), posting and reading it on-chain, verifying a published one,
 // closing (aggregate, build, post, assign; safe across instances) and the scheduler.
-export { closeEpoch, finishEpoch, refreshEpochs, latestEpoch, EpochMismatchError, MAX_OUTPUTS_PER_EPOCH, type CloseContext, type CloseResult } from "./closer.ts";
+export {
+  closeEpoch,
+  finishEpoch,
+  refreshEpochs,
+  latestEpoch,
+  EpochMismatchError,
+  MAX_OUTPUTS_PER_EPOCH,
+  type CloseContext,
+  type CloseResult,
+} from "./closer.ts";
 export { EpochScheduler } from "./scheduler.ts";
 export { repostVetoedEpoch, RepostRefused, type RepostResult, type RepostRefusal } from "./repost.ts";
 export { EpochDocuments, type ParsedEpoch } from "./documents.ts";

@@ -38,7 +38,10 @@ function revertReason(error: unknown): string {
 export async function repostVetoedEpoch(ctx: CloseContext, model: ServedModel): Promise<RepostResult> {
   const latest = await latestEpoch(ctx, model.splitter);
   if (latest?.status !== "vetoed") {
-    throw new RepostRefused("no_vetoed_epoch", `the latest epoch of ${model.id} is ${latest ? `epoch ${latest.epoch}, ${latest.status}` : "none"}: nothing to repost`);
+    throw new RepostRefused(
+      "no_vetoed_epoch",
+      `the latest epoch of ${model.id} is ${latest ? `epoch ${latest.epoch}, ${latest.status}` : "none"}: nothing to repost`,
+    );
   }
   let posted = await postedOnChain(ctx, model.splitter, latest.epoch);
   if (!posted || posted.status === "vetoed") {
@@ -47,11 +50,20 @@ export async function repostVetoedEpoch(ctx: CloseContext, model: ServedModel): 
     if (!posted) throw new Error(`epoch ${latest.epoch} of ${model.id} was reposted but no EpochPosted event is visible`);
   }
   if (posted.claimsRoot !== latest.claimsRoot || posted.recordsRoot !== latest.recordsRoot) {
-    throw new EpochMismatchError(`epoch ${latest.epoch} of ${model.id}: the chain holds claimsRoot ${posted.claimsRoot}, the ledger ${latest.claimsRoot}`);
+    throw new EpochMismatchError(
+      `epoch ${latest.epoch} of ${model.id}: the chain holds claimsRoot ${posted.claimsRoot}, the ledger ${latest.claimsRoot}`,
+    );
   }
   const updated: EpochRecord = { ...latest, status: statusOf(posted), txHash: posted.transactionHash };
   await ctx.ledger.putEpoch(updated);
-  return { status: "reposted", model: model.id, epoch: latest.epoch, claimsRoot: latest.claimsRoot, txHash: posted.transactionHash, activeAt: Number(posted.activeAt) };
+  return {
+    status: "reposted",
+    model: model.id,
+    epoch: latest.epoch,
+    claimsRoot: latest.claimsRoot,
+    txHash: posted.transactionHash,
+    activeAt: Number(posted.activeAt),
+  };
 }
 
 async function post(ctx: CloseContext, model: ServedModel, record: EpochRecord): Promise<void> {
@@ -62,7 +74,10 @@ async function post(ctx: CloseContext, model: ServedModel, record: EpochRecord):
     try {
       await postEpoch(splitterContract(model.splitter, oracle), doc, record.uri);
     } catch (error) {
-      throw new RepostRefused("repost_refused", `the splitter refused to repost epoch ${record.epoch} of ${model.id} (${revertReason(error)})`);
+      throw new RepostRefused(
+        "repost_refused",
+        `the splitter refused to repost epoch ${record.epoch} of ${model.id} (${revertReason(error)})`,
+      );
     }
   });
 }

@@ -67,7 +67,8 @@ export class EpochScheduler extends EventEmitter<{ result: [CloseResult]; error:
 
   /** Closes an epoch of one model (or every model) now, whatever the schedule says. */
   async closeNow(modelId?: string): Promise<CloseResult[]> {
-    const targets = modelId === undefined ? this.models.list() : [this.models.get(modelId)].filter((m): m is ServedModel => m !== undefined);
+    const targets =
+      modelId === undefined ? this.models.list() : [this.models.get(modelId)].filter((m): m is ServedModel => m !== undefined);
     return Promise.all(targets.map((m) => this.run(m, 1)));
   }
 

@@ -58,16 +58,30 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
   // 2. Recompute the whole epoch from its inputs and compare every derived field.
   try {
     const again = buildEpoch(epochInputOf(doc));
-    const differing = (Object.keys(again) as Array<keyof EpochDocument>).filter((k) => canonicalJson({ v: again[k] }) !== canonicalJson({ v: doc[k] }));
-    check("recomputed epoch", differing.length === 0, differing.length ? `differs in ${differing.join(", ")}` : `claimsRoot ${again.claims.root}`);
+    const differing = (Object.keys(again) as Array<keyof EpochDocument>).filter(
+      (k) => canonicalJson({ v: again[k] }) !== canonicalJson({ v: doc[k] }),
+    );
+    check(
+      "recomputed epoch",
+      differing.length === 0,
+      differing.length ? `differs in ${differing.join(", ")}` : `claimsRoot ${again.claims.root}`,
+    );
   } catch (e) {
     check("recomputed epoch", false, (e as Error).message);
   }
 
   // 3. Every published proof verifies against its root.
-  const badClaims = doc.claims.leaves.filter((l) => !StandardMerkleTree.verify(doc.claims.root, doc.claims.leafEncoding, [l.account, l.cumulativeAmount], l.proof));
-  const badRecords = doc.records.leaves.filter((l) => !StandardMerkleTree.verify(doc.records.root, doc.records.leafEncoding, [l.outputId, l.recordHash], l.proof));
-  check("proofs", badClaims.length === 0 && badRecords.length === 0, `${badClaims.length} claim and ${badRecords.length} record proofs fail`);
+  const badClaims = doc.claims.leaves.filter(
+    (l) => !StandardMerkleTree.verify(doc.claims.root, doc.claims.leafEncoding, [l.account, l.cumulativeAmount], l.proof),
+  );
+  const badRecords = doc.records.leaves.filter(
+    (l) => !StandardMerkleTree.verify(doc.records.root, doc.records.leafEncoding, [l.outputId, l.recordHash], l.proof),
+  );
+  check(
+    "proofs",
+    badClaims.length === 0 && badRecords.length === 0,
+    `${badClaims.length} claim and ${badRecords.length} record proofs fail`,
+  );
 
   // 4. Records recomputed from the datanet.
   if (options.index) {
@@ -103,7 +117,11 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
       }
     }
     if (options.requireAllRecords && missing > 0) problems.push(`${missing} outputs have no text to recompute from`);
-    check("records recomputed", problems.length === 0, problems.length ? problems.slice(0, 5).join("; ") : `${recordsRecomputed} of ${doc.payments.length}`);
+    check(
+      "records recomputed",
+      problems.length === 0,
+      problems.length ? problems.slice(0, 5).join("; ") : `${recordsRecomputed} of ${doc.payments.length}`,
+    );
   }
 
   // 5. What the splitter says was posted.
@@ -115,8 +133,14 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
       try {
         posted = await readPostedEpoch(options.provider, splitter, doc.epoch, options.fromBlock ?? 0);
         const same =
-          posted.claimsRoot === doc.claims.root && posted.recordsRoot === doc.records.root && posted.cumulativeAllocated === BigInt(doc.cumulativeAllocated);
-        check("on-chain roots", same, `posted claimsRoot ${posted.claimsRoot}, recordsRoot ${posted.recordsRoot}, cumulativeAllocated ${posted.cumulativeAllocated}`);
+          posted.claimsRoot === doc.claims.root &&
+          posted.recordsRoot === doc.records.root &&
+          posted.cumulativeAllocated === BigInt(doc.cumulativeAllocated);
+        check(
+          "on-chain roots",
+          same,
+          `posted claimsRoot ${posted.claimsRoot}, recordsRoot ${posted.recordsRoot}, cumulativeAllocated ${posted.cumulativeAllocated}`,
+        );
         check("on-chain status", posted.status !== "vetoed", posted.status);
       } catch (e) {
         check("on-chain roots", false, (e as Error).message);

@@ -28,17 +28,21 @@ export const TRANSFER_WITH_AUTHORIZATION_TYPES = {
 };
 
 /** Calldata for the token's transferWithAuthorization: (v,r,s) for 65-byte signatures, bytes otherwise. */
-export function encodeTransferWithAuthorization(a: { from: string; to: string; value: bigint; validAfter: bigint; validBefore: bigint; nonce: string }, signature: string): string {
+export function encodeTransferWithAuthorization(
+  a: { from: string; to: string; value: bigint; validAfter: bigint; validBefore: bigint; nonce: string },
+  signature: string,
+): string {
   const args = [a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce];
   if (signature.length === 132) {
-    return tokenInterface.encodeFunctionData("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)", [
-      ...args,
-      Number.parseInt(signature.slice(130), 16),
-      `0x${signature.slice(2, 66)}`,
-      `0x${signature.slice(66, 130)}`,
-    ]);
+    return tokenInterface.encodeFunctionData(
+      "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)",
+      [...args, Number.parseInt(signature.slice(130), 16), `0x${signature.slice(2, 66)}`, `0x${signature.slice(66, 130)}`],
+    );
   }
-  return tokenInterface.encodeFunctionData("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)", [...args, signature]);
+  return tokenInterface.encodeFunctionData("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)", [
+    ...args,
+    signature,
+  ]);
 }
 
 const splitterViemAbi = parseAbi([
@@ -71,7 +75,8 @@ export function encodeSettleBatch(items: readonly SettlementItem[], itemGas?: bi
     nonce: i.nonce as Hex,
     signature: i.signature as Hex,
   }));
-  if (itemGas !== undefined) return encodeFunctionData({ abi: splitterViemAbi, functionName: "settleBatchWithGas", args: [tuples, itemGas] });
+  if (itemGas !== undefined)
+    return encodeFunctionData({ abi: splitterViemAbi, functionName: "settleBatchWithGas", args: [tuples, itemGas] });
   return encodeFunctionData({ abi: splitterViemAbi, functionName: "settleBatch", args: [tuples] });
 }
 

@@ -114,7 +114,10 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   /** settleBatch / transfer transactions submitted (for tests and metrics). */
   submissions = 0;
 
-  constructor(private readonly relayer: Relayer, options: BatcherOptions = {}) {
+  constructor(
+    private readonly relayer: Relayer,
+    options: BatcherOptions = {},
+  ) {
     super();
     this.maxBatchSize = options.maxBatchSize ?? 32;
     this.maxWaitMs = options.maxWaitMs ?? 25;
@@ -200,7 +203,10 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   }
 
   private splitterBatch(splitter: string, items: Tracked[], itemGas: bigint): Submission {
-    const data = encodeSettleBatch(items.map((t) => t.item), itemGas);
+    const data = encodeSettleBatch(
+      items.map((t) => t.item),
+      itemGas,
+    );
     const interpret = (receipt: LightReceipt) => {
       const results = new Map<string, SettlementOutcome>();
       for (const log of receipt.logs) {
@@ -220,7 +226,9 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     // re-execute the whole batch many times (and, with deferral, find the least gas that defers all).
     const gasLimit = batchGasLimit(items.length, itemGas);
     const deferred = (receipt: LightReceipt) => {
-      const deferredLog = receipt.logs.some((l) => l.address.toLowerCase() === splitter.toLowerCase() && l.topics[0]?.toLowerCase() === PAYMENTS_DEFERRED_TOPIC);
+      const deferredLog = receipt.logs.some(
+        (l) => l.address.toLowerCase() === splitter.toLowerCase() && l.topics[0]?.toLowerCase() === PAYMENTS_DEFERRED_TOPIC,
+      );
       if (!deferredLog) return [];
       const answered = interpret(receipt);
       return items.filter((t) => !answered.has(t.key));
@@ -249,7 +257,12 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
           (parsed.args.value as bigint) === item.value
         );
       });
-      results.set(tracked.key, paid ? { status: "settled", txHash: receipt.hash } : { status: "failed", reason: Reason.transferEventMismatch, txHash: receipt.hash });
+      results.set(
+        tracked.key,
+        paid
+          ? { status: "settled", txHash: receipt.hash }
+          : { status: "failed", reason: Reason.transferEventMismatch, txHash: receipt.hash },
+      );
       return results;
     };
     return { to: item.asset, data, items: [tracked], interpret };
@@ -276,7 +289,10 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
       } else if (isTransportError(error)) {
         for (const t of submission.items) this.unavailable(t, "chain unreachable: nothing was submitted");
       } else {
-        const message = error instanceof TransactionRevertedError ? `${error.message}${error.data ? ` (${describeRevert(error.data)})` : ""}` : String((error as Error)?.message ?? error);
+        const message =
+          error instanceof TransactionRevertedError
+            ? `${error.message}${error.data ? ` (${describeRevert(error.data)})` : ""}`
+            : String((error as Error)?.message ?? error);
         for (const t of submission.items) this.finish(t, { status: "failed", reason: Reason.transactionFailed, message });
       }
       return;
@@ -304,14 +320,23 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
       return false;
     }
     if (receipt.status !== 1) {
-      for (const t of submission.items) this.finish(t, { status: "failed", reason: Reason.transactionFailed, message: "settlement transaction reverted", txHash: tx.hash });
+      for (const t of submission.items)
+        this.finish(t, { status: "failed", reason: Reason.transactionFailed, message: "settlement transaction reverted", txHash: tx.hash });
       return true;
     }
     const results = submission.interpret(receipt);
     const deferred = new Set(submission.deferred?.(receipt) ?? []);
     for (const t of submission.items) {
       if (deferred.has(t)) continue;
-      this.finish(t, results.get(t.key) ?? { status: "failed", reason: Reason.transferEventMismatch, message: "no settlement event for this payment", txHash: tx.hash });
+      this.finish(
+        t,
+        results.get(t.key) ?? {
+          status: "failed",
+          reason: Reason.transferEventMismatch,
+          message: "no settlement event for this payment",
+          txHash: tx.hash,
+        },
+      );
     }
     for (const t of deferred) this.enqueue(t); // untouched on-chain: the same waiters get the next batch's answer
     return true;
@@ -367,6 +392,8 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
 /** eth_getCode at "latest" (the raw call: ethers' getCode may answer from its 250 ms cache). */
 async function codeAt(provider: Relayer["provider"], account: string): Promise<boolean> {
   const send = rawSend(provider);
-  const code = await onChain("getCode", () => (send ? (send("eth_getCode", [account, "latest"]) as Promise<string>) : provider.getCode(account)));
+  const code = await onChain("getCode", () =>
+    send ? (send("eth_getCode", [account, "latest"]) as Promise<string>) : provider.getCode(account),
+  );
   return code !== "0x";
 }

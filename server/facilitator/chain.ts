@@ -44,7 +44,9 @@ function lightReceipt(raw: any): LightReceipt {
 /** The receipt of `hash`, or null if it is not mined yet. */
 export async function getLightReceipt(provider: Provider, hash: string): Promise<LightReceipt | null> {
   const send = rawSend(provider);
-  const raw = await onChain("getTransactionReceipt", () => (send ? send("eth_getTransactionReceipt", [hash]) : provider.getTransactionReceipt(hash)));
+  const raw = await onChain("getTransactionReceipt", () =>
+    send ? send("eth_getTransactionReceipt", [hash]) : provider.getTransactionReceipt(hash),
+  );
   return raw ? lightReceipt(raw) : null;
 }
 
@@ -111,7 +113,11 @@ export class ChainReader {
   /** EIP-3009 nonce state; null if the token does not implement authorizationState. */
   async authorizationUsed(asset: string, authorizer: string, nonce: string): Promise<boolean | null> {
     try {
-      const raw = await this.view(asset, tokenInterface.encodeFunctionData("authorizationState", [authorizer, nonce]), "authorizationState");
+      const raw = await this.view(
+        asset,
+        tokenInterface.encodeFunctionData("authorizationState", [authorizer, nonce]),
+        "authorizationState",
+      );
       return tokenInterface.decodeFunctionResult("authorizationState", raw)[0] as boolean;
     } catch (error) {
       if (error instanceof ChainUnavailableError) throw error;
@@ -137,7 +143,11 @@ export class ChainReader {
 
   async isValidErc1271(account: string, digest: string, signature: string): Promise<boolean> {
     try {
-      const raw = await this.view(account, erc1271Interface.encodeFunctionData("isValidSignature", [digest, signature]), "isValidSignature");
+      const raw = await this.view(
+        account,
+        erc1271Interface.encodeFunctionData("isValidSignature", [digest, signature]),
+        "isValidSignature",
+      );
       return raw.slice(0, 10).toLowerCase() === ERC1271_MAGIC;
     } catch (error) {
       if (error instanceof ChainUnavailableError) throw error;

@@ -121,7 +121,11 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
   async verify(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<VerifyResponse> {
     if (isUpto(paymentRequirements)) return this.upto.verify(paymentPayload, paymentRequirements);
     try {
-      const { payment: _payment, contractSigner: _contract, ...response } = await verifyExact(paymentPayload, paymentRequirements, this.ctx);
+      const {
+        payment: _payment,
+        contractSigner: _contract,
+        ...response
+      } = await verifyExact(paymentPayload, paymentRequirements, this.ctx);
       return response;
     } catch (error) {
       if (!isTransportError(error)) throw error;
@@ -136,7 +140,14 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
     try {
       const verdict = await verifyExact(paymentPayload, paymentRequirements, this.ctx, { onChain: false });
       if (!verdict.isValid || !verdict.payment) {
-        return { success: false, errorReason: verdict.invalidReason ?? Reason.invalidPayload, ...(verdict.invalidMessage ? { errorMessage: verdict.invalidMessage } : {}), transaction: "", network, ...(verdict.payer ? { payer: verdict.payer } : {}) };
+        return {
+          success: false,
+          errorReason: verdict.invalidReason ?? Reason.invalidPayload,
+          ...(verdict.invalidMessage ? { errorMessage: verdict.invalidMessage } : {}),
+          transaction: "",
+          network,
+          ...(verdict.payer ? { payer: verdict.payer } : {}),
+        };
       }
       const { authorization: auth, signature } = verdict.payment;
       const royalty = royaltyExtension(paymentPayload);
@@ -166,7 +177,14 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
         case "unavailable":
           return { success: false, errorReason: Reason.chainUnavailable, errorMessage: outcome.message, transaction: "", network, payer };
         case "failed":
-          return { success: false, errorReason: outcome.reason, ...(outcome.message ? { errorMessage: outcome.message } : {}), transaction: outcome.txHash ?? "", network, payer };
+          return {
+            success: false,
+            errorReason: outcome.reason,
+            ...(outcome.message ? { errorMessage: outcome.message } : {}),
+            transaction: outcome.txHash ?? "",
+            network,
+            payer,
+          };
       }
     } catch (error) {
       if (!isTransportError(error)) throw error;
@@ -208,7 +226,9 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
   /** eth_call of exactly what settle will send, from the relayer (combined across requests). */
   private async simulate(requirements: PaymentRequirements, payment: ExactEvmPayload): Promise<boolean> {
     const payTo = checksumAddress(requirements.payTo)!;
-    return (await this.chain.isOurSplitter(payTo)) ? this.simulator.viaSplitter(payTo, payment) : this.simulator.transfer(checksumAddress(requirements.asset)!, payment);
+    return (await this.chain.isOurSplitter(payTo))
+      ? this.simulator.viaSplitter(payTo, payment)
+      : this.simulator.transfer(checksumAddress(requirements.asset)!, payment);
   }
 
   close(): void {

@@ -21,8 +21,10 @@ type RequestCheck = { ok: true; paymentPayload: any; paymentRequirements: any } 
 function checkBody(body: unknown): RequestCheck {
   if (!body || typeof body !== "object") return { ok: false, reason: Reason.invalidPayload, message: "body must be a JSON object" };
   const { x402Version, paymentPayload, paymentRequirements } = body as Record<string, unknown>;
-  if (!paymentPayload || typeof paymentPayload !== "object") return { ok: false, reason: Reason.invalidPayload, message: "paymentPayload is required" };
-  if (!paymentRequirements || typeof paymentRequirements !== "object") return { ok: false, reason: Reason.invalidPayload, message: "paymentRequirements is required" };
+  if (!paymentPayload || typeof paymentPayload !== "object")
+    return { ok: false, reason: Reason.invalidPayload, message: "paymentPayload is required" };
+  if (!paymentRequirements || typeof paymentRequirements !== "object")
+    return { ok: false, reason: Reason.invalidPayload, message: "paymentRequirements is required" };
   const version = x402Version ?? (paymentPayload as { x402Version?: unknown }).x402Version;
   if (version !== 2 || (paymentPayload as { x402Version?: unknown }).x402Version !== 2) {
     return { ok: false, reason: Reason.invalidX402Version, message: "only x402Version 2 is supported" };
@@ -47,7 +49,15 @@ export async function facilitatorRoutes(app: FastifyInstance, options: Facilitat
     const check = checkBody(request.body);
     const network = (request.body as { paymentRequirements?: { network?: unknown } } | undefined)?.paymentRequirements?.network;
     if (!check.ok) {
-      return reply.code(400).send({ success: false, errorReason: check.reason, errorMessage: check.message, transaction: "", network: typeof network === "string" ? network : "" });
+      return reply
+        .code(400)
+        .send({
+          success: false,
+          errorReason: check.reason,
+          errorMessage: check.message,
+          transaction: "",
+          network: typeof network === "string" ? network : "",
+        });
     }
     const result = await facilitator.settle(check.paymentPayload, check.paymentRequirements);
     if (result.errorReason === Reason.chainUnavailable) unavailable(reply);

@@ -59,7 +59,13 @@ export async function linkFrontRun(relayer: Relayer, p: FrontRunPayment): Promis
   if (carriesOurSettlement(receipt, p)) return { status: "settled_by_us", usedIn: receipt.hash };
   if (!transfersToSplitter(receipt, p)) return { status: "not_to_splitter", usedIn: receipt.hash };
 
-  const data = splitterAbi.encodeFunctionData("linkPayment", [p.outputId || ZeroHash, p.attributionRoot || ZeroHash, p.payer, p.value, p.nonce]);
+  const data = splitterAbi.encodeFunctionData("linkPayment", [
+    p.outputId || ZeroHash,
+    p.attributionRoot || ZeroHash,
+    p.payer,
+    p.value,
+    p.nonce,
+  ]);
   try {
     const sent = await relayer.send(p.splitter, data);
     const mined = await waitForReceipt(relayer, sent.hash);
@@ -102,13 +108,21 @@ function carriesOurSettlement(receipt: LightReceipt, p: FrontRunPayment): boolea
 /** A Transfer of the token from the payer to the splitter (a fee-on-transfer token may credit less than value). */
 function transfersToSplitter(receipt: LightReceipt, p: FrontRunPayment): boolean {
   return receipt.logs.some(
-    (log) => same(log.address, p.asset) && log.topics[0]?.toLowerCase() === TRANSFER && same(topicAddress(log.topics[1]), p.payer) && same(topicAddress(log.topics[2]), p.splitter),
+    (log) =>
+      same(log.address, p.asset) &&
+      log.topics[0]?.toLowerCase() === TRANSFER &&
+      same(topicAddress(log.topics[1]), p.payer) &&
+      same(topicAddress(log.topics[2]), p.splitter),
   );
 }
 
 async function alreadyLinked(relayer: Relayer, p: FrontRunPayment): Promise<boolean> {
   try {
-    await relayer.provider.call({ from: relayer.address, to: p.splitter, data: splitterAbi.encodeFunctionData("linkPayment", [ZeroHash, ZeroHash, p.payer, p.value, p.nonce]) });
+    await relayer.provider.call({
+      from: relayer.address,
+      to: p.splitter,
+      data: splitterAbi.encodeFunctionData("linkPayment", [ZeroHash, ZeroHash, p.payer, p.value, p.nonce]),
+    });
     return false;
   } catch (error) {
     const data = (error as { data?: string }).data;

@@ -43,8 +43,19 @@ export class ChainUnavailableError extends Error {
   }
 }
 
-const TRANSPORT_CODES = new Set(["NETWORK_ERROR", "SERVER_ERROR", "TIMEOUT", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"]);
-const TRANSPORT_TEXT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed|network error|failed to detect network|request timeout|other side closed|getaddrinfo|connect ECONN/i;
+const TRANSPORT_CODES = new Set([
+  "NETWORK_ERROR",
+  "SERVER_ERROR",
+  "TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+const TRANSPORT_TEXT =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed|network error|failed to detect network|request timeout|other side closed|getaddrinfo|connect ECONN/i;
 
 /** True if an error means "could not talk to the chain", as opposed to "the chain said no". */
 export function isTransportError(error: unknown): boolean {

@@ -20,7 +20,10 @@ export interface SentTransaction {
 }
 
 export class TransactionRevertedError extends Error {
-  constructor(message: string, readonly data?: string) {
+  constructor(
+    message: string,
+    readonly data?: string,
+  ) {
     super(message);
     this.name = "TransactionRevertedError";
   }
@@ -110,7 +113,9 @@ export class Relayer {
     // "nonce too low" would hand back the same stale count on every retry.
     const send = rawSend(this.provider);
     this.nextNonce = await onChain("getTransactionCount", async () =>
-      send ? Number(BigInt(await send("eth_getTransactionCount", [this.address, "pending"]))) : this.provider.getTransactionCount(this.address, "pending"),
+      send
+        ? Number(BigInt(await send("eth_getTransactionCount", [this.address, "pending"])))
+        : this.provider.getTransactionCount(this.address, "pending"),
     );
     return this.nextNonce;
   }
@@ -129,8 +134,28 @@ export class Relayer {
       const maxFeePerGas = fees.maxFeePerGas ?? fees.gasPrice ?? 1_000_000_000n;
       const maxPriorityFeePerGas = fees.maxPriorityFeePerGas ?? 0n;
       const raw = this.account
-        ? await this.account.signTransaction({ type: "eip1559", chainId: Number(this.chainId), nonce, to: to as Hex, data: data as Hex, gas: gasLimit, maxFeePerGas, maxPriorityFeePerGas, value: 0n })
-        : await this.wallet.signTransaction({ type: 2, chainId: this.chainId, nonce, to, data, gasLimit, maxFeePerGas, maxPriorityFeePerGas, value: 0n });
+        ? await this.account.signTransaction({
+            type: "eip1559",
+            chainId: Number(this.chainId),
+            nonce,
+            to: to as Hex,
+            data: data as Hex,
+            gas: gasLimit,
+            maxFeePerGas,
+            maxPriorityFeePerGas,
+            value: 0n,
+          })
+        : await this.wallet.signTransaction({
+            type: 2,
+            chainId: this.chainId,
+            nonce,
+            to,
+            data,
+            gasLimit,
+            maxFeePerGas,
+            maxPriorityFeePerGas,
+            value: 0n,
+          });
       const hash = keccak256(raw as Hex);
       // Journal first (e.g. the ledger's "settling" with this hash): if that fails, nothing
       // is sent and the nonce stays free.

@@ -28,7 +28,11 @@ export class SettlementSimulator {
   /** eth_calls made (for tests and metrics). */
   calls = 0;
 
-  constructor(private readonly provider: Provider, private readonly relayer: string, options: SimulatorOptions = {}) {
+  constructor(
+    private readonly provider: Provider,
+    private readonly relayer: string,
+    options: SimulatorOptions = {},
+  ) {
     this.maxWaitMs = options.maxWaitMs ?? 2;
     this.maxBatchSize = options.maxBatchSize ?? 64;
   }
@@ -37,7 +41,9 @@ export class SettlementSimulator {
     this.calls++;
     const send = rawSend(this.provider);
     try {
-      return send ? ((await send("eth_call", [{ from: this.relayer, to, data }, "latest"])) as string) : await this.provider.call({ from: this.relayer, to, data });
+      return send
+        ? ((await send("eth_call", [{ from: this.relayer, to, data }, "latest"])) as string)
+        : await this.provider.call({ from: this.relayer, to, data });
     } catch (error) {
       if (isTransportError(error)) throw new ChainUnavailableError("simulation: chain unreachable", { cause: error });
       return null; // reverted
@@ -45,7 +51,9 @@ export class SettlementSimulator {
   }
 
   private async settleBatchCall(splitter: string, payments: ExactEvmPayload[]): Promise<bigint | null> {
-    const data = encodeSettleBatch(payments.map(({ authorization: a, signature }) => ({ ...a, outputId: ZeroHash, attributionRoot: ZeroHash, signature })));
+    const data = encodeSettleBatch(
+      payments.map(({ authorization: a, signature }) => ({ ...a, outputId: ZeroHash, attributionRoot: ZeroHash, signature })),
+    );
     const raw = await this.call(splitter, data);
     return raw === null ? null : (splitterInterface.decodeFunctionResult("settleBatch", raw)[0] as bigint);
   }
@@ -75,7 +83,10 @@ export class SettlementSimulator {
     if (!queue || queue.length === 0) return;
     this.queues.delete(key);
     try {
-      const settled = await this.settleBatchCall(splitter, queue.map((w) => w.payment));
+      const settled = await this.settleBatchCall(
+        splitter,
+        queue.map((w) => w.payment),
+      );
       if (settled === BigInt(queue.length)) {
         for (const w of queue) w.resolve(true);
       } else if (queue.length === 1 || settled === null) {

@@ -59,7 +59,13 @@ export class VouchedPayments {
 }
 
 function invalid(invalidReason: string, payer?: string, invalidMessage?: string, payment?: ExactEvmPayload): VerifyOutcome {
-  return { isValid: false, invalidReason, ...(invalidMessage ? { invalidMessage } : {}), ...(payer ? { payer } : {}), ...(payment ? { payment } : {}) };
+  return {
+    isValid: false,
+    invalidReason,
+    ...(invalidMessage ? { invalidMessage } : {}),
+    ...(payer ? { payer } : {}),
+    ...(payment ? { payment } : {}),
+  };
 }
 
 /** The first failing check among those the reference runs after the signature, or null. */
@@ -73,7 +79,11 @@ function checksAfterSignature(auth: Authorization, payTo: string, amount: string
 }
 
 /** ECDSA recovery in JS (milliseconds of CPU), or the payer's ERC-1271 wallet on-chain. */
-async function checkSignature(chain: ChainReader, domain: Eip712Domain, payment: ExactEvmPayload): Promise<{ valid: boolean; contractSigner: boolean }> {
+async function checkSignature(
+  chain: ChainReader,
+  domain: Eip712Domain,
+  payment: ExactEvmPayload,
+): Promise<{ valid: boolean; contractSigner: boolean }> {
   const { authorization: auth, signature } = payment;
   const digest = authorizationDigest(domain, auth);
   if (recoverSigner(digest, signature) === auth.from) return { valid: true, contractSigner: await chain.hasCode(auth.from) };
@@ -83,7 +93,12 @@ async function checkSignature(chain: ChainReader, domain: Eip712Domain, payment:
 }
 
 /** The on-chain reads that name why a payment would not settle, in the reference order. */
-async function diagnose(chain: ChainReader, asset: string, extra: { name: string; version: string }, auth: Authorization): Promise<string | null> {
+async function diagnose(
+  chain: ChainReader,
+  asset: string,
+  extra: { name: string; version: string },
+  auth: Authorization,
+): Promise<string | null> {
   const payer = auth.from;
   const [used, domain, balance] = await Promise.all([
     chain.authorizationUsed(asset, payer, auth.nonce),

@@ -109,7 +109,8 @@ export function transitionFields(f: TransitionFields | undefined): TransitionFie
   if (f === undefined) return out;
   if (f === null || typeof f !== "object") bad("fields", "must be an object");
   if (f.txHash !== undefined) out.txHash = optionalTxHash("fields.txHash", f.txHash);
-  if (f.errorReason !== undefined) out.errorReason = f.errorReason === null ? null : str("fields.errorReason", f.errorReason).slice(0, 1000);
+  if (f.errorReason !== undefined)
+    out.errorReason = f.errorReason === null ? null : str("fields.errorReason", f.errorReason).slice(0, 1000);
   if (f.outputId !== undefined) out.outputId = optionalId("fields.outputId", f.outputId);
   return out;
 }

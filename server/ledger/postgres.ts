@@ -57,7 +57,10 @@ class PostgresExecutor implements Executor {
   private readonly compiled = new Map<string, Compiled>();
   private closed = false;
 
-  constructor(private readonly pool: pg.Pool, private readonly schema: string) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
 
   private ensureOpen(): void {
     if (this.closed) throw new LedgerError("ledger_closed", "the PostgreSQL ledger is closed");

@@ -20,7 +20,9 @@ export const PAYMENT_COLUMNS =
   "network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload, created_at, updated_at";
 export const OUTPUT_COLUMNS = "output_id, model_id, network, asset, payer, nonce, record, record_hash, epoch, created_at";
 /** Output columns qualified with alias `o`, for joins with payments `p`. */
-export const OUTPUT_COLUMNS_O = OUTPUT_COLUMNS.split(", ").map((c) => `o.${c}`).join(", ");
+export const OUTPUT_COLUMNS_O = OUTPUT_COLUMNS.split(", ")
+  .map((c) => `o.${c}`)
+  .join(", ");
 export const EPOCH_COLUMNS = "splitter, epoch, claims_root, records_root, cumulative_allocated, uri, tx_hash, status, document, created_at";
 /** Epoch columns without the document (epochs `e` joined with epoch_summaries `s`), for lists. */
 export const EPOCH_SUMMARY_COLUMNS =
@@ -30,9 +32,13 @@ export const EPOCH_SUMMARY_COLUMNS =
 export const CONTRIBUTION_COLUMNS = "datanet_id, seq, contributor, content_hash, text, created_at";
 export const HELD_OUTPUT_COLUMNS = "network, asset, payer, nonce, output_id, token_hash, status_code, content_type, body, created_at";
 /** Held-output columns qualified with alias `h`, for joins with payments `p`. */
-export const HELD_OUTPUT_COLUMNS_H = HELD_OUTPUT_COLUMNS.split(", ").map((c) => `h.${c}`).join(", ");
+export const HELD_OUTPUT_COLUMNS_H = HELD_OUTPUT_COLUMNS.split(", ")
+  .map((c) => `h.${c}`)
+  .join(", ");
 /** Payment columns qualified with alias `p` and prefixed `p_`, so they do not clash in a join. */
-export const PAYMENT_COLUMNS_P = PAYMENT_COLUMNS.split(", ").map((c) => `p.${c} AS p_${c}`).join(", ");
+export const PAYMENT_COLUMNS_P = PAYMENT_COLUMNS.split(", ")
+  .map((c) => `p.${c} AS p_${c}`)
+  .join(", ");
 
 export function toHeldOutput(r: Row): HeldOutput {
   const body = r.body as Uint8Array;

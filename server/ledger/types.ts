@@ -33,9 +33,7 @@ export interface PaymentRecord extends PaymentKey {
   updatedAt: number;
 }
 
-export type ReserveResult =
-  | { reserved: true; payment: PaymentRecord }
-  | { reserved: false; existing: PaymentRecord };
+export type ReserveResult = { reserved: true; payment: PaymentRecord } | { reserved: false; existing: PaymentRecord };
 
 export interface OutputRecord {
   outputId: string;

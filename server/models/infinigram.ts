@@ -84,7 +84,12 @@ export function generate(index: SuffixIndex, request: CompletionRequest, options
   let cutByStop = false;
   while (generated < request.maxTokens) {
     const from = Math.max(0, length - maxSuffix);
-    const next = sampleNext(longestContinuation(index, context.subarray(from, length), { maxSuffixTokens: maxSuffix }), request.temperature, request.topP, prng);
+    const next = sampleNext(
+      longestContinuation(index, context.subarray(from, length), { maxSuffixTokens: maxSuffix }),
+      request.temperature,
+      request.topP,
+      prng,
+    );
     if (next === END) {
       finishReason = "stop";
       break;

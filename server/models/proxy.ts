@@ -7,7 +7,11 @@ import type { UpstreamConfig } from "../config/index.ts";
 import { BackendError, type BackendContext, type CompletionRequest, type CompletionResult, type ModelBackend } from "./types.ts";
 
 type UpstreamChoice = { message?: { content?: unknown }; text?: unknown; finish_reason?: unknown };
-type UpstreamResponse = { choices?: UpstreamChoice[]; usage?: { prompt_tokens?: unknown; completion_tokens?: unknown }; system_fingerprint?: unknown };
+type UpstreamResponse = {
+  choices?: UpstreamChoice[];
+  usage?: { prompt_tokens?: unknown; completion_tokens?: unknown };
+  system_fingerprint?: unknown;
+};
 
 export class ProxyBackend implements ModelBackend {
   readonly kind = "proxy" as const;
@@ -32,19 +36,30 @@ export class ProxyBackend implements ModelBackend {
       ...(chat ? { messages: request.messages ?? [{ role: "user", content: request.prompt }] } : { prompt: request.prompt }),
     };
     const url = `${this.upstream.url}/${chat ? "chat/completions" : "completions"}`;
-    const signal = context.signal ? AbortSignal.any([context.signal, AbortSignal.timeout(this.upstream.timeoutMs)]) : AbortSignal.timeout(this.upstream.timeoutMs);
+    const signal = context.signal
+      ? AbortSignal.any([context.signal, AbortSignal.timeout(this.upstream.timeoutMs)])
+      : AbortSignal.timeout(this.upstream.timeoutMs);
     let res: Response;
     try {
       res = await this.fetchImpl(url, {
         method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json", ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+        },
         body: JSON.stringify(body),
         signal,
       });
     } catch (error) {
       const name = (error as Error)?.name;
-      if (name === "TimeoutError" || name === "AbortError") throw new BackendError(504, "upstream_timeout", `the upstream model did not answer within ${this.upstream.timeoutMs} ms`);
-      throw new BackendError(502, "upstream_unreachable", `the upstream model is unreachable (${(error as Error)?.message ?? "connection failed"})`);
+      if (name === "TimeoutError" || name === "AbortError")
+        throw new BackendError(504, "upstream_timeout", `the upstream model did not answer within ${this.upstream.timeoutMs} ms`);
+      throw new BackendError(
+        502,
+        "upstream_unreachable",
+        `the upstream model is unreachable (${(error as Error)?.message ?? "connection failed"})`,
+      );
     }
     let json: UpstreamResponse;
     try {
@@ -54,7 +69,11 @@ export class ProxyBackend implements ModelBackend {
     }
     if (!res.ok) {
       const message = (json as { error?: { message?: unknown } })?.error?.message;
-      throw new BackendError(502, "upstream_error", `the upstream model refused the request: HTTP ${res.status}${typeof message === "string" ? ` (${message.slice(0, 200)})` : ""}`);
+      throw new BackendError(
+        502,
+        "upstream_error",
+        `the upstream model refused the request: HTTP ${res.status}${typeof message === "string" ? ` (${message.slice(0, 200)})` : ""}`,
+      );
     }
     const choice = json?.choices?.[0];
     const text = chat ? choice?.message?.content : choice?.text;

@@ -65,7 +65,9 @@ export class ModelRegistry {
   async add(config: ModelConfig, path: string, options: { deploy?: boolean } = {}): Promise<ServedModel> {
     if (this.models.has(config.id)) throw new ConfigError(`${path}.id`, `model ${JSON.stringify(config.id)} is already registered`);
     const backend = this.backendFor(config, path);
-    const resolved = config.splitter ? await this.configured(config, path) : await this.factorySplitter(config, path, options.deploy ?? config.createSplitter);
+    const resolved = config.splitter
+      ? await this.configured(config, path)
+      : await this.factorySplitter(config, path, options.deploy ?? config.createSplitter);
     const model: ServedModel = { id: config.id, config, backend, ...resolved };
     this.models.set(config.id, model);
     this.deps.log.info({ model: model.id, backend: backend.kind, splitter: model.splitter, deployed: model.deployed }, "model registered");
@@ -79,7 +81,8 @@ export class ModelRegistry {
       model.deployed = true;
       return;
     }
-    if (!model.salt || !this.deps.factory || !this.deps.oracle) throw new Error(`splitter ${model.splitter} of model ${model.id} is not deployed and cannot be created here`);
+    if (!model.salt || !this.deps.factory || !this.deps.oracle)
+      throw new Error(`splitter ${model.splitter} of model ${model.id} is not deployed and cannot be created here`);
     const { oracle, provider, factory } = this.deps;
     const salt = model.salt;
     await this.oracleQueue.run(() => createSplitter(oracle, provider, factory, model.splitterConfig, salt));
@@ -101,18 +104,31 @@ export class ModelRegistry {
     const splitter = getAddress(config.splitter!);
     const onChain = await readSplitterConfig(this.deps.provider, splitter);
     if (!onChain) throw new ConfigError(`${path}.splitter`, `there is no contract at ${splitter} on this chain`);
-    if (onChain.token !== getAddress(this.deps.token)) throw new ConfigError(`${path}.splitter`, `is paid in ${onChain.token}, but chain.token is ${this.deps.token}`);
+    if (onChain.token !== getAddress(this.deps.token))
+      throw new ConfigError(`${path}.splitter`, `is paid in ${onChain.token}, but chain.token is ${this.deps.token}`);
     if (this.deps.oracleAddress && onChain.oracle !== getAddress(this.deps.oracleAddress)) {
-      throw new ConfigError(`${path}.splitter`, `its oracle is ${onChain.oracle}, but ROYALTY402_ORACLE_KEY is the key of ${this.deps.oracleAddress}: epochs could not be posted`);
+      throw new ConfigError(
+        `${path}.splitter`,
+        `its oracle is ${onChain.oracle}, but ROYALTY402_ORACLE_KEY is the key of ${this.deps.oracleAddress}: epochs could not be posted`,
+      );
     }
     return { splitter, splitterConfig: onChain, salt: null, deployed: true };
   }
 
-  private async factorySplitter(config: ModelConfig, path: string, deploy: boolean): Promise<Omit<ServedModel, "id" | "config" | "backend">> {
+  private async factorySplitter(
+    config: ModelConfig,
+    path: string,
+    deploy: boolean,
+  ): Promise<Omit<ServedModel, "id" | "config" | "backend">> {
     const { factory, provider, oracle, oracleAddress, facilitatorAddress } = this.deps;
     if (!factory) throw new ConfigError("chain.factory", `is required to give ${path} a splitter (or set ${path}.splitter)`);
-    if (!oracleAddress) throw new ConfigError("env.ROYALTY402_ORACLE_KEY", `is required: the oracle is part of ${path}'s splitter configuration (it posts epochs)`);
-    if (!facilitatorAddress) throw new ConfigError("env.ROYALTY402_RELAYER_KEY", `is required: the settling relayer is part of ${path}'s splitter configuration`);
+    if (!oracleAddress)
+      throw new ConfigError(
+        "env.ROYALTY402_ORACLE_KEY",
+        `is required: the oracle is part of ${path}'s splitter configuration (it posts epochs)`,
+      );
+    if (!facilitatorAddress)
+      throw new ConfigError("env.ROYALTY402_RELAYER_KEY", `is required: the settling relayer is part of ${path}'s splitter configuration`);
     const splitterConfig: SplitterConfig = {
       token: getAddress(this.deps.token),
       owner: config.owner,

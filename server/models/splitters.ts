@@ -22,7 +22,17 @@ export function modelSalt(modelId: string): string {
 }
 
 export function configTuple(c: SplitterConfig) {
-  return [c.token, c.owner, c.facilitator, c.oracle, c.guardian, c.protocolRecipient, c.ownerBps, c.protocolBps, c.challengePeriod] as const;
+  return [
+    c.token,
+    c.owner,
+    c.facilitator,
+    c.oracle,
+    c.guardian,
+    c.protocolRecipient,
+    c.ownerBps,
+    c.protocolBps,
+    c.challengePeriod,
+  ] as const;
 }
 
 export function factoryContract(address: string, runner: ContractRunner): Contract {
@@ -42,7 +52,13 @@ export async function hasCode(provider: Provider, address: string): Promise<bool
 }
 
 /** Creates the splitter (idempotent: the factory returns an existing one) and returns its address. */
-export async function createSplitter(signer: ContractRunner, provider: Provider, factory: string, config: SplitterConfig, salt: string): Promise<string> {
+export async function createSplitter(
+  signer: ContractRunner,
+  provider: Provider,
+  factory: string,
+  config: SplitterConfig,
+  salt: string,
+): Promise<string> {
   const predicted = await predictSplitter(provider, factory, config, salt);
   if (await hasCode(provider, predicted)) return predicted;
   const tx = await factoryContract(factory, signer).getFunction("createSplitter")(configTuple(config), salt);

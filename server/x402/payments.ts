@@ -56,7 +56,7 @@ async function payments(app: FastifyInstance, options: PaymentsOptions): Promise
     ...(events ? journalHooks(settlingHere) : {}),
     ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
   };
-  const provider = options.reconcile === false ? undefined : options.reconcile?.provider ?? (events ? options.provider : undefined);
+  const provider = options.reconcile === false ? undefined : (options.reconcile?.provider ?? (events ? options.provider : undefined));
   await app.register(fastifyX402, {
     store,
     facilitator,
@@ -100,7 +100,7 @@ function journalBroadcasts(
   events: FacilitatorEvents,
   ledger: Ledger,
   network: string,
-  settlingHere: Set<string>
+  settlingHere: Set<string>,
 ): void {
   const unsubscribe = events.onBeforeBroadcast(async ({ asset, payer, nonce, txHash }) => {
     const key = { network, asset: asset.toLowerCase(), payer: payer.toLowerCase(), nonce: nonce.toLowerCase() };

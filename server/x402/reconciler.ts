@@ -108,7 +108,8 @@ export class PaymentReconciler {
   private async runLogged(atStart = false): Promise<ReconcileReport | null> {
     try {
       const report = await (atStart ? this.runAtStart() : this.run());
-      if (report.settled + report.failed + report.released > 0) this.log?.info({ reconcile: report }, "x402: reconciled payments with the chain");
+      if (report.settled + report.failed + report.released > 0)
+        this.log?.info({ reconcile: report }, "x402: reconciled payments with the chain");
       return report;
     } catch (error) {
       this.log?.warn({ err: error }, "x402: reconciliation pass failed; retrying on the next pass");
@@ -134,7 +135,12 @@ export class PaymentReconciler {
     let head: { number: number; timestamp: bigint } | null = null;
     let after: number | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const rows = await this.ledger.listPayments({ status: OPEN, limit: PAGE, order: "asc", ...(after !== undefined ? { afterUpdatedAt: after } : {}) });
+      const rows = await this.ledger.listPayments({
+        status: OPEN,
+        limit: PAGE,
+        order: "asc",
+        ...(after !== undefined ? { afterUpdatedAt: after } : {}),
+      });
       for (const row of rows) {
         if (row.updatedAt > cutoff) return report; // oldest first: the rest are fresh
         after = row.updatedAt;
@@ -151,11 +157,17 @@ export class PaymentReconciler {
 
   private async head(): Promise<{ number: number; timestamp: bigint }> {
     const send = rawSend(this.provider);
-    const block = await onChain("getBlock", () => (send ? send("eth_getBlockByNumber", ["latest", false]) : this.provider.getBlock("latest")));
+    const block = await onChain("getBlock", () =>
+      send ? send("eth_getBlockByNumber", ["latest", false]) : this.provider.getBlock("latest"),
+    );
     return { number: Number(BigInt(block.number)), timestamp: BigInt(block.timestamp) };
   }
 
-  private async reconcile(row: PaymentRecord, head: { number: number; timestamp: bigint }, now: number): Promise<"settled" | "failed" | "released" | "unresolved"> {
+  private async reconcile(
+    row: PaymentRecord,
+    head: { number: number; timestamp: bigint },
+    now: number,
+  ): Promise<"settled" | "failed" | "released" | "unresolved"> {
     const key = { network: row.network, asset: row.asset, payer: row.payer, nonce: row.nonce };
     // The receipt first, then the state: a state read after seeing a receipt reflects that block.
     const journalled = row.txHash ? await getLightReceipt(this.provider, row.txHash) : null;
@@ -175,12 +187,14 @@ export class PaymentReconciler {
     if (journalled) {
       // Mined, and the authorization is still unused: the batch skipped it (or reverted).
       const skipped = this.eventFor(journalled, row, "PaymentSkipped");
-      const message = skipped?.name === "PaymentSkipped" ? describeRevert(skipped.reason) : "settlement transaction did not use the authorization";
+      const message =
+        skipped?.name === "PaymentSkipped" ? describeRevert(skipped.reason) : "settlement transaction did not use the authorization";
       return move("failed", { errorReason: skipped ? reasonFromRevert(message) : Reason.transactionFailed });
     }
     const validBefore = this.validBefore(row);
     if (validBefore !== null && head.timestamp >= validBefore) return move("failed", { errorReason: Reason.validBefore });
-    if (row.status === "reserved" && row.updatedAt <= now - this.abandonReservedAfterMs) return move("released", { errorReason: "reservation_abandoned" });
+    if (row.status === "reserved" && row.updatedAt <= now - this.abandonReservedAfterMs)
+      return move("released", { errorReason: "reservation_abandoned" });
     return "unresolved";
   }
 
@@ -236,7 +250,12 @@ export class PaymentReconciler {
   private async findSettlement(row: PaymentRecord, journalled: LightReceipt | null, head: { number: number }): Promise<string | null> {
     if (journalled && journalled.status === 1 && this.eventFor(journalled, row, "PaymentSettled")) return journalled.hash;
     const fromBlock = Math.max(0, head.number - this.lookbackBlocks);
-    const filter = { address: row.payTo, topics: [PAYMENT_SETTLED_TOPIC, null, zeroPadValue(row.payer, 32)], fromBlock: `0x${fromBlock.toString(16)}`, toBlock: "latest" };
+    const filter = {
+      address: row.payTo,
+      topics: [PAYMENT_SETTLED_TOPIC, null, zeroPadValue(row.payer, 32)],
+      fromBlock: `0x${fromBlock.toString(16)}`,
+      toBlock: "latest",
+    };
     const send = rawSend(this.provider);
     const logs: Array<{ transactionHash: string; topics: string[]; data: string }> = await onChain("getLogs", () =>
       send ? send("eth_getLogs", [filter]) : (this.provider.getLogs({ ...filter, fromBlock }) as never),

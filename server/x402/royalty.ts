@@ -23,7 +23,7 @@ function onChainOutputId(outputId: string): string {
 }
 
 export function royaltyHooks(
-  attributionUrl: (request: FastifyRequest, outputId: string) => string
+  attributionUrl: (request: FastifyRequest, outputId: string) => string,
 ): Pick<X402Hooks, "checkOutput" | "enrichSettlementPayload" | "enrichSettlementResponse"> {
   return {
     checkOutput(output) {

@@ -14,7 +14,11 @@ import { addressOf, prng, randomTokens, tokenIndex } from "../fixtures/attributi
 import { determinismDatanet, determinismOutput } from "../fixtures/attribution/determinism.ts";
 
 const run = (index: SuffixIndex, out: number[], prompt: number[] | null = null, opts = {}) =>
-  attributeTokens(index, Uint32Array.from(out), prompt === null ? null : Uint32Array.from(prompt), { outputHash: ZeroHash, promptHash: null, ...opts });
+  attributeTokens(index, Uint32Array.from(out), prompt === null ? null : Uint32Array.from(prompt), {
+    outputHash: ZeroHash,
+    promptHash: null,
+    ...opts,
+  });
 
 const credited = (r: AttributionRecord) => r.contributors.reduce((a, c) => a + c.tokens, 0);
 
@@ -37,7 +41,9 @@ describe("attribute: spans", () => {
     const r = run(index, out);
     expect(r.spans).toHaveLength(1);
     expect(r.spans[0]).toMatchObject({ start: 40, end: 80, contributions: 1, common: false });
-    expect(r.spans[0].segments).toEqual([{ start: 40, end: 80, contribution: 2, contributor: addressOf(2), contributionStart: 100, contributionEnd: 140 }]);
+    expect(r.spans[0].segments).toEqual([
+      { start: 40, end: 80, contribution: 2, contributor: addressOf(2), contributionStart: 100, contributionEnd: 140 },
+    ]);
     expect(r.contributors.map((c) => [c.address, c.tokens])).toEqual([[addressOf(2), 40]]);
     expect(r.unattributedTokens).toBe(80);
     expect(r.contributors[0].ppm + r.unattributedPpm).toBe(PPM);
@@ -122,7 +128,15 @@ describe("attribute: spans", () => {
     fc.assert(
       fc.property(
         fc.array(fc.array(fc.integer({ min: 0, max: alphabet - 1 }), { minLength: 1, maxLength: 60 }), { minLength: 1, maxLength: 6 }),
-        fc.array(fc.tuple(fc.nat(5), fc.nat(60), fc.integer({ min: 0, max: 30 }), fc.array(fc.integer({ min: 0, max: alphabet - 1 }), { maxLength: 6 })), { maxLength: 6 }),
+        fc.array(
+          fc.tuple(
+            fc.nat(5),
+            fc.nat(60),
+            fc.integer({ min: 0, max: 30 }),
+            fc.array(fc.integer({ min: 0, max: alphabet - 1 }), { maxLength: 6 }),
+          ),
+          { maxLength: 6 },
+        ),
         (contribs, pieces) => {
           // build the output from copied pieces and random tokens
           const out: number[] = [];
@@ -176,7 +190,10 @@ describe("attribute: text, records and determinism", () => {
 
   it("produces byte-identical records in two separate processes", async () => {
     const child = () =>
-      promisify(execFile)(process.execPath, ["--import", "tsx", "test/fixtures/attribution/child-attribute.ts"], { cwd: process.cwd(), maxBuffer: 1 << 24 }).then((r) => JSON.parse(r.stdout));
+      promisify(execFile)(process.execPath, ["--import", "tsx", "test/fixtures/attribution/child-attribute.ts"], {
+        cwd: process.cwd(),
+        maxBuffer: 1 << 24,
+      }).then((r) => JSON.parse(r.stdout));
     const pending = child();
     const { index } = buildIndex(determinismDatanet());
     const { output, prompt } = determinismOutput();

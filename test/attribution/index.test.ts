@@ -166,7 +166,16 @@ describe("index files", () => {
     expect(mb.indexRoot).toBe(ma.indexRoot);
     const files = readdirSync(da).sort();
     expect(files).toEqual(readdirSync(db).sort());
-    expect(files).toEqual(["contributions.json", "manifest.json", "offsets.u32", "owner-runs.u32", "sa.u32", "surprisal.u32", "tokens.u32", "unigram.u32"]);
+    expect(files).toEqual([
+      "contributions.json",
+      "manifest.json",
+      "offsets.u32",
+      "owner-runs.u32",
+      "sa.u32",
+      "surprisal.u32",
+      "tokens.u32",
+      "unigram.u32",
+    ]);
     for (const f of files) expect(readFileSync(join(da, f)).equals(readFileSync(join(db, f)))).toBe(true);
   });
 

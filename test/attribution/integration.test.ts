@@ -43,8 +43,7 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
   const tmp = mkdtempSync(join(tmpdir(), "attr-e2e-"));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const copied = passage(docs[11].text, 600, 150);
-  const novel =
-    "Quantum gardening relies on moss sensors, tidal spreadsheets and a lot of patient humming by volunteers in wet boots.";
+  const novel = "Quantum gardening relies on moss sensors, tidal spreadsheets and a lot of patient humming by volunteers in wet boots.";
 
   beforeAll(async () => {
     const d = new Datanet();
@@ -209,7 +208,11 @@ describe("attribution end to end: Brown datanet, splitter, epochs, claims", () =
     forged.texts[forged.payments[0].outputId].output += " (edited)";
     writeFileSync(join(tmp, "forged.json"), JSON.stringify(forged));
     const runScript = (doc: string) =>
-      promisify(execFile)(process.execPath, ["bin/royalty402.js", "epoch", "verify", "--doc", join(tmp, doc), "--index", join(tmp, "index"), "--require-records"], { cwd: process.cwd() }).then(
+      promisify(execFile)(
+        process.execPath,
+        ["bin/royalty402.js", "epoch", "verify", "--doc", join(tmp, doc), "--index", join(tmp, "index"), "--require-records"],
+        { cwd: process.cwd() },
+      ).then(
         (r) => ({ code: 0, out: r.stdout }),
         (e) => ({ code: e.code as number, out: String(e.stdout) }),
       );

@@ -53,13 +53,18 @@ describe("near-verbatim attribution (v2)", () => {
     };
     for (const [name, text] of Object.entries(variants)) {
       const r = attribute(index, text);
-      expect(r.contributors.map((c) => c.address), name).toEqual([author]);
+      expect(
+        r.contributors.map((c) => c.address),
+        name,
+      ).toEqual([author]);
       // one passage of 120 tokens: the benchmark measures the averages over many
       const floor = name === "1-in-6 edits" ? 500_000 : name === "1-in-10 edits" ? 750_000 : 900_000;
       expect(ppmOf(r, author), name).toBeGreaterThan(floor);
     }
     expect(ppmOf(attributeVerbatim(index, variants.upper), author)).toBeLessThan(100_000);
-    expect(ppmOf(attributeVerbatim(index, variants["1-in-6 edits"]), author)).toBeLessThan(ppmOf(attribute(index, variants["1-in-6 edits"]), author));
+    expect(ppmOf(attributeVerbatim(index, variants["1-in-6 edits"]), author)).toBeLessThan(
+      ppmOf(attribute(index, variants["1-in-6 edits"]), author),
+    );
   });
 
   it("points spans at the output's own tokens", () => {
@@ -155,7 +160,8 @@ describe("first registered wins, stock phrases excepted", () => {
     const words = matchWords(text).map((w) => w.key);
     const phrases: string[] = [];
     for (let i = 0; i + 5 <= words.length; i++) {
-      if (isGeneric(generic, gramHash(words, i)) && isGeneric(generic, gramHash(words, i + 1))) phrases.push(words.slice(i, i + 5).join(" "));
+      if (isGeneric(generic, gramHash(words, i)) && isGeneric(generic, gramHash(words, i + 1)))
+        phrases.push(words.slice(i, i + 5).join(" "));
     }
     expect(phrases.length).toBeGreaterThan(5);
     const d = new Datanet();

@@ -27,7 +27,9 @@ describe("SA-IS suffix array", () => {
   it("matches a comparison sort on random texts over small and large alphabets", () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 300 }).chain((k) => fc.tuple(fc.constant(k), fc.array(fc.integer({ min: 0, max: k - 1 }), { maxLength: 200 }))),
+        fc
+          .integer({ min: 1, max: 300 })
+          .chain((k) => fc.tuple(fc.constant(k), fc.array(fc.integer({ min: 0, max: k - 1 }), { maxLength: 200 }))),
         ([k, arr]) => {
           const sa = buildSuffixArray(Uint32Array.from(arr), k);
           expect(Array.from(sa)).toEqual(naiveSuffixArray(arr));

@@ -17,9 +17,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ROYALTY402_URL: "", ROYALTY402_ADMIN_TOKEN: "", ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: work, env: { ...process.env, ROYALTY402_URL: "", ROYALTY402_ADMIN_TOKEN: "", ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -86,7 +91,8 @@ describe("royalty402 --help", () => {
     const [top, pay] = await Promise.all([cli(["--help"]), cli(["pay", "--help"])]);
     expect(top.code, top.stderr).toBe(0);
     expect(top.stdout.startsWith("Usage: royalty402 [options] [command]")).toBe(true);
-    for (const name of ["demo", "serve", "chain", "datanet", "epoch", "earnings", "claim", "pay"]) expect(top.stdout).toMatch(new RegExp(`\\n  ${name} `));
+    for (const name of ["demo", "serve", "chain", "datanet", "epoch", "earnings", "claim", "pay"])
+      expect(top.stdout).toMatch(new RegExp(`\\n  ${name} `));
     expect(pay.code, pay.stderr).toBe(0);
     expect(pay.stdout).toMatch(/^Usage: royalty402 pay \[options\] <url>/);
     expect(pay.stdout).toMatch(/--max-amount <usdc>\s+spending cap/);
@@ -122,9 +128,15 @@ describe("refusals: one sentence, non-zero exit", () => {
       [["pay", "ftp://example.org"], /is not an http\(s\) URL/],
       [["pay", "http://127.0.0.1:1", "--max-amount", "lots"], /--max-amount "lots" is not an amount of USDC/],
       [["epoch", "verify", "brown-scholar", "first"], /"first" is not an epoch number/],
-      [["earnings", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--server", `http://127.0.0.1:${port}`], new RegExp(`cannot reach the royalty402 server at http://127.0.0.1:${port}`)],
+      [
+        ["earnings", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--server", `http://127.0.0.1:${port}`],
+        new RegExp(`cannot reach the royalty402 server at http://127.0.0.1:${port}`),
+      ],
       [["epoch", "close", "--server", `http://127.0.0.1:${port}`], /set ROYALTY402_ADMIN_TOKEN/],
-      [["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", "a text"], /^royalty402: set ROYALTY402_ADMIN_TOKEN to the server's admin token \(the demo prints one\)\.$/],
+      [
+        ["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", "a text"],
+        /^royalty402: set ROYALTY402_ADMIN_TOKEN to the server's admin token \(the demo prints one\)\.$/,
+      ],
       [["serve", "--documents", "3", "--contributors", "5"], /--contributors \(5\) cannot exceed --documents \(3\)/],
       [["claim", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--server", "not a url"], /"not a url" is not a server URL/],
     ];
@@ -151,7 +163,10 @@ describe("datanet build/inspect offline", () => {
     expect(inspected.stdout).toMatch(/contributions  4\n/);
 
     expectOneSentence(await inProcess(["datanet", "build", "--from", "brown:4"]), /needs both --from <source> and --out <dir>/);
-    expectOneSentence(await inProcess(["datanet", "build", "--from", join(work, "missing.json"), "--out", join(work, "x")]), /cannot read .*missing\.json \(ENOENT\)/);
+    expectOneSentence(
+      await inProcess(["datanet", "build", "--from", join(work, "missing.json"), "--out", join(work, "x")]),
+      /cannot read .*missing\.json \(ENOENT\)/,
+    );
     expectOneSentence(await inProcess(["datanet", "inspect", work]), /is not an index folder/);
   });
 });

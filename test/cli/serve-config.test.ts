@@ -20,13 +20,20 @@ let chainInfo: { rpcUrl: string; token: string; factory: string };
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ROYALTY402_ADMIN_TOKEN: "", ...env }, timeout: 90_000 }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: work, env: { ...process.env, ROYALTY402_ADMIN_TOKEN: "", ...env }, timeout: 90_000 },
+      (error, stdout, stderr) => done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
     );
   });
 }
 
-function start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; output: () => string; match: RegExpExecArray }> {
+function start(
+  args: string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; output: () => string; match: RegExpExecArray }> {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let text = "";
@@ -62,7 +69,10 @@ function configFile(config: unknown): string {
 }
 
 beforeAll(async () => {
-  const chain = await start(["chain", "--port", "0", "--out", chainFile, "--fund", "50"], /local chain 31337 at http:\/\/127\.0\.0\.1:(\d+)[\s\S]*Ctrl\+C/);
+  const chain = await start(
+    ["chain", "--port", "0", "--out", chainFile, "--fund", "50"],
+    /local chain 31337 at http:\/\/127\.0\.0\.1:(\d+)[\s\S]*Ctrl\+C/,
+  );
   chainPort = Number(chain.match[1]);
   chainInfo = JSON.parse(readFileSync(chainFile, "utf8"));
 }, 120_000);
@@ -75,7 +85,11 @@ afterAll(async () => {
 
 describe("royalty402 serve --config", () => {
   it("exits 2 with a one-line message naming the bad field", async () => {
-    const file = configFile({ chain: { rpcUrl: "in-process" }, datanets: [{ id: "d" }], models: [{ id: "m", backend: "infinigram", datanet: "d", pricePerRequest: "10", owner: "0xnope" }] });
+    const file = configFile({
+      chain: { rpcUrl: "in-process" },
+      datanets: [{ id: "d" }],
+      models: [{ id: "m", backend: "infinigram", datanet: "d", pricePerRequest: "10", owner: "0xnope" }],
+    });
     const run = await cli(["serve", "--config", file]);
     expect(run.code).toBe(2);
     expect(run.stderr).toBe('royalty402: config: models[0].owner: must be a 0x-prefixed 20-byte address, got "0xnope".\n');
@@ -84,7 +98,9 @@ describe("royalty402 serve --config", () => {
   it("refuses a busy port in one sentence (chain and serve)", async () => {
     const busy = await cli(["chain", "--port", String(chainPort), "--out", join(work, "other.json")]);
     expect(busy.code).toBe(1);
-    expect(busy.stderr).toBe(`royalty402: port ${chainPort} on 127.0.0.1 is already in use (choose another with --port, or --port 0 for any free port).\n`);
+    expect(busy.stderr).toBe(
+      `royalty402: port ${chainPort} on 127.0.0.1 is already in use (choose another with --port, or --port 0 for any free port).\n`,
+    );
   });
 
   it("serves on a JSON-RPC chain; an admin epoch close posts on its first attempt", async () => {
@@ -94,12 +110,16 @@ describe("royalty402 serve --config", () => {
       dataDir: join(work, "data"),
       epochs: { enabled: false },
       datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 4, contributors: 3 } }],
-      models: [{ id: "brown-ngram", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", owner: OWNER, challengePeriod: 1 }],
+      models: [
+        { id: "brown-ngram", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", owner: OWNER, challengePeriod: 1 },
+      ],
     });
-    const serve = await start(["serve", "--config", file], /model host at (http:\/\/127\.0\.0\.1:\d+)\n/, { ROYALTY402_ADMIN_TOKEN: ADMIN });
+    const serve = await start(["serve", "--config", file], /model host at (http:\/\/127\.0\.0\.1:\d+)\n/, {
+      ROYALTY402_ADMIN_TOKEN: ADMIN,
+    });
     const url = serve.match[1];
     expect(serve.output()).not.toMatch(/"reqId"/); // request logs are off by default: the banner stays visible
-    expect((await (await fetch(`${url}/`)).text())).toContain("<title>"); // the dashboard, on the same port
+    expect(await (await fetch(`${url}/`)).text()).toContain("<title>"); // the dashboard, on the same port
     const paid = await cli(["pay", url, "--prompt", "The jury said", "--max-tokens", "8"]);
     expect(paid.code, paid.stderr).toBe(0);
     const closed = await cli(["epoch", "close", "--server", url], { ROYALTY402_ADMIN_TOKEN: ADMIN });

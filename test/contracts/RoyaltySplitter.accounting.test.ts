@@ -204,7 +204,11 @@ describe("full scenario: the splitter never pays out more than it received", () 
     const b1 = (pool1 * 30n) / 100n;
     const c1 = (pool1 * 20n) / 100n;
     const a1 = pool1 - b1 - c1;
-    const tree1 = claimsTree([[A, a1], [B, b1], [C, c1]]);
+    const tree1 = claimsTree([
+      [A, a1],
+      [B, b1],
+      [C, c1],
+    ]);
     await waitChallenge(await postEpoch(f, 1, tree1.root, pool1));
     await expectRevert(f.splitter.claim(D, pool1, inflated.proofOf(D).proof), f.splitter, "InvalidProof");
     await mined(f.splitter.connect(f.roles.keeper).claim(A, a1, tree1.proofOf(A).proof));

@@ -19,7 +19,12 @@ describe("settleBatch with a gas-burning ERC-1271 payer", () => {
     const facilitator = f.splitter.connect(f.roles.facilitator);
 
     // The wallet's authorization verifies (as a facilitator would simulate it) ...
-    const signed = await signAuthorization(keyHolder, f.domain, { from: walletAddress, to: f.splitterAddress, value: 1_000n }, await now(f));
+    const signed = await signAuthorization(
+      keyHolder,
+      f.domain,
+      { from: walletAddress, to: f.splitterAddress, value: 1_000n },
+      await now(f),
+    );
     const burner = settlementOf(signed);
     await facilitator.settle.staticCall(burner);
     // ... then the payer arms its wallet before the batch lands.
@@ -50,11 +55,15 @@ describe("amounts beyond uint128", () => {
     await mined(f.token.mint(f.splitterAddress, revenue));
     expect(await f.splitter.ownerAccrued()).toBe(revenue / 2n);
     // Withdraw twice (a revert is acceptable; overpaying is not).
-    for (let i = 0; i < 2; i++) await f.splitter.withdrawOwnerFees().then((tx) => tx.wait()).catch(() => undefined);
+    for (let i = 0; i < 2; i++)
+      await f.splitter
+        .withdrawOwnerFees()
+        .then((tx) => tx.wait())
+        .catch(() => undefined);
     const ownerGot = await f.token.balanceOf(f.roles.owner.address);
     expect(ownerGot <= revenue / 2n).toBe(true);
     // The contributors' half is still there.
-    expect(await f.token.balanceOf(f.splitterAddress) >= revenue / 2n).toBe(true);
+    expect((await f.token.balanceOf(f.splitterAddress)) >= revenue / 2n).toBe(true);
   });
 
   it("postEpoch never records an allocation other than the one posted", async () => {
@@ -78,7 +87,10 @@ describe("a claims leaf for the splitter's own address", () => {
     const f = await freshStack();
     await mined(f.token.mint(f.splitterAddress, 1_000_000n));
     const contributor = f.others[0].address;
-    const tree = claimsTree([[f.splitterAddress, 880_000n], [contributor, 0n]]);
+    const tree = claimsTree([
+      [f.splitterAddress, 880_000n],
+      [contributor, 0n],
+    ]);
     await postEpoch(f, 1, tree.root, 880_000n);
     // Refusing the claim is acceptable; paying the splitter itself must not count as money received.
     await f.splitter
@@ -101,7 +113,10 @@ describe("front-running a settlement", () => {
         .connect(f.others[3])
         [TWA_BYTES](item.from, f.splitterAddress, item.value, item.validAfter, item.validBefore, item.nonce, item.signature),
     );
-    await expectRevert(f.splitter.connect(f.roles.facilitator).settle(item), f.token, "AuthorizationUsedOrCanceled", [item.from, item.nonce]);
+    await expectRevert(f.splitter.connect(f.roles.facilitator).settle(item), f.token, "AuthorizationUsedOrCanceled", [
+      item.from,
+      item.nonce,
+    ]);
     expect(await f.splitter.totalReceived()).toBe(4_242n);
     const splitter: RoyaltySplitter = f.splitter;
     expect(await splitter.contributorPool()).toBe(4_242n - 509n); // cuts: floor(4_242 * 12%) = 509
@@ -122,14 +137,22 @@ describe("settleBatch under a tight gas limit", () => {
   it("settleBatchWithGas caps each item at the relayer's choice and defers what the gas limit cannot cover", async () => {
     const f = await freshStack();
     const facilitator = f.splitter.connect(f.roles.facilitator);
-    await expectRevert(facilitator.settleBatchWithGas([await payment(f, f.payers[0], 1n)], 79_999n), f.splitter, "ItemGasTooLow", [79_999n, 80_000n]);
+    await expectRevert(facilitator.settleBatchWithGas([await payment(f, f.payers[0], 1n)], 79_999n), f.splitter, "ItemGasTooLow", [
+      79_999n,
+      80_000n,
+    ]);
 
     const keyHolder = f.others[0];
     const wallet = (await f.ethers.deployContract("GasBurningWallet", [keyHolder.address])) as unknown as GasBurningWallet;
     const walletAddress = await wallet.getAddress();
     await mined(f.token.mint(walletAddress, 1_000n));
     await mined(wallet.arm(true));
-    const signed = await signAuthorization(keyHolder, f.domain, { from: walletAddress, to: f.splitterAddress, value: 1_000n }, await now(f));
+    const signed = await signAuthorization(
+      keyHolder,
+      f.domain,
+      { from: walletAddress, to: f.splitterAddress, value: 1_000n },
+      await now(f),
+    );
     const burner = settlementOf(signed);
     const next = await payment(f, f.payers[1], 5_000n);
     const last = await payment(f, f.payers[2], 6_000n);

@@ -13,10 +13,17 @@ describe("claimMany with a recipient the token refuses", () => {
     const config = { ...f.config, token: await token.getAddress() };
     const salt = E.id("blacklist");
     await mined(f.factory.createSplitter(config, salt));
-    const splitter = (await f.ethers.getContractAt("RoyaltySplitter", await f.factory.predictSplitter(config, salt))) as unknown as RoyaltySplitter;
+    const splitter = (await f.ethers.getContractAt(
+      "RoyaltySplitter",
+      await f.factory.predictSplitter(config, salt),
+    )) as unknown as RoyaltySplitter;
     await mined(token.getFunction("mint")(await splitter.getAddress(), 1_000_000n));
     const [A, B, C] = f.others.slice(0, 3).map((s) => s.address);
-    const tree = claimsTree([[A, 100n], [B, 200n], [C, 300n]]);
+    const tree = claimsTree([
+      [A, 100n],
+      [B, 200n],
+      [C, 300n],
+    ]);
     await mined(splitter.connect(f.roles.oracle).postEpoch(1, tree.root, 600n, E.id("r"), ""));
     await f.connection.networkHelpers.mine();
     await mined(token.getFunction("blacklist")(B, true));
@@ -44,11 +51,17 @@ describe("a leaf lowered in a later epoch", () => {
     const f = await freshStack();
     await mined(f.token.mint(f.splitterAddress, 1_000_000n));
     const [A, B] = f.others.slice(0, 2).map((s) => s.address);
-    const first = claimsTree([[A, 500n], [B, 100n]]);
+    const first = claimsTree([
+      [A, 500n],
+      [B, 100n],
+    ]);
     await postEpoch(f, 1, first.root, 600n);
     await mined(f.splitter.claim(A, 500n, first.proofOf(A).proof));
     // Epoch 2 lowers A to 300 (already claimed 500) and raises B to 400: allocated = max(300, 500) + 400.
-    const second = claimsTree([[A, 300n], [B, 400n]]);
+    const second = claimsTree([
+      [A, 300n],
+      [B, 400n],
+    ]);
     await postEpoch(f, 2, second.root, 900n);
     await expectRevert(f.splitter.claim(A, 300n, second.proofOf(A).proof), f.splitter, "NothingToClaim");
     await mined(f.splitter.claim(B, 400n, second.proofOf(B).proof));
@@ -60,10 +73,16 @@ describe("a leaf lowered in a later epoch", () => {
     const f = await freshStack();
     await mined(f.token.mint(f.splitterAddress, 1_000_000n));
     const [A, B] = f.others.slice(0, 2).map((s) => s.address);
-    const first = claimsTree([[A, 500n], [B, 100n]]);
+    const first = claimsTree([
+      [A, 500n],
+      [B, 100n],
+    ]);
     await postEpoch(f, 1, first.root, 600n);
     await mined(f.splitter.claim(A, 500n, first.proofOf(A).proof));
-    const second = claimsTree([[A, 300n], [B, 400n]]);
+    const second = claimsTree([
+      [A, 300n],
+      [B, 400n],
+    ]);
     await postEpoch(f, 2, second.root, 700n);
     await expectRevert(f.splitter.claim(B, 400n, second.proofOf(B).proof), f.splitter, "OverClaimed", [700n, 900n]);
   });

@@ -38,12 +38,10 @@ describe("postEpoch", () => {
 
   it("an allocation one unit above the contributor pool is rejected (OverAllocated)", async () => {
     expect(await f.splitter.contributorPool()).toBe(880_000n);
-    await expectRevert(
-      f.splitter.connect(f.roles.oracle).postEpoch(1, E.id("r"), 880_001n, E.id("rec"), ""),
-      f.splitter,
-      "OverAllocated",
-      [880_000n, 880_001n],
-    );
+    await expectRevert(f.splitter.connect(f.roles.oracle).postEpoch(1, E.id("r"), 880_001n, E.id("rec"), ""), f.splitter, "OverAllocated", [
+      880_000n,
+      880_001n,
+    ]);
   });
 
   it("a valid epoch is active from the next second (the local one-second challenge period) and EpochPosted carries every field", async () => {
@@ -111,7 +109,10 @@ describe("challenge period", () => {
 
   it("a posted epoch is pending until activeAt; claims use the previous active root until then", async () => {
     const keeper = f.splitter.connect(f.roles.keeper);
-    const tree1 = claimsTree([[A, 100n], [B, 200n]]);
+    const tree1 = claimsTree([
+      [A, 100n],
+      [B, 200n],
+    ]);
     const r1 = await postEpoch(f, 1, tree1.root, 300n);
     const t1 = await blockTime(f, r1);
     expect(eventsOf(r1, f.splitter, "EpochPosted")[0].args.activeAt).toBe(t1 + HOUR);
@@ -138,7 +139,11 @@ describe("challenge period", () => {
     expect([...(await f.splitter.pendingEpoch())]).toEqual([0n, E.ZeroHash, 0n, 0n]);
 
     // Epoch 2 is pending: epoch 1 stays the claims root.
-    const tree2 = claimsTree([[A, 250n], [B, 300n], [C, 50n]]);
+    const tree2 = claimsTree([
+      [A, 250n],
+      [B, 300n],
+      [C, 50n],
+    ]);
     const r2 = await postEpoch(f, 2, tree2.root, 600n);
     const t2 = await blockTime(f, r2);
     expect([...(await f.splitter.activeEpoch())]).toEqual([1n, tree1.root, 300n]);
@@ -266,8 +271,17 @@ describe("claims", () => {
   beforeAll(async () => {
     f = await funded(1_000_000n);
     [A, B, C, D] = f.others.slice(0, 4).map((s) => s.address);
-    tree1 = claimsTree([[A, 100_000n], [B, 200_000n], [C, 0n]]);
-    tree2 = claimsTree([[A, 150_000n], [B, 200_000n], [C, 80_000n], [D, 20_000n]]);
+    tree1 = claimsTree([
+      [A, 100_000n],
+      [B, 200_000n],
+      [C, 0n],
+    ]);
+    tree2 = claimsTree([
+      [A, 150_000n],
+      [B, 200_000n],
+      [C, 80_000n],
+      [D, 20_000n],
+    ]);
   });
 
   it("before any epoch nothing can be claimed (InvalidProof)", async () => {
@@ -360,7 +374,11 @@ describe("claims", () => {
   it("claimMany with nothing new for anyone pays 0 without reverting (unlike claim)", async () => {
     const accounts = [A, B];
     const receipt = await mined(
-      f.splitter.claimMany(accounts, accounts.map((a) => tree2.proofOf(a).amount), accounts.map((a) => tree2.proofOf(a).proof)),
+      f.splitter.claimMany(
+        accounts,
+        accounts.map((a) => tree2.proofOf(a).amount),
+        accounts.map((a) => tree2.proofOf(a).proof),
+      ),
     );
     expect(eventsOf(receipt, f.splitter, "Claimed")).toHaveLength(0);
     expect(eventsOf(receipt, f.token, "Transfer")).toHaveLength(0);
@@ -373,7 +391,10 @@ describe("OverClaimed: a malicious tree cannot pay more than the posted allocati
   it("leaves summing above cumulativeAllocated pay out only up to it", async () => {
     const f = await funded(1_000_000n);
     const [A, B] = f.others.slice(0, 2).map((s) => s.address);
-    const evil = claimsTree([[A, 600n], [B, 600n]]);
+    const evil = claimsTree([
+      [A, 600n],
+      [B, 600n],
+    ]);
     await postEpoch(f, 1, evil.root, 1_000n);
     const pa = evil.proofOf(A).proof;
     const pb = evil.proofOf(B).proof;

@@ -66,15 +66,32 @@ describe("linkFrontRun", () => {
     const cancelled = await signed();
     const domain = { name: "USD Coin", version: "2", chainId: s.chainId, verifyingContract: s.asset };
     const sig = E.Signature.from(await signCancel(cancelled.payer, domain, cancelled.payer.address, cancelled.auth.nonce));
-    await (await s.token["cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)"](cancelled.payer.address, cancelled.auth.nonce, sig.v, sig.r, sig.s)).wait();
+    await (
+      await s.token["cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)"](
+        cancelled.payer.address,
+        cancelled.auth.nonce,
+        sig.v,
+        sig.r,
+        sig.s,
+      )
+    ).wait();
     expect(await linkFrontRun(s.facilitator.relayer, cancelled.link)).toEqual({ status: "not_to_splitter", usedIn: null });
   });
 
   it("linkPayment itself: facilitators only, and only for an authorization the token reports used", async () => {
     const p = await signed();
     const l = p.link;
-    await expectRevert(s.splitter.connect(s.roles.keeper).linkPayment(l.outputId, l.attributionRoot, l.payer, l.value, l.nonce), s.splitter, "NotFacilitator");
+    await expectRevert(
+      s.splitter.connect(s.roles.keeper).linkPayment(l.outputId, l.attributionRoot, l.payer, l.value, l.nonce),
+      s.splitter,
+      "NotFacilitator",
+    );
     const asRelayer = s.splitter.connect(s.relayer);
-    await expectRevert(asRelayer.linkPayment(l.outputId, l.attributionRoot, l.payer, l.value, l.nonce), s.splitter, "AuthorizationNotUsed", [l.payer, l.nonce]);
+    await expectRevert(
+      asRelayer.linkPayment(l.outputId, l.attributionRoot, l.payer, l.value, l.nonce),
+      s.splitter,
+      "AuthorizationNotUsed",
+      [l.payer, l.nonce],
+    );
   });
 });

@@ -242,7 +242,10 @@ describe("guardian pause", () => {
     const pool = await f.splitter.contributorPool();
     expect(pool).toBe(2_000_000n - 200_000n - 40_000n);
     const contributor = f.others[0].address;
-    const tree = claimsTree([[contributor, pool], [f.others[1].address, 0n]]);
+    const tree = claimsTree([
+      [contributor, pool],
+      [f.others[1].address, 0n],
+    ]);
     await postEpoch(f, 1, tree.root, pool);
     const { proof } = tree.proofOf(contributor);
     await mined(f.splitter.connect(f.roles.keeper).claim(contributor, pool, proof));
@@ -277,7 +280,10 @@ describe("plain transfers count as revenue", () => {
     expect(await f.splitter.contributorPool()).toBe(880_000n);
 
     const [c1, c2] = [f.others[0].address, f.others[1].address];
-    const tree = claimsTree([[c1, 500_000n], [c2, 380_000n]]);
+    const tree = claimsTree([
+      [c1, 500_000n],
+      [c2, 380_000n],
+    ]);
     await postEpoch(f, 1, tree.root, 880_000n);
     await mined(f.splitter.connect(f.roles.keeper).claim(c1, 500_000n, tree.proofOf(c1).proof));
     await mined(f.splitter.connect(f.roles.keeper).claim(c2, 380_000n, tree.proofOf(c2).proof));
@@ -327,9 +333,7 @@ describe("settleBatch", () => {
     const receipt = await mined(facilitator.settleBatch(items));
 
     // Events: one per item, in order, settled or skipped.
-    const names = receipt.logs
-      .filter((l) => l.address === f.splitterAddress)
-      .map((l) => f.splitter.interface.parseLog(l)!.name);
+    const names = receipt.logs.filter((l) => l.address === f.splitterAddress).map((l) => f.splitter.interface.parseLog(l)!.name);
     expect(names).toEqual([
       "PaymentSettled",
       "PaymentSkipped",
@@ -368,12 +372,7 @@ describe("settleBatch", () => {
     ]);
 
     const balancesAfter = await Promise.all([p0, p1, p2, p3].map((p) => f.token.balanceOf(p.address)));
-    expect(balancesAfter).toEqual([
-      balancesBefore[0] - 250_000n,
-      balancesBefore[1] - 333_333n,
-      balancesBefore[2],
-      balancesBefore[3],
-    ]);
+    expect(balancesAfter).toEqual([balancesBefore[0] - 250_000n, balancesBefore[1] - 333_333n, balancesBefore[2], balancesBefore[3]]);
     expect(await f.splitter.totalReceived()).toBe(receivedBefore + 583_333n);
     expect(await f.token.balanceOf(f.splitterAddress)).toBe(receivedBefore + 583_333n);
 

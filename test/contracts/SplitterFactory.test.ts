@@ -187,7 +187,10 @@ describe("validate", () => {
     const salt = freshSalt();
     const receipt = await mined(factory.createSplitter(config, salt));
     expect(eventsOf(receipt, factory, "SplitterCreated")).toHaveLength(1);
-    const splitter = (await s.ethers.getContractAt("RoyaltySplitter", await factory.predictSplitter(config, salt))) as unknown as RoyaltySplitter;
+    const splitter = (await s.ethers.getContractAt(
+      "RoyaltySplitter",
+      await factory.predictSplitter(config, salt),
+    )) as unknown as RoyaltySplitter;
     expect([...(await splitter.config())]).toEqual(configTuple(config));
   });
 });

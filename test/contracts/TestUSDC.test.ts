@@ -46,7 +46,10 @@ async function signedTransfer(to: string, value: bigint, extra: Record<string, u
   return signAuthorization(signer, domain, { to, value, ...extra }, await now(s));
 }
 
-async function signReceive(signer: typeof payer, a: { from: string; to: string; value: bigint; validAfter: bigint; validBefore: bigint; nonce: string }) {
+async function signReceive(
+  signer: typeof payer,
+  a: { from: string; to: string; value: bigint; validAfter: bigint; validBefore: bigint; nonce: string },
+) {
   return signer.signTypedData(domain, RECEIVE_WITH_AUTHORIZATION_TYPES, a);
 }
 
@@ -109,7 +112,11 @@ describe("transferWithAuthorization", () => {
   it("(v,r,s) overload: a relayer submits, tokens move from payer to payee, nonce is used", async () => {
     const signed = await signedTransfer(payee.address, 1_500_000n);
     const { auth } = signed;
-    const [fromBefore, toBefore, relayerBefore] = await Promise.all([balance(payer.address), balance(payee.address), balance(relayer.address)]);
+    const [fromBefore, toBefore, relayerBefore] = await Promise.all([
+      balance(payer.address),
+      balance(payee.address),
+      balance(relayer.address),
+    ]);
     expect(await s.token.authorizationState(payer.address, auth.nonce)).toBe(false);
     const { v, r, s: sig } = vrs(signed.signature);
     const receipt = await mined(
@@ -129,14 +136,22 @@ describe("transferWithAuthorization", () => {
     const signed = await signedTransfer(payee.address, 7n);
     const { auth, signature } = signed;
     const toBefore = await balance(payee.address);
-    await mined(s.token.connect(relayer)[TWA_BYTES](auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce, signature));
+    await mined(
+      s.token.connect(relayer)[TWA_BYTES](auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce, signature),
+    );
     expect(await balance(payee.address)).toBe(toBefore + 7n);
     expect(await s.token.authorizationState(payer.address, auth.nonce)).toBe(true);
 
     const args = [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce] as const;
-    await expectRevert(s.token.connect(relayer)[TWA_BYTES](...args, signature), s.token, "AuthorizationUsedOrCanceled", [payer.address, auth.nonce]);
+    await expectRevert(s.token.connect(relayer)[TWA_BYTES](...args, signature), s.token, "AuthorizationUsedOrCanceled", [
+      payer.address,
+      auth.nonce,
+    ]);
     const { v, r, s: sig } = vrs(signature);
-    await expectRevert(s.token.connect(relayer)[TWA_VRS](...args, v, r, sig), s.token, "AuthorizationUsedOrCanceled", [payer.address, auth.nonce]);
+    await expectRevert(s.token.connect(relayer)[TWA_VRS](...args, v, r, sig), s.token, "AuthorizationUsedOrCanceled", [
+      payer.address,
+      auth.nonce,
+    ]);
     expect(await balance(payee.address)).toBe(toBefore + 7n);
   });
 
@@ -196,7 +211,11 @@ describe("transferWithAuthorization", () => {
     await expectRevert(send(101n, a.to, signed.signature), s.token, "InvalidSignature");
     await expectRevert(send(100n, relayer.address, signed.signature), s.token, "InvalidSignature");
 
-    const otherChain = await signAuthorization(payer, { ...domain, chainId: 1n }, { to: payee.address, value: 100n, nonce: a.nonce, validBefore: a.validBefore });
+    const otherChain = await signAuthorization(
+      payer,
+      { ...domain, chainId: 1n },
+      { to: payee.address, value: 100n, nonce: a.nonce, validBefore: a.validBefore },
+    );
     await expectRevert(send(100n, a.to, otherChain.signature), s.token, "InvalidSignature");
 
     const receiveSig = await signReceive(payer, a);
@@ -253,7 +272,10 @@ describe("receiveWithAuthorization", () => {
   it("anyone but the payee is refused with CallerNotPayee, on both overloads", async () => {
     const { a, signature } = await signedReceive(9n);
     const args = [a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce] as const;
-    await expectRevert(s.token.connect(relayer)[RWA_BYTES](...args, signature), s.token, "CallerNotPayee", [relayer.address, payee.address]);
+    await expectRevert(s.token.connect(relayer)[RWA_BYTES](...args, signature), s.token, "CallerNotPayee", [
+      relayer.address,
+      payee.address,
+    ]);
     const { v, r, s: sig } = vrs(signature);
     await expectRevert(s.token.connect(payer)[RWA_VRS](...args, v, r, sig), s.token, "CallerNotPayee", [payer.address, payee.address]);
     expect(await s.token.authorizationState(payer.address, a.nonce)).toBe(false);
@@ -312,13 +334,19 @@ describe("cancelAuthorization", () => {
     const cancelSig = await signCancel(payer, domain, payer.address, nonce);
     await mined(s.token.connect(relayer)[CANCEL_BYTES](payer.address, nonce, cancelSig));
     expect(await s.token.authorizationState(payer.address, nonce)).toBe(true);
-    await expectRevert(s.token.connect(relayer)[CANCEL_BYTES](payer.address, nonce, cancelSig), s.token, "AuthorizationUsedOrCanceled", [payer.address, nonce]);
+    await expectRevert(s.token.connect(relayer)[CANCEL_BYTES](payer.address, nonce, cancelSig), s.token, "AuthorizationUsedOrCanceled", [
+      payer.address,
+      nonce,
+    ]);
 
     const used = await signedTransfer(payee.address, 1n);
     const u = used.auth;
     await mined(s.token.connect(relayer)[TWA_BYTES](u.from, u.to, u.value, u.validAfter, u.validBefore, u.nonce, used.signature));
     const lateCancel = await signCancel(payer, domain, payer.address, u.nonce);
-    await expectRevert(s.token.connect(relayer)[CANCEL_BYTES](payer.address, u.nonce, lateCancel), s.token, "AuthorizationUsedOrCanceled", [payer.address, u.nonce]);
+    await expectRevert(s.token.connect(relayer)[CANCEL_BYTES](payer.address, u.nonce, lateCancel), s.token, "AuthorizationUsedOrCanceled", [
+      payer.address,
+      u.nonce,
+    ]);
   });
 
   it("a cancel signed by someone else is refused and leaves the nonce usable", async () => {
@@ -350,7 +378,9 @@ describe("ERC-1271 signers", () => {
     const one = await signAuthorization(walletKeyHolder(), domain, { from: walletAddress, to: payee.address, value: 1_000n }, t);
     const a = one.auth;
     const before = await balance(payee.address);
-    const receipt = await mined(s.token.connect(relayer)[TWA_BYTES](a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, one.signature));
+    const receipt = await mined(
+      s.token.connect(relayer)[TWA_BYTES](a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, one.signature),
+    );
     const [used] = eventsOf(receipt, s.token, "AuthorizationUsed");
     expect(used.args.authorizer).toBe(walletAddress);
 
@@ -382,14 +412,22 @@ describe("ERC-1271 signers", () => {
     expect(await balance(payee.address)).toBe(before + 5n);
 
     const nonce = randomNonce();
-    await mined(s.token.connect(relayer)[CANCEL_BYTES](walletAddress, nonce, await signCancel(walletKeyHolder(), domain, walletAddress, nonce)));
+    await mined(
+      s.token.connect(relayer)[CANCEL_BYTES](walletAddress, nonce, await signCancel(walletKeyHolder(), domain, walletAddress, nonce)),
+    );
     expect(await s.token.authorizationState(walletAddress, nonce)).toBe(true);
   });
 
   it("a wallet signs a permit (bytes overload)", async () => {
     const deadline = (await now(s)) + 3600n;
     const nonce = await s.token.nonces(walletAddress);
-    const sig = await signPermit(walletKeyHolder(), domain, { owner: walletAddress, spender: relayer.address, value: 77n, nonce, deadline });
+    const sig = await signPermit(walletKeyHolder(), domain, {
+      owner: walletAddress,
+      spender: relayer.address,
+      value: 77n,
+      nonce,
+      deadline,
+    });
     await mined(s.token.connect(relayer)[PERMIT_BYTES](walletAddress, relayer.address, 77n, deadline, sig));
     expect(await s.token.allowance(walletAddress, relayer.address)).toBe(77n);
     expect(await s.token.nonces(walletAddress)).toBe(nonce + 1n);
@@ -419,9 +457,17 @@ describe("permit (EIP-2612)", () => {
     const sig = await signPermit(payer, domain, { owner: payer.address, spender: stranger.address, value: 5n, nonce, deadline });
     await mined(s.token.connect(relayer)[PERMIT_BYTES](payer.address, stranger.address, 5n, deadline, sig));
     expect(await s.token.allowance(payer.address, stranger.address)).toBe(5n);
-    await expectRevert(s.token.connect(relayer)[PERMIT_BYTES](payer.address, stranger.address, 5n, deadline, sig), s.token, "InvalidSignature");
+    await expectRevert(
+      s.token.connect(relayer)[PERMIT_BYTES](payer.address, stranger.address, 5n, deadline, sig),
+      s.token,
+      "InvalidSignature",
+    );
     const { v, r, s: ss } = vrs(sig);
-    await expectRevert(s.token.connect(relayer)[PERMIT_VRS](payer.address, stranger.address, 5n, deadline, v, r, ss), s.token, "InvalidSignature");
+    await expectRevert(
+      s.token.connect(relayer)[PERMIT_VRS](payer.address, stranger.address, 5n, deadline, v, r, ss),
+      s.token,
+      "InvalidSignature",
+    );
     expect(await s.token.nonces(payer.address)).toBe(nonce + 1n);
   });
 
@@ -433,10 +479,18 @@ describe("permit (EIP-2612)", () => {
     await mined(s.token.connect(relayer)[PERMIT_BYTES](payer.address, stranger.address, 6n, t, onTime));
     expect(await s.token.allowance(payer.address, stranger.address)).toBe(6n);
 
-    const late = await signPermit(payer, domain, { owner: payer.address, spender: stranger.address, value: 8n, nonce: nonce + 1n, deadline: t });
+    const late = await signPermit(payer, domain, {
+      owner: payer.address,
+      spender: stranger.address,
+      value: 8n,
+      nonce: nonce + 1n,
+      deadline: t,
+    });
     await expectRevert(s.token.connect(relayer)[PERMIT_BYTES](payer.address, stranger.address, 8n, t, late), s.token, "PermitExpired", [t]);
     const { v, r, s: ss } = vrs(late);
-    await expectRevert(s.token.connect(relayer)[PERMIT_VRS](payer.address, stranger.address, 8n, t, v, r, ss), s.token, "PermitExpired", [t]);
+    await expectRevert(s.token.connect(relayer)[PERMIT_VRS](payer.address, stranger.address, 8n, t, v, r, ss), s.token, "PermitExpired", [
+      t,
+    ]);
     expect(await s.token.nonces(payer.address)).toBe(nonce + 1n);
     expect(await s.token.allowance(payer.address, stranger.address)).toBe(6n);
   });
@@ -445,12 +499,28 @@ describe("permit (EIP-2612)", () => {
     const deadline = (await now(s)) + 3600n;
     const nonce = await s.token.nonces(payer.address);
     const forged = await signPermit(stranger, domain, { owner: payer.address, spender: stranger.address, value: 1_000n, nonce, deadline });
-    await expectRevert(s.token.connect(stranger)[PERMIT_BYTES](payer.address, stranger.address, 1_000n, deadline, forged), s.token, "InvalidSignature");
+    await expectRevert(
+      s.token.connect(stranger)[PERMIT_BYTES](payer.address, stranger.address, 1_000n, deadline, forged),
+      s.token,
+      "InvalidSignature",
+    );
     const { v, r, s: ss } = vrs(forged);
-    await expectRevert(s.token.connect(stranger)[PERMIT_VRS](payer.address, stranger.address, 1_000n, deadline, v, r, ss), s.token, "InvalidSignature");
+    await expectRevert(
+      s.token.connect(stranger)[PERMIT_VRS](payer.address, stranger.address, 1_000n, deadline, v, r, ss),
+      s.token,
+      "InvalidSignature",
+    );
     const genuine = await signPermit(payer, domain, { owner: payer.address, spender: stranger.address, value: 1_000n, nonce, deadline });
-    await expectRevert(s.token.connect(stranger)[PERMIT_BYTES](payer.address, stranger.address, 1_001n, deadline, genuine), s.token, "InvalidSignature");
-    await expectRevert(s.token.connect(stranger)[PERMIT_BYTES](payer.address, stranger.address, 1_000n, deadline + 1n, genuine), s.token, "InvalidSignature");
+    await expectRevert(
+      s.token.connect(stranger)[PERMIT_BYTES](payer.address, stranger.address, 1_001n, deadline, genuine),
+      s.token,
+      "InvalidSignature",
+    );
+    await expectRevert(
+      s.token.connect(stranger)[PERMIT_BYTES](payer.address, stranger.address, 1_000n, deadline + 1n, genuine),
+      s.token,
+      "InvalidSignature",
+    );
     expect(await s.token.nonces(payer.address)).toBe(nonce);
   });
 });

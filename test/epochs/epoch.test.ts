@@ -41,7 +41,11 @@ describe("largest-remainder apportionment", () => {
     fc.assert(
       fc.property(
         fc.bigInt({ min: 0n, max: 10n ** 24n }),
-        fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.bigInt({ min: 0n, max: 10n ** 18n })), { minLength: 1, maxLength: 20, selector: (t) => t[0] }),
+        fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.bigInt({ min: 0n, max: 10n ** 18n })), {
+          minLength: 1,
+          maxLength: 20,
+          selector: (t) => t[0],
+        }),
         (total, raw) => {
           const items = raw.map(([k, w]) => ({ key: `k${k}`, weight: w }));
           const W = items.reduce((a, i) => a + i.weight, 0n);
@@ -85,7 +89,14 @@ describe("epoch aggregation", () => {
       protocolBps: 200,
       modelOwner: OWNER,
       payments: [
-        { outputId: outputId(0), amount: 1_000_000n, record: record([[A, 500_000], [B, 500_000]]) },
+        {
+          outputId: outputId(0),
+          amount: 1_000_000n,
+          record: record([
+            [A, 500_000],
+            [B, 500_000],
+          ]),
+        },
         { outputId: outputId(1), amount: 3_000_000n, record: record([[A, 750_000]]) },
       ],
     });
@@ -108,7 +119,13 @@ describe("epoch aggregation", () => {
   });
 
   it("accumulates across epochs and pays the pool growth only", () => {
-    const e1 = buildEpoch({ epoch: 1, ownerBps: 1000, protocolBps: 200, modelOwner: OWNER, payments: [{ outputId: outputId(0), amount: 999n, record: record([[A, PPM]]) }] });
+    const e1 = buildEpoch({
+      epoch: 1,
+      ownerBps: 1000,
+      protocolBps: 200,
+      modelOwner: OWNER,
+      payments: [{ outputId: outputId(0), amount: 999n, record: record([[A, PPM]]) }],
+    });
     const e2 = buildEpoch({
       epoch: 2,
       ownerBps: 1000,
@@ -127,24 +144,48 @@ describe("epoch aggregation", () => {
 
   it("the pool never shrinks as revenue grows (both cuts floored together, as the contract does)", () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 10n ** 30n }), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 }), (r, o, p) => {
-        fc.pre(o + p <= 10_000);
-        return contributorPool(r + 1n, o, p) >= contributorPool(r, o, p);
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 30n }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        (r, o, p) => {
+          fc.pre(o + p <= 10_000);
+          return contributorPool(r + 1n, o, p) >= contributorPool(r, o, p);
+        },
+      ),
       { numRuns: 2000 },
     );
     // Two independent floors would give pool(3) = 3 and pool(4) = 2 here.
     expect(contributorPool(3n, 3000, 3000)).toBe(2n);
     expect(contributorPool(4n, 3000, 3000)).toBe(2n);
-    const e1 = buildEpoch({ epoch: 1, ownerBps: 3000, protocolBps: 3000, modelOwner: OWNER, payments: [{ outputId: outputId(0), amount: 3n, record: record([[A, PPM]]) }] });
-    const e2 = buildEpoch({ epoch: 2, ownerBps: 3000, protocolBps: 3000, modelOwner: OWNER, previous: nextPreviousState(e1), payments: [{ outputId: outputId(1), amount: 1n, record: record([[B, PPM]]) }] });
+    const e1 = buildEpoch({
+      epoch: 1,
+      ownerBps: 3000,
+      protocolBps: 3000,
+      modelOwner: OWNER,
+      payments: [{ outputId: outputId(0), amount: 3n, record: record([[A, PPM]]) }],
+    });
+    const e2 = buildEpoch({
+      epoch: 2,
+      ownerBps: 3000,
+      protocolBps: 3000,
+      modelOwner: OWNER,
+      previous: nextPreviousState(e1),
+      payments: [{ outputId: outputId(1), amount: 1n, record: record([[B, PPM]]) }],
+    });
     expect(e1.cumulativeAllocated).toBe("2");
     expect(e2.epochPool).toBe("0");
     expect(e2.cumulativeAllocated).toBe("2");
   });
 
   it("merges the owner's unattributed share with its own contributions into one leaf", () => {
-    const doc = buildEpoch({ epoch: 1, ownerBps: 0, protocolBps: 0, modelOwner: OWNER, payments: [{ outputId: outputId(0), amount: 100n, record: record([[OWNER, 300_000]]) }] });
+    const doc = buildEpoch({
+      epoch: 1,
+      ownerBps: 0,
+      protocolBps: 0,
+      modelOwner: OWNER,
+      payments: [{ outputId: outputId(0), amount: 100n, record: record([[OWNER, 300_000]]) }],
+    });
     expect(doc.claims.leaves).toEqual([expect.objectContaining({ account: OWNER, cumulativeAmount: "100" })]);
   });
 
@@ -161,7 +202,9 @@ describe("epoch aggregation", () => {
     expect(() => buildEpoch({ ...base, payments: [p({}), p({})] })).toThrowError(/duplicate_output/);
     expect(() => buildEpoch({ ...base, payments: [p({ amount: 0n })] })).toThrowError(/invalid_payment/);
     expect(() => buildEpoch({ ...base, payments: [p({ outputId: "0x12" })] })).toThrowError(/invalid_epoch_input/);
-    expect(() => buildEpoch({ ...base, payments: [p({ record: { ...record([[A, PPM]]), unattributedPpm: 1 } })] })).toThrowError(/invalid_record/);
+    expect(() => buildEpoch({ ...base, payments: [p({ record: { ...record([[A, PPM]]), unattributedPpm: 1 } })] })).toThrowError(
+      /invalid_record/,
+    );
     expect(() => buildEpoch({ ...base, payments: [p({ record: record([[A.toLowerCase(), PPM]]) })] })).toThrowError(/invalid_record/);
     expect(() => buildEpoch({ ...base, epoch: 2, payments: [] })).toThrowError(/invalid_epoch_input/);
     expect(() => buildEpoch({ ...base, ownerBps: 9000, protocolBps: 2000, payments: [p({})] })).toThrowError(/invalid_epoch_input/);
@@ -227,7 +270,17 @@ describe("epoch verification (off-chain)", () => {
     ownerBps: 1000,
     protocolBps: 200,
     modelOwner: OWNER,
-    payments: Array.from({ length: 5 }, (_, i) => ({ outputId: hexlify(randomBytes(32)), amount: BigInt(1000 + i), record: record([[A, 100_000 * i], [B, 1000]], i) })),
+    payments: Array.from({ length: 5 }, (_, i) => ({
+      outputId: hexlify(randomBytes(32)),
+      amount: BigInt(1000 + i),
+      record: record(
+        [
+          [A, 100_000 * i],
+          [B, 1000],
+        ],
+        i,
+      ),
+    })),
   });
 
   it("recomputes a published document (after a JSON round trip) and accepts it", async () => {
@@ -258,7 +311,12 @@ describe("epoch verification (off-chain)", () => {
   });
 
   it("reports a malformed document as failing instead of crashing", async () => {
-    for (const bad of [null, {}, { ...JSON.parse(JSON.stringify(doc)), payments: 5 }, { ...JSON.parse(JSON.stringify(doc)), format: "other" }]) {
+    for (const bad of [
+      null,
+      {},
+      { ...JSON.parse(JSON.stringify(doc)), payments: 5 },
+      { ...JSON.parse(JSON.stringify(doc)), format: "other" },
+    ]) {
       const v = await verifyEpoch(bad as never);
       expect(v.ok).toBe(false);
       expect(v.checks[0]).toMatchObject({ name: "format", ok: false });

@@ -16,7 +16,9 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (typeof value === "object") {
     const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
   }
   return JSON.stringify(value);
@@ -59,9 +61,12 @@ export interface Recomputed {
 export function recompute(doc: Doc, previousDoc: Doc | null): Recomputed {
   const prevReceived = previousDoc ? BigInt(previousDoc.cumulativeReceived) : 0n;
   const prevAllocated = previousDoc ? BigInt(previousDoc.cumulativeAllocated) : 0n;
-  const prevTotals = new Map<string, bigint>((previousDoc?.claims.leaves ?? []).map((l: any) => [getAddress(l.account), BigInt(l.cumulativeAmount)]));
+  const prevTotals = new Map<string, bigint>(
+    (previousDoc?.claims.leaves ?? []).map((l: any) => [getAddress(l.account), BigInt(l.cumulativeAmount)]),
+  );
   const received = BigInt(doc.cumulativeReceived);
-  const epochPool = pool(received, doc.ownerBps, doc.protocolBps) > prevAllocated ? pool(received, doc.ownerBps, doc.protocolBps) - prevAllocated : 0n;
+  const epochPool =
+    pool(received, doc.ownerBps, doc.protocolBps) > prevAllocated ? pool(received, doc.ownerBps, doc.protocolBps) - prevAllocated : 0n;
   const owner = getAddress(doc.modelOwner);
 
   const weights = new Map<string, bigint>();
@@ -91,8 +96,12 @@ export function recompute(doc: Doc, previousDoc: Doc | null): Recomputed {
   };
 }
 
-const EPOCH_POSTED = parseAbiItem("event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt)");
-const PAYMENT_SETTLED = parseAbiItem("event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)");
+const EPOCH_POSTED = parseAbiItem(
+  "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt)",
+);
+const PAYMENT_SETTLED = parseAbiItem(
+  "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
+);
 
 /** Section 1: the latest posting of `epoch`. */
 export async function postedEpoch(client: PublicClient, splitter: Address, epoch: number) {
@@ -104,5 +113,7 @@ export async function postedEpoch(client: PublicClient, splitter: Address, epoch
 /** Section 2: every PaymentSettled of the splitter, by output id. */
 export async function settledPayments(client: PublicClient, splitter: Address) {
   const logs = await client.getLogs({ address: splitter, event: PAYMENT_SETTLED, fromBlock: 0n });
-  return new Map(logs.map((l) => [l.args.outputId!.toLowerCase(), { amount: l.args.amount!, attributionRoot: l.args.attributionRoot!.toLowerCase() }]));
+  return new Map(
+    logs.map((l) => [l.args.outputId!.toLowerCase(), { amount: l.args.amount!, attributionRoot: l.args.attributionRoot!.toLowerCase() }]),
+  );
 }

@@ -36,10 +36,17 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 async function payOnce(prompt: string) {
   const payer = new Wallet(Wallet.createRandom().privateKey);
   await (await (token.getFunction("mint") as any)(payer.address, 100_000n)).wait();
-  const init = (headers: Record<string, string> = {}) => ({ method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ model: "m", prompt, max_tokens: 16 }) });
+  const init = (headers: Record<string, string> = {}) => ({
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ model: "m", prompt, max_tokens: 16 }),
+  });
   const challenge = await fetch(`${base}/v1/completions`, init());
   const requirements = decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0] as PaymentRequirements;
-  const res = await fetch(`${base}/v1/completions`, init({ "payment-signature": encodePaymentSignatureHeader(await pay(payer, requirements)) }));
+  const res = await fetch(
+    `${base}/v1/completions`,
+    init({ "payment-signature": encodePaymentSignatureHeader(await pay(payer, requirements)) }),
+  );
   expect(res.status).toBe(200);
 }
 
@@ -59,12 +66,28 @@ beforeAll(async () => {
   server = await createApp({
     config: {
       server: { port: 0 },
-      chain: { rpcUrl: "in-process", token: await token.getAddress(), factory: await factory.getAddress(), guardian: guardian.address, protocolRecipient: protocol.address },
+      chain: {
+        rpcUrl: "in-process",
+        token: await token.getAddress(),
+        factory: await factory.getAddress(),
+        guardian: guardian.address,
+        protocolRecipient: protocol.address,
+      },
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir,
       epochs: { enabled: false },
       datanets: [{ id: "brown", seed: { corpus: "brown", documents: 6, contributors: 4 } }],
-      models: [{ id: "m", backend: "infinigram", datanet: "brown", pricePerRequest: "5000", ownerBps: 1000, owner: owner.address, challengePeriod: CHALLENGE }],
+      models: [
+        {
+          id: "m",
+          backend: "infinigram",
+          datanet: "brown",
+          pricePerRequest: "5000",
+          ownerBps: 1000,
+          owner: owner.address,
+          challengePeriod: CHALLENGE,
+        },
+      ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
     chain: { provider: ethers.provider, relayer, oracle },
@@ -87,7 +110,9 @@ describe("royalty402 epoch repost", () => {
 
     const refusedEarly = await cli(["epoch", "repost", "m"]);
     expect(refusedEarly.code).toBe(1);
-    expect(refusedEarly.stderr).toBe("royalty402: the server refused POST /admin/epochs/repost (HTTP 409, no_vetoed_epoch): the latest epoch of m is none: nothing to repost.\n");
+    expect(refusedEarly.stderr).toBe(
+      "royalty402: the server refused POST /admin/epochs/repost (HTTP 409, no_vetoed_epoch): the latest epoch of m is none: nothing to repost.\n",
+    );
 
     const first = await cli(["epoch", "close", "--model", "m"]);
     expect(first.stdout).toMatch(/^m: epoch 1 posted: 2 outputs, /);
@@ -105,12 +130,16 @@ describe("royalty402 epoch repost", () => {
     await advance(2 * 86_400);
     const reposted = await cli(["epoch", "repost", "m"]);
     expect(reposted.code, reposted.stderr).toBe(0);
-    expect(reposted.stdout).toMatch(/^m: epoch 1 reposted, tx 0x[0-9a-f]{64}; claimable from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC unless the guardian vetoes it again\.\n$/);
+    expect(reposted.stdout).toMatch(
+      /^m: epoch 1 reposted, tx 0x[0-9a-f]{64}; claimable from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC unless the guardian vetoes it again\.\n$/,
+    );
     const pending = await splitter.getFunction("pendingEpoch")();
     expect(pending.epoch).toBe(1n);
     expect(pending.claimsRoot).toBe(posted!.claimsRoot); // the same document
     expect((await server.context.ledger.getEpoch(splitterAddress, 1))!.status).toBe("posted");
-    expect((await cli(["epoch", "repost", "m"])).stderr).toMatch(/\(HTTP 409, no_vetoed_epoch\): the latest epoch of m is epoch 1, posted: nothing to repost\.\n$/);
+    expect((await cli(["epoch", "repost", "m"])).stderr).toMatch(
+      /\(HTTP 409, no_vetoed_epoch\): the latest epoch of m is epoch 1, posted: nothing to repost\.\n$/,
+    );
 
     await advance(CHALLENGE + 1);
     const next = await cli(["epoch", "close", "--model", "m"]);

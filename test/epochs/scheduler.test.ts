@@ -15,7 +15,15 @@ import type { Ledger } from "../../server/ledger/index.ts";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import type { ServedModel } from "../../server/models/index.ts";
-import { connectChain, deployStack, settlementOf, signAuthorization, tokenDomain, type Chain, type Stack } from "../../scripts/shared/stack.ts";
+import {
+  connectChain,
+  deployStack,
+  settlementOf,
+  signAuthorization,
+  tokenDomain,
+  type Chain,
+  type Stack,
+} from "../../scripts/shared/stack.ts";
 import { passage } from "../fixtures/attribution/helpers.ts";
 
 let chain: Chain;
@@ -67,7 +75,13 @@ const backends: Backend[] = [
 ];
 
 function modelOf(stack: Stack, id: string): ServedModel {
-  return { id, splitter: stack.splitter.target as string, splitterConfig: stack.config, salt: null, deployed: true } as unknown as ServedModel;
+  return {
+    id,
+    splitter: stack.splitter.target as string,
+    splitterConfig: stack.config,
+    salt: null,
+    deployed: true,
+  } as unknown as ServedModel;
 }
 
 function instance(ledger: Ledger, stack: Stack, oracle: boolean = true): CloseContext {
@@ -106,10 +120,30 @@ async function settle(stack: Stack, ledger: Ledger, modelId: string, n: number):
   }
   const receipt = await (await stack.splitter.connect(stack.roles.facilitator).settleBatch(items)).wait();
   for (const { signed, record, outputId } of rows) {
-    const key = { network: `eip155:${chain.chainId}`, asset: (stack.token.target as string).toLowerCase(), payer: payer.address.toLowerCase(), nonce: signed.auth.nonce.toLowerCase() };
-    await ledger.reserve({ ...key, payTo: splitter.toLowerCase(), amount: signed.auth.value.toString(), modelId, outputId: null, payload: "{}" });
+    const key = {
+      network: `eip155:${chain.chainId}`,
+      asset: (stack.token.target as string).toLowerCase(),
+      payer: payer.address.toLowerCase(),
+      nonce: signed.auth.nonce.toLowerCase(),
+    };
+    await ledger.reserve({
+      ...key,
+      payTo: splitter.toLowerCase(),
+      amount: signed.auth.value.toString(),
+      modelId,
+      outputId: null,
+      payload: "{}",
+    });
     await ledger.transition(key, ["reserved"], "settled", { outputId, txHash: receipt!.hash });
-    await ledger.putOutput({ outputId, modelId, paymentKey: key, record: serializeRecord(record), recordHash: hashRecord(record), epoch: null, createdAt: Date.now() });
+    await ledger.putOutput({
+      outputId,
+      modelId,
+      paymentKey: key,
+      record: serializeRecord(record),
+      recordHash: hashRecord(record),
+      epoch: null,
+      createdAt: Date.now(),
+    });
   }
   return rows.map((r) => r.outputId);
 }
@@ -132,7 +166,8 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
 
     const results = await Promise.all([closeEpoch(instance(a, stack), model), closeEpoch(instance(b, stack), model)]);
     expect(results.some((r) => r.status === "closed")).toBe(true);
-    for (const r of results) expect(r.status === "closed" || (r.status === "skipped" && r.reason === "closed_by_another_instance")).toBe(true);
+    for (const r of results)
+      expect(r.status === "closed" || (r.status === "skipped" && r.reason === "closed_by_another_instance")).toBe(true);
     expect(await postedEvents(stack, 1)).toHaveLength(1);
     await passChallengePeriod(); // the factory's one-second minimum on local chains
     await refreshEpochs(instance(b, stack), model);

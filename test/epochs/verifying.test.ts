@@ -28,15 +28,26 @@ let base = "";
 async function payOnce(model: string, prompt: string) {
   const payer = new Wallet(Wallet.createRandom().privateKey);
   await (await (token.getFunction("mint") as any)(payer.address, 1_000_000n)).wait();
-  const init = (headers: Record<string, string> = {}) => ({ method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify({ model, prompt, max_tokens: 24 }) });
+  const init = (headers: Record<string, string> = {}) => ({
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ model, prompt, max_tokens: 24 }),
+  });
   const challenge = await fetch(`${base}/v1/completions`, init());
   const requirements = decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0] as PaymentRequirements;
-  const res = await fetch(`${base}/v1/completions`, init({ "payment-signature": encodePaymentSignatureHeader(await pay(payer, requirements)) }));
+  const res = await fetch(
+    `${base}/v1/completions`,
+    init({ "payment-signature": encodePaymentSignatureHeader(await pay(payer, requirements)) }),
+  );
   expect(res.status).toBe(200);
 }
 
 async function closeAll() {
-  const res = await fetch(`${base}/admin/epochs/close`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN}` }, body: "{}" });
+  const res = await fetch(`${base}/admin/epochs/close`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN}` },
+    body: "{}",
+  });
   const { results } = (await res.json()) as { results: Array<{ status: string }> };
   await chain.connection.provider.request({ method: "evm_increaseTime", params: [5] }); // past the challenge period
   await chain.connection.provider.request({ method: "evm_mine", params: [] });
@@ -56,14 +67,39 @@ beforeAll(async () => {
   server = await createApp({
     config: {
       server: { port: 0 },
-      chain: { rpcUrl: "in-process", token: await token.getAddress(), factory: await factory.getAddress(), guardian: guardian.address, protocolRecipient: protocol.address },
+      chain: {
+        rpcUrl: "in-process",
+        token: await token.getAddress(),
+        factory: await factory.getAddress(),
+        guardian: guardian.address,
+        protocolRecipient: protocol.address,
+      },
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir,
       epochs: { enabled: false, publishTexts: true },
       datanets: [{ id: "brown", seed: { corpus: "brown", documents: 8, contributors: 5 } }],
       models: [
-        { id: "a", backend: "infinigram", datanet: "brown", pricePerRequest: "10007", pricePerMaxToken: "13", ownerBps: 1000, protocolBps: 250, owner: owner.address, challengePeriod: 1 },
-        { id: "b", backend: "infinigram", datanet: "brown", pricePerRequest: "7919", ownerBps: 333, protocolBps: 77, owner: owner.address, challengePeriod: 1 },
+        {
+          id: "a",
+          backend: "infinigram",
+          datanet: "brown",
+          pricePerRequest: "10007",
+          pricePerMaxToken: "13",
+          ownerBps: 1000,
+          protocolBps: 250,
+          owner: owner.address,
+          challengePeriod: 1,
+        },
+        {
+          id: "b",
+          backend: "infinigram",
+          datanet: "brown",
+          pricePerRequest: "7919",
+          ownerBps: 333,
+          protocolBps: 77,
+          owner: owner.address,
+          challengePeriod: 1,
+        },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
@@ -94,7 +130,8 @@ describe("docs/VERIFYING.md recomputes every epoch", () => {
     for (const id of ["a", "b"]) {
       const doc = await getJson(`/epochs/${splitterOf(id)}/1`);
       const splitter = new Contract(splitterOf(id), SPLITTER_ABI, keeper);
-      for (const leaf of doc.claims.leaves.slice(0, 2)) await (await splitter.getFunction("claim")(leaf.account, leaf.cumulativeAmount, leaf.proof)).wait();
+      for (const leaf of doc.claims.leaves.slice(0, 2))
+        await (await splitter.getFunction("claim")(leaf.account, leaf.cumulativeAmount, leaf.proof)).wait();
     }
     for (const prompt of PROMPTS.slice(0, 3)) await payOnce("a", `${prompt} again`);
     expect((await closeAll()).map((r) => r.status)).toEqual(["closed", "skipped"]);
@@ -116,7 +153,12 @@ describe("docs/VERIFYING.md recomputes every epoch", () => {
           expect(seen.has(p.outputId)).toBe(false);
           seen.add(p.outputId);
         }
-        const totalReceived = await client.readContract({ address: splitter, abi: [{ type: "function", name: "totalReceived", inputs: [], outputs: [{ type: "uint256" }], stateMutability: "view" }], functionName: "totalReceived", blockNumber: posted!.blockNumber! });
+        const totalReceived = await client.readContract({
+          address: splitter,
+          abi: [{ type: "function", name: "totalReceived", inputs: [], outputs: [{ type: "uint256" }], stateMutability: "view" }],
+          functionName: "totalReceived",
+          blockNumber: posted!.blockNumber!,
+        });
         expect(BigInt(doc.cumulativeReceived)).toBeLessThanOrEqual(totalReceived);
         // Sections 4–7: the roots and the allocation the chain holds.
         const mine = recompute(doc, previous);
@@ -126,7 +168,9 @@ describe("docs/VERIFYING.md recomputes every epoch", () => {
           cumulativeAllocated: posted!.cumulativeAllocated,
         });
         expect(mine.epochPool.toString()).toBe(doc.epochPool);
-        expect(doc.allocations.map((a: any) => [a.account, a.amount])).toEqual([...mine.amounts].map(([a, v]) => [getAddress(a), v.toString()]).sort(([x], [y]) => (x.toLowerCase() < y.toLowerCase() ? -1 : 1)));
+        expect(doc.allocations.map((a: any) => [a.account, a.amount])).toEqual(
+          [...mine.amounts].map(([a, v]) => [getAddress(a), v.toString()]).sort(([x], [y]) => (x.toLowerCase() < y.toLowerCase() ? -1 : 1)),
+        );
         previous = doc;
         verified++;
       }

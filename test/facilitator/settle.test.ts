@@ -122,7 +122,11 @@ describe("facilitator settle", () => {
     const relayer = new E.Wallet(E.Wallet.createRandom().privateKey, s.ethers.provider);
     await s.connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
     await (await s.splitter.connect(s.roles.owner).setFacilitator(relayer.address, true)).wait();
-    const slow = await EmbeddedFacilitator.create({ provider: s.ethers.provider, relayer, batch: { confirmTimeoutMs: 300, reconcileMs: 100, maxWaitMs: 5 } });
+    const slow = await EmbeddedFacilitator.create({
+      provider: s.ethers.provider,
+      relayer,
+      batch: { confirmTimeoutMs: 300, reconcileMs: 100, maxWaitMs: 5 },
+    });
     const finals: FinalSettlement[] = [];
     slow.onFinal((f) => finals.push(f));
     const req = s.requirements();

@@ -58,7 +58,9 @@ describe("PostgreSQL ledger", () => {
     const big = ((1n << 256n) - 1n).toString();
     await ledger.reserve(paymentInput({ amount: big }));
     await ledger.reserve(paymentInput({ amount: "1" }));
-    const { rows } = await admin.query(`SELECT pg_typeof(amount)::text AS t, sum(amount) OVER ()::text AS total FROM ${s}.payments LIMIT 1`);
+    const { rows } = await admin.query(
+      `SELECT pg_typeof(amount)::text AS t, sum(amount) OVER ()::text AS total FROM ${s}.payments LIMIT 1`,
+    );
     expect(rows[0]).toEqual({ t: "numeric", total: (1n << 256n).toString() });
     await ledger.close();
   });
@@ -69,10 +71,9 @@ describe("PostgreSQL ledger", () => {
     const ledger = new PostgresLedger({ connectionString: url, schema: s, poolSize: 3, applicationName }); // default pool error handling: must not crash
     await ledger.migrate();
     const first = await ledger.reserve(paymentInput());
-    const killed = await admin.query(
-      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-      [applicationName],
-    );
+    const killed = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [
+      applicationName,
+    ]);
     expect(killed.rowCount).toBeGreaterThan(0);
     // A query may land on a connection that is dying right now; the pool replaces it.
     let found = null;

@@ -17,7 +17,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const fileOf = (db: string) => join(dir, `${db}.sqlite`);
 const childScript = fileURLToPath(new URL("../support/ledger-race-child.ts", import.meta.url));
 const spawnChild = (...args: string[]) =>
-  spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", childScript, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", childScript, ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
 
 ledgerContract("SQLite", {
   migrations: sqliteMigrations,
@@ -117,7 +119,9 @@ describe("SQLite ledger file", () => {
       });
       // "close", not "exit": exit can fire before the child's last stdout chunk has been read.
       const done = new Promise<string[]>((resolve, reject) =>
-        proc.on("close", (code) => (code === 0 ? resolve(JSON.parse(out.split("\n")[1])) : reject(new Error(`child failed (${code}): ${err}`)))),
+        proc.on("close", (code) =>
+          code === 0 ? resolve(JSON.parse(out.split("\n")[1])) : reject(new Error(`child failed (${code}): ${err}`)),
+        ),
       );
       return { proc, ready, done };
     });
@@ -161,7 +165,10 @@ describe("SQLite ledger file", () => {
 
 describe("openLedger (SQLite)", () => {
   it("reads DATABASE_URL and LEDGER_SQLITE_PATH from the environment", () => {
-    expect(ledgerConfigFromEnv({ DATABASE_URL: "postgres://h/db", LEDGER_SQLITE_PATH: "x.sqlite" })).toEqual({ databaseUrl: "postgres://h/db", sqlitePath: "x.sqlite" });
+    expect(ledgerConfigFromEnv({ DATABASE_URL: "postgres://h/db", LEDGER_SQLITE_PATH: "x.sqlite" })).toEqual({
+      databaseUrl: "postgres://h/db",
+      sqlitePath: "x.sqlite",
+    });
     expect(ledgerConfigFromEnv({ DATABASE_URL: "" })).toEqual({ databaseUrl: undefined, sqlitePath: undefined });
   });
 

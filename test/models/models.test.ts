@@ -17,7 +17,16 @@ const DOCS = 8;
 let index: SuffixIndex;
 let opening: string; // the first words of a contributed document
 
-const request = (over: Partial<CompletionRequest> = {}): CompletionRequest => ({ kind: "text", prompt: opening, maxTokens: 40, temperature: 1, topP: 1, stop: [], seed: 7n, ...over });
+const request = (over: Partial<CompletionRequest> = {}): CompletionRequest => ({
+  kind: "text",
+  prompt: opening,
+  maxTokens: 40,
+  temperature: 1,
+  topP: 1,
+  stop: [],
+  seed: 7n,
+  ...over,
+});
 
 beforeAll(() => {
   const docs = loadBrownCorpus(DOCS);
@@ -57,7 +66,13 @@ describe("Prng", () => {
 });
 
 describe("∞-gram sampling", () => {
-  const cont = (tokens: number[], counts: number[], endCount = 0) => ({ suffixLength: 3, occurrences: counts.reduce((a, b) => a + b, endCount), endCount, tokens: Uint32Array.from(tokens), counts: Uint32Array.from(counts) });
+  const cont = (tokens: number[], counts: number[], endCount = 0) => ({
+    suffixLength: 3,
+    occurrences: counts.reduce((a, b) => a + b, endCount),
+    endCount,
+    tokens: Uint32Array.from(tokens),
+    counts: Uint32Array.from(counts),
+  });
 
   it("greedy picks the most frequent continuation (ties: lowest token id), END when it dominates", () => {
     const p = new Prng(1n);
@@ -156,7 +171,10 @@ describe("proxy backend (against a local stand-in upstream written in this test)
     upstream.post("/v1/chat/completions", async (req) => {
       seen.push({ path: "chat", body: req.body, auth: req.headers.authorization });
       const body = req.body as { messages: Array<{ content: string }> };
-      return { choices: [{ message: { role: "assistant", content: `echo: ${body.messages.at(-1)!.content}` }, finish_reason: "stop" }], usage: { prompt_tokens: 3, completion_tokens: 2 } };
+      return {
+        choices: [{ message: { role: "assistant", content: `echo: ${body.messages.at(-1)!.content}` }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 3, completion_tokens: 2 },
+      };
     });
     upstream.post("/v1/completions", async (req, reply) => {
       seen.push({ path: "text", body: req.body });
@@ -166,23 +184,38 @@ describe("proxy backend (against a local stand-in upstream written in this test)
       if (prompt === "slow") await new Promise((r) => setTimeout(r, 500));
       return { choices: [{ text: "ok", finish_reason: "length" }] };
     });
-    url = `http://127.0.0.1:${((await upstream.listen({ port: 0, host: "127.0.0.1" })) && (upstream.server.address() as AddressInfo).port)}/v1`;
+    url = `http://127.0.0.1:${(await upstream.listen({ port: 0, host: "127.0.0.1" })) && (upstream.server.address() as AddressInfo).port}/v1`;
   });
   afterAll(() => upstream.close());
 
   const backend = (timeoutMs = 5000) => new ProxyBackend({ url, model: "upstream-model", apiKeyEnv: "X", timeoutMs }, "sk-test");
 
   it("forwards chat and text requests with the upstream model name and key", async () => {
-    const chat = await backend().complete({ ...request(), kind: "chat", messages: [{ role: "user", content: "hello" }], stop: ["\n"], seed: 5n }, { index });
+    const chat = await backend().complete(
+      { ...request(), kind: "chat", messages: [{ role: "user", content: "hello" }], stop: ["\n"], seed: 5n },
+      { index },
+    );
     expect(chat).toMatchObject({ text: "echo: hello", finishReason: "stop", promptTokens: 3, completionTokens: 2 });
-    expect(seen.at(-1)).toMatchObject({ path: "chat", auth: "Bearer sk-test", body: { model: "upstream-model", max_tokens: 40, stop: ["\n"], seed: 5, stream: false } });
+    expect(seen.at(-1)).toMatchObject({
+      path: "chat",
+      auth: "Bearer sk-test",
+      body: { model: "upstream-model", max_tokens: 40, stop: ["\n"], seed: 5, stream: false },
+    });
     const text = await backend().complete(request({ prompt: "hi" }), { index });
     expect(text).toMatchObject({ text: "ok", finishReason: "length", completionTokens: 1 });
   });
 
   it("maps upstream refusals, bad answers, timeouts and outages to reason-coded errors", async () => {
-    const fail = (prompt: string, b = backend()) => b.complete(request({ prompt }), { index }).then(() => null, (e: unknown) => e as BackendError);
-    expect(await fail("refuse")).toMatchObject({ status: 502, code: "upstream_error", message: expect.stringContaining("HTTP 429 (slow down)") });
+    const fail = (prompt: string, b = backend()) =>
+      b.complete(request({ prompt }), { index }).then(
+        () => null,
+        (e: unknown) => e as BackendError,
+      );
+    expect(await fail("refuse")).toMatchObject({
+      status: 502,
+      code: "upstream_error",
+      message: expect.stringContaining("HTTP 429 (slow down)"),
+    });
     expect(await fail("garbage")).toMatchObject({ status: 502, code: "upstream_invalid_response" });
     expect(await fail("slow", backend(100))).toMatchObject({ status: 504, code: "upstream_timeout" });
     const dead = new ProxyBackend({ url: "http://127.0.0.1:9/v1", model: "m", apiKeyEnv: null, timeoutMs: 2000 });

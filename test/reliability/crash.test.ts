@@ -23,7 +23,15 @@ import { Interface, Wallet, getAddress } from "ethers";
 import { hashRecord, type AttributionRecord } from "../../server/attribution/index.ts";
 import { buildEpoch, nextPreviousState, NO_PREVIOUS_EPOCH, type PreviousEpochState } from "../../server/epochs/index.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { deployOnNode, freePort, seededRandom, startHardhatNode, startServer, type HardhatNode, type ServerProcess } from "../../scripts/shared/processes.ts";
+import {
+  deployOnNode,
+  freePort,
+  seededRandom,
+  startHardhatNode,
+  startServer,
+  type HardhatNode,
+  type ServerProcess,
+} from "../../scripts/shared/processes.ts";
 import { recordResults } from "../../scripts/shared/results.ts";
 import { pay } from "../x402/support/stack.ts";
 
@@ -75,10 +83,25 @@ beforeAll(async () => {
       database: { sqlitePath: dbPath },
       epochs: { paymentCount: 20, checkIntervalSeconds: 1 },
       datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 6, contributors: 5 } }],
-      models: [{ id: MODEL, backend: "infinigram", datanet: "corpus-brown", pricePerRequest: "1000", pricePerMaxToken: "10", ownerBps: OWNER_BPS, owner: OWNER }],
+      models: [
+        {
+          id: MODEL,
+          backend: "infinigram",
+          datanet: "corpus-brown",
+          pricePerRequest: "1000",
+          pricePerMaxToken: "10",
+          ownerBps: OWNER_BPS,
+          owner: OWNER,
+        },
+      ],
     }),
   );
-  env = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey, ROYALTY402_ADMIN_TOKEN: ADMIN, ROYALTY402_LOG_LEVEL: "info" };
+  env = {
+    ROYALTY402_RELAYER_KEY: deployed.relayerKey,
+    ROYALTY402_ORACLE_KEY: deployed.oracleKey,
+    ROYALTY402_ADMIN_TOKEN: ADMIN,
+    ROYALTY402_LOG_LEVEL: "info",
+  };
 });
 
 afterAll(async () => {
@@ -99,7 +122,10 @@ function openRowsAtKill(): Record<string, number> {
   try {
     const rows = db.prepare("SELECT status, count(*) AS n FROM payments GROUP BY status").all() as Array<{ status: string; n: number }>;
     const epochs = db.prepare("SELECT status, count(*) AS n FROM epochs GROUP BY status").all() as Array<{ status: string; n: number }>;
-    return { ...Object.fromEntries(rows.map((r) => [r.status, r.n])), ...Object.fromEntries(epochs.map((e) => [`epochs ${e.status}`, e.n])) };
+    return {
+      ...Object.fromEntries(rows.map((r) => [r.status, r.n])),
+      ...Object.fromEntries(epochs.map((e) => [`epochs ${e.status}`, e.n])),
+    };
   } finally {
     db.close();
   }
@@ -112,10 +138,16 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
   it(`survives ${KILLS} SIGKILLs at seeded random moments`, async () => {
     const rand = seededRandom(SEED);
     const plan = Array.from({ length: KILLS }, () => Math.round(100 + rand() * 2900));
-    console.log(`reliability-crash: seed ${SEED} (RELIABILITY_CRASH_SEED=${SEED} replays it); load before each kill (ms): ${plan.join(", ")}`);
+    console.log(
+      `reliability-crash: seed ${SEED} (RELIABILITY_CRASH_SEED=${SEED} replays it); load before each kill (ms): ${plan.join(", ")}`,
+    );
 
     await start().ready;
-    const challenge = await fetch(`${base}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, prompt: "The jury", max_tokens: 8 }) });
+    const challenge = await fetch(`${base}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, prompt: "The jury", max_tokens: 8 }),
+    });
     const req: PaymentRequirements = decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0];
     const splitter = getAddress(req.payTo);
 
@@ -129,11 +161,21 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
         const payment = await pay(payer, req);
         const entry: Sent = { payer, payment, attempts: [] };
         sent.push(entry);
-        const body = JSON.stringify({ model: MODEL, prompt: `The jury said ${index}.${n}`, max_tokens: 8, ...(n % 5 === 0 ? { stream: true } : {}) });
+        const body = JSON.stringify({
+          model: MODEL,
+          prompt: `The jury said ${index}.${n}`,
+          max_tokens: 8,
+          ...(n % 5 === 0 ? { stream: true } : {}),
+        });
         for (let attempt = 0; attempt < 6; attempt++) {
           await up;
           try {
-            const res = await fetch(`${base}/v1/completions`, { method: "POST", headers: { "content-type": "application/json", "payment-signature": encodePaymentSignatureHeader(payment) }, body, signal: AbortSignal.timeout(90_000) });
+            const res = await fetch(`${base}/v1/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "payment-signature": encodePaymentSignatureHeader(payment) },
+              body,
+              signal: AbortSignal.timeout(90_000),
+            });
             const text = await res.text();
             let code: string | undefined;
             try {
@@ -176,13 +218,24 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
 
     // ---- recovery: every authorization used on-chain ends settled in the ledger ----
     const usedOnChain = async () => {
-      const logs = await node.provider.getLogs({ address: deployed.tokenAddress, topics: [tokenAbi.getEvent("AuthorizationUsed")!.topicHash], fromBlock: 0, toBlock: "latest" });
-      return logs.map((l) => tokenAbi.parseLog(l)!).map((e) => `${(e.args.authorizer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`);
+      const logs = await node.provider.getLogs({
+        address: deployed.tokenAddress,
+        topics: [tokenAbi.getEvent("AuthorizationUsed")!.topicHash],
+        fromBlock: 0,
+        toBlock: "latest",
+      });
+      return logs
+        .map((l) => tokenAbi.parseLog(l)!)
+        .map((e) => `${(e.args.authorizer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`);
     };
     const settledInLedger = () => {
       const db = new DatabaseSync(dbPath, { readOnly: true });
       try {
-        return new Set((db.prepare("SELECT payer, nonce FROM payments WHERE status = 'settled'").all() as Array<{ payer: string; nonce: string }>).map((r) => `${r.payer}:${r.nonce}`));
+        return new Set(
+          (db.prepare("SELECT payer, nonce FROM payments WHERE status = 'settled'").all() as Array<{ payer: string; nonce: string }>).map(
+            (r) => `${r.payer}:${r.nonce}`,
+          ),
+        );
       } finally {
         db.close();
       }
@@ -202,7 +255,11 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
 
     // A final epoch takes every settled output not yet in one.
     for (let i = 0; i < 10; i++) {
-      const res = await fetch(`${base}/admin/epochs/close`, { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify({ model: MODEL }) });
+      const res = await fetch(`${base}/admin/epochs/close`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL }),
+      });
       const body = (await res.json()) as { results?: Array<{ status: string }> };
       if (res.status === 200 && body.results?.every((r) => r.status === "closed" || r.status === "skipped")) break;
       await sleep(1000);
@@ -214,7 +271,12 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
     const ledger = new SqliteLedger({ path: dbPath });
     await ledger.migrate();
     try {
-      const settledLogs = await node.provider.getLogs({ address: splitter, topics: [splitterAbi.getEvent("PaymentSettled")!.topicHash], fromBlock: 0, toBlock: "latest" });
+      const settledLogs = await node.provider.getLogs({
+        address: splitter,
+        topics: [splitterAbi.getEvent("PaymentSettled")!.topicHash],
+        fromBlock: 0,
+        toBlock: "latest",
+      });
       const events = settledLogs.map((l) => ({ tx: l.transactionHash, args: splitterAbi.parseLog(l)!.args }));
       const byKey = new Map<string, (typeof events)[number]>();
       let doubled = 0;
@@ -229,7 +291,12 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
       for (const [key, e] of byKey) {
         const row = rows.find((r) => `${r.payer}:${r.nonce}` === key);
         expect(row, key).toBeDefined();
-        expect(row!).toMatchObject({ status: "settled", txHash: e.tx, outputId: (e.args.outputId as string).toLowerCase(), amount: (e.args.amount as bigint).toString() });
+        expect(row!).toMatchObject({
+          status: "settled",
+          txHash: e.tx,
+          outputId: (e.args.outputId as string).toLowerCase(),
+          amount: (e.args.amount as bigint).toString(),
+        });
         const output = await ledger.getOutput(row!.outputId!);
         expect(output, `output of ${key}`).not.toBeNull();
         expect(output!.recordHash).toBe((e.args.attributionRoot as string).toLowerCase());
@@ -242,11 +309,21 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
       const ok = sent.filter((s) => s.attempts.filter((a) => a.status === 200).length > 0);
       const twice = sent.filter((s) => s.attempts.filter((a) => a.status === 200).length > 1);
       expect(twice).toHaveLength(0);
-      for (const s of ok) expect(byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`)).toBe(true);
+      for (const s of ok)
+        expect(
+          byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`),
+        ).toBe(true);
 
       // ---- entitlements: posted epochs recomputed from chain amounts and ledger records ----
-      const postedLogs = await node.provider.getLogs({ address: splitter, topics: [splitterAbi.getEvent("EpochPosted")!.topicHash], fromBlock: 0, toBlock: "latest" });
-      const posted = postedLogs.map((l) => splitterAbi.parseLog(l)!.args).map((a) => ({ epoch: Number(a.epoch), claimsRoot: a.claimsRoot as string, cumulativeAllocated: a.cumulativeAllocated as bigint }));
+      const postedLogs = await node.provider.getLogs({
+        address: splitter,
+        topics: [splitterAbi.getEvent("EpochPosted")!.topicHash],
+        fromBlock: 0,
+        toBlock: "latest",
+      });
+      const posted = postedLogs
+        .map((l) => splitterAbi.parseLog(l)!.args)
+        .map((a) => ({ epoch: Number(a.epoch), claimsRoot: a.claimsRoot as string, cumulativeAllocated: a.cumulativeAllocated as bigint }));
       expect(posted.map((p) => p.epoch)).toEqual(posted.map((_, i) => i + 1)); // each number once, in order
       const amountOf = new Map([...byKey.values()].map((e) => [(e.args.outputId as string).toLowerCase(), e.args.amount as bigint]));
       const epochRows = (await ledger.listEpochs(splitter.toLowerCase())).sort((a, b) => a.epoch - b.epoch);
@@ -265,7 +342,16 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
           const output = (await ledger.getOutput(id))!;
           payments.push({ outputId: id, amount: amountOf.get(id)!, record: JSON.parse(output.record) as AttributionRecord });
         }
-        const rebuilt = buildEpoch({ epoch: p.epoch, ownerBps: OWNER_BPS, protocolBps: 0, modelOwner: OWNER, payments, previous, chainId: 31337n, splitter });
+        const rebuilt = buildEpoch({
+          epoch: p.epoch,
+          ownerBps: OWNER_BPS,
+          protocolBps: 0,
+          modelOwner: OWNER,
+          payments,
+          previous,
+          chainId: 31337n,
+          splitter,
+        });
         expect([p.epoch, rebuilt.claims.root]).toEqual([p.epoch, p.claimsRoot]);
         expect(BigInt(rebuilt.cumulativeAllocated)).toBe(p.cumulativeAllocated);
         previous = nextPreviousState(rebuilt);
@@ -279,18 +365,34 @@ describe("crash safety: kill -9 under load, restart, nothing lost", () => {
       const secrets = [deployed.relayerKey, deployed.oracleKey, ADMIN, ...payers.map((p) => p.privateKey)];
       const signatures = sent.map((s) => s.payment.payload.signature as string);
       const headers = sent.slice(0, 200).map((s) => encodePaymentSignatureHeader(s.payment));
-      const leaks = [...secrets, ...secrets.map((s) => s.replace(/^0x/, "")), ...signatures, ...signatures.map((s) => s.slice(2)), ...headers].filter((s) => allLogs.includes(s));
+      const leaks = [
+        ...secrets,
+        ...secrets.map((s) => s.replace(/^0x/, "")),
+        ...signatures,
+        ...signatures.map((s) => s.slice(2)),
+        ...headers,
+      ].filter((s) => allLogs.includes(s));
       expect(leaks.map((s) => s.slice(0, 12))).toEqual([]);
 
       // Charged, but the client never got its answer (its request died with the server and every
       // retry of the same payment was refused as a replay): recorded, see the report.
-      const chargedUndelivered = sent.filter((s) => !s.attempts.some((a) => a.status === 200) && byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`));
+      const chargedUndelivered = sent.filter(
+        (s) =>
+          !s.attempts.some((a) => a.status === 200) &&
+          byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`),
+      );
       // Never charged, but every retry after the crash was refused as a replay (its reservation,
       // held by the dead process, is only released after the reconciler's abandon delay).
-      const refusedUncharged = sent.filter((s) => !s.attempts.some((a) => a.status === 200) && s.attempts.some((a) => a.status === 409) && !byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`));
+      const refusedUncharged = sent.filter(
+        (s) =>
+          !s.attempts.some((a) => a.status === 200) &&
+          s.attempts.some((a) => a.status === 409) &&
+          !byKey.has(`${s.payer.address.toLowerCase()}:${(s.payment.payload.authorization as { nonce: string }).nonce.toLowerCase()}`),
+      );
       const attempts = sent.flatMap((s) => s.attempts);
       const tally: Record<string, number> = {};
-      for (const a of attempts) tally[`${a.status}${a.code ? ` ${a.code}` : ""}`] = (tally[`${a.status}${a.code ? ` ${a.code}` : ""}`] ?? 0) + 1;
+      for (const a of attempts)
+        tally[`${a.status}${a.code ? ` ${a.code}` : ""}`] = (tally[`${a.status}${a.code ? ` ${a.code}` : ""}`] ?? 0) + 1;
       Object.assign(results, {
         killsSurvived: kills.length,
         kills,

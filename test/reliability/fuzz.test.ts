@@ -19,7 +19,19 @@ import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { Signature, Wallet, ethers as E } from "ethers";
 import { Reason } from "../../server/facilitator/index.ts";
 import { recordResults } from "../../scripts/shared/results.ts";
-import { MAX_TOKENS_LIMIT, MODEL, completionBody, deployChain, fundedPayer, priceFor, requirementsFor, signedHeader, startHost, type DeployedChain, type Host } from "./support/host.ts";
+import {
+  MAX_TOKENS_LIMIT,
+  MODEL,
+  completionBody,
+  deployChain,
+  fundedPayer,
+  priceFor,
+  requirementsFor,
+  signedHeader,
+  startHost,
+  type DeployedChain,
+  type Host,
+} from "./support/host.ts";
 
 const RUNS = Number(process.env.RELIABILITY_FUZZ_RUNS ?? 10_000);
 const SEED = Number(process.env.RELIABILITY_SEED ?? Date.now() % 2 ** 31);
@@ -55,7 +67,17 @@ beforeAll(async () => {
   const used = (await signedHeader(payer, req)).payment;
   const a = used.payload.authorization as Record<string, string>;
   const usdc = d.token.connect(d.signers[7]) as any;
-  await (await usdc["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, used.payload.signature)).wait();
+  await (
+    await usdc["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](
+      a.from,
+      a.to,
+      a.value,
+      a.validAfter,
+      a.validBefore,
+      a.nonce,
+      used.payload.signature,
+    )
+  ).wait();
   pool.push({ name: "nonce used on-chain elsewhere", reason: Reason.nonceUsed, payment: used });
 
   await sign("expired", Reason.validBefore, payer, { validBefore: now - 60n });
@@ -84,10 +106,28 @@ type BodyCase = { path: string; payload: string; contentType: string | null };
 type HeaderCase = { headers: Record<string, string | string[]>; label: string };
 
 const PATHS = ["/v1/completions", "/v1/chat/completions"];
-const printable = fc.string({ unit: fc.constantFrom(..." !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~".split("")), maxLength: 300 });
+const printable = fc.string({
+  unit: fc.constantFrom(..." !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~".split("")),
+  maxLength: 300,
+});
 const hex = (bytes: fc.Arbitrary<number>) => bytes.chain((n) => fc.uint8Array({ minLength: n, maxLength: n }).map((b) => E.hexlify(b)));
 const hugeNumber = fc.oneof(
-  fc.constantFrom("9".repeat(78), "9".repeat(79), "9".repeat(400), ((1n << 256n) - 1n).toString(), (1n << 256n).toString(), "-1", "0", "1e3", " 1080", "1080.0", "0x438", "", "NaN", "Infinity"),
+  fc.constantFrom(
+    "9".repeat(78),
+    "9".repeat(79),
+    "9".repeat(400),
+    ((1n << 256n) - 1n).toString(),
+    (1n << 256n).toString(),
+    "-1",
+    "0",
+    "1e3",
+    " 1080",
+    "1080.0",
+    "0x438",
+    "",
+    "NaN",
+    "Infinity",
+  ),
   fc.bigInt({ min: -(1n << 300n), max: 1n << 300n }).map(String),
 );
 /** Any value of any type, biased to values that break parsers and number handling. */
@@ -104,7 +144,8 @@ const anyValue = fc.oneof(
   fc.integer({ min: 1000, max: 200_000 }).map((n) => "z".repeat(n)),
 );
 
-const sameValue = (a: unknown, b: unknown) => JSON.stringify(typeof a === "string" ? a.toLowerCase() : a) === JSON.stringify(typeof b === "string" ? b.toLowerCase() : b);
+const sameValue = (a: unknown, b: unknown) =>
+  JSON.stringify(typeof a === "string" ? a.toLowerCase() : a) === JSON.stringify(typeof b === "string" ? b.toLowerCase() : b);
 const FIELDS: string[][] = [
   ["x402Version"],
   ["accepted"],
@@ -147,15 +188,33 @@ const headerArb = (): fc.Arbitrary<HeaderCase> =>
   fc.oneof(
     { weight: 1, arbitrary: fc.constant({ headers: {}, label: "no payment" }) },
     { weight: 2, arbitrary: printable.map((s) => ({ headers: { "payment-signature": s }, label: "random text" })) },
-    { weight: 2, arbitrary: fc.uint8Array({ maxLength: 600 }).map((b) => ({ headers: { "payment-signature": Buffer.from(b).toString("base64") }, label: "base64 of random bytes" })) },
-    { weight: 2, arbitrary: fc.json({ maxDepth: 3 }).map((j) => ({ headers: { "payment-signature": b64(j) }, label: "base64 of random JSON" })) },
     {
       weight: 2,
       arbitrary: fc
-        .record({ x402Version: fc.oneof(fc.constant(2), anyValue), accepted: fc.oneof(fc.object({ maxDepth: 1 }), anyValue), payload: fc.oneof(fc.object({ maxDepth: 2 }), anyValue) })
+        .uint8Array({ maxLength: 600 })
+        .map((b) => ({ headers: { "payment-signature": Buffer.from(b).toString("base64") }, label: "base64 of random bytes" })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.json({ maxDepth: 3 }).map((j) => ({ headers: { "payment-signature": b64(j) }, label: "base64 of random JSON" })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .record({
+          x402Version: fc.oneof(fc.constant(2), anyValue),
+          accepted: fc.oneof(fc.object({ maxDepth: 1 }), anyValue),
+          payload: fc.oneof(fc.object({ maxDepth: 2 }), anyValue),
+        })
         .map((p) => ({ headers: { "payment-signature": b64(JSON.stringify(p)) }, label: "v2-shaped random payment" })),
     },
-    { weight: 3, arbitrary: poolPayment().map((p) => ({ headers: { "payment-signature": encodePaymentSignatureHeader(p.payment) }, label: `pre-signed: ${p.name}` })) },
+    {
+      weight: 3,
+      arbitrary: poolPayment().map((p) => ({
+        headers: { "payment-signature": encodePaymentSignatureHeader(p.payment) },
+        label: `pre-signed: ${p.name}`,
+      })),
+    },
     {
       weight: 10,
       arbitrary: fc
@@ -165,7 +224,10 @@ const headerArb = (): fc.Arbitrary<HeaderCase> =>
           for (const k of path) original = original?.[k];
           return value === undefined ? original !== undefined : !sameValue(original, value);
         })
-        .map(([p, path, value]) => ({ headers: { "payment-signature": b64(JSON.stringify(edit(p.payment, path, value))) }, label: `edited ${path.join(".")}` })),
+        .map(([p, path, value]) => ({
+          headers: { "payment-signature": b64(JSON.stringify(edit(p.payment, path, value))) },
+          label: `edited ${path.join(".")}`,
+        })),
     },
     {
       weight: 2,
@@ -173,24 +235,52 @@ const headerArb = (): fc.Arbitrary<HeaderCase> =>
         const h = encodePaymentSignatureHeader(p.payment);
         const i = at % h.length;
         const mangled =
-          how === "truncate" ? h.slice(0, i) : how === "flip" ? `${h.slice(0, i)}${h[i] === "A" ? "B" : "A"}${h.slice(i + 1)}` : how === "pad" ? `${h}===` : how === "space" ? `${h.slice(0, i)} ${h.slice(i)}` : h.replace(/\+/g, "-").replace(/\//g, "_");
+          how === "truncate"
+            ? h.slice(0, i)
+            : how === "flip"
+              ? `${h.slice(0, i)}${h[i] === "A" ? "B" : "A"}${h.slice(i + 1)}`
+              : how === "pad"
+                ? `${h}===`
+                : how === "space"
+                  ? `${h.slice(0, i)} ${h.slice(i)}`
+                  : h.replace(/\+/g, "-").replace(/\//g, "_");
         return { headers: { "payment-signature": mangled }, label: `mangled base64 (${how})` };
       }),
     },
     {
       weight: 1,
-      arbitrary: fc.oneof(
-        fc.integer({ min: 8193, max: 60_000 }).map((n) => "A".repeat(n)),
-        fc.tuple(poolPayment(), fc.integer({ min: 8200, max: 40_000 })).map(([p, n]) => b64(JSON.stringify({ ...p.payment, padding: "x".repeat(n) }))),
-      ).map((h) => ({ headers: { "payment-signature": h }, label: "oversized payment header" })),
+      arbitrary: fc
+        .oneof(
+          fc.integer({ min: 8193, max: 60_000 }).map((n) => "A".repeat(n)),
+          fc
+            .tuple(poolPayment(), fc.integer({ min: 8200, max: 40_000 }))
+            .map(([p, n]) => b64(JSON.stringify({ ...p.payment, padding: "x".repeat(n) }))),
+        )
+        .map((h) => ({ headers: { "payment-signature": h }, label: "oversized payment header" })),
     },
-    { weight: 1, arbitrary: fc.tuple(poolPayment(), poolPayment()).map(([a, b]) => ({ headers: { "payment-signature": [encodePaymentSignatureHeader(a.payment), encodePaymentSignatureHeader(b.payment)] }, label: "two payment headers" })) },
-    { weight: 1, arbitrary: poolPayment().map((p) => ({ headers: { "x-payment": encodePaymentSignatureHeader(p.payment) }, label: "v1 X-PAYMENT header" })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(poolPayment(), poolPayment())
+        .map(([a, b]) => ({
+          headers: { "payment-signature": [encodePaymentSignatureHeader(a.payment), encodePaymentSignatureHeader(b.payment)] },
+          label: "two payment headers",
+        })),
+    },
+    {
+      weight: 1,
+      arbitrary: poolPayment().map((p) => ({
+        headers: { "x-payment": encodePaymentSignatureHeader(p.payment) },
+        label: "v1 X-PAYMENT header",
+      })),
+    },
     {
       weight: 1,
       arbitrary: fc
         .oneof(
-          fc.integer({ min: 10, max: 4000 }).map((depth) => `{"x402Version":2,"accepted":${"[".repeat(depth)}${"]".repeat(depth)},"payload":{}}`),
+          fc
+            .integer({ min: 10, max: 4000 })
+            .map((depth) => `{"x402Version":2,"accepted":${"[".repeat(depth)}${"]".repeat(depth)},"payload":{}}`),
           fc.constantFrom(
             '{"x402Version":2,"__proto__":{"accepted":{},"payload":{}}}',
             '{"x402Version":2,"accepted":{"__proto__":{"scheme":"exact"}},"payload":{"authorization":{"__proto__":{}}}}',
@@ -202,34 +292,85 @@ const headerArb = (): fc.Arbitrary<HeaderCase> =>
   );
 
 const json = (path: string, body: unknown): BodyCase => ({ path, payload: JSON.stringify(body), contentType: "application/json" });
-const chatBody = (maxTokens: number, extra: Record<string, unknown> = {}) => ({ model: MODEL, messages: [{ role: "user", content: "The jury said" }], max_tokens: maxTokens, ...extra });
-const BODY_FIELDS = ["model", "prompt", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stream", "stream_options", "stop", "seed", "user", "logprobs"];
+const chatBody = (maxTokens: number, extra: Record<string, unknown> = {}) => ({
+  model: MODEL,
+  messages: [{ role: "user", content: "The jury said" }],
+  max_tokens: maxTokens,
+  ...extra,
+});
+const BODY_FIELDS = [
+  "model",
+  "prompt",
+  "messages",
+  "max_tokens",
+  "max_completion_tokens",
+  "temperature",
+  "top_p",
+  "n",
+  "stream",
+  "stream_options",
+  "stop",
+  "seed",
+  "user",
+  "logprobs",
+];
 
 const bodyArb = (): fc.Arbitrary<BodyCase> =>
   fc.oneof(
     // The request the pre-signed payments pay for: the payment checks are reached.
-    { weight: 12, arbitrary: fc.constantFrom(json(PATHS[0], completionBody(DEEP_MAX_TOKENS)), json(PATHS[1], chatBody(DEEP_MAX_TOKENS)), json(PATHS[0], completionBody(DEEP_MAX_TOKENS, { stream: true }))) },
+    {
+      weight: 12,
+      arbitrary: fc.constantFrom(
+        json(PATHS[0], completionBody(DEEP_MAX_TOKENS)),
+        json(PATHS[1], chatBody(DEEP_MAX_TOKENS)),
+        json(PATHS[0], completionBody(DEEP_MAX_TOKENS, { stream: true })),
+      ),
+    },
     // Valid bodies of another price.
-    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.integer({ min: 1, max: MAX_TOKENS_LIMIT })).map(([path, n]) => json(path, path === PATHS[0] ? completionBody(n) : chatBody(n))) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...PATHS), fc.integer({ min: 1, max: MAX_TOKENS_LIMIT }))
+        .map(([path, n]) => json(path, path === PATHS[0] ? completionBody(n) : chatBody(n))),
+    },
     // One field of a valid body replaced by anything (or removed).
     {
       weight: 4,
-      arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.constantFrom(...BODY_FIELDS), fc.option(anyValue, { freq: 8, nil: undefined })).map(([path, field, value]) => {
-        const body: Record<string, unknown> = path === PATHS[0] ? completionBody(DEEP_MAX_TOKENS) : chatBody(DEEP_MAX_TOKENS);
-        if (value === undefined) delete body[field];
-        else body[field] = value;
-        return json(path, body);
-      }),
+      arbitrary: fc
+        .tuple(fc.constantFrom(...PATHS), fc.constantFrom(...BODY_FIELDS), fc.option(anyValue, { freq: 8, nil: undefined }))
+        .map(([path, field, value]) => {
+          const body: Record<string, unknown> = path === PATHS[0] ? completionBody(DEEP_MAX_TOKENS) : chatBody(DEEP_MAX_TOKENS);
+          if (value === undefined) delete body[field];
+          else body[field] = value;
+          return json(path, body);
+        }),
     },
     // Huge values.
     {
       weight: 1,
-      arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.oneof(fc.integer({ min: MAX_TOKENS_LIMIT + 1, max: 2 ** 31 }), fc.constantFrom(1e300, 2 ** 53 + 1, -1, 0, 1.5))).map(([path, n]) =>
-        json(path, path === PATHS[0] ? completionBody(DEEP_MAX_TOKENS, { max_tokens: n }) : chatBody(DEEP_MAX_TOKENS, { max_tokens: n })),
-      ),
+      arbitrary: fc
+        .tuple(
+          fc.constantFrom(...PATHS),
+          fc.oneof(fc.integer({ min: MAX_TOKENS_LIMIT + 1, max: 2 ** 31 }), fc.constantFrom(1e300, 2 ** 53 + 1, -1, 0, 1.5)),
+        )
+        .map(([path, n]) =>
+          json(path, path === PATHS[0] ? completionBody(DEEP_MAX_TOKENS, { max_tokens: n }) : chatBody(DEEP_MAX_TOKENS, { max_tokens: n })),
+        ),
     },
-    { weight: 1, arbitrary: fc.integer({ min: 1_048_577, max: 1_300_000 }).map((n) => json(PATHS[0], completionBody(DEEP_MAX_TOKENS, { prompt: "x".repeat(n) }))) },
-    { weight: 1, arbitrary: fc.integer({ min: 2_000, max: 20_000 }).map((n) => json(PATHS[1], chatBody(DEEP_MAX_TOKENS, { messages: Array.from({ length: n }, () => ({ role: "user", content: "a" })) }))) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .integer({ min: 1_048_577, max: 1_300_000 })
+        .map((n) => json(PATHS[0], completionBody(DEEP_MAX_TOKENS, { prompt: "x".repeat(n) }))),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .integer({ min: 2_000, max: 20_000 })
+        .map((n) =>
+          json(PATHS[1], chatBody(DEEP_MAX_TOKENS, { messages: Array.from({ length: n }, () => ({ role: "user", content: "a" })) })),
+        ),
+    },
     // Structured chat messages of every role and content-part kind.
     {
       weight: 2,
@@ -237,7 +378,20 @@ const bodyArb = (): fc.Arbitrary<BodyCase> =>
         .array(
           fc.record({
             role: fc.constantFrom("user", "system", "assistant", "developer", "tool", "function", "x"),
-            content: fc.oneof(printable, fc.constant(null), fc.array(fc.record({ type: fc.constantFrom("text", "image_url", "input_audio", "refusal", "x"), text: fc.option(printable, { nil: undefined }) }, { requiredKeys: ["type"] }), { maxLength: 4 })),
+            content: fc.oneof(
+              printable,
+              fc.constant(null),
+              fc.array(
+                fc.record(
+                  {
+                    type: fc.constantFrom("text", "image_url", "input_audio", "refusal", "x"),
+                    text: fc.option(printable, { nil: undefined }),
+                  },
+                  { requiredKeys: ["type"] },
+                ),
+                { maxLength: 4 },
+              ),
+            ),
           }),
           { maxLength: 6 },
         )
@@ -246,30 +400,81 @@ const bodyArb = (): fc.Arbitrary<BodyCase> =>
     // Deep nesting, prototype keys, query strings.
     {
       weight: 1,
-      arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.integer({ min: 100, max: 50_000 }), fc.constantFrom("prompt", "messages", "stop", "model")).map(([path, depth, field]) => ({
-        path,
-        payload: `{"model":${JSON.stringify(MODEL)},"max_tokens":${DEEP_MAX_TOKENS},${JSON.stringify(field)}:${"[".repeat(depth)}${"]".repeat(depth)}}`,
-        contentType: "application/json",
-      })),
+      arbitrary: fc
+        .tuple(fc.constantFrom(...PATHS), fc.integer({ min: 100, max: 50_000 }), fc.constantFrom("prompt", "messages", "stop", "model"))
+        .map(([path, depth, field]) => ({
+          path,
+          payload: `{"model":${JSON.stringify(MODEL)},"max_tokens":${DEEP_MAX_TOKENS},${JSON.stringify(field)}:${"[".repeat(depth)}${"]".repeat(depth)}}`,
+          contentType: "application/json",
+        })),
     },
-    {
-      weight: 1,
-      arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.constantFrom('{"__proto__":{"model":"M"}}', '{"constructor":{"prototype":{"model":"M"}},"model":"M","prompt":"x"}', '{"model":"M","prompt":"x","__proto__":{"max_tokens":1}}', '{"model":"M","prompt":"x","max_tokens":8,"max_tokens":9}')).map(([path, raw]) => ({
-        path,
-        payload: raw.replaceAll('"M"', JSON.stringify(MODEL)),
-        contentType: "application/json",
-      })),
-    },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.webQueryParameters()).map(([path, q]) => ({ path: `${path}?${q}`, payload: JSON.stringify(completionBody(DEEP_MAX_TOKENS)), contentType: "application/json" })) },
-    // Unknown models.
-    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...PATHS), printable.filter((m) => m !== MODEL)).map(([path, model]) => json(path, path === PATHS[0] ? completionBody(DEEP_MAX_TOKENS, { model }) : chatBody(DEEP_MAX_TOKENS, { model }))) },
-    // Not a JSON object at all.
-    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.json({ maxDepth: 3 })).map(([path, payload]) => ({ path, payload, contentType: "application/json" })) },
-    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...PATHS), printable).map(([path, payload]) => ({ path, payload, contentType: "application/json" })) },
     {
       weight: 1,
       arbitrary: fc
-        .tuple(fc.constantFrom(...PATHS), fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "application/xml", null))
+        .tuple(
+          fc.constantFrom(...PATHS),
+          fc.constantFrom(
+            '{"__proto__":{"model":"M"}}',
+            '{"constructor":{"prototype":{"model":"M"}},"model":"M","prompt":"x"}',
+            '{"model":"M","prompt":"x","__proto__":{"max_tokens":1}}',
+            '{"model":"M","prompt":"x","max_tokens":8,"max_tokens":9}',
+          ),
+        )
+        .map(([path, raw]) => ({
+          path,
+          payload: raw.replaceAll('"M"', JSON.stringify(MODEL)),
+          contentType: "application/json",
+        })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...PATHS), fc.webQueryParameters())
+        .map(([path, q]) => ({
+          path: `${path}?${q}`,
+          payload: JSON.stringify(completionBody(DEEP_MAX_TOKENS)),
+          contentType: "application/json",
+        })),
+    },
+    // Unknown models.
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(
+          fc.constantFrom(...PATHS),
+          printable.filter((m) => m !== MODEL),
+        )
+        .map(([path, model]) =>
+          json(path, path === PATHS[0] ? completionBody(DEEP_MAX_TOKENS, { model }) : chatBody(DEEP_MAX_TOKENS, { model })),
+        ),
+    },
+    // Not a JSON object at all.
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...PATHS), fc.json({ maxDepth: 3 }))
+        .map(([path, payload]) => ({ path, payload, contentType: "application/json" })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...PATHS), printable)
+        .map(([path, payload]) => ({ path, payload, contentType: "application/json" })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(
+          fc.constantFrom(...PATHS),
+          fc.constantFrom(
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/json; charset=utf-16",
+            "application/xml",
+            null,
+          ),
+        )
         .map(([path, contentType]) => ({ path, payload: JSON.stringify(completionBody(DEEP_MAX_TOKENS)), contentType })),
     },
   );
@@ -277,7 +482,12 @@ const bodyArb = (): fc.Arbitrary<BodyCase> =>
 // ---------- the property ----------
 
 const REASON = /^[a-z0-9_]+$/;
-const tally = { cases: 0, byStatus: {} as Record<string, number>, byReason: {} as Record<string, number>, byHeaderKind: {} as Record<string, number> };
+const tally = {
+  cases: 0,
+  byStatus: {} as Record<string, number>,
+  byReason: {} as Record<string, number>,
+  byHeaderKind: {} as Record<string, number>,
+};
 
 /** The reason code of a refusal on a /v1 route (OpenAI error shape), or null. */
 function reasonOf(body: string): string | null {
@@ -292,7 +502,12 @@ function reasonOf(body: string): string | null {
 describe("bad input never gets through, never crashes, never charges", () => {
   it("every pre-signed bad payment is refused with its own reason code", async () => {
     for (const p of pool) {
-      const res = await host.app.inject({ method: "POST", url: "/v1/completions", payload: completionBody(DEEP_MAX_TOKENS), headers: { "payment-signature": encodePaymentSignatureHeader(p.payment) } });
+      const res = await host.app.inject({
+        method: "POST",
+        url: "/v1/completions",
+        payload: completionBody(DEEP_MAX_TOKENS),
+        headers: { "payment-signature": encodePaymentSignatureHeader(p.payment) },
+      });
       expect([p.name, res.statusCode, reasonOf(res.body)]).toEqual([p.name, 402, p.reason]);
       expect(decodePaymentRequiredHeader(res.headers["payment-required"] as string).error).toBe(p.reason);
     }
@@ -325,7 +540,11 @@ describe("bad input never gets through, never crashes, never charges", () => {
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
     const seconds = (Date.now() - started) / 1000;
-    console.log(`reliability-fuzz: ${tally.cases} cases in ${seconds.toFixed(1)} s`, JSON.stringify(tally.byStatus), JSON.stringify(tally.byReason));
+    console.log(
+      `reliability-fuzz: ${tally.cases} cases in ${seconds.toFixed(1)} s`,
+      JSON.stringify(tally.byStatus),
+      JSON.stringify(tally.byReason),
+    );
 
     // Nothing got through: the model never ran, the ledger holds no payment, nothing was paid.
     expect(host.generations.count).toBe(0);
@@ -368,12 +587,20 @@ describe("bad input never gets through, never crashes, never charges", () => {
       const [head, body] = answer.split("\r\n\r\n");
       return { status: Number(head.split(" ")[1]), body: JSON.parse(body) as { error: string } };
     };
-    const big = await raw(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nPayment-Signature: ${"A".repeat(40_000)}\r\nContent-Length: 2\r\n\r\n{}`);
+    const big = await raw(
+      `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nPayment-Signature: ${"A".repeat(40_000)}\r\nContent-Length: 2\r\n\r\n{}`,
+    );
     expect(parse(big)).toMatchObject({ status: 431, body: { error: "header_too_large" } });
-    const many = await raw(`GET /v1/models HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 3000 }, (_, i) => `X-H${i}: v`).join("\r\n")}\r\n\r\n`);
+    const many = await raw(
+      `GET /v1/models HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 3000 }, (_, i) => `X-H${i}: v`).join("\r\n")}\r\n\r\n`,
+    );
     expect(parse(many).status).toBeGreaterThanOrEqual(400);
     expect(parse(many).body.error).toMatch(REASON);
-    for (const junk of ["GARBAGE\r\n\r\n", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]) {
+    for (const junk of [
+      "GARBAGE\r\n\r\n",
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ]) {
       expect(parse(await raw(junk))).toMatchObject({ status: 400, body: { error: "bad_request" } });
     }
     // A body over the limit, streamed chunked (no Content-Length to refuse it early).

@@ -15,7 +15,18 @@ import type { Wallet } from "ethers";
 import type { PaymentRecord } from "../../server/ledger/index.ts";
 import { ChainGateway } from "./support/chain-gateway.ts";
 import { recordResults } from "../../scripts/shared/results.ts";
-import { completionBody, deployChain, fundedPayer, nonceOf, requirementsFor, settledEvents, signedHeader, startHost, type DeployedChain, type Host } from "./support/host.ts";
+import {
+  completionBody,
+  deployChain,
+  fundedPayer,
+  nonceOf,
+  requirementsFor,
+  settledEvents,
+  signedHeader,
+  startHost,
+  type DeployedChain,
+  type Host,
+} from "./support/host.ts";
 
 const CONFIRM_TIMEOUT_MS = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,12 +60,26 @@ afterAll(async () => {
   await recordResults("chainOutage", results);
 });
 
-type Outcome = { phase: string; status: number; code: string | null; retryAfter: string | undefined; payer: Wallet; nonce: string; tx: string | null; outputUrl: string | null };
+type Outcome = {
+  phase: string;
+  status: number;
+  code: string | null;
+  retryAfter: string | undefined;
+  payer: Wallet;
+  nonce: string;
+  tx: string | null;
+  outputUrl: string | null;
+};
 
 async function paidCall(payer: Wallet, phase: () => string): Promise<Outcome> {
   const { payment, header } = await signedHeader(payer, req);
   const at = phase();
-  const res = await host.app.inject({ method: "POST", url: "/v1/completions", payload: completionBody(), headers: { "payment-signature": header } });
+  const res = await host.app.inject({
+    method: "POST",
+    url: "/v1/completions",
+    payload: completionBody(),
+    headers: { "payment-signature": header },
+  });
   let code: string | null = null;
   try {
     const error = res.statusCode === 200 ? null : JSON.parse(res.body).error;
@@ -64,7 +89,16 @@ async function paidCall(payer: Wallet, phase: () => string): Promise<Outcome> {
   }
   const settlement = res.headers["payment-response"] ? decodePaymentResponseHeader(res.headers["payment-response"] as string) : null;
   const outputUrl = (settlement?.extra as { outputUrl?: string } | undefined)?.outputUrl ?? null;
-  return { phase: at, status: res.statusCode, code, retryAfter: res.headers["retry-after"] as string | undefined, payer, nonce: nonceOf(payment), tx: settlement?.transaction || null, outputUrl };
+  return {
+    phase: at,
+    status: res.statusCode,
+    code,
+    retryAfter: res.headers["retry-after"] as string | undefined,
+    payer,
+    nonce: nonceOf(payment),
+    tx: settlement?.transaction || null,
+    outputUrl,
+  };
 }
 
 function tallyAnswers(outcomes: Outcome[]): Record<string, number> {
@@ -76,7 +110,12 @@ function tallyAnswers(outcomes: Outcome[]): Record<string, number> {
   return tally;
 }
 
-const keyOf = (o: { payer: Wallet; nonce: string }) => ({ network: "eip155:31337", asset, payer: o.payer.address.toLowerCase(), nonce: o.nonce });
+const keyOf = (o: { payer: Wallet; nonce: string }) => ({
+  network: "eip155:31337",
+  asset,
+  payer: o.payer.address.toLowerCase(),
+  nonce: o.nonce,
+});
 
 async function authorizationUsed(payer: string, nonce: string): Promise<boolean> {
   return (d.token.getFunction("authorizationState") as any)(payer, nonce);
@@ -131,10 +170,20 @@ describe("chain outage", () => {
     await Promise.all(workers);
     expect(await settledDown()).toEqual([]);
 
-    const unexpected = outcomes.filter((o) => !(o.status === 200 || (o.status === 503 && o.code === "chain_unavailable") || (o.status === 202 && o.code === "settlement_pending")));
+    const unexpected = outcomes.filter(
+      (o) =>
+        !(
+          o.status === 200 ||
+          (o.status === 503 && o.code === "chain_unavailable") ||
+          (o.status === 202 && o.code === "settlement_pending")
+        ),
+    );
     expect(unexpected.map((o) => `${o.phase} ${o.status} ${o.code}`)).toEqual([]);
     const unavailable = outcomes.filter((o) => o.status === 503);
-    console.log("reliability-outage:", JSON.stringify(Object.fromEntries(["before", "down", "after"].map((p) => [p, tallyAnswers(outcomes.filter((o) => o.phase === p))]))));
+    console.log(
+      "reliability-outage:",
+      JSON.stringify(Object.fromEntries(["before", "down", "after"].map((p) => [p, tallyAnswers(outcomes.filter((o) => o.phase === p))]))),
+    );
     expect(unavailable.length).toBeGreaterThan(0);
     expect(outcomes.filter((o) => o.phase === "after" && o.status === 200).length).toBeGreaterThan(0);
     for (const o of unavailable) {
@@ -197,7 +246,12 @@ describe("chain outage", () => {
     const record = await host.app.inject({ method: "GET", url: `/attributions/${row.outputId}` });
     expect(record.statusCode).toBe(200);
     await expectLedgerMatchesChain();
-    results.lostBroadcastAnswer = { answered: `${o.status} ${o.code}`, finalLedgerStatus: row.status, settlementsOnChain: events.length, outputServedAfterSettlement: held.statusCode === 200 };
+    results.lostBroadcastAnswer = {
+      answered: `${o.status} ${o.code}`,
+      finalLedgerStatus: row.status,
+      settlementsOnChain: events.length,
+      outputServedAfterSettlement: held.statusCode === 200,
+    };
   });
 
   it("a hung RPC (connections accepted, never answered): a paid call still gets 503 in bounded time, nothing charged", async () => {
@@ -211,7 +265,10 @@ describe("chain outage", () => {
       gateway.release();
     }
     const seconds = (Date.now() - started) / 1000;
-    results.hungRpc = { answered: o === "no answer" ? "no answer within 30 s" : `${o.status} ${o.code}`, seconds: Math.round(seconds * 10) / 10 };
+    results.hungRpc = {
+      answered: o === "no answer" ? "no answer within 30 s" : `${o.status} ${o.code}`,
+      seconds: Math.round(seconds * 10) / 10,
+    };
     expect(o).not.toBe("no answer");
     const answer = o as Outcome;
     expect([answer.status, answer.code]).toEqual([503, "chain_unavailable"]);

@@ -35,7 +35,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const h of hosts.reverse()) await h.close();
   for (const l of ledgers) await l.close();
-  await recordResults("replay", { ...summary, copiesPerPayment: COPIES, sequentialReplays: SEQUENTIAL, instances: "one (SQLite) and two sharing one PostgreSQL" });
+  await recordResults("replay", {
+    ...summary,
+    copiesPerPayment: COPIES,
+    sequentialReplays: SEQUENTIAL,
+    instances: "one (SQLite) and two sharing one PostgreSQL",
+  });
 });
 
 type Answer = { status: number; code: string | undefined; redelivered?: true; text?: string };
@@ -70,7 +75,11 @@ function expectOneOriginal(copies: Answer[]) {
 }
 
 function post(base: string, header: string, body: unknown) {
-  return fetch(`${base}/v1/completions`, { method: "POST", headers: { "content-type": "application/json", "payment-signature": header }, body: JSON.stringify(body) }).then(answerOf);
+  return fetch(`${base}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "payment-signature": header },
+    body: JSON.stringify(body),
+  }).then(answerOf);
 }
 
 /** Checks the chain and the ledgers for one payment: settled exactly once, charged exactly once. */
@@ -78,7 +87,12 @@ async function expectSettledOnce(payer: Wallet, nonce: string, payTo: string, ba
   const events = (await settledEvents(d.ethers.provider, payTo)).filter((e) => e.nonce === nonce);
   expect(events).toHaveLength(1);
   expect(await (d.token.getFunction("balanceOf") as any)(payer.address)).toBe(balanceBefore - priceFor(8));
-  const row = await ledger.getPayment({ network: "eip155:31337", asset: (await d.token.getAddress()).toLowerCase(), payer: payer.address.toLowerCase(), nonce });
+  const row = await ledger.getPayment({
+    network: "eip155:31337",
+    asset: (await d.token.getAddress()).toLowerCase(),
+    payer: payer.address.toLowerCase(),
+    nonce,
+  });
   expect(row).toMatchObject({ status: "settled", txHash: events[0].txHash, outputId: events[0].outputId });
   summary.settlementsOnChain += events.length;
   summary.paymentsDoubled += Math.max(0, events.length - 1);
@@ -124,7 +138,13 @@ describe("replay and races", () => {
     await d.fundGas(new Wallet(relayerB).address);
     const splitter = (await d.ethers.getContractAt("RoyaltySplitter", a.payTo)) as any;
     await (await splitter.connect(d.owner).setFacilitator(new Wallet(relayerB).address, true)).wait();
-    const b = await startHost(d, { ledger: ledgerB, relayerKey: relayerB, splitter: a.payTo, noOracle: true, facilitator: { maxWaitMs: 20 } });
+    const b = await startHost(d, {
+      ledger: ledgerB,
+      relayerKey: relayerB,
+      splitter: a.payTo,
+      noOracle: true,
+      facilitator: { maxWaitMs: 20 },
+    });
     hosts.push(b);
     expect(b.payTo).toBe(a.payTo);
     const bases = [await a.server.listen({ port: 0 }), await b.server.listen({ port: 0 })];
@@ -141,13 +161,16 @@ describe("replay and races", () => {
       signed.map(({ header }) => Promise.all(Array.from({ length: COPIES }, (_, i) => post(bases[i % 2], header, completionBody())))),
     );
     const sequential: Answer[] = [];
-    for (const { header } of signed) for (let i = 0; i < SEQUENTIAL; i++) sequential.push(await post(bases[i % 2], header, completionBody()));
+    for (const { header } of signed)
+      for (let i = 0; i < SEQUENTIAL; i++) sequential.push(await post(bases[i % 2], header, completionBody()));
     summary.copiesSent += signed.length * (COPIES + SEQUENTIAL);
     const runs = a.generations.count + b.generations.count - runsBefore;
     summary.handlerRuns += runs;
 
     const originals = answers.map(expectOneOriginal);
-    expect(sequential).toEqual(originals.flatMap((o) => Array(SEQUENTIAL).fill({ status: 200, code: undefined, redelivered: true, text: o.text })));
+    expect(sequential).toEqual(
+      originals.flatMap((o) => Array(SEQUENTIAL).fill({ status: 200, code: undefined, redelivered: true, text: o.text })),
+    );
     expect(runs).toBe(signed.length);
     for (const [i, { payment }] of signed.entries()) await expectSettledOnce(payers[i], nonceOf(payment), a.payTo, before[i], ledgerA);
     // Both ledger connections see the same single row per payment.

@@ -81,7 +81,10 @@ async function books(s: Awaited<ReturnType<typeof splitterFor>>, token: any) {
     token.balanceOf(s.address),
   ]);
   expect(received).toBe(balance + claimed + ownerWithdrawn + protocolWithdrawn);
-  return { received, claimed, ownerWithdrawn, protocolWithdrawn, balance, paidOut: claimed + ownerWithdrawn + protocolWithdrawn } as Record<string, bigint>;
+  return { received, claimed, ownerWithdrawn, protocolWithdrawn, balance, paidOut: claimed + ownerWithdrawn + protocolWithdrawn } as Record<
+    string,
+    bigint
+  >;
 }
 
 describe("re-entrancy through a malicious token's transfer hook", () => {
@@ -94,7 +97,8 @@ describe("re-entrancy through a malicious token's transfer hook", () => {
       [alice.address, 300_000n],
       [bob.address, 200_000n],
     ]);
-    const claimData = (who: string) => s.splitter.interface.encodeFunctionData("claim", [who, tree.proofOf(who).amount, tree.proofOf(who).proof]);
+    const claimData = (who: string) =>
+      s.splitter.interface.encodeFunctionData("claim", [who, tree.proofOf(who).amount, tree.proofOf(who).proof]);
     return { token, s, alice, bob, tree, claimData };
   }
 
@@ -156,7 +160,11 @@ describe("re-entrancy through a malicious token's transfer hook", () => {
   it("a token that bubbles the refused re-entry makes the outer claim revert: nothing paid, nothing recorded", async () => {
     const { token, s, alice, tree, claimData } = await setup();
     await mined(token.arm(s.address, true, false, s.address, claimData(alice.address), true));
-    await expectRevert(s.splitter.claim(alice.address, tree.proofOf(alice.address).amount, tree.proofOf(alice.address).proof), s.splitter, "ReentrancyGuardReentrantCall");
+    await expectRevert(
+      s.splitter.claim(alice.address, tree.proofOf(alice.address).amount, tree.proofOf(alice.address).proof),
+      s.splitter,
+      "ReentrancyGuardReentrantCall",
+    );
     expect(await s.splitter.claimed(alice.address)).toBe(0n);
     expect(await token.balanceOf(alice.address)).toBe(0n);
     expect((await books(s, token)).paidOut).toBe(0n);
@@ -170,10 +178,24 @@ describe("re-entrancy through a malicious token's transfer hook", () => {
     await mined(token.mint(s.address, 100_000n));
     const tree = await post(s, 1, [[alice.address, 80_000n]]);
     await mined(token.mint(payer.address, 50_000n));
-    const domain = { name: await token.name(), version: await token.version(), chainId: chain.chainId, verifyingContract: await token.getAddress() };
+    const domain = {
+      name: await token.name(),
+      version: await token.version(),
+      chainId: chain.chainId,
+      verifyingContract: await token.getAddress(),
+    };
     const signed = await signAuthorization(payer, domain, { to: s.address, value: 50_000n });
     // Incoming hook: while the payment lands, claim Alice's leaf (and try to claim it again after).
-    await mined(token.arm(s.address, false, true, s.address, s.splitter.interface.encodeFunctionData("claim", [alice.address, 80_000n, tree.proofOf(alice.address).proof]), false));
+    await mined(
+      token.arm(
+        s.address,
+        false,
+        true,
+        s.address,
+        s.splitter.interface.encodeFunctionData("claim", [alice.address, 80_000n, tree.proofOf(alice.address).proof]),
+        false,
+      ),
+    );
     await mined(s.splitter.connect(relayer).settle(settlementOf(signed)));
     expect(await token.attempts()).toBe(1n);
     // Whether or not the hook's claim went through, Alice holds at most her leaf, paid at most once.
@@ -196,7 +218,12 @@ describe("fee-on-transfer token: never over-credited", () => {
     const token = (await chain.ethers.deployContract("FeeOnTransferToken", [FEE_BPS, sink.address])) as any;
     const relayer = chain.signers[5];
     const s = await splitterFor(token, relayer.address);
-    const domain = { name: await token.name(), version: await token.version(), chainId: chain.chainId, verifyingContract: await token.getAddress() };
+    const domain = {
+      name: await token.name(),
+      version: await token.version(),
+      chainId: chain.chainId,
+      verifyingContract: await token.getAddress(),
+    };
     return { token, s, relayer, domain };
   }
   const arrived = (value: bigint) => value - (value * FEE_BPS) / 10_000n;
@@ -208,11 +235,16 @@ describe("fee-on-transfer token: never over-credited", () => {
     const one = await signAuthorization(payers[0], domain, { to: s.address, value: 100_000n });
     const receipt = await mined(s.splitter.connect(relayer).settle(settlementOf(one)));
     // The event names the authorized value; the books take what the token delivered.
-    const event = receipt.logs.map((l: E.Log) => s.splitter.interface.parseLog(l)).find((e: E.LogDescription | null) => e?.name === "PaymentSettled");
+    const event = receipt.logs
+      .map((l: E.Log) => s.splitter.interface.parseLog(l))
+      .find((e: E.LogDescription | null) => e?.name === "PaymentSettled");
     expect(event.args.amount).toBe(100_000n);
     expect(await s.splitter.totalReceived()).toBe(arrived(100_000n));
 
-    const batch = [await signAuthorization(payers[1], domain, { to: s.address, value: 250_000n }), await signAuthorization(payers[2], domain, { to: s.address, value: 333_333n })];
+    const batch = [
+      await signAuthorization(payers[1], domain, { to: s.address, value: 250_000n }),
+      await signAuthorization(payers[2], domain, { to: s.address, value: 333_333n }),
+    ];
     await mined(s.splitter.connect(relayer).settleBatch(batch.map((b) => settlementOf(b))));
     await mined(token.connect(payers[0]).transfer(s.address, 10_001n)); // a plain transfer, also taxed
     const received = arrived(100_000n) + arrived(250_000n) + arrived(333_333n) + arrived(10_001n);
@@ -229,7 +261,9 @@ describe("fee-on-transfer token: never over-credited", () => {
     const payer = chain.signers[16];
     await mined(token.mint(payer.address, 10_000_000n));
     const nominal = 1_000_000n;
-    await mined(s.splitter.connect(relayer).settle(settlementOf(await signAuthorization(payer, domain, { to: s.address, value: nominal }))));
+    await mined(
+      s.splitter.connect(relayer).settle(settlementOf(await signAuthorization(payer, domain, { to: s.address, value: nominal }))),
+    );
     const [alice, bob] = chain.signers.slice(17, 19);
     const nominalPool = nominal - (nominal * BigInt(OWNER_BPS + PROTOCOL_BPS)) / 10_000n;
     const pool = await s.splitter.contributorPool();
@@ -238,13 +272,24 @@ describe("fee-on-transfer token: never over-credited", () => {
       [alice.address, nominalPool / 2n],
       [bob.address, nominalPool - nominalPool / 2n],
     ]);
-    await expectRevert(s.splitter.connect(s.roles.oracle).postEpoch(1, greedy.root, nominalPool, E.id("records"), ""), s.splitter, "OverAllocated", [pool, nominalPool]);
+    await expectRevert(
+      s.splitter.connect(s.roles.oracle).postEpoch(1, greedy.root, nominalPool, E.id("records"), ""),
+      s.splitter,
+      "OverAllocated",
+      [pool, nominalPool],
+    );
 
     const tree = await post(s, 1, [
       [alice.address, pool / 2n],
       [bob.address, pool - pool / 2n],
     ]);
-    await mined(s.splitter.claimMany([alice.address, bob.address], [pool / 2n, pool - pool / 2n], [tree.proofOf(alice.address).proof, tree.proofOf(bob.address).proof]));
+    await mined(
+      s.splitter.claimMany(
+        [alice.address, bob.address],
+        [pool / 2n, pool - pool / 2n],
+        [tree.proofOf(alice.address).proof, tree.proofOf(bob.address).proof],
+      ),
+    );
     await mined(s.splitter.withdrawOwnerFees());
     await mined(s.splitter.withdrawProtocolFees());
     const b = await books(s, token);
@@ -270,7 +315,11 @@ describe("fee-on-transfer token: never over-credited", () => {
     const input = { epoch: 1, ownerBps: OWNER_BPS, protocolBps: PROTOCOL_BPS, modelOwner: s.roles.owner.address, payments };
     const nominal = buildEpoch(input);
     const oracle = s.splitter.connect(s.roles.oracle);
-    await expectRevert(oracle.postEpoch(1, nominal.claims.root, nominal.cumulativeAllocated, nominal.records.root, ""), s.splitter, "OverAllocated");
+    await expectRevert(
+      oracle.postEpoch(1, nominal.claims.root, nominal.cumulativeAllocated, nominal.records.root, ""),
+      s.splitter,
+      "OverAllocated",
+    );
     const doc = buildEpoch({ ...input, received: await s.splitter.totalReceived() });
     expect(BigInt(doc.cumulativeAllocated)).toBe(await s.splitter.contributorPool());
     await mined(oracle.postEpoch(1, doc.claims.root, doc.cumulativeAllocated, doc.records.root, ""));
@@ -289,14 +338,32 @@ describe("third-party payments (no output)", () => {
     // A stock x402 facilitator's plain transferWithAuthorization: no PaymentSettled, no output.
     const plain = await signAuthorization(payer, domain, { to: s.address, value: 500_000n });
     const a = plain.auth;
-    await mined((token as any)["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, plain.signature));
+    await mined(
+      (token as any)["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](
+        a.from,
+        a.to,
+        a.value,
+        a.validAfter,
+        a.validBefore,
+        a.nonce,
+        plain.signature,
+      ),
+    );
 
     const owner = s.roles.owner.address;
     const payments: EpochPayment[] = [{ outputId: item.outputId, amount: 1_000_000n, record: recordFor(contributor.address, 1) }];
-    const doc = buildEpoch({ epoch: 1, ownerBps: OWNER_BPS, protocolBps: PROTOCOL_BPS, modelOwner: owner, payments, received: await s.splitter.totalReceived() });
+    const doc = buildEpoch({
+      epoch: 1,
+      ownerBps: OWNER_BPS,
+      protocolBps: PROTOCOL_BPS,
+      modelOwner: owner,
+      payments,
+      received: await s.splitter.totalReceived(),
+    });
     const pool = await s.splitter.contributorPool();
     expect(BigInt(doc.cumulativeAllocated)).toBe(pool); // nothing left unallocated
-    const leaf = (account: string) => BigInt(doc.claims.leaves.find((l) => l.account.toLowerCase() === account.toLowerCase())?.cumulativeAmount ?? "0");
+    const leaf = (account: string) =>
+      BigInt(doc.claims.leaves.find((l) => l.account.toLowerCase() === account.toLowerCase())?.cumulativeAmount ?? "0");
     // Weighted 1_000_000 (the paid output's contributor) to 500_000 (the owner, for the plain transfer).
     expect(leaf(contributor.address)).toBe((pool * 2n + 2n) / 3n);
     expect(leaf(owner)).toBe(pool - leaf(contributor.address));

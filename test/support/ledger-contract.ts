@@ -92,18 +92,41 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
 
     function outputFor(p: PaymentKey | null, over: Partial<OutputRecord> = {}): OutputRecord {
       const record = JSON.stringify({ id: randomBytes(4).toString("hex") });
-      return { outputId: `out-${randomBytes(6).toString("hex")}`, modelId: "model-a", paymentKey: p, record, recordHash: hex(32), epoch: null, createdAt: clock(), ...over };
+      return {
+        outputId: `out-${randomBytes(6).toString("hex")}`,
+        modelId: "model-a",
+        paymentKey: p,
+        record,
+        recordHash: hex(32),
+        epoch: null,
+        createdAt: clock(),
+        ...over,
+      };
     }
 
     describe("reserve", () => {
       it("reserves a new authorization, normalised to lower case", async () => {
         const l = await fresh();
         const input = paymentInput({ amount: "000123" });
-        const upper = { ...input, asset: input.asset.toUpperCase().replace("0X", "0x"), payer: input.payer.toUpperCase().replace("0X", "0x"), nonce: input.nonce.toUpperCase().replace("0X", "0x") };
+        const upper = {
+          ...input,
+          asset: input.asset.toUpperCase().replace("0X", "0x"),
+          payer: input.payer.toUpperCase().replace("0X", "0x"),
+          nonce: input.nonce.toUpperCase().replace("0X", "0x"),
+        };
         const r = await l.reserve(upper);
         expect(r.reserved).toBe(true);
         if (!r.reserved) return;
-        expect(r.payment).toMatchObject({ ...keyOf(input), payTo: input.payTo, amount: "123", status: "reserved", txHash: null, errorReason: null, modelId: "model-a", payload: input.payload });
+        expect(r.payment).toMatchObject({
+          ...keyOf(input),
+          payTo: input.payTo,
+          amount: "123",
+          status: "reserved",
+          txHash: null,
+          errorReason: null,
+          modelId: "model-a",
+          payload: input.payload,
+        });
         expect(r.payment.createdAt).toBe(r.payment.updatedAt);
         expect(await l.getPayment(keyOf(input))).toEqual(r.payment);
       });
@@ -132,7 +155,13 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
       it("each part of the key makes a different payment", async () => {
         const l = await fresh();
         const base = paymentInput();
-        const variants = [base, { ...base, nonce: hex(32) }, { ...base, payer: address() }, { ...base, asset: address() }, { ...base, network: "eip155:84532" }];
+        const variants = [
+          base,
+          { ...base, nonce: hex(32) },
+          { ...base, payer: address() },
+          { ...base, asset: address() },
+          { ...base, network: "eip155:84532" },
+        ];
         const results = await Promise.all(variants.map((v) => l.reserve(v)));
         expect(results.every((r) => r.reserved)).toBe(true);
         expect(await l.listPayments({})).toHaveLength(5);
@@ -146,7 +175,13 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         for (const amount of ["1.5", "-1", "1e6", "", " 1", (1n << 256n).toString(), 5 as unknown as string]) {
           await expectLedgerError(l.reserve(paymentInput({ amount })), "invalid_input");
         }
-        for (const over of [{ payer: "0x1234" }, { nonce: hex(31) }, { asset: "not-an-address" }, { network: "base" }, { payTo: hex(21) }]) {
+        for (const over of [
+          { payer: "0x1234" },
+          { nonce: hex(31) },
+          { asset: "not-an-address" },
+          { network: "base" },
+          { payTo: hex(21) },
+        ]) {
           await expectLedgerError(l.reserve(paymentInput(over)), "invalid_input");
         }
         expect(await l.listPayments({})).toHaveLength(1);
@@ -210,10 +245,23 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         const tx1 = hex(32);
         const tx2 = hex(32);
         await l.transition(key, ["reserved"], "settling", { outputId: "out-9" });
-        expect(await l.transition(key, ["settling"], "pending", { txHash: tx1, errorReason: "slow" })).toMatchObject({ txHash: tx1, errorReason: "slow", outputId: "out-9" });
+        expect(await l.transition(key, ["settling"], "pending", { txHash: tx1, errorReason: "slow" })).toMatchObject({
+          txHash: tx1,
+          errorReason: "slow",
+          outputId: "out-9",
+        });
         expect(await l.transition(key, ["pending"], "pending", { txHash: tx2 })).toMatchObject({ txHash: tx2, errorReason: "slow" });
-        expect(await l.transition(key, ["pending"], "failed", { errorReason: "transaction_failed" })).toMatchObject({ status: "failed", txHash: tx2, errorReason: "transaction_failed" });
-        expect(await l.transition(key, ["failed"], "settled", { errorReason: null })).toMatchObject({ status: "settled", txHash: tx2, errorReason: null, outputId: "out-9" });
+        expect(await l.transition(key, ["pending"], "failed", { errorReason: "transaction_failed" })).toMatchObject({
+          status: "failed",
+          txHash: tx2,
+          errorReason: "transaction_failed",
+        });
+        expect(await l.transition(key, ["failed"], "settled", { errorReason: null })).toMatchObject({
+          status: "settled",
+          txHash: tx2,
+          errorReason: null,
+          outputId: "out-9",
+        });
         await expectLedgerError(l.transition(key, ["settled"], "settled", { txHash: "0x12" }), "invalid_transition");
       });
     });
@@ -225,7 +273,9 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         if (!r.reserved) throw new Error("not reserved");
         const key = keyOf(r.payment);
         await l.transition(key, ["reserved"], "released", { errorReason: "handler_status_500" });
-        const tries = await Promise.all(Array.from({ length: 20 }, () => l.transition(key, ["released"], "reserved", { errorReason: null })));
+        const tries = await Promise.all(
+          Array.from({ length: 20 }, () => l.transition(key, ["released"], "reserved", { errorReason: null })),
+        );
         expect(tries.filter((t) => t !== null)).toHaveLength(1);
         expect(tries.find((t) => t !== null)).toMatchObject({ status: "reserved", errorReason: null });
         expect((await l.getPayment(key))!.status).toBe("reserved");
@@ -242,8 +292,13 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         const key = keyOf(r.payment);
         const [tx1, tx2] = [hex(32), hex(32)];
         expect(await l.transition(key, ["reserved"], "settling", { txHash: tx1 })).toMatchObject({ status: "settling", txHash: tx1 });
-        expect(await l.transition(key, ["reserved", "settling"], "settling", { txHash: tx2 })).toMatchObject({ status: "settling", txHash: tx2 });
-        expect(await l.transition(key, ["reserved", "settling"], "released", { txHash: null, errorReason: "chain_unavailable" })).toMatchObject({ status: "released", txHash: null });
+        expect(await l.transition(key, ["reserved", "settling"], "settling", { txHash: tx2 })).toMatchObject({
+          status: "settling",
+          txHash: tx2,
+        });
+        expect(
+          await l.transition(key, ["reserved", "settling"], "released", { txHash: null, errorReason: "chain_unavailable" }),
+        ).toMatchObject({ status: "released", txHash: null });
         expect(await l.transition(key, ["released"], "reserved")).toMatchObject({ status: "reserved" });
       });
     });
@@ -317,7 +372,9 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(nonces(await l.listPayments({ afterUpdatedAt: settledA.updatedAt }))).toEqual([nb]);
         expect(nonces(await l.listPayments({ limit: 2 }))).toEqual([nc, na]);
         expect(nonces(await l.listPayments({ limit: 1, order: "desc", modelId: "model-a" }))).toEqual([na]);
-        expect(nonces(await l.listPayments({ afterUpdatedAt: c.payment.updatedAt, status: ["released"], modelId: "model-b", order: "desc" }))).toEqual([nb]);
+        expect(
+          nonces(await l.listPayments({ afterUpdatedAt: c.payment.updatedAt, status: ["released"], modelId: "model-b", order: "desc" })),
+        ).toEqual([nb]);
         await expectLedgerError(l.listPayments({ status: ["nope" as PaymentStatus] }), "invalid_input");
       });
     });
@@ -373,7 +430,11 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
 
         // Once its payment settles, the reserved one appears too.
         await l.transition(keyOf(reserved.payment), ["reserved"], "settled", { txHash: hex(32) });
-        expect((await l.listUnassignedSettledOutputs("model-a")).map((o) => o.outputId)).toEqual([o2.outputId, o1.outputId, oReserved.outputId]);
+        expect((await l.listUnassignedSettledOutputs("model-a")).map((o) => o.outputId)).toEqual([
+          o2.outputId,
+          o1.outputId,
+          oReserved.outputId,
+        ]);
       });
 
       it("assigns outputs to an epoch all-or-nothing", async () => {
@@ -481,7 +542,12 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
       it("numbers contributions 0, 1, 2… per datanet in registration order", async () => {
         const l = await fresh();
         const alice = address();
-        const c0 = await l.addContribution({ datanetId: "dn-1", contributor: alice.toUpperCase().replace("0X", "0x"), contentHash: hex(32), text: "first" });
+        const c0 = await l.addContribution({
+          datanetId: "dn-1",
+          contributor: alice.toUpperCase().replace("0X", "0x"),
+          contentHash: hex(32),
+          text: "first",
+        });
         const d0 = await l.addContribution({ datanetId: "dn-2", contributor: address(), contentHash: hex(32), text: "other" });
         const c1 = await l.addContribution({ datanetId: "dn-1", contributor: address(), contentHash: hex(32), text: "second" });
         expect([c0.seq, c1.seq, d0.seq]).toEqual([0, 1, 0]);
@@ -489,7 +555,10 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(c1.createdAt).toBeGreaterThan(c0.createdAt);
         expect(await l.listContributions("dn-1")).toEqual([c0, c1]);
         expect(await l.listContributions("dn-3")).toEqual([]);
-        await expectLedgerError(l.addContribution({ datanetId: "dn-1", contributor: "0x1", contentHash: hex(32), text: "x" }), "invalid_input");
+        await expectLedgerError(
+          l.addContribution({ datanetId: "dn-1", contributor: "0x1", contentHash: hex(32), text: "x" }),
+          "invalid_input",
+        );
         expect(await l.listContributions("dn-1")).toHaveLength(2);
       });
 
@@ -497,7 +566,9 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         const db = newDb();
         const [l1, l2] = [await open(db), await open(db)];
         const added = await Promise.all(
-          Array.from({ length: 40 }, (_, i) => (i % 2 ? l1 : l2).addContribution({ datanetId: "dn", contributor: address(), contentHash: hex(32), text: `t${i}` })),
+          Array.from({ length: 40 }, (_, i) =>
+            (i % 2 ? l1 : l2).addContribution({ datanetId: "dn", contributor: address(), contentHash: hex(32), text: `t${i}` }),
+          ),
         );
         expect(added.map((c) => c.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
         expect((await l1.listContributions("dn")).map((c) => c.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i));

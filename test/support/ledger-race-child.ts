@@ -29,7 +29,17 @@ if (mode === "race") {
   const payer = hex(20);
   for (;;) {
     const nonce = hex(32);
-    await ledger.reserve({ network: "eip155:31337", asset: hex(20), payer, nonce, payTo: hex(20), amount: "1", modelId: "m", outputId: null, payload: "{}" });
+    await ledger.reserve({
+      network: "eip155:31337",
+      asset: hex(20),
+      payer,
+      nonce,
+      payTo: hex(20),
+      amount: "1",
+      modelId: "m",
+      outputId: null,
+      payload: "{}",
+    });
     process.stdout.write(nonce + "\n");
   }
 } else {

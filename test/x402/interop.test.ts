@@ -40,7 +40,10 @@ async function referenceClient() {
 describe("reference SDK interop", () => {
   it("the reference client pays a route served by our plugin; the token lands in the splitter", async () => {
     const h = await paidApp(s);
-    closers.push(() => h.ledger.close(), () => h.app.close());
+    closers.push(
+      () => h.ledger.close(),
+      () => h.app.close(),
+    );
     await h.app.listen({ host: "127.0.0.1", port: 0 });
     const port = (h.app.server.address() as AddressInfo).port;
     const { wallet, fetchWithPayment } = await referenceClient();
@@ -68,13 +71,21 @@ describe("reference SDK interop", () => {
     closers.push(() => api.close());
     const facilitatorUrl = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}/facilitator`;
 
-    const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitatorUrl })).register(s.network as `${string}:${string}`, new ExactEvmScheme());
+    const resourceServer = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitatorUrl })).register(
+      s.network as `${string}:${string}`,
+      new ExactEvmScheme(),
+    );
     const app = express();
     app.use(
       paymentMiddleware(
         {
           "GET /weather": {
-            accepts: { scheme: "exact", network: s.network as `${string}:${string}`, payTo: s.payTo, price: { amount: "1234", asset: s.asset, extra: { name: "USD Coin", version: "2" } } },
+            accepts: {
+              scheme: "exact",
+              network: s.network as `${string}:${string}`,
+              payTo: s.payTo,
+              price: { amount: "1234", asset: s.asset, extra: { name: "USD Coin", version: "2" } },
+            },
             description: "weather",
           },
         },

@@ -32,7 +32,12 @@ beforeAll(async () => {
       if (body.outageDuringHandler) await gateway.stop();
     },
   });
-  closers.push(() => h.ledger.close(), () => h.app.close(), async () => remote.close(), () => gateway.stop());
+  closers.push(
+    () => h.ledger.close(),
+    () => h.app.close(),
+    async () => remote.close(),
+    () => gateway.stop(),
+  );
 });
 
 afterAll(async () => {
@@ -53,7 +58,12 @@ describe("chain outage", () => {
     const payment = await pay(wallet, req);
     await gateway.stop();
     try {
-      const res = await h.app.inject({ method: "POST", url: "/v1/completions", payload: body(), headers: { "payment-signature": encodePaymentSignatureHeader(payment) } });
+      const res = await h.app.inject({
+        method: "POST",
+        url: "/v1/completions",
+        payload: body(),
+        headers: { "payment-signature": encodePaymentSignatureHeader(payment) },
+      });
       expect(res.statusCode).toBe(503);
       expect(res.headers["retry-after"]).toBe("5");
       expect(res.json().error).toBe(Reason.chainUnavailable);
@@ -62,7 +72,12 @@ describe("chain outage", () => {
       await gateway.start();
     }
     // Recovery is automatic: the same payment goes through once the RPC is back.
-    const again = await h.app.inject({ method: "POST", url: "/v1/completions", payload: body(), headers: { "payment-signature": encodePaymentSignatureHeader(payment) } });
+    const again = await h.app.inject({
+      method: "POST",
+      url: "/v1/completions",
+      payload: body(),
+      headers: { "payment-signature": encodePaymentSignatureHeader(payment) },
+    });
     expect(again.statusCode).toBe(200);
     expect(await s.token.balanceOf(wallet.address)).toBe(10_000n - 1000n);
   });
@@ -71,14 +86,24 @@ describe("chain outage", () => {
     const req = await requirements();
     const wallet = await fundedWallet(s, 10_000n);
     const payment = await pay(wallet, req);
-    const res = await h.app.inject({ method: "POST", url: "/v1/completions", payload: body({ outageDuringHandler: true }), headers: { "payment-signature": encodePaymentSignatureHeader(payment) } });
+    const res = await h.app.inject({
+      method: "POST",
+      url: "/v1/completions",
+      payload: body({ outageDuringHandler: true }),
+      headers: { "payment-signature": encodePaymentSignatureHeader(payment) },
+    });
     await gateway.start();
     expect(res.statusCode).toBe(503);
     expect(res.headers["retry-after"]).toBeDefined();
     expect(res.body).not.toContain("completion for");
     expect(await s.token.balanceOf(wallet.address)).toBe(10_000n);
     const nonce = (payment.payload.authorization as { nonce: string }).nonce;
-    const record = await h.ledger.getPayment({ network: s.network, asset: s.asset.toLowerCase(), payer: wallet.address.toLowerCase(), nonce });
+    const record = await h.ledger.getPayment({
+      network: s.network,
+      asset: s.asset.toLowerCase(),
+      payer: wallet.address.toLowerCase(),
+      nonce,
+    });
     expect(record).toMatchObject({ status: "released", errorReason: Reason.chainUnavailable });
   });
 
@@ -91,18 +116,30 @@ describe("chain outage", () => {
     const payment = await pay(await fundedWallet(s, 10_000n), req);
     const bad = await api.inject({ method: "POST", url: "/facilitator/verify", payload: { x402Version: 2 } });
     expect([bad.statusCode, bad.json().invalidReason]).toEqual([400, Reason.invalidPayload]);
-    const v1 = await api.inject({ method: "POST", url: "/facilitator/settle", payload: { x402Version: 1, paymentPayload: { ...payment, x402Version: 1 }, paymentRequirements: req } });
+    const v1 = await api.inject({
+      method: "POST",
+      url: "/facilitator/settle",
+      payload: { x402Version: 1, paymentPayload: { ...payment, x402Version: 1 }, paymentRequirements: req },
+    });
     expect([v1.statusCode, v1.json().errorReason]).toEqual([400, Reason.invalidX402Version]);
     await gateway.stop();
     try {
-      const res = await api.inject({ method: "POST", url: "/facilitator/verify", payload: { x402Version: 2, paymentPayload: payment, paymentRequirements: req } });
+      const res = await api.inject({
+        method: "POST",
+        url: "/facilitator/verify",
+        payload: { x402Version: 2, paymentPayload: payment, paymentRequirements: req },
+      });
       expect(res.statusCode).toBe(503);
       expect(res.headers["retry-after"]).toBe("2");
       expect(res.json()).toMatchObject({ isValid: false, invalidReason: Reason.chainUnavailable });
     } finally {
       await gateway.start();
     }
-    const ok = await api.inject({ method: "POST", url: "/facilitator/verify", payload: { x402Version: 2, paymentPayload: payment, paymentRequirements: req } });
+    const ok = await api.inject({
+      method: "POST",
+      url: "/facilitator/verify",
+      payload: { x402Version: 2, paymentPayload: payment, paymentRequirements: req },
+    });
     expect(ok.json()).toMatchObject({ isValid: true });
   });
 });
@@ -114,11 +151,19 @@ describe("external facilitator by URL", () => {
     await api.listen({ host: "127.0.0.1", port: 0 });
     const url = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}/facilitator`;
     const viaUrl = await paidApp(s, { facilitator: new HTTPFacilitatorClient({ url }) });
-    closers.push(() => viaUrl.ledger.close(), () => viaUrl.app.close());
+    closers.push(
+      () => viaUrl.ledger.close(),
+      () => viaUrl.app.close(),
+    );
     const req = await requirements();
     const wallet = await fundedWallet(s, 10_000n);
     const send = async () =>
-      viaUrl.app.inject({ method: "POST", url: "/v1/completions", payload: body(), headers: { "payment-signature": encodePaymentSignatureHeader(await pay(wallet, req)) } });
+      viaUrl.app.inject({
+        method: "POST",
+        url: "/v1/completions",
+        payload: body(),
+        headers: { "payment-signature": encodePaymentSignatureHeader(await pay(wallet, req)) },
+      });
     const paid = await send();
     expect(paid.statusCode).toBe(200);
     expect(await s.token.balanceOf(wallet.address)).toBe(9_000n);

@@ -64,7 +64,11 @@ function expectOneOriginal(responses: Awaited<ReturnType<typeof send>>[]) {
     if (r === original) continue;
     if (r.statusCode === 202) expect([r.headers[REDELIVERED], r.json().error]).toEqual(["true", Reason.settlementPending]);
     else if (r.statusCode === 200) {
-      expect([r.headers[REDELIVERED], r.body, r.headers["payment-response"]]).toEqual(["true", original.body, original.headers["payment-response"]]);
+      expect([r.headers[REDELIVERED], r.body, r.headers["payment-response"]]).toEqual([
+        "true",
+        original.body,
+        original.headers["payment-response"],
+      ]);
     } else expect([r.statusCode, r.json().error]).toEqual([409, Reason.paymentReplayed]);
   }
   return original;
@@ -85,7 +89,15 @@ describe("x402 plugin", () => {
     const required = decodePaymentRequiredHeader(res.headers["payment-required"] as string);
     expect(required).toMatchObject({ x402Version: 2, resource: { url: "http://models.test/v1/completions", description: "completion" } });
     expect(required.accepts).toEqual([
-      { scheme: "exact", network: s.network, asset: s.asset, amount: (7n * PRICE_PER_TOKEN).toString(), payTo: s.payTo, maxTimeoutSeconds: 300, extra: { name: "USD Coin", version: "2" } },
+      {
+        scheme: "exact",
+        network: s.network,
+        asset: s.asset,
+        amount: (7n * PRICE_PER_TOKEN).toString(),
+        payTo: s.payTo,
+        maxTimeoutSeconds: 300,
+        extra: { name: "USD Coin", version: "2" },
+      },
     ]);
     expect((await h.app.inject({ method: "GET", url: "/free" })).statusCode).toBe(200);
   });
@@ -127,13 +139,25 @@ describe("x402 plugin", () => {
     expect(res.statusCode).toBe(200);
     const settlement = decodePaymentResponseHeader(res.headers["payment-response"] as string);
     const { outputId } = res.json();
-    expect(settlement).toMatchObject({ success: true, network: s.network, payer: payer.address, amount: "5000", extra: { outputId, attributionUrl: `http://models.test/attributions/${outputId}` } });
+    expect(settlement).toMatchObject({
+      success: true,
+      network: s.network,
+      payer: payer.address,
+      amount: "5000",
+      extra: { outputId, attributionUrl: `http://models.test/attributions/${outputId}` },
+    });
     expect(await s.token.balanceOf(s.payTo)).toBe(before + 5000n);
     const receipt = await s.ethers.provider.getTransactionReceipt(settlement.transaction);
     const event = receipt!.logs.map((l) => splitterInterface.parseLog(l)).find((e) => e?.name === "PaymentSettled")!;
     expect([event.args.outputId, event.args.attributionRoot]).toEqual([outputId, `0x${"ab".repeat(32)}`]);
     const [record] = await h.ledger.listPayments({ status: ["settled"] });
-    expect(record).toMatchObject({ payer: payer.address.toLowerCase(), amount: "5000", modelId: "tiny", outputId, txHash: settlement.transaction });
+    expect(record).toMatchObject({
+      payer: payer.address.toLowerCase(),
+      amount: "5000",
+      modelId: "tiny",
+      outputId,
+      txHash: settlement.transaction,
+    });
   });
 
   it("re-delivers a settled payment's output to the same signed payload, without running the handler or settling again", async () => {
@@ -151,7 +175,9 @@ describe("x402 plugin", () => {
       expect(again.headers[REDELIVERED]).toBe("true");
       expect(again.body).toBe(original.body);
       expect(again.headers["content-type"]).toBe(original.headers["content-type"]);
-      expect(decodePaymentResponseHeader(again.headers["payment-response"] as string)).toEqual(decodePaymentResponseHeader(original.headers["payment-response"] as string));
+      expect(decodePaymentResponseHeader(again.headers["payment-response"] as string)).toEqual(
+        decodePaymentResponseHeader(original.headers["payment-response"] as string),
+      );
     }
     expect(h.calls.length).toBe(calls);
     expect(s.facilitator.relayer.sent).toBe(sent);
@@ -175,7 +201,10 @@ describe("x402 plugin", () => {
     const fetched = await h.app.inject({ method: "GET", url: `${outputUrl.pathname}?token=${token}` });
     expect([fetched.statusCode, fetched.body]).toEqual([200, original.body]);
     // The former token, a hash of the signed payload anyone can rebuild once it is on-chain, is refused.
-    const fromPayload = createHash("sha256").update("royalty402/held-output/v1\u0000", "utf8").update(JSON.stringify(payment), "utf8").digest("base64url");
+    const fromPayload = createHash("sha256")
+      .update("royalty402/held-output/v1\u0000", "utf8")
+      .update(JSON.stringify(payment), "utf8")
+      .digest("base64url");
     expect(fromPayload).not.toBe(token);
     const refused = await h.app.inject({ method: "GET", url: `${outputUrl.pathname}?token=${fromPayload}` });
     expect([refused.statusCode, refused.json().error]).toEqual([404, "unknown_output"]);
@@ -224,7 +253,12 @@ describe("x402 plugin", () => {
     expect(res.headers["payment-response"]).toBeUndefined();
     expect(await s.token.balanceOf(wallet.address)).toBe(100_000n);
     const auth = payment.payload.authorization as { nonce: string };
-    const record = await h.ledger.getPayment({ network: s.network, asset: s.asset.toLowerCase(), payer: wallet.address.toLowerCase(), nonce: auth.nonce });
+    const record = await h.ledger.getPayment({
+      network: s.network,
+      asset: s.asset.toLowerCase(),
+      payer: wallet.address.toLowerCase(),
+      nonce: auth.nonce,
+    });
     expect(record?.status).toBe("released");
   });
 
@@ -241,7 +275,12 @@ describe("x402 plugin", () => {
     expect(h.calls.length - calls).toBe(2); // the failed run and the retry
     expect(await s.token.balanceOf(wallet.address)).toBe(100_000n - 5000n);
     const nonce = (payment.payload.authorization as { nonce: string }).nonce;
-    const record = await h.ledger.getPayment({ network: s.network, asset: s.asset.toLowerCase(), payer: wallet.address.toLowerCase(), nonce });
+    const record = await h.ledger.getPayment({
+      network: s.network,
+      asset: s.asset.toLowerCase(),
+      payer: wallet.address.toLowerCase(),
+      nonce,
+    });
     expect(record).toMatchObject({ status: "settled", txHash: settlement.transaction, errorReason: null });
     // Once settled, the same payload is given the same output again; nothing runs.
     const again = await send(payment);
@@ -288,8 +327,15 @@ describe("challenge rate limit", () => {
       expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
       expect(refused.json()).toMatchObject({ code: "challenge_rate_limited" });
       expect(refused.headers["payment-required"]).toBeUndefined();
-      const [req] = decodePaymentRequiredHeader((await h.app.inject({ method: "POST", url: "/v1/completions", payload: body() })).headers["payment-required"] as string).accepts;
-      const paid = await limited.app.inject({ method: "POST", url: "/v1/completions", payload: body(), headers: { "payment-signature": encodePaymentSignatureHeader(await pay(await fundedWallet(s, 100_000n), req)) } });
+      const [req] = decodePaymentRequiredHeader(
+        (await h.app.inject({ method: "POST", url: "/v1/completions", payload: body() })).headers["payment-required"] as string,
+      ).accepts;
+      const paid = await limited.app.inject({
+        method: "POST",
+        url: "/v1/completions",
+        payload: body(),
+        headers: { "payment-signature": encodePaymentSignatureHeader(await pay(await fundedWallet(s, 100_000n), req)) },
+      });
       expect(paid.statusCode).toBe(200);
       expect((await limited.app.inject({ method: "GET", url: "/free" })).statusCode).toBe(200);
     } finally {

@@ -51,18 +51,30 @@ async function slowFacilitator() {
   const relayer = new E.Wallet(E.Wallet.createRandom().privateKey, s.ethers.provider);
   await rpc("hardhat_setBalance", [relayer.address, "0x56BC75E2D63100000"]);
   await (await s.splitter.connect(s.roles.owner).setFacilitator(relayer.address, true)).wait();
-  const facilitator = await EmbeddedFacilitator.create({ provider: s.ethers.provider, relayer, batch: { confirmTimeoutMs: 300, reconcileMs: 100, maxWaitMs: 5 } });
+  const facilitator = await EmbeddedFacilitator.create({
+    provider: s.ethers.provider,
+    relayer,
+    batch: { confirmTimeoutMs: 300, reconcileMs: 100, maxWaitMs: 5 },
+  });
   closers.push(() => facilitator.close());
   return facilitator;
 }
 
 async function app(options: Parameters<typeof paidApp>[1] = {}) {
   const h = await paidApp(s, options);
-  closers.push(() => h.ledger.close(), () => h.app.close());
+  closers.push(
+    () => h.ledger.close(),
+    () => h.app.close(),
+  );
   const challenge = await h.app.inject({ method: "POST", url: "/v1/completions", payload: body() });
   const [requirements] = decodePaymentRequiredHeader(challenge.headers["payment-required"] as string).accepts;
   const send = (payment: PaymentPayload, b = body()) =>
-    h.app.inject({ method: "POST", url: "/v1/completions", payload: b, headers: { "payment-signature": encodePaymentSignatureHeader(payment) } });
+    h.app.inject({
+      method: "POST",
+      url: "/v1/completions",
+      payload: b,
+      headers: { "payment-signature": encodePaymentSignatureHeader(payment) },
+    });
   return { ...h, requirements, send };
 }
 
@@ -88,11 +100,15 @@ describe("settlement pending when the response leaves", () => {
         expect(res.headers.location).toBe(outputUrl);
         expect(res.body).not.toContain("completion for");
         // journalled before broadcast, in the node's pool, not mined
-        expect(await h.ledger.getPayment(keyOf(responses.indexOf(res) === 0 ? pa : pb))).toMatchObject({ status: "pending", txHash: settlement.transaction });
+        expect(await h.ledger.getPayment(keyOf(responses.indexOf(res) === 0 ? pa : pb))).toMatchObject({
+          status: "pending",
+          txHash: settlement.transaction,
+        });
         expect(await s.ethers.provider.getTransaction(settlement.transaction)).not.toBeNull();
         expect(await s.ethers.provider.getTransactionReceipt(settlement.transaction)).toBeNull();
       }
-      const urlOf = (i: number) => (decodePaymentResponseHeader(responses![i].headers["payment-response"] as string).extra as { outputUrl: string }).outputUrl;
+      const urlOf = (i: number) =>
+        (decodePaymentResponseHeader(responses![i].headers["payment-response"] as string).extra as { outputUrl: string }).outputUrl;
       const early = await h.app.inject({ method: "GET", url: pathOf(urlOf(0)) });
       expect([early.statusCode, early.headers["retry-after"], early.json().error]).toEqual([425, "5", Reason.settlementPending]);
       const forged = await h.app.inject({ method: "GET", url: pathOf(urlOf(0)).replace(/token=.*/, "token=guess") });
@@ -100,7 +116,11 @@ describe("settlement pending when the response leaves", () => {
       // The same signed payment again, while pending: the same 202 and outputUrl, nothing runs again.
       const again = await h.send(pa);
       expect([again.statusCode, again.headers["x-royalty402-redelivered"], again.headers.location]).toEqual([202, "true", urlOf(0)]);
-      expect(again.json()).toMatchObject({ error: Reason.settlementPending, outputUrl: urlOf(0), transaction: responses[0].json().transaction });
+      expect(again.json()).toMatchObject({
+        error: Reason.settlementPending,
+        outputUrl: urlOf(0),
+        transaction: responses[0].json().transaction,
+      });
       await rpc("evm_mine");
     } finally {
       await setAutomine(true);
@@ -108,11 +128,26 @@ describe("settlement pending when the response leaves", () => {
     await expect.poll(async () => (await h.ledger.getPayment(keyOf(pb)))?.status, { timeout: 5000, interval: 50 }).toBe("settled");
     await expect.poll(async () => (await h.ledger.getPayment(keyOf(pa)))?.status, { timeout: 5000, interval: 50 }).toBe("settled");
     const transaction = decodePaymentResponseHeader(responses[0].headers["payment-response"] as string).transaction;
-    const jsonOutput = await h.app.inject({ method: "GET", url: pathOf((decodePaymentResponseHeader(responses[0].headers["payment-response"] as string).extra as { outputUrl: string }).outputUrl) });
+    const jsonOutput = await h.app.inject({
+      method: "GET",
+      url: pathOf(
+        (decodePaymentResponseHeader(responses[0].headers["payment-response"] as string).extra as { outputUrl: string }).outputUrl,
+      ),
+    });
     expect(jsonOutput.statusCode).toBe(200);
     expect(jsonOutput.json()).toEqual({ text: "completion for hello", outputId: responses[0].json().outputId });
-    expect(decodePaymentResponseHeader(jsonOutput.headers["payment-response"] as string)).toMatchObject({ success: true, transaction, payer: a.address, amount: "1000" });
-    const streamed = await h.app.inject({ method: "GET", url: pathOf((decodePaymentResponseHeader(responses[1].headers["payment-response"] as string).extra as { outputUrl: string }).outputUrl) });
+    expect(decodePaymentResponseHeader(jsonOutput.headers["payment-response"] as string)).toMatchObject({
+      success: true,
+      transaction,
+      payer: a.address,
+      amount: "1000",
+    });
+    const streamed = await h.app.inject({
+      method: "GET",
+      url: pathOf(
+        (decodePaymentResponseHeader(responses[1].headers["payment-response"] as string).extra as { outputUrl: string }).outputUrl,
+      ),
+    });
     expect([streamed.statusCode, streamed.body]).toEqual([200, "data: one\n\ndata: two\n\n"]);
     expect([await s.token.balanceOf(a.address), await s.token.balanceOf(b.address)]).toEqual([99_000n, 99_000n]);
   });
@@ -130,7 +165,13 @@ describe("settlement pending when the response leaves", () => {
       expect(res.statusCode).toBe(202);
       // The payer empties the wallet with a higher tip: mined first, the batch item is skipped.
       const drain = new E.Wallet(wallet.privateKey, s.ethers.provider);
-      await s.token.connect(drain).transfer(s.roles.keeper.address, 100_000n, { gasLimit: 100_000n, maxPriorityFeePerGas: E.parseUnits("100", "gwei"), maxFeePerGas: E.parseUnits("200", "gwei") });
+      await s.token
+        .connect(drain)
+        .transfer(s.roles.keeper.address, 100_000n, {
+          gasLimit: 100_000n,
+          maxPriorityFeePerGas: E.parseUnits("100", "gwei"),
+          maxFeePerGas: E.parseUnits("200", "gwei"),
+        });
       await rpc("evm_mine");
     } finally {
       await setAutomine(true);
@@ -141,7 +182,10 @@ describe("settlement pending when the response leaves", () => {
     expect(refused.statusCode).toBe(402);
     expect(refused.json().error).toBe(Reason.insufficientBalance);
     expect(refused.body).not.toContain("completion for");
-    expect(decodePaymentResponseHeader(refused.headers["payment-response"] as string)).toMatchObject({ success: false, errorReason: Reason.insufficientBalance });
+    expect(decodePaymentResponseHeader(refused.headers["payment-response"] as string)).toMatchObject({
+      success: false,
+      errorReason: Reason.insufficientBalance,
+    });
   });
 });
 
@@ -152,7 +196,14 @@ describe("reconciler", () => {
     closers.push(() => ledger.close());
     const req = s.requirements();
     const reserve = async (payment: PaymentPayload) => {
-      const r = await ledger.reserve({ ...keyOf(payment), payTo: s.payTo.toLowerCase(), amount: req.amount, modelId: "tiny", outputId: null, payload: JSON.stringify(payment) });
+      const r = await ledger.reserve({
+        ...keyOf(payment),
+        payTo: s.payTo.toLowerCase(),
+        amount: req.amount,
+        modelId: "tiny",
+        outputId: null,
+        payload: JSON.stringify(payment),
+      });
       expect(r.reserved).toBe(true);
       return keyOf(payment);
     };
@@ -229,20 +280,36 @@ describe("crash between broadcast and the ledger's final write", () => {
     await setAutomine(false);
     let txHash: string;
     try {
-      const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "--import", "tsx", fileURLToPath(new URL("./support/crash-child.ts", import.meta.url))], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, RPC_URL: gateway.url, CHAIN_ID: String(s.chainId), RELAYER_KEY: s.relayer.privateKey, LEDGER_PATH: ledgerPath, ASSET: s.asset, PAY_TO: s.payTo, PAYMENT: encodePaymentSignatureHeader(payment) },
-      });
+      const child = spawn(
+        process.execPath,
+        ["--disable-warning=ExperimentalWarning", "--import", "tsx", fileURLToPath(new URL("./support/crash-child.ts", import.meta.url))],
+        {
+          stdio: ["ignore", "pipe", "pipe"],
+          env: {
+            ...process.env,
+            RPC_URL: gateway.url,
+            CHAIN_ID: String(s.chainId),
+            RELAYER_KEY: s.relayer.privateKey,
+            LEDGER_PATH: ledgerPath,
+            ASSET: s.asset,
+            PAY_TO: s.payTo,
+            PAYMENT: encodePaymentSignatureHeader(payment),
+          },
+        },
+      );
       let err = "";
       child.stderr.on("data", (d) => (err += d));
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
       // The batch is journalled ("settling" + hash) and broadcast, never confirmed: kill -9.
       await expect
-        .poll(async () => {
-          if (child.exitCode !== null) throw new Error(`child exited early: ${err}`);
-          const row = await observer.getPayment(key);
-          return row?.status === "settling" && row.txHash !== null && (await s.ethers.provider.getTransaction(row.txHash)) !== null;
-        }, { timeout: 30_000, interval: 100 })
+        .poll(
+          async () => {
+            if (child.exitCode !== null) throw new Error(`child exited early: ${err}`);
+            const row = await observer.getPayment(key);
+            return row?.status === "settling" && row.txHash !== null && (await s.ethers.provider.getTransaction(row.txHash)) !== null;
+          },
+          { timeout: 30_000, interval: 100 },
+        )
         .toBe(true);
       child.kill("SIGKILL");
       expect(await exited).toBe("SIGKILL");
@@ -255,7 +322,10 @@ describe("crash between broadcast and the ledger's final write", () => {
     expect(await observer.getPayment(key)).toMatchObject({ status: "settling", txHash });
 
     // Restart: a new facilitator (same relayer key) and plugin on the same ledger file.
-    const fresh = await EmbeddedFacilitator.create({ provider: s.ethers.provider, relayer: new E.Wallet(s.relayer.privateKey, s.ethers.provider) });
+    const fresh = await EmbeddedFacilitator.create({
+      provider: s.ethers.provider,
+      relayer: new E.Wallet(s.relayer.privateKey, s.ethers.provider),
+    });
     closers.push(() => fresh.close());
     const h = await app({ facilitator: fresh, sqlitePath: ledgerPath, plugin: { reconcile: { staleAfterMs: 0, intervalMs: 0 } } });
     await expect.poll(async () => (await observer.getPayment(key))?.status, { timeout: 10_000, interval: 50 }).toBe("settled");
@@ -268,7 +338,12 @@ describe("crash between broadcast and the ledger's final write", () => {
     const retry = await h.send(payment);
     expect([retry.statusCode, retry.headers["x-royalty402-redelivered"]]).toEqual([200, "true"]);
     expect(retry.json()).toEqual({ text: "an output that is never delivered", outputId: (await observer.getPayment(key))!.outputId });
-    expect(decodePaymentResponseHeader(retry.headers["payment-response"] as string)).toMatchObject({ success: true, transaction: txHash, payer: wallet.address, amount: "1000" });
+    expect(decodePaymentResponseHeader(retry.headers["payment-response"] as string)).toMatchObject({
+      success: true,
+      transaction: txHash,
+      payer: wallet.address,
+      amount: "1000",
+    });
     expect(fresh.relayer.sent).toBe(0);
     // Another payload for the same authorization nonce is still a replay.
     const other = await h.send({ ...payment, resource: { url: "http://elsewhere.test/", description: "", mimeType: "" } });

@@ -194,7 +194,7 @@ async function reserve(rt: Runtime, priced: Priced, key: PaymentKey, payloadJson
 
 function paymentContext(
   rt: Runtime,
-  fields: { resource: string; payer: string; amount: bigint; requirements: PaymentRequirements; payload: PaymentPayload; key: PaymentKey }
+  fields: { resource: string; payer: string; amount: bigint; requirements: PaymentRequirements; payload: PaymentPayload; key: PaymentKey },
 ): PaymentContext {
   const output: PaymentOutput = {};
   let outputId = rt.outputIdFor(fields.key);

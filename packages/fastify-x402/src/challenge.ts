@@ -18,14 +18,14 @@ export interface Challenges {
     route: PaidRoute,
     offers: readonly PaymentRequirements[],
     reason: string,
-    message?: string
+    message?: string,
   ): FastifyReply;
   encoded(
     request: FastifyRequest,
     route: PaidRoute,
     offers: readonly PaymentRequirements[],
     reason: string,
-    message?: string
+    message?: string,
   ): { header: string; body: string };
 }
 
@@ -75,7 +75,7 @@ export function challenges(rt: Runtime): Challenges {
     route: PaidRoute,
     offers: readonly PaymentRequirements[],
     reason: string,
-    message?: string
+    message?: string,
   ) {
     return sendEncoded(reply, encoded(request, route, offers, reason, message));
   }

@@ -13,13 +13,13 @@ export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoExc
     error.code === "HPE_HEADER_OVERFLOW"
       ? [431, Reason.headerTooLarge, "the request headers exceed the size limit"]
       : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-      ? [408, "request_timeout", "the request did not arrive in time"]
-      : [400, "bad_request", "the request is not valid HTTP"];
+        ? [408, "request_timeout", "the request did not arrive in time"]
+        : [400, "bad_request", "the request is not valid HTTP"];
   this.log.debug({ code: error.code, status }, "client error");
   const body = JSON.stringify({ error: code, message });
   socket.end(
     `HTTP/1.1 ${status} ${
       STATUS_CODES[status]
-    }\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+    }\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }

@@ -106,7 +106,7 @@ export function heldOutputRoute(app: FastifyInstance, rt: Runtime): void {
           {
             status: payment.status,
             transaction: payment.txHash,
-          }
+          },
         );
     }
   });

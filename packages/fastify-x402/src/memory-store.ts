@@ -31,7 +31,7 @@ export class MemoryPaymentStore implements PaymentStore {
     key: PaymentKey,
     from: PaymentStatus[],
     to: PaymentStatus,
-    fields: TransitionFields = {}
+    fields: TransitionFields = {},
   ): Promise<PaymentRecord | null> {
     for (const f of from) if (!PAYMENT_TRANSITIONS[f].includes(to)) throw new Error(`payment store: ${f} -> ${to} is not allowed`);
     const record = this.payments.get(keyId(key));

@@ -55,7 +55,7 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
       if (!state || state.finished) return done();
       release(rt, request, state, "request_aborted", "request_aborted").then(
         () => done(),
-        () => done()
+        () => done(),
       );
     }) as never);
   });
@@ -102,7 +102,7 @@ function paidHook(rt: Runtime, ch: Challenges, route: PaidRoute) {
               request,
               route,
               schemes.map((scheme) => ch.requirements(scheme.scheme, payTo, fixedAmount)),
-              PLAIN_CHALLENGE
+              PLAIN_CHALLENGE,
             ),
           };
         }

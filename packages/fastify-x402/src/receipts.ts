@@ -24,7 +24,7 @@ export function responseExtra(
   request: FastifyRequest,
   outputId: string,
   key: PaymentKey,
-  held: boolean
+  held: boolean,
 ): Record<string, unknown> {
   const added = rt.hooks.enrichSettlementResponse?.({ request, outputId, key }) ?? {};
   return { ...added, outputId, ...(held ? { outputUrl: outputUrl(rt, request, outputId, key) } : {}) };

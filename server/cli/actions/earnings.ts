@@ -8,7 +8,16 @@ import { contributorPath } from "../../util/urls.ts";
 export interface Earnings {
   address: string;
   totals: { earned: string; claimed: string; claimable: string; pending: string };
-  models: Array<{ model: string; splitter: string; latestEpoch: number | null; earned: string; claimed: string; claimable: string; pending: string; claim: { account: string; cumulativeAmount: string; proof: string[]; epoch: number } | null }>;
+  models: Array<{
+    model: string;
+    splitter: string;
+    latestEpoch: number | null;
+    earned: string;
+    claimed: string;
+    claimable: string;
+    pending: string;
+    claim: { account: string; cumulativeAmount: string; proof: string[]; epoch: number } | null;
+  }>;
 }
 
 export function checkedAddress(text: string): string {
@@ -29,11 +38,32 @@ export async function earnings(address: string, opts: { server?: string; json?: 
     console.log("no earnings yet: no posted epoch allocates anything to this address.");
     return;
   }
-  const rows = e.models.map((m) => [m.model, m.latestEpoch === null ? "–" : String(m.latestEpoch), units(BigInt(m.earned)), units(BigInt(m.claimed)), units(BigInt(m.claimable)), units(BigInt(m.pending))]);
-  rows.push(["total", "", units(BigInt(e.totals.earned)), units(BigInt(e.totals.claimed)), units(BigInt(e.totals.claimable)), units(BigInt(e.totals.pending))]);
+  const rows = e.models.map((m) => [
+    m.model,
+    m.latestEpoch === null ? "–" : String(m.latestEpoch),
+    units(BigInt(m.earned)),
+    units(BigInt(m.claimed)),
+    units(BigInt(m.claimable)),
+    units(BigInt(m.pending)),
+  ]);
+  rows.push([
+    "total",
+    "",
+    units(BigInt(e.totals.earned)),
+    units(BigInt(e.totals.claimed)),
+    units(BigInt(e.totals.claimable)),
+    units(BigInt(e.totals.pending)),
+  ]);
   console.log(
     table(
-      [{ header: "model" }, { header: "epoch", align: "right" }, { header: "earned (USDC)", align: "right" }, { header: "claimed on-chain", align: "right" }, { header: "claimable now", align: "right" }, { header: "pending (challenge period)", align: "right" }],
+      [
+        { header: "model" },
+        { header: "epoch", align: "right" },
+        { header: "earned (USDC)", align: "right" },
+        { header: "claimed on-chain", align: "right" },
+        { header: "claimable now", align: "right" },
+        { header: "pending (challenge period)", align: "right" },
+      ],
       rows,
     ),
   );

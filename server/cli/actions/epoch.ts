@@ -9,12 +9,28 @@ import { adminToken, getJson, postJson, serverUrl } from "../http.ts";
 import { connectRpc } from "./claim.ts";
 import { epochPath } from "../../util/urls.ts";
 
-type CloseResult = { status: string; model: string; epoch?: number; outputs?: number; cumulativeAllocated?: string; txHash?: string | null; reason?: string };
+type CloseResult = {
+  status: string;
+  model: string;
+  epoch?: number;
+  outputs?: number;
+  cumulativeAllocated?: string;
+  txHash?: string | null;
+  reason?: string;
+};
 
 export async function close(opts: { model?: string; server?: string }): Promise<void> {
-  const { results } = await postJson<{ results: CloseResult[] }>(serverUrl(opts.server), "/admin/epochs/close", opts.model ? { model: opts.model } : {}, adminToken());
+  const { results } = await postJson<{ results: CloseResult[] }>(
+    serverUrl(opts.server),
+    "/admin/epochs/close",
+    opts.model ? { model: opts.model } : {},
+    adminToken(),
+  );
   for (const r of results) {
-    if (r.status === "closed") console.log(`${r.model}: epoch ${r.epoch} posted: ${r.outputs} output${r.outputs === 1 ? "" : "s"}, ${units(BigInt(r.cumulativeAllocated ?? "0"))} USDC allocated (cumulative), tx ${r.txHash}`);
+    if (r.status === "closed")
+      console.log(
+        `${r.model}: epoch ${r.epoch} posted: ${r.outputs} output${r.outputs === 1 ? "" : "s"}, ${units(BigInt(r.cumulativeAllocated ?? "0"))} USDC allocated (cumulative), tx ${r.txHash}`,
+      );
     else console.log(`${r.model}: ${r.status}${r.reason ? ` (${r.reason.replace(/_/g, " ")})` : ""}${r.epoch ? `, epoch ${r.epoch}` : ""}`);
   }
 }
@@ -80,13 +96,23 @@ export async function verify(modelId: string | undefined, epochText: string | un
   const rpc = opts.rpc ?? process.env.ROYALTY402_RPC_URL;
   const chain = rpc ? await connectRpc(rpc) : null;
   try {
-    const result = await verifyEpoch(doc, { index, texts, provider: chain?.provider, splitter, requireAllRecords: opts.requireRecords === true });
-    console.log(`epoch ${doc.epoch} of ${name} (splitter ${splitter}): ${doc.payments.length} output${doc.payments.length === 1 ? "" : "s"}, claimsRoot ${doc.claims.root}, recordsRoot ${doc.records.root}`);
+    const result = await verifyEpoch(doc, {
+      index,
+      texts,
+      provider: chain?.provider,
+      splitter,
+      requireAllRecords: opts.requireRecords === true,
+    });
+    console.log(
+      `epoch ${doc.epoch} of ${name} (splitter ${splitter}): ${doc.payments.length} output${doc.payments.length === 1 ? "" : "s"}, claimsRoot ${doc.claims.root}, recordsRoot ${doc.records.root}`,
+    );
     for (const c of result.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}${c.detail ? `: ${c.detail}` : ""}`);
     if (!chain) console.log("  (chain not compared: pass --rpc)");
     if (!index) console.log("  (records not recomputed: pass --index <datanet index folder>)");
     if (!result.ok) throw new CliError(`epoch ${doc.epoch} of ${name} does NOT verify.`);
-    console.log(`epoch ${doc.epoch} of ${name} verified${result.recordsRecomputed ? ` (${result.recordsRecomputed} records recomputed)` : ""}.`);
+    console.log(
+      `epoch ${doc.epoch} of ${name} verified${result.recordsRecomputed ? ` (${result.recordsRecomputed} records recomputed)` : ""}.`,
+    );
   } finally {
     chain?.provider.destroy();
   }

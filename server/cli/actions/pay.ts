@@ -22,7 +22,14 @@ interface Model {
 
 interface Answer {
   choices: Array<{ message?: { content: string }; text?: string }>;
-  attribution: { outputId: string; recordUrl: string; recordHash: string; contributors: Array<{ address: string; ppm: number }>; contributorCount: number; unattributedPpm: number };
+  attribution: {
+    outputId: string;
+    recordUrl: string;
+    recordHash: string;
+    contributors: Array<{ address: string; ppm: number }>;
+    contributorCount: number;
+    unattributedPpm: number;
+  };
 }
 
 /** The server's base URL and the endpoint to call: a bare server URL means chat completions. */
@@ -37,11 +44,15 @@ export function endpointOf(url: string): { base: string; path: string } {
   const i = u.pathname.indexOf("/v1/");
   const prefix = i >= 0 ? u.pathname.slice(0, i) : u.pathname.replace(/\/+$/, "");
   const path = i >= 0 ? u.pathname.slice(i) : "/v1/chat/completions";
-  if (path !== "/v1/chat/completions" && path !== "/v1/completions") throw new CliError(`${path} is not a paid endpoint (use /v1/chat/completions or /v1/completions).`);
+  if (path !== "/v1/chat/completions" && path !== "/v1/completions")
+    throw new CliError(`${path} is not a paid endpoint (use /v1/chat/completions or /v1/completions).`);
   return { base: serverUrl(`${u.origin}${prefix}`), path };
 }
 
-export async function pay(url: string, opts: { model?: string; prompt: string; maxTokens?: number; maxAmount: string; json?: boolean }): Promise<void> {
+export async function pay(
+  url: string,
+  opts: { model?: string; prompt: string; maxTokens?: number; maxAmount: string; json?: boolean },
+): Promise<void> {
   const { base, path } = endpointOf(url);
   const cap = parseUnits(opts.maxAmount);
   if (cap === null) throw new CliError(`--max-amount ${JSON.stringify(opts.maxAmount)} is not an amount of USDC (for example 0.05).`);
@@ -49,16 +60,31 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
   if (models.length === 0) throw new CliError(`the server at ${base} serves no models.`);
   const model = opts.model === undefined ? models[0] : models.find((m) => m.id === opts.model);
   if (!model) throw new CliError(`the server has no model ${JSON.stringify(opts.model)} (it has ${models.map((m) => m.id).join(", ")}).`);
-  const key = signingKey("ROYALTY402_PAYER_KEY", "payer", "pays (it must hold the model's payment token)", model.network === "eip155:31337");
+  const key = signingKey(
+    "ROYALTY402_PAYER_KEY",
+    "payer",
+    "pays (it must hold the model's payment token)",
+    model.network === "eip155:31337",
+  );
   const agent = createAgent({ privateKey: key.privateKey, network: model.network, asset: model.asset, maxPerCall: cap, budget: cap });
   const maxTokens = opts.maxTokens ?? model.price.defaultMaxTokens;
   const price = BigInt(model.price.perRequest) + BigInt(model.price.perMaxToken) * BigInt(maxTokens);
-  if (price > cap) throw new CliError(`${model.id} costs ${units(price)} USDC for max_tokens ${maxTokens}, above the spending cap of ${units(cap)} USDC (raise --max-amount).`);
-  const body = path === "/v1/completions" ? { model: model.id, prompt: opts.prompt, max_tokens: maxTokens } : { model: model.id, messages: [{ role: "user", content: opts.prompt }], max_tokens: maxTokens };
+  if (price > cap)
+    throw new CliError(
+      `${model.id} costs ${units(price)} USDC for max_tokens ${maxTokens}, above the spending cap of ${units(cap)} USDC (raise --max-amount).`,
+    );
+  const body =
+    path === "/v1/completions"
+      ? { model: model.id, prompt: opts.prompt, max_tokens: maxTokens }
+      : { model: model.id, messages: [{ role: "user", content: opts.prompt }], max_tokens: maxTokens };
 
   let res: Response;
   try {
-    res = await agent.fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    res = await agent.fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
   } catch (e) {
     throw paymentRefusal(e, `the call to ${model.id}`);
   }
@@ -72,37 +98,74 @@ export async function pay(url: string, opts: { model?: string; prompt: string; m
     } catch {
       /* not JSON */
     }
-    throw new CliError(`the call to ${model.id} was not served (HTTP ${res.status}${receipt?.extra?.errorReason ? `, ${String(receipt.extra.errorReason)}` : ""}): ${String(message).replace(/\.$/, "")}.`);
+    throw new CliError(
+      `the call to ${model.id} was not served (HTTP ${res.status}${receipt?.extra?.errorReason ? `, ${String(receipt.extra.errorReason)}` : ""}): ${String(message).replace(/\.$/, "")}.`,
+    );
   }
   const answer = (await res.json()) as Answer;
   const text = answer.choices[0]?.message?.content ?? answer.choices[0]?.text ?? "";
   const amount = BigInt(receipt?.amount ?? price);
   const a = answer.attribution;
   if (opts.json) {
-    console.log(JSON.stringify({ model: model.id, answer: text, receipt, payTo: model.payTo, split: model.split, attribution: a, outputPage: `${base}${outputPagePath(a.outputId)}` }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          model: model.id,
+          answer: text,
+          receipt,
+          payTo: model.payTo,
+          split: model.split,
+          attribution: a,
+          outputPage: `${base}${outputPagePath(a.outputId)}`,
+        },
+        null,
+        2,
+      ),
+    );
     return;
   }
   const { pool } = fixedCuts(amount, model.split.ownerBps, model.split.protocolBps);
   console.log(`answer (${model.id}):\n  ${text.trim().replace(/\n/g, "\n  ")}\n`);
   console.log("receipt:");
-  console.log(`  paid        ${units(amount)} ${model.price.symbol} by ${receipt?.payer ?? agent.address}${key.dev ? " (local dev account)" : ""}`);
+  console.log(
+    `  paid        ${units(amount)} ${model.price.symbol} by ${receipt?.payer ?? agent.address}${key.dev ? " (local dev account)" : ""}`,
+  );
   console.log(`  settled     tx ${receipt?.transaction} on ${receipt?.network}`);
   console.log(`  output      ${a.outputId}`);
   console.log(`  record      ${a.recordUrl} (hash ${a.recordHash}, committed on-chain with the payment)`);
   console.log(`\nwent to the model's RoyaltySplitter ${model.payTo}:`);
-  console.log(`  contributors ${model.split.contributorBps / 100}% · model owner ${model.split.ownerBps / 100}% · protocol ${model.split.protocolBps / 100}%`);
-  if (a.contributors.length === 0) console.log("  no contributor's text was found in this answer: the contributors' share goes to the model owner.");
+  console.log(
+    `  contributors ${model.split.contributorBps / 100}% · model owner ${model.split.ownerBps / 100}% · protocol ${model.split.protocolBps / 100}%`,
+  );
+  if (a.contributors.length === 0)
+    console.log("  no contributor's text was found in this answer: the contributors' share goes to the model owner.");
   else {
-    const rows = a.contributors.map((c) => [c.address, `${(c.ppm / 10_000).toFixed(2)}%`, `≈ ${units((pool * BigInt(c.ppm)) / 1_000_000n)}`]);
-    if (a.unattributedPpm > 0) rows.push(["unattributed (to the model owner)", `${(a.unattributedPpm / 10_000).toFixed(2)}%`, `≈ ${units((pool * BigInt(a.unattributedPpm)) / 1_000_000n)}`]);
+    const rows = a.contributors.map((c) => [
+      c.address,
+      `${(c.ppm / 10_000).toFixed(2)}%`,
+      `≈ ${units((pool * BigInt(c.ppm)) / 1_000_000n)}`,
+    ]);
+    if (a.unattributedPpm > 0)
+      rows.push([
+        "unattributed (to the model owner)",
+        `${(a.unattributedPpm / 10_000).toFixed(2)}%`,
+        `≈ ${units((pool * BigInt(a.unattributedPpm)) / 1_000_000n)}`,
+      ]);
     console.log(
-      table([{ header: "contributor" }, { header: "share of the output", align: "right" }, { header: `earns (${model.price.symbol}, at the next epoch)`, align: "right" }], rows)
+      table(
+        [
+          { header: "contributor" },
+          { header: "share of the output", align: "right" },
+          { header: `earns (${model.price.symbol}, at the next epoch)`, align: "right" },
+        ],
+        rows,
+      )
         .split("\n")
         .map((l) => `  ${l}`)
         .join("\n"),
     );
-    if (a.contributorCount > a.contributors.length) console.log(`  … and ${a.contributorCount - a.contributors.length} more (see the record)`);
+    if (a.contributorCount > a.contributors.length)
+      console.log(`  … and ${a.contributorCount - a.contributors.length} more (see the record)`);
   }
   console.log(`\nspans by contributor: ${base}${outputPagePath(a.outputId)}`);
 }
-

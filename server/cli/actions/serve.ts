@@ -64,7 +64,9 @@ async function checkChainAnswers(deployment: LocalDeployment): Promise<void> {
 /** Without --config: two demo models on the local chain of `royalty402 chain`, or on one in this process. */
 async function localSetup(opts: ServeOptions): Promise<Prepared> {
   if (opts.contributors > opts.documents) {
-    throw new CliError(`--contributors (${opts.contributors}) cannot exceed --documents (${opts.documents}): each contributor gives at least one document.`);
+    throw new CliError(
+      `--contributors (${opts.contributors}) cannot exceed --documents (${opts.documents}): each contributor gives at least one document.`,
+    );
   }
   const deployment = readDeployment(opts.chain);
   if (deployment) await checkChainAnswers(deployment);
@@ -111,7 +113,12 @@ function banner(server: RoyaltyServer, url: string, generatedAdminToken: string 
     `  dashboard   ${url}/`,
     `  API         ${url}/v1/models · ${url}/docs/json`,
     `  chain       ${ctx.network}${local ? " (inside this process: gone when it exits)" : ""}, token ${ctx.token.symbol} ${ctx.token.address}`,
-    ...ctx.models.list().map((m) => `  model       ${m.id}: ${units(m.config.pricePerRequest + m.config.pricePerMaxToken * BigInt(m.config.defaultMaxTokens))} ${ctx.token.symbol} a call → splitter ${m.splitter}`),
+    ...ctx.models
+      .list()
+      .map(
+        (m) =>
+          `  model       ${m.id}: ${units(m.config.pricePerRequest + m.config.pricePerMaxToken * BigInt(m.config.defaultMaxTokens))} ${ctx.token.symbol} a call → splitter ${m.splitter}`,
+      ),
   ];
   if (generatedAdminToken) lines.push(`  admin token ${generatedAdminToken} (export ROYALTY402_ADMIN_TOKEN=… for datanet/epoch commands)`);
   if (local) lines.push(`  the dev payer ${local.roles.payer.address} holds 1000 USDC: try \`royalty402 pay ${url}\``);

@@ -52,7 +52,13 @@ export function barChart(svg, points, { value, formatY = (v) => String(Math.roun
   values.forEach((v, i) => {
     if (v <= 0) return;
     const h = (plotH * v) / maxY;
-    svg.append(svgEl("rect", { x: PAD.left + i * slot + slot * 0.1, y: PAD.top + plotH - h, width: Math.max(1, slot * 0.8), height: h, class: "bar" }, undefined));
+    svg.append(
+      svgEl(
+        "rect",
+        { x: PAD.left + i * slot + slot * 0.1, y: PAD.top + plotH - h, width: Math.max(1, slot * 0.8), height: h, class: "bar" },
+        undefined,
+      ),
+    );
   });
 }
 
@@ -69,6 +75,11 @@ export function lineChart(svg, points, { value, formatY = (v) => String(v), empt
   const x = (i) => PAD.left + (values.length === 1 ? plotW : (plotW * i) / (values.length - 1));
   const y = (v) => PAD.top + plotH - (plotH * v) / maxY;
   const path = values.map((v, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-  svg.append(svgEl("path", { d: `${path} L${x(values.length - 1).toFixed(1)},${PAD.top + plotH} L${x(0).toFixed(1)},${PAD.top + plotH} Z`, class: "area" }));
+  svg.append(
+    svgEl("path", {
+      d: `${path} L${x(values.length - 1).toFixed(1)},${PAD.top + plotH} L${x(0).toFixed(1)},${PAD.top + plotH} Z`,
+      class: "area",
+    }),
+  );
   svg.append(svgEl("path", { d: path, class: "line" }));
 }

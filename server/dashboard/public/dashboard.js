@@ -18,9 +18,28 @@ function renderModels(models, token) {
       { class: "card model", dataset: { model: m.id, payto: m.payTo, price: m.price.default } },
       el("h3", {}, el("span", {}, m.id), el("span", { class: "muted" }, m.backend)),
       el("div", { class: "desc" }, m.description || ""),
-      el("div", { class: "row" }, el("span", { class: "k" }, "price per call"), el("span", { class: "v price" }, money(m.price.default, token), ` ${token.symbol}`)),
-      el("div", { class: "row" }, el("span", { class: "k" }, "pricing"), el("span", { class: "v muted" }, `${units(m.price.perRequest, token.decimals)} + ${units(m.price.perMaxToken, token.decimals)} × max_tokens (default ${m.price.defaultMaxTokens})`)),
-      el("div", { class: "row" }, el("span", { class: "k" }, "splitter (payTo)"), el("code", { class: "v payto", title: m.deployed === false ? "predicted, not deployed yet" : "RoyaltySplitter" }, m.payTo)),
+      el(
+        "div",
+        { class: "row" },
+        el("span", { class: "k" }, "price per call"),
+        el("span", { class: "v price" }, money(m.price.default, token), ` ${token.symbol}`),
+      ),
+      el(
+        "div",
+        { class: "row" },
+        el("span", { class: "k" }, "pricing"),
+        el(
+          "span",
+          { class: "v muted" },
+          `${units(m.price.perRequest, token.decimals)} + ${units(m.price.perMaxToken, token.decimals)} × max_tokens (default ${m.price.defaultMaxTokens})`,
+        ),
+      ),
+      el(
+        "div",
+        { class: "row" },
+        el("span", { class: "k" }, "splitter (payTo)"),
+        el("code", { class: "v payto", title: m.deployed === false ? "predicted, not deployed yet" : "RoyaltySplitter" }, m.payTo),
+      ),
       el(
         "div",
         { class: "splitbar", title: "where each payment goes" },
@@ -36,7 +55,12 @@ function renderModels(models, token) {
         el("span", {}, el("i", { class: "c-protocol" }), `protocol ${m.split.protocolBps / 100}%`),
       ),
       el("div", { class: "row" }, el("span", { class: "k" }, "paid outputs"), el("span", { class: "v payments" }, String(m.payments))),
-      el("div", { class: "row" }, el("span", { class: "k" }, "revenue"), el("span", { class: "v revenue" }, money(m.revenue, token), ` ${token.symbol}`)),
+      el(
+        "div",
+        { class: "row" },
+        el("span", { class: "k" }, "revenue"),
+        el("span", { class: "v revenue" }, money(m.revenue, token), ` ${token.symbol}`),
+      ),
     );
   });
   $("models").replaceChildren(...cards);
@@ -44,63 +68,84 @@ function renderModels(models, token) {
 
 function renderContributors(rows, token) {
   $("contributors-empty").hidden = rows.length > 0;
-  $("contributors").querySelector("tbody").replaceChildren(
-    ...rows.map((c) =>
-      el(
-        "tr",
-        { dataset: { address: c.address } },
-        el("td", {}, el("span", { class: "swatch", style: `background:${colourOf(c.address, 0.85)}` }), " ", el("code", { title: c.address }, short(c.address, 10, 6))),
-        el("td", { class: "num outputs" }, String(c.outputs)),
-        el("td", { class: "num earned" }, money(c.earned, token)),
-        el("td", { class: "num claimed" }, money(c.claimed, token)),
-        el("td", { class: "num claimable" }, money(c.claimable, token)),
+  $("contributors")
+    .querySelector("tbody")
+    .replaceChildren(
+      ...rows.map((c) =>
+        el(
+          "tr",
+          { dataset: { address: c.address } },
+          el(
+            "td",
+            {},
+            el("span", { class: "swatch", style: `background:${colourOf(c.address, 0.85)}` }),
+            " ",
+            el("code", { title: c.address }, short(c.address, 10, 6)),
+          ),
+          el("td", { class: "num outputs" }, String(c.outputs)),
+          el("td", { class: "num earned" }, money(c.earned, token)),
+          el("td", { class: "num claimed" }, money(c.claimed, token)),
+          el("td", { class: "num claimable" }, money(c.claimable, token)),
+        ),
       ),
-    ),
-  );
+    );
 }
 
 function renderEpochs(epochs, token) {
   $("epochs-empty").hidden = epochs.length > 0;
   const newestFirst = [...epochs].sort((a, b) => b.createdAt - a.createdAt || b.epoch - a.epoch);
-  $("epochs").querySelector("tbody").replaceChildren(
-    ...newestFirst.map((e) =>
-      el(
-        "tr",
-        { dataset: { splitter: e.splitter, epoch: String(e.epoch), tx: e.txHash ?? "" } },
-        el("td", {}, e.model ?? short(e.splitter)),
-        el("td", { class: "num" }, String(e.epoch)),
-        el("td", {}, el("span", { class: `state ${e.status}` }, e.status)),
-        el("td", { class: "num" }, String(e.outputs)),
-        el("td", { class: "num allocated" }, money(e.cumulativeAllocated, token)),
-        el("td", { class: "tx" }, e.txHash ? el("code", { title: e.txHash }, short(e.txHash, 10, 8)) : el("span", { class: "muted" }, "posting…")),
+  $("epochs")
+    .querySelector("tbody")
+    .replaceChildren(
+      ...newestFirst.map((e) =>
+        el(
+          "tr",
+          { dataset: { splitter: e.splitter, epoch: String(e.epoch), tx: e.txHash ?? "" } },
+          el("td", {}, e.model ?? short(e.splitter)),
+          el("td", { class: "num" }, String(e.epoch)),
+          el("td", {}, el("span", { class: `state ${e.status}` }, e.status)),
+          el("td", { class: "num" }, String(e.outputs)),
+          el("td", { class: "num allocated" }, money(e.cumulativeAllocated, token)),
+          el(
+            "td",
+            { class: "tx" },
+            e.txHash ? el("code", { title: e.txHash }, short(e.txHash, 10, 8)) : el("span", { class: "muted" }, "posting…"),
+          ),
+        ),
       ),
-    ),
-  );
+    );
 }
 
 function renderRecent(recent, token) {
   $("recent-empty").hidden = recent.length > 0;
-  $("recent").querySelector("tbody").replaceChildren(
-    ...recent.map((o) =>
-      el(
-        "tr",
-        { dataset: { output: o.outputId } },
-        el("td", {}, timeOf(o.at)),
-        el("td", {}, el("a", { class: "output-link", href: `/outputs/${o.outputId}` }, el("code", {}, short(o.outputId, 10, 6)))),
-        el("td", {}, o.model),
-        el("td", { class: "num" }, money(o.amount, token)),
+  $("recent")
+    .querySelector("tbody")
+    .replaceChildren(
+      ...recent.map((o) =>
         el(
-          "td",
-          {},
-          o.lead
-            ? [el("span", { class: "swatch", style: `background:${colourOf(o.lead.address, 0.85)}` }), " ", el("code", {}, short(o.lead.address)), ` ${percent(o.lead.ppm)}`]
-            : el("span", { class: "muted" }, "unattributed"),
+          "tr",
+          { dataset: { output: o.outputId } },
+          el("td", {}, timeOf(o.at)),
+          el("td", {}, el("a", { class: "output-link", href: `/outputs/${o.outputId}` }, el("code", {}, short(o.outputId, 10, 6)))),
+          el("td", {}, o.model),
+          el("td", { class: "num" }, money(o.amount, token)),
+          el(
+            "td",
+            {},
+            o.lead
+              ? [
+                  el("span", { class: "swatch", style: `background:${colourOf(o.lead.address, 0.85)}` }),
+                  " ",
+                  el("code", {}, short(o.lead.address)),
+                  ` ${percent(o.lead.ppm)}`,
+                ]
+              : el("span", { class: "muted" }, "unattributed"),
+          ),
+          el("td", { class: "num" }, String(o.contributors)),
+          el("td", {}, o.txHash ? el("code", { title: o.txHash }, short(o.txHash, 8, 6)) : "–"),
         ),
-        el("td", { class: "num" }, String(o.contributors)),
-        el("td", {}, o.txHash ? el("code", { title: o.txHash }, short(o.txHash, 8, 6)) : "–"),
       ),
-    ),
-  );
+    );
 }
 
 function render(s) {
@@ -117,7 +162,11 @@ function render(s) {
   renderModels(s.models, token);
   const perSecond = 1000 / s.series.bucketMs;
   barChart($("chart-rate"), s.series.points, { value: (p) => p.payments * perSecond, empty: "waiting for payments" });
-  lineChart($("chart-revenue"), s.series.points, { value: (p) => Number(BigInt(p.cumulativeRevenue)) / 10 ** token.decimals, formatY: (v) => (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : String(Number(v.toFixed(3)))), empty: "waiting for payments" });
+  lineChart($("chart-revenue"), s.series.points, {
+    value: (p) => Number(BigInt(p.cumulativeRevenue)) / 10 ** token.decimals,
+    formatY: (v) => (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : String(Number(v.toFixed(3)))),
+    empty: "waiting for payments",
+  });
   renderContributors(s.contributors, token);
   renderEpochs(s.epochs, token);
   renderRecent(s.recent, token);

@@ -11,7 +11,8 @@ export function units(atomic, decimals = 6) {
   return `${neg ? "-" : ""}${v / scale}${decimals ? "." + frac : ""}`;
 }
 
-export const short = (hex, head = 6, tail = 4) => (hex && hex.length > head + tail + 1 ? `${hex.slice(0, head)}…${hex.slice(-tail)}` : hex ?? "");
+export const short = (hex, head = 6, tail = 4) =>
+  hex && hex.length > head + tail + 1 ? `${hex.slice(0, head)}…${hex.slice(-tail)}` : (hex ?? "");
 
 export const percent = (ppm) => `${(ppm / 10_000).toFixed(ppm % 10_000 === 0 ? 0 : 1)}%`;
 
@@ -25,7 +26,8 @@ export function el(tag, attrs = {}, ...children) {
     else if (k === "style") node.setAttribute("style", v);
     else node.setAttribute(k, v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children.flat())
+    if (c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return node;
 }
 

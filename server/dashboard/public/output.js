@@ -10,7 +10,9 @@ const $ = (id) => document.getElementById(id);
 const outputId = decodeURIComponent(location.pathname.split("/").pop() ?? "");
 
 function facts(target, entries) {
-  target.replaceChildren(...entries.filter(([, v]) => v !== null && v !== undefined && v !== "").flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  target.replaceChildren(
+    ...entries.filter(([, v]) => v !== null && v !== undefined && v !== "").flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]),
+  );
 }
 
 function highlight(address) {
@@ -35,7 +37,16 @@ async function main() {
     ["payer", p ? el("code", {}, p.payer) : null],
     ["paid to (splitter)", p ? el("code", {}, p.payTo) : null],
     ["settlement tx", p?.txHash ? el("code", {}, p.txHash) : null],
-    ["epoch", o.epoch ? [`${o.epoch.epoch} (${o.epoch.status}) `, el("code", {}, o.epoch.txHash ?? ""), ` · inclusion proof of ${o.epoch.proof.length} hashes`] : "not in an epoch yet"],
+    [
+      "epoch",
+      o.epoch
+        ? [
+            `${o.epoch.epoch} (${o.epoch.status}) `,
+            el("code", {}, o.epoch.txHash ?? ""),
+            ` · inclusion proof of ${o.epoch.proof.length} hashes`,
+          ]
+        : "not in an epoch yet",
+    ],
     ["created", new Date(o.createdAt).toLocaleString("en-GB")],
   ]);
 
@@ -47,7 +58,9 @@ async function main() {
   const rank = new Map(rows.map((c, i) => [c.address, i]));
   const text = $("text");
   if (!o.text) {
-    text.append(el("p", { class: "muted" }, "This server does not publish output texts (epochs.publishTexts is off): only the record is shown."));
+    text.append(
+      el("p", { class: "muted" }, "This server does not publish output texts (epochs.publishTexts is off): only the record is shown."),
+    );
   } else {
     text.dataset.matchesRecord = String(o.text.matchesRecord);
     text.replaceChildren(
@@ -59,7 +72,12 @@ async function main() {
                 class: "piece credited",
                 style: `background:${colour(rank.get(piece.contributor) ?? rows.length, 0.35)}`,
                 title: `${piece.contributor} · contribution #${piece.contribution} · tokens ${piece.start}–${piece.end}`,
-                dataset: { contributor: piece.contributor, contribution: String(piece.contribution), start: String(piece.start), end: String(piece.end) },
+                dataset: {
+                  contributor: piece.contributor,
+                  contribution: String(piece.contribution),
+                  start: String(piece.start),
+                  end: String(piece.end),
+                },
               },
               piece.text,
             )
@@ -68,27 +86,33 @@ async function main() {
     );
   }
 
-  $("legend").querySelector("tbody").replaceChildren(
-    ...rows.map((c) => {
-      const row = el(
-        "tr",
-        { dataset: { address: c.address, ppm: String(c.ppm) } },
-        el("td", {}, el("span", { class: "swatch", style: `background:${colour(rank.get(c.address), 0.35)}` })),
-        el("td", {}, el("code", { title: c.address }, short(c.address, 10, 6))),
-        el("td", { class: "num" }, percent(c.ppm)),
-        el("td", { class: "num" }, String(c.tokens)),
-      );
-      row.addEventListener("mouseenter", () => highlight(c.address));
-      row.addEventListener("mouseleave", () => highlight(null));
-      return row;
-    }),
-  );
-  $("unattributed").textContent = `Unattributed: ${percent(o.unattributedPpm)} of the output's weight (goes to the model owner). ${o.outputTokens} output tokens.`;
+  $("legend")
+    .querySelector("tbody")
+    .replaceChildren(
+      ...rows.map((c) => {
+        const row = el(
+          "tr",
+          { dataset: { address: c.address, ppm: String(c.ppm) } },
+          el("td", {}, el("span", { class: "swatch", style: `background:${colour(rank.get(c.address), 0.35)}` })),
+          el("td", {}, el("code", { title: c.address }, short(c.address, 10, 6))),
+          el("td", { class: "num" }, percent(c.ppm)),
+          el("td", { class: "num" }, String(c.tokens)),
+        );
+        row.addEventListener("mouseenter", () => highlight(c.address));
+        row.addEventListener("mouseleave", () => highlight(null));
+        return row;
+      }),
+    );
+  $("unattributed").textContent =
+    `Unattributed: ${percent(o.unattributedPpm)} of the output's weight (goes to the model owner). ${o.outputTokens} output tokens.`;
   facts($("record"), [
     ["record hash", el("code", {}, o.recordHash)],
     ["committed on-chain in", o.payment?.txHash ? "the PaymentSettled event of the settlement (attributionRoot)" : null],
     ["algorithm", o.record.algorithm],
-    ["parameters", `min span ${o.record.params.minSpanTokens} tokens, common knowledge above ${o.record.params.maxContributions} contributions, ${o.record.params.weighting}`],
+    [
+      "parameters",
+      `min span ${o.record.params.minSpanTokens} tokens, common knowledge above ${o.record.params.maxContributions} contributions, ${o.record.params.weighting}`,
+    ],
     ["tokenizer", o.record.params.tokenizer],
     ["datanet indexRoot", el("code", {}, o.record.indexRoot)],
     ["text matches record", o.text ? (o.text.matchesRecord ? "yes (outputHash and token count)" : "NO") : null],

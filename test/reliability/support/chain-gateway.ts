@@ -41,10 +41,22 @@ export class ChainGateway {
         return { jsonrpc: "2.0", id: call.id ?? null, result };
       } catch (e) {
         const err = e as { code?: number; message?: string; data?: unknown };
-        return { jsonrpc: "2.0", id: call.id ?? null, error: { code: typeof err.code === "number" ? err.code : -32603, message: err.message ?? "error", ...(err.data !== undefined ? { data: err.data } : {}) } };
+        return {
+          jsonrpc: "2.0",
+          id: call.id ?? null,
+          error: {
+            code: typeof err.code === "number" ? err.code : -32603,
+            message: err.message ?? "error",
+            ...(err.data !== undefined ? { data: err.data } : {}),
+          },
+        };
       }
     }
-    const res = await fetch(this.upstream, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", ...call }) });
+    const res = await fetch(this.upstream, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", ...call }),
+    });
     return res.json();
   }
 
@@ -75,7 +87,9 @@ export class ChainGateway {
         if (this.cutAfterLoss) void this.cut();
         return;
       }
-      const json = JSON.stringify(Array.isArray(body) ? answers : answers[0], (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v));
+      const json = JSON.stringify(Array.isArray(body) ? answers : answers[0], (_k, v) =>
+        typeof v === "bigint" ? `0x${v.toString(16)}` : v,
+      );
       res.writeHead(200, { "content-type": "application/json" }).end(json);
     });
   }

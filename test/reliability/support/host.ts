@@ -121,7 +121,13 @@ export async function startHost(d: DeployedChain, o: HostOptions = {}) {
 
 export type Host = Awaited<ReturnType<typeof startHost>>;
 
-export const completionBody = (maxTokens = 8, extra: Record<string, unknown> = {}) => ({ model: MODEL, prompt: "The jury said", max_tokens: maxTokens, temperature: 0, ...extra });
+export const completionBody = (maxTokens = 8, extra: Record<string, unknown> = {}) => ({
+  model: MODEL,
+  prompt: "The jury said",
+  max_tokens: maxTokens,
+  temperature: 0,
+  ...extra,
+});
 
 /** The requirements the host asks for a request (from its 402 challenge). */
 export async function requirementsFor(host: Host, body: Record<string, unknown> = completionBody()): Promise<PaymentRequirements> {
@@ -136,7 +142,11 @@ export async function fundedPayer(d: DeployedChain, amount = 10n ** 12n): Promis
   return wallet;
 }
 
-export async function signedHeader(wallet: Wallet, requirements: PaymentRequirements, o: PaymentOverrides = {}): Promise<{ payment: PaymentPayload; header: string }> {
+export async function signedHeader(
+  wallet: Wallet,
+  requirements: PaymentRequirements,
+  o: PaymentOverrides = {},
+): Promise<{ payment: PaymentPayload; header: string }> {
   const payment = await pay(wallet, requirements, o);
   return { payment, header: encodePaymentSignatureHeader(payment) };
 }

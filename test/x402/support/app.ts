@@ -13,7 +13,12 @@ export const PRICE_PER_TOKEN = 100n;
 
 export async function paidApp(
   s: X402Stack,
-  options: { facilitator?: FacilitatorClient; handler?: (body: any) => Promise<unknown> | unknown; plugin?: Partial<PaymentsOptions>; sqlitePath?: string } = {},
+  options: {
+    facilitator?: FacilitatorClient;
+    handler?: (body: any) => Promise<unknown> | unknown;
+    plugin?: Partial<PaymentsOptions>;
+    sqlitePath?: string;
+  } = {},
 ) {
   const ledger = await openLedger({ sqlitePath: options.sqlitePath ?? join(mkdtempSync(join(tmpdir(), "x402-")), "ledger.sqlite") });
   const app = Fastify({ logger: false });

@@ -22,7 +22,15 @@ export class RpcGateway {
       return { jsonrpc: "2.0", id: call.id ?? null, result };
     } catch (e) {
       const err = e as { code?: number; message?: string; data?: unknown };
-      return { jsonrpc: "2.0", id: call.id ?? null, error: { code: typeof err.code === "number" ? err.code : -32603, message: err.message ?? "error", ...(err.data !== undefined ? { data: err.data } : {}) } };
+      return {
+        jsonrpc: "2.0",
+        id: call.id ?? null,
+        error: {
+          code: typeof err.code === "number" ? err.code : -32603,
+          message: err.message ?? "error",
+          ...(err.data !== undefined ? { data: err.data } : {}),
+        },
+      };
     }
   }
 
@@ -33,7 +41,9 @@ export class RpcGateway {
       req.on("end", async () => {
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
         const reply = Array.isArray(body) ? await Promise.all(body.map((c) => this.answer(c))) : await this.answer(body);
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v)));
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? `0x${v.toString(16)}` : v)));
       });
     });
     server.on("connection", (socket) => {

@@ -8,10 +8,16 @@ import { TRANSFER_WITH_AUTHORIZATION_TYPES, connectChain, deployStack, type Chai
 
 export type Signer = { address: string; signTypedData: E.Wallet["signTypedData"] };
 
-export async function x402Stack(options: { payers?: number; fundEach?: bigint; facilitator?: Partial<FacilitatorOptions>; chain?: Chain } = {}) {
+export async function x402Stack(
+  options: { payers?: number; fundEach?: bigint; facilitator?: Partial<FacilitatorOptions>; chain?: Chain } = {},
+) {
   const chain = options.chain ?? (await connectChain());
   const relayerWallet = E.Wallet.createRandom();
-  const stack = await deployStack(chain, { facilitator: relayerWallet.address }, { payers: options.payers ?? 4, fundEach: options.fundEach });
+  const stack = await deployStack(
+    chain,
+    { facilitator: relayerWallet.address },
+    { payers: options.payers ?? 4, fundEach: options.fundEach },
+  );
   await stack.connection.provider.request({ method: "hardhat_setBalance", params: [relayerWallet.address, "0x56BC75E2D63100000"] });
   const provider = stack.ethers.provider;
   const relayer = new E.Wallet(relayerWallet.privateKey, provider);

@@ -77,7 +77,8 @@ function identify(payload: PaymentPayload): PaymentIdentity | { error: string } 
   const inner = record(payload.payload);
   const auth = record(inner?.permit2Authorization);
   if (!inner || !auth || !record(auth.permitted) || !record(auth.witness)) return { error: "payload.permit2Authorization is missing" };
-  if (typeof inner.signature !== "string" || !SIGNATURE.test(inner.signature)) return { error: "payload.signature must be 0x-prefixed hex" };
+  if (typeof inner.signature !== "string" || !SIGNATURE.test(inner.signature))
+    return { error: "payload.signature must be 0x-prefixed hex" };
   if (typeof auth.from !== "string" || !ADDRESS.test(auth.from)) return { error: "permit2Authorization.from is not an address" };
   const nonce = uint(auth.nonce);
   if (nonce === null) return { error: "permit2Authorization.nonce must be a decimal string" };
