@@ -191,7 +191,7 @@ async function claimGas(stack: Stack) {
   };
   const holder = s.others[2].address; // already holds some USDC, like most wallets that get paid
   await (await s.token.mint(holder, 1n)).wait();
-  const claimOnce = async (epoch: number, perLeaf: bigint, who = claimant, index = 0) => {
+  const claimOnce = async (epoch: number, perLeaf: bigint, _who = claimant, _index = 0) => {
     const tree = epochTree(perLeaf);
     await gasOf(s.splitter.connect(s.roles.oracle).postEpoch(epoch, tree.root, perLeaf * BigInt(N), E.ZeroHash, epochUri(epoch)));
     if (epoch === 1) await gasOf(s.splitter.claim(earlier, perLeaf, tree.getProof(1)));

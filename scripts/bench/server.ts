@@ -10,14 +10,13 @@
 // counts and its best is the basis of the ratio. Both sides share one chain configuration:
 // automine by default (the reference's best case: its settle waits for a receipt per payment),
 // or interval mining with BENCH_BLOCK_MS (e.g. 2000, a Base-like block time).
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { Session } from "node:inspector/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import express from "express";
 import Fastify from "fastify";
 import { ContractFactory, JsonRpcProvider, Wallet, ethers as E } from "ethers";

@@ -198,7 +198,7 @@ export class SuffixIndex {
     let rlcp = depth;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (compareSuffix(T, SA[mid], P, ps, m, llcp < rlcp ? llcp : rlcp) < 0) {
+      if (compareSuffix(T, SA[mid], P, ps, m, Math.min(llcp, rlcp)) < 0) {
         l = mid + 1;
         llcp = cmpLcp;
       } else {
@@ -215,7 +215,7 @@ export class SuffixIndex {
     rlcp = depth;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (compareSuffix(T, SA[mid], P, ps, m, llcp < rlcp ? llcp : rlcp) <= 0) {
+      if (compareSuffix(T, SA[mid], P, ps, m, Math.min(llcp, rlcp)) <= 0) {
         l = mid + 1;
         llcp = cmpLcp;
       } else {

@@ -49,15 +49,13 @@ export async function facilitatorRoutes(app: FastifyInstance, options: Facilitat
     const check = checkBody(request.body);
     const network = (request.body as { paymentRequirements?: { network?: unknown } } | undefined)?.paymentRequirements?.network;
     if (!check.ok) {
-      return reply
-        .code(400)
-        .send({
-          success: false,
-          errorReason: check.reason,
-          errorMessage: check.message,
-          transaction: "",
-          network: typeof network === "string" ? network : "",
-        });
+      return reply.code(400).send({
+        success: false,
+        errorReason: check.reason,
+        errorMessage: check.message,
+        transaction: "",
+        network: typeof network === "string" ? network : "",
+      });
     }
     const result = await facilitator.settle(check.paymentPayload, check.paymentRequirements);
     if (result.errorReason === Reason.chainUnavailable) unavailable(reply);

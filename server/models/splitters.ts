@@ -63,7 +63,7 @@ export async function createSplitter(
   if (await hasCode(provider, predicted)) return predicted;
   const tx = await factoryContract(factory, signer).getFunction("createSplitter")(configTuple(config), salt);
   const receipt = await tx.wait();
-  if (!receipt || receipt.status !== 1) throw new Error(`createSplitter for ${predicted} failed`);
+  if (receipt?.status !== 1) throw new Error(`createSplitter for ${predicted} failed`);
   return predicted;
 }
 

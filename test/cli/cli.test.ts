@@ -57,7 +57,7 @@ function expectOneSentence(r: { code: number; stdout: string; stderr: string }, 
   expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^royalty402: [^\n]+\.$/);
   expect(lines[0]).toMatch(pattern);
-  expect(lines[0]).not.toMatch(/\n|    at |Error:/); // no stack trace, no error class names
+  expect(lines[0]).not.toMatch(/\n| {4}at |Error:/); // no stack trace, no error class names
 }
 
 async function closedPort(): Promise<number> {
@@ -160,7 +160,7 @@ describe("datanet build/inspect offline", () => {
     const inspected = await inProcess(["datanet", "inspect", a]);
     expect(inspected.code, inspected.stderr).toBe(0);
     expect(inspected.stdout).toContain(`indexRoot      ${root}`);
-    expect(inspected.stdout).toMatch(/contributions  4\n/);
+    expect(inspected.stdout).toMatch(/contributions {2}4\n/);
 
     expectOneSentence(await inProcess(["datanet", "build", "--from", "brown:4"]), /needs both --from <source> and --out <dir>/);
     expectOneSentence(

@@ -2,7 +2,7 @@
 // Merkle claims (claim, claimMany) and the on-chain OverClaimed guard.
 import { beforeAll, describe, expect, it } from "vitest";
 import { ethers as E } from "ethers";
-import { claimsTree, eventsOf, expectRevert, mined, now, setNextTimestamp } from "./support.ts";
+import { claimsTree, eventsOf, expectRevert, mined, setNextTimestamp } from "./support.ts";
 import { freshStack, postEpoch, type Fixture } from "./fixtures.ts";
 
 const HOUR = 3600n;

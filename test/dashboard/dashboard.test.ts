@@ -192,17 +192,15 @@ describe("dashboard during a demo run", () => {
     expect(Object.fromEntries(legend)).toEqual(Object.fromEntries(record.contributors.map((c: any) => [c.address, c.ppm])));
 
     // The highlighted spans: every credited token belongs to the contributor the record credits it to.
-    const pieces = await page
-      .locator("#text .piece")
-      .evaluateAll((spans) =>
-        spans.map((s) => ({
-          text: s.textContent ?? "",
-          kind: s.className.replace("piece ", ""),
-          contributor: (s as HTMLElement).dataset.contributor ?? null,
-          start: Number((s as HTMLElement).dataset.start),
-          end: Number((s as HTMLElement).dataset.end),
-        })),
-      );
+    const pieces = await page.locator("#text .piece").evaluateAll((spans) =>
+      spans.map((s) => ({
+        text: s.textContent ?? "",
+        kind: s.className.replace("piece ", ""),
+        contributor: (s as HTMLElement).dataset.contributor ?? null,
+        start: Number((s as HTMLElement).dataset.start),
+        end: Number((s as HTMLElement).dataset.end),
+      })),
+    );
     const tokensBy = new Map<string, number>();
     for (const p of pieces.filter((p) => p.kind === "credited"))
       tokensBy.set(p.contributor!, (tokensBy.get(p.contributor!) ?? 0) + p.end - p.start);

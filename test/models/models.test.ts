@@ -11,7 +11,7 @@ import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attribute, buildIndex, longestContinuation, tokenize, type SuffixIndex } from "../../server/attribution/index.ts";
 import { Datanet, loadBrownCorpus } from "../../server/datanets/index.ts";
-import { BackendError, Prng, ProxyBackend, generate, sampleNext, type CompletionRequest } from "../../server/models/index.ts";
+import { type BackendError, Prng, ProxyBackend, generate, sampleNext, type CompletionRequest } from "../../server/models/index.ts";
 
 const DOCS = 8;
 let index: SuffixIndex;

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
-import { Signature, Wallet, ethers as E } from "ethers";
+import { Wallet, ethers as E } from "ethers";
 import { Reason } from "../../server/facilitator/index.ts";
 import { recordResults } from "../../scripts/shared/results.ts";
 import {
@@ -25,7 +25,6 @@ import {
   completionBody,
   deployChain,
   fundedPayer,
-  priceFor,
   requirementsFor,
   signedHeader,
   startHost,
@@ -260,12 +259,10 @@ const headerArb = (): fc.Arbitrary<HeaderCase> =>
     },
     {
       weight: 1,
-      arbitrary: fc
-        .tuple(poolPayment(), poolPayment())
-        .map(([a, b]) => ({
-          headers: { "payment-signature": [encodePaymentSignatureHeader(a.payment), encodePaymentSignatureHeader(b.payment)] },
-          label: "two payment headers",
-        })),
+      arbitrary: fc.tuple(poolPayment(), poolPayment()).map(([a, b]) => ({
+        headers: { "payment-signature": [encodePaymentSignatureHeader(a.payment), encodePaymentSignatureHeader(b.payment)] },
+        label: "two payment headers",
+      })),
     },
     {
       weight: 1,
@@ -428,13 +425,11 @@ const bodyArb = (): fc.Arbitrary<BodyCase> =>
     },
     {
       weight: 1,
-      arbitrary: fc
-        .tuple(fc.constantFrom(...PATHS), fc.webQueryParameters())
-        .map(([path, q]) => ({
-          path: `${path}?${q}`,
-          payload: JSON.stringify(completionBody(DEEP_MAX_TOKENS)),
-          contentType: "application/json",
-        })),
+      arbitrary: fc.tuple(fc.constantFrom(...PATHS), fc.webQueryParameters()).map(([path, q]) => ({
+        path: `${path}?${q}`,
+        payload: JSON.stringify(completionBody(DEEP_MAX_TOKENS)),
+        contentType: "application/json",
+      })),
     },
     // Unknown models.
     {

@@ -165,13 +165,11 @@ describe("settlement pending when the response leaves", () => {
       expect(res.statusCode).toBe(202);
       // The payer empties the wallet with a higher tip: mined first, the batch item is skipped.
       const drain = new E.Wallet(wallet.privateKey, s.ethers.provider);
-      await s.token
-        .connect(drain)
-        .transfer(s.roles.keeper.address, 100_000n, {
-          gasLimit: 100_000n,
-          maxPriorityFeePerGas: E.parseUnits("100", "gwei"),
-          maxFeePerGas: E.parseUnits("200", "gwei"),
-        });
+      await s.token.connect(drain).transfer(s.roles.keeper.address, 100_000n, {
+        gasLimit: 100_000n,
+        maxPriorityFeePerGas: E.parseUnits("100", "gwei"),
+        maxFeePerGas: E.parseUnits("200", "gwei"),
+      });
       await rpc("evm_mine");
     } finally {
       await setAutomine(true);

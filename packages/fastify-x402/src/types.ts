@@ -94,11 +94,11 @@ export interface X402Hooks {
   /** Checks what a handler reports through setOutput (throw to refuse it: the handler fails, nothing is charged). */
   checkOutput?: (output: PaymentOutput) => void;
   /** Extensions added to the payload handed to settle (they replace any the client sent under the same name). */
-  enrichSettlementPayload?: (context: SettleHookContext) => Awaitable<Record<string, unknown> | void>;
+  enrichSettlementPayload?: (context: SettleHookContext) => Awaitable<Record<string, unknown> | undefined>;
   /** Fields added to PAYMENT-RESPONSE `extra` (additive). */
-  enrichSettlementResponse?: (context: ResponseExtraContext) => Record<string, unknown> | void;
+  enrichSettlementResponse?: (context: ResponseExtraContext) => Record<string, unknown> | undefined;
   /** Before settle; the payment is journalled "settling". `abort` answers 402 with the reason and records it failed. */
-  beforeSettle?: (context: SettleHookContext) => Awaitable<void | { abort: true; reason: string; message?: string }>;
+  beforeSettle?: (context: SettleHookContext) => Awaitable<undefined | { abort: true; reason: string; message?: string }>;
   /** After the facilitator answered (success or not). */
   afterSettle?: (context: SettleHookContext & { result: SettleResponse }) => Awaitable<void>;
   /** A verified, reserved payment given back unused (handler failure, client gone). */

@@ -27,7 +27,7 @@ let facilitatorAddress: string;
 let closeFacilitator: () => Promise<unknown>;
 const store = new MemoryPaymentStore();
 const outcomes: PaymentOutcome[] = [];
-let runs = 0;
+let _runs = 0;
 
 function walletFor(key = generatePrivateKey()) {
   const chainId = Number(chain.network.split(":")[1]);
@@ -86,7 +86,7 @@ beforeAll(async () => {
     hooks: { onOutcome: (o) => outcomes.push(o) },
   });
   app.post("/tokens", { config: { x402: { resource: "tokens", price: MAX, scheme: ["exact", "upto"] } } }, async (request) => {
-    runs++;
+    _runs++;
     const used = (request.body as { used?: number } | undefined)?.used;
     if (used !== undefined) request.x402!.setOutput({ usage: BigInt(used) });
     return { used: used ?? null };

@@ -3,7 +3,7 @@
 // it is.
 import { createServer } from "node:net";
 import { DEV_ROLES } from "../../chain/accounts.ts";
-import { DEFAULT_DEPLOYMENT_FILE, removeDeployment, writeDeployment } from "../../chain/deployment.ts";
+import { removeDeployment, writeDeployment } from "../../chain/deployment.ts";
 import { startLocalChain } from "../../chain/local.ts";
 import { CliError } from "../errors.ts";
 import { table, units } from "../format.ts";

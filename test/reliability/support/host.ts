@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
-import { Contract, Wallet, type Provider } from "ethers";
+import { type Contract, Wallet, type Provider } from "ethers";
 import { createApp, type CreateAppOptions, type RoyaltyServer } from "../../../server/app.ts";
 import { splitterInterface } from "../../../server/facilitator/abi.ts";
 import type { Ledger } from "../../../server/ledger/index.ts";
