@@ -27,8 +27,6 @@ import { facilitatorRoutes } from "./facilitator/index.ts";
 import { buildServices, type ServiceOptions, type Services } from "./services.ts";
 import { registerPayments } from "./x402/host.ts";
 
-export type { ChainOverride } from "./services.ts";
-
 export interface CreateAppOptions extends Omit<ServiceOptions, "log"> {
   config: ServerConfig | unknown;
   /** With a validated config: its secrets (anything missing is read from `env`). */
@@ -51,10 +49,10 @@ export interface RoyaltyServer {
 }
 
 /** A listen failure, in one sentence (port in use, not allowed). */
-export class ListenError extends Error {}
+class ListenError extends Error {}
 
 /** Log redaction: keys, signatures, tokens and payment headers never reach the logs. */
-export const LOG_REDACT_PATHS = [
+const LOG_REDACT_PATHS = [
   "req.headers.authorization",
   'req.headers["payment-signature"]',
   'req.headers["x-payment"]',
@@ -79,7 +77,7 @@ export const LOG_REDACT_PATHS = [
  * A request as logged: fastify's default view, with the query string's values redacted (they
  * may carry tokens, e.g. the payer-only retrieval token of a held output).
  */
-export function requestLogView(req: FastifyRequest) {
+function requestLogView(req: FastifyRequest) {
   const [path, query] = req.url.split("?", 2);
   const url =
     query === undefined
@@ -130,7 +128,7 @@ const OPENAPI = {
  * Everything the model host serves, on the instance it is registered on: security headers,
  * OpenAPI, the x402 payments, the API routes, the facilitator API (when exposed) and the dashboard.
  */
-export const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
+const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
   async (app: FastifyInstance, { services }: { services: Services }) => {
     const { context, config, embedded } = services;
     // Security headers on every response (CSP, nosniff, frame denial, HSTS, no referrer leaks).

@@ -20,7 +20,7 @@ import { ModelRegistry, type ServedModel } from "./models/index.ts";
 import { DatanetError, DatanetService } from "./datanets/index.ts";
 import { epochPath } from "./util/urls.ts";
 
-export interface ChainOverride {
+interface ChainOverride {
   provider: Provider;
   /** Settles payments (embedded facilitator): must sign raw transactions, so a Wallet. */
   relayer?: Wallet | null;
@@ -39,7 +39,7 @@ export interface ServiceOptions {
   log?: Log;
 }
 
-export interface Log {
+interface Log {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;

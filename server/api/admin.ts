@@ -11,7 +11,7 @@ import { anyObject, errorSchema } from "./schemas.ts";
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
-export function checkAdmin(token: string | null, request: FastifyRequest): void {
+function checkAdmin(token: string | null, request: FastifyRequest): void {
   if (token === null) throw new ApiError(403, "admin_disabled", "admin endpoints are disabled: set ROYALTY402_ADMIN_TOKEN");
   const header = request.headers.authorization;
   const match = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;

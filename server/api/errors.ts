@@ -21,9 +21,9 @@ export class ApiError extends Error {
   }
 }
 
-export const isOpenAiRoute = (url: string): boolean => url === "/v1" || url.startsWith("/v1/") || url.startsWith("/v1?");
+const isOpenAiRoute = (url: string): boolean => url === "/v1" || url.startsWith("/v1/") || url.startsWith("/v1?");
 
-export function openAiType(status: number): string {
+function openAiType(status: number): string {
   if (status === 401 || status === 403) return "authentication_error";
   if (status === 402) return "payment_required_error";
   if (status === 409) return "conflict_error";
@@ -34,7 +34,7 @@ export function openAiType(status: number): string {
   return "api_error";
 }
 
-export function errorBody(
+function errorBody(
   url: string,
   status: number,
   code: string,
@@ -48,7 +48,7 @@ export function errorBody(
   return { error: code, message, ...extra };
 }
 
-export function sendError(
+function sendError(
   request: FastifyRequest,
   reply: FastifyReply,
   status: number,
@@ -79,7 +79,7 @@ const LEDGER_STATUS: Partial<Record<LedgerError["code"], [number, string]>> = {
 };
 
 /** Maps any thrown error to a status and reason code (unknown errors: 500, message hidden). */
-export function mapError(error: unknown): Mapped {
+function mapError(error: unknown): Mapped {
   if (error instanceof ApiError) return { status: error.status, code: error.code, message: error.message, extra: error.extra };
   if (error instanceof BackendError || error instanceof DatanetError)
     return { status: error.status, code: error.code, message: error.message };

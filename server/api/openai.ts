@@ -28,7 +28,7 @@ interface Prepared {
 const prepared = new WeakMap<FastifyRequest, Prepared>();
 const TOP_CONTRIBUTORS = 10;
 
-export function priceOf(model: ServedModel, maxTokens: number): bigint {
+function priceOf(model: ServedModel, maxTokens: number): bigint {
   return model.config.pricePerRequest + model.config.pricePerMaxToken * BigInt(maxTokens);
 }
 

@@ -33,9 +33,9 @@ import type { SuffixIndex } from "./suffix-index.ts";
 import { FILTER_WINDOW, windowHashes } from "./ngram-filter.ts";
 import { SEPARATOR_TOKEN, isWellFormedText, tokenize } from "./tokenizer.ts";
 
-export const DEFAULT_MIN_SPAN_TOKENS = 8;
-export const DEFAULT_MAX_CONTRIBUTIONS = 32;
-export const WEIGHTING = "surprisal-millibits";
+const DEFAULT_MIN_SPAN_TOKENS = 8;
+const DEFAULT_MAX_CONTRIBUTIONS = 32;
+const WEIGHTING = "surprisal-millibits";
 
 /** The algorithm new records are computed with. */
 export const CURRENT_ALGORITHM = NEAR_VERBATIM_ALGORITHM;
@@ -50,7 +50,7 @@ export interface AttributeOptions {
 }
 
 /** A maximal verbatim match: output tokens [start, end), suffix-array range [lo, hi). */
-export interface VerbatimMatch {
+interface VerbatimMatch {
   start: number;
   end: number;
   lo: number;
@@ -64,7 +64,7 @@ export interface VerbatimMatch {
  * where e is the end of the previous maximal span. One range search per output position, then
  * one-token extensions inside the range.
  */
-export function findVerbatimMatches(index: SuffixIndex, output: ArrayLike<number>, minLen: number): VerbatimMatch[] {
+function findVerbatimMatches(index: SuffixIndex, output: ArrayLike<number>, minLen: number): VerbatimMatch[] {
   const L = output.length;
   const spans: VerbatimMatch[] = [];
   // Filter pre-check (exact: it never rejects a window that occurs): a probe can only occur if
@@ -102,7 +102,7 @@ export function findVerbatimMatches(index: SuffixIndex, output: ArrayLike<number
  * Distinct contributions among the occurrences in SA range [lo, hi), counting up to
  * `limit + 1`, and the earliest occurrence (corpus position). Stops early past the limit.
  */
-export function occurrenceSummary(index: SuffixIndex, lo: number, hi: number, limit: number): { distinct: number; first: number } {
+function occurrenceSummary(index: SuffixIndex, lo: number, hi: number, limit: number): { distinct: number; first: number } {
   const seen = new Set<number>();
   let first = Number.MAX_SAFE_INTEGER;
   const SA = index.sa;

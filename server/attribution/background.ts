@@ -104,7 +104,7 @@ function loadShipped(): Uint32Array | null {
   return out;
 }
 
-export function writeShippedGrams(): void {
+function writeShippedGrams(): void {
   const g = buildGenericGrams(DEFAULT_BACKGROUND_MIN_DOCUMENTS);
   const bytes = Buffer.alloc(4 * g.length);
   g.forEach((h, i) => bytes.writeUInt32LE(h, 4 * i));

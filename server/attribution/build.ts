@@ -13,7 +13,7 @@ import { SuffixIndex, type ContributionMeta, type IndexParams } from "./suffix-i
 import { surprisalTable } from "./surprisal.ts";
 import { INDEX_ALPHABET, SEPARATOR_TOKEN, TOKENIZER_ID, tokenize } from "./tokenizer.ts";
 
-export const DEFAULT_MIN_COPY_TOKENS = 50;
+const DEFAULT_MIN_COPY_TOKENS = 50;
 
 export interface BuildOptions {
   minCopyTokens?: number;
@@ -33,7 +33,7 @@ export interface TokenizedContribution {
   tokens: Uint32Array;
 }
 
-export function tokenizeContributions(contributions: readonly Contribution[]): TokenizedContribution[] {
+function tokenizeContributions(contributions: readonly Contribution[]): TokenizedContribution[] {
   return contributions.map((c) => ({ contribution: c, tokens: tokenize(c.text) }));
 }
 

@@ -8,7 +8,7 @@ export const ATTRIBUTION_ALGORITHM = "royalty402/verbatim-span-surprisal/v1";
 export const PPM = 1_000_000;
 
 /** The parameters a record was computed with; which ones depend on the algorithm version. */
-export interface AttributionParams {
+interface AttributionParams {
   /** v1: shortest verbatim span credited, in tokens. */
   minSpanTokens?: number;
   /** v1: spans in more contributions than this are common knowledge. */

@@ -3,7 +3,7 @@
 // V = tokenizer vocabulary. Computed with exact integer arithmetic (BigInt), not Math.log2,
 // so every machine and JS engine derives the same table from the same counts.
 
-export const MILLIBITS = 1000;
+const MILLIBITS = 1000;
 
 function bitLength(x: bigint): number {
   return x === 0n ? 0 : x.toString(2).length;

@@ -9,7 +9,7 @@ import type { SuffixIndex } from "./suffix-index.ts";
 import { detokenize } from "./tokenizer.ts";
 
 /** Id of a query word that does not occur in the datanet (matches nothing). */
-export const UNKNOWN_WORD = 0xffffffff;
+const UNKNOWN_WORD = 0xffffffff;
 
 export class WordIndex {
   /** foundLo/foundHi: the suffix-array range of the last successful findRange. */
@@ -92,7 +92,7 @@ function compareSuffix(W: Uint32Array, s: number, P: Uint32Array, ps: number, pe
 }
 
 /** Builds the word view of a token index (deterministic: depends only on the index's contents). */
-export function buildWordIndex(index: SuffixIndex): WordIndex {
+function buildWordIndex(index: SuffixIndex): WordIndex {
   const C = index.contributions.length;
   const vocabulary = new Map<string, number>();
   const cache = new Map<string, string>();

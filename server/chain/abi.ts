@@ -4,7 +4,7 @@
 // fragment against the compiled artifacts.
 
 /** IRoyaltySplitter.Config, in declaration order (it is also the clone's immutable arguments). */
-export const CONFIG_TUPLE =
+const CONFIG_TUPLE =
   "tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod)";
 
 /** IRoyaltySplitter.Settlement: one EIP-3009 authorization plus the output it bought. */

@@ -2,7 +2,7 @@
 // Hardhat chain funds with 10,000 ETH. Public keys for local use only — never on a real chain.
 import { HDNodeWallet, Mnemonic, Wallet, type Provider } from "ethers";
 
-export const DEV_MNEMONIC = "test test test test test test test test test test test junk";
+const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 
 /** Account index of each role (0 deploys and mints TestUSDC). */
 export const DEV_ROLES = {

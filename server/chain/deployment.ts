@@ -6,7 +6,7 @@ import { dirname, resolve } from "node:path";
 import { getAddress, isAddress } from "ethers";
 
 export const DEFAULT_DEPLOYMENT_FILE = ".data/local-chain.json";
-export const DEPLOYMENT_FORMAT = "royalty402-local-chain/v1";
+const DEPLOYMENT_FORMAT = "royalty402-local-chain/v1";
 
 export interface LocalDeployment {
   format: typeof DEPLOYMENT_FORMAT;

@@ -10,10 +10,10 @@ export class RpcUnavailableError extends Error {}
  * How long one JSON-RPC call may take. ethers waits 5 minutes by default: a hung RPC (accepts
  * connections, never answers) would hold every paid request that long instead of a prompt 503.
  */
-export const RPC_TIMEOUT_MS = 10_000;
+const RPC_TIMEOUT_MS = 10_000;
 
 /** The URL as it may be shown: no credentials, no path or query (either may carry an API key). */
-export function shownRpcUrl(url: string): string {
+function shownRpcUrl(url: string): string {
   try {
     const parsed = new URL(url);
     return `${parsed.protocol}//${parsed.host}${parsed.pathname.length > 1 ? "/…" : ""}`;

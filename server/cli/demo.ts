@@ -52,7 +52,7 @@ export interface DemoOptions {
   onServing?: (url: string) => unknown;
 }
 
-export interface DemoRow {
+interface DemoRow {
   account: string;
   role: "contributor" | "model owner" | "protocol";
   outputs: number;

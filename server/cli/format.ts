@@ -19,7 +19,7 @@ export function parseUnits(text: string, decimals = 6): bigint | null {
   return BigInt(m[1]) * 10n ** BigInt(decimals) + BigInt(frac.padEnd(decimals, "0") || "0");
 }
 
-export const short = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
+const _short = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
 
 export interface Column {
   header: string;

@@ -24,7 +24,7 @@ export function object(path: string, v: unknown, allowed: readonly string[], for
   return v as Json;
 }
 
-export function join(path: string, key: string): string {
+function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
 

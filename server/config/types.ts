@@ -48,7 +48,7 @@ export type FacilitatorSection =
       address: string;
     };
 
-export interface DatabaseSection {
+interface DatabaseSection {
   /** SQLite file (used unless DATABASE_URL is set in the environment). */
   sqlitePath: string;
   /** Days a settled (or failed) payment's held output is kept for re-delivery before it is deleted. */
@@ -67,7 +67,7 @@ export interface EpochsSection {
   publishTexts: boolean;
 }
 
-export interface DatanetSeed {
+interface DatanetSeed {
   corpus: "brown";
   /** Number of Brown documents (from `offset`), one contribution each. */
   documents: number;

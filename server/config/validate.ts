@@ -29,7 +29,6 @@ import {
   privateKey,
   string,
   url,
-  type Json,
 } from "./fields.ts";
 import {
   IN_PROCESS,
@@ -374,6 +373,4 @@ function databaseUrl(v: string | undefined): string | null {
     fail("env.DATABASE_URL", `must be a postgres:// or postgresql:// URL (got scheme ${/^[a-z][a-z0-9+.-]*:/i.exec(v)?.[0] ?? "(none)"})`);
   return v;
 }
-
 /** Re-exported for admin endpoints that validate a single model entry. */
-export type { Json };

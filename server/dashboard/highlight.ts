@@ -3,9 +3,9 @@
 // prompt, or found nowhere in the datanet. The dashboard colours the pieces.
 import { detokenize, textHash, tokenize, type AttributionRecord } from "../attribution/index.ts";
 
-export type PieceKind = "credited" | "common" | "masked" | "plain";
+type PieceKind = "credited" | "common" | "masked" | "plain";
 
-export interface TextPiece {
+interface TextPiece {
   text: string;
   kind: PieceKind;
   /** Credited pieces: the contributor (checksummed) and contribution seq. */

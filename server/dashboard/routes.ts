@@ -16,7 +16,7 @@ import { DashboardFeed } from "./feed.ts";
 import { highlightOutput } from "./highlight.ts";
 import { attributionPath, contributorPath } from "../util/urls.ts";
 
-export const DASHBOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), "public");
+const DASHBOARD_DIR = join(dirname(fileURLToPath(import.meta.url)), "public");
 
 export interface DashboardOptions {
   ctx: AppContext;

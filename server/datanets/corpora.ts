@@ -15,7 +15,7 @@ const NO_SPACE_BEFORE = new Set([",", ".", ";", ":", "!", "?", ")", "]", "}", "'
 const NO_SPACE_AFTER = new Set(["(", "[", "{", "``", "$"]);
 
 /** Joins tokenized words back into running text. */
-export function detokenizeWords(words: readonly string[]): string {
+function detokenizeWords(words: readonly string[]): string {
   let out = "";
   let glue = true; // no space before the next word
   for (const w of words) {
@@ -28,13 +28,13 @@ export function detokenizeWords(words: readonly string[]): string {
 }
 
 /** "word/tag" -> "word" (the tag follows the last slash; words like "1/2" keep theirs). */
-export function stripTag(token: string): string {
+function stripTag(token: string): string {
   const i = token.lastIndexOf("/");
   return i > 0 ? token.slice(0, i) : token;
 }
 
 /** Readable text of one tagged Brown document: paragraphs separated by blank lines. */
-export function brownToText(tagged: string): string {
+function brownToText(tagged: string): string {
   const paragraphs: string[] = [];
   let current: string[] = [];
   for (const line of tagged.split("\n")) {

@@ -24,7 +24,7 @@ export interface Contribution {
   contentHash: string;
 }
 
-export function contentHashOf(text: string): string {
+function contentHashOf(text: string): string {
   return textHash(text);
 }
 

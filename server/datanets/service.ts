@@ -6,7 +6,15 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
-import { TOKENIZER_ID, buildIndex, canonicalHash, loadIndex, saveIndex, type SuffixIndex } from "../attribution/index.ts";
+import {
+  TOKENIZER_ID,
+  buildIndex,
+  canonicalHash,
+  loadIndex,
+  prepareAttribution,
+  saveIndex,
+  type SuffixIndex,
+} from "../attribution/index.ts";
 import type { DatanetConfig } from "../config/index.ts";
 import type { ContributionRecord, Ledger } from "../ledger/index.ts";
 import { loadBrownCorpus } from "./corpora.ts";
@@ -149,6 +157,7 @@ export class DatanetService {
       index = buildIndex(datanet, { minCopyTokens: s.config.minCopyTokens }).index;
       saveIndex(index, dir);
     }
+    prepareAttribution(index); // the word view and background set, so the first paid request does not build them
     const info: IndexInfo = {
       indexRoot: index.indexRoot,
       contributions: rows.length,

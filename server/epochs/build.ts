@@ -30,8 +30,8 @@ import { hashRecord, validateRecord, type AttributionRecord } from "../attributi
 import { BPS, fixedCuts } from "../util/cuts.ts";
 
 export const EPOCH_FORMAT = "royalty402-epoch/v1";
-export const CLAIMS_LEAF_ENCODING = ["address", "uint256"];
-export const RECORDS_LEAF_ENCODING = ["bytes32", "bytes32"];
+const CLAIMS_LEAF_ENCODING = ["address", "uint256"];
+const RECORDS_LEAF_ENCODING = ["bytes32", "bytes32"];
 
 export interface EpochPayment {
   outputId: string; // bytes32 hex
@@ -247,7 +247,7 @@ export function buildEpoch(input: EpochInput): EpochDocument {
 }
 
 /** keccak256 of the document's canonical JSON (a content address for the published file). */
-export function epochDocumentHash(doc: EpochDocument): string {
+function _epochDocumentHash(doc: EpochDocument): string {
   return canonicalHash(doc);
 }
 

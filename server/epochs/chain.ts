@@ -17,7 +17,7 @@ export async function postEpoch(splitter: Contract, doc: EpochDocument, uri = ""
   return receipt;
 }
 
-export type PostedEpochStatus = "active" | "pending" | "vetoed" | "superseded";
+type PostedEpochStatus = "active" | "pending" | "vetoed" | "superseded";
 
 export interface PostedEpoch {
   epoch: number;

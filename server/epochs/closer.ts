@@ -25,7 +25,7 @@ import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.t
 import { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
 
 /** Most outputs one epoch aggregates (the rest go to the next one). */
-export const MAX_OUTPUTS_PER_EPOCH = 10_000;
+const MAX_OUTPUTS_PER_EPOCH = 10_000;
 
 export interface CloseContext {
   ledger: Ledger;
@@ -108,7 +108,7 @@ export async function latestEpoch(ctx: CloseContext, splitter: string): Promise<
 const finished = (e: EpochRecord) => (e.status === "active" || e.status === "vetoed") && e.txHash !== null;
 
 /** Brings an epoch row to its final state: outputs assigned, posted, roots checked, tx recorded. */
-export async function finishEpoch(ctx: CloseContext, model: ServedModel, record: EpochRecord): Promise<EpochRecord> {
+async function finishEpoch(ctx: CloseContext, model: ServedModel, record: EpochRecord): Promise<EpochRecord> {
   if (record.status === "vetoed") return record;
   const { doc } = ctx.docs.parse(record);
   await ctx.ledger.assignOutputsToEpoch(

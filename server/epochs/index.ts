@@ -2,35 +2,19 @@
 // closing (aggregate, build, post, assign; safe across instances) and the scheduler.
 export {
   closeEpoch,
-  finishEpoch,
   refreshEpochs,
-  latestEpoch,
-  EpochMismatchError,
-  MAX_OUTPUTS_PER_EPOCH,
   type CloseContext,
-  type CloseResult,
 } from "./closer.ts";
 export { EpochScheduler } from "./scheduler.ts";
-export { repostVetoedEpoch, RepostRefused, type RepostResult, type RepostRefusal } from "./repost.ts";
+export { RepostRefused } from "./repost.ts";
 export { EpochDocuments, type ParsedEpoch } from "./documents.ts";
-export { TextStore, type OutputText } from "./texts.ts";
+export { TextStore } from "./texts.ts";
 export {
   buildEpoch,
-  contributorPool,
-  epochDocumentHash,
-  epochInputOf,
   nextPreviousState,
-  claimOf,
-  EPOCH_FORMAT,
   NO_PREVIOUS_EPOCH,
-  CLAIMS_LEAF_ENCODING,
-  RECORDS_LEAF_ENCODING,
   type EpochDocument,
-  type EpochInput,
-  type EpochPayment,
   type PreviousEpochState,
-  type ClaimLeaf,
-  type RecordLeaf,
 } from "./build.ts";
-export { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch, type PostedEpochStatus } from "./chain.ts";
-export { verifyEpoch, type EpochVerification, type VerifyCheck, type VerifyOptions } from "./verify.ts";
+export { readPostedEpoch } from "./chain.ts";
+export { verifyEpoch } from "./verify.ts";

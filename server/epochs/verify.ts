@@ -10,7 +10,7 @@ import type { SuffixIndex } from "../attribution/suffix-index.ts";
 import { buildEpoch, epochInputOf, EPOCH_FORMAT, type EpochDocument } from "./build.ts";
 import { readPostedEpoch, type PostedEpoch } from "./chain.ts";
 
-export interface VerifyCheck {
+interface VerifyCheck {
   name: string;
   ok: boolean;
   detail?: string;

@@ -81,7 +81,7 @@ export function encodeSettleBatch(items: readonly SettlementItem[], itemGas?: bi
 }
 
 export const PAYMENT_SETTLED_TOPIC = splitterInterface.getEvent("PaymentSettled")!.topicHash;
-export const PAYMENT_SKIPPED_TOPIC = splitterInterface.getEvent("PaymentSkipped")!.topicHash;
+const PAYMENT_SKIPPED_TOPIC = splitterInterface.getEvent("PaymentSkipped")!.topicHash;
 export const PAYMENTS_DEFERRED_TOPIC = splitterInterface.getEvent("PaymentsDeferred")!.topicHash;
 
 export type SettlementEvent =

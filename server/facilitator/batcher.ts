@@ -85,7 +85,7 @@ const BATCH_BASE_GAS = 80_000n;
 /** Per-item cap of a batch of payers without code: an ECDSA authorization uses ~40-65k. */
 export const EOA_ITEM_GAS = 100_000n;
 /** Per-item cap of a batch of code-bearing payers (RoyaltySplitter.SETTLE_ITEM_GAS): room for an ERC-1271 check. */
-export const CONTRACT_ITEM_GAS = 300_000n;
+const CONTRACT_ITEM_GAS = 300_000n;
 /** What an item needs beside its token call (RoyaltySplitter's ITEM_OVERHEAD_GAS). */
 const ITEM_OVERHEAD_GAS = 15_000n;
 
@@ -93,7 +93,7 @@ const ITEM_OVERHEAD_GAS = 15_000n;
  * The gas limit of a batch of `count` items capped at `itemGas`: every item can get its whole cap
  * (the EVM forwards 63/64), so even if every payer burned its cap nothing would be deferred.
  */
-export function batchGasLimit(count: number, itemGas: bigint): bigint {
+function batchGasLimit(count: number, itemGas: bigint): bigint {
   return BATCH_BASE_GAS + BigInt(count) * (itemGas + itemGas / 63n + ITEM_OVERHEAD_GAS);
 }
 

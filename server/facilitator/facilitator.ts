@@ -45,7 +45,7 @@ export interface FacilitatorOptions {
 }
 
 /** A payment about to be broadcast in transaction `txHash` (after signing, before sending). */
-export interface BroadcastNotice {
+interface BroadcastNotice {
   asset: string;
   payer: string;
   nonce: string;

@@ -6,8 +6,7 @@ export {
   type FacilitatorOptions,
   type RoyaltyExtension,
 } from "./facilitator.ts";
-export { facilitatorRoutes, type FacilitatorHttpOptions } from "./http.ts";
-export { Reason, ChainUnavailableError, isTransportError, type ReasonCode } from "./reasons.ts";
-export { settlementKey, type FinalSettlement, type SettlementOutcome } from "./outcome.ts";
-export type { BatcherOptions } from "./batcher.ts";
-export { linkFrontRun, type FrontRunPayment, type LinkOutcome } from "./link.ts";
+export { facilitatorRoutes } from "./http.ts";
+export { Reason, isTransportError } from "./reasons.ts";
+export type { FinalSettlement } from "./outcome.ts";
+export { linkFrontRun, type FrontRunPayment } from "./link.ts";

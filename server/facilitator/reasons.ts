@@ -33,8 +33,6 @@ export const Reason = {
   paymentHeaderTooLarge: "payment_header_too_large",
 } as const;
 
-export type ReasonCode = (typeof Reason)[keyof typeof Reason];
-
 /** Thrown (never returned) when the chain or RPC cannot be reached: callers answer 503, charge nothing. */
 export class ChainUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

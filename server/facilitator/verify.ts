@@ -33,7 +33,7 @@ export interface VerifyOutcome extends VerifyResponse {
 }
 
 /** validBefore must leave this much time for settlement (the reference uses 6 s). */
-export const VALID_BEFORE_MARGIN_SECONDS = 6n;
+const VALID_BEFORE_MARGIN_SECONDS = 6n;
 
 const UINT = /^[0-9]{1,78}$/;
 

@@ -3,7 +3,7 @@
 import type { Dialect } from "./dialect.ts";
 import type { Migration } from "./migrations.ts";
 
-export type Row = Record<string, unknown>;
+type Row = Record<string, unknown>;
 export type Params = Record<string, string | number | null | Uint8Array | unknown[]>;
 
 export interface Result {

@@ -6,11 +6,9 @@ import { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
 import type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
 
 export * from "./types.ts";
-export { LedgerError, isLedgerError, type LedgerErrorCode } from "./errors.ts";
-export { PAYMENT_STATUSES, PAYMENT_TRANSITIONS, assertTransition } from "./transitions.ts";
-export { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
-export type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
-export type { MaintenanceOptions } from "./maintenance.ts";
+export { LedgerError, isLedgerError } from "./errors.ts";
+export { PostgresLedger } from "./postgres.ts";
+export type { SqliteLedger } from "./sqlite.ts";
 
 export const DEFAULT_SQLITE_PATH = ".data/royalty402.sqlite";
 

@@ -18,7 +18,7 @@ export interface MaintenanceOptions {
   onError?: (e: unknown) => void;
 }
 
-export const DEFAULT_HELD_OUTPUT_RETENTION_MS = 7 * 24 * 3600_000;
+const DEFAULT_HELD_OUTPUT_RETENTION_MS = 7 * 24 * 3600_000;
 
 export class Maintenance {
   private readonly timer: NodeJS.Timeout;

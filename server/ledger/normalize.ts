@@ -29,14 +29,14 @@ export function address(field: string, v: unknown): string {
   return s;
 }
 
-export function bytes32(field: string, v: unknown): string {
+function bytes32(field: string, v: unknown): string {
   const s = str(field, v).toLowerCase();
   if (!BYTES32.test(s)) bad(field, "must be 32 bytes of 0x hex");
   return s;
 }
 
 /** A canonical decimal string of a uint256 ("007" -> "7"); rejects signs, decimals, exponents. */
-export function amount(field: string, v: unknown): string {
+function amount(field: string, v: unknown): string {
   const s = str(field, v);
   if (!DECIMAL.test(s)) bad(field, "must be a decimal string of an unsigned integer");
   const n = BigInt(s);
@@ -129,7 +129,7 @@ export function output(o: OutputRecord): OutputRecord {
 }
 
 /** Held bodies are responses, not archives: 16 MiB is far above any model output. */
-export const MAX_HELD_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_HELD_BODY_BYTES = 16 * 1024 * 1024;
 
 export function heldOutput(h: HeldOutput): HeldOutput {
   if (h === null || typeof h !== "object") bad("heldOutput", "must be an object");
@@ -176,8 +176,8 @@ export function contribution(c: Omit<ContributionRecord, "seq" | "createdAt">): 
   };
 }
 
-export const DEFAULT_PAYMENT_LIST_LIMIT = 1000;
-export const MAX_PAYMENT_LIST_LIMIT = 10_000;
+const DEFAULT_PAYMENT_LIST_LIMIT = 1000;
+const MAX_PAYMENT_LIST_LIMIT = 10_000;
 
 export function listLimit(v: unknown): number {
   if (v === undefined) return DEFAULT_PAYMENT_LIST_LIMIT;

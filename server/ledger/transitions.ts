@@ -3,9 +3,9 @@
 import { LedgerError } from "./errors.ts";
 import type { PaymentStatus } from "./types.ts";
 
-export const PAYMENT_STATUSES: readonly PaymentStatus[] = ["reserved", "settling", "pending", "settled", "failed", "released"];
+const PAYMENT_STATUSES: readonly PaymentStatus[] = ["reserved", "settling", "pending", "settled", "failed", "released"];
 
-export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
+const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
   // The handler ran (or failed) and settlement starts; an external facilitator may answer
   // settled/pending/failed directly without a separate "settling" step.
   reserved: ["settling", "pending", "settled", "failed", "released"],

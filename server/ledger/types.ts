@@ -155,7 +155,7 @@ export interface PaymentLedger {
   }): Promise<PaymentRecord[]>;
 }
 
-export interface OutputLedger {
+interface OutputLedger {
   /**
    * Stores an output. Records are immutable: putting the same outputId again with the same
    * recordHash is a no-op, with a different one it throws LedgerError("output_conflict").
@@ -191,7 +191,7 @@ export interface HeldOutputLedger {
   pruneHeldOutputs(before: number): Promise<number>;
 }
 
-export interface EpochLedger {
+interface EpochLedger {
   /**
    * Inserts or updates (splitter, epoch). Once an epoch has left "built", its roots and
    * cumulativeAllocated are what the chain holds: changing them throws LedgerError("epoch_conflict").
@@ -208,7 +208,7 @@ export interface EpochLedger {
   getEpochClaim(splitter: string, epoch: number, account: string): Promise<EpochClaim | null>;
 }
 
-export interface ContributionLedger {
+interface ContributionLedger {
   /** Appends to the datanet with the next seq (0, 1, 2, … per datanet, no gaps, safe across instances). */
   addContribution(c: Omit<ContributionRecord, "seq" | "createdAt">): Promise<ContributionRecord>;
   /** In registration order (seq ascending). */
@@ -216,7 +216,7 @@ export interface ContributionLedger {
 }
 
 /** Totals kept incrementally in the same transactions as the rows they count (correct across instances). */
-export interface TotalsLedger {
+interface TotalsLedger {
   modelTotals(): Promise<ModelTotals[]>;
   /** Contributors credited by settled outputs, most outputs first (no limit: all). */
   contributorTotals(limit?: number): Promise<ContributorTotals[]>;

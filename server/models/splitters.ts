@@ -21,7 +21,7 @@ export function modelSalt(modelId: string): string {
   return keccak256(toUtf8Bytes(`royalty402:model:${modelId}`));
 }
 
-export function configTuple(c: SplitterConfig) {
+function configTuple(c: SplitterConfig) {
   return [
     c.token,
     c.owner,
@@ -35,7 +35,7 @@ export function configTuple(c: SplitterConfig) {
   ] as const;
 }
 
-export function factoryContract(address: string, runner: ContractRunner): Contract {
+function factoryContract(address: string, runner: ContractRunner): Contract {
   return new Contract(address, FACTORY_ABI, runner);
 }
 

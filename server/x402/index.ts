@@ -1,2 +1,1 @@
 export { x402Payments, type PaymentsOptions } from "./payments.ts";
-export { PaymentReconciler, type ReconcileOptions } from "./reconciler.ts";

@@ -12,7 +12,7 @@ import { DEFAULT_MAX_PAYMENT_HEADER_BYTES } from "./wire.ts";
 
 export const DEFAULT_OUTPUTS_PATH = "/x402/outputs";
 /** Streamed bodies are collected up to this size to be kept; a typical paid answer is far smaller. */
-export const DEFAULT_MAX_HELD_OUTPUT_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_HELD_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /** What the stages of one registration share. */
 export interface Runtime {

@@ -15,7 +15,7 @@ export function displayPayer(payer: string): string {
 }
 
 /** Where the payer fetches a held output: the URL carries the server-signed retrieval token. */
-export function outputUrl(rt: Runtime, request: FastifyRequest, outputId: string, key: PaymentKey): string {
+function outputUrl(rt: Runtime, request: FastifyRequest, outputId: string, key: PaymentKey): string {
   return `${rt.baseUrl(request)}${rt.outputsPath}/${encodeURIComponent(outputId)}?token=${rt.tokens.issue(outputId, key).token}`;
 }
 

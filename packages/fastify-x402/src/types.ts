@@ -5,7 +5,7 @@ import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/
 import type { AssetInfo, PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentKey, PaymentStore } from "./store.ts";
 
-export type Awaitable<T> = T | Promise<T>;
+type Awaitable<T> = T | Promise<T>;
 
 /** What a paid route declares in `config.x402`. */
 export interface PaidRoute {

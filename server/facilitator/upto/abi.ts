@@ -1,7 +1,7 @@
 // The splitter's upto settlement (UptoSettlementReceiver) and the link event it emits, as viem ABIs.
 import { parseAbi } from "viem";
 
-export const UPTO_SETTLEMENT_TUPLE =
+const UPTO_SETTLEMENT_TUPLE =
   "(bytes32 outputId, bytes32 attributionRoot, address from, uint256 maxAmount, uint256 amount, " +
   "uint256 nonce, uint256 deadline, uint256 validAfter, bytes signature)";
 

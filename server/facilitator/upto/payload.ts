@@ -3,7 +3,7 @@
 import type { PaymentPayload } from "@x402/core/types";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
 
-export interface UptoAuthorization {
+interface UptoAuthorization {
   from: Address;
   token: Address;
   maxAmount: bigint; // permitted.amount: the signed maximum
