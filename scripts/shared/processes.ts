@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { ContractFactory, JsonRpcProvider, NonceManager, Wallet, type Contract } from "ethers";
 import { devWallet } from "../../server/chain/accounts.ts";
+import { keepClockMoving } from "../../server/chain/local.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const HUNDRED_ETH = "0x56BC75E2D63100000";
@@ -65,6 +66,7 @@ export async function startHardhatNode(): Promise<HardhatNode> {
     try {
       await provider.send("eth_chainId", []);
       await provider.send("hardhat_setLoggingEnabled", [false]); // per-call traces are most of the node's cost
+      await keepClockMoving(provider); // as a live chain: an epoch's challenge period ends on an idle node too
       return { url, pid: child.pid!, provider, stop };
     } catch {
       if (child.exitCode !== null || Date.now() > deadline) {

@@ -124,7 +124,13 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
     expect(closed.stdout).toMatch(/brown-storyteller: epoch 1 posted: 1 output, [\d.]+ USDC allocated \(cumulative\), tx 0x[0-9a-f]{64}/);
     expect(closed.stdout).toMatch(/brown-scholar: epoch 1 posted: 1 output, /);
 
-    const before = JSON.parse((await cli(["earnings", contributor, "--json"])).stdout);
+    // Every epoch waits out its challenge period (one second here) before it can be claimed.
+    let before = JSON.parse((await cli(["earnings", contributor, "--json"])).stdout);
+    for (let i = 0; i < 20 && before.totals.pending !== "0"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      before = JSON.parse((await cli(["earnings", contributor, "--json"])).stdout);
+    }
+    expect(before.totals.pending).toBe("0");
     expect(BigInt(before.totals.claimable)).toBeGreaterThan(0n);
     expect(before.totals.claimed).toBe("0");
 
