@@ -103,7 +103,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
  * Mines an empty block every second besides the automined ones: views run at the latest block's time,
  * so on an idle chain an epoch's one-second challenge period would otherwise never be seen to end.
  */
-async function keepClockMoving(provider: Provider | { send(method: string, params: unknown[]): Promise<unknown> }): Promise<void> {
+export async function keepClockMoving(provider: Provider | { send(method: string, params: unknown[]): Promise<unknown> }): Promise<void> {
   const send = (provider as { send?: (method: string, params: unknown[]) => Promise<unknown> }).send;
   if (typeof send === "function") await send.call(provider, "evm_setIntervalMining", [LOCAL_MIN_CHALLENGE_PERIOD * 1000]);
 }
