@@ -8,6 +8,7 @@ import { afterAll, expect, inject, it } from "vitest";
 import { openLedger } from "../../server/ledger/index.ts";
 import type { PaymentKey } from "../../server/ledger/types.ts";
 import { keyOf, paymentInput } from "../support/ledger-contract.ts";
+import { recordResults } from "../../scripts/shared/results.ts";
 
 const url = inject("postgresUrl");
 const schema = `inst_${Math.random().toString(36).slice(2, 10)}`;
@@ -58,7 +59,7 @@ it("a reservation of an instance killed -9 is released within 30 s; the live ins
       status = (await live.getPayment(theirs))!.status;
     }
     const seconds = (Date.now() - killedAt) / 1000;
-    console.log(`deadReservationReleaseSeconds: ${seconds.toFixed(1)}`);
+    await recordResults("deadInstance", { deadReservationReleaseSeconds: Number(seconds.toFixed(1)), database: "postgresql" });
     expect(status).toBe("released");
     expect(seconds).toBeLessThan(30);
     expect((await live.getPayment(keyOf(mine.payment)))?.status).toBe("reserved");
