@@ -4,7 +4,9 @@
 const major = Number(process.versions.node.split(".")[0]);
 if (major < 22) {
   process.stderr.write(
-    `royalty402: Node 22 or newer is required (this is ${process.version}); run it as \`npx royalty402\` or through \`npm run\`, which use the project's Node 22.\n`,
+    `royalty402: Node 22 or newer is required (this is ${process.version}); ` +
+      `run it as \`npx royalty402\` or through \`npm run\`, ` +
+      `which use the project's Node 22.\n`,
   );
   process.exit(1);
 }

@@ -119,7 +119,9 @@ const OPENAPI = {
     title: "royalty402 model host",
     version: "0.1.0",
     description:
-      "OpenAI-compatible endpoints paid per call with x402 (USDC, EIP-3009). Each payment lands in the model's RoyaltySplitter; each output's attribution record says which datanet contributors it used, and epochs split the payments to them on-chain.",
+      "OpenAI-compatible endpoints paid per call with x402 (USDC, " +
+      "EIP-3009). Each payment lands in the model's RoyaltySplitter; " +
+      "each output's attribution record says which datanet contributors it used, and epochs split the payments to them on-chain.",
   },
   components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer" } } },
 } as const;

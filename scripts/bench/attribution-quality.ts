@@ -369,7 +369,9 @@ function main(): void {
   const data = buildData();
   const { index, stats } = buildIndex(data.datanet);
   console.log(
-    `datanet: ${data.datanet.size} contributions, ${index.corpusTokens} tokens; index built in ${round(stats.totalMs / 1000, 1)} s (${round((performance.now() - t0) / 1000, 1)} s with the data)`,
+    `datanet: ${data.datanet.size} contributions, ${index.corpusTokens} ` +
+      `tokens; index built in ${round(stats.totalMs / 1000, 1)} ` +
+      `s (${round((performance.now() - t0) / 1000, 1)} s with the data)`,
   );
   const w0 = performance.now();
   const words = wordIndexOf(index);
@@ -406,7 +408,9 @@ function main(): void {
       top1: "fraction of outputs whose largest share is the true author's",
       wrongShare: "mean ppm/1e6 credited to anyone else",
       value:
-        "generic: mean share credited to anyone; spammer: spammer ppm / all contributor ppm; copier: share of the passage's characters credited to the original",
+        "generic: mean share credited to anyone; spammer: spammer " +
+        "ppm / all contributor ppm; copier: share of the passage's " +
+        "characters credited to the original",
     },
     results,
   };

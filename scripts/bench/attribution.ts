@@ -377,13 +377,17 @@ function main(): void {
   texts.length = 0; // the strings are no longer needed: keep the build's heap small
   const corpusTokens = items.reduce((a, it) => a + it.tokens.length, 0);
   log(
-    `tokenized ${corpusTokens} tokens in ${round(tokenizeSeconds, 1)} s (${round(bytes / 1e6 / tokenizeSeconds, 2)} MB/s, gpt-tokenizer o200k_base)`,
+    `tokenized ${corpusTokens} tokens in ${round(tokenizeSeconds, 1)} ` +
+      `s (${round(bytes / 1e6 / tokenizeSeconds, 2)} MB/s, ` +
+      `gpt-tokenizer o200k_base)`,
   );
 
   const { index, stats } = buildIndexFromTokens(items);
   items.length = 0;
   log(
-    `suffix array (SA-IS) ${round(stats.suffixArrayMs / 1000, 2)} s, owner map ${round(stats.ownerMapMs / 1000, 2)} s, tables ${round(stats.tablesMs / 1000, 2)} s; copied tokens ${stats.copiedTokens}`,
+    `suffix array (SA-IS) ${round(stats.suffixArrayMs / 1000, 2)} ` +
+      `s, owner map ${round(stats.ownerMapMs / 1000, 2)} s, tables ` +
+      `${round(stats.tablesMs / 1000, 2)} s; copied tokens ${stats.copiedTokens}`,
   );
 
   // Baseline: comparison-sort suffix array on a prefix of the same token array.
@@ -398,7 +402,9 @@ function main(): void {
   const sortSubsetSeconds = (performance.now() - b1) / 1000;
   if (!saisSubset.every((v, i) => v === sortSubset[i])) throw new Error("SA-IS and the comparison sort disagree");
   log(
-    `baseline on ${baselineTokens} tokens: SA-IS ${round(saisSubsetSeconds, 2)} s, comparison sort ${round(sortSubsetSeconds, 2)} s (same array)`,
+    `baseline on ${baselineTokens} tokens: SA-IS ` +
+      `${round(saisSubsetSeconds, 2)} s, comparison sort ` +
+      `${round(sortSubsetSeconds, 2)} s (same array)`,
   );
 
   const work = mkdtempSync(join(tmpdir(), "bench-attribution-"));
@@ -411,7 +417,9 @@ function main(): void {
     const outputsFile = join(work, "outputs.json");
     writeFileSync(outputsFile, JSON.stringify(outputs));
     log(
-      `index saved (${mb(Object.values(manifest.files).reduce((a, f) => a + f.bytes, 0))} MB, root ${manifest.indexRoot}); ${outputs.length} outputs generated; query phase in a fresh process...`,
+      `index saved (${mb(Object.values(manifest.files).reduce((a, f) => a + f.bytes, 0))} ` +
+        `MB, root ${manifest.indexRoot}); ` +
+        `${outputs.length} outputs generated; query phase in a fresh process...`,
     );
 
     const child = execFileSync(
@@ -451,7 +459,9 @@ function main(): void {
       ownerRuns: index.runStarts.length,
       bytesPerToken: q.arraysBytesPerToken,
       bytesPerTokenMeasure:
-        "resident typed arrays after load (tokens 4 B + suffix array 4 B + offsets, owner runs, unigram/surprisal/bucket tables) divided by tokens; rssBytesPerToken is RSS after load minus RSS before, in a fresh process",
+        "resident typed arrays after load (tokens 4 B + suffix array " +
+        "4 B + offsets, owner runs, unigram/surprisal/bucket tables) " +
+        "divided by tokens; rssBytesPerToken is RSS after load minus RSS before, in a fresh process",
       rssBytesPerToken: q.rssBytesPerToken,
       loadSeconds: q.loadSeconds,
       loadVerifiedSeconds: q.loadVerifiedSeconds,
@@ -493,23 +503,35 @@ function main(): void {
     console.log(`tokenize          ${result.tokenizeSeconds} s (reported separately)`);
     console.log(`suffix array      ${result.buildSeconds} s SA-IS  (target <= 60 s: ${result.buildSeconds <= 60 ? "ok" : "MISSED"})`);
     console.log(
-      `                  baseline on ${baselineTokens} tokens: SA-IS ${result.baseline.saisSubsetSeconds} s vs comparison sort ${result.baseline.comparisonSortSubsetSeconds} s = ${result.baseline.saisSpeedup}x`,
+      `                  baseline on ${baselineTokens} tokens: SA-IS ` +
+        `${result.baseline.saisSubsetSeconds} s vs comparison sort ` +
+        `${result.baseline.comparisonSortSubsetSeconds} s = ${result.baseline.saisSpeedup}x`,
     );
     console.log(`owner map         ${result.ownerMapSeconds} s (${result.copiedTokens} copied tokens in ${result.ownerRuns} runs)`);
     console.log(
-      `memory            ${result.bytesPerToken} B/token arrays, ${result.rssBytesPerToken} B/token RSS delta  (target <= 10: ${result.bytesPerToken <= 10 ? "ok" : "MISSED"})`,
+      `memory            ${result.bytesPerToken} B/token arrays, ` +
+        `${result.rssBytesPerToken} B/token RSS delta  (target <= 10: ` +
+        `${result.bytesPerToken <= 10 ? "ok" : "MISSED"})`,
     );
     console.log(
-      `attribute()       p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ms, p99 ${result.p99Ms} ms over ${result.outputs} outputs of ~${result.meanOutputTokens} tokens (target p95 <= 10 ms: ${result.p95Ms <= 10 ? "ok" : "MISSED"})`,
+      `attribute()       p50 ${result.p50Ms} ms, p95 ${result.p95Ms} ` +
+        `ms, p99 ${result.p99Ms} ms over ${result.outputs} outputs ` +
+        `of ~${result.meanOutputTokens} tokens (target p95 <= 10 ms: ${result.p95Ms <= 10 ? "ok" : "MISSED"})`,
     );
     console.log(
-      `v2 word view      built at load in ${result.wordViewSeconds} s, ${result.wordViewBytesPerToken} B/token arrays, ${result.wordViewRssBytesPerToken} B/token RSS; v1 p50 ${result.v1P50Ms} ms, p95 ${result.v1P95Ms} ms`,
+      `v2 word view      built at load in ${result.wordViewSeconds} ` +
+        `s, ${result.wordViewBytesPerToken} B/token arrays, ` +
+        `${result.wordViewRssBytesPerToken} B/token RSS; v1 p50 ${result.v1P50Ms} ms, p95 ${result.v1P95Ms} ms`,
     );
     console.log(
-      `                  of which tokenize p50 ${result.tokenizeP50Ms} ms, search p50 ${result.searchP50Ms} ms / p95 ${result.searchP95Ms} ms`,
+      `                  of which tokenize p50 ${result.tokenizeP50Ms} ` +
+        `ms, search p50 ${result.searchP50Ms} ms / p95 ` +
+        `${result.searchP95Ms} ms`,
     );
     console.log(
-      `                  naive corpus scan ${result.baseline.naiveScanMsPerOutput} ms per output = ${result.baseline.attributionSpeedupVsNaiveScanP50}x slower than p50`,
+      `                  naive corpus scan ` +
+        `${result.baseline.naiveScanMsPerOutput} ms per output = ` +
+        `${result.baseline.attributionSpeedupVsNaiveScanP50}x slower than p50`,
     );
     console.log(`wrote scripts/bench/results/attribution.json`);
   } finally {

@@ -188,9 +188,8 @@ async function main() {
     const run = await drive(url, payments, { connections: CONNECTIONS, duration: SECONDS });
     const r = run.result;
     const ok = [...run.statuses.values()].filter((s) => s === 200).length;
-    console.log(
-      `answers: ${JSON.stringify(Object.fromEntries([...run.statuses.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map<number, number>())))}, errors ${r.errors}, timeouts ${r.timeouts}`,
-    );
+    const answers = [...run.statuses.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map<number, number>());
+    console.log(`answers: ${JSON.stringify(Object.fromEntries(answers))}, errors ${r.errors}, timeouts ${r.timeouts}`);
 
     // Let the last batches and the ledger writes land, then stop the server cleanly.
     await sleep(3000);
@@ -236,7 +235,10 @@ async function main() {
     const results = {
       command: "npm run bench:reliability",
       stack:
-        "royalty402 serve --config (fastify, x402 plugin, embedded facilitator settleBatch ≤32/25 ms, SQLite ledger synchronous=FULL, ∞-gram model + attribution per output, epoch scheduler) on a hardhat node (automine); autocannon in the bench process; three processes on this machine",
+        "royalty402 serve --config (fastify, x402 plugin, embedded facilitator settleBatch ≤32/25 ms, SQLite ledger " +
+        "synchronous=FULL, ∞-gram model + attribution per output, " +
+        "epoch scheduler) on a hardhat node (automine); autocannon in " +
+        "the bench process; three processes on this machine",
       connections: CONNECTIONS,
       epochEveryPayments: EPOCH_PAYMENTS || null,
       seconds: Math.round(run.seconds * 10) / 10,

@@ -47,6 +47,9 @@ const REF_POLLING_MS = Number(env.BENCH_REF_POLLING_MS ?? 50); // viem's receipt
 const CHALLENGE_ROUNDS = Number(env.BENCH_CHALLENGE_ROUNDS ?? 12);
 const CHALLENGE_SECONDS = Number(env.BENCH_CHALLENGE_SECONDS ?? 2);
 const LEDGER_SYNC = (env.BENCH_LEDGER_SYNC ?? "FULL") as "FULL" | "NORMAL";
+const LEDGER_FULL_NOTE =
+  " (the default: every commit is fsynced); payment writes of one event-loop turn share one transaction (group commit)";
+const LEDGER_OFF_NOTE = ", NOT the default: commits are not fsynced (survives kill -9, not power loss)";
 const BLOCK_MS = Number(env.BENCH_BLOCK_MS ?? 0); // 0: automine
 const PROFILE = env.BENCH_PROFILE; // write a .cpuprofile of this process during our paid run
 const SIMULATION_WAIT_MS = Number(env.BENCH_SIMULATION_WAIT_MS ?? 2);
@@ -406,14 +409,20 @@ async function main() {
       connections: CONNECTIONS,
       price: PRICE,
       ours: {
-        stack: `fastify 5 + royalty402 x402 plugin + embedded facilitator (settleBatch, maxBatchSize 32, maxWait 25 ms, simulation window ${SIMULATION_WAIT_MS} ms), SQLite ledger (WAL, synchronous=${LEDGER_SYNC}, group commit)`,
+        stack:
+          `fastify 5 + royalty402 x402 plugin + embedded facilitator ` +
+          `(settleBatch, maxBatchSize 32, maxWait 25 ms, simulation ` +
+          `window ${SIMULATION_WAIT_MS} ms), SQLite ledger (WAL, synchronous=${LEDGER_SYNC}, group commit)`,
         connections: CONNECTIONS,
         warmupRequests: WARMUP_REQUESTS,
         meanOkPerSecond: oursMean,
         runs: oursRuns,
       },
       reference: {
-        stack: `express 5 + @x402/express 2.27 + in-process x402Facilitator with @x402/evm 2.27 exact (viem, pollingInterval ${REF_POLLING_MS} ms)`,
+        stack:
+          `express 5 + @x402/express 2.27 + in-process x402Facilitator ` +
+          `with @x402/evm 2.27 exact (viem, pollingInterval ` +
+          `${REF_POLLING_MS} ms)`,
         warmupRequests: 20,
         runs: refRuns,
         best: { connections: refBest.connections, okPerSecond: refBest.okPerSecond, latencyMs: refBest.latencyMs },
@@ -440,14 +449,21 @@ async function main() {
       },
       ratios: {
         paidRequestsPerSecond: round2(oursMean / Math.max(refBest.okPerSecond, 0.1)),
-        paidRequestsPerSecondBasis: `ours: mean of ${PAID_ROUNDS} runs at ${CONNECTIONS} connections; reference: its best run over every connection count and round (${refBest.connections} connection(s))`,
+        paidRequestsPerSecondBasis:
+          `ours: mean of ${PAID_ROUNDS} runs at ${CONNECTIONS} ` +
+          `connections; reference: its best run over every connection count ` +
+          `and round (${refBest.connections} connection(s))`,
         challengeVsPlain: median(roundRatios),
       },
       targets: { paidRequestsPerSecond: ">= 10", challengeVsPlain: ">= 0.8" },
       notes: [
-        `The ledger runs with synchronous=${LEDGER_SYNC}${LEDGER_SYNC === "FULL" ? " (the default: every commit is fsynced); payment writes of one event-loop turn share one transaction (group commit)" : ", NOT the default: commits are not fsynced (survives kill -9, not power loss)"}.`,
-        "Every paid request carries its own authorization, signed before the measured window; the reference's best configuration is searched over connection counts and both rounds.",
-        "The machine is shared with other workloads (see loadAverageAtEnd): absolute figures vary from run to run; the ratio is measured side by side in one run.",
+        `The ledger runs with synchronous=${LEDGER_SYNC}${LEDGER_SYNC === "FULL" ? LEDGER_FULL_NOTE : LEDGER_OFF_NOTE}.`,
+        "Every paid request carries its own authorization, signed " +
+          "before the measured window; the reference's best configuration " +
+          "is searched over connection counts and both rounds.",
+        "The machine is shared with other workloads (see loadAverageAtEnd): " +
+          "absolute figures vary from run to run; the ratio is " +
+          "measured side by side in one run.",
       ],
     };
     const out = new URL(`./results/${env.BENCH_RESULTS ?? "server.json"}`, import.meta.url);

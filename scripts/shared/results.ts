@@ -76,6 +76,8 @@ function summarize(all: Record<string, unknown>) {
     loadP99Ms: load?.latencyMs?.p99 ?? null,
     loadErrors: load ? (load.errors ?? 0) + (load.timeouts ?? 0) + (load.non2xx ?? 0) : null,
     sections:
-      "badInput (test/reliability-fuzz), replay (test/reliability-replay), chainOutage (test/reliability-outage), crash (test/reliability-crash), load (npm run bench:reliability)",
+      "badInput (test/reliability-fuzz), replay (test/reliability-replay), " +
+      "chainOutage (test/reliability-outage), crash " +
+      "(test/reliability-crash), load (npm run bench:reliability)",
   };
 }

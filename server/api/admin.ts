@@ -92,7 +92,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     {
       schema: {
         summary:
-          "Register a model (same fields as a config `models` entry); its splitter is created through the factory (deploy, default the entry's createSplitter) or only predicted",
+          "Register a model (same fields as a config `models` entry); " +
+          "its splitter is created through the factory (deploy, " +
+          "default the entry's createSplitter) or only predicted",
         tags: ["admin"],
         security,
         body: {

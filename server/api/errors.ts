@@ -100,7 +100,9 @@ function mapError(error: unknown): Mapped {
     return {
       status: 400,
       code: "invalid_request",
-      message: `${e.validationContext ?? "body"}${e.message.startsWith("/") ? "" : " "}${e.message.replace(/^(body|querystring|params|headers)\s*/, "")}`,
+      message:
+        `${e.validationContext ?? "body"}${e.message.startsWith("/") ? "" : " "}` +
+        `${e.message.replace(/^(body|querystring|params|headers)\s*/, "")}`,
     };
   switch (e?.code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":

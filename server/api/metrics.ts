@@ -12,7 +12,11 @@ export function createMetrics() {
     registry,
     payments: new Counter({
       name: "royalty402_payments_total",
-      help: "Paid-route requests by outcome (the x402 plugin's outcome event): challenged (402 without payment), rejected (payment refused before the handler), settled, pending, failed (settlement refused), replayed, redelivered (a paid answer given again), released (handler failed, nothing charged), unavailable",
+      help:
+        "Paid-route requests by outcome (the x402 plugin's outcome event): challenged (402 without payment), rejected (payment " +
+        "refused before the handler), settled, pending, failed " +
+        "(settlement refused), replayed, redelivered (a paid answer given " +
+        "again), released (handler failed, nothing charged), unavailable",
       labelNames: ["model", "status"] as const,
       registers: [registry],
     }),

@@ -241,13 +241,19 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
       schema: {
         summary: "Chat completion (OpenAI-compatible), paid with x402",
         description:
-          "Without a PAYMENT-SIGNATURE header the answer is 402 with a PAYMENT-REQUIRED challenge (payTo: the model's splitter; amount: pricePerRequest + pricePerMaxToken × max_tokens). With a valid payment the output is generated, attributed, settled, and returned with an `attribution` summary; PAYMENT-RESPONSE names the output id and record URL. `stream: true` answers with server-sent events after settlement.",
+          "Without a PAYMENT-SIGNATURE header the answer is 402 with " +
+          "a PAYMENT-REQUIRED challenge (payTo: the model's splitter; " +
+          "amount: pricePerRequest + pricePerMaxToken × max_tokens). With a valid payment the output is generated, attributed, " +
+          "settled, and returned with an `attribution` summary; PAYMENT-RESPONSE names the output id and record URL. `stream: " +
+          "true` answers with server-sent events after settlement.",
         tags: ["models"],
         body: chatBodySchema,
         response: {
           200: {
             description:
-              "chat.completion (or an event stream of chat.completion.chunk); PAYMENT-RESPONSE header: the settlement, extra.outputId and extra.attributionUrl",
+              "chat.completion (or an event stream of chat.completion.chunk); " +
+              "PAYMENT-RESPONSE header: the settlement, " +
+              "extra.outputId and extra.attributionUrl",
             type: "object",
             additionalProperties: true,
           },

@@ -100,7 +100,10 @@ export const addressParams = {
 
 export const paymentRequiredSchema = {
   description:
-    "Payment required (x402 v2): the PAYMENT-REQUIRED header (base64 JSON) holds the requirements (scheme exact, network, asset, amount, payTo = the model's splitter); pay and retry with PAYMENT-SIGNATURE. Also a refused or failed payment (reason code in error.code).",
+    "Payment required (x402 v2): the PAYMENT-REQUIRED header (base64 " +
+    "JSON) holds the requirements (scheme exact, network, asset, " +
+    "amount, payTo = the model's splitter); pay and retry with PAYMENT-SIGNATURE. Also a refused or failed payment (reason code " +
+    "in error.code).",
   type: "object",
   additionalProperties: true,
 } as const;

@@ -5,11 +5,15 @@
 
 /** IRoyaltySplitter.Config, in declaration order (it is also the clone's immutable arguments). */
 const CONFIG_TUPLE =
-  "tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod)";
+  "tuple(address token, address owner, address facilitator, address " +
+  "oracle, address guardian, address protocolRecipient, uint16 " +
+  "ownerBps, uint16 protocolBps, uint32 challengePeriod)";
 
 /** IRoyaltySplitter.Settlement: one EIP-3009 authorization plus the output it bought. */
 export const SETTLEMENT_TUPLE =
-  "tuple(bytes32 outputId, bytes32 attributionRoot, address from, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature)";
+  "tuple(bytes32 outputId, bytes32 attributionRoot, address " +
+  "from, uint256 value, uint256 validAfter, uint256 validBefore, " +
+  "bytes32 nonce, bytes signature)";
 
 export const SPLITTER_ABI = [
   `function config() view returns (${CONFIG_TUPLE})`,
@@ -36,7 +40,9 @@ export const SPLITTER_ABI = [
   "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
   "event PaymentSkipped(bytes32 indexed outputId, address indexed payer, bytes32 nonce, bytes reason)",
   "event PaymentsDeferred(uint256 firstIndex, uint256 count)",
-  "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt)",
+  "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, " +
+    "uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, " +
+    "uint64 activeAt)",
   "event EpochVetoed(uint256 indexed epoch, uint64 repostAfter)",
   "error NotFacilitator()",
   "error SettlementIsPaused()",
@@ -58,7 +64,11 @@ export const TOKEN_ABI = [
   "function decimals() view returns (uint8)",
   "function balanceOf(address account) view returns (uint256)",
   "function authorizationState(address authorizer, bytes32 nonce) view returns (bool)",
-  "function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s)",
-  "function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature)",
+  "function transferWithAuthorization(address from, address to, " +
+    "uint256 value, uint256 validAfter, uint256 validBefore, bytes32 " +
+    "nonce, uint8 v, bytes32 r, bytes32 s)",
+  "function transferWithAuthorization(address from, address to, " +
+    "uint256 value, uint256 validAfter, uint256 validBefore, bytes32 " +
+    "nonce, bytes signature)",
   "event Transfer(address indexed from, address indexed to, uint256 value)",
 ] as const;

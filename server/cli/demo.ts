@@ -52,6 +52,12 @@ export interface DemoOptions {
   onServing?: (url: string) => unknown;
 }
 
+/** What the final table says after an owner's or the protocol's balance. */
+const ROLE_NOTES: Partial<Record<DemoRow["role"], string>> = {
+  "model owner": " model owner (fees + unattributed)",
+  protocol: " protocol fee",
+};
+
 interface DemoRow {
   account: string;
   role: "contributor" | "model owner" | "protocol";
@@ -141,7 +147,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     };
     for (const m of models.data) {
       say(
-        `  ${m.id.padEnd(17)} ${units(BigInt(m.price.default))} USDC a call → RoyaltySplitter ${m.payTo} (owner ${m.split.ownerBps / 100}%, protocol ${m.split.protocolBps / 100}%)`,
+        `  ${m.id.padEnd(17)} ${units(BigInt(m.price.default))} ` +
+          `USDC a call → RoyaltySplitter ${m.payTo} (owner ` +
+          `${m.split.ownerBps / 100}%, protocol ${m.split.protocolBps / 100}%)`,
       );
     }
     say(`  dashboard        ${url}/`);
@@ -234,7 +242,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     bar?.stop();
     const paySeconds = (performance.now() - payStart) / 1000;
     say(
-      `  ${paid.length} outputs paid and attributed in ${paySeconds.toFixed(1)} s (${(paid.length / paySeconds).toFixed(1)}/s), ${units(agent.spent())} USDC spent${failures ? `, ${failures} FAILED` : ""}`,
+      `  ${paid.length} outputs paid and attributed in ` +
+        `${paySeconds.toFixed(1)} s (${(paid.length / paySeconds).toFixed(1)}/s), ` +
+        `${units(agent.spent())} USDC spent${failures ? `, ${failures} FAILED` : ""}`,
     );
     for (const [reason, n] of failureReasons) say(`    ${n} × ${reason}`);
 
@@ -254,14 +264,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const model = server.context.models.bySplitter(record.splitter)?.id ?? record.splitter;
       if (!check.ok) unverified++;
       say(
-        `  ${model.padEnd(17)} epoch ${record.epoch}: ${doc.payments.length} outputs, ${units(BigInt(doc.cumulativeAllocated))} USDC allocated (cumulative), ${record.status}, tx ${record.txHash}  ${
-          check.ok
-            ? `verified ✓ (${check.recordsRecomputed} records recomputed)`
-            : `NOT VERIFIED: ${check.checks
-                .filter((c) => !c.ok)
-                .map((c) => c.name)
-                .join(", ")}`
-        }`,
+        `  ${model.padEnd(17)} epoch ${record.epoch}: ${doc.payments.length} outputs, ` +
+          `${units(BigInt(doc.cumulativeAllocated))} USDC allocated (cumulative), ${record.status}, tx ${record.txHash}  ${
+            check.ok
+              ? `verified ✓ (${check.recordsRecomputed} records recomputed)`
+              : `NOT VERIFIED: ${check.checks
+                  .filter((c) => !c.ok)
+                  .map((c) => c.name)
+                  .join(", ")}`
+          }`,
       );
       const prev = latestDoc.get(record.splitter);
       if (!prev || prev.epoch < doc.epoch) latestDoc.set(record.splitter, doc);
@@ -305,7 +316,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const contract = new Contract(splitter, SPLITTER_ABI, roles.keeper);
       const receipt = await (await contract.getFunction("claimMany")(batch.accounts, batch.amounts, batch.proofs)).wait();
       say(
-        `  ${(server.context.models.bySplitter(splitter)?.id ?? splitter).padEnd(17)} ${batch.accounts.length} claims in tx ${receipt.hash} (${(receipt.gasUsed / BigInt(batch.accounts.length)).toLocaleString("en-US")} gas each)`,
+        `  ${(server.context.models.bySplitter(splitter)?.id ?? splitter).padEnd(17)} ` +
+          `${batch.accounts.length} claims in tx ` +
+          `${receipt.hash} (${(receipt.gasUsed / BigInt(batch.accounts.length)).toLocaleString("en-US")} gas each)`,
       );
     }
     const expectedOwner = { sum: 0n };
@@ -384,7 +397,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
           String(r.outputs),
           units(r.entitled),
           units(r.onChain),
-          `${r.entitled === r.onChain ? "✓" : "✗ MISMATCH"}${r.role === "model owner" ? " model owner (fees + unattributed)" : r.role === "protocol" ? " protocol fee" : ""}`,
+          `${r.entitled === r.onChain ? "✓" : "✗ MISMATCH"}${ROLE_NOTES[r.role] ?? ""}`,
         ]),
       )
         .split("\n")
@@ -397,7 +410,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     let leftInSplitters = 0n;
     for (const m of models.data) leftInSplitters += BigInt(await token.getFunction("balanceOf")(m.payTo));
     say(
-      `  ${paid.length} outputs paid ${units(paidTotal)} USDC: ${contributorRows.length} contributors earned ${units(toContributors)}, model owner ${units(entitled.get(owner) ?? 0n)} (fees + unattributed), protocol ${units(expectedProtocol.sum)}, left in the splitters ${units(leftInSplitters)}`,
+      `  ${paid.length} outputs paid ${units(paidTotal)} USDC: ${contributorRows.length} contributors earned ` +
+        `${units(toContributors)}, model owner ` +
+        `${units(entitled.get(owner) ?? 0n)} (fees + unattributed), protocol ` +
+        `${units(expectedProtocol.sum)}, left in the splitters ${units(leftInSplitters)}`,
     );
     const ok = mismatches === 0 && failures === 0 && unverified === 0 && receivedMismatch === 0 && paid.length === opts.inferences;
     if (mismatches > 0) say(`  ✗ ${mismatches} account(s) differ from their entitlement`);
@@ -419,7 +435,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       };
     }
     say(
-      `\nDashboard: ${url}/  (server still running; try \`royalty402 earnings ${contributorRows[0]?.account ?? owner} --server ${url}\`; Ctrl+C to stop)`,
+      `\nDashboard: ${url}/  (server still running; try \`royalty402 ` +
+        `earnings ${contributorRows[0]?.account ?? owner} --server ` +
+        `${url}\`; Ctrl+C to stop)`,
     );
     say(`  admin token for this run: ${adminToken}   agent key (local dev account): ${payer.privateKey}`);
     return { ok, url, rows, mismatches, failures, paidCalls: paid.length, seconds: (performance.now() - started) / 1000, close: closeAll };

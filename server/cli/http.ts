@@ -23,7 +23,9 @@ async function call(base: string, path: string, init: RequestInit = {}): Promise
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     throw new CliError(
-      `cannot reach the royalty402 server at ${base}${cause ? ` (${cause})` : ""}: start one with \`royalty402 serve\` or \`royalty402 demo\`, or pass --server.`,
+      `cannot reach the royalty402 server at ` +
+        `${base}${cause ? ` (${cause})` : ""}: start one with \`royalty402 serve\` or ` +
+        `\`royalty402 demo\`, or pass --server.`,
     );
   }
   const text = await res.text();
@@ -38,7 +40,8 @@ async function call(base: string, path: string, init: RequestInit = {}): Promise
     const message = typeof b?.error === "object" ? b.error.message : b?.message;
     const code = typeof b?.error === "object" ? b.error.code : b?.error;
     throw new CliError(
-      `the server refused ${init.method ?? "GET"} ${path} (HTTP ${res.status}${code ? `, ${code}` : ""})${message ? `: ${message.replace(/\.$/, "")}` : ""}.`,
+      `the server refused ${init.method ?? "GET"} ${path} (HTTP ` +
+        `${res.status}${code ? `, ${code}` : ""})${message ? `: ${message.replace(/\.$/, "")}` : ""}.`,
     );
   }
   return body;

@@ -32,7 +32,9 @@ Start here:
   program
     .command("demo")
     .description(
-      "run everything locally: chain, contracts, a Brown-corpus datanet, the server and dashboard, an agent paying for inferences, epochs, claims, and a balanced table",
+      "run everything locally: chain, contracts, a Brown-corpus " +
+        "datanet, the server and dashboard, an agent paying for " +
+        "inferences, epochs, claims, and a balanced table",
     )
     .option("--once", "exit when the demo is done instead of leaving the server and dashboard running")
     .option("--inferences <n>", "paid inferences the agent makes", intOption("--inferences", 1, 10_000), DEMO_DEFAULTS.inferences)
@@ -75,7 +77,10 @@ Start here:
     .option("--log-file <file>", "append every log line (requests included) to this file instead")
     .addHelpText(
       "after",
-      "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, DATABASE_URL.\nOn a local chain (id 31337) the public dev accounts stand in for missing relayer and oracle keys;\nwithout --config and without a running `royalty402 chain`, the chain runs inside the server.",
+      "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, " +
+        "DATABASE_URL.\nOn a local chain (id 31337) the public dev " +
+        "accounts stand in for missing relayer and oracle keys;\nwithout " +
+        "--config and without a running `royalty402 chain`, the chain runs inside the server.",
     )
     .action(
       run(
@@ -165,7 +170,9 @@ Start here:
     .option("--server <url>", SERVER)
     .addHelpText(
       "after",
-      "\nA guardian's veto stops the model's epochs until the operator acts. Find out why it was vetoed first:\nthe epoch is posted unchanged (the document the ledger holds), so repost only a document you stand by.\nNeeds $ROYALTY402_ADMIN_TOKEN.",
+      "\nA guardian's veto stops the model's epochs until the operator acts. Find out why it was vetoed first:\nthe epoch is " +
+        "posted unchanged (the document the ledger holds), so repost " +
+        "only a document you stand by.\nNeeds $ROYALTY402_ADMIN_TOKEN.",
     )
     .action(
       run(
@@ -222,7 +229,9 @@ Start here:
   program
     .command("pay")
     .description(
-      "pay for one model call as an agent (reference x402 client, spending cap) and show the answer, the receipt and who the payment went to",
+      "pay for one model call as an agent (reference x402 client, " +
+        "spending cap) and show the answer, the receipt and who the " +
+        "payment went to",
     )
     .argument("<url>", "server URL (chat completions) or a paid endpoint, e.g. http://127.0.0.1:8402/v1/completions")
     .option("--model <id>", "model to call (default: the first of GET /v1/models)")
@@ -232,7 +241,9 @@ Start here:
     .option("--json", "print the answer, receipt and attribution as JSON")
     .addHelpText(
       "after",
-      "\nThe payment is signed with $ROYALTY402_PAYER_KEY (on a local chain, a public dev account that `royalty402 chain`, `serve` and the demo fund).",
+      "\nThe payment is signed with $ROYALTY402_PAYER_KEY (on a " +
+        "local chain, a public dev account that `royalty402 chain`, " +
+        "`serve` and the demo fund).",
     )
     .action(
       run(

@@ -141,7 +141,9 @@ async function finishEpoch(ctx: CloseContext, model: ServedModel, record: EpochR
     posted.cumulativeAllocated !== BigInt(record.cumulativeAllocated)
   ) {
     throw new EpochMismatchError(
-      `epoch ${record.epoch} of ${model.id} on ${model.splitter}: the chain holds claimsRoot ${posted.claimsRoot} / recordsRoot ${posted.recordsRoot}, the ledger ${record.claimsRoot} / ${record.recordsRoot}`,
+      `epoch ${record.epoch} of ${model.id} on ${model.splitter}: ` +
+        `the chain holds claimsRoot ${posted.claimsRoot} / recordsRoot ` +
+        `${posted.recordsRoot}, the ledger ${record.claimsRoot} / ${record.recordsRoot}`,
     );
   }
   const status = statusOf(posted);

@@ -52,8 +52,11 @@ const TRANSPORT_CODES = new Set([
   "UND_ERR_SOCKET",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
-const TRANSPORT_TEXT =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed|network error|failed to detect network|request timeout|other side closed|getaddrinfo|connect ECONN/i;
+const TRANSPORT_TEXT = new RegExp(
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|fetch failed|network error|failed to detect network|/.source +
+    /request timeout|other side closed|getaddrinfo|connect ECONN/.source,
+  "i",
+);
 
 /** True if an error means "could not talk to the chain", as opposed to "the chain said no". */
 export function isTransportError(error: unknown): boolean {

@@ -44,7 +44,8 @@ export class VouchedPayments {
 
   static key(network: string, asset: string, payTo: string, p: ExactEvmPayload): string {
     const a = p.authorization;
-    return `${network}|${asset}|${payTo}|${a.from}|${a.to}|${a.value}|${a.validAfter}|${a.validBefore}|${a.nonce}|${p.signature}`.toLowerCase();
+    const parties = `${network}|${asset}|${payTo}|${a.from}|${a.to}`;
+    return `${parties}|${a.value}|${a.validAfter}|${a.validBefore}|${a.nonce}|${p.signature}`.toLowerCase();
   }
 
   add(key: string, contractSigner: boolean): void {

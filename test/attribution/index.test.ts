@@ -90,7 +90,8 @@ describe("owner map: first registered wins", () => {
   d.add({ contributor: addressOf(0), text: A }); // seq 0
   d.add({ contributor: addressOf(1), text: docs[1].text }); // seq 1
   d.add({ contributor: addressOf(2), text: `${docs[2].text.slice(0, 400)} ${longCopy} ${docs[2].text.slice(400, 800)}` }); // seq 2 copies A
-  d.add({ contributor: addressOf(3), text: `${docs[3].text.slice(0, 400)} ${shortCopy} ${docs[3].text.slice(400, 800)}` }); // seq 3 short copy
+  // seq 3 short copy
+  d.add({ contributor: addressOf(3), text: `${docs[3].text.slice(0, 400)} ${shortCopy} ${docs[3].text.slice(400, 800)}` });
   d.add({ contributor: addressOf(4), text: tinyOriginal }); // seq 4
   d.add({ contributor: addressOf(5), text: tinyOriginal }); // seq 5 exact duplicate (short)
   // seq 6 copies seq 2's copy of A plus seq 2's own words: A's part -> A, the rest -> seq 2

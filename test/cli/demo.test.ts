@@ -76,10 +76,10 @@ describe("royalty402 demo --once", () => {
     for (const row of contributors) expect(row.outputs, row.account).toBeGreaterThan(0);
 
     // The summary line adds up: contributors + owner + protocol + what is left = what the agent paid.
-    const summary =
-      /48 outputs paid (\d+\.\d{6}) USDC: (\d+) contributors earned (\d+\.\d{6}), model owner (\d+\.\d{6}) \(fees \+ unattributed\), protocol (\d+\.\d{6}), left in the splitters (\d+\.\d{6})/.exec(
-        out,
-      );
+    const summary = new RegExp(
+      /48 outputs paid (\d+\.\d{6}) USDC: (\d+) contributors earned (\d+\.\d{6}), model owner (\d+\.\d{6}) /.source +
+        /\(fees \+ unattributed\), protocol (\d+\.\d{6}), left in the splitters (\d+\.\d{6})/.source,
+    ).exec(out);
     expect(summary, out.slice(-1500)).not.toBeNull();
     const [, paid, n, toContributors, owner, protocol, left] = summary!;
     expect(Number(n)).toBe(contributors.length);

@@ -172,13 +172,18 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
     const missing = await cli(["epoch", "verify", "brown-scholar", "7"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(
-      /^royalty402: the server refused GET \/epochs\/0x[0-9a-fA-F]{40}\/7 \(HTTP 404, epoch_not_found\): no epoch 7 of 0x[0-9a-fA-F]{40}\.\n$/,
+      new RegExp(
+        /^royalty402: the server refused GET \/epochs\/0x[0-9a-fA-F]{40}\/7 /.source +
+          /\(HTTP 404, epoch_not_found\): no epoch 7 of 0x[0-9a-fA-F]{40}\.\n$/.source,
+      ),
     );
   });
 
   it("datanet add registers a contribution and rebuilds the index; inspect shows it", async () => {
     const text =
-      "Lighthouse keepers on the northern islands logged every passing ship in green ledgers, noting the weather, the hour and the colour of each sail.";
+      "Lighthouse keepers on the northern islands logged every " +
+      "passing ship in green ledgers, noting the weather, the hour and " +
+      "the colour of each sail.";
     const added = await cli(
       ["datanet", "add", "--contributor", "0x00000000000000000000000000000000000c0ffe", "--text", text, "--rebuild"],
       { ROYALTY402_ADMIN_TOKEN: adminToken },

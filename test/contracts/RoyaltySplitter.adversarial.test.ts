@@ -124,7 +124,7 @@ describe("front-running a settlement", () => {
 });
 
 describe("settleBatch under a tight gas limit", () => {
-  it("settleBatch never starts an item without its whole allowance: short of gas it reverts (BatchOutOfGas) and moves nothing", async () => {
+  it("settleBatch never starts an item without its whole allowance: short of gas it reverts (BatchOutOfGas), moving nothing", async () => {
     const f = await freshStack();
     const facilitator = f.splitter.connect(f.roles.facilitator);
     const good = await payment(f, f.payers[0], 5_000n);

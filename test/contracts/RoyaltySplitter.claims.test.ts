@@ -69,7 +69,7 @@ describe("a leaf lowered in a later epoch", () => {
     expect(await f.token.balanceOf(A)).toBe(500n);
   });
 
-  it("breaking the rule (allocated = sum of leaves) would push A's excess onto B: the contract refuses to overpay (OverClaimed)", async () => {
+  it("breaking the rule (allocated = sum of leaves) would push A's excess onto B: the contract refuses (OverClaimed)", async () => {
     const f = await freshStack();
     await mined(f.token.mint(f.splitterAddress, 1_000_000n));
     const [A, B] = f.others.slice(0, 2).map((s) => s.address);

@@ -44,7 +44,7 @@ describe("postEpoch", () => {
     ]);
   });
 
-  it("a valid epoch is active from the next second (the local one-second challenge period) and EpochPosted carries every field", async () => {
+  it("a valid epoch is active from the next second (a one-second challenge period); EpochPosted carries every field", async () => {
     const root = E.id("claims:1");
     const recordsRoot = E.id("records:1");
     const receipt = await mined(f.splitter.connect(f.roles.oracle).postEpoch(1, root, 500_000n, recordsRoot, "ipfs://epoch-1"));

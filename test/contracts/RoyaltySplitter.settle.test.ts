@@ -307,7 +307,7 @@ describe("settleBatch", () => {
     f = await freshStack({}, { payers: 4, fundEach: 1_000_000n });
   });
 
-  it("settles the good items and skips a used nonce, an expired, a not-yet-valid, a short balance, bad signatures and an in-batch duplicate", async () => {
+  it("settles the good items, skips a used nonce, expired, not-yet-valid, short balance, bad signatures, in-batch duplicate", async () => {
     const [p0, p1, p2, p3] = f.payers;
     const facilitator = f.splitter.connect(f.roles.facilitator);
 

@@ -48,7 +48,9 @@ const dataDir = mkdtempSync(join(tmpdir(), "r402-e2e-"));
 const upstream = Fastify();
 const docs = loadBrownCorpus(DOCUMENTS);
 const NEW_TEXT =
-  "Lighthouse keepers on the northern islands logged every passing ship in green ledgers, noting the weather, the hour and the colour of each sail, and the ledgers were later bound by the harbour council.";
+  "Lighthouse keepers on the northern islands logged every passing " +
+  "ship in green ledgers, noting the weather, the hour and the " +
+  "colour of each sail, and the ledgers were later bound by the harbour council.";
 
 type Paid = { model: string; outputId: string; recordHash: string; amount: bigint; txHash: string };
 const paid: Paid[] = [];

@@ -96,9 +96,9 @@ export function recompute(doc: Doc, previousDoc: Doc | null): Recomputed {
   };
 }
 
-const EPOCH_POSTED = parseAbiItem(
-  "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt)",
-);
+// Split to fit the line width; `as const` keeps the literal type viem needs to type the event's args.
+const EPOCH_POSTED_FIELDS = "bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt";
+const EPOCH_POSTED = parseAbiItem(`event EpochPosted(uint256 indexed epoch, ${EPOCH_POSTED_FIELDS})` as const);
 const PAYMENT_SETTLED = parseAbiItem(
   "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
 );

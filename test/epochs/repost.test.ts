@@ -111,7 +111,9 @@ describe("royalty402 epoch repost", () => {
     const refusedEarly = await cli(["epoch", "repost", "m"]);
     expect(refusedEarly.code).toBe(1);
     expect(refusedEarly.stderr).toBe(
-      "royalty402: the server refused POST /admin/epochs/repost (HTTP 409, no_vetoed_epoch): the latest epoch of m is none: nothing to repost.\n",
+      "royalty402: the server refused POST /admin/epochs/repost " +
+        "(HTTP 409, no_vetoed_epoch): the latest epoch of m is none: " +
+        "nothing to repost.\n",
     );
 
     const first = await cli(["epoch", "close", "--model", "m"]);

@@ -110,7 +110,7 @@ const leafOf = (doc: any, account: string) =>
 const allocationOf = (doc: any, account: string) => doc.allocations.find((a: any) => a.account.toLowerCase() === account.toLowerCase());
 
 describe("money that reaches the splitter without our settlement", () => {
-  it("a front-run payment of a crashed instance is linked, settled with its output and allocated; a plain transfer goes to the owner", async () => {
+  it("a crashed instance's front-run payment is linked, settled with its output, allocated; a plain transfer: to the owner", async () => {
     const { ledger } = server.context;
     const splitterAddress = server.context.models.get("m")!.splitter;
     const splitter = new Contract(splitterAddress, SPLITTER_ABI, chain.ethers.provider);

@@ -68,7 +68,8 @@ describe("PostgreSQL ledger", () => {
   it("keeps working after the server drops its connections", async () => {
     const s = schema();
     const applicationName = `ledger-test-${s}`; // terminate only this instance's connections
-    const ledger = new PostgresLedger({ connectionString: url, schema: s, poolSize: 3, applicationName }); // default pool error handling: must not crash
+    // Default pool error handling: must not crash.
+    const ledger = new PostgresLedger({ connectionString: url, schema: s, poolSize: 3, applicationName });
     await ledger.migrate();
     const first = await ledger.reserve(paymentInput());
     const killed = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [

@@ -154,7 +154,9 @@ import { Datanet, loadBrownCorpus } from "${root}/server/datanets/index.ts";
        const d = new Datanet();
        loadBrownCorpus(${DOCS}).forEach((doc, i) => d.add({ contributor: "0x" + (i + 1).toString(16).padStart(40, "0"), text: doc.text }));
        const index = buildIndex(d).index;
-       const r = generate(index, { kind: "text", prompt: ${JSON.stringify(opening)}, maxTokens: 40, temperature: 0.8, topP: 0.95, stop: [], seed: 123456789n });
+       const r = generate(index, {
+         kind: "text", prompt: ${JSON.stringify(opening)}, maxTokens: 40, temperature: 0.8, topP: 0.95, stop: [], seed: 123456789n,
+       });
        process.stdout.write(JSON.stringify(r));`,
     );
     const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", script], { cwd: root });
@@ -184,7 +186,8 @@ describe("proxy backend (against a local stand-in upstream written in this test)
       if (prompt === "slow") await new Promise((r) => setTimeout(r, 500));
       return { choices: [{ text: "ok", finish_reason: "length" }] };
     });
-    url = `http://127.0.0.1:${(await upstream.listen({ port: 0, host: "127.0.0.1" })) && (upstream.server.address() as AddressInfo).port}/v1`;
+    await upstream.listen({ port: 0, host: "127.0.0.1" });
+    url = `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}/v1`;
   });
   afterAll(() => upstream.close());
 

@@ -46,7 +46,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const splitterAbi = new Interface([
   "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
-  "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, uint64 activeAt)",
+  "event EpochPosted(uint256 indexed epoch, bytes32 claimsRoot, " +
+    "uint256 cumulativeAllocated, bytes32 recordsRoot, string uri, " +
+    "uint64 activeAt)",
 ]);
 const tokenAbi = new Interface(["event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)"]);
 

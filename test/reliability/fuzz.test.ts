@@ -401,7 +401,9 @@ const bodyArb = (): fc.Arbitrary<BodyCase> =>
         .tuple(fc.constantFrom(...PATHS), fc.integer({ min: 100, max: 50_000 }), fc.constantFrom("prompt", "messages", "stop", "model"))
         .map(([path, depth, field]) => ({
           path,
-          payload: `{"model":${JSON.stringify(MODEL)},"max_tokens":${DEEP_MAX_TOKENS},${JSON.stringify(field)}:${"[".repeat(depth)}${"]".repeat(depth)}}`,
+          payload:
+            `{"model":${JSON.stringify(MODEL)},"max_tokens":${DEEP_MAX_TOKENS},` +
+            `${JSON.stringify(field)}:${"[".repeat(depth)}${"]".repeat(depth)}}`,
           contentType: "application/json",
         })),
     },
@@ -526,7 +528,10 @@ describe("bad input never gets through, never crashes, never charges", () => {
         tally.byReason[reason ?? "<none>"] = (tally.byReason[reason ?? "<none>"] ?? 0) + 1;
         const kind = header.label.replace(/^(edited|pre-signed): .*/, "$1").replace(/ \(.*\)$/, "");
         tally.byHeaderKind[kind] = (tally.byHeaderKind[kind] ?? 0) + 1;
-        const context = `${status} ${res.body.slice(0, 300)} | header: ${header.label} | body: ${body.path} ${body.contentType} ${body.payload.slice(0, 200)}`;
+        const context =
+          `${status} ${res.body.slice(0, 300)} | header: ` +
+          `${header.label} | body: ${body.path} ${body.contentType} ` +
+          `${body.payload.slice(0, 200)}`;
         if (status < 400 || status >= 500) throw new Error(`not a 4xx: ${context}`);
         if (reason === null) throw new Error(`no reason code: ${context}`);
         if (status === 402 && !res.headers["payment-required"]) throw new Error(`402 without PAYMENT-REQUIRED: ${context}`);
@@ -583,7 +588,9 @@ describe("bad input never gets through, never crashes, never charges", () => {
       return { status: Number(head.split(" ")[1]), body: JSON.parse(body) as { error: string } };
     };
     const big = await raw(
-      `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nPayment-Signature: ${"A".repeat(40_000)}\r\nContent-Length: 2\r\n\r\n{}`,
+      `POST /v1/completions HTTP/1.1\r\nHost: ` +
+        `x\r\nContent-Type: application/json\r\nPayment-Signature: ` +
+        `${"A".repeat(40_000)}\r\nContent-Length: 2\r\n\r\n{}`,
     );
     expect(parse(big)).toMatchObject({ status: 431, body: { error: "header_too_large" } });
     const many = await raw(
@@ -600,7 +607,10 @@ describe("bad input never gets through, never crashes, never charges", () => {
     }
     // A body over the limit, streamed chunked (no Content-Length to refuse it early).
     const chunk = "x".repeat(64 * 1024);
-    const chunked = `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${`${chunk.length.toString(16)}\r\n${chunk}\r\n`.repeat(20)}0\r\n\r\n`;
+    const chunked =
+      `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: ` +
+      `application/json\r\nTransfer-Encoding: chunked\r\nConnection: ` +
+      `close\r\n\r\n${`${chunk.length.toString(16)}\r\n${chunk}\r\n`.repeat(20)}0\r\n\r\n`;
     const tooBig = parse(await raw(chunked));
     expect(tooBig.status).toBe(413);
     expect((tooBig.body as unknown as { error: { code: string } }).error.code).toBe("body_too_large");

@@ -99,7 +99,7 @@ async function expectSettledOnce(payer: Wallet, nonce: string, payTo: string, ba
 }
 
 describe("replay and races", () => {
-  it("one instance: 50 concurrent copies, then 10 sequential: one handler run, one settlement, the rest refused or re-delivered", async () => {
+  it("one instance: 50 concurrent copies, 10 sequential: one handler run, one settlement, the rest refused or re-delivered", async () => {
     const host = await startHost(d, { facilitator: { maxWaitMs: 20 } });
     hosts.push(host);
     const base = await host.server.listen({ port: 0 });

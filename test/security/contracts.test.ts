@@ -1,5 +1,5 @@
-// Hostile tokens against RoyaltySplitter (the known defects of payment splitters): a token that calls back into the splitter in the middle of a
-// transfer (ERC-777-style hook) cannot re-enter claim, claimMany or the fee withdrawals, and
+// Hostile tokens against RoyaltySplitter (the known defects of payment splitters): a token that calls back into
+// the splitter in the middle of a transfer (ERC-777-style hook) cannot re-enter claim, claimMany or the fee withdrawals, and
 // cannot make the splitter pay twice; a token that keeps a fee on every transfer is never
 // over-credited: totalReceived counts what arrived, the cuts and the pool follow it, an epoch
 // allocating the nominal amounts is refused, and everything paid out never exceeds what arrived; the epoch
@@ -118,7 +118,7 @@ describe("re-entrancy through a malicious token's transfer hook", () => {
     expect((await books(s, token)).claimed).toBe(300_000n);
   });
 
-  it("re-entering claim for another account, claimMany, or a fee withdrawal from inside claim or a withdrawal: all refused, books exact", async () => {
+  it("re-entering claim (other account), claimMany or a fee withdrawal from claim or a withdrawal: all refused, books exact", async () => {
     const { token, s, alice, bob, tree, claimData } = await setup();
     const proof = (who: string) => tree.proofOf(who).proof;
     const claimManyBob = s.splitter.interface.encodeFunctionData("claimMany", [[bob.address], [200_000n], [proof(bob.address)]]);

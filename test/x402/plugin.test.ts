@@ -186,7 +186,7 @@ describe("x402 plugin", () => {
     expect(await settledEvents(wallet.address, nonce)).toHaveLength(1);
   });
 
-  it("answers with a server-signed retrieval URL that serves the output again; the token cannot be derived from the public payload", async () => {
+  it("answers with a server-signed URL serving the output again; the token cannot be derived from the public payload", async () => {
     const [req] = (await challenge()).accepts;
     const wallet = await fundedWallet(s, 100_000n);
     const payment = await pay(wallet, req);

@@ -36,7 +36,9 @@ export async function claim(address: string, opts: { server?: string; rpc?: stri
   const claims = earnings.models.filter((m) => m.claim !== null);
   if (claims.length === 0) {
     console.log(
-      `nothing to claim for ${account}: claimed ${units(BigInt(earnings.totals.claimed))} USDC so far, ${units(BigInt(earnings.totals.pending))} USDC still in a challenge period.`,
+      `nothing to claim for ${account}: claimed ` +
+        `${units(BigInt(earnings.totals.claimed))} USDC so far, ` +
+        `${units(BigInt(earnings.totals.pending))} USDC still in a challenge period.`,
     );
     return;
   }
@@ -56,13 +58,16 @@ export async function claim(address: string, opts: { server?: string; rpc?: stri
         receipt = await (await splitter.getFunction("claim")(claim.account, claim.cumulativeAmount, claim.proof)).wait();
       } catch (e) {
         throw new CliError(
-          `the claim on ${m.model}'s splitter ${m.splitter} was refused by the chain: ${(e as { shortMessage?: string }).shortMessage ?? (e as Error).message.split("\n")[0]}.`,
+          `the claim on ${m.model}'s splitter ${m.splitter} was refused by the chain: ` +
+            `${(e as { shortMessage?: string }).shortMessage ?? (e as Error).message.split("\n")[0]}.`,
         );
       }
       const paid = BigInt(await splitter.getFunction("claimed")(account)) - before;
       total += paid;
       console.log(
-        `${m.model}: claimed ${units(paid)} USDC (cumulative ${units(BigInt(claim.cumulativeAmount))}, epoch ${claim.epoch}) in tx ${receipt.hash}`,
+        `${m.model}: claimed ${units(paid)} USDC (cumulative ` +
+          `${units(BigInt(claim.cumulativeAmount))}, epoch ${claim.epoch}) in ` +
+          `tx ${receipt.hash}`,
       );
       token ??= new Contract(await tokenOf(provider, m.splitter), TOKEN_ABI, provider);
     }
@@ -77,7 +82,9 @@ async function tokenOf(provider: JsonRpcApiProvider, splitter: string): Promise<
   const c = new Contract(
     splitter,
     [
-      "function config() view returns (tuple(address token, address owner, address facilitator, address oracle, address guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod))",
+      "function config() view returns (tuple(address token, " +
+        "address owner, address facilitator, address oracle, address " +
+        "guardian, address protocolRecipient, uint16 ownerBps, uint16 protocolBps, uint32 challengePeriod))",
     ],
     provider,
   );

@@ -86,7 +86,9 @@ export async function add(
   console.log(`added ${result.added.length} contribution(s) to ${opts.datanet}`);
   if (result.index)
     console.log(
-      `index rebuilt: ${result.index.tokens.toLocaleString("en-US")} tokens, ${result.index.contributions} contributions, indexRoot ${result.index.indexRoot}`,
+      `index rebuilt: ${result.index.tokens.toLocaleString("en-US")} ` +
+        `tokens, ${result.index.contributions} contributions, ` +
+        `indexRoot ${result.index.indexRoot}`,
     );
   else console.log(`not indexed yet: run \`royalty402 datanet build --datanet ${opts.datanet}\` (or pass --rebuild)`);
 }
@@ -104,7 +106,9 @@ export async function build(opts: { datanet: string; server?: string; from?: str
     }
     saveIndex(built.index, opts.out);
     console.log(
-      `indexed ${contributions.length} contributions, ${built.index.corpusTokens.toLocaleString("en-US")} tokens in ${Math.round(performance.now() - started)} ms`,
+      `indexed ${contributions.length} contributions, ` +
+        `${built.index.corpusTokens.toLocaleString("en-US")} tokens in ` +
+        `${Math.round(performance.now() - started)} ms`,
     );
     console.log(`indexRoot ${built.index.indexRoot}`);
     console.log(`written to ${opts.out}`);
@@ -119,7 +123,9 @@ export async function build(opts: { datanet: string; server?: string; from?: str
   if (!info.index) console.log(`${opts.datanet} has no contributions yet: nothing to index`);
   else
     console.log(
-      `${opts.datanet}: ${info.index.contributions} contributions, ${info.index.tokens.toLocaleString("en-US")} tokens, indexRoot ${info.index.indexRoot} (${info.index.buildMs} ms)`,
+      `${opts.datanet}: ${info.index.contributions} contributions, ` +
+        `${info.index.tokens.toLocaleString("en-US")} tokens, ` +
+        `indexRoot ${info.index.indexRoot} (${info.index.buildMs} ms)`,
     );
 }
 
@@ -158,7 +164,8 @@ export async function inspect(target: string, opts: { server?: string; json?: bo
   if (opts.json) return void console.log(JSON.stringify(d, null, 2));
   console.log(`datanet ${d.id}: ${d.description}`);
   console.log(
-    `  contributions  ${d.contributions} from ${d.contributors.length} contributors${d.unindexedContributions ? ` (${d.unindexedContributions} not indexed yet)` : ""}`,
+    `  contributions  ${d.contributions} from ${d.contributors.length} ` +
+      `contributors${d.unindexedContributions ? ` (${d.unindexedContributions} not indexed yet)` : ""}`,
   );
   console.log(`  index          ${d.index ? `${d.index.tokens.toLocaleString("en-US")} tokens, indexRoot ${d.index.indexRoot}` : "none"}`);
   console.log(`  tokenizer      ${d.params.tokenizer}, copies of ≥ ${d.params.minCopyTokens} tokens credited to the first registrant`);

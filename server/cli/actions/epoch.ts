@@ -29,7 +29,9 @@ export async function close(opts: { model?: string; server?: string }): Promise<
   for (const r of results) {
     if (r.status === "closed")
       console.log(
-        `${r.model}: epoch ${r.epoch} posted: ${r.outputs} output${r.outputs === 1 ? "" : "s"}, ${units(BigInt(r.cumulativeAllocated ?? "0"))} USDC allocated (cumulative), tx ${r.txHash}`,
+        `${r.model}: epoch ${r.epoch} posted: ${r.outputs} output${r.outputs === 1 ? "" : "s"}, ` +
+          `${units(BigInt(r.cumulativeAllocated ?? "0"))} ` +
+          `USDC allocated (cumulative), tx ${r.txHash}`,
       );
     else console.log(`${r.model}: ${r.status}${r.reason ? ` (${r.reason.replace(/_/g, " ")})` : ""}${r.epoch ? `, epoch ${r.epoch}` : ""}`);
   }
@@ -104,7 +106,9 @@ export async function verify(modelId: string | undefined, epochText: string | un
       requireAllRecords: opts.requireRecords === true,
     });
     console.log(
-      `epoch ${doc.epoch} of ${name} (splitter ${splitter}): ${doc.payments.length} output${doc.payments.length === 1 ? "" : "s"}, claimsRoot ${doc.claims.root}, recordsRoot ${doc.records.root}`,
+      `epoch ${doc.epoch} of ${name} (splitter ${splitter}): ${doc.payments.length} ` +
+        `output${doc.payments.length === 1 ? "" : "s"}, claimsRoot ` +
+        `${doc.claims.root}, recordsRoot ${doc.records.root}`,
     );
     for (const c of result.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}${c.detail ? `: ${c.detail}` : ""}`);
     if (!chain) console.log("  (chain not compared: pass --rpc)");

@@ -71,7 +71,9 @@ export async function pay(
   const price = BigInt(model.price.perRequest) + BigInt(model.price.perMaxToken) * BigInt(maxTokens);
   if (price > cap)
     throw new CliError(
-      `${model.id} costs ${units(price)} USDC for max_tokens ${maxTokens}, above the spending cap of ${units(cap)} USDC (raise --max-amount).`,
+      `${model.id} costs ${units(price)} USDC for max_tokens ` +
+        `${maxTokens}, above the spending cap of ${units(cap)} USDC (raise ` +
+        `--max-amount).`,
     );
   const body =
     path === "/v1/completions"
@@ -99,7 +101,9 @@ export async function pay(
       /* not JSON */
     }
     throw new CliError(
-      `the call to ${model.id} was not served (HTTP ${res.status}${receipt?.extra?.errorReason ? `, ${String(receipt.extra.errorReason)}` : ""}): ${String(message).replace(/\.$/, "")}.`,
+      `the call to ${model.id} was not served (HTTP ` +
+        `${res.status}${receipt?.extra?.errorReason ? `, ${String(receipt.extra.errorReason)}` : ""}): ` +
+        `${String(message).replace(/\.$/, "")}.`,
     );
   }
   const answer = (await res.json()) as Answer;
@@ -135,7 +139,9 @@ export async function pay(
   console.log(`  record      ${a.recordUrl} (hash ${a.recordHash}, committed on-chain with the payment)`);
   console.log(`\nwent to the model's RoyaltySplitter ${model.payTo}:`);
   console.log(
-    `  contributors ${model.split.contributorBps / 100}% · model owner ${model.split.ownerBps / 100}% · protocol ${model.split.protocolBps / 100}%`,
+    `  contributors ${model.split.contributorBps / 100}% · ` +
+      `model owner ${model.split.ownerBps / 100}% · protocol ` +
+      `${model.split.protocolBps / 100}%`,
   );
   if (a.contributors.length === 0)
     console.log("  no contributor's text was found in this answer: the contributors' share goes to the model owner.");

@@ -112,15 +112,21 @@ function banner(server: RoyaltyServer, url: string, generatedAdminToken: string 
     `royalty402 model host at ${url}`,
     `  dashboard   ${url}/`,
     `  API         ${url}/v1/models · ${url}/docs/json`,
-    `  chain       ${ctx.network}${local ? " (inside this process: gone when it exits)" : ""}, token ${ctx.token.symbol} ${ctx.token.address}`,
+    `  chain       ${ctx.network}${local ? " (inside this process: gone when it exits)" : ""}, ` +
+      `token ${ctx.token.symbol} ` +
+      `${ctx.token.address}`,
     ...ctx.models
       .list()
       .map(
         (m) =>
-          `  model       ${m.id}: ${units(m.config.pricePerRequest + m.config.pricePerMaxToken * BigInt(m.config.defaultMaxTokens))} ${ctx.token.symbol} a call → splitter ${m.splitter}`,
+          `  model       ${m.id}: ` +
+          `${units(m.config.pricePerRequest + m.config.pricePerMaxToken * BigInt(m.config.defaultMaxTokens))} ` +
+          `${ctx.token.symbol} a call → splitter ${m.splitter}`,
       ),
   ];
-  if (generatedAdminToken) lines.push(`  admin token ${generatedAdminToken} (export ROYALTY402_ADMIN_TOKEN=… for datanet/epoch commands)`);
+  if (generatedAdminToken) {
+    lines.push(`  admin token ${generatedAdminToken} (export ROYALTY402_ADMIN_TOKEN=… for datanet/epoch commands)`);
+  }
   if (local) lines.push(`  the dev payer ${local.roles.payer.address} holds 1000 USDC: try \`royalty402 pay ${url}\``);
   return `${lines.join("\n")}\n`;
 }

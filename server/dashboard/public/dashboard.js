@@ -31,7 +31,9 @@ function renderModels(models, token) {
         el(
           "span",
           { class: "v muted" },
-          `${units(m.price.perRequest, token.decimals)} + ${units(m.price.perMaxToken, token.decimals)} × max_tokens (default ${m.price.defaultMaxTokens})`,
+          `${units(m.price.perRequest, token.decimals)} + ` +
+            `${units(m.price.perMaxToken, token.decimals)} × max_tokens (default ` +
+            `${m.price.defaultMaxTokens})`,
         ),
       ),
       el(

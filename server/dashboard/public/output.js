@@ -111,7 +111,9 @@ async function main() {
     ["algorithm", o.record.algorithm],
     [
       "parameters",
-      `min span ${o.record.params.minSpanTokens} tokens, common knowledge above ${o.record.params.maxContributions} contributions, ${o.record.params.weighting}`,
+      `min span ${o.record.params.minSpanTokens} tokens, common ` +
+        `knowledge above ${o.record.params.maxContributions} ` +
+        `contributions, ${o.record.params.weighting}`,
     ],
     ["tokenizer", o.record.params.tokenizer],
     ["datanet indexRoot", el("code", {}, o.record.indexRoot)],
