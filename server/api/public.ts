@@ -207,24 +207,7 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
       }
       // Indexed columns only: listing epochs never reads their documents.
       const rows = await ctx.ledger.listEpochSummaries(splitter);
-      return {
-        epochs: rows.map((r) => ({
-          model: ctx.models.bySplitter(r.splitter)?.id ?? null,
-          splitter: getAddress(r.splitter),
-          epoch: r.epoch,
-          status: r.txHash === null && r.status === "posted" ? "posting" : r.status,
-          txHash: r.txHash,
-          uri: r.uri,
-          claimsRoot: r.claimsRoot,
-          recordsRoot: r.recordsRoot,
-          cumulativeAllocated: r.cumulativeAllocated,
-          cumulativeReceived: r.cumulativeReceived,
-          epochPool: r.epochPool,
-          outputs: r.outputs,
-          claimants: r.claimants,
-          createdAt: r.createdAt,
-        })),
-      };
+      return { epochs: rows.map((r) => epochListEntry(ctx, r)) };
     },
   );
 
@@ -248,6 +231,26 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
       return parsed.doc;
     },
   );
+}
+
+/** An epoch as GET /epochs lists it: the indexed columns of its row. */
+function epochListEntry(ctx: AppContext, r: EpochSummary) {
+  return {
+    model: ctx.models.bySplitter(r.splitter)?.id ?? null,
+    splitter: getAddress(r.splitter),
+    epoch: r.epoch,
+    status: r.txHash === null && r.status === "posted" ? "posting" : r.status,
+    txHash: r.txHash,
+    uri: r.uri,
+    claimsRoot: r.claimsRoot,
+    recordsRoot: r.recordsRoot,
+    cumulativeAllocated: r.cumulativeAllocated,
+    cumulativeReceived: r.cumulativeReceived,
+    epochPool: r.epochPool,
+    outputs: r.outputs,
+    claimants: r.claimants,
+    createdAt: r.createdAt,
+  };
 }
 
 function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
