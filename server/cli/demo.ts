@@ -163,9 +163,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       await closeAll();
       return { ...result, seconds: seconds(), close: async () => undefined };
     }
-    const example = rows.find((r) => r.role === "contributor")?.account ?? getAddress(chain.roles.owner.address);
+    const example = rows.find((r) => r.role === "contributor")?.account ?? getAddress(demo.chain.roles.owner.address);
     say(`\nDashboard: ${run.url}/  (server still running; try \`royalty402 earnings ${example} --server ${run.url}\`; Ctrl+C to stop)`);
-    say(`  admin token for this run: ${adminToken}   agent key (local dev account): ${chain.roles.payer.privateKey}`);
+    say(`  admin token for this run: ${adminToken}   agent key (local dev account): ${demo.chain.roles.payer.privateKey}`);
     return { ...result, seconds: seconds(), close: closeAll };
   } catch (error) {
     await closeAll().catch(() => undefined);
