@@ -3,6 +3,8 @@
 import type { FastifyInstance } from "fastify";
 import { getAddress, isAddress } from "ethers";
 import type { ParsedEpoch } from "../epochs/index.ts";
+import type { EpochSummary, OutputRecord } from "../ledger/types.ts";
+import type { ServedModel } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
@@ -32,8 +34,13 @@ function epochSummary(ctx: AppContext, parsed: ParsedEpoch) {
 }
 
 export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
-  const { ctx } = opts;
+  attributionRoutes(app, opts.ctx);
+  contributorRoutes(app, opts.ctx);
+  epochRoutes(app, opts.ctx);
+  datanetRoutes(app, opts.ctx);
+}
 
+function attributionRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: { outputId: string } }>(
     "/attributions/:outputId",
     {
@@ -51,25 +58,7 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
       if (!output) throw new ApiError(404, "output_not_found", `no output ${JSON.stringify(raw)}`);
       const payment = output.paymentKey ? await ctx.ledger.getPayment(output.paymentKey) : null;
       const model = ctx.models.get(output.modelId);
-      let epoch = null;
-      if (output.epoch !== null && model) {
-        const parsed = await ctx.docs.get(model.splitter, output.epoch);
-        const leaf = parsed?.records.get(output.outputId.toLowerCase());
-        if (parsed && leaf) {
-          const s = epochSummary(ctx, parsed);
-          epoch = {
-            epoch: s.epoch,
-            splitter: s.splitter,
-            status: s.status,
-            txHash: s.txHash,
-            uri: s.uri,
-            recordsRoot: s.recordsRoot,
-            leaf: { outputId: leaf.outputId, recordHash: leaf.recordHash },
-            leafEncoding: parsed.doc.records.leafEncoding,
-            proof: leaf.proof,
-          };
-        }
-      }
+      const epoch = output.epoch !== null && model ? await epochInclusion(ctx, output, model.splitter, output.epoch) : null;
       return {
         outputId: output.outputId,
         model: output.modelId,
@@ -89,7 +78,28 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
       };
     },
   );
+}
 
+/** The output's leaf in its posted epoch's records tree, with the proof; null until the epoch document has it. */
+async function epochInclusion(ctx: AppContext, output: OutputRecord, splitter: string, epochNumber: number) {
+  const parsed = await ctx.docs.get(splitter, epochNumber);
+  const leaf = parsed?.records.get(output.outputId.toLowerCase());
+  if (!parsed || !leaf) return null;
+  const s = epochSummary(ctx, parsed);
+  return {
+    epoch: s.epoch,
+    splitter: s.splitter,
+    status: s.status,
+    txHash: s.txHash,
+    uri: s.uri,
+    recordsRoot: s.recordsRoot,
+    leaf: { outputId: leaf.outputId, recordHash: leaf.recordHash },
+    leafEncoding: parsed.doc.records.leafEncoding,
+    proof: leaf.proof,
+  };
+}
+
+function contributorRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Params: { address: string } }>(
     "/contributors/:address",
     {
@@ -110,51 +120,13 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
       const models = [];
       const totals = { earned: 0n, claimed: 0n, claimable: 0n, pending: 0n };
       for (const model of ctx.models.list()) {
-        // Earned: the account's leaf in the newest epoch on-chain and not vetoed (indexed rows, no document).
-        const rows = await ctx.ledger.listEpochSummaries(model.splitter);
-        const latest = rows.filter((e) => e.status !== "vetoed" && e.txHash !== null).at(-1);
-        const earned = BigInt(
-          latest ? ((await ctx.ledger.getEpochClaim(model.splitter, latest.epoch, address))?.cumulativeAmount ?? "0") : "0",
-        );
-        let claimed = 0n;
-        let claim = null;
-        let activeAmount = 0n;
-        if (model.deployed) {
-          const views = splitterViews(model.splitter, ctx.provider);
-          const [claimedOnChain, active] = await Promise.all([views.getFunction("claimed")(address), views.getFunction("activeEpoch")()]);
-          claimed = BigInt(claimedOnChain);
-          const activeNumber = Number(active.epoch);
-          const stored = activeNumber > 0 ? rows.find((e) => e.epoch === activeNumber) : undefined;
-          const leaf =
-            stored?.claimsRoot === active.claimsRoot ? await ctx.ledger.getEpochClaim(model.splitter, activeNumber, address) : null;
-          if (leaf) {
-            activeAmount = BigInt(leaf.cumulativeAmount);
-            // Only a claim still due needs the proof, read from the epoch document.
-            const proof =
-              activeAmount > claimed ? (await ctx.docs.get(model.splitter, activeNumber))?.claims.get(address)?.proof : undefined;
-            if (proof)
-              claim = { splitter: model.splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof };
-          }
-        }
-        if (earned === 0n && claimed === 0n) continue;
-        const claimable = activeAmount > claimed ? activeAmount - claimed : 0n;
-        const pending = earned > activeAmount ? earned - activeAmount : 0n;
-        totals.earned += earned;
-        totals.claimed += claimed;
-        totals.claimable += claimable;
-        totals.pending += pending;
-        models.push({
-          model: model.id,
-          splitter: model.splitter,
-          latestEpoch: latest?.epoch ?? null,
-          earned: earned.toString(),
-          claimed: claimed.toString(),
-          claimable: claimable.toString(),
-          /** Allocated in a posted epoch still in its challenge period. */
-          pending: pending.toString(),
-          /** Call splitter.claim(account, cumulativeAmount, proof) (anyone may) to pay out `claimable`. */
-          claim,
-        });
+        const entry = await modelEarnings(ctx, model, address);
+        if (!entry) continue;
+        totals.earned += BigInt(entry.earned);
+        totals.claimed += BigInt(entry.claimed);
+        totals.claimable += BigInt(entry.claimable);
+        totals.pending += BigInt(entry.pending);
+        models.push(entry);
       }
       return {
         address,
@@ -170,7 +142,51 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
       };
     },
   );
+}
 
+/** One model's line of a contributor's earnings, or null when the account neither earned nor claimed anything there. */
+async function modelEarnings(ctx: AppContext, model: ServedModel, address: string) {
+  // Earned: the account's leaf in the newest epoch on-chain and not vetoed (indexed rows, no document).
+  const rows = await ctx.ledger.listEpochSummaries(model.splitter);
+  const latest = rows.filter((e) => e.status !== "vetoed" && e.txHash !== null).at(-1);
+  const earned = BigInt(latest ? ((await ctx.ledger.getEpochClaim(model.splitter, latest.epoch, address))?.cumulativeAmount ?? "0") : "0");
+  const onChain = model.deployed ? await activeClaim(ctx, model.splitter, rows, address) : null;
+  const claimed = onChain?.claimed ?? 0n;
+  const activeAmount = onChain?.activeAmount ?? 0n;
+  if (earned === 0n && claimed === 0n) return null;
+  const claimable = activeAmount > claimed ? activeAmount - claimed : 0n;
+  const pending = earned > activeAmount ? earned - activeAmount : 0n;
+  return {
+    model: model.id,
+    splitter: model.splitter,
+    latestEpoch: latest?.epoch ?? null,
+    earned: earned.toString(),
+    claimed: claimed.toString(),
+    claimable: claimable.toString(),
+    /** Allocated in a posted epoch still in its challenge period. */
+    pending: pending.toString(),
+    /** Call splitter.claim(account, cumulativeAmount, proof) (anyone may) to pay out `claimable`. */
+    claim: onChain?.claim ?? null,
+  };
+}
+
+/** What the account claimed on-chain, its amount in the active epoch, and the claim to submit while some is still due. */
+async function activeClaim(ctx: AppContext, splitter: string, rows: EpochSummary[], address: string) {
+  const views = splitterViews(splitter, ctx.provider);
+  const [claimedOnChain, active] = await Promise.all([views.getFunction("claimed")(address), views.getFunction("activeEpoch")()]);
+  const claimed = BigInt(claimedOnChain);
+  const activeNumber = Number(active.epoch);
+  const stored = activeNumber > 0 ? rows.find((e) => e.epoch === activeNumber) : undefined;
+  const leaf = stored?.claimsRoot === active.claimsRoot ? await ctx.ledger.getEpochClaim(splitter, activeNumber, address) : null;
+  if (!leaf) return { claimed, activeAmount: 0n, claim: null };
+  const activeAmount = BigInt(leaf.cumulativeAmount);
+  // Only a claim still due needs the proof, read from the epoch document.
+  const proof = activeAmount > claimed ? (await ctx.docs.get(splitter, activeNumber))?.claims.get(address)?.proof : undefined;
+  const claim = proof ? { splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof } : null;
+  return { claimed, activeAmount, claim };
+}
+
+function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: { model?: string } }>(
     "/epochs",
     {
@@ -191,24 +207,7 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
       }
       // Indexed columns only: listing epochs never reads their documents.
       const rows = await ctx.ledger.listEpochSummaries(splitter);
-      return {
-        epochs: rows.map((r) => ({
-          model: ctx.models.bySplitter(r.splitter)?.id ?? null,
-          splitter: getAddress(r.splitter),
-          epoch: r.epoch,
-          status: r.txHash === null && r.status === "posted" ? "posting" : r.status,
-          txHash: r.txHash,
-          uri: r.uri,
-          claimsRoot: r.claimsRoot,
-          recordsRoot: r.recordsRoot,
-          cumulativeAllocated: r.cumulativeAllocated,
-          cumulativeReceived: r.cumulativeReceived,
-          epochPool: r.epochPool,
-          outputs: r.outputs,
-          claimants: r.claimants,
-          createdAt: r.createdAt,
-        })),
-      };
+      return { epochs: rows.map((r) => epochListEntry(ctx, r)) };
     },
   );
 
@@ -232,7 +231,29 @@ export async function publicRoutes(app: FastifyInstance, opts: { ctx: AppContext
       return parsed.doc;
     },
   );
+}
 
+/** An epoch as GET /epochs lists it: the indexed columns of its row. */
+function epochListEntry(ctx: AppContext, r: EpochSummary) {
+  return {
+    model: ctx.models.bySplitter(r.splitter)?.id ?? null,
+    splitter: getAddress(r.splitter),
+    epoch: r.epoch,
+    status: r.txHash === null && r.status === "posted" ? "posting" : r.status,
+    txHash: r.txHash,
+    uri: r.uri,
+    claimsRoot: r.claimsRoot,
+    recordsRoot: r.recordsRoot,
+    cumulativeAllocated: r.cumulativeAllocated,
+    cumulativeReceived: r.cumulativeReceived,
+    epochPool: r.epochPool,
+    outputs: r.outputs,
+    claimants: r.claimants,
+    createdAt: r.createdAt,
+  };
+}
+
+function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get(
     "/datanets",
     { schema: { summary: "Datanets served here", tags: ["datanets"], response: { 200: anyObject("{datanets: [...]}") } } },

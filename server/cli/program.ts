@@ -28,13 +28,21 @@ Start here:
   royalty402 pay http://127.0.0.1:8402         pay for one answer and see where the money went
 `,
     );
+  addDemoCommand(program);
+  addServerCommands(program);
+  addDatanetCommands(program);
+  addEpochCommands(program);
+  addAccountCommands(program);
+  return program;
+}
 
+// `demo`: everything on one machine.
+function addDemoCommand(program: Command): void {
   program
     .command("demo")
     .description(
-      "run everything locally: chain, contracts, a Brown-corpus " +
-        "datanet, the server and dashboard, an agent paying for " +
-        "inferences, epochs, claims, and a balanced table",
+      "run everything locally: chain, contracts, a Brown-corpus datanet, the server and dashboard, " +
+        "an agent paying for inferences, epochs, claims, and a balanced table",
     )
     .option("--once", "exit when the demo is done instead of leaving the server and dashboard running")
     .option("--inferences <n>", "paid inferences the agent makes", intOption("--inferences", 1, 10_000), DEMO_DEFAULTS.inferences)
@@ -63,7 +71,10 @@ Start here:
         (m) => m.demo,
       ),
     );
+}
 
+// `serve` and `chain`: the model host and a local chain to run it on.
+function addServerCommands(program: Command): void {
   program
     .command("serve")
     .description("run the model host (paid OpenAI-compatible API, attribution, epochs) with its dashboard at /")
@@ -77,10 +88,9 @@ Start here:
     .option("--log-file <file>", "append every log line (requests included) to this file instead")
     .addHelpText(
       "after",
-      "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, " +
-        "DATABASE_URL.\nOn a local chain (id 31337) the public dev " +
-        "accounts stand in for missing relayer and oracle keys;\nwithout " +
-        "--config and without a running `royalty402 chain`, the chain runs inside the server.",
+      "\nSecrets come from the environment: ROYALTY402_RELAYER_KEY, ROYALTY402_ORACLE_KEY, ROYALTY402_ADMIN_TOKEN, DATABASE_URL.\n" +
+        "On a local chain (id 31337) the public dev accounts stand in for missing relayer and oracle keys;\n" +
+        "without --config and without a running `royalty402 chain`, the chain runs inside the server.",
     )
     .action(
       run(
@@ -102,7 +112,10 @@ Start here:
         (m) => m.chain,
       ),
     );
+}
 
+// `datanet add | build | inspect`.
+function addDatanetCommands(program: Command): void {
   const datanet = program.command("datanet").description("add contributions to a datanet, build its index, inspect it");
   datanet
     .command("add")
@@ -149,7 +162,10 @@ Start here:
         (m) => m.inspect,
       ),
     );
+}
 
+// `epoch close | repost | verify`.
+function addEpochCommands(program: Command): void {
   const epoch = program.command("epoch").description("close an epoch now, repost a vetoed one, or verify a posted one");
   epoch
     .command("close")
@@ -170,9 +186,9 @@ Start here:
     .option("--server <url>", SERVER)
     .addHelpText(
       "after",
-      "\nA guardian's veto stops the model's epochs until the operator acts. Find out why it was vetoed first:\nthe epoch is " +
-        "posted unchanged (the document the ledger holds), so repost " +
-        "only a document you stand by.\nNeeds $ROYALTY402_ADMIN_TOKEN.",
+      "\nA guardian's veto stops the model's epochs until the operator acts. Find out why it was vetoed first:\n" +
+        "the epoch is posted unchanged (the document the ledger holds), so repost only a document you stand by.\n" +
+        "Needs $ROYALTY402_ADMIN_TOKEN.",
     )
     .action(
       run(
@@ -198,7 +214,10 @@ Start here:
         (m) => m.verify,
       ),
     );
+}
 
+// `earnings`, `claim` and `pay`: an address's money and an agent's call.
+function addAccountCommands(program: Command): void {
   program
     .command("earnings")
     .description("show what an address earned from posted epochs, claimed on-chain, and can claim now, per model")
@@ -229,9 +248,8 @@ Start here:
   program
     .command("pay")
     .description(
-      "pay for one model call as an agent (reference x402 client, " +
-        "spending cap) and show the answer, the receipt and who the " +
-        "payment went to",
+      "pay for one model call as an agent (reference x402 client, spending cap) " +
+        "and show the answer, the receipt and who the payment went to",
     )
     .argument("<url>", "server URL (chat completions) or a paid endpoint, e.g. http://127.0.0.1:8402/v1/completions")
     .option("--model <id>", "model to call (default: the first of GET /v1/models)")
@@ -241,9 +259,8 @@ Start here:
     .option("--json", "print the answer, receipt and attribution as JSON")
     .addHelpText(
       "after",
-      "\nThe payment is signed with $ROYALTY402_PAYER_KEY (on a " +
-        "local chain, a public dev account that `royalty402 chain`, " +
-        "`serve` and the demo fund).",
+      "\nThe payment is signed with $ROYALTY402_PAYER_KEY " +
+        "(on a local chain, a public dev account that `royalty402 chain`, `serve` and the demo fund).",
     )
     .action(
       run(
@@ -251,6 +268,4 @@ Start here:
         (m) => m.pay,
       ),
     );
-
-  return program;
 }
