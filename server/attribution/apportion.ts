@@ -3,6 +3,7 @@
 // floor(total * w / W); the units left over go one each to the largest remainders, ties
 // broken by key (ascending), so the result depends only on the input set, never its order.
 import { AttributionError } from "./errors.ts";
+import { PPM, type ContributorShare } from "./record.ts";
 
 export interface Weighted {
   key: string;
@@ -40,4 +41,24 @@ export function apportion(total: bigint, items: readonly Weighted[]): Map<string
     out.set(k, out.get(k)! + 1n);
   }
   return out;
+}
+
+/**
+ * A record's contributors sorted by address, each with its share of PPM by weight, and the
+ * unattributed remainder (the output's weight no contributor is credited with). Every
+ * attribution algorithm ends with this, so records of any version split the same way.
+ */
+export function sharesInPpm(
+  shares: Iterable<ContributorShare>,
+  totalWeight: number,
+  creditedWeight: number,
+): { contributors: ContributorShare[]; unattributedPpm: number } {
+  const contributors = [...shares].sort((a, b) => (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1));
+  if (totalWeight <= 0) return { contributors, unattributedPpm: PPM };
+  const parts = apportion(BigInt(PPM), [
+    ...contributors.map((c) => ({ key: c.address.toLowerCase(), weight: BigInt(c.weight) })),
+    { key: "unattributed", weight: BigInt(totalWeight - creditedWeight) },
+  ]);
+  for (const c of contributors) c.ppm = Number(parts.get(c.address.toLowerCase()));
+  return { contributors, unattributedPpm: Number(parts.get("unattributed")) };
 }

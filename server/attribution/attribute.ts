@@ -15,7 +15,7 @@
 // 6. Weight every output token by its surprisal (integer milli-bits); contributors get the
 //    weight of their credited tokens, everything else is unattributed; convert to parts per
 //    million by largest remainder so the shares add up to exactly 1,000,000.
-import { apportion } from "./apportion.ts";
+import { sharesInPpm } from "./apportion.ts";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
 import { attributeNearVerbatim, NEAR_VERBATIM_ALGORITHM, NEAR_VERBATIM_DEFAULTS, type NearVerbatimParams } from "./near-verbatim.ts";
@@ -23,7 +23,6 @@ import { backgroundId, genericGrams } from "./background.ts";
 import { wordIndexOf } from "./word-index.ts";
 import {
   ATTRIBUTION_ALGORITHM,
-  PPM,
   type AttributionRecord,
   type AttributionSegment,
   type AttributionSpan,
@@ -297,17 +296,7 @@ export function attributeTokens(
   });
   for (let t = 0; t < L; t++) totalWeight += surprisal[out[t]];
 
-  const contributors = [...shares.values()].sort((a, b) => (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1));
-  const unattributedWeight = totalWeight - creditedWeight;
-  let unattributedPpm = PPM;
-  if (totalWeight > 0) {
-    const parts = apportion(BigInt(PPM), [
-      ...contributors.map((c) => ({ key: c.address.toLowerCase(), weight: BigInt(c.weight) })),
-      { key: "unattributed", weight: BigInt(unattributedWeight) },
-    ]);
-    for (const c of contributors) c.ppm = Number(parts.get(c.address.toLowerCase()));
-    unattributedPpm = Number(parts.get("unattributed"));
-  }
+  const { contributors, unattributedPpm } = sharesInPpm(shares.values(), totalWeight, creditedWeight);
 
   return {
     algorithm: ATTRIBUTION_ALGORITHM,
@@ -319,7 +308,7 @@ export function attributeTokens(
     totalWeight,
     contributors,
     unattributedPpm,
-    unattributedWeight,
+    unattributedWeight: totalWeight - creditedWeight,
     unattributedTokens: L - creditedTokens,
     masked: ranges(mask),
     spans,

@@ -18,12 +18,12 @@
 // 5. Output words shared with the prompt in runs of at least `minSpanWords` words are masked.
 // 6. Tokens carry the credit of the word they belong to (tokens between two words of the same
 //    credited span go with it) and weigh their surprisal, as in v1; ppm by largest remainder.
-import { apportion } from "./apportion.ts";
+import { sharesInPpm } from "./apportion.ts";
 import { backgroundId, BACKGROUND_GRAM, DEFAULT_BACKGROUND_MIN_DOCUMENTS, genericGrams, gramHash, isGeneric } from "./background.ts";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
 import { matchWords, MATCH_NORMALIZATION, type MatchWord } from "./match-words.ts";
-import { PPM, type AttributionRecord, type AttributionSegment, type AttributionSpan, type ContributorShare } from "./record.ts";
+import type { AttributionRecord, AttributionSegment, AttributionSpan, ContributorShare } from "./record.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
 import { isWellFormedText, normalizeText, tokenCharOffsets, tokenize } from "./tokenizer.ts";
 import { wordIndexOf, type WordIndex } from "./word-index.ts";
@@ -347,17 +347,7 @@ function buildRecord(
   }
   for (const sp of spans) for (const s of sp.segments) if (s.contributionStart < 0) s.contributionStart = s.contributionEnd = 0;
 
-  const contributors = [...shares.values()].sort((a, b) => (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1));
-  const unattributedWeight = totalWeight - creditedWeight;
-  let unattributedPpm = PPM;
-  if (totalWeight > 0) {
-    const parts = apportion(BigInt(PPM), [
-      ...contributors.map((c) => ({ key: c.address.toLowerCase(), weight: BigInt(c.weight) })),
-      { key: "unattributed", weight: BigInt(unattributedWeight) },
-    ]);
-    for (const c of contributors) c.ppm = Number(parts.get(c.address.toLowerCase()));
-    unattributedPpm = Number(parts.get("unattributed"));
-  }
+  const { contributors, unattributedPpm } = sharesInPpm(shares.values(), totalWeight, creditedWeight);
   return {
     algorithm: NEAR_VERBATIM_ALGORITHM,
     params: {
@@ -374,7 +364,7 @@ function buildRecord(
     totalWeight,
     contributors,
     unattributedPpm,
-    unattributedWeight,
+    unattributedWeight: totalWeight - creditedWeight,
     unattributedTokens: tokens.length - creditedTokens,
     masked: ranges(tokenMasked),
     spans,

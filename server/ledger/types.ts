@@ -2,14 +2,9 @@
 // SQLite in a file (default) and PostgreSQL (DATABASE_URL), and one test suite runs on both.
 // Amounts are decimal strings of atomic token units (never JS numbers).
 
-/** A payment's life: reserved before the handler runs, then exactly one terminal state. */
-export type PaymentStatus =
-  | "reserved" // authorization held; handler may be running
-  | "settling" // handed to the facilitator / in a submitted batch
-  | "pending" // transaction submitted but not confirmed in time: reconcile, never resubmit blindly
-  | "settled" // on-chain PaymentSettled seen (txHash set)
-  | "failed" // settlement refused on-chain or by verify (errorReason set); nothing charged
-  | "released"; // handler failed before settlement: nothing charged
+import type { PaymentStatus } from "@royalty402/fastify-x402";
+
+export type { PaymentStatus };
 
 /** EIP-3009 authorizations are unique per (token, payer, nonce): so is a ledger payment. */
 export interface PaymentKey {
@@ -132,7 +127,7 @@ export interface PaymentLedger {
   /**
    * Moves a payment to `to` only if it is currently in one of `from` (compare-and-set);
    * returns the updated record, or null if the payment was not in an allowed state.
-   * Edges outside PAYMENT_TRANSITIONS (transitions.ts) throw LedgerError("invalid_transition").
+   * Edges outside PAYMENT_TRANSITIONS (the payment package) throw LedgerError("invalid_transition").
    * Fields left undefined keep their value; null clears them.
    */
   transition(

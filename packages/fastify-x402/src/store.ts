@@ -68,14 +68,22 @@ export interface PaymentStore {
 
 /** The state machine every store enforces (a transition outside it is a bug in the caller). */
 export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
+  // The handler ran (or failed) and settlement starts; an external facilitator may answer
+  // settled/pending/failed directly without a separate "settling" step.
   reserved: ["settling", "pending", "settled", "failed", "released"],
-  // settling -> settling records the hash of a re-signed transaction.
+  // Submitted: confirmed, refused, or slow (pending, reconciled later). settling -> settling
+  // records the hash of a re-signed transaction; settling -> released gives the reservation
+  // back when the transaction certainly never reached the chain.
   settling: ["settling", "pending", "settled", "failed", "released"],
+  // Reconciliation: the chain decides. pending -> pending records a replacement txHash;
+  // pending -> settling resubmits only after the old transaction is known dropped.
   pending: ["pending", "settling", "settled", "failed"],
   settled: [],
-  // Chain truth wins: a payment reported failed/released that shows up settled on-chain is settled.
+  // Chain truth wins: a payment reported failed/released that later shows up settled on-chain
+  // (e.g. submitted by a third party) is settled, never lost.
   failed: ["settled"],
-  // released -> reserved: the same unused authorization presented again (one retrier wins).
+  // released -> reserved: the authorization was never used, so the same signed payment may be
+  // presented again (a retry after a handler failure); compare-and-set picks one retrier.
   released: ["reserved", "settled"],
 };
 
