@@ -25,6 +25,7 @@ import { wordIndexOf } from "../../server/attribution/word-index.ts";
 import type { AttributionRecord } from "../../server/attribution/record.ts";
 import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
 import { detokenize, tokenize } from "../../server/attribution/tokenizer.ts";
+import { seededRandom } from "../shared/random.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PER_ROW = Number(process.env.BENCH_QUALITY_OUTPUTS ?? 200);
@@ -37,17 +38,6 @@ const ALGORITHMS: Record<string, Attributor> = {
   v1: (index, output) => attributeVerbatim(index, output),
   v2: (index, output) => attributeNearVerbatim(index, output),
 };
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const round = (x: number, d = 4) => Math.round(x * 10 ** d) / 10 ** d;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -110,7 +100,7 @@ function cut(toks: Uint32Array, from: number, n: number): string {
 }
 
 function buildData(): Data {
-  const rand = prng(15);
+  const rand = seededRandom(15);
   const brown = loadBrownCorpus();
   const kept = brown.filter((_, i) => i % 4 !== 3).map((d) => d.text);
   const held = brown.filter((_, i) => i % 4 === 3).map((d) => d.text);
@@ -277,7 +267,7 @@ function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
 
   // Planted spans: 40-token passages between held-out filler.
   {
-    const rand = prng(1);
+    const rand = seededRandom(1);
     const cases = passageCases(data, rand, PER_ROW).map(({ author, text }) => {
       const f = fillerToks[Math.floor(rand() * fillerToks.length)];
       const short = tokenize(text).subarray(0, 40);
@@ -300,14 +290,14 @@ function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
     ["punctuation stripped", noPunctuation],
   ];
   for (const [name, variant] of variants) {
-    const rand = prng(2);
+    const rand = seededRandom(2);
     const cases = passageCases(data, rand, PER_ROW).map(({ author, text }) => ({ author, output: variant(text, rand) }));
     rows.push(measurePassages(index, algo, name, cases));
   }
 
   // Generic English: 300-token pieces of held-out documents.
   {
-    const rand = prng(3);
+    const rand = seededRandom(3);
     const t0 = performance.now();
     const credited: number[] = [];
     for (let i = 0; i < PER_ROW; i++) {
@@ -327,7 +317,7 @@ function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
     ["boilerplate spammer registered first: share of all credit", data.spammerFirst, BOILERPLATE.slice(0, BOILERPLATE.length / 2)],
     ["boilerplate spammer registered last: share of all credit", data.spammerLast, BOILERPLATE.slice(BOILERPLATE.length / 2)],
   ] as const) {
-    const rand = prng(4);
+    const rand = seededRandom(4);
     const spammer = data.datanet.get(seq)!.contributor;
     let spam = 0;
     let all = 0;

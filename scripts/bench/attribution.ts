@@ -26,6 +26,7 @@ import { buildSuffixArray } from "../../server/attribution/sais.ts";
 import { loadIndex, saveIndex } from "../../server/attribution/store.ts";
 import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
 import { detokenize, INDEX_ALPHABET, SEPARATOR_TOKEN, tokenize } from "../../server/attribution/tokenizer.ts";
+import { seededRandom } from "../shared/random.ts";
 
 // BENCH_ATTRIBUTION_MB shrinks the corpus for a quick trial; the recorded figures use 100.
 const TARGET_BYTES = Number(process.env.BENCH_ATTRIBUTION_MB ?? 100) * 1_000_000;
@@ -36,17 +37,6 @@ const CONTRIBUTORS = 2000;
 const SA_BASELINE_TOKENS = Number(process.env.BENCH_SA_BASELINE_TOKENS ?? 0);
 const NAIVE_SCAN_OUTPUTS = 5;
 const here = dirname(fileURLToPath(import.meta.url));
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
@@ -144,7 +134,7 @@ function buildCorpus(): { texts: string[]; realDocs: number; bytes: number; fres
   const realDocs = texts.length;
   let bytes = texts.reduce((a, t) => a + Buffer.byteLength(t), 0);
   const markov = new MarkovText([...brown, ...nlp]);
-  const rand = prng(402);
+  const rand = seededRandom(402);
   while (bytes < TARGET_BYTES) {
     const paragraphs = Array.from({ length: 4 + Math.floor(rand() * 6) }, () => markov.generate(rand, 600 + Math.floor(rand() * 1600)));
     const t = paragraphs.join("\n\n");
@@ -153,7 +143,7 @@ function buildCorpus(): { texts: string[]; realDocs: number; bytes: number; fres
   }
   // Fresh text for the outputs, from another seed; the chain itself is dropped here so its
   // large maps do not slow the garbage collector during tokenization and build.
-  const freshRand = prng(2402);
+  const freshRand = seededRandom(2402);
   const fresh = Array.from({ length: 4 * OUTPUTS }, () => markov.generate(freshRand, 3000));
   return { texts, realDocs, bytes, fresh };
 }
@@ -167,7 +157,7 @@ interface BenchOutput {
 }
 
 function makeOutputs(index: SuffixIndex, freshPool: readonly string[]): BenchOutput[] {
-  const rand = prng(7);
+  const rand = seededRandom(7);
   const C = index.contributions.length;
   const passage = (len: number) => {
     const c = Math.floor(rand() * C);

@@ -6,19 +6,10 @@ import { ethers as E } from "ethers";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
 import { LOCAL_MIN_CHALLENGE_PERIOD } from "../../server/chain/accounts.ts";
 import { installX402Contracts } from "../../server/chain/x402/install.ts";
+import type { SplitterConfig } from "../../server/models/splitters.ts";
 import type { TestUSDC, SplitterFactory, RoyaltySplitter } from "../../types/ethers-contracts/index.ts";
 
-export type SplitterConfig = {
-  token: string;
-  owner: string;
-  facilitator: string;
-  oracle: string;
-  guardian: string;
-  protocolRecipient: string;
-  ownerBps: number;
-  protocolBps: number;
-  challengePeriod: number;
-};
+export type { SplitterConfig };
 
 export type Authorization = {
   from: string;

@@ -10,8 +10,9 @@ import { hashRecord, PPM, serializeRecord, validateRecord, type AttributionRecor
 import { milliBitsLog2Ratio } from "../../server/attribution/surprisal.ts";
 import { FILTER_WINDOW, NgramFilter, windowHashes } from "../../server/attribution/ngram-filter.ts";
 import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
-import { addressOf, prng, randomTokens, tokenIndex } from "../fixtures/attribution/helpers.ts";
+import { addressOf, randomTokens, tokenIndex } from "../fixtures/attribution/helpers.ts";
 import { determinismDatanet, determinismOutput } from "../fixtures/attribution/determinism.ts";
+import { seededRandom } from "../../scripts/shared/random.ts";
 
 const run = (index: SuffixIndex, out: number[], prompt: number[] | null = null, opts = {}) =>
   attributeTokens(index, Uint32Array.from(out), prompt === null ? null : Uint32Array.from(prompt), {
@@ -31,7 +32,7 @@ function contains(hay: readonly number[], needle: readonly number[]): boolean {
 }
 
 describe("attribute: spans", () => {
-  const rand = prng(7);
+  const rand = seededRandom(7);
   const docs = Array.from({ length: 6 }, () => randomTokens(rand, 300));
   const index = tokenIndex(docs, [0, 1, 2, 3, 4, 4]); // contributions 4 and 5 share a contributor
   const fresh = () => randomTokens(rand, 40, 9000, 1000); // never in the corpus
@@ -213,7 +214,7 @@ describe("attribute: text, records and determinism", () => {
 
 describe("8-gram filter", () => {
   it("never rejects a window that occurs in the corpus, and rejects most that do not", () => {
-    const rand = prng(11);
+    const rand = seededRandom(11);
     const corpus = Uint32Array.from([...randomTokens(rand, 5000), 0x3ffff, ...randomTokens(rand, 3000), 0x3ffff]);
     const filter = new NgramFilter(corpus);
     const hashes = windowHashes(corpus);
@@ -295,7 +296,7 @@ describe("longest continuation (∞-gram)", () => {
   });
 
   it("bounds the suffix length it considers and rejects non-token ids", () => {
-    const c = randomTokens(prng(3), 200);
+    const c = randomTokens(seededRandom(3), 200);
     const idx = tokenIndex([c]);
     const full = longestContinuation(idx, c.slice(0, 150));
     expect(full.suffixLength).toBe(150);

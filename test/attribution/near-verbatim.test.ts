@@ -11,7 +11,8 @@ import { matchWords } from "../../server/attribution/match-words.ts";
 import { NEAR_VERBATIM_ALGORITHM } from "../../server/attribution/near-verbatim.ts";
 import { hashRecord, PPM, type AttributionRecord } from "../../server/attribution/record.ts";
 import { detokenize, tokenize } from "../../server/attribution/tokenizer.ts";
-import { addressOf, brownDocs, passage, prng } from "../fixtures/attribution/helpers.ts";
+import { addressOf, brownDocs, passage } from "../fixtures/attribution/helpers.ts";
+import { seededRandom } from "../../scripts/shared/random.ts";
 
 const docs = brownDocs();
 const ppmOf = (r: AttributionRecord, address: string) => r.contributors.find((c) => c.address === address)?.ppm ?? 0;
@@ -19,7 +20,7 @@ const credited = (r: AttributionRecord) => r.contributors.reduce((a, c) => a + c
 
 /** Substitutes each token with probability 1/every by a token from elsewhere in the corpus. */
 function edit(text: string, every: number, seed: number): string {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const pool = tokenize(docs[400].text);
   const toks = [...tokenize(text)].map((t) => (rand() < 1 / every ? pool[Math.floor(rand() * pool.length)] : t));
   return detokenize(toks);

@@ -26,7 +26,6 @@ import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import {
   deployOnNode,
   freePort,
-  seededRandom,
   startHardhatNode,
   startServer,
   type HardhatNode,
@@ -34,6 +33,7 @@ import {
 } from "../../scripts/shared/processes.ts";
 import { recordResults } from "../../scripts/shared/results.ts";
 import { pay } from "../x402/support/stack.ts";
+import { seededRandom } from "../../scripts/shared/random.ts";
 
 const KILLS = Number(process.env.RELIABILITY_KILLS ?? 6);
 const SEED = Number(process.env.RELIABILITY_CRASH_SEED ?? Date.now() % 2 ** 31);
