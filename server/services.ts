@@ -150,6 +150,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     log,
     uriFor,
   });
+  stack.push(() => docs.close());
   stack.push(() => scheduler.stop());
 
   const context: AppContext = {

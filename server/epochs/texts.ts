@@ -33,4 +33,14 @@ export class TextStore {
       return null;
     }
   }
+
+  /** The texts of the given outputs that are known here, by lower-case output id. */
+  async loadMany(outputIds: readonly string[]): Promise<Record<string, OutputText>> {
+    const texts: Record<string, OutputText> = {};
+    for (const id of outputIds) {
+      const t = this.load(id);
+      if (t) texts[id.toLowerCase()] = t;
+    }
+    return texts;
+  }
 }

@@ -74,6 +74,7 @@ export abstract class SqlLedger implements Ledger {
   // Outputs
   putOutput = (o: OutputRecord) => outputs.putOutput(this.db, o);
   getOutput = (outputId: string) => outputs.getOutput(this.db, outputId);
+  getOutputRecords = (outputIds: string[]) => outputs.getOutputRecords(this.db, outputIds);
   listUnassignedSettledOutputs = (modelId: string, limit?: number) => outputs.listUnassignedSettledOutputs(this.db, modelId, limit);
   assignOutputsToEpoch = (outputIds: string[], epoch: number) => outputs.assignOutputsToEpoch(this.db, outputIds, epoch);
   listEpochOutputs = (modelId: string, epoch: number) => outputs.listEpochOutputs(this.db, modelId, epoch);

@@ -158,6 +158,8 @@ interface OutputLedger {
    */
   putOutput(o: OutputRecord): Promise<void>;
   getOutput(outputId: string): Promise<OutputRecord | null>;
+  /** The records (canonical JSON) of the given outputs, by lower-case output id; unknown ids are left out. */
+  getOutputRecords(outputIds: string[]): Promise<Record<string, string>>;
   /** Outputs of settled payments not yet assigned to an epoch, oldest first (no limit given: all). */
   listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
   /**
