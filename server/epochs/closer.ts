@@ -249,7 +249,8 @@ async function receivedForEpoch(
   for (const [outputId, amount] of settled) {
     if (inThisEpoch.has(outputId)) continue;
     const output = await ctx.ledger.getOutput(outputId);
-    if (output?.epoch != null) settled.delete(outputId); // in an earlier epoch: never counted again
+    if (output?.epoch != null)
+      settled.delete(outputId); // in an earlier epoch: never counted again
     else notYetInEpoch += amount;
   }
   const received = total - notYetInEpoch;

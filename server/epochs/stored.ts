@@ -11,7 +11,7 @@ import { proofAt } from "./proofs.ts";
 
 type StoredPayment = { outputId: string; amount: string; recordHash: string; record?: AttributionRecord };
 
-export interface StoredEpoch extends Omit<EpochDocument, "payments" | "claims" | "records"> {
+interface StoredEpoch extends Omit<EpochDocument, "payments" | "claims" | "records"> {
   payments: StoredPayment[];
   claims: { root: string; leafEncoding: string[]; leaves: Array<{ account: string; cumulativeAmount: string }> };
   records: { root: string; leafEncoding: string[] };
