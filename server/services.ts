@@ -205,7 +205,7 @@ interface EpochDeps {
 /** Epoch documents, published texts, the closing context and the scheduler (not started). */
 function openEpochs(config: ServerConfig, d: EpochDeps) {
   const docs = new EpochDocuments(d.ledger);
-  const texts = config.epochs.publishTexts ? new TextStore(join(config.dataDir, "texts")) : null;
+  const texts = config.epochs.publishTexts ? new TextStore(d.ledger, join(config.dataDir, "texts")) : null;
   const epochs: CloseContext = {
     ledger: d.ledger,
     provider: d.provider,

@@ -174,6 +174,20 @@ export const sqliteMigrations: readonly Migration[] = [
         GROUP BY 1;
     `,
   },
+  {
+    version: 4,
+    name: "retention",
+    // Settled payments whose payload is still kept (emptied past the retention period: only
+    // settling again or re-delivering by payload needs it), and published output texts.
+    sql: `
+      CREATE INDEX payments_payload_kept ON payments (updated_at) WHERE payload <> '';
+      CREATE TABLE output_texts (
+        output_id TEXT PRIMARY KEY,
+        output    TEXT NOT NULL,
+        prompt    TEXT
+      ) STRICT;
+    `,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -334,6 +348,18 @@ export const postgresMigrations: readonly Migration[] = [
              jsonb_array_elements(COALESCE(o.record::jsonb -> 'contributors', '[]'::jsonb)) c
         WHERE p.status = 'settled' AND c ->> 'address' IS NOT NULL
         GROUP BY 1;
+    `,
+  },
+  {
+    version: 4,
+    name: "retention",
+    sql: `
+      CREATE INDEX payments_payload_kept ON payments (updated_at) WHERE payload <> '';
+      CREATE TABLE output_texts (
+        output_id TEXT PRIMARY KEY,
+        output    TEXT NOT NULL,
+        prompt    TEXT
+      );
     `,
   },
 ];

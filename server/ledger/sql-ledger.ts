@@ -12,6 +12,7 @@ import * as held from "./sql/held-outputs.ts";
 import * as instances from "./sql/instances.ts";
 import * as outputs from "./sql/outputs.ts";
 import * as payments from "./sql/payments.ts";
+import * as texts from "./sql/texts.ts";
 import * as totals from "./sql/totals.ts";
 import type {
   ContributionRecord,
@@ -19,6 +20,7 @@ import type {
   HeldOutput,
   Ledger,
   OutputRecord,
+  OutputText,
   PaymentKey,
   PaymentLedger,
   PaymentStatus,
@@ -75,6 +77,8 @@ export abstract class SqlLedger implements Ledger {
   putOutput = (o: OutputRecord) => outputs.putOutput(this.db, o);
   getOutput = (outputId: string) => outputs.getOutput(this.db, outputId);
   getOutputRecords = (outputIds: string[]) => outputs.getOutputRecords(this.db, outputIds);
+  putOutputText = (outputId: string, text: OutputText) => texts.putOutputText(this.db, outputId, text);
+  getOutputTexts = (outputIds: string[]) => texts.getOutputTexts(this.db, outputIds);
   listUnassignedSettledOutputs = (modelId: string, limit?: number) => outputs.listUnassignedSettledOutputs(this.db, modelId, limit);
   assignOutputsToEpoch = (outputIds: string[], epoch: number) => outputs.assignOutputsToEpoch(this.db, outputIds, epoch);
   listEpochOutputs = (modelId: string, epoch: number) => outputs.listEpochOutputs(this.db, modelId, epoch);
