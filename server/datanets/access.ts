@@ -35,7 +35,8 @@ export interface AccessResult<T> {
 
 export interface SearchResultItem {
   rank: number;
-  score: number;
+  /** BM25 score in millionths (integers only: the results are hashed as canonical JSON). */
+  scoreMicros: number;
   contentHash: string;
   contributor: string;
   passage: { wordStart: number; wordEnd: number };
@@ -129,7 +130,7 @@ function resultItem(index: SuffixIndex, hit: SearchHit, i: number): SearchResult
   const meta = index.contributions[hit.passage.contribution];
   return {
     rank: i + 1,
-    score: Math.round(hit.score * 1e6) / 1e6,
+    scoreMicros: Math.round(hit.score * 1e6),
     contentHash: meta.contentHash,
     contributor: meta.contributor,
     passage: { wordStart: hit.passage.wordStart, wordEnd: hit.passage.wordEnd },
@@ -156,8 +157,10 @@ function searchRecord(index: SuffixIndex, s: SearchInput): AttributionRecord {
     return spanOf(i, i + 1, meta.seq, meta.contributor, h.passage.wordStart, h.passage.wordEnd);
   });
   const { ranking, k1, b, passageWords, terms } = SEARCH_PARAMS;
+  // Canonical JSON holds integers only: k1 and b in thousandths.
+  const bm25 = { ranking, k1Millis: Math.round(k1 * 1000), bMillis: Math.round(b * 1000), passageWords, terms };
   return accessRecord(index, {
-    params: { kind: "search", weighting: "bm25-score-millis", ranking, k1, b, passageWords, terms, limit: s.limit },
+    params: { kind: "search", weighting: "bm25-score-millis", ...bm25, limit: s.limit },
     output: s.output,
     prompt: s.query,
     units: s.hits.length,
