@@ -47,7 +47,8 @@ function prepareSearch(ctx: AppContext, request: FastifyRequest<{ Params: { id: 
   const { access, payee, index } = seller(ctx, id);
   if (access.pricePerSearch === null) throw new ApiError(403, "search_not_sold", `datanet ${id} does not sell searches`);
   // Decoded from the raw URL: fastify's parser leaves a value with undecodable escapes (%FF) as it came.
-  const raw = new URLSearchParams(request.url.slice(request.url.indexOf("?") + 1)).getAll("q");
+  const at = request.url.indexOf("?");
+  const raw = at < 0 ? [] : new URLSearchParams(request.url.slice(at + 1)).getAll("q");
   const query = checkQuery(raw.length === 1 ? raw[0] : undefined);
   const limit = limitOf(request.query.limit, access.maxResults);
   const result = searchAccess(index, query, limit);
