@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { getAddress, isAddress } from "ethers";
 import type { ParsedEpoch } from "../epochs/index.ts";
 import type { EpochSummary, OutputRecord } from "../ledger/types.ts";
-import type { Payee } from "../models/index.ts";
+import { accessPayeeId, type Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
@@ -262,6 +262,7 @@ function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
         id,
         description: ctx.datanets.config(id).description,
         index: ctx.datanets.info(id),
+        access: accessSummary(ctx, id),
         models: ctx.models
           .list()
           .filter((m) => m.config.datanet === id)
@@ -284,6 +285,7 @@ function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
       const described = await ctx.datanets.describe(request.params.id);
       return {
         ...described,
+        access: accessSummary(ctx, request.params.id),
         models: ctx.models
           .list()
           .filter((m) => m.config.datanet === request.params.id)
@@ -291,4 +293,18 @@ function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
       };
     },
   );
+}
+
+/** What a datanet sells directly (null: nothing; it earns through models only); details at /datanets/:id/documents. */
+function accessSummary(ctx: AppContext, id: string) {
+  const access = ctx.datanets.config(id).access;
+  const payee = ctx.models.payee(accessPayeeId(id));
+  if (!access || !payee) return null;
+  return {
+    payee: payee.id,
+    payTo: payee.splitter,
+    pricePerSearch: access.pricePerSearch?.toString() ?? null,
+    pricePerDocument: access.sellDocuments ? (access.pricePerDocument?.toString() ?? null) : null,
+    documents: `/datanets/${encodeURIComponent(id)}/documents`,
+  };
 }

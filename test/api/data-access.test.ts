@@ -9,7 +9,8 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
+import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentRequirements } from "@x402/core/types";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { privateKeyToAccount } from "viem/accounts";
@@ -22,6 +23,7 @@ import { loadBrownCorpus } from "../../server/datanets/index.ts";
 import { seedContributor } from "../../server/datanets/service.ts";
 import { splitterInterface } from "../../server/facilitator/abi.ts";
 import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import { pay } from "../x402/support/stack.ts";
 
 const ADMIN = "data-access-admin-token-0123456789";
 const NETWORK = "eip155:31337";
@@ -128,6 +130,12 @@ describe("paid data access", () => {
     });
     expect(body.documents[0].title.length).toBeGreaterThan(10);
     expect((await getJson("/datanets/search-only/documents")).body).toMatchObject({ price: { search: "1000", document: null } });
+    const { body: listed } = await getJson("/datanets");
+    expect(listed.datanets.map((d: any) => [d.id, d.access?.pricePerSearch ?? null, d.access?.pricePerDocument ?? null])).toEqual([
+      ["shop", "2000", "5000"],
+      ["search-only", "1000", null],
+      ["private", null, null],
+    ]);
     // Each datanet sells into its own splitter.
     expect((await getJson("/datanets/search-only/documents")).body.payTo).not.toBe(payTo);
   });
@@ -184,6 +192,24 @@ describe("paid data access", () => {
     paid.push({ outputId: body.attribution.outputId, amount: DOCUMENT_PRICE });
   });
 
+  it("a replayed document payment is re-delivered: nothing is recorded or settled twice", async () => {
+    const wallet = new Wallet(Wallet.createRandom().privateKey);
+    await (await (token.getFunction("mint") as any)(wallet.address, 1_000_000n)).wait();
+    const url = `${base}/datanets/shop/contributions/${textHash(normalizeText(docs[2].text))}`;
+    const unpaid = await fetch(url);
+    const requirements = decodePaymentRequiredHeader(unpaid.headers.get("PAYMENT-REQUIRED")!).accepts[0] as PaymentRequirements;
+    const header = encodePaymentSignatureHeader(await pay(wallet, requirements));
+    const first = await fetch(url, { headers: { "payment-signature": header } });
+    expect(first.status).toBe(200);
+    const firstBody = await first.text();
+    const again = await fetch(url, { headers: { "payment-signature": header } });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("x-royalty402-redelivered")).toBe("true");
+    expect(await again.text()).toBe(firstBody);
+    expect(await balance(wallet.address)).toBe(1_000_000n - DOCUMENT_PRICE);
+    paid.push({ outputId: JSON.parse(firstBody).attribution.outputId, amount: DOCUMENT_PRICE });
+  });
+
   it("refuses what is not for sale, unknown documents and bad queries with 4xx and a reason, charging nothing", async () => {
     const { wallet, fetchWithPayment } = await agent();
     const unknown = `0x${"ab".repeat(32)}`;
@@ -219,7 +245,7 @@ describe("paid data access", () => {
       body: JSON.stringify({ model: "datanet:shop" }),
     });
     const { results } = (await close.json()) as any;
-    expect(results).toEqual([expect.objectContaining({ status: "closed", model: "datanet:shop", epoch: 1, outputs: 2 })]);
+    expect(results).toEqual([expect.objectContaining({ status: "closed", model: "datanet:shop", epoch: 1, outputs: paid.length })]);
     await untilActive(payTo);
 
     // `royalty402 epoch verify datanet:shop 1 --index <dir>`: every record recomputed from the index and the published query.
@@ -231,8 +257,8 @@ describe("paid data access", () => {
     } finally {
       log.mockRestore();
     }
-    expect(lines.join("\n")).toContain("ok   records recomputed: 2 of 2");
-    expect(lines.at(-1)).toBe("epoch 1 of datanet:shop verified (2 records recomputed).");
+    expect(lines.join("\n")).toContain("ok   records recomputed: 3 of 3");
+    expect(lines.at(-1)).toBe("epoch 1 of datanet:shop verified (3 records recomputed).");
 
     // The author of the sold document: its whole payment's pool share, plus whatever the search credited it.
     const author = seedContributor("shop", 1);
@@ -241,7 +267,7 @@ describe("paid data access", () => {
     );
     const weight = (account: string) =>
       paid.reduce((sum, p, i) => sum + p.amount * BigInt(records[i].contributors.find((c) => c.address === account)?.ppm ?? 0), 0n);
-    const received = SEARCH_PRICE + DOCUMENT_PRICE;
+    const received = paid.reduce((sum, p) => sum + p.amount, 0n);
     const pool = received - (received * 1000n) / 10_000n;
     const want = (pool * weight(author)) / (received * 1_000_000n);
     const { body: earnings } = await getJson(`/contributors/${author}`);
