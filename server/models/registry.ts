@@ -2,6 +2,8 @@
 // splitter is either one deployed elsewhere (config `splitter`: its on-chain configuration is
 // the truth) or the factory's CREATE2 splitter for (configuration, salt), created at
 // registration when `createSplitter` is set, otherwise only predicted until its first epoch.
+// Datanets selling access (config `access`) are payees too, each with its own factory splitter;
+// epochs, earnings and claims go over every payee.
 import { ZeroAddress, getAddress, type Provider, type Signer } from "ethers";
 import { ConfigError, type DatanetAccessConfig, type ModelConfig } from "../config/index.ts";
 import { InfiniGramBackend } from "./infinigram.ts";
