@@ -176,6 +176,24 @@ export const sqliteMigrations: readonly Migration[] = [
   },
   {
     version: 4,
+    name: "payment_ids",
+    // The x402 payment-identifier extension: a client's idempotency id bound to the first request
+    // (its payment key and a fingerprint of what it bought). Claimed before the payment is
+    // reserved, so no foreign key to payments.
+    sql: `
+      CREATE TABLE payment_ids (
+        payment_id   TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        network      TEXT NOT NULL,
+        asset        TEXT NOT NULL,
+        payer        TEXT NOT NULL,
+        nonce        TEXT NOT NULL,
+        created_at   INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    version: 5,
     name: "retention",
     // Settled payments whose payload is still kept (emptied past the retention period: only
     // settling again or re-delivering by payload needs it), and published output texts.
@@ -352,6 +370,24 @@ export const postgresMigrations: readonly Migration[] = [
   },
   {
     version: 4,
+    name: "payment_ids",
+    // The x402 payment-identifier extension: a client's idempotency id bound to the first request
+    // (its payment key and a fingerprint of what it bought). Claimed before the payment is
+    // reserved, so no foreign key to payments.
+    sql: `
+      CREATE TABLE payment_ids (
+        payment_id   TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        network      TEXT NOT NULL,
+        asset        TEXT NOT NULL,
+        payer        TEXT NOT NULL,
+        nonce        TEXT NOT NULL,
+        created_at   BIGINT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 5,
     name: "retention",
     sql: `
       CREATE INDEX payments_payload_kept ON payments (updated_at) WHERE payload <> '';
