@@ -108,11 +108,7 @@ export async function latestEpoch(ctx: CloseContext, splitter: string): Promise<
 const finished = (e: EpochRecord) => (e.status === "active" || e.status === "vetoed") && e.txHash !== null;
 
 /** Brings an epoch row to its final state: outputs assigned, posted, roots checked, tx recorded. */
-<<<<<<< HEAD
-async function finishEpoch(ctx: CloseContext, model: ServedModel, record: EpochRecord, outputIds?: string[]): Promise<EpochRecord> {
-=======
-async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord): Promise<EpochRecord> {
->>>>>>> main
+async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord, outputIds?: string[]): Promise<EpochRecord> {
   if (record.status === "vetoed") return record;
   await ctx.ledger.assignOutputsToEpoch(outputIds ?? (await ctx.docs.outputIds(record)), record.epoch);
 

@@ -4,13 +4,8 @@
 // under the same number and runs a new challenge period. Idempotent: if an earlier repost
 // reached the chain but was not recorded (a crash), it is only recorded.
 import type { EpochRecord } from "../ledger/index.ts";
-<<<<<<< HEAD
-import type { ServedModel } from "../models/index.ts";
-import { postEpochRoots, splitterContract } from "./chain.ts";
-=======
 import type { Payee } from "../models/index.ts";
-import { postEpoch, splitterContract } from "./chain.ts";
->>>>>>> main
+import { postEpochRoots, splitterContract } from "./chain.ts";
 import { EpochMismatchError, latestEpoch, postedOnChain, statusOf, type CloseContext } from "./closer.ts";
 
 export type RepostRefusal = "no_vetoed_epoch" | "no_oracle" | "repost_refused";
