@@ -256,13 +256,14 @@ async function main(): Promise<number> {
       }),
     );
     console.log("starting the model host (royalty402 serve --config)");
-    server = startServer(
-      configFile,
-      { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey },
-      base,
-      () => {},
-    );
-    await server.ready;
+    let serverLog = "";
+    const keys = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey };
+    server = startServer(configFile, keys, base, (chunk) => {
+      serverLog = (serverLog + chunk).slice(-8000);
+    });
+    await server.ready.catch((e) => {
+      throw new Error(`${(e as Error).message}\n${serverLog}`);
+    });
     const challenge = await fetch(`${base}/v1/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
