@@ -127,6 +127,15 @@ async function readTimings(base: string): Promise<Record<string, { firstMs: numb
   return out;
 }
 
+/** Waits (up to 60 s) for the first epoch to be listed, so the first reads include an epoch document. */
+async function firstEpoch(base: string): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const { epochs } = (await (await fetch(`${base}/epochs`)).json()) as { epochs: unknown[] };
+    if (epochs.length > 0) return;
+    await sleep(500);
+  }
+}
+
 /** Every answer against the chain and the ledger: 200s settled once with an output, nothing charged for a refusal. */
 async function checkAnswers(
   node: HardhatNode,
@@ -170,14 +179,28 @@ async function checkAnswers(
   return { lost, doubled, chargedForRefusal, settledOnChain: onChain.size, sampleRecords: [...assigned, ...records].map((o) => o.record) };
 }
 
-/** Live bytes of the SQLite ledger (pages in use, after a checkpoint) per settled output. */
-function bytesPerOutput(dbPath: string, outputs: number): number {
-  const db = new DatabaseSync(dbPath);
-  db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  const pragma = (name: string) => Number((db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[name]);
-  const used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
-  db.close();
-  return Math.round(used / outputs);
+/**
+ * Live bytes of the SQLite ledger (pages in use, after a checkpoint) per settled output, by table,
+ * now and past the retention period (held outputs pruned, settled payloads emptied: the ledger's own prune).
+ */
+async function bytesPerOutput(dbPath: string, outputs: number) {
+  const measure = () => {
+    const db = new DatabaseSync(dbPath);
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const pragma = (name: string) => Number((db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[name]);
+    const used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+    const rows = db.prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC").all();
+    db.close();
+    const byTable = Object.fromEntries(
+      rows.map((r) => [String(r.name), Math.round(Number(r.bytes) / outputs)]).filter(([, v]) => Number(v) >= 5),
+    );
+    return { total: Math.round(used / outputs), byTable };
+  };
+  const withinRetention = measure();
+  const ledger = new SqliteLedger({ path: dbPath });
+  await ledger.pruneHeldOutputs(Date.now() + 1);
+  await ledger.close();
+  return { withinRetention, pastRetention: measure() };
 }
 
 /**
@@ -287,6 +310,7 @@ async function main(): Promise<number> {
     console.log(`paying ${REQUESTS} requests at ${CONNECTIONS} connections, an epoch every ${EPOCH_PAYMENTS} outputs`);
     const first = Math.min(FIRST_READS_AT, REQUESTS);
     await drive(url, BODY, payments.slice(0, first), { connections: CONNECTIONS, amount: first, onAnswer });
+    await firstEpoch(base);
     const readsAtFirst = await readTimings(base);
     console.log("reads at ~1k:", JSON.stringify(readsAtFirst));
     const rest = payments.slice(first);
@@ -327,7 +351,7 @@ async function main(): Promise<number> {
         eventLoopLagMaxMs: Math.max(...steady.map((s) => s.eventLoopLagMaxMs ?? 0)),
         rssMB: Math.max(...steady.map((s) => s.rssMB ?? 0)),
       },
-      ledgerBytesPerOutput: bytesPerOutput(dbPath, ok),
+      ledgerBytesPerOutput: await bytesPerOutput(dbPath, ok),
       reads: { atFirst1000: readsAtFirst, atEnd: readsAtEnd },
       epochClose: close,
       samples: sampler.samples,
