@@ -66,7 +66,8 @@ contract X402BatchSettlement is Multicall, ReentrancyGuardTransient {
     bytes32 private constant NAME_HASH = keccak256("x402 Batch Settlement");
     bytes32 private constant VERSION_HASH = keccak256("1");
     bytes32 public constant CHANNEL_CONFIG_TYPEHASH = keccak256(
-        "ChannelConfig(address payer,address payerAuthorizer,address receiver,address receiverAuthorizer,address token,uint40 withdrawDelay,bytes32 salt)"
+        "ChannelConfig(address payer,address payerAuthorizer,address receiver,address receiverAuthorizer,address token,"
+        "uint40 withdrawDelay,bytes32 salt)"
     );
     bytes32 public constant VOUCHER_TYPEHASH = keccak256("Voucher(bytes32 channelId,uint128 maxClaimableAmount)");
     bytes32 public constant REFUND_TYPEHASH = keccak256("Refund(bytes32 channelId,uint256 nonce,uint128 amount)");

@@ -127,9 +127,11 @@ contract X402BatchSettlementTest is CheatCodes {
 
     function test_claimRefusals() public {
         _deposit(10_000, 1);
-        _expectRevert(address(0xBAD), abi.encodeCall(escrow.claim, (_claimRow(1_000, 1_000))), X402BatchSettlement.NotAuthorizedToClaim.selector);
+        bytes4 notAuthorized = X402BatchSettlement.NotAuthorizedToClaim.selector;
+        _expectRevert(address(0xBAD), abi.encodeCall(escrow.claim, (_claimRow(1_000, 1_000))), notAuthorized);
         _expectRevert(RECEIVER, abi.encodeCall(escrow.claim, (_claimRow(1_000, 1_001))), X402BatchSettlement.ClaimExceedsCeiling.selector);
-        _expectRevert(RECEIVER, abi.encodeCall(escrow.claim, (_claimRow(20_000, 10_001))), X402BatchSettlement.ClaimExceedsBalance.selector);
+        bytes4 overBalance = X402BatchSettlement.ClaimExceedsBalance.selector;
+        _expectRevert(RECEIVER, abi.encodeCall(escrow.claim, (_claimRow(20_000, 10_001))), overBalance);
         X402BatchSettlement.VoucherClaim[] memory forged = _claimRow(1_000, 1_000);
         forged[0].signature = _sign(AUTHORIZER_KEY, escrow.getVoucherDigest(escrow.getChannelId(_config()), 1_000));
         _expectRevert(RECEIVER, abi.encodeCall(escrow.claim, (forged)), X402BatchSettlement.InvalidSignature.selector);
@@ -145,7 +147,8 @@ contract X402BatchSettlementTest is CheatCodes {
         bytes memory sig = _sign(AUTHORIZER_KEY, escrow.getRefundDigest(channelId, nonce, 2_000));
         escrow.refundWithSignature(_config(), 2_000, nonce, sig);
         require(token.balanceOf(payer) == 992_000, "partial refund");
-        _expectRevert(address(this), abi.encodeCall(escrow.refundWithSignature, (_config(), 2_000, nonce, sig)), X402BatchSettlement.InvalidRefundNonce.selector);
+        bytes memory replay = abi.encodeCall(escrow.refundWithSignature, (_config(), 2_000, nonce, sig));
+        _expectRevert(address(this), replay, X402BatchSettlement.InvalidRefundNonce.selector);
         X402BatchSettlement.ChannelConfig memory c = _config();
         vm.prank(authorizer);
         escrow.refund(c, type(uint128).max);
