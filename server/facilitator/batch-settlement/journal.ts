@@ -1,7 +1,7 @@
 // The channel journal: every accepted voucher (with the output it paid for) and every claim, written
 // durably before the paid answer leaves, so a restarted server knows every voucher it holds and resumes
 // claiming. One JSON line per entry; the file is fsynced after each append.
-import { mkdir, open, readFile } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { ChannelConfig } from "@royalty402/fastify-x402";
 import type { Hex } from "viem";
@@ -39,15 +39,19 @@ export class MemoryChannelJournal implements ChannelJournal {
 
 export class FileChannelJournal implements ChannelJournal {
   private queue: Promise<void> = Promise.resolve();
+  private tailChecked = false;
   constructor(private readonly path: string) {}
 
   /** Appends are serialized, so lines never interleave and each is on disk when its promise resolves. */
   append(entry: JournalEntry): Promise<void> {
     const write = async () => {
       await mkdir(dirname(this.path), { recursive: true });
-      const file = await open(this.path, "a");
+      const file = await open(this.path, "a+");
       try {
-        await file.write(`${JSON.stringify(entry)}\n`);
+        // A line torn by a crash is ended first, so the next entry is not glued to it.
+        const torn = !this.tailChecked && (await endsTorn(file));
+        this.tailChecked = true;
+        await file.write(`${torn ? "\n" : ""}${JSON.stringify(entry)}\n`);
         await file.datasync();
       } finally {
         await file.close();
@@ -75,6 +79,14 @@ export class FileChannelJournal implements ChannelJournal {
         }
       });
   }
+}
+
+async function endsTorn(file: FileHandle): Promise<boolean> {
+  const { size } = await file.stat();
+  if (size === 0) return false;
+  const last = Buffer.alloc(1);
+  await file.read(last, 0, 1, size - 1);
+  return last[0] !== 0x0a;
 }
 
 /** Rebuilds the book from the journal (at start, before any request). */
