@@ -23,7 +23,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const restart = async () => ChannelFacilitator.create({ signer: s.signer, journal: new FileChannelJournal(join(dir, "channels.jsonl")) });
+const restart = async () => ChannelFacilitator.create({ chain: s.chain, journal: new FileChannelJournal(join(dir, "channels.jsonl")) });
 
 describe("the channel journal", () => {
   it("a restarted facilitator claims every voucher the first one accepted, and none twice", async () => {

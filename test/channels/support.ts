@@ -10,7 +10,10 @@ import { toClientEvmSigner } from "@x402/evm";
 import { BatchSettlementEvmScheme as ReferenceChannelClient } from "@x402/evm/batch-settlement/client";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { MemoryPaymentStore, batchSettlementEvmScheme, fastifyX402, type PaymentOutcome } from "@royalty402/fastify-x402";
+import { Wallet } from "ethers";
 import { ChannelFacilitator, type ChannelFacilitatorOptions } from "../../server/facilitator/batch-settlement/facilitator.ts";
+import { relayerChain } from "../../server/facilitator/batch-settlement/chain.ts";
+import { Relayer } from "../../server/facilitator/relayer.ts";
 import { MemoryChannelJournal, type ChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
 import { uptoStack } from "../upto/support.ts";
 
@@ -19,10 +22,12 @@ export const PRICE = 1_000n;
 export async function channelStack(options: { journal?: ChannelJournal; sweep?: ChannelFacilitatorOptions["sweep"] } = {}) {
   const authorizerKey = generatePrivateKey();
   const s = await uptoStack({ facilitator: privateKeyToAccount(authorizerKey).address });
-  const signer = await s.walletClient(authorizerKey);
+  const signer = await s.walletClient(authorizerKey); // funds the key; reads in the tests
+  const relayer = new Relayer(new Wallet(authorizerKey, s.ethers.provider), s.ethers.provider, s.chainId);
+  const chain = relayerChain(relayer, s.ethers.provider, Number(s.chainId));
   const journal = options.journal ?? new MemoryChannelJournal();
   const sweep = options.sweep ?? { maxAgeMs: 3_600_000 };
-  const channels = await ChannelFacilitator.create({ signer, journal, sweep });
+  const channels = await ChannelFacilitator.create({ chain, journal, sweep });
   const outcomes: PaymentOutcome[] = [];
   const runs = { count: 0 };
   const app = await serve(s, channels, outcomes, runs);
@@ -41,7 +46,7 @@ export async function channelStack(options: { journal?: ChannelJournal; sweep?: 
     channels.close();
     await app.close();
   }
-  return { ...s, signer, journal, channels, outcomes, runs, app, url, payer, close };
+  return { ...s, signer, chain, journal, channels, outcomes, runs, app, url, payer, close };
 }
 
 export type ChannelStack = Awaited<ReturnType<typeof channelStack>>;

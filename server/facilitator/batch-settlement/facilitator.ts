@@ -5,20 +5,20 @@
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { BatchSettlementReason as R, parseChannelPayload, type ChannelPayload } from "@royalty402/fastify-x402";
-import { encodeAbiParameters, zeroHash, type Hex } from "viem";
+import { decodeFunctionResult, encodeAbiParameters, encodeFunctionData, zeroHash, type Hex } from "viem";
 import { BATCH_SETTLEMENT_ADDRESS, ERC3009_DEPOSIT_COLLECTOR_ADDRESS } from "../../chain/x402/addresses.ts";
 import { escrowAbi } from "./abi.ts";
 import { ChannelBook, type ChainChannel, type ChannelRecord, type PaidOutput } from "./book.ts";
 import { replayJournal, type ChannelJournal } from "./journal.ts";
 import { ChannelSweeper, type SweepPolicy } from "./sweeper.ts";
-import type { ChannelSigner } from "./signer.ts";
+import type { ChannelChain } from "./chain.ts";
 import { checkChannel, checkCumulative, checkVoucherSignature, type Refused } from "./verify.ts";
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 export interface ChannelFacilitatorOptions {
-  /** The receiver authorizer's wallet: it sends deposits, claims and sweeps, and must be a facilitator of each splitter. */
-  signer: ChannelSigner;
+  /** The receiver authorizer's key on the chain: it sends deposits, claims and sweeps (a facilitator of each splitter). */
+  chain: ChannelChain;
   journal: ChannelJournal;
   sweep?: Partial<SweepPolicy>;
 }
@@ -29,29 +29,29 @@ export class ChannelFacilitator implements FacilitatorClient {
   readonly network: `${string}:${string}`;
   readonly book: ChannelBook;
   readonly sweeper: ChannelSweeper;
-  private readonly signer: ChannelSigner;
+  private readonly chain: ChannelChain;
   private readonly journal: ChannelJournal;
   private readonly chainId: number;
 
   private constructor(options: ChannelFacilitatorOptions, chainId: number) {
     this.chainId = chainId;
     this.network = `eip155:${chainId}`;
-    this.signer = options.signer;
+    this.chain = options.chain;
     this.journal = options.journal;
     this.book = new ChannelBook((id) => this.readChannel(id));
-    this.sweeper = new ChannelSweeper(this.book, this.signer, this.journal, options.sweep);
+    this.sweeper = new ChannelSweeper(this.book, this.chain, this.journal, options.sweep);
   }
 
   /** Replays the journal (vouchers held before a restart are claimed again) and starts the sweep timer. */
   static async create(options: ChannelFacilitatorOptions): Promise<ChannelFacilitator> {
-    const facilitator = new ChannelFacilitator(options, await options.signer.getChainId());
+    const facilitator = new ChannelFacilitator(options, options.chain.chainId);
     replayJournal(facilitator.book, await options.journal.entries());
     facilitator.sweeper.start();
     return facilitator;
   }
 
   get authorizer(): string {
-    return this.signer.account.address;
+    return this.chain.address;
   }
 
   async verify(paymentPayload: PaymentPayload, requirements: PaymentRequirements): Promise<VerifyResponse> {
@@ -117,14 +117,8 @@ export class ChannelFacilitator implements FacilitatorClient {
     await this.sweeper.sweep();
     const amount = record.balance - record.totalClaimed;
     if (amount === 0n) return null;
-    const transaction = await this.signer.writeContract({
-      address: BATCH_SETTLEMENT_ADDRESS,
-      abi: escrowAbi,
-      functionName: "refund",
-      args: [record.config, amount],
-    });
-    const receipt = await this.signer.waitForTransactionReceipt({ hash: transaction });
-    if (receipt.status !== "success") throw new Error(`refund ${transaction} reverted`);
+    const data = encodeFunctionData({ abi: escrowAbi, functionName: "refund", args: [record.config, amount] });
+    const transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, data);
     record.balance -= amount;
     record.refundNonce += 1n;
     await this.journal.append({
@@ -173,25 +167,20 @@ export class ChannelFacilitator implements FacilitatorClient {
     this.sweeper.noteVoucher();
   }
 
-  private depositArgs(p: ChannelPayload) {
+  private depositData(p: ChannelPayload): Hex {
     const d = p.deposit!;
     const collectorData = encodeAbiParameters(
       [{ type: "uint256" }, { type: "uint256" }, { type: "uint256" }, { type: "bytes" }],
       [d.validAfter, d.validBefore, BigInt(d.salt), d.signature],
     );
-    return [p.config, d.amount, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, collectorData] as const;
+    const args = [p.config, d.amount, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, collectorData] as const;
+    return encodeFunctionData({ abi: escrowAbi, functionName: "deposit", args });
   }
 
   /** What the escrow would say to this deposit now (null: it would go through). */
   private async simulateDeposit(p: ChannelPayload): Promise<string | null> {
     try {
-      await this.signer.simulateContract({
-        address: BATCH_SETTLEMENT_ADDRESS,
-        abi: escrowAbi,
-        functionName: "deposit",
-        args: this.depositArgs(p),
-        account: this.signer.account,
-      });
+      await this.chain.call(BATCH_SETTLEMENT_ADDRESS, this.depositData(p));
       return null;
     } catch (error) {
       return (error as { shortMessage?: string }).shortMessage ?? (error as Error).message;
@@ -204,27 +193,25 @@ export class ChannelFacilitator implements FacilitatorClient {
   ): Promise<{ transaction: string } | { refused: Refused; transaction: string }> {
     const simulated = await this.simulateDeposit(p);
     if (simulated) return { refused: { reason: R.depositSimulationFailed, message: simulated }, transaction: "" };
-    const hash = await this.signer.writeContract({
-      address: BATCH_SETTLEMENT_ADDRESS,
-      abi: escrowAbi,
-      functionName: "deposit",
-      args: this.depositArgs(p),
-    });
-    const receipt = await this.signer.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success")
-      return { refused: { reason: R.depositTransactionFailed, message: "the deposit reverted" }, transaction: hash };
-    record.balance += p.deposit!.amount;
-    return { transaction: hash };
+    try {
+      const transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, this.depositData(p));
+      record.balance += p.deposit!.amount;
+      return { transaction };
+    } catch (error) {
+      return { refused: { reason: R.depositTransactionFailed, message: (error as Error).message }, transaction: "" };
+    }
   }
 
   private async readChannel(channelId: Hex): Promise<ChainChannel> {
-    const read = <T>(functionName: "channels" | "refundNonce" | "pendingWithdrawals") =>
-      this.signer.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: escrowAbi, functionName, args: [channelId] }) as Promise<T>;
-    const [[balance, totalClaimed], refundNonce, [, initiatedAt]] = await Promise.all([
-      read<readonly [bigint, bigint]>("channels"),
-      read<bigint>("refundNonce"),
-      read<readonly [bigint, number]>("pendingWithdrawals"),
-    ]);
+    const read = async <F extends "channels" | "refundNonce" | "pendingWithdrawals">(functionName: F) => {
+      const data = encodeFunctionData({ abi: escrowAbi, functionName, args: [channelId] } as never);
+      return decodeFunctionResult({ abi: escrowAbi, functionName, data: await this.chain.call(BATCH_SETTLEMENT_ADDRESS, data) } as never);
+    };
+    const [[balance, totalClaimed], refundNonce, [, initiatedAt]] = (await Promise.all([
+      read("channels"),
+      read("refundNonce"),
+      read("pendingWithdrawals"),
+    ])) as [readonly [bigint, bigint], bigint, readonly [bigint, number]];
     return { balance, totalClaimed, refundNonce, withdrawRequestedAt: Number(initiatedAt) };
   }
 }

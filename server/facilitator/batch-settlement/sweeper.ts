@@ -9,7 +9,7 @@ import { BATCH_SETTLEMENT_ADDRESS } from "../../chain/x402/addresses.ts";
 import { escrowAbi, splitterLinkAbi } from "./abi.ts";
 import type { ChannelBook, ChannelRecord, PaidOutput } from "./book.ts";
 import type { ChannelJournal } from "./journal.ts";
-import type { ChannelSigner } from "./signer.ts";
+import type { ChannelChain } from "./chain.ts";
 
 export interface SweepPolicy {
   /** Claim once the oldest unclaimed voucher is this old (ms). */
@@ -46,7 +46,7 @@ export class ChannelSweeper {
 
   constructor(
     private readonly book: ChannelBook,
-    private readonly signer: ChannelSigner,
+    private readonly chain: ChannelChain,
     private readonly journal: ChannelJournal,
     policy: Partial<SweepPolicy> = {},
   ) {
@@ -127,15 +127,7 @@ export class ChannelSweeper {
       encodeFunctionData({ abi: escrowAbi, functionName: "claim", args: [claims] }),
       ...[...receivers.values()].map((c) => encodeFunctionData({ abi: escrowAbi, functionName: "settle", args: [c.receiver, c.token] })),
     ];
-    const hash = await this.signer.writeContract({
-      address: BATCH_SETTLEMENT_ADDRESS,
-      abi: escrowAbi,
-      functionName: "multicall",
-      args: [calls],
-    });
-    const receipt = await this.signer.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success") throw new Error(`the claim transaction ${hash} reverted`);
-    return hash;
+    return this.chain.send(BATCH_SETTLEMENT_ADDRESS, encodeFunctionData({ abi: escrowAbi, functionName: "multicall", args: [calls] }));
   }
 
   /** ChannelOutputsPaid on each receiving splitter: the outputs this claim paid for. */
@@ -150,14 +142,12 @@ export class ChannelSweeper {
     for (const [receiver, outputs] of byReceiver) {
       const root = outputsRoot(outputs);
       const amount = outputs.reduce((sum, o) => sum + o.amount, 0n);
-      const hash = await this.signer.writeContract({
-        address: receiver as Hex,
+      const data = encodeFunctionData({
         abi: splitterLinkAbi,
         functionName: "linkChannelOutputs",
         args: [root, BigInt(outputs.length), amount],
       });
-      const receipt = await this.signer.waitForTransactionReceipt({ hash });
-      if (receipt.status !== "success") throw new Error(`linkChannelOutputs ${hash} reverted on ${receiver}`);
+      const hash = await this.chain.send(receiver, data);
       links.push({ receiver, root, count: outputs.length, amount, transaction: hash });
     }
     return links;
