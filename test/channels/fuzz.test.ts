@@ -2,7 +2,6 @@
 // plugin calls for every paid request): each a mutation of the payer's valid next voucher. Every one is
 // refused with one of the scheme's reason codes, and the channel's charged total never moves.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodePaymentRequiredHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { toClientEvmSigner } from "@x402/evm";
 import { computeChannelId, signVoucher } from "@x402/evm/batch-settlement/client";
@@ -10,7 +9,7 @@ import { BatchSettlementReason, type ChannelConfig } from "@royalty402/fastify-x
 import { privateKeyToAccount } from "viem/accounts";
 import { toHex, type Hex } from "viem";
 import { seededRandom } from "../../scripts/shared/random.ts";
-import { PRICE, channelStack, type ChannelStack } from "./support.ts";
+import { PRICE, channelOffer, channelStack, type ChannelStack } from "./support.ts";
 
 const CASES = 1_000;
 const REASONS = new Set<string>(Object.values(BatchSettlementReason));
@@ -24,7 +23,7 @@ beforeAll(async () => {
   s = await channelStack();
   const payer = await s.payer(100_000n, 10);
   expect((await payer.fetch(s.url, { method: "POST" })).status).toBe(200);
-  offer = decodePaymentRequiredHeader((await fetch(s.url, { method: "POST" })).headers.get("payment-required")!).accepts[0];
+  offer = channelOffer((await fetch(s.url, { method: "POST" })).headers.get("payment-required")!);
   const config = payer.scheme.buildChannelConfig(offer) as ChannelConfig;
   channelId = computeChannelId(config, s.network);
   const voucher = await signVoucher(toClientEvmSigner(payer.wallet.account, payer.wallet), channelId, (2n * PRICE).toString(), s.network);

@@ -34,7 +34,9 @@ describe("batch-settlement channels with the reference client", () => {
   it("the 402 offers the channel terms the reference client needs", async () => {
     const res = await fetch(s.url, { method: "POST" });
     expect(res.status).toBe(402);
-    const [offer] = decodePaymentRequiredHeader(res.headers.get("payment-required")!).accepts;
+    const required = decodePaymentRequiredHeader(res.headers.get("payment-required")!);
+    expect(required.accepts.map((a) => a.scheme)).toEqual(["exact", "batch-settlement"]);
+    const offer = required.accepts[1];
     expect(offer).toMatchObject({
       scheme: "batch-settlement",
       amount: PRICE.toString(),

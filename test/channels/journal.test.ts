@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChannelFacilitator } from "../../server/facilitator/batch-settlement/facilitator.ts";
 import { FileChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
+import { relayerChain } from "../../server/facilitator/batch-settlement/chain.ts";
 import { PRICE, channelStack, type ChannelStack } from "./support.ts";
 
 const PAID = 12;
@@ -23,7 +24,11 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const restart = async () => ChannelFacilitator.create({ chain: s.chain, journal: new FileChannelJournal(join(dir, "channels.jsonl")) });
+/** A new channel facilitator on the same key, knowing only the journal file. */
+const restart = async () => {
+  const chain = relayerChain(s.embedded.relayer, s.ethers.provider, Number(s.chainId));
+  return ChannelFacilitator.create({ chain, journal: new FileChannelJournal(join(dir, "channels.jsonl")) });
+};
 
 describe("the channel journal", () => {
   it("a restarted facilitator claims every voucher the first one accepted, and none twice", async () => {

@@ -9,7 +9,7 @@ import { computeChannelId, signVoucher } from "@x402/evm/batch-settlement/client
 import { BatchSettlementReason as R, type ChannelConfig } from "@royalty402/fastify-x402";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import type { Hex } from "viem";
-import { PRICE, channelStack, type ChannelStack } from "./support.ts";
+import { PRICE, channelOffer, channelStack, type ChannelStack } from "./support.ts";
 
 let s: ChannelStack;
 let payer: Awaited<ReturnType<ChannelStack["payer"]>>;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   s = await channelStack();
   payer = await s.payer(100_000n, 3); // deposits 3 requests' worth
   for (let i = 0; i < 3; i++) expect((await payer.fetch(s.url, { method: "POST" })).status).toBe(200);
-  offer = decodePaymentRequiredHeader((await fetch(s.url, { method: "POST" })).headers.get("payment-required")!).accepts[0];
+  offer = channelOffer((await fetch(s.url, { method: "POST" })).headers.get("payment-required")!);
   config = payer.scheme.buildChannelConfig(offer) as ChannelConfig;
   channelId = computeChannelId(config, s.network);
 });
