@@ -27,6 +27,8 @@ export interface ChannelRecord {
   unclaimed: PaidOutput[];
   /** A request of this channel is between check and commit (requests of one channel are serialized). */
   busy: boolean;
+  /** Why the escrow refused to claim this channel (the payer withdrew first); it is not claimed again. */
+  stuck?: string;
 }
 
 /** What the chain says about a channel the book has not seen. */
@@ -68,7 +70,7 @@ export class ChannelBook {
 
   /** Channels holding charged vouchers not yet claimed. */
   claimable(): ChannelRecord[] {
-    return [...this.records.values()].filter((r) => r.charged > r.totalClaimed && r.signature !== null);
+    return [...this.records.values()].filter((r) => r.charged > r.totalClaimed && r.signature !== null && r.stuck === undefined);
   }
 
   unclaimedTotals(): { count: number; amount: bigint } {

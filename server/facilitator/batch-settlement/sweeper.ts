@@ -28,7 +28,11 @@ export interface SweepResult {
   outputs: number;
   amount: bigint;
   links: Array<{ receiver: string; root: Hex; count: number; amount: bigint; transaction: Hex }>;
+  /** Channels the escrow refused to claim (set aside as stuck), with its reason. */
+  refused: Array<{ channelId: Hex; reason: string }>;
 }
+
+const EMPTY = { transaction: "0x" as Hex, channels: 0, outputs: 0, amount: 0n, links: [] };
 
 interface Row {
   record: ChannelRecord;
@@ -91,13 +95,14 @@ export class ChannelSweeper {
   }
 
   private async sweepOnce(): Promise<SweepResult | null> {
-    const rows: Row[] = this.book
+    const candidates: Row[] = this.book
       .claimable()
       .filter((record) => !record.busy)
       .map((record) => ({ record, totalClaimed: record.charged, outputs: [...record.unclaimed] }));
     this.oldestUnclaimedAt = null;
-    if (rows.length === 0) return null;
-    const transaction = await this.claimAndSettle(rows);
+    const { rows, refused } = await this.claimableRows(candidates);
+    if (rows.length === 0) return refused.length > 0 ? { ...EMPTY, refused } : null;
+    const transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, claimAndSettleData(rows));
     for (const row of rows) {
       row.record.totalClaimed = row.totalClaimed;
       row.record.unclaimed = row.record.unclaimed.slice(row.outputs.length);
@@ -112,22 +117,36 @@ export class ChannelSweeper {
     const links = await this.link(rows);
     const outputs = rows.reduce((n, row) => n + row.outputs.length, 0);
     const amount = rows.reduce((sum, row) => sum + row.outputs.reduce((s, o) => s + o.amount, 0n), 0n);
-    return { transaction, channels: rows.length, outputs, amount, links };
+    return { transaction, channels: rows.length, outputs, amount, links, refused };
   }
 
-  /** One transaction: claim every row (we are each channel's receiver authorizer), then sweep each receiver. */
-  private async claimAndSettle(rows: Row[]): Promise<Hex> {
-    const claims = rows.map(({ record, totalClaimed }) => ({
-      voucher: { channel: record.config, maxClaimableAmount: record.signedMax },
-      signature: record.signature as Hex,
-      totalClaimed,
-    }));
-    const receivers = new Map(rows.map(({ record: r }) => [`${r.config.receiver}|${r.config.token}`, r.config]));
-    const calls = [
-      encodeFunctionData({ abi: escrowAbi, functionName: "claim", args: [claims] }),
-      ...[...receivers.values()].map((c) => encodeFunctionData({ abi: escrowAbi, functionName: "settle", args: [c.receiver, c.token] })),
-    ];
-    return this.chain.send(BATCH_SETTLEMENT_ADDRESS, encodeFunctionData({ abi: escrowAbi, functionName: "multicall", args: [calls] }));
+  /**
+   * The rows the escrow would take now. If the whole claim would revert (a payer finalized a timed
+   * withdrawal before we claimed), each row is tried alone and a refused channel is set aside (`stuck`),
+   * so it cannot hold back everyone else's claims.
+   */
+  private async claimableRows(rows: Row[]): Promise<{ rows: Row[]; refused: SweepResult["refused"] }> {
+    if (rows.length === 0 || (await this.wouldPass(rows)) === null) return { rows, refused: [] };
+    const passing: Row[] = [];
+    const refused: SweepResult["refused"] = [];
+    for (const row of rows) {
+      const reason = await this.wouldPass([row]);
+      if (reason === null) passing.push(row);
+      else {
+        row.record.stuck = reason;
+        refused.push({ channelId: row.record.channelId, reason });
+      }
+    }
+    return { rows: passing, refused };
+  }
+
+  private async wouldPass(rows: Row[]): Promise<string | null> {
+    try {
+      await this.chain.call(BATCH_SETTLEMENT_ADDRESS, claimAndSettleData(rows));
+      return null;
+    } catch (error) {
+      return (error as { shortMessage?: string }).shortMessage ?? (error as Error).message;
+    }
   }
 
   /** ChannelOutputsPaid on each receiving splitter: the outputs this claim paid for. */
@@ -152,6 +171,21 @@ export class ChannelSweeper {
     }
     return links;
   }
+}
+
+/** One escrow call: claim every row (we are each channel's receiver authorizer), then sweep each receiver. */
+function claimAndSettleData(rows: readonly Row[]): Hex {
+  const claims = rows.map(({ record, totalClaimed }) => ({
+    voucher: { channel: record.config, maxClaimableAmount: record.signedMax },
+    signature: record.signature as Hex,
+    totalClaimed,
+  }));
+  const receivers = new Map(rows.map(({ record: r }) => [`${r.config.receiver}|${r.config.token}`, r.config]));
+  const calls = [
+    encodeFunctionData({ abi: escrowAbi, functionName: "claim", args: [claims] }),
+    ...[...receivers.values()].map((c) => encodeFunctionData({ abi: escrowAbi, functionName: "settle", args: [c.receiver, c.token] })),
+  ];
+  return encodeFunctionData({ abi: escrowAbi, functionName: "multicall", args: [calls] });
 }
 
 /** The Merkle root (OpenZeppelin StandardMerkleTree) over (outputId, amount, attributionRoot) of the outputs. */

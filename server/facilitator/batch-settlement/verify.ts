@@ -50,6 +50,7 @@ export async function checkVoucherSignature(p: ChannelPayload, chainId: number):
 export function checkCumulative(p: ChannelPayload, record: ChannelRecord, price: bigint): Refused | null {
   const max = p.voucher.maxClaimableAmount;
   const deposit = p.deposit?.amount ?? 0n;
+  if (record.stuck) return { reason: R.channelNotFound, message: "the payer withdrew this channel before it was claimed; open a new one" };
   if (record.balance + deposit === 0n) return { reason: R.channelNotFound, message: "the channel holds no deposit: deposit first" };
   if (max <= record.totalClaimed)
     return { reason: R.cumulativeBelowClaimed, message: `maxClaimableAmount must exceed ${record.totalClaimed} (claimed on-chain)` };
