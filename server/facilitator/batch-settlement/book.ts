@@ -64,6 +64,15 @@ export class ChannelBook {
     return record;
   }
 
+  /** Reads the channel's on-chain state again (a deposit or withdrawal this server did not send). */
+  async refresh(record: ChannelRecord): Promise<void> {
+    const onChain = await this.readChain(record.channelId);
+    record.balance = onChain.balance;
+    if (onChain.totalClaimed > record.totalClaimed) record.totalClaimed = onChain.totalClaimed;
+    record.refundNonce = onChain.refundNonce;
+    record.withdrawRequestedAt = onChain.withdrawRequestedAt;
+  }
+
   put(record: ChannelRecord): void {
     this.records.set(record.channelId, record);
   }

@@ -15,6 +15,8 @@ import type { ChannelChain } from "./chain.ts";
 import { checkChannel, checkCumulative, checkVoucherSignature, type Refused } from "./verify.ts";
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+/** Refusals that a stale mirror of the escrow's balance could cause. */
+const STALE_MIRROR = new Set<string>([R.cumulativeExceedsBalance, R.channelNotFound]);
 
 export interface ChannelFacilitatorOptions {
   /** The receiver authorizer's key on the chain: it sends deposits, claims and sweeps (a facilitator of each splitter). */
@@ -144,7 +146,13 @@ export class ChannelFacilitator implements FacilitatorClient {
       checkChannel(payload, requirements, this.authorizer, this.chainId) ?? (await checkVoucherSignature(payload, this.chainId));
     if (refused) return { refused, payer };
     const record = await this.book.load(payload.voucher.channelId, payload.config);
-    const cumulative = checkCumulative(payload, record, BigInt(requirements.amount));
+    const price = BigInt(requirements.amount);
+    let cumulative = checkCumulative(payload, record, price);
+    if (cumulative && STALE_MIRROR.has(cumulative.reason) && !record.busy) {
+      // The payer may have deposited without us (another server, directly): look at the chain once more.
+      await this.book.refresh(record);
+      cumulative = checkCumulative(payload, record, price);
+    }
     return cumulative ? { refused: cumulative, payer } : { payload, record };
   }
 
