@@ -34,8 +34,11 @@ export interface ChannelRecord {
 /** What the chain says about a channel the book has not seen. */
 export type ChainChannel = Pick<ChannelRecord, "balance" | "totalClaimed" | "refundNonce" | "withdrawRequestedAt">;
 
+const REFRESH_MS = 5_000;
+
 export class ChannelBook {
   private readonly records = new Map<string, ChannelRecord>();
+  private readonly refreshedAt = new Map<string, number>();
 
   constructor(private readonly readChain: (channelId: Hex) => Promise<ChainChannel>) {}
 
@@ -64,13 +67,20 @@ export class ChannelBook {
     return record;
   }
 
-  /** Reads the channel's on-chain state again (a deposit or withdrawal this server did not send). */
-  async refresh(record: ChannelRecord): Promise<void> {
+  /**
+   * Reads the channel's on-chain state again (a deposit or withdrawal this server did not send), at most
+   * once per `REFRESH_MS` per channel, so bad vouchers cannot turn into a stream of RPC calls.
+   */
+  async refresh(record: ChannelRecord): Promise<boolean> {
+    const now = Date.now();
+    if (now - (this.refreshedAt.get(record.channelId) ?? 0) < REFRESH_MS) return false;
+    this.refreshedAt.set(record.channelId, now);
     const onChain = await this.readChain(record.channelId);
     record.balance = onChain.balance;
     if (onChain.totalClaimed > record.totalClaimed) record.totalClaimed = onChain.totalClaimed;
     record.refundNonce = onChain.refundNonce;
     record.withdrawRequestedAt = onChain.withdrawRequestedAt;
+    return true;
   }
 
   put(record: ChannelRecord): void {

@@ -148,11 +148,9 @@ export class ChannelFacilitator implements FacilitatorClient {
     const record = await this.book.load(payload.voucher.channelId, payload.config);
     const price = BigInt(requirements.amount);
     let cumulative = checkCumulative(payload, record, price);
-    if (cumulative && STALE_MIRROR.has(cumulative.reason) && !record.busy) {
-      // The payer may have deposited without us (another server, directly): look at the chain once more.
-      await this.book.refresh(record);
+    // The payer may have deposited without us (another server, directly): look at the chain once more.
+    if (cumulative && STALE_MIRROR.has(cumulative.reason) && !record.busy && (await this.book.refresh(record)))
       cumulative = checkCumulative(payload, record, price);
-    }
     return cumulative ? { refused: cumulative, payer } : { payload, record };
   }
 
