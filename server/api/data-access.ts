@@ -91,7 +91,7 @@ async function serve(ctx: AppContext, request: FastifyRequest) {
     epoch: null,
     createdAt: Date.now(),
   });
-  ctx.texts?.save(outputId, { output, prompt });
+  await ctx.texts?.save(outputId, { output, prompt });
   const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
   payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
   return { datanet: p.datanet, ...body, attribution: summary(record, outputId, recordHash, recordUrl) };
