@@ -99,6 +99,15 @@ function cut(toks: Uint32Array, from: number, n: number): string {
   return detokenize(toks.subarray(s, s + n)).trim();
 }
 
+/** Like cut, but ending where a word ends: a passage cut inside a word is not the original's text. */
+function cutWords(toks: Uint32Array, from: number, n: number): string {
+  let s = from;
+  while (s < toks.length && !detokenize([toks[s]]).startsWith(" ")) s++;
+  let e = Math.min(toks.length, s + n);
+  while (e < toks.length && !/^\s/.test(detokenize([toks[e]]))) e++;
+  return detokenize(toks.subarray(s, e)).trim();
+}
+
 function buildData(): Data {
   const rand = seededRandom(15);
   const brown = loadBrownCorpus();
@@ -123,7 +132,7 @@ function buildData(): Data {
     for (let k = 0; k < COPIERS_PER_LENGTH; k++) {
       const original = originalSeqs[Math.floor(rand() * originalSeqs.length)];
       const src = originals.get(original)!;
-      const passage = cut(src, Math.floor(rand() * Math.max(1, src.length - length - 20)), length);
+      const passage = cutWords(src, Math.floor(rand() * Math.max(1, src.length - length - 20)), length);
       const own = ownDocs[Math.floor(rand() * ownDocs.length)];
       const at = 40 + Math.floor(rand() * Math.max(1, own.length - 200));
       const before = cut(own, at, 60);

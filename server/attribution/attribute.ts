@@ -18,7 +18,13 @@
 import { sharesInPpm } from "./apportion.ts";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
-import { attributeNearVerbatim, NEAR_VERBATIM_ALGORITHM, NEAR_VERBATIM_DEFAULTS, type NearVerbatimParams } from "./near-verbatim.ts";
+import {
+  attributeNearVerbatim,
+  NEAR_VERBATIM_ALGORITHM,
+  NEAR_VERBATIM_DEFAULTS,
+  NEAR_VERBATIM_LATER_PARAMS,
+  type NearVerbatimParams,
+} from "./near-verbatim.ts";
 import { backgroundId, genericGrams } from "./background.ts";
 import { wordIndexOf } from "./word-index.ts";
 import {
@@ -191,7 +197,9 @@ export function reattribute(
       throw new AttributionError("invalid_record", `record used background ${String(params.background)}, this build has ${backgroundId()}`);
     }
     const nearVerbatim: Partial<NearVerbatimParams> = {};
-    for (const key of Object.keys(NEAR_VERBATIM_DEFAULTS) as Array<keyof NearVerbatimParams>) nearVerbatim[key] = numberParam(params[key]);
+    for (const key of Object.keys(NEAR_VERBATIM_DEFAULTS) as Array<keyof NearVerbatimParams>) {
+      nearVerbatim[key] = numberParam(params[key]) ?? (NEAR_VERBATIM_LATER_PARAMS.includes(key) ? 0 : undefined);
+    }
     return attributeNearVerbatim(index, output, prompt, nearVerbatim);
   }
   throw new AttributionError("invalid_record", `unknown attribution algorithm ${String(record.algorithm)}`);
