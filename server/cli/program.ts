@@ -208,6 +208,10 @@ function addEpochCommands(program: Command): void {
     .option("--require-records", "fail unless every record is recomputed")
     .option("--rpc <url>", "JSON-RPC endpoint: compare with the splitter's EpochPosted event (default $ROYALTY402_RPC_URL)")
     .option("--index <dir>", "datanet index folder: recompute every output's attribution record from the published texts")
+    .option(
+      "--datanet-from <url|file>",
+      "the datanet's public export (GET /datanets/<id>/export): rebuild the index each record names and recompute the records",
+    )
     .action(
       run(
         () => import("./actions/epoch.ts"),
