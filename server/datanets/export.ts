@@ -8,6 +8,7 @@
 import { keccak256, toUtf8Bytes } from "ethers";
 import { normalizeAddress } from "../attribution/address.ts";
 import { buildIndex, type SuffixIndex } from "../attribution/index.ts";
+import type { DatanetConfig } from "../config/index.ts";
 import { contributionLine, parseDatanet } from "./datanet.ts";
 
 export interface DatanetExport {
@@ -36,9 +37,9 @@ export function exportHash(body: string): string {
   return keccak256(toUtf8Bytes(body));
 }
 
-/** Open datanets publish their texts; one that sells access to them (data-access config) keeps them private. */
-export function publishesTexts(config: object): boolean {
-  return (config as { access?: unknown }).access == null;
+/** Open datanets publish their texts; one that sells access to them (config `access`: search or documents) keeps them private. */
+export function publishesTexts(config: Pick<DatanetConfig, "access">): boolean {
+  return config.access === null;
 }
 
 /** Rebuilds the index from an export (every line re-validated, every contentHash checked). */

@@ -25,7 +25,7 @@ const dir = mkdtempSync(join(tmpdir(), "r402-export-"));
 const quiet = { info: () => {}, warn: () => {} };
 const docs = brownDocs();
 const config = (id: string, extra: object = {}): DatanetConfig =>
-  ({ id, description: id, seed: null, contributionsFile: null, minCopyTokens: 50, ...extra }) as DatanetConfig;
+  ({ id, description: id, seed: null, contributionsFile: null, minCopyTokens: 50, access: null, ...extra }) as DatanetConfig;
 
 let ledger: SqliteLedger;
 let service: DatanetService;
