@@ -33,10 +33,10 @@ export interface RetrievalParams {
   minSupportWords: number;
 }
 
-export const RETRIEVAL_DEFAULTS: Readonly<RetrievalParams> = { topK: 4, minSupportWords: 2 };
+const RETRIEVAL_DEFAULTS: Readonly<RetrievalParams> = { topK: 4, minSupportWords: 2 };
 
 /** A retrieved passage as the record lists it. */
-export interface RetrievedPassage {
+interface RetrievedPassage {
   contribution: number; // seq
   contributor: string;
   wordStart: number;

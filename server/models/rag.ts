@@ -10,7 +10,7 @@ import { ProxyBackend } from "./proxy.ts";
 import type { BackendContext, ChatMessage, CompletionRequest, CompletionResult, ModelBackend } from "./types.ts";
 
 /** The context message the upstream receives (numbered passages, best first). */
-export function contextMessage(passages: readonly string[]): string {
+function contextMessage(passages: readonly string[]): string {
   const listed = passages.map((p, i) => `[${i + 1}] ${p}`).join("\n\n");
   return `Answer using these passages from the datanet where they help:\n\n${listed}`;
 }
