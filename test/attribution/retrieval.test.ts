@@ -10,6 +10,7 @@ import { attribute, reattribute } from "../../server/attribution/attribute.ts";
 import { buildIndex } from "../../server/attribution/build.ts";
 import { hashRecord, PPM, type AttributionRecord } from "../../server/attribution/record.ts";
 import { RETRIEVAL_ALGORITHM, retrievePassages } from "../../server/attribution/retrieval.ts";
+import { modelConfig } from "../../server/config/validate.ts";
 import { Datanet } from "../../server/datanets/datanet.ts";
 import { RagBackend } from "../../server/models/rag.ts";
 import { addressOf, brownDocs, passage } from "../fixtures/attribution/helpers.ts";
@@ -111,5 +112,20 @@ describe("the rag backend", () => {
     const author = addressOf(hits[0].passage.contribution);
     expect(ppmOf(r, author)).toBeGreaterThan(200_000);
     expect(r.contributors.every((c) => c.address === author || c.ppm < ppmOf(r, author) / 10)).toBe(true);
+  });
+});
+
+describe("rag model configuration", () => {
+  const ctx = { chain: { guardian: null, protocolRecipient: null }, datanets: new Set(["brown"]) };
+  const base = { id: "rag-1", backend: "rag", datanet: "brown", pricePerRequest: "1000", owner: addressOf(1) };
+
+  it("takes an upstream and ragPassages (default 4), and refuses a rag model without an upstream", () => {
+    const m = modelConfig("models[0]", { ...base, upstream: { url: "http://127.0.0.1:9/v1", model: "m" }, ragPassages: 6 }, ctx);
+    expect(m).toMatchObject({ backend: "rag", ragPassages: 6, upstream: { model: "m" } });
+    expect(modelConfig("models[0]", { ...base, upstream: { url: "http://127.0.0.1:9/v1", model: "m" } }, ctx).ragPassages).toBe(4);
+    expect(() => modelConfig("models[0]", base, ctx)).toThrowError(/models\[0\]\.upstream/);
+    expect(() => modelConfig("models[0]", { ...base, upstream: { url: "http://x/v1", model: "m" }, ragPassages: 0 }, ctx)).toThrowError(
+      /ragPassages/,
+    );
   });
 });
