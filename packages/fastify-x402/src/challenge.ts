@@ -71,7 +71,12 @@ export function challenges(rt: Runtime): Challenges {
       };
       // The body is the v1 challenge (v1 clients read it there); v2 clients read the header.
       const v1 = rt.v1Network ? v1Accepts(rt.v1Network, offers, resource) : [];
-      const body = { ...(v1.length > 0 ? { x402Version: 1 } : {}), error: reason, ...(message ? { message } : {}), ...(v1.length > 0 ? { accepts: v1 } : {}) };
+      const body = {
+        ...(v1.length > 0 ? { x402Version: 1 } : {}),
+        error: reason,
+        ...(message ? { message } : {}),
+        ...(v1.length > 0 ? { accepts: v1 } : {}),
+      };
       cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify(body) };
       if (answerCache.size >= CACHE_LIMIT) answerCache.clear();
       answerCache.set(cacheKey, cached);

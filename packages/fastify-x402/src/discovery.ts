@@ -45,7 +45,12 @@ export function bazaarDeclaration(method: string, d: RouteDiscovery, input = d.i
   const inputSchema = { type: "object", ...(d.inputSchema ?? {}) };
   const infoInput = isBody ? { type: "http", method, bodyType, body: input } : { type: "http", method, queryParams: input };
   const inputProperties = isBody
-    ? { type: { type: "string", const: "http" }, method: { type: "string", enum: [method] }, bodyType: { type: "string", enum: [bodyType] }, body: inputSchema }
+    ? {
+        type: { type: "string", const: "http" },
+        method: { type: "string", enum: [method] },
+        bodyType: { type: "string", enum: [bodyType] },
+        body: inputSchema,
+      }
     : { type: { type: "string", const: "http" }, method: { type: "string", enum: [method] }, queryParams: inputSchema };
   const output = d.output ?? {};
   return {
@@ -120,7 +125,9 @@ export class DiscoveryCatalog {
         const payTo = await this.rt.payTo(listing.resource);
         if (!payTo) continue;
         const amount = toAmount(listing.price);
-        const accepts: PaymentRequirements[] = offeredSchemes(this.rt, entry.route).map((s) => this.ch.requirements(s.scheme, payTo, amount));
+        const accepts: PaymentRequirements[] = offeredSchemes(this.rt, entry.route).map((s) =>
+          this.ch.requirements(s.scheme, payTo, amount),
+        );
         const d = entry.route.discovery || {};
         items.push({
           resource: `${base}${entry.url}`,
@@ -139,7 +146,7 @@ export class DiscoveryCatalog {
 }
 
 async function listingsOf(route: PaidRoute): Promise<DiscoveryListing[]> {
-  if (route.discovery && route.discovery.listings) return route.discovery.listings();
+  if (route.discovery && route.discovery.listings !== undefined) return route.discovery.listings();
   if (typeof route.resource !== "string" || typeof route.price === "function") return [];
   return [{ resource: route.resource, price: route.price }];
 }
