@@ -146,7 +146,7 @@ export class DiscoveryCatalog {
 }
 
 async function listingsOf(route: PaidRoute): Promise<DiscoveryListing[]> {
-  if (route.discovery && route.discovery.listings !== undefined) return route.discovery.listings();
+  if (route.discovery?.listings) return route.discovery.listings();
   if (typeof route.resource !== "string" || typeof route.price === "function") return [];
   return [{ resource: route.resource, price: route.price }];
 }
