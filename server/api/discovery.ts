@@ -1,9 +1,11 @@
-// What bazaar discovery says about the paid OpenAI-compatible routes: how to call them (an
-// example body and its schema), what they answer, and one listing per model (its price for the
-// default max_tokens, paid to its splitter). The listing itself, GET /discovery/resources, is
-// served by the x402 plugin from these declarations.
+// What bazaar discovery says about the paid routes: how to call them (an example body or query
+// and its schema), what they answer, and one listing per model (its price for the default
+// max_tokens, paid to its splitter) or per datanet selling searches (its price, paid to the
+// datanet's splitter). The listing itself, GET /discovery/resources, is served by the x402
+// plugin from these declarations. (Documents are not listed: one item per document would be a
+// catalogue of its own; GET /datanets/:id/documents is that catalogue.)
 import type { RouteDiscovery } from "@royalty402/fastify-x402";
-import type { ServedModel } from "../models/index.ts";
+import { accessPayeeId, type ServedModel } from "../models/index.ts";
 import type { AppContext } from "./context.ts";
 
 type Kind = "chat" | "text";
@@ -55,5 +57,22 @@ export function completionDiscovery(ctx: AppContext, kind: Kind, defaultPrice: (
         description: `${kind === "chat" ? "Chat completion" : "Text completion"} by ${m.id}: ${m.config.description}`.trim(),
         input: exampleBody(kind, m.id, m.config.defaultMaxTokens),
       })),
+  };
+}
+
+/** The discovery declaration of GET /datanets/:id/search: one listing per datanet that sells searches. */
+export function searchDiscovery(ctx: AppContext): RouteDiscovery {
+  return {
+    input: { q: "ship harbour ledger", limit: "5" },
+    inputSchema: { properties: { q: { type: "string", maxLength: 512 }, limit: { type: "string" } }, required: ["q"] },
+    output: { example: { query: "ship harbour ledger", results: [{ rank: 1, contributor: "0x…", passage: "…" }], attribution: {} } },
+    listings: () =>
+      ctx.datanets.ids().flatMap((id) => {
+        const price = ctx.datanets.config(id).access?.pricePerSearch;
+        if (price === undefined || price === null || !ctx.models.payee(accessPayeeId(id))) return [];
+        return [
+          { resource: accessPayeeId(id), price, path: `/datanets/${encodeURIComponent(id)}/search`, description: `Search datanet ${id}` },
+        ];
+      }),
   };
 }

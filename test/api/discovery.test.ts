@@ -32,7 +32,14 @@ beforeAll(async () => {
       facilitator: { mode: "embedded", expose: true },
       dataDir,
       epochs: { enabled: false },
-      datanets: [{ id: "brown", description: "Brown corpus", seed: { corpus: "brown", documents: 6, contributors: 4 } }],
+      datanets: [
+        { id: "brown", description: "Brown corpus", seed: { corpus: "brown", documents: 6, contributors: 4 } },
+        {
+          id: "shop",
+          seed: { corpus: "brown", documents: 3, contributors: 2, offset: 6 },
+          access: { owner: owner.address, pricePerSearch: "1234" },
+        },
+      ],
       models: [
         {
           id: "teller",
@@ -66,7 +73,7 @@ describe("bazaar discovery", () => {
     const bazaar = withBazaar(new HTTPFacilitatorClient({ url: base })).extensions.bazaar;
     const listed = await bazaar.listResources({ type: "http" });
     expect(listed.x402Version).toBe(2);
-    expect(listed.pagination).toEqual({ limit: 100, offset: 0, total: 4 });
+    expect(listed.pagination).toEqual({ limit: 100, offset: 0, total: 5 });
     for (const path of ["/v1/chat/completions", "/v1/completions"]) {
       for (const model of models.data) {
         const item = listed.items.find((i) => i.resource.endsWith(path) && JSON.stringify(i.extensions).includes(`"model":"${model.id}"`));
@@ -82,8 +89,19 @@ describe("bazaar discovery", () => {
     }
     const page = await bazaar.listResources({ type: "http", limit: 1, offset: 3 });
     expect(page.items).toHaveLength(1);
-    expect(page.pagination).toEqual({ limit: 1, offset: 3, total: 4 });
+    expect(page.pagination).toEqual({ limit: 1, offset: 3, total: 5 });
     expect((await bazaar.listResources({ type: "mcp" })).items).toEqual([]);
+  });
+
+  it("lists the search of a datanet that sells it, paid to the datanet's splitter, with a query example", async () => {
+    const terms = (await (await fetch(`${base}/datanets/shop/documents`)).json()) as { payTo: string };
+    const listed = await withBazaar(new HTTPFacilitatorClient({ url: base })).extensions.bazaar.listResources();
+    const search = listed.items.filter((i) => i.resource.includes("/datanets/"));
+    expect(search.map((i) => i.resource)).toEqual([`${base}/datanets/shop/search`]);
+    expect(search[0].accepts[0]).toMatchObject({ scheme: "exact", amount: "1234", payTo: terms.payTo });
+    const declared = search[0].extensions![BAZAAR.key] as DiscoveryExtension;
+    expect(validateDiscoveryExtension(declared)).toEqual({ valid: true });
+    expect(declared.info.input).toMatchObject({ type: "http", method: "GET", queryParams: { q: expect.any(String) } });
   });
 
   it("the challenge declares bazaar (method, example body) and payment-identifier", async () => {
