@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { RouteDiscovery } from "@royalty402/fastify-x402";
 import { hashRecord, serializeRecord, type AttributionRecord, type SuffixIndex } from "../attribution/index.ts";
 import type { DatanetAccessConfig } from "../config/index.ts";
-import { catalog, checkQuery, documentAccess, findDocument, searchAccess, type AccessResult } from "../datanets/access.ts";
+import { MAX_QUERY_CHARS, catalog, checkQuery, documentAccess, findDocument, searchAccess, type AccessResult } from "../datanets/access.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { attributionPath } from "../util/urls.ts";
 import type { AppContext } from "./context.ts";
@@ -93,7 +93,7 @@ async function serve(ctx: AppContext, request: FastifyRequest) {
     epoch: null,
     createdAt: Date.now(),
   });
-  ctx.texts?.save(outputId, { output, prompt });
+  await ctx.texts?.save(outputId, { output, prompt });
   const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
   payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
   return { datanet: p.datanet, ...body, attribution: summary(record, outputId, recordHash, recordUrl) };
@@ -138,6 +138,15 @@ function listing(ctx: AppContext, id: string) {
 
 const idParams = { type: "object", properties: { id: { type: "string" } } };
 
+/** What the search route's challenge declares (bazaar extension): its query parameters. */
+const SEARCH_DISCOVERY = {
+  input: { q: "jury election", limit: "3" },
+  inputSchema: {
+    properties: { q: { type: "string", minLength: 1, maxLength: MAX_QUERY_CHARS }, limit: { type: "string", pattern: "^[0-9]{1,2}$" } },
+    required: ["q"],
+  },
+};
+
 export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
   const paid = (description: string, discovery?: RouteDiscovery) => ({
@@ -170,7 +179,7 @@ export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppCon
         params: idParams,
         response: { 200: anyObject("{datanet, query, results, attribution}"), 402: paymentRequiredSchema, "4xx": errorSchema },
       },
-      config: { x402: paid("datanet search", searchDiscovery(ctx)) },
+      config: { x402: paid("datanet search", searchDiscovery(ctx, SEARCH_DISCOVERY)) },
       preHandler: async (request) => prepareSearch(ctx, request),
     },
     (request) => serve(ctx, request),

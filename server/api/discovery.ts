@@ -60,12 +60,11 @@ export function completionDiscovery(ctx: AppContext, kind: Kind, defaultPrice: (
   };
 }
 
-/** The discovery declaration of GET /datanets/:id/search: one listing per datanet that sells searches. */
-export function searchDiscovery(ctx: AppContext): RouteDiscovery {
+/** The search route's declaration (its query and schema) with one listing per datanet that sells searches. */
+export function searchDiscovery(ctx: AppContext, declared: RouteDiscovery): RouteDiscovery {
   return {
-    input: { q: "ship harbour ledger", limit: "5" },
-    inputSchema: { properties: { q: { type: "string", maxLength: 512 }, limit: { type: "string" } }, required: ["q"] },
-    output: { example: { query: "ship harbour ledger", results: [{ rank: 1, contributor: "0x…", passage: "…" }], attribution: {} } },
+    output: { example: { query: "jury election", results: [{ rank: 1, contributor: "0x…", passage: "…" }], attribution: {} } },
+    ...declared,
     listings: () =>
       ctx.datanets.ids().flatMap((id) => {
         const price = ctx.datanets.config(id).access?.pricePerSearch;

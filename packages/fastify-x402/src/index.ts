@@ -4,6 +4,18 @@ export { clientErrorHandler } from "./client-errors.ts";
 export { Reason, type ReasonCode } from "./reasons.ts";
 export { exactEvmScheme, ExactReason } from "./schemes/exact.ts";
 export { uptoEvmScheme, UptoReason, type UptoSchemeOptions } from "./schemes/upto.ts";
+export {
+  batchSettlementEvmScheme,
+  BatchSettlementReason,
+  parseChannelPayload,
+  MIN_WITHDRAW_DELAY,
+  MAX_WITHDRAW_DELAY,
+  type BatchSettlementSchemeOptions,
+  type ChannelConfig,
+  type ChannelPayload,
+  type Voucher,
+  type Erc3009Deposit,
+} from "./schemes/batch-settlement.ts";
 export type { AssetInfo, Network, PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./schemes/scheme.ts";
 export { PAYMENT_TRANSITIONS, keyId } from "./store.ts";
 export type {
