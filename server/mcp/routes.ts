@@ -16,7 +16,7 @@ import type { AppContext } from "../api/context.ts";
 import { PAYMENT_META_KEY, callPaidTool } from "./paid-call.ts";
 import { listTools, modelOfTool, toolArguments } from "./tools.ts";
 
-export const MCP_PATH = "/mcp";
+const MCP_PATH = "/mcp";
 const SERVER_INFO = { name: "royalty402", version: "0.1.0" };
 const INSTRUCTIONS =
   "Each tool is a model paid per call with x402 (tool-result binding of the x402 MCP transport): a call without " +
@@ -66,11 +66,8 @@ async function answer(app: FastifyInstance, ctx: AppContext, request: FastifyReq
   }
 }
 
-const notAllowed = (_request: FastifyRequest, reply: FastifyReply) =>
-  reply
-    .code(405)
-    .header("Allow", "POST")
-    .send({ jsonrpc: "2.0", error: { code: ErrorCode.ConnectionClosed, message: "stateless server: POST JSON-RPC messages" }, id: null });
+// No body: the SDK client leaves a 405's body unread, and the socket it holds would be cut when it closes.
+const notAllowed = (_request: FastifyRequest, reply: FastifyReply) => reply.code(405).header("Allow", "POST").send();
 
 export async function mcpRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;

@@ -43,7 +43,7 @@ function priceText(ctx: AppContext, m: ServedModel): string {
   return `${atomic(c.pricePerRequest)}${perToken}; ${atomic(c.pricePerRequest + c.pricePerMaxToken * BigInt(c.defaultMaxTokens))} at the default max_tokens`;
 }
 
-export function toolOf(ctx: AppContext, m: ServedModel): Tool {
+function toolOf(ctx: AppContext, m: ServedModel): Tool {
   const c = m.config;
   return {
     name: toolName(m.id),

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ErrorCode, McpError, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { x402Client } from "@x402/core/client";
@@ -14,6 +14,7 @@ import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { privateKeyToAccount } from "viem/accounts";
 import { type Contract, Wallet } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
+import { pay as payCommand } from "../../server/cli/actions/pay.ts";
 import { callTool, connectMcp, payTool, paymentRequiredOf, settlementOf } from "../../server/mcp/client.ts";
 import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
 import { pay } from "../x402/support/stack.ts";
@@ -249,5 +250,27 @@ describe("paid MCP tools", () => {
     const other = await connectMcp(`${base}/mcp`, "second");
     expect((await other.listTools()).tools).toHaveLength(1);
     await other.close();
+  });
+
+  it("royalty402 pay --mcp pays the tool as an agent, under its spending cap", async () => {
+    const { wallet } = await payer();
+    const before = { balance: await balanceOf(splitter()), runs };
+    const printed: string[] = [];
+    const log = vi.spyOn(console, "log").mockImplementation((line: string) => void printed.push(line));
+    vi.stubEnv("ROYALTY402_PAYER_KEY", wallet.privateKey);
+    try {
+      await payCommand(undefined, { mcp: `${base}/mcp`, prompt: "The jury said", maxAmount: "0.01", json: true });
+      const capped = await payCommand(undefined, { mcp: base, prompt: "The jury said", maxTokens: 64, maxAmount: "0.001" }).catch((e) => e);
+      expect(String(capped)).toMatch(/above the spending cap/);
+    } finally {
+      log.mockRestore();
+      vi.unstubAllEnvs();
+    }
+    const out = JSON.parse(printed.join("\n"));
+    expect(out).toMatchObject({ model: MODEL, mcp: `${base}/mcp`, receipt: { success: true, payer: wallet.address } });
+    expect(out.attribution.recordUrl).toBe(`${base}/attributions/${out.attribution.outputId}`);
+    expect(out.answer.length).toBeGreaterThan(0);
+    expect(await balanceOf(splitter())).toBe(before.balance + PRICE);
+    expect(runs).toBe(before.runs + 1);
   });
 });
