@@ -40,7 +40,8 @@ function priceText(ctx: AppContext, m: ServedModel): string {
   const c = m.config;
   const atomic = (n: bigint) => `${n} (${Number(n) / 10 ** ctx.token.decimals} ${ctx.token.symbol})`;
   const perToken = c.pricePerMaxToken > 0n ? ` + ${c.pricePerMaxToken} per max_tokens` : "";
-  return `${atomic(c.pricePerRequest)}${perToken}; ${atomic(c.pricePerRequest + c.pricePerMaxToken * BigInt(c.defaultMaxTokens))} at the default max_tokens`;
+  const byDefault = c.pricePerRequest + c.pricePerMaxToken * BigInt(c.defaultMaxTokens);
+  return `${atomic(c.pricePerRequest)}${perToken}; ${atomic(byDefault)} at the default max_tokens`;
 }
 
 function toolOf(ctx: AppContext, m: ServedModel): Tool {

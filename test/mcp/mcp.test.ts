@@ -170,7 +170,7 @@ describe("paid MCP tools", () => {
     expect(ledgerRow).toMatchObject({ status: "settled", payer: wallet.address.toLowerCase(), amount: PRICE.toString() });
   });
 
-  it("answers a replayed payment with the first answer again (no second model run, no second charge); a reused nonce is refused", async () => {
+  it("answers a replayed payment with its first answer (no second run or charge); a reused nonce is refused", async () => {
     const { client } = await payer();
     const required = await challenge();
     const payload = await client.createPaymentPayload(required);
