@@ -16,6 +16,7 @@ import fp from "fastify-plugin";
 import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import { adminRoutes } from "./api/admin.ts";
+import { dataAccessRoutes } from "./api/data-access.ts";
 import { answerClientError, installErrorHandling } from "./api/errors.ts";
 import { openAiRoutes } from "./api/openai.ts";
 import { opsRoutes } from "./api/ops.ts";
@@ -142,6 +143,7 @@ const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
     await registerPayments(app, { context, facilitator: services.facilitator, embedded: services.embedded, publicUrl, challengeRateLimit });
     await app.register(openAiRoutes, { ctx: context });
     await app.register(publicRoutes, { ctx: context });
+    await app.register(dataAccessRoutes, { ctx: context });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });
     await app.register(opsRoutes, { ctx: context });
     await app.register(mcpRoutes, { ctx: context });
