@@ -10,7 +10,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { hashRecord, serializeRecord, type AttributionRecord, type SuffixIndex } from "../attribution/index.ts";
 import type { DatanetAccessConfig } from "../config/index.ts";
-import { catalog, checkQuery, documentAccess, findDocument, searchAccess, type AccessResult } from "../datanets/access.ts";
+import { MAX_QUERY_CHARS, catalog, checkQuery, documentAccess, findDocument, searchAccess, type AccessResult } from "../datanets/access.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { attributionPath } from "../util/urls.ts";
 import type { AppContext } from "./context.ts";
@@ -136,6 +136,15 @@ function listing(ctx: AppContext, id: string) {
 
 const idParams = { type: "object", properties: { id: { type: "string" } } };
 
+/** What the search route's challenge declares (bazaar extension): its query parameters. */
+const SEARCH_DISCOVERY = {
+  input: { q: "jury election", limit: "3" },
+  inputSchema: {
+    properties: { q: { type: "string", minLength: 1, maxLength: MAX_QUERY_CHARS }, limit: { type: "string", pattern: "^[0-9]{1,2}$" } },
+    required: ["q"],
+  },
+};
+
 export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
   const paid = (description: string) => ({
@@ -167,7 +176,7 @@ export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppCon
         params: idParams,
         response: { 200: anyObject("{datanet, query, results, attribution}"), 402: paymentRequiredSchema, "4xx": errorSchema },
       },
-      config: { x402: paid("datanet search") },
+      config: { x402: { ...paid("datanet search"), discovery: SEARCH_DISCOVERY } },
       preHandler: async (request) => prepareSearch(ctx, request),
     },
     (request) => serve(ctx, request),

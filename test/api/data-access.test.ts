@@ -145,6 +145,12 @@ describe("paid data access", () => {
     expect(res.status).toBe(402);
     const required = decodePaymentRequiredHeader(res.headers.get("PAYMENT-REQUIRED")!);
     expect(required.accepts).toEqual([expect.objectContaining({ scheme: "exact", network: NETWORK, amount: "2000", payTo })]);
+    // The bazaar extension tells an agent how to call it: a GET with the q (and limit) query parameters.
+    expect((required.extensions as any)?.bazaar?.info?.input).toEqual({
+      type: "http",
+      method: "GET",
+      queryParams: { q: "jury election", limit: "3" },
+    });
   });
 
   it("a paid search returns ranked passages with contributors; the payment lands in the splitter linked to the record", async () => {

@@ -146,7 +146,8 @@ export class DiscoveryCatalog {
 }
 
 async function listingsOf(route: PaidRoute): Promise<DiscoveryListing[]> {
-  if (route.discovery?.listings) return route.discovery.listings();
+  const listings = route.discovery ? route.discovery.listings : undefined;
+  if (listings) return listings();
   if (typeof route.resource !== "string" || typeof route.price === "function") return [];
   return [{ resource: route.resource, price: route.price }];
 }
