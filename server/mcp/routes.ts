@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv-provider.js";
 import {
   CallToolRequestSchema,
   type CallToolResult,
@@ -24,9 +25,12 @@ const INSTRUCTIONS =
   'with the PaymentPayload in _meta["x402/payment"]. The result carries the settlement in _meta["x402/payment-response"] ' +
   "and the output's attribution to the datanet contributors who are paid from it.";
 
+// A Server would build its own Ajv instance (~1 ms) for elicitation, which these tools never use: share one.
+const jsonSchemaValidator = new AjvJsonSchemaValidator();
+
 /** One request's SDK server: the tools as the registry holds them now, calls paid through the HTTP route. */
 function mcpServer(app: FastifyInstance, ctx: AppContext, request: FastifyRequest): Server {
-  const server = new Server(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  const server = new Server(SERVER_INFO, { capabilities: { tools: {} }, instructions: INSTRUCTIONS, jsonSchemaValidator });
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listTools(ctx) }));
   server.setRequestHandler(CallToolRequestSchema, async ({ params }): Promise<CallToolResult> => {
     const model = modelOfTool(ctx, params.name);
@@ -42,12 +46,15 @@ function mcpServer(app: FastifyInstance, ctx: AppContext, request: FastifyReques
   return server;
 }
 
+/** The headers the SDK transport reads (content negotiation, protocol version, session). */
+const TRANSPORT_HEADERS = ["accept", "content-type", "mcp-protocol-version", "mcp-session-id", "last-event-id", "host", "origin"];
+
 /** The fastify request as the web-standard Request the SDK transport reads (the body is passed parsed). */
 function webRequest(request: FastifyRequest): Request {
   const headers = new Headers();
-  for (const [name, value] of Object.entries(request.headers)) {
+  for (const name of TRANSPORT_HEADERS) {
+    const value = request.headers[name];
     if (typeof value === "string") headers.set(name, value);
-    else if (Array.isArray(value)) for (const v of value) headers.append(name, v);
   }
   return new Request(`http://${request.host}${request.url}`, { method: request.method, headers });
 }
