@@ -5,7 +5,7 @@
 // PAYMENT-SIGNATURE; MCP: a stateless tools/call with it in _meta["x402/payment"]). Rounds
 // alternate HTTP, MCP, MCP, HTTP; a call counts when it was paid and answered (HTTP 200; MCP: a
 // result carrying a successful settlement), and the splitter must hold exactly what they paid.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
@@ -86,6 +86,13 @@ function serverConfig(dir: string, port: number, deployed: Awaited<ReturnType<ty
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** CPU seconds a process used so far (Linux /proc; USER_HZ 100): the server's cost per call, less sensitive to other tenants. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -150,6 +157,7 @@ export async function mcpRow(drive: Drive) {
     await settle();
 
     const runs: Array<{
+      serverCpuMsPerCall: number;
       transport: "http" | "mcp";
       ok: number;
       okPerSecond: number;
@@ -161,7 +169,9 @@ export async function mcpRow(drive: Drive) {
       const order = i % 2 === 1 ? (["http", "mcp"] as const) : (["mcp", "http"] as const);
       for (const transport of order) {
         const before = await balance();
+        const cpu0 = cpuSeconds(server.child.pid!);
         const r = await drive(jobs[transport][i]);
+        const serverCpuMsPerCall = round2(((cpuSeconds(server.child.pid!) - cpu0) * 1000) / Math.max(1, r.requests));
         const ok = transport === "http" ? (r.statusCodes["200"] ?? 0) : (r.bodyMatches ?? 0);
         await settle();
         const paidOnChain = ((await balance()) - before) / BigInt(accepted.amount);
@@ -171,12 +181,14 @@ export async function mcpRow(drive: Drive) {
           okPerSecond: round2(ok / r.seconds),
           seconds: round2(r.seconds),
           latencyMs: r.latencyMs,
+          serverCpuMsPerCall,
           paidOnChain: paidOnChain.toString(),
         });
         console.log(runs.at(-1));
       }
     }
     const rate = (t: "http" | "mcp") => runs.filter((r) => r.transport === t).map((r) => r.okPerSecond);
+    const cpu = (t: "http" | "mcp") => runs.filter((r) => r.transport === t).map((r) => r.serverCpuMsPerCall);
     const pairRatios = rate("mcp").map((m, i) => round2(m / rate("http")[i]));
     return {
       stack: "royalty402 serve (∞-gram model with attribution, embedded facilitator, SQLite) on its own hardhat node (automine)",
@@ -191,7 +203,8 @@ export async function mcpRow(drive: Drive) {
         mcp: round2(rate("mcp").reduce((a, b) => a + b, 0) / ROUNDS),
       },
       pairRatios,
-      ratio: median(pairRatios),
+      ratio: round2(median(pairRatios)),
+      serverCpuMsPerCall: { http: median(cpu("http")), mcp: median(cpu("mcp")), ratio: round2(median(cpu("http")) / median(cpu("mcp"))) },
       target: ">= 0.8",
       everyAnswerPaidOnChain: runs.every((r) => r.paidOnChain === String(r.ok)),
     };

@@ -71,11 +71,13 @@ interface Refusal {
   status: number;
   error: string;
   message: string;
+  /** A payment still settling: where its output waits for the payer (a retry of the same payment gets it too). */
+  outputUrl?: string;
 }
 
 /** The reason code and message of a refusal, in either of the host's error shapes. */
 function refusalOf(res: LightMyRequestResponse): Refusal {
-  let body: { error?: unknown; message?: unknown } = {};
+  let body: { error?: unknown; message?: unknown; outputUrl?: unknown } = {};
   try {
     body = JSON.parse(res.body);
   } catch {
@@ -84,7 +86,7 @@ function refusalOf(res: LightMyRequestResponse): Refusal {
   const nested = typeof body.error === "object" && body.error !== null ? (body.error as { code?: unknown; message?: unknown }) : null;
   const error = String(nested?.code ?? body.error ?? `http_${res.statusCode}`);
   const message = String(nested?.message ?? body.message ?? res.statusMessage ?? "");
-  return { status: res.statusCode, error, message };
+  return { status: res.statusCode, error, message, ...(typeof body.outputUrl === "string" ? { outputUrl: body.outputUrl } : {}) };
 }
 
 function settlementOf(res: LightMyRequestResponse): SettleResponse | null {
