@@ -55,6 +55,6 @@ export async function runPaidInference(services: InferenceServices, job: PaidInf
     createdAt: Date.now(),
   };
   await services.ledger.putOutput(output);
-  services.texts?.save(outputId, { output: result.text, prompt: request.prompt });
+  await services.texts?.save(outputId, { output: result.text, prompt: request.prompt });
   return { outputId, result, record, recordHash };
 }

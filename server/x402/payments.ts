@@ -76,7 +76,11 @@ async function payments(app: FastifyInstance, options: PaymentsOptions): Promise
     redeliveredHeader: REDELIVERED_HEADER,
     paymentIdentifier: options.paymentIdentifier ?? true,
     discovery: options.discovery ?? true,
-    ...(options.v1Network !== undefined ? { v1Network: options.v1Network } : network === "eip155:31337" ? { v1Network: LOCAL_V1_NETWORK } : {}),
+    ...(options.v1Network !== undefined
+      ? { v1Network: options.v1Network }
+      : network === "eip155:31337"
+        ? { v1Network: LOCAL_V1_NETWORK }
+        : {}),
     outputId: (key: PaymentKey) => hashPaymentKey(key.network, key.asset, key.payer, key.nonce),
     isUnavailableError: isTransportError,
     ...(events ? { lateSettlements: (listener) => events.onFinal(listener) } : {}),
