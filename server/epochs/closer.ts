@@ -14,7 +14,7 @@
 //  3. Epoch N+1 is only built once N is finished, from N's cumulative totals.
 import type { Provider, Signer } from "ethers";
 import { AttributionError } from "../attribution/index.ts";
-import { isLedgerError, type EpochRecord, type Ledger } from "../ledger/index.ts";
+import { isLedgerError, type EpochRecord, type Ledger, type SettlementScan } from "../ledger/index.ts";
 import type { Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
@@ -243,49 +243,37 @@ async function receivedForEpoch(
 ): Promise<bigint> {
   const block = await ctx.provider.getBlockNumber();
   const total = BigInt(await splitterViews(splitter, ctx.provider).getFunction("totalReceived")({ blockTag: block }));
-  const settled = await settledOutsideEpochs(ctx, splitter, block);
+  const scan = await scanSettlements(ctx, splitter, block);
   const inThisEpoch = new Set(listed.map((o) => o.outputId.toLowerCase()));
   let notYetInEpoch = 0n;
-  for (const [outputId, amount] of settled) {
+  for (const [outputId, amount] of scan.settled) {
     if (inThisEpoch.has(outputId)) continue;
     const output = await ctx.ledger.getOutput(outputId);
     if (output?.epoch != null)
-      settled.delete(outputId); // in an earlier epoch: never counted again
+      scan.settled.delete(outputId); // in an earlier epoch: never counted again
     else notYetInEpoch += amount;
   }
+  await ctx.ledger.putSettlementScan(splitter, scan);
   const received = total - notYetInEpoch;
   return received > previous ? received : previous;
 }
 
-/** PaymentSettled amounts by output id, through `scanned`, of outputs not (yet) seen in an epoch. */
-interface SettledScan {
-  scanned: number;
-  settled: Map<string, bigint>;
-}
-
-// Per closing context and splitter: each close reads only the blocks after the previous one's
-// (the first close after a start reads from startBlock once). Derived from the chain alone, so
-// each instance keeps its own; entries leave once their output is found in an epoch.
-const scans = new WeakMap<CloseContext, Map<string, SettledScan>>();
-
-async function settledOutsideEpochs(ctx: CloseContext, splitter: string, toBlock: number): Promise<Map<string, bigint>> {
-  let bySplitter = scans.get(ctx);
-  if (!bySplitter) scans.set(ctx, (bySplitter = new Map()));
-  const key = splitter.toLowerCase();
-  const scan = bySplitter.get(key) ?? { scanned: ctx.startBlock - 1, settled: new Map<string, bigint>() };
-  if (toBlock > scan.scanned) {
-    const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: scan.scanned + 1, toBlock };
-    const logs = await ctx.provider.getLogs(filter);
-    for (const log of logs) {
-      const event = decodeSettlementLog(log);
-      if (event?.name !== "PaymentSettled") continue;
-      const id = event.outputId.toLowerCase();
-      scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
-    }
-    scan.scanned = toBlock;
+/**
+ * The splitter's PaymentSettled amounts through `toBlock` of outputs not (yet) seen in an epoch.
+ * Continues the scan the ledger holds (kept across restarts and shared by instances: it is derived
+ * from the chain alone), so each close reads only the blocks after the previous one's.
+ */
+async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: number): Promise<SettlementScan> {
+  const scan = (await ctx.ledger.getSettlementScan(splitter)) ?? { scannedBlock: ctx.startBlock - 1, settled: new Map<string, bigint>() };
+  if (toBlock <= scan.scannedBlock) return scan;
+  const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: scan.scannedBlock + 1, toBlock };
+  for (const log of await ctx.provider.getLogs(filter)) {
+    const event = decodeSettlementLog(log);
+    if (event?.name !== "PaymentSettled") continue;
+    const id = event.outputId.toLowerCase();
+    scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
   }
-  bySplitter.set(key, scan);
-  return scan.settled;
+  return { scannedBlock: toBlock, settled: scan.settled };
 }
 
 /** The state epoch N+1 starts from, read from epoch N's indexed rows (summary and claim leaves), never its document. */

@@ -206,6 +206,19 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 7,
+    name: "settlement_scans",
+    // The PaymentSettled scan position per splitter, so a restart continues where the last close stopped.
+    sql: `
+      CREATE TABLE settlement_scans (
+        splitter      TEXT PRIMARY KEY,
+        scanned_block INTEGER NOT NULL,
+        settled       TEXT NOT NULL,
+        updated_at    INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -395,6 +408,18 @@ export const postgresMigrations: readonly Migration[] = [
         output_id TEXT PRIMARY KEY,
         output    TEXT NOT NULL,
         prompt    TEXT
+      );
+    `,
+  },
+  {
+    version: 7,
+    name: "settlement_scans",
+    sql: `
+      CREATE TABLE settlement_scans (
+        splitter      TEXT PRIMARY KEY,
+        scanned_block BIGINT NOT NULL,
+        settled       TEXT NOT NULL,
+        updated_at    BIGINT NOT NULL
       );
     `,
   },

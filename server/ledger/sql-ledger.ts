@@ -13,6 +13,7 @@ import * as instances from "./sql/instances.ts";
 import * as outputs from "./sql/outputs.ts";
 import * as paymentIds from "./sql/payment-ids.ts";
 import * as payments from "./sql/payments.ts";
+import * as scans from "./sql/scans.ts";
 import * as texts from "./sql/texts.ts";
 import * as totals from "./sql/totals.ts";
 import type {
@@ -26,6 +27,7 @@ import type {
   PaymentKey,
   PaymentLedger,
   PaymentStatus,
+  SettlementScan,
 } from "./types.ts";
 
 export interface SqlLedgerOptions {
@@ -111,6 +113,10 @@ export abstract class SqlLedger implements Ledger {
   contributorTotals = (limit?: number) => totals.contributorTotals(this.db, limit);
   recentSettled = (limit: number) => totals.recentSettled(this.db, limit);
   settledSince = (after: number, limit: number) => totals.settledSince(this.db, after, limit);
+
+  // Settlement scans
+  getSettlementScan = (splitter: string) => scans.getSettlementScan(this.db, splitter);
+  putSettlementScan = (splitter: string, scan: SettlementScan) => scans.putSettlementScan(this.db, splitter, scan);
 
   // Instances
   heartbeat = () => instances.heartbeat(this.db);

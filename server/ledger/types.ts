@@ -259,6 +259,20 @@ export interface InstanceLedger {
   releaseDeadReservations(staleMs: number): Promise<number>;
 }
 
+/** A splitter's PaymentSettled scan: the last block read and the amounts found of outputs not yet in an epoch. */
+export interface SettlementScan {
+  scannedBlock: number;
+  /** By lower-case output id. */
+  settled: Map<string, bigint>;
+}
+
+/** Kept in the ledger so a restart (or another instance) continues the scan instead of rereading from startBlock. */
+interface SettlementScanLedger {
+  getSettlementScan(splitter: string): Promise<SettlementScan | null>;
+  /** Stores the scan unless the ledger holds one that reached a later block. */
+  putSettlementScan(splitter: string, scan: SettlementScan): Promise<void>;
+}
+
 export interface Ledger
   extends PaymentLedger,
     OutputLedger,
@@ -267,6 +281,7 @@ export interface Ledger
     EpochLedger,
     ContributionLedger,
     TotalsLedger,
+    SettlementScanLedger,
     InstanceLedger {
   /** Creates or upgrades the schema (idempotent; safe with several instances starting at once). */
   migrate(): Promise<void>;

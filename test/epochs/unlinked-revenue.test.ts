@@ -2,7 +2,8 @@
 // in-process chain: a third party submits a payer's authorization straight to the token before
 // a crashed instance's settlement (the reconciler links it and records the payment settled, and
 // the next epoch allocates it), and a plain transfer to the splitter (a stock x402 facilitator:
-// no output) is allocated to the model owner as unattributed at the next epoch.
+// no output) is allocated to the model owner as unattributed at the next epoch. A restarted closer
+// continues the PaymentSettled scan kept in the ledger.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { Contract, Wallet, hexlify, randomBytes } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { SPLITTER_ABI } from "../../server/chain/abi.ts";
+import { closeEpoch as closeEpochOf } from "../../server/epochs/closer.ts";
 import { linkFrontRun } from "../../server/facilitator/index.ts";
 import { Relayer } from "../../server/facilitator/relayer.ts";
 import { PaymentReconciler } from "../../server/x402/reconciler.ts";
@@ -197,5 +199,41 @@ describe("money that reaches the splitter without our settlement", () => {
     expect(leaves).toBe(BigInt(doc.cumulativeAllocated));
     expect(BigInt(doc.cumulativeAllocated)).toBe(BigInt(await splitter.getFunction("contributorPool")()));
     expect(leafOf(doc, owner)).toBeGreaterThan(0n);
+  });
+
+  it("a restarted closer continues the PaymentSettled scan the ledger holds, not from startBlock", async () => {
+    const { ledger } = server.context;
+    const model = server.context.models.get("m")!;
+    const stored = (await ledger.getSettlementScan(model.splitter))!;
+    expect(stored.scannedBlock).toBeGreaterThan(0);
+    const epochOne = (await ledger.listEpochOutputs("m", 1)).map((o) => o.outputId.toLowerCase());
+    expect(epochOne.every((id) => stored.settled.has(id))).toBe(true); // dropped at the next close, once found in an epoch
+
+    await payOnce("The grand jury");
+    await chain.connection.provider.request({ method: "evm_increaseTime", params: [61] });
+    await chain.connection.provider.request({ method: "evm_mine", params: [] });
+    // A fresh closing context (what a restart builds) over a provider that records the log ranges read.
+    const ranges: Array<{ fromBlock: unknown; toBlock: unknown }> = [];
+    const provider = new Proxy(server.context.epochs.provider, {
+      get(target, prop) {
+        if (prop === "getLogs")
+          return (filter: any) => {
+            ranges.push({ fromBlock: filter.fromBlock, toBlock: filter.toBlock });
+            return target.getLogs(filter);
+          };
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const closed = await closeEpochOf({ ...server.context.epochs, provider, latestKnown: new Map() }, model);
+    expect(closed).toMatchObject({ status: "closed", epoch: 2, outputs: 1 });
+    expect(ranges[0].fromBlock).toBe(stored.scannedBlock + 1);
+
+    const doc = (await (await fetch(`${base}/epochs/${model.splitter}/2`)).json()) as any;
+    const splitter = new Contract(model.splitter, SPLITTER_ABI, chain.ethers.provider);
+    expect(BigInt(doc.cumulativeReceived)).toBe(BigInt(await splitter.getFunction("totalReceived")()));
+    const after = (await ledger.getSettlementScan(model.splitter))!;
+    expect(after.scannedBlock).toBeGreaterThan(stored.scannedBlock);
+    expect(epochOne.some((id) => after.settled.has(id))).toBe(false);
   });
 });
