@@ -219,6 +219,12 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 8,
+    name: "packed_records",
+    // Attribution records packed (server/ledger/record-codec.ts); new rows leave `record` empty.
+    sql: `ALTER TABLE outputs ADD COLUMN record_z BLOB;`,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -422,6 +428,11 @@ export const postgresMigrations: readonly Migration[] = [
         updated_at    BIGINT NOT NULL
       );
     `,
+  },
+  {
+    version: 8,
+    name: "packed_records",
+    sql: `ALTER TABLE outputs ADD COLUMN record_z BYTEA;`,
   },
 ];
 

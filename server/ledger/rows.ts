@@ -10,6 +10,7 @@ import type {
   PaymentStatus,
   SettledRow,
 } from "./types.ts";
+import { recordText } from "./record-codec.ts";
 
 type Row = Record<string, unknown>;
 
@@ -18,7 +19,7 @@ type Row = Record<string, unknown>;
 // "cached plan must not change result type" during a rolling deploy).
 export const PAYMENT_COLUMNS =
   "network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload, created_at, updated_at";
-export const OUTPUT_COLUMNS = "output_id, model_id, network, asset, payer, nonce, record, record_hash, epoch, created_at";
+export const OUTPUT_COLUMNS = "output_id, model_id, network, asset, payer, nonce, record, record_z, record_hash, epoch, created_at";
 /** Output columns qualified with alias `o`, for joins with payments `p`. */
 export const OUTPUT_COLUMNS_O = OUTPUT_COLUMNS.split(", ")
   .map((c) => `o.${c}`)
@@ -102,7 +103,7 @@ export function toOutput(r: Row): OutputRecord {
       r.nonce === null || r.nonce === undefined
         ? null
         : { network: String(r.network), asset: String(r.asset), payer: String(r.payer), nonce: String(r.nonce) },
-    record: String(r.record),
+    record: recordText(r) ?? "",
     recordHash: String(r.record_hash),
     epoch: numOrNull(r.epoch),
     createdAt: num(r.created_at),
@@ -153,7 +154,7 @@ export function toSettledRow(r: Row): SettledRow {
     nonce: String(r.nonce),
     txHash: strOrNull(r.tx_hash),
     updatedAt: num(r.updated_at),
-    record: strOrNull(r.record),
+    record: recordText(r),
   };
 }
 

@@ -1,6 +1,7 @@
 // Outputs and their attribution records: immutable once stored, assigned to one epoch each.
 import { LedgerError } from "../errors.ts";
 import * as norm from "../normalize.ts";
+import { packRecord, recordText } from "../record-codec.ts";
 import { OUTPUT_COLUMNS, OUTPUT_COLUMNS_O, sameOutput, toOutput, toOutputWithAmount, toOutputWithOptionalAmount } from "../rows.ts";
 import type { OutputRecord } from "../types.ts";
 import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
@@ -18,8 +19,8 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
       // the two sees both the output and the settled status, and counts the credits once.
       const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
       const { rows } = await tx.query(
-        `INSERT INTO outputs (output_id, model_id, network, asset, payer, nonce, record, record_hash, epoch, created_at)
-         VALUES ($outputId, $modelId, $network, $asset, $payer, $nonce, $record, $recordHash, $epoch, $createdAt)
+        `INSERT INTO outputs (output_id, model_id, network, asset, payer, nonce, record, record_z, record_hash, epoch, created_at)
+         VALUES ($outputId, $modelId, $network, $asset, $payer, $nonce, '', $recordZ, $recordHash, $epoch, $createdAt)
          ON CONFLICT (output_id) DO NOTHING
          RETURNING output_id`,
         {
@@ -29,7 +30,7 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
           asset: k?.asset ?? null,
           payer: k?.payer ?? null,
           nonce: k?.nonce ?? null,
-          record: o.record,
+          recordZ: packRecord(o.record),
           recordHash: o.recordHash,
           epoch: o.epoch,
           createdAt: o.createdAt,
@@ -116,8 +117,8 @@ export async function listEpochOutputs(db: Db, modelId: string, epoch: number): 
 export async function getOutputRecords(db: Db, outputIds: string[]): Promise<Record<string, string>> {
   const ids = norm.uniqueIds("outputIds", outputIds);
   if (ids.length === 0) return {};
-  const { rows } = await db.exec.query(`SELECT output_id, record FROM outputs WHERE ${db.d.inList("output_id", "$ids")}`, {
+  const { rows } = await db.exec.query(`SELECT output_id, record, record_z FROM outputs WHERE ${db.d.inList("output_id", "$ids")}`, {
     ids: db.d.list(ids) as string,
   });
-  return Object.fromEntries(rows.map((r) => [String(r.output_id), String(r.record)]));
+  return Object.fromEntries(rows.map((r) => [String(r.output_id), recordText(r) ?? ""]));
 }

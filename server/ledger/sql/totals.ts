@@ -2,6 +2,7 @@
 // the dashboard and /contributors read a few rows instead of the whole history, and several
 // instances sharing one database keep them exact.
 import * as norm from "../normalize.ts";
+import { recordText } from "../record-codec.ts";
 import { toSettledRow } from "../rows.ts";
 import type { Queryable } from "../executor.ts";
 import type { ContributorTotals, ModelTotals, SettledRow } from "../types.ts";
@@ -54,10 +55,10 @@ export async function countCredits(db: Db, tx: Queryable, record: string): Promi
 /** The output record of a payment, if stored (read inside the settling transaction). */
 export async function recordOfPayment(tx: Queryable, key: PaymentKey): Promise<string | null> {
   const { rows } = await tx.query(
-    "SELECT record FROM outputs WHERE network = $network AND asset = $asset AND payer = $payer AND nonce = $nonce",
+    "SELECT record, record_z FROM outputs WHERE network = $network AND asset = $asset AND payer = $payer AND nonce = $nonce",
     keyParams(key),
   );
-  return rows.length === 1 ? String(rows[0].record) : null;
+  return rows.length === 1 ? recordText(rows[0]) : null;
 }
 
 export async function modelTotals(db: Db): Promise<ModelTotals[]> {
@@ -78,7 +79,7 @@ const SETTLED_COLUMNS = "p.model_id, p.output_id, p.amount, p.payer, p.nonce, p.
 /** Newest first, walking the (status, updated_at) index backwards. */
 export async function recentSettled(db: Db, limit: number): Promise<SettledRow[]> {
   const { rows } = await db.exec.query(
-    `SELECT ${SETTLED_COLUMNS}, o.record FROM payments p
+    `SELECT ${SETTLED_COLUMNS}, o.record, o.record_z FROM payments p
      LEFT JOIN outputs o ON o.network = p.network AND o.asset = p.asset AND o.payer = p.payer AND o.nonce = p.nonce
      WHERE p.status = 'settled'
      ORDER BY p.updated_at DESC, p.nonce DESC
