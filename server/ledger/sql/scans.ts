@@ -42,7 +42,8 @@ export async function putSettlementScan(db: Db, splitter: string, scan: Settleme
     (tx) =>
       tx.query(
         `INSERT INTO settlement_scans (splitter, scanned_block, settled, updated_at) VALUES ($splitter, $block, $settled, $now)
-         ON CONFLICT (splitter) DO UPDATE SET scanned_block = excluded.scanned_block, settled = excluded.settled, updated_at = excluded.updated_at
+         ON CONFLICT (splitter) DO UPDATE
+           SET scanned_block = excluded.scanned_block, settled = excluded.settled, updated_at = excluded.updated_at
          WHERE excluded.scanned_block >= settlement_scans.scanned_block`,
         params,
       ),
