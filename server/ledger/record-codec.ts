@@ -20,7 +20,8 @@ const DICTIONARY_V1 = Buffer.from(
     '"maxSeedOccurrences":16,"minRareWords":2,"minSpanWords":6,"normalization":"words:NFKC,lowercase,letters-digits-marks",' +
     '"seedWords":4,"tokenizer":"gpt-tokenizer@4.0.0/o200k_base/NFC","weighting":"surprisal-millibits"},"promptHash":"0x",' +
     '"spans":[{"common":false,"contributions":1,"end":16,"segments":[{"contribution":0,"contributionEnd":0,"contributionStart":0,' +
-    '"contributor":"0x","end":16,"start":0}],"start":0}],"totalWeight":0,"unattributedPpm":0,"unattributedTokens":0,"unattributedWeight":0}',
+    '"contributor":"0x","end":16,"start":0}],"start":0}],' +
+    '"totalWeight":0,"unattributedPpm":0,"unattributedTokens":0,"unattributedWeight":0}',
 );
 
 /** The record's canonical JSON, packed (format byte, then the DEFLATE stream). */
