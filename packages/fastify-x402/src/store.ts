@@ -49,7 +49,13 @@ export interface HeldOutput extends PaymentKey {
   createdAt: number;
 }
 
-export type TransitionFields = { txHash?: string | null; errorReason?: string | null; outputId?: string | null };
+export type TransitionFields = {
+  txHash?: string | null;
+  errorReason?: string | null;
+  outputId?: string | null;
+  /** The amount to settle or settled (decimal), when a metered scheme charges less than the reserved maximum. */
+  amount?: string;
+};
 
 export interface PaymentStore {
   /** Atomically claims the key: exactly one concurrent caller gets `reserved: true`. */
