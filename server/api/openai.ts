@@ -8,9 +8,11 @@
 // stream: the payment commits on-chain to the attribution record, which needs the full output.
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { AttributionRecord } from "../attribution/index.ts";
+import type { Network, PaymentContext, PaymentScheme } from "@royalty402/fastify-x402";
+import { tokenize, type AttributionRecord } from "../attribution/index.ts";
 import { runPaidInference } from "../inference.ts";
 import type { ChatMessage, CompletionRequest, ServedModel } from "../models/index.ts";
+import { maximumPrice, meteredPrice, priceListing } from "../models/pricing.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema, paymentRequiredSchema } from "./schemas.ts";
@@ -20,21 +22,34 @@ import { attributionPath } from "../util/urls.ts";
 interface Prepared {
   model: ServedModel;
   request: CompletionRequest;
+  /** The most this request can cost: what `exact` charges and `upto` signs. */
   price: bigint;
+  promptTokens: number;
   stream: boolean;
   includeUsage: boolean;
 }
 
 const prepared = new WeakMap<FastifyRequest, Prepared>();
+/** The schemes the paid routes offer, per app context (set by openAiRoutes). */
+const offered = new WeakMap<AppContext, readonly PaymentScheme[]>();
 const TOP_CONTRIBUTORS = 10;
 
-function priceOf(model: ServedModel, maxTokens: number): bigint {
-  return model.config.pricePerRequest + model.config.pricePerMaxToken * BigInt(maxTokens);
+/** The offers a challenge for a request at the default max_tokens (and an empty prompt) would carry. */
+function offersOf(ctx: AppContext, m: ServedModel, amount: bigint) {
+  const offer = {
+    network: ctx.network as Network,
+    asset: { address: ctx.token.address, name: ctx.token.name, version: ctx.token.version },
+    payTo: m.splitter,
+    amount,
+    maxTimeoutSeconds: 300,
+  };
+  return (offered.get(ctx) ?? []).map((scheme) => scheme.requirements(offer));
 }
 
 /** The public description of a model (GET /v1/models). */
 export function modelListing(ctx: AppContext, m: ServedModel) {
   const c = m.config;
+  const atDefault = maximumPrice(c.price, 0, c.defaultMaxTokens);
   return {
     id: m.id,
     object: "model",
@@ -49,16 +64,19 @@ export function modelListing(ctx: AppContext, m: ServedModel) {
     payTo: m.splitter,
     splitterDeployed: m.deployed,
     price: {
-      perRequest: c.pricePerRequest.toString(),
-      perMaxToken: c.pricePerMaxToken.toString(),
+      ...priceListing(c.price),
+      /** Older name of perOutputToken (exact charges it for every max_tokens token). */
+      perMaxToken: c.price.perOutputToken.toString(),
       defaultMaxTokens: c.defaultMaxTokens,
       maxTokensLimit: c.maxTokensLimit,
-      /** The amount a request with the default max_tokens costs. */
-      default: priceOf(m, c.defaultMaxTokens).toString(),
+      /** The most a request with an empty prompt and the default max_tokens costs. */
+      default: atDefault.toString(),
       asset: ctx.token.address,
       symbol: ctx.token.symbol,
       decimals: ctx.token.decimals,
     },
+    /** The x402 offers of such a request's challenge (exact charges the maximum; upto settles the tokens generated). */
+    accepts: offersOf(ctx, m, atDefault),
     split: {
       ownerBps: m.splitterConfig.ownerBps,
       protocolBps: m.splitterConfig.protocolBps,
@@ -138,9 +156,11 @@ function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"
     body.stop === undefined || body.stop === null ? [] : (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s.length > 0);
   // Fail before payment if the model cannot answer (e.g. its datanet is still empty).
   ctx.datanets.index(model.config.datanet);
+  const promptTokens = tokenize(prompt).length;
   return {
     model,
-    price: priceOf(model, maxTokens),
+    price: maximumPrice(model.config.price, promptTokens, maxTokens),
+    promptTokens,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
     request: {
@@ -172,6 +192,12 @@ function summary(record: AttributionRecord, outputId: string, recordHash: string
   };
 }
 
+/** With a metered scheme (upto): the price of the tokens used, which is what settles. */
+function metered(p: Prepared, payment: PaymentContext, usage: { promptTokens: number; completionTokens: number }) {
+  if (payment.requirements.scheme !== "upto") return {};
+  return { usage: meteredPrice(p.model.config.price, usage, payment.amount) };
+}
+
 async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, kind: "chat" | "text") {
   const p = prepared.get(request)!;
   const payment = request.x402!;
@@ -188,7 +214,7 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
     signal: controller.signal,
   });
   const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
-  payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
+  payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl, ...metered(p, payment, result) });
 
   const attribution = summary(record, outputId, recordHash, recordUrl);
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${outputId.slice(2)}`;
@@ -223,9 +249,12 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   return reply.send(Readable.from(sseEvents(events)));
 }
 
-export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext; schemes?: readonly PaymentScheme[] }): Promise<void> {
   const { ctx } = opts;
+  const schemes = opts.schemes ?? [];
+  offered.set(ctx, schemes);
   const paidRoute = (description: string) => ({
+    ...(schemes.length > 0 ? { scheme: schemes.map((s) => s.scheme) } : {}),
     resource: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
@@ -243,7 +272,9 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
         description:
           "Without a PAYMENT-SIGNATURE header the answer is 402 with " +
           "a PAYMENT-REQUIRED challenge (payTo: the model's splitter; " +
-          "amount: pricePerRequest + pricePerMaxToken × max_tokens). With a valid payment the output is generated, attributed, " +
+          "amount: perRequest + perPromptToken × prompt tokens + perOutputToken × max_tokens, the most it can cost; `exact` " +
+          "charges it, `upto` signs it and settles the price of the tokens generated). " +
+          "With a valid payment the output is generated, attributed, " +
           "settled, and returned with an `attribution` summary; PAYMENT-RESPONSE names the output id and record URL. `stream: " +
           "true` answers with server-sent events after settlement.",
         tags: ["models"],

@@ -7,6 +7,7 @@ export {
   type ServerConfig,
   type Secrets,
   type ModelConfig,
+  type ModelPrice,
   type DatanetConfig,
   type EpochsSection,
   type UpstreamConfig,
