@@ -3,16 +3,18 @@
 //
 // Order of checks on a paid route: body schema (400) -> model and parameters (404/400) ->
 // payment (402/409, the x402 plugin) -> generate, attribute, store the record (inference.ts) -> settle
-// (the settle call carries the output id and the record hash) -> respond. With `stream: true`
-// the whole output is generated, attributed and SETTLED before the first byte of the event
-// stream: the payment commits on-chain to the attribution record, which needs the full output.
+// (the settle call carries the output id and the record hash) -> respond. With `stream: true` and
+// `exact` the whole output is generated, attributed and SETTLED before the first byte of the
+// event stream (the payment commits on-chain to the attribution record, which needs the full
+// output); with `upto` it streams as generated and settles at the end (openai-stream.ts).
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Network, PaymentContext, PaymentScheme } from "@royalty402/fastify-x402";
-import { tokenize, type AttributionRecord } from "../attribution/index.ts";
+import type { Network, PaymentScheme } from "@royalty402/fastify-x402";
+import { tokenize } from "../attribution/index.ts";
 import { runPaidInference } from "../inference.ts";
 import type { ChatMessage, CompletionRequest, ServedModel } from "../models/index.ts";
-import { maximumPrice, meteredPrice, priceListing } from "../models/pricing.ts";
+import { maximumPrice, priceListing } from "../models/pricing.ts";
+import { metered, streamMetered, summary, usageOf } from "./openai-stream.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema, paymentRequiredSchema } from "./schemas.ts";
@@ -32,7 +34,6 @@ interface Prepared {
 const prepared = new WeakMap<FastifyRequest, Prepared>();
 /** The schemes the paid routes offer, per app context (set by openAiRoutes). */
 const offered = new WeakMap<AppContext, readonly PaymentScheme[]>();
-const TOP_CONTRIBUTORS = 10;
 
 /** The offers a challenge for a request at the default max_tokens (and an empty prompt) would carry. */
 function offersOf(ctx: AppContext, m: ServedModel, amount: bigint) {
@@ -176,32 +177,14 @@ function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"
   };
 }
 
-function summary(record: AttributionRecord, outputId: string, recordHash: string, recordUrl: string) {
-  const top = [...record.contributors]
-    .sort((a, b) => b.ppm - a.ppm || (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1))
-    .slice(0, TOP_CONTRIBUTORS);
-  return {
-    outputId,
-    recordHash,
-    recordUrl,
-    indexRoot: record.indexRoot,
-    algorithm: record.algorithm,
-    contributors: top.map((c) => ({ address: c.address, ppm: c.ppm })),
-    contributorCount: record.contributors.length,
-    unattributedPpm: record.unattributedPpm,
-  };
-}
-
-/** With a metered scheme (upto): the price of the tokens used, which is what settles. */
-function metered(p: Prepared, payment: PaymentContext, usage: { promptTokens: number; completionTokens: number }) {
-  if (payment.requirements.scheme !== "upto") return {};
-  return { usage: meteredPrice(p.model.config.price, usage, payment.amount) };
-}
-
 async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, kind: "chat" | "text") {
   const p = prepared.get(request)!;
   const payment = request.x402!;
   const { model } = p;
+  if (p.stream && payment.requirements.scheme === "upto") {
+    const job = { model, request: p.request, kind, includeUsage: p.includeUsage, baseUrl: ctx.baseUrl(request) };
+    return streamMetered(ctx, request, reply, job);
+  }
   const controller = new AbortController();
   // The client went away: stop a proxied generation (the plugin releases the reservation).
   reply.raw.once("close", () => {
@@ -214,16 +197,12 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
     signal: controller.signal,
   });
   const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
-  payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl, ...metered(p, payment, result) });
+  payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl, ...metered(model, payment, result) });
 
   const attribution = summary(record, outputId, recordHash, recordUrl);
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${outputId.slice(2)}`;
   const created = Math.floor(Date.now() / 1000);
-  const usage = {
-    prompt_tokens: result.promptTokens,
-    completion_tokens: result.completionTokens,
-    total_tokens: result.promptTokens + result.completionTokens,
-  };
+  const usage = usageOf(result);
   const base = { id, created, model: model.id, system_fingerprint: result.fingerprint };
 
   if (!p.stream) {

@@ -43,6 +43,11 @@ export interface BackendContext {
 export interface ModelBackend {
   readonly kind: "infinigram" | "proxy";
   complete(request: CompletionRequest, context: BackendContext): Promise<CompletionResult>;
+  /**
+   * Generates while handing each piece of text to `onPiece` as it comes. When `context.signal`
+   * aborts (the client left) it ends early and returns what was generated so far.
+   */
+  stream?(request: CompletionRequest, context: BackendContext, onPiece: (piece: string) => void): Promise<CompletionResult>;
 }
 
 /** A backend failure with an HTTP status and reason code (nothing is charged: the handler fails). */

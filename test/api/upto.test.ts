@@ -2,7 +2,9 @@
 // the reference client (@x402/fetch + @x402/evm/upto/client 2.27.0, unmodified, with the
 // eip2612GasSponsoring extension so it needs no approval transaction), the host's embedded
 // facilitator settles through the splitter. The model is a proxy to a scripted upstream (a test
-// double for an LLM: it answers 40 tokens of a Brown-corpus passage whatever it is asked).
+// double for an LLM: it answers 40 tokens of a Brown-corpus passage whatever it is asked, a
+// stream paced 20 ms a token). Streams are read with fetch and an SSE reader here: the `openai`
+// package is not among the dependencies yet.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +41,7 @@ const docs = loadBrownCorpus(12);
 const PIECES = Array.from(tokenize(docs[1].text).subarray(0, 40), (t) => detokenize([t]));
 
 beforeAll(async () => {
-  upstream = await scriptedUpstream({ pieces: PIECES });
+  upstream = await scriptedUpstream({ pieces: PIECES, paceMs: 20 });
   chain = await connectChain();
   const { ethers, signers, connection } = chain;
   const [, owner, oracle, guardian] = signers;
@@ -59,7 +61,7 @@ beforeAll(async () => {
       },
       facilitator: { mode: "embedded", maxWaitMs: 20 },
       dataDir,
-      epochs: { checkIntervalSeconds: 3600 },
+      epochs: { checkIntervalSeconds: 3600, publishTexts: true },
       datanets: [{ id: "brown", seed: { corpus: "brown", documents: 12, contributors: 6 } }],
       models: [
         {
@@ -162,7 +164,7 @@ describe("per-token prices and the upto offer", () => {
 });
 
 describe("paying with the reference upto client", () => {
-  it("a 40-token answer to a 2,000-max request is charged its metered price, in one transfer agent → splitter, linked to its record", async () => {
+  it("a 40-token answer to a 2,000-max request: the metered price, one transfer agent → splitter, linked to its record", async () => {
     const wallet = await payer(10_000_000n);
     const before = { payer: await balanceOf(wallet.account.address), splitter: await balanceOf(splitter()), calls: upstream.calls };
     const res = await post(uptoFetch(wallet));
@@ -251,5 +253,115 @@ describe("bad upto payments: a 4xx with a reason, nothing charged, the model nev
     expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(/nonce|replayed/);
     expect(upstream.calls).toBe(calls);
     expect(await balanceOf(wallet.account.address)).toBe(10_000_000n - paid);
+  });
+});
+
+/** Reads the `data:` events of a server-sent event stream as they arrive. */
+async function* events(res: Response): AsyncGenerator<any> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(bytes, { stream: true });
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+      const data = buffer.slice(0, end).replace(/^data: /, "");
+      buffer = buffer.slice(end + 2);
+      yield data === "[DONE]" ? data : JSON.parse(data);
+    }
+  }
+}
+
+const streamBody = () =>
+  JSON.stringify({
+    model: MODEL,
+    max_tokens: MAX_TOKENS,
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: "user", content: "Tell me about Austin." }],
+  });
+const priceOf = (promptTokens: number, completionTokens: number) =>
+  PRICE.perRequest + PRICE.perPromptToken * BigInt(promptTokens) + PRICE.perOutputToken * BigInt(completionTokens);
+
+describe("streaming with upto", () => {
+  it("tokens arrive before the upstream finishes; the last event carries the receipt of the metered price", async () => {
+    const wallet = await payer(10_000_000n);
+    const res = await post(uptoFetch(wallet), streamBody());
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    let text = "";
+    let piecesWhenFirstArrived = -1;
+    const all: any[] = [];
+    for await (const event of events(res)) {
+      all.push(event);
+      const piece = event?.choices?.[0]?.delta?.content;
+      if (piece && piecesWhenFirstArrived < 0) piecesWhenFirstArrived = upstream.streamedPieces;
+      if (piece) text += piece;
+    }
+    expect(piecesWhenFirstArrived).toBeGreaterThan(0);
+    expect(piecesWhenFirstArrived).toBeLessThan(PIECES.length);
+    expect(text).toBe(PIECES.join(""));
+    expect(all.at(-1)).toBe("[DONE]");
+    const usage = all.at(-2).usage;
+    expect(usage.completion_tokens).toBe(40);
+    const last = all.at(-3);
+    const charged = priceOf(usage.prompt_tokens, 40);
+    expect(last.x402).toMatchObject({ status: "settled", settlement: { success: true, amount: charged.toString() } });
+    expect(last.x402.settlement.extra.outputId).toBe(last.attribution.outputId);
+    expect(last.attribution.recordUrl).toContain(last.attribution.outputId);
+    expect(await balanceOf(wallet.account.address)).toBe(10_000_000n - charged);
+  });
+
+  it("a client leaving mid-stream is charged for exactly the text generated, which the record covers", async () => {
+    const wallet = await payer(10_000_000n, { approvePermit2: true });
+    const payload = await signUpto(wallet, await challenge());
+    const controller = new AbortController();
+    const res = await fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) },
+      body: streamBody(),
+      signal: controller.signal,
+    });
+    expect(res.status).toBe(200);
+    let received = "";
+    let pieces = 0;
+    try {
+      for await (const event of events(res)) {
+        const piece = event?.choices?.[0]?.delta?.content;
+        if (piece) received += piece;
+        if (piece && ++pieces === 5) controller.abort();
+      }
+    } catch {
+      // aborted
+    }
+    const payerKey = wallet.account.address.toLowerCase();
+    let row: Awaited<ReturnType<typeof server.context.ledger.listPayments>>[number] | undefined;
+    for (let i = 0; i < 100 && row?.status !== "settled"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      row = (await server.context.ledger.listPayments({ modelId: MODEL, limit: 1000 })).find((p) => p.payer === payerKey);
+    }
+    expect(row).toMatchObject({ status: "settled" });
+    const recorded = server.context.texts!.load(row!.outputId!)!.output;
+    expect(recorded.startsWith(received)).toBe(true);
+    expect(PIECES.join("").startsWith(recorded)).toBe(true);
+    expect(recorded.length).toBeLessThan(PIECES.join("").length);
+    const charged = priceOf(tokenize("Tell me about Austin.").length, tokenize(recorded).length);
+    expect(row!.amount).toBe(charged.toString());
+    expect(await balanceOf(wallet.account.address)).toBe(10_000_000n - charged);
+    const output = await server.context.ledger.getOutput(row!.outputId!);
+    expect(JSON.parse(output!.record).outputTokens).toBe(tokenize(recorded).length);
+  });
+
+  it("with exact, a stream still settles before its first byte and charges the maximum", async () => {
+    const required = decodePaymentRequiredHeader((await post(fetch)).headers.get("payment-required")!);
+    const { registerExactEvmScheme } = await import("@x402/evm/exact/client");
+    const wallet = await payer(10_000_000n);
+    const client = new x402Client();
+    registerExactEvmScheme(client, { signer: wallet.account });
+    const res = await post(wrapFetchWithPayment(fetch, allowTestToken(client)), streamBody());
+    expect(res.status).toBe(200);
+    const exact = required.accepts.find((a) => a.scheme === "exact")!;
+    expect(decodePaymentResponseHeader(res.headers.get("payment-response")!)).toMatchObject({ success: true, amount: exact.amount });
+    const all: any[] = [];
+    for await (const event of events(res)) all.push(event);
+    expect(all.some((e) => e?.x402)).toBe(false);
   });
 });

@@ -17,6 +17,7 @@ import type { Runtime } from "./options.ts";
 import { Reason } from "./reasons.ts";
 import { responseExtra, sendPending, settlementHeader } from "./receipts.ts";
 import type { PaymentStatus } from "./store.ts";
+import { isDeferred } from "./streaming.ts";
 import type { PaymentContext, SettleHookContext } from "./types.ts";
 
 /** States a request of this process may still move forward. */
@@ -30,7 +31,7 @@ export async function settleOnSend(
   body: unknown,
 ): Promise<unknown> {
   const state = admitted.get(request);
-  if (!state || state.finished) return body;
+  if (!state || state.finished || isDeferred(request)) return body;
   if (reply.statusCode >= 400) {
     await release(rt, request, state, `handler_status_${reply.statusCode}`, "handler_failed");
     return body;
@@ -54,19 +55,19 @@ export async function settleOnSend(
 }
 
 /** What this payment settles: a metered scheme's amount (upto: the handler's usage), else the accepted amount. */
-function meteredAmount({ ctx, scheme }: AdmittedPayment): string {
+export function meteredAmount({ ctx, scheme }: AdmittedPayment): string {
   const usage = ctx.output.usage !== undefined ? { usage: ctx.output.usage } : {};
   return (scheme.settlementRequirements?.({ payload: ctx.payload, requirements: ctx.requirements, ...usage }) ?? ctx.requirements).amount;
 }
 
 /** The facilitator's settled amount when it is a plausible one (at most the authorized maximum), else what was asked. */
-function settledAmount(result: SettleResponse, ctx: PaymentContext, metered: string): string {
+export function settledAmount(result: SettleResponse, ctx: PaymentContext, metered: string): string {
   const answered = result.amount;
   return typeof answered === "string" && /^[0-9]{1,78}$/.test(answered) && BigInt(answered) <= ctx.amount ? answered : metered;
 }
 
 /** The ledger's amount field, written only when it differs from the reserved one (a metered scheme). */
-const amountField = (ctx: PaymentContext, amount: string) => (amount === ctx.amount.toString() ? {} : { amount });
+export const amountField = (ctx: PaymentContext, amount: string) => (amount === ctx.amount.toString() ? {} : { amount });
 
 /** Records the facilitator's answer and turns the reply into what the payer is owed. */
 async function answerSettlement(
@@ -208,7 +209,7 @@ async function holdAndJournal(
 }
 
 /** Runs the settle hooks and settles (through the scheme or the facilitator); a throw becomes a failed answer. */
-async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayment): Promise<SettleResponse> {
+export async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayment): Promise<SettleResponse> {
   const { ctx, scheme } = state;
   const hookContext: SettleHookContext = { request, payment: ctx, paymentPayload: ctx.payload, requirements: ctx.requirements };
   const failed = (reason: string, message?: string): SettleResponse => ({
