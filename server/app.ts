@@ -16,6 +16,7 @@ import fp from "fastify-plugin";
 import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import { adminRoutes } from "./api/admin.ts";
+import { dataAccessRoutes } from "./api/data-access.ts";
 import { answerClientError, installErrorHandling } from "./api/errors.ts";
 import { openAiRoutes } from "./api/openai.ts";
 import { opsRoutes } from "./api/ops.ts";
@@ -147,6 +148,7 @@ const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
     });
     await app.register(openAiRoutes, { ctx: context, schemes });
     await app.register(publicRoutes, { ctx: context });
+    await app.register(dataAccessRoutes, { ctx: context });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });
     await app.register(opsRoutes, { ctx: context });
     if (embedded && config.facilitator.mode === "embedded" && config.facilitator.expose) {

@@ -16,7 +16,7 @@ import { EpochDocuments, EpochScheduler, TextStore, type CloseContext } from "./
 import { SerialQueue } from "./util/serial.ts";
 import { EmbeddedFacilitator } from "./facilitator/index.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
-import { ModelRegistry, type ServedModel } from "./models/index.ts";
+import { ModelRegistry, type Payee } from "./models/index.ts";
 import { DatanetError, DatanetService } from "./datanets/index.ts";
 import { epochPath } from "./util/urls.ts";
 
@@ -130,6 +130,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     log,
   });
   for (const [i, m] of config.models.entries()) await models.add(m, `models[${i}]`);
+  for (const [i, d] of config.datanets.entries()) if (d.access) await models.addSeller(d.id, d.access, `datanets[${i}].access`);
   const registry = new ModelFile(join(config.dataDir, "registry.json"));
   await addRegisteredModels(config, registry, models, datanets, log);
 
@@ -215,7 +216,7 @@ function openEpochs(config: ServerConfig, d: EpochDeps) {
     docs,
     texts,
     uriFor: d.uriFor,
-    ensureDeployed: async (model: ServedModel) => {
+    ensureDeployed: async (model: Payee) => {
       const was = model.deployed;
       await d.models.ensureDeployed(model);
       // A splitter just created: the embedded facilitator must look at its code again.

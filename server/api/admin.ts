@@ -125,8 +125,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     },
     async (request) => {
       const modelId = request.body?.model;
-      if (modelId !== undefined && !ctx.models.get(modelId))
-        throw new ApiError(404, "model_not_found", `The model \`${modelId}\` does not exist`);
+      if (modelId !== undefined && !ctx.models.payee(modelId))
+        throw new ApiError(404, "model_not_found", `The model \`${modelId}\` does not exist (a datanet's access: datanet:<id>)`);
       return { results: await ctx.scheduler.closeNow(modelId) };
     },
   );
@@ -143,7 +143,7 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       },
     },
     async (request) => {
-      const model = ctx.models.get(request.body.model);
+      const model = ctx.models.payee(request.body.model);
       if (!model) throw new ApiError(404, "model_not_found", `The model \`${request.body.model}\` does not exist`);
       try {
         return await ctx.scheduler.repost(model);

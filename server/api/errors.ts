@@ -157,7 +157,12 @@ export function openAiErrorShape(request: FastifyRequest, reply: FastifyReply, p
     return payload;
   }
   if (!body || typeof body !== "object" || typeof (body as { error?: unknown }).error !== "string") return payload;
-  const { error, message, ...rest } = body as { error: string; message?: unknown };
+  const { error, message, x402Version, accepts, ...rest } = body as {
+    error: string;
+    message?: unknown;
+    x402Version?: unknown;
+    accepts?: unknown;
+  };
   // The plain challenge carries x402's human-readable "Payment required" rather than a code.
   const isCode = /^[a-z0-9_]+$/.test(error);
   const code = isCode ? error : reply.statusCode === 402 ? "payment_required" : "error";
@@ -166,5 +171,7 @@ export function openAiErrorShape(request: FastifyRequest, reply: FastifyReply, p
     code === "payment_required" && typeof message !== "string"
       ? `${text}: pay with x402 (the PAYMENT-REQUIRED header holds the requirements) and retry with PAYMENT-SIGNATURE`
       : text;
-  return JSON.stringify(errorBody(request.url, reply.statusCode, code, explained, rest));
+  const shaped = errorBody(request.url, reply.statusCode, code, explained, rest);
+  // The x402 v1 challenge stays at the top level, where v1 clients read it (`error` keeps OpenAI's shape).
+  return JSON.stringify(x402Version === 1 ? { x402Version, ...shaped, accepts } : shaped);
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { getAddress, isAddress } from "ethers";
 import type { ParsedEpoch } from "../epochs/index.ts";
 import type { EpochSummary, OutputRecord } from "../ledger/types.ts";
-import type { ServedModel } from "../models/index.ts";
+import { accessPayeeId, type Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { AppContext } from "./context.ts";
 import { ApiError } from "./errors.ts";
@@ -15,7 +15,7 @@ const BYTES32 = /^(0x)?[0-9a-fA-F]{64}$/;
 function epochSummary(ctx: AppContext, parsed: ParsedEpoch) {
   const { record, doc } = parsed;
   return {
-    model: ctx.models.bySplitter(record.splitter)?.id ?? null,
+    model: ctx.models.payeeBySplitter(record.splitter)?.id ?? null,
     splitter: getAddress(record.splitter),
     epoch: record.epoch,
     /** posting: written and being posted; posted: on-chain, in its challenge period; active: claimable; vetoed. */
@@ -57,7 +57,7 @@ function attributionRoutes(app: FastifyInstance, ctx: AppContext): void {
       const output = await ctx.ledger.getOutput(outputId);
       if (!output) throw new ApiError(404, "output_not_found", `no output ${JSON.stringify(raw)}`);
       const payment = output.paymentKey ? await ctx.ledger.getPayment(output.paymentKey) : null;
-      const model = ctx.models.get(output.modelId);
+      const model = ctx.models.payee(output.modelId);
       const epoch = output.epoch !== null && model ? await epochInclusion(ctx, output, model.splitter, output.epoch) : null;
       return {
         outputId: output.outputId,
@@ -119,7 +119,7 @@ function contributorRoutes(app: FastifyInstance, ctx: AppContext): void {
       const address = getAddress(request.params.address.toLowerCase());
       const models = [];
       const totals = { earned: 0n, claimed: 0n, claimable: 0n, pending: 0n };
-      for (const model of ctx.models.list()) {
+      for (const model of ctx.models.payees()) {
         const entry = await modelEarnings(ctx, model, address);
         if (!entry) continue;
         totals.earned += BigInt(entry.earned);
@@ -145,7 +145,7 @@ function contributorRoutes(app: FastifyInstance, ctx: AppContext): void {
 }
 
 /** One model's line of a contributor's earnings, or null when the account neither earned nor claimed anything there. */
-async function modelEarnings(ctx: AppContext, model: ServedModel, address: string) {
+async function modelEarnings(ctx: AppContext, model: Payee, address: string) {
   // Earned: the account's leaf in the newest epoch on-chain and not vetoed (indexed rows, no document).
   const rows = await ctx.ledger.listEpochSummaries(model.splitter);
   const latest = rows.filter((e) => e.status !== "vetoed" && e.txHash !== null).at(-1);
@@ -201,7 +201,7 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
       const only = request.query.model;
       let splitter: string | undefined;
       if (only !== undefined) {
-        const model = ctx.models.get(only);
+        const model = ctx.models.payee(only);
         if (!model) throw new ApiError(404, "model_not_found", `The model \`${only}\` does not exist`);
         splitter = model.splitter;
       }
@@ -236,7 +236,7 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
 /** An epoch as GET /epochs lists it: the indexed columns of its row. */
 function epochListEntry(ctx: AppContext, r: EpochSummary) {
   return {
-    model: ctx.models.bySplitter(r.splitter)?.id ?? null,
+    model: ctx.models.payeeBySplitter(r.splitter)?.id ?? null,
     splitter: getAddress(r.splitter),
     epoch: r.epoch,
     status: r.txHash === null && r.status === "posted" ? "posting" : r.status,
@@ -262,6 +262,7 @@ function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
         id,
         description: ctx.datanets.config(id).description,
         index: ctx.datanets.info(id),
+        access: accessSummary(ctx, id),
         models: ctx.models
           .list()
           .filter((m) => m.config.datanet === id)
@@ -284,6 +285,7 @@ function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
       const described = await ctx.datanets.describe(request.params.id);
       return {
         ...described,
+        access: accessSummary(ctx, request.params.id),
         models: ctx.models
           .list()
           .filter((m) => m.config.datanet === request.params.id)
@@ -291,4 +293,18 @@ function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
       };
     },
   );
+}
+
+/** What a datanet sells directly (null: nothing; it earns through models only); details at /datanets/:id/documents. */
+function accessSummary(ctx: AppContext, id: string) {
+  const access = ctx.datanets.config(id).access;
+  const payee = ctx.models.payee(accessPayeeId(id));
+  if (!access || !payee) return null;
+  return {
+    payee: payee.id,
+    payTo: payee.splitter,
+    pricePerSearch: access.pricePerSearch?.toString() ?? null,
+    pricePerDocument: access.sellDocuments ? (access.pricePerDocument?.toString() ?? null) : null,
+    documents: `/datanets/${encodeURIComponent(id)}/documents`,
+  };
 }

@@ -170,7 +170,7 @@ function addEpochCommands(program: Command): void {
   epoch
     .command("close")
     .description("aggregate the settled outputs not yet in an epoch and post the epoch on-chain (admin)")
-    .option("--model <id>", "only this model (default: every model)")
+    .option("--model <id>", "only this model, or datanet:<id> (default: every model and datanet selling access)")
     .option("--server <url>", SERVER)
     .addHelpText("after", "\nNeeds $ROYALTY402_ADMIN_TOKEN.")
     .action(
@@ -199,7 +199,7 @@ function addEpochCommands(program: Command): void {
   epoch
     .command("verify")
     .description("recompute a published epoch from its document (and its records from the datanet index), compare the roots with the chain")
-    .argument("[model]", "model id (the document is read from the server)")
+    .argument("[model]", "model id, or datanet:<id> for a datanet's paid access (the document is read from the server)")
     .argument("[epoch]", "epoch number")
     .option("--server <url>", SERVER)
     .option("--doc <file|url>", "verify this epoch document instead (as published: the `uri` of EpochPosted)")

@@ -8,6 +8,7 @@ export {
   type Secrets,
   type ModelConfig,
   type ModelPrice,
+  type DatanetAccessConfig,
   type DatanetConfig,
   type EpochsSection,
   type UpstreamConfig,

@@ -84,6 +84,29 @@ export interface DatanetConfig {
   /** JSON array (or JSON lines) of {contributor, text}, imported into an empty datanet at start. */
   contributionsFile: string | null;
   minCopyTokens: number;
+  /** Paid data access (search, documents); null: the datanet sells no access (it earns through models only). */
+  access: DatanetAccessConfig | null;
+}
+
+/** What a datanet sells directly, and the terms of its own splitter (the payTo of its access routes). */
+export interface DatanetAccessConfig {
+  /** Atomic token units per search query; null: search is not sold. */
+  pricePerSearch: bigint | null;
+  /** Atomic token units per document (a contribution's full text); only charged when sellDocuments. */
+  pricePerDocument: bigint | null;
+  /** Whether full documents are sold at all (default false: only search passages). */
+  sellDocuments: boolean;
+  /** Most passages one search returns. */
+  maxResults: number;
+  owner: string;
+  ownerBps: number;
+  protocolBps: number;
+  challengePeriod: number;
+  guardian: string | null;
+  protocolRecipient: string | null;
+  /** CREATE2 salt; null: keccak256("royalty402:datanet:" + id). */
+  salt: string | null;
+  createSplitter: boolean;
 }
 
 export interface UpstreamConfig {

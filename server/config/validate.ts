@@ -33,6 +33,7 @@ import {
 import {
   IN_PROCESS,
   type ChainSection,
+  type DatanetAccessConfig,
   type DatanetConfig,
   type EpochsSection,
   type FacilitatorSection,
@@ -87,7 +88,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
   const epochs = epochsSection(root.epochs);
   const admin = object("admin", root.admin ?? {}, ["token"]);
 
-  const datanets = array("datanets", root.datanets, []).map((d, i) => datanetConfig(`datanets[${i}]`, d, resolve));
+  const datanets = array("datanets", root.datanets, []).map((d, i) => datanetConfig(`datanets[${i}]`, d, resolve, chain));
   const ids = new Set<string>();
   datanets.forEach((d, i) => {
     if (ids.has(d.id)) fail(`datanets[${i}].id`, `duplicate datanet id ${JSON.stringify(d.id)}`);
@@ -239,8 +240,13 @@ function epochsSection(v: unknown): EpochsSection {
   };
 }
 
-function datanetConfig(path: string, v: unknown, resolve: (p: string) => string): DatanetConfig {
-  const d = object(path, v, ["id", "description", "seed", "contributionsFile", "minCopyTokens"]);
+function datanetConfig(
+  path: string,
+  v: unknown,
+  resolve: (p: string) => string,
+  chain: Pick<ChainSection, "guardian" | "protocolRecipient">,
+): DatanetConfig {
+  const d = object(path, v, ["id", "description", "seed", "contributionsFile", "minCopyTokens", "access"]);
   let seed: DatanetConfig["seed"] = null;
   if (d.seed !== undefined && d.seed !== null) {
     const s = object(`${path}.seed`, d.seed, ["corpus", "documents", "contributors", "offset"]);
@@ -262,6 +268,58 @@ function datanetConfig(path: string, v: unknown, resolve: (p: string) => string)
         ? null
         : resolve(string(`${path}.contributionsFile`, d.contributionsFile)),
     minCopyTokens: integer(`${path}.minCopyTokens`, d.minCopyTokens, 1, 100_000, 50),
+    access: d.access === undefined || d.access === null ? null : accessConfig(`${path}.access`, d.access, chain),
+  };
+}
+
+const ACCESS_FIELDS = [
+  "pricePerSearch",
+  "pricePerDocument",
+  "sellDocuments",
+  "maxResults",
+  "owner",
+  "ownerBps",
+  "protocolBps",
+  "challengePeriod",
+  "guardian",
+  "protocolRecipient",
+  "salt",
+  "createSplitter",
+] as const;
+
+/** A datanet's paid access: prices, whether documents are sold, and its splitter's terms. */
+function accessConfig(path: string, v: unknown, chain: Pick<ChainSection, "guardian" | "protocolRecipient">): DatanetAccessConfig {
+  const a = object(path, v, ACCESS_FIELDS, SECRET_FIELDS);
+  const price = (name: "pricePerSearch" | "pricePerDocument") =>
+    a[name] === undefined || a[name] === null ? null : amount(`${path}.${name}`, a[name], { positive: true });
+  const pricePerSearch = price("pricePerSearch");
+  const pricePerDocument = price("pricePerDocument");
+  const sellDocuments = boolean(`${path}.sellDocuments`, a.sellDocuments, false);
+  if (sellDocuments && pricePerDocument === null) fail(`${path}.pricePerDocument`, "is required when sellDocuments is true");
+  if (pricePerSearch === null && !sellDocuments)
+    fail(path, "sells nothing: set pricePerSearch and/or sellDocuments with pricePerDocument (or remove access)");
+  const terms = splitterTerms(path, a, chain);
+  return { pricePerSearch, pricePerDocument, sellDocuments, maxResults: integer(`${path}.maxResults`, a.maxResults, 1, 50, 5), ...terms };
+}
+
+/** The terms of a factory splitter (owner, cuts, guardian, protocol recipient, salt), shared by models and datanets. */
+function splitterTerms(path: string, m: Record<string, unknown>, chain: Pick<ChainSection, "guardian" | "protocolRecipient">) {
+  const ownerBps = integer(`${path}.ownerBps`, m.ownerBps, 0, 10_000, 1000);
+  const protocolBps = integer(`${path}.protocolBps`, m.protocolBps, 0, 10_000, 0);
+  if (ownerBps + protocolBps > 10_000)
+    fail(`${path}.protocolBps`, `ownerBps + protocolBps must be at most 10000, got ${ownerBps + protocolBps}`);
+  const protocolRecipient = optionalAddress(`${path}.protocolRecipient`, m.protocolRecipient) ?? chain.protocolRecipient;
+  if (protocolBps > 0 && !protocolRecipient && !m.splitter)
+    fail(`${path}.protocolRecipient`, "is required when protocolBps > 0 (or set chain.protocolRecipient)");
+  return {
+    ownerBps,
+    protocolBps,
+    owner: address(`${path}.owner`, m.owner),
+    challengePeriod: integer(`${path}.challengePeriod`, m.challengePeriod, 1, MAX_UINT32, 1),
+    guardian: optionalAddress(`${path}.guardian`, m.guardian) ?? chain.guardian,
+    protocolRecipient,
+    salt: m.salt === undefined || m.salt === null ? null : bytes32(`${path}.salt`, m.salt),
+    createSplitter: boolean(`${path}.createSplitter`, m.createSplitter, true),
   };
 }
 
@@ -338,14 +396,8 @@ export function modelConfig(
       `${path}.datanet`,
       `names no declared datanet (declared: ${[...ctx.datanets].map((d) => JSON.stringify(d)).join(", ") || "none"})`,
     );
-  const ownerBps = integer(`${path}.ownerBps`, m.ownerBps, 0, 10_000, 1000);
-  const protocolBps = integer(`${path}.protocolBps`, m.protocolBps, 0, 10_000, 0);
-  if (ownerBps + protocolBps > 10_000)
-    fail(`${path}.protocolBps`, `ownerBps + protocolBps must be at most 10000, got ${ownerBps + protocolBps}`);
-  const protocolRecipient = optionalAddress(`${path}.protocolRecipient`, m.protocolRecipient) ?? ctx.chain.protocolRecipient;
   const splitter = optionalAddress(`${path}.splitter`, m.splitter);
-  if (protocolBps > 0 && !protocolRecipient && !splitter)
-    fail(`${path}.protocolRecipient`, "is required when protocolBps > 0 (or set chain.protocolRecipient)");
+  const terms = splitterTerms(path, m, ctx.chain);
   const defaultMaxTokens = integer(`${path}.defaultMaxTokens`, m.defaultMaxTokens, 1, 1_000_000, 128);
   const maxTokensLimit = integer(`${path}.maxTokensLimit`, m.maxTokensLimit, 1, 1_000_000, Math.max(1024, defaultMaxTokens));
   if (defaultMaxTokens > maxTokensLimit) fail(`${path}.defaultMaxTokens`, `must not exceed maxTokensLimit (${maxTokensLimit})`);
@@ -377,15 +429,8 @@ export function modelConfig(
     price,
     defaultMaxTokens,
     maxTokensLimit,
-    ownerBps,
-    protocolBps,
-    owner: address(`${path}.owner`, m.owner),
-    challengePeriod: integer(`${path}.challengePeriod`, m.challengePeriod, 1, MAX_UINT32, 1),
-    guardian: optionalAddress(`${path}.guardian`, m.guardian) ?? ctx.chain.guardian,
-    protocolRecipient,
+    ...terms,
     splitter,
-    salt: m.salt === undefined || m.salt === null ? null : bytes32(`${path}.salt`, m.salt),
-    createSplitter: boolean(`${path}.createSplitter`, m.createSplitter, true),
     upstream,
     maxSuffixTokens: integer(`${path}.maxSuffixTokens`, m.maxSuffixTokens, 1, 4096, 256),
   };

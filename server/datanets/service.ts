@@ -19,6 +19,7 @@ import type { DatanetConfig } from "../config/index.ts";
 import type { ContributionRecord, Ledger } from "../ledger/index.ts";
 import { loadBrownCorpus } from "./corpora.ts";
 import { Datanet } from "./datanet.ts";
+import { passageIndex } from "./search.ts";
 
 export interface IndexInfo {
   indexRoot: string;
@@ -158,6 +159,7 @@ export class DatanetService {
       saveIndex(index, dir);
     }
     prepareAttribution(index); // the word view and background set, so the first paid request does not build them
+    if (s.config.access) passageIndex(index); // likewise the search passages of a datanet selling access
     const info: IndexInfo = {
       indexRoot: index.indexRoot,
       contributions: rows.length,

@@ -15,7 +15,7 @@
 import type { Provider, Signer } from "ethers";
 import { AttributionError, parseRecord } from "../attribution/index.ts";
 import { isLedgerError, type EpochRecord, type Ledger } from "../ledger/index.ts";
-import type { ServedModel } from "../models/index.ts";
+import type { Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
 import type { SerialQueue } from "../util/serial.ts";
@@ -37,7 +37,7 @@ export interface CloseContext {
   docs: EpochDocuments;
   texts: TextStore | null;
   uriFor(splitter: string, epoch: number): string;
-  ensureDeployed(model: ServedModel): Promise<void>;
+  ensureDeployed(model: Payee): Promise<void>;
   now(): number;
   /** Highest epoch number seen per splitter (lower-case), so lookups need not read every document. */
   latestKnown: Map<string, number>;
@@ -108,7 +108,7 @@ export async function latestEpoch(ctx: CloseContext, splitter: string): Promise<
 const finished = (e: EpochRecord) => (e.status === "active" || e.status === "vetoed") && e.txHash !== null;
 
 /** Brings an epoch row to its final state: outputs assigned, posted, roots checked, tx recorded. */
-async function finishEpoch(ctx: CloseContext, model: ServedModel, record: EpochRecord): Promise<EpochRecord> {
+async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord): Promise<EpochRecord> {
   if (record.status === "vetoed") return record;
   const { doc } = ctx.docs.parse(record);
   await ctx.ledger.assignOutputsToEpoch(
@@ -157,7 +157,7 @@ async function finishEpoch(ctx: CloseContext, model: ServedModel, record: EpochR
  * Closes the next epoch of `model` if at least `minOutputs` settled outputs wait for one.
  * Finishes an unfinished previous epoch first (after a crash or another instance's attempt).
  */
-export async function closeEpoch(ctx: CloseContext, model: ServedModel, options: { minOutputs?: number } = {}): Promise<CloseResult> {
+export async function closeEpoch(ctx: CloseContext, model: Payee, options: { minOutputs?: number } = {}): Promise<CloseResult> {
   const minOutputs = Math.max(1, options.minOutputs ?? 1);
   const splitter = model.splitter;
   let latest = await latestEpoch(ctx, splitter);
@@ -270,7 +270,7 @@ async function receivedForEpoch(
 }
 
 /** Moves posted epochs whose challenge period ended to "active" (and notices vetoes). */
-export async function refreshEpochs(ctx: CloseContext, model: ServedModel): Promise<EpochRecord | null> {
+export async function refreshEpochs(ctx: CloseContext, model: Payee): Promise<EpochRecord | null> {
   const latest = await latestEpoch(ctx, model.splitter);
   if (!latest || finished(latest)) return latest;
   // Unfinished rows (posted, awaiting their challenge period, or left by a crashed instance).

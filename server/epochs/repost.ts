@@ -4,7 +4,7 @@
 // under the same number and runs a new challenge period. Idempotent: if an earlier repost
 // reached the chain but was not recorded (a crash), it is only recorded.
 import type { EpochRecord } from "../ledger/index.ts";
-import type { ServedModel } from "../models/index.ts";
+import type { Payee } from "../models/index.ts";
 import { postEpoch, splitterContract } from "./chain.ts";
 import { EpochMismatchError, latestEpoch, postedOnChain, statusOf, type CloseContext } from "./closer.ts";
 
@@ -35,7 +35,7 @@ function revertReason(error: unknown): string {
   return e.revert?.name ?? e.shortMessage ?? (e.message ?? String(error)).split("\n")[0];
 }
 
-export async function repostVetoedEpoch(ctx: CloseContext, model: ServedModel): Promise<RepostResult> {
+export async function repostVetoedEpoch(ctx: CloseContext, model: Payee): Promise<RepostResult> {
   const latest = await latestEpoch(ctx, model.splitter);
   if (latest?.status !== "vetoed") {
     throw new RepostRefused(
@@ -66,7 +66,7 @@ export async function repostVetoedEpoch(ctx: CloseContext, model: ServedModel): 
   };
 }
 
-async function post(ctx: CloseContext, model: ServedModel, record: EpochRecord): Promise<void> {
+async function post(ctx: CloseContext, model: Payee, record: EpochRecord): Promise<void> {
   const oracle = ctx.oracle;
   if (!oracle) throw new RepostRefused("no_oracle", `this server has no oracle key to repost epoch ${record.epoch} of ${model.id}`);
   const { doc } = ctx.docs.parse(record);

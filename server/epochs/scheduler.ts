@@ -5,7 +5,7 @@
 // instances (see closer.ts).
 import { EventEmitter } from "node:events";
 import type { EpochsSection } from "../config/index.ts";
-import type { ModelRegistry, ServedModel } from "../models/index.ts";
+import type { ModelRegistry, Payee } from "../models/index.ts";
 import { EpochMismatchError, closeEpoch, refreshEpochs, type CloseContext, type CloseResult } from "./closer.ts";
 import { repostVetoedEpoch, type RepostResult } from "./repost.ts";
 import { KeyedQueues } from "../util/serial.ts";
@@ -61,31 +61,30 @@ export class EpochScheduler extends EventEmitter<{ result: [CloseResult]; error:
     if (!this.schedule.enabled || count === null || this.stopped) return;
     const n = (this.sinceCheck.get(modelId) ?? 0) + 1;
     this.sinceCheck.set(modelId, n);
-    const model = this.models.get(modelId);
+    const model = this.models.payee(modelId);
     if (n >= count && model) this.trigger(model, count);
   }
 
   /** Closes an epoch of one model (or every model) now, whatever the schedule says. */
   async closeNow(modelId?: string): Promise<CloseResult[]> {
-    const targets =
-      modelId === undefined ? this.models.list() : [this.models.get(modelId)].filter((m): m is ServedModel => m !== undefined);
+    const targets = modelId === undefined ? this.models.payees() : [this.models.payee(modelId)].filter((m): m is Payee => m !== undefined);
     return Promise.all(targets.map((m) => this.run(m, 1)));
   }
 
   /** Reposts the model's vetoed epoch (repost.ts) in its queue; its epochs then resume. */
-  async repost(model: ServedModel): Promise<RepostResult> {
+  async repost(model: Payee): Promise<RepostResult> {
     const result = await this.queues.run(model.id, () => repostVetoedEpoch(this.ctx, model));
     this.halted.delete(model.id);
     this.log.warn({ ...result }, "vetoed epoch reposted by the operator: epochs of this model resume");
     return result;
   }
 
-  private trigger(model: ServedModel, minOutputs: number): void {
+  private trigger(model: Payee, minOutputs: number): void {
     if (this.busy.has(model.id) || this.halted.has(model.id)) return;
     void this.run(model, minOutputs).catch(() => undefined);
   }
 
-  private run(model: ServedModel, minOutputs: number): Promise<CloseResult> {
+  private run(model: Payee, minOutputs: number): Promise<CloseResult> {
     this.busy.add(model.id);
     const job = this.queues.run(model.id, async () => {
       this.sinceCheck.set(model.id, 0);
@@ -114,7 +113,7 @@ export class EpochScheduler extends EventEmitter<{ result: [CloseResult]; error:
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    for (const model of this.models.list()) {
+    for (const model of this.models.payees()) {
       if (this.busy.has(model.id) || this.halted.has(model.id)) continue;
       try {
         const latest = await refreshEpochs(this.ctx, model);

@@ -7,6 +7,7 @@ import { reattribute } from "../attribution/attribute.ts";
 import { canonicalJson, textHash } from "../attribution/canonical.ts";
 import { hashRecord } from "../attribution/record.ts";
 import type { SuffixIndex } from "../attribution/suffix-index.ts";
+import { ACCESS_ALGORITHM, recomputeAccess } from "../datanets/access.ts";
 import { buildEpoch, epochInputOf, EPOCH_FORMAT, type EpochDocument } from "./build.ts";
 import { readPostedEpoch, type PostedEpoch } from "./chain.ts";
 
@@ -109,7 +110,11 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
         continue;
       }
       try {
-        const again = reattribute(index, p.record, t.output, t.prompt ?? null);
+        // Paid data access (a search or a document) is recomputed from its query; model outputs by attribution.
+        const again =
+          p.record.algorithm === ACCESS_ALGORITHM
+            ? recomputeAccess(index, p.record, t.prompt ?? null)
+            : reattribute(index, p.record, t.output, t.prompt ?? null);
         recordsRecomputed++;
         if (hashRecord(again) !== p.recordHash) problems.push(`${p.outputId}: recomputed record differs`);
       } catch (e) {

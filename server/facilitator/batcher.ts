@@ -53,6 +53,11 @@ export interface BatcherOptions {
   reconcileMs?: number; // background polling of pending transactions; default 1000
   /** Whether an account has code, read fresh before each batch; default: eth_getCode at "latest". */
   hasCode?: (account: string) => Promise<boolean>;
+  /**
+   * The most gas one batch transaction may ask for (the chain's block gas limit, or the relayer's
+   * budget); default: no cap. Items beyond it are deferred by the contract and queued again.
+   */
+  maxBatchGas?: bigint;
 }
 
 interface Tracked {
@@ -110,6 +115,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   private readonly pending = new Set<Submission>();
   private readonly reconcileTimer: NodeJS.Timeout;
   private readonly hasCode: (account: string) => Promise<boolean>;
+  private readonly maxBatchGas: bigint | undefined;
   private closed = false;
   /** settleBatch / transfer transactions submitted (for tests and metrics). */
   submissions = 0;
@@ -126,6 +132,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     this.reconcileTimer = setInterval(() => void this.reconcile(), options.reconcileMs ?? 1000);
     this.reconcileTimer.unref();
     this.hasCode = options.hasCode ?? ((account) => codeAt(relayer.provider, account));
+    this.maxBatchGas = options.maxBatchGas;
   }
 
   /** Transactions broadcast but not yet resolved. */
@@ -224,7 +231,8 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     };
     // Upper bound, not an estimate: only gas used is paid, and a node's estimateGas would
     // re-execute the whole batch many times (and, with deferral, find the least gas that defers all).
-    const gasLimit = batchGasLimit(items.length, itemGas);
+    const needed = batchGasLimit(items.length, itemGas);
+    const gasLimit = this.maxBatchGas !== undefined && this.maxBatchGas < needed ? this.maxBatchGas : needed;
     const deferred = (receipt: LightReceipt) => {
       const deferredLog = receipt.logs.some(
         (l) => l.address.toLowerCase() === splitter.toLowerCase() && l.topics[0]?.toLowerCase() === PAYMENTS_DEFERRED_TOPIC,

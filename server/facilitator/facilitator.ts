@@ -17,6 +17,7 @@ import { Reason, isTransportError } from "./reasons.ts";
 import { Relayer, type RelayerOptions } from "./relayer.ts";
 import { VouchedPayments, verifyExact, type VerifyContext } from "./verify.ts";
 import { checksumAddress } from "./payload.ts";
+import { linkFrontRun } from "./link.ts";
 import { UptoSplitterFacilitator } from "./upto/facilitator.ts";
 import { nonceKey, parseUptoPayload } from "./upto/payload.ts";
 
@@ -69,6 +70,8 @@ export function facilitatorEvents(facilitator: FacilitatorClient): FacilitatorEv
 }
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+/** A front-run landed after our verify, within the authorization's short validity window: recent blocks suffice. */
+const FRONT_RUN_LOOKBACK_BLOCKS = 10_000;
 
 export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents {
   readonly network: string;
@@ -167,8 +170,13 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
         contractSigner: verdict.contractSigner === true,
         ...this.beforeBroadcast(checksumAddress(paymentRequirements.asset)!, auth.from, auth.nonce, payTo),
       };
-      const outcome = await this.batcher.settle(item, await this.chain.isOurSplitter(payTo));
+      const ours = await this.chain.isOurSplitter(payTo);
+      const outcome = await this.batcher.settle(item, ours);
       const payer = auth.from;
+      if (outcome.status === "failed" && outcome.reason === Reason.nonceUsed && ours && royalty.outputId !== ZeroHash) {
+        const linked = await this.linkIfFrontRun(item);
+        if (linked) return { success: true, transaction: linked, network, payer, amount: auth.value.toString() };
+      }
       switch (outcome.status) {
         case "settled":
           return { success: true, transaction: outcome.txHash, network, payer, amount: auth.value.toString() };
@@ -211,6 +219,27 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
     const payTo = checksumAddress(requirements.payTo) ?? requirements.payTo;
     const asset = checksumAddress(requirements.asset) ?? requirements.asset;
     return this.upto.settle(paymentPayload, requirements, undefined, this.beforeBroadcast(asset, from, nonceKey(nonce), payTo));
+  }
+
+  /**
+   * Someone executed the authorization between our verify and our batch: if its money reached the
+   * splitter, emit the missing PaymentSettled link now (linkPayment) so that the paid output is
+   * settled and allocated; returns the hash of the transaction that links it, or null.
+   */
+  private async linkIfFrontRun(item: BatchItem): Promise<string | null> {
+    const head = await onChain("getBlockNumber", () => this.relayer.provider.getBlockNumber());
+    const outcome = await linkFrontRun(this.relayer, {
+      asset: item.asset,
+      splitter: item.payTo,
+      payer: item.from,
+      nonce: item.nonce,
+      value: item.value,
+      outputId: item.outputId,
+      attributionRoot: item.attributionRoot,
+      fromBlock: Math.max(0, head - FRONT_RUN_LOOKBACK_BLOCKS),
+    });
+    if (outcome.status === "linked") return outcome.txHash;
+    return outcome.status === "already_linked" || outcome.status === "settled_by_us" ? outcome.usedIn : null;
   }
 
   private beforeBroadcast(asset: string, payer: string, nonce: string, payTo: string): Pick<BatchItem, "beforeBroadcast"> {

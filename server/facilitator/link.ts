@@ -3,9 +3,10 @@
 // output it bought, and settlement reports the nonce as used. linkFrontRun checks on-chain that the
 // authorization was executed by a transaction whose Transfer from the payer reached the splitter and
 // that carried no PaymentSettled for it, then has the relayer call the splitter's linkPayment, which
-// emits the missing PaymentSettled (once per authorization). The reconciler calls it for a payment
-// whose settlement failed with a used nonce, and records the payment settled when it answers "linked"
-// or "already_linked".
+// emits the missing PaymentSettled (once per authorization). The embedded facilitator's settle calls
+// it when the front-run landed between verify and settle (the live request is then answered settled);
+// the reconciler calls it for an open payment whose authorization it finds used, and records the
+// payment settled when it answers "linked" or "already_linked".
 import { Interface, ZeroHash } from "ethers";
 import { SPLITTER_ABI } from "../chain/abi.ts";
 import { splitterInterface, tokenInterface } from "./abi.ts";

@@ -174,6 +174,24 @@ export const sqliteMigrations: readonly Migration[] = [
         GROUP BY 1;
     `,
   },
+  {
+    version: 4,
+    name: "payment_ids",
+    // The x402 payment-identifier extension: a client's idempotency id bound to the first request
+    // (its payment key and a fingerprint of what it bought). Claimed before the payment is
+    // reserved, so no foreign key to payments.
+    sql: `
+      CREATE TABLE payment_ids (
+        payment_id   TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        network      TEXT NOT NULL,
+        asset        TEXT NOT NULL,
+        payer        TEXT NOT NULL,
+        nonce        TEXT NOT NULL,
+        created_at   INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -334,6 +352,24 @@ export const postgresMigrations: readonly Migration[] = [
              jsonb_array_elements(COALESCE(o.record::jsonb -> 'contributors', '[]'::jsonb)) c
         WHERE p.status = 'settled' AND c ->> 'address' IS NOT NULL
         GROUP BY 1;
+    `,
+  },
+  {
+    version: 4,
+    name: "payment_ids",
+    // The x402 payment-identifier extension: a client's idempotency id bound to the first request
+    // (its payment key and a fingerprint of what it bought). Claimed before the payment is
+    // reserved, so no foreign key to payments.
+    sql: `
+      CREATE TABLE payment_ids (
+        payment_id   TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        network      TEXT NOT NULL,
+        asset        TEXT NOT NULL,
+        payer        TEXT NOT NULL,
+        nonce        TEXT NOT NULL,
+        created_at   BIGINT NOT NULL
+      );
     `,
   },
 ];

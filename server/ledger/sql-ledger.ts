@@ -11,10 +11,12 @@ import * as epochs from "./sql/epochs.ts";
 import * as held from "./sql/held-outputs.ts";
 import * as instances from "./sql/instances.ts";
 import * as outputs from "./sql/outputs.ts";
+import * as paymentIds from "./sql/payment-ids.ts";
 import * as payments from "./sql/payments.ts";
 import * as totals from "./sql/totals.ts";
 import type {
   ContributionRecord,
+  PaymentIdClaim,
   EpochRecord,
   HeldOutput,
   Ledger,
@@ -82,6 +84,10 @@ export abstract class SqlLedger implements Ledger {
   holdOutput = (h: HeldOutput) => held.holdOutput(this.db, h);
   getHeldOutput = (outputId: string) => held.getHeldOutput(this.db, outputId);
   pruneHeldOutputs = (before: number) => held.pruneHeldOutputs(this.db, before);
+
+  // Payment identifiers
+  claimPaymentId = (c: PaymentIdClaim) => paymentIds.claimPaymentId(this.db, c);
+  getPaymentId = (paymentId: string) => paymentIds.getPaymentId(this.db, paymentId);
 
   // Epochs
   putEpoch = (e: EpochRecord) => epochs.putEpoch(this.db, e);

@@ -187,6 +187,19 @@ export interface HeldOutputLedger {
   pruneHeldOutputs(before: number): Promise<number>;
 }
 
+/** A client's payment-identifier bound to its first request (the payment and a sha256 of what it bought). */
+export interface PaymentIdClaim {
+  paymentId: string;
+  requestHash: string;
+  key: PaymentKey;
+}
+
+interface PaymentIdLedger {
+  /** Binds the id to this request unless another claimed it first (then returns that claim). Claims are never deleted. */
+  claimPaymentId(c: PaymentIdClaim): Promise<{ claimed: true } | { claimed: false; existing: PaymentIdClaim }>;
+  getPaymentId(paymentId: string): Promise<PaymentIdClaim | null>;
+}
+
 interface EpochLedger {
   /**
    * Inserts or updates (splitter, epoch). Once an epoch has left "built", its roots and
@@ -238,6 +251,7 @@ export interface Ledger
   extends PaymentLedger,
     OutputLedger,
     HeldOutputLedger,
+    PaymentIdLedger,
     EpochLedger,
     ContributionLedger,
     TotalsLedger,

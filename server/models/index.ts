@@ -3,7 +3,7 @@
 export { generate, sampleNext } from "./infinigram.ts";
 export { ProxyBackend } from "./proxy.ts";
 export { Prng } from "./prng.ts";
-export { ModelRegistry, type ServedModel } from "./registry.ts";
+export { ModelRegistry, accessPayeeId, type Payee, type ServedModel } from "./registry.ts";
 export {
   BackendError,
   type CompletionRequest,

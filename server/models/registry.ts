@@ -2,18 +2,19 @@
 // splitter is either one deployed elsewhere (config `splitter`: its on-chain configuration is
 // the truth) or the factory's CREATE2 splitter for (configuration, salt), created at
 // registration when `createSplitter` is set, otherwise only predicted until its first epoch.
+// Datanets selling access (config `access`) are payees too, each with its own factory splitter;
+// epochs, earnings and claims go over every payee.
 import { ZeroAddress, getAddress, type Provider, type Signer } from "ethers";
-import { ConfigError, type ModelConfig } from "../config/index.ts";
+import { ConfigError, type DatanetAccessConfig, type ModelConfig } from "../config/index.ts";
 import { InfiniGramBackend } from "./infinigram.ts";
 import { ProxyBackend } from "./proxy.ts";
-import { createSplitter, hasCode, modelSalt, predictSplitter, readSplitterConfig, type SplitterConfig } from "./splitters.ts";
+import { createSplitter, datanetSalt, hasCode, modelSalt, predictSplitter, readSplitterConfig, type SplitterConfig } from "./splitters.ts";
 import type { ModelBackend } from "./types.ts";
 import { SerialQueue } from "../util/serial.ts";
 
-export interface ServedModel {
+/** Whoever is paid into a splitter and allocated in epochs: a model, or a datanet selling access. */
+export interface Payee {
   id: string;
-  config: ModelConfig;
-  backend: ModelBackend;
   /** The x402 payTo. */
   splitter: string;
   /** What the splitter holds (or will hold once created): epochs use its bps, owner and challenge period. */
@@ -21,6 +22,19 @@ export interface ServedModel {
   /** CREATE2 salt (null for a splitter configured by address). */
   salt: string | null;
   deployed: boolean;
+}
+
+export interface ServedModel extends Payee {
+  config: ModelConfig;
+  backend: ModelBackend;
+}
+
+/** The terms a factory splitter is created with (a model's or a datanet access configuration's fields). */
+type SplitterTerms = Pick<ModelConfig, "owner" | "guardian" | "protocolRecipient" | "ownerBps" | "protocolBps" | "challengePeriod">;
+
+/** The payee id of a datanet's paid access (its epochs, outputs and earnings are listed under it). */
+export function accessPayeeId(datanetId: string): string {
+  return `datanet:${datanetId}`;
 }
 
 export interface RegistryDeps {
@@ -39,6 +53,8 @@ export interface RegistryDeps {
 
 export class ModelRegistry {
   private readonly models = new Map<string, ServedModel>();
+  /** Datanets selling access, by payee id (accessPayeeId). */
+  private readonly sellers = new Map<string, Payee>();
   private readonly oracleQueue: SerialQueue;
 
   constructor(private readonly deps: RegistryDeps) {
@@ -58,24 +74,50 @@ export class ModelRegistry {
     return this.list().find((m) => m.splitter.toLowerCase() === a);
   }
 
+  /** A model or a datanet seller by payee id. */
+  payee(id: string): Payee | undefined {
+    return this.models.get(id) ?? this.sellers.get(id);
+  }
+
+  /** Every payee with a splitter: the models, then the datanets selling access. */
+  payees(): Payee[] {
+    return [...this.models.values(), ...this.sellers.values()];
+  }
+
+  payeeBySplitter(address: string): Payee | undefined {
+    const a = address.toLowerCase();
+    return this.payees().find((p) => p.splitter.toLowerCase() === a);
+  }
+
+  /** Adds a datanet's paid access as a payee with its own factory splitter (salt: datanetSalt unless configured). */
+  async addSeller(datanetId: string, access: DatanetAccessConfig, path: string): Promise<Payee> {
+    const id = accessPayeeId(datanetId);
+    if (this.payee(id)) throw new ConfigError(path, `payee ${JSON.stringify(id)} is already registered (a model has that id)`);
+    const salt = access.salt ?? datanetSalt(datanetId);
+    const seller: Payee = { id, ...(await this.factorySplitter(access, salt, path, access.createSplitter)) };
+    this.sellers.set(id, seller);
+    this.deps.log.info({ payee: id, splitter: seller.splitter, deployed: seller.deployed }, "datanet access registered");
+    return seller;
+  }
+
   /**
    * Adds a model. `path` names it in errors (e.g. "models[2]"). With `deploy` (default: the
    * model's createSplitter) a missing factory splitter is created now, paid by the oracle.
    */
   async add(config: ModelConfig, path: string, options: { deploy?: boolean } = {}): Promise<ServedModel> {
-    if (this.models.has(config.id)) throw new ConfigError(`${path}.id`, `model ${JSON.stringify(config.id)} is already registered`);
+    if (this.payee(config.id)) throw new ConfigError(`${path}.id`, `model ${JSON.stringify(config.id)} is already registered`);
     const backend = this.backendFor(config, path);
     const resolved = config.splitter
       ? await this.configured(config, path)
-      : await this.factorySplitter(config, path, options.deploy ?? config.createSplitter);
+      : await this.factorySplitter(config, config.salt ?? modelSalt(config.id), path, options.deploy ?? config.createSplitter);
     const model: ServedModel = { id: config.id, config, backend, ...resolved };
     this.models.set(config.id, model);
     this.deps.log.info({ model: model.id, backend: backend.kind, splitter: model.splitter, deployed: model.deployed }, "model registered");
     return model;
   }
 
-  /** Makes sure the model's splitter exists on-chain (before an epoch is posted to it). */
-  async ensureDeployed(model: ServedModel): Promise<void> {
+  /** Makes sure the payee's splitter exists on-chain (before an epoch is posted to it). */
+  async ensureDeployed(model: Payee): Promise<void> {
     if (model.deployed) return;
     if (await hasCode(this.deps.provider, model.splitter)) {
       model.deployed = true;
@@ -115,11 +157,7 @@ export class ModelRegistry {
     return { splitter, splitterConfig: onChain, salt: null, deployed: true };
   }
 
-  private async factorySplitter(
-    config: ModelConfig,
-    path: string,
-    deploy: boolean,
-  ): Promise<Omit<ServedModel, "id" | "config" | "backend">> {
+  private async factorySplitter(config: SplitterTerms, salt: string, path: string, deploy: boolean): Promise<Omit<Payee, "id">> {
     const { factory, provider, oracle, oracleAddress, facilitatorAddress } = this.deps;
     if (!factory) throw new ConfigError("chain.factory", `is required to give ${path} a splitter (or set ${path}.splitter)`);
     if (!oracleAddress)
@@ -140,7 +178,6 @@ export class ModelRegistry {
       protocolBps: config.protocolBps,
       challengePeriod: config.challengePeriod,
     };
-    const salt = config.salt ?? modelSalt(config.id);
     const splitter = await predictSplitter(provider, factory, splitterConfig, salt);
     let deployed = await hasCode(provider, splitter);
     if (!deployed && deploy) {

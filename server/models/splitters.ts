@@ -21,6 +21,11 @@ export function modelSalt(modelId: string): string {
   return keccak256(toUtf8Bytes(`royalty402:model:${modelId}`));
 }
 
+/** The default CREATE2 salt of a datanet's access splitter: keccak256("royalty402:datanet:" + id). */
+export function datanetSalt(datanetId: string): string {
+  return keccak256(toUtf8Bytes(`royalty402:datanet:${datanetId}`));
+}
+
 function configTuple(c: SplitterConfig) {
   return [
     c.token,

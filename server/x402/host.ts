@@ -33,7 +33,7 @@ export async function registerPayments(app: FastifyInstance, mount: PaymentsMoun
     schemes,
     network: context.network,
     asset: { address: token.address, name: token.name, version: token.version },
-    payTo: (model: string) => models.get(model)?.splitter,
+    payTo: (resource: string) => models.payee(resource)?.splitter,
     provider: context.provider,
     retrievalSecret: retrievalSecret(context.config.dataDir),
     onOutcome: (outcome) => countPayment(context, outcome),
@@ -68,7 +68,7 @@ function retrievalSecret(dataDir: string): Buffer {
 }
 
 function countPayment(ctx: AppContext, outcome: PaymentOutcome): void {
-  const model = ctx.models.get(outcome.resource) ? outcome.resource : "unknown";
+  const model = ctx.models.payee(outcome.resource) ? outcome.resource : "unknown";
   ctx.metrics.payments.inc({ model, status: outcome.status });
   if (outcome.status === "settled") {
     ctx.metrics.paidAmount.inc({ model }, Number(outcome.amount ?? 0));

@@ -4,7 +4,15 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { FacilitatorClient } from "@x402/core/server";
-import { fastifyX402, keyId, type ChallengeRateLimit, type PaymentKey, type PaymentScheme, type X402Hooks } from "@royalty402/fastify-x402";
+import {
+  fastifyX402,
+  keyId,
+  type ChallengeRateLimit,
+  type PaymentKey,
+  type PaymentScheme,
+  type X402Hooks,
+  type X402Options,
+} from "@royalty402/fastify-x402";
 import type { Provider } from "ethers";
 import { hashPaymentKey } from "../facilitator/abi.ts";
 import { facilitatorEvents, isTransportError, type FacilitatorEvents } from "../facilitator/index.ts";
@@ -43,7 +51,16 @@ export interface PaymentsOptions {
   challengeRateLimit?: ChallengeRateLimit | false;
   /** Every payment request's outcome (metrics, epoch scheduling). */
   onOutcome?: X402Hooks["onOutcome"];
+  /** The payment-identifier extension (idempotency ids kept in the ledger); default on. */
+  paymentIdentifier?: X402Options["paymentIdentifier"];
+  /** Bazaar discovery (challenges declare it; GET /discovery/resources lists the paid routes); default on. */
+  discovery?: X402Options["discovery"];
+  /** x402 v1 clients: the network's v1 name (default: "hardhat" for chain 31337, else the v1 reference table's). */
+  v1Network?: string | false;
 }
+
+/** The v1 name of the local chain (31337), which the v1 reference client's table lacks: viem's name for it. */
+export const LOCAL_V1_NETWORK = "hardhat";
 
 async function payments(app: FastifyInstance, options: PaymentsOptions): Promise<void> {
   const { ledger, facilitator, network } = options;
@@ -67,6 +84,13 @@ async function payments(app: FastifyInstance, options: PaymentsOptions): Promise
     payTo: options.payTo,
     hooks,
     redeliveredHeader: REDELIVERED_HEADER,
+    paymentIdentifier: options.paymentIdentifier ?? true,
+    discovery: options.discovery ?? true,
+    ...(options.v1Network !== undefined
+      ? { v1Network: options.v1Network }
+      : network === "eip155:31337"
+        ? { v1Network: LOCAL_V1_NETWORK }
+        : {}),
     outputId: (key: PaymentKey) => hashPaymentKey(key.network, key.asset, key.payer, key.nonce),
     isUnavailableError: isTransportError,
     ...(events ? { lateSettlements: (listener) => events.onFinal(listener) } : {}),

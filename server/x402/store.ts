@@ -28,5 +28,7 @@ export function ledgerPaymentStore(ledger: Ledger): PaymentStore {
       const held = await ledger.getHeldOutput(outputId);
       return held && { output: held.output, payment: toStored(held.payment) };
     },
+    claimPaymentId: (claim) => ledger.claimPaymentId(claim),
+    getPaymentId: (paymentId) => ledger.getPaymentId(paymentId),
   };
 }

@@ -55,6 +55,28 @@ describe("linkFrontRun", () => {
     expect((await linkFrontRun(s.facilitator.relayer, p.link)).status).toBe("already_linked");
   });
 
+  it("settle links a front-run that lands between verify and settle: success, PaymentSettled with the output id", async () => {
+    const p = await signed();
+    expect((await s.facilitator.verify(p.payment, p.req)).isValid).toBe(true);
+    await frontRun(p); // after our verify, before our batch
+    const withOutput = { ...p.payment, extensions: { royalty402: { outputId: p.link.outputId, attributionRoot: p.link.attributionRoot } } };
+    const settled = await s.facilitator.settle(withOutput, p.req);
+    expect(settled).toMatchObject({ success: true, payer: p.payer.address, amount: p.link.value.toString() });
+    const receipt = await s.ethers.provider.getTransactionReceipt(settled.transaction);
+    const links = receipt!.logs.map((l) => splitterInterface.parseLog(l)).filter((e) => e?.name === "PaymentSettled");
+    expect(links.map((e) => [e!.args.outputId, e!.args.nonce])).toEqual([[p.link.outputId, p.link.nonce]]);
+    // A retry of the same settle succeeds on the existing link (answered with the front-run's hash), never a second one.
+    const again = await s.facilitator.settle(withOutput, p.req);
+    expect(again).toMatchObject({ success: true });
+    const settledEvents = await s.ethers.provider.getLogs({
+      address: s.payTo,
+      topics: [splitterInterface.getEvent("PaymentSettled")!.topicHash],
+      fromBlock: receipt!.blockNumber,
+    });
+    const forThisNonce = settledEvents.filter((l) => splitterInterface.parseLog(l)!.args.nonce === p.link.nonce);
+    expect(forThisNonce).toHaveLength(1);
+  });
+
   it("refuses what is not a front-run payment into the splitter: unused, settled by us, cancelled", async () => {
     const unused = await signed();
     expect(await linkFrontRun(s.facilitator.relayer, unused.link)).toEqual({ status: "not_used" });

@@ -80,4 +80,27 @@ describe("batch griefing by EIP-7702-delegated payers", () => {
       expect(r.attackersSettled).toBe(0);
     });
   }
+
+  it("a batch over the relayer's gas budget: the contract defers the rest, the batcher queues them again, all settle", async () => {
+    // Room for about three items per transaction: 8 payments need several batches.
+    const maxBatchGas = 80_000n + 3n * (EOA_ITEM_GAS + EOA_ITEM_GAS / 63n + 15_000n);
+    const s = await x402Stack({ payers: 0, facilitator: { batch: { maxBatchSize: 8, maxWaitMs: 200, maxBatchGas } } });
+    const wallets = Array.from({ length: 8 }, () => E.Wallet.createRandom());
+    for (const w of wallets) await (await s.token.mint(w.address, 10_000n)).wait();
+    const req = s.requirements();
+    const payments = await Promise.all(wallets.map((w) => pay(w, req)));
+    const before = await s.token.balanceOf(s.payTo);
+    const results = await Promise.all(payments.map((p) => s.facilitator.settle(p, req)));
+    s.facilitator.close();
+    expect(results.every((r) => r.success)).toBe(true);
+    expect((await s.token.balanceOf(s.payTo)) - before).toBe(8n * 10_000n);
+    const transactions = [...new Set(results.map((r) => r.transaction))];
+    expect(transactions.length).toBeGreaterThan(1);
+    let deferrals = 0;
+    for (const hash of transactions) {
+      const receipt = (await s.ethers.provider.getTransactionReceipt(hash))!;
+      deferrals += receipt.logs.filter((l) => splitterInterface.parseLog(l)?.name === "PaymentsDeferred").length;
+    }
+    expect(deferrals).toBeGreaterThan(0);
+  });
 });

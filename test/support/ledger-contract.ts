@@ -360,6 +360,34 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
       });
     });
 
+    describe("payment identifiers", () => {
+      const claimOf = (paymentId: string) => ({
+        paymentId,
+        requestHash: randomBytes(32).toString("hex"),
+        key: keyOf(paymentInput()),
+      });
+
+      it("the first claim of an id wins; later claims read it back; unknown and malformed ids read as null", async () => {
+        const l = await fresh();
+        const first = claimOf("pay_0123456789abcdef");
+        expect(await l.claimPaymentId(first)).toEqual({ claimed: true });
+        expect(await l.getPaymentId(first.paymentId)).toEqual(first);
+        expect(await l.claimPaymentId(claimOf(first.paymentId))).toEqual({ claimed: false, existing: first });
+        expect(await l.getPaymentId("pay_unknown_0000000000")).toBeNull();
+        expect(await l.getPaymentId("short")).toBeNull();
+        await expectLedgerError(l.claimPaymentId(claimOf("bad id with spaces!")), "invalid_input");
+      });
+
+      it("20 concurrent claims of one id: exactly one wins, all see the winner", async () => {
+        const l = await fresh();
+        const claims = Array.from({ length: 20 }, () => claimOf("pay_concurrent_claims_1"));
+        const results = await Promise.all(claims.map((c) => l.claimPaymentId(c)));
+        const winners = results.flatMap((r, i) => (r.claimed ? [claims[i]] : []));
+        expect(winners).toHaveLength(1);
+        for (const r of results) if (!r.claimed) expect(r.existing).toEqual(winners[0]);
+      });
+    });
+
     describe("listPayments", () => {
       it("filters by status, model and updatedAt, orders and limits", async () => {
         const l = await fresh();

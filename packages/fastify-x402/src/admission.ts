@@ -6,11 +6,13 @@ import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/
 import { refuse, unavailable } from "./answers.ts";
 import { PLAIN_CHALLENGE, type Challenges } from "./challenge.ts";
 import type { Runtime } from "./options.ts";
+import { awaitFirstRequest, checkPaymentId, claimPaymentId, type IdVerdict } from "./payment-identifier.ts";
 import { Reason } from "./reasons.ts";
 import { answerSeen } from "./redelivery.ts";
 import type { PaymentIdentity, PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentKey, PaymentRecord, ReserveResult } from "./store.ts";
 import type { PaidRoute, PaymentContext, PaymentOutput } from "./types.ts";
+import { X_PAYMENT_HEADER, decodeV1Payment, v1Requests } from "./v1.ts";
 import { PAYMENT_SIGNATURE_HEADER, decodePaymentHeader } from "./wire.ts";
 
 /** A request admitted with a payment, until its settlement stage has run. */
@@ -71,8 +73,11 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
   priced.requirements = a.requirements;
   const key: PaymentKey = { network: rt.network, asset: rt.asset.address.toLowerCase(), payer: identity.payer, nonce: identity.nonce };
   const payloadJson = JSON.stringify(payload);
+  const byId = await idempotent(a, () => checkPaymentId(rt, request, payload, key, priced.resource, a.requirements), key, payloadJson);
+  if (byId === true) return true;
   const verdict = await verify(a, payload, key, payloadJson);
   if (verdict === true) return true;
+  if (byId && byId.kind === "new" && (await idempotent(a, () => claimPaymentId(rt, byId.claim), key, payloadJson)) === true) return true;
 
   let reservation: ReserveResult;
   try {
@@ -81,7 +86,11 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
     request.log.error({ err: error }, "x402: reserving the payment failed");
     return answerUnavailable(a, "payment store unavailable");
   }
-  if (!reservation.reserved) return answerSeenPayment(a, reservation.existing, payloadJson);
+  if (!reservation.reserved) {
+    // A duplicate under a payment identifier waits for the first request's answer instead of a 409.
+    if (byId?.kind === "new" || byId?.kind === "same") return answerAfterFirst(a, key, payloadJson);
+    return answerSeenPayment(a, reservation.existing, payloadJson);
+  }
   const { resource, amount, requirements, scheme } = priced;
   const ctx = paymentContext(rt, { resource, payer: verdict.payer ?? identity.payer, amount, requirements, payload, key });
   request.x402 = ctx;
@@ -101,7 +110,7 @@ const offersOf = (a: Admission) => a.offers.map((o) => o.requirements);
 /** Decodes the payment and checks it is what this request costs, or answers (true). */
 function checkPayment(a: Admission): { payload: PaymentPayload; identity: PaymentIdentity } | true {
   const { rt, request, reply } = a;
-  const decoded = decodePaymentHeader(request.headers[PAYMENT_SIGNATURE_HEADER], rt.maxHeaderBytes);
+  const decoded = decodePayment(a);
   if (decoded === null) {
     rt.emit({ status: "challenged", resource: a.resource, request });
     a.ch.send(reply, request, a.route, offersOf(a), PLAIN_CHALLENGE);
@@ -127,6 +136,59 @@ function checkPayment(a: Admission): { payload: PaymentPayload; identity: Paymen
     return true;
   }
   return { payload, identity };
+}
+
+/** The request's payment: v2 from PAYMENT-SIGNATURE, else v1 from X-PAYMENT (translated to v2), else null. */
+function decodePayment(a: Admission) {
+  const { rt, request } = a;
+  const v2 = request.headers[PAYMENT_SIGNATURE_HEADER];
+  const v1 = request.headers[X_PAYMENT_HEADER];
+  if (v2 !== undefined || v1 === undefined || !rt.v1Network) return decodePaymentHeader(v2, rt.maxHeaderBytes);
+  v1Requests.add(request);
+  const exact = a.offers.find((o) => o.scheme.scheme === "exact")?.requirements;
+  return decodeV1Payment(v1, rt.v1Network, exact, rt.maxHeaderBytes);
+}
+
+/**
+ * Runs a payment-identifier step and answers what it decided: a bad id (400), a conflict (409),
+ * or the same request seen before (its answer, after waiting for it). Returns the verdict, or
+ * true when it answered.
+ */
+async function idempotent(a: Admission, step: () => Promise<IdVerdict>, key: PaymentKey, payloadJson: string): Promise<IdVerdict | true> {
+  let verdict: IdVerdict;
+  try {
+    verdict = await step();
+  } catch (error) {
+    a.request.log.error({ err: error }, "x402: reading the payment identifier failed");
+    return answerUnavailable(a, "payment store unavailable");
+  }
+  switch (verdict.kind) {
+    case "invalid":
+      refuse(a.reply, 400, Reason.invalidPaymentIdentifier, verdict.message);
+      return true;
+    case "conflict":
+      a.rt.emit({ status: "replayed", resource: a.resource, request: a.request });
+      refuse(a.reply, 409, Reason.paymentIdentifierConflict, verdict.message);
+      return true;
+    case "same": {
+      const first = await a.rt.store.get(key).catch(() => null);
+      // Not reserved yet (the first request is verifying, or died before reserving) or given back
+      // unused: this request goes on, and reserving picks one of them.
+      if (!first || first.status === "released") return verdict;
+      return answerAfterFirst(a, key, payloadJson);
+    }
+    default:
+      return verdict;
+  }
+}
+
+/** The first request's answer under this payment identifier, once it has one. */
+async function answerAfterFirst(a: Admission, key: PaymentKey, payloadJson: string): Promise<true> {
+  const first = await awaitFirstRequest(a.rt, key).catch(() => null);
+  if (first) return answerSeenPayment(a, first, payloadJson);
+  const message = "the first request with this payment identifier is still being answered; retry shortly";
+  refuse(a.reply.header("Retry-After", a.rt.retryAfter), 409, Reason.paymentIdentifierConflict, message);
+  return true;
 }
 
 /** The facilitator's verdict on a valid payment, or an answer (true). */

@@ -3,8 +3,10 @@
 // and a route with a fixed resource and price resends its last answer from a callback hook.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { PaymentRequired, PaymentRequirements } from "@x402/core/types";
+import { routeExtensions } from "./discovery.ts";
 import type { Runtime } from "./options.ts";
 import type { PaidRoute } from "./types.ts";
+import { v1Accepts } from "./v1.ts";
 import { PAYMENT_REQUIRED_HEADER, X402_VERSION, encodeChallenge } from "./wire.ts";
 
 const CACHE_LIMIT = 10_000;
@@ -51,18 +53,31 @@ export function challenges(rt: Runtime): Challenges {
   function encoded(request: FastifyRequest, route: PaidRoute, offers: readonly PaymentRequirements[], reason: string, message?: string) {
     const url = `${rt.baseUrl(request)}${request.url}`;
     const offered = offers.map((o) => `${o.scheme}\u0000${o.payTo}\u0000${o.amount}`).join("\u0001");
-    const cacheKey = `${offered}\u0000${url}\u0000${reason}\u0000${message ?? ""}`;
+    const cacheKey = `${offered}\u0000${request.method} ${url}\u0000${reason}\u0000${message ?? ""}`;
     let cached = answerCache.get(cacheKey);
     if (!cached) {
-      const extensions = Object.assign({}, ...offers.map((o) => rt.schemes.get(o.scheme)?.extensions ?? {}));
+      const extensions = Object.assign(
+        {},
+        ...offers.map((o) => rt.schemes.get(o.scheme)?.extensions ?? {}),
+        routeExtensions(rt, route, request.method),
+      );
+      const resource = { url, description: route.description ?? "", mimeType: route.mimeType ?? "application/json" };
       const paymentRequired: PaymentRequired = {
         x402Version: X402_VERSION,
         error: reason,
-        resource: { url, description: route.description ?? "", mimeType: route.mimeType ?? "application/json" },
+        resource,
         accepts: [...offers],
         ...(Object.keys(extensions).length > 0 ? { extensions } : {}),
       };
-      cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify({ error: reason, ...(message ? { message } : {}) }) };
+      // The body is the v1 challenge (v1 clients read it there); v2 clients read the header.
+      const v1 = rt.v1Network ? v1Accepts(rt.v1Network, offers, resource) : [];
+      const body = {
+        ...(v1.length > 0 ? { x402Version: 1 } : {}),
+        error: reason,
+        ...(message ? { message } : {}),
+        ...(v1.length > 0 ? { accepts: v1 } : {}),
+      };
+      cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify(body) };
       if (answerCache.size >= CACHE_LIMIT) answerCache.clear();
       answerCache.set(cacheKey, cached);
     }

@@ -2,6 +2,8 @@
 // their payment journal on restart.
 import {
   PAYMENT_TRANSITIONS,
+  type ClaimResult,
+  type PaymentIdClaim,
   keyId,
   type HeldOutput,
   type NewPayment,
@@ -16,6 +18,7 @@ import {
 export class MemoryPaymentStore implements PaymentStore {
   private readonly payments = new Map<string, PaymentRecord>();
   private readonly outputs = new Map<string, HeldOutput>();
+  private readonly paymentIds = new Map<string, PaymentIdClaim>();
 
   async reserve(payment: NewPayment): Promise<ReserveResult> {
     const id = keyId(payment);
@@ -69,5 +72,17 @@ export class MemoryPaymentStore implements PaymentStore {
     const output = this.outputs.get(outputId);
     const payment = output && this.payments.get(keyId(output));
     return output && payment ? { output: { ...output }, payment: { ...payment } } : null;
+  }
+
+  async claimPaymentId(claim: PaymentIdClaim): Promise<ClaimResult> {
+    const existing = this.paymentIds.get(claim.paymentId);
+    if (existing) return { claimed: false, existing: { ...existing, key: { ...existing.key } } };
+    this.paymentIds.set(claim.paymentId, { ...claim, key: { ...claim.key } });
+    return { claimed: true };
+  }
+
+  async getPaymentId(paymentId: string): Promise<PaymentIdClaim | null> {
+    const claim = this.paymentIds.get(paymentId);
+    return claim ? { ...claim, key: { ...claim.key } } : null;
   }
 }

@@ -9,6 +9,8 @@ import { retrievalTokens, type RetrievalTokens } from "./retrieval.ts";
 import { keyId, type PaymentKey, type PaymentStore } from "./store.ts";
 import type { PaymentOutcome, Recovery, X402Hooks, X402Options } from "./types.ts";
 import { DEFAULT_MAX_PAYMENT_HEADER_BYTES } from "./wire.ts";
+import { DEFAULT_DISCOVERY_PATH } from "./discovery.ts";
+import { v1NetworkName } from "./v1.ts";
 
 export const DEFAULT_OUTPUTS_PATH = "/x402/outputs";
 /** Streamed bodies are collected up to this size to be kept; a typical paid answer is far smaller. */
@@ -34,6 +36,12 @@ export interface Runtime {
   redeliveredHeader: string;
   tokens: RetrievalTokens;
   recovery: Recovery | undefined;
+  /** The payment-identifier extension, when on. */
+  paymentIds: { required: boolean; waitMs: number } | null;
+  /** Bazaar discovery, when on: where the listing is served. */
+  discovery: { path: string } | null;
+  /** The network's x402 v1 name; null: v1 payments are not taken. */
+  v1Network: string | null;
   outputIdFor(key: PaymentKey): string;
   isUnavailable(error: unknown): boolean;
   baseUrl(request: FastifyRequest): string;
@@ -79,9 +87,23 @@ function validate(options: X402Options): void {
   if (options.redeliveredHeader !== undefined && !/^[A-Za-z0-9-]+$/.test(options.redeliveredHeader))
     fail("redeliveredHeader must be a header name");
   if (options.outputsPath !== undefined && !options.outputsPath.startsWith("/")) fail("outputsPath must start with /");
+  checkExtensions(options);
   const secret = options.retrievalSecret;
   if (secret !== undefined && (typeof secret === "string" ? Buffer.byteLength(secret) : secret.byteLength) < 32)
     fail("retrievalSecret must be at least 32 bytes");
+}
+
+function checkExtensions(options: X402Options): void {
+  const ids = options.paymentIdentifier;
+  if (ids && (!isFunction(options.store.claimPaymentId) || !isFunction(options.store.getPaymentId)))
+    fail("paymentIdentifier needs a store implementing claimPaymentId and getPaymentId");
+  if (typeof ids === "object" && ids.waitSeconds !== undefined && !positiveInt(ids.waitSeconds))
+    fail("paymentIdentifier.waitSeconds must be a positive integer");
+  const discovery = options.discovery;
+  if (typeof discovery === "object" && discovery.path !== undefined && !discovery.path.startsWith("/"))
+    fail("discovery.path must start with /");
+  if (options.v1Network !== undefined && options.v1Network !== false && !/^[a-z0-9-]{1,40}$/.test(options.v1Network))
+    fail('v1Network must be a v1 network name such as "base-sepolia", or false');
 }
 
 export function resolveOptions(options: X402Options): Runtime {
@@ -112,6 +134,11 @@ export function resolveOptions(options: X402Options): Runtime {
     redeliveredHeader: options.redeliveredHeader ?? "X-Payment-Redelivered",
     tokens: retrievalTokens(secret),
     recovery: options.recovery,
+    paymentIds: paymentIdsOf(options.paymentIdentifier),
+    discovery: options.discovery
+      ? { path: (typeof options.discovery === "object" && options.discovery.path) || DEFAULT_DISCOVERY_PATH }
+      : null,
+    v1Network: v1NetworkName(options.network, options.v1Network),
     outputIdFor: options.outputId ?? ((key) => `0x${createHash("sha256").update(keyId(key), "utf8").digest("hex")}`),
     isUnavailable: options.isUnavailableError ?? ((error) => TRANSPORT.test(String((error as Error)?.message ?? error))),
     baseUrl: (request) => publicUrl ?? `${request.protocol}://${request.host}`,
@@ -124,4 +151,10 @@ export function resolveOptions(options: X402Options): Runtime {
     },
     startPass: null,
   };
+}
+
+function paymentIdsOf(option: X402Options["paymentIdentifier"]): Runtime["paymentIds"] {
+  if (!option) return null;
+  const given = typeof option === "object" ? option : {};
+  return { required: given.required ?? false, waitMs: (given.waitSeconds ?? 30) * 1000 };
 }

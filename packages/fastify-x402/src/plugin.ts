@@ -15,6 +15,8 @@ import { Reason } from "./reasons.ts";
 import { release, settleOnSend } from "./settlement.ts";
 import { bindStreaming, isDeferred } from "./streaming.ts";
 import type { PaidRoute, PaymentContext, X402Options } from "./types.ts";
+import { DiscoveryCatalog } from "./discovery.ts";
+import { X_PAYMENT_HEADER, addV1Settlement, v1Requests } from "./v1.ts";
 import { PAYMENT_SIGNATURE_HEADER } from "./wire.ts";
 
 declare module "fastify" {
@@ -36,11 +38,13 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
   const late = lateResults(rt, app.log);
   app.decorateRequest("x402", null);
   const limiter = await challengeLimiter(app, options);
+  const catalog = new DiscoveryCatalog(rt, ch);
 
   app.addHook("onRoute", (routeOptions) => {
     const route = routeOptions.config?.x402;
     if (!route) return;
     checkRoute(rt, route, routeOptions.url);
+    catalog.add(routeOptions.url, routeOptions.method, route);
     const append = <T>(existing: T | T[] | undefined, hook: T): T[] =>
       existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
     if (limiter) routeOptions.onRequest = append(routeOptions.onRequest, limiter as never);
@@ -55,6 +59,14 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
       if (!state || state.finished) return done(null, payload);
       settleOnSend(rt, late, request, reply, payload).then((settled) => done(null, settled), done);
     }) as never);
+    // A v1 payer reads its settlement from X-PAYMENT-RESPONSE (first answers and re-deliveries alike).
+    if (rt.v1Network) {
+      const v1Network = rt.v1Network;
+      routeOptions.onSend = append(routeOptions.onSend, ((request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done) => {
+        if (v1Requests.has(request)) addV1Settlement(reply, v1Network);
+        done(null, payload);
+      }) as never);
+    }
     // A request that ended without reaching onSend (client gone mid-handler) gives its reservation back.
     routeOptions.onResponse = append(routeOptions.onResponse, ((request: FastifyRequest, _reply: FastifyReply, done: Done) => {
       const state = admitted.get(request);
@@ -67,6 +79,7 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
   });
 
   heldOutputRoute(app, rt);
+  if (rt.discovery) catalog.route(app, rt.discovery.path);
   if (options.lateSettlements) {
     const unsubscribe = late.listen(options.lateSettlements);
     app.addHook("onClose", async () => unsubscribe());
@@ -93,16 +106,17 @@ function checkRoute(rt: Runtime, route: PaidRoute, url: string): void {
 function paidHook(rt: Runtime, ch: Challenges, route: PaidRoute) {
   const fixedAmount = typeof route.price === "function" ? null : toAmount(route.price);
   const schemes = offeredSchemes(rt, route);
-  let last: { payTo: string; url: string; host: string | undefined; header: string; body: string } | null = null;
+  let last: { payTo: string; url: string; method: string; host: string | undefined; header: string; body: string } | null = null;
   return (request: FastifyRequest, reply: FastifyReply, done: Done) => {
-    if (request.headers[PAYMENT_SIGNATURE_HEADER] === undefined && typeof route.resource === "string" && fixedAmount !== null) {
+    if (!carriesPayment(request) && typeof route.resource === "string" && fixedAmount !== null) {
       const payTo = rt.payTo(route.resource);
       if (typeof payTo === "string") {
         const host = rt.publicUrl ? undefined : rt.baseUrl(request);
-        if (last === null || last.payTo !== payTo || last.url !== request.url || last.host !== host) {
+        if (last === null || last.payTo !== payTo || last.url !== request.url || last.host !== host || last.method !== request.method) {
           last = {
             payTo,
             url: request.url,
+            method: request.method,
             host,
             ...ch.encoded(
               request,
@@ -125,6 +139,10 @@ function paidHook(rt: Runtime, ch: Challenges, route: PaidRoute) {
   };
 }
 
+/** Whether a request carries a payment: v2 PAYMENT-SIGNATURE or v1 X-PAYMENT. */
+const carriesPayment = (request: FastifyRequest) =>
+  request.headers[PAYMENT_SIGNATURE_HEADER] !== undefined || request.headers[X_PAYMENT_HEADER] !== undefined;
+
 async function challengeLimiter(app: FastifyInstance, options: X402Options): Promise<onRequestHookHandler | null> {
   const limit = options.challengeRateLimit;
   if (!limit) return null;
@@ -134,7 +152,7 @@ async function challengeLimiter(app: FastifyInstance, options: X402Options): Pro
     timeWindow: limit.timeWindow,
     ...(limit.keyGenerator ? { keyGenerator: limit.keyGenerator } : {}),
     // Only challenges are limited: a request carrying a payment goes through.
-    allowList: (request) => request.headers[PAYMENT_SIGNATURE_HEADER] !== undefined,
+    allowList: carriesPayment,
     errorResponseBuilder: (_request, context) => ({
       statusCode: context.statusCode,
       code: Reason.challengeRateLimited,

@@ -20,6 +20,10 @@ export const Reason = {
   unknownResource: "unknown_resource",
   unknownOutput: "unknown_output",
   challengeRateLimited: "challenge_rate_limited",
+  /** The payment-identifier extension's id is malformed, or missing where required. */
+  invalidPaymentIdentifier: "invalid_payment_identifier",
+  /** The payment identifier was used for another request or payment (or its first request is still running). */
+  paymentIdentifierConflict: "payment_identifier_conflict",
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];

@@ -49,6 +49,19 @@ export interface HeldOutput extends PaymentKey {
   createdAt: number;
 }
 
+/**
+ * A client's payment-identifier (x402 extension `payment-identifier`) bound to the first request
+ * that used it: the payment and a fingerprint of what it bought (method, path, body, offer).
+ */
+export interface PaymentIdClaim {
+  paymentId: string;
+  /** sha256 (hex) of the request the id was first used for. */
+  requestHash: string;
+  key: PaymentKey;
+}
+
+export type ClaimResult = { claimed: true } | { claimed: false; existing: PaymentIdClaim };
+
 export type TransitionFields = {
   txHash?: string | null;
   errorReason?: string | null;
@@ -70,6 +83,9 @@ export interface PaymentStore {
   holdOutput(output: HeldOutput): Promise<void>;
   /** A held output with its payment's current record, or null. */
   getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
+  /** Binds a payment-identifier to its first request atomically (needed for the `paymentIdentifier` option). */
+  claimPaymentId?(claim: PaymentIdClaim): Promise<ClaimResult>;
+  getPaymentId?(paymentId: string): Promise<PaymentIdClaim | null>;
 }
 
 /** The state machine every store enforces (a transition outside it is a bug in the caller). */

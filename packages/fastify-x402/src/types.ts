@@ -2,6 +2,8 @@
 import type { FastifyRequest } from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import type { RouteDiscovery } from "./discovery.ts";
+import type { PaymentIdOptions } from "./payment-identifier.ts";
 import type { AssetInfo, PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentKey, PaymentStore } from "./store.ts";
 
@@ -17,6 +19,8 @@ export interface PaidRoute {
   scheme?: string | readonly string[];
   description?: string;
   mimeType?: string;
+  /** How discovery (the bazaar extension) describes this route; false leaves it out. */
+  discovery?: RouteDiscovery | false;
 }
 
 /** What the handler reports it delivered. Hosts add their own fields by module augmentation. */
@@ -168,4 +172,10 @@ export interface X402Options {
   recovery?: Recovery;
   /** Rate limit on 402 challenges, per client (@fastify/rate-limit). Off by default. */
   challengeRateLimit?: ChallengeRateLimit | false;
+  /** The payment-identifier extension (idempotency ids; the store must implement claimPaymentId). Off by default. */
+  paymentIdentifier?: PaymentIdOptions | boolean;
+  /** The bazaar extension in challenges and GET {path} (default "/discovery/resources") listing the paid routes. Off by default. */
+  discovery?: { path?: string } | boolean;
+  /** x402 v1 clients (X-PAYMENT): the network's v1 name; default from the v1 reference table (base, base-sepolia…); false: off. */
+  v1Network?: string | false;
 }

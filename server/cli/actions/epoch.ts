@@ -77,9 +77,16 @@ async function epochToVerify(modelId: string | undefined, epochText: string | un
   if (!modelId || !epochText) throw new CliError("name a model and an epoch number, or pass --doc <file|url>.");
   if (!/^[1-9]\d{0,8}$/.test(epochText)) throw new CliError(`${JSON.stringify(epochText)} is not an epoch number (1, 2, …).`);
   const base = serverUrl(opts.server);
-  const model = await getJson<{ id: string; payTo: string }>(base, `/v1/models/${encodeURIComponent(modelId)}`);
-  const doc = await getJson<EpochDocument>(base, epochPath(model.payTo, Number(epochText)));
-  return { doc, splitter: model.payTo, name: model.id };
+  const payTo = await payToOf(base, modelId);
+  const doc = await getJson<EpochDocument>(base, epochPath(payTo, Number(epochText)));
+  return { doc, splitter: payTo, name: modelId };
+}
+
+/** A model's splitter, or a datanet's access splitter for "datanet:<id>". */
+async function payToOf(base: string, payee: string): Promise<string> {
+  const datanet = /^datanet:(.+)$/.exec(payee)?.[1];
+  const path = datanet ? `/datanets/${encodeURIComponent(datanet)}/documents` : `/v1/models/${encodeURIComponent(payee)}`;
+  return (await getJson<{ payTo: string }>(base, path)).payTo;
 }
 
 function openIndex(dir: string | undefined) {
