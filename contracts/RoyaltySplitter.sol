@@ -261,6 +261,13 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient, UptoSett
         emit PaymentSettled(outputId, payer, amount, nonce, attributionRoot);
     }
 
+    /// @notice Commits to the outputs a batch-settlement claim paid for (facilitators; the tokens arrive through
+    /// the escrow's settle, which any transfer into the splitter counts). Emits ChannelOutputsPaid.
+    function linkChannelOutputs(bytes32 outputsRoot, uint256 count, uint256 amount) external {
+        _checkSettler();
+        emit ChannelOutputsPaid(outputsRoot, count, amount);
+    }
+
     // ================================================================== external: accounting
 
     /// @notice Everything ever received: current balance plus everything paid out.

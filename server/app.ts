@@ -59,6 +59,7 @@ const LOG_REDACT_PATHS = [
   'req.headers["x-payment"]',
   "req.headers.cookie",
   'res.headers["payment-response"]',
+  'res.headers["x-payment-response"]',
   'res.headers["payment-required"]',
   "headers.authorization",
   'headers["payment-signature"]',

@@ -79,6 +79,6 @@ export async function recordOutput(services: InferenceServices, job: PaidInferen
     createdAt: Date.now(),
   };
   await services.ledger.putOutput(output);
-  services.texts?.save(outputId, { output: result.text, prompt: request.prompt });
+  await services.texts?.save(outputId, { output: result.text, prompt: request.prompt });
   return { outputId, result, record, recordHash };
 }

@@ -151,6 +151,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     log,
     uriFor,
   });
+  stack.push(() => docs.close());
   stack.push(() => scheduler.stop());
 
   const context: AppContext = {
@@ -205,7 +206,7 @@ interface EpochDeps {
 /** Epoch documents, published texts, the closing context and the scheduler (not started). */
 function openEpochs(config: ServerConfig, d: EpochDeps) {
   const docs = new EpochDocuments(d.ledger);
-  const texts = config.epochs.publishTexts ? new TextStore(join(config.dataDir, "texts")) : null;
+  const texts = config.epochs.publishTexts ? new TextStore(d.ledger, join(config.dataDir, "texts")) : null;
   const epochs: CloseContext = {
     ledger: d.ledger,
     provider: d.provider,

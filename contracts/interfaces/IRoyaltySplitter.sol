@@ -39,6 +39,10 @@ interface IRoyaltySplitter {
     event PaymentSettled(
         bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot
     );
+    /// @notice Channel payments (x402 batch-settlement) for `count` outputs totalling `amount` were claimed and
+    /// swept into this splitter by the escrow; `outputsRoot` is the Merkle root (OpenZeppelin StandardMerkleTree)
+    /// over (bytes32 outputId, uint256 amount, bytes32 attributionRoot): the link for channel-paid outputs.
+    event ChannelOutputsPaid(bytes32 indexed outputsRoot, uint256 count, uint256 amount);
     /// @notice A batch item's authorization failed and was skipped; `reason` is the token call's revert
     /// data (at most 256 bytes, e.g. "FiatTokenV2: authorization is used or canceled").
     event PaymentSkipped(bytes32 indexed outputId, address indexed payer, bytes32 nonce, bytes reason);
@@ -164,6 +168,7 @@ interface IRoyaltySplitter {
     function settleBatchWithGas(Settlement[] calldata items, uint256 itemGas) external returns (uint256 settled);
     function linkPayment(bytes32 outputId, bytes32 attributionRoot, address payer, uint256 amount, bytes32 nonce)
         external;
+    function linkChannelOutputs(bytes32 outputsRoot, uint256 count, uint256 amount) external;
     function setFacilitator(address facilitator, bool allowed) external;
     function isFacilitator(address account) external view returns (bool);
     function setSettlementPaused(bool paused) external;

@@ -8,6 +8,7 @@ import { ethers as E } from "ethers";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { deployStack, tokenDomain, signAuthorization, settlementOf, type Stack } from "../shared/stack.ts";
 import { contractReliability } from "./contracts/reliability.ts";
+import { channelGas, type ChannelGas } from "./channels.ts";
 
 const PAYMENT = 10_000n; // 0.01 USDC
 const median = (xs: bigint[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[Math.floor(xs.length / 2)];
@@ -104,6 +105,9 @@ async function main() {
   // 6. Claims against a 100,000-leaf tree: an account's first claim, then a repeat in the next epoch.
   const claims = await claimGas(stack);
 
+  // 7. x402 batch-settlement channels: deposit + one claim-and-settle + the splitter's link, per paid request.
+  const channels = await channelGas(stack, PAYMENT);
+
   const plainGas = median(plain);
   const results = {
     machine: `${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
@@ -122,12 +126,14 @@ async function main() {
       claimFirst100k: claims.first,
       claimFirst100kToTokenHolder: claims.firstToTokenHolder,
       claimRepeat100k: claims.repeat,
+      channels,
     },
     ratios: {
       settleVsPlain: round(Number(median(settle)) / Number(plainGas)),
       settleBatch32VsPlain: round(Number(median(batch)) / Number(plainGas)),
       contributors1000Vs1: round(perPaymentByContributors["1000"] / perPaymentByContributors["1"]),
       pushSplit100VsOurs: round(Number(median(pushGas)) / perPaymentByContributors["100"]),
+      channels1000PerClaimVsBatch32: round(channels.perInference["1 x 1000"] / Number(median(batch))),
     },
     targets: {
       settleVsPlain: "<= 1.12",
@@ -205,6 +211,20 @@ async function claimGas(stack: Stack) {
   return { first: e1.first, firstToTokenHolder: e1.holderGas, repeat: e2.first };
 }
 
+/** Gas per paid inference through channels, against settleBatch(32) per payment. */
+function channelRows(c: ChannelGas, batch32: number): [string, string, string][] {
+  return [
+    ...Object.entries(c.perInference).map(([shape, gas]): [string, string, string] => [
+      `channels, ${shape.replace(" x ", " payer(s) x ")} vouchers per claim, per paid inference`,
+      String(gas),
+      `${round(gas / batch32)}x settleBatch(32)`,
+    ]),
+    ["channels: deposit (ERC-3009 collector)", String(c.deposit), "once per top-up"],
+    ["channels: claim-and-settle, one channel / each further channel", `${c.claimOneChannel}`, `+${c.claimPerExtraChannel}`],
+    ["channels: linkChannelOutputs", String(c.link), "once per splitter per claim"],
+  ];
+}
+
 function printTable(r: { gas: Record<string, unknown>; ratios: Record<string, number>; targets: Record<string, string> }) {
   const g = r.gas as Record<string, number>;
   const rows: [string, string, string][] = [
@@ -235,6 +255,7 @@ function printTable(r: { gas: Record<string, unknown>; ratios: Record<string, nu
     ["claim, 100k-leaf tree, first (claimant held no USDC)", String(g.claimFirst100k), `target ${r.targets.claimFirst100k}`],
     ["claim, 100k-leaf tree, first (claimant holds USDC)", String(g.claimFirst100kToTokenHolder), ""],
     ["claim, 100k-leaf tree, repeat", String(g.claimRepeat100k), `target ${r.targets.claimRepeat100k}`],
+    ...channelRows(r.gas.channels as ChannelGas, g.settleBatch32PerPayment),
   ];
   const w = Math.max(...rows.map((x) => x[0].length));
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w)}  ${b.padStart(9)}  ${c}`);

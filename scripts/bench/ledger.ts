@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { getAddress } from "ethers";
 import { DashboardFeed } from "../../server/dashboard/feed.ts";
+import { toStored } from "../../server/epochs/stored.ts";
 import pg from "pg";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
@@ -154,7 +155,7 @@ async function fill(ledger: Ledger, advance: () => void): Promise<void> {
       uri: `http://x/epochs/${e}`,
       createdAt: Date.now(),
     };
-    const document = epochDocument(e, outputs);
+    const document = toStored(JSON.parse(epochDocument(e, outputs))); // as the closer stores it: no proofs, no records
     await ledger.putEpoch({ ...base, txHash: null, status: "built", document });
     await ledger.assignOutputsToEpoch(
       outputs.map((o) => o.outputId),
@@ -305,6 +306,7 @@ async function main(): Promise<void> {
   const fileBytes = statSync(path).size;
   const tables = tableBytes(db);
   db.close();
+  // Past the retention: held outputs deleted, settled payloads emptied.
   const pruned = new SqliteLedger({ path, now: () => Date.now() + 8 * 24 * 3600_000 });
   const prunedCount = await pruned.pruneHeldOutputs(Date.now() + 1);
   await pruned.close();
@@ -312,6 +314,9 @@ async function main(): Promise<void> {
   vacuum.exec("VACUUM");
   vacuum.close();
   const prunedBytes = statSync(path).size;
+  const inspect = new (await import("node:sqlite")).DatabaseSync(path);
+  const prunedTables = tableBytes(inspect);
+  inspect.close();
   rmSync(dir, { recursive: true, force: true });
 
   const result = {
@@ -323,6 +328,7 @@ async function main(): Promise<void> {
     bytesPerOutputAfterHeldOutputsPruned: round(prunedBytes / OUTPUTS, 0),
     heldOutputsPruned: prunedCount,
     tableBytesPerOutput: Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, round(v / OUTPUTS, 0)])),
+    tableBytesPerOutputAfterRetention: Object.fromEntries(Object.entries(prunedTables).map(([k, v]) => [k, round(v / OUTPUTS, 0)])),
     postgres: process.env.BENCH_LEDGER_DATABASE_URL ? await postgres(process.env.BENCH_LEDGER_DATABASE_URL) : null,
     measuredAt: new Date().toISOString(),
   };

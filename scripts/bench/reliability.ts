@@ -11,12 +11,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import autocannon from "autocannon";
-import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
-import type { PaymentRequirements } from "@x402/core/types";
-import { Interface, SigningKey, TypedDataEncoder, Wallet, ethers as E } from "ethers";
-import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
+import { decodePaymentRequiredHeader } from "@x402/core/http";
+import { Interface, Wallet } from "ethers";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
+import { drive, signPayments } from "../shared/paid-load.ts";
 import { deployOnNode, freePort, startHardhatNode, startServer } from "../shared/processes.ts";
 import { recordResults } from "../shared/results.ts";
 
@@ -30,91 +28,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const settledEvent = new Interface([
   "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
 ]);
-
-interface Signed {
-  header: string;
-  payer: string;
-  nonce: string;
-}
-
-/** Pre-signs `count` payments for `req`, round-robin over the payers (outside the measured window). */
-function signPayments(payers: Wallet[], req: PaymentRequirements, count: number): Signed[] {
-  const domain = { name: req.extra.name as string, version: req.extra.version as string, chainId: 31337n, verifyingContract: req.asset };
-  const keys = payers.map((p) => new SigningKey(p.privateKey));
-  const validBefore = BigInt(Math.floor(Date.now() / 1000) + 3600);
-  const out: Signed[] = [];
-  for (let i = 0; i < count; i++) {
-    const payer = payers[i % payers.length];
-    const authorization = {
-      from: payer.address,
-      to: req.payTo,
-      value: BigInt(req.amount),
-      validAfter: 0n,
-      validBefore,
-      nonce: E.hexlify(E.randomBytes(32)),
-    };
-    const signature = keys[i % keys.length].sign(
-      TypedDataEncoder.hash(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization),
-    ).serialized;
-    const header = encodePaymentSignatureHeader({
-      x402Version: 2,
-      accepted: req,
-      payload: { signature, authorization: { ...authorization, value: req.amount, validAfter: "0", validBefore: validBefore.toString() } },
-    });
-    out.push({ header, payer: payer.address.toLowerCase(), nonce: authorization.nonce.toLowerCase() });
-  }
-  return out;
-}
-
-interface Run {
-  result: autocannon.Result;
-  statuses: Map<number, number>; // payment index -> status
-  /** Payments sent (the ones without a status were in flight when the run ended). */
-  issued: number;
-  seconds: number;
-}
-
-/** autocannon with one payment per request; records which payment got which status. */
-function drive(url: string, payments: Signed[], options: { connections: number; duration?: number; amount?: number }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    let next = 0;
-    let first = 0;
-    const statuses = new Map<number, number>();
-    const instance = autocannon(
-      {
-        url,
-        method: "POST",
-        connections: options.connections,
-        ...(options.duration ? { duration: options.duration } : { amount: options.amount }),
-        timeout: 60,
-        headers: { "content-type": "application/json" },
-        body: BODY,
-        requests: [
-          {
-            method: "POST",
-            setupRequest: (req: any, context: any) => {
-              if (first === 0) first = performance.now();
-              const i = next++;
-              if (i >= payments.length) throw new Error("bench: ran out of pre-signed payments");
-              context.payment = i;
-              return {
-                ...req,
-                body: BODY,
-                headers: { ...req.headers, "content-type": "application/json", "payment-signature": payments[i].header },
-              };
-            },
-            onResponse: (status: number, _body: string, context: any) => {
-              statuses.set(context.payment, status);
-            },
-          },
-        ],
-      } as autocannon.Options,
-      // From the first request to the end of the run: the last answers may still be in flight then.
-      (err, result) => (err ? reject(err) : resolve({ result, statuses, issued: next, seconds: (performance.now() - first) / 1000 })),
-    );
-    void instance;
-  });
-}
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "r402-bench-rel-"));
@@ -172,7 +85,7 @@ async function main() {
 
     // Warm-up, which also sizes the pre-signed supply: the measured run must never run dry.
     const warmupCount = 1000;
-    const warm = await drive(url, signPayments(payers, req, warmupCount + 2 * CONNECTIONS), {
+    const warm = await drive(url, BODY, signPayments(payers, req, warmupCount + 2 * CONNECTIONS), {
       connections: CONNECTIONS,
       amount: warmupCount,
     });
@@ -184,7 +97,7 @@ async function main() {
     await sleep(1000);
 
     console.log(`measured run: ${CONNECTIONS} connections, ${SECONDS} s`);
-    const run = await drive(url, payments, { connections: CONNECTIONS, duration: SECONDS });
+    const run = await drive(url, BODY, payments, { connections: CONNECTIONS, duration: SECONDS });
     const r = run.result;
     const ok = [...run.statuses.values()].filter((s) => s === 200).length;
     const answers = [...run.statuses.values()].reduce((m, s) => m.set(s, (m.get(s) ?? 0) + 1), new Map<number, number>());

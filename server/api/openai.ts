@@ -16,6 +16,7 @@ import type { ChatMessage, CompletionRequest, ServedModel } from "../models/inde
 import { maximumPrice, priceListing } from "../models/pricing.ts";
 import { metered, streamMetered, summary, usageOf } from "./openai-stream.ts";
 import type { AppContext } from "./context.ts";
+import { completionDiscovery } from "./discovery.ts";
 import { ApiError } from "./errors.ts";
 import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema, paymentRequiredSchema } from "./schemas.ts";
 import { splitForStream, sseEvents } from "./sse.ts";
@@ -232,12 +233,13 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
   const { ctx } = opts;
   const schemes = opts.schemes ?? [];
   offered.set(ctx, schemes);
-  const paidRoute = (description: string) => ({
+  const paidRoute = (description: string, kind: "chat" | "text") => ({
     ...(schemes.length > 0 ? { scheme: schemes.map((s) => s.scheme) } : {}),
     resource: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
     mimeType: "application/json",
+    discovery: completionDiscovery(ctx, kind, (m) => maximumPrice(m.config.price, 0, m.config.defaultMaxTokens)),
   });
   const prepareHook = (kind: "chat" | "text") => async (request: FastifyRequest) => {
     prepared.set(request, prepare(ctx, request, kind));
@@ -271,7 +273,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
           "4xx": errorSchema,
         },
       },
-      config: { x402: paidRoute("chat completion") },
+      config: { x402: paidRoute("chat completion", "chat") },
       preHandler: prepareHook("chat"),
     },
     (request, reply) => serve(ctx, request, reply, "chat"),
@@ -294,7 +296,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
           "4xx": errorSchema,
         },
       },
-      config: { x402: paidRoute("text completion") },
+      config: { x402: paidRoute("text completion", "text") },
       preHandler: prepareHook("text"),
     },
     (request, reply) => serve(ctx, request, reply, "text"),

@@ -2,7 +2,7 @@
 // posted), a contributor's earnings and claim, epochs and their documents, datanets.
 import type { FastifyInstance } from "fastify";
 import { getAddress, isAddress } from "ethers";
-import type { ParsedEpoch } from "../epochs/index.ts";
+import { RECORDS_LEAF_ENCODING, type ParsedEpoch } from "../epochs/index.ts";
 import type { EpochSummary, OutputRecord } from "../ledger/types.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
@@ -13,7 +13,7 @@ import { addressParams, anyObject, errorSchema } from "./schemas.ts";
 const BYTES32 = /^(0x)?[0-9a-fA-F]{64}$/;
 
 function epochSummary(ctx: AppContext, parsed: ParsedEpoch) {
-  const { record, doc } = parsed;
+  const { record } = parsed;
   return {
     model: ctx.models.payeeBySplitter(record.splitter)?.id ?? null,
     splitter: getAddress(record.splitter),
@@ -25,10 +25,6 @@ function epochSummary(ctx: AppContext, parsed: ParsedEpoch) {
     claimsRoot: record.claimsRoot,
     recordsRoot: record.recordsRoot,
     cumulativeAllocated: record.cumulativeAllocated,
-    cumulativeReceived: doc.cumulativeReceived,
-    epochPool: doc.epochPool,
-    outputs: doc.payments.length,
-    claimants: doc.claims.leaves.length,
     createdAt: record.createdAt,
   };
 }
@@ -83,7 +79,7 @@ function attributionRoutes(app: FastifyInstance, ctx: AppContext): void {
 /** The output's leaf in its posted epoch's records tree, with the proof; null until the epoch document has it. */
 async function epochInclusion(ctx: AppContext, output: OutputRecord, splitter: string, epochNumber: number) {
   const parsed = await ctx.docs.get(splitter, epochNumber);
-  const leaf = parsed?.records.get(output.outputId.toLowerCase());
+  const leaf = parsed?.recordLeaf(output.outputId);
   if (!parsed || !leaf) return null;
   const s = epochSummary(ctx, parsed);
   return {
@@ -94,7 +90,7 @@ async function epochInclusion(ctx: AppContext, output: OutputRecord, splitter: s
     uri: s.uri,
     recordsRoot: s.recordsRoot,
     leaf: { outputId: leaf.outputId, recordHash: leaf.recordHash },
-    leafEncoding: parsed.doc.records.leafEncoding,
+    leafEncoding: RECORDS_LEAF_ENCODING,
     proof: leaf.proof,
   };
 }
@@ -181,7 +177,7 @@ async function activeClaim(ctx: AppContext, splitter: string, rows: EpochSummary
   if (!leaf) return { claimed, activeAmount: 0n, claim: null };
   const activeAmount = BigInt(leaf.cumulativeAmount);
   // Only a claim still due needs the proof, read from the epoch document.
-  const proof = activeAmount > claimed ? (await ctx.docs.get(splitter, activeNumber))?.claims.get(address)?.proof : undefined;
+  const proof = activeAmount > claimed ? (await ctx.docs.get(splitter, activeNumber))?.claim(address)?.proof : undefined;
   const claim = proof ? { splitter, epoch: activeNumber, account: address, cumulativeAmount: leaf.cumulativeAmount, proof } : null;
   return { claimed, activeAmount, claim };
 }
@@ -222,13 +218,14 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
         response: { 200: anyObject("EpochDocument (royalty402-epoch/v1)"), "4xx": errorSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { splitter, epoch } = request.params;
       if (!isAddress(splitter)) throw new ApiError(400, "invalid_address", `not an address: ${JSON.stringify(splitter)}`);
       if (!/^\d{1,9}$/.test(epoch)) throw new ApiError(400, "invalid_epoch", `not an epoch number: ${JSON.stringify(epoch)}`);
       const parsed = await ctx.docs.get(splitter, Number(epoch));
       if (!parsed) throw new ApiError(404, "epoch_not_found", `no epoch ${epoch} of ${splitter}`);
-      return parsed.doc;
+      // The published JSON as the epoch worker wrote it: never parsed or serialized on the event loop.
+      return reply.type("application/json; charset=utf-8").send(parsed.json);
     },
   );
 }

@@ -104,6 +104,8 @@ interface PaidOutput {
 
 interface VerifiedEpochs {
   records: EpochRecord[];
+  /** Every epoch's published document, in the order of records. */
+  published: EpochDocument[];
   /** splitter -> its latest epoch document */
   latestDoc: Map<string, EpochDocument>;
   unverified: number;
@@ -347,9 +349,11 @@ async function closeAndVerifyEpochs(run: DemoRun): Promise<VerifiedEpochs> {
   const records = await context.ledger.listEpochs();
   const index = context.datanets.index(BROWN_DATANET);
   const latestDoc = new Map<string, EpochDocument>();
+  const published: EpochDocument[] = [];
   let unverified = 0;
   for (const record of records) {
-    const doc = JSON.parse(record.document) as EpochDocument;
+    const doc = JSON.parse((await context.docs.parse(record)).json) as EpochDocument;
+    published.push(doc);
     const check = await verifyEpoch(doc, { index, provider: run.chain.provider, splitter: record.splitter, requireAllRecords: true });
     const model = context.models.bySplitter(record.splitter)?.id ?? record.splitter;
     if (!check.ok) unverified++;
@@ -365,7 +369,7 @@ async function closeAndVerifyEpochs(run: DemoRun): Promise<VerifiedEpochs> {
     const prev = latestDoc.get(record.splitter);
     if (!prev || prev.epoch < doc.epoch) latestDoc.set(record.splitter, doc);
   }
-  return { records, latestDoc, unverified };
+  return { records, published, latestDoc, unverified };
 }
 
 // ---- 5. claims ----
@@ -458,8 +462,7 @@ async function resultRows(run: DemoRun, epochs: VerifiedEpochs, fees: Fees): Pro
     for (const leaf of doc.claims.leaves)
       entitled.set(getAddress(leaf.account), (entitled.get(getAddress(leaf.account)) ?? 0n) + BigInt(leaf.cumulativeAmount));
   }
-  for (const record of epochs.records) {
-    const doc = JSON.parse(record.document) as EpochDocument;
+  for (const doc of epochs.published) {
     for (const p of doc.payments)
       for (const c of p.record.contributors) outputs.set(getAddress(c.address), (outputs.get(getAddress(c.address)) ?? 0) + 1);
   }

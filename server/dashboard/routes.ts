@@ -154,7 +154,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
       throw e;
     }
     const record = parseRecord(JSON.stringify(attribution.record));
-    const text = ctx.texts?.load(outputId) ?? null;
+    const text = (await ctx.texts?.load(outputId)) ?? null;
     const highlighted = text ? highlightOutput(record, text.output) : null;
     return {
       ...attribution,

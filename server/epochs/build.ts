@@ -28,10 +28,11 @@ import { canonicalHash } from "../attribution/canonical.ts";
 import { AttributionError } from "../attribution/errors.ts";
 import { hashRecord, validateRecord, type AttributionRecord } from "../attribution/record.ts";
 import { BPS, fixedCuts } from "../util/cuts.ts";
+import { allProofs } from "./proofs.ts";
 
 export const EPOCH_FORMAT = "royalty402-epoch/v1";
 const CLAIMS_LEAF_ENCODING = ["address", "uint256"];
-const RECORDS_LEAF_ENCODING = ["bytes32", "bytes32"];
+export const RECORDS_LEAF_ENCODING = ["bytes32", "bytes32"];
 
 export interface EpochPayment {
   outputId: string; // bytes32 hex
@@ -197,6 +198,8 @@ export function buildEpoch(input: EpochInput): EpochDocument {
   const claimsTree = claimValues.length > 0 ? StandardMerkleTree.of(claimValues, CLAIMS_LEAF_ENCODING) : null;
   const recordValues = payments.map((p) => [p.outputId, p.recordHash] as [string, string]);
   const recordsTree = recordValues.length > 0 ? StandardMerkleTree.of(recordValues, RECORDS_LEAF_ENCODING) : null;
+  const claimProofs = claimsTree ? allProofs(claimsTree) : [];
+  const recordProofs = recordsTree ? allProofs(recordsTree) : [];
 
   const doc: EpochDocument = {
     format: EPOCH_FORMAT,
@@ -226,12 +229,12 @@ export function buildEpoch(input: EpochInput): EpochDocument {
     claims: {
       root: claimsTree?.root ?? ZeroHash,
       leafEncoding: CLAIMS_LEAF_ENCODING,
-      leaves: claimValues.map(([account, cumulativeAmount], i) => ({ account, cumulativeAmount, proof: claimsTree!.getProof(i) })),
+      leaves: claimValues.map(([account, cumulativeAmount], i) => ({ account, cumulativeAmount, proof: claimProofs[i] })),
     },
     records: {
       root: recordsTree?.root ?? ZeroHash,
       leafEncoding: RECORDS_LEAF_ENCODING,
-      leaves: recordValues.map(([outputId, recordHash], i) => ({ outputId, recordHash, proof: recordsTree!.getProof(i) })),
+      leaves: recordValues.map(([outputId, recordHash], i) => ({ outputId, recordHash, proof: recordProofs[i] })),
     },
   };
   if (input.texts !== undefined) {

@@ -10,8 +10,17 @@ export function splitterContract(address: string, runner: ContractRunner): Contr
 }
 
 /** Posts the document's epoch to the splitter (the runner must be the splitter's oracle). */
-export async function postEpoch(splitter: Contract, doc: EpochDocument, uri = ""): Promise<TransactionReceipt> {
-  const tx = await splitter.getFunction("postEpoch")(doc.epoch, doc.claims.root, BigInt(doc.cumulativeAllocated), doc.records.root, uri);
+export function postEpoch(splitter: Contract, doc: EpochDocument, uri = ""): Promise<TransactionReceipt> {
+  const { epoch, cumulativeAllocated } = doc;
+  return postEpochRoots(splitter, { epoch, claimsRoot: doc.claims.root, recordsRoot: doc.records.root, cumulativeAllocated, uri });
+}
+
+/** Posts an epoch's roots (an epoch row of the ledger holds them all). */
+export async function postEpochRoots(
+  splitter: Contract,
+  e: { epoch: number; claimsRoot: string; recordsRoot: string; cumulativeAllocated: string; uri: string },
+): Promise<TransactionReceipt> {
+  const tx = await splitter.getFunction("postEpoch")(e.epoch, e.claimsRoot, BigInt(e.cumulativeAllocated), e.recordsRoot, e.uri);
   const receipt = await tx.wait();
   if (receipt === null || receipt.status !== 1) throw new AttributionError("invalid_epoch_input", `postEpoch transaction failed`);
   return receipt;

@@ -13,16 +13,16 @@
 //     the document's, and record tx hash and status.
 //  3. Epoch N+1 is only built once N is finished, from N's cumulative totals.
 import type { Provider, Signer } from "ethers";
-import { AttributionError, parseRecord } from "../attribution/index.ts";
+import { AttributionError } from "../attribution/index.ts";
 import { isLedgerError, type EpochRecord, type Ledger } from "../ledger/index.ts";
 import type { Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
 import type { SerialQueue } from "../util/serial.ts";
-import type { OutputText, TextStore } from "./texts.ts";
-import { buildEpoch, nextPreviousState, type EpochPayment } from "./build.ts";
+import type { TextStore } from "./texts.ts";
+import type { PreviousEpochState } from "./build.ts";
 import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
-import { postEpoch, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
+import { postEpochRoots, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
 
 /** Most outputs one epoch aggregates (the rest go to the next one). */
 const MAX_OUTPUTS_PER_EPOCH = 10_000;
@@ -108,13 +108,9 @@ export async function latestEpoch(ctx: CloseContext, splitter: string): Promise<
 const finished = (e: EpochRecord) => (e.status === "active" || e.status === "vetoed") && e.txHash !== null;
 
 /** Brings an epoch row to its final state: outputs assigned, posted, roots checked, tx recorded. */
-async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord): Promise<EpochRecord> {
+async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord, outputIds?: string[]): Promise<EpochRecord> {
   if (record.status === "vetoed") return record;
-  const { doc } = ctx.docs.parse(record);
-  await ctx.ledger.assignOutputsToEpoch(
-    doc.payments.map((p) => p.outputId),
-    record.epoch,
-  );
+  await ctx.ledger.assignOutputsToEpoch(outputIds ?? (await ctx.docs.outputIds(record)), record.epoch);
 
   let posted = await postedOnChain(ctx, model.splitter, record.epoch);
   if (!posted) {
@@ -124,7 +120,7 @@ async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord)
       const again = await postedOnChain(ctx, model.splitter, record.epoch);
       if (again) return again;
       try {
-        await postEpoch(splitterContract(model.splitter, oracle), doc, record.uri);
+        await postEpochRoots(splitterContract(model.splitter, oracle), record);
       } catch (error) {
         // Another instance may have posted it a moment ago (WrongEpoch / EpochPending): look again.
         const raced = await postedOnChain(ctx, model.splitter, record.epoch);
@@ -181,40 +177,32 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
     };
 
   const epoch = (latest?.epoch ?? 0) + 1;
-  const previous = latest ? nextPreviousState(ctx.docs.parse(latest).doc) : null;
-  const payments: EpochPayment[] = outputs.map((o) => ({ outputId: o.outputId, amount: BigInt(o.amount), record: parseRecord(o.record) }));
-  let texts: Record<string, OutputText> | undefined;
-  if (ctx.texts) {
-    texts = {};
-    for (const o of outputs) {
-      const t = ctx.texts.load(o.outputId);
-      if (t) texts[o.outputId.toLowerCase()] = t;
-    }
-  }
+  const previous = latest ? await previousState(ctx, latest) : null;
   const { ownerBps, protocolBps, owner } = model.splitterConfig;
   const received = await receivedForEpoch(ctx, splitter, outputs, previous?.cumulativeReceived ?? 0n);
-  const doc = buildEpoch({
+  // Records parsed and hashed, trees, proofs and the document: all in the epoch worker thread.
+  const built = await ctx.docs.build({
     epoch,
     ownerBps,
     protocolBps,
     modelOwner: owner,
-    payments,
+    payments: outputs.map((o) => ({ outputId: o.outputId, amount: BigInt(o.amount), record: o.record })),
     previous,
     chainId: ctx.chainId,
     splitter,
-    texts,
+    texts: ctx.texts ? await ctx.texts.loadMany(outputs.map((o) => o.outputId)) : undefined,
     received,
   });
   const claimed: EpochRecord = {
     splitter,
     epoch,
-    claimsRoot: doc.claims.root,
-    recordsRoot: doc.records.root,
-    cumulativeAllocated: doc.cumulativeAllocated,
+    claimsRoot: built.claimsRoot,
+    recordsRoot: built.recordsRoot,
+    cumulativeAllocated: built.cumulativeAllocated,
     uri: ctx.uriFor(splitter, epoch),
     txHash: null,
     status: "posted",
-    document: JSON.stringify(doc),
+    document: built.stored,
     createdAt: ctx.now(),
   };
   try {
@@ -226,13 +214,13 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
   // Identical roots from a concurrent instance also "win": either way, finish what the ledger holds.
   const stored = (await ctx.ledger.getEpoch(splitter, epoch)) ?? claimed;
   ctx.latestKnown.set(splitter.toLowerCase(), Math.max(epoch, ctx.latestKnown.get(splitter.toLowerCase()) ?? 0));
-  const done = await finishEpoch(ctx, model, stored);
+  const done = await finishEpoch(ctx, model, stored, stored.claimsRoot === claimed.claimsRoot ? built.outputIds : undefined);
   if (done.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch };
   return {
     status: "closed",
     model: model.id,
     epoch,
-    outputs: payments.length,
+    outputs: built.outputIds.length,
     cumulativeAllocated: done.cumulativeAllocated,
     claimsRoot: done.claimsRoot,
     txHash: done.txHash,
@@ -255,18 +243,63 @@ async function receivedForEpoch(
 ): Promise<bigint> {
   const block = await ctx.provider.getBlockNumber();
   const total = BigInt(await splitterViews(splitter, ctx.provider).getFunction("totalReceived")({ blockTag: block }));
+  const settled = await settledOutsideEpochs(ctx, splitter, block);
   const inThisEpoch = new Set(listed.map((o) => o.outputId.toLowerCase()));
-  const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: ctx.startBlock, toBlock: block };
-  const logs = await ctx.provider.getLogs(filter);
   let notYetInEpoch = 0n;
-  for (const log of logs) {
-    const event = decodeSettlementLog(log);
-    if (event?.name !== "PaymentSettled" || inThisEpoch.has(event.outputId.toLowerCase())) continue;
-    const output = await ctx.ledger.getOutput(event.outputId.toLowerCase());
-    if (output?.epoch == null) notYetInEpoch += event.amount;
+  for (const [outputId, amount] of settled) {
+    if (inThisEpoch.has(outputId)) continue;
+    const output = await ctx.ledger.getOutput(outputId);
+    if (output?.epoch != null)
+      settled.delete(outputId); // in an earlier epoch: never counted again
+    else notYetInEpoch += amount;
   }
   const received = total - notYetInEpoch;
   return received > previous ? received : previous;
+}
+
+/** PaymentSettled amounts by output id, through `scanned`, of outputs not (yet) seen in an epoch. */
+interface SettledScan {
+  scanned: number;
+  settled: Map<string, bigint>;
+}
+
+// Per closing context and splitter: each close reads only the blocks after the previous one's
+// (the first close after a start reads from startBlock once). Derived from the chain alone, so
+// each instance keeps its own; entries leave once their output is found in an epoch.
+const scans = new WeakMap<CloseContext, Map<string, SettledScan>>();
+
+async function settledOutsideEpochs(ctx: CloseContext, splitter: string, toBlock: number): Promise<Map<string, bigint>> {
+  let bySplitter = scans.get(ctx);
+  if (!bySplitter) scans.set(ctx, (bySplitter = new Map()));
+  const key = splitter.toLowerCase();
+  const scan = bySplitter.get(key) ?? { scanned: ctx.startBlock - 1, settled: new Map<string, bigint>() };
+  if (toBlock > scan.scanned) {
+    const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: scan.scanned + 1, toBlock };
+    const logs = await ctx.provider.getLogs(filter);
+    for (const log of logs) {
+      const event = decodeSettlementLog(log);
+      if (event?.name !== "PaymentSettled") continue;
+      const id = event.outputId.toLowerCase();
+      scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
+    }
+    scan.scanned = toBlock;
+  }
+  bySplitter.set(key, scan);
+  return scan.settled;
+}
+
+/** The state epoch N+1 starts from, read from epoch N's indexed rows (summary and claim leaves), never its document. */
+async function previousState(ctx: CloseContext, latest: EpochRecord): Promise<PreviousEpochState> {
+  const summaries = await ctx.ledger.listEpochSummaries(latest.splitter);
+  const summary = summaries.find((e) => e.epoch === latest.epoch);
+  if (summary?.cumulativeReceived == null) throw new Error(`epoch ${latest.epoch} of ${latest.splitter} has no summary row`);
+  const claims = await ctx.ledger.listEpochClaims(latest.splitter, latest.epoch);
+  return {
+    epoch: latest.epoch,
+    cumulativeReceived: BigInt(summary.cumulativeReceived),
+    cumulativeAllocated: BigInt(latest.cumulativeAllocated),
+    totals: new Map(claims.map((c) => [c.account, BigInt(c.cumulativeAmount)])),
+  };
 }
 
 /** Moves posted epochs whose challenge period ended to "active" (and notices vetoes). */

@@ -1,59 +1,107 @@
-// Parsed epoch documents, cached: contributor and record lookups (leaves and proofs) are served
-// from the document the ledger holds for a posted epoch, which never changes once posted.
-// The cache is bounded by the documents' size (least recently used out first), not by their
-// count: one epoch of 10,000 outputs weighs as much as hundreds of small ones.
+// Published epoch documents, cached: the ledger stores each document once without what can be
+// derived (stored.ts); the epoch worker rebuilds the published JSON and both trees, and proofs
+// are read from the trees on demand (proofs.ts). A posted epoch's document never changes.
+// The cache is bounded by bytes (least recently used out first), not by count: one epoch of
+// 10,000 outputs weighs as much as hundreds of small ones.
 import { getAddress } from "ethers";
-import type { ClaimLeaf, EpochDocument, RecordLeaf } from "./build.ts";
+import type { ClaimLeaf, RecordLeaf } from "./build.ts";
 import type { EpochRecord, Ledger } from "../ledger/index.ts";
+import { proofAt } from "./proofs.ts";
+import type { ExpandedEpoch, TreeIndex } from "./stored.ts";
+import type { BuildTask, BuiltEpoch } from "./worker-tasks.ts";
+import { EpochWorker } from "./worker-client.ts";
 
-export interface ParsedEpoch {
-  record: EpochRecord;
-  doc: EpochDocument;
-  claims: Map<string, ClaimLeaf>; // by checksummed address
-  records: Map<string, RecordLeaf>; // by lower-case output id
+export class ParsedEpoch {
+  private readonly claimIndex: Map<string, [string, string, number]>;
+  private readonly recordIndex: Map<string, [string, string, number]>;
+
+  constructor(
+    public record: EpochRecord,
+    private readonly expanded: ExpandedEpoch,
+  ) {
+    this.claimIndex = new Map(expanded.claims.leaves.map((l) => [getAddress(l[0]), l]));
+    this.recordIndex = new Map(expanded.records.leaves.map((l) => [l[0].toLowerCase(), l]));
+  }
+
+  /** The published document (JSON text), as served at the epoch's uri. */
+  get json(): string {
+    return this.expanded.json;
+  }
+
+  get bytes(): number {
+    const nodes = (t: TreeIndex) => t.nodes.length * 70 + t.leaves.length * 150;
+    return this.expanded.json.length + nodes(this.expanded.claims) + nodes(this.expanded.records);
+  }
+
+  /** An account's claim leaf with its proof, or null. */
+  claim(account: string): ClaimLeaf | null {
+    const leaf = this.claimIndex.get(getAddress(account.toLowerCase()));
+    return leaf ? { account: leaf[0], cumulativeAmount: leaf[1], proof: proofAt(this.expanded.claims.nodes, leaf[2]) } : null;
+  }
+
+  /** An output's records leaf with its proof, or null. */
+  recordLeaf(outputId: string): RecordLeaf | null {
+    const leaf = this.recordIndex.get(outputId.toLowerCase());
+    return leaf ? { outputId: leaf[0], recordHash: leaf[1], proof: proofAt(this.expanded.records.nodes, leaf[2]) } : null;
+  }
 }
 
 export class EpochDocuments {
-  private readonly cache = new Map<string, { parsed: ParsedEpoch; bytes: number }>();
+  private readonly cache = new Map<string, ParsedEpoch>();
   private bytes = 0;
+  private readonly worker = new EpochWorker();
 
   constructor(
     private readonly ledger: Ledger,
-    /** Total document text kept parsed (default 32 MiB). */
+    /** Total size of the documents and trees kept (default 32 MiB). */
     private readonly maxBytes = 32 * 1024 * 1024,
   ) {}
 
-  parse(record: EpochRecord): ParsedEpoch {
+  /** Builds an epoch in the worker thread (its document in stored form, roots, output ids). */
+  build(task: BuildTask): Promise<BuiltEpoch> {
+    return this.worker.run({ op: "build", task });
+  }
+
+  /** The output ids an epoch row's document covers (parsed in the worker). */
+  outputIds(record: EpochRecord): Promise<string[]> {
+    return this.worker.run({ op: "outputIds", stored: record.document });
+  }
+
+  async parse(record: EpochRecord): Promise<ParsedEpoch> {
     const key = `${record.splitter.toLowerCase()}:${record.epoch}:${record.claimsRoot}:${record.recordsRoot}`;
     const hit = this.cache.get(key);
     if (hit) {
       this.cache.delete(key); // re-inserted below: most recently used last
       this.cache.set(key, hit);
-      hit.parsed.record = record; // status / txHash may have moved on; the document has not
-      return hit.parsed;
+      hit.record = record; // status / txHash may have moved on; the document has not
+      return hit;
     }
-    const doc = JSON.parse(record.document) as EpochDocument;
-    const parsed: ParsedEpoch = {
-      record,
-      doc,
-      claims: new Map(doc.claims.leaves.map((l) => [getAddress(l.account), l])),
-      records: new Map(doc.records.leaves.map((l) => [l.outputId.toLowerCase(), l])),
-    };
-    const bytes = record.document.length;
-    for (const [oldest, entry] of this.cache) {
-      if (this.bytes + bytes <= this.maxBytes) break;
-      this.cache.delete(oldest);
-      this.bytes -= entry.bytes;
-    }
-    if (bytes <= this.maxBytes) {
-      this.cache.set(key, { parsed, bytes });
-      this.bytes += bytes;
-    }
+    const missing = await this.worker.run({ op: "missingRecords", stored: record.document });
+    const records = await this.ledger.getOutputRecords(missing);
+    const parsed = new ParsedEpoch(record, await this.worker.run({ op: "expand", stored: record.document, records }));
+    this.remember(key, parsed);
     return parsed;
   }
 
   async get(splitter: string, epoch: number): Promise<ParsedEpoch | null> {
     const record = await this.ledger.getEpoch(splitter, epoch);
     return record ? this.parse(record) : null;
+  }
+
+  close(): Promise<void> {
+    return this.worker.close();
+  }
+
+  private remember(key: string, parsed: ParsedEpoch): void {
+    const bytes = parsed.bytes;
+    for (const [oldest, entry] of this.cache) {
+      if (this.bytes + bytes <= this.maxBytes) break;
+      this.cache.delete(oldest);
+      this.bytes -= entry.bytes;
+    }
+    if (bytes <= this.maxBytes) {
+      this.cache.set(key, parsed);
+      this.bytes += bytes;
+    }
   }
 }

@@ -13,6 +13,7 @@ export {
   buildEpoch,
   nextPreviousState,
   NO_PREVIOUS_EPOCH,
+  RECORDS_LEAF_ENCODING,
   type EpochDocument,
   type PreviousEpochState,
 } from "./build.ts";

@@ -5,7 +5,7 @@
 // reached the chain but was not recorded (a crash), it is only recorded.
 import type { EpochRecord } from "../ledger/index.ts";
 import type { Payee } from "../models/index.ts";
-import { postEpoch, splitterContract } from "./chain.ts";
+import { postEpochRoots, splitterContract } from "./chain.ts";
 import { EpochMismatchError, latestEpoch, postedOnChain, statusOf, type CloseContext } from "./closer.ts";
 
 export type RepostRefusal = "no_vetoed_epoch" | "no_oracle" | "repost_refused";
@@ -69,10 +69,9 @@ export async function repostVetoedEpoch(ctx: CloseContext, model: Payee): Promis
 async function post(ctx: CloseContext, model: Payee, record: EpochRecord): Promise<void> {
   const oracle = ctx.oracle;
   if (!oracle) throw new RepostRefused("no_oracle", `this server has no oracle key to repost epoch ${record.epoch} of ${model.id}`);
-  const { doc } = ctx.docs.parse(record);
   await ctx.oracleQueue.run(async () => {
     try {
-      await postEpoch(splitterContract(model.splitter, oracle), doc, record.uri);
+      await postEpochRoots(splitterContract(model.splitter, oracle), record);
     } catch (error) {
       throw new RepostRefused(
         "repost_refused",

@@ -6,6 +6,7 @@
 // passes in the payload's "royalty402" extension); payments to any other address settle with
 // the token's transferWithAuthorization, through the same nonce-managed relayer.
 import type { FacilitatorClient } from "@x402/core/server";
+import { BAZAAR, PAYMENT_IDENTIFIER } from "@royalty402/fastify-x402";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { ZeroHash, type Provider, type Wallet } from "ethers";
 import { SettlementSimulator, type SimulatorOptions } from "./simulator.ts";
@@ -20,10 +21,15 @@ import { checksumAddress } from "./payload.ts";
 import { linkFrontRun } from "./link.ts";
 import { UptoSplitterFacilitator } from "./upto/facilitator.ts";
 import { nonceKey, parseUptoPayload } from "./upto/payload.ts";
+import { ChannelFacilitator } from "./batch-settlement/facilitator.ts";
+import { relayerChain } from "./batch-settlement/chain.ts";
+import type { ChannelJournal } from "./batch-settlement/journal.ts";
+import type { SweepPolicy } from "./batch-settlement/sweeper.ts";
 
 /** The x402 extension through which an upto payer sends its EIP-2612 approval of Permit2. */
 const EIP2612_GAS_SPONSORING = "eip2612GasSponsoring";
 const isUpto = (requirements: PaymentRequirements) => requirements?.scheme === "upto";
+const isChannel = (requirements: PaymentRequirements) => requirements?.scheme === "batch-settlement";
 
 /** Payload extension through which a resource server names what a payment bought. */
 export const ROYALTY_EXTENSION = "royalty402";
@@ -43,6 +49,8 @@ export interface FacilitatorOptions {
   relayerOptions?: RelayerOptions;
   /** Seconds since epoch; defaults to the wall clock, as the reference does. */
   now?: () => number;
+  /** x402 batch-settlement channels (the relayer is their receiver authorizer): where vouchers are journalled, when claims run. */
+  channels?: { journal: ChannelJournal; sweep?: Partial<SweepPolicy> };
 }
 
 /** A payment about to be broadcast in transaction `txHash` (after signing, before sending). */
@@ -83,6 +91,8 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
   private readonly broadcastListeners = new Set<BroadcastListener>();
   /** `upto` payments: Permit2 through the splitter's settleUpto, on the same relayer (one nonce queue). */
   readonly upto: UptoSplitterFacilitator;
+  /** `batch-settlement` channels: vouchers checked in process, claimed in batches (null unless configured). */
+  channels: ChannelFacilitator | null = null;
 
   private constructor(options: FacilitatorOptions, chainId: bigint) {
     this.network = `eip155:${chainId}`;
@@ -108,7 +118,12 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
 
   static async create(options: FacilitatorOptions): Promise<EmbeddedFacilitator> {
     const { chainId } = await onChain("getNetwork", () => options.provider.getNetwork());
-    return new EmbeddedFacilitator(options, chainId);
+    const facilitator = new EmbeddedFacilitator(options, chainId);
+    if (options.channels) {
+      const chain = relayerChain(facilitator.relayer, options.provider, Number(chainId));
+      facilitator.channels = await ChannelFacilitator.create({ chain, ...options.channels });
+    }
+    return facilitator;
   }
 
   /** Subscribes to final on-chain results, including those that arrive after "settlement_pending". */
@@ -129,6 +144,7 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
 
   async verify(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<VerifyResponse> {
     if (isUpto(paymentRequirements)) return this.upto.verify(paymentPayload, paymentRequirements);
+    if (isChannel(paymentRequirements) && this.channels) return this.channels.verify(paymentPayload, paymentRequirements);
     try {
       const {
         payment: _payment,
@@ -145,6 +161,7 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
   /** Settles (FacilitatorClient.settle); the broadcast listeners hear of it before its transaction is sent. */
   async settle(paymentPayload: PaymentPayload, paymentRequirements: PaymentRequirements): Promise<SettleResponse> {
     if (isUpto(paymentRequirements)) return this.settleUpto(paymentPayload, paymentRequirements);
+    if (isChannel(paymentRequirements) && this.channels) return this.channels.settle(paymentPayload, paymentRequirements);
     const network = paymentRequirements?.network ?? this.network;
     try {
       const verdict = await verifyExact(paymentPayload, paymentRequirements, this.ctx, { onChain: false });
@@ -211,8 +228,10 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
       kinds: [
         { x402Version: 2, scheme: "exact", network: this.network as `${string}:${string}` },
         { x402Version: 2, scheme: "upto", network: this.network as `${string}:${string}` },
+        ...(this.channels ? (await this.channels.getSupported()).kinds : []),
       ],
-      extensions: [EIP2612_GAS_SPONSORING],
+      // bazaar and payment-identifier are the host's (GET /discovery/resources; idempotency ids in the ledger).
+      extensions: [EIP2612_GAS_SPONSORING, BAZAAR, PAYMENT_IDENTIFIER],
       signers: { "eip155:*": [this.relayer.address] },
     };
   }
@@ -268,6 +287,7 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
 
   close(): void {
     this.batcher.close();
+    this.channels?.close();
   }
 }
 

@@ -192,6 +192,20 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: "retention",
+    // Settled payments whose payload is still kept (emptied past the retention period: only
+    // settling again or re-delivering by payload needs it), and published output texts.
+    sql: `
+      CREATE INDEX payments_payload_kept ON payments (updated_at) WHERE payload <> '';
+      CREATE TABLE output_texts (
+        output_id TEXT PRIMARY KEY,
+        output    TEXT NOT NULL,
+        prompt    TEXT
+      ) STRICT;
+    `,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -369,6 +383,18 @@ export const postgresMigrations: readonly Migration[] = [
         payer        TEXT NOT NULL,
         nonce        TEXT NOT NULL,
         created_at   BIGINT NOT NULL
+      );
+    `,
+  },
+  {
+    version: 5,
+    name: "retention",
+    sql: `
+      CREATE INDEX payments_payload_kept ON payments (updated_at) WHERE payload <> '';
+      CREATE TABLE output_texts (
+        output_id TEXT PRIMARY KEY,
+        output    TEXT NOT NULL,
+        prompt    TEXT
       );
     `,
   },

@@ -13,6 +13,7 @@ import * as instances from "./sql/instances.ts";
 import * as outputs from "./sql/outputs.ts";
 import * as paymentIds from "./sql/payment-ids.ts";
 import * as payments from "./sql/payments.ts";
+import * as texts from "./sql/texts.ts";
 import * as totals from "./sql/totals.ts";
 import type {
   ContributionRecord,
@@ -21,6 +22,7 @@ import type {
   HeldOutput,
   Ledger,
   OutputRecord,
+  OutputText,
   PaymentKey,
   PaymentLedger,
   PaymentStatus,
@@ -76,6 +78,9 @@ export abstract class SqlLedger implements Ledger {
   // Outputs
   putOutput = (o: OutputRecord) => outputs.putOutput(this.db, o);
   getOutput = (outputId: string) => outputs.getOutput(this.db, outputId);
+  getOutputRecords = (outputIds: string[]) => outputs.getOutputRecords(this.db, outputIds);
+  putOutputText = (outputId: string, text: OutputText) => texts.putOutputText(this.db, outputId, text);
+  getOutputTexts = (outputIds: string[]) => texts.getOutputTexts(this.db, outputIds);
   listUnassignedSettledOutputs = (modelId: string, limit?: number) => outputs.listUnassignedSettledOutputs(this.db, modelId, limit);
   assignOutputsToEpoch = (outputIds: string[], epoch: number) => outputs.assignOutputsToEpoch(this.db, outputIds, epoch);
   listEpochOutputs = (modelId: string, epoch: number) => outputs.listEpochOutputs(this.db, modelId, epoch);

@@ -22,7 +22,7 @@ export interface PaymentRecord extends PaymentKey {
   status: PaymentStatus;
   txHash: string | null;
   errorReason: string | null;
-  /** The x402 PaymentPayload as received (JSON text): enough to settle again after a crash. */
+  /** The x402 PaymentPayload as received (JSON text): enough to settle again after a crash; "" once settled past the retention. */
   payload: string;
   createdAt: number; // ms since epoch
   updatedAt: number;
@@ -53,6 +53,12 @@ export interface HeldOutput extends PaymentKey {
   contentType: string | null;
   body: Uint8Array;
   createdAt: number;
+}
+
+/** An output's text and its prompt, kept to publish with the epoch (epochs.publishTexts). */
+export interface OutputText {
+  output: string;
+  prompt?: string | null;
 }
 
 export interface EpochRecord {
@@ -159,6 +165,8 @@ interface OutputLedger {
    */
   putOutput(o: OutputRecord): Promise<void>;
   getOutput(outputId: string): Promise<OutputRecord | null>;
+  /** The records (canonical JSON) of the given outputs, by lower-case output id; unknown ids are left out. */
+  getOutputRecords(outputIds: string[]): Promise<Record<string, string>>;
   /** Outputs of settled payments not yet assigned to an epoch, oldest first (no limit given: all). */
   listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
   /**
@@ -167,6 +175,10 @@ interface OutputLedger {
    * same epoch is a no-op), so two instances closing the same epoch cannot double count.
    */
   assignOutputsToEpoch(outputIds: string[], epoch: number): Promise<void>;
+  /** Keeps an output's text for publication (a second put of the same output is a no-op). */
+  putOutputText(outputId: string, text: OutputText): Promise<void>;
+  /** The kept texts of the given outputs, by lower-case output id; outputs without one are left out. */
+  getOutputTexts(outputIds: string[]): Promise<Record<string, OutputText>>;
   /** Outputs of one model assigned to `epoch` (with their payment amount), oldest first. */
   listEpochOutputs(modelId: string, epoch: number): Promise<Array<OutputRecord & { amount: string | null }>>;
 }
@@ -181,8 +193,9 @@ export interface HeldOutputLedger {
   /** A held output and its payment's current record, or null. */
   getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
   /**
-   * Deletes held outputs of payments that reached settled or failed before `before` (ms):
-   * past the retention period a settled payment's output is no longer re-delivered. Returns the count.
+   * Deletes held outputs of payments that reached settled or failed before `before` (ms), and empties
+   * the payload of payments settled before it: past the retention period a settled payment's output
+   * is no longer re-delivered. Returns the count of held outputs deleted.
    */
   pruneHeldOutputs(before: number): Promise<number>;
 }

@@ -339,7 +339,7 @@ describe("streaming with upto", () => {
       row = (await server.context.ledger.listPayments({ modelId: MODEL, limit: 1000 })).find((p) => p.payer === payerKey);
     }
     expect(row).toMatchObject({ status: "settled" });
-    const recorded = server.context.texts!.load(row!.outputId!)!.output;
+    const recorded = (await server.context.texts!.load(row!.outputId!))!.output;
     expect(recorded.startsWith(received)).toBe(true);
     expect(PIECES.join("").startsWith(recorded)).toBe(true);
     expect(recorded.length).toBeLessThan(PIECES.join("").length);

@@ -244,6 +244,27 @@ for (const backend of backends) {
       expect(await l.getHeldOutput(pendingId)).not.toBeNull();
       expect(await l.getHeldOutput(lateId)).not.toBeNull();
       expect(await l.pruneHeldOutputs(t - 5_000)).toBe(0);
+      // The settled payment past the retention keeps its row but not its payload; the others keep theirs.
+      expect(await l.getPayment(keyOf(settled))).toMatchObject({ status: "settled", amount: settled.amount, payload: "" });
+      expect((await l.getPayment(keyOf(pending)))!.payload).toBe(pending.payload);
+      expect((await l.getPayment(keyOf(late)))!.payload).toBe(late.payload);
+    });
+
+    it("keeps output texts once and reads records and texts of many outputs in one query", async () => {
+      const l = await open();
+      const p = await reserved(l);
+      const o = output(p, [address()]);
+      await l.putOutput(o);
+      expect(await l.getOutputRecords([o.outputId, hex(32)])).toEqual({ [o.outputId]: o.record });
+      await l.putOutputText(o.outputId, { output: "an answer", prompt: "a question" });
+      await l.putOutputText(o.outputId, { output: "another answer" }); // written once: a no-op
+      const other = hex(32);
+      await l.putOutputText(other, { output: "no prompt" });
+      expect(await l.getOutputTexts([o.outputId, other, hex(32)])).toEqual({
+        [o.outputId]: { output: "an answer", prompt: "a question" },
+        [other]: { output: "no prompt" },
+      });
+      expect(await l.getOutputTexts([])).toEqual({});
     });
 
     it("releases the reservations of an instance whose heartbeat stopped, never a live instance's", async () => {

@@ -5,10 +5,24 @@ export { clientErrorHandler } from "./client-errors.ts";
 export { Reason, type ReasonCode } from "./reasons.ts";
 export { exactEvmScheme, ExactReason } from "./schemes/exact.ts";
 export { uptoEvmScheme, UptoReason, type UptoSchemeOptions } from "./schemes/upto.ts";
+export {
+  batchSettlementEvmScheme,
+  BatchSettlementReason,
+  parseChannelPayload,
+  MIN_WITHDRAW_DELAY,
+  MAX_WITHDRAW_DELAY,
+  type BatchSettlementSchemeOptions,
+  type ChannelConfig,
+  type ChannelPayload,
+  type Voucher,
+  type Erc3009Deposit,
+} from "./schemes/batch-settlement.ts";
 export type { AssetInfo, Network, PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./schemes/scheme.ts";
 export { PAYMENT_TRANSITIONS, keyId } from "./store.ts";
 export type {
+  ClaimResult,
   HeldOutput,
+  PaymentIdClaim,
   NewPayment,
   PaymentKey,
   PaymentRecord,
@@ -18,6 +32,9 @@ export type {
   TransitionFields,
 } from "./store.ts";
 export { DEFAULT_OUTPUTS_PATH } from "./options.ts";
+export { BAZAAR, DEFAULT_DISCOVERY_PATH, bazaarDeclaration, type DiscoveryListing, type RouteDiscovery } from "./discovery.ts";
+export { PAYMENT_IDENTIFIER, paymentIdentifierDeclaration, type PaymentIdOptions } from "./payment-identifier.ts";
+export { X_PAYMENT_RESPONSE_HEADER, type V1Requirements } from "./v1.ts";
 export { PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER, PAYMENT_SIGNATURE_HEADER, X402_VERSION, decodePaymentHeader } from "./wire.ts";
 export type {
   ChallengeRateLimit,

@@ -100,7 +100,8 @@ async function answerSettlement(
       ...result,
       payer: result.payer ?? ctx.payer,
       amount,
-      extra: responseExtra(rt, request, ctx.outputId, ctx.key, held),
+      // A scheme's own fields (batch-settlement: chargedAmount, channelState) travel with the host's.
+      extra: { ...result.extra, ...responseExtra(rt, request, ctx.outputId, ctx.key, held) },
     });
     rt.emit({ status: "settled", resource: ctx.resource, request, payment: ctx, transaction: result.transaction, amount });
     return body;

@@ -1,14 +1,21 @@
-// Installs the local stand-ins of Permit2, the x402 upto proxy and Multicall3 at their canonical
+// Installs the local stand-ins of Permit2, the x402 upto proxy, Multicall3 and the x402 batch-settlement
+// escrow with its ERC-3009 deposit collector at their canonical
 // addresses on a Hardhat chain (`hardhat_setCode`), so the reference upto client and facilitator,
 // which hard-code those addresses, work against a local node. The runtime code comes from an
 // `eth_call` of each creation code: immutables (the proxy's PERMIT2) are baked in, no transaction is
 // sent, and no account nonce moves (addresses of contracts deployed afterwards stay the same).
-// None of the three needs storage set: Permit2's domain separator is computed at run time.
+// None needs storage set: Permit2's and the escrow's domain separators are computed at run time.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { AbiCoder } from "ethers";
 import { PROJECT_ROOT } from "../hardhat.ts";
-import { MULTICALL3_ADDRESS, PERMIT2_ADDRESS, X402_UPTO_PROXY_ADDRESS } from "./addresses.ts";
+import {
+  BATCH_SETTLEMENT_ADDRESS,
+  ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+  MULTICALL3_ADDRESS,
+  PERMIT2_ADDRESS,
+  X402_UPTO_PROXY_ADDRESS,
+} from "./addresses.ts";
 
 /** The JSON-RPC the installer needs (an ethers provider's `send`). */
 export interface RpcSender {
@@ -29,6 +36,12 @@ const STAND_INS: readonly StandIn[] = [
     constructorArgs: AbiCoder.defaultAbiCoder().encode(["address"], [PERMIT2_ADDRESS]),
   },
   { name: "Multicall3", address: MULTICALL3_ADDRESS, constructorArgs: "0x" },
+  { name: "X402BatchSettlement", address: BATCH_SETTLEMENT_ADDRESS, constructorArgs: "0x" },
+  {
+    name: "ERC3009DepositCollector",
+    address: ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
+    constructorArgs: AbiCoder.defaultAbiCoder().encode(["address"], [BATCH_SETTLEMENT_ADDRESS]),
+  },
 ];
 
 async function creationCode(name: string): Promise<string> {

@@ -50,6 +50,7 @@ export async function getHeldOutput(db: Db, outputId: string): Promise<{ output:
 }
 
 export async function pruneHeldOutputs(db: Db, before: number): Promise<number> {
+  const b = norm.uint("before", before);
   const { changes } = await db.exec.write(
     (tx) =>
       tx.query(
@@ -58,9 +59,35 @@ export async function pruneHeldOutputs(db: Db, before: number): Promise<number> 
            AND EXISTS (SELECT 1 FROM payments p WHERE p.network = held_outputs.network AND p.asset = held_outputs.asset
                        AND p.payer = held_outputs.payer AND p.nonce = held_outputs.nonce
                        AND p.status IN ('settled', 'failed') AND p.updated_at < $before)`,
-        { before: norm.uint("before", before) },
+        { before: b },
       ),
     false,
   );
+  await emptySettledPayloads(db, b);
   return changes;
+}
+
+const PAYLOAD_BATCH = 5000;
+
+/**
+ * Empties the payload of payments settled before `before`. Settled is final, and past the
+ * retention nothing reads it (settling again is done; re-delivery by payload is over, as its
+ * held output is gone); the row keeps everything else. In batches, so no write waits long.
+ */
+async function emptySettledPayloads(db: Db, before: number): Promise<void> {
+  for (;;) {
+    const { changes } = await db.exec.write(
+      (tx) =>
+        tx.query(
+          `UPDATE payments SET payload = ''
+           WHERE (network, asset, payer, nonce) IN (
+             SELECT network, asset, payer, nonce FROM payments
+             WHERE payload <> '' AND updated_at < $before AND status = 'settled'
+             LIMIT ${PAYLOAD_BATCH})`,
+          { before },
+        ),
+      false,
+    );
+    if (changes < PAYLOAD_BATCH) return;
+  }
 }

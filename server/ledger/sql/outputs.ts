@@ -111,3 +111,13 @@ export async function listEpochOutputs(db: Db, modelId: string, epoch: number): 
   );
   return rows.map(toOutputWithOptionalAmount);
 }
+
+/** The attribution records (canonical JSON) of the given outputs, by output id; unknown ids are left out. */
+export async function getOutputRecords(db: Db, outputIds: string[]): Promise<Record<string, string>> {
+  const ids = norm.uniqueIds("outputIds", outputIds);
+  if (ids.length === 0) return {};
+  const { rows } = await db.exec.query(`SELECT output_id, record FROM outputs WHERE ${db.d.inList("output_id", "$ids")}`, {
+    ids: db.d.list(ids) as string,
+  });
+  return Object.fromEntries(rows.map((r) => [String(r.output_id), String(r.record)]));
+}

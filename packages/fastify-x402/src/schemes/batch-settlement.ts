@@ -1,0 +1,201 @@
+// The x402 `batch-settlement` scheme on EVM chains (payment channels): the payer deposits into the
+// escrow once and signs a cumulative voucher per request; the facilitator checks each voucher in
+// process and claims many of them later in one transaction. The challenge names the receiver
+// authorizer (who claims and refunds) and the withdrawal delay the payer's channel must commit to.
+// Reason codes are the reference SDK's (@x402/evm batch-settlement).
+import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
+import { getAddress, keccak256, encodeAbiParameters } from "viem";
+import type { PaymentIdentity, PaymentScheme, PriceOffer, Refusal } from "./scheme.ts";
+
+export const BatchSettlementReason = {
+  networkMismatch: "invalid_batch_settlement_evm_network_mismatch",
+  tokenMismatch: "invalid_batch_settlement_evm_token_mismatch",
+  receiverMismatch: "invalid_batch_settlement_evm_receiver_mismatch",
+  receiverAuthorizerMismatch: "invalid_batch_settlement_evm_receiver_authorizer_mismatch",
+  withdrawDelayMismatch: "invalid_batch_settlement_evm_withdraw_delay_mismatch",
+  amountMismatch: "invalid_batch_settlement_evm_amount_mismatch",
+  payloadType: "invalid_batch_settlement_evm_payload_type",
+  channelIdMismatch: "invalid_batch_settlement_evm_channel_id_mismatch",
+  voucherSignature: "invalid_batch_settlement_evm_voucher_signature",
+  cumulativeMismatch: "invalid_batch_settlement_evm_cumulative_amount_mismatch",
+  cumulativeExceedsBalance: "invalid_batch_settlement_evm_cumulative_exceeds_balance",
+  cumulativeBelowClaimed: "invalid_batch_settlement_evm_cumulative_below_claimed",
+  channelNotFound: "invalid_batch_settlement_evm_channel_not_found",
+  channelBusy: "invalid_batch_settlement_evm_channel_busy",
+  depositSimulationFailed: "invalid_batch_settlement_evm_deposit_simulation_failed",
+  depositTransactionFailed: "invalid_batch_settlement_evm_deposit_transaction_failed",
+  depositBelowMin: "invalid_batch_settlement_evm_deposit_below_min_deposit",
+  withdrawDelayOutOfRange: "invalid_batch_settlement_evm_withdraw_delay_out_of_range",
+} as const;
+
+/** The spec's bounds on a channel's withdrawal delay (15 minutes to 30 days). */
+export const MIN_WITHDRAW_DELAY = 900;
+export const MAX_WITHDRAW_DELAY = 2_592_000;
+
+export interface BatchSettlementSchemeOptions {
+  /** The address that authorizes claims and refunds for channels paying `payTo` (the facilitator's key). */
+  receiverAuthorizer: (payTo: string) => string;
+  /** Seconds a payer's timed withdrawal waits, so claims land first; default 900 (the minimum). */
+  withdrawDelay?: number;
+}
+
+export interface ChannelConfig {
+  payer: `0x${string}`;
+  payerAuthorizer: `0x${string}`;
+  receiver: `0x${string}`;
+  receiverAuthorizer: `0x${string}`;
+  token: `0x${string}`;
+  withdrawDelay: number;
+  salt: `0x${string}`;
+}
+
+export interface Voucher {
+  channelId: `0x${string}`;
+  maxClaimableAmount: bigint;
+  signature: `0x${string}`;
+}
+
+export interface Erc3009Deposit {
+  amount: bigint;
+  validAfter: bigint;
+  validBefore: bigint;
+  salt: `0x${string}`;
+  signature: `0x${string}`;
+}
+
+/** A deposit or voucher payload whose every field has the right shape (nothing is verified yet). */
+export interface ChannelPayload {
+  type: "deposit" | "voucher";
+  config: ChannelConfig;
+  voucher: Voucher;
+  deposit?: Erc3009Deposit;
+}
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+const SIGNATURE = /^0x(?:[0-9a-fA-F]{2}){64,4096}$/;
+const UINT = /^[0-9]{1,39}$/;
+const MAX_UINT128 = (1n << 128n) - 1n;
+const sameAddress = (a: unknown, b: unknown) => typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+const record = (value: unknown) => (value && typeof value === "object" ? (value as Record<string, unknown>) : null);
+
+export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions): PaymentScheme {
+  const withdrawDelay = options.withdrawDelay ?? MIN_WITHDRAW_DELAY;
+  if (!Number.isInteger(withdrawDelay) || withdrawDelay < MIN_WITHDRAW_DELAY || withdrawDelay > MAX_WITHDRAW_DELAY)
+    throw new Error(`fastify-x402: batch-settlement withdrawDelay must be ${MIN_WITHDRAW_DELAY}..${MAX_WITHDRAW_DELAY} seconds`);
+  return {
+    scheme: "batch-settlement",
+    failedReason: BatchSettlementReason.depositTransactionFailed,
+    requirements: (offer: PriceOffer): PaymentRequirements => ({
+      scheme: "batch-settlement",
+      network: offer.network,
+      asset: getAddress(offer.asset.address),
+      amount: offer.amount.toString(),
+      payTo: getAddress(offer.payTo),
+      maxTimeoutSeconds: offer.maxTimeoutSeconds,
+      extra: {
+        receiverAuthorizer: getAddress(options.receiverAuthorizer(offer.payTo)),
+        withdrawDelay,
+        name: offer.asset.name,
+        version: offer.asset.version,
+      },
+    }),
+    checkAccepted,
+    identify,
+  };
+}
+
+function checkAccepted(accepted: Record<string, unknown>, required: PaymentRequirements): Refusal | null {
+  const R = BatchSettlementReason;
+  if (accepted.network !== required.network) return { reason: R.networkMismatch, message: `network must be ${required.network}` };
+  if (!sameAddress(accepted.asset, required.asset)) return { reason: R.tokenMismatch, message: `asset must be ${required.asset}` };
+  if (!sameAddress(accepted.payTo, required.payTo)) return { reason: R.receiverMismatch, message: `payTo must be ${required.payTo}` };
+  if (accepted.amount !== required.amount) return { reason: R.amountMismatch, message: `amount must be ${required.amount}` };
+  const extra = record(accepted.extra);
+  if (!sameAddress(extra?.receiverAuthorizer, required.extra.receiverAuthorizer))
+    return {
+      reason: R.receiverAuthorizerMismatch,
+      message: `extra.receiverAuthorizer must be ${String(required.extra.receiverAuthorizer)}`,
+    };
+  if (extra?.withdrawDelay !== required.extra.withdrawDelay)
+    return { reason: R.withdrawDelayMismatch, message: `extra.withdrawDelay must be ${String(required.extra.withdrawDelay)}` };
+  return null;
+}
+
+function uint128(value: unknown): bigint | null {
+  if (typeof value !== "string" || !UINT.test(value)) return null;
+  const n = BigInt(value);
+  return n <= MAX_UINT128 ? n : null;
+}
+
+function parseConfig(value: unknown): ChannelConfig | string {
+  const c = record(value);
+  if (!c) return "payload.channelConfig is missing";
+  for (const field of ["payer", "payerAuthorizer", "receiver", "receiverAuthorizer", "token"] as const) {
+    if (typeof c[field] !== "string" || !ADDRESS.test(c[field] as string)) return `channelConfig.${field} is not an address`;
+  }
+  if (!Number.isInteger(c.withdrawDelay) || (c.withdrawDelay as number) < 0 || (c.withdrawDelay as number) >= 2 ** 40)
+    return "channelConfig.withdrawDelay must be a uint40";
+  if (typeof c.salt !== "string" || !BYTES32.test(c.salt)) return "channelConfig.salt must be bytes32 hex";
+  const address = (field: string) => getAddress(c[field] as string);
+  return {
+    payer: address("payer"),
+    payerAuthorizer: address("payerAuthorizer"),
+    receiver: address("receiver"),
+    receiverAuthorizer: address("receiverAuthorizer"),
+    token: address("token"),
+    withdrawDelay: c.withdrawDelay as number,
+    salt: c.salt.toLowerCase() as `0x${string}`,
+  };
+}
+
+function parseVoucher(value: unknown): Voucher | string {
+  const v = record(value);
+  if (!v) return "payload.voucher is missing";
+  if (typeof v.channelId !== "string" || !BYTES32.test(v.channelId)) return "voucher.channelId must be bytes32 hex";
+  const max = uint128(v.maxClaimableAmount);
+  if (max === null) return "voucher.maxClaimableAmount must be a decimal uint128";
+  if (typeof v.signature !== "string" || !SIGNATURE.test(v.signature)) return "voucher.signature must be 0x-prefixed hex";
+  return { channelId: v.channelId.toLowerCase() as `0x${string}`, maxClaimableAmount: max, signature: v.signature as `0x${string}` };
+}
+
+function parseDeposit(value: unknown): Erc3009Deposit | string {
+  const d = record(value);
+  const auth = record(record(d?.authorization)?.erc3009Authorization);
+  if (!d || !auth) return "deposit.authorization.erc3009Authorization is missing (only eip3009 deposits are taken)";
+  const amount = uint128(d.amount);
+  const validAfter = uint128(auth.validAfter);
+  const validBefore = uint128(auth.validBefore);
+  if (amount === null || amount === 0n) return "deposit.amount must be a positive decimal uint128";
+  if (validAfter === null || validBefore === null) return "erc3009Authorization.validAfter/validBefore must be decimal";
+  if (typeof auth.salt !== "string" || !BYTES32.test(auth.salt)) return "erc3009Authorization.salt must be bytes32 hex";
+  if (typeof auth.signature !== "string" || !SIGNATURE.test(auth.signature)) return "erc3009Authorization.signature must be hex";
+  return { amount, validAfter, validBefore, salt: auth.salt as `0x${string}`, signature: auth.signature as `0x${string}` };
+}
+
+/** The deposit or voucher in a payment payload, or what is wrong with its shape. */
+export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | { error: string } {
+  const inner = record(payload?.payload);
+  if (!inner) return { error: "payload is missing" };
+  if (inner.type !== "deposit" && inner.type !== "voucher") return { error: `payload.type must be "deposit" or "voucher"` };
+  const config = parseConfig(inner.channelConfig);
+  if (typeof config === "string") return { error: config };
+  const voucher = parseVoucher(inner.voucher);
+  if (typeof voucher === "string") return { error: voucher };
+  if (inner.type === "voucher") return { type: "voucher", config, voucher };
+  const deposit = parseDeposit(inner.deposit);
+  if (typeof deposit === "string") return { error: deposit };
+  return { type: "deposit", config, voucher, deposit };
+}
+
+/**
+ * The payer and a per-voucher nonce: keccak256(channelId, maxClaimableAmount). Vouchers are cumulative, so
+ * each paid request signs a new maximum and a replayed voucher names the same payment.
+ */
+function identify(payload: PaymentPayload): PaymentIdentity | { error: string } {
+  const parsed = parseChannelPayload(payload);
+  if ("error" in parsed) return parsed;
+  const { channelId, maxClaimableAmount } = parsed.voucher;
+  const nonce = keccak256(encodeAbiParameters([{ type: "bytes32" }, { type: "uint128" }], [channelId, maxClaimableAmount]));
+  return { payer: parsed.config.payer.toLowerCase(), nonce };
+}

@@ -1,0 +1,102 @@
+// Paid load for benchmarks: pre-signed x402 payments (EIP-3009, outside any measured window) and
+// autocannon with one payment per request, recording which payment got which answer and when.
+import autocannon from "autocannon";
+import { encodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentRequirements } from "@x402/core/types";
+import { SigningKey, TypedDataEncoder, type Wallet, ethers as E } from "ethers";
+import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
+
+export interface Signed {
+  header: string;
+  payer: string;
+  nonce: string;
+}
+
+/** Pre-signs `count` payments for `req`, round-robin over the payers (outside the measured window). */
+export function signPayments(payers: Wallet[], req: PaymentRequirements, count: number): Signed[] {
+  const domain = { name: req.extra.name as string, version: req.extra.version as string, chainId: 31337n, verifyingContract: req.asset };
+  const keys = payers.map((p) => new SigningKey(p.privateKey));
+  const validBefore = BigInt(Math.floor(Date.now() / 1000) + 3600);
+  const out: Signed[] = [];
+  for (let i = 0; i < count; i++) {
+    const payer = payers[i % payers.length];
+    const authorization = {
+      from: payer.address,
+      to: req.payTo,
+      value: BigInt(req.amount),
+      validAfter: 0n,
+      validBefore,
+      nonce: E.hexlify(E.randomBytes(32)),
+    };
+    const signature = keys[i % keys.length].sign(
+      TypedDataEncoder.hash(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization),
+    ).serialized;
+    const header = encodePaymentSignatureHeader({
+      x402Version: 2,
+      accepted: req,
+      payload: { signature, authorization: { ...authorization, value: req.amount, validAfter: "0", validBefore: validBefore.toString() } },
+    });
+    out.push({ header, payer: payer.address.toLowerCase(), nonce: authorization.nonce.toLowerCase() });
+  }
+  return out;
+}
+
+export interface Run {
+  result: autocannon.Result;
+  statuses: Map<number, number>; // payment index -> status
+  /** Payments sent (the ones without a status were in flight when the run ended). */
+  issued: number;
+  seconds: number;
+}
+
+export interface DriveOptions {
+  connections: number;
+  duration?: number;
+  amount?: number;
+  /** Called with each answer: payment index, status, milliseconds since its request was set up. */
+  onAnswer?: (payment: number, status: number, ms: number) => void;
+}
+
+/** autocannon with one payment per request (the same `body` each time); records which payment got which status. */
+export function drive(url: string, body: string, payments: Signed[], options: DriveOptions): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let first = 0;
+    const statuses = new Map<number, number>();
+    const instance = autocannon(
+      {
+        url,
+        method: "POST",
+        connections: options.connections,
+        ...(options.duration ? { duration: options.duration } : { amount: options.amount }),
+        timeout: 60,
+        headers: { "content-type": "application/json" },
+        body,
+        requests: [
+          {
+            method: "POST",
+            setupRequest: (req: any, context: any) => {
+              if (first === 0) first = performance.now();
+              const i = next++;
+              if (i >= payments.length) throw new Error("bench: ran out of pre-signed payments");
+              context.payment = i;
+              context.sentAt = performance.now();
+              return {
+                ...req,
+                body,
+                headers: { ...req.headers, "content-type": "application/json", "payment-signature": payments[i].header },
+              };
+            },
+            onResponse: (status: number, _body: string, context: any) => {
+              statuses.set(context.payment, status);
+              options.onAnswer?.(context.payment, status, performance.now() - context.sentAt);
+            },
+          },
+        ],
+      } as autocannon.Options,
+      // From the first request to the end of the run: the last answers may still be in flight then.
+      (err, result) => (err ? reject(err) : resolve({ result, statuses, issued: next, seconds: (performance.now() - first) / 1000 })),
+    );
+    void instance;
+  });
+}

@@ -1,0 +1,11 @@
+// The epoch worker thread: answers { id, request } messages with { id, result } or { id, error }.
+import { parentPort } from "node:worker_threads";
+import { runTask, type WorkerRequest } from "./worker-tasks.ts";
+
+parentPort?.on("message", ({ id, request }: { id: number; request: WorkerRequest }) => {
+  try {
+    parentPort?.postMessage({ id, result: runTask(request) });
+  } catch (e) {
+    parentPort?.postMessage({ id, error: { message: (e as Error).message, name: (e as Error).name, code: (e as { code?: string }).code } });
+  }
+});

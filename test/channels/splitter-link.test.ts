@@ -1,0 +1,27 @@
+// RoyaltySplitter.linkChannelOutputs: only a registered facilitator may commit to the outputs a channel
+// claim paid for, never while settlement is paused, and the event carries what it was given.
+import { beforeAll, describe, expect, it } from "vitest";
+import { ethers as E } from "ethers";
+import { deployStack, type Stack } from "../../scripts/shared/stack.ts";
+import { expectRevert } from "../contracts/support.ts";
+
+let s: Stack;
+beforeAll(async () => {
+  s = await deployStack(undefined, {}, { payers: 0 });
+});
+
+describe("linkChannelOutputs", () => {
+  it("emits ChannelOutputsPaid for a facilitator", async () => {
+    const root = E.id("outputs");
+    const receipt = await (await s.splitter.connect(s.roles.facilitator).linkChannelOutputs(root, 50n, 50_000n)).wait();
+    const [log] = receipt!.logs.map((l) => s.splitter.interface.parseLog(l)).filter((l) => l?.name === "ChannelOutputsPaid");
+    expect(log?.args.toArray()).toEqual([root, 50n, 50_000n]);
+  });
+
+  it("refuses anyone else, and everyone while settlement is paused", async () => {
+    await expectRevert(s.splitter.connect(s.roles.keeper).linkChannelOutputs(E.ZeroHash, 1n, 1n), s.splitter, "NotFacilitator");
+    await (await s.splitter.connect(s.roles.guardian).setSettlementPaused(true)).wait();
+    const paused = s.splitter.connect(s.roles.facilitator).linkChannelOutputs(E.ZeroHash, 1n, 1n);
+    await expectRevert(paused, s.splitter, "SettlementIsPaused");
+  });
+});
