@@ -64,7 +64,7 @@ export async function recordOutput(services: InferenceServices, job: PaidInferen
   const { model, request } = job;
   const index = services.datanets.index(model.config.datanet);
   const stopAttribution = services.metrics.attributionSeconds.startTimer({ model: model.id });
-  const record = attribute(index, result.text, request.prompt);
+  const record = attribute(index, result.text, request.prompt, model.backend.attribution);
   const recordHash = hashRecord(record);
   stopAttribution();
 

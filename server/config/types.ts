@@ -131,7 +131,7 @@ export interface ModelPrice {
 
 export interface ModelConfig {
   id: string;
-  backend: "infinigram" | "proxy";
+  backend: "infinigram" | "proxy" | "rag";
   description: string;
   datanet: string;
   /** What a request costs (server/models/pricing.ts). */
@@ -153,6 +153,8 @@ export interface ModelConfig {
   upstream: UpstreamConfig | null;
   /** ∞-gram: longest context suffix considered. */
   maxSuffixTokens: number;
+  /** rag: passages retrieved for the prompt and sent to the upstream as context. */
+  ragPassages: number;
 }
 
 export interface ServerConfig {
