@@ -1,7 +1,7 @@
 // npm run bench:soak — does the model host stay healthy as its history grows? Pays
 // BENCH_SOAK_REQUESTS (default 10,000: about 5 minutes on a shared 2-core machine; the issue's full
 // run is 100,000) through `royalty402 serve --config` (the entry a user runs: embedded
-// facilitator, SQLite ledger, ∞-gram model with attribution, epochs closing every 1,000 outputs) at
+// facilitator, SQLite ledger or BENCH_SOAK_DATABASE=postgres, ∞-gram model with attribution, epochs closing every 1,000 outputs) at
 // 64 connections on a Hardhat node, each request with its own pre-signed x402 payment. Records:
 //  - 10-second samples: paid requests/s, p50/p99, the server's event-loop lag (max), RSS and heap
 //    (its /metrics), ledger bytes;
@@ -12,23 +12,23 @@
 //  - ledger bytes per paid output; lost, doubled and non-200 answers (every answer checked against
 //    the chain and the ledger).
 // Writes scripts/bench/results/soak.json. BENCH_SOAK_CONNECTIONS (64), BENCH_SOAK_EPOCH_PAYMENTS (1000).
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { DatabaseSync } from "node:sqlite";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
 import { Interface, Wallet, hexlify, randomBytes } from "ethers";
 import { EpochWorker } from "../../server/epochs/worker-client.ts";
 import { buildTask, type BuildTask } from "../../server/epochs/worker-tasks.ts";
-import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import { drive, signPayments, type Signed } from "../shared/paid-load.ts";
+import { soakDatabase, type SoakDatabase } from "../shared/soak-database.ts";
 import { deployOnNode, freePort, startHardhatNode, startServer, type HardhatNode } from "../shared/processes.ts";
 
 const REQUESTS = Number(process.env.BENCH_SOAK_REQUESTS ?? 10_000);
 const CONNECTIONS = Number(process.env.BENCH_SOAK_CONNECTIONS ?? 64);
 const EPOCH_PAYMENTS = Number(process.env.BENCH_SOAK_EPOCH_PAYMENTS ?? 1000);
+const DATABASE = process.env.BENCH_SOAK_DATABASE ?? "sqlite";
 const FIRST_READS_AT = 1000;
 const SAMPLE_MS = 10_000;
 const CLOSE_OUTPUTS = 10_000;
@@ -50,8 +50,6 @@ function metric(text: string, name: string): number | null {
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : null;
 }
 
-const ledgerBytes = (path: string) => [path, `${path}-wal`].reduce((n, f) => n + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
-
 /** Samples every 10 s: answers in the window, their latency, and the server's own figures. */
 class Sampler {
   readonly samples: Array<Record<string, number | null>> = [];
@@ -61,7 +59,7 @@ class Sampler {
 
   constructor(
     private readonly base: string,
-    private readonly dbPath: string,
+    private readonly db: SoakDatabase,
   ) {}
 
   answer(ms: number): void {
@@ -89,7 +87,7 @@ class Sampler {
       eventLoopLagMaxMs: lag === null ? null : round(lag * 1000),
       rssMB: round((metric(text, "royalty402_process_resident_memory_bytes") ?? 0) / 2 ** 20),
       heapUsedMB: round((metric(text, "royalty402_nodejs_heap_size_used_bytes") ?? 0) / 2 ** 20),
-      ledgerMB: round(ledgerBytes(this.dbPath) / 2 ** 20, 2),
+      ledgerMB: round((await this.db.bytes()) / 2 ** 20, 2),
     };
     this.samples.push(s);
     console.log(JSON.stringify(s));
@@ -141,7 +139,7 @@ async function checkAnswers(
   node: HardhatNode,
   req: PaymentRequirements,
   fromBlock: number,
-  dbPath: string,
+  db: SoakDatabase,
   payments: Signed[],
   statuses: Map<number, number>,
 ) {
@@ -157,7 +155,7 @@ async function checkAnswers(
     const key = `${(e.args.payer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`;
     onChain.set(key, (onChain.get(key) ?? 0) + 1);
   }
-  const ledger = new SqliteLedger({ path: dbPath });
+  const ledger = db.openLedger();
   await ledger.migrate();
   let lost = 0;
   let doubled = 0;
@@ -180,27 +178,23 @@ async function checkAnswers(
 }
 
 /**
- * Live bytes of the SQLite ledger (pages in use, after a checkpoint) per settled output, by table,
- * now and past the retention period (held outputs pruned, settled payloads emptied: the ledger's own prune).
+ * Live bytes of the ledger per settled output, by table and index, now and past the retention
+ * period (held outputs pruned, settled payloads emptied: the ledger's own prune).
  */
-async function bytesPerOutput(dbPath: string, outputs: number) {
-  const measure = () => {
-    const db = new DatabaseSync(dbPath);
-    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    const pragma = (name: string) => Number((db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[name]);
-    const used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
-    const rows = db.prepare("SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC").all();
-    db.close();
-    const byTable = Object.fromEntries(
-      rows.map((r) => [String(r.name), Math.round(Number(r.bytes) / outputs)]).filter(([, v]) => Number(v) >= 5),
-    );
-    return { total: Math.round(used / outputs), byTable };
+async function bytesPerOutput(db: SoakDatabase, outputs: number) {
+  const measure = async () => {
+    const { total, byName } = await db.liveBytes();
+    const perOutput = Object.entries(byName)
+      .map(([name, bytes]) => [name, Math.round(bytes / outputs)] as const)
+      .filter(([, v]) => v >= 5)
+      .sort((a, b) => b[1] - a[1]);
+    return { total: Math.round(total / outputs), byTable: Object.fromEntries(perOutput) };
   };
-  const withinRetention = measure();
-  const ledger = new SqliteLedger({ path: dbPath });
+  const withinRetention = await measure();
+  const ledger = db.openLedger();
   await ledger.pruneHeldOutputs(Date.now() + 1);
   await ledger.close();
-  return { withinRetention, pastRetention: measure() };
+  return { withinRetention, pastRetention: await measure() };
 }
 
 /**
@@ -243,8 +237,17 @@ async function closeCost(records: string[]) {
   return { outputs: CLOSE_OUTPUTS, inThisThread: inThread, inTheEpochWorker: inWorker };
 }
 
+/** soak.json: the SQLite run at the top level, a PostgreSQL run under `postgres` (each run replaces its own part). */
+function writeResults(results: Record<string, unknown>): void {
+  const file = new URL("./results/soak.json", import.meta.url);
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
+  const next = DATABASE === "sqlite" ? { ...results, postgres: previous.postgres } : { ...previous, [DATABASE]: results };
+  writeFileSync(file, `${JSON.stringify(next, null, 2)}\n`);
+}
+
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "r402-bench-soak-"));
+  const db = await soakDatabase(DATABASE, dir);
   console.log("starting hardhat node");
   const node = await startHardhatNode();
   let server: ReturnType<typeof startServer> | null = null;
@@ -254,7 +257,6 @@ async function main(): Promise<number> {
     for (const p of payers) await deployed.mint(p.address, 10n ** 13n);
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const dbPath = join(dir, "ledger.sqlite");
     const configFile = join(dir, "royalty402.json");
     writeFileSync(
       configFile,
@@ -263,7 +265,7 @@ async function main(): Promise<number> {
         chain: { rpcUrl: node.url, chainId: 31337, token: deployed.tokenAddress, factory: deployed.factoryAddress },
         facilitator: { mode: "embedded", maxBatchSize: 32, maxWaitMs: 25 },
         dataDir: join(dir, "data"),
-        database: { sqlitePath: dbPath },
+        database: db.config,
         epochs: { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 },
         datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 20, contributors: 12 } }],
         models: [
@@ -280,7 +282,7 @@ async function main(): Promise<number> {
     );
     console.log("starting the model host (royalty402 serve --config)");
     let serverLog = "";
-    const keys = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey };
+    const keys = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey, ...db.env };
     server = startServer(configFile, keys, base, (chunk) => {
       serverLog = (serverLog + chunk).slice(-8000);
     });
@@ -296,7 +298,7 @@ async function main(): Promise<number> {
     console.log(`signing ${REQUESTS} payments`);
     const payments = signPayments(payers, req, REQUESTS + 2 * CONNECTIONS);
     const fromBlock = await node.provider.getBlockNumber();
-    const sampler = new Sampler(base, dbPath);
+    const sampler = new Sampler(base, db);
     const statuses = new Map<number, number>();
     const onAnswer = (i: number, status: number, ms: number) => {
       statuses.set(i, status);
@@ -327,13 +329,14 @@ async function main(): Promise<number> {
     const exitCode = await server.terminate();
     server = null;
 
-    const check = await checkAnswers(node, req, fromBlock, dbPath, payments, statuses);
+    const check = await checkAnswers(node, req, fromBlock, db, payments, statuses);
     const ok = [...statuses.values()].filter((s) => s === 200).length;
     const close = await closeCost(check.sampleRecords);
     console.log("10,000-output epoch:", JSON.stringify(close));
     const steady = sampler.samples.slice(1);
     const results = {
-      command: "npm run bench:soak",
+      command: DATABASE === "sqlite" ? "npm run bench:soak" : `BENCH_SOAK_DATABASE=${DATABASE} npm run bench:soak`,
+      database: DATABASE,
       requests: REQUESTS,
       connections: CONNECTIONS,
       epochEveryOutputs: EPOCH_PAYMENTS,
@@ -351,7 +354,7 @@ async function main(): Promise<number> {
         eventLoopLagMaxMs: Math.max(...steady.map((s) => s.eventLoopLagMaxMs ?? 0)),
         rssMB: Math.max(...steady.map((s) => s.rssMB ?? 0)),
       },
-      ledgerBytesPerOutput: await bytesPerOutput(dbPath, ok),
+      ledgerBytesPerOutput: await bytesPerOutput(db, ok),
       reads: { atFirst1000: readsAtFirst, atEnd: readsAtEnd },
       epochClose: close,
       samples: sampler.samples,
@@ -360,7 +363,7 @@ async function main(): Promise<number> {
       measuredAt: new Date().toISOString(),
     };
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-    writeFileSync(new URL("./results/soak.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+    writeResults(results);
     const { samples: _, ...summary } = results;
     console.log(JSON.stringify(summary, null, 2));
     const failed = results.paymentsLost + results.paymentsDoubled + results.chargedForARefusal + results.non200 > 0 || exitCode !== 0;
@@ -368,6 +371,7 @@ async function main(): Promise<number> {
   } finally {
     if (server) await server.terminate();
     await node.stop();
+    await db.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
