@@ -121,14 +121,14 @@ export class StatelessHttpTransport<Origin> implements Transport {
   private dispatch(messages: JSONRPCMessage[], origin: Origin): Promise<McpHttpAnswer> {
     const requests = messages.filter(isRequest);
     if (requests.length === 0) {
-      for (const m of messages) this.onmessage?.(m);
+      for (const m of messages) this.forward(m);
       return Promise.resolve({ status: 202, body: null });
     }
     return new Promise((resolve) => {
       const exchange: Exchange = { responses: [], missing: requests.length, resolve };
       for (const m of messages) {
         if (!isRequest(m)) {
-          this.onmessage?.(m);
+          this.forward(m);
           continue;
         }
         const id = this.nextId++;
@@ -136,6 +136,15 @@ export class StatelessHttpTransport<Origin> implements Transport {
         this.onmessage?.({ ...m, id });
       }
     });
+  }
+
+  /**
+   * A notification, except a cancellation: the ids the Server knows are this transport's, and a client
+   * naming one could stop another client's call and leave its answer hanging. Responses answer requests
+   * this Server never sends (there is no stream for them): dropped too.
+   */
+  private forward(message: JSONRPCMessage): void {
+    if ("method" in message && message.method !== "notifications/cancelled") this.onmessage?.(message);
   }
 
   /** The Server's responses are collected per HTTP request; what else it sends has no stream to go to (JSON mode). */
