@@ -183,10 +183,10 @@ describe("upto through the splitter", () => {
     expect(reasonFromUptoRevert(revertText("execution reverted", "0x12345678"))).toBe("invalid_upto_evm_transaction_failed");
   });
 
-  it("settleUptoBatch settles the good items and skips a bad one with PaymentSkipped", async () => {
-    const wallet = await s.payer(MAX * 3n);
+  /** settleUptoBatch items of 100 units each, one per Permit2 nonce, signed by `wallet`. */
+  async function batchItems(wallet: Awaited<ReturnType<typeof s.payer>>, nonces: string[]) {
     const items = [];
-    for (const nonce of ["501", "502", "501"]) {
+    for (const nonce of nonces) {
       const signed = await signUpto(wallet, requirements, { nonce });
       const a = (signed.payload as { permit2Authorization: { nonce: string; deadline: string } }).permit2Authorization;
       items.push({
@@ -201,6 +201,12 @@ describe("upto through the splitter", () => {
         signature: (signed.payload as { signature: Hex }).signature,
       });
     }
+    return items;
+  }
+
+  it("settleUptoBatch settles the good items and skips a bad one with PaymentSkipped", async () => {
+    const wallet = await s.payer(MAX * 3n);
+    const items = await batchItems(wallet, ["501", "502", "501"]);
     // An explicit gas limit, as the facilitator sends: a node's estimate would find the least gas, which defers all.
     const receipt = await (await s.splitter.connect(s.relayerWallet).settleUptoBatch(items, { gasLimit: 1_200_000 })).wait();
     const names = receipt!.logs.map((l) => (l.address === s.payTo ? s.splitter.interface.parseLog(l)?.name : null)).filter(Boolean);
@@ -212,22 +218,7 @@ describe("upto through the splitter", () => {
 
   it("settleUptoBatch short of gas defers the rest (PaymentsDeferred) instead of failing or skipping them", async () => {
     const wallet = await s.payer(MAX * 3n);
-    const items = [];
-    for (const nonce of ["601", "602", "603"]) {
-      const signed = await signUpto(wallet, requirements, { nonce });
-      const a = (signed.payload as { permit2Authorization: { nonce: string; deadline: string } }).permit2Authorization;
-      items.push({
-        outputId: E.hexlify(E.randomBytes(32)),
-        attributionRoot: E.ZeroHash,
-        from: wallet.account.address,
-        maxAmount: MAX,
-        amount: 100n,
-        nonce: BigInt(a.nonce),
-        deadline: BigInt(a.deadline),
-        validAfter: 0n,
-        signature: (signed.payload as { signature: Hex }).signature,
-      });
-    }
+    const items = await batchItems(wallet, ["601", "602", "603"]);
     // Room for one item's whole cap (300k + 1/63 + overhead) and its use, not for a second one.
     const receipt = await (await s.splitter.connect(s.relayerWallet).settleUptoBatch(items, { gasLimit: 390_000 })).wait();
     const events = receipt!.logs.filter((l) => l.address === s.payTo).map((l) => s.splitter.interface.parseLog(l)!);
