@@ -230,6 +230,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
     mimeType: "application/json",
+    scheme: ctx.channels ? ["exact", "batch-settlement"] : ["exact"],
   });
   const prepareHook = (kind: "chat" | "text") => async (request: FastifyRequest) => {
     prepared.set(request, prepare(ctx, request, kind));

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
-import type { PaymentOutcome } from "@royalty402/fastify-x402";
+import { batchSettlementEvmScheme, exactEvmScheme, type PaymentOutcome } from "@royalty402/fastify-x402";
 import type { AppContext } from "../api/context.ts";
 import { openAiErrorShape } from "../api/errors.ts";
 import { linkFrontRun, type EmbeddedFacilitator } from "../facilitator/index.ts";
@@ -23,7 +23,7 @@ export interface PaymentsMount {
 
 export async function registerPayments(app: FastifyInstance, mount: PaymentsMount): Promise<void> {
   const { context, facilitator, embedded, publicUrl, challengeRateLimit } = mount;
-  const { token, models } = context;
+  const { token, models, channels } = context;
   await app.register(x402Payments, {
     ledger: context.ledger,
     facilitator,
@@ -33,6 +33,7 @@ export async function registerPayments(app: FastifyInstance, mount: PaymentsMoun
     provider: context.provider,
     retrievalSecret: retrievalSecret(context.config.dataDir),
     onOutcome: (outcome) => countPayment(context, outcome),
+    ...(channels ? { schemes: [exactEvmScheme(), batchSettlementEvmScheme({ receiverAuthorizer: () => channels.authorizer })] } : {}),
     ...(embedded ? { reconcile: { linkFront: (payment) => linkFrontRun(embedded.relayer, payment) } } : {}),
     ...(publicUrl ? { publicUrl } : {}),
     ...(challengeRateLimit

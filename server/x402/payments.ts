@@ -45,6 +45,8 @@ export interface PaymentsOptions {
   paymentIdentifier?: X402Options["paymentIdentifier"];
   /** Bazaar discovery (challenges declare it; GET /discovery/resources lists the paid routes); default on. */
   discovery?: X402Options["discovery"];
+  /** The payment schemes (default: exact only); routes name the ones they offer. */
+  schemes?: X402Options["schemes"];
   /** x402 v1 clients: the network's v1 name (default: "hardhat" for chain 31337, else the v1 reference table's). */
   v1Network?: string | false;
 }
@@ -76,12 +78,17 @@ async function payments(app: FastifyInstance, options: PaymentsOptions): Promise
     redeliveredHeader: REDELIVERED_HEADER,
     paymentIdentifier: options.paymentIdentifier ?? true,
     discovery: options.discovery ?? true,
-    ...(options.v1Network !== undefined ? { v1Network: options.v1Network } : network === "eip155:31337" ? { v1Network: LOCAL_V1_NETWORK } : {}),
+    ...(options.v1Network !== undefined
+      ? { v1Network: options.v1Network }
+      : network === "eip155:31337"
+        ? { v1Network: LOCAL_V1_NETWORK }
+        : {}),
     outputId: (key: PaymentKey) => hashPaymentKey(key.network, key.asset, key.payer, key.nonce),
     isUnavailableError: isTransportError,
     ...(events ? { lateSettlements: (listener) => events.onFinal(listener) } : {}),
     ...(provider ? { recovery: new PaymentReconciler(ledger, provider, network, options.reconcile || {}, app.log) } : {}),
     ...pick(options, [
+      "schemes",
       "publicUrl",
       "outputsPath",
       "maxHeldOutputBytes",

@@ -168,6 +168,8 @@ export class PaymentReconciler {
     head: { number: number; timestamp: bigint },
     now: number,
   ): Promise<"settled" | "failed" | "released" | "unresolved"> {
+    // A channel voucher has no authorization on-chain: the sweep's link settles it (channel-links.ts).
+    if (isChannelPayment(row)) return "unresolved";
     const key = { network: row.network, asset: row.asset, payer: row.payer, nonce: row.nonce };
     // The receipt first, then the state: a state read after seeing a receipt reflects that block.
     const journalled = row.txHash ? await getLightReceipt(this.provider, row.txHash) : null;
@@ -271,4 +273,12 @@ export class PaymentReconciler {
 // As the settlement payload names it (royalty.ts): bytes32 as is, any other id hashed.
 function onChainOutputId(outputId: string): string {
   return /^0x[0-9a-fA-F]{64}$/.test(outputId) ? outputId : keccak256(toUtf8Bytes(outputId));
+}
+
+function isChannelPayment(row: PaymentRecord): boolean {
+  try {
+    return (JSON.parse(row.payload) as { accepted?: { scheme?: unknown } })?.accepted?.scheme === "batch-settlement";
+  } catch {
+    return false;
+  }
 }

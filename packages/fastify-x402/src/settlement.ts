@@ -16,6 +16,7 @@ import type { Runtime } from "./options.ts";
 import { Reason } from "./reasons.ts";
 import { responseExtra, sendPending, settlementHeader } from "./receipts.ts";
 import type { PaymentStatus } from "./store.ts";
+import type { PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentContext, SettleHookContext } from "./types.ts";
 
 /** States a request of this process may still move forward. */
@@ -47,7 +48,7 @@ export async function settleOnSend(
     return journal.answer;
   }
   const result = await settle(rt, request, state);
-  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme.failedReason);
+  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme);
 }
 
 /** Records the facilitator's answer and turns the reply into what the payer is owed. */
@@ -60,14 +61,19 @@ async function answerSettlement(
   result: SettleResponse,
   body: unknown,
   held: boolean,
-  failedReason: string | undefined,
+  scheme: Pick<PaymentScheme, "failedReason" | "settlesLater">,
 ): Promise<unknown> {
   const txHash = result.transaction || null;
   const fail = (status: number) => replacePayload(reply, body, status);
 
   if (result.success) {
+    // A channel voucher is paid for the payer, but its money reaches payTo with a later claim.
     await rt.store
-      .transition(ctx.key, IN_FLIGHT, "settled", { outputId: ctx.outputId, txHash: result.transaction, errorReason: null })
+      .transition(ctx.key, IN_FLIGHT, scheme.settlesLater ? "pending" : "settled", {
+        outputId: ctx.outputId,
+        txHash: scheme.settlesLater ? null : result.transaction,
+        errorReason: null,
+      })
       .catch((error) => {
         request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
       });
@@ -102,7 +108,7 @@ async function answerSettlement(
     rt.emit({ status: "pending", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
     return sendPending(rt, reply, { ...result, payer: result.payer ?? ctx.payer }, responseExtra(rt, request, ctx.outputId, ctx.key, held));
   }
-  const reason = result.errorReason ?? failedReason ?? Reason.settlementFailed;
+  const reason = result.errorReason ?? scheme.failedReason ?? Reason.settlementFailed;
   await rt.store.transition(ctx.key, IN_FLIGHT, "failed", { outputId: ctx.outputId, txHash, errorReason: reason }).catch(() => null);
   settlementHeader(fail(402), { ...result, errorReason: reason, payer: result.payer ?? ctx.payer });
   rt.emit({ status: "failed", resource: ctx.resource, request, payment: ctx, reason, ...(txHash ? { transaction: txHash } : {}) });

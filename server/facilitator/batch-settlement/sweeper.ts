@@ -27,9 +27,19 @@ export interface SweepResult {
   channels: number;
   outputs: number;
   amount: bigint;
-  links: Array<{ receiver: string; root: Hex; count: number; amount: bigint; transaction: Hex }>;
+  links: ChannelLink[];
   /** Channels the escrow refused to claim (set aside as stuck), with its reason. */
   refused: Array<{ channelId: Hex; reason: string }>;
+}
+
+/** One splitter's ChannelOutputsPaid: the outputs the swept money paid for. */
+export interface ChannelLink {
+  receiver: string;
+  root: Hex;
+  count: number;
+  amount: bigint;
+  transaction: Hex;
+  outputs: PaidOutput[];
 }
 
 const EMPTY = { transaction: "0x" as Hex, channels: 0, outputs: 0, amount: 0n, links: [] };
@@ -47,6 +57,10 @@ export class ChannelSweeper {
   private oldestUnclaimedAt: number | null = null;
   /** Failures of automatic sweeps (they are retried on the next trigger). */
   onError: (error: unknown) => void = () => {};
+  /** Each link once mined: the host records its outputs' payments settled by it (the ledger). */
+  onLinked: (link: ChannelLink) => Promise<void> = async () => {};
+  /** Channels the escrow refused to claim, with the outputs their vouchers paid for (never claimed now). */
+  onStuck: (outputs: PaidOutput[], reason: string) => Promise<void> = async () => {};
 
   constructor(
     private readonly book: ChannelBook,
@@ -134,6 +148,7 @@ export class ChannelSweeper {
       if (reason === null) passing.push(row);
       else {
         row.record.stuck = reason;
+        await this.onStuck(row.outputs, reason).catch((error) => this.onError(error));
         refused.push({ channelId: row.record.channelId, reason });
       }
     }
@@ -166,8 +181,9 @@ export class ChannelSweeper {
         functionName: "linkChannelOutputs",
         args: [root, BigInt(outputs.length), amount],
       });
-      const hash = await this.chain.send(receiver, data);
-      links.push({ receiver, root, count: outputs.length, amount, transaction: hash });
+      const link = { receiver, root, count: outputs.length, amount, transaction: await this.chain.send(receiver, data), outputs };
+      await this.onLinked(link).catch((error) => this.onError(error));
+      links.push(link);
     }
     return links;
   }
