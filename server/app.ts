@@ -25,6 +25,7 @@ import type { LocalChain } from "./chain/local.ts";
 import { loadConfig, secretsFromEnv, validateConfig, type Secrets, type ServerConfig } from "./config/index.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { facilitatorRoutes } from "./facilitator/index.ts";
+import { mcpRoutes } from "./mcp/routes.ts";
 import { buildServices, type ServiceOptions, type Services } from "./services.ts";
 import { registerPayments } from "./x402/host.ts";
 
@@ -59,6 +60,7 @@ const LOG_REDACT_PATHS = [
   'req.headers["x-payment"]',
   "req.headers.cookie",
   'res.headers["payment-response"]',
+  'res.headers["x-payment-response"]',
   'res.headers["payment-required"]',
   "headers.authorization",
   'headers["payment-signature"]',
@@ -145,6 +147,7 @@ const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
     await app.register(dataAccessRoutes, { ctx: context });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });
     await app.register(opsRoutes, { ctx: context });
+    await app.register(mcpRoutes, { ctx: context });
     if (embedded && config.facilitator.mode === "embedded" && config.facilitator.expose) {
       await app.register(facilitatorRoutes, { prefix: "/facilitator", facilitator: embedded });
     }

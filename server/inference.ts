@@ -40,7 +40,7 @@ export async function runPaidInference(services: InferenceServices, job: PaidInf
   stopGeneration();
 
   const stopAttribution = services.metrics.attributionSeconds.startTimer({ model: model.id });
-  const record = attribute(index, result.text, request.prompt);
+  const record = attribute(index, result.text, request.prompt, model.backend.attribution);
   const recordHash = hashRecord(record);
   stopAttribution();
 

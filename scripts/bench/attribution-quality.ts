@@ -16,7 +16,9 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { getAddress } from "ethers";
 import { decodeGenerator } from "gpt-tokenizer/encoding/o200k_base";
-import { attributeVerbatim } from "../../server/attribution/attribute.ts";
+import { attribute, attributeVerbatim } from "../../server/attribution/attribute.ts";
+import { RETRIEVAL_ALGORITHM, retrievePassages } from "../../server/attribution/retrieval.ts";
+import { passageIndex } from "../../server/datanets/search.ts";
 import { buildIndex } from "../../server/attribution/build.ts";
 import { loadBrownCorpus } from "../../server/datanets/corpora.ts";
 import { Datanet } from "../../server/datanets/datanet.ts";
@@ -32,6 +34,7 @@ const PER_ROW = Number(process.env.BENCH_QUALITY_OUTPUTS ?? 200);
 const PASSAGE_TOKENS = 100;
 const COPIER_LENGTHS = [8, 12, 20, 35, 50, 100];
 const COPIERS_PER_LENGTH = 20;
+const RAG_TOP_K = 4;
 
 type Attributor = (index: SuffixIndex, output: string) => AttributionRecord;
 const ALGORITHMS: Record<string, Attributor> = {
@@ -99,6 +102,15 @@ function cut(toks: Uint32Array, from: number, n: number): string {
   return detokenize(toks.subarray(s, s + n)).trim();
 }
 
+/** Like cut, but ending where a word ends: a passage cut inside a word is not the original's text. */
+function cutWords(toks: Uint32Array, from: number, n: number): string {
+  let s = from;
+  while (s < toks.length && !detokenize([toks[s]]).startsWith(" ")) s++;
+  let e = Math.min(toks.length, s + n);
+  while (e < toks.length && !/^\s/.test(detokenize([toks[e]]))) e++;
+  return detokenize(toks.subarray(s, e)).trim();
+}
+
 function buildData(): Data {
   const rand = seededRandom(15);
   const brown = loadBrownCorpus();
@@ -123,7 +135,7 @@ function buildData(): Data {
     for (let k = 0; k < COPIERS_PER_LENGTH; k++) {
       const original = originalSeqs[Math.floor(rand() * originalSeqs.length)];
       const src = originals.get(original)!;
-      const passage = cut(src, Math.floor(rand() * Math.max(1, src.length - length - 20)), length);
+      const passage = cutWords(src, Math.floor(rand() * Math.max(1, src.length - length - 20)), length);
       const own = ownDocs[Math.floor(rand() * ownDocs.length)];
       const at = 40 + Math.floor(rand() * Math.max(1, own.length - 200));
       const before = cut(own, at, 60);
@@ -354,6 +366,56 @@ function runAlgorithm(index: SuffixIndex, data: Data, algo: Attributor): Row[] {
   return rows;
 }
 
+/**
+ * The `rag` backend with a scripted paraphrasing upstream (a test double for an LLM): the prompt
+ * is the opening of a datanet passage, the upstream rewrites the top retrieved passage with each
+ * pair of adjacent words swapped (no 4 words left in a row). Share = the paraphrased passage's
+ * contributor's ppm; v2 (near-verbatim) on the same outputs for comparison.
+ */
+function runRag(index: SuffixIndex): Row[] {
+  const rand = seededRandom(5);
+  const passages = passageIndex(index).passages;
+  const paraphrase = (text: string) => {
+    const w = text.split(/\s+/).filter((x) => x !== "");
+    for (let i = 0; i + 1 < w.length; i += 2) [w[i], w[i + 1]] = [w[i + 1], w[i]];
+    return w.join(" ");
+  };
+  const rows: Record<string, { own: number[]; wrong: number[]; top: number }> = {
+    rag: { own: [], wrong: [], top: 0 },
+    v2: { own: [], wrong: [], top: 0 },
+  };
+  const t0 = performance.now();
+  let n = 0;
+  while (n < PER_ROW) {
+    const p = passages[Math.floor(rand() * passages.length)];
+    if (p.wordEnd - p.wordStart < 60) continue;
+    const prompt = `Tell me about this: ${p.text.split(/\s+/).slice(0, 15).join(" ")}`;
+    const top = retrievePassages(index, prompt, RAG_TOP_K)[0];
+    if (top === undefined) continue;
+    const output = paraphrase(top.passage.text);
+    const author = index.contributions[top.passage.contribution].contributor;
+    for (const [name, r] of [
+      ["rag", attribute(index, output, prompt, { algorithm: RETRIEVAL_ALGORITHM, topK: RAG_TOP_K })],
+      ["v2", attribute(index, output, prompt)],
+    ] as const) {
+      const own = ppmOf(r, author);
+      rows[name].own.push(own / 1e6);
+      rows[name].wrong.push((creditedPpm(r) - own) / 1e6);
+      if (topContributor(r) === author) rows[name].top++;
+    }
+    n++;
+  }
+  const meanMs = round((performance.now() - t0) / PER_ROW / 2, 2);
+  return Object.entries(rows).map(([name, x]) => ({
+    row: `${name === "rag" ? "rag backend" : "v2 on the same outputs"}: paraphrase of the top retrieved passage, share to its author`,
+    outputs: PER_ROW,
+    authorShare: round(mean(x.own)),
+    top1: round(x.top / PER_ROW),
+    wrongShare: round(mean(x.wrong)),
+    meanMs,
+  }));
+}
+
 function main(): void {
   const t0 = performance.now();
   const data = buildData();
@@ -373,6 +435,11 @@ function main(): void {
     const algorithm = algo(index, "warm up").algorithm;
     results[name] = { algorithm, rows: runAlgorithm(index, data, algo) };
   }
+  const ragRows = runRag(index);
+  for (const r of ragRows)
+    console.log(
+      `${r.row} | ${(r.authorShare! * 100).toFixed(1)}% top1 ${(r.top1! * 100).toFixed(0)}% wrong ${(r.wrongShare! * 100).toFixed(1)}%`,
+    );
   const names = Object.keys(results);
   const fmt = (r: Row | undefined) =>
     r === undefined
@@ -403,6 +470,12 @@ function main(): void {
         "characters credited to the original",
     },
     results,
+    rag: {
+      algorithm: RETRIEVAL_ALGORITHM,
+      topK: RAG_TOP_K,
+      upstream: "scripted paraphraser (test double): adjacent words swapped",
+      rows: ragRows,
+    },
   };
   mkdirSync(join(here, "results"), { recursive: true });
   writeFileSync(join(here, "results", "attribution-quality.json"), JSON.stringify(out, null, 2) + "\n");

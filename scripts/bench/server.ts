@@ -35,6 +35,7 @@ import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.
 import { openLedger } from "../../server/ledger/index.ts";
 import { x402Payments } from "../../server/x402/index.ts";
 import { startHardhatNode } from "../shared/processes.ts";
+import { mcpRow } from "./server-mcp.ts";
 
 const env = process.env;
 const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 64);
@@ -53,6 +54,7 @@ const LEDGER_OFF_NOTE = ", NOT the default: commits are not fsynced (survives ki
 const BLOCK_MS = Number(env.BENCH_BLOCK_MS ?? 0); // 0: automine
 const PROFILE = env.BENCH_PROFILE; // write a .cpuprofile of this process during our paid run
 const SIMULATION_WAIT_MS = Number(env.BENCH_SIMULATION_WAIT_MS ?? 2);
+const ONLY_MCP = env.BENCH_ROWS === "mcp"; // only the MCP row, merged into the last results
 const PAYERS = 64;
 const PRICE = "1000";
 const RESPONSE = { result: "a model output", tokens: 42 };
@@ -125,8 +127,15 @@ interface LoadResult {
   cpuSeconds: number;
 }
 
-/** Runs scripts/bench/load.ts in its own process. */
-function drive(job: { url: string; connections: number; amount?: number; duration?: number; headersFile?: string }): Promise<LoadResult> {
+/** Runs scripts/bench/load.ts in its own process (its other job fields: method, body, headers, bodiesFile, countBody). */
+function drive(job: {
+  url: string;
+  connections: number;
+  amount?: number;
+  duration?: number;
+  headersFile?: string;
+  [field: string]: unknown;
+}): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", new URL("./load.ts", import.meta.url).pathname], {
       stdio: ["pipe", "pipe", "inherit"],
@@ -159,7 +168,19 @@ const median = (xs: number[]) => {
 };
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+/** `BENCH_ROWS=mcp npm run bench:server`: the MCP row alone, written into the existing results. */
+async function mcpOnly() {
+  const out = new URL(`./results/${env.BENCH_RESULTS ?? "server.json"}`, import.meta.url);
+  const results = JSON.parse(readFileSync(out, "utf8"));
+  results.mcp = { date: new Date().toISOString(), ...(await mcpRow(drive)) };
+  results.ratios.mcpToolCallsVsHttp = results.mcp.ratio;
+  results.targets.mcpToolCallsVsHttp = ">= 0.8";
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results.mcp, null, 2));
+}
+
 async function main() {
+  if (ONLY_MCP) return mcpOnly();
   const node = await startHardhatNode();
   const rpcUrl = node.url;
   console.log(`hardhat node at ${rpcUrl}`);
@@ -400,6 +421,8 @@ async function main() {
     const oursPerSecond = challengeRounds.map((r) => r.okPerSecond);
     const plainPerSecond = plainRounds.map((r) => r.okPerSecond);
 
+    console.log("paid MCP tool calls vs paid HTTP requests, same model (its own node and server process)");
+    const mcp = await mcpRow(drive);
     const results = {
       date: new Date().toISOString(),
       command: "npm run bench:server",
@@ -454,8 +477,10 @@ async function main() {
           `connections; reference: its best run over every connection count ` +
           `and round (${refBest.connections} connection(s))`,
         challengeVsPlain: median(roundRatios),
+        mcpToolCallsVsHttp: mcp.ratio,
       },
-      targets: { paidRequestsPerSecond: ">= 10", challengeVsPlain: ">= 0.8" },
+      targets: { paidRequestsPerSecond: ">= 10", challengeVsPlain: ">= 0.8", mcpToolCallsVsHttp: ">= 0.8" },
+      mcp,
       notes: [
         `The ledger runs with synchronous=${LEDGER_SYNC}${LEDGER_SYNC === "FULL" ? LEDGER_FULL_NOTE : LEDGER_OFF_NOTE}.`,
         "Every paid request carries its own authorization, signed " +

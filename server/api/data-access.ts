@@ -8,12 +8,14 @@
 // Order of checks: datanet and what it sells (404/403) -> query or hash (400/404) -> search,
 // before payment, so a query that matches nothing costs nothing (404) -> payment (402) -> store -> answer.
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { RouteDiscovery } from "@royalty402/fastify-x402";
 import { hashRecord, serializeRecord, type AttributionRecord, type SuffixIndex } from "../attribution/index.ts";
 import type { DatanetAccessConfig } from "../config/index.ts";
 import { MAX_QUERY_CHARS, catalog, checkQuery, documentAccess, findDocument, searchAccess, type AccessResult } from "../datanets/access.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { attributionPath } from "../util/urls.ts";
 import type { AppContext } from "./context.ts";
+import { searchDiscovery } from "./discovery.ts";
 import { ApiError } from "./errors.ts";
 import { anyObject, errorSchema, paymentRequiredSchema } from "./schemas.ts";
 
@@ -147,11 +149,12 @@ const SEARCH_DISCOVERY = {
 
 export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
-  const paid = (description: string) => ({
+  const paid = (description: string, discovery?: RouteDiscovery) => ({
     resource: (request: FastifyRequest) => prepared.get(request)!.payee.id,
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
     mimeType: "application/json",
+    ...(discovery ? { discovery } : {}),
   });
 
   app.get<{ Params: { id: string } }>(
@@ -176,7 +179,7 @@ export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppCon
         params: idParams,
         response: { 200: anyObject("{datanet, query, results, attribution}"), 402: paymentRequiredSchema, "4xx": errorSchema },
       },
-      config: { x402: { ...paid("datanet search"), discovery: SEARCH_DISCOVERY } },
+      config: { x402: paid("datanet search", searchDiscovery(ctx, SEARCH_DISCOVERY)) },
       preHandler: async (request) => prepareSearch(ctx, request),
     },
     (request) => serve(ctx, request),

@@ -157,7 +157,12 @@ export function openAiErrorShape(request: FastifyRequest, reply: FastifyReply, p
     return payload;
   }
   if (!body || typeof body !== "object" || typeof (body as { error?: unknown }).error !== "string") return payload;
-  const { error, message, x402Version, accepts, ...rest } = body as { error: string; message?: unknown; x402Version?: unknown; accepts?: unknown };
+  const { error, message, x402Version, accepts, ...rest } = body as {
+    error: string;
+    message?: unknown;
+    x402Version?: unknown;
+    accepts?: unknown;
+  };
   // The plain challenge carries x402's human-readable "Payment required" rather than a code.
   const isCode = /^[a-z0-9_]+$/.test(error);
   const code = isCode ? error : reply.statusCode === 402 ? "payment_required" : "error";

@@ -12,6 +12,7 @@ import type { AttributionRecord } from "../attribution/index.ts";
 import { runPaidInference } from "../inference.ts";
 import type { ChatMessage, CompletionRequest, ServedModel } from "../models/index.ts";
 import type { AppContext } from "./context.ts";
+import { completionDiscovery } from "./discovery.ts";
 import { ApiError } from "./errors.ts";
 import { chatBodySchema, completionBodySchema, errorSchema, modelListSchema, modelSchema, paymentRequiredSchema } from "./schemas.ts";
 import { splitForStream, sseEvents } from "./sse.ts";
@@ -225,11 +226,12 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
 
 export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
   const { ctx } = opts;
-  const paidRoute = (description: string) => ({
+  const paidRoute = (description: string, kind: "chat" | "text") => ({
     resource: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
     mimeType: "application/json",
+    discovery: completionDiscovery(ctx, kind, (m) => priceOf(m, m.config.defaultMaxTokens)),
     scheme: ctx.channels ? ["exact", "batch-settlement"] : ["exact"],
   });
   const prepareHook = (kind: "chat" | "text") => async (request: FastifyRequest) => {
@@ -262,7 +264,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
           "4xx": errorSchema,
         },
       },
-      config: { x402: paidRoute("chat completion") },
+      config: { x402: paidRoute("chat completion", "chat") },
       preHandler: prepareHook("chat"),
     },
     (request, reply) => serve(ctx, request, reply, "chat"),
@@ -285,7 +287,7 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
           "4xx": errorSchema,
         },
       },
-      config: { x402: paidRoute("text completion") },
+      config: { x402: paidRoute("text completion", "text") },
       preHandler: prepareHook("text"),
     },
     (request, reply) => serve(ctx, request, reply, "text"),

@@ -7,6 +7,7 @@ import type { EpochSummary, OutputRecord } from "../ledger/types.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { AppContext } from "./context.ts";
+import { EXPORT_HEADERS } from "../datanets/export.ts";
 import { ApiError } from "./errors.ts";
 import { addressParams, anyObject, errorSchema } from "./schemas.ts";
 
@@ -288,6 +289,29 @@ function datanetRoutes(app: FastifyInstance, ctx: AppContext): void {
           .filter((m) => m.config.datanet === request.params.id)
           .map((m) => m.id),
       };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { root?: string } }>(
+    "/datanets/:id/export",
+    {
+      schema: {
+        summary: "An open datanet's contributions as JSON Lines (all, or those the index of ?root= was built from)",
+        tags: ["datanets"],
+        params: { type: "object", properties: { id: { type: "string" } } },
+        querystring: { type: "object", properties: { root: { type: "string" } } },
+      },
+    },
+    async (request, reply) => {
+      const { root } = request.query;
+      if (root !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(root)) {
+        throw new ApiError(400, "invalid_index_root", "root must be an indexRoot: 0x and 64 hex digits");
+      }
+      const x = await ctx.datanets.exportOf(request.params.id, root);
+      reply.header("content-type", "application/x-ndjson; charset=utf-8").header("etag", `"${x.hash}"`);
+      reply.header(EXPORT_HEADERS.hash, x.hash).header(EXPORT_HEADERS.minCopyTokens, String(x.minCopyTokens));
+      if (x.indexRoot) reply.header(EXPORT_HEADERS.indexRoot, x.indexRoot);
+      return x.body;
     },
   );
 }

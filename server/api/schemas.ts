@@ -103,7 +103,7 @@ export const paymentRequiredSchema = {
     "Payment required (x402 v2): the PAYMENT-REQUIRED header (base64 " +
     "JSON) holds the requirements (scheme exact, network, asset, " +
     "amount, payTo = the model's splitter); pay and retry with PAYMENT-SIGNATURE. Also a refused or failed payment (reason code " +
-    "in error.code).",
+    "in error.code). x402 v1 clients read `x402Version: 1` and `accepts` (network by v1 name) from this body and pay with X-PAYMENT.",
   type: "object",
   additionalProperties: true,
 } as const;

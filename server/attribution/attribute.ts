@@ -18,7 +18,14 @@
 import { sharesInPpm } from "./apportion.ts";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
-import { attributeNearVerbatim, NEAR_VERBATIM_ALGORITHM, NEAR_VERBATIM_DEFAULTS, type NearVerbatimParams } from "./near-verbatim.ts";
+import {
+  attributeNearVerbatim,
+  NEAR_VERBATIM_ALGORITHM,
+  NEAR_VERBATIM_DEFAULTS,
+  NEAR_VERBATIM_LATER_PARAMS,
+  type NearVerbatimParams,
+} from "./near-verbatim.ts";
+import { attributeRetrieval, RETRIEVAL_ALGORITHM, type RetrievalParams } from "./retrieval.ts";
 import { backgroundId, genericGrams } from "./background.ts";
 import { wordIndexOf } from "./word-index.ts";
 import {
@@ -161,11 +168,12 @@ export function attribute(
   index: SuffixIndex,
   output: string,
   prompt?: string | null,
-  options: { algorithm?: string } & AttributeOptions & Partial<NearVerbatimParams> = {},
+  options: { algorithm?: string } & AttributeOptions & Partial<NearVerbatimParams & RetrievalParams> = {},
 ): AttributionRecord {
   const { algorithm = CURRENT_ALGORITHM, minSpanTokens, maxContributions, ...nearVerbatim } = options;
   if (algorithm === VERBATIM_ALGORITHM) return attributeVerbatim(index, output, prompt, { minSpanTokens, maxContributions });
   if (algorithm === NEAR_VERBATIM_ALGORITHM) return attributeNearVerbatim(index, output, prompt, nearVerbatim);
+  if (algorithm === RETRIEVAL_ALGORITHM) return attributeRetrieval(index, output, prompt, nearVerbatim);
   throw new AttributionError("invalid_record", `unknown attribution algorithm ${String(algorithm)}`);
 }
 
@@ -186,13 +194,20 @@ export function reattribute(
       maxContributions: numberParam(params.maxContributions),
     });
   }
-  if (record.algorithm === NEAR_VERBATIM_ALGORITHM) {
+  if (record.algorithm === NEAR_VERBATIM_ALGORITHM || record.algorithm === RETRIEVAL_ALGORITHM) {
     if (params.background !== undefined && params.background !== backgroundId()) {
       throw new AttributionError("invalid_record", `record used background ${String(params.background)}, this build has ${backgroundId()}`);
     }
     const nearVerbatim: Partial<NearVerbatimParams> = {};
-    for (const key of Object.keys(NEAR_VERBATIM_DEFAULTS) as Array<keyof NearVerbatimParams>) nearVerbatim[key] = numberParam(params[key]);
-    return attributeNearVerbatim(index, output, prompt, nearVerbatim);
+    for (const key of Object.keys(NEAR_VERBATIM_DEFAULTS) as Array<keyof NearVerbatimParams>) {
+      nearVerbatim[key] = numberParam(params[key]) ?? (NEAR_VERBATIM_LATER_PARAMS.includes(key) ? 0 : undefined);
+    }
+    if (record.algorithm === NEAR_VERBATIM_ALGORITHM) return attributeNearVerbatim(index, output, prompt, nearVerbatim);
+    return attributeRetrieval(index, output, prompt, {
+      ...nearVerbatim,
+      topK: numberParam(params.topK),
+      minSupportWords: numberParam(params.minSupportWords),
+    });
   }
   throw new AttributionError("invalid_record", `unknown attribution algorithm ${String(record.algorithm)}`);
 }

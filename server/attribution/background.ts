@@ -47,7 +47,8 @@ export function gramHash(words: readonly string[], s: number, n = BACKGROUND_GRA
   return h >>> 0;
 }
 
-function backgroundDocuments(): string[] {
+/** The background texts: the Brown documents, then the nlp-corpus files, in a fixed order. */
+export function backgroundDocuments(): string[] {
   const docs = brownDocumentIds().map((id) => loadBrownDocument(id).text);
   const dir = join(nlpCorpusRoot(), "builds");
   const files = readdirSync(dir).filter((f) => /^doc-\d+\.json$/.test(f));

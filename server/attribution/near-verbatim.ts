@@ -22,6 +22,7 @@ import { sharesInPpm } from "./apportion.ts";
 import { backgroundId, BACKGROUND_GRAM, DEFAULT_BACKGROUND_MIN_DOCUMENTS, genericGrams, gramHash, isGeneric } from "./background.ts";
 import { textHash } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
+import { DEFAULT_EVERYDAY_DOCUMENTS, everydayWords } from "./everyday-words.ts";
 import { matchWords, MATCH_NORMALIZATION, type MatchWord } from "./match-words.ts";
 import type { AttributionRecord, AttributionSegment, AttributionSpan, ContributorShare } from "./record.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
@@ -37,7 +38,16 @@ export interface NearVerbatimParams {
   minSpanWords: number;
   copyMinWords: number;
   backgroundMinDocuments: number;
+  /** A word in at least this many background documents is everyday (everyday-words.ts); 0: none is. */
+  everydayDocuments: number;
+  /** A chain counts only when it matches at least this many words that are not everyday; 0: off. */
+  minRareWords: number;
+  /** ...where this many matched everyday words count as one rare word (a long verbatim run is evidence too). */
+  everydayPerRare: number;
 }
+
+/** Params a record may lack (written before they existed): absent means 0, the behaviour of that time. */
+export const NEAR_VERBATIM_LATER_PARAMS: ReadonlyArray<keyof NearVerbatimParams> = ["everydayDocuments", "minRareWords", "everydayPerRare"];
 
 export const NEAR_VERBATIM_DEFAULTS: Readonly<NearVerbatimParams> = {
   seedWords: 4,
@@ -46,6 +56,9 @@ export const NEAR_VERBATIM_DEFAULTS: Readonly<NearVerbatimParams> = {
   minSpanWords: 6,
   copyMinWords: 5,
   backgroundMinDocuments: DEFAULT_BACKGROUND_MIN_DOCUMENTS,
+  everydayDocuments: DEFAULT_EVERYDAY_DOCUMENTS,
+  minRareWords: 2,
+  everydayPerRare: 16,
 };
 
 /** An exact run: output words [i, i + len) equal contribution words [p, p + len). */
@@ -59,6 +72,8 @@ interface Chain {
   contribution: number;
   runs: Run[];
   matched: number;
+  /** Matched output words that are not everyday words. */
+  rare: number;
   outStart: number;
   outEnd: number;
 }
@@ -115,7 +130,7 @@ function extendRuns(wi: WordIndex, ids: Uint32Array, ch: Chain): void {
   }
 }
 
-function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, p: NearVerbatimParams): Chain[] {
+function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, rare: Uint8Array, p: NearVerbatimParams): Chain[] {
   const chains: Chain[] = [];
   const open: Chain[] = [];
   const L = ids.length;
@@ -144,20 +159,27 @@ function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, p: Ne
     }
     open.length = kept;
     if (open.some((ch) => extendChain(ch, i, pos, p.seedWords, p.maxGapWords))) continue;
-    const chain: Chain = { contribution: c, runs: [{ i, p: pos, len: p.seedWords }], matched: 0, outStart: i, outEnd: i + p.seedWords };
+    const chain: Chain = {
+      contribution: c,
+      runs: [{ i, p: pos, len: p.seedWords }],
+      matched: 0,
+      rare: 0,
+      outStart: i,
+      outEnd: i + p.seedWords,
+    };
     chains.push(chain);
     open.push(chain);
   }
   for (const ch of chains) {
     extendRuns(wi, ids, ch);
-    let covered = 0;
     let reach = -1;
     for (const r of ch.runs) {
-      const from = Math.max(r.i, reach);
-      if (r.i + r.len > from) covered += r.i + r.len - from;
+      for (let w = Math.max(r.i, reach); w < r.i + r.len; w++) {
+        ch.matched++;
+        ch.rare += rare[w];
+      }
       reach = Math.max(reach, r.i + r.len);
     }
-    ch.matched = covered;
   }
   return chains;
 }
@@ -182,7 +204,9 @@ function creditWords(words: number, chains: Chain[], masked: Uint8Array, p: Near
   const owner = new Int32Array(words).fill(-1);
   const ownerPos = new Int32Array(words).fill(-1);
   const chainOf = new Int32Array(words).fill(-1);
-  const order = chains.map((_, n) => n).filter((n) => chains[n].matched >= p.minSpanWords);
+  const counts = (ch: Chain) =>
+    ch.matched >= p.minSpanWords && ch.rare + Math.floor((ch.matched - ch.rare) / Math.max(1, p.everydayPerRare)) >= p.minRareWords;
+  const order = chains.map((_, n) => n).filter((n) => counts(chains[n]));
   order.sort(
     (a, b) =>
       chains[b].matched - chains[a].matched || chains[a].contribution - chains[b].contribution || chains[a].outStart - chains[b].outStart,
@@ -214,7 +238,8 @@ function creditWords(words: number, chains: Chain[], masked: Uint8Array, p: Near
 function checkParams(options: Partial<NearVerbatimParams>): NearVerbatimParams {
   const p = { ...NEAR_VERBATIM_DEFAULTS, ...options };
   for (const [name, v] of Object.entries(p)) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new AttributionError("invalid_record", `${name} must be a positive integer`);
+    const least = NEAR_VERBATIM_LATER_PARAMS.includes(name as keyof NearVerbatimParams) ? 0 : 1;
+    if (!Number.isSafeInteger(v) || v < least) throw new AttributionError("invalid_record", `${name} must be a positive integer`);
   }
   return p;
 }
@@ -235,7 +260,9 @@ export function attributeNearVerbatim(
   const wi = wordIndexOf(index);
   const masked = promptWordMask(words, prompt == null ? null : matchWords(normalizeText(prompt)), p.minSpanWords);
   const ids = wi.idsOf(words.map((w) => w.key));
-  const chains = buildChains(wi, ids, findSeeds(wi, words, ids, masked, p), p);
+  const everyday = p.everydayDocuments > 0 ? everydayWords(p.everydayDocuments) : new Set<string>();
+  const rare = Uint8Array.from(words, (w) => (everyday.has(w.key) ? 0 : 1));
+  const chains = buildChains(wi, ids, findSeeds(wi, words, ids, masked, p), rare, p);
   const { owner, ownerPos, chainOf } = creditWords(words.length, chains, masked, p);
 
   // Token t -> the word it overlaps (wordOf >= 0), or -(w + 1) when it lies before word w.

@@ -65,6 +65,8 @@ export interface AttributionRecord {
   /** Output token ranges [start, end) masked because they also appear in the prompt. */
   masked: Array<[number, number]>;
   spans: AttributionSpan[];
+  /** Retrieval-grounded records only: the passages retrieved for the prompt (retrieval.ts). */
+  retrieved?: Array<{ contribution: number; contributor: string; wordStart: number; wordEnd: number; scoreMicros: number }>;
 }
 
 export function serializeRecord(record: AttributionRecord): string {

@@ -29,6 +29,8 @@ export interface Receipt {
 export interface Agent {
   address: string;
   fetch: typeof fetch;
+  /** The same x402 client (its spend controls and budget) for payments over other transports, e.g. MCP tools. */
+  x402: x402Client;
   /** Atomic units signed for so far. */
   spent(): bigint;
   calls(): number;
@@ -61,7 +63,7 @@ export function createAgent(options: AgentOptions): Agent {
     spent += amount;
     calls++;
   });
-  return { address: account.address, fetch: wrapFetchWithPayment(fetch, client), spent: () => spent, calls: () => calls };
+  return { address: account.address, fetch: wrapFetchWithPayment(fetch, client), x402: client, spent: () => spent, calls: () => calls };
 }
 
 /** The settlement receipt (PAYMENT-RESPONSE) of a paid response, or null. */

@@ -24,7 +24,10 @@ import type { EpochRecord } from "../ledger/types.ts";
 import { loadBrownCorpus } from "../datanets/index.ts";
 import { SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
 import { startLocalChain, type LocalChain } from "../chain/local.ts";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { createAgent, paymentRefusal, receiptOf } from "./agent.ts";
+import { connectMcp, payTool } from "../mcp/client.ts";
+import { toolName } from "../mcp/tools.ts";
 import { BROWN_DATANET, LOCAL_MODELS, localServerConfig } from "./local-config.ts";
 export { DEMO_DEFAULTS } from "./local-config.ts";
 import { table, units } from "./format.ts";
@@ -234,13 +237,20 @@ async function serveModels(demo: Demo, server: RoyaltyServer): Promise<DemoRun> 
 // ---- 3. the agent pays ----
 async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures: number }> {
   const { opts, say } = run;
-  step(say, `Agent: ${opts.inferences} paid inferences with the reference x402 client (@x402/fetch), ${opts.concurrency} at a time`);
+  step(
+    say,
+    `Agent: ${opts.inferences} paid inferences with the reference x402 client ` +
+      `(@x402/fetch; one in five as paid MCP tool calls), ${opts.concurrency} at a time`,
+  );
   const payer = run.chain.roles.payer;
   const funding = 25_000_000n;
   await run.chain.mint(payer.address, funding);
   const { network, asset } = run.models[0];
   const agent = createAgent({ privateKey: payer.privateKey, network, asset, maxPerCall: 20_000n, budget: 20_000_000n });
   say(`  agent ${payer.address}: ${units(funding)} USDC, spending cap 0.02 USDC a call and 20 USDC in total`);
+  // One MCP session for the agent's tool calls (stateless server: it holds no state between calls).
+  const mcp = await connectMcp(`${run.url}/mcp`, "royalty402-demo-agent");
+  let overMcp = 0;
   const promptFor = promptsFrom(loadBrownCorpus(opts.documents));
   const paid: PaidOutput[] = [];
   let failures = 0;
@@ -256,7 +266,10 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
   let next = 0;
   const callOnce = async (k: number) => {
     try {
-      paid.push(await paidCall(run, agent, k, promptFor(k)));
+      if (k % 5 === 2) {
+        paid.push(await paidToolCall(mcp, agent, promptFor(k)));
+        overMcp++;
+      } else paid.push(await paidCall(run, agent, k, promptFor(k)));
     } catch (e) {
       failures++;
       const reason = paymentRefusal(e, "a call").message;
@@ -274,10 +287,14 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
     }),
   );
   bar?.stop();
+  await mcp.close();
   const paySeconds = (performance.now() - payStart) / 1000;
   const rate = `${(paid.length / paySeconds).toFixed(1)}/s`;
   const failed = failures ? `, ${failures} FAILED` : "";
-  say(`  ${paid.length} outputs paid and attributed in ${paySeconds.toFixed(1)} s (${rate}), ${units(agent.spent())} USDC spent${failed}`);
+  say(
+    `  ${paid.length} outputs paid and attributed in ${paySeconds.toFixed(1)} s (${rate}), ` +
+      `${units(agent.spent())} USDC spent${failed}; ${overMcp} of them as MCP tool calls`,
+  );
   for (const [reason, n] of failureReasons) say(`    ${n} × ${reason}`);
   return { paid, failures };
 }
@@ -332,6 +349,15 @@ async function paidCall(run: DemoRun, agent: ReturnType<typeof createAgent>, k: 
   if (res.status !== 200 || !receipt?.success) throw new Error(`HTTP ${res.status} ${(await res.text()).slice(0, 160)}`);
   const json = (await res.json()) as { attribution: { outputId: string } };
   return { model: model.id, outputId: json.attribution.outputId, amount: BigInt(receipt.amount ?? "0") };
+}
+
+/** A paid call of the storyteller's MCP tool (x402 MCP transport), with the same agent and budget. */
+async function paidToolCall(mcp: Client, agent: ReturnType<typeof createAgent>, prompt: string): Promise<PaidOutput> {
+  const model = LOCAL_MODELS[0];
+  const { result, settlement } = await payTool(mcp, agent.x402, toolName(model.id), { prompt, max_tokens: 48 });
+  if (result.isError || !settlement?.success) throw new Error(`MCP ${JSON.stringify(result.structuredContent).slice(0, 160)}`);
+  const { outputId } = result.structuredContent as { outputId: string };
+  return { model: model.id, outputId, amount: BigInt(settlement.amount ?? "0") };
 }
 
 // ---- 4. epochs ----

@@ -208,6 +208,10 @@ function addEpochCommands(program: Command): void {
     .option("--require-records", "fail unless every record is recomputed")
     .option("--rpc <url>", "JSON-RPC endpoint: compare with the splitter's EpochPosted event (default $ROYALTY402_RPC_URL)")
     .option("--index <dir>", "datanet index folder: recompute every output's attribution record from the published texts")
+    .option(
+      "--datanet-from <url|file>",
+      "the datanet's public export (GET /datanets/<id>/export): rebuild the index each record names and recompute the records",
+    )
     .action(
       run(
         () => import("./actions/epoch.ts"),
@@ -251,7 +255,8 @@ function addAccountCommands(program: Command): void {
       "pay for one model call as an agent (reference x402 client, spending cap) " +
         "and show the answer, the receipt and who the payment went to",
     )
-    .argument("<url>", "server URL (chat completions) or a paid endpoint, e.g. http://127.0.0.1:8402/v1/completions")
+    .argument("[url]", "server URL (chat completions) or a paid endpoint, e.g. http://127.0.0.1:8402/v1/completions")
+    .option("--mcp <url>", "pay the model's tool on an MCP server instead (x402 MCP transport), e.g. http://127.0.0.1:8402/mcp")
     .option("--model <id>", "model to call (default: the first of GET /v1/models)")
     .option("--prompt <text>", "what to ask", "The jury said it did find that many of")
     .option("--max-tokens <n>", "max_tokens (the price depends on it)", positiveInt("--max-tokens"))

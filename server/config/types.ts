@@ -120,7 +120,7 @@ export interface UpstreamConfig {
 
 export interface ModelConfig {
   id: string;
-  backend: "infinigram" | "proxy";
+  backend: "infinigram" | "proxy" | "rag";
   description: string;
   datanet: string;
   /** Atomic token units per request. */
@@ -144,6 +144,8 @@ export interface ModelConfig {
   upstream: UpstreamConfig | null;
   /** ∞-gram: longest context suffix considered. */
   maxSuffixTokens: number;
+  /** rag: passages retrieved for the prompt and sent to the upstream as context. */
+  ragPassages: number;
 }
 
 export interface ServerConfig {

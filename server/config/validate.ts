@@ -342,6 +342,7 @@ const MODEL_FIELDS = [
   "createSplitter",
   "upstream",
   "maxSuffixTokens",
+  "ragPassages",
 ] as const;
 
 /** One model entry; also used for models registered at runtime through the admin API. */
@@ -352,7 +353,7 @@ export function modelConfig(
 ): ModelConfig {
   const m = object(path, v, MODEL_FIELDS, SECRET_FIELDS);
   const id = string(`${path}.id`, m.id, { pattern: ID_PATTERN, what: ID_WHAT });
-  const backend = oneOf(`${path}.backend`, m.backend, ["infinigram", "proxy"] as const);
+  const backend = oneOf(`${path}.backend`, m.backend, ["infinigram", "proxy", "rag"] as const);
   const datanet = string(`${path}.datanet`, m.datanet);
   if (!ctx.datanets.has(datanet))
     fail(
@@ -370,7 +371,7 @@ export function modelConfig(
     fail(`${path}.pricePerRequest`, "a paid model needs pricePerRequest and/or pricePerMaxToken greater than 0");
 
   let upstream: ModelConfig["upstream"] = null;
-  if (backend === "proxy") {
+  if (backend === "proxy" || backend === "rag") {
     const u = object(`${path}.upstream`, m.upstream, ["url", "model", "apiKeyEnv", "timeoutMs"], {
       apiKey: "upstream API keys are read from the environment: set apiKeyEnv to the variable's name",
     });
@@ -384,7 +385,7 @@ export function modelConfig(
       timeoutMs: integer(`${path}.upstream.timeoutMs`, u.timeoutMs, 100, 600_000, 60_000),
     };
   } else if (m.upstream !== undefined) {
-    fail(`${path}.upstream`, 'only applies to backend "proxy"');
+    fail(`${path}.upstream`, 'only applies to backends "proxy" and "rag"');
   }
 
   return {
@@ -400,6 +401,7 @@ export function modelConfig(
     splitter,
     upstream,
     maxSuffixTokens: integer(`${path}.maxSuffixTokens`, m.maxSuffixTokens, 1, 4096, 256),
+    ragPassages: integer(`${path}.ragPassages`, m.ragPassages, 1, 64, 4),
   };
 }
 

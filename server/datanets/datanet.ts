@@ -95,33 +95,42 @@ export class Datanet {
   }
 }
 
+/** One contribution as a JSON line: `{"contentHash","contributor","seq","text"}` (keys in this order). */
+export function contributionLine(c: Pick<Contribution, "contentHash" | "contributor" | "seq" | "text">): string {
+  return JSON.stringify({ contentHash: c.contentHash, contributor: c.contributor, seq: c.seq, text: c.text });
+}
+
 /**
- * Writes the datanet as JSON Lines, one `{"contentHash","contributor","seq","text"}` per
- * contribution in registration order (a portable copy of what the index is built from).
+ * Writes the datanet as JSON Lines, one contribution per line in registration order
+ * (a portable copy of what the index is built from).
  */
 export function saveDatanet(datanet: Datanet, file: string): void {
-  const lines = datanet.contributions.map((c) =>
-    JSON.stringify({ contentHash: c.contentHash, contributor: c.contributor, seq: c.seq, text: c.text }),
-  );
+  const lines = datanet.contributions.map(contributionLine);
   writeFileSync(`${file}.tmp`, lines.join("\n") + (lines.length ? "\n" : ""));
   renameSync(`${file}.tmp`, file);
 }
 
 /** Reads a datanet written by saveDatanet; every line is re-validated and its hash checked. */
 export function loadDatanet(file: string): Datanet {
+  return parseDatanet(readFileSync(file, "utf8"), file);
+}
+
+/** Parses JSON Lines of contributions (saveDatanet's format); every line is re-validated and its hash checked. */
+export function parseDatanet(text: string, source: string): Datanet {
   const d = new Datanet();
-  const lines = readFileSync(file, "utf8").split("\n");
+  const lines = text.split("\n");
   lines.forEach((line, i) => {
     if (line.trim() === "") return;
     let row: { seq?: number; contributor?: string; text?: string; contentHash?: string };
     try {
       row = JSON.parse(line);
     } catch {
-      throw new AttributionError("invalid_contribution", `${file}:${i + 1} is not JSON`);
+      throw new AttributionError("invalid_contribution", `${source}:${i + 1} is not JSON`);
     }
+    if (row === null || typeof row !== "object") throw new AttributionError("invalid_contribution", `${source}:${i + 1} is not an object`);
     const c = d.add({ seq: row.seq, contributor: row.contributor as string, text: row.text as string });
     if (row.contentHash !== undefined && row.contentHash !== c.contentHash) {
-      throw new AttributionError("invalid_contribution", `${file}:${i + 1}: contentHash does not match the text`);
+      throw new AttributionError("invalid_contribution", `${source}:${i + 1}: contentHash does not match the text`);
     }
   });
   return d;

@@ -2,7 +2,7 @@
 // instance, registration order = ledger seq); each instance holds the suffix index of the
 // contributions it last built, cached on disk by a digest of the contribution list, so a
 // restart loads rather than rebuilds.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
@@ -12,6 +12,7 @@ import {
   canonicalHash,
   loadIndex,
   prepareAttribution,
+  readManifest,
   saveIndex,
   type SuffixIndex,
 } from "../attribution/index.ts";
@@ -19,6 +20,7 @@ import type { DatanetConfig } from "../config/index.ts";
 import type { ContributionRecord, Ledger } from "../ledger/index.ts";
 import { loadBrownCorpus } from "./corpora.ts";
 import { Datanet } from "./datanet.ts";
+import { exportBody, exportHash, publishesTexts, type DatanetExport } from "./export.ts";
 import { passageIndex } from "./search.ts";
 
 export interface IndexInfo {
@@ -35,6 +37,8 @@ interface State {
   index: SuffixIndex | null;
   info: IndexInfo | null;
   building: Promise<IndexInfo | null> | null;
+  /** Every index this server built or has on disk: indexRoot -> how many contributions (a prefix) it holds. */
+  roots: Map<string, number>;
 }
 
 export class DatanetError extends Error {
@@ -82,7 +86,7 @@ export class DatanetService {
   /** Registers a datanet, imports its seed or file into an empty datanet, and builds or loads its index. */
   async open(config: DatanetConfig): Promise<IndexInfo | null> {
     if (this.states.has(config.id)) throw new DatanetError(409, "datanet_exists", `datanet ${config.id} is already open`);
-    this.states.set(config.id, { config, index: null, info: null, building: null });
+    this.states.set(config.id, { config, index: null, info: null, building: null, roots: this.rootsOnDisk(config.id) });
     const existing = await this.ledger.listContributions(config.id);
     if (existing.length === 0) {
       const initial = initialContributions(config);
@@ -170,8 +174,50 @@ export class DatanetService {
     };
     s.index = index;
     s.info = info;
+    s.roots.set(index.indexRoot, rows.length);
     this.log.info({ datanet: s.config.id, ...info }, "datanet index ready");
     return info;
+  }
+
+  /** The indexes cached on disk for a datanet, by root. */
+  private rootsOnDisk(id: string): Map<string, number> {
+    const roots = new Map<string, number>();
+    const dir = join(this.dataDir, "indexes", id);
+    if (!existsSync(dir)) return roots;
+    for (const name of readdirSync(dir)) {
+      try {
+        const m = readManifest(join(dir, name));
+        roots.set(m.indexRoot, m.contributionCount);
+      } catch {
+        // not an index folder (or unreadable): it names no root
+      }
+    }
+    return roots;
+  }
+
+  /**
+   * The public export of an open datanet: all its contributions, or with `indexRoot` exactly those
+   * the index of that root was built from (the first n in registration order).
+   */
+  async exportOf(id: string, indexRoot?: string): Promise<DatanetExport> {
+    const s = this.state(id);
+    if (!publishesTexts(s.config)) {
+      throw new DatanetError(
+        403,
+        "texts_private",
+        `datanet ${id} sells access to its texts, so it does not publish them (docs/VERIFYING.md says what can still be checked)`,
+      );
+    }
+    const rows = await this.ledger.listContributions(id);
+    let count = rows.length;
+    if (indexRoot !== undefined) {
+      const known = s.roots.get(indexRoot.toLowerCase());
+      if (known === undefined) throw new DatanetError(404, "unknown_index_root", `datanet ${id} has built no index with root ${indexRoot}`);
+      count = known;
+    }
+    const body = exportBody(rows.slice(0, count));
+    const root = indexRoot?.toLowerCase() ?? [...s.roots].find(([, n]) => n === count)?.[0] ?? null;
+    return { body, hash: exportHash(body), contributions: count, indexRoot: root, minCopyTokens: s.config.minCopyTokens };
   }
 
   /** Public description: contribution counts, contributors, the served index. */

@@ -20,8 +20,8 @@ import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
 import type { SerialQueue } from "../util/serial.ts";
 import type { TextStore } from "./texts.ts";
-import type { PreviousEpochState } from "./build.ts";
 import { decodeEventLog, type Hex } from "viem";
+import { nextPreviousState, type PreviousEpochState } from "./build.ts";
 import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
 import { CHANNEL_OUTPUTS_PAID_TOPIC, channelLinkEvent } from "../facilitator/batch-settlement/abi.ts";
 import { postEpochRoots, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
@@ -326,7 +326,8 @@ const channelLinkAmount = (log: { topics: readonly string[]; data: string }) =>
 async function previousState(ctx: CloseContext, latest: EpochRecord): Promise<PreviousEpochState> {
   const summaries = await ctx.ledger.listEpochSummaries(latest.splitter);
   const summary = summaries.find((e) => e.epoch === latest.epoch);
-  if (summary?.cumulativeReceived == null) throw new Error(`epoch ${latest.epoch} of ${latest.splitter} has no summary row`);
+  // A row an older version wrote without its summary: read its document (once, rare).
+  if (summary?.cumulativeReceived == null) return nextPreviousState(JSON.parse((await ctx.docs.parse(latest)).json));
   const claims = await ctx.ledger.listEpochClaims(latest.splitter, latest.epoch);
   return {
     epoch: latest.epoch,

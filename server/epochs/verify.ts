@@ -27,6 +27,8 @@ export interface EpochVerification {
 export interface VerifyOptions {
   /** The datanet index: records are recomputed for every output whose text is available. */
   index?: SuffixIndex;
+  /** More indexes (e.g. rebuilt from a datanet's export): each record is recomputed with the one of its indexRoot. */
+  indexes?: readonly SuffixIndex[];
   /** Output texts by outputId (defaults to the document's own `texts`). */
   texts?: Readonly<Record<string, { output: string; prompt?: string | null }>>;
   /** With an index: fail if some record cannot be recomputed for lack of its text. */
@@ -85,15 +87,17 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
   );
 
   // 4. Records recomputed from the datanet.
-  if (options.index) {
-    const index = options.index;
+  const indexes = new Map<string, SuffixIndex>();
+  for (const i of [...(options.indexes ?? []), ...(options.index ? [options.index] : [])]) indexes.set(i.indexRoot.toLowerCase(), i);
+  if (indexes.size > 0) {
     const texts: Record<string, { output: string; prompt?: string | null }> = {};
     for (const [id, t] of Object.entries(options.texts ?? doc.texts ?? {})) texts[id.toLowerCase()] = t;
     const problems: string[] = [];
     let missing = 0;
     for (const p of doc.payments) {
-      if (p.record.indexRoot !== index.indexRoot) {
-        problems.push(`${p.outputId}: record indexRoot ${p.record.indexRoot} is not this index (${index.indexRoot})`);
+      const index = indexes.get(String(p.record.indexRoot).toLowerCase());
+      if (index === undefined) {
+        problems.push(`${p.outputId}: record indexRoot ${p.record.indexRoot} is not the given index (${[...indexes.keys()].join(", ")})`);
         continue;
       }
       const t = texts[p.outputId.toLowerCase()];

@@ -6,6 +6,7 @@
 // passes in the payload's "royalty402" extension); payments to any other address settle with
 // the token's transferWithAuthorization, through the same nonce-managed relayer.
 import type { FacilitatorClient } from "@x402/core/server";
+import { BAZAAR, PAYMENT_IDENTIFIER } from "@royalty402/fastify-x402";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { ZeroHash, type Provider, type Wallet } from "ethers";
 import { SettlementSimulator, type SimulatorOptions } from "./simulator.ts";
@@ -223,7 +224,8 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
         { x402Version: 2, scheme: "upto", network: this.network as `${string}:${string}` },
         ...(this.channels ? (await this.channels.getSupported()).kinds : []),
       ],
-      extensions: [EIP2612_GAS_SPONSORING],
+      // bazaar and payment-identifier are the host's (GET /discovery/resources; idempotency ids in the ledger).
+      extensions: [EIP2612_GAS_SPONSORING, BAZAAR, PAYMENT_IDENTIFIER],
       signers: { "eip155:*": [this.relayer.address] },
     };
   }

@@ -8,6 +8,7 @@ import { ZeroAddress, getAddress, type Provider, type Signer } from "ethers";
 import { ConfigError, type DatanetAccessConfig, type ModelConfig } from "../config/index.ts";
 import { InfiniGramBackend } from "./infinigram.ts";
 import { ProxyBackend } from "./proxy.ts";
+import { RagBackend } from "./rag.ts";
 import { createSplitter, datanetSalt, hasCode, modelSalt, predictSplitter, readSplitterConfig, type SplitterConfig } from "./splitters.ts";
 import type { ModelBackend } from "./types.ts";
 import { SerialQueue } from "../util/serial.ts";
@@ -139,7 +140,7 @@ export class ModelRegistry {
       apiKey = this.deps.env[upstream.apiKeyEnv] ?? null;
       if (!apiKey) throw new ConfigError(`env.${upstream.apiKeyEnv}`, `is named by ${path}.upstream.apiKeyEnv but is not set`);
     }
-    return new ProxyBackend(upstream, apiKey);
+    return config.backend === "rag" ? new RagBackend(upstream, apiKey, config.ragPassages) : new ProxyBackend(upstream, apiKey);
   }
 
   private async configured(config: ModelConfig, path: string): Promise<Omit<ServedModel, "id" | "config" | "backend">> {

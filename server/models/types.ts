@@ -41,7 +41,9 @@ export interface BackendContext {
 }
 
 export interface ModelBackend {
-  readonly kind: "infinigram" | "proxy";
+  readonly kind: "infinigram" | "proxy" | "rag";
+  /** The attribution algorithm (and its options) for this backend's outputs; default: the current one. */
+  readonly attribution?: { algorithm: string; topK?: number };
   complete(request: CompletionRequest, context: BackendContext): Promise<CompletionResult>;
 }
 

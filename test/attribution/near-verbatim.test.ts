@@ -4,6 +4,12 @@ import { describe, expect, it } from "vitest";
 import { attribute, attributeVerbatim, reattribute, CURRENT_ALGORITHM, VERBATIM_ALGORITHM } from "../../server/attribution/attribute.ts";
 import { buildGenericGrams, gramHash, genericGrams, isGeneric, SHIPPED_GRAMS_FILE } from "../../server/attribution/background.ts";
 import { buildIndex } from "../../server/attribution/build.ts";
+import {
+  buildEverydayWords,
+  DEFAULT_EVERYDAY_DOCUMENTS,
+  everydayWords,
+  SHIPPED_WORDS_FILE,
+} from "../../server/attribution/everyday-words.ts";
 import { buildEpoch } from "../../server/epochs/build.ts";
 import { verifyEpoch } from "../../server/epochs/verify.ts";
 import { Datanet } from "../../server/datanets/datanet.ts";
@@ -184,5 +190,50 @@ describe("background corpus", () => {
     const key = (s: string) => matchWords(s).map((w) => w.key);
     expect(isGeneric(shipped, gramHash(key("one of the most"), 0))).toBe(true);
     expect(isGeneric(shipped, gramHash(key("zebra quantum marmalade sky"), 0))).toBe(false);
+  });
+});
+
+describe("everyday words (boilerplate resistance)", () => {
+  it("ships the everyday word list it would build", () => {
+    const shipped = everydayWords();
+    expect(SHIPPED_WORDS_FILE).toMatch(/background-everyday-words\.txt$/);
+    expect([...shipped]).toEqual(buildEverydayWords(DEFAULT_EVERYDAY_DOCUMENTS));
+    expect(shipped.has("know")).toBe(true);
+    expect(shipped.has("marmalade")).toBe(false);
+  });
+
+  // Closing lines written here (not from any corpus), registered before the author.
+  const closing = "Let me know if you have any other questions about this, and I hope it helps you today.";
+  const d = new Datanet();
+  d.add({ contributor: addressOf(1), text: `Thanks for asking!\n${closing}\nHave a good one.` });
+  d.add({ contributor: addressOf(2), text: docs[70].text });
+  const { index } = buildIndex(d);
+  const output = `${passage(docs[70].text, 400, 60)}\n\n${closing}`;
+
+  it("credits a closing line of everyday words to nobody, even when registered first", () => {
+    const r = attribute(index, output);
+    expect(ppmOf(r, addressOf(1))).toBe(0);
+    expect(ppmOf(r, addressOf(2))).toBeGreaterThan(500_000);
+    // with the everyday-word rule off, the same line earns its holder credit
+    const off = attribute(index, output, null, { minRareWords: 0 });
+    expect(ppmOf(off, addressOf(1))).toBeGreaterThan(0);
+  });
+
+  it("still credits a long verbatim run of everyday words (every 16 of them count as one rare word)", () => {
+    const long = Array.from({ length: 3 }, () => closing).join(" ");
+    const e = new Datanet();
+    e.add({ contributor: addressOf(3), text: `${long} That was all.` });
+    const r = attribute(buildIndex(e).index, long);
+    expect(ppmOf(r, addressOf(3))).toBeGreaterThan(500_000);
+  });
+
+  it("recomputes a v2 record written before the rule existed (params absent) the old way", () => {
+    const r = attribute(index, output, null, { everydayDocuments: 0, minRareWords: 0, everydayPerRare: 0 });
+    const { everydayDocuments, minRareWords, everydayPerRare, ...oldParams } = r.params;
+    expect([everydayDocuments, minRareWords, everydayPerRare]).toEqual([0, 0, 0]);
+    const old = { ...r, params: oldParams };
+    const again = reattribute(index, old, output);
+    expect(again.contributors).toEqual(r.contributors);
+    expect(ppmOf(again, addressOf(1))).toBeGreaterThan(0);
   });
 });

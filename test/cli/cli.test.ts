@@ -94,7 +94,8 @@ describe("royalty402 --help", () => {
     for (const name of ["demo", "serve", "chain", "datanet", "epoch", "earnings", "claim", "pay"])
       expect(top.stdout).toMatch(new RegExp(`\\n  ${name} `));
     expect(pay.code, pay.stderr).toBe(0);
-    expect(pay.stdout).toMatch(/^Usage: royalty402 pay \[options\] <url>/);
+    expect(pay.stdout).toMatch(/^Usage: royalty402 pay \[options\] \[url\]/);
+    expect(pay.stdout).toMatch(/--mcp <url>\s+pay the model's tool on an MCP server/);
     expect(pay.stdout).toMatch(/--max-amount <usdc>\s+spending cap/);
   });
 
@@ -126,6 +127,8 @@ describe("refusals: one sentence, non-zero exit", () => {
       [["demo", "--port", "99999"], /--port must be a whole number from 0 to 65535, not "99999"/],
       [["demo", "--documents", "4", "--contributors", "9"], /--contributors \(9\) cannot exceed --documents \(4\)/],
       [["pay", "ftp://example.org"], /is not an http\(s\) URL/],
+      [["pay"], /give either the server URL or --mcp <url>/],
+      [["pay", "http://127.0.0.1:1", "--mcp", "http://127.0.0.1:1/mcp"], /give either the server URL or --mcp <url>/],
       [["pay", "http://127.0.0.1:1", "--max-amount", "lots"], /--max-amount "lots" is not an amount of USDC/],
       [["epoch", "verify", "brown-scholar", "first"], /"first" is not an epoch number/],
       [

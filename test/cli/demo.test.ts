@@ -53,6 +53,7 @@ describe("royalty402 demo --once", () => {
     const out = r.stdout;
     for (const step of ["» Local chain", "» Model host", "» Agent", "» Epochs", "» Claims", "» Result"]) expect(out).toContain(step);
     expect(out).toMatch(/48 outputs paid and attributed in [\d.]+ s/);
+    expect(out).toMatch(/; 10 of them as MCP tool calls/); // k % 5 === 2 for k < 48: the storyteller's tool over MCP
 
     // Both models were paid, each into its own splitter, and each posted at least one verified epoch.
     for (const model of ["brown-storyteller", "brown-scholar"]) {

@@ -151,7 +151,7 @@ describe("config validation", () => {
       [
         base({ models: [{ ...model, upstream: { url: "http://x", model: "y" } }] }),
         "models[0].upstream",
-        /only applies to backend "proxy"/,
+        /only applies to backends "proxy" and "rag"/,
       ],
       [base({ models: [{ ...model, id: "has space" }] }), "models[0].id", /letters, digits/],
       [base({ models: [model, model] }), "models[1].id", /duplicate model id "brown-ngram"/],

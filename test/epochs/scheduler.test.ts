@@ -11,6 +11,7 @@ import { attribute, buildIndex, hashRecord, serializeRecord, type SuffixIndex } 
 import { Datanet, loadBrownCorpus } from "../../server/datanets/index.ts";
 import { EpochDocuments, closeEpoch, refreshEpochs, type CloseContext } from "../../server/epochs/index.ts";
 import { SerialQueue } from "../../server/util/serial.ts";
+import { PAYMENT_SETTLED_TOPIC } from "../../server/facilitator/abi.ts";
 import type { Ledger } from "../../server/ledger/index.ts";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
@@ -158,6 +159,36 @@ async function postedEvents(stack: Stack, epoch: number) {
 }
 
 describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
+  it("each close reads PaymentSettled logs only after the blocks the previous close read", async () => {
+    const [a] = await pair();
+    const stack = await deployStack(chain, {}, { payers: 1 });
+    const model = modelOf(stack, "m0");
+    const scanned: number[] = [];
+    const provider = new Proxy(chain.ethers.provider, {
+      get(target, key) {
+        if (key === "getLogs")
+          return (filter: { topics?: string[]; fromBlock: number }) => {
+            if (filter.topics?.[0] === PAYMENT_SETTLED_TOPIC) scanned.push(Number(filter.fromBlock));
+            return target.getLogs(filter);
+          };
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const ctx = { ...instance(a, stack), provider };
+    await settle(stack, a, "m0", 3);
+    expect(await closeEpoch(ctx, model)).toMatchObject({ status: "closed", epoch: 1, outputs: 3 });
+    const afterFirst = await chain.ethers.provider.getBlockNumber();
+    await passChallengePeriod();
+    await settle(stack, a, "m0", 2);
+    expect(await closeEpoch(ctx, model)).toMatchObject({ status: "closed", epoch: 2, outputs: 2 });
+    expect(scanned[0]).toBe(0);
+    expect(scanned).toHaveLength(2);
+    expect(scanned[1]).toBeGreaterThan(afterFirst - 1);
+    // Still exact: everything received is allocated.
+    expect(BigInt((await a.getEpoch(model.splitter, 2))!.cumulativeAllocated)).toBe(await stack.splitter.contributorPool());
+  });
+
   it("concurrent closes post the epoch once and assign every output once", async () => {
     const [a, b] = await pair();
     const stack = await deployStack(chain, {}, { payers: 1 });

@@ -159,7 +159,7 @@ describe("facilitator verify", () => {
         { x402Version: 2, scheme: "exact", network: s.network },
         { x402Version: 2, scheme: "upto", network: s.network },
       ],
-      extensions: ["eip2612GasSponsoring"],
+      extensions: ["eip2612GasSponsoring", "bazaar", "payment-identifier"],
       signers: { "eip155:*": [s.relayer.address] },
     });
   });

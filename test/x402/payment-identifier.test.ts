@@ -141,7 +141,10 @@ describe("payment-identifier", () => {
     const payment = await client.createPaymentPayload(required);
     (payment.extensions![PAYMENT_IDENTIFIER] as { info: { id: string } }).info.id = "short!";
     const calls = h.calls.length;
-    const res = await post({ model: "tiny", prompt: "bad id", max_tokens: 3 }, { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payment) });
+    const res = await post(
+      { model: "tiny", prompt: "bad id", max_tokens: 3 },
+      { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payment) },
+    );
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: "invalid_payment_identifier" });
     expect(h.calls.length).toBe(calls);

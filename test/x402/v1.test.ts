@@ -91,7 +91,11 @@ describe("x402 v1 clients", () => {
   it("the reference v1 client pays; X-PAYMENT-RESPONSE names the v1 network; the splitter gets the token with the link", async () => {
     const { wallet, fetchWithPayment } = await v1Client();
     const before = await s.token.balanceOf(s.payTo);
-    const res = await fetchWithPayment(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(BODY) });
+    const res = await fetchWithPayment(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(BODY),
+    });
     expect(res.status).toBe(200);
     const { outputId } = (await res.json()) as { outputId: string };
     const settlement = decodePaymentResponseHeader(res.headers.get("X-PAYMENT-RESPONSE")!);
@@ -104,7 +108,11 @@ describe("x402 v1 clients", () => {
 
   it("a replayed X-PAYMENT is re-delivered without a second run or charge; its authorization in another v2 payload is a 409", async () => {
     const { wallet, sent, fetchWithPayment } = await v1Client();
-    const first = await fetchWithPayment(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(BODY) });
+    const first = await fetchWithPayment(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(BODY),
+    });
     expect(first.status).toBe(200);
     const firstBody = await first.json();
     const calls = h.calls.length;
@@ -117,7 +125,14 @@ describe("x402 v1 clients", () => {
 
     const v1 = JSON.parse(Buffer.from(sent[0], "base64").toString("utf8"));
     const v2 = decodePaymentRequiredHeader((await post(BODY)).headers.get("PAYMENT-REQUIRED")!);
-    const asV2 = await post(BODY, { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader({ x402Version: 2, resource: v2.resource, accepted: v2.accepts[0], payload: v1.payload }) });
+    const asV2 = await post(BODY, {
+      "PAYMENT-SIGNATURE": encodePaymentSignatureHeader({
+        x402Version: 2,
+        resource: v2.resource,
+        accepted: v2.accepts[0],
+        payload: v1.payload,
+      }),
+    });
     expect(asV2.status).toBe(409);
     expect(await asV2.json()).toMatchObject({ error: "payment_replayed" });
     expect(h.calls.length).toBe(calls);
@@ -145,7 +160,9 @@ describe("x402 v1 clients", () => {
     }
     // Signed for another amount than the route's price: the facilitator refuses it.
     const auth = (good.payload as { authorization: Record<string, string> }).authorization;
-    const tampered = await post(BODY, { "X-PAYMENT": encode({ ...good, payload: { ...good.payload, authorization: { ...auth, value: "1" } } }) });
+    const tampered = await post(BODY, {
+      "X-PAYMENT": encode({ ...good, payload: { ...good.payload, authorization: { ...auth, value: "1" } } }),
+    });
     expect(tampered.status).toBe(402);
     expect((await tampered.json()).x402Version).toBe(1);
     expect(h.calls.length).toBe(calls);

@@ -36,6 +36,8 @@ export interface DiscoveryListing {
   description?: string;
   /** The example input for this resource (e.g. the body naming this model). */
   input?: Record<string, unknown>;
+  /** The path to call, for a route with parameters (e.g. "/datanets/brown/search"); default: the route's. */
+  path?: string;
 }
 
 /** The bazaar declaration of a route, in the shape the reference `declareDiscoveryExtension` makes (method included). */
@@ -130,7 +132,7 @@ export class DiscoveryCatalog {
         );
         const d = entry.route.discovery || {};
         items.push({
-          resource: `${base}${entry.url}`,
+          resource: `${base}${listing.path ?? entry.url}`,
           type: "http",
           x402Version: X402_VERSION,
           accepts,

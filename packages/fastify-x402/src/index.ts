@@ -19,7 +19,9 @@ export {
 export type { AssetInfo, Network, PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./schemes/scheme.ts";
 export { PAYMENT_TRANSITIONS, keyId } from "./store.ts";
 export type {
+  ClaimResult,
   HeldOutput,
+  PaymentIdClaim,
   NewPayment,
   PaymentKey,
   PaymentRecord,
@@ -29,6 +31,9 @@ export type {
   TransitionFields,
 } from "./store.ts";
 export { DEFAULT_OUTPUTS_PATH } from "./options.ts";
+export { BAZAAR, DEFAULT_DISCOVERY_PATH, bazaarDeclaration, type DiscoveryListing, type RouteDiscovery } from "./discovery.ts";
+export { PAYMENT_IDENTIFIER, paymentIdentifierDeclaration, type PaymentIdOptions } from "./payment-identifier.ts";
+export { X_PAYMENT_RESPONSE_HEADER, type V1Requirements } from "./v1.ts";
 export { PAYMENT_REQUIRED_HEADER, PAYMENT_RESPONSE_HEADER, PAYMENT_SIGNATURE_HEADER, X402_VERSION, decodePaymentHeader } from "./wire.ts";
 export type {
   ChallengeRateLimit,

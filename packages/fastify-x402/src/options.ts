@@ -100,9 +100,10 @@ function checkExtensions(options: X402Options): void {
   if (typeof ids === "object" && ids.waitSeconds !== undefined && !positiveInt(ids.waitSeconds))
     fail("paymentIdentifier.waitSeconds must be a positive integer");
   const discovery = options.discovery;
-  if (typeof discovery === "object" && discovery.path !== undefined && !discovery.path.startsWith("/")) fail("discovery.path must start with /");
+  if (typeof discovery === "object" && discovery.path !== undefined && !discovery.path.startsWith("/"))
+    fail("discovery.path must start with /");
   if (options.v1Network !== undefined && options.v1Network !== false && !/^[a-z0-9-]{1,40}$/.test(options.v1Network))
-    fail("v1Network must be a v1 network name such as \"base-sepolia\", or false");
+    fail('v1Network must be a v1 network name such as "base-sepolia", or false');
 }
 
 export function resolveOptions(options: X402Options): Runtime {
@@ -134,7 +135,9 @@ export function resolveOptions(options: X402Options): Runtime {
     tokens: retrievalTokens(secret),
     recovery: options.recovery,
     paymentIds: paymentIdsOf(options.paymentIdentifier),
-    discovery: options.discovery ? { path: (typeof options.discovery === "object" && options.discovery.path) || DEFAULT_DISCOVERY_PATH } : null,
+    discovery: options.discovery
+      ? { path: (typeof options.discovery === "object" && options.discovery.path) || DEFAULT_DISCOVERY_PATH }
+      : null,
     v1Network: v1NetworkName(options.network, options.v1Network),
     outputIdFor: options.outputId ?? ((key) => `0x${createHash("sha256").update(keyId(key), "utf8").digest("hex")}`),
     isUnavailable: options.isUnavailableError ?? ((error) => TRANSPORT.test(String((error as Error)?.message ?? error))),

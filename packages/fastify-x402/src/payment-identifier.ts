@@ -62,7 +62,17 @@ function readPaymentId(payload: PaymentPayload): { id: string } | { error: strin
 function requestHash(request: FastifyRequest, resource: string, offer: PaymentRequirements): string {
   const body = typeof request.body === "string" ? request.body : JSON.stringify(request.body ?? null);
   const { scheme, network, amount } = offer;
-  const fields = [request.method, request.url, resource, scheme, network, offer.asset.toLowerCase(), amount, offer.payTo.toLowerCase(), body];
+  const fields = [
+    request.method,
+    request.url,
+    resource,
+    scheme,
+    network,
+    offer.asset.toLowerCase(),
+    amount,
+    offer.payTo.toLowerCase(),
+    body,
+  ];
   return createHash("sha256").update(JSON.stringify(fields), "utf8").digest("hex");
 }
 

@@ -84,7 +84,8 @@ export function decodeV1Payment(
     return refuse(400, Reason.invalidPayload, "X-PAYMENT is not base64-encoded JSON");
   }
   if (!isObject(v1)) return refuse(400, Reason.invalidPayload, "X-PAYMENT must encode a JSON object");
-  if (v1.x402Version !== 1) return refuse(402, Reason.invalidX402Version, "X-PAYMENT carries x402Version 1 (send version 2 in PAYMENT-SIGNATURE)");
+  if (v1.x402Version !== 1)
+    return refuse(402, Reason.invalidX402Version, "X-PAYMENT carries x402Version 1 (send version 2 in PAYMENT-SIGNATURE)");
   if (v1.scheme !== "exact" || !exactOffer) return refuse(402, Reason.unsupportedScheme, "x402 v1 payments must use the exact scheme");
   if (v1.network !== v1Network) return refuse(402, "invalid_exact_evm_network_mismatch", `network must be ${v1Network}`);
   if (!isObject(v1.payload)) return refuse(400, Reason.invalidPayload, "a v1 payment needs a `payload` object");

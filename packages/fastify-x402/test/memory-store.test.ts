@@ -53,3 +53,13 @@ it("holds one output per payment and returns it with the payment's current recor
   expect(await store.getHeldOutput("out-3")).toMatchObject({ output: { outputId: "out-3" }, payment: { status: "settled" } });
   expect(await store.getHeldOutput("missing")).toBeNull();
 });
+
+it("binds a payment identifier to its first claim; later claims read that one", async () => {
+  const store = new MemoryPaymentStore();
+  const claim = { paymentId: "pay_0123456789abcdef", requestHash: "a".repeat(64), key: payment("0x4") };
+  const results = await Promise.all([store.claimPaymentId(claim), store.claimPaymentId({ ...claim, requestHash: "b".repeat(64) })]);
+  expect(results[0]).toEqual({ claimed: true });
+  expect(results[1]).toEqual({ claimed: false, existing: claim });
+  expect(await store.getPaymentId(claim.paymentId)).toEqual(claim);
+  expect(await store.getPaymentId("pay_unknown_000000")).toBeNull();
+});

@@ -7,6 +7,7 @@ import { CliError } from "../errors.ts";
 import { units } from "../format.ts";
 import { adminToken, getJson, postJson, serverUrl } from "../http.ts";
 import { connectRpc } from "./claim.ts";
+import { indexesFromExport } from "./datanet-export.ts";
 import { epochPath } from "../../util/urls.ts";
 
 type CloseResult = {
@@ -53,6 +54,7 @@ interface VerifyOptions {
   texts?: string;
   splitter?: string;
   requireRecords?: boolean;
+  datanetFrom?: string;
 }
 
 async function readJson<T>(source: string): Promise<T> {
@@ -101,12 +103,15 @@ function openIndex(dir: string | undefined) {
 export async function verify(modelId: string | undefined, epochText: string | undefined, opts: VerifyOptions): Promise<void> {
   const { doc, splitter, name } = await epochToVerify(modelId, epochText, opts);
   const index = openIndex(opts.index);
+  const roots = doc.payments.map((p) => String(p.record?.indexRoot));
+  const indexes = opts.datanetFrom ? await indexesFromExport(opts.datanetFrom, roots) : [];
   const texts = opts.texts ? await readJson<Record<string, { output: string; prompt?: string | null }>>(opts.texts) : undefined;
   const rpc = opts.rpc ?? process.env.ROYALTY402_RPC_URL;
   const chain = rpc ? await connectRpc(rpc) : null;
   try {
     const result = await verifyEpoch(doc, {
       index,
+      indexes,
       texts,
       provider: chain?.provider,
       splitter,
@@ -119,7 +124,8 @@ export async function verify(modelId: string | undefined, epochText: string | un
     );
     for (const c of result.checks) console.log(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}${c.detail ? `: ${c.detail}` : ""}`);
     if (!chain) console.log("  (chain not compared: pass --rpc)");
-    if (!index) console.log("  (records not recomputed: pass --index <datanet index folder>)");
+    if (!index && indexes.length === 0)
+      console.log("  (records not recomputed: pass --index <folder> or --datanet-from <export url|file>)");
     if (!result.ok) throw new CliError(`epoch ${doc.epoch} of ${name} does NOT verify.`);
     console.log(
       `epoch ${doc.epoch} of ${name} verified${result.recordsRecomputed ? ` (${result.recordsRecomputed} records recomputed)` : ""}.`,

@@ -6,7 +6,10 @@ import { CliError } from "../errors.ts";
 import { parseUnits, table, units } from "../format.ts";
 import { getJson, serverUrl } from "../http.ts";
 import { signingKey } from "../keys.ts";
-import { createAgent, paymentRefusal, receiptOf } from "../agent.ts";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { type Agent, createAgent, paymentRefusal, type Receipt, receiptOf } from "../agent.ts";
+import { connectMcp, type PaidToolCall, payTool } from "../../mcp/client.ts";
+import { toolName } from "../../mcp/tools.ts";
 import { fixedCuts } from "../../util/cuts.ts";
 import { outputPagePath } from "../../util/urls.ts";
 
@@ -49,11 +52,33 @@ export function endpointOf(url: string): { base: string; path: string } {
   return { base: serverUrl(`${u.origin}${prefix}`), path };
 }
 
+/** The MCP endpoint and the server it belongs to: a bare server URL means its /mcp. */
+export function mcpEndpointOf(url: string): { base: string; mcpUrl: string } {
+  const { base } = endpointOf(url.replace(/\/mcp\/?$/, ""));
+  return { base, mcpUrl: `${base}/mcp` };
+}
+
+interface Served {
+  text: string;
+  receipt: Receipt | null;
+  attribution: Answer["attribution"];
+}
+
+interface CallArgs {
+  agent: Agent;
+  model: Model;
+  prompt: string;
+  maxTokens: number;
+}
+
 export async function pay(
-  url: string,
-  opts: { model?: string; prompt: string; maxTokens?: number; maxAmount: string; json?: boolean },
+  url: string | undefined,
+  opts: { model?: string; prompt: string; maxTokens?: number; maxAmount: string; json?: boolean; mcp?: string },
 ): Promise<void> {
-  const { base, path } = endpointOf(url);
+  if ((url === undefined) === (opts.mcp === undefined))
+    throw new CliError("give either the server URL or --mcp <url> (for example http://127.0.0.1:8402/mcp).");
+  const mcp = opts.mcp === undefined ? null : mcpEndpointOf(opts.mcp);
+  const { base, path } = mcp ? { base: mcp.base, path: "" } : endpointOf(url!);
   const cap = parseUnits(opts.maxAmount);
   if (cap === null) throw new CliError(`--max-amount ${JSON.stringify(opts.maxAmount)} is not an amount of USDC (for example 0.05).`);
   const models = (await getJson<{ data: Model[] }>(base, "/v1/models")).data;
@@ -75,41 +100,9 @@ export async function pay(
         `${maxTokens}, above the spending cap of ${units(cap)} USDC (raise ` +
         `--max-amount).`,
     );
-  const body =
-    path === "/v1/completions"
-      ? { model: model.id, prompt: opts.prompt, max_tokens: maxTokens }
-      : { model: model.id, messages: [{ role: "user", content: opts.prompt }], max_tokens: maxTokens };
-
-  let res: Response;
-  try {
-    res = await agent.fetch(`${base}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-  } catch (e) {
-    throw paymentRefusal(e, `the call to ${model.id}`);
-  }
-  const receipt = receiptOf(res);
-  if (res.status !== 200) {
-    const text = await res.text();
-    let message = text.slice(0, 200);
-    try {
-      const j = JSON.parse(text);
-      message = j.error?.message ?? j.message ?? message;
-    } catch {
-      /* not JSON */
-    }
-    throw new CliError(
-      `the call to ${model.id} was not served (HTTP ` +
-        `${res.status}${receipt?.extra?.errorReason ? `, ${String(receipt.extra.errorReason)}` : ""}): ` +
-        `${String(message).replace(/\.$/, "")}.`,
-    );
-  }
-  const answer = (await res.json()) as Answer;
-  const text = answer.choices[0]?.message?.content ?? answer.choices[0]?.text ?? "";
+  const call = { agent, model, prompt: opts.prompt, maxTokens };
+  const { text, receipt, attribution: a } = mcp ? await callOverMcp(mcp.mcpUrl, call) : await callOverHttp(`${base}${path}`, path, call);
   const amount = BigInt(receipt?.amount ?? price);
-  const a = answer.attribution;
   if (opts.json) {
     console.log(
       JSON.stringify(
@@ -120,6 +113,7 @@ export async function pay(
           payTo: model.payTo,
           split: model.split,
           attribution: a,
+          ...(mcp ? { mcp: mcp.mcpUrl } : {}),
           outputPage: `${base}${outputPagePath(a.outputId)}`,
         },
         null,
@@ -174,4 +168,63 @@ export async function pay(
       console.log(`  … and ${a.contributorCount - a.contributors.length} more (see the record)`);
   }
   console.log(`\nspans by contributor: ${base}${outputPagePath(a.outputId)}`);
+}
+
+async function callOverHttp(url: string, path: string, { agent, model, prompt, maxTokens }: CallArgs): Promise<Served> {
+  const body =
+    path === "/v1/completions"
+      ? { model: model.id, prompt, max_tokens: maxTokens }
+      : { model: model.id, messages: [{ role: "user", content: prompt }], max_tokens: maxTokens };
+  let res: Response;
+  try {
+    res = await agent.fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  } catch (e) {
+    throw paymentRefusal(e, `the call to ${model.id}`);
+  }
+  const receipt = receiptOf(res);
+  if (res.status !== 200) {
+    const text = await res.text();
+    let message = text.slice(0, 200);
+    try {
+      const j = JSON.parse(text);
+      message = j.error?.message ?? j.message ?? message;
+    } catch {
+      /* not JSON */
+    }
+    throw new CliError(
+      `the call to ${model.id} was not served (HTTP ` +
+        `${res.status}${receipt?.extra?.errorReason ? `, ${String(receipt.extra.errorReason)}` : ""}): ` +
+        `${String(message).replace(/\.$/, "")}.`,
+    );
+  }
+  const answer = (await res.json()) as Answer;
+  return { text: answer.choices[0]?.message?.content ?? answer.choices[0]?.text ?? "", receipt, attribution: answer.attribution };
+}
+
+/** The model's tool over MCP, paid as the x402 MCP transport says (server/mcp/client.ts). */
+async function callOverMcp(mcpUrl: string, { agent, model, prompt, maxTokens }: CallArgs): Promise<Served> {
+  let mcp: Client;
+  try {
+    mcp = await connectMcp(mcpUrl);
+  } catch (e) {
+    throw new CliError(`no MCP server answered at ${mcpUrl}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  try {
+    let call: PaidToolCall;
+    try {
+      call = await payTool(mcp, agent.x402, toolName(model.id), { prompt, max_tokens: maxTokens });
+    } catch (e) {
+      throw paymentRefusal(e, `the MCP call to ${model.id}`);
+    }
+    const { result, settlement } = call;
+    const out = result.structuredContent as { text: string; attribution: Answer["attribution"]; error?: string; message?: string };
+    if (result.isError) {
+      const said = result.content.map((c) => (c.type === "text" ? c.text : "")).at(-1);
+      throw new CliError(`the MCP call to ${model.id} was not served (${out?.error ?? "error"}): ${out?.message ?? said}`);
+    }
+    const receipt = settlement ? ({ amount: null, extra: {}, ...settlement } as Receipt) : null;
+    return { text: out.text, receipt, attribution: out.attribution };
+  } finally {
+    await mcp.close();
+  }
 }

@@ -67,7 +67,8 @@ export async function pruneHeldOutputs(db: Db, before: number): Promise<number> 
   return changes;
 }
 
-const PAYLOAD_BATCH = 5000;
+const PAYLOAD_BATCH = 2000;
+const SETTLED_WITH_PAYLOAD = "payload <> '' AND updated_at < $before AND status = 'settled'";
 
 /**
  * Empties the payload of payments settled before `before`. Settled is final, and past the
@@ -76,18 +77,43 @@ const PAYLOAD_BATCH = 5000;
  */
 async function emptySettledPayloads(db: Db, before: number): Promise<void> {
   for (;;) {
-    const { changes } = await db.exec.write(
-      (tx) =>
-        tx.query(
-          `UPDATE payments SET payload = ''
-           WHERE (network, asset, payer, nonce) IN (
-             SELECT network, asset, payer, nonce FROM payments
-             WHERE payload <> '' AND updated_at < $before AND status = 'settled'
-             LIMIT ${PAYLOAD_BATCH})`,
-          { before },
-        ),
-      false,
-    );
-    if (changes < PAYLOAD_BATCH) return;
+    const changed = db.d.name === "sqlite" ? await rewriteBatchSqlite(db, before) : await updateBatch(db, before);
+    if (changed < PAYLOAD_BATCH) return;
   }
+}
+
+// PostgreSQL: an UPDATE writes a new row version; (auto)vacuum makes the old one's space reusable.
+async function updateBatch(db: Db, before: number): Promise<number> {
+  const { changes } = await db.exec.write(
+    (tx) =>
+      tx.query(
+        `UPDATE payments SET payload = ''
+         WHERE (network, asset, payer, nonce) IN (SELECT network, asset, payer, nonce FROM payments
+                                                  WHERE ${SETTLED_WITH_PAYLOAD} LIMIT ${PAYLOAD_BATCH})`,
+        { before },
+      ),
+    false,
+  );
+  return changes;
+}
+
+// SQLite leaves the space a shrinking UPDATE frees inside its pages, and new rows never land there;
+// a deleted row's pages go back to the free list and are reused. So the rows are written again:
+// deleted and inserted with an empty payload in one transaction (outputs' references are checked at commit).
+async function rewriteBatchSqlite(db: Db, before: number): Promise<number> {
+  return db.exec.transaction(async (tx) => {
+    await tx.query("PRAGMA defer_foreign_keys = ON");
+    await tx.query("DROP TABLE IF EXISTS temp.payments_rewritten");
+    await tx.query(`CREATE TEMP TABLE payments_rewritten AS SELECT * FROM payments WHERE ${SETTLED_WITH_PAYLOAD} LIMIT ${PAYLOAD_BATCH}`, {
+      before,
+    });
+    await tx.query("UPDATE temp.payments_rewritten SET payload = ''");
+    const { changes } = await tx.query(
+      `DELETE FROM payments WHERE (network, asset, payer, nonce) IN
+         (SELECT network, asset, payer, nonce FROM temp.payments_rewritten)`,
+    );
+    await tx.query("INSERT INTO payments SELECT * FROM temp.payments_rewritten");
+    await tx.query("DROP TABLE temp.payments_rewritten");
+    return changes;
+  });
 }

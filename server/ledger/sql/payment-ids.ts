@@ -24,7 +24,10 @@ const toClaim = (row: Record<string, unknown>): PaymentIdClaim => ({
 
 const COLUMNS = "payment_id, request_hash, network, asset, payer, nonce";
 
-export async function claimPaymentId(db: Db, input: PaymentIdClaim): Promise<{ claimed: true } | { claimed: false; existing: PaymentIdClaim }> {
+export async function claimPaymentId(
+  db: Db,
+  input: PaymentIdClaim,
+): Promise<{ claimed: true } | { claimed: false; existing: PaymentIdClaim }> {
   const c = claimInput(input);
   return db.exec.write(async (tx) => {
     const { rows } = await tx.query(
