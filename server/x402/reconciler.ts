@@ -168,8 +168,9 @@ export class PaymentReconciler {
     head: { number: number; timestamp: bigint },
     now: number,
   ): Promise<"settled" | "failed" | "released" | "unresolved"> {
-    // A channel voucher has no authorization on-chain: the sweep's link settles it (channel-links.ts).
-    if (isChannelPayment(row)) return "unresolved";
+    // A channel voucher handed to the facilitator has no authorization on-chain: the sweep's link settles it
+    // (channel-links.ts). A reservation whose handler never finished is released below, like any other.
+    if (row.status !== "reserved" && isChannelPayment(row)) return "unresolved";
     const key = { network: row.network, asset: row.asset, payer: row.payer, nonce: row.nonce };
     // The receipt first, then the state: a state read after seeing a receipt reflects that block.
     const journalled = row.txHash ? await getLightReceipt(this.provider, row.txHash) : null;
