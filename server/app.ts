@@ -141,8 +141,14 @@ const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
     await app.register(swagger, { openapi: OPENAPI });
     installErrorHandling(app);
     const { publicUrl, challengeRateLimit } = config.server;
-    await registerPayments(app, { context, facilitator: services.facilitator, embedded: services.embedded, publicUrl, challengeRateLimit });
-    await app.register(openAiRoutes, { ctx: context });
+    const schemes = await registerPayments(app, {
+      context,
+      facilitator: services.facilitator,
+      embedded: services.embedded,
+      publicUrl,
+      challengeRateLimit,
+    });
+    await app.register(openAiRoutes, { ctx: context, schemes });
     await app.register(publicRoutes, { ctx: context });
     await app.register(dataAccessRoutes, { ctx: context });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });

@@ -1,7 +1,8 @@
-// The paid-inference use case, apart from HTTP: generate the output of a paid request, attribute
-// it against the model's datanet, and store the output with its record (and its text, when
-// epochs publish texts) before the payment is settled, so a settled payment always has both.
-import { attribute, hashRecord, serializeRecord, type AttributionRecord } from "./attribution/index.ts";
+// The paid-inference use case, apart from HTTP: generate the output of a paid request (whole, or
+// streamed piece by piece), attribute it against the model's datanet, and store the output with
+// its record (and its text, when epochs publish texts) before the payment is settled, so a
+// settled payment always has both.
+import { attribute, detokenize, hashRecord, serializeRecord, tokenize, type AttributionRecord } from "./attribution/index.ts";
 import type { Metrics } from "./api/metrics.ts";
 import type { DatanetService } from "./datanets/index.ts";
 import type { TextStore } from "./epochs/index.ts";
@@ -32,13 +33,36 @@ export interface InferenceOutput {
 }
 
 export async function runPaidInference(services: InferenceServices, job: PaidInference): Promise<InferenceOutput> {
+  const index = services.datanets.index(job.model.config.datanet);
+  const stopGeneration = services.metrics.generationSeconds.startTimer({ model: job.model.id });
+  const result = await job.model.backend.complete(job.request, { index, signal: job.signal });
+  stopGeneration();
+  return recordOutput(services, job, result);
+}
+
+/**
+ * Generates while handing each piece of text on as it comes (a backend without a stream of its
+ * own: its finished text, token by token); the client leaving (job.signal) ends it early. The
+ * output is not recorded yet: recordOutput, once the text is final.
+ */
+export async function streamGeneration(services: InferenceServices, job: PaidInference, onPiece: (piece: string) => void) {
+  const { model, request } = job;
+  const context = { index: services.datanets.index(model.config.datanet), signal: job.signal };
+  const stopGeneration = services.metrics.generationSeconds.startTimer({ model: model.id });
+  try {
+    if (model.backend.stream) return await model.backend.stream(request, context, onPiece);
+    const result = await model.backend.complete(request, context);
+    for (const token of tokenize(result.text)) onPiece(detokenize([token]));
+    return result;
+  } finally {
+    stopGeneration();
+  }
+}
+
+/** Attributes a finished output against the model's datanet and stores it with its record (and text). */
+export async function recordOutput(services: InferenceServices, job: PaidInference, result: CompletionResult): Promise<InferenceOutput> {
   const { model, request } = job;
   const index = services.datanets.index(model.config.datanet);
-
-  const stopGeneration = services.metrics.generationSeconds.startTimer({ model: model.id });
-  const result = await model.backend.complete(request, { index, signal: job.signal });
-  stopGeneration();
-
   const stopAttribution = services.metrics.attributionSeconds.startTimer({ model: model.id });
   const record = attribute(index, result.text, request.prompt, model.backend.attribution);
   const recordHash = hashRecord(record);

@@ -2,7 +2,7 @@
 // settleBatch batching) against @x402/express + the reference facilitator (@x402/core
 // x402Facilitator with @x402/evm's exact scheme), on one local Hardhat node, same token, same
 // splitter as payTo, same route; plus the 402 challenge against a plain fastify route returning
-// the same bytes. Writes scripts/bench/results/server.json.
+// the same bytes; and the upto rows (server-upto.ts). Writes scripts/bench/results/server.json.
 //
 // Fairness: the load generator (autocannon) is its own process (scripts/bench/load.ts) and so
 // is the Hardhat node; every paid request carries its own authorization, signed before the
@@ -35,6 +35,7 @@ import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.
 import { openLedger } from "../../server/ledger/index.ts";
 import { x402Payments } from "../../server/x402/index.ts";
 import { startHardhatNode } from "../shared/processes.ts";
+import { uptoRows } from "./server-upto.ts";
 import { mcpRow } from "./server-mcp.ts";
 
 const env = process.env;
@@ -423,9 +424,12 @@ async function main() {
 
     console.log("paid MCP tool calls vs paid HTTP requests, same model (its own node and server process)");
     const mcp = await mcpRow(drive);
+    console.log("upto rows: upto against exact, streamed first token against the upstream, a 40-token answer's charge");
+    const upto = await uptoRows();
     const results = {
       date: new Date().toISOString(),
       command: "npm run bench:server",
+      upto,
       chain: chainDescription,
       machine: { cpus: cpus().length, model: cpus()[0]?.model, loadAverageAtEnd: loadavg().map(round2) },
       processes: "hardhat node, load generator (autocannon) and the servers run as three separate processes on the same machine",

@@ -3,14 +3,18 @@
 //
 // Order of checks on a paid route: body schema (400) -> model and parameters (404/400) ->
 // payment (402/409, the x402 plugin) -> generate, attribute, store the record (inference.ts) -> settle
-// (the settle call carries the output id and the record hash) -> respond. With `stream: true`
-// the whole output is generated, attributed and SETTLED before the first byte of the event
-// stream: the payment commits on-chain to the attribution record, which needs the full output.
+// (the settle call carries the output id and the record hash) -> respond. With `stream: true` and
+// `exact` the whole output is generated, attributed and SETTLED before the first byte of the
+// event stream (the payment commits on-chain to the attribution record, which needs the full
+// output); with `upto` it streams as generated and settles at the end (openai-stream.ts).
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { AttributionRecord } from "../attribution/index.ts";
+import type { Network, PaymentScheme } from "@royalty402/fastify-x402";
+import { tokenize } from "../attribution/index.ts";
 import { runPaidInference } from "../inference.ts";
 import type { ChatMessage, CompletionRequest, ServedModel } from "../models/index.ts";
+import { maximumPrice, priceListing } from "../models/pricing.ts";
+import { metered, streamMetered, summary, usageOf } from "./openai-stream.ts";
 import type { AppContext } from "./context.ts";
 import { completionDiscovery } from "./discovery.ts";
 import { ApiError } from "./errors.ts";
@@ -21,21 +25,33 @@ import { attributionPath } from "../util/urls.ts";
 interface Prepared {
   model: ServedModel;
   request: CompletionRequest;
+  /** The most this request can cost: what `exact` charges and `upto` signs. */
   price: bigint;
+  promptTokens: number;
   stream: boolean;
   includeUsage: boolean;
 }
 
 const prepared = new WeakMap<FastifyRequest, Prepared>();
-const TOP_CONTRIBUTORS = 10;
+/** The schemes the paid routes offer, per app context (set by openAiRoutes). */
+const offered = new WeakMap<AppContext, readonly PaymentScheme[]>();
 
-function priceOf(model: ServedModel, maxTokens: number): bigint {
-  return model.config.pricePerRequest + model.config.pricePerMaxToken * BigInt(maxTokens);
+/** The offers a challenge for a request at the default max_tokens (and an empty prompt) would carry. */
+function offersOf(ctx: AppContext, m: ServedModel, amount: bigint) {
+  const offer = {
+    network: ctx.network as Network,
+    asset: { address: ctx.token.address, name: ctx.token.name, version: ctx.token.version },
+    payTo: m.splitter,
+    amount,
+    maxTimeoutSeconds: 300,
+  };
+  return (offered.get(ctx) ?? []).map((scheme) => scheme.requirements(offer));
 }
 
 /** The public description of a model (GET /v1/models). */
 export function modelListing(ctx: AppContext, m: ServedModel) {
   const c = m.config;
+  const atDefault = maximumPrice(c.price, 0, c.defaultMaxTokens);
   return {
     id: m.id,
     object: "model",
@@ -50,16 +66,19 @@ export function modelListing(ctx: AppContext, m: ServedModel) {
     payTo: m.splitter,
     splitterDeployed: m.deployed,
     price: {
-      perRequest: c.pricePerRequest.toString(),
-      perMaxToken: c.pricePerMaxToken.toString(),
+      ...priceListing(c.price),
+      /** Older name of perOutputToken (exact charges it for every max_tokens token). */
+      perMaxToken: c.price.perOutputToken.toString(),
       defaultMaxTokens: c.defaultMaxTokens,
       maxTokensLimit: c.maxTokensLimit,
-      /** The amount a request with the default max_tokens costs. */
-      default: priceOf(m, c.defaultMaxTokens).toString(),
+      /** The most a request with an empty prompt and the default max_tokens costs. */
+      default: atDefault.toString(),
       asset: ctx.token.address,
       symbol: ctx.token.symbol,
       decimals: ctx.token.decimals,
     },
+    /** The x402 offers of such a request's challenge (exact charges the maximum; upto settles the tokens generated). */
+    accepts: offersOf(ctx, m, atDefault),
     split: {
       ownerBps: m.splitterConfig.ownerBps,
       protocolBps: m.splitterConfig.protocolBps,
@@ -139,9 +158,11 @@ function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"
     body.stop === undefined || body.stop === null ? [] : (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s.length > 0);
   // Fail before payment if the model cannot answer (e.g. its datanet is still empty).
   ctx.datanets.index(model.config.datanet);
+  const promptTokens = tokenize(prompt).length;
   return {
     model,
-    price: priceOf(model, maxTokens),
+    price: maximumPrice(model.config.price, promptTokens, maxTokens),
+    promptTokens,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
     request: {
@@ -157,26 +178,14 @@ function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"
   };
 }
 
-function summary(record: AttributionRecord, outputId: string, recordHash: string, recordUrl: string) {
-  const top = [...record.contributors]
-    .sort((a, b) => b.ppm - a.ppm || (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1))
-    .slice(0, TOP_CONTRIBUTORS);
-  return {
-    outputId,
-    recordHash,
-    recordUrl,
-    indexRoot: record.indexRoot,
-    algorithm: record.algorithm,
-    contributors: top.map((c) => ({ address: c.address, ppm: c.ppm })),
-    contributorCount: record.contributors.length,
-    unattributedPpm: record.unattributedPpm,
-  };
-}
-
 async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyReply, kind: "chat" | "text") {
   const p = prepared.get(request)!;
   const payment = request.x402!;
   const { model } = p;
+  if (p.stream && payment.requirements.scheme === "upto") {
+    const job = { model, request: p.request, kind, includeUsage: p.includeUsage, baseUrl: ctx.baseUrl(request) };
+    return streamMetered(ctx, request, reply, job);
+  }
   const controller = new AbortController();
   // The client went away: stop a proxied generation (the plugin releases the reservation).
   reply.raw.once("close", () => {
@@ -189,16 +198,12 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
     signal: controller.signal,
   });
   const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
-  payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
+  payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl, ...metered(model, payment, result) });
 
   const attribution = summary(record, outputId, recordHash, recordUrl);
   const id = `${kind === "chat" ? "chatcmpl" : "cmpl"}-${outputId.slice(2)}`;
   const created = Math.floor(Date.now() / 1000);
-  const usage = {
-    prompt_tokens: result.promptTokens,
-    completion_tokens: result.completionTokens,
-    total_tokens: result.promptTokens + result.completionTokens,
-  };
+  const usage = usageOf(result);
   const base = { id, created, model: model.id, system_fingerprint: result.fingerprint };
 
   if (!p.stream) {
@@ -224,15 +229,17 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   return reply.send(Readable.from(sseEvents(events)));
 }
 
-export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext; schemes?: readonly PaymentScheme[] }): Promise<void> {
   const { ctx } = opts;
+  const schemes = opts.schemes ?? [];
+  offered.set(ctx, schemes);
   const paidRoute = (description: string, kind: "chat" | "text") => ({
+    ...(schemes.length > 0 ? { scheme: schemes.map((s) => s.scheme) } : {}),
     resource: (request: FastifyRequest) => prepared.get(request)?.model.id ?? (request.body as { model?: string })?.model ?? "",
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,
     mimeType: "application/json",
-    discovery: completionDiscovery(ctx, kind, (m) => priceOf(m, m.config.defaultMaxTokens)),
-    scheme: ctx.channels ? ["exact", "batch-settlement"] : ["exact"],
+    discovery: completionDiscovery(ctx, kind, (m) => maximumPrice(m.config.price, 0, m.config.defaultMaxTokens)),
   });
   const prepareHook = (kind: "chat" | "text") => async (request: FastifyRequest) => {
     prepared.set(request, prepare(ctx, request, kind));
@@ -246,7 +253,9 @@ export async function openAiRoutes(app: FastifyInstance, opts: { ctx: AppContext
         description:
           "Without a PAYMENT-SIGNATURE header the answer is 402 with " +
           "a PAYMENT-REQUIRED challenge (payTo: the model's splitter; " +
-          "amount: pricePerRequest + pricePerMaxToken × max_tokens). With a valid payment the output is generated, attributed, " +
+          "amount: perRequest + perPromptToken × prompt tokens + perOutputToken × max_tokens, the most it can cost; `exact` " +
+          "charges it, `upto` signs it and settles the price of the tokens generated). " +
+          "With a valid payment the output is generated, attributed, " +
           "settled, and returned with an `attribution` summary; PAYMENT-RESPONSE names the output id and record URL. `stream: " +
           "true` answers with server-sent events after settlement.",
         tags: ["models"],

@@ -1,8 +1,11 @@
-// An AI agent that pays for calls with the reference x402 client (@x402/fetch + the exact EVM
-// scheme, a viem account), with a spending cap: a most-per-call amount (the client's own spend
-// controls) and a total budget (checked before each signature, concurrent calls included).
+// An AI agent that pays for calls with the reference x402 client (@x402/fetch + the exact or the
+// upto EVM scheme, a viem account), with a spending cap: a most-per-call amount (the client's own
+// spend controls) and a total budget (checked before each signature, concurrent calls included;
+// with upto the signed maximum counts, though only the metered part is charged).
 import { decodePaymentResponseHeader, wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
+import { toClientEvmSigner } from "@x402/evm";
 import { privateKeyToAccount } from "viem/accounts";
 import { CliError } from "./errors.ts";
 
@@ -15,6 +18,12 @@ export interface AgentOptions {
   maxPerCall: bigint | null;
   /** Most atomic units in total; null: no budget. */
   budget: bigint | null;
+  /**
+   * Pay with `upto` (the tokens generated) instead of `exact`. With `rpcUrl` the client reads the
+   * token and signs an EIP-2612 permit for Permit2 when it has no allowance yet (eip2612GasSponsoring);
+   * without it the payer must have approved Permit2 once.
+   */
+  upto?: { rpcUrl?: string };
 }
 
 export interface Receipt {
@@ -39,7 +48,10 @@ export interface Agent {
 export function createAgent(options: AgentOptions): Agent {
   const account = privateKeyToAccount(options.privateKey as `0x${string}`);
   const client = new x402Client();
-  registerExactEvmScheme(client, { signer: account });
+  if (options.upto) {
+    const rpc = options.upto.rpcUrl ? { rpcUrl: options.upto.rpcUrl } : undefined;
+    client.register(options.network as `${string}:${string}`, new UptoEvmScheme(toClientEvmSigner(account), rpc));
+  } else registerExactEvmScheme(client, { signer: account });
   client.setSpendControls({
     allowedAssets: [
       {

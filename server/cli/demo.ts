@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import cliProgress from "cli-progress";
-import { Contract, getAddress } from "ethers";
+import { Contract, MaxUint256, getAddress } from "ethers";
+import { PERMIT2_ADDRESS } from "../chain/x402/addresses.ts";
 import { prepareConfig, type RoyaltyServer, createApp } from "../app.ts";
 import { verifyEpoch, type EpochDocument } from "../epochs/index.ts";
 import type { EpochRecord } from "../ledger/types.ts";
@@ -38,6 +39,8 @@ export { DEMO_DEFAULTS } from "./local-config.ts";
 import { table, units } from "./format.ts";
 import { fixedCuts } from "../util/cuts.ts";
 import { contributorPath } from "../util/urls.ts";
+
+const ERC20_APPROVE_ABI = ["function approve(address spender, uint256 amount) returns (bool)"];
 
 export interface DemoOptions {
   /** Exit when done (true) or leave the server and dashboard running (false). */
@@ -258,7 +261,11 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
   await run.chain.mint(payer.address, funding);
   const { network, asset } = run.models[0];
   const agent = createAgent({ privateKey: payer.privateKey, network, asset, maxPerCall: 20_000n, budget: 20_000_000n });
-  say(`  agent ${payer.address}: ${units(funding)} USDC, spending cap 0.02 USDC a call and 20 USDC in total`);
+  // Every fourth HTTP call pays with upto (charged for the tokens generated): Permit2 approved once.
+  await (await new Contract(asset, ERC20_APPROVE_ABI, payer).getFunction("approve")(PERMIT2_ADDRESS, MaxUint256)).wait();
+  const uptoAgent = createAgent({ privateKey: payer.privateKey, network, asset, maxPerCall: 20_000n, budget: 20_000_000n, upto: {} });
+  say(`  agent ${payer.address}: ${units(funding)} USDC, spending cap 0.02 USDC a call and 20 USDC in total; every fourth call with upto`);
+  const spent = () => paid.reduce((sum, p) => sum + p.amount, 0n);
   // One MCP session for the agent's tool calls (stateless server: it holds no state between calls).
   const mcp = await connectMcp(`${run.url}/mcp`, "royalty402-demo-agent");
   let overMcp = 0;
@@ -280,7 +287,7 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
       if (k % 5 === 2) {
         paid.push(await paidToolCall(mcp, agent, promptFor(k)));
         overMcp++;
-      } else paid.push(await paidCall(run, agent, k, promptFor(k)));
+      } else paid.push(await paidCall(run, k % 4 === 3 ? uptoAgent : agent, k, promptFor(k)));
     } catch (e) {
       failures++;
       const reason = paymentRefusal(e, "a call").message;
@@ -289,8 +296,8 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
     done++;
     if (bar) {
       const seconds = (performance.now() - payStart) / 1000;
-      bar.update(done, { rate: (done / seconds).toFixed(1), spent: units(agent.spent()), epochs: epochsPosted });
-    } else if (done % 20 === 0 || done === opts.inferences) say(`  paid ${done}/${opts.inferences}, spent ${units(agent.spent())} USDC`);
+      bar.update(done, { rate: (done / seconds).toFixed(1), spent: units(spent()), epochs: epochsPosted });
+    } else if (done % 20 === 0 || done === opts.inferences) say(`  paid ${done}/${opts.inferences}, spent ${units(spent())} USDC`);
   };
   await Promise.all(
     Array.from({ length: Math.max(1, opts.concurrency) }, async () => {
@@ -304,7 +311,7 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
   const failed = failures ? `, ${failures} FAILED` : "";
   say(
     `  ${paid.length} outputs paid and attributed in ${paySeconds.toFixed(1)} s (${rate}), ` +
-      `${units(agent.spent())} USDC spent${failed}; ${overMcp} of them as MCP tool calls`,
+      `${units(spent())} USDC spent${failed}; ${overMcp} of them as MCP tool calls`,
   );
   for (const [reason, n] of failureReasons) say(`    ${n} × ${reason}`);
   return { paid, failures };

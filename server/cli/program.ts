@@ -262,6 +262,8 @@ function addAccountCommands(program: Command): void {
     .option("--max-tokens <n>", "max_tokens (the price depends on it)", positiveInt("--max-tokens"))
     .option("--max-amount <usdc>", "spending cap: the most this call may cost, in USDC", "0.05")
     .option("--json", "print the answer, receipt and attribution as JSON")
+    .option("--upto", "pay with x402 upto: sign the maximum, be charged for the tokens generated")
+    .option("--rpc <url>", "with --upto: the chain's RPC URL, to sign a Permit2 permit the first time (default $ROYALTY402_RPC_URL)")
     .addHelpText(
       "after",
       "\nThe payment is signed with $ROYALTY402_PAYER_KEY " +

@@ -7,6 +7,7 @@ export {
   type ServerConfig,
   type Secrets,
   type ModelConfig,
+  type ModelPrice,
   type DatanetAccessConfig,
   type DatanetConfig,
   type EpochsSection,

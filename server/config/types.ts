@@ -118,15 +118,24 @@ export interface UpstreamConfig {
   timeoutMs: number;
 }
 
+/** A model's price in atomic token units: perRequest + perPromptToken × prompt + perOutputToken × output, clamped to [min, max]. */
+export interface ModelPrice {
+  perRequest: bigint;
+  perPromptToken: bigint;
+  perOutputToken: bigint;
+  /** The least a request costs (null: no floor). */
+  min: bigint | null;
+  /** The most a request costs (null: no ceiling). */
+  max: bigint | null;
+}
+
 export interface ModelConfig {
   id: string;
   backend: "infinigram" | "proxy" | "rag";
   description: string;
   datanet: string;
-  /** Atomic token units per request. */
-  pricePerRequest: bigint;
-  /** Atomic token units per requested max token (added to pricePerRequest). */
-  pricePerMaxToken: bigint;
+  /** What a request costs (server/models/pricing.ts). */
+  price: ModelPrice;
   defaultMaxTokens: number;
   maxTokensLimit: number;
   ownerBps: number;

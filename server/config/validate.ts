@@ -38,6 +38,7 @@ import {
   type EpochsSection,
   type FacilitatorSection,
   type ModelConfig,
+  type ModelPrice,
   type Secrets,
   type ServerConfig,
   type ServerSection,
@@ -327,6 +328,7 @@ const MODEL_FIELDS = [
   "backend",
   "description",
   "datanet",
+  "price",
   "pricePerRequest",
   "pricePerMaxToken",
   "defaultMaxTokens",
@@ -344,6 +346,41 @@ const MODEL_FIELDS = [
   "maxSuffixTokens",
   "ragPassages",
 ] as const;
+
+const PRICE_FIELDS = ["perRequest", "perPromptToken", "perOutputToken", "min", "max"] as const;
+
+/**
+ * `price: { perRequest, perPromptToken, perOutputToken, min?, max? }`, or the older
+ * `pricePerRequest` + `pricePerMaxToken` read as the same thing (perOutputToken = pricePerMaxToken:
+ * a request still costs pricePerRequest + pricePerMaxToken × max_tokens with `exact`).
+ */
+function modelPrice(path: string, m: Record<string, unknown>): ModelPrice {
+  if (m.price === undefined) {
+    const perRequest = amount(`${path}.pricePerRequest`, m.pricePerRequest, { fallback: 0n });
+    const perOutputToken = amount(`${path}.pricePerMaxToken`, m.pricePerMaxToken, { fallback: 0n });
+    if (perRequest === 0n && perOutputToken === 0n)
+      fail(`${path}.pricePerRequest`, "a paid model needs price (or pricePerRequest and/or pricePerMaxToken) greater than 0");
+    return { perRequest, perPromptToken: 0n, perOutputToken, min: null, max: null };
+  }
+  for (const old of ["pricePerRequest", "pricePerMaxToken"])
+    if (m[old] !== undefined) fail(`${path}.${old}`, "cannot be combined with price (write it as price.perRequest / price.perOutputToken)");
+  const p = object(`${path}.price`, m.price, PRICE_FIELDS);
+  const at = (field: string, v: unknown) => amount(`${path}.price.${field}`, v, { fallback: 0n });
+  const optional = (field: string, v: unknown) => (v === undefined || v === null ? null : amount(`${path}.price.${field}`, v));
+  const price = {
+    perRequest: at("perRequest", p.perRequest),
+    perPromptToken: at("perPromptToken", p.perPromptToken),
+    perOutputToken: at("perOutputToken", p.perOutputToken),
+    min: optional("min", p.min),
+    max: optional("max", p.max),
+  };
+  if (price.min !== null && price.max !== null && price.min > price.max)
+    fail(`${path}.price.min`, `must not exceed price.max (${price.max})`);
+  if (price.perRequest + price.perPromptToken + price.perOutputToken === 0n && !price.min)
+    fail(`${path}.price`, "a paid model needs perRequest, perPromptToken, perOutputToken or min greater than 0");
+  if (price.max === 0n) fail(`${path}.price.max`, "must be greater than 0");
+  return price;
+}
 
 /** One model entry; also used for models registered at runtime through the admin API. */
 export function modelConfig(
@@ -365,10 +402,7 @@ export function modelConfig(
   const defaultMaxTokens = integer(`${path}.defaultMaxTokens`, m.defaultMaxTokens, 1, 1_000_000, 128);
   const maxTokensLimit = integer(`${path}.maxTokensLimit`, m.maxTokensLimit, 1, 1_000_000, Math.max(1024, defaultMaxTokens));
   if (defaultMaxTokens > maxTokensLimit) fail(`${path}.defaultMaxTokens`, `must not exceed maxTokensLimit (${maxTokensLimit})`);
-  const pricePerRequest = amount(`${path}.pricePerRequest`, m.pricePerRequest, { fallback: 0n });
-  const pricePerMaxToken = amount(`${path}.pricePerMaxToken`, m.pricePerMaxToken, { fallback: 0n });
-  if (pricePerRequest === 0n && pricePerMaxToken === 0n)
-    fail(`${path}.pricePerRequest`, "a paid model needs pricePerRequest and/or pricePerMaxToken greater than 0");
+  const price = modelPrice(path, m);
 
   let upstream: ModelConfig["upstream"] = null;
   if (backend === "proxy" || backend === "rag") {
@@ -393,8 +427,7 @@ export function modelConfig(
     backend,
     description: optionalString(`${path}.description`, m.description, ""),
     datanet,
-    pricePerRequest,
-    pricePerMaxToken,
+    price,
     defaultMaxTokens,
     maxTokensLimit,
     ...terms,

@@ -107,7 +107,13 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
       vouched: new VouchedPayments(),
       ...(options.simulate === false ? {} : { simulate: (req, payment) => this.simulate(req, payment) }),
     };
-    this.upto = new UptoSplitterFacilitator({ provider: options.provider, relayer: this.relayer, network: this.network });
+    this.upto = new UptoSplitterFacilitator({
+      provider: options.provider,
+      relayer: this.relayer,
+      network: this.network,
+      // Late results of upto payments reach the same listeners as the batches'.
+      onFinal: (settlement) => this.batcher.emit("final", settlement),
+    });
   }
 
   static async create(options: FacilitatorOptions): Promise<EmbeddedFacilitator> {

@@ -16,6 +16,8 @@ export interface Dialect {
   greatest(a: string, b: string): string;
   /** a + b for decimal amounts of up to uint256 (stored as TEXT in SQLite, NUMERIC in PostgreSQL). */
   addAmount(a: string, b: string): string;
+  /** A bound decimal amount as the amount columns' type. */
+  amountParam(param: string): string;
   /** Row lock taken by a SELECT in a transaction (SQLite's write transactions are already exclusive). */
   readonly forUpdate: string;
   /** LIMIT value meaning "no limit". */
@@ -37,6 +39,7 @@ export const sqliteDialect: Dialect = {
   greatest: (a, b) => `MAX(${a}, ${b})`,
   // u256_add is registered on every connection (sqlite.ts): SQLite integers stop at 2^63.
   addAmount: (a, b) => `u256_add(${a}, ${b})`,
+  amountParam: (param) => `CAST(${param} AS TEXT)`,
   forUpdate: "",
   noLimit: -1,
   errorKind(e) {
@@ -54,6 +57,7 @@ export const postgresDialect: Dialect = {
   pairRows: (param) => `SELECT value->>0 AS a, value->>1 AS b FROM jsonb_array_elements(CAST(${param} AS JSONB))`,
   greatest: (a, b) => `GREATEST(${a}, ${b})`,
   addAmount: (a, b) => `(${a} + CAST(${b} AS NUMERIC))`,
+  amountParam: (param) => `CAST(${param} AS NUMERIC)`,
   forUpdate: "FOR UPDATE",
   noLimit: null,
   errorKind(e) {

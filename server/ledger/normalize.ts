@@ -101,6 +101,8 @@ export interface TransitionFields {
   txHash?: string | null;
   errorReason?: string | null;
   outputId?: string | null;
+  /** The amount settled, when a metered scheme (upto) charges less than the reserved maximum. */
+  amount?: string;
 }
 
 /** Keeps the undefined/null distinction: undefined = leave as is, null = clear. */
@@ -112,6 +114,7 @@ export function transitionFields(f: TransitionFields | undefined): TransitionFie
   if (f.errorReason !== undefined)
     out.errorReason = f.errorReason === null ? null : str("fields.errorReason", f.errorReason).slice(0, 1000);
   if (f.outputId !== undefined) out.outputId = optionalId("fields.outputId", f.outputId);
+  if (f.amount !== undefined) out.amount = amount("fields.amount", f.amount);
   return out;
 }
 

@@ -134,13 +134,14 @@ export interface PaymentLedger {
    * Moves a payment to `to` only if it is currently in one of `from` (compare-and-set);
    * returns the updated record, or null if the payment was not in an allowed state.
    * Edges outside PAYMENT_TRANSITIONS (the payment package) throw LedgerError("invalid_transition").
-   * Fields left undefined keep their value; null clears them.
+   * Fields left undefined keep their value; null clears them. `amount` replaces the reserved maximum
+   * by the metered amount of an upto payment (what totals and epochs then count).
    */
   transition(
     key: PaymentKey,
     from: PaymentStatus[],
     to: PaymentStatus,
-    fields?: { txHash?: string | null; errorReason?: string | null; outputId?: string | null },
+    fields?: { txHash?: string | null; errorReason?: string | null; outputId?: string | null; amount?: string },
   ): Promise<PaymentRecord | null>;
   getPayment(key: PaymentKey): Promise<PaymentRecord | null>;
   /**

@@ -5,6 +5,7 @@ import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { AppContext } from "../api/context.ts";
 import type { ServedModel } from "../models/index.ts";
+import { maximumPrice } from "../models/pricing.ts";
 
 /** MCP tool names allow [A-Za-z0-9_.-]; model ids may also hold ":". */
 export function toolName(modelId: string): string {
@@ -39,9 +40,11 @@ const OUTPUT_FIELDS =
 function priceText(ctx: AppContext, m: ServedModel): string {
   const c = m.config;
   const atomic = (n: bigint) => `${n} (${Number(n) / 10 ** ctx.token.decimals} ${ctx.token.symbol})`;
-  const perToken = c.pricePerMaxToken > 0n ? ` + ${c.pricePerMaxToken} per max_tokens` : "";
-  const byDefault = c.pricePerRequest + c.pricePerMaxToken * BigInt(c.defaultMaxTokens);
-  return `${atomic(c.pricePerRequest)}${perToken}; ${atomic(byDefault)} at the default max_tokens`;
+  const { perRequest, perPromptToken, perOutputToken } = c.price;
+  const perPrompt = perPromptToken > 0n ? ` + ${perPromptToken} per prompt token` : "";
+  const perToken = perOutputToken > 0n ? ` + ${perOutputToken} per max_tokens` : "";
+  const byDefault = maximumPrice(c.price, 0, c.defaultMaxTokens);
+  return `${atomic(perRequest)}${perPrompt}${perToken}; ${atomic(byDefault)} at the default max_tokens and an empty prompt`;
 }
 
 function toolOf(ctx: AppContext, m: ServedModel): Tool {

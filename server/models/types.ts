@@ -45,6 +45,11 @@ export interface ModelBackend {
   /** The attribution algorithm (and its options) for this backend's outputs; default: the current one. */
   readonly attribution?: { algorithm: string; topK?: number };
   complete(request: CompletionRequest, context: BackendContext): Promise<CompletionResult>;
+  /**
+   * Generates while handing each piece of text to `onPiece` as it comes. When `context.signal`
+   * aborts (the client left) it ends early and returns what was generated so far.
+   */
+  stream?(request: CompletionRequest, context: BackendContext, onPiece: (piece: string) => void): Promise<CompletionResult>;
 }
 
 /** A backend failure with an HTTP status and reason code (nothing is charged: the handler fails). */

@@ -6,11 +6,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
-import { batchSettlementEvmScheme, exactEvmScheme, type PaymentOutcome } from "@royalty402/fastify-x402";
+import type { PaymentOutcome, PaymentScheme } from "@royalty402/fastify-x402";
 import type { AppContext } from "../api/context.ts";
 import { openAiErrorShape } from "../api/errors.ts";
 import { linkFrontRun, type EmbeddedFacilitator } from "../facilitator/index.ts";
 import { x402Payments } from "./payments.ts";
+import { offeredSchemes } from "./schemes.ts";
 
 export interface PaymentsMount {
   context: AppContext;
@@ -21,19 +22,21 @@ export interface PaymentsMount {
   challengeRateLimit?: { max: number; windowSeconds: number } | null;
 }
 
-export async function registerPayments(app: FastifyInstance, mount: PaymentsMount): Promise<void> {
+/** Mounts the payments; returns the schemes paid routes may offer (exact, and upto when it can be settled). */
+export async function registerPayments(app: FastifyInstance, mount: PaymentsMount): Promise<PaymentScheme[]> {
   const { context, facilitator, embedded, publicUrl, challengeRateLimit } = mount;
-  const { token, models, channels } = context;
+  const { token, models } = context;
+  const schemes = await offeredSchemes(facilitator, Boolean(embedded), context.network, app.log, context.channels?.authorizer);
   await app.register(x402Payments, {
     ledger: context.ledger,
     facilitator,
+    schemes,
     network: context.network,
     asset: { address: token.address, name: token.name, version: token.version },
     payTo: (resource: string) => models.payee(resource)?.splitter,
     provider: context.provider,
     retrievalSecret: retrievalSecret(context.config.dataDir),
     onOutcome: (outcome) => countPayment(context, outcome),
-    ...(channels ? { schemes: [exactEvmScheme(), batchSettlementEvmScheme({ receiverAuthorizer: () => channels.authorizer })] } : {}),
     ...(embedded ? { reconcile: { linkFront: (payment) => linkFrontRun(embedded.relayer, payment) } } : {}),
     ...(publicUrl ? { publicUrl } : {}),
     ...(challengeRateLimit
@@ -46,6 +49,7 @@ export async function registerPayments(app: FastifyInstance, mount: PaymentsMoun
     const hook = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => openAiErrorShape(request, reply, payload);
     route.onSend = route.onSend === undefined ? [hook] : Array.isArray(route.onSend) ? [...route.onSend, hook] : [route.onSend, hook];
   });
+  return schemes;
 }
 
 /** The key of the retrieval tokens, kept in the data folder so tokens outlive a restart. */

@@ -4,7 +4,15 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { FacilitatorClient } from "@x402/core/server";
-import { fastifyX402, keyId, type ChallengeRateLimit, type PaymentKey, type X402Hooks, type X402Options } from "@royalty402/fastify-x402";
+import {
+  fastifyX402,
+  keyId,
+  type ChallengeRateLimit,
+  type PaymentKey,
+  type PaymentScheme,
+  type X402Hooks,
+  type X402Options,
+} from "@royalty402/fastify-x402";
 import type { Provider } from "ethers";
 import { hashPaymentKey } from "../facilitator/abi.ts";
 import { facilitatorEvents, isTransportError, type FacilitatorEvents } from "../facilitator/index.ts";
@@ -24,6 +32,8 @@ export interface PaymentsOptions {
   network: string;
   /** The payment token and its EIP-712 domain (USDC: "USD Coin", "2"). */
   asset: { address: string; name: string; version: string };
+  /** The schemes offered (schemes.ts); default exact only. */
+  schemes?: PaymentScheme[];
   /** The splitter (payTo) of a model; undefined for an unknown model. */
   payTo: (model: string) => string | undefined | Promise<string | undefined>;
   /** The chain, for crash recovery (with a facilitator that journals its broadcasts). */
@@ -45,8 +55,6 @@ export interface PaymentsOptions {
   paymentIdentifier?: X402Options["paymentIdentifier"];
   /** Bazaar discovery (challenges declare it; GET /discovery/resources lists the paid routes); default on. */
   discovery?: X402Options["discovery"];
-  /** The payment schemes (default: exact only); routes name the ones they offer. */
-  schemes?: X402Options["schemes"];
   /** x402 v1 clients: the network's v1 name (default: "hardhat" for chain 31337, else the v1 reference table's). */
   v1Network?: string | false;
 }

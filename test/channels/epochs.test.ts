@@ -138,12 +138,12 @@ afterAll(async () => {
 });
 
 describe("channel-paid outputs in the epochs", () => {
-  it("the model route offers exact and batch-settlement with the channel terms", async () => {
+  it("the model route offers exact, upto and batch-settlement with the channel terms", async () => {
     const res = await fetch(`${base}/v1/completions`, { method: "POST", headers: json, body: body("The jury") });
     expect(res.status).toBe(402);
     const accepts = decodePaymentRequiredHeader(res.headers.get("payment-required")!).accepts;
-    expect(accepts.map((a) => a.scheme)).toEqual(["exact", "batch-settlement"]);
-    expect(accepts[1]).toMatchObject({
+    expect(accepts.map((a) => a.scheme)).toEqual(["exact", "upto", "batch-settlement"]);
+    expect(accepts[2]).toMatchObject({
       amount: PRICE.toString(),
       payTo: await splitter.getAddress(),
       extra: { receiverAuthorizer: server.context.channels!.authorizer, withdrawDelay: 900 },

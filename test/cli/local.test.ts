@@ -111,6 +111,16 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
     expect(paid.attribution.contributors.length).toBeGreaterThan(0);
     contributor = paid.attribution.contributors.sort((a: any, b: any) => b.ppm - a.ppm)[0].address;
 
+    // --upto: the agent signs the maximum (an EIP-2612 permit for Permit2 read over --rpc: no approval
+    // transaction) and is charged 2003 + 47 per output token generated, less than the 40-token maximum.
+    const upto = await cli(["pay", serverUrl, "--upto", "--rpc", rpcUrl, "--max-tokens", "40", "--json"]);
+    expect(upto.code, upto.stderr).toBe(0);
+    const metered = JSON.parse(upto.stdout);
+    expect(metered.receipt).toMatchObject({ success: true, extra: { outputId: metered.attribution.outputId } });
+    const charged = BigInt(metered.receipt.amount);
+    expect(charged).toBeLessThanOrEqual(2003n + 47n * 40n);
+    expect((charged - 2003n) % 47n).toBe(0n);
+
     const capped = await cli(["pay", `${serverUrl}/v1/completions`, "--model", "brown-scholar", "--max-amount", "0.001"]);
     expect(capped.code).toBe(1);
     expect(capped.stderr.trim()).toBe(
@@ -121,7 +131,7 @@ describe("chain + serve + pay + epoch + earnings + claim, as separate processes"
   it("epoch close posts the epochs; earnings shows what can be claimed; claim pays it on-chain", async () => {
     const closed = await cli(["epoch", "close"], { ROYALTY402_ADMIN_TOKEN: adminToken });
     expect(closed.code, closed.stderr).toBe(0);
-    expect(closed.stdout).toMatch(/brown-storyteller: epoch 1 posted: 1 output, [\d.]+ USDC allocated \(cumulative\), tx 0x[0-9a-f]{64}/);
+    expect(closed.stdout).toMatch(/brown-storyteller: epoch 1 posted: 2 outputs, [\d.]+ USDC allocated \(cumulative\), tx 0x[0-9a-f]{64}/);
     expect(closed.stdout).toMatch(/brown-scholar: epoch 1 posted: 1 output, /);
 
     // Every epoch waits out its challenge period (one second here) before it can be claimed.

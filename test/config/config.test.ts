@@ -63,8 +63,8 @@ describe("config validation", () => {
     });
     expect(config.database.sqlitePath).toBe(join(".data", "royalty402.sqlite"));
     const m = config.models[0];
-    expect(m.pricePerRequest).toBe(1000n);
-    expect(m.pricePerMaxToken).toBe(0n);
+    // The older pricePerRequest / pricePerMaxToken read as the per-token price.
+    expect(m.price).toEqual({ perRequest: 1000n, perPromptToken: 0n, perOutputToken: 0n, min: null, max: null });
     expect(m.owner).toBe("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"); // checksummed
     expect(m).toMatchObject({
       ownerBps: 1000,
@@ -77,6 +77,13 @@ describe("config validation", () => {
       upstream: null,
     });
     expect(secrets).toEqual({ relayerKey: null, oracleKey: null, adminToken: null, databaseUrl: null });
+  });
+
+  it("reads a per-token price with its floor and ceiling", () => {
+    const { pricePerRequest: _, ...model } = base().models[0];
+    const price = { perRequest: "7", perPromptToken: "1", perOutputToken: 2, min: "10", max: "5000" };
+    const { config } = validateConfig(base({ models: [{ ...model, price }] }), { env: {} });
+    expect(config.models[0].price).toEqual({ perRequest: 7n, perPromptToken: 1n, perOutputToken: 2n, min: 10n, max: 5000n });
   });
 
   it("reads secrets and overrides from the environment", () => {
@@ -125,6 +132,7 @@ describe("config validation", () => {
 
   it("names the field of each problem", () => {
     const model = base().models[0];
+    const { pricePerRequest: _, ...noPrice } = model;
     const cases: Array<[unknown, string, RegExp]> = [
       [base({ chain: { ...base().chain, rpcUrl: "ftp://x" } }), "chain.rpcUrl", /http or https or ws or wss/],
       [base({ chain: { ...base().chain, chainId: 0 } }), "chain.chainId", /integer in \[1,/],
@@ -145,6 +153,11 @@ describe("config validation", () => {
       [base({ models: [{ ...model, pricePerRequest: "1.5" }] }), "models[0].pricePerRequest", /atomic token units/],
       [base({ models: [{ ...model, pricePerRequest: 12.5 }] }), "models[0].pricePerRequest", /atomic token units/],
       [base({ models: [{ ...model, pricePerRequest: "0" }] }), "models[0].pricePerRequest", /greater than 0/],
+      [base({ models: [{ ...model, price: { perOutputToken: "2" } }] }), "models[0].pricePerRequest", /cannot be combined with price/],
+      [base({ models: [{ ...noPrice, price: { perOutputToken: "2", min: "9", max: "5" } }] }), "models[0].price.min", /not exceed/],
+      [base({ models: [{ ...noPrice, price: { perTokens: "2" } }] }), "models[0].price.perTokens", /unknown field/],
+      [base({ models: [{ ...noPrice, price: { perPromptToken: "-1" } }] }), "models[0].price.perPromptToken", /atomic token units/],
+      [base({ models: [{ ...noPrice, price: {} }] }), "models[0].price", /greater than 0/],
       [base({ models: [{ ...model, datanet: "nope" }] }), "models[0].datanet", /no declared datanet .*"corpus-brown"/],
       [base({ models: [{ ...model, backend: "gpt" }] }), "models[0].backend", /"infinigram", "proxy"/],
       [base({ models: [{ ...model, backend: "proxy" }] }), "models[0].upstream", /must be an object/],

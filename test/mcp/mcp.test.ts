@@ -139,6 +139,8 @@ describe("paid MCP tools", () => {
           payTo: splitter(),
           extra: { name: "USD Coin", version: "2" },
         },
+        // Every paid model offers upto next to exact (the embedded facilitator settles it).
+        { scheme: "upto", amount: PRICE.toString(), payTo: splitter(), extra: { assetTransferMethod: "permit2" } },
       ],
     });
     expect(JSON.parse((result.content[0] as { text: string }).text)).toEqual(result.structuredContent);

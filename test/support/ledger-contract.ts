@@ -204,6 +204,19 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(await l.getPayment(key)).toEqual(settled);
       });
 
+      it("a metered (upto) settlement records the settled amount; totals and epoch inputs use it", async () => {
+        const l = await fresh();
+        const r = await l.reserve(paymentInput({ amount: "2000000", modelId: "model-a" }));
+        if (!r.reserved) throw new Error("not reserved");
+        const key = keyOf(r.payment);
+        await expectLedgerError(l.transition(key, ["reserved"], "settling", { amount: "-1" }), "invalid_input");
+        expect(await l.transition(key, ["reserved"], "settling", { outputId: "out-m", amount: "0087" })).toMatchObject({ amount: "87" });
+        expect(await l.transition(key, ["settling"], "settled", { txHash: hex(32) })).toMatchObject({ status: "settled", amount: "87" });
+        await l.putOutput(outputFor(key, { outputId: "out-m" }));
+        expect((await l.listUnassignedSettledOutputs("model-a")).map((o) => o.amount)).toEqual(["87"]);
+        expect(await l.modelTotals()).toEqual([{ modelId: "model-a", payments: 1, revenue: "87" }]);
+      });
+
       it("refuses when the payment is not in an allowed state, and changes nothing", async () => {
         const l = await fresh();
         const r = await l.reserve(paymentInput());

@@ -1,5 +1,6 @@
 export { fastifyX402, fastifyX402 as default } from "./plugin.ts";
 export { MemoryPaymentStore } from "./memory-store.ts";
+export { settleAtEnd, type DeferredSettlement, type StreamReceipt, type StreamReceiptStatus } from "./streaming.ts";
 export { clientErrorHandler } from "./client-errors.ts";
 export { Reason, type ReasonCode } from "./reasons.ts";
 export { exactEvmScheme, ExactReason } from "./schemes/exact.ts";

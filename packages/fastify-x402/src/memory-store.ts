@@ -41,6 +41,7 @@ export class MemoryPaymentStore implements PaymentStore {
     if (!record || !from.includes(record.status)) return null;
     record.status = to;
     for (const field of ["txHash", "errorReason", "outputId"] as const) if (fields[field] !== undefined) record[field] = fields[field];
+    if (fields.amount !== undefined) record.amount = fields.amount;
     record.updatedAt = Date.now();
     return { ...record };
   }

@@ -13,6 +13,7 @@ import { lateResults } from "./late-settlements.ts";
 import { resolveOptions, type Runtime } from "./options.ts";
 import { Reason } from "./reasons.ts";
 import { release, settleOnSend } from "./settlement.ts";
+import { bindStreaming, isDeferred } from "./streaming.ts";
 import type { PaidRoute, PaymentContext, X402Options } from "./types.ts";
 import { DiscoveryCatalog } from "./discovery.ts";
 import { X_PAYMENT_HEADER, addV1Settlement, v1Requests } from "./v1.ts";
@@ -48,6 +49,11 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
       existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
     if (limiter) routeOptions.onRequest = append(routeOptions.onRequest, limiter as never);
     routeOptions.preHandler = append(routeOptions.preHandler, paidHook(rt, ch, route) as never);
+    // After admission: a streaming handler may take its settlement over (streaming.ts).
+    routeOptions.preHandler = append(routeOptions.preHandler, ((request: FastifyRequest, _reply: FastifyReply, done: Done) => {
+      if (admitted.has(request)) bindStreaming(request, rt, late);
+      done();
+    }) as never);
     routeOptions.onSend = append(routeOptions.onSend, ((request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done) => {
       const state = admitted.get(request);
       if (!state || state.finished) return done(null, payload);
@@ -64,7 +70,7 @@ async function x402Plugin(app: FastifyInstance, options: X402Options): Promise<v
     // A request that ended without reaching onSend (client gone mid-handler) gives its reservation back.
     routeOptions.onResponse = append(routeOptions.onResponse, ((request: FastifyRequest, _reply: FastifyReply, done: Done) => {
       const state = admitted.get(request);
-      if (!state || state.finished) return done();
+      if (!state || state.finished || isDeferred(request)) return done();
       release(rt, request, state, "request_aborted", "request_aborted").then(
         () => done(),
         () => done(),

@@ -1,5 +1,6 @@
 // Stage 3, settlement, in onSend once the handler has answered: keep the output against the
-// payment and journal "settling" (both durable before anything can reach the chain), run the
+// payment and journal "settling" with the amount to settle (a metered scheme's may be below the
+// reserved maximum; all durable before anything can reach the chain), run the
 // settle hooks, settle, and turn the answer into what the payer is owed:
 //   settled                        -> the handler's answer + PAYMENT-RESPONSE
 //   unreachable, nothing broadcast -> 503 + Retry-After, reservation released (retry the same payment)
@@ -16,6 +17,7 @@ import type { Runtime } from "./options.ts";
 import { Reason } from "./reasons.ts";
 import { responseExtra, sendPending, settlementHeader } from "./receipts.ts";
 import type { PaymentStatus } from "./store.ts";
+import { isDeferred } from "./streaming.ts";
 import type { PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentContext, SettleHookContext } from "./types.ts";
 
@@ -30,7 +32,7 @@ export async function settleOnSend(
   body: unknown,
 ): Promise<unknown> {
   const state = admitted.get(request);
-  if (!state || state.finished) return body;
+  if (!state || state.finished || isDeferred(request)) return body;
   if (reply.statusCode >= 400) {
     await release(rt, request, state, `handler_status_${reply.statusCode}`, "handler_failed");
     return body;
@@ -42,14 +44,31 @@ export async function settleOnSend(
     return { bytes: null, body: null };
   });
   body = kept.body;
-  const journal = await holdAndJournal(rt, request, reply, ctx, kept.bytes);
+  const metered = meteredAmount(state);
+  const journal = await holdAndJournal(rt, request, reply, ctx, kept.bytes, metered);
   if (journal.answer !== undefined) {
     replacePayload(reply, body, reply.statusCode);
     return journal.answer;
   }
   const result = await settle(rt, request, state);
+  if (result.success) result.amount = settledAmount(result, ctx, metered);
   return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme);
 }
+
+/** What this payment settles: a metered scheme's amount (upto: the handler's usage), else the accepted amount. */
+export function meteredAmount({ ctx, scheme }: AdmittedPayment): string {
+  const usage = ctx.output.usage !== undefined ? { usage: ctx.output.usage } : {};
+  return (scheme.settlementRequirements?.({ payload: ctx.payload, requirements: ctx.requirements, ...usage }) ?? ctx.requirements).amount;
+}
+
+/** The facilitator's settled amount when it is a plausible one (at most the authorized maximum), else what was asked. */
+export function settledAmount(result: SettleResponse, ctx: PaymentContext, metered: string): string {
+  const answered = result.amount;
+  return typeof answered === "string" && /^[0-9]{1,78}$/.test(answered) && BigInt(answered) <= ctx.amount ? answered : metered;
+}
+
+/** The ledger's amount field, written only when it differs from the reserved one (a metered scheme). */
+export const amountField = (ctx: PaymentContext, amount: string) => (amount === ctx.amount.toString() ? {} : { amount });
 
 /** Records the facilitator's answer and turns the reply into what the payer is owed. */
 async function answerSettlement(
@@ -71,13 +90,14 @@ async function answerSettlement(
     await rt.store
       .transition(ctx.key, IN_FLIGHT, scheme.settlesLater ? "pending" : "settled", {
         outputId: ctx.outputId,
-        txHash: scheme.settlesLater ? null : result.transaction,
+        txHash: scheme.settlesLater ? null : txHash, // a metered zero settles with no transaction
         errorReason: null,
+        ...amountField(ctx, result.amount!),
       })
       .catch((error) => {
         request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
       });
-    const amount = result.amount ?? ctx.amount.toString();
+    const amount = result.amount!;
     settlementHeader(reply, {
       ...result,
       payer: result.payer ?? ctx.payer,
@@ -124,7 +144,14 @@ async function answerSettlement(
  * them at once) and both awaited before settle: if this process dies later, a retry of the same
  * payment is given the output and recovery finds the payment. An unkept output is logged, not fatal.
  */
-async function holdAndJournal(rt: Runtime, request: FastifyRequest, reply: FastifyReply, ctx: PaymentContext, bytes: Uint8Array | null) {
+async function holdAndJournal(
+  rt: Runtime,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  ctx: PaymentContext,
+  bytes: Uint8Array | null,
+  metered: string,
+) {
   const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
   const held: Promise<boolean> = bytes
     ? rt.store
@@ -153,7 +180,8 @@ async function holdAndJournal(rt: Runtime, request: FastifyRequest, reply: Fasti
       { payment: ctx.key },
       `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`,
     );
-  const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", { outputId: ctx.outputId }).then(
+  const fields = { outputId: ctx.outputId, ...amountField(ctx, metered) };
+  const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", fields).then(
     (row) => ({ row }),
     (error: unknown) => ({ error }),
   );
@@ -184,7 +212,7 @@ async function holdAndJournal(rt: Runtime, request: FastifyRequest, reply: Fasti
 }
 
 /** Runs the settle hooks and settles (through the scheme or the facilitator); a throw becomes a failed answer. */
-async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayment): Promise<SettleResponse> {
+export async function settle(rt: Runtime, request: FastifyRequest, state: AdmittedPayment): Promise<SettleResponse> {
   const { ctx, scheme } = state;
   const hookContext: SettleHookContext = { request, payment: ctx, paymentPayload: ctx.payload, requirements: ctx.requirements };
   const failed = (reason: string, message?: string): SettleResponse => ({

@@ -62,7 +62,13 @@ export interface PaymentIdClaim {
 
 export type ClaimResult = { claimed: true } | { claimed: false; existing: PaymentIdClaim };
 
-export type TransitionFields = { txHash?: string | null; errorReason?: string | null; outputId?: string | null };
+export type TransitionFields = {
+  txHash?: string | null;
+  errorReason?: string | null;
+  outputId?: string | null;
+  /** The amount to settle or settled (decimal), when a metered scheme charges less than the reserved maximum. */
+  amount?: string;
+};
 
 export interface PaymentStore {
   /** Atomically claims the key: exactly one concurrent caller gets `reserved: true`. */

@@ -147,6 +147,9 @@ describe("the upto scheme", () => {
     expect(await chain.balanceOf(payer.address)).toBe(5000n - 420n);
     expect(await chain.balanceOf(chain.payTo)).toBe(before + 420n);
     expect(outcomes.at(-1)).toMatchObject({ status: "settled", amount: "420" });
+    // The store keeps the settled amount, not the signed maximum.
+    const row = store.list().find((p) => p.payer === payer.address.toLowerCase() && p.status === "settled");
+    expect(row).toMatchObject({ amount: "420", txHash: settlement.transaction.toLowerCase() });
   });
 
   it("a metered zero settles nothing and charges nothing", async () => {

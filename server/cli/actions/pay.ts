@@ -35,6 +35,11 @@ interface Answer {
   };
 }
 
+/** `royalty402 chain`'s RPC URL for a local chain (the upto client reads the token's permit nonce there). */
+function localRpc(network: string): string | undefined {
+  return network === "eip155:31337" ? "http://127.0.0.1:8545" : undefined;
+}
+
 /** The server's base URL and the endpoint to call: a bare server URL means chat completions. */
 export function endpointOf(url: string): { base: string; path: string } {
   let u: URL;
@@ -73,7 +78,16 @@ interface CallArgs {
 
 export async function pay(
   url: string | undefined,
-  opts: { model?: string; prompt: string; maxTokens?: number; maxAmount: string; json?: boolean; mcp?: string },
+  opts: {
+    model?: string;
+    prompt: string;
+    maxTokens?: number;
+    maxAmount: string;
+    json?: boolean;
+    mcp?: string;
+    upto?: boolean;
+    rpc?: string;
+  },
 ): Promise<void> {
   if ((url === undefined) === (opts.mcp === undefined))
     throw new CliError("give either the server URL or --mcp <url> (for example http://127.0.0.1:8402/mcp).");
@@ -91,7 +105,8 @@ export async function pay(
     "pays (it must hold the model's payment token)",
     model.network === "eip155:31337",
   );
-  const agent = createAgent({ privateKey: key.privateKey, network: model.network, asset: model.asset, maxPerCall: cap, budget: cap });
+  const upto = opts.upto ? { rpcUrl: opts.rpc ?? process.env.ROYALTY402_RPC_URL ?? localRpc(model.network) } : undefined;
+  const agent = createAgent({ privateKey: key.privateKey, network: model.network, asset: model.asset, maxPerCall: cap, budget: cap, upto });
   const maxTokens = opts.maxTokens ?? model.price.defaultMaxTokens;
   const price = BigInt(model.price.perRequest) + BigInt(model.price.perMaxToken) * BigInt(maxTokens);
   if (price > cap)

@@ -15,6 +15,7 @@ import { readDeployment, type LocalDeployment } from "../../chain/deployment.ts"
 import { RpcUnavailableError, connectRpcProvider } from "../../chain/rpc.ts";
 import { IN_PROCESS, type Secrets, type ServerConfig } from "../../config/index.ts";
 import { CliError } from "../errors.ts";
+import { maximumPrice } from "../../models/pricing.ts";
 import { units } from "../format.ts";
 import { localServerConfig } from "../local-config.ts";
 import { untilSignal } from "../signals.ts";
@@ -120,7 +121,7 @@ function banner(server: RoyaltyServer, url: string, generatedAdminToken: string 
       .map(
         (m) =>
           `  model       ${m.id}: ` +
-          `${units(m.config.pricePerRequest + m.config.pricePerMaxToken * BigInt(m.config.defaultMaxTokens))} ` +
+          `up to ${units(maximumPrice(m.config.price, 0, m.config.defaultMaxTokens))} ` +
           `${ctx.token.symbol} a call → splitter ${m.splitter}`,
       ),
   ];

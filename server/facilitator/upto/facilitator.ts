@@ -11,6 +11,7 @@ import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import type { Provider } from "ethers";
 import { encodeFunctionData, getAddress, isAddress, parseErc6492Signature, parseSignature, zeroHash, type Address, type Hex } from "viem";
 import { ROYALTY_EXTENSION, type RoyaltyExtension } from "../facilitator.ts";
+import { settlementKey, type FinalSettlement } from "../outcome.ts";
 import { ChainUnavailableError, isTransportError } from "../reasons.ts";
 import { TransactionRevertedError, type BeforeBroadcast, type Relayer } from "../relayer.ts";
 import { PERMIT2_ADDRESS } from "../../chain/x402/addresses.ts";
@@ -30,6 +31,10 @@ export interface UptoFacilitatorOptions {
   receiptTimeoutMs?: number;
   /** How far back settle looks for an earlier PaymentSettled of the same payment (default 100 000 blocks). */
   lookbackBlocks?: number;
+  /** Hears the final result of a settlement answered "settlement_pending" (the host records it). */
+  onFinal?: (settlement: FinalSettlement) => void;
+  /** How long a pending settlement is followed after its answer (default 30 minutes; the reconciler takes over after). */
+  followPendingMs?: number;
 }
 
 export interface UptoSettleOptions {
@@ -215,10 +220,26 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
       case "settled":
         return { success: true, transaction: sent.hash, network, payer: a.from, amount: outcome.amount.toString() };
       case "pending":
+        this.followPending(sent.hash, requirements.asset, splitter, a.from, nonceKey(a.nonce));
         return { success: false, errorReason: UptoReason.settlementPending, transaction: sent.hash, network, payer: a.from };
       case "failed":
         return { success: false, errorReason: UptoReason.transactionFailed, transaction: sent.hash, network, payer: a.from };
     }
+  }
+
+  /** Keeps waiting for a transaction answered pending, and reports its final result (as exact payments' batches do). */
+  private followPending(hash: string, asset: string, splitter: Address, payer: Address, nonce: Hex): void {
+    const { onFinal, provider, followPendingMs } = this.options;
+    if (!onFinal) return;
+    void waitForSettlement(provider, hash, splitter, payer, nonce, followPendingMs ?? 30 * 60_000).then(
+      (outcome) => {
+        if (outcome.status === "pending") return;
+        const failed = outcome.status === "failed" ? { reason: UptoReason.transactionFailed } : {};
+        const key = settlementKey(asset, payer, nonce);
+        onFinal({ key, asset, payer, nonce, payTo: splitter, status: outcome.status, txHash: hash, ...failed });
+      },
+      () => undefined, // the chain went away: the reconciler finishes it from chain facts
+    );
   }
 
   /** An earlier settlement of this very authorization on the splitter, answered again (idempotent settle). */

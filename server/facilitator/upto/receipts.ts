@@ -45,7 +45,7 @@ export async function waitForSettlement(
     const receipt = await getLightReceipt(provider, hash);
     if (receipt) return outcomeOf(receipt, splitter, payer, nonce);
     if (Date.now() + delay > deadline) return { status: "pending" };
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await new Promise((resolve) => setTimeout(resolve, delay).unref());
   }
 }
 

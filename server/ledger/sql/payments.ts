@@ -80,6 +80,7 @@ async function updateStatus(
        tx_hash = CASE WHEN $setTxHash = 1 THEN CAST($txHash AS TEXT) ELSE tx_hash END,
        error_reason = CASE WHEN $setErrorReason = 1 THEN CAST($errorReason AS TEXT) ELSE error_reason END,
        output_id = CASE WHEN $setOutputId = 1 THEN CAST($outputId AS TEXT) ELSE output_id END,
+       amount = CASE WHEN $setAmount = 1 THEN ${db.d.amountParam("$amount")} ELSE amount END,
        instance_id = CASE WHEN $to = 'reserved' THEN CAST($instance AS TEXT) ELSE instance_id END
      WHERE ${PAYMENT_KEY_MATCH} AND ${db.d.inList("status", "$from")}
      RETURNING ${PAYMENT_COLUMNS}`,
@@ -94,6 +95,8 @@ async function updateStatus(
       errorReason: f.errorReason ?? null,
       setOutputId: f.outputId === undefined ? 0 : 1,
       outputId: f.outputId ?? null,
+      setAmount: f.amount === undefined ? 0 : 1,
+      amount: f.amount ?? null,
       instance: db.instanceId,
     },
   );
