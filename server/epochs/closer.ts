@@ -20,8 +20,10 @@ import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
 import type { SerialQueue } from "../util/serial.ts";
 import type { TextStore } from "./texts.ts";
+import { decodeEventLog, type Hex } from "viem";
 import { nextPreviousState, type PreviousEpochState } from "./build.ts";
 import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
+import { CHANNEL_OUTPUTS_PAID_TOPIC, channelLinkEvent } from "../facilitator/batch-settlement/abi.ts";
 import { postEpochRoots, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
 
 /** Most outputs one epoch aggregates (the rest go to the next one). */
@@ -229,11 +231,14 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
 
 /**
  * What the splitter received through this epoch, read at one block B (every listed payment is
- * settled on-chain, so B is taken after the list): the on-chain total at B, less the
- * PaymentSettled amounts up to B of outputs in no epoch and not in this one (settled, but not
- * recorded yet: the next epoch's). What remains over the epochs' payments is money that came
- * without an output (a plain transfer by a stock x402 facilitator): unattributed, the owner's.
- * Less (a fee-on-transfer token): the pool is built on what arrived. Never below the previous total.
+ * settled on-chain, so B is taken after the list): the on-chain total at B, less the money linked
+ * to outputs up to B that are in no epoch and not in this one (settled, but not recorded yet: the
+ * next epoch's): PaymentSettled amounts, and the part of each channel link's (ChannelOutputsPaid)
+ * amount whose outputs the ledger does not hold settled by that link in this or an earlier epoch
+ * (a sweep whose outputs are not recorded yet). What remains over the epochs' payments is money
+ * that came without an output (a plain transfer by a stock x402 facilitator): unattributed, the
+ * owner's. Less (a fee-on-transfer token): the pool is built on what arrived. Never below the
+ * previous total.
  */
 async function receivedForEpoch(
   ctx: CloseContext,
@@ -243,7 +248,7 @@ async function receivedForEpoch(
 ): Promise<bigint> {
   const block = await ctx.provider.getBlockNumber();
   const total = BigInt(await splitterViews(splitter, ctx.provider).getFunction("totalReceived")({ blockTag: block }));
-  const settled = await settledOutsideEpochs(ctx, splitter, block);
+  const { settled, links } = await scanLinks(ctx, splitter, block);
   const inThisEpoch = new Set(listed.map((o) => o.outputId.toLowerCase()));
   let notYetInEpoch = 0n;
   for (const [outputId, amount] of settled) {
@@ -253,30 +258,56 @@ async function receivedForEpoch(
       settled.delete(outputId); // in an earlier epoch: never counted again
     else notYetInEpoch += amount;
   }
+  for (const [txHash, amount] of links) {
+    const { allocated, earlier } = await channelAllocated(ctx, txHash, inThisEpoch);
+    if (earlier >= amount)
+      links.delete(txHash); // every output of this link is in an earlier epoch
+    else if (amount > allocated) notYetInEpoch += amount - allocated;
+  }
   const received = total - notYetInEpoch;
   return received > previous ? received : previous;
 }
 
-/** PaymentSettled amounts by output id, through `scanned`, of outputs not (yet) seen in an epoch. */
-interface SettledScan {
+/** The amounts of a link's outputs (settled by its transaction) in this or an earlier epoch, and in an earlier one. */
+async function channelAllocated(ctx: CloseContext, txHash: string, inThisEpoch: ReadonlySet<string>) {
+  let allocated = 0n;
+  let earlier = 0n;
+  for (const o of await ctx.ledger.listOutputsPaidIn(txHash)) {
+    if (o.epoch != null) earlier += BigInt(o.amount);
+    if (o.epoch != null || inThisEpoch.has(o.outputId.toLowerCase())) allocated += BigInt(o.amount);
+  }
+  return { allocated, earlier };
+}
+
+/**
+ * PaymentSettled amounts by output id, and ChannelOutputsPaid amounts by link transaction, through
+ * `scanned`, of outputs (links) not (yet) seen in an epoch.
+ */
+interface LinkScan {
   scanned: number;
   settled: Map<string, bigint>;
+  links: Map<string, bigint>;
 }
 
 // Per closing context and splitter: each close reads only the blocks after the previous one's
 // (the first close after a start reads from startBlock once). Derived from the chain alone, so
-// each instance keeps its own; entries leave once their output is found in an epoch.
-const scans = new WeakMap<CloseContext, Map<string, SettledScan>>();
+// each instance keeps its own; entries leave once their outputs are found in an epoch.
+const scans = new WeakMap<CloseContext, Map<string, LinkScan>>();
 
-async function settledOutsideEpochs(ctx: CloseContext, splitter: string, toBlock: number): Promise<Map<string, bigint>> {
+async function scanLinks(ctx: CloseContext, splitter: string, toBlock: number): Promise<LinkScan> {
   let bySplitter = scans.get(ctx);
   if (!bySplitter) scans.set(ctx, (bySplitter = new Map()));
   const key = splitter.toLowerCase();
-  const scan = bySplitter.get(key) ?? { scanned: ctx.startBlock - 1, settled: new Map<string, bigint>() };
+  const scan = bySplitter.get(key) ?? { scanned: ctx.startBlock - 1, settled: new Map<string, bigint>(), links: new Map<string, bigint>() };
   if (toBlock > scan.scanned) {
-    const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: scan.scanned + 1, toBlock };
-    const logs = await ctx.provider.getLogs(filter);
+    const topics = [[PAYMENT_SETTLED_TOPIC, CHANNEL_OUTPUTS_PAID_TOPIC]];
+    const logs = await ctx.provider.getLogs({ address: splitter, topics, fromBlock: scan.scanned + 1, toBlock });
     for (const log of logs) {
+      if (log.topics[0]?.toLowerCase() === CHANNEL_OUTPUTS_PAID_TOPIC) {
+        const tx = log.transactionHash.toLowerCase();
+        scan.links.set(tx, (scan.links.get(tx) ?? 0n) + channelLinkAmount(log));
+        continue;
+      }
       const event = decodeSettlementLog(log);
       if (event?.name !== "PaymentSettled") continue;
       const id = event.outputId.toLowerCase();
@@ -285,8 +316,11 @@ async function settledOutsideEpochs(ctx: CloseContext, splitter: string, toBlock
     scan.scanned = toBlock;
   }
   bySplitter.set(key, scan);
-  return scan.settled;
+  return scan;
 }
+
+const channelLinkAmount = (log: { topics: readonly string[]; data: string }) =>
+  decodeEventLog({ abi: channelLinkEvent, data: log.data as Hex, topics: log.topics as [Hex, ...Hex[]] }).args.amount;
 
 /** The state epoch N+1 starts from, read from epoch N's indexed rows (summary and claim leaves), never its document. */
 async function previousState(ctx: CloseContext, latest: EpochRecord): Promise<PreviousEpochState> {

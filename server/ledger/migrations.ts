@@ -206,6 +206,12 @@ export const sqliteMigrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: "payments_by_transaction",
+    // Channel-paid outputs are settled by their link transaction (ChannelOutputsPaid): epochs look them up by it.
+    sql: `CREATE INDEX payments_tx_hash ON payments (tx_hash) WHERE tx_hash IS NOT NULL;`,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -397,6 +403,12 @@ export const postgresMigrations: readonly Migration[] = [
         prompt    TEXT
       );
     `,
+  },
+  {
+    version: 6,
+    name: "payments_by_transaction",
+    // Channel-paid outputs are settled by their link transaction (ChannelOutputsPaid): epochs look them up by it.
+    sql: `CREATE INDEX payments_tx_hash ON payments (tx_hash) WHERE tx_hash IS NOT NULL;`,
   },
 ];
 

@@ -169,6 +169,8 @@ interface OutputLedger {
   getOutputRecords(outputIds: string[]): Promise<Record<string, string>>;
   /** Outputs of settled payments not yet assigned to an epoch, oldest first (no limit given: all). */
   listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
+  /** The outputs whose settled payment's transaction is `txHash` (a channel link's), with amount and epoch. */
+  listOutputsPaidIn(txHash: string): Promise<Array<{ outputId: string; amount: string; epoch: number | null }>>;
   /**
    * All-or-nothing: assigns every id to `epoch`, or throws LedgerError("output_not_assignable")
    * and changes nothing if one is unknown or already in another epoch (re-assigning to the

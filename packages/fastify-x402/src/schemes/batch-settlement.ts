@@ -82,6 +82,7 @@ export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions):
     throw new Error(`fastify-x402: batch-settlement withdrawDelay must be ${MIN_WITHDRAW_DELAY}..${MAX_WITHDRAW_DELAY} seconds`);
   return {
     scheme: "batch-settlement",
+    settlesLater: true,
     failedReason: BatchSettlementReason.depositTransactionFailed,
     requirements: (offer: PriceOffer): PaymentRequirements => ({
       scheme: "batch-settlement",
