@@ -15,6 +15,10 @@ import { ConfigError, IN_PROCESS, modelConfig, type Secrets, type ServerConfig }
 import { EpochDocuments, EpochScheduler, TextStore, type CloseContext } from "./epochs/index.ts";
 import { SerialQueue } from "./util/serial.ts";
 import { EmbeddedFacilitator } from "./facilitator/index.ts";
+import type { ChannelFacilitator } from "./facilitator/batch-settlement/facilitator.ts";
+import { FileChannelJournal } from "./facilitator/batch-settlement/journal.ts";
+import { BATCH_SETTLEMENT_ADDRESS } from "./chain/x402/addresses.ts";
+import { channelLedger } from "./x402/channel-links.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
 import { ModelRegistry, type Payee } from "./models/index.ts";
 import { DatanetError, DatanetService } from "./datanets/index.ts";
@@ -114,6 +118,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   const metrics = createMetrics();
   const { client, address: facilitatorAddress, embedded } = await openFacilitator(config, provider, relayer, options.facilitator, stack);
   const facilitator = meteredFacilitator(client, metrics, embedded ? 0 : 250);
+  if (embedded?.channels) recordChannels(embedded.channels, ledger, log, stack);
 
   const datanets = await openDatanets(config, ledger, log);
   const oracleQueue = new SerialQueue();
@@ -169,6 +174,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     texts,
     metrics,
     adminToken: secrets.adminToken,
+    channels: embedded?.channels ?? null,
     startedAt: Math.floor(Date.now() / 1000),
     baseUrl,
     async registerModel(raw, opts) {
@@ -293,9 +299,30 @@ async function openFacilitator(
   if (!relayer)
     throw new ConfigError("env.ROYALTY402_RELAYER_KEY", 'is required by the embedded facilitator (or set facilitator.mode "url")');
   const { maxBatchSize, maxWaitMs, confirmTimeoutMs } = config.facilitator;
-  const embedded = await EmbeddedFacilitator.create({ provider, relayer, batch: { maxBatchSize, maxWaitMs, confirmTimeoutMs } });
+  // Channels where the chain has the batch-settlement escrow; vouchers journalled in the data folder.
+  const channels = (await provider.getCode(BATCH_SETTLEMENT_ADDRESS)) === "0x" ? {} : { channels: { journal: channelJournal(config) } };
+  const batch = { maxBatchSize, maxWaitMs, confirmTimeoutMs };
+  const embedded = await EmbeddedFacilitator.create({ provider, relayer, batch, ...channels });
   stack.push(() => embedded.close());
   return { client: embedded, address: relayer.address, embedded };
+}
+
+const channelJournal = (config: ServerConfig) => new FileChannelJournal(join(config.dataDir, "channels.jsonl"));
+
+/**
+ * Channel payments in the ledger: settled by the sweep's link, failed when the escrow refuses a claim.
+ * A graceful stop sweeps what is unclaimed (at most 30 s); vouchers it could not claim stay journalled
+ * for the next start.
+ */
+function recordChannels(channels: ChannelFacilitator, ledger: Ledger, log: Log, stack: DisposerStack): void {
+  const record = channelLedger(ledger);
+  channels.sweeper.onLinked = record.linked;
+  channels.sweeper.onStuck = record.stuck;
+  channels.sweeper.onError = (err) => log.error({ err }, "channels: a sweep failed; its vouchers stay journalled and are claimed later");
+  stack.push(() => {
+    const timeout = new Promise((resolve) => setTimeout(resolve, 30_000).unref());
+    return Promise.race([channels.sweeper.sweep().catch((err) => channels.sweeper.onError(err)), timeout]);
+  });
 }
 
 async function openDatanets(config: ServerConfig, ledger: Ledger, log: Log): Promise<DatanetService> {

@@ -17,6 +17,8 @@ abstract contract UptoSettlementReceiver {
     IX402UptoPermit2Proxy public constant UPTO_PROXY = IX402UptoPermit2Proxy(0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002);
     /// @dev Gas each batch item's proxy call may use (Permit2, the token, an ERC-1271 wallet's check).
     uint256 private constant UPTO_ITEM_GAS = 300_000;
+    /// @dev What an item needs beside its proxy call: the event, the calldata reads, the loop.
+    uint256 private constant UPTO_ITEM_OVERHEAD_GAS = 20_000;
 
     /// @notice A payer's upto Permit2 authorization (witness: to = facilitator = this splitter), the
     /// metered amount to settle, and what it bought.
@@ -48,23 +50,24 @@ abstract contract UptoSettlementReceiver {
     }
 
     /// @notice Settles many upto payments; a failing item (used nonce, short balance or allowance, expired,
-    /// bad signature) is skipped with PaymentSkipped, as in settleBatch.
+    /// bad signature, a payer's wallet using more than its gas cap) is skipped with PaymentSkipped. An item
+    /// starts only if the transaction still has gas for its whole cap; if not, the loop stops and emits
+    /// PaymentsDeferred for the rest, as settleBatchWithGas does: no item fails for another payer's gas.
     /// @return settled the number of items settled
     function settleUptoBatch(UptoSettlement[] calldata items) external returns (uint256 settled) {
         if (items.length == 0) revert IRoyaltySplitter.EmptyBatch();
         _checkUptoSettler();
+        uint256 needed = UPTO_ITEM_GAS + UPTO_ITEM_GAS / 63 + UPTO_ITEM_OVERHEAD_GAS;
         for (uint256 i; i < items.length; ++i) {
+            if (gasleft() < needed) {
+                emit IRoyaltySplitter.PaymentsDeferred(i, items.length - i);
+                return settled;
+            }
             UptoSettlement calldata s = items[i];
-            uint256 gasBefore = gasleft();
             try UPTO_PROXY.settle{gas: UPTO_ITEM_GAS}(_permit(s), s.amount, s.from, _witness(s), s.signature) {
                 emit IRoyaltySplitter.PaymentSettled(s.outputId, s.from, s.amount, bytes32(s.nonce), s.attributionRoot);
                 ++settled;
             } catch (bytes memory reason) {
-                // As in settleBatch: an item that may have failed only for the transaction's lack of gas
-                // fails the batch instead of being skipped.
-                if (gasBefore < UPTO_ITEM_GAS * 64 / 63 + 5_000 && gasleft() < gasBefore / 32) {
-                    revert IRoyaltySplitter.BatchOutOfGas(i);
-                }
                 emit IRoyaltySplitter.PaymentSkipped(s.outputId, s.from, bytes32(s.nonce), reason);
             }
         }

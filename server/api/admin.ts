@@ -153,4 +153,31 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       }
     },
   );
+
+  app.post(
+    "/channels/settle",
+    {
+      schema: {
+        summary:
+          "Sweep the x402 batch-settlement channels now: claim every charged voucher, settle the money into the splitters and " +
+          "link the outputs it paid for (ChannelOutputsPaid); their payments become settled and enter the next epoch",
+        tags: ["admin"],
+        security,
+        response: {
+          200: anyObject("{transaction, channels, outputs, amount, links: [{receiver, root, count, amount, transaction}], refused}"),
+          "4xx": errorSchema,
+        },
+      },
+    },
+    async () => {
+      if (!ctx.channels) throw new ApiError(404, "channels_not_enabled", "This server does not offer batch-settlement channels");
+      const swept = await ctx.channels.sweeper.sweep();
+      if (!swept) return { transaction: null, channels: 0, outputs: 0, amount: "0", links: [], refused: [] };
+      return {
+        ...swept,
+        amount: swept.amount.toString(),
+        links: swept.links.map(({ outputs: _, ...link }) => ({ ...link, amount: link.amount.toString() })),
+      };
+    },
+  );
 }

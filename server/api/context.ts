@@ -8,6 +8,7 @@ import type { Ledger } from "../ledger/index.ts";
 import type { ModelRegistry, ServedModel } from "../models/index.ts";
 import type { DatanetService } from "../datanets/index.ts";
 import type { Metrics } from "./metrics.ts";
+import type { ChannelFacilitator } from "../facilitator/batch-settlement/facilitator.ts";
 
 export interface TokenInfo {
   address: string;
@@ -33,6 +34,8 @@ export interface AppContext {
   texts: TextStore | null;
   metrics: Metrics;
   adminToken: string | null;
+  /** x402 batch-settlement channels of the embedded facilitator (null: not offered). */
+  channels: ChannelFacilitator | null;
   /** Unix seconds the server started (OpenAI's `created` of its models). */
   startedAt: number;
   /** The base URL clients use: server.publicUrl, else from the request, else the listen address. */

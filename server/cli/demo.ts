@@ -27,6 +27,11 @@ import { SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
 import { startLocalChain, type LocalChain } from "../chain/local.ts";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { createAgent, paymentRefusal, receiptOf } from "./agent.ts";
+import { toClientEvmSigner } from "@x402/evm";
+import { BatchSettlementEvmScheme } from "@x402/evm/batch-settlement/client";
+import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
+import { createPublicClient, custom } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { connectMcp, payTool } from "../mcp/client.ts";
 import { toolName } from "../mcp/tools.ts";
 import { BROWN_DATANET, LOCAL_MODELS, localServerConfig } from "./local-config.ts";
@@ -152,6 +157,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     hosted = server;
     const run = await serveModels(demo, server);
     const { paid, failures } = await payAsAgent(run);
+    const channelPaid = await payThroughChannel(run);
+    paid.push(...channelPaid);
     const epochs = await closeAndVerifyEpochs(run);
     await claimForEveryone(run, epochs.latestDoc);
     const fees = await withdrawFees(run, paid);
@@ -160,7 +167,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     printTable(say, rows);
     await printTotals(run, rows, paid, fees);
     const ok =
-      mismatches === 0 && failures === 0 && epochs.unverified === 0 && fees.receivedMismatch === 0 && paid.length === opts.inferences;
+      mismatches === 0 &&
+      failures === 0 &&
+      epochs.unverified === 0 &&
+      fees.receivedMismatch === 0 &&
+      paid.length === opts.inferences + CHANNEL_CALLS;
     if (mismatches > 0) say(`  ✗ ${mismatches} account(s) differ from their entitlement`);
     else say(`  ✓ every on-chain balance equals its computed entitlement to the unit (${rows.length} accounts)`);
     if (epochs.unverified > 0) say(`  ✗ ${epochs.unverified} epoch(s) did not verify`);
@@ -304,6 +315,51 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
   );
   for (const [reason, n] of failureReasons) say(`    ${n} × ${reason}`);
   return { paid, failures };
+}
+
+/** Inferences a second agent pays through a batch-settlement channel (one deposit, a voucher per call). */
+const CHANNEL_CALLS = 8;
+
+/**
+ * A second agent on the reference batch-settlement client: its first call deposits ten calls' worth into the
+ * escrow, every call sends a voucher (no transaction), then one sweep claims the vouchers, settles the money
+ * into the storyteller's splitter and links the outputs (ChannelOutputsPaid); the epochs then allocate them.
+ */
+async function payThroughChannel(run: DemoRun): Promise<PaidOutput[]> {
+  const channels = run.server.context.channels;
+  if (!channels) return [];
+  step(run.say, `Agent on a channel: ${CHANNEL_CALLS} inferences with the reference batch-settlement client, one sweep`);
+  const account = privateKeyToAccount(generatePrivateKey());
+  await run.chain.mint(account.address, 1_000_000n);
+  const { network, asset } = run.models[0];
+  const provider = run.chain.provider as unknown as { send(method: string, params: unknown[]): Promise<unknown> };
+  const reader = createPublicClient({ transport: custom({ request: ({ method, params }) => provider.send(method, params ?? []) }) });
+  const scheme = new BatchSettlementEvmScheme(toClientEvmSigner(account, reader as never), { depositPolicy: { depositMultiplier: 10 } });
+  const client = new x402Client().register(network as `${string}:${string}`, scheme);
+  client.setSpendControls({ allowedAssets: [{ network: network as `${string}:${string}`, asset }] });
+  const paidFetch = wrapFetchWithPayment(fetch, client);
+  const model = LOCAL_MODELS[0];
+  const paid: PaidOutput[] = [];
+  for (let k = 0; k < CHANNEL_CALLS; k++) {
+    const res = await paidFetch(`${run.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: model.id, messages: [{ role: "user", content: `Tell of the channel ${k}` }], max_tokens: 32, seed: k }),
+    });
+    const receipt = receiptOf(res);
+    if (res.status !== 200 || !receipt?.success) throw new Error(`channel call: HTTP ${res.status} ${(await res.text()).slice(0, 160)}`);
+    const json = (await res.json()) as { attribution: { outputId: string } };
+    const charged = BigInt((receipt.extra as { chargedAmount?: string } | undefined)?.chargedAmount ?? "0");
+    paid.push({ model: model.id, outputId: json.attribution.outputId, amount: charged });
+  }
+  const swept = await channels.sweeper.sweep();
+  const link = swept?.links[0];
+  run.say(
+    `  ${paid.length} vouchers, ${units(paid.reduce((sum, p) => sum + p.amount, 0n))} USDC; swept in one claim-and-settle ` +
+      `transaction (${swept?.transaction ?? "none"}), linked by ChannelOutputsPaid ` +
+      `(${link?.count ?? 0} outputs, tx ${link?.transaction ?? "none"})`,
+  );
+  return paid;
 }
 
 /** Prompt k: twelve words from one of the datanet's documents, so answers draw on many contributors. */

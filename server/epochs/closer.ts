@@ -20,8 +20,10 @@ import { splitterViews } from "../models/splitters.ts";
 import type { EpochDocuments } from "./documents.ts";
 import type { SerialQueue } from "../util/serial.ts";
 import type { TextStore } from "./texts.ts";
+import { decodeEventLog, type Hex } from "viem";
 import { nextPreviousState, type PreviousEpochState } from "./build.ts";
 import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
+import { CHANNEL_OUTPUTS_PAID_TOPIC, channelLinkEvent } from "../facilitator/batch-settlement/abi.ts";
 import { postEpochRoots, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
 
 /** Most outputs one epoch aggregates (the rest go to the next one). */
@@ -229,11 +231,14 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
 
 /**
  * What the splitter received through this epoch, read at one block B (every listed payment is
- * settled on-chain, so B is taken after the list): the on-chain total at B, less the
- * PaymentSettled amounts up to B of outputs in no epoch and not in this one (settled, but not
- * recorded yet: the next epoch's). What remains over the epochs' payments is money that came
- * without an output (a plain transfer by a stock x402 facilitator): unattributed, the owner's.
- * Less (a fee-on-transfer token): the pool is built on what arrived. Never below the previous total.
+ * settled on-chain, so B is taken after the list): the on-chain total at B, less the money linked
+ * to outputs up to B that are in no epoch and not in this one (settled, but not recorded yet: the
+ * next epoch's): PaymentSettled amounts, and the part of each channel link's (ChannelOutputsPaid)
+ * amount whose outputs the ledger does not hold settled by that link in this or an earlier epoch
+ * (a sweep whose outputs are not recorded yet). What remains over the epochs' payments is money
+ * that came without an output (a plain transfer by a stock x402 facilitator): unattributed, the
+ * owner's. Less (a fee-on-transfer token): the pool is built on what arrived. Never below the
+ * previous total.
  */
 async function receivedForEpoch(
   ctx: CloseContext,
@@ -253,28 +258,58 @@ async function receivedForEpoch(
       scan.settled.delete(outputId); // in an earlier epoch: never counted again
     else notYetInEpoch += amount;
   }
+  for (const [txHash, amount] of scan.links) {
+    const { allocated, earlier } = await channelAllocated(ctx, txHash, inThisEpoch);
+    if (earlier >= amount)
+      scan.links.delete(txHash); // every output of this link is in an earlier epoch
+    else if (amount > allocated) notYetInEpoch += amount - allocated;
+  }
   await ctx.ledger.putSettlementScan(splitter, scan);
   const received = total - notYetInEpoch;
   return received > previous ? received : previous;
 }
 
+/** The amounts of a link's outputs (settled by its transaction) in this or an earlier epoch, and in an earlier one. */
+async function channelAllocated(ctx: CloseContext, txHash: string, inThisEpoch: ReadonlySet<string>) {
+  let allocated = 0n;
+  let earlier = 0n;
+  for (const o of await ctx.ledger.listOutputsPaidIn(txHash)) {
+    if (o.epoch != null) earlier += BigInt(o.amount);
+    if (o.epoch != null || inThisEpoch.has(o.outputId.toLowerCase())) allocated += BigInt(o.amount);
+  }
+  return { allocated, earlier };
+}
+
 /**
- * The splitter's PaymentSettled amounts through `toBlock` of outputs not (yet) seen in an epoch.
- * Continues the scan the ledger holds (kept across restarts and shared by instances: it is derived
- * from the chain alone), so each close reads only the blocks after the previous one's.
+ * The splitter's PaymentSettled amounts by output id, and ChannelOutputsPaid amounts by link
+ * transaction, through `toBlock`, of outputs (links) not (yet) seen in an epoch. Continues the scan
+ * the ledger holds (kept across restarts and shared by instances: it is derived from the chain
+ * alone), so each close reads only the blocks after the previous one's.
  */
 async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: number): Promise<SettlementScan> {
-  const scan = (await ctx.ledger.getSettlementScan(splitter)) ?? { scannedBlock: ctx.startBlock - 1, settled: new Map<string, bigint>() };
+  const scan = (await ctx.ledger.getSettlementScan(splitter)) ?? {
+    scannedBlock: ctx.startBlock - 1,
+    settled: new Map<string, bigint>(),
+    links: new Map<string, bigint>(),
+  };
   if (toBlock <= scan.scannedBlock) return scan;
-  const filter = { address: splitter, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: scan.scannedBlock + 1, toBlock };
-  for (const log of await ctx.provider.getLogs(filter)) {
+  const topics = [[PAYMENT_SETTLED_TOPIC, CHANNEL_OUTPUTS_PAID_TOPIC]];
+  for (const log of await ctx.provider.getLogs({ address: splitter, topics, fromBlock: scan.scannedBlock + 1, toBlock })) {
+    if (log.topics[0]?.toLowerCase() === CHANNEL_OUTPUTS_PAID_TOPIC) {
+      const tx = log.transactionHash.toLowerCase();
+      scan.links.set(tx, (scan.links.get(tx) ?? 0n) + channelLinkAmount(log));
+      continue;
+    }
     const event = decodeSettlementLog(log);
     if (event?.name !== "PaymentSettled") continue;
     const id = event.outputId.toLowerCase();
     scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
   }
-  return { scannedBlock: toBlock, settled: scan.settled };
+  return { ...scan, scannedBlock: toBlock };
 }
+
+const channelLinkAmount = (log: { topics: readonly string[]; data: string }) =>
+  decodeEventLog({ abi: channelLinkEvent, data: log.data as Hex, topics: log.topics as [Hex, ...Hex[]] }).args.amount;
 
 /** The state epoch N+1 starts from, read from epoch N's indexed rows (summary and claim leaves), never its document. */
 async function previousState(ctx: CloseContext, latest: EpochRecord): Promise<PreviousEpochState> {

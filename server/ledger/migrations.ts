@@ -207,6 +207,12 @@ export const sqliteMigrations: readonly Migration[] = [
     `,
   },
   {
+    version: 6,
+    name: "payments_by_transaction",
+    // Channel-paid outputs are settled by their link transaction (ChannelOutputsPaid): epochs look them up by it.
+    sql: `CREATE INDEX payments_tx_hash ON payments (tx_hash) WHERE tx_hash IS NOT NULL;`,
+  },
+  {
     version: 7,
     name: "settlement_scans",
     // The PaymentSettled scan position per splitter, so a restart continues where the last close stopped.
@@ -215,6 +221,7 @@ export const sqliteMigrations: readonly Migration[] = [
         splitter      TEXT PRIMARY KEY,
         scanned_block INTEGER NOT NULL,
         settled       TEXT NOT NULL,
+        links         TEXT NOT NULL,
         updated_at    INTEGER NOT NULL
       ) STRICT;
     `,
@@ -418,6 +425,12 @@ export const postgresMigrations: readonly Migration[] = [
     `,
   },
   {
+    version: 6,
+    name: "payments_by_transaction",
+    // Channel-paid outputs are settled by their link transaction (ChannelOutputsPaid): epochs look them up by it.
+    sql: `CREATE INDEX payments_tx_hash ON payments (tx_hash) WHERE tx_hash IS NOT NULL;`,
+  },
+  {
     version: 7,
     name: "settlement_scans",
     sql: `
@@ -425,6 +438,7 @@ export const postgresMigrations: readonly Migration[] = [
         splitter      TEXT PRIMARY KEY,
         scanned_block BIGINT NOT NULL,
         settled       TEXT NOT NULL,
+        links         TEXT NOT NULL,
         updated_at    BIGINT NOT NULL
       );
     `,

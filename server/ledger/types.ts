@@ -169,6 +169,8 @@ interface OutputLedger {
   getOutputRecords(outputIds: string[]): Promise<Record<string, string>>;
   /** Outputs of settled payments not yet assigned to an epoch, oldest first (no limit given: all). */
   listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
+  /** The outputs whose settled payment's transaction is `txHash` (a channel link's), with amount and epoch. */
+  listOutputsPaidIn(txHash: string): Promise<Array<{ outputId: string; amount: string; epoch: number | null }>>;
   /**
    * All-or-nothing: assigns every id to `epoch`, or throws LedgerError("output_not_assignable")
    * and changes nothing if one is unknown or already in another epoch (re-assigning to the
@@ -260,11 +262,13 @@ export interface InstanceLedger {
   releaseDeadReservations(staleMs: number): Promise<number>;
 }
 
-/** A splitter's PaymentSettled scan: the last block read and the amounts found of outputs not yet in an epoch. */
+/** A splitter's settlement scan: the last block read and the amounts found of outputs (links) not yet in an epoch. */
 export interface SettlementScan {
   scannedBlock: number;
-  /** By lower-case output id. */
+  /** PaymentSettled amounts by lower-case output id. */
   settled: Map<string, bigint>;
+  /** ChannelOutputsPaid amounts by lower-case link transaction hash. */
+  links: Map<string, bigint>;
 }
 
 /** Kept in the ledger so a restart (or another instance) continues the scan instead of rereading from startBlock. */

@@ -70,6 +70,12 @@ export function sampleNext(c: Continuation, temperature: number, topP: number, p
 
 /** Generates a completion of `request.prompt` from `index`. */
 export function generate(index: SuffixIndex, request: CompletionRequest, options: InfiniGramOptions = {}): CompletionResult {
+  const tokens = generation(index, request, options);
+  for (let step = tokens.next(); ; step = tokens.next()) if (step.done) return step.value;
+}
+
+/** The generation token by token: yields each token as it is drawn, returns the completion. */
+function* generation(index: SuffixIndex, request: CompletionRequest, options: InfiniGramOptions): Generator<number, CompletionResult> {
   const maxSuffix = options.maxSuffixTokens ?? 256;
   const prompt = tokenize(request.prompt);
   const context = new Uint32Array(prompt.length + request.maxTokens);
@@ -112,6 +118,7 @@ export function generate(index: SuffixIndex, request: CompletionRequest, options
         break;
       }
     }
+    yield next; // after the stop check: the token that completes a stop sequence is never handed on
   }
   if (!cutByStop) text = detokenize(context.subarray(prompt.length, length));
   return {
@@ -119,9 +126,11 @@ export function generate(index: SuffixIndex, request: CompletionRequest, options
     finishReason,
     promptTokens: prompt.length,
     completionTokens: cutByStop ? tokenize(text).length : generated,
-    fingerprint: `infinigram-${index.indexRoot.slice(2, 14)}`,
+    fingerprint: fingerprintOf(index),
   };
 }
+
+const fingerprintOf = (index: SuffixIndex) => `infinigram-${index.indexRoot.slice(2, 14)}`;
 
 function randomSeed(): bigint {
   const words = crypto.getRandomValues(new Uint32Array(2));
@@ -135,4 +144,46 @@ export class InfiniGramBackend implements ModelBackend {
   async complete(request: CompletionRequest, context: BackendContext): Promise<CompletionResult> {
     return generate(context.index, request, this.options);
   }
+
+  /**
+   * Hands on each piece of text as its token is drawn, yielding to the event loop between tokens so
+   * that it reaches the client. A piece is held back while it ends inside a multi-byte character, or
+   * while it could still be the start of a stop sequence (which is never sent). The client leaving
+   * ends the generation: the output is what was sent.
+   */
+  async stream(request: CompletionRequest, context: BackendContext, onPiece: (piece: string) => void): Promise<CompletionResult> {
+    const holdBack = Math.max(0, request.stop.reduce((m, s) => Math.max(m, s.length), 0) - 1);
+    const tokens = generation(context.index, request, this.options);
+    let pending: number[] = [];
+    let decoded = ""; // the text of the tokens drawn so far, up to the last whole character
+    let sent = 0;
+    for (let step = tokens.next(); ; step = tokens.next()) {
+      if (step.done) {
+        if (step.value.text.length > sent) onPiece(step.value.text.slice(sent));
+        return step.value;
+      }
+      pending.push(step.value);
+      const piece = detokenize(pending);
+      if (piece.endsWith("\uFFFD")) continue;
+      decoded += piece;
+      pending = [];
+      if (decoded.length - holdBack > sent) {
+        onPiece(decoded.slice(sent, decoded.length - holdBack));
+        sent = decoded.length - holdBack;
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (context.signal?.aborted) return sentSoFar(request, decoded.slice(0, sent), context.index);
+    }
+  }
+}
+
+/** The completion of a stream the client left: exactly the text it was sent. */
+function sentSoFar(request: CompletionRequest, text: string, index: SuffixIndex): CompletionResult {
+  return {
+    text,
+    finishReason: "length",
+    promptTokens: tokenize(request.prompt).length,
+    completionTokens: tokenize(text).length,
+    fingerprint: fingerprintOf(index),
+  };
 }

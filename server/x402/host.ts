@@ -26,7 +26,7 @@ export interface PaymentsMount {
 export async function registerPayments(app: FastifyInstance, mount: PaymentsMount): Promise<PaymentScheme[]> {
   const { context, facilitator, embedded, publicUrl, challengeRateLimit } = mount;
   const { token, models } = context;
-  const schemes = await offeredSchemes(facilitator, Boolean(embedded), context.network, app.log);
+  const schemes = await offeredSchemes(facilitator, Boolean(embedded), context.network, app.log, context.channels?.authorizer);
   await app.register(x402Payments, {
     ledger: context.ledger,
     facilitator,

@@ -168,6 +168,9 @@ export class PaymentReconciler {
     head: { number: number; timestamp: bigint },
     now: number,
   ): Promise<"settled" | "failed" | "released" | "unresolved"> {
+    // A channel voucher handed to the facilitator has no authorization on-chain: the sweep's link settles it
+    // (channel-links.ts). A reservation whose handler never finished is released below, like any other.
+    if (row.status !== "reserved" && isChannelPayment(row)) return "unresolved";
     const key = { network: row.network, asset: row.asset, payer: row.payer, nonce: row.nonce };
     // The receipt first, then the state: a state read after seeing a receipt reflects that block.
     const journalled = row.txHash ? await getLightReceipt(this.provider, row.txHash) : null;
@@ -271,4 +274,12 @@ export class PaymentReconciler {
 // As the settlement payload names it (royalty.ts): bytes32 as is, any other id hashed.
 function onChainOutputId(outputId: string): string {
   return /^0x[0-9a-fA-F]{64}$/.test(outputId) ? outputId : keccak256(toUtf8Bytes(outputId));
+}
+
+function isChannelPayment(row: PaymentRecord): boolean {
+  try {
+    return (JSON.parse(row.payload) as { accepted?: { scheme?: unknown } })?.accepted?.scheme === "batch-settlement";
+  } catch {
+    return false;
+  }
 }

@@ -1,11 +1,12 @@
 // Which x402 schemes the paid routes offer. `exact` always; `upto` (pay for the tokens generated)
 // when the facilitator can settle it: the embedded one always (the payer names the model's splitter
 // as the witness's facilitator, since the splitter settles through the upto proxy and emits the
-// PaymentSettled link), a remote one when its /supported lists upto on our network.
+// PaymentSettled link), a remote one when its /supported lists upto on our network. `batch-settlement`
+// (channels) when the embedded facilitator runs them, its relayer being the receiver authorizer.
 import type { FastifyBaseLogger } from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
 import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
-import { exactEvmScheme, uptoEvmScheme, type PaymentScheme } from "@royalty402/fastify-x402";
+import { batchSettlementEvmScheme, exactEvmScheme, uptoEvmScheme, type PaymentScheme } from "@royalty402/fastify-x402";
 import { uptoOfferExtra } from "../facilitator/upto/facilitator.ts";
 
 export async function offeredSchemes(
@@ -13,11 +14,14 @@ export async function offeredSchemes(
   embedded: boolean,
   network: string,
   log: FastifyBaseLogger,
+  channelAuthorizer?: string,
 ): Promise<PaymentScheme[]> {
   const exact = exactEvmScheme();
   if (embedded) {
     const facilitatorAddress = (payTo: string) => uptoOfferExtra(payTo).facilitatorAddress;
-    return [exact, uptoEvmScheme({ facilitatorAddress, extensions: declareEip2612GasSponsoringExtension() })];
+    const upto = uptoEvmScheme({ facilitatorAddress, extensions: declareEip2612GasSponsoringExtension() });
+    const channels = channelAuthorizer ? [batchSettlementEvmScheme({ receiverAuthorizer: () => channelAuthorizer })] : [];
+    return [exact, upto, ...channels];
   }
   const address = await remoteUptoFacilitator(facilitator, network).catch((error) => {
     log.warn({ err: error }, "x402: the facilitator's /supported could not be read; offering exact only");

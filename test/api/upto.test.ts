@@ -3,12 +3,13 @@
 // eip2612GasSponsoring extension so it needs no approval transaction), the host's embedded
 // facilitator settles through the splitter. The model is a proxy to a scripted upstream (a test
 // double for an LLM: it answers 40 tokens of a Brown-corpus passage whatever it is asked, a
-// stream paced 20 ms a token). Streams are read with fetch and an SSE reader here: the `openai`
-// package is not among the dependencies yet.
+// stream paced 20 ms a token). Streams are read by the OpenAI SDK (`openai`, with the paying fetch)
+// and, where the test needs the raw events, by fetch and an SSE reader.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import OpenAI from "openai";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
@@ -284,6 +285,7 @@ const priceOf = (promptTokens: number, completionTokens: number) =>
 describe("streaming with upto", () => {
   it("tokens arrive before the upstream finishes; the last event carries the receipt of the metered price", async () => {
     const wallet = await payer(10_000_000n);
+    const streamedBefore = upstream.streamedPieces; // the scripted upstream counts across requests
     const res = await post(uptoFetch(wallet), streamBody());
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
@@ -293,11 +295,11 @@ describe("streaming with upto", () => {
     for await (const event of events(res)) {
       all.push(event);
       const piece = event?.choices?.[0]?.delta?.content;
-      if (piece && piecesWhenFirstArrived < 0) piecesWhenFirstArrived = upstream.streamedPieces;
+      if (piece && piecesWhenFirstArrived < 0) piecesWhenFirstArrived = upstream.streamedPieces - streamedBefore;
       if (piece) text += piece;
     }
-    expect(piecesWhenFirstArrived).toBeGreaterThan(0);
-    expect(piecesWhenFirstArrived).toBeLessThan(PIECES.length);
+    expect(piecesWhenFirstArrived).toBeGreaterThanOrEqual(0); // a piece arrived…
+    expect(piecesWhenFirstArrived).toBeLessThan(PIECES.length); // …before the upstream had sent them all
     expect(text).toBe(PIECES.join(""));
     expect(all.at(-1)).toBe("[DONE]");
     const usage = all.at(-2).usage;
@@ -307,6 +309,37 @@ describe("streaming with upto", () => {
     expect(last.x402).toMatchObject({ status: "settled", settlement: { success: true, amount: charged.toString() } });
     expect(last.x402.settlement.extra.outputId).toBe(last.attribution.outputId);
     expect(last.attribution.recordUrl).toContain(last.attribution.outputId);
+    expect(await balanceOf(wallet.account.address)).toBe(10_000_000n - charged);
+  });
+
+  it("through the OpenAI SDK with a paying fetch: chunks arrive while the upstream is still generating", async () => {
+    const wallet = await payer(10_000_000n);
+    const openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused: x402 pays", fetch: uptoFetch(wallet), maxRetries: 0 });
+    const stream = await openai.chat.completions.create({
+      model: MODEL,
+      max_tokens: MAX_TOKENS,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "Tell me about Austin." }],
+    });
+    let text = "";
+    let piecesWhenFirstArrived = -1;
+    let completionTokens = -1;
+    const streamedBefore = upstream.streamedPieces; // the scripted upstream counts across requests
+    let receipt: { status: string; settlement: { amount: string } } | undefined;
+    for await (const chunk of stream) {
+      const piece = chunk.choices[0]?.delta?.content;
+      if (piece && piecesWhenFirstArrived < 0) piecesWhenFirstArrived = upstream.streamedPieces - streamedBefore;
+      if (piece) text += piece;
+      if (chunk.usage) completionTokens = chunk.usage.completion_tokens;
+      receipt ??= (chunk as unknown as { x402?: typeof receipt }).x402;
+    }
+    expect(piecesWhenFirstArrived).toBeGreaterThanOrEqual(0); // a piece arrived…
+    expect(piecesWhenFirstArrived).toBeLessThan(PIECES.length); // …before the upstream had sent them all
+    expect(text).toBe(PIECES.join(""));
+    expect(completionTokens).toBe(40);
+    const charged = priceOf(tokenize("Tell me about Austin.").length, 40);
+    expect(receipt).toMatchObject({ status: "settled", settlement: { amount: charged.toString() } });
     expect(await balanceOf(wallet.account.address)).toBe(10_000_000n - charged);
   });
 

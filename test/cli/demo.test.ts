@@ -54,6 +54,11 @@ describe("royalty402 demo --once", () => {
     for (const step of ["» Local chain", "» Model host", "» Agent", "» Epochs", "» Claims", "» Result"]) expect(out).toContain(step);
     expect(out).toMatch(/48 outputs paid and attributed in [\d.]+ s/);
     expect(out).toMatch(/; 10 of them as MCP tool calls/); // k % 5 === 2 for k < 48: the storyteller's tool over MCP
+    // A second agent pays 8 calls through a batch-settlement channel; one sweep links all 8 outputs.
+    expect(out).toContain("» Agent on a channel");
+    expect(out).toMatch(
+      /8 vouchers, [\d.]+ USDC; swept in one claim-and-settle transaction \(0x[0-9a-f]{64}\), linked by ChannelOutputsPaid \(8 outputs/,
+    );
 
     // Both models were paid, each into its own splitter, and each posted at least one verified epoch.
     for (const model of ["brown-storyteller", "brown-scholar"]) {
@@ -76,9 +81,10 @@ describe("royalty402 demo --once", () => {
     }
     for (const row of contributors) expect(row.outputs, row.account).toBeGreaterThan(0);
 
-    // The summary line adds up: contributors + owner + protocol + what is left = what the agent paid.
+    // The summary line adds up (48 exact-paid outputs and 8 channel-paid ones): contributors + owner + protocol
+    // + what is left = what the agents paid.
     const summary = new RegExp(
-      /48 outputs paid (\d+\.\d{6}) USDC: (\d+) contributors earned (\d+\.\d{6}), model owner (\d+\.\d{6}) /.source +
+      /56 outputs paid (\d+\.\d{6}) USDC: (\d+) contributors earned (\d+\.\d{6}), model owner (\d+\.\d{6}) /.source +
         /\(fees \+ unattributed\), protocol (\d+\.\d{6}), left in the splitters (\d+\.\d{6})/.source,
     ).exec(out);
     expect(summary, out.slice(-1500)).not.toBeNull();

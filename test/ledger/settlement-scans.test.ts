@@ -49,7 +49,7 @@ describe.each(backends)("settlement scans: %s", (_name, database) => {
   it("hands back the stored scan after reopening, per splitter (any address case)", async () => {
     const open = database();
     const splitter = address();
-    const [a, b] = [hex(32), hex(32)];
+    const [a, b, c] = [hex(32), hex(32), hex(32)];
     const first = await opened(open);
     expect(await first.getSettlementScan(splitter)).toBeNull();
     await first.putSettlementScan(splitter.toUpperCase().replace("0X", "0x"), {
@@ -58,6 +58,7 @@ describe.each(backends)("settlement scans: %s", (_name, database) => {
         [a, 5000n],
         [b, 10n ** 30n],
       ]),
+      links: new Map([[c, 7n]]),
     });
     await first.close();
 
@@ -68,6 +69,7 @@ describe.each(backends)("settlement scans: %s", (_name, database) => {
       [a, 5000n],
       [b, 10n ** 30n],
     ]);
+    expect([...(scan?.links ?? [])]).toEqual([[c, 7n]]);
     expect(await again.getSettlementScan(address())).toBeNull();
     await again.close();
   });
@@ -76,10 +78,10 @@ describe.each(backends)("settlement scans: %s", (_name, database) => {
     const ledger = await opened(database());
     const splitter = address();
     const kept = hex(32);
-    await ledger.putSettlementScan(splitter, { scannedBlock: 200, settled: new Map([[kept, 1n]]) });
-    await ledger.putSettlementScan(splitter, { scannedBlock: 150, settled: new Map() });
+    await ledger.putSettlementScan(splitter, { scannedBlock: 200, settled: new Map([[kept, 1n]]), links: new Map() });
+    await ledger.putSettlementScan(splitter, { scannedBlock: 150, settled: new Map(), links: new Map() });
     expect((await ledger.getSettlementScan(splitter))?.settled.get(kept)).toBe(1n);
-    await ledger.putSettlementScan(splitter, { scannedBlock: 201, settled: new Map() });
+    await ledger.putSettlementScan(splitter, { scannedBlock: 201, settled: new Map(), links: new Map() });
     const scan = await ledger.getSettlementScan(splitter);
     expect(scan?.scannedBlock).toBe(201);
     expect(scan?.settled.size).toBe(0);
@@ -88,9 +90,15 @@ describe.each(backends)("settlement scans: %s", (_name, database) => {
 
   it("refuses entries that are not bytes32 output ids with non-negative amounts", async () => {
     const ledger = await opened(database());
-    await expectLedgerError(ledger.putSettlementScan(address(), { scannedBlock: 1, settled: new Map([["out-1", 1n]]) }), "invalid_input");
-    await expectLedgerError(ledger.putSettlementScan(address(), { scannedBlock: 1, settled: new Map([[hex(32), -1n]]) }), "invalid_input");
-    await expectLedgerError(ledger.putSettlementScan("0xnope", { scannedBlock: 1, settled: new Map() }), "invalid_input");
+    await expectLedgerError(
+      ledger.putSettlementScan(address(), { scannedBlock: 1, settled: new Map([["out-1", 1n]]), links: new Map() }),
+      "invalid_input",
+    );
+    await expectLedgerError(
+      ledger.putSettlementScan(address(), { scannedBlock: 1, settled: new Map(), links: new Map([[hex(32), -1n]]) }),
+      "invalid_input",
+    );
+    await expectLedgerError(ledger.putSettlementScan("0xnope", { scannedBlock: 1, settled: new Map(), links: new Map() }), "invalid_input");
     await ledger.close();
   });
 });

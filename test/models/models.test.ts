@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attribute, buildIndex, longestContinuation, tokenize, type SuffixIndex } from "../../server/attribution/index.ts";
 import { Datanet, loadBrownCorpus } from "../../server/datanets/index.ts";
 import { type BackendError, Prng, ProxyBackend, generate, sampleNext, type CompletionRequest } from "../../server/models/index.ts";
+import { InfiniGramBackend } from "../../server/models/infinigram.ts";
 
 const DOCS = 8;
 let index: SuffixIndex;
@@ -133,6 +134,40 @@ describe("∞-gram model", () => {
 
     const none = generate(index, request({ temperature: 0, maxTokens: 25, stop: [long.text.slice(0, 1)] }));
     expect(none).toMatchObject({ text: "", finishReason: "stop", completionTokens: 0 });
+  });
+
+  it("streams token by token: pieces across event-loop turns, adding up to the same output; a stop sequence is never sent", async () => {
+    const backend = new InfiniGramBackend();
+    const long = generate(index, request({ temperature: 0, maxTokens: 25 }));
+    const word = long.text.trim().split(/\s+/)[3];
+    for (const over of [{ seed: 11n }, { temperature: 0, maxTokens: 25, stop: [word, "zzzz-never"] }]) {
+      const pieces: string[] = [];
+      let turns = 0; // event-loop turns, counted by a ticker that runs between the stream's tokens
+      let ticking = true;
+      const tick = () => {
+        turns++;
+        if (ticking) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const streamed = await backend.stream(request(over), { index }, (piece) => pieces.push(`${turns}:${piece}`));
+      ticking = false;
+      expect(streamed).toEqual(generate(index, request(over)));
+      expect(pieces.map((p) => p.slice(p.indexOf(":") + 1)).join("")).toBe(streamed.text);
+      expect(new Set(pieces.map((p) => p.split(":")[0])).size).toBeGreaterThan(1); // not all at once
+    }
+  });
+
+  it("a stream the client leaves ends there: the output is exactly the text sent", async () => {
+    const controller = new AbortController();
+    let sent = "";
+    let pieces = 0;
+    const out = await new InfiniGramBackend().stream(request({ maxTokens: 40 }), { index, signal: controller.signal }, (piece) => {
+      sent += piece;
+      if (++pieces === 5) controller.abort();
+    });
+    expect(out.text).toBe(sent);
+    expect(out.completionTokens).toBe(tokenize(sent).length);
+    expect(out.completionTokens).toBeLessThan(40);
   });
 
   it("falls back to unigram counts for an empty prompt", () => {

@@ -512,6 +512,31 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(await l.listUnassignedSettledOutputs("model-a")).toEqual([]);
       });
 
+      it("lists the outputs a transaction settled (a channel link's), with amounts and epochs; pending ones are left out", async () => {
+        const l = await fresh();
+        const link = hex(32);
+        const linked: OutputRecord[] = [];
+        for (const amount of ["7", "9"]) {
+          const r = await l.reserve(paymentInput({ amount }));
+          if (!r.reserved) throw new Error("not reserved");
+          const o = outputFor(keyOf(r.payment));
+          await l.putOutput(o);
+          await l.transition(keyOf(r.payment), ["reserved"], "pending", { txHash: null });
+          linked.push(o);
+        }
+        expect(await l.listOutputsPaidIn(link)).toEqual([]); // pending: not settled by the link yet
+        await l.transition(keyOf(linked[0].paymentKey!), ["pending"], "settled", { txHash: link });
+        await l.transition(keyOf(linked[1].paymentKey!), ["pending"], "settled", { txHash: link.toUpperCase().replace("0X", "0x") });
+        const other = outputFor(keyOf(await settledPayment(l)));
+        await l.putOutput(other);
+        await l.assignOutputsToEpoch([linked[0].outputId], 1);
+        const listed = await l.listOutputsPaidIn(link.toUpperCase().replace("0X", "0x"));
+        expect(listed.sort((a, b) => Number(a.amount) - Number(b.amount))).toEqual([
+          { outputId: linked[0].outputId, amount: "7", epoch: 1 },
+          { outputId: linked[1].outputId, amount: "9", epoch: null },
+        ]);
+      });
+
       it("two instances closing an epoch at once: one assigns, the other is refused", async () => {
         const db = newDb();
         const [l1, l2] = [await open(db), await open(db)];

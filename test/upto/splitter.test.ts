@@ -183,10 +183,10 @@ describe("upto through the splitter", () => {
     expect(reasonFromUptoRevert(revertText("execution reverted", "0x12345678"))).toBe("invalid_upto_evm_transaction_failed");
   });
 
-  it("settleUptoBatch settles the good items and skips a bad one with PaymentSkipped", async () => {
-    const wallet = await s.payer(MAX * 3n);
+  /** settleUptoBatch items of 100 units each, one per Permit2 nonce, signed by `wallet`. */
+  async function batchItems(wallet: Awaited<ReturnType<typeof s.payer>>, nonces: string[]) {
     const items = [];
-    for (const nonce of ["501", "502", "501"]) {
+    for (const nonce of nonces) {
       const signed = await signUpto(wallet, requirements, { nonce });
       const a = (signed.payload as { permit2Authorization: { nonce: string; deadline: string } }).permit2Authorization;
       items.push({
@@ -201,12 +201,34 @@ describe("upto through the splitter", () => {
         signature: (signed.payload as { signature: Hex }).signature,
       });
     }
-    const receipt = await (await s.splitter.connect(s.relayerWallet).settleUptoBatch(items)).wait();
+    return items;
+  }
+
+  it("settleUptoBatch settles the good items and skips a bad one with PaymentSkipped", async () => {
+    const wallet = await s.payer(MAX * 3n);
+    const items = await batchItems(wallet, ["501", "502", "501"]);
+    // An explicit gas limit, as the facilitator sends: a node's estimate would find the least gas, which defers all.
+    const receipt = await (await s.splitter.connect(s.relayerWallet).settleUptoBatch(items, { gasLimit: 1_200_000 })).wait();
     const names = receipt!.logs.map((l) => (l.address === s.payTo ? s.splitter.interface.parseLog(l)?.name : null)).filter(Boolean);
     expect(names).toEqual(["PaymentSettled", "PaymentSettled", "PaymentSkipped"]);
     expect(await s.balanceOf(wallet.account.address)).toBe(MAX * 3n - 200n);
     // Only registered facilitators may settle.
     expect(await revertOf(s.splitter.connect(s.roles.keeper).settleUptoBatch(items))).toMatch(/NotFacilitator/);
+  });
+
+  it("settleUptoBatch short of gas defers the rest (PaymentsDeferred) instead of failing or skipping them", async () => {
+    const wallet = await s.payer(MAX * 3n);
+    const items = await batchItems(wallet, ["601", "602", "603"]);
+    // Room for one item's whole cap (300k + 1/63 + overhead) and its use, not for a second one.
+    const receipt = await (await s.splitter.connect(s.relayerWallet).settleUptoBatch(items, { gasLimit: 390_000 })).wait();
+    const events = receipt!.logs.filter((l) => l.address === s.payTo).map((l) => s.splitter.interface.parseLog(l)!);
+    expect(events.map((e) => e.name)).toEqual(["PaymentSettled", "PaymentsDeferred"]);
+    expect(events[1].args.map(Number)).toEqual([1, 2]);
+    expect(await s.balanceOf(wallet.account.address)).toBe(MAX * 3n - 100n);
+    // The deferred items are untouched: they settle in the next batch.
+    const rest = await (await s.splitter.connect(s.relayerWallet).settleUptoBatch(items.slice(1), { gasLimit: 800_000 })).wait();
+    const names = rest!.logs.filter((l) => l.address === s.payTo).map((l) => s.splitter.interface.parseLog(l)!.name);
+    expect(names).toEqual(["PaymentSettled", "PaymentSettled"]);
   });
 });
 

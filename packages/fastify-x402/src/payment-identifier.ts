@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import type { Runtime } from "./options.ts";
+import { asRecord } from "./schemes/fields.ts";
 import { keyId, type PaymentIdClaim, type PaymentKey, type PaymentRecord } from "./store.ts";
 
 export const PAYMENT_IDENTIFIER = "payment-identifier";
@@ -43,14 +44,11 @@ export type IdVerdict =
   | { kind: "same"; claim: PaymentIdClaim }
   | { kind: "conflict" | "invalid"; message: string };
 
-const record = (value: unknown) =>
-  value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-
 /** The id a payload carries: null without one, or what is wrong with it. */
 function readPaymentId(payload: PaymentPayload): { id: string } | { error: string } | null {
   const extension = payload.extensions?.[PAYMENT_IDENTIFIER];
   if (extension === undefined) return null;
-  const info = record(record(extension)?.info);
+  const info = asRecord(asRecord(extension)?.info);
   if (!info) return { error: `extensions["${PAYMENT_IDENTIFIER}"].info must be an object` };
   if (info.id === undefined) return null;
   if (typeof info.id !== "string" || !ID.test(info.id))

@@ -18,6 +18,7 @@ import { Reason } from "./reasons.ts";
 import { responseExtra, sendPending, settlementHeader } from "./receipts.ts";
 import type { PaymentStatus } from "./store.ts";
 import { isDeferred } from "./streaming.ts";
+import type { PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentContext, SettleHookContext } from "./types.ts";
 
 /** States a request of this process may still move forward. */
@@ -51,7 +52,7 @@ export async function settleOnSend(
   }
   const result = await settle(rt, request, state);
   if (result.success) result.amount = settledAmount(result, ctx, metered);
-  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme.failedReason);
+  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme);
 }
 
 /** What this payment settles: a metered scheme's amount (upto: the handler's usage), else the accepted amount. */
@@ -79,16 +80,17 @@ async function answerSettlement(
   result: SettleResponse,
   body: unknown,
   held: boolean,
-  failedReason: string | undefined,
+  scheme: Pick<PaymentScheme, "failedReason" | "settlesLater">,
 ): Promise<unknown> {
   const txHash = result.transaction || null;
   const fail = (status: number) => replacePayload(reply, body, status);
 
   if (result.success) {
+    // A channel voucher is paid for the payer, but its money reaches payTo with a later claim.
     await rt.store
-      .transition(ctx.key, IN_FLIGHT, "settled", {
+      .transition(ctx.key, IN_FLIGHT, scheme.settlesLater ? "pending" : "settled", {
         outputId: ctx.outputId,
-        txHash, // a metered zero settles with no transaction
+        txHash: scheme.settlesLater ? null : txHash, // a metered zero settles with no transaction
         errorReason: null,
         ...amountField(ctx, result.amount!),
       })
@@ -126,7 +128,7 @@ async function answerSettlement(
     rt.emit({ status: "pending", resource: ctx.resource, request, payment: ctx, transaction: result.transaction });
     return sendPending(rt, reply, { ...result, payer: result.payer ?? ctx.payer }, responseExtra(rt, request, ctx.outputId, ctx.key, held));
   }
-  const reason = result.errorReason ?? failedReason ?? Reason.settlementFailed;
+  const reason = result.errorReason ?? scheme.failedReason ?? Reason.settlementFailed;
   await rt.store.transition(ctx.key, IN_FLIGHT, "failed", { outputId: ctx.outputId, txHash, errorReason: reason }).catch(() => null);
   settlementHeader(fail(402), { ...result, errorReason: reason, payer: result.payer ?? ctx.payer });
   rt.emit({ status: "failed", resource: ctx.resource, request, payment: ctx, reason, ...(txHash ? { transaction: txHash } : {}) });

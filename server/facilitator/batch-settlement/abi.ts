@@ -1,6 +1,6 @@
 // The parts of the x402 batch-settlement escrow (contracts/x402/X402BatchSettlement.sol, the reference
 // deployment's ABI) and of the splitter that the channel facilitator calls.
-import { parseAbi } from "viem";
+import { parseAbi, toEventSelector } from "viem";
 
 const CONFIG =
   "(address payer,address payerAuthorizer,address receiver,address receiverAuthorizer,address token,uint40 withdrawDelay,bytes32 salt)";
@@ -17,3 +17,7 @@ export const escrowAbi = parseAbi([
 ]);
 
 export const splitterLinkAbi = parseAbi(["function linkChannelOutputs(bytes32 outputsRoot, uint256 count, uint256 amount)"]);
+
+export const channelLinkEvent = parseAbi(["event ChannelOutputsPaid(bytes32 indexed outputsRoot, uint256 count, uint256 amount)"]);
+
+export const CHANNEL_OUTPUTS_PAID_TOPIC = toEventSelector(channelLinkEvent[0]);

@@ -25,6 +25,8 @@ export interface ChannelRecord {
   signature: Hex | null;
   /** Outputs paid by vouchers not yet claimed, in order. */
   unclaimed: PaidOutput[];
+  /** Outputs claimed (their money is in the splitter) whose link is not journalled yet. */
+  unlinked: PaidOutput[];
   /** A request of this channel is between check and commit (requests of one channel are serialized). */
   busy: boolean;
   /** Why the escrow refused to claim this channel (the payer withdrew first); it is not claimed again. */
@@ -61,6 +63,7 @@ export class ChannelBook {
       signedMax: onChain.totalClaimed,
       signature: null,
       unclaimed: [],
+      unlinked: [],
       busy: false,
     };
     this.records.set(record.channelId, record);
@@ -90,6 +93,11 @@ export class ChannelBook {
   /** Channels holding charged vouchers not yet claimed. */
   claimable(): ChannelRecord[] {
     return [...this.records.values()].filter((r) => r.charged > r.totalClaimed && r.signature !== null && r.stuck === undefined);
+  }
+
+  /** Channels with claimed outputs not linked yet (a crash between the claim and the link). */
+  unlinked(): ChannelRecord[] {
+    return [...this.records.values()].filter((r) => r.unlinked.length > 0);
   }
 
   unclaimedTotals(): { count: number; amount: bigint } {

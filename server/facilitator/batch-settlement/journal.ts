@@ -20,6 +20,8 @@ export type JournalEntry =
       output: { outputId: Hex; amount: string; attributionRoot: Hex };
     }
   | { kind: "claimed"; channelId: Hex; totalClaimed: string; outputs: number }
+  /** The claimed outputs of these channels are linked (ChannelOutputsPaid) and recorded by the host. */
+  | { kind: "linked"; channelIds: Hex[]; transaction: Hex }
   | { kind: "refunded"; channelId: Hex; balance: string; refundNonce: string };
 
 export interface ChannelJournal {
@@ -92,7 +94,7 @@ async function endsTorn(file: FileHandle): Promise<boolean> {
 /** Rebuilds the book from the journal (at start, before any request). */
 export function replayJournal(book: ChannelBook, entries: readonly JournalEntry[]): void {
   for (const entry of entries) {
-    const record = book.get(entry.channelId);
+    const record = entry.kind === "linked" ? undefined : book.get(entry.channelId);
     if (entry.kind === "voucher") {
       const output: PaidOutput = { ...entry.output, amount: BigInt(entry.output.amount) };
       const base = record ?? {
@@ -101,6 +103,7 @@ export function replayJournal(book: ChannelBook, entries: readonly JournalEntry[
         refundNonce: 0n,
         withdrawRequestedAt: 0,
         unclaimed: [],
+        unlinked: [],
         busy: false,
       };
       book.put({
@@ -114,7 +117,13 @@ export function replayJournal(book: ChannelBook, entries: readonly JournalEntry[
       });
     } else if (record && entry.kind === "claimed") {
       record.totalClaimed = BigInt(entry.totalClaimed);
+      record.unlinked = [...record.unlinked, ...record.unclaimed.slice(0, entry.outputs)];
       record.unclaimed = record.unclaimed.slice(entry.outputs);
+    } else if (entry.kind === "linked") {
+      for (const id of entry.channelIds) {
+        const linked = book.get(id);
+        if (linked) linked.unlinked = [];
+      }
     } else if (record && entry.kind === "refunded") {
       record.balance = BigInt(entry.balance);
       record.refundNonce = BigInt(entry.refundNonce);

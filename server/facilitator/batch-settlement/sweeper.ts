@@ -27,9 +27,19 @@ export interface SweepResult {
   channels: number;
   outputs: number;
   amount: bigint;
-  links: Array<{ receiver: string; root: Hex; count: number; amount: bigint; transaction: Hex }>;
+  links: ChannelLink[];
   /** Channels the escrow refused to claim (set aside as stuck), with its reason. */
   refused: Array<{ channelId: Hex; reason: string }>;
+}
+
+/** One splitter's ChannelOutputsPaid: the outputs the swept money paid for. */
+export interface ChannelLink {
+  receiver: string;
+  root: Hex;
+  count: number;
+  amount: bigint;
+  transaction: Hex;
+  outputs: PaidOutput[];
 }
 
 const EMPTY = { transaction: "0x" as Hex, channels: 0, outputs: 0, amount: 0n, links: [] };
@@ -45,8 +55,14 @@ export class ChannelSweeper {
   private running: Promise<SweepResult | null> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private oldestUnclaimedAt: number | null = null;
+  /** Look for an existing link before sending one (set after a restart with unlinked outputs). */
+  private recovering = false;
   /** Failures of automatic sweeps (they are retried on the next trigger). */
   onError: (error: unknown) => void = () => {};
+  /** Each link once mined: the host records its outputs' payments settled by it (the ledger). */
+  onLinked: (link: ChannelLink) => Promise<void> = async () => {};
+  /** Channels the escrow refused to claim, with the outputs their vouchers paid for (never claimed now). */
+  onStuck: (outputs: PaidOutput[], reason: string) => Promise<void> = async () => {};
 
   constructor(
     private readonly book: ChannelBook,
@@ -58,7 +74,9 @@ export class ChannelSweeper {
   }
 
   start(): void {
-    if (this.book.claimable().length > 0) this.oldestUnclaimedAt = Date.now();
+    // A crash may have left claimed outputs unlinked: their link may be on-chain already.
+    this.recovering = this.book.unlinked().length > 0;
+    if (this.book.claimable().length > 0 || this.recovering) this.oldestUnclaimedAt = Date.now();
     this.timer = setInterval(() => this.maybeSweep(), Math.max(250, Math.min(this.policy.maxAgeMs, 5_000)));
     this.timer.unref();
   }
@@ -101,11 +119,11 @@ export class ChannelSweeper {
       .map((record) => ({ record, totalClaimed: record.charged, outputs: [...record.unclaimed] }));
     this.oldestUnclaimedAt = null;
     const { rows, refused } = await this.claimableRows(candidates);
-    if (rows.length === 0) return refused.length > 0 ? { ...EMPTY, refused } : null;
-    const transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, claimAndSettleData(rows));
+    const transaction = rows.length > 0 ? await this.chain.send(BATCH_SETTLEMENT_ADDRESS, claimAndSettleData(rows)) : ("0x" as Hex);
     for (const row of rows) {
       row.record.totalClaimed = row.totalClaimed;
       row.record.unclaimed = row.record.unclaimed.slice(row.outputs.length);
+      row.record.unlinked.push(...row.outputs);
       await this.journal.append({
         kind: "claimed",
         channelId: row.record.channelId,
@@ -114,7 +132,8 @@ export class ChannelSweeper {
       });
     }
     if (this.book.claimable().length > 0) this.oldestUnclaimedAt = Date.now();
-    const links = await this.link(rows);
+    const links = await this.link();
+    if (rows.length === 0 && links.length === 0) return refused.length > 0 ? { ...EMPTY, refused } : null;
     const outputs = rows.reduce((n, row) => n + row.outputs.length, 0);
     const amount = rows.reduce((sum, row) => sum + row.outputs.reduce((s, o) => s + o.amount, 0n), 0n);
     return { transaction, channels: rows.length, outputs, amount, links, refused };
@@ -134,6 +153,7 @@ export class ChannelSweeper {
       if (reason === null) passing.push(row);
       else {
         row.record.stuck = reason;
+        await this.onStuck(row.outputs, reason).catch((error) => this.onError(error));
         refused.push({ channelId: row.record.channelId, reason });
       }
     }
@@ -149,16 +169,19 @@ export class ChannelSweeper {
     }
   }
 
-  /** ChannelOutputsPaid on each receiving splitter: the outputs this claim paid for. */
-  private async link(rows: Row[]): Promise<SweepResult["links"]> {
-    const byReceiver = new Map<string, PaidOutput[]>();
-    for (const row of rows) {
-      const list = byReceiver.get(row.record.config.receiver) ?? [];
-      list.push(...row.outputs);
-      byReceiver.set(row.record.config.receiver, list);
-    }
-    const links: SweepResult["links"] = [];
-    for (const [receiver, outputs] of byReceiver) {
+  /**
+   * ChannelOutputsPaid on each receiving splitter for the claimed outputs not linked yet, recorded by
+   * the host, then journalled. Outputs a crash left claimed but unlinked are linked here too, reusing a
+   * link the splitter already emitted for the same root (so no output is linked twice). A link whose
+   * recording fails stays unlinked and is retried by the next sweep.
+   */
+  private async link(): Promise<ChannelLink[]> {
+    const byReceiver = new Map<string, ChannelRecord[]>();
+    for (const record of this.book.unlinked())
+      byReceiver.set(record.config.receiver, [...(byReceiver.get(record.config.receiver) ?? []), record]);
+    const links: ChannelLink[] = [];
+    for (const [receiver, records] of byReceiver) {
+      const outputs = records.flatMap((r) => r.unlinked);
       const root = outputsRoot(outputs);
       const amount = outputs.reduce((sum, o) => sum + o.amount, 0n);
       const data = encodeFunctionData({
@@ -166,9 +189,27 @@ export class ChannelSweeper {
         functionName: "linkChannelOutputs",
         args: [root, BigInt(outputs.length), amount],
       });
-      const hash = await this.chain.send(receiver, data);
-      links.push({ receiver, root, count: outputs.length, amount, transaction: hash });
+      const earlier = this.recovering ? await this.chain.findLink(receiver, root) : null;
+      const link = {
+        receiver,
+        root,
+        count: outputs.length,
+        amount,
+        transaction: earlier ?? (await this.chain.send(receiver, data)),
+        outputs,
+      };
+      try {
+        await this.onLinked(link);
+      } catch (error) {
+        this.recovering = true; // the link is on-chain: the retry must find it, not send another
+        this.onError(error);
+        continue;
+      }
+      for (const r of records) r.unlinked = [];
+      await this.journal.append({ kind: "linked", channelIds: records.map((r) => r.channelId), transaction: link.transaction });
+      links.push(link);
     }
+    if (this.book.unlinked().length === 0) this.recovering = false;
     return links;
   }
 }

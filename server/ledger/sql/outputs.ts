@@ -74,6 +74,20 @@ export async function listUnassignedSettledOutputs(
   return rows.map(toOutputWithAmount);
 }
 
+/** The outputs whose settled payment names `txHash` (a channel link's outputs), with their amounts and epochs. */
+export async function listOutputsPaidIn(
+  db: Db,
+  txHash: string,
+): Promise<Array<{ outputId: string; amount: string; epoch: number | null }>> {
+  const { rows } = await db.exec.query(
+    `SELECT o.output_id, p.amount, o.epoch FROM payments p
+     JOIN outputs o ON ${JOIN_PAYMENT}
+     WHERE p.tx_hash = $txHash AND p.status = 'settled'`,
+    { txHash: norm.id("txHash", txHash.toLowerCase()) },
+  );
+  return rows.map((r) => ({ outputId: String(r.output_id), amount: String(r.amount), epoch: r.epoch == null ? null : Number(r.epoch) }));
+}
+
 export async function assignOutputsToEpoch(db: Db, outputIds: string[], epoch: number): Promise<void> {
   const ids = norm.uniqueIds("outputIds", outputIds);
   const e = norm.uint("epoch", epoch);

@@ -6,6 +6,7 @@
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { getAddress, keccak256, encodeAbiParameters } from "viem";
 import type { PaymentIdentity, PaymentScheme, PriceOffer, Refusal } from "./scheme.ts";
+import { ADDRESS, BYTES32, asRecord, sameAddress } from "./fields.ts";
 
 export const BatchSettlementReason = {
   networkMismatch: "invalid_batch_settlement_evm_network_mismatch",
@@ -71,13 +72,9 @@ export interface ChannelPayload {
   deposit?: Erc3009Deposit;
 }
 
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 const SIGNATURE = /^0x(?:[0-9a-fA-F]{2}){64,4096}$/;
 const UINT = /^[0-9]{1,39}$/;
 const MAX_UINT128 = (1n << 128n) - 1n;
-const sameAddress = (a: unknown, b: unknown) => typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
-const record = (value: unknown) => (value && typeof value === "object" ? (value as Record<string, unknown>) : null);
 
 export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions): PaymentScheme {
   const withdrawDelay = options.withdrawDelay ?? MIN_WITHDRAW_DELAY;
@@ -85,6 +82,7 @@ export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions):
     throw new Error(`fastify-x402: batch-settlement withdrawDelay must be ${MIN_WITHDRAW_DELAY}..${MAX_WITHDRAW_DELAY} seconds`);
   return {
     scheme: "batch-settlement",
+    settlesLater: true,
     failedReason: BatchSettlementReason.depositTransactionFailed,
     requirements: (offer: PriceOffer): PaymentRequirements => ({
       scheme: "batch-settlement",
@@ -111,7 +109,7 @@ function checkAccepted(accepted: Record<string, unknown>, required: PaymentRequi
   if (!sameAddress(accepted.asset, required.asset)) return { reason: R.tokenMismatch, message: `asset must be ${required.asset}` };
   if (!sameAddress(accepted.payTo, required.payTo)) return { reason: R.receiverMismatch, message: `payTo must be ${required.payTo}` };
   if (accepted.amount !== required.amount) return { reason: R.amountMismatch, message: `amount must be ${required.amount}` };
-  const extra = record(accepted.extra);
+  const extra = asRecord(accepted.extra);
   if (!sameAddress(extra?.receiverAuthorizer, required.extra.receiverAuthorizer))
     return {
       reason: R.receiverAuthorizerMismatch,
@@ -129,7 +127,7 @@ function uint128(value: unknown): bigint | null {
 }
 
 function parseConfig(value: unknown): ChannelConfig | string {
-  const c = record(value);
+  const c = asRecord(value);
   if (!c) return "payload.channelConfig is missing";
   for (const field of ["payer", "payerAuthorizer", "receiver", "receiverAuthorizer", "token"] as const) {
     if (typeof c[field] !== "string" || !ADDRESS.test(c[field] as string)) return `channelConfig.${field} is not an address`;
@@ -150,7 +148,7 @@ function parseConfig(value: unknown): ChannelConfig | string {
 }
 
 function parseVoucher(value: unknown): Voucher | string {
-  const v = record(value);
+  const v = asRecord(value);
   if (!v) return "payload.voucher is missing";
   if (typeof v.channelId !== "string" || !BYTES32.test(v.channelId)) return "voucher.channelId must be bytes32 hex";
   const max = uint128(v.maxClaimableAmount);
@@ -160,8 +158,8 @@ function parseVoucher(value: unknown): Voucher | string {
 }
 
 function parseDeposit(value: unknown): Erc3009Deposit | string {
-  const d = record(value);
-  const auth = record(record(d?.authorization)?.erc3009Authorization);
+  const d = asRecord(value);
+  const auth = asRecord(asRecord(d?.authorization)?.erc3009Authorization);
   if (!d || !auth) return "deposit.authorization.erc3009Authorization is missing (only eip3009 deposits are taken)";
   const amount = uint128(d.amount);
   const validAfter = uint128(auth.validAfter);
@@ -175,7 +173,7 @@ function parseDeposit(value: unknown): Erc3009Deposit | string {
 
 /** The deposit or voucher in a payment payload, or what is wrong with its shape. */
 export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | { error: string } {
-  const inner = record(payload?.payload);
+  const inner = asRecord(payload?.payload);
   if (!inner) return { error: "payload is missing" };
   if (inner.type !== "deposit" && inner.type !== "voucher") return { error: `payload.type must be "deposit" or "voucher"` };
   const config = parseConfig(inner.channelConfig);

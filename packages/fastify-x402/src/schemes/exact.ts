@@ -3,6 +3,7 @@
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { getAddress } from "viem";
 import type { PaymentIdentity, PaymentScheme, PriceOffer, Refusal } from "./scheme.ts";
+import { ADDRESS, BYTES32, SIGNATURE, sameAddress } from "./fields.ts";
 
 export const ExactReason = {
   networkMismatch: "invalid_exact_evm_network_mismatch",
@@ -12,13 +13,8 @@ export const ExactReason = {
   transactionFailed: "invalid_exact_evm_transaction_failed",
 } as const;
 
-const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-/** ECDSA is 65 bytes; ERC-1271 wallets may use more, but not without bound. */
-const SIGNATURE = /^0x(?:[0-9a-fA-F]{2}){1,4096}$/;
 const UINT = /^[0-9]{1,78}$/;
 const isUint256 = (value: unknown) => typeof value === "string" && UINT.test(value) && BigInt(value) < 1n << 256n;
-const sameAddress = (a: unknown, b: string) => typeof a === "string" && a.toLowerCase() === b.toLowerCase();
 
 // The same few addresses (payees, the token) come back on every request: checksum each once.
 const checksummed = new Map<string, string>();

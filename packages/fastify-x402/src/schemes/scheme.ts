@@ -53,6 +53,12 @@ export interface PaymentScheme {
   identify(payload: PaymentPayload): PaymentIdentity | { error: string };
   /** x402 extensions the challenge declares when it offers this scheme (e.g. eip2612GasSponsoring). */
   readonly extensions?: Record<string, unknown>;
+  /**
+   * A successful settle accepts the payment but moves its money later (a channel voucher, claimed in a
+   * batch): the payer is answered as paid, the store records the payment "pending" until the host
+   * records the transfer ("settled", with its transaction).
+   */
+  readonly settlesLater?: boolean;
   /** The reason recorded when settle throws without one of its own. */
   readonly failedReason?: string;
   /** The requirements to settle after the handler ran; default: the accepted ones. */

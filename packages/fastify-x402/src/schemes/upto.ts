@@ -5,6 +5,7 @@
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { getAddress } from "viem";
 import type { PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./scheme.ts";
+import { ADDRESS, SIGNATURE, asRecord, sameAddress } from "./fields.ts";
 
 export const UptoReason = {
   networkMismatch: "invalid_upto_evm_network_mismatch",
@@ -22,12 +23,8 @@ export interface UptoSchemeOptions {
   extensions?: Record<string, unknown>;
 }
 
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-const SIGNATURE = /^0x(?:[0-9a-fA-F]{2}){1,4096}$/;
 const UINT = /^[0-9]{1,78}$/;
 const MAX_UINT256 = (1n << 256n) - 1n;
-const sameAddress = (a: unknown, b: unknown) => typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
-const record = (value: unknown) => (value && typeof value === "object" ? (value as Record<string, unknown>) : null);
 
 export function uptoEvmScheme(options: UptoSchemeOptions): PaymentScheme {
   return {
@@ -61,7 +58,7 @@ function checkAccepted(accepted: Record<string, unknown>, required: PaymentRequi
     return { reason: UptoReason.recipientMismatch, message: `payTo must be ${required.payTo}` };
   if (accepted.amount !== required.amount) return { reason: UptoReason.amountMismatch, message: `amount must be ${required.amount}` };
   const facilitator = required.extra?.facilitatorAddress;
-  if (!sameAddress(record(accepted.extra)?.facilitatorAddress, facilitator))
+  if (!sameAddress(asRecord(accepted.extra)?.facilitatorAddress, facilitator))
     return { reason: UptoReason.facilitatorMismatch, message: `extra.facilitatorAddress must be ${String(facilitator)}` };
   return null;
 }
@@ -74,9 +71,9 @@ function uint(value: unknown): bigint | null {
 
 /** The Permit2 signer and nonce (as bytes32 hex), once every field has the right shape; the facilitator checks the rest. */
 function identify(payload: PaymentPayload): PaymentIdentity | { error: string } {
-  const inner = record(payload.payload);
-  const auth = record(inner?.permit2Authorization);
-  if (!inner || !auth || !record(auth.permitted) || !record(auth.witness)) return { error: "payload.permit2Authorization is missing" };
+  const inner = asRecord(payload.payload);
+  const auth = asRecord(inner?.permit2Authorization);
+  if (!inner || !auth || !asRecord(auth.permitted) || !asRecord(auth.witness)) return { error: "payload.permit2Authorization is missing" };
   if (typeof inner.signature !== "string" || !SIGNATURE.test(inner.signature))
     return { error: "payload.signature must be 0x-prefixed hex" };
   if (typeof auth.from !== "string" || !ADDRESS.test(auth.from)) return { error: "permit2Authorization.from is not an address" };

@@ -1,0 +1,26 @@
+// Channel payments in the ledger: a voucher accepted by the channel facilitator leaves its payment
+// "pending" (the payer was answered, the money is still in the escrow); the sweep's link
+// (ChannelOutputsPaid on the splitter) settles it, with the link's transaction; a channel the escrow
+// refused to claim (the payer withdrew first) fails its payments: nothing was charged.
+import type { ChannelLink } from "../facilitator/batch-settlement/sweeper.ts";
+import type { PaidOutput } from "../facilitator/batch-settlement/book.ts";
+import type { Ledger } from "../ledger/index.ts";
+
+/** Errors to report when the ledger is reached (a sweep never waits on it). */
+export function channelLedger(ledger: Ledger) {
+  /** Compare-and-set from the open states: the request may not have recorded "pending" yet. */
+  const move = async (
+    outputs: readonly PaidOutput[],
+    to: "settled" | "failed",
+    fields: { txHash?: string; errorReason: string | null },
+  ) => {
+    for (const { outputId } of outputs) {
+      const output = await ledger.getOutput(outputId);
+      if (output?.paymentKey) await ledger.transition(output.paymentKey, ["settling", "pending"], to, fields);
+    }
+  };
+  return {
+    linked: (link: ChannelLink) => move(link.outputs, "settled", { txHash: link.transaction, errorReason: null }),
+    stuck: (outputs: PaidOutput[]) => move(outputs, "failed", { errorReason: "channel_withdrawn_before_claim" }),
+  };
+}
