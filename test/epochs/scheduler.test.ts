@@ -167,8 +167,8 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
     const provider = new Proxy(chain.ethers.provider, {
       get(target, key) {
         if (key === "getLogs")
-          return (filter: { topics?: string[]; fromBlock: number }) => {
-            if (filter.topics?.[0] === PAYMENT_SETTLED_TOPIC) scanned.push(Number(filter.fromBlock));
+          return (filter: { topics?: Array<string | string[]>; fromBlock: number }) => {
+            if ([filter.topics?.[0]].flat().includes(PAYMENT_SETTLED_TOPIC)) scanned.push(Number(filter.fromBlock));
             return target.getLogs(filter);
           };
         const value = Reflect.get(target, key, target);
