@@ -150,7 +150,7 @@ const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
     });
     await app.register(openAiRoutes, { ctx: context, schemes });
     await app.register(publicRoutes, { ctx: context });
-    await app.register(dataAccessRoutes, { ctx: context });
+    await app.register(dataAccessRoutes, { ctx: context, schemes });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });
     await app.register(opsRoutes, { ctx: context });
     await app.register(mcpRoutes, { ctx: context });

@@ -299,8 +299,9 @@ async function openFacilitator(
   if (!relayer)
     throw new ConfigError("env.ROYALTY402_RELAYER_KEY", 'is required by the embedded facilitator (or set facilitator.mode "url")');
   const { maxBatchSize, maxWaitMs, confirmTimeoutMs } = config.facilitator;
-  // Channels where the chain has the batch-settlement escrow; vouchers journalled in the data folder.
-  const channels = (await provider.getCode(BATCH_SETTLEMENT_ADDRESS)) === "0x" ? {} : { channels: { journal: channelJournal(config) } };
+  // Channels (unless turned off) where the chain has the batch-settlement escrow; vouchers journalled in the data folder.
+  const offerChannels = config.facilitator.channels && (await provider.getCode(BATCH_SETTLEMENT_ADDRESS)) !== "0x";
+  const channels = offerChannels ? { channels: { journal: channelJournal(config) } } : {};
   const batch = { maxBatchSize, maxWaitMs, confirmTimeoutMs };
   const embedded = await EmbeddedFacilitator.create({ provider, relayer, batch, ...channels });
   stack.push(() => embedded.close());

@@ -8,19 +8,19 @@
 // Order of checks: datanet and what it sells (404/403) -> query or hash (400/404) -> search,
 // before payment, so a query that matches nothing costs nothing (404) -> payment (402) -> store -> answer.
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { RouteDiscovery } from "@royalty402/fastify-x402";
-import { hashRecord, serializeRecord, type AttributionRecord, type SuffixIndex } from "../attribution/index.ts";
+import type { PaymentScheme, RouteDiscovery } from "@royalty402/fastify-x402";
+import { hashRecord, serializeRecord, type SuffixIndex } from "../attribution/index.ts";
 import type { DatanetAccessConfig } from "../config/index.ts";
 import { MAX_QUERY_CHARS, catalog, checkQuery, documentAccess, findDocument, searchAccess, type AccessResult } from "../datanets/access.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { attributionPath } from "../util/urls.ts";
 import type { AppContext } from "./context.ts";
 import { searchDiscovery } from "./discovery.ts";
+import { summary } from "./attribution-summary.ts";
 import { ApiError } from "./errors.ts";
 import { anyObject, errorSchema, paymentRequiredSchema } from "./schemas.ts";
 
 const HASH = /^0x[0-9a-fA-F]{64}$/;
-const TOP_CONTRIBUTORS = 10;
 
 interface Prepared {
   datanet: string;
@@ -99,19 +99,6 @@ async function serve(ctx: AppContext, request: FastifyRequest) {
   return { datanet: p.datanet, ...body, attribution: summary(record, outputId, recordHash, recordUrl) };
 }
 
-function summary(record: AttributionRecord, outputId: string, recordHash: string, recordUrl: string) {
-  const top = [...record.contributors].sort((a, b) => b.ppm - a.ppm).slice(0, TOP_CONTRIBUTORS);
-  return {
-    outputId,
-    recordHash,
-    recordUrl,
-    indexRoot: record.indexRoot,
-    algorithm: record.algorithm,
-    contributors: top.map((c) => ({ address: c.address, ppm: c.ppm })),
-    contributorCount: record.contributors.length,
-  };
-}
-
 /** Free: what the datanet sells, at which price, to which splitter, and its documents' titles and sizes. */
 function listing(ctx: AppContext, id: string) {
   const { access, payee, index } = seller(ctx, id);
@@ -147,9 +134,12 @@ const SEARCH_DISCOVERY = {
   },
 };
 
-export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppContext }): Promise<void> {
+/** `schemes`: the x402 schemes the model routes offer (a fixed price: `upto` settles it whole). */
+export async function dataAccessRoutes(app: FastifyInstance, opts: { ctx: AppContext; schemes?: readonly PaymentScheme[] }): Promise<void> {
   const { ctx } = opts;
+  const schemes = opts.schemes ?? [];
   const paid = (description: string, discovery?: RouteDiscovery) => ({
+    ...(schemes.length > 0 ? { scheme: schemes.map((s) => s.scheme) } : {}),
     resource: (request: FastifyRequest) => prepared.get(request)!.payee.id,
     price: (request: FastifyRequest) => prepared.get(request)!.price,
     description,

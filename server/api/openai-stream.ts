@@ -6,13 +6,12 @@
 // (nothing charged); after it, the text so far is the output.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { settleAtEnd, type DeferredSettlement, type PaymentContext } from "@royalty402/fastify-x402";
-import { tokenize, type AttributionRecord } from "../attribution/index.ts";
+import { tokenize } from "../attribution/index.ts";
 import { recordOutput, streamGeneration, type InferenceServices } from "../inference.ts";
 import type { CompletionRequest, CompletionResult, ServedModel } from "../models/index.ts";
 import { meteredPrice } from "../models/pricing.ts";
 import { attributionPath } from "../util/urls.ts";
-
-const TOP_CONTRIBUTORS = 10;
+import { summary } from "./attribution-summary.ts";
 
 export interface StreamJob {
   model: ServedModel;
@@ -20,23 +19,6 @@ export interface StreamJob {
   kind: "chat" | "text";
   includeUsage: boolean;
   baseUrl: string;
-}
-
-/** The attribution summary an answer carries (the top contributors, the record's hash and URL). */
-export function summary(record: AttributionRecord, outputId: string, recordHash: string, recordUrl: string) {
-  const top = [...record.contributors]
-    .sort((a, b) => b.ppm - a.ppm || (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1))
-    .slice(0, TOP_CONTRIBUTORS);
-  return {
-    outputId,
-    recordHash,
-    recordUrl,
-    indexRoot: record.indexRoot,
-    algorithm: record.algorithm,
-    contributors: top.map((c) => ({ address: c.address, ppm: c.ppm })),
-    contributorCount: record.contributors.length,
-    unattributedPpm: record.unattributedPpm,
-  };
 }
 
 /** With a metered scheme (upto): the price of the tokens used, which is what settles. */

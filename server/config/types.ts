@@ -40,6 +40,8 @@ export type FacilitatorSection =
       maxBatchSize: number;
       maxWaitMs: number;
       confirmTimeoutMs: number;
+      /** Offer x402 batch-settlement channels where the chain has the scheme's escrow. */
+      channels: boolean;
     }
   | {
       mode: "url";

@@ -200,12 +200,12 @@ function facilitatorSection(v: unknown): FacilitatorSection {
   const f = object(
     "facilitator",
     v ?? {},
-    ["mode", "expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "url", "address"],
+    ["mode", "expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "channels", "url", "address"],
     SECRET_FIELDS,
   );
   const mode = oneOf("facilitator.mode", f.mode, ["embedded", "url"] as const, "embedded");
   if (mode === "url") {
-    for (const k of ["expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs"])
+    for (const k of ["expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "channels"])
       if (f[k] !== undefined) fail(`facilitator.${k}`, 'only applies to mode "embedded"');
     return { mode, url: url("facilitator.url", f.url, ["http", "https"]), address: address("facilitator.address", f.address) };
   }
@@ -216,6 +216,7 @@ function facilitatorSection(v: unknown): FacilitatorSection {
     maxBatchSize: integer("facilitator.maxBatchSize", f.maxBatchSize, 1, 256, 32),
     maxWaitMs: integer("facilitator.maxWaitMs", f.maxWaitMs, 0, 60_000, 25),
     confirmTimeoutMs: integer("facilitator.confirmTimeoutMs", f.confirmTimeoutMs, 100, 600_000, 30_000),
+    channels: boolean("facilitator.channels", f.channels, true),
   };
 }
 

@@ -13,7 +13,11 @@ import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePayment
 import type { PaymentRequirements } from "@x402/core/types";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
-import { privateKeyToAccount } from "viem/accounts";
+import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
+import { createWalletClient, custom, defineChain, erc20Abi, maxUint256, publicActions, type Hex } from "viem";
+import { toClientEvmSigner } from "@x402/evm";
+import { UptoEvmScheme as UptoClientScheme } from "@x402/evm/upto/client";
+import { PERMIT2_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { Contract, Wallet, getAddress } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { normalizeText } from "../../server/attribution/tokenizer.ts";
@@ -144,7 +148,10 @@ describe("paid data access", () => {
     const res = await fetch(`${base}/datanets/shop/search?q=jury+election`);
     expect(res.status).toBe(402);
     const required = decodePaymentRequiredHeader(res.headers.get("PAYMENT-REQUIRED")!);
-    expect(required.accepts).toEqual([expect.objectContaining({ scheme: "exact", network: NETWORK, amount: "2000", payTo })]);
+    // The schemes the model routes offer (upto settles the fixed price whole), each at the search price.
+    const schemes = ["exact", "upto", ...(server.context.channels ? ["batch-settlement"] : [])];
+    expect(required.accepts.map((a) => a.scheme)).toEqual(schemes);
+    for (const offer of required.accepts) expect(offer).toMatchObject({ network: NETWORK, amount: "2000", payTo });
     // The bazaar extension tells an agent how to call it: a GET with the q (and limit) query parameters.
     expect((required.extensions as any)?.bazaar?.info?.input).toEqual({
       type: "http",
@@ -194,6 +201,43 @@ describe("paid data access", () => {
     expect(body.attribution.contributors).toEqual([{ address: seedContributor("shop", 1), ppm: 1_000_000 }]);
     const settlement = decodePaymentResponseHeader(res.headers.get("PAYMENT-RESPONSE")!);
     expect(settlement.amount).toBe("5000");
+    expect((await settledEvent(settlement.transaction)).args.attributionRoot).toBe(body.attribution.recordHash);
+    paid.push({ outputId: body.attribution.outputId, amount: DOCUMENT_PRICE });
+  });
+
+  it("a document paid with upto (the reference client): the fixed price settles whole, in one transfer to the splitter", async () => {
+    const account = privateKeyToAccount(generatePrivateKey());
+    await chain.connection.provider.request({ method: "hardhat_setBalance", params: [account.address, "0x56BC75E2D63100000"] });
+    await (await (token.getFunction("mint") as any)(account.address, 1_000_000n)).wait();
+    const viemChain = defineChain({
+      id: 31337,
+      name: "hardhat",
+      nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 },
+      rpcUrls: { default: { http: [] } },
+    });
+    const wallet = createWalletClient({ account, chain: viemChain, transport: custom(chain.connection.provider as never) }).extend(
+      publicActions,
+    );
+    await wallet.waitForTransactionReceipt({
+      hash: await wallet.writeContract({
+        address: (await token.getAddress()) as Hex,
+        abi: erc20Abi,
+        functionName: "approve",
+        args: [PERMIT2_ADDRESS, maxUint256],
+      }),
+    });
+    const client = new x402Client();
+    client.register(NETWORK, new UptoClientScheme(toClientEvmSigner(wallet.account, wallet)));
+    client.setSpendControls({ allowedAssets: [{ network: NETWORK, asset: await token.getAddress() }] });
+    const before = await balance(payTo);
+    const hash = textHash(normalizeText(docs[2].text));
+    const res = await wrapFetchWithPayment(fetch, client)(`${base}/datanets/shop/contributions/${hash}`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = (await res.json()) as any;
+    const settlement = decodePaymentResponseHeader(res.headers.get("PAYMENT-RESPONSE")!);
+    expect(settlement).toMatchObject({ success: true, amount: DOCUMENT_PRICE.toString() });
+    expect(await balance(payTo)).toBe(before + DOCUMENT_PRICE);
+    expect(await balance(account.address)).toBe(1_000_000n - DOCUMENT_PRICE);
     expect((await settledEvent(settlement.transaction)).args.attributionRoot).toBe(body.attribution.recordHash);
     paid.push({ outputId: body.attribution.outputId, amount: DOCUMENT_PRICE });
   });
@@ -263,8 +307,8 @@ describe("paid data access", () => {
     } finally {
       log.mockRestore();
     }
-    expect(lines.join("\n")).toContain("ok   records recomputed: 3 of 3");
-    expect(lines.at(-1)).toBe("epoch 1 of datanet:shop verified (3 records recomputed).");
+    expect(lines.join("\n")).toContain(`ok   records recomputed: ${paid.length} of ${paid.length}`);
+    expect(lines.at(-1)).toBe(`epoch 1 of datanet:shop verified (${paid.length} records recomputed).`);
 
     // The author of the sold document: its whole payment's pool share, plus whatever the search credited it.
     const author = seedContributor("shop", 1);

@@ -33,6 +33,7 @@ let token: Contract;
 let splitter: Contract;
 let base = "";
 const channelOutputs: string[] = [];
+let factoryAddress = "";
 
 const body = (prompt: string) => JSON.stringify({ model: "m", prompt, max_tokens: 16 });
 const json = { "content-type": "application/json" };
@@ -96,6 +97,7 @@ beforeAll(async () => {
   const [, ownerSigner, oracle, guardian, protocol] = signers;
   token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
   const factory = await ethers.deployContract("SplitterFactory", [1]);
+  factoryAddress = await factory.getAddress();
   const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
   await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, ETH_100] });
   server = await createApp({
@@ -238,5 +240,50 @@ describe("channel-paid outputs in the epochs", () => {
     expect(next).toMatchObject({ status: "closed", epoch: 4, outputs: 2 });
     const doc4 = (await (await fetch(`${base}/epochs/${await splitter.getAddress()}/4`)).json()) as any;
     expect(BigInt(doc4.cumulativeReceived)).toBe(total);
+  });
+});
+
+describe("facilitator.channels: false", () => {
+  it("offers no batch-settlement although the chain has the escrow, and the admin sweep says channels are off", async () => {
+    const { ethers, signers } = chain;
+    const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
+    await chain.connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, ETH_100] });
+    const otherDir = mkdtempSync(join(tmpdir(), "r402-no-channels-"));
+    const other = await createApp({
+      config: {
+        server: { port: 0 },
+        chain: { rpcUrl: "in-process", token: await token.getAddress(), factory: factoryAddress, guardian: signers[3].address },
+        facilitator: { mode: "embedded", maxWaitMs: 10, channels: false },
+        dataDir: otherDir,
+        epochs: { enabled: false },
+        datanets: [{ id: "brown", seed: { corpus: "brown", documents: 6, contributors: 4 } }],
+        models: [{ id: "m2", backend: "infinigram", datanet: "brown", pricePerRequest: "5000", owner: signers[1].address }],
+      },
+      env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
+      chain: { provider: ethers.provider, relayer, oracle: signers[2] },
+      logger: false,
+    });
+    try {
+      const url = await other.listen({ port: 0 });
+      const challenge = await fetch(`${url}/v1/completions`, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ model: "m2", prompt: "The" }),
+      });
+      expect(decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts.map((a) => a.scheme)).toEqual([
+        "exact",
+        "upto",
+      ]);
+      const sweep = await fetch(`${url}/admin/channels/settle`, {
+        method: "POST",
+        headers: { ...json, authorization: `Bearer ${ADMIN}` },
+        body: "{}",
+      });
+      expect(sweep.status).toBe(404);
+      expect((await sweep.json()).error).toBe("channels_not_enabled");
+    } finally {
+      await other.close();
+      rmSync(otherDir, { recursive: true, force: true });
+    }
   });
 });

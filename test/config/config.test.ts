@@ -53,7 +53,8 @@ describe("config validation", () => {
       trustProxy: false,
       challengeRateLimit: { max: 1200, windowSeconds: 60 },
     });
-    expect(config.facilitator).toEqual({ mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 25, confirmTimeoutMs: 30000 });
+    const facilitator = { mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 25, confirmTimeoutMs: 30000, channels: true };
+    expect(config.facilitator).toEqual(facilitator);
     expect(config.epochs).toEqual({
       enabled: true,
       intervalSeconds: 3600,
