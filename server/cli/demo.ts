@@ -318,7 +318,7 @@ async function payAsAgent(run: DemoRun): Promise<{ paid: PaidOutput[]; failures:
 }
 
 /** Inferences a second agent pays through a batch-settlement channel (one deposit, a voucher per call). */
-const CHANNEL_CALLS = 8;
+export const CHANNEL_CALLS = 8;
 
 /**
  * A second agent on the reference batch-settlement client: its first call deposits ten calls' worth into the

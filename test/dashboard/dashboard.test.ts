@@ -9,11 +9,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_DEFAULTS, runDemo, type DemoResult } from "../../server/cli/demo.ts";
+import { CHANNEL_CALLS, DEMO_DEFAULTS, runDemo, type DemoResult } from "../../server/cli/demo.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = resolve(import.meta.dirname, "../artifacts");
 const INFERENCES = 60;
+/** What the demo pays in all: its inferences, and the calls its second agent pays through a channel. */
+const PAID = INFERENCES + CHANNEL_CALLS;
 
 let browser: BrowserContext;
 let page: Page;
@@ -82,13 +84,13 @@ afterAll(async () => {
 describe("dashboard during a demo run", () => {
   it("the demo itself balanced", () => {
     expect(demo.ok, log.join("")).toBe(true);
-    expect(demo.paidCalls).toBe(INFERENCES);
+    expect(demo.paidCalls).toBe(PAID);
   });
 
   it("was opened before any payment and updated itself to the final figures without reloading", async () => {
     expect(paymentsWhenOpened).toBe("0");
-    await page.waitForFunction((n) => document.body.dataset.payments === String(n), INFERENCES, { timeout: 15_000 });
-    expect(await page.textContent("[data-testid=total-payments]")).toBe(String(INFERENCES));
+    await page.waitForFunction((n) => document.body.dataset.payments === String(n), PAID, { timeout: 15_000 });
+    expect(await page.textContent("[data-testid=total-payments]")).toBe(String(PAID));
     expect(navigations).toEqual([`${base}/`]);
     expect(await page.getAttribute("#live", "class")).toBe("live on");
   });
@@ -102,7 +104,7 @@ describe("dashboard during a demo run", () => {
     const epochs = (await api("/epochs")).epochs as any[];
     const docs = await Promise.all(epochs.map((e) => api(`/epochs/${e.splitter}/${e.epoch}`)));
     const payments = docs.flatMap((d, i) => d.payments.map((p: any) => ({ ...p, model: epochs[i].model })));
-    expect(payments).toHaveLength(INFERENCES); // the demo closed every output into an epoch
+    expect(payments).toHaveLength(PAID); // the demo closed every output into an epoch
 
     // Totals.
     const revenue = payments.reduce((s, p) => s + BigInt(p.amount), 0n);
