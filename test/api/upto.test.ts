@@ -144,14 +144,15 @@ describe("per-token prices and the upto offer", () => {
   it("/v1/models shows the per-token price and the challenge's exact and upto offers", async () => {
     const model = (await (await fetch(`${base}/v1/models/${MODEL}`)).json()) as Record<string, any>;
     expect(model.price).toMatchObject({ perRequest: "7", perPromptToken: "1", perOutputToken: "2" });
-    expect(model.accepts.map((a: PaymentRequirements) => a.scheme)).toEqual(["exact", "upto"]);
+    // Channels too: the local chain has the batch-settlement escrow.
+    expect(model.accepts.map((a: PaymentRequirements) => a.scheme)).toEqual(["exact", "upto", "batch-settlement"]);
     expect(model.accepts[1]).toMatchObject({
       payTo: splitter(),
       extra: { assetTransferMethod: "permit2", facilitatorAddress: getAddress(splitter()) },
     });
   });
 
-  it("a challenge offers exact and upto at the maximum: perRequest + perPromptToken × prompt + perOutputToken × max_tokens", async () => {
+  it("offers exact, upto and channels at the maximum (perRequest + perPromptToken × prompt + perOutputToken × max)", async () => {
     const res = await post(fetch);
     const required = decodePaymentRequiredHeader(res.headers.get("payment-required")!);
     const promptTokens = tokenize("Tell me about Austin.").length;
@@ -159,6 +160,7 @@ describe("per-token prices and the upto offer", () => {
     expect(required.accepts.map((a) => [a.scheme, a.amount])).toEqual([
       ["exact", maximum.toString()],
       ["upto", maximum.toString()],
+      ["batch-settlement", maximum.toString()],
     ]);
     expect(required.extensions).toHaveProperty("eip2612GasSponsoring");
   });

@@ -141,6 +141,8 @@ describe("paid MCP tools", () => {
         },
         // Every paid model offers upto next to exact (the embedded facilitator settles it).
         { scheme: "upto", amount: PRICE.toString(), payTo: splitter(), extra: { assetTransferMethod: "permit2" } },
+        // And channels, where the chain has the batch-settlement escrow (the local chain does).
+        { scheme: "batch-settlement", amount: PRICE.toString(), payTo: splitter() },
       ],
     });
     expect(JSON.parse((result.content[0] as { text: string }).text)).toEqual(result.structuredContent);
