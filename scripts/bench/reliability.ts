@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { Interface, Wallet } from "ethers";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { drive, signPayments } from "../shared/paid-load.ts";
+import { benchServeConfig, drive, signPayments } from "../shared/paid-load.ts";
 import { deployOnNode, freePort, startHardhatNode, startServer } from "../shared/processes.ts";
 import { recordResults } from "../shared/results.ts";
 
@@ -42,28 +42,10 @@ async function main() {
     const base = `http://127.0.0.1:${port}`;
     const dbPath = join(dir, "ledger.sqlite");
     const configFile = join(dir, "royalty402.json");
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        server: { host: "127.0.0.1", port, logLevel: "info" },
-        chain: { rpcUrl: node.url, chainId: 31337, token: deployed.tokenAddress, factory: deployed.factoryAddress },
-        facilitator: { mode: "embedded", maxBatchSize: 32, maxWaitMs: 25 },
-        dataDir: join(dir, "data"),
-        database: { sqlitePath: dbPath },
-        epochs: EPOCH_PAYMENTS > 0 ? { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 } : { enabled: false },
-        datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 20, contributors: 12 } }],
-        models: [
-          {
-            id: MODEL,
-            backend: "infinigram",
-            datanet: "corpus-brown",
-            pricePerRequest: "1000",
-            pricePerMaxToken: "10",
-            owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-          },
-        ],
-      }),
-    );
+    const target = { port, nodeUrl: node.url, token: deployed.tokenAddress, factory: deployed.factoryAddress, dataDir: join(dir, "data") };
+    const epochs = EPOCH_PAYMENTS > 0 ? { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 } : { enabled: false };
+    const database = { sqlitePath: dbPath };
+    writeFileSync(configFile, JSON.stringify(benchServeConfig(MODEL, target, { logLevel: "info", database, epochs })));
     console.log("starting the model host (royalty402 serve --config)");
     let serverLog = "";
     server = startServer(

@@ -13,6 +13,7 @@ import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { Wallet, ethers as E } from "ethers";
 import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
 import { deployOnNode, freePort, startHardhatNode, startServer } from "../shared/processes.ts";
+import { benchServeConfig } from "../shared/paid-load.ts";
 
 const env = process.env;
 const CONNECTIONS = Number(env.BENCH_MCP_CONNECTIONS ?? 64);
@@ -64,25 +65,12 @@ const toolCall = (payment: PaymentPayload, id: number) =>
   });
 
 function serverConfig(dir: string, port: number, deployed: Awaited<ReturnType<typeof deployOnNode>>, nodeUrl: string) {
-  return {
-    server: { host: "127.0.0.1", port, logLevel: "error" },
-    chain: { rpcUrl: nodeUrl, chainId: 31337, token: deployed.tokenAddress, factory: deployed.factoryAddress },
-    facilitator: { mode: "embedded", maxBatchSize: 32, maxWaitMs: 25 },
-    dataDir: join(dir, "data"),
+  const target = { port, nodeUrl, token: deployed.tokenAddress, factory: deployed.factoryAddress, dataDir: join(dir, "data") };
+  return benchServeConfig(MODEL, target, {
+    logLevel: "error",
     database: { sqlitePath: join(dir, "ledger.sqlite") },
     epochs: { enabled: false },
-    datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 20, contributors: 12 } }],
-    models: [
-      {
-        id: MODEL,
-        backend: "infinigram",
-        datanet: "corpus-brown",
-        pricePerRequest: "1000",
-        pricePerMaxToken: "10",
-        owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-      },
-    ],
-  };
+  });
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;

@@ -21,7 +21,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { Interface, Wallet, hexlify, randomBytes } from "ethers";
 import { EpochWorker } from "../../server/epochs/worker-client.ts";
 import { buildTask, type BuildTask } from "../../server/epochs/worker-tasks.ts";
-import { drive, signPayments, type Signed } from "../shared/paid-load.ts";
+import { benchServeConfig, drive, signPayments, type Signed } from "../shared/paid-load.ts";
 import { soakDatabase, type SoakDatabase } from "../shared/soak-database.ts";
 import { deployOnNode, freePort, startHardhatNode, startServer, type HardhatNode } from "../shared/processes.ts";
 
@@ -258,28 +258,9 @@ async function main(): Promise<number> {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const configFile = join(dir, "royalty402.json");
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        server: { host: "127.0.0.1", port, logLevel: "warn" },
-        chain: { rpcUrl: node.url, chainId: 31337, token: deployed.tokenAddress, factory: deployed.factoryAddress },
-        facilitator: { mode: "embedded", maxBatchSize: 32, maxWaitMs: 25 },
-        dataDir: join(dir, "data"),
-        database: db.config,
-        epochs: { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 },
-        datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 20, contributors: 12 } }],
-        models: [
-          {
-            id: MODEL,
-            backend: "infinigram",
-            datanet: "corpus-brown",
-            pricePerRequest: "1000",
-            pricePerMaxToken: "10",
-            owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-          },
-        ],
-      }),
-    );
+    const target = { port, nodeUrl: node.url, token: deployed.tokenAddress, factory: deployed.factoryAddress, dataDir: join(dir, "data") };
+    const epochs = { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 };
+    writeFileSync(configFile, JSON.stringify(benchServeConfig(MODEL, target, { logLevel: "warn", database: db.config, epochs })));
     console.log("starting the model host (royalty402 serve --config)");
     let serverLog = "";
     const keys = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey, ...db.env };

@@ -100,3 +100,42 @@ export function drive(url: string, body: string, payments: Signed[], options: Dr
     void instance;
   });
 }
+
+/** Where a benchmark's `royalty402 serve` runs: a Hardhat node with TestUSDC and the factory deployed. */
+export interface ServeTarget {
+  port: number;
+  nodeUrl: string;
+  token: string;
+  factory: string;
+  dataDir: string;
+}
+
+/**
+ * The `royalty402 serve --config` file of the benchmarks: one ∞-gram model over 20 Brown documents
+ * (12 contributors), priced 1000 + 10 per max token, the embedded facilitator batching ≤ 32 / 25 ms.
+ */
+export function benchServeConfig(
+  model: string,
+  target: ServeTarget,
+  options: { logLevel: string; database: Record<string, unknown>; epochs: Record<string, unknown> },
+) {
+  return {
+    server: { host: "127.0.0.1", port: target.port, logLevel: options.logLevel },
+    chain: { rpcUrl: target.nodeUrl, chainId: 31337, token: target.token, factory: target.factory },
+    facilitator: { mode: "embedded", maxBatchSize: 32, maxWaitMs: 25 },
+    dataDir: target.dataDir,
+    database: options.database,
+    epochs: options.epochs,
+    datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 20, contributors: 12 } }],
+    models: [
+      {
+        id: model,
+        backend: "infinigram",
+        datanet: "corpus-brown",
+        pricePerRequest: "1000",
+        pricePerMaxToken: "10",
+        owner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+      },
+    ],
+  };
+}
