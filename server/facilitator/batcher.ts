@@ -76,8 +76,8 @@ interface Submission {
   items: Tracked[];
   tx?: SentTransaction;
   interpret: (receipt: LightReceipt) => Map<string, SettlementOutcome>;
-  /** Items the contract deferred in this receipt (to be queued again). */
-  deferred?: (receipt: LightReceipt) => Tracked[];
+  /** Items the contract deferred in this receipt (to be queued again); `answered` is interpret's result. */
+  deferred?: (receipt: LightReceipt, answered: Map<string, SettlementOutcome>) => Tracked[];
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -233,12 +233,11 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     // re-execute the whole batch many times (and, with deferral, find the least gas that defers all).
     const needed = batchGasLimit(items.length, itemGas);
     const gasLimit = this.maxBatchGas !== undefined && this.maxBatchGas < needed ? this.maxBatchGas : needed;
-    const deferred = (receipt: LightReceipt) => {
+    const deferred = (receipt: LightReceipt, answered: Map<string, SettlementOutcome>) => {
       const deferredLog = receipt.logs.some(
         (l) => l.address.toLowerCase() === splitter.toLowerCase() && l.topics[0]?.toLowerCase() === PAYMENTS_DEFERRED_TOPIC,
       );
       if (!deferredLog) return [];
-      const answered = interpret(receipt);
       return items.filter((t) => !answered.has(t.key));
     };
     return { to: splitter, data, gasLimit, items, interpret, deferred };
@@ -333,7 +332,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
       return true;
     }
     const results = submission.interpret(receipt);
-    const deferred = new Set(submission.deferred?.(receipt) ?? []);
+    const deferred = new Set(submission.deferred?.(receipt, results) ?? []);
     for (const t of submission.items) {
       if (deferred.has(t)) continue;
       this.finish(

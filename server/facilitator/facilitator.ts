@@ -19,15 +19,13 @@ import { Relayer, type RelayerOptions } from "./relayer.ts";
 import { VouchedPayments, verifyExact, type VerifyContext } from "./verify.ts";
 import { checksumAddress } from "./payload.ts";
 import { linkFrontRun } from "./link.ts";
-import { UptoSplitterFacilitator } from "./upto/facilitator.ts";
+import { EIP2612_GAS_SPONSORING, UptoSplitterFacilitator } from "./upto/facilitator.ts";
 import { nonceKey, parseUptoPayload } from "./upto/payload.ts";
 import { ChannelFacilitator } from "./batch-settlement/facilitator.ts";
 import { relayerChain } from "./batch-settlement/chain.ts";
 import type { ChannelJournal } from "./batch-settlement/journal.ts";
 import type { SweepPolicy } from "./batch-settlement/sweeper.ts";
 
-/** The x402 extension through which an upto payer sends its EIP-2612 approval of Permit2. */
-const EIP2612_GAS_SPONSORING = "eip2612GasSponsoring";
 const isUpto = (requirements: PaymentRequirements) => requirements?.scheme === "upto";
 const isChannel = (requirements: PaymentRequirements) => requirements?.scheme === "batch-settlement";
 
@@ -291,7 +289,8 @@ export class EmbeddedFacilitator implements FacilitatorClient, FacilitatorEvents
   }
 }
 
-function royaltyExtension(paymentPayload: PaymentPayload): RoyaltyExtension {
+/** The payload's royalty402 extension; a missing or malformed id is the zero hash. */
+export function royaltyExtension(paymentPayload: PaymentPayload): RoyaltyExtension {
   const ext = paymentPayload.extensions?.[ROYALTY_EXTENSION] as Partial<RoyaltyExtension> | undefined;
   return {
     outputId: typeof ext?.outputId === "string" && BYTES32.test(ext.outputId) ? ext.outputId : ZeroHash,

@@ -22,7 +22,7 @@ const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 const HEX = /^0x(?:[0-9a-fA-F]{2})+$/;
 const MAX_UINT256 = (1n << 256n) - 1n;
 /** ECDSA is 65 bytes; ERC-1271 wallets may use more, but not without bound. */
-const MAX_SIGNATURE_BYTES = 4096;
+export const MAX_SIGNATURE_BYTES = 4096;
 
 function uint(value: unknown): bigint | null {
   if (typeof value !== "string" || !UINT.test(value)) return null;

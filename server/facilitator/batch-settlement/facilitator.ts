@@ -5,8 +5,9 @@
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { BatchSettlementReason as R, parseChannelPayload, type ChannelPayload } from "@royalty402/fastify-x402";
-import { decodeFunctionResult, encodeAbiParameters, encodeFunctionData, zeroHash, type Hex } from "viem";
+import { decodeFunctionResult, encodeAbiParameters, encodeFunctionData, type Hex } from "viem";
 import { BATCH_SETTLEMENT_ADDRESS, ERC3009_DEPOSIT_COLLECTOR_ADDRESS } from "../../chain/x402/addresses.ts";
+import { royaltyExtension } from "../facilitator.ts";
 import { escrowAbi } from "./abi.ts";
 import { ChannelBook, type ChainChannel, type ChannelRecord, type PaidOutput } from "./book.ts";
 import { replayJournal, type ChannelJournal } from "./journal.ts";
@@ -14,7 +15,6 @@ import { ChannelSweeper, type SweepPolicy } from "./sweeper.ts";
 import type { ChannelChain } from "./chain.ts";
 import { checkChannel, checkCumulative, checkVoucherSignature, type Refused } from "./verify.ts";
 
-const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 /** Refusals that a stale mirror of the escrow's balance could cause. */
 const STALE_MIRROR = new Set<string>([R.cumulativeExceedsBalance, R.channelNotFound]);
 
@@ -238,7 +238,6 @@ function channelState(record: ChannelRecord) {
 
 /** The output this voucher paid for, from the payload's royalty402 extension (the server adds it before settling). */
 function paidOutput(payload: PaymentPayload, amount: bigint): PaidOutput {
-  const ext = payload.extensions?.royalty402 as { outputId?: unknown; attributionRoot?: unknown } | undefined;
-  const bytes32 = (value: unknown) => (typeof value === "string" && BYTES32.test(value) ? (value as Hex) : zeroHash);
-  return { outputId: bytes32(ext?.outputId), amount, attributionRoot: bytes32(ext?.attributionRoot) };
+  const { outputId, attributionRoot } = royaltyExtension(payload);
+  return { outputId: outputId as Hex, amount, attributionRoot: attributionRoot as Hex };
 }

@@ -9,8 +9,8 @@
 import type { PaymentPayload, PaymentRequirements, SchemeNetworkFacilitator, SettleResponse, VerifyResponse } from "@x402/core/types";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
 import type { Provider } from "ethers";
-import { encodeFunctionData, getAddress, isAddress, parseErc6492Signature, parseSignature, zeroHash, type Address, type Hex } from "viem";
-import { ROYALTY_EXTENSION, type RoyaltyExtension } from "../facilitator.ts";
+import { encodeFunctionData, getAddress, isAddress, parseErc6492Signature, parseSignature, type Address, type Hex } from "viem";
+import { royaltyExtension } from "../facilitator.ts";
 import { settlementKey, type FinalSettlement } from "../outcome.ts";
 import { ChainUnavailableError, isTransportError } from "../reasons.ts";
 import { TransactionRevertedError, type BeforeBroadcast, type Relayer } from "../relayer.ts";
@@ -42,9 +42,8 @@ export interface UptoSettleOptions {
   beforeBroadcast?: BeforeBroadcast;
 }
 
-const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 /** The x402 extension key under which the payer sends an EIP-2612 approval of Permit2. */
-const EIP2612_GAS_SPONSORING = "eip2612GasSponsoring";
+export const EIP2612_GAS_SPONSORING = "eip2612GasSponsoring";
 const UINT = /^[0-9]{1,78}$/;
 
 /** `extra` of an upto offer paid to `splitter`: the splitter is the facilitator the payer signs for. */
@@ -169,7 +168,7 @@ export class UptoSplitterFacilitator implements SchemeNetworkFacilitator {
     const { authorization: a } = parsed;
     const signature = onChainSignature(parsed.signature);
     const item = {
-      ...royaltyOf(payload),
+      ...(royaltyExtension(payload) as { outputId: Hex; attributionRoot: Hex }),
       from: a.from,
       maxAmount: a.maxAmount,
       amount,
@@ -299,10 +298,4 @@ function eip2612PermitOf(payload: PaymentPayload): { value: bigint; deadline: bi
   if (!UINT.test(info.amount) || !UINT.test(info.deadline) || !/^0x[0-9a-fA-F]{130}$/.test(info.signature)) return null;
   const { r, s, v, yParity } = parseSignature(info.signature as Hex);
   return { value: BigInt(info.amount), deadline: BigInt(info.deadline), r, s, v: Number(v ?? 27n + BigInt(yParity)) };
-}
-
-function royaltyOf(payload: PaymentPayload): { outputId: Hex; attributionRoot: Hex } {
-  const ext = payload.extensions?.[ROYALTY_EXTENSION] as Partial<RoyaltyExtension> | undefined;
-  const bytes32 = (v: unknown) => (typeof v === "string" && BYTES32.test(v) ? (v as Hex) : zeroHash);
-  return { outputId: bytes32(ext?.outputId), attributionRoot: bytes32(ext?.attributionRoot) };
 }

@@ -2,6 +2,7 @@
 // typed values; every field is checked for shape, so later steps never throw on bad input.
 import type { PaymentPayload } from "@x402/core/types";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
+import { MAX_SIGNATURE_BYTES } from "../payload.ts";
 
 interface UptoAuthorization {
   from: Address;
@@ -23,7 +24,6 @@ export interface UptoPayload {
 const UINT = /^(?:[0-9]{1,78}|0x[0-9a-fA-F]{1,64})$/;
 const HEX = /^0x(?:[0-9a-fA-F]{2})+$/;
 const MAX_UINT256 = (1n << 256n) - 1n;
-const MAX_SIGNATURE_BYTES = 4096;
 
 function uint(value: unknown): bigint | null {
   if (typeof value !== "string" || !UINT.test(value)) return null;
