@@ -170,7 +170,7 @@ export class ChannelFacilitator implements FacilitatorClient {
     });
     Object.assign(record, next);
     record.unclaimed.push(output);
-    this.sweeper.noteVoucher();
+    this.sweeper.noteVoucher(output.amount);
   }
 
   private depositData(p: ChannelPayload): Hex {

@@ -55,6 +55,8 @@ export class ChannelSweeper {
   private running: Promise<SweepResult | null> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private oldestUnclaimedAt: number | null = null;
+  /** Vouchers not yet claimed and what they charged, kept as they arrive (a voucher never scans every channel). */
+  private unclaimed = { count: 0, amount: 0n };
   /** Look for an existing link before sending one (set after a restart with unlinked outputs). */
   private recovering = false;
   /** Failures of automatic sweeps (they are retried on the next trigger). */
@@ -77,6 +79,7 @@ export class ChannelSweeper {
     // A crash may have left claimed outputs unlinked: their link may be on-chain already.
     this.recovering = this.book.unlinked().length > 0;
     if (this.book.claimable().length > 0 || this.recovering) this.oldestUnclaimedAt = Date.now();
+    this.unclaimed = this.book.unclaimedTotals();
     this.timer = setInterval(() => this.maybeSweep(), Math.max(250, Math.min(this.policy.maxAgeMs, 5_000)));
     this.timer.unref();
   }
@@ -86,11 +89,11 @@ export class ChannelSweeper {
     this.timer = null;
   }
 
-  /** Called after each accepted voucher. */
-  noteVoucher(): void {
+  /** Called after each accepted voucher, with what it charged. */
+  noteVoucher(charged: bigint): void {
     this.oldestUnclaimedAt ??= Date.now();
-    const { count, amount } = this.book.unclaimedTotals();
-    if (count >= this.policy.maxCount || amount >= this.policy.maxAmount) this.trigger();
+    this.unclaimed = { count: this.unclaimed.count + 1, amount: this.unclaimed.amount + charged };
+    if (this.unclaimed.count >= this.policy.maxCount || this.unclaimed.amount >= this.policy.maxAmount) this.trigger();
   }
 
   private maybeSweep(): void {
@@ -132,6 +135,7 @@ export class ChannelSweeper {
       });
     }
     if (this.book.claimable().length > 0) this.oldestUnclaimedAt = Date.now();
+    this.unclaimed = this.book.unclaimedTotals(); // what this sweep left (busy channels, vouchers meanwhile)
     const links = await this.link();
     if (rows.length === 0 && links.length === 0) return refused.length > 0 ? { ...EMPTY, refused } : null;
     const outputs = rows.reduce((n, row) => n + row.outputs.length, 0);
