@@ -115,11 +115,14 @@ export function attributeRetrieval(
   const taken = new Uint8Array(tokens.length);
   for (const s of base.spans) for (const g of s.segments) taken.fill(1, g.start, g.end);
   for (const [a, b] of base.masked) taken.fill(1, a, b);
-  const tokensOfWord = words.map((w) => {
+  // The tokens overlapping each word: words and token boundaries both run forward, so one sweep.
+  const tokensOfWord: number[][] = [];
+  for (let w = 0, first = 0; w < words.length; w++) {
+    while (first < tokens.length && charAt[first + 1] <= words[w].start) first++;
     const out: number[] = [];
-    for (let t = 0; t < tokens.length; t++) if (charAt[t] < w.end && charAt[t + 1] > w.start) out.push(t);
-    return out;
-  });
+    for (let t = first; t < tokens.length && charAt[t] < words[w].end; t++) out.push(t);
+    tokensOfWord.push(out);
+  }
   const free = (w: number) => tokensOfWord[w].every((t) => !taken[t]);
   const params = { topK, minSupportWords, maxGapWords: Number(base.params.maxGapWords) };
   const support = supportOf(
