@@ -250,6 +250,23 @@ export function attributeNearVerbatim(
   prompt?: string | null,
   options: Partial<NearVerbatimParams> = {},
 ): AttributionRecord {
+  return nearVerbatimWithView(index, output, prompt, options).record;
+}
+
+/** The output as the algorithm read it: tokens, their character offsets and the match words. */
+export interface OutputView {
+  tokens: Uint32Array;
+  charAt: Uint32Array;
+  words: MatchWord[];
+}
+
+/** attributeNearVerbatim, also handing back the output's view (retrieval.ts builds on both). */
+export function nearVerbatimWithView(
+  index: SuffixIndex,
+  output: string,
+  prompt?: string | null,
+  options: Partial<NearVerbatimParams> = {},
+): { record: AttributionRecord; view: OutputView } {
   if (!isWellFormedText(output)) throw new AttributionError("invalid_record", "output must be a well-formed string");
   if (prompt != null && !isWellFormedText(prompt)) throw new AttributionError("invalid_record", "prompt must be a well-formed string");
   const p = checkParams(options);
@@ -285,7 +302,8 @@ export function attributeNearVerbatim(
       : -1;
   };
   const tokenMasked = Uint8Array.from(wordOf, (w) => (w >= 0 && masked[w] ? 1 : 0));
-  return buildRecord(index, output, prompt, p, tokens, { owner, ownerPos, chainOf, creditedWord }, tokenMasked);
+  const record = buildRecord(index, output, prompt, p, tokens, { owner, ownerPos, chainOf, creditedWord }, tokenMasked);
+  return { record, view: { tokens, charAt, words } };
 }
 
 interface WordCredit {

@@ -18,10 +18,9 @@ import { sharesInPpm } from "./apportion.ts";
 import { AttributionError } from "./errors.ts";
 import { everydayWords } from "./everyday-words.ts";
 import { matchWords } from "./match-words.ts";
-import { attributeNearVerbatim, type NearVerbatimParams } from "./near-verbatim.ts";
+import { nearVerbatimWithView, type NearVerbatimParams } from "./near-verbatim.ts";
 import type { AttributionRecord, AttributionSegment, AttributionSpan, ContributorShare } from "./record.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
-import { normalizeText, tokenCharOffsets, tokenize } from "./tokenizer.ts";
 import { passageIndex, SEARCH_PARAMS, type SearchHit } from "../datanets/search.ts";
 
 export const RETRIEVAL_ALGORITHM = "royalty402/retrieval-grounded/v1";
@@ -105,21 +104,22 @@ export function attributeRetrieval(
   for (const [name, v] of Object.entries({ topK, minSupportWords })) {
     if (!Number.isSafeInteger(v) || v < 1 || v > 64) throw new AttributionError("invalid_record", `${name} must be an integer in [1, 64]`);
   }
-  const base = attributeNearVerbatim(index, output, prompt, nearOptions);
+  // The output as near-verbatim matching read it (tokens, offsets, words): not tokenized again.
+  const { record: base, view } = nearVerbatimWithView(index, output, prompt, nearOptions);
+  const { tokens, charAt, words } = view;
   const hits = prompt == null ? [] : retrievePassages(index, prompt, topK);
-  const text = normalizeText(output);
-  const tokens = tokenize(text);
-  const charAt = tokenCharOffsets(tokens);
-  const words = matchWords(text);
   // Tokens already credited or masked by near-verbatim matching keep that.
   const taken = new Uint8Array(tokens.length);
   for (const s of base.spans) for (const g of s.segments) taken.fill(1, g.start, g.end);
   for (const [a, b] of base.masked) taken.fill(1, a, b);
-  const tokensOfWord = words.map((w) => {
+  // The tokens overlapping each word: words and token boundaries both run forward, so one sweep.
+  const tokensOfWord: number[][] = [];
+  for (let w = 0, first = 0; w < words.length; w++) {
+    while (first < tokens.length && charAt[first + 1] <= words[w].start) first++;
     const out: number[] = [];
-    for (let t = 0; t < tokens.length; t++) if (charAt[t] < w.end && charAt[t + 1] > w.start) out.push(t);
-    return out;
-  });
+    for (let t = first; t < tokens.length && charAt[t] < words[w].end; t++) out.push(t);
+    tokensOfWord.push(out);
+  }
   const free = (w: number) => tokensOfWord[w].every((t) => !taken[t]);
   const params = { topK, minSupportWords, maxGapWords: Number(base.params.maxGapWords) };
   const support = supportOf(

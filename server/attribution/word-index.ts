@@ -38,19 +38,6 @@ export class WordIndex {
     return Uint32Array.from(keys, (k) => this.vocabulary.get(k) ?? UNKNOWN_WORD);
   }
 
-  /** Index (registration order) of the contribution holding word position `pos`. */
-  contributionAt(pos: number): number {
-    const off = this.offsets;
-    let lo = 0;
-    let hi = off.length - 2;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (off[mid] <= pos) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
   /** Suffix-array range of the suffixes starting with P[ps, pe), left in foundLo/foundHi; false if none. */
   findRange(P: Uint32Array, ps: number, pe: number): boolean {
     const first = P[ps];

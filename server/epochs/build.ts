@@ -24,7 +24,6 @@ import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { ZeroHash } from "ethers";
 import { normalizeAddress } from "../attribution/address.ts";
 import { apportion } from "../attribution/apportion.ts";
-import { canonicalHash } from "../attribution/canonical.ts";
 import { AttributionError } from "../attribution/errors.ts";
 import { hashRecord, validateRecord, type AttributionRecord } from "../attribution/record.ts";
 import { BPS, fixedCuts } from "../util/cuts.ts";
@@ -247,11 +246,6 @@ export function buildEpoch(input: EpochInput): EpochDocument {
     doc.texts = texts;
   }
   return doc;
-}
-
-/** keccak256 of the document's canonical JSON (a content address for the published file). */
-function _epochDocumentHash(doc: EpochDocument): string {
-  return canonicalHash(doc);
 }
 
 /** The state the next epoch starts from. */
