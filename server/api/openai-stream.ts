@@ -16,6 +16,8 @@ import { summary } from "./attribution-summary.ts";
 export interface StreamJob {
   model: ServedModel;
   request: CompletionRequest;
+  /** The prompt's token count, as the route priced it. */
+  promptTokens: number;
   kind: "chat" | "text";
   includeUsage: boolean;
   baseUrl: string;
@@ -111,7 +113,7 @@ async function finish(
 }
 
 function countTokens(job: StreamJob, text: string) {
-  return { promptTokens: tokenize(job.request.prompt).length, completionTokens: tokenize(text).length };
+  return { promptTokens: job.promptTokens, completionTokens: tokenize(text).length };
 }
 
 /** One choice of a stream event: a chat delta (the first names the role) or a text piece; with `finish`, the last. */

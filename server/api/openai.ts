@@ -184,7 +184,8 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   const payment = request.x402!;
   const { model } = p;
   if (p.stream && payment.requirements.scheme === "upto") {
-    const job = { model, request: p.request, kind, includeUsage: p.includeUsage, baseUrl: ctx.baseUrl(request) };
+    const { promptTokens, includeUsage } = p;
+    const job = { model, request: p.request, promptTokens, kind, includeUsage, baseUrl: ctx.baseUrl(request) };
     return streamMetered(ctx, request, reply, job);
   }
   const controller = new AbortController();
