@@ -6,7 +6,7 @@ import { attribute, detokenize, hashRecord, serializeRecord, tokenize, type Attr
 import type { Metrics } from "./api/metrics.ts";
 import type { DatanetService } from "./datanets/index.ts";
 import type { TextStore } from "./epochs/index.ts";
-import type { Ledger, PaymentKey } from "./ledger/index.ts";
+import type { Ledger, OutputText, PaymentKey } from "./ledger/index.ts";
 import type { CompletionRequest, CompletionResult, ServedModel } from "./models/index.ts";
 
 export interface InferenceServices {
@@ -69,16 +69,17 @@ export async function recordOutput(services: InferenceServices, job: PaidInferen
   stopAttribution();
 
   const outputId = job.payment.outputId.toLowerCase();
-  const output = {
-    outputId,
-    modelId: model.id,
-    paymentKey: job.payment.key,
-    record: serializeRecord(record),
-    recordHash,
-    epoch: null,
-    createdAt: Date.now(),
-  };
-  await services.ledger.putOutput(output);
-  await services.texts?.save(outputId, { output: result.text, prompt: request.prompt });
+  const stored = { outputId, modelId: model.id, paymentKey: job.payment.key, record, recordHash };
+  await storeOutput(services, stored, { output: result.text, prompt: request.prompt });
   return { outputId, result, record, recordHash };
+}
+
+/** Stores a paid output with its record (and its text, when epochs publish texts), before its payment settles. */
+export async function storeOutput(
+  services: Pick<InferenceServices, "ledger" | "texts">,
+  output: { outputId: string; modelId: string; paymentKey: PaymentKey; record: AttributionRecord; recordHash: string },
+  text: OutputText,
+): Promise<void> {
+  await services.ledger.putOutput({ ...output, record: serializeRecord(output.record), epoch: null, createdAt: Date.now() });
+  await services.texts?.save(output.outputId, text);
 }

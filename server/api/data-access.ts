@@ -9,9 +9,10 @@
 // before payment, so a query that matches nothing costs nothing (404) -> payment (402) -> store -> answer.
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { PaymentScheme, RouteDiscovery } from "@royalty402/fastify-x402";
-import { hashRecord, serializeRecord, type SuffixIndex } from "../attribution/index.ts";
+import { hashRecord, type SuffixIndex } from "../attribution/index.ts";
 import type { DatanetAccessConfig } from "../config/index.ts";
 import { MAX_QUERY_CHARS, catalog, checkQuery, documentAccess, findDocument, searchAccess, type AccessResult } from "../datanets/access.ts";
+import { storeOutput } from "../inference.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { attributionPath } from "../util/urls.ts";
 import type { AppContext } from "./context.ts";
@@ -84,16 +85,7 @@ async function serve(ctx: AppContext, request: FastifyRequest) {
   const { record, output, prompt, body } = p.access;
   const outputId = payment.outputId.toLowerCase();
   const recordHash = hashRecord(record);
-  await ctx.ledger.putOutput({
-    outputId,
-    modelId: p.payee.id,
-    paymentKey: payment.key,
-    record: serializeRecord(record),
-    recordHash,
-    epoch: null,
-    createdAt: Date.now(),
-  });
-  await ctx.texts?.save(outputId, { output, prompt });
+  await storeOutput(ctx, { outputId, modelId: p.payee.id, paymentKey: payment.key, record, recordHash }, { output, prompt });
   const recordUrl = `${ctx.baseUrl(request)}${attributionPath(outputId)}`;
   payment.setOutput({ outputId, attributionRoot: recordHash, attributionUrl: recordUrl });
   return { datanet: p.datanet, ...body, attribution: summary(record, outputId, recordHash, recordUrl) };

@@ -16,6 +16,8 @@ import { summary } from "./attribution-summary.ts";
 export interface StreamJob {
   model: ServedModel;
   request: CompletionRequest;
+  /** The prompt's token count, as the route priced it. */
+  promptTokens: number;
   kind: "chat" | "text";
   includeUsage: boolean;
   baseUrl: string;
@@ -41,10 +43,7 @@ export async function streamMetered(services: InferenceServices, request: Fastif
   const send = (event: object | string) => {
     if (!raw.destroyed && !raw.writableEnded) raw.write(`data: ${typeof event === "string" ? event : JSON.stringify(event)}\n\n`);
   };
-  const choice = (content: string | null, finish: string | null, first = false) =>
-    job.kind === "chat"
-      ? { index: 0, delta: finish ? {} : first ? { role: "assistant", content: "" } : { content }, logprobs: null, finish_reason: finish }
-      : { index: 0, text: content ?? "", logprobs: null, finish_reason: finish };
+  const choice = (content: string | null, finish: string | null, first = false) => streamChoice(job.kind, content, finish, first);
 
   let deferred: DeferredSettlement | null = null;
   const start = () => {
@@ -114,7 +113,14 @@ async function finish(
 }
 
 function countTokens(job: StreamJob, text: string) {
-  return { promptTokens: tokenize(job.request.prompt).length, completionTokens: tokenize(text).length };
+  return { promptTokens: job.promptTokens, completionTokens: tokenize(text).length };
+}
+
+/** One choice of a stream event: a chat delta (the first names the role) or a text piece; with `finish`, the last. */
+export function streamChoice(kind: "chat" | "text", content: string | null, finish: string | null, first = false) {
+  return kind === "chat"
+    ? { index: 0, delta: finish ? {} : first ? { role: "assistant", content: "" } : { content }, logprobs: null, finish_reason: finish }
+    : { index: 0, text: content ?? "", logprobs: null, finish_reason: finish };
 }
 
 export function usageOf(result: CompletionResult) {

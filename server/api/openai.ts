@@ -15,7 +15,7 @@ import { runPaidInference } from "../inference.ts";
 import type { ChatMessage, CompletionRequest, ServedModel } from "../models/index.ts";
 import { maximumPrice, priceListing } from "../models/pricing.ts";
 import { summary } from "./attribution-summary.ts";
-import { metered, streamMetered, usageOf } from "./openai-stream.ts";
+import { metered, streamChoice, streamMetered, usageOf } from "./openai-stream.ts";
 import type { AppContext } from "./context.ts";
 import { completionDiscovery } from "./discovery.ts";
 import { ApiError } from "./errors.ts";
@@ -184,7 +184,8 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   const payment = request.x402!;
   const { model } = p;
   if (p.stream && payment.requirements.scheme === "upto") {
-    const job = { model, request: p.request, kind, includeUsage: p.includeUsage, baseUrl: ctx.baseUrl(request) };
+    const { promptTokens, includeUsage } = p;
+    const job = { model, request: p.request, promptTokens, kind, includeUsage, baseUrl: ctx.baseUrl(request) };
     return streamMetered(ctx, request, reply, job);
   }
   const controller = new AbortController();
@@ -216,10 +217,7 @@ async function serve(ctx: AppContext, request: FastifyRequest, reply: FastifyRep
   }
 
   const object = kind === "chat" ? "chat.completion.chunk" : "text_completion";
-  const delta = (content: string | null, finish: string | null, first = false) =>
-    kind === "chat"
-      ? { index: 0, delta: finish ? {} : first ? { role: "assistant", content: "" } : { content }, logprobs: null, finish_reason: finish }
-      : { index: 0, text: content ?? "", logprobs: null, finish_reason: finish };
+  const delta = (content: string | null, finish: string | null, first = false) => streamChoice(kind, content, finish, first);
   const events: object[] = [];
   if (kind === "chat") events.push({ ...base, object, choices: [delta(null, null, true)] });
   for (const piece of splitForStream(result.text)) events.push({ ...base, object, choices: [delta(piece, null)] });

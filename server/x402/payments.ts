@@ -17,6 +17,7 @@ import type { Provider } from "ethers";
 import { hashPaymentKey } from "../facilitator/abi.ts";
 import { facilitatorEvents, isTransportError, type FacilitatorEvents } from "../facilitator/index.ts";
 import type { Ledger } from "../ledger/index.ts";
+import { attributionPath } from "../util/urls.ts";
 import { PaymentReconciler, type ReconcileOptions } from "./reconciler.ts";
 import { royaltyHooks } from "./royalty.ts";
 import { ledgerPaymentStore } from "./store.ts";
@@ -68,7 +69,7 @@ async function payments(app: FastifyInstance, options: PaymentsOptions): Promise
   const events = facilitatorEvents(facilitator);
   const base = (request: FastifyRequest) => options.publicUrl ?? `${request.protocol}://${request.host}`;
   const attributionUrl = (request: FastifyRequest, outputId: string) =>
-    options.attributionUrl?.(outputId) ?? `${base(request)}/attributions/${outputId}`;
+    options.attributionUrl?.(outputId) ?? `${base(request)}${attributionPath(outputId)}`;
   const settlingHere = new Set<string>();
   const hooks: X402Hooks = {
     ...royaltyHooks(attributionUrl),

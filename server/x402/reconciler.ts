@@ -18,7 +18,7 @@
 // only chain facts move them, so checking a live row early is harmless); every write is a compare-and-set, so it races
 // safely with live requests and with other instances sharing the ledger.
 import type { Provider } from "ethers";
-import { ZeroAddress, ZeroHash, keccak256, toUtf8Bytes, zeroPadValue } from "ethers";
+import { ZeroAddress, ZeroHash, zeroPadValue } from "ethers";
 import type { FastifyBaseLogger } from "fastify";
 import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
 import { ChainReader, getLightReceipt, onChain, rawSend, type LightReceipt } from "../facilitator/chain.ts";
@@ -27,6 +27,7 @@ import { describeRevert, reasonFromRevert } from "../facilitator/outcome.ts";
 import { parseExactEvmPayload } from "../facilitator/payload.ts";
 import { Reason } from "../facilitator/reasons.ts";
 import type { Ledger, PaymentRecord, PaymentStatus } from "../ledger/types.ts";
+import { onChainOutputId } from "./royalty.ts";
 
 export interface ReconcileOptions {
   /** Chain access; default: the embedded facilitator's provider. Without one, no reconciliation. */
@@ -269,11 +270,6 @@ export class PaymentReconciler {
     }
     return null;
   }
-}
-
-// As the settlement payload names it (royalty.ts): bytes32 as is, any other id hashed.
-function onChainOutputId(outputId: string): string {
-  return /^0x[0-9a-fA-F]{64}$/.test(outputId) ? outputId : keccak256(toUtf8Bytes(outputId));
 }
 
 function isChannelPayment(row: PaymentRecord): boolean {

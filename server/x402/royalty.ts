@@ -18,7 +18,7 @@ declare module "@royalty402/fastify-x402" {
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 /** A bytes32 output id goes on-chain as is; any other id is hashed into one. */
-function onChainOutputId(outputId: string): string {
+export function onChainOutputId(outputId: string): string {
   return BYTES32.test(outputId) ? outputId : keccak256(Buffer.from(outputId, "utf8"));
 }
 

@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
 import { decodePaymentResponseHeader, decodePaymentSignatureHeader, encodePaymentResponseHeader } from "@x402/core/http";
 import { Reason } from "./reasons.ts";
-import { PAYMENT_RESPONSE_HEADER, type DecodeResult } from "./wire.ts";
+import { PAYMENT_RESPONSE_HEADER, type DecodeResult, isObject, refuse } from "./wire.ts";
 
 export const X_PAYMENT_HEADER = "x-payment"; // node lower-cases request headers
 export const X_PAYMENT_RESPONSE_HEADER = "X-PAYMENT-RESPONSE";
@@ -64,9 +64,6 @@ export function v1Accepts(
       extra: { name: offer.extra?.name, version: offer.extra?.version },
     }));
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
-const refuse = (status: 400 | 402 | 431, reason: string, message: string): DecodeResult => ({ ok: false, status, reason, message });
 
 /** The v1 payment of an `X-PAYMENT` header as the v2 payment it stands for (accepted: the route's exact offer). */
 export function decodeV1Payment(

@@ -14,7 +14,8 @@ export const DEFAULT_MAX_PAYMENT_HEADER_BYTES = 8 * 1024;
 
 export type DecodeResult = { ok: true; payload: PaymentPayload } | { ok: false; status: 400 | 402 | 431; reason: string; message: string };
 
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === "object" && !Array.isArray(value);
 
 /** The payment a request carries; null without a PAYMENT-SIGNATURE header. */
 export function decodePaymentHeader(
@@ -38,7 +39,7 @@ export function decodePaymentHeader(
   return { ok: true, payload: payload as unknown as PaymentPayload };
 }
 
-function refuse(status: 400 | 402 | 431, reason: string, message: string): DecodeResult {
+export function refuse(status: 400 | 402 | 431, reason: string, message: string): DecodeResult {
   return { ok: false, status, reason, message };
 }
 
