@@ -3,8 +3,8 @@
 import autocannon from "autocannon";
 import { encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
-import { SigningKey, TypedDataEncoder, type Wallet, ethers as E } from "ethers";
-import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
+import { SigningKey, TypedDataEncoder, type Provider, type Wallet, ethers as E } from "ethers";
+import { PAYMENT_SETTLED_TOPIC, TRANSFER_WITH_AUTHORIZATION_TYPES, splitterInterface } from "../../server/facilitator/abi.ts";
 
 export interface Signed {
   header: string;
@@ -138,4 +138,16 @@ export function benchServeConfig(
       },
     ],
   };
+}
+
+/** How often each payment (`payer:nonce`, lower-case) was settled on-chain into `payTo` after `fromBlock`. */
+export async function settledOnChain(provider: Provider, payTo: string, fromBlock: number): Promise<Map<string, number>> {
+  const logs = await provider.getLogs({ address: payTo, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: fromBlock + 1, toBlock: "latest" });
+  const onChain = new Map<string, number>();
+  for (const log of logs) {
+    const e = splitterInterface.parseLog(log)!;
+    const key = `${(e.args.payer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`;
+    onChain.set(key, (onChain.get(key) ?? 0) + 1);
+  }
+  return onChain;
 }
