@@ -2,7 +2,7 @@
 // autocannon with one payment per request, recording which payment got which answer and when.
 import autocannon from "autocannon";
 import { encodePaymentSignatureHeader } from "@x402/core/http";
-import type { PaymentRequirements } from "@x402/core/types";
+import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { SigningKey, TypedDataEncoder, type Provider, type Wallet, ethers as E } from "ethers";
 import { PAYMENT_SETTLED_TOPIC, TRANSFER_WITH_AUTHORIZATION_TYPES, splitterInterface } from "../../server/facilitator/abi.ts";
 
@@ -12,12 +12,12 @@ export interface Signed {
   nonce: string;
 }
 
-/** Pre-signs `count` payments for `req`, round-robin over the payers (outside the measured window). */
-export function signPayments(payers: Wallet[], req: PaymentRequirements, count: number): Signed[] {
+/** Pre-signs `count` payment payloads for `req`, round-robin over the payers (outside the measured window). */
+export function signPayloads(payers: Wallet[], req: PaymentRequirements, count: number): PaymentPayload[] {
   const domain = { name: req.extra.name as string, version: req.extra.version as string, chainId: 31337n, verifyingContract: req.asset };
   const keys = payers.map((p) => new SigningKey(p.privateKey));
   const validBefore = BigInt(Math.floor(Date.now() / 1000) + 3600);
-  const out: Signed[] = [];
+  const out: PaymentPayload[] = [];
   for (let i = 0; i < count; i++) {
     const payer = payers[i % payers.length];
     const authorization = {
@@ -31,14 +31,21 @@ export function signPayments(payers: Wallet[], req: PaymentRequirements, count: 
     const signature = keys[i % keys.length].sign(
       TypedDataEncoder.hash(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization),
     ).serialized;
-    const header = encodePaymentSignatureHeader({
+    out.push({
       x402Version: 2,
       accepted: req,
       payload: { signature, authorization: { ...authorization, value: req.amount, validAfter: "0", validBefore: validBefore.toString() } },
     });
-    out.push({ header, payer: payer.address.toLowerCase(), nonce: authorization.nonce.toLowerCase() });
   }
   return out;
+}
+
+/** Pre-signs `count` payments for `req` as payment-signature headers, with who pays and the nonce. */
+export function signPayments(payers: Wallet[], req: PaymentRequirements, count: number): Signed[] {
+  return signPayloads(payers, req, count).map((payment) => {
+    const { from, nonce } = payment.payload.authorization as { from: string; nonce: string };
+    return { header: encodePaymentSignatureHeader(payment), payer: from.toLowerCase(), nonce: nonce.toLowerCase() };
+  });
 }
 
 export interface Run {
