@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
-import { Interface, Wallet } from "ethers";
+import { Wallet } from "ethers";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { benchServeConfig, drive, signPayments } from "../shared/paid-load.ts";
+import { benchServeConfig, drive, settledOnChain, signPayments } from "../shared/paid-load.ts";
 import { deployOnNode, freePort, startHardhatNode, startServer } from "../shared/processes.ts";
 import { recordResults } from "../shared/results.ts";
 
@@ -25,9 +25,6 @@ const PAYERS = 64;
 const MODEL = "brown-ngram";
 const BODY = JSON.stringify({ model: MODEL, prompt: "The jury said", max_tokens: 8 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const settledEvent = new Interface([
-  "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
-]);
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "r402-bench-rel-"));
@@ -91,18 +88,7 @@ async function main() {
     server = null;
 
     // ---- every answer against the chain and the ledger ----
-    const logs = await node.provider.getLogs({
-      address: req.payTo,
-      topics: [settledEvent.getEvent("PaymentSettled")!.topicHash],
-      fromBlock: fromBlock + 1,
-      toBlock: "latest",
-    });
-    const onChain = new Map<string, number>();
-    for (const log of logs) {
-      const e = settledEvent.parseLog(log)!;
-      const key = `${(e.args.payer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`;
-      onChain.set(key, (onChain.get(key) ?? 0) + 1);
-    }
+    const onChain = await settledOnChain(node.provider, req.payTo, fromBlock);
     const ledger = new SqliteLedger({ path: dbPath });
     await ledger.migrate();
     const asset = req.asset.toLowerCase();

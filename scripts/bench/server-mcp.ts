@@ -9,11 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
-import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
-import { Wallet, ethers as E } from "ethers";
-import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
+import type { PaymentPayload } from "@x402/core/types";
+import { Wallet } from "ethers";
 import { deployOnNode, freePort, startHardhatNode, startServer } from "../shared/processes.ts";
-import { benchServeConfig } from "../shared/paid-load.ts";
+import { benchServeConfig, signPayloads } from "../shared/paid-load.ts";
 
 const env = process.env;
 const CONNECTIONS = Number(env.BENCH_MCP_CONNECTIONS ?? 64);
@@ -34,27 +33,6 @@ interface LoadResult {
   bodyMatches?: number;
 }
 type Drive = (job: { url: string; connections: number; amount: number; [field: string]: unknown }) => Promise<LoadResult>;
-
-async function signPayloads(payers: Wallet[], accepted: PaymentRequirements, count: number): Promise<PaymentPayload[]> {
-  const domain = { name: "USD Coin", version: "2", chainId: 31337n, verifyingContract: accepted.asset };
-  const validBefore = BigInt(Math.floor(Date.now() / 1000) + 3600);
-  const out: PaymentPayload[] = [];
-  for (let i = 0; i < count; i++) {
-    const payer = payers[i % payers.length];
-    const auth = {
-      from: payer.address,
-      to: accepted.payTo,
-      value: BigInt(accepted.amount),
-      validAfter: 0n,
-      validBefore,
-      nonce: E.hexlify(E.randomBytes(32)),
-    };
-    const signature = await payer.signTypedData(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, auth);
-    const authorization = { ...auth, value: auth.value.toString(), validAfter: "0", validBefore: validBefore.toString() };
-    out.push({ x402Version: 2, accepted, payload: { signature, authorization } });
-  }
-  return out;
-}
 
 const toolCall = (payment: PaymentPayload, id: number) =>
   JSON.stringify({
@@ -118,8 +96,8 @@ export async function mcpRow(drive: Drive) {
     const jobs: Record<"http" | "mcp", Array<Parameters<Drive>[0]>> = { http: [], mcp: [] };
     for (let i = 0; i <= ROUNDS; i++) {
       const amount = i === 0 ? WARMUP : REQUESTS;
-      const http = await signPayloads(payers, accepted, amount + spare);
-      const mcp = await signPayloads(payers, accepted, amount + spare);
+      const http = signPayloads(payers, accepted, amount + spare);
+      const mcp = signPayloads(payers, accepted, amount + spare);
       jobs.http.push({
         ...post,
         url: `${base}/v1/completions`,

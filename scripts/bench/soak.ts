@@ -18,10 +18,10 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
-import { Interface, Wallet, hexlify, randomBytes } from "ethers";
+import { Wallet, hexlify, randomBytes } from "ethers";
 import { EpochWorker } from "../../server/epochs/worker-client.ts";
 import { buildTask, type BuildTask } from "../../server/epochs/worker-tasks.ts";
-import { benchServeConfig, drive, signPayments, type Signed } from "../shared/paid-load.ts";
+import { benchServeConfig, drive, settledOnChain, signPayments, type Signed } from "../shared/paid-load.ts";
 import { soakDatabase, type SoakDatabase } from "../shared/soak-database.ts";
 import { deployOnNode, freePort, startHardhatNode, startServer, type HardhatNode } from "../shared/processes.ts";
 
@@ -36,9 +36,6 @@ const MODEL = "brown-ngram";
 const BODY = JSON.stringify({ model: MODEL, prompt: "The jury said", max_tokens: 8 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
-const settledEvent = new Interface([
-  "event PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce, bytes32 attributionRoot)",
-]);
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -143,18 +140,7 @@ async function checkAnswers(
   payments: Signed[],
   statuses: Map<number, number>,
 ) {
-  const logs = await node.provider.getLogs({
-    address: req.payTo,
-    topics: [settledEvent.getEvent("PaymentSettled")!.topicHash],
-    fromBlock: fromBlock + 1,
-    toBlock: "latest",
-  });
-  const onChain = new Map<string, number>();
-  for (const log of logs) {
-    const e = settledEvent.parseLog(log)!;
-    const key = `${(e.args.payer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`;
-    onChain.set(key, (onChain.get(key) ?? 0) + 1);
-  }
+  const onChain = await settledOnChain(node.provider, req.payTo, fromBlock);
   const ledger = db.openLedger();
   await ledger.migrate();
   let lost = 0;

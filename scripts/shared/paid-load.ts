@@ -2,9 +2,9 @@
 // autocannon with one payment per request, recording which payment got which answer and when.
 import autocannon from "autocannon";
 import { encodePaymentSignatureHeader } from "@x402/core/http";
-import type { PaymentRequirements } from "@x402/core/types";
-import { SigningKey, TypedDataEncoder, type Wallet, ethers as E } from "ethers";
-import { TRANSFER_WITH_AUTHORIZATION_TYPES } from "../../server/facilitator/abi.ts";
+import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
+import { SigningKey, TypedDataEncoder, type Provider, type Wallet, ethers as E } from "ethers";
+import { PAYMENT_SETTLED_TOPIC, TRANSFER_WITH_AUTHORIZATION_TYPES, splitterInterface } from "../../server/facilitator/abi.ts";
 
 export interface Signed {
   header: string;
@@ -12,12 +12,12 @@ export interface Signed {
   nonce: string;
 }
 
-/** Pre-signs `count` payments for `req`, round-robin over the payers (outside the measured window). */
-export function signPayments(payers: Wallet[], req: PaymentRequirements, count: number): Signed[] {
+/** Pre-signs `count` payment payloads for `req`, round-robin over the payers (outside the measured window). */
+export function signPayloads(payers: Wallet[], req: PaymentRequirements, count: number): PaymentPayload[] {
   const domain = { name: req.extra.name as string, version: req.extra.version as string, chainId: 31337n, verifyingContract: req.asset };
   const keys = payers.map((p) => new SigningKey(p.privateKey));
   const validBefore = BigInt(Math.floor(Date.now() / 1000) + 3600);
-  const out: Signed[] = [];
+  const out: PaymentPayload[] = [];
   for (let i = 0; i < count; i++) {
     const payer = payers[i % payers.length];
     const authorization = {
@@ -31,14 +31,21 @@ export function signPayments(payers: Wallet[], req: PaymentRequirements, count: 
     const signature = keys[i % keys.length].sign(
       TypedDataEncoder.hash(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, authorization),
     ).serialized;
-    const header = encodePaymentSignatureHeader({
+    out.push({
       x402Version: 2,
       accepted: req,
       payload: { signature, authorization: { ...authorization, value: req.amount, validAfter: "0", validBefore: validBefore.toString() } },
     });
-    out.push({ header, payer: payer.address.toLowerCase(), nonce: authorization.nonce.toLowerCase() });
   }
   return out;
+}
+
+/** Pre-signs `count` payments for `req` as payment-signature headers, with who pays and the nonce. */
+export function signPayments(payers: Wallet[], req: PaymentRequirements, count: number): Signed[] {
+  return signPayloads(payers, req, count).map((payment) => {
+    const { from, nonce } = payment.payload.authorization as { from: string; nonce: string };
+    return { header: encodePaymentSignatureHeader(payment), payer: from.toLowerCase(), nonce: nonce.toLowerCase() };
+  });
 }
 
 export interface Run {
@@ -138,4 +145,16 @@ export function benchServeConfig(
       },
     ],
   };
+}
+
+/** How often each payment (`payer:nonce`, lower-case) was settled on-chain into `payTo` after `fromBlock`. */
+export async function settledOnChain(provider: Provider, payTo: string, fromBlock: number): Promise<Map<string, number>> {
+  const logs = await provider.getLogs({ address: payTo, topics: [PAYMENT_SETTLED_TOPIC], fromBlock: fromBlock + 1, toBlock: "latest" });
+  const onChain = new Map<string, number>();
+  for (const log of logs) {
+    const e = splitterInterface.parseLog(log)!;
+    const key = `${(e.args.payer as string).toLowerCase()}:${(e.args.nonce as string).toLowerCase()}`;
+    onChain.set(key, (onChain.get(key) ?? 0) + 1);
+  }
+  return onChain;
 }

@@ -19,7 +19,8 @@ import { createWalletClient, custom, defineChain, publicActions } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { SPLITTER_ABI } from "../../server/chain/abi.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
+import { hostChain } from "../support/host-chain.ts";
 import { pay } from "../x402/support/stack.ts";
 
 const ADMIN = "channel-epochs-admin-token-0123456789";
@@ -92,24 +93,13 @@ const paymentOf = async (outputId: string) => {
 };
 
 beforeAll(async () => {
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, ownerSigner, oracle, guardian, protocol] = signers;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory", [1]);
-  factoryAddress = await factory.getAddress();
-  const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, ETH_100] });
+  const host = await hostChain(1);
+  ({ chain, token } = host);
+  factoryAddress = host.config.factory;
   server = await createApp({
     config: {
       server: { port: 0 },
-      chain: {
-        rpcUrl: "in-process",
-        token: await token.getAddress(),
-        factory: await factory.getAddress(),
-        guardian: guardian.address,
-        protocolRecipient: protocol.address,
-      },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir,
       epochs: { enabled: false },
@@ -121,17 +111,17 @@ beforeAll(async () => {
           datanet: "brown",
           pricePerRequest: PRICE.toString(),
           ownerBps: 1000,
-          owner: ownerSigner.address,
+          owner: host.owner.address,
           challengePeriod: 1,
         },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
     logger: false,
   });
   base = await server.listen({ port: 0 });
-  splitter = new Contract(server.context.models.get("m")!.splitter, SPLITTER_ABI, ethers.provider);
+  splitter = new Contract(server.context.models.get("m")!.splitter, SPLITTER_ABI, chain.ethers.provider);
 });
 
 afterAll(async () => {

@@ -5,13 +5,13 @@
 //   royalty402 epoch close|verify    post an epoch; recompute it and compare with the chain
 //   royalty402 earnings / claim      a contributor's earnings, paid out on-chain
 //   royalty402 datanet add|inspect   a new contribution, indexed
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, startCli, stopCli } from "../support/cli.ts";
 
-const BIN = resolve(import.meta.dirname, "../../bin/royalty402.js");
 const work = mkdtempSync(join(tmpdir(), "r402-cli-local-"));
 const chainFile = join(work, "chain.json");
 const children: ChildProcess[] = [];
@@ -31,38 +31,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
 }
 
 /** Starts a long-running command and waits until its output matches `ready`. */
-function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: work,
-    env: { ...process.env, ROYALTY402_ADMIN_TOKEN: "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let text = "";
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${text.slice(-2000)}`)), 90_000);
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = ready.exec(text);
-      if (match) {
-        clearTimeout(timer);
-        resolvePromise({ child, output: () => text, match });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code}: ${text.slice(-2000)}`)));
-  });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((r) => {
-    child.removeAllListeners("exit");
-    child.once("exit", (code) => r(code));
-    child.kill("SIGINT");
-  });
-}
+const start = (args: string[], ready: RegExp) => startCli(args, ready, { cwd: work, children, env: { ROYALTY402_ADMIN_TOKEN: "" } });
 
 beforeAll(async () => {
   const chain = await start(
@@ -80,7 +49,7 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
-  const codes = await Promise.all(children.reverse().map(stop));
+  const codes = await Promise.all(children.reverse().map(stopCli));
   rmSync(work, { recursive: true, force: true });
   expect(codes.every((c) => c === 0)).toBe(true); // both shut down cleanly on Ctrl+C
 });

@@ -3,13 +3,13 @@
 // (`royalty402 chain`) serves, and its admin epoch close posts on the first attempt (the
 // server's provider has no response cache, so the EpochPosted event it just caused is visible);
 // busy ports are refused in one sentence; SIGINT stops everything cleanly.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, startCli, stopCli } from "../support/cli.ts";
 
-const BIN = resolve(import.meta.dirname, "../../bin/royalty402.js");
 const work = mkdtempSync(join(tmpdir(), "r402-serve-config-"));
 const chainFile = join(work, "chain.json");
 const ADMIN = "serve-config-admin-token-0123456";
@@ -29,38 +29,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: numbe
   });
 }
 
-function start(
-  args: string[],
-  ready: RegExp,
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; output: () => string; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let text = "";
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args[0]} did not start: ${text.slice(-2000)}`)), 90_000);
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = ready.exec(text);
-      if (match) {
-        clearTimeout(timer);
-        resolvePromise({ child, output: () => text, match });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code}: ${text.slice(-2000)}`)));
-  });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((r) => {
-    child.removeAllListeners("exit");
-    child.once("exit", (code) => r(code));
-    child.kill("SIGINT");
-  });
-}
+const start = (args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}) => startCli(args, ready, { cwd: work, children, env });
 
 function configFile(config: unknown): string {
   const file = join(work, `${Math.random().toString(36).slice(2)}.json`);
@@ -78,7 +47,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  const codes = await Promise.all(children.reverse().map(stop));
+  const codes = await Promise.all(children.reverse().map(stopCli));
   rmSync(work, { recursive: true, force: true });
   expect(codes.every((c) => c === 0)).toBe(true);
 });
@@ -126,6 +95,6 @@ describe("royalty402 serve --config", () => {
     expect(closed.code, closed.stderr).toBe(0);
     expect(closed.stdout).toMatch(/^brown-ngram: epoch 1 posted: 1 output, [\d.]+ USDC allocated \(cumulative\), tx 0x[0-9a-f]{64}\n$/);
     expect(serve.output()).not.toMatch(/"level":50/);
-    expect(await stop(serve.child)).toBe(0);
+    expect(await stopCli(serve.child)).toBe(0);
   });
 });

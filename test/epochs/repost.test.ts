@@ -12,7 +12,8 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { Contract, Wallet } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { SPLITTER_ABI } from "../../server/chain/abi.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
+import { hostChain } from "../support/host-chain.ts";
 import { pay } from "../x402/support/stack.ts";
 
 const BIN = resolve(import.meta.dirname, "../../bin/royalty402.js");
@@ -56,23 +57,12 @@ async function advance(seconds: number) {
 }
 
 beforeAll(async () => {
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, owner, oracle, guardian, protocol] = signers;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory", [1]); // the factory's minimum challenge period: one second
-  const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
+  const host = await hostChain(1);
+  ({ chain, token } = host);
   server = await createApp({
     config: {
       server: { port: 0 },
-      chain: {
-        rpcUrl: "in-process",
-        token: await token.getAddress(),
-        factory: await factory.getAddress(),
-        guardian: guardian.address,
-        protocolRecipient: protocol.address,
-      },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir,
       epochs: { enabled: false },
@@ -84,13 +74,13 @@ beforeAll(async () => {
           datanet: "brown",
           pricePerRequest: "5000",
           ownerBps: 1000,
-          owner: owner.address,
+          owner: host.owner.address,
           challengePeriod: CHALLENGE,
         },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
     logger: false,
   });
   base = await server.listen({ port: 0 });

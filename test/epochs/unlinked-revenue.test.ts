@@ -17,7 +17,8 @@ import { closeEpoch as closeEpochOf } from "../../server/epochs/closer.ts";
 import { linkFrontRun } from "../../server/facilitator/index.ts";
 import { Relayer } from "../../server/facilitator/relayer.ts";
 import { PaymentReconciler } from "../../server/x402/reconciler.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
+import { hostChain } from "../support/host-chain.ts";
 import { pay } from "../x402/support/stack.ts";
 
 const ADMIN = "unlinked-revenue-admin-token-0123456789";
@@ -68,25 +69,14 @@ async function closeEpoch(): Promise<any> {
 }
 
 beforeAll(async () => {
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, ownerSigner, oracle, guardian, protocol] = signers;
-  owner = ownerSigner.address;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory", [60]);
-  const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  relayerWallet = relayer;
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
+  const host = await hostChain(60);
+  ({ chain, token } = host);
+  owner = host.owner.address;
+  relayerWallet = host.relayer;
   server = await createApp({
     config: {
       server: { port: 0 },
-      chain: {
-        rpcUrl: "in-process",
-        token: await token.getAddress(),
-        factory: await factory.getAddress(),
-        guardian: guardian.address,
-        protocolRecipient: protocol.address,
-      },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir,
       epochs: { enabled: false },
@@ -96,7 +86,7 @@ beforeAll(async () => {
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
     logger: false,
   });
   base = await server.listen({ port: 0 });

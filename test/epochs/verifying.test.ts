@@ -12,7 +12,8 @@ import { Contract, Wallet } from "ethers";
 import { createPublicClient, custom, getAddress, type Address, type PublicClient } from "viem";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { SPLITTER_ABI } from "../../server/chain/abi.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
+import { hostChain } from "../support/host-chain.ts";
 import { pay } from "../x402/support/stack.ts";
 import { postedEpoch, recompute, recordHash, settledPayments } from "./independent-verifier.ts";
 
@@ -57,23 +58,12 @@ async function closeAll() {
 const getJson = async (path: string) => (await (await fetch(`${base}${path}`)).json()) as any;
 
 beforeAll(async () => {
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, owner, oracle, guardian, protocol] = signers;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory", [1]); // the factory's minimum challenge period: one second
-  const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
+  const host = await hostChain(1);
+  ({ chain, token } = host);
   server = await createApp({
     config: {
       server: { port: 0 },
-      chain: {
-        rpcUrl: "in-process",
-        token: await token.getAddress(),
-        factory: await factory.getAddress(),
-        guardian: guardian.address,
-        protocolRecipient: protocol.address,
-      },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir,
       epochs: { enabled: false, publishTexts: true },
@@ -87,7 +77,7 @@ beforeAll(async () => {
           pricePerMaxToken: "13",
           ownerBps: 1000,
           protocolBps: 250,
-          owner: owner.address,
+          owner: host.owner.address,
           challengePeriod: 1,
         },
         {
@@ -97,17 +87,17 @@ beforeAll(async () => {
           pricePerRequest: "7919",
           ownerBps: 333,
           protocolBps: 77,
-          owner: owner.address,
+          owner: host.owner.address,
           challengePeriod: 1,
         },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
     logger: false,
   });
   base = await server.listen({ port: 0 });
-  client = createPublicClient({ transport: custom(connection.provider as never) }) as PublicClient;
+  client = createPublicClient({ transport: custom(chain.connection.provider as never) }) as PublicClient;
 });
 
 afterAll(async () => {
