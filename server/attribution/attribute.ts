@@ -35,6 +35,7 @@ import {
   type AttributionSpan,
   type ContributorShare,
 } from "./record.ts";
+import { mainIndexOf, type AttributionIndex } from "./segmented.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
 import { FILTER_WINDOW, windowHashes } from "./ngram-filter.ts";
 import { SEPARATOR_TOKEN, isWellFormedText, tokenize } from "./tokenizer.ts";
@@ -163,17 +164,22 @@ export function prepareAttribution(index: SuffixIndex): void {
   genericGrams();
 }
 
-/** Attributes `output` with the current algorithm, or the one named in `options.algorithm`. */
+/**
+ * Attributes `output` with the current algorithm, or the one named in `options.algorithm`. A
+ * segmented index (main + delta) is read whole by the current algorithm; v1 and retrieval read one
+ * index only, so they use its main index (and their records name its root).
+ */
 export function attribute(
-  index: SuffixIndex,
+  index: AttributionIndex,
   output: string,
   prompt?: string | null,
   options: { algorithm?: string } & AttributeOptions & Partial<NearVerbatimParams & RetrievalParams> = {},
 ): AttributionRecord {
   const { algorithm = CURRENT_ALGORITHM, minSpanTokens, maxContributions, ...nearVerbatim } = options;
-  if (algorithm === VERBATIM_ALGORITHM) return attributeVerbatim(index, output, prompt, { minSpanTokens, maxContributions });
   if (algorithm === NEAR_VERBATIM_ALGORITHM) return attributeNearVerbatim(index, output, prompt, nearVerbatim);
-  if (algorithm === RETRIEVAL_ALGORITHM) return attributeRetrieval(index, output, prompt, nearVerbatim);
+  const main = mainIndexOf(index);
+  if (algorithm === VERBATIM_ALGORITHM) return attributeVerbatim(main, output, prompt, { minSpanTokens, maxContributions });
+  if (algorithm === RETRIEVAL_ALGORITHM) return attributeRetrieval(main, output, prompt, nearVerbatim);
   throw new AttributionError("invalid_record", `unknown attribution algorithm ${String(algorithm)}`);
 }
 

@@ -25,9 +25,8 @@ import { AttributionError } from "./errors.ts";
 import { DEFAULT_EVERYDAY_DOCUMENTS, everydayWords } from "./everyday-words.ts";
 import { matchWords, MATCH_NORMALIZATION, type MatchWord } from "./match-words.ts";
 import type { AttributionRecord, AttributionSegment, AttributionSpan, ContributorShare } from "./record.ts";
-import type { SuffixIndex } from "./suffix-index.ts";
 import { isWellFormedText, normalizeText, tokenCharOffsets, tokenize } from "./tokenizer.ts";
-import { wordIndexOf, type WordIndex } from "./word-index.ts";
+import { wordSourceOf, type AttributionIndex, type AttributionSource, type WordQuery, type WordSource } from "./segmented.ts";
 
 export const NEAR_VERBATIM_ALGORITHM = "royalty402/near-verbatim-surprisal/v2";
 
@@ -82,18 +81,19 @@ interface Chain {
  * Seeds as keys pos * L + i (pos: word position in the datanet, i: output word, L: output words),
  * sorted: by contribution, then position in it, then output word.
  */
-function findSeeds(wi: WordIndex, words: readonly MatchWord[], ids: Uint32Array, masked: Uint8Array, p: NearVerbatimParams): Float64Array {
+function findSeeds(ws: WordSource, words: readonly MatchWord[], q: WordQuery, masked: Uint8Array, p: NearVerbatimParams): Float64Array {
   const keys: number[] = [];
   const k = p.seedWords;
-  const L = ids.length;
-  if (wi.words.length * L >= Number.MAX_SAFE_INTEGER) throw new AttributionError("invalid_record", "output too long for this datanet");
+  const L = words.length;
+  if (ws.length * L >= Number.MAX_SAFE_INTEGER) throw new AttributionError("invalid_record", "output too long for this datanet");
   const wordKeys = words.map((w) => w.key);
   const generic = genericGrams(p.backgroundMinDocuments);
   outer: for (let i = 0; i + k <= L; i++) {
     for (let j = i; j < i + k; j++) if (masked[j]) continue outer;
     if (k === BACKGROUND_GRAM && isGeneric(generic, gramHash(wordKeys, i))) continue;
-    if (!wi.findRange(ids, i, i + k) || wi.foundHi - wi.foundLo > p.maxSeedOccurrences) continue;
-    for (let s = wi.foundLo; s < wi.foundHi; s++) keys.push(wi.sa[s] * L + i);
+    const at = ws.occurrences(q, i, i + k, p.maxSeedOccurrences);
+    if (at === null) continue;
+    for (let s = 0; s < at.length; s++) keys.push(at[s] * L + i);
   }
   return Float64Array.from(keys).sort();
 }
@@ -115,25 +115,25 @@ function extendChain(chain: Chain, i: number, pos: number, k: number, maxGap: nu
 }
 
 /** Extends every run of the chain to a maximal exact match with its contribution (seeds stop at stock phrases). */
-function extendRuns(wi: WordIndex, ids: Uint32Array, ch: Chain): void {
-  const W = wi.words;
-  const base = wi.offsets[ch.contribution];
+function extendRuns(ws: WordSource, q: WordQuery, L: number, ch: Chain): void {
+  const base = ws.offsets[ch.contribution];
   for (const r of ch.runs) {
-    while (r.i > 0 && r.p > 0 && W[base + r.p - 1] === ids[r.i - 1]) {
+    while (r.i > 0 && r.p > 0 && ws.same(q, base + r.p - 1, r.i - 1)) {
       r.i--;
       r.p--;
       r.len++;
     }
-    while (r.i + r.len < ids.length && W[base + r.p + r.len] === ids[r.i + r.len]) r.len++;
+    while (r.i + r.len < L && ws.same(q, base + r.p + r.len, r.i + r.len)) r.len++;
     ch.outStart = Math.min(ch.outStart, r.i);
     ch.outEnd = Math.max(ch.outEnd, r.i + r.len);
   }
 }
 
-function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, rare: Uint8Array, p: NearVerbatimParams): Chain[] {
+function buildChains(ws: WordSource, q: WordQuery, seeds: Float64Array, rare: Uint8Array, p: NearVerbatimParams): Chain[] {
   const chains: Chain[] = [];
   const open: Chain[] = [];
-  const L = ids.length;
+  const L = rare.length;
+  const offsets = ws.offsets;
   let c = 0;
   for (let n = 0; n < seeds.length; n++) {
     // key = global * L + i exactly (below 2^53); correct the float division's rounding
@@ -146,11 +146,11 @@ function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, rare:
       global++;
       i -= L;
     }
-    if (global >= wi.offsets[c + 1]) {
-      while (global >= wi.offsets[c + 1]) c++;
+    if (global >= offsets[c + 1]) {
+      while (global >= offsets[c + 1]) c++;
       open.length = 0;
     }
-    const pos = global - wi.offsets[c];
+    const pos = global - offsets[c];
     // Chains that ended too far back in the contribution cannot grow any more.
     let kept = 0;
     for (const ch of open) {
@@ -171,7 +171,7 @@ function buildChains(wi: WordIndex, ids: Uint32Array, seeds: Float64Array, rare:
     open.push(chain);
   }
   for (const ch of chains) {
-    extendRuns(wi, ids, ch);
+    extendRuns(ws, q, L, ch);
     let reach = -1;
     for (const r of ch.runs) {
       for (let w = Math.max(r.i, reach); w < r.i + r.len; w++) {
@@ -245,7 +245,7 @@ function checkParams(options: Partial<NearVerbatimParams>): NearVerbatimParams {
 }
 
 export function attributeNearVerbatim(
-  index: SuffixIndex,
+  index: AttributionIndex,
   output: string,
   prompt?: string | null,
   options: Partial<NearVerbatimParams> = {},
@@ -262,7 +262,7 @@ export interface OutputView {
 
 /** attributeNearVerbatim, also handing back the output's view (retrieval.ts builds on both). */
 export function nearVerbatimWithView(
-  index: SuffixIndex,
+  index: AttributionIndex,
   output: string,
   prompt?: string | null,
   options: Partial<NearVerbatimParams> = {},
@@ -274,12 +274,12 @@ export function nearVerbatimWithView(
   const tokens = tokenize(text);
   const charAt = tokenCharOffsets(tokens);
   const words = matchWords(text);
-  const wi = wordIndexOf(index);
+  const ws = wordSourceOf(index);
   const masked = promptWordMask(words, prompt == null ? null : matchWords(normalizeText(prompt)), p.minSpanWords);
-  const ids = wi.idsOf(words.map((w) => w.key));
+  const q = ws.query(words.map((w) => w.key));
   const everyday = p.everydayDocuments > 0 ? everydayWords(p.everydayDocuments) : new Set<string>();
   const rare = Uint8Array.from(words, (w) => (everyday.has(w.key) ? 0 : 1));
-  const chains = buildChains(wi, ids, findSeeds(wi, words, ids, masked, p), rare, p);
+  const chains = buildChains(ws, q, findSeeds(ws, words, q, masked, p), rare, p);
   const { owner, ownerPos, chainOf } = creditWords(words.length, chains, masked, p);
 
   // Token t -> the word it overlaps (wordOf >= 0), or -(w + 1) when it lies before word w.
@@ -326,7 +326,7 @@ function ranges(mask: Uint8Array): Array<[number, number]> {
 }
 
 function buildRecord(
-  index: SuffixIndex,
+  index: AttributionSource,
   output: string,
   prompt: string | null | undefined,
   p: NearVerbatimParams,

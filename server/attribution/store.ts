@@ -1,14 +1,15 @@
 // Index files: a directory of little-endian binary arrays plus contributions.json and a small
-// manifest.json. indexRoot = keccak256 of the canonical JSON of {format, params, counts, the
-// sha256 of every file}: the same contributions always give the same bytes and the same root,
-// and a loaded index is checked against it.
+// manifest.json listing every file's sha256. indexRoot (segmented-root.ts) commits to the
+// contribution list and the params: the same contributions always give the same bytes and the
+// same root, and a loaded index is checked against both.
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
-import { canonicalHash, canonicalJson } from "./canonical.ts";
+import { canonicalJson } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
 import { INDEX_FORMAT, SuffixIndex, type ContributionMeta, type IndexArrays, type IndexParams } from "./suffix-index.ts";
+import { contributionsDigest, indexRootFromDigest } from "./segmented-root.ts";
 import { TOKENIZER_ID } from "./tokenizer.ts";
 
 type Words = Uint32Array | Int32Array;
@@ -63,14 +64,17 @@ function describe(chunks: Record<string, Uint8Array[]>): Record<string, FileEntr
   return files;
 }
 
+// The root commits to the contribution list only (segmented-root.ts); the files' sha256 in the
+// manifest catch a damaged file.
 function rootOf(params: IndexParams, tokenCount: number, contributionCount: number, files: Record<string, FileEntry>): string {
-  return canonicalHash({ format: INDEX_FORMAT, params, tokenCount, contributionCount, files });
+  const list = files["contributions.json"];
+  if (!list) throw new AttributionError("index_corrupt", "manifest lists no contributions.json");
+  return indexRootFromDigest(params, contributionCount, tokenCount, list.sha256);
 }
 
 export function computeIndexRoot(arrays: IndexArrays, contributions: readonly ContributionMeta[], params: IndexParams): string {
   assertLittleEndian();
-  const files = describe(fileChunks(arrays, contributions));
-  return rootOf(params, arrays.tokens.length, contributions.length, files);
+  return indexRootFromDigest(params, contributions.length, arrays.tokens.length, contributionsDigest(contributions));
 }
 
 /** Writes the index into `dir` (created if needed) and returns its manifest. */

@@ -27,18 +27,35 @@ export function milliBitsLog2Ratio(numerator: bigint, denominator: bigint, numer
  * of corpus tokens counted (separators excluded); `vocabularySize` is V.
  */
 export function surprisalTable(counts: Uint32Array, totalTokens: number, vocabularySize: number): Uint32Array {
-  const S = BigInt(totalTokens) + BigInt(vocabularySize);
-  const sPow = S ** BigInt(MILLIBITS);
+  const s = totalTokens + vocabularySize;
+  const S = BigInt(s);
+  let sPow: bigint | undefined;
   const cache = new Map<number, number>();
   const table = new Uint32Array(counts.length);
   for (let t = 0; t < counts.length; t++) {
     const c = counts[t];
     let v = cache.get(c);
     if (v === undefined) {
-      v = milliBitsLog2Ratio(S, BigInt(c) + 1n, sPow);
+      v = quickMilliBits(s, c + 1);
+      if (v < 0) {
+        sPow ??= S ** BigInt(MILLIBITS);
+        v = milliBitsLog2Ratio(S, BigInt(c) + 1n, sPow);
+      }
       cache.set(c, v);
     }
     table[t] = v;
   }
   return table;
+}
+
+// Math.log2 is within a few ulps (~1e-11 milli-bits here), so its floor is exact unless the value
+// lies within MARGIN of an integer; those (rare) cases return -1 and are decided with BigInt. The
+// table stays a pure function of the counts, and a delta's table (segmented.ts) costs milliseconds.
+const MARGIN = 1e-6;
+
+function quickMilliBits(numerator: number, denominator: number): number {
+  if (!Number.isSafeInteger(numerator) || numerator > 2 ** 48 || denominator > numerator) return -1;
+  const v = MILLIBITS * (Math.log2(numerator) - Math.log2(denominator));
+  const k = Math.floor(v);
+  return v - k < MARGIN || k + 1 - v < MARGIN ? -1 : k;
 }
