@@ -62,7 +62,7 @@ export async function streamGeneration(services: InferenceServices, job: PaidInf
 /** Attributes a finished output against the model's datanet and stores it with its record (and text). */
 export async function recordOutput(services: InferenceServices, job: PaidInference, result: CompletionResult): Promise<InferenceOutput> {
   const { model, request } = job;
-  const index = services.datanets.index(model.config.datanet);
+  const index = services.datanets.attributionIndex(model.config.datanet); // main + delta: new contributions count at once
   const stopAttribution = services.metrics.attributionSeconds.startTimer({ model: model.id });
   const record = attribute(index, result.text, request.prompt, model.backend.attribution);
   const recordHash = hashRecord(record);

@@ -121,6 +121,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   if (embedded?.channels) recordChannels(embedded.channels, ledger, log, stack);
 
   const datanets = await openDatanets(config, ledger, log);
+  stack.push(() => datanets.close()); // stops a background merge of a delta index
   const oracleQueue = new SerialQueue();
   const env = options.env ?? process.env;
   const models = new ModelRegistry({

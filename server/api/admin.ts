@@ -37,7 +37,9 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     "/datanets/:id/contributions",
     {
       schema: {
-        summary: "Append contributions to a datanet (registration order = order given); optionally rebuild its index",
+        summary:
+          "Append contributions to a datanet (registration order = order given): attributable on return (delta index, " +
+          "merged in the background); `rebuild` waits for a full rebuild instead",
         tags: ["admin"],
         security,
         params: { type: "object", properties: { id: { type: "string" } } },
@@ -63,7 +65,8 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
     },
     async (request, reply) => {
       const added = await ctx.datanets.addContributions(request.params.id, request.body.contributions);
-      const index = request.body.rebuild ? await ctx.datanets.rebuild(request.params.id) : null;
+      // without a rebuild the new contributions are attributable at once (delta index, merged in the background)
+      const index = request.body.rebuild ? await ctx.datanets.rebuild(request.params.id) : ctx.datanets.info(request.params.id);
       reply.code(201);
       return {
         datanet: request.params.id,

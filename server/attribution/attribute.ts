@@ -27,7 +27,6 @@ import {
 } from "./near-verbatim.ts";
 import { attributeRetrieval, RETRIEVAL_ALGORITHM, type RetrievalParams } from "./retrieval.ts";
 import { backgroundId, genericGrams } from "./background.ts";
-import { wordIndexOf } from "./word-index.ts";
 import {
   ATTRIBUTION_ALGORITHM,
   type AttributionRecord,
@@ -35,7 +34,7 @@ import {
   type AttributionSpan,
   type ContributorShare,
 } from "./record.ts";
-import { mainIndexOf, type AttributionIndex } from "./segmented.ts";
+import { mainIndexOf, wordSourceOf, type AttributionIndex } from "./segmented.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
 import { FILTER_WINDOW, windowHashes } from "./ngram-filter.ts";
 import { SEPARATOR_TOKEN, isWellFormedText, tokenize } from "./tokenizer.ts";
@@ -159,8 +158,8 @@ function checkCount(name: string, v: number): number {
  * background set): call it when an index is loaded, so the first paid request does not wait
  * (about 19 s for 100 MB).
  */
-export function prepareAttribution(index: SuffixIndex): void {
-  wordIndexOf(index);
+export function prepareAttribution(index: AttributionIndex): void {
+  wordSourceOf(index);
   genericGrams();
 }
 

@@ -8,7 +8,7 @@ import { canonicalHash, canonicalJson } from "./canonical.ts";
 import type { ContributionMeta, IndexParams } from "./suffix-index.ts";
 
 /** Names this definition of the root (the file-based root before it was "royalty402-index/v1"). */
-export const INDEX_ROOT_FORMAT = "royalty402-index-root/v2";
+const INDEX_ROOT_FORMAT = "royalty402-index-root/v2";
 
 /** sha256 of contributions.json (canonical JSON of the list): the contribution list's digest. */
 export function contributionsDigest(contributions: readonly ContributionMeta[]): string {

@@ -137,7 +137,7 @@ export class SegmentedIndex implements AttributionSource {
   }
 
   words(): WordSource {
-    this.wordView ??= new SegmentWords(this.segments.map((s) => wordIndexOf(s)));
+    this.wordView ??= new SegmentWords(this.segments.map(wordsOf));
     return this.wordView;
   }
 }
@@ -146,13 +146,24 @@ export class SegmentedIndex implements AttributionSource {
 export type AttributionIndex = SuffixIndex | SegmentedIndex;
 
 const single = new WeakMap<SuffixIndex, WordSource>();
+const adopted = new WeakMap<SuffixIndex, WordIndex>();
+
+/** Gives `index` a word view built elsewhere (a merge worker) from the same contributions. */
+export function adoptWordIndex(index: SuffixIndex, words: WordIndex): void {
+  if (words.offsets.length !== index.contributions.length + 1) throw new AttributionError("index_mismatch", "word view of another index");
+  adopted.set(index, words);
+}
+
+function wordsOf(index: SuffixIndex): WordIndex {
+  return adopted.get(index) ?? wordIndexOf(index);
+}
 
 /** The word view of an index (built on first use and kept with it). */
 export function wordSourceOf(index: AttributionIndex): WordSource {
   if (index instanceof SegmentedIndex) return index.words();
   let view = single.get(index);
   if (view === undefined) {
-    view = new SegmentWords([wordIndexOf(index)]);
+    view = new SegmentWords([wordsOf(index)]);
     single.set(index, view);
   }
   return view;

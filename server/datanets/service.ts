@@ -1,7 +1,9 @@
 // The datanets a server's models draw on: contributions live in the ledger (shared by every
 // instance, registration order = ledger seq); each instance holds the suffix index of the
 // contributions it last built, cached on disk by a digest of the contribution list, so a
-// restart loads rather than rebuilds.
+// restart loads rather than rebuilds. Contributions registered here after that build go into a
+// delta index at once (attributable within milliseconds, attribution/delta.ts), and a background
+// merge (delta-merge.ts) folds them into a new main index and swaps it in.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -16,11 +18,14 @@ import {
   saveIndex,
   type SuffixIndex,
 } from "../attribution/index.ts";
+import { withDelta, type DeltaStats } from "../attribution/delta.ts";
+import type { AttributionIndex } from "../attribution/segmented.ts";
 import type { DatanetConfig } from "../config/index.ts";
 import type { ContributionRecord, Ledger } from "../ledger/index.ts";
 import { loadBrownCorpus } from "./corpora.ts";
 import { Datanet } from "./datanet.ts";
 import { exportBody, exportHash, publishesTexts, type DatanetExport } from "./export.ts";
+import { adoptMerged, buildInWorker } from "./delta-merge.ts";
 import { passageIndex } from "./search.ts";
 
 export interface IndexInfo {
@@ -30,13 +35,22 @@ export interface IndexInfo {
   builtAt: number;
   buildMs: number;
   loadedFromDisk: boolean;
+  /** Contributions served from the delta index until the background merge swaps in a new main index. */
+  delta: DeltaStats | null;
 }
 
 interface State {
   config: DatanetConfig;
+  /** The last one-pass build (generation, search and paid access read it). */
   index: SuffixIndex | null;
+  /** What new records are attributed against: `index`, or `index` plus the delta. */
+  served: AttributionIndex | null;
   info: IndexInfo | null;
   building: Promise<IndexInfo | null> | null;
+  /** Delta refreshes and merge swaps, one at a time, in order. */
+  updates: Promise<unknown>;
+  merging: Promise<void> | null;
+  mergeAgain: boolean;
   /** Every index this server built or has on disk: indexRoot -> how many contributions (a prefix) it holds. */
   roots: Map<string, number>;
 }
@@ -64,6 +78,7 @@ export function seedContributor(datanetId: string, i: number): string {
 
 export class DatanetService {
   private readonly states = new Map<string, State>();
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly ledger: Ledger,
@@ -86,7 +101,17 @@ export class DatanetService {
   /** Registers a datanet, imports its seed or file into an empty datanet, and builds or loads its index. */
   async open(config: DatanetConfig): Promise<IndexInfo | null> {
     if (this.states.has(config.id)) throw new DatanetError(409, "datanet_exists", `datanet ${config.id} is already open`);
-    this.states.set(config.id, { config, index: null, info: null, building: null, roots: this.rootsOnDisk(config.id) });
+    this.states.set(config.id, {
+      config,
+      index: null,
+      served: null,
+      info: null,
+      building: null,
+      updates: Promise.resolve(),
+      merging: null,
+      mergeAgain: false,
+      roots: this.rootsOnDisk(config.id),
+    });
     const existing = await this.ledger.listContributions(config.id);
     if (existing.length === 0) {
       const initial = initialContributions(config);
@@ -105,13 +130,27 @@ export class DatanetService {
     return s.index;
   }
 
+  /** The index new records are attributed against: the main index plus the delta of newer contributions. */
+  attributionIndex(id: string): AttributionIndex {
+    return this.state(id).served ?? this.index(id);
+  }
+
   info(id: string): IndexInfo | null {
     return this.state(id).info;
   }
 
-  /** Validates (address, well-formed non-empty text) and appends in order; nothing is added if one is invalid. */
+  /** Stops a running merge (the server is closing). */
+  close(): void {
+    this.closing.abort();
+  }
+
+  /**
+   * Validates (address, well-formed non-empty text) and appends in order; nothing is added if one is
+   * invalid. Once it returns, the new contributions are attributable (delta index), and a background
+   * merge into a new main index is under way.
+   */
   async addContributions(id: string, inputs: ReadonlyArray<{ contributor: unknown; text: unknown }>): Promise<ContributionRecord[]> {
-    this.state(id);
+    const s = this.state(id);
     const scratch = new Datanet();
     const checked = inputs.map((input, i) => {
       try {
@@ -125,7 +164,94 @@ export class DatanetService {
       added.push(
         await this.ledger.addContribution({ datanetId: id, contributor: c.contributor, contentHash: c.contentHash, text: c.text }),
       );
+    if (s.index) await this.update(s, () => this.refreshDelta(s));
+    this.scheduleMerge(s);
     return added;
+  }
+
+  /** Runs `step` after every update queued before it (a failed one does not stop the queue). */
+  private update<T>(s: State, step: () => Promise<T>): Promise<T> {
+    const run = s.updates.then(step, step);
+    s.updates = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Serves the main index plus a delta of every contribution registered after it. */
+  private async refreshDelta(s: State): Promise<void> {
+    const main = s.index;
+    if (!main) return;
+    const rows = await this.ledger.listContributions(s.config.id);
+    const lastSeq = main.contributions[main.contributions.length - 1].seq;
+    const added = Datanet.from(rows.filter((r) => r.seq > lastSeq).map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
+    const { index, stats } = withDelta(main, added.contributions);
+    s.served = index;
+    s.roots.set(index.indexRoot, main.contributions.length + stats.contributions);
+    s.info = {
+      ...(s.info as IndexInfo),
+      indexRoot: index.indexRoot,
+      contributions: main.contributions.length + stats.contributions,
+      tokens: index.corpusTokens,
+      delta: stats.contributions > 0 ? stats : null,
+    };
+    if (stats.contributions > 0) this.log.info({ datanet: s.config.id, ...s.info }, "datanet delta index ready");
+  }
+
+  /** Starts a background merge, or asks the running one to run again when it ends. */
+  private scheduleMerge(s: State): void {
+    if (s.merging) {
+      s.mergeAgain = true;
+      return;
+    }
+    s.mergeAgain = false;
+    s.merging = this.merge(s)
+      .catch((e) => {
+        if (!this.closing.signal.aborted)
+          this.log.warn({ datanet: s.config.id, err: (e as Error).message }, "delta merge failed; serving the delta");
+      })
+      .finally(() => {
+        s.merging = null;
+        if (s.mergeAgain && !this.closing.signal.aborted) this.scheduleMerge(s);
+      });
+  }
+
+  /** Builds the one-pass index of every contribution so far off the event loop, then swaps it in. */
+  private async merge(s: State): Promise<void> {
+    const started = performance.now();
+    const rows = await this.ledger.listContributions(s.config.id);
+    if (rows.length === 0 || rows.length === s.index?.contributions.length) return;
+    const dir = this.cacheDir(s, rows);
+    const job = {
+      rows: rows.map((r) => ({ seq: r.seq, contributor: r.contributor, text: r.text })),
+      minCopyTokens: s.config.minCopyTokens,
+      dir,
+    };
+    const result = await buildInWorker(job, this.closing.signal);
+    await this.update(s, async () => {
+      if ((s.index?.contributions.length ?? 0) >= rows.length) return; // a rebuild got there first
+      const index = adoptMerged(dir, result);
+      if (s.config.access) passageIndex(index);
+      s.index = index;
+      s.roots.set(index.indexRoot, rows.length);
+      s.info = { ...(s.info as IndexInfo), builtAt: Date.now(), buildMs: Math.round(performance.now() - started), loadedFromDisk: false };
+      await this.refreshDelta(s);
+      this.log.info({ datanet: s.config.id, ...s.info }, "datanet delta merged into a new main index");
+    });
+  }
+
+  /** Resolves when no background merge is running (tests and the bench wait for it). */
+  async merged(id: string): Promise<void> {
+    const s = this.state(id);
+    while (s.merging) await s.merging;
+  }
+
+  /** The cache folder of the one-pass index of `rows`. */
+  private cacheDir(s: State, rows: readonly ContributionRecord[]): string {
+    const digest = canonicalHash({
+      tokenizer: TOKENIZER_ID,
+      minCopyTokens: s.config.minCopyTokens,
+      contributions: rows.map((r) => [r.seq, r.contributor.toLowerCase(), r.contentHash.toLowerCase()]),
+    });
+    return join(this.dataDir, "indexes", s.config.id, digest.slice(2, 18));
   }
 
   /** Rebuilds the index from the ledger's contributions (or loads the cached build of the same list). */
@@ -141,12 +267,7 @@ export class DatanetService {
     const rows = await this.ledger.listContributions(s.config.id);
     if (rows.length === 0) return null;
     const started = performance.now();
-    const digest = canonicalHash({
-      tokenizer: TOKENIZER_ID,
-      minCopyTokens: s.config.minCopyTokens,
-      contributions: rows.map((r) => [r.seq, r.contributor.toLowerCase(), r.contentHash.toLowerCase()]),
-    });
-    const dir = join(this.dataDir, "indexes", s.config.id, digest.slice(2, 18));
+    const dir = this.cacheDir(s, rows);
     let index: SuffixIndex | null = null;
     let loadedFromDisk = false;
     if (existsSync(join(dir, "manifest.json"))) {
@@ -171,12 +292,17 @@ export class DatanetService {
       builtAt: Date.now(),
       buildMs: Math.round(performance.now() - started),
       loadedFromDisk,
+      delta: null,
     };
-    s.index = index;
-    s.info = info;
-    s.roots.set(index.indexRoot, rows.length);
-    this.log.info({ datanet: s.config.id, ...info }, "datanet index ready");
-    return info;
+    await this.update(s, async () => {
+      s.index = index;
+      s.served = index;
+      s.info = info;
+      s.roots.set(index.indexRoot, rows.length);
+      this.log.info({ datanet: s.config.id, ...info }, "datanet index ready");
+      await this.refreshDelta(s); // contributions registered while it was being built
+    });
+    return s.info;
   }
 
   /** The indexes cached on disk for a datanet, by root. */

@@ -1,0 +1,19 @@
+// The merge worker: builds the one-pass index of the given contributions, writes it to the cache
+// folder and hands back its normalized-word view (the costly part of preparing an index), so the
+// event loop only loads the files and adopts the words.
+import { parentPort, workerData } from "node:worker_threads";
+import { buildIndex } from "../attribution/build.ts";
+import { saveIndex } from "../attribution/store.ts";
+import { wordIndexOf } from "../attribution/word-index.ts";
+import { Datanet } from "./datanet.ts";
+import type { MergeJob, MergeResult } from "./delta-merge.ts";
+
+const job = workerData as MergeJob;
+const index = buildIndex(Datanet.from(job.rows), { minCopyTokens: job.minCopyTokens }).index;
+saveIndex(index, job.dir);
+const w = wordIndexOf(index);
+const result: MergeResult = {
+  indexRoot: index.indexRoot,
+  words: { words: w.words, sa: w.sa, offsets: w.offsets, vocabulary: w.vocabulary as Map<string, number>, bucketStart: w.bucketStart },
+};
+parentPort?.postMessage(result, [w.words.buffer, w.sa.buffer, w.offsets.buffer, w.bucketStart.buffer] as ArrayBuffer[]);
