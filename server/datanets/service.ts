@@ -117,7 +117,7 @@ export class DatanetService {
       const initial = initialContributions(config);
       if (initial.length > 0) {
         this.log.info({ datanet: config.id, contributions: initial.length }, "importing the initial contributions of an empty datanet");
-        await this.addContributions(config.id, initial);
+        await this.append(config.id, initial); // indexed by the build below
       }
     }
     return this.rebuild(config.id);
@@ -151,6 +151,14 @@ export class DatanetService {
    */
   async addContributions(id: string, inputs: ReadonlyArray<{ contributor: unknown; text: unknown }>): Promise<ContributionRecord[]> {
     const s = this.state(id);
+    const added = await this.append(id, inputs);
+    if (s.index) await this.update(s, () => this.refreshDelta(s));
+    this.scheduleMerge(s);
+    return added;
+  }
+
+  /** Validates and appends to the ledger, all or nothing invalid. */
+  private async append(id: string, inputs: ReadonlyArray<{ contributor: unknown; text: unknown }>): Promise<ContributionRecord[]> {
     const scratch = new Datanet();
     const checked = inputs.map((input, i) => {
       try {
@@ -164,8 +172,6 @@ export class DatanetService {
       added.push(
         await this.ledger.addContribution({ datanetId: id, contributor: c.contributor, contentHash: c.contentHash, text: c.text }),
       );
-    if (s.index) await this.update(s, () => this.refreshDelta(s));
-    this.scheduleMerge(s);
     return added;
   }
 
@@ -180,9 +186,9 @@ export class DatanetService {
   private async refreshDelta(s: State): Promise<void> {
     const main = s.index;
     if (!main) return;
-    const rows = await this.ledger.listContributions(s.config.id);
     const lastSeq = main.contributions[main.contributions.length - 1].seq;
-    const added = Datanet.from(rows.filter((r) => r.seq > lastSeq).map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
+    const rows = await this.ledger.listContributions(s.config.id, lastSeq + 1);
+    const added = Datanet.from(rows.map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
     const { index, stats } = withDelta(main, added.contributions);
     s.served = index;
     s.roots.set(index.indexRoot, main.contributions.length + stats.contributions);

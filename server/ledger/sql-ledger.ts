@@ -107,7 +107,7 @@ export abstract class SqlLedger implements Ledger {
 
   // Contributions
   addContribution = (c: Omit<ContributionRecord, "seq" | "createdAt">) => contributions.addContribution(this.db, c);
-  listContributions = (datanetId: string) => contributions.listContributions(this.db, datanetId);
+  listContributions = (datanetId: string, fromSeq?: number) => contributions.listContributions(this.db, datanetId, fromSeq);
 
   // Totals
   modelTotals = () => totals.modelTotals(this.db);

@@ -236,7 +236,8 @@ interface ContributionLedger {
   /** Appends to the datanet with the next seq (0, 1, 2, … per datanet, no gaps, safe across instances). */
   addContribution(c: Omit<ContributionRecord, "seq" | "createdAt">): Promise<ContributionRecord>;
   /** In registration order (seq ascending). */
-  listContributions(datanetId: string): Promise<ContributionRecord[]>;
+  /** In registration order; from seq `fromSeq` on when given. */
+  listContributions(datanetId: string, fromSeq?: number): Promise<ContributionRecord[]>;
 }
 
 /** Totals kept incrementally in the same transactions as the rows they count (correct across instances). */

@@ -620,6 +620,7 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(c0.contributor).toBe(alice);
         expect(c1.createdAt).toBeGreaterThan(c0.createdAt);
         expect(await l.listContributions("dn-1")).toEqual([c0, c1]);
+        expect(await l.listContributions("dn-1", 1)).toEqual([c1]); // the new ones only (a delta index)
         expect(await l.listContributions("dn-3")).toEqual([]);
         await expectLedgerError(
           l.addContribution({ datanetId: "dn-1", contributor: "0x1", contentHash: hex(32), text: "x" }),

@@ -32,9 +32,11 @@ export async function addContribution(db: Db, input: Omit<ContributionRecord, "s
   });
 }
 
-export async function listContributions(db: Db, datanetId: string): Promise<ContributionRecord[]> {
-  const { rows } = await db.exec.query(`SELECT ${CONTRIBUTION_COLUMNS} FROM contributions WHERE datanet_id = $datanetId ORDER BY seq`, {
-    datanetId: norm.id("datanetId", datanetId),
-  });
+/** A datanet's contributions in registration order, from seq `fromSeq` on (a delta index reads only the new ones). */
+export async function listContributions(db: Db, datanetId: string, fromSeq = 0): Promise<ContributionRecord[]> {
+  const { rows } = await db.exec.query(
+    `SELECT ${CONTRIBUTION_COLUMNS} FROM contributions WHERE datanet_id = $datanetId AND seq >= $fromSeq ORDER BY seq`,
+    { datanetId: norm.id("datanetId", datanetId), fromSeq: norm.uint("fromSeq", fromSeq) },
+  );
   return rows.map(toContribution);
 }
