@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
-import { canonicalJson } from "./canonical.ts";
+import { canonicalHash, canonicalJson } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
 import { INDEX_FORMAT, SuffixIndex, type ContributionMeta, type IndexArrays, type IndexParams } from "./suffix-index.ts";
 import { contributionsDigest, indexRootFromDigest } from "./segmented-root.ts";
@@ -75,6 +75,23 @@ function rootOf(params: IndexParams, tokenCount: number, contributionCount: numb
 export function computeIndexRoot(arrays: IndexArrays, contributions: readonly ContributionMeta[], params: IndexParams): string {
   assertLittleEndian();
   return indexRootFromDigest(params, contributions.length, arrays.tokens.length, contributionsDigest(contributions));
+}
+
+/**
+ * The root this index had before the root named the contribution list only (format v1: the sha256
+ * of every file), so records made then can still be matched to an index rebuilt from the export.
+ */
+export function legacyIndexRoot(index: SuffixIndex): string {
+  assertLittleEndian();
+  const files = describe(fileChunks(index, index.contributions));
+  const { params } = index;
+  return canonicalHash({
+    format: INDEX_FORMAT,
+    params,
+    tokenCount: index.tokens.length,
+    contributionCount: index.contributions.length,
+    files,
+  });
 }
 
 /** Writes the index into `dir` (created if needed) and returns its manifest. */

@@ -6,6 +6,7 @@ import type { Provider } from "ethers";
 import { reattribute } from "../attribution/attribute.ts";
 import { canonicalJson, textHash } from "../attribution/canonical.ts";
 import { hashRecord } from "../attribution/record.ts";
+import { legacyIndexRoot } from "../attribution/store.ts";
 import type { SuffixIndex } from "../attribution/suffix-index.ts";
 import { ACCESS_ALGORITHM, recomputeAccess } from "../datanets/access.ts";
 import { buildEpoch, epochInputOf, EPOCH_FORMAT, type EpochDocument } from "./build.ts";
@@ -88,14 +89,21 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
 
   // 4. Records recomputed from the datanet.
   const indexes = new Map<string, SuffixIndex>();
-  for (const i of [...(options.indexes ?? []), ...(options.index ? [options.index] : [])]) indexes.set(i.indexRoot.toLowerCase(), i);
+  const given = [...(options.indexes ?? []), ...(options.index ? [options.index] : [])];
+  for (const i of given) indexes.set(i.indexRoot.toLowerCase(), i);
+  // records made before indexRoot named the contribution list name the index by its files' root
+  const legacy = new Map<string, SuffixIndex>();
+  if (given.length > 0 && doc.payments.some((p) => !indexes.has(String(p.record.indexRoot).toLowerCase()))) {
+    for (const i of given) legacy.set(legacyIndexRoot(i), i);
+  }
   if (indexes.size > 0) {
     const texts: Record<string, { output: string; prompt?: string | null }> = {};
     for (const [id, t] of Object.entries(options.texts ?? doc.texts ?? {})) texts[id.toLowerCase()] = t;
     const problems: string[] = [];
     let missing = 0;
     for (const p of doc.payments) {
-      const index = indexes.get(String(p.record.indexRoot).toLowerCase());
+      const root = String(p.record.indexRoot).toLowerCase();
+      const index = indexes.get(root) ?? legacy.get(root);
       if (index === undefined) {
         problems.push(`${p.outputId}: record indexRoot ${p.record.indexRoot} is not the given index (${[...indexes.keys()].join(", ")})`);
         continue;
@@ -115,10 +123,11 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
       }
       try {
         // Paid data access (a search or a document) is recomputed from its query; model outputs by attribution.
-        const again =
+        let again =
           p.record.algorithm === ACCESS_ALGORITHM
             ? recomputeAccess(index, p.record, t.prompt ?? null)
             : reattribute(index, p.record, t.output, t.prompt ?? null);
+        if (!indexes.has(root)) again = { ...again, indexRoot: p.record.indexRoot }; // the same index under its legacy root
         recordsRecomputed++;
         if (hashRecord(again) !== p.recordHash) problems.push(`${p.outputId}: recomputed record differs`);
       } catch (e) {

@@ -11,6 +11,9 @@ import { serializeRecord } from "../../server/attribution/record.ts";
 import { SegmentedIndex } from "../../server/attribution/segmented.ts";
 import { milliBitsLog2Ratio, surprisalTable } from "../../server/attribution/surprisal.ts";
 import { RETRIEVAL_ALGORITHM } from "../../server/attribution/retrieval.ts";
+import { legacyIndexRoot } from "../../server/attribution/store.ts";
+import { buildEpoch } from "../../server/epochs/build.ts";
+import { verifyEpoch } from "../../server/epochs/verify.ts";
 import { Datanet, type Contribution } from "../../server/datanets/datanet.ts";
 import { seededRandom } from "../../scripts/shared/random.ts";
 import { addressOf, brownDocs, passage } from "../fixtures/attribution/helpers.ts";
@@ -101,6 +104,30 @@ describe("delta index", () => {
     const b = buildIndex(all.slice(3, 5)).index;
     expect(() => new SegmentedIndex([b, a])).toThrowError(/duplicate_seq/);
     expect(() => new SegmentedIndex([a, buildIndex(all.slice(3, 5), { minCopyTokens: 20 }).index])).toThrowError(/index_mismatch/);
+  });
+});
+
+describe("records made before indexRoot named the contribution list", () => {
+  it("still verify against an index rebuilt from the export, by the index's former (file) root", async () => {
+    const id = (n: number) => `0x${n.toString(16).padStart(64, "0")}`;
+    const epoch = (records: Array<ReturnType<typeof attribute>>) =>
+      buildEpoch({
+        epoch: 1,
+        ownerBps: 1000,
+        protocolBps: 100,
+        modelOwner: addressOf(90),
+        payments: records.map((record, n) => ({ outputId: id(n + 1), amount: 1_000_000n, record })),
+        texts: { [id(1)]: { output: texts[0] }, [id(2)]: { output: texts[2] } },
+      });
+    const old = [texts[0], texts[2]].map((t) => ({ ...attribute(whole, t), indexRoot: legacyIndexRoot(whole) }));
+    expect(old[0].indexRoot).not.toBe(whole.indexRoot);
+    const ok = await verifyEpoch(epoch(old), { index: whole, requireAllRecords: true });
+    expect(ok.checks.find((c) => c.name === "records recomputed")).toMatchObject({ ok: true });
+    expect(ok.recordsRecomputed).toBe(2);
+    // a root that is neither the index's root nor its former one is refused
+    const other = [{ ...old[0], indexRoot: `0x${"12".repeat(32)}` }, old[1]];
+    const bad = await verifyEpoch(epoch(other), { index: whole });
+    expect(bad.checks.find((c) => c.name === "records recomputed")?.ok).toBe(false);
   });
 });
 
