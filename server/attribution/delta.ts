@@ -5,9 +5,10 @@
 // the whole list.
 import { performance } from "node:perf_hooks";
 import type { Contribution } from "../datanets/datanet.ts";
-import { buildIndex } from "./build.ts";
+import { buildIndexFromTokens } from "./build.ts";
 import { SegmentedIndex, wordSourceOf, type AttributionIndex } from "./segmented.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
+import { tokenize } from "./tokenizer.ts";
 
 export interface DeltaStats {
   contributions: number;
@@ -19,11 +20,17 @@ export interface DeltaStats {
 /**
  * The index of `main` plus `added` (registration order, every seq above main's), ready to answer:
  * the word views are built here, not by the first request. No contributions added: `main` itself.
+ * `tokensOf` may hand back the tokens of a contribution tokenized by an earlier delta.
  */
-export function withDelta(main: SuffixIndex, added: readonly Contribution[]): { index: AttributionIndex; stats: DeltaStats } {
+export function withDelta(
+  main: SuffixIndex,
+  added: readonly Contribution[],
+  tokensOf: (c: Contribution) => Uint32Array = (c) => tokenize(c.text),
+): { index: AttributionIndex; stats: DeltaStats } {
   const started = performance.now();
   if (added.length === 0) return { index: main, stats: { contributions: 0, tokens: 0, buildMs: 0 } };
-  const delta = buildIndex(added, { minCopyTokens: main.params.minCopyTokens }).index;
+  const items = added.map((c) => ({ contribution: c, tokens: tokensOf(c) }));
+  const delta = buildIndexFromTokens(items, { minCopyTokens: main.params.minCopyTokens }).index;
   const index = new SegmentedIndex([main, delta]);
   wordSourceOf(index);
   const stats = { contributions: added.length, tokens: delta.corpusTokens, buildMs: performance.now() - started };

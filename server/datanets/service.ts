@@ -10,6 +10,7 @@ import { performance } from "node:perf_hooks";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
 import {
   TOKENIZER_ID,
+  tokenize,
   buildIndex,
   canonicalHash,
   loadIndex,
@@ -51,6 +52,8 @@ interface State {
   updates: Promise<unknown>;
   merging: Promise<void> | null;
   mergeAgain: boolean;
+  /** Tokens of the delta's contributions by seq, so a refresh tokenizes only the newest. */
+  deltaTokens: Map<number, Uint32Array>;
   /** Every index this server built or has on disk: indexRoot -> how many contributions (a prefix) it holds. */
   roots: Map<string, number>;
 }
@@ -110,6 +113,7 @@ export class DatanetService {
       updates: Promise.resolve(),
       merging: null,
       mergeAgain: false,
+      deltaTokens: new Map(),
       roots: this.rootsOnDisk(config.id),
     });
     const existing = await this.ledger.listContributions(config.id);
@@ -189,7 +193,13 @@ export class DatanetService {
     const lastSeq = main.contributions[main.contributions.length - 1].seq;
     const rows = await this.ledger.listContributions(s.config.id, lastSeq + 1);
     const added = Datanet.from(rows.map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
-    const { index, stats } = withDelta(main, added.contributions);
+    const cache = s.deltaTokens;
+    for (const seq of cache.keys()) if (seq <= lastSeq) cache.delete(seq); // merged into main
+    const { index, stats } = withDelta(main, added.contributions, (c) => {
+      let tokens = cache.get(c.seq);
+      if (tokens === undefined) cache.set(c.seq, (tokens = tokenize(c.text)));
+      return tokens;
+    });
     s.served = index;
     s.roots.set(index.indexRoot, main.contributions.length + stats.contributions);
     s.info = {

@@ -124,6 +124,22 @@ describe("a contribution registered on a running datanet", () => {
     expect(described).toMatchObject({ contributions: 12, unindexedContributions: 0 });
   });
 
+  it("keeps every registration attributable while merges run, and ends with one main index of them all", async () => {
+    const writers = [addressOf(50), addressOf(51), addressOf(52)];
+    const outputs = writers.map((_, i) => passage(docs[140 + i].text, 200, 80));
+    const records: string[] = [];
+    for (const [i, contributor] of writers.entries()) {
+      await service.addContributions(ID, [{ contributor, text: docs[140 + i].text }]); // no wait for the merge in between
+      const r = attribute(service.attributionIndex(ID), outputs[i]);
+      expect(r.contributors.map((c) => c.address)).toEqual([contributor]);
+      records.push(serializeRecord(r));
+    }
+    await service.merged(ID);
+    expect(service.info(ID)).toMatchObject({ contributions: 15, delta: null });
+    // the last record was made against all 15; the merged index gives it again, byte for byte
+    expect(serializeRecord(attribute(service.attributionIndex(ID), outputs[2]))).toBe(records[2]);
+  });
+
   it("refuses an invalid contribution with a reason and adds nothing", async () => {
     const before = service.info(ID)!.indexRoot;
     await expect(
@@ -133,6 +149,6 @@ describe("a contribution registered on a running datanet", () => {
       ]),
     ).rejects.toMatchObject({ status: 400, code: "invalid_contribution" });
     expect(service.info(ID)!.indexRoot).toBe(before);
-    expect((await ledger.listContributions(ID)).length).toBe(12);
+    expect((await ledger.listContributions(ID)).length).toBe(15);
   });
 });

@@ -84,12 +84,11 @@ export async function add(
     ),
   );
   console.log(`added ${result.added.length} contribution(s) to ${opts.datanet}`);
-  if (result.index)
-    console.log(
-      `index rebuilt: ${result.index.tokens.toLocaleString("en-US")} ` +
-        `tokens, ${result.index.contributions} contributions, ` +
-        `indexRoot ${result.index.indexRoot}`,
-    );
+  const i = result.index;
+  const what = i ? `${i.tokens.toLocaleString("en-US")} tokens, ${i.contributions} contributions, indexRoot ${i.indexRoot}` : "";
+  if (i && opts.rebuild) console.log(`index rebuilt: ${what}`);
+  // without --rebuild the server indexes them at once in its delta index and merges it in the background
+  else if (i) console.log(`attributable now (delta index, merged in the background): ${what}`);
   else console.log(`not indexed yet: run \`royalty402 datanet build --datanet ${opts.datanet}\` (or pass --rebuild)`);
 }
 
