@@ -64,9 +64,10 @@ export async function adminRoutes(app: FastifyInstance, opts: { ctx: AppContext 
       },
     },
     async (request, reply) => {
-      const added = await ctx.datanets.addContributions(request.params.id, request.body.contributions);
+      const { rebuild } = request.body;
+      const added = await ctx.datanets.addContributions(request.params.id, request.body.contributions, { rebuild });
       // without a rebuild the new contributions are attributable at once (delta index, merged in the background)
-      const index = request.body.rebuild ? await ctx.datanets.rebuild(request.params.id) : ctx.datanets.info(request.params.id);
+      const index = rebuild ? await ctx.datanets.rebuild(request.params.id) : ctx.datanets.info(request.params.id);
       reply.code(201);
       return {
         datanet: request.params.id,

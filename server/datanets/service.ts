@@ -151,11 +151,16 @@ export class DatanetService {
   /**
    * Validates (address, well-formed non-empty text) and appends in order; nothing is added if one is
    * invalid. Once it returns, the new contributions are attributable (delta index), and a background
-   * merge into a new main index is under way.
+   * merge into a new main index is under way; unless `options.rebuild`: the caller rebuilds instead.
    */
-  async addContributions(id: string, inputs: ReadonlyArray<{ contributor: unknown; text: unknown }>): Promise<ContributionRecord[]> {
+  async addContributions(
+    id: string,
+    inputs: ReadonlyArray<{ contributor: unknown; text: unknown }>,
+    options: { rebuild?: boolean } = {},
+  ): Promise<ContributionRecord[]> {
     const s = this.state(id);
     const added = await this.append(id, inputs);
+    if (options.rebuild) return added;
     if (s.index) await this.update(s, () => this.refreshDelta(s));
     this.scheduleMerge(s);
     return added;
