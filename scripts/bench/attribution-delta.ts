@@ -99,10 +99,9 @@ async function main(): Promise<void> {
   await ledger.migrate();
   const service = new DatanetService(ledger, join(dir, "data"), { info: () => {}, warn: (o, m) => console.warn(m, o) });
   const config = { id: ID, description: ID, seed: null, contributionsFile: file, minCopyTokens: 50, access: null };
-  const t0 = performance.now();
-  await service.open(config as unknown as DatanetConfig);
-  const fullBuildMs = performance.now() - t0;
-  const tokens = service.info(ID)!.tokens;
+  const opened = await service.open(config as unknown as DatanetConfig); // imports the file into the ledger, then builds
+  const fullBuildMs = opened!.buildMs;
+  const tokens = opened!.tokens;
   console.log(`  one-pass build (tokenize, suffix array, owner map, word view): ${round(fullBuildMs / 1000)} s, ${tokens} tokens`);
 
   const runs = [];
@@ -132,8 +131,10 @@ async function main(): Promise<void> {
     await service.merged(ID);
     clearInterval(alive);
     lag.disable();
-    const identical = made.every((m) => serializeRecord(attribute(service.attributionIndex(ID), m.output)) === m.record);
-    if (!identical) throw new Error("a record after the merge differs from the one made against the delta");
+    // the last record was made against the same contributions the merged index holds (earlier ones, fewer)
+    const lastMade = made[made.length - 1];
+    const identical = serializeRecord(attribute(service.attributionIndex(ID), lastMade.output)) === lastMade.record;
+    if (!identical) throw new Error("the record after the merge differs from the one made against the delta");
     const sorted = [...attributable].sort((a, b) => a - b);
     const run = {
       registrations: group,
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
       maxMs: sorted[sorted.length - 1],
       mergeDoneAfterLastRegistrationMs: Math.round(performance.now() - last),
       mergeLongestEventLoopStallMs: round(lag.max / 1e6),
-      recordsIdenticalAfterMerge: identical,
+      lastRecordIdenticalAfterMerge: identical,
     };
     console.log(`  ${JSON.stringify(run)}`);
     runs.push(run);
