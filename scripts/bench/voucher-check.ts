@@ -51,22 +51,34 @@ export async function voucherCheckTimes(channels = 100, perChannel = 100) {
     c.record.charged = c.charged;
     await check(c);
   }
-  const times: number[] = [];
-  for (const c of cases) {
+  // Each voucher is checked twice, as a paid request does (the facilitator's verify, then its settle).
+  const first: number[] = [];
+  const again: number[] = [];
+  for (const c of cases.slice(WARMUP)) {
     c.record.charged = c.charged; // the channel's state just before this voucher
-    const t0 = performance.now();
+    let t0 = performance.now();
     await check(c);
-    times.push(performance.now() - t0);
+    first.push(performance.now() - t0);
+    t0 = performance.now();
+    await check(c);
+    again.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
+  const stats = (times: number[]) => {
+    times.sort((a, b) => a - b);
+    return {
+      p50Ms: round3(percentile(times, 50)),
+      p99Ms: round3(percentile(times, 99)),
+      maxMs: round3(times[times.length - 1]),
+      meanMs: round3(times.reduce((a, b) => a + b, 0) / times.length),
+    };
+  };
   return {
-    vouchers: cases.length,
+    vouchers: first.length,
     channels,
+    warmupVouchers: WARMUP,
     steps: "parseChannelPayload + checkChannel + checkVoucherSignature (viem recoverTypedDataAddress) + checkCumulative",
-    p50Ms: round3(percentile(times, 50)),
-    p99Ms: round3(percentile(times, 99)),
-    maxMs: round3(times[times.length - 1]),
-    meanMs: round3(times.reduce((a, b) => a + b, 0) / times.length),
+    ...stats(first),
+    settleRecheck: stats(again),
   };
 }
 
