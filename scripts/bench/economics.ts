@@ -132,21 +132,27 @@ function printTable(
   );
   for (const w of Object.keys(WAYS) as PaymentWay[]) {
     const f = op[w].fee;
-    console.log(
-      `${w.padEnd(28)}  ${String(l1[w].gas).padStart(14)}  ${String(op[w].gas).padStart(8)}  ${op[w].l1FeeWei.padStart(17)}  ` +
-        `$${f[low].usd.toExponential(2).padStart(9)}  $${f[high].usd.toExponential(2).padStart(9)}  ${pct(f[low].shareOfInference)} / ${pct(f[high].shareOfInference)}`,
-    );
+    const gas = `${String(l1[w].gas).padStart(14)}  ${String(op[w].gas).padStart(8)}  ${op[w].l1FeeWei.padStart(17)}`;
+    const usd = `$${f[low].usd.toExponential(2).padStart(9)}  $${f[high].usd.toExponential(2).padStart(9)}`;
+    console.log(`${w.padEnd(28)}  ${gas}  ${usd}  ${pct(f[low].shareOfInference)} / ${pct(f[high].shareOfInference)}`);
   }
   const t = r.throughput;
   const v = r.voucherCheck;
-  console.log(`\ntargets
-  ${mark(met.channels1000Gas)} channels at 1,000 vouchers per claim: ${l1.channels1000.gas} gas per inference (<= ${TARGETS.channels1000Gas})
-  ${mark(met.channels100Gas)} channels at 100 vouchers per claim: ${l1.channels100.gas} gas per inference (<= ${TARGETS.channels100Gas})
-  ${mark(met.feeShareOfInference1000)} total fee at 1,000 per claim, ${high} gwei: ${pct(op.channels1000.fee[high].shareOfInference)} of a $0.01 inference (<= 1%)
-  ${mark(met.feeShareOfInference100)} total fee at 100 per claim, ${high} gwei: ${pct(op.channels100.fee[high].shareOfInference)} of a $0.01 inference (<= 1%)
-  ${mark(met.paidVsUnpaid)} channel-paid ${t.paidPerSecond}/s against unpaid ${t.unpaidPerSecond}/s: ${t.ratio}x (>= ${TARGETS.paidVsUnpaid}x)
-  ${mark(met.voucherCheckP99Ms)} voucher check p50 ${v.p50Ms} ms, p99 ${v.p99Ms} ms (p99 <= ${TARGETS.voucherCheckP99Ms} ms)
-  every channel-paid answer linked on-chain after the sweep: ${t.everyPaidAnswerLinked ? "yes" : "NO"} (${t.linkedOnChain.outputs} outputs, ${t.paidAnswers} paid answers)`);
+  const share = (w: PaymentWay) => pct(op[w].fee[high].shareOfInference);
+  const lines: [boolean, string][] = [
+    [met.channels1000Gas, `channels at 1,000 vouchers per claim: ${l1.channels1000.gas} gas per inference (<= ${TARGETS.channels1000Gas})`],
+    [met.channels100Gas, `channels at 100 vouchers per claim: ${l1.channels100.gas} gas per inference (<= ${TARGETS.channels100Gas})`],
+    [met.feeShareOfInference1000, `total fee at 1,000 per claim, ${high} gwei: ${share("channels1000")} of a $0.01 inference (<= 1%)`],
+    [met.feeShareOfInference100, `total fee at 100 per claim, ${high} gwei: ${share("channels100")} of a $0.01 inference (<= 1%)`],
+    [
+      met.paidVsUnpaid,
+      `channel-paid ${t.paidPerSecond}/s against unpaid ${t.unpaidPerSecond}/s: ${t.ratio}x (>= ${TARGETS.paidVsUnpaid}x)`,
+    ],
+    [met.voucherCheckP99Ms, `voucher check p50 ${v.p50Ms} ms, p99 ${v.p99Ms} ms (p99 <= ${TARGETS.voucherCheckP99Ms} ms)`],
+    [t.everyPaidAnswerLinked, `channel-paid answers linked on-chain after the sweep: ${t.linkedOnChain.outputs} of ${t.paidAnswers}`],
+  ];
+  console.log("\ntargets");
+  for (const [ok, line] of lines) console.log(`  ${mark(ok)} ${line}`);
   console.log("\nwritten: scripts/bench/results/economics.json");
 }
 
