@@ -34,6 +34,11 @@ export async function checkVoucherSignature(p: ChannelPayload, chainId: number):
   const authorizer = p.config.payerAuthorizer;
   if (authorizer === zeroAddress)
     return { reason: R.voucherSignature, message: "channels must commit a payerAuthorizer key (vouchers are checked in process)" };
+  if (!escrowForm(p.voucher.signature))
+    return {
+      reason: R.voucherSignature,
+      message: "voucher.signature must be 65 bytes (r, s, v) with v 27 or 28 and s in the lower half of the curve order",
+    };
   const key = `${chainId}:${p.voucher.channelId}:${p.voucher.maxClaimableAmount}:${p.voucher.signature}:${authorizer}`.toLowerCase();
   if (signedVouchers.has(key)) return null;
   const signer = await recoverTypedDataAddress({
@@ -47,6 +52,17 @@ export async function checkVoucherSignature(p: ChannelPayload, chainId: number):
     return { reason: R.voucherSignature, message: "the voucher is not signed by channelConfig.payerAuthorizer" };
   remember(signedVouchers, key, true);
   return null;
+}
+
+// The escrow recovers a voucher's signer with OpenZeppelin's ECDSA, which reverts on any other form (a
+// malleated high-s twin, v 0/1, a 64-byte compact signature) that viem's recovery accepts: such a voucher
+// would be served, then refused by the claim, and the channel's unclaimed outputs would go unpaid.
+const HALF_CURVE_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+
+function escrowForm(signature: string): boolean {
+  if (signature.length !== 132) return false;
+  const v = Number.parseInt(signature.slice(130), 16);
+  return (v === 27 || v === 28) && BigInt(`0x${signature.slice(66, 130)}`) <= HALF_CURVE_ORDER;
 }
 
 // Verify and then settle check the same voucher: each memo keeps the last results of a pure function
