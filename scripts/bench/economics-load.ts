@@ -7,7 +7,7 @@
 // Rounds alternate (unpaid, paid, unpaid, paid); afterwards the channels are swept and every 200 is
 // checked against the ChannelOutputsPaid links on-chain.
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,6 +45,8 @@ interface Round {
   perSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU the server process used in the round, per answered request: steadier than req/s on a shared machine. */
+  serverCpuMsPerRequest: number;
   statuses: Record<string, number>;
 }
 
@@ -52,8 +54,22 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 const percentile = (sorted: number[], p: number) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0;
 
+/** CPU seconds a process (all its threads) has used so far (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, USER_HZ ticks
+}
+
 /** One connection per loop; each loop sends its requests one after another for `seconds`. */
-async function load(url: string, seconds: number, headersOf: (loop: number) => Record<string, string> | null, kind: Round["kind"]) {
+async function load(
+  target: { url: string; pid: number },
+  seconds: number,
+  headersOf: (loop: number) => Record<string, string> | null,
+  kind: Round["kind"],
+): Promise<Round> {
+  const { url } = target;
+  const cpuBefore = cpuSeconds(target.pid);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -72,6 +88,7 @@ async function load(url: string, seconds: number, headersOf: (loop: number) => R
   };
   await Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => loop(i)));
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = cpuSeconds(target.pid) - cpuBefore;
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const ok = statuses["200"] ?? 0;
@@ -83,6 +100,7 @@ async function load(url: string, seconds: number, headersOf: (loop: number) => R
     perSecond: round1(ok / elapsed),
     p50Ms: round1(percentile(latencies, 50)),
     p99Ms: round1(percentile(latencies, 99)),
+    serverCpuMsPerRequest: round1((cpu * 1000) / Math.max(1, latencies.length)),
     statuses,
   };
 }
@@ -111,7 +129,7 @@ async function startUnpaid(configFile: string, keys: Record<string, string>, bas
       (r) => r.ok,
       () => false,
     );
-    if (up) return { stop: async () => (child.kill("SIGTERM"), await exited) };
+    if (up) return { pid: child.pid!, stop: async () => (child.kill("SIGTERM"), await exited) };
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill("SIGKILL");
@@ -212,8 +230,8 @@ export async function channelThroughput() {
       const c = channels[i];
       return c.next < c.headers.length ? { "payment-signature": c.headers[c.next++] } : null;
     };
-    const unpaidUrl = `${unpaid.base}/v1/completions`;
-    const paidUrl = `${paid.base}/v1/completions`;
+    const unpaidUrl = { url: `${unpaid.base}/v1/completions`, pid: twin.pid };
+    const paidUrl = { url: `${paid.base}/v1/completions`, pid: paidServer.child.pid! };
     await load(unpaidUrl, WARMUP_SECONDS, () => ({}), "unpaid");
     const paidWarmup = await load(paidUrl, WARMUP_SECONDS, voucherOf, "paid");
     const rounds: Round[] = [];
@@ -228,6 +246,10 @@ export async function channelThroughput() {
     const linked = await checkLinks(node, paid.base, offer.payTo, fromBlock);
     const sum = (kind: Round["kind"]) => rounds.filter((x) => x.kind === kind).reduce((a, x) => a + x.perSecond, 0);
     const ratio = sum("paid") / sum("unpaid");
+    const pairs = rounds
+      .filter((x) => x.kind === "paid")
+      .map((x, i) => x.perSecond / rounds.filter((u) => u.kind === "unpaid")[i].perSecond);
+    const cpu = (kind: Round["kind"]) => rounds.filter((x) => x.kind === kind).reduce((a, x) => a + x.serverCpuMsPerRequest, 0) / ROUNDS;
     return {
       connections: CONNECTIONS,
       roundSeconds: ROUND_SECONDS,
@@ -237,6 +259,8 @@ export async function channelThroughput() {
       paidPerSecond: round1(sum("paid") / ROUNDS),
       unpaidPerSecond: round1(sum("unpaid") / ROUNDS),
       ratio: Math.round(ratio * 100) / 100,
+      pairRatios: pairs.map((x) => Math.round(x * 100) / 100),
+      serverCpuMsPerRequest: { paid: round1(cpu("paid")), unpaid: round1(cpu("unpaid")) },
       channelsOutOfVouchers: ranOut,
       paidAnswers: paidOk,
       linkedOnChain: linked,

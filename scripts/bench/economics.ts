@@ -153,6 +153,8 @@ function printTable(
   ];
   console.log("\ntargets");
   for (const [ok, line] of lines) console.log(`  ${mark(ok)} ${line}`);
+  const cpu = t.serverCpuMsPerRequest;
+  console.log(`  (round pairs ${t.pairRatios.join(", ")}; server CPU per request: paid ${cpu.paid} ms, unpaid ${cpu.unpaid} ms)`);
   console.log("\nwritten: scripts/bench/results/economics.json");
 }
 
