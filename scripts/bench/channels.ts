@@ -1,9 +1,9 @@
-// Cost per paid inference through x402 batch-settlement channels (bench:gas, bench:economics). Vouchers cost no gas:
-// what a channel payment costs on-chain is the payer's deposit, the claim-and-settle transaction (one row
-// per channel, whatever its number of vouchers, and one settle per splitter) and the splitter's
-// ChannelOutputsPaid link, divided by the paid requests they cover (gas, and the L1 data fee on an OP-stack
-// chain). Each channel has its own payer (fresh keys: distinct payers as in real traffic). Measured on the escrow and collector
-// stand-ins at their canonical addresses, after a warm-up channel so every figure is steady state.
+// Cost per paid inference through x402 batch-settlement channels (bench:gas, bench:economics). Vouchers
+// cost no gas: what a channel payment costs on-chain is the payer's deposit, the claim-and-settle
+// transaction (one row per channel, whatever its number of vouchers, and one settle per splitter) and the
+// splitter's ChannelOutputsPaid link, divided by the paid requests they cover (gas, and on an OP-stack
+// chain the L1 data fee). Each channel has its own payer (fresh keys, as in real traffic). Measured on the
+// escrow and collector stand-ins at their canonical addresses, after a warm-up channel (steady state).
 import { ethers as E } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { BATCH_SETTLEMENT_ADDRESS, ERC3009_DEPOSIT_COLLECTOR_ADDRESS } from "../../server/chain/x402/addresses.ts";
