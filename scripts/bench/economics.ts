@@ -155,6 +155,10 @@ function printTable(
   for (const [ok, line] of lines) console.log(`  ${mark(ok)} ${line}`);
   const cpu = t.serverCpuMsPerRequest;
   console.log(`  (round pairs ${t.pairRatios.join(", ")}; server CPU per request: paid ${cpu.paid} ms, unpaid ${cpu.unpaid} ms)`);
+  if (t.channelsOutOfVouchers > 0)
+    console.log(
+      `  ! ${t.channelsOutOfVouchers} channels ran out of signed vouchers: raise BENCH_ECONOMICS_VOUCHERS (paid req/s undercounted)`,
+    );
   console.log("\nwritten: scripts/bench/results/economics.json");
 }
 
