@@ -161,8 +161,16 @@ export class DatanetService {
     const s = this.state(id);
     const added = await this.append(id, inputs);
     if (options.rebuild) return added;
-    if (s.index) await this.update(s, () => this.refreshDelta(s));
-    this.scheduleMerge(s);
+    try {
+      if (s.index) await this.update(s, () => this.refreshDelta(s));
+    } catch (e) {
+      // they are registered all the same: the merge indexes them
+      this.log.warn(
+        { datanet: id, err: (e as Error).message },
+        "delta index failed; the background merge will index the new contributions",
+      );
+    }
+    this.scheduleMerge(s); // after the delta: the merge copies every text to its worker
     return added;
   }
 
