@@ -5,10 +5,13 @@
 import { Worker } from "node:worker_threads";
 import { adoptWordIndex } from "../attribution/segmented.ts";
 import { loadIndex } from "../attribution/store.ts";
-import type { SuffixIndex } from "../attribution/suffix-index.ts";
+import type { ContributionMeta, SuffixIndex } from "../attribution/suffix-index.ts";
 import { WordIndex } from "../attribution/word-index.ts";
 
 export interface MergeJob {
+  /** The main index's contributions with their tokens (views of one buffer: copied once). */
+  kept: Array<{ meta: ContributionMeta; tokens: Uint32Array }>;
+  /** The contributions registered after them. */
   rows: Array<{ seq: number; contributor: string; text: string }>;
   minCopyTokens: number;
   dir: string;

@@ -246,21 +246,25 @@ export class DatanetService {
   /** Builds the one-pass index of every contribution so far off the event loop, then swaps it in. */
   private async merge(s: State): Promise<void> {
     const started = performance.now();
-    const rows = await this.ledger.listContributions(s.config.id);
-    if (rows.length === 0 || rows.length === s.index?.contributions.length) return;
-    const dir = this.cacheDir(s, rows);
+    const main = s.index;
+    const kept = main ? main.contributions.map((meta, i) => ({ meta, tokens: main.contributionTokens(i) })) : [];
+    const rows = await this.ledger.listContributions(s.config.id, kept.length > 0 ? kept[kept.length - 1].meta.seq + 1 : 0);
+    if (rows.length === 0) return;
+    const total = kept.length + rows.length;
+    const dir = this.cacheDir(s, [...kept.map((k) => k.meta), ...rows]);
     const job = {
+      kept,
       rows: rows.map((r) => ({ seq: r.seq, contributor: r.contributor, text: r.text })),
       minCopyTokens: s.config.minCopyTokens,
       dir,
     };
     const result = await buildInWorker(job, this.closing.signal);
     await this.update(s, async () => {
-      if ((s.index?.contributions.length ?? 0) >= rows.length) return; // a rebuild got there first
+      if ((s.index?.contributions.length ?? 0) >= total) return; // a rebuild got there first
       const index = adoptMerged(dir, result);
       if (s.config.access) passageIndex(index);
       s.index = index;
-      s.roots.set(index.indexRoot, rows.length);
+      s.roots.set(index.indexRoot, total);
       s.info = { ...(s.info as IndexInfo), builtAt: Date.now(), buildMs: Math.round(performance.now() - started), loadedFromDisk: false };
       await this.refreshDelta(s);
       this.log.info({ datanet: s.config.id, ...s.info }, "datanet delta merged into a new main index");
@@ -274,7 +278,7 @@ export class DatanetService {
   }
 
   /** The cache folder of the one-pass index of `rows`. */
-  private cacheDir(s: State, rows: readonly ContributionRecord[]): string {
+  private cacheDir(s: State, rows: ReadonlyArray<{ seq: number; contributor: string; contentHash: string }>): string {
     const digest = canonicalHash({
       tokenizer: TOKENIZER_ID,
       minCopyTokens: s.config.minCopyTokens,

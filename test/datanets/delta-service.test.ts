@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attribute } from "../../server/attribution/attribute.ts";
 import { serializeRecord } from "../../server/attribution/record.ts";
 import { SegmentedIndex } from "../../server/attribution/segmented.ts";
+import { legacyIndexRoot } from "../../server/attribution/store.ts";
 import { createMetrics } from "../../server/api/metrics.ts";
 import type { DatanetConfig } from "../../server/config/index.ts";
 import { indexFromExport } from "../../server/datanets/export.ts";
@@ -119,6 +120,9 @@ describe("a contribution registered on a running datanet", () => {
     expect(service.index(ID).contributions.length).toBe(12);
     expect(service.attributionIndex(ID)).toBe(service.index(ID));
     expect(service.index(ID).indexRoot).toBe(info.indexRoot);
+    // every file of the merged index (built from main's tokens and the new texts) is the one-pass build's
+    const rebuilt = indexFromExport((await service.exportOf(ID)).body, "export", 50);
+    expect(legacyIndexRoot(service.index(ID))).toBe(legacyIndexRoot(rebuilt));
     expect(serializeRecord(attribute(service.attributionIndex(ID), output, "Tell me a story."))).toBe(during);
     const described = await service.describe(ID);
     expect(described).toMatchObject({ contributions: 12, unindexedContributions: 0 });
@@ -136,6 +140,8 @@ describe("a contribution registered on a running datanet", () => {
     }
     await service.merged(ID);
     expect(service.info(ID)).toMatchObject({ contributions: 15, delta: null });
+    const rebuilt = indexFromExport((await service.exportOf(ID)).body, "export", 50);
+    expect(legacyIndexRoot(service.index(ID))).toBe(legacyIndexRoot(rebuilt));
     // the last record was made against all 15; the merged index gives it again, byte for byte
     expect(serializeRecord(attribute(service.attributionIndex(ID), outputs[2]))).toBe(records[2]);
   });
