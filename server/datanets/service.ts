@@ -8,7 +8,7 @@ import { performance } from "node:perf_hooks";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
 import {
   TOKENIZER_ID,
-  buildIndex,
+  buildIndexParallel,
   canonicalHash,
   loadIndex,
   prepareAttribution,
@@ -159,7 +159,7 @@ export class DatanetService {
     }
     if (!index) {
       const datanet = Datanet.from(rows.map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
-      index = buildIndex(datanet, { minCopyTokens: s.config.minCopyTokens }).index;
+      index = (await buildIndexParallel(datanet, { minCopyTokens: s.config.minCopyTokens })).index;
       saveIndex(index, dir);
     }
     prepareAttribution(index); // the word view and background set, so the first paid request does not build them
