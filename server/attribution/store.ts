@@ -3,15 +3,19 @@
 // sha256 of every file}: the same contributions always give the same bytes and the same root,
 // and a loaded index is checked against it.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { canonicalHash, canonicalJson } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
+import type { PackedInts } from "./packed-ints.ts";
 import { INDEX_FORMAT, SuffixIndex, type ContributionMeta, type IndexArrays, type IndexParams } from "./suffix-index.ts";
 import { TOKENIZER_ID } from "./tokenizer.ts";
 
 type Words = Uint32Array | Int32Array;
+/** The bytes of one file, produced piece by piece (a packed array is unpacked a slice at a time). */
+type Chunks = () => Iterable<Uint8Array>;
+const UNPACK_SLICE = 1 << 22;
 
 interface FileEntry {
   bytes: number;
@@ -35,26 +39,35 @@ function bytesOf(a: Words): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** The binary files of an index, each as a list of chunks (not copied). */
-function fileChunks(arrays: IndexArrays, contributions: readonly ContributionMeta[]): Record<string, Uint8Array[]> {
+function* unpacked(a: PackedInts): Iterable<Uint8Array> {
+  for (let s = 0; s < a.length; s += UNPACK_SLICE) yield bytesOf(a.subarray(s, Math.min(a.length, s + UNPACK_SLICE)));
+}
+
+const wordsOrPacked = (a: Words | PackedInts): Chunks =>
+  a instanceof Uint32Array || a instanceof Int32Array ? () => [bytesOf(a)] : () => unpacked(a);
+
+type StoredArrays = Omit<IndexArrays, "tokens" | "sa"> & { tokens: Words | PackedInts; sa: Words | PackedInts };
+
+/** The binary files of an index: 32-bit little-endian words whatever the in-memory packing. */
+function fileChunks(arrays: StoredArrays, contributions: readonly ContributionMeta[]): Record<string, Chunks> {
   return {
-    "tokens.u32": [bytesOf(arrays.tokens)],
-    "sa.u32": [bytesOf(arrays.sa)],
-    "offsets.u32": [bytesOf(arrays.offsets)],
+    "tokens.u32": wordsOrPacked(arrays.tokens),
+    "sa.u32": wordsOrPacked(arrays.sa),
+    "offsets.u32": () => [bytesOf(arrays.offsets)],
     // struct of arrays: all starts, then all lengths, then all sources
-    "owner-runs.u32": [bytesOf(arrays.runStarts), bytesOf(arrays.runLengths), bytesOf(arrays.runSources)],
-    "unigram.u32": [bytesOf(arrays.unigram)],
-    "surprisal.u32": [bytesOf(arrays.surprisal)],
-    "contributions.json": [Buffer.from(canonicalJson(contributions), "utf8")],
+    "owner-runs.u32": () => [bytesOf(arrays.runStarts), bytesOf(arrays.runLengths), bytesOf(arrays.runSources)],
+    "unigram.u32": () => [bytesOf(arrays.unigram)],
+    "surprisal.u32": () => [bytesOf(arrays.surprisal)],
+    "contributions.json": () => [Buffer.from(canonicalJson(contributions), "utf8")],
   };
 }
 
-function describe(chunks: Record<string, Uint8Array[]>): Record<string, FileEntry> {
+function describe(chunks: Record<string, Chunks>): Record<string, FileEntry> {
   const files: Record<string, FileEntry> = {};
   for (const name of Object.keys(chunks).sort()) {
     const h = createHash("sha256");
     let bytes = 0;
-    for (const c of chunks[name]) {
+    for (const c of chunks[name]()) {
       h.update(c);
       bytes += c.byteLength;
     }
@@ -77,14 +90,19 @@ export function computeIndexRoot(arrays: IndexArrays, contributions: readonly Co
 export function saveIndex(index: SuffixIndex, dir: string): IndexManifest {
   assertLittleEndian();
   mkdirSync(dir, { recursive: true });
-  const arrays: IndexArrays = index;
+  const arrays: StoredArrays = index;
   const chunks = fileChunks(arrays, index.contributions);
   const files = describe(chunks);
   const indexRoot = rootOf(index.params, index.tokens.length, index.contributions.length, files);
   if (indexRoot !== index.indexRoot) throw new AttributionError("index_corrupt", "in-memory arrays no longer match the index root");
   for (const [name, parts] of Object.entries(chunks)) {
     const tmp = join(dir, `${name}.tmp`);
-    writeFileSync(tmp, Buffer.concat(parts));
+    const fd = openSync(tmp, "w");
+    try {
+      for (const part of parts()) writeSync(fd, part);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, join(dir, name));
   }
   const manifest: IndexManifest = {
