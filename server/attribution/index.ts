@@ -5,6 +5,7 @@ export { TOKENIZER_ID, tokenize, detokenize } from "./tokenizer.ts";
 export { SuffixIndex } from "./suffix-index.ts";
 export { buildIndex, buildIndexParallel } from "./build.ts";
 export { saveIndex, loadIndex, readManifest } from "./store.ts";
+export { prepareWordIndex } from "./word-index.ts";
 export { attribute, prepareAttribution } from "./attribute.ts";
 export {
   serializeRecord,

@@ -4,11 +4,13 @@
 // and kept with the index. Word ids are assigned in order of first occurrence; each contribution
 // is followed by a separator id (the vocabulary size), so no match crosses two contributions.
 // Word ids and suffix-array entries are bit-packed (packed-ints.ts): ~17 + 25 bits per word at 100 MB.
+import type { WordsResult } from "./attribution-worker.ts";
 import { matchKeys } from "./match-words.ts";
 import { bitsFor, PackedInts } from "./packed-ints.ts";
 import { buildSuffixArray } from "./sais.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
-import { detokenize } from "./tokenizer.ts";
+import { detokenize, SEPARATOR_TOKEN } from "./tokenizer.ts";
+import { chunkRanges, defaultThreads, runInWorkers } from "./worker-pool.ts";
 
 /** Id of a query word that does not occur in the datanet (matches nothing). */
 const UNKNOWN_WORD = 0xffffffff;
@@ -80,27 +82,63 @@ function compareSuffix(W: PackedInts, s: number, P: Uint32Array, ps: number, pe:
   return 0;
 }
 
-/** Builds the word view of a token index (deterministic: depends only on the index's contents). */
-function buildWordIndex(index: SuffixIndex): WordIndex {
-  const C = index.contributions.length;
+/** Word ids of every contribution: ids by first occurrence over the contributions in order. */
+interface WordIds {
+  vocabulary: Map<string, number>;
+  perContribution: Uint32Array[];
+}
+
+function wordIdsInThread(index: SuffixIndex): WordIds {
   const vocabulary = new Map<string, number>();
   const cache = new Map<string, string>();
   const perContribution: Uint32Array[] = [];
-  let n = 0;
-  for (let i = 0; i < C; i++) {
+  for (let i = 0; i < index.contributions.length; i++) {
     const keys = matchKeys(detokenize(index.contributionTokens(i)), cache);
-    const ids = new Uint32Array(keys.length);
-    for (let j = 0; j < keys.length; j++) {
-      let id = vocabulary.get(keys[j]);
-      if (id === undefined) {
-        id = vocabulary.size;
-        vocabulary.set(keys[j], id);
-      }
-      ids[j] = id;
-    }
-    perContribution.push(ids);
-    n += ids.length + 1;
+    perContribution.push(Uint32Array.from(keys, (k) => idOf(vocabulary, k)));
   }
+  return { vocabulary, perContribution };
+}
+
+function idOf(vocabulary: Map<string, number>, key: string): number {
+  let id = vocabulary.get(key);
+  if (id === undefined) {
+    id = vocabulary.size;
+    vocabulary.set(key, id);
+  }
+  return id;
+}
+
+/**
+ * The same ids, with the keys computed in worker threads a chunk of contributions at a time.
+ * Each chunk numbers its keys by first occurrence inside it; merging the chunks in order gives
+ * a key new to the whole its id at its first occurrence, exactly as one thread would.
+ */
+async function wordIdsInWorkers(index: SuffixIndex, threads: number, chunks: Array<[number, number]>): Promise<WordIds> {
+  const tasks = chunks.map(([s, e]) => {
+    const lengths = Uint32Array.from({ length: e - s }, (_, k) => index.contributions[s + k].tokens);
+    return { kind: "words" as const, tokens: index.tokens.subarray(index.offsets[s], index.offsets[e]).filter(notSeparator), lengths };
+  });
+  const results = await runInWorkers<WordsResult>(tasks, threads);
+  const vocabulary = new Map<string, number>();
+  const perContribution: Uint32Array[] = [];
+  for (const { keys, ids, lengths } of results) {
+    const global = Uint32Array.from(keys, (k) => idOf(vocabulary, k));
+    for (let k = 0; k < ids.length; k++) ids[k] = global[ids[k]];
+    let at = 0;
+    for (const len of lengths) {
+      perContribution.push(ids.subarray(at, at + len));
+      at += len;
+    }
+  }
+  return { vocabulary, perContribution };
+}
+
+const notSeparator = (t: number) => t !== SEPARATOR_TOKEN;
+
+/** The word view from the word ids: words with separators, offsets, buckets, suffix array. */
+function assemble({ vocabulary, perContribution }: WordIds): WordIndex {
+  const C = perContribution.length;
+  const n = perContribution.reduce((a, ids) => a + ids.length + 1, 0);
   const separator = vocabulary.size;
   const words = new Uint32Array(n);
   const offsets = new Uint32Array(C + 1);
@@ -127,12 +165,37 @@ function buildWordIndex(index: SuffixIndex): WordIndex {
 
 const views = new WeakMap<SuffixIndex, WordIndex>();
 
-/** The word view of `index`, built on first use. */
+/** The word view of `index`, built on first use (in this thread). */
 export function wordIndexOf(index: SuffixIndex): WordIndex {
   let view = views.get(index);
   if (view === undefined) {
-    view = buildWordIndex(index);
+    view = assemble(wordIdsInThread(index));
     views.set(index, view);
   }
   return view;
+}
+
+export interface WordViewOptions {
+  /** Worker threads (default: the cores, at most 8); 1 builds in this thread. */
+  threads?: number;
+  /** Tokens per worker task. */
+  chunkTokens?: number;
+  /** A smaller index is built in this thread. */
+  minParallelTokens?: number;
+}
+
+/**
+ * Builds the word view ahead of use, its word keys in worker threads when the index is large
+ * (the same view, byte for byte, as wordIndexOf builds), and keeps it for wordIndexOf.
+ */
+export async function prepareWordIndex(index: SuffixIndex, options: WordViewOptions = {}): Promise<WordIndex> {
+  const cached = views.get(index);
+  if (cached) return cached;
+  const threads = options.threads ?? defaultThreads();
+  const C = index.contributions.length;
+  const chunks = chunkRanges(C, (i) => index.contributions[i].tokens, options.chunkTokens ?? 500_000);
+  const parallel = threads > 1 && chunks.length > 1 && index.corpusTokens >= (options.minParallelTokens ?? 8_000_000);
+  const view = assemble(parallel ? await wordIdsInWorkers(index, threads, chunks) : wordIdsInThread(index));
+  views.set(index, views.get(index) ?? view);
+  return views.get(index) as WordIndex;
 }

@@ -12,6 +12,7 @@ import {
   canonicalHash,
   loadIndex,
   prepareAttribution,
+  prepareWordIndex,
   readManifest,
   saveIndex,
   type SuffixIndex,
@@ -162,6 +163,7 @@ export class DatanetService {
       index = (await buildIndexParallel(datanet, { minCopyTokens: s.config.minCopyTokens })).index;
       saveIndex(index, dir);
     }
+    await prepareWordIndex(index); // the word view, its word keys in worker threads
     prepareAttribution(index); // the word view and background set, so the first paid request does not build them
     if (s.config.access) passageIndex(index); // likewise the search passages of a datanet selling access
     const info: IndexInfo = {

@@ -1,6 +1,0 @@
-// Entry of a tokenizer worker thread. Loader hooks are per thread: the sources are TypeScript, so
-// the worker registers tsx itself (as server/epochs/build-worker.mjs does).
-import { register } from "tsx/esm/api";
-
-register();
-await import("./tokenize-worker.ts");
