@@ -11,6 +11,12 @@ export function bitsFor(max: number): number {
   return w;
 }
 
+function maxOf(values: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > max) max = values[i];
+  return max;
+}
+
 export class PackedInts {
   readonly length: number;
   readonly width: number;
@@ -18,17 +24,36 @@ export class PackedInts {
   private readonly data: Uint32Array;
 
   /** Packs `values` (each in [0, 2^width)); width defaults to what the largest value needs. */
-  constructor(values: ArrayLike<number>, width?: number) {
-    let max = 0;
-    for (let i = 0; i < values.length; i++) if (values[i] > max) max = values[i];
-    const w = width ?? bitsFor(max);
-    if (!(w >= 1 && w <= 31) || max >= 2 ** w) throw new RangeError(`values up to ${max} do not fit in ${w} bits`);
+  constructor(values: ArrayLike<number>, width?: number, fillValues = true) {
+    const w = width ?? bitsFor(maxOf(values));
+    if (!(w >= 1 && w <= 31)) throw new RangeError(`width ${w} is not in 1..31`);
     this.length = values.length;
     this.width = w;
     this.mask = 2 ** w - 1;
     // +1 word: get() may read the word after the last value's
     this.data = new Uint32Array(Math.ceil(values.length / 32) * w + 1);
-    for (let i = 0; i < values.length; i++) this.set(i, values[i]);
+    if (fillValues) this.fill(0, values);
+  }
+
+  /** Packs `length` values arriving in consecutive pieces (a file read a slice at a time). */
+  static fromPieces(length: number, width: number, pieces: Iterable<ArrayLike<number>>): PackedInts {
+    const p = new PackedInts({ length }, width, false);
+    let at = 0;
+    for (const piece of pieces) {
+      if (at + piece.length > length) throw new RangeError("more values than the declared length");
+      p.fill(at, piece);
+      at += piece.length;
+    }
+    if (at !== length) throw new RangeError(`expected ${length} values, got ${at}`);
+    return p;
+  }
+
+  private fill(at: number, values: ArrayLike<number>): void {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v > this.mask) throw new RangeError(`value ${v} does not fit in ${this.width} bits`);
+      this.set(at + i, v);
+    }
   }
 
   private set(i: number, v: number): void {

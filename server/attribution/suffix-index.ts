@@ -35,6 +35,9 @@ export interface IndexArrays {
   surprisal: Uint32Array;
 }
 
+/** IndexArrays as an index is made from: the token and suffix arrays raw (a build) or already packed (a load). */
+export type IndexSource = Omit<IndexArrays, "tokens" | "sa"> & { tokens: Uint32Array | PackedInts; sa: Int32Array | PackedInts };
+
 export interface IndexParams {
   tokenizer: string;
   separatorToken: number;
@@ -47,6 +50,14 @@ export interface IndexParams {
 export interface OwnerRef {
   contribution: number; // index into contributions (registration order)
   offset: number; // token offset inside that contribution
+}
+
+/** Bits of a packed token id (ids up to SEPARATOR_TOKEN). */
+export const TOKEN_BITS = bitsFor(SEPARATOR_TOKEN);
+
+/** Bits of a packed suffix-array entry of an index of n tokens. */
+export function suffixBits(n: number): number {
+  return bitsFor(Math.max(0, n - 1));
 }
 
 // Scratch outputs of the search primitives (avoids allocating a pair per probe).
@@ -89,9 +100,9 @@ export class SuffixIndex {
   foundLo = 0;
   foundHi = 0;
 
-  constructor(arrays: IndexArrays, contributions: readonly ContributionMeta[], params: IndexParams, indexRoot: string) {
-    this.tokens = new PackedInts(arrays.tokens, bitsFor(SEPARATOR_TOKEN));
-    this.sa = new PackedInts(arrays.sa, bitsFor(arrays.sa.length - 1));
+  constructor(arrays: IndexSource, contributions: readonly ContributionMeta[], params: IndexParams, indexRoot: string) {
+    this.tokens = arrays.tokens instanceof PackedInts ? arrays.tokens : new PackedInts(arrays.tokens, TOKEN_BITS);
+    this.sa = arrays.sa instanceof PackedInts ? arrays.sa : new PackedInts(arrays.sa, suffixBits(arrays.sa.length));
     this.offsets = arrays.offsets;
     this.runStarts = arrays.runStarts;
     this.runLengths = arrays.runLengths;
