@@ -24,7 +24,7 @@ export function checkChannel(p: ChannelPayload, req: PaymentRequirements, author
     return { reason: R.receiverAuthorizerMismatch, message: `channelConfig.receiverAuthorizer must be ${authorizer}` };
   if (c.withdrawDelay !== req.extra?.withdrawDelay)
     return { reason: R.withdrawDelayMismatch, message: `channelConfig.withdrawDelay must be ${String(req.extra?.withdrawDelay)}` };
-  if (computeChannelId(c, chainId).toLowerCase() !== p.voucher.channelId)
+  if (channelIdOf(c, chainId) !== p.voucher.channelId.toLowerCase())
     return { reason: R.channelIdMismatch, message: "voucher.channelId is not the EIP-712 hash of channelConfig" };
   return null;
 }
@@ -34,6 +34,13 @@ export async function checkVoucherSignature(p: ChannelPayload, chainId: number):
   const authorizer = p.config.payerAuthorizer;
   if (authorizer === zeroAddress)
     return { reason: R.voucherSignature, message: "channels must commit a payerAuthorizer key (vouchers are checked in process)" };
+  if (!escrowForm(p.voucher.signature))
+    return {
+      reason: R.voucherSignature,
+      message: "voucher.signature must be 65 bytes (r, s, v) with v 27 or 28 and s in the lower half of the curve order",
+    };
+  const key = `${chainId}:${p.voucher.channelId}:${p.voucher.maxClaimableAmount}:${p.voucher.signature}:${authorizer}`.toLowerCase();
+  if (signedVouchers.has(key)) return null;
   const signer = await recoverTypedDataAddress({
     domain: { ...BATCH_SETTLEMENT_DOMAIN, chainId, verifyingContract: BATCH_SETTLEMENT_ADDRESS },
     types: voucherTypes,
@@ -43,7 +50,41 @@ export async function checkVoucherSignature(p: ChannelPayload, chainId: number):
   }).catch(() => null);
   if (!signer || !same(signer, authorizer))
     return { reason: R.voucherSignature, message: "the voucher is not signed by channelConfig.payerAuthorizer" };
+  remember(signedVouchers, key, true);
   return null;
+}
+
+// The escrow recovers a voucher's signer with OpenZeppelin's ECDSA, which reverts on any other form (a
+// malleated high-s twin, v 0/1, a 64-byte compact signature) that viem's recovery accepts: such a voucher
+// would be served, then refused by the claim, and the channel's unclaimed outputs would go unpaid.
+const HALF_CURVE_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+
+function escrowForm(signature: string): boolean {
+  if (signature.length !== 132) return false;
+  const v = Number.parseInt(signature.slice(130), 16);
+  return (v === 27 || v === 28) && BigInt(`0x${signature.slice(66, 130)}`) <= HALF_CURVE_ORDER;
+}
+
+// Verify and then settle check the same voucher: each memo keeps the last results of a pure function
+// (the EIP-712 channel id of a config; a signature that recovered to its authorizer), so the second
+// check skips the hashing and the ECDSA recovery (~1-5 ms each on a busy core). Bounded: oldest dropped.
+const MEMO_SIZE = 4096;
+const channelIds = new Map<string, string>();
+const signedVouchers = new Map<string, true>();
+
+function remember<V>(memo: Map<string, V>, key: string, value: V): void {
+  if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value as string);
+  memo.set(key, value);
+}
+
+function channelIdOf(c: ChannelPayload["config"], chainId: number): string {
+  const key = `${chainId}:${c.payer}:${c.payerAuthorizer}:${c.receiver}:${c.receiverAuthorizer}:${c.token}:${c.withdrawDelay}:${c.salt}`;
+  let id = channelIds.get(key);
+  if (id === undefined) {
+    id = computeChannelId(c, chainId).toLowerCase();
+    remember(channelIds, key, id);
+  }
+  return id;
 }
 
 /** The voucher must be the channel's charged total plus this request's price, and the escrow must hold it. */
