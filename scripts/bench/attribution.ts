@@ -469,7 +469,9 @@ async function main(): Promise<void> {
         node: process.version,
         loadAverageAtStart: loadAtStart,
         loadAverageAtEnd: loadavg().map((x) => round(x, 2)),
-        note: "one JS thread; a 2-core machine shared with other workers (see load averages): timings vary with their load",
+        note:
+          "tokenizing and the word view's keys in worker threads, the rest one JS thread; a 2-core machine shared with other " +
+          "sessions (see load averages): timings vary with their load",
       },
       corpusBytes: bytes,
       corpus: {
