@@ -32,7 +32,9 @@ export async function channelStack(options: { journal?: ChannelJournal; sweep?: 
   const outcomes: PaymentOutcome[] = [];
   const runs = { count: 0 };
   const app = await serve(s, embedded, outcomes, runs);
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/generate`;
+  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const url = `${origin}/generate`;
+  const refundUrl = `${origin}/refund`;
 
   /** A payer holding `amount` TestUSDC, paying with the reference batch-settlement client over @x402/fetch. */
   async function payer(amount: bigint, depositMultiplier = 10) {
@@ -47,7 +49,7 @@ export async function channelStack(options: { journal?: ChannelJournal; sweep?: 
     embedded.close();
     await app.close();
   }
-  return { ...s, signer, embedded, journal, channels, outcomes, runs, app, url, payer, close };
+  return { ...s, signer, embedded, journal, channels, outcomes, runs, app, url, refundUrl, payer, close };
 }
 
 export type ChannelStack = Awaited<ReturnType<typeof channelStack>>;
@@ -79,6 +81,9 @@ async function serve(
     runs.count++;
     return { text: "an answer" };
   });
+  // The channel's refund URL (what the reference client's refund(url) probes and pays): it sells nothing.
+  const refund = { resource: "generate", price: 1n, scheme: "batch-settlement", operationsOnly: true };
+  app.get("/refund", { config: { x402: refund } }, async () => ({ unreachable: true }));
   await app.listen({ host: "127.0.0.1", port: 0 });
   return app;
 }

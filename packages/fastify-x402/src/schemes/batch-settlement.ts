@@ -3,7 +3,7 @@
 // process and claims many of them later in one transaction. The challenge names the receiver
 // authorizer (who claims and refunds) and the withdrawal delay the payer's channel must commit to.
 // Reason codes are the reference SDK's (@x402/evm batch-settlement).
-import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
+import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/core/types";
 import { getAddress, keccak256, encodeAbiParameters } from "viem";
 import type { PaymentIdentity, PaymentScheme, PriceOffer, Refusal } from "./scheme.ts";
 import { ADDRESS, BYTES32, asRecord, sameAddress } from "./fields.ts";
@@ -27,7 +27,14 @@ export const BatchSettlementReason = {
   depositTransactionFailed: "invalid_batch_settlement_evm_deposit_transaction_failed",
   depositBelowMin: "invalid_batch_settlement_evm_deposit_below_min_deposit",
   withdrawDelayOutOfRange: "invalid_batch_settlement_evm_withdraw_delay_out_of_range",
+  refundPayload: "invalid_batch_settlement_evm_refund_payload",
+  refundAmountInvalid: "invalid_batch_settlement_evm_refund_amount_invalid",
+  refundNoBalance: "invalid_batch_settlement_evm_refund_no_balance",
+  refundTransactionFailed: "invalid_batch_settlement_evm_refund_transaction_failed",
 } as const;
+
+/** Refusals after which the reference client resyncs its channel from the 402's channelState / voucherState. */
+const CORRECTIVE = new Set<string>([BatchSettlementReason.cumulativeMismatch, BatchSettlementReason.cumulativeBelowClaimed]);
 
 /** The spec's bounds on a channel's withdrawal delay (15 minutes to 30 days). */
 export const MIN_WITHDRAW_DELAY = 900;
@@ -64,12 +71,17 @@ export interface Erc3009Deposit {
   signature: `0x${string}`;
 }
 
-/** A deposit or voucher payload whose every field has the right shape (nothing is verified yet). */
+/**
+ * A deposit, voucher or refund payload whose every field has the right shape (nothing is verified yet).
+ * A refund carries a zero-charge voucher (at what was charged so far) and optionally the amount to return.
+ */
 export interface ChannelPayload {
-  type: "deposit" | "voucher";
+  type: "deposit" | "voucher" | "refund";
   config: ChannelConfig;
   voucher: Voucher;
   deposit?: Erc3009Deposit;
+  /** A partial refund's amount (none: refund everything not charged). */
+  refundAmount?: bigint;
 }
 
 const SIGNATURE = /^0x(?:[0-9a-fA-F]{2}){64,4096}$/;
@@ -100,7 +112,21 @@ export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions):
     }),
     checkAccepted,
     identify,
+    isOperation: (payload) => asRecord(payload?.payload)?.type === "refund",
+    correctiveRequirements,
   };
+}
+
+/**
+ * The corrective 402's offer (the spec's "Recovery After State Loss"): the channel snapshot and the last
+ * voucher the facilitator holds, so the reference client checks the voucher's signature, adopts the
+ * server's charged amount and retries. Only for the refusals the client recovers from.
+ */
+function correctiveRequirements(requirements: PaymentRequirements, verdict: VerifyResponse): PaymentRequirements {
+  const channelState = asRecord(verdict.extra?.channelState);
+  if (!channelState || !CORRECTIVE.has(verdict.invalidReason ?? "")) return requirements;
+  const voucherState = asRecord(verdict.extra?.voucherState);
+  return { ...requirements, extra: { ...requirements.extra, channelState, ...(voucherState ? { voucherState } : {}) } };
 }
 
 function checkAccepted(accepted: Record<string, unknown>, required: PaymentRequirements): Refusal | null {
@@ -171,16 +197,23 @@ function parseDeposit(value: unknown): Erc3009Deposit | string {
   return { amount, validAfter, validBefore, salt: auth.salt as `0x${string}`, signature: auth.signature as `0x${string}` };
 }
 
-/** The deposit or voucher in a payment payload, or what is wrong with its shape. */
+/** The deposit, voucher or refund in a payment payload, or what is wrong with its shape. */
 export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | { error: string } {
   const inner = asRecord(payload?.payload);
   if (!inner) return { error: "payload is missing" };
-  if (inner.type !== "deposit" && inner.type !== "voucher") return { error: `payload.type must be "deposit" or "voucher"` };
+  if (inner.type !== "deposit" && inner.type !== "voucher" && inner.type !== "refund")
+    return { error: `payload.type must be "deposit", "voucher" or "refund"` };
   const config = parseConfig(inner.channelConfig);
   if (typeof config === "string") return { error: config };
   const voucher = parseVoucher(inner.voucher);
   if (typeof voucher === "string") return { error: voucher };
   if (inner.type === "voucher") return { type: "voucher", config, voucher };
+  if (inner.type === "refund") {
+    if (inner.amount === undefined) return { type: "refund", config, voucher };
+    const refundAmount = uint128(inner.amount);
+    if (refundAmount === null || refundAmount === 0n) return { error: "refund amount must be a positive decimal uint128 (omit it to refund everything)" };
+    return { type: "refund", config, voucher, refundAmount };
+  }
   const deposit = parseDeposit(inner.deposit);
   if (typeof deposit === "string") return { error: deposit };
   return { type: "deposit", config, voucher, deposit };
@@ -188,12 +221,17 @@ export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | {
 
 /**
  * The payer and a per-voucher nonce: keccak256(channelId, maxClaimableAmount). Vouchers are cumulative, so
- * each paid request signs a new maximum and a replayed voucher names the same payment.
+ * each paid request signs a new maximum and a replayed voucher names the same payment. A refund's nonce is
+ * tagged apart (its zero-charge voucher repeats the last paid maximum).
  */
 function identify(payload: PaymentPayload): PaymentIdentity | { error: string } {
   const parsed = parseChannelPayload(payload);
   if ("error" in parsed) return parsed;
   const { channelId, maxClaimableAmount } = parsed.voucher;
-  const nonce = keccak256(encodeAbiParameters([{ type: "bytes32" }, { type: "uint128" }], [channelId, maxClaimableAmount]));
+  const fields = [{ type: "bytes32" }, { type: "uint128" }] as const;
+  const nonce =
+    parsed.type === "refund"
+      ? keccak256(encodeAbiParameters([...fields, { type: "string" }], [channelId, maxClaimableAmount, "refund"]))
+      : keccak256(encodeAbiParameters(fields, [channelId, maxClaimableAmount]));
   return { payer: parsed.config.payer.toLowerCase(), nonce };
 }
