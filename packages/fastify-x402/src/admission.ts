@@ -217,8 +217,12 @@ async function verify(a: Admission, payload: PaymentPayload, key: PaymentKey, pa
   if (verdict.isValid) return verdict;
   if (verdict.invalidReason === Reason.chainUnavailable) return answerUnavailable(a, verdict.invalidMessage ?? "chain unreachable");
   // A payment the store knows (settled, or being settled) fails verify however the facilitator
-  // words it (used nonce, failed simulation): it may be a retry owed its answer.
-  const seen = await a.rt.store.get(key).catch(() => null);
+  // words it (used nonce, failed simulation): it may be a retry owed its answer. Unless the scheme
+  // corrects the refusal: a stale channel client re-signs a voucher it paid before, and resyncs from
+  // the corrective 402 to pay anew.
+  const correct = a.scheme.correctiveRequirements;
+  const corrected = correct !== undefined && correct(a.requirements, verdict) !== a.requirements;
+  const seen = corrected ? null : await a.rt.store.get(key).catch(() => null);
   if (seen && seen.status !== "released") return answerSeenPayment(a, seen, payloadJson);
   return rejected(a, verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage, verdict);
 }

@@ -37,7 +37,13 @@ export async function runOperation(op: Operation): Promise<true> {
       unavailable(rt, reply, `facilitator unreachable: ${(error as Error).message}`);
       return true;
     }
-    result = { success: false, errorReason: Reason.settlementFailed, errorMessage: (error as Error).message, transaction: "", network: rt.network };
+    result = {
+      success: false,
+      errorReason: Reason.settlementFailed,
+      errorMessage: (error as Error).message,
+      transaction: "",
+      network: rt.network,
+    };
   }
   settlementHeader(reply.code(result.success ? 200 : 402), result)
     .header("Cache-Control", "no-store")

@@ -62,7 +62,11 @@ export class ChannelFacilitator implements FacilitatorClient {
     const checked = await this.check(paymentPayload, requirements);
     if ("refused" in checked) {
       const { reason, message } = checked.refused;
-      return { isValid: false, invalidReason: reason, invalidMessage: message, ...payerOf(checked), ...correctiveExtra(checked.record) };
+      // The latest voucher again is a retry owed its answer (the host re-delivers it), not a stale client.
+      const parsed = parseChannelPayload(paymentPayload);
+      const retry = "voucher" in parsed && checked.record?.signature === parsed.voucher.signature;
+      const corrective = retry ? {} : correctiveExtra(checked.record);
+      return { isValid: false, invalidReason: reason, invalidMessage: message, ...payerOf(checked), ...corrective };
     }
     if (checked.payload.type === "deposit") {
       const simulated = await this.simulateDeposit(checked.payload);
@@ -150,7 +154,8 @@ export class ChannelFacilitator implements FacilitatorClient {
         () => null,
         (error: Error) => error,
       );
-      if (swept) return failed({ reason: R.refundTransactionFailed, message: `claiming the channel before its refund failed: ${swept.message}` });
+      if (swept)
+        return failed({ reason: R.refundTransactionFailed, message: `claiming the channel before its refund failed: ${swept.message}` });
     }
     const checked = await this.check(paymentPayload, requirements);
     if ("refused" in checked) return failed(checked.refused, checked.payer);
@@ -162,7 +167,14 @@ export class ChannelFacilitator implements FacilitatorClient {
       const sent = await this.returnToPayer(record, amount);
       if ("refused" in sent) return failed(sent.refused, payload.config.payer);
       const extra = { channelState: channelState(record) };
-      return { success: true, transaction: sent.transaction, network: this.network, payer: payload.config.payer, amount: amount.toString(), extra };
+      return {
+        success: true,
+        transaction: sent.transaction,
+        network: this.network,
+        payer: payload.config.payer,
+        amount: amount.toString(),
+        extra,
+      };
     } finally {
       record.busy = false;
     }
@@ -194,7 +206,12 @@ export class ChannelFacilitator implements FacilitatorClient {
   }
 
   private async mirror(record: ChannelRecord, next: { balance: bigint; refundNonce: bigint }): Promise<void> {
-    const entry = { kind: "refunded", channelId: record.channelId, balance: `${next.balance}`, refundNonce: `${next.refundNonce}` } as const;
+    const entry = {
+      kind: "refunded",
+      channelId: record.channelId,
+      balance: `${next.balance}`,
+      refundNonce: `${next.refundNonce}`,
+    } as const;
     await this.journal.append(entry);
     record.balance = next.balance;
     record.refundNonce = next.refundNonce;

@@ -211,7 +211,8 @@ export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | {
   if (inner.type === "refund") {
     if (inner.amount === undefined) return { type: "refund", config, voucher };
     const refundAmount = uint128(inner.amount);
-    if (refundAmount === null || refundAmount === 0n) return { error: "refund amount must be a positive decimal uint128 (omit it to refund everything)" };
+    if (refundAmount === null || refundAmount === 0n)
+      return { error: "refund amount must be a positive decimal uint128 (omit it to refund everything)" };
     return { type: "refund", config, voucher, refundAmount };
   }
   const deposit = parseDeposit(inner.deposit);
