@@ -141,7 +141,7 @@ describe("the corrective 402 with the reference client", () => {
     }
   });
 
-  it("after an operator refund behind the client's back, its voucher gets cumulative_exceeds_balance; a recovered client tops up", async () => {
+  it("after an operator refund behind its back, a client's voucher gets cumulative_exceeds_balance; a recovered one tops up", async () => {
     const p = await s.payer(100_000n);
     expect((await p.fetch(s.url, { method: "POST" })).status).toBe(200);
     const id = await channelIdOf(p);
