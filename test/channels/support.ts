@@ -20,7 +20,9 @@ import { uptoStack } from "../upto/support.ts";
 
 export const PRICE = 1_000n;
 
-export async function channelStack(options: { journal?: ChannelJournal; sweep?: Partial<SweepPolicy> } = {}) {
+export async function channelStack(
+  options: { journal?: ChannelJournal; sweep?: Partial<SweepPolicy>; assetTransferMethod?: "eip3009" | "permit2" } = {},
+) {
   const authorizerKey = generatePrivateKey();
   const s = await uptoStack({ facilitator: privateKeyToAccount(authorizerKey).address });
   const signer = await s.walletClient(authorizerKey); // funds the key; reads in the tests
@@ -31,14 +33,14 @@ export async function channelStack(options: { journal?: ChannelJournal; sweep?: 
   const channels = embedded.channels!;
   const outcomes: PaymentOutcome[] = [];
   const runs = { count: 0 };
-  const app = await serve(s, embedded, outcomes, runs);
+  const app = await serve(s, embedded, outcomes, runs, options.assetTransferMethod);
   const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const url = `${origin}/generate`;
   const refundUrl = `${origin}/refund`;
 
   /** A payer holding `amount` TestUSDC, paying with the reference batch-settlement client over @x402/fetch. */
-  async function payer(amount: bigint, depositMultiplier = 10) {
-    const wallet = await s.payer(amount, { approvePermit2: false });
+  async function payer(amount: bigint, depositMultiplier = 10, approvePermit2 = false) {
+    const wallet = await s.payer(amount, { approvePermit2 });
     const scheme = new ReferenceChannelClient(toClientEvmSigner(wallet.account, wallet), { depositPolicy: { depositMultiplier } });
     const client = new x402Client().register(s.network, scheme);
     client.setSpendControls({ allowedAssets: [{ network: s.network, asset: s.asset }] });
@@ -59,6 +61,7 @@ async function serve(
   embedded: EmbeddedFacilitator,
   outcomes: PaymentOutcome[],
   runs: { count: number },
+  assetTransferMethod?: "eip3009" | "permit2",
 ) {
   const app: FastifyInstance = Fastify({ logger: false });
   await app.register(fastifyX402, {
@@ -67,7 +70,7 @@ async function serve(
     network: s.network,
     asset: { address: s.asset, name: "USD Coin", version: "2" },
     payTo: (resource) => (resource === "generate" ? s.payTo : undefined),
-    schemes: [exactEvmScheme(), batchSettlementEvmScheme({ receiverAuthorizer: () => embedded.relayer.address })],
+    schemes: [exactEvmScheme(), batchSettlementEvmScheme({ receiverAuthorizer: () => embedded.relayer.address, assetTransferMethod })],
     hooks: {
       onOutcome: (o) => outcomes.push(o),
       // What the server's royalty hook does: name the output and its attribution record's hash.

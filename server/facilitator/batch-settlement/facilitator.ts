@@ -1,16 +1,17 @@
 // The embedded facilitator's `batch-settlement` side: verify and settle deposit, voucher and refund payloads
 // (a voucher is checked and recorded in process, no transaction; a deposit is sent to the escrow through
-// the canonical ERC-3009 collector first; a cooperative refund claims what the channel owes, then returns
+// the canonical ERC-3009 or Permit2 collector first; a cooperative refund claims what the channel owes, then returns
 // the rest), and hand claims to the sweeper. Implements FacilitatorClient, so the payment plugin uses it
 // like any facilitator. A refusal the client can resync from carries the channel's snapshot (corrective 402).
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
 import { BatchSettlementReason as R, parseChannelPayload, type ChannelPayload } from "@royalty402/fastify-x402";
-import { decodeFunctionResult, encodeAbiParameters, encodeFunctionData, type Hex } from "viem";
-import { BATCH_SETTLEMENT_ADDRESS, ERC3009_DEPOSIT_COLLECTOR_ADDRESS } from "../../chain/x402/addresses.ts";
+import { decodeFunctionResult, encodeFunctionData, type Hex } from "viem";
+import { BATCH_SETTLEMENT_ADDRESS } from "../../chain/x402/addresses.ts";
 import { royaltyExtension } from "../facilitator.ts";
 import { escrowAbi } from "./abi.ts";
 import { ChannelBook, type ChainChannel, type ChannelRecord, type PaidOutput } from "./book.ts";
+import { checkPermit2Deposit, depositData } from "./deposit.ts";
 import { replayJournal, type ChannelJournal } from "./journal.ts";
 import { ChannelSweeper, type SweepPolicy } from "./sweeper.ts";
 import type { ChannelChain } from "./chain.ts";
@@ -69,7 +70,7 @@ export class ChannelFacilitator implements FacilitatorClient {
       return { isValid: false, invalidReason: reason, invalidMessage: message, ...payerOf(checked), ...corrective };
     }
     if (checked.payload.type === "deposit") {
-      const simulated = await this.simulateDeposit(checked.payload);
+      const simulated = await this.simulateDeposit(paymentPayload, checked.payload);
       if (simulated)
         return { isValid: false, invalidReason: R.depositSimulationFailed, invalidMessage: simulated, payer: checked.payload.config.payer };
     }
@@ -98,7 +99,7 @@ export class ChannelFacilitator implements FacilitatorClient {
     try {
       let transaction = "";
       if (payload.deposit) {
-        const sent = await this.deposit(payload, record);
+        const sent = await this.deposit(paymentPayload, payload, record);
         if ("refused" in sent) return failed(sent.refused, payload.config.payer, sent.transaction);
         transaction = sent.transaction;
       }
@@ -228,7 +229,9 @@ export class ChannelFacilitator implements FacilitatorClient {
     if (requirements?.scheme !== "batch-settlement" || requirements.network !== this.network)
       return { refused: { reason: R.networkMismatch, message: `this facilitator settles batch-settlement on ${this.network}` }, payer };
     const refused =
-      checkChannel(payload, requirements, this.authorizer, this.chainId) ?? (await checkVoucherSignature(payload, this.chainId));
+      checkChannel(payload, requirements, this.authorizer, this.chainId) ??
+      checkPermit2Deposit(payload, requirements) ??
+      (await checkVoucherSignature(payload, this.chainId));
     if (refused) return { refused, payer };
     const record = await this.book.load(payload.voucher.channelId, payload.config);
     const price = BigInt(requirements.amount);
@@ -258,20 +261,10 @@ export class ChannelFacilitator implements FacilitatorClient {
     this.sweeper.noteVoucher(output.amount);
   }
 
-  private depositData(p: ChannelPayload): Hex {
-    const d = p.deposit!;
-    const collectorData = encodeAbiParameters(
-      [{ type: "uint256" }, { type: "uint256" }, { type: "uint256" }, { type: "bytes" }],
-      [d.validAfter, d.validBefore, BigInt(d.salt), d.signature],
-    );
-    const args = [p.config, d.amount, ERC3009_DEPOSIT_COLLECTOR_ADDRESS, collectorData] as const;
-    return encodeFunctionData({ abi: escrowAbi, functionName: "deposit", args });
-  }
-
   /** What the escrow would say to this deposit now (null: it would go through). */
-  private async simulateDeposit(p: ChannelPayload): Promise<string | null> {
+  private async simulateDeposit(payment: PaymentPayload, p: ChannelPayload): Promise<string | null> {
     try {
-      await this.chain.call(BATCH_SETTLEMENT_ADDRESS, this.depositData(p));
+      await this.chain.call(BATCH_SETTLEMENT_ADDRESS, depositData(payment, p));
       return null;
     } catch (error) {
       return (error as { shortMessage?: string }).shortMessage ?? (error as Error).message;
@@ -279,13 +272,14 @@ export class ChannelFacilitator implements FacilitatorClient {
   }
 
   private async deposit(
+    payment: PaymentPayload,
     p: ChannelPayload,
     record: ChannelRecord,
   ): Promise<{ transaction: string } | { refused: Refused; transaction: string }> {
-    const simulated = await this.simulateDeposit(p);
+    const simulated = await this.simulateDeposit(payment, p);
     if (simulated) return { refused: { reason: R.depositSimulationFailed, message: simulated }, transaction: "" };
     try {
-      const transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, this.depositData(p));
+      const transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, depositData(payment, p));
       record.balance += p.deposit!.amount;
       return { transaction };
     } catch (error) {

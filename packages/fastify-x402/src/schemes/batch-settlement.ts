@@ -31,6 +31,9 @@ export const BatchSettlementReason = {
   refundAmountInvalid: "invalid_batch_settlement_evm_refund_amount_invalid",
   refundNoBalance: "invalid_batch_settlement_evm_refund_no_balance",
   refundTransactionFailed: "invalid_batch_settlement_evm_refund_transaction_failed",
+  permit2InvalidSignature: "invalid_batch_settlement_evm_permit2_invalid_signature",
+  permit2InvalidSpender: "invalid_batch_settlement_evm_permit2_invalid_spender",
+  permit2DeadlineExpired: "invalid_batch_settlement_evm_permit2_deadline_expired",
 } as const;
 
 /** Refusals after which the reference client resyncs its channel from the 402's channelState / voucherState. */
@@ -45,6 +48,8 @@ export interface BatchSettlementSchemeOptions {
   receiverAuthorizer: (payTo: string) => string;
   /** Seconds a payer's timed withdrawal waits, so claims land first; default 900 (the minimum). */
   withdrawDelay?: number;
+  /** How the client signs deposits: EIP-3009 (default; USDC) or a Permit2 witness transfer (any ERC-20). */
+  assetTransferMethod?: "eip3009" | "permit2";
 }
 
 export interface ChannelConfig {
@@ -64,10 +69,24 @@ export interface Voucher {
 }
 
 export interface Erc3009Deposit {
+  method: "eip3009";
   amount: bigint;
   validAfter: bigint;
   validBefore: bigint;
   salt: `0x${string}`;
+  signature: `0x${string}`;
+}
+
+/** A Permit2 deposit: the payer's PermitWitnessTransferFrom to the Permit2 deposit collector, witness the channel id. */
+export interface Permit2Deposit {
+  method: "permit2";
+  amount: bigint;
+  from: `0x${string}`;
+  token: `0x${string}`;
+  spender: `0x${string}`;
+  nonce: bigint;
+  deadline: bigint;
+  channelId: `0x${string}`;
   signature: `0x${string}`;
 }
 
@@ -79,7 +98,7 @@ export interface ChannelPayload {
   type: "deposit" | "voucher" | "refund";
   config: ChannelConfig;
   voucher: Voucher;
-  deposit?: Erc3009Deposit;
+  deposit?: Erc3009Deposit | Permit2Deposit;
   /** A partial refund's amount (none: refund everything not charged). */
   refundAmount?: bigint;
 }
@@ -108,6 +127,7 @@ export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions):
         withdrawDelay,
         name: offer.asset.name,
         version: offer.asset.version,
+        ...(options.assetTransferMethod === "permit2" ? { assetTransferMethod: "permit2" } : {}),
       },
     }),
     checkAccepted,
@@ -183,10 +203,12 @@ function parseVoucher(value: unknown): Voucher | string {
   return { channelId: v.channelId.toLowerCase() as `0x${string}`, maxClaimableAmount: max, signature: v.signature as `0x${string}` };
 }
 
-function parseDeposit(value: unknown): Erc3009Deposit | string {
+function parseDeposit(value: unknown): Erc3009Deposit | Permit2Deposit | string {
   const d = asRecord(value);
+  const permit2 = asRecord(asRecord(d?.authorization)?.permit2Authorization);
+  if (d && permit2) return parsePermit2Deposit(d.amount, permit2);
   const auth = asRecord(asRecord(d?.authorization)?.erc3009Authorization);
-  if (!d || !auth) return "deposit.authorization.erc3009Authorization is missing (only eip3009 deposits are taken)";
+  if (!d || !auth) return "deposit.authorization must hold an erc3009Authorization or a permit2Authorization";
   const amount = uint128(d.amount);
   const validAfter = uint128(auth.validAfter);
   const validBefore = uint128(auth.validBefore);
@@ -194,7 +216,47 @@ function parseDeposit(value: unknown): Erc3009Deposit | string {
   if (validAfter === null || validBefore === null) return "erc3009Authorization.validAfter/validBefore must be decimal";
   if (typeof auth.salt !== "string" || !BYTES32.test(auth.salt)) return "erc3009Authorization.salt must be bytes32 hex";
   if (typeof auth.signature !== "string" || !SIGNATURE.test(auth.signature)) return "erc3009Authorization.signature must be hex";
-  return { amount, validAfter, validBefore, salt: auth.salt as `0x${string}`, signature: auth.signature as `0x${string}` };
+  return {
+    method: "eip3009",
+    amount,
+    validAfter,
+    validBefore,
+    salt: auth.salt as `0x${string}`,
+    signature: auth.signature as `0x${string}`,
+  };
+}
+
+function parsePermit2Deposit(rawAmount: unknown, p: Record<string, unknown>): Permit2Deposit | string {
+  const amount = uint128(rawAmount);
+  if (amount === null || amount === 0n) return "deposit.amount must be a positive decimal uint128";
+  const permitted = asRecord(p.permitted);
+  const witness = asRecord(p.witness);
+  for (const [name, v] of [
+    ["from", p.from],
+    ["spender", p.spender],
+    ["permitted.token", permitted?.token],
+  ] as const)
+    if (typeof v !== "string" || !ADDRESS.test(v)) return `permit2Authorization.${name} is not an address`;
+  const permittedAmount = uint128(permitted?.amount);
+  const nonce = typeof p.nonce === "string" && /^[0-9]{1,78}$/.test(p.nonce) ? BigInt(p.nonce) : null;
+  const deadline = uint128(p.deadline);
+  if (permittedAmount !== amount) return "permit2Authorization.permitted.amount must be deposit.amount";
+  if (nonce === null || nonce >= 2n ** 256n || deadline === null) return "permit2Authorization.nonce/deadline must be decimal";
+  if (typeof witness?.channelId !== "string" || !BYTES32.test(witness.channelId))
+    return "permit2Authorization.witness.channelId must be bytes32";
+  if (typeof p.signature !== "string" || !SIGNATURE.test(p.signature)) return "permit2Authorization.signature must be hex";
+  const address = (v: unknown) => getAddress(v as string);
+  return {
+    method: "permit2",
+    amount,
+    from: address(p.from),
+    token: address(permitted!.token),
+    spender: address(p.spender),
+    nonce,
+    deadline,
+    channelId: witness.channelId.toLowerCase() as `0x${string}`,
+    signature: p.signature as `0x${string}`,
+  };
 }
 
 /** The deposit, voucher or refund in a payment payload, or what is wrong with its shape. */
