@@ -11,7 +11,9 @@ import type { Hex } from "viem";
 import { BatchSettlementReason as R } from "@royalty402/fastify-x402";
 import { BATCH_SETTLEMENT_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { escrowAbi } from "../../server/facilitator/batch-settlement/abi.ts";
-import type { MemoryChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
+import { relayerChain } from "../../server/facilitator/batch-settlement/chain.ts";
+import { ChannelFacilitator } from "../../server/facilitator/batch-settlement/facilitator.ts";
+import { MemoryChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
 import { PRICE, channelOffer, channelStack, type ChannelStack } from "./support.ts";
 
 type Payer = Awaited<ReturnType<ChannelStack["payer"]>>;
@@ -119,5 +121,31 @@ describe("cooperative refund with the reference client", () => {
     expect(((await res.json()) as { error: string }).error).toBe("invalid_payload");
     expect(s.runs.count).toBe(runs);
     expect(await onChain(id)).toEqual([10n * PRICE, 0n]);
+  });
+
+  it("a crash between journalling a refund and sending it leaves the mirror low; the chain corrects it on the next voucher", async () => {
+    const p = await s.payer(100_000n, 10);
+    await pay(p, 2);
+    const id = (await channelIdOf(p)).toLowerCase() as Hex;
+    // What the journal holds after the refund's first entry, the transaction never sent: the balance it would leave.
+    const journal = new MemoryChannelJournal();
+    for (const entry of await s.journal.entries()) await journal.append(entry);
+    await journal.append({ kind: "refunded", channelId: id, balance: String(2n * PRICE), refundNonce: "1" });
+    const kept = s.embedded.channels!;
+    kept.close();
+    const chain = relayerChain(s.embedded.relayer, s.ethers.provider, Number(s.network.split(":")[1]));
+    s.embedded.channels = await ChannelFacilitator.create({ chain, journal, sweep: { maxAgeMs: 3_600_000 } });
+    try {
+      expect(s.embedded.channels.book.get(id)?.balance).toBe(2n * PRICE);
+      const res = await p.fetch(s.url, { method: "POST" });
+      expect(res.status).toBe(200); // the deposit the chain holds covers it
+      expect(receiptOf(res).extra?.channelState).toMatchObject({
+        balance: String(10n * PRICE),
+        chargedCumulativeAmount: String(3n * PRICE),
+      });
+    } finally {
+      s.embedded.channels.close();
+      s.embedded.channels = kept;
+    }
   });
 });
