@@ -188,15 +188,17 @@ export class ChannelFacilitator implements FacilitatorClient {
    */
   private async returnToPayer(record: ChannelRecord, amount: bigint): Promise<{ transaction: Hex } | { refused: Refused }> {
     await this.mirror(record, { balance: record.balance - amount, refundNonce: record.refundNonce + 1n });
+    let transaction: Hex;
     try {
       const data = encodeFunctionData({ abi: escrowAbi, functionName: "refund", args: [record.config, amount] });
-      const transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, data);
-      await this.mirrorChain(record);
-      return { transaction };
+      transaction = await this.chain.send(BATCH_SETTLEMENT_ADDRESS, data);
     } catch (error) {
       await this.mirrorChain(record).catch(() => undefined); // whether it went through, the chain says
       return { refused: { reason: R.refundTransactionFailed, message: (error as Error).message } };
     }
+    // Sent: the balance journalled above is right; the chain adds the withdrawal a refund may have shortened.
+    await this.mirrorChain(record).catch(() => undefined);
+    return { transaction };
   }
 
   private async mirrorChain(record: ChannelRecord): Promise<void> {
