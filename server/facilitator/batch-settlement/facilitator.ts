@@ -233,7 +233,7 @@ export class ChannelFacilitator implements FacilitatorClient {
     const refused =
       checkChannel(payload, requirements, this.authorizer, this.chainId) ??
       checkPermit2Deposit(payload, requirements) ??
-      (await checkVoucherSignature(payload, this.chainId));
+      checkVoucherSignature(payload, this.chainId);
     if (refused) return { refused, payer };
     const record = await this.book.load(payload.voucher.channelId, payload.config);
     const price = BigInt(requirements.amount);
