@@ -5,7 +5,8 @@ import { BatchSettlementReason as R, type ChannelPayload } from "@royalty402/fas
 import type { PaymentRequirements } from "@x402/core/types";
 import { BATCH_SETTLEMENT_DOMAIN, BATCH_SETTLEMENT_ADDRESS, voucherTypes } from "@x402/evm";
 import { computeChannelId } from "@x402/evm/batch-settlement/client";
-import { recoverTypedDataAddress, zeroAddress, type Hex } from "viem";
+import { hashTypedData, zeroAddress, type Hex } from "viem";
+import { isCanonicalSignature, recoverSigner } from "../signature.ts";
 import type { ChannelRecord } from "./book.ts";
 
 export interface Refused {
@@ -30,47 +31,31 @@ export function checkChannel(p: ChannelPayload, req: PaymentRequirements, author
 }
 
 /** ECDSA recovery against the committed payer authorizer; channels without one (EIP-1271 payers) are not taken. */
-export async function checkVoucherSignature(p: ChannelPayload, chainId: number): Promise<Refused | null> {
+export function checkVoucherSignature(p: ChannelPayload, chainId: number): Refused | null {
   const authorizer = p.config.payerAuthorizer;
   if (authorizer === zeroAddress)
     return { reason: R.voucherSignature, message: "channels must commit a payerAuthorizer key (vouchers are checked in process)" };
-  if (!escrowForm(p.voucher.signature))
+  if (!isCanonicalSignature(p.voucher.signature))
     return {
       reason: R.voucherSignature,
       message: "voucher.signature must be 65 bytes (r, s, v) with v 27 or 28 and s in the lower half of the curve order",
     };
-  const key = `${chainId}:${p.voucher.channelId}:${p.voucher.maxClaimableAmount}:${p.voucher.signature}:${authorizer}`.toLowerCase();
-  if (signedVouchers.has(key)) return null;
-  const signer = await recoverTypedDataAddress({
+  const digest = hashTypedData({
     domain: { ...BATCH_SETTLEMENT_DOMAIN, chainId, verifyingContract: BATCH_SETTLEMENT_ADDRESS },
     types: voucherTypes,
     primaryType: "Voucher",
-    message: { channelId: p.voucher.channelId, maxClaimableAmount: p.voucher.maxClaimableAmount },
-    signature: p.voucher.signature as Hex,
-  }).catch(() => null);
+    message: { channelId: p.voucher.channelId as Hex, maxClaimableAmount: p.voucher.maxClaimableAmount },
+  });
+  const signer = recoverSigner(digest, p.voucher.signature);
   if (!signer || !same(signer, authorizer))
     return { reason: R.voucherSignature, message: "the voucher is not signed by channelConfig.payerAuthorizer" };
-  remember(signedVouchers, key, true);
   return null;
 }
 
-// The escrow recovers a voucher's signer with OpenZeppelin's ECDSA, which reverts on any other form (a
-// malleated high-s twin, v 0/1, a 64-byte compact signature) that viem's recovery accepts: such a voucher
-// would be served, then refused by the claim, and the channel's unclaimed outputs would go unpaid.
-const HALF_CURVE_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
-
-function escrowForm(signature: string): boolean {
-  if (signature.length !== 132) return false;
-  const v = Number.parseInt(signature.slice(130), 16);
-  return (v === 27 || v === 28) && BigInt(`0x${signature.slice(66, 130)}`) <= HALF_CURVE_ORDER;
-}
-
-// Verify and then settle check the same voucher: each memo keeps the last results of a pure function
-// (the EIP-712 channel id of a config; a signature that recovered to its authorizer), so the second
-// check skips the hashing and the ECDSA recovery (~1-5 ms each on a busy core). Bounded: oldest dropped.
+// Verify and then settle check the same voucher: the memo keeps the EIP-712 channel ids of recent configs
+// (recoverSigner keeps recent signers likewise). Bounded: oldest dropped.
 const MEMO_SIZE = 4096;
 const channelIds = new Map<string, string>();
-const signedVouchers = new Map<string, true>();
 
 function remember<V>(memo: Map<string, V>, key: string, value: V): void {
   if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value as string);
@@ -107,5 +92,26 @@ export function checkCumulative(p: ChannelPayload, record: ChannelRecord, price:
     };
   if (record.withdrawRequestedAt !== 0 && p.type === "voucher")
     return { reason: R.channelNotFound, message: "the payer is withdrawing this channel; deposit again on a new channel" };
+  return null;
+}
+
+/**
+ * A refund's zero-charge voucher must be at exactly what was charged (so the server keeps all of it), and
+ * something must be left to return: a partial amount at most the deposit not charged.
+ */
+export function checkRefund(p: ChannelPayload, record: ChannelRecord): Refused | null {
+  const max = p.voucher.maxClaimableAmount;
+  if (record.stuck) return { reason: R.channelNotFound, message: "the payer withdrew this channel before it was claimed" };
+  if (max < record.totalClaimed)
+    return { reason: R.cumulativeBelowClaimed, message: `maxClaimableAmount must be at least ${record.totalClaimed} (claimed on-chain)` };
+  if (max !== record.charged)
+    return {
+      reason: R.cumulativeMismatch,
+      message: `a refund's voucher charges nothing: maxClaimableAmount must be ${record.charged} (charged so far)`,
+    };
+  const left = record.balance - record.charged;
+  if (left <= 0n) return { reason: R.refundNoBalance, message: `nothing to refund: the deposit ${record.balance} is all charged` };
+  if (p.refundAmount !== undefined && p.refundAmount > left)
+    return { reason: R.refundAmountInvalid, message: `amount ${p.refundAmount} exceeds the ${left} not charged (omit it to refund all)` };
   return null;
 }
