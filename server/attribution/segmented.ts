@@ -81,14 +81,14 @@ class SegmentWords implements WordSource {
     });
     if (total === 0 || total > limit) return null;
     const at: number[] = [];
-    for (const [s, lo, hi] of found) for (let k = lo; k < hi; k++) at.push(this.bases[s] + this.parts[s].sa[k]);
+    for (const [s, lo, hi] of found) for (let k = lo; k < hi; k++) at.push(this.bases[s] + this.parts[s].sa.get(k));
     return at;
   }
 
   same(q: WordQuery, pos: number, i: number): boolean {
     let s = this.parts.length - 1;
     while (pos < this.bases[s]) s--;
-    return this.parts[s].words[pos - this.bases[s]] === q[s][i];
+    return this.parts[s].words.get(pos - this.bases[s]) === q[s][i];
   }
 }
 

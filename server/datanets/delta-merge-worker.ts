@@ -17,8 +17,19 @@ for (const c of Datanet.from(job.rows).contributions) items.push({ contribution:
 const index = buildIndexFromTokens(items, { minCopyTokens: job.minCopyTokens }).index;
 saveIndex(index, job.dir);
 const w = wordIndexOf(index);
+// packed arrays travel unpacked (their storage is private) and are packed again on arrival
+const words = w.words.subarray(0);
+const sa = w.sa.subarray(0);
 const result: MergeResult = {
   indexRoot: index.indexRoot,
-  words: { words: w.words, sa: w.sa, offsets: w.offsets, vocabulary: w.vocabulary as Map<string, number>, bucketStart: w.bucketStart },
+  words: {
+    words,
+    wordBits: w.words.width,
+    sa,
+    saBits: w.sa.width,
+    offsets: w.offsets,
+    vocabulary: w.vocabulary as Map<string, number>,
+    bucketStart: w.bucketStart,
+  },
 };
-parentPort?.postMessage(result, [w.words.buffer, w.sa.buffer, w.offsets.buffer, w.bucketStart.buffer] as ArrayBuffer[]);
+parentPort?.postMessage(result, [words.buffer, sa.buffer, w.offsets.buffer, w.bucketStart.buffer] as ArrayBuffer[]);

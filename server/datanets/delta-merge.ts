@@ -3,6 +3,7 @@
 // the index cache, and the event loop then loads it and adopts the worker's word view. Nothing on
 // the request path waits for it: the delta keeps new contributions attributable meanwhile.
 import { Worker } from "node:worker_threads";
+import { PackedInts } from "../attribution/packed-ints.ts";
 import { adoptWordIndex } from "../attribution/segmented.ts";
 import { loadIndex } from "../attribution/store.ts";
 import type { ContributionMeta, SuffixIndex } from "../attribution/suffix-index.ts";
@@ -19,7 +20,15 @@ export interface MergeJob {
 
 export interface MergeResult {
   indexRoot: string;
-  words: { words: Uint32Array; sa: Int32Array; offsets: Uint32Array; vocabulary: Map<string, number>; bucketStart: Uint32Array };
+  words: {
+    words: Uint32Array;
+    wordBits: number;
+    sa: Uint32Array;
+    saBits: number;
+    offsets: Uint32Array;
+    vocabulary: Map<string, number>;
+    bucketStart: Uint32Array;
+  };
 }
 
 /** Runs one merge in its own worker thread; `signal` ends it early (server closing). */
@@ -45,6 +54,7 @@ export function adoptMerged(dir: string, result: MergeResult): SuffixIndex {
   const index = loadIndex(dir, { verify: false });
   if (index.indexRoot !== result.indexRoot) throw new Error(`merged index ${index.indexRoot} is not the one built (${result.indexRoot})`);
   const w = result.words;
-  adoptWordIndex(index, new WordIndex(w.words, w.sa, w.offsets, w.vocabulary, w.bucketStart));
+  const words = new PackedInts(w.words, w.wordBits);
+  adoptWordIndex(index, new WordIndex(words, new PackedInts(w.sa, w.saBits), w.offsets, w.vocabulary, w.bucketStart));
   return index;
 }
