@@ -59,5 +59,4 @@ describe("the channel journal in the ledger", () => {
     third.close();
     expect(await s.balanceOf(s.payTo)).toBe(before + PRICE * BigInt(PAID));
   });
-
 });

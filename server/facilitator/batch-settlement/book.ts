@@ -24,7 +24,12 @@ export type ChainChannel = Pick<ChannelRecord, "balance" | "totalClaimed" | "ref
 
 const REFRESH_MS = 5_000;
 
-const toRecord = (s: ChannelState): ChannelRecord => ({ ...s, channelId: s.channelId as Hex, signature: s.signature as Hex | null, busy: false });
+const toRecord = (s: ChannelState): ChannelRecord => ({
+  ...s,
+  channelId: s.channelId as Hex,
+  signature: s.signature as Hex | null,
+  busy: false,
+});
 
 export class ChannelBook {
   private readonly records = new Map<string, ChannelRecord>();

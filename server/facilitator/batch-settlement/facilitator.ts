@@ -165,7 +165,8 @@ export class ChannelFacilitator implements FacilitatorClient {
       output,
     });
     // The next request of this channel reads the journal again (check) and sees what was charged.
-    if (!stored) return { reason: R.cumulativeMismatch, message: "another request of this channel was charged first: sign the next voucher again" };
+    if (!stored)
+      return { reason: R.cumulativeMismatch, message: "another request of this channel was charged first: sign the next voucher again" };
     Object.assign(record, next);
     this.sweeper.noteVoucher(output.amount);
     return null;

@@ -54,7 +54,11 @@ interface Row {
   outputs: PaidOutput[];
 }
 
-const paid = (v: ChannelVoucher): PaidOutput => ({ outputId: v.outputId as Hex, amount: v.amount, attributionRoot: v.attributionRoot as Hex });
+const paid = (v: ChannelVoucher): PaidOutput => ({
+  outputId: v.outputId as Hex,
+  amount: v.amount,
+  attributionRoot: v.attributionRoot as Hex,
+});
 
 export class ChannelSweeper {
   readonly policy: SweepPolicy;
@@ -143,7 +147,11 @@ export class ChannelSweeper {
     // A replayed claim row is a no-op in the escrow: a claim mined before a crash and sent again costs gas, never money.
     const transaction = rows.length > 0 ? await this.chain.send(BATCH_SETTLEMENT_ADDRESS, claimAndSettleData(rows)) : ("0x" as Hex);
     if (rows.length > 0) {
-      const claims = rows.map((r) => ({ channelId: r.channel.channelId, totalClaimed: r.totalClaimed, outputIds: r.outputs.map((o) => o.outputId) }));
+      const claims = rows.map((r) => ({
+        channelId: r.channel.channelId,
+        totalClaimed: r.totalClaimed,
+        outputIds: r.outputs.map((o) => o.outputId),
+      }));
       await this.journal.markChannelsClaimed(claims, transaction);
     }
     for (const row of rows) {
@@ -226,7 +234,10 @@ export class ChannelSweeper {
     let transaction = known ?? (leftOver ? await this.chain.findLink(d.receiver, d.root) : null);
     if (!transaction) {
       const args = [d.root, BigInt(d.outputs.length), d.amount] as const;
-      transaction = await this.chain.send(d.receiver, encodeFunctionData({ abi: splitterLinkAbi, functionName: "linkChannelOutputs", args }));
+      transaction = await this.chain.send(
+        d.receiver,
+        encodeFunctionData({ abi: splitterLinkAbi, functionName: "linkChannelOutputs", args }),
+      );
     }
     if (!known) await this.journal.setChannelLinkTransaction(d.root, transaction);
     const link: ChannelLink = { ...d, count: d.outputs.length, transaction };

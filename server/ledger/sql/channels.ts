@@ -13,7 +13,8 @@ type Row = Record<string, unknown>;
 
 const BYTES32 = /^0x[0-9a-f]{64}$/;
 const CHANNEL_COLUMNS =
-  "c.channel_id, c.config, c.balance, c.total_claimed, c.refund_nonce, c.withdraw_requested_at, c.charged, c.signed_max, c.signature, c.stuck";
+  "c.channel_id, c.config, c.balance, c.total_claimed, c.refund_nonce, c.withdraw_requested_at, c.charged, c.signed_max, " +
+  "c.signature, c.stuck";
 const VOUCHER_COLUMNS = "v.channel_id, v.charged AS v_charged, v.receiver, v.output_id, v.amount, v.attribution_root";
 
 function bytes32(field: string, v: string): string {
@@ -87,7 +88,7 @@ export async function openChannel(db: Db, s: ChannelState): Promise<ChannelState
   return (await getChannel(db, id))!;
 }
 
-export function acceptVoucher(db: Db, v: AcceptedVoucher): Promise<boolean> {
+export async function acceptVoucher(db: Db, v: AcceptedVoucher): Promise<boolean> {
   const id = bytes32("channelId", v.channelId);
   if (v.charged <= v.from) throw new LedgerError("invalid_input", "a voucher must raise the channel's charged total");
   const now = db.now();
@@ -175,7 +176,8 @@ export async function markChannelsClaimed(
     for (const c of claims) {
       const id = bytes32("channelId", c.channelId);
       await q.query(
-        `UPDATE channel_vouchers SET claim_tx = $tx WHERE channel_id = $id AND claim_tx IS NULL AND ${db.d.inList("output_id", "$outputs")}`,
+        `UPDATE channel_vouchers SET claim_tx = $tx
+         WHERE channel_id = $id AND claim_tx IS NULL AND ${db.d.inList("output_id", "$outputs")}`,
         { tx, id, outputs: db.d.list(c.outputIds.map((o) => o.toLowerCase())) as string },
       );
       await q.query(`UPDATE channels SET total_claimed = ${db.d.amountParam("$claimed")}, updated_at = $now WHERE channel_id = $id`, {
@@ -223,7 +225,10 @@ export async function openChannelLink(
       { root, outputs: db.d.list(link.outputIds.map((o) => o.toLowerCase())) as string },
     );
     if (changes !== link.outputIds.length)
-      throw new LedgerError("channel_link_conflict", `${link.outputIds.length - changes} of the link's outputs are unclaimed or already linked`);
+      throw new LedgerError(
+        "channel_link_conflict",
+        `${link.outputIds.length - changes} of the link's outputs are unclaimed or already linked`,
+      );
   });
 }
 
@@ -251,7 +256,8 @@ export async function openChannelLinks(db: Db): Promise<ChannelLinkRow[]> {
 
 export async function setChannelLinkTransaction(db: Db, root: string, txHash: string): Promise<void> {
   await db.exec.write(
-    (q) => q.query("UPDATE channel_links SET tx_hash = $tx WHERE root = $root", { root: bytes32("root", root), tx: bytes32("txHash", txHash) }),
+    (q) =>
+      q.query("UPDATE channel_links SET tx_hash = $tx WHERE root = $root", { root: bytes32("root", root), tx: bytes32("txHash", txHash) }),
     false,
   );
 }
