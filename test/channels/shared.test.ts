@@ -14,7 +14,7 @@ import { decodePaymentResponseHeader } from "@x402/core/http";
 import { toClientEvmSigner } from "@x402/evm";
 import { BatchSettlementEvmScheme as ReferenceChannelClient } from "@x402/evm/batch-settlement/client";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
-import { Contract, Interface } from "ethers";
+import { type Contract, Interface } from "ethers";
 import { createWalletClient, custom, defineChain, publicActions } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
@@ -43,7 +43,9 @@ const answered: string[] = []; // output ids of every 200
 const json = { "content-type": "application/json" };
 const body = (prompt: string) => JSON.stringify({ model: "m", prompt, max_tokens: 8 });
 const linkEvents = new Interface(["event ChannelOutputsPaid(bytes32 indexed outputsRoot, uint256 count, uint256 amount)"]);
-const escrowEvents = new Interface(["event Claimed(bytes32 indexed channelId, address indexed sender, uint128 claimAmount, uint128 totalClaimed)"]);
+const escrowEvents = new Interface([
+  "event Claimed(bytes32 indexed channelId, address indexed sender, uint128 claimAmount, uint128 totalClaimed)",
+]);
 
 afterAll(async () => {
   for (const s of servers) await s.close();
@@ -98,7 +100,8 @@ async function channelPayer(amount: bigint, send: typeof fetch = fetch) {
   return wrapFetchWithPayment(send, client);
 }
 
-const outputOf = (res: Response) => (decodePaymentResponseHeader(res.headers.get("payment-response")!).extra as { outputId: string }).outputId;
+const outputOf = (res: Response) =>
+  (decodePaymentResponseHeader(res.headers.get("payment-response")!).extra as { outputId: string }).outputId;
 
 beforeAll(async () => {
   const h = await hostChain(1);
