@@ -115,7 +115,7 @@ beforeAll(async () => {
 });
 
 describe("two hosts sharing one PostgreSQL ledger and the same channels", () => {
-  it(`a channel paid through both hosts in turn (${ALTERNATE} requests): each takes the vouchers the other's answers continued`, async () => {
+  it(`a channel paid through both hosts in turn (${ALTERNATE} requests): each takes vouchers continuing the other's`, async () => {
     const paid = await channelPayer(10_000_000n);
     for (let i = 0; i < ALTERNATE; i++) {
       const res = await paid(`${bases[i % 2]}/v1/completions`, { method: "POST", headers: json, body: body(`The jury said ${i}`) });
