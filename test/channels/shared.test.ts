@@ -10,11 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { decodePaymentResponseHeader } from "@x402/core/http";
+import { decodePaymentResponseHeader, decodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { toClientEvmSigner } from "@x402/evm";
 import { BatchSettlementEvmScheme as ReferenceChannelClient } from "@x402/evm/batch-settlement/client";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
-import { type Contract, Interface } from "ethers";
+import { type Contract, Interface, hexlify, randomBytes } from "ethers";
 import { createWalletClient, custom, defineChain, publicActions } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
@@ -206,5 +207,42 @@ describe("two hosts sharing one PostgreSQL ledger and the same channels", () => 
     expect([...byTx.values()].flat().sort()).toEqual([...answered].sort());
     expect(await ledger.claimableChannels()).toEqual([]);
     expect(await ledger.oldestChannelWork()).toBeNull();
+  });
+
+  it("the channel facilitators of both hosts settling one voucher at once (the facilitator API's path): one stores it", async () => {
+    // The payment plugin's shared reservation is not in front of a facilitator called directly: the
+    // journal's conditional update is. Capture a signed voucher the reference client makes, without sending it.
+    let sent = 0;
+    let captured: PaymentPayload | null = null;
+    const capture: typeof fetch = async (input, init) => {
+      const request = new Request(input, init);
+      const header = request.headers.get("payment-signature");
+      if (header && sent > 0) {
+        captured = decodePaymentSignatureHeader(header);
+        return new Response("held back", { status: 503 });
+      }
+      if (header) sent++;
+      return fetch(request);
+    };
+    const paid = await channelPayer(10_000_000n, capture);
+    expect((await paid(`${bases[0]}/v1/completions`, { method: "POST", headers: json, body: body("Deposit first") })).status).toBe(200);
+    await paid(`${bases[0]}/v1/completions`, { method: "POST", headers: json, body: body("Captured") }).catch(() => null);
+    const voucher = captured as PaymentPayload | null;
+    expect(voucher).not.toBeNull();
+    const requirements = voucher!.accepted as PaymentRequirements;
+    const withOutput = (): PaymentPayload => ({
+      ...voucher!,
+      extensions: { ...voucher!.extensions, royalty402: { outputId: hexlify(randomBytes(32)), attributionRoot: hexlify(randomBytes(32)) } },
+    });
+    const facilitators = servers.map((s) => s.context.channels!);
+    const results = await Promise.all(facilitators.map((f) => f.settle(withOutput(), requirements)));
+    expect(results.filter((r) => r.success)).toHaveLength(1);
+    expect(results.find((r) => !r.success)?.errorReason).toBe("invalid_batch_settlement_evm_cumulative_amount_mismatch");
+    const [channel] = await ledgers[0].claimableChannels();
+    expect(channel.channel.charged).toBe(2n * PRICE);
+    expect(channel.vouchers).toHaveLength(2);
+    // Sent again to either host: it is the channel's charged total already, so it is refused; nothing more is charged.
+    expect((await facilitators[1].settle(withOutput(), requirements)).success).toBe(false);
+    expect((await ledgers[1].claimableChannels())[0].channel.charged).toBe(2n * PRICE);
   });
 });
