@@ -89,38 +89,46 @@ export async function openChannel(db: Db, s: ChannelState): Promise<ChannelState
 }
 
 export async function acceptVoucher(db: Db, v: AcceptedVoucher): Promise<boolean> {
-  const id = bytes32("channelId", v.channelId);
   if (v.charged <= v.from) throw new LedgerError("invalid_input", "a voucher must raise the channel's charged total");
-  const now = db.now();
+  const params = {
+    id: bytes32("channelId", v.channelId),
+    from: amount("from", v.from),
+    charged: amount("charged", v.charged),
+    signedMax: amount("signedMax", v.signedMax),
+    signature: v.signature,
+    balance: amount("balance", v.balance),
+    receiver: v.receiver.toLowerCase(),
+    output: bytes32("outputId", v.output.outputId),
+    amount: amount("amount", v.output.amount),
+    root: bytes32("attributionRoot", v.output.attributionRoot),
+    now: db.now(),
+  };
+  const a = db.d.amountParam;
+  const move = `UPDATE channels SET charged = ${a("$charged")}, signed_max = ${a("$signedMax")}, signature = $signature,
+      balance = ${a("$balance")}, updated_at = $now
+    WHERE channel_id = $id AND charged = ${a("$from")} AND stuck IS NULL`;
+  const columns = "channel_id, charged, receiver, output_id, amount, attribution_root, created_at";
+  const values = `${a("$charged")}, $receiver, $output, ${a("$amount")}, $root, $now`;
+  if (db.d.updateInWith) {
+    // One statement (one round trip, its own transaction): the insert sees only the row the update moved.
+    const sql = `WITH moved AS (${move} RETURNING channel_id) INSERT INTO channel_vouchers (${columns})
+      SELECT channel_id, ${values} FROM moved RETURNING channel_id`;
+    return (await db.exec.write((q) => q.query(sql, params), false)).rows.length === 1;
+  }
+  const { id, from, charged, signedMax, signature, balance, now } = params;
   return db.exec.write(async (tx) => {
-    const { changes } = await tx.query(
-      `UPDATE channels SET charged = ${db.d.amountParam("$charged")}, signed_max = ${db.d.amountParam("$signedMax")},
-         signature = $signature, balance = ${db.d.amountParam("$balance")}, updated_at = $now
-       WHERE channel_id = $id AND charged = ${db.d.amountParam("$from")} AND stuck IS NULL`,
-      {
-        id,
-        from: amount("from", v.from),
-        charged: amount("charged", v.charged),
-        signedMax: amount("signedMax", v.signedMax),
-        signature: v.signature,
-        balance: amount("balance", v.balance),
-        now,
-      },
-    );
+    const { changes } = await tx.query(move, { id, from, charged, signedMax, signature, balance, now });
     if (changes === 0) return false;
-    await tx.query(
-      `INSERT INTO channel_vouchers (channel_id, charged, receiver, output_id, amount, attribution_root, created_at)
-       VALUES ($id, ${db.d.amountParam("$charged")}, $receiver, $output, ${db.d.amountParam("$amount")}, $root, $now)`,
-      {
-        id,
-        charged: amount("charged", v.charged),
-        receiver: v.receiver.toLowerCase(),
-        output: bytes32("outputId", v.output.outputId),
-        amount: amount("amount", v.output.amount),
-        root: bytes32("attributionRoot", v.output.attributionRoot),
-        now,
-      },
-    );
+    const { receiver, output, amount: paid, root } = params;
+    await tx.query(`INSERT INTO channel_vouchers (${columns}) VALUES ($id, ${values})`, {
+      id,
+      charged,
+      receiver,
+      output,
+      amount: paid,
+      root,
+      now,
+    });
     return true;
   }, true);
 }
