@@ -115,11 +115,8 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   if (!options.ledger) stack.push(() => ledger.close());
 
   const metrics = createMetrics();
-  const {
-    client,
-    address: facilitatorAddress,
-    embedded,
-  } = await openFacilitator(config, provider, relayer, ledger, options.facilitator, stack);
+  const opened = await openFacilitator(config, provider, relayer, ledger, options.facilitator, stack);
+  const { client, address: facilitatorAddress, embedded } = opened;
   const facilitator = meteredFacilitator(client, metrics, embedded ? 0 : 250);
   if (embedded?.channels) recordChannels(embedded.channels, ledger, log, stack);
 
