@@ -128,7 +128,11 @@ export class ChannelSweeper {
   }
 
   private async sweepOnce(): Promise<SweepResult | null> {
-    if (!(await this.journal.takeChannelSweep(LEASE_STALE_MS))) return null;
+    if (!(await this.journal.takeChannelSweep(LEASE_STALE_MS))) {
+      // Another instance sweeps: this one's count starts again (its vouchers are claimed by age otherwise).
+      this.unclaimed = { count: 0, amount: 0n };
+      return null;
+    }
     try {
       return await this.claimAndLink();
     } finally {
