@@ -247,12 +247,13 @@ describe("channels: kill -9 under voucher load and mid-sweep, restart, nothing l
       if (kind === "load") {
         let killed = false;
         const before = answered.size;
-        const loops = payers.map((p, i) => payLoop(p, `${round}.${i}`, () => killed));
-        while (answered.size === before) await sleep(5); // under load: the first vouchers of the round are answered
+        let ended = false;
+        const loops = Promise.all(payers.map((p, i) => payLoop(p, `${round}.${i}`, () => killed))).then(() => void (ended = true));
+        while (answered.size === before && !ended) await sleep(5); // under load: the first vouchers of the round are answered
         await sleep(afterMs);
         await server!.kill9();
         killed = true;
-        await Promise.all(loops);
+        await loops;
       } else {
         await Promise.all(payers.map((p, i) => payLoop(p, `${round}.${i}`, () => false, 6)));
         // The lease of an instance killed in an earlier sweep passes on once its heartbeat is stale: wait for it,
@@ -338,7 +339,7 @@ describe("channels: kill -9 under voucher load and mid-sweep, restart, nothing l
     expect(result).toMatchObject({ status: "closed", outputs: vouchers.size });
     const doc = (await (await fetch(`${base}/epochs/${splitter}/${result.epoch}`)).json()) as { payments: Array<{ outputId: string }> };
     expect(doc.payments.map((p) => p.outputId.toLowerCase()).sort()).toEqual([...vouchers.keys()].sort());
-  });
+  }, 600_000);
 });
 
 /** Each output's attribution record hash, from the ledger file. */
