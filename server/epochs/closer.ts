@@ -22,6 +22,7 @@ import type { SerialQueue } from "../util/serial.ts";
 import type { TextStore } from "./texts.ts";
 import { decodeEventLog, type Hex } from "viem";
 import { nextPreviousState, type PreviousEpochState } from "./build.ts";
+import { channelLinksFor } from "./links.ts";
 import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
 import { CHANNEL_OUTPUTS_PAID_TOPIC, channelLinkEvent } from "../facilitator/batch-settlement/abi.ts";
 import { postEpochRoots, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
@@ -182,6 +183,11 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
   const previous = latest ? await previousState(ctx, latest) : null;
   const { ownerBps, protocolBps, owner } = model.splitterConfig;
   const received = await receivedForEpoch(ctx, splitter, outputs, previous?.cumulativeReceived ?? 0n);
+  const channelLinks = await channelLinksFor(
+    ctx.ledger,
+    splitter,
+    outputs.map((o) => o.outputId),
+  );
   // Records parsed and hashed, trees, proofs and the document: all in the epoch worker thread.
   const built = await ctx.docs.build({
     epoch,
@@ -194,6 +200,7 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
     splitter,
     texts: ctx.texts ? await ctx.texts.loadMany(outputs.map((o) => o.outputId)) : undefined,
     received,
+    ...(channelLinks.length > 0 ? { channelLinks } : {}),
   });
   const claimed: EpochRecord = {
     splitter,
