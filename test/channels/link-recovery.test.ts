@@ -10,10 +10,11 @@ import type { ChannelJournal } from "../../server/facilitator/batch-settlement/j
 import { openLedger, type SqliteLedger } from "../../server/ledger/index.ts";
 import { relayerChain, type ChannelChain } from "../../server/facilitator/batch-settlement/chain.ts";
 import { outputsRoot, type ChannelLink } from "../../server/facilitator/batch-settlement/sweeper.ts";
+import { CHANNEL_OUTPUTS_PAID_TOPIC } from "../../server/facilitator/batch-settlement/abi.ts";
 import { PRICE, channelStack, recordHash, type ChannelStack } from "./support.ts";
 
 const PAID = 4;
-const linkSelector = toFunctionSelector("linkChannelOutputs(bytes32,uint256,uint256)");
+const linkSelector = toFunctionSelector("linkChannelOutputs(bytes32,bytes32,uint256,uint256)");
 let s: ChannelStack;
 let ledger: SqliteLedger;
 
@@ -86,5 +87,36 @@ describe("between the claim and the link", () => {
     const fourth = await restart();
     expect(await fourth.facilitator.sweeper.sweep()).toBeNull();
     fourth.facilitator.close();
+  });
+});
+
+describe("a link sent twice", () => {
+  it("lands once: the copy mined first wins, the second is refused on the splitter's head and found by its root", async () => {
+    const ledger2 = (await openLedger({ sqlitePath: ":memory:", maintenance: false })) as SqliteLedger;
+    const s2 = await channelStack({ journal: ledger2 });
+    try {
+      const payer = await s2.payer(100_000n, 20);
+      for (let i = 0; i < PAID; i++) expect((await payer.fetch(s2.url, { method: "POST" })).status).toBe(200);
+      s2.channels.close();
+      const real = relayerChain(s2.embedded.relayer, s2.ethers.provider, Number(s2.chainId));
+      // A sweep that died with its link unmined: that copy is mined while this sweep sends its own.
+      const chain: ChannelChain = {
+        ...real,
+        send: async (to, data) => {
+          if (data.startsWith(linkSelector)) await real.send(to, data);
+          return real.send(to, data);
+        },
+      };
+      const facilitator = await ChannelFacilitator.create({ chain, journal: ledger2 });
+      const swept = await facilitator.sweeper.sweep();
+      facilitator.close();
+      expect(swept?.links).toHaveLength(1);
+      const logs = await s2.ethers.provider.getLogs({ address: s2.payTo, topics: [CHANNEL_OUTPUTS_PAID_TOPIC], fromBlock: 0 });
+      expect(logs.map((l) => l.topics[1])).toEqual([swept!.links[0].root]);
+      expect(logs[0].transactionHash).toBe(swept!.links[0].transaction);
+    } finally {
+      await s2.close();
+      await ledger2.close();
+    }
   });
 });

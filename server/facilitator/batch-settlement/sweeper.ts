@@ -5,7 +5,7 @@
 // sweeps at a time (the journal's lease). Runs by itself when this instance's unclaimed vouchers reach a
 // count or an amount, or when the journal's oldest unclaimed voucher is `maxAgeMs` old; on demand with sweep().
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { encodeFunctionData, type Hex } from "viem";
+import { decodeFunctionResult, encodeFunctionData, type Hex } from "viem";
 import { BATCH_SETTLEMENT_ADDRESS } from "../../chain/x402/addresses.ts";
 import { escrowAbi, splitterLinkAbi } from "./abi.ts";
 import type { ChannelState, ChannelVoucher } from "../../ledger/types.ts";
@@ -236,13 +236,7 @@ export class ChannelSweeper {
     leftOver: boolean,
   ): Promise<ChannelLink | null> {
     let transaction = known ?? (leftOver ? await this.chain.findLink(d.receiver, d.root) : null);
-    if (!transaction) {
-      const args = [d.root, BigInt(d.outputs.length), d.amount] as const;
-      transaction = await this.chain.send(
-        d.receiver,
-        encodeFunctionData({ abi: splitterLinkAbi, functionName: "linkChannelOutputs", args }),
-      );
-    }
+    transaction ??= await this.sendLinkTransaction(d);
     if (!known) await this.journal.setChannelLinkTransaction(d.root, transaction);
     const link: ChannelLink = { ...d, count: d.outputs.length, transaction };
     try {
@@ -253,6 +247,27 @@ export class ChannelSweeper {
     }
     await this.journal.markChannelLinkRecorded(d.root);
     return link;
+  }
+
+  /**
+   * The link extends the splitter's current head, so a copy of it still unmined from a sweep that died
+   * lands at most once: whichever is mined second reverts. A refusal because the head moved is that copy
+   * having landed meanwhile (found by its root), or another sweep's link (the next sweep retries).
+   */
+  private async sendLinkTransaction(d: Pick<ChannelLink, "receiver" | "root" | "outputs" | "amount">): Promise<Hex> {
+    const head = decodeFunctionResult({
+      abi: splitterLinkAbi,
+      functionName: "channelLinkHead",
+      data: await this.chain.call(d.receiver, encodeFunctionData({ abi: splitterLinkAbi, functionName: "channelLinkHead" })),
+    });
+    const args = [head, d.root, BigInt(d.outputs.length), d.amount] as const;
+    try {
+      return await this.chain.send(d.receiver, encodeFunctionData({ abi: splitterLinkAbi, functionName: "linkChannelOutputs", args }));
+    } catch (error) {
+      const landed = await this.chain.findLink(d.receiver, d.root);
+      if (landed) return landed;
+      throw error;
+    }
   }
 }
 
