@@ -81,6 +81,9 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient, UptoSett
     mapping(address facilitator => bool allowed) private _facilitators;
     /// @dev Authorizations (keccak256(payer, nonce)) that linkPayment already linked.
     mapping(bytes32 authorization => bool done) private _linked;
+    /// @notice The outputs root of the latest ChannelOutputsPaid. Each link names the head it extends, so a link
+    /// sent twice (a sweep that died with its transaction unmined, then sent again) is applied once.
+    bytes32 public channelLinkHead;
 
     // ================================================================== external: configuration and roles
 
@@ -262,9 +265,12 @@ contract RoyaltySplitter is IRoyaltySplitter, ReentrancyGuardTransient, UptoSett
     }
 
     /// @notice Commits to the outputs a batch-settlement claim paid for (facilitators; the tokens arrive through
-    /// the escrow's settle, which any transfer into the splitter counts). Emits ChannelOutputsPaid.
-    function linkChannelOutputs(bytes32 outputsRoot, uint256 count, uint256 amount) external {
+    /// the escrow's settle, which any transfer into the splitter counts). `previousHead` must be channelLinkHead.
+    /// Emits ChannelOutputsPaid.
+    function linkChannelOutputs(bytes32 previousHead, bytes32 outputsRoot, uint256 count, uint256 amount) external {
         _checkSettler();
+        if (previousHead != channelLinkHead || outputsRoot == previousHead) revert StaleChannelLinkHead(channelLinkHead);
+        channelLinkHead = outputsRoot;
         emit ChannelOutputsPaid(outputsRoot, count, amount);
     }
 

@@ -115,6 +115,8 @@ interface IRoyaltySplitter {
     error AuthorizationNotUsed(address payer, bytes32 nonce);
     /// @notice linkPayment: this authorization already has its PaymentSettled link.
     error AlreadyLinked(address payer, bytes32 nonce);
+    /// @notice linkChannelOutputs: `head` is the current channelLinkHead (another link landed first), or the root repeats it.
+    error StaleChannelLinkHead(bytes32 head);
     /// @notice postEpoch: epochs are sequential; `expected` is the next number.
     error WrongEpoch(uint256 expected, uint256 given);
     /// @notice postEpoch: the previous epoch is still in its challenge period (until `activeAt`).
@@ -168,7 +170,8 @@ interface IRoyaltySplitter {
     function settleBatchWithGas(Settlement[] calldata items, uint256 itemGas) external returns (uint256 settled);
     function linkPayment(bytes32 outputId, bytes32 attributionRoot, address payer, uint256 amount, bytes32 nonce)
         external;
-    function linkChannelOutputs(bytes32 outputsRoot, uint256 count, uint256 amount) external;
+    function linkChannelOutputs(bytes32 previousHead, bytes32 outputsRoot, uint256 count, uint256 amount) external;
+    function channelLinkHead() external view returns (bytes32);
     function setFacilitator(address facilitator, bool allowed) external;
     function isFacilitator(address account) external view returns (bool);
     function setSettlementPaused(bool paused) external;

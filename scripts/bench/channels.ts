@@ -71,7 +71,8 @@ export async function channelRuns(stack: Stack, price: bigint, shapes: [number, 
     ];
     const claim = await cost(escrow.connect(authorizer).multicall(calls));
     const requests = count * vouchers;
-    const link = await cost(stack.splitter.connect(authorizer).linkChannelOutputs(E.hexlify(E.randomBytes(32)), requests, 1n));
+    const head = await stack.splitter.channelLinkHead();
+    const link = await cost(stack.splitter.connect(authorizer).linkChannelOutputs(head, E.hexlify(E.randomBytes(32)), requests, 1n));
     return { payers: count, vouchers, requests, deposits, claim, link };
   };
   if (payers.length < Math.max(...shapes.map(([n]) => n))) throw new Error("channelRuns: fewer payers than a shape needs");

@@ -16,7 +16,10 @@ export const escrowAbi = parseAbi([
   "function pendingWithdrawals(bytes32 channelId) view returns (uint128 amount, uint40 initiatedAt)",
 ]);
 
-export const splitterLinkAbi = parseAbi(["function linkChannelOutputs(bytes32 outputsRoot, uint256 count, uint256 amount)"]);
+export const splitterLinkAbi = parseAbi([
+  "function linkChannelOutputs(bytes32 previousHead, bytes32 outputsRoot, uint256 count, uint256 amount)",
+  "function channelLinkHead() view returns (bytes32)",
+]);
 
 export const channelLinkEvent = parseAbi(["event ChannelOutputsPaid(bytes32 indexed outputsRoot, uint256 count, uint256 amount)"]);
 
