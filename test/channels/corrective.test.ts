@@ -16,7 +16,7 @@ import type { Hex } from "viem";
 import { BatchSettlementReason as R } from "@royalty402/fastify-x402";
 import { relayerChain } from "../../server/facilitator/batch-settlement/chain.ts";
 import { ChannelFacilitator } from "../../server/facilitator/batch-settlement/facilitator.ts";
-import { MemoryChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
+import { openLedger } from "../../server/ledger/index.ts";
 import { PRICE, channelOffer, channelStack, type ChannelStack } from "./support.ts";
 
 type Payer = Awaited<ReturnType<ChannelStack["payer"]>>;
@@ -116,7 +116,8 @@ describe("the corrective 402 with the reference client", () => {
     expect((await p.fetch(s.url, { method: "POST" })).status).toBe(200); // a third, unclaimed
     // The same chain seen by a facilitator without the journal (the third voucher is forfeit, as the spec says).
     const chain = relayerChain(s.embedded.relayer, s.ethers.provider, Number(s.network.split(":")[1]));
-    const amnesic = await ChannelFacilitator.create({ chain, journal: new MemoryChannelJournal(), sweep: { maxAgeMs: 3_600_000 } });
+    const empty = await openLedger({ sqlitePath: ":memory:", maintenance: false });
+    const amnesic = await ChannelFacilitator.create({ chain, journal: empty, sweep: { maxAgeMs: 3_600_000 } });
     try {
       const offer = channelOffer((await fetch(s.url, { method: "POST" })).headers.get("payment-required")!);
       const client = clientOf(p);
@@ -138,6 +139,7 @@ describe("the corrective 402 with the reference client", () => {
       expect(await client.storage.get(id)).toMatchObject({ chargedCumulativeAmount: String(2n * PRICE) });
     } finally {
       amnesic.close();
+      await empty.close();
     }
   });
 

@@ -13,7 +13,6 @@ import { BATCH_SETTLEMENT_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { escrowAbi } from "../../server/facilitator/batch-settlement/abi.ts";
 import { relayerChain } from "../../server/facilitator/batch-settlement/chain.ts";
 import { ChannelFacilitator } from "../../server/facilitator/batch-settlement/facilitator.ts";
-import { MemoryChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
 import { PRICE, channelOffer, channelStack, type ChannelStack } from "./support.ts";
 
 type Payer = Awaited<ReturnType<ChannelStack["payer"]>>;
@@ -66,7 +65,10 @@ describe("cooperative refund with the reference client", () => {
     expect(await s.balanceOf(p.address)).toBe(100_000n - 3n * PRICE);
     expect(await s.balanceOf(s.payTo)).toBe(splitterBefore + 3n * PRICE);
     expect(await onChain(id)).toEqual([3n * PRICE, 3n * PRICE]);
-    expect((s.journal as MemoryChannelJournal).log.filter((e) => e.kind === "linked")).toHaveLength(1); // the claimed outputs are linked
+    // The claimed outputs are linked (and the link recorded): nothing of the channel is left to claim or link.
+    expect((await s.journal.claimableChannels()).some((c) => c.channel.channelId === id)).toBe(false);
+    expect(await s.journal.unlinkedVouchers()).toEqual([]);
+    expect(await s.journal.openChannelLinks()).toEqual([]);
     expect(s.runs.count).toBe(runs);
     expect(paymentsSeen()).toBe(settled); // not a payment
 
@@ -127,16 +129,15 @@ describe("cooperative refund with the reference client", () => {
     const p = await s.payer(100_000n, 10);
     await pay(p, 2);
     const id = (await channelIdOf(p)).toLowerCase() as Hex;
-    // What the journal holds after the refund's first entry, the transaction never sent: the balance it would leave.
-    const journal = new MemoryChannelJournal();
-    for (const entry of await s.journal.entries()) await journal.append(entry);
-    await journal.append({ kind: "refunded", channelId: id, balance: String(2n * PRICE), refundNonce: "1" });
+    // What the journal holds after the refund's first write, the transaction never sent: the balance it would leave.
+    const journal = s.journal;
+    await journal.updateChannelFunds(id, { balance: 2n * PRICE, refundNonce: 1n, withdrawRequestedAt: 0 });
     const kept = s.embedded.channels!;
     kept.close();
     const chain = relayerChain(s.embedded.relayer, s.ethers.provider, Number(s.network.split(":")[1]));
     s.embedded.channels = await ChannelFacilitator.create({ chain, journal, sweep: { maxAgeMs: 3_600_000 } });
     try {
-      expect(s.embedded.channels.book.get(id)?.balance).toBe(2n * PRICE);
+      expect((await journal.getChannel(id))?.balance).toBe(2n * PRICE); // what the restarted facilitator reads
       const res = await p.fetch(s.url, { method: "POST" });
       expect(res.status).toBe(200); // the deposit the chain holds covers it
       expect(receiptOf(res).extra?.channelState).toMatchObject({

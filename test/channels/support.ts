@@ -15,7 +15,8 @@ import { MemoryPaymentStore, batchSettlementEvmScheme, exactEvmScheme, fastifyX4
 import { Wallet } from "ethers";
 import type { SweepPolicy } from "../../server/facilitator/batch-settlement/sweeper.ts";
 import { EmbeddedFacilitator } from "../../server/facilitator/index.ts";
-import { MemoryChannelJournal, type ChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
+import type { ChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
+import { openLedger } from "../../server/ledger/index.ts";
 import { uptoStack } from "../upto/support.ts";
 
 export const PRICE = 1_000n;
@@ -26,7 +27,9 @@ export async function channelStack(
   const authorizerKey = generatePrivateKey();
   const s = await uptoStack({ facilitator: privateKeyToAccount(authorizerKey).address });
   const signer = await s.walletClient(authorizerKey); // funds the key; reads in the tests
-  const journal = options.journal ?? new MemoryChannelJournal();
+  // The journal is a ledger; by default a fresh SQLite one in memory.
+  const own = options.journal ? null : await openLedger({ sqlitePath: ":memory:", maintenance: false });
+  const journal: ChannelJournal = options.journal ?? own!;
   const sweep = options.sweep ?? { maxAgeMs: 3_600_000 };
   const relayer = new Wallet(authorizerKey, s.ethers.provider);
   const embedded = await EmbeddedFacilitator.create({ provider: s.ethers.provider, relayer, channels: { journal, sweep } });
@@ -50,6 +53,7 @@ export async function channelStack(
   async function close() {
     embedded.close();
     await app.close();
+    await own?.close();
   }
   return { ...s, signer, embedded, journal, channels, outcomes, runs, app, url, refundUrl, payer, close };
 }

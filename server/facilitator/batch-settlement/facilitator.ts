@@ -12,7 +12,7 @@ import { royaltyExtension } from "../facilitator.ts";
 import { escrowAbi } from "./abi.ts";
 import { ChannelBook, type ChainChannel, type ChannelRecord, type PaidOutput } from "./book.ts";
 import { checkPermit2Deposit, depositData } from "./deposit.ts";
-import { replayJournal, type ChannelJournal } from "./journal.ts";
+import type { ChannelJournal } from "./journal.ts";
 import { ChannelSweeper, type SweepPolicy } from "./sweeper.ts";
 import type { ChannelChain } from "./chain.ts";
 import { checkChannel, checkCumulative, checkRefund, checkVoucherSignature, type Refused } from "./verify.ts";
@@ -43,14 +43,13 @@ export class ChannelFacilitator implements FacilitatorClient {
     this.network = `eip155:${chainId}`;
     this.chain = options.chain;
     this.journal = options.journal;
-    this.book = new ChannelBook((id) => this.readChannel(id));
+    this.book = new ChannelBook((id) => this.readChannel(id), this.journal);
     this.sweeper = new ChannelSweeper(this.book, this.chain, this.journal, options.sweep);
   }
 
-  /** Replays the journal (vouchers held before a restart are claimed again) and starts the sweep timer. */
+  /** Starts the sweep timer (vouchers the journal holds from before a restart, or from other instances, are claimed). */
   static async create(options: ChannelFacilitatorOptions): Promise<ChannelFacilitator> {
     const facilitator = new ChannelFacilitator(options, options.chain.chainId);
-    replayJournal(facilitator.book, await options.journal.entries());
     facilitator.sweeper.start();
     return facilitator;
   }
@@ -103,7 +102,8 @@ export class ChannelFacilitator implements FacilitatorClient {
         if ("refused" in sent) return failed(sent.refused, payload.config.payer, sent.transaction);
         transaction = sent.transaction;
       }
-      await this.commit(payload, record, BigInt(requirements.amount), paidOutput(paymentPayload, BigInt(requirements.amount)));
+      const lost = await this.commit(payload, record, BigInt(requirements.amount), paidOutput(paymentPayload, BigInt(requirements.amount)));
+      if (lost) return failed(lost, payload.config.payer, transaction);
       return {
         success: true,
         transaction,
@@ -209,13 +209,8 @@ export class ChannelFacilitator implements FacilitatorClient {
   }
 
   private async mirror(record: ChannelRecord, next: { balance: bigint; refundNonce: bigint }): Promise<void> {
-    const entry = {
-      kind: "refunded",
-      channelId: record.channelId,
-      balance: `${next.balance}`,
-      refundNonce: `${next.refundNonce}`,
-    } as const;
-    await this.journal.append(entry);
+    const funds = { balance: next.balance, refundNonce: next.refundNonce, withdrawRequestedAt: record.withdrawRequestedAt };
+    await this.journal.updateChannelFunds(record.channelId, funds);
     record.balance = next.balance;
     record.refundNonce = next.refundNonce;
   }
@@ -239,28 +234,32 @@ export class ChannelFacilitator implements FacilitatorClient {
     const price = BigInt(requirements.amount);
     const checkState = () => (payload.type === "refund" ? checkRefund(payload, record) : checkCumulative(payload, record, price));
     let cumulative = checkState();
+    // Another instance may have taken a voucher, a deposit or a claim of this channel: look at the journal again.
+    if (cumulative && (await this.book.reload(record))) cumulative = checkState();
     // The payer may have deposited without us (another server, directly): look at the chain once more.
     if (cumulative && STALE_MIRROR.has(cumulative.reason) && !record.busy && (await this.book.refresh(record))) cumulative = checkState();
     return cumulative ? { refused: cumulative, payer, record } : { payload, record };
   }
 
-  private async commit(payload: ChannelPayload, record: ChannelRecord, price: bigint, output: PaidOutput): Promise<void> {
+  /** Null once the voucher is journalled; a refusal if another instance took this cumulative amount first. */
+  private async commit(payload: ChannelPayload, record: ChannelRecord, price: bigint, output: PaidOutput): Promise<Refused | null> {
     const next = { charged: record.charged + price, signedMax: payload.voucher.maxClaimableAmount, signature: payload.voucher.signature };
-    // Durable before the answer leaves: a crash after this line loses no voucher.
-    await this.journal.append({
-      kind: "voucher",
+    // Durable before the answer leaves (a crash after this line loses no voucher), and only if the channel's
+    // charged total in the shared journal is still the one this voucher was checked against.
+    const stored = await this.journal.acceptVoucher({
       channelId: record.channelId,
-      config: record.config,
-      signedMax: next.signedMax.toString(),
-      signature: next.signature,
-      charged: next.charged.toString(),
-      balance: record.balance.toString(),
-      totalClaimed: record.totalClaimed.toString(),
-      output: { ...output, amount: output.amount.toString() },
+      receiver: record.config.receiver,
+      from: record.charged,
+      ...next,
+      balance: record.balance,
+      output,
     });
+    // The next request of this channel reads the journal again (check) and sees what was charged.
+    if (!stored)
+      return { reason: R.cumulativeMismatch, message: "another request of this channel was charged first: sign the next voucher again" };
     Object.assign(record, next);
-    record.unclaimed.push(output);
     this.sweeper.noteVoucher(output.amount);
+    return null;
   }
 
   /** What the escrow would say to this deposit now (null: it would go through). */
