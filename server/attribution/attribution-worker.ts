@@ -3,11 +3,16 @@
 //   tokenize: texts -> all their tokens back to back, and each text's length in tokens
 //   words:    tokens of contributions -> their match-word keys (match-words.ts) as ids local to
 //             the chunk, the chunk's keys in order of first occurrence, and each contribution's length
+//   suffixArray: a text (shared with the caller) -> its suffix array (SA-IS), transferred back
 import { parentPort } from "node:worker_threads";
 import { matchKeys } from "./match-words.ts";
+import { buildSuffixArray } from "./sais.ts";
 import { detokenize, tokenize } from "./tokenizer.ts";
 
-export type WorkerTask = { kind: "tokenize"; texts: string[] } | { kind: "words"; tokens: Uint32Array; lengths: Uint32Array };
+export type WorkerTask =
+  | { kind: "tokenize"; texts: string[] }
+  | { kind: "words"; tokens: Uint32Array; lengths: Uint32Array }
+  | { kind: "suffixArray"; text: Uint32Array; alphabetSize: number };
 
 export interface TokenizeResult {
   tokens: Uint32Array<ArrayBuffer>;
@@ -65,6 +70,9 @@ if (port) {
     if (task.kind === "tokenize") {
       const r = tokenizeChunk(task.texts);
       port.postMessage({ id, result: r }, [r.tokens.buffer, r.lengths.buffer]);
+    } else if (task.kind === "suffixArray") {
+      const sa = buildSuffixArray(task.text, task.alphabetSize);
+      port.postMessage({ id, result: sa }, [sa.buffer as ArrayBuffer]); // a fresh ArrayBuffer, not the shared text
     } else {
       const r = wordKeysChunk(task.tokens, task.lengths, cache);
       port.postMessage({ id, result: r }, [r.ids.buffer, r.lengths.buffer]);

@@ -13,8 +13,12 @@ import { SuffixIndex, type ContributionMeta, type IndexParams } from "./suffix-i
 import { surprisalTable } from "./surprisal.ts";
 import { tokenizeTexts, type TokenizeOptions } from "./tokenize-pool.ts";
 import { INDEX_ALPHABET, SEPARATOR_TOKEN, TOKENIZER_ID, tokenize } from "./tokenizer.ts";
+import { adoptWordIndex, startWordView, type TokenSource } from "./word-index.ts";
+import { defaultThreads } from "./worker-pool.ts";
 
 const DEFAULT_MIN_COPY_TOKENS = 50;
+/** As prepareWordIndex's threshold for word keys in workers. */
+const DEFAULT_MIN_OVERLAP_TOKENS = 8_000_000;
 
 export interface BuildOptions {
   minCopyTokens?: number;
@@ -22,6 +26,9 @@ export interface BuildOptions {
 
 export interface BuildStats {
   tokenizeMs: number;
+  /** Overlapped builds only: the word view's keys (worker threads), and the wait for its suffix array after the token view. */
+  wordKeysMs?: number;
+  wordViewWaitMs?: number;
   suffixArrayMs: number;
   ownerMapMs: number;
   tablesMs: number;
@@ -57,10 +64,20 @@ export function buildIndex(
   return withTokenizeTime(buildIndexFromTokens(tokenized, options), performance.now() - t0);
 }
 
-/** buildIndex, tokenizing across worker threads (tokenize-pool.ts): the same index, byte for byte. */
+export interface OverlapOptions {
+  /** Worker threads (default: the cores, at most 8); 1 builds no word view here (prepareWordIndex does, later). */
+  threads?: number;
+  /** Below this many tokens the word view is left to prepareWordIndex (a worker's start costs more than it saves). */
+  minOverlapTokens?: number;
+}
+
+/**
+ * buildIndex, tokenizing across worker threads (tokenize-pool.ts), and for a large datanet the
+ * word view (word-index.ts) built alongside: the same index, byte for byte, and the same view.
+ */
 export async function buildIndexParallel(
   datanet: Datanet | readonly Contribution[],
-  options: BuildOptions & TokenizeOptions = {},
+  options: BuildOptions & TokenizeOptions & OverlapOptions = {},
 ): Promise<{ index: SuffixIndex; stats: BuildStats }> {
   const list = inOrder(datanet);
   const t0 = performance.now();
@@ -69,7 +86,42 @@ export async function buildIndexParallel(
     options,
   );
   const tokenized = list.map((c, i) => ({ contribution: c, tokens: tokens[i] }));
-  return withTokenizeTime(buildIndexFromTokens(tokenized, options), performance.now() - t0);
+  return withTokenizeTime(await buildIndexWithWordView(tokenized, options), performance.now() - t0);
+}
+
+/**
+ * The token view in this thread while a worker sorts the word view's suffixes (both are SA-IS,
+ * the two longest stages, independent of each other): two cores instead of one. The word view is
+ * kept with the index for prepareWordIndex / wordIndexOf.
+ */
+export async function buildIndexWithWordView(
+  items: readonly TokenizedContribution[],
+  options: BuildOptions & OverlapOptions = {},
+): Promise<{ index: SuffixIndex; stats: BuildStats }> {
+  const threads = options.threads ?? defaultThreads();
+  const total = items.reduce((a, it) => a + it.tokens.length, 0);
+  if (threads <= 1 || total < (options.minOverlapTokens ?? DEFAULT_MIN_OVERLAP_TOKENS)) return buildIndexFromTokens(items, options);
+  const t0 = performance.now();
+  const wordView = await startWordView(tokenSourceOf(items), { threads });
+  const t1 = performance.now();
+  const built = buildIndexFromTokens(items, options);
+  const t2 = performance.now();
+  adoptWordIndex(built.index, await wordView());
+  const t3 = performance.now();
+  Object.assign(built.stats, { wordKeysMs: t1 - t0, wordViewWaitMs: t3 - t2, totalMs: built.stats.totalMs + (t1 - t0) + (t3 - t2) });
+  return built;
+}
+
+function tokenSourceOf(items: readonly TokenizedContribution[]): TokenSource {
+  return {
+    count: items.length,
+    lengthOf: (i) => items[i].tokens.length,
+    tokensOf: (s, e) => {
+      const out = new Uint32Array(items.slice(s, e).reduce((a, it) => a + it.tokens.length, 0));
+      for (let i = s, at = 0; i < e; at += items[i].tokens.length, i++) out.set(items[i].tokens, at);
+      return out;
+    },
+  };
 }
 
 /** Builds the index from already tokenized contributions (registration order). */

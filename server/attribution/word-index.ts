@@ -12,6 +12,10 @@ import type { SuffixIndex } from "./suffix-index.ts";
 import { detokenize, SEPARATOR_TOKEN } from "./tokenizer.ts";
 import { chunkRanges, defaultThreads, runInWorkers } from "./worker-pool.ts";
 
+const DEFAULT_CHUNK_TOKENS = 500_000;
+
+const views = new WeakMap<SuffixIndex, WordIndex>();
+
 /** Id of a query word that does not occur in the datanet (matches nothing). */
 const UNKNOWN_WORD = 0xffffffff;
 
@@ -108,15 +112,30 @@ function idOf(vocabulary: Map<string, number>, key: string): number {
   return id;
 }
 
+/** Tokens of contributions [s, e) back to back (no separators), and each one's length in tokens. */
+export interface TokenSource {
+  count: number;
+  lengthOf(i: number): number;
+  tokensOf(s: number, e: number): Uint32Array;
+}
+
+function sourceOf(index: SuffixIndex): TokenSource {
+  return {
+    count: index.contributions.length,
+    lengthOf: (i) => index.contributions[i].tokens,
+    tokensOf: (s, e) => index.tokens.subarray(index.offsets[s], index.offsets[e]).filter(notSeparator),
+  };
+}
+
 /**
  * The same ids, with the keys computed in worker threads a chunk of contributions at a time.
  * Each chunk numbers its keys by first occurrence inside it; merging the chunks in order gives
  * a key new to the whole its id at its first occurrence, exactly as one thread would.
  */
-async function wordIdsInWorkers(index: SuffixIndex, threads: number, chunks: Array<[number, number]>): Promise<WordIds> {
+async function wordIdsInWorkers(source: TokenSource, threads: number, chunks: Array<[number, number]>): Promise<WordIds> {
   const tasks = chunks.map(([s, e]) => {
-    const lengths = Uint32Array.from({ length: e - s }, (_, k) => index.contributions[s + k].tokens);
-    return { kind: "words" as const, tokens: index.tokens.subarray(index.offsets[s], index.offsets[e]).filter(notSeparator), lengths };
+    const lengths = Uint32Array.from({ length: e - s }, (_, k) => source.lengthOf(s + k));
+    return { kind: "words" as const, tokens: source.tokensOf(s, e), lengths };
   });
   const results = await runInWorkers<WordsResult>(tasks, threads);
   const vocabulary = new Map<string, number>();
@@ -135,12 +154,19 @@ async function wordIdsInWorkers(index: SuffixIndex, threads: number, chunks: Arr
 
 const notSeparator = (t: number) => t !== SEPARATOR_TOKEN;
 
-/** The word view from the word ids: words with separators, offsets, buckets, suffix array. */
-function assemble({ vocabulary, perContribution }: WordIds): WordIndex {
+/** The word view without its suffix array: words with separators (shareable), offsets, buckets. */
+interface WordLayout {
+  vocabulary: Map<string, number>;
+  words: Uint32Array;
+  offsets: Uint32Array;
+  bucketStart: Uint32Array;
+}
+
+function layOut({ vocabulary, perContribution }: WordIds, shared: boolean): WordLayout {
   const C = perContribution.length;
   const n = perContribution.reduce((a, ids) => a + ids.length + 1, 0);
   const separator = vocabulary.size;
-  const words = new Uint32Array(n);
+  const words = new Uint32Array(shared ? new SharedArrayBuffer(n * 4) : new ArrayBuffer(n * 4));
   const offsets = new Uint32Array(C + 1);
   const counts = new Uint32Array(separator + 2);
   let pos = 0;
@@ -159,11 +185,52 @@ function assemble({ vocabulary, perContribution }: WordIds): WordIndex {
     sum += counts[w];
     bucketStart[w + 1] = sum;
   }
-  const sa = buildSuffixArray(words, separator + 1);
-  return new WordIndex(new PackedInts(words, bitsFor(separator)), new PackedInts(sa, bitsFor(n - 1)), offsets, vocabulary, bucketStart);
+  return { vocabulary, words, offsets, bucketStart };
 }
 
-const views = new WeakMap<SuffixIndex, WordIndex>();
+function finish({ vocabulary, words, offsets, bucketStart }: WordLayout, sa: Int32Array): WordIndex {
+  const n = words.length;
+  return new WordIndex(
+    new PackedInts(words, bitsFor(vocabulary.size)),
+    new PackedInts(sa, bitsFor(n - 1)),
+    offsets,
+    vocabulary,
+    bucketStart,
+  );
+}
+
+/** The word view from the word ids, built in this thread. */
+function assemble(ids: WordIds): WordIndex {
+  const layout = layOut(ids, false);
+  return finish(layout, buildSuffixArray(layout.words, layout.vocabulary.size + 1));
+}
+
+/** The words' suffix array in a worker thread (the words shared, not copied; the array transferred back). */
+async function suffixArrayInWorker(layout: WordLayout): Promise<Int32Array> {
+  const task = { kind: "suffixArray" as const, text: layout.words, alphabetSize: layout.vocabulary.size + 1 };
+  const [sa] = await runInWorkers<Int32Array>([task], 1);
+  return sa;
+}
+
+/**
+ * Starts the word view of contributions not yet indexed (their tokens, registration order): word
+ * keys in worker threads, then the words' suffix array in one worker, so this thread is free to
+ * build the token view meanwhile. The view it finally gives is the one wordIndexOf builds, byte for byte.
+ */
+export async function startWordView(source: TokenSource, options: WordViewOptions = {}): Promise<() => Promise<WordIndex>> {
+  const threads = options.threads ?? defaultThreads();
+  const chunks = chunkRanges(source.count, source.lengthOf, options.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
+  const layout = layOut(await wordIdsInWorkers(source, threads, chunks), true);
+  const sa = suffixArrayInWorker(layout);
+  sa.catch(() => {}); // awaited by the caller; not an unhandled rejection meanwhile
+  return async () => finish(layout, await sa);
+}
+
+/** Keeps a view built by startWordView for wordIndexOf / prepareWordIndex. */
+export function adoptWordIndex(index: SuffixIndex, view: WordIndex): void {
+  if (view.offsets.length !== index.contributions.length + 1) throw new RangeError("word view of another index");
+  if (!views.has(index)) views.set(index, view);
+}
 
 /** The word view of `index`, built on first use (in this thread). */
 export function wordIndexOf(index: SuffixIndex): WordIndex {
@@ -193,9 +260,9 @@ export async function prepareWordIndex(index: SuffixIndex, options: WordViewOpti
   if (cached) return cached;
   const threads = options.threads ?? defaultThreads();
   const C = index.contributions.length;
-  const chunks = chunkRanges(C, (i) => index.contributions[i].tokens, options.chunkTokens ?? 500_000);
+  const chunks = chunkRanges(C, (i) => index.contributions[i].tokens, options.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
   const parallel = threads > 1 && chunks.length > 1 && index.corpusTokens >= (options.minParallelTokens ?? 8_000_000);
-  const view = assemble(parallel ? await wordIdsInWorkers(index, threads, chunks) : wordIdsInThread(index));
+  const view = assemble(parallel ? await wordIdsInWorkers(sourceOf(index), threads, chunks) : wordIdsInThread(index));
   views.set(index, views.get(index) ?? view);
   return views.get(index) as WordIndex;
 }

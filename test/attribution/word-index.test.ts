@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { attribute } from "../../server/attribution/attribute.ts";
-import { buildIndex } from "../../server/attribution/build.ts";
+import { buildIndex, buildIndexParallel } from "../../server/attribution/build.ts";
 import { serializeRecord } from "../../server/attribution/record.ts";
 import { prepareWordIndex, wordIndexOf } from "../../server/attribution/word-index.ts";
 import { Datanet } from "../../server/datanets/datanet.ts";
@@ -27,6 +27,29 @@ describe("word view", () => {
     expect(many.bucketStart).toEqual(one.bucketStart);
     const out = `${passage(brownDocs()[25].text, 300, 120)} and then ${passage(brownDocs()[10].text, 50, 80).toUpperCase()}`;
     expect(serializeRecord(attribute(index, out))).toBe(serializeRecord(attribute(buildIndex(datanet()).index, out)));
+  });
+
+  it("built alongside the token view (its suffix array in a worker) gives the same index and the same view", async () => {
+    const plain = buildIndex(datanet()).index;
+    const one = wordIndexOf(plain);
+    const { index, stats } = await buildIndexParallel(datanet(), { threads: 2, minOverlapTokens: 0 });
+    expect(stats.wordViewWaitMs).toBeGreaterThanOrEqual(0); // the overlapped path ran
+    expect(index.indexRoot).toBe(plain.indexRoot);
+    expect(index.sa.subarray(0)).toEqual(plain.sa.subarray(0));
+    const many = await prepareWordIndex(index); // the view built with the index, not a new one
+    expect(wordIndexOf(index)).toBe(many);
+    expect([...many.vocabulary]).toEqual([...one.vocabulary]);
+    expect(many.words.subarray(0)).toEqual(one.words.subarray(0));
+    expect(many.sa.subarray(0)).toEqual(one.sa.subarray(0));
+    expect(many.offsets).toEqual(one.offsets);
+    expect(many.bucketStart).toEqual(one.bucketStart);
+    const out = `${passage(brownDocs()[25].text, 300, 120)} and then ${passage(brownDocs()[10].text, 50, 80).toUpperCase()}`;
+    expect(serializeRecord(attribute(index, out))).toBe(serializeRecord(attribute(plain, out)));
+  });
+
+  it("leaves a small datanet's word view to first use", async () => {
+    const { stats } = await buildIndexParallel(datanet(), { threads: 2 });
+    expect(stats.wordViewWaitMs).toBeUndefined();
   });
 
   it("packs word ids and suffix-array entries to the bits they need", () => {
