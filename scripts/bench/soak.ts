@@ -223,6 +223,12 @@ async function closeCost(records: string[]) {
   return { outputs: CLOSE_OUTPUTS, inThisThread: inThread, inTheEpochWorker: inWorker };
 }
 
+/** BENCH_SOAK_CPU_PROF=dir: the server writes a V8 CPU profile there when it stops (read it for long tasks). */
+function profiling(): Record<string, string> {
+  const dir = process.env.BENCH_SOAK_CPU_PROF;
+  return dir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${dir}`.trim() } : {};
+}
+
 /** soak.json: the SQLite run at the top level, a PostgreSQL run under `postgres` (each run replaces its own part). */
 function writeResults(results: Record<string, unknown>): void {
   const file = new URL("./results/soak.json", import.meta.url);
@@ -249,7 +255,7 @@ async function main(): Promise<number> {
     writeFileSync(configFile, JSON.stringify(benchServeConfig(MODEL, target, { logLevel: "warn", database: db.config, epochs })));
     console.log("starting the model host (royalty402 serve --config)");
     let serverLog = "";
-    const keys = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey, ...db.env };
+    const keys = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey, ...db.env, ...profiling() };
     server = startServer(configFile, keys, base, (chunk) => {
       serverLog = (serverLog + chunk).slice(-8000);
     });

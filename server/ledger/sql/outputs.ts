@@ -14,7 +14,8 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
   const k = o.paymentKey;
   let inserted: boolean;
   try {
-    inserted = await db.exec.transaction(async (tx) => {
+    // A payment write: in SQLite it joins the turn's group commit (its own savepoint), not a commit of its own.
+    inserted = await db.exec.write(async (tx) => {
       // The payment row's lock orders this against a concurrent settlement, so exactly one of
       // the two sees both the output and the settled status, and counts the credits once.
       const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
@@ -38,7 +39,7 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
       );
       if (rows.length === 1 && payment?.rows[0]?.status === "settled") await countCredits(db, tx, o.record);
       return rows.length === 1;
-    });
+    }, true);
   } catch (e) {
     const kind = db.d.errorKind(e);
     if (kind === "foreign_key") throw new LedgerError("unknown_payment", `output ${o.outputId} names a payment the ledger does not hold`);
