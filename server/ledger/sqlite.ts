@@ -17,6 +17,7 @@ import { LedgerError } from "./errors.ts";
 import { applyMigrations, type Executor, type Params, type Queryable, type Result } from "./executor.ts";
 import { sqliteMigrations, type Migration } from "./migrations.ts";
 import { SqlLedger, type SqlLedgerOptions } from "./sql-ledger.ts";
+import { Checkpointer } from "./checkpointer.ts";
 import { WalSync, type Fsync } from "./wal-sync.ts";
 
 export interface SqliteLedgerOptions extends SqlLedgerOptions {
@@ -34,6 +35,8 @@ export interface SqliteLedgerOptions extends SqlLedgerOptions {
   synchronous?: "FULL" | "NORMAL";
   /** The WAL's fsync (tests); default FileHandle.sync. */
   fsync?: Fsync;
+  /** How often the checkpoint worker copies the WAL into the database file (default 200 ms). */
+  checkpointIntervalMs?: number;
 }
 
 type Op = { run: (tx: Queryable) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
@@ -83,6 +86,8 @@ class SqliteExecutor implements Executor {
     db: DatabaseSync,
     /** fsyncs the WAL after commits (null: NORMAL durability, or an in-memory database). */
     private readonly walSync: WalSync | null,
+    /** Checkpoints in a worker thread (null: an in-memory database). */
+    readonly checkpointer: Checkpointer | null,
   ) {
     this.db = db;
   }
@@ -239,6 +244,7 @@ class SqliteExecutor implements Executor {
     if (!this.db) return;
     await this.serial(() => this.commitGroup()); // writes already issued are kept
     await this.walSync?.close();
+    await this.checkpointer?.close(); // before our connection: the last one to close checkpoints and removes the WAL
     this.statements.clear();
     this.db?.close();
     this.db = null;
@@ -254,16 +260,20 @@ export class SqliteLedger extends SqlLedger {
   constructor(options: SqliteLedgerOptions) {
     const path = options.path === ":memory:" ? options.path : resolve(options.path);
     const walSync = path === ":memory:" || options.synchronous === "NORMAL" ? null : new WalSync(`${path}-wal`, options.fsync);
-    const exec = new SqliteExecutor(openDatabase(path, options), walSync);
+    const db = openDatabase(path, options);
+    const busyTimeoutMs = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
+    const checkpointer =
+      path === ":memory:" ? null : new Checkpointer(db, path, { intervalMs: options.checkpointIntervalMs, busyTimeoutMs });
+    const exec = new SqliteExecutor(db, walSync, checkpointer);
     super(exec, options, sqliteMigrations);
     this.path = path;
     this.synchronous = options.synchronous ?? "FULL";
     this.sqlite = exec;
   }
 
-  /** Commits of payment writes (a group counts once), for tests and metrics. */
-  get stats(): { commits: number } {
-    return this.sqlite.stats;
+  /** Commits of payment writes (a group counts once) and checkpoints the worker made, for tests and metrics. */
+  get stats(): { commits: number; checkpoints: number } {
+    return { commits: this.sqlite.stats.commits, checkpoints: this.sqlite.checkpointer?.checkpoints ?? 0 };
   }
 
   /**

@@ -1,7 +1,7 @@
 // The ledger contract on a real SQLite file, plus what only a file can show: reopening,
 // durability settings, and a reserve race between separate OS processes.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -131,6 +131,31 @@ describe("SQLite ledger file", () => {
     await moreAnswered;
     expect(answered).toBe(2);
     expect(started).toEqual([]);
+    await ledger.close();
+  });
+
+  it("checkpoints in a worker thread: commits never checkpoint, yet the WAL stops growing", async () => {
+    const path = join(dir, "checkpoints.sqlite");
+    const ledger = new SqliteLedger({ path, checkpointIntervalMs: 20 });
+    await ledger.migrate();
+    const pragma = (name: string) => Object.values(new DatabaseSync(path).prepare(`PRAGMA ${name}`).get() ?? {})[0];
+    expect(pragma("page_size")).toBe(4096);
+    // About 1,600 pages (6.5 MB) in 100 commits; SQLite's own checkpoint is off on the ledger's connection.
+    const walSizes: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      await ledger.addContribution({
+        datanetId: "big",
+        contributor: "0x" + "22".repeat(20),
+        contentHash: `0x${i.toString(16)}`,
+        text: "w".repeat(64_000),
+      });
+      walSizes.push(statSync(`${path}-wal`).size);
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 40));
+    }
+    expect(ledger.stats.checkpoints).toBeGreaterThan(0);
+    // The WAL started over after the worker's checkpoints: never the whole 6.5 MB.
+    expect(Math.max(...walSizes)).toBeLessThan(4 * 1024 * 1024);
+    expect((await ledger.listContributions("big")).length).toBe(100);
     await ledger.close();
   });
 
