@@ -53,6 +53,7 @@ class Sampler {
   private window: number[] = [];
   private readonly started = performance.now();
   private timer: NodeJS.Timeout | null = null;
+  private cpuSeconds = 0;
 
   constructor(
     private readonly base: string,
@@ -63,7 +64,8 @@ class Sampler {
     this.window.push(ms);
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    this.cpuSeconds = metric(await (await fetch(`${this.base}/metrics`)).text(), "royalty402_process_cpu_seconds_total") ?? 0;
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
   }
 
@@ -76,12 +78,17 @@ class Sampler {
     this.window = [];
     const text = await (await fetch(`${this.base}/metrics`)).text();
     const lag = metric(text, "royalty402_nodejs_eventloop_lag_max_seconds");
+    // CPU the server spent per answer: unlike latency, hardly moved by other jobs on the machine.
+    const cpu = metric(text, "royalty402_process_cpu_seconds_total") ?? 0;
+    const cpuMs = (cpu - this.cpuSeconds) * 1000;
+    this.cpuSeconds = cpu;
     const s = {
       atSeconds: round((performance.now() - this.started) / 1000),
       requestsPerSecond: round(latencies.length / (SAMPLE_MS / 1000)),
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
       eventLoopLagMaxMs: lag === null ? null : round(lag * 1000),
+      serverCpuMsPerRequest: latencies.length === 0 ? null : round(cpuMs / latencies.length, 2),
       rssMB: round((metric(text, "royalty402_process_resident_memory_bytes") ?? 0) / 2 ** 20),
       heapUsedMB: round((metric(text, "royalty402_nodejs_heap_size_used_bytes") ?? 0) / 2 ** 20),
       ledgerMB: round((await this.db.bytes()) / 2 ** 20, 2),
@@ -89,6 +96,14 @@ class Sampler {
     this.samples.push(s);
     console.log(JSON.stringify(s));
   }
+}
+
+/** The server's CPU per answer over the given windows (weighted by their answers). */
+function cpuPerRequest(samples: Array<Record<string, number | null>>): number | null {
+  const counted = samples.filter((s) => s.serverCpuMsPerRequest != null && s.requestsPerSecond);
+  const answers = counted.reduce((n, s) => n + (s.requestsPerSecond ?? 0), 0);
+  const cpu = counted.reduce((n, s) => n + (s.serverCpuMsPerRequest ?? 0) * (s.requestsPerSecond ?? 0), 0);
+  return answers === 0 ? null : round(cpu / answers, 2);
 }
 
 /** Median and first time (ms) of 5 sequential GETs of each read endpoint. */
@@ -278,7 +293,7 @@ async function main(): Promise<number> {
       sampler.answer(ms);
     };
     const url = `${base}/v1/completions`;
-    sampler.start();
+    await sampler.start();
     const t0 = performance.now();
 
     // The first 1,000, the reads then, the rest (each phase waits for its last answer).
@@ -327,6 +342,7 @@ async function main(): Promise<number> {
         eventLoopLagMaxMs: Math.max(...steady.map((s) => s.eventLoopLagMaxMs ?? 0)),
         rssMB: Math.max(...steady.map((s) => s.rssMB ?? 0)),
       },
+      serverCpuMsPerRequest: cpuPerRequest(steady),
       ledgerBytesPerOutput: await bytesPerOutput(db, ok),
       reads: { atFirst1000: readsAtFirst, atEnd: readsAtEnd },
       epochClose: close,

@@ -162,7 +162,8 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
   if (latest && !finished(latest)) latest = await finishEpoch(ctx, model, latest);
   if (latest?.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch: latest.epoch };
 
-  const outputs = await ctx.ledger.listUnassignedSettledOutputs(model.id, MAX_OUTPUTS_PER_EPOCH);
+  // Records stay packed here: the epoch worker unpacks and parses them.
+  const outputs = await ctx.ledger.listEpochCandidates(model.id, MAX_OUTPUTS_PER_EPOCH);
   if (outputs.length === 0) return { status: "skipped", model: model.id, reason: "nothing_to_close" };
   if (outputs.length < minOutputs) return { status: "skipped", model: model.id, reason: "below_payment_count", outputs: outputs.length };
 
@@ -251,12 +252,12 @@ async function receivedForEpoch(
   const scan = await scanSettlements(ctx, splitter, block);
   const inThisEpoch = new Set(listed.map((o) => o.outputId.toLowerCase()));
   let notYetInEpoch = 0n;
-  for (const [outputId, amount] of scan.settled) {
-    if (inThisEpoch.has(outputId)) continue;
-    const output = await ctx.ledger.getOutput(outputId);
-    if (output?.epoch != null)
+  const others = [...scan.settled.keys()].filter((id) => !inThisEpoch.has(id));
+  const epochs = await ctx.ledger.outputEpochs(others);
+  for (const outputId of others) {
+    if (epochs.get(outputId) != null)
       scan.settled.delete(outputId); // in an earlier epoch: never counted again
-    else notYetInEpoch += amount;
+    else notYetInEpoch += scan.settled.get(outputId) ?? 0n;
   }
   for (const [txHash, amount] of scan.links) {
     const { allocated, earlier } = await channelAllocated(ctx, txHash, inThisEpoch);
@@ -294,18 +295,33 @@ async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: num
   };
   if (toBlock <= scan.scannedBlock) return scan;
   const topics = [[PAYMENT_SETTLED_TOPIC, CHANNEL_OUTPUTS_PAID_TOPIC]];
-  for (const log of await ctx.provider.getLogs({ address: splitter, topics, fromBlock: scan.scannedBlock + 1, toBlock })) {
-    if (log.topics[0]?.toLowerCase() === CHANNEL_OUTPUTS_PAID_TOPIC) {
-      const tx = log.transactionHash.toLowerCase();
-      scan.links.set(tx, (scan.links.get(tx) ?? 0n) + channelLinkAmount(log));
-      continue;
-    }
-    const event = decodeSettlementLog(log);
-    if (event?.name !== "PaymentSettled") continue;
-    const id = event.outputId.toLowerCase();
-    scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
+  // In slices of about LOGS_PER_CALL logs: decoding thousands of logs at once would hold the event loop.
+  let span = FIRST_SPAN;
+  for (let fromBlock = scan.scannedBlock + 1; fromBlock <= toBlock; ) {
+    const to = Math.min(toBlock, fromBlock + span - 1);
+    const logs = await ctx.provider.getLogs({ address: splitter, topics, fromBlock, toBlock: to });
+    for (const log of logs) addSettlementLog(scan, log);
+    span = Math.max(1, Math.min(MAX_SPAN, Math.floor((span * LOGS_PER_CALL) / Math.max(logs.length, 1))));
+    fromBlock = to + 1;
   }
   return { ...scan, scannedBlock: toBlock };
+}
+
+/** Blocks the first eth_getLogs call of a scan covers; then sized for about LOGS_PER_CALL logs, at most MAX_SPAN blocks (public RPCs refuse more). */
+const FIRST_SPAN = 32;
+const LOGS_PER_CALL = 250;
+const MAX_SPAN = 2000;
+
+function addSettlementLog(scan: SettlementScan, log: { topics: readonly string[]; data: string; transactionHash: string }): void {
+  if (log.topics[0]?.toLowerCase() === CHANNEL_OUTPUTS_PAID_TOPIC) {
+    const tx = log.transactionHash.toLowerCase();
+    scan.links.set(tx, (scan.links.get(tx) ?? 0n) + channelLinkAmount(log));
+    return;
+  }
+  const event = decodeSettlementLog(log);
+  if (event?.name !== "PaymentSettled") return;
+  const id = event.outputId.toLowerCase();
+  scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
 }
 
 const channelLinkAmount = (log: { topics: readonly string[]; data: string }) =>

@@ -2,12 +2,14 @@
 // everything proportional to an epoch's size — record parsing and hashing, both trees, every
 // proof, document serialization and parsing — so the server's event loop never waits on it.
 import { parseRecord } from "../attribution/record.ts";
+import { unpackRecord } from "../ledger/record-codec.ts";
+import type { StoredRecord } from "../ledger/types.ts";
 import { buildEpoch, type EpochInput } from "./build.ts";
 import { expandStored, missingRecords, storedOutputIds, toStored, type ExpandedEpoch } from "./stored.ts";
 
-/** An epoch's input with each payment's record as the ledger holds it (canonical JSON), parsed in the worker. */
+/** An epoch's input with each payment's record as the ledger holds it (packed, or canonical JSON), unpacked and parsed in the worker. */
 export interface BuildTask extends Omit<EpochInput, "payments"> {
-  payments: Array<{ outputId: string; amount: bigint; record: string }>;
+  payments: Array<{ outputId: string; amount: bigint; record: StoredRecord }>;
 }
 
 export interface BuiltEpoch {
@@ -21,7 +23,11 @@ export interface BuiltEpoch {
 }
 
 export function buildTask(task: BuildTask): BuiltEpoch {
-  const payments = task.payments.map((p) => ({ outputId: p.outputId, amount: p.amount, record: parseRecord(p.record) }));
+  const payments = task.payments.map((p) => ({
+    outputId: p.outputId,
+    amount: p.amount,
+    record: parseRecord(typeof p.record === "string" ? p.record : unpackRecord(p.record)),
+  }));
   const doc = buildEpoch({ ...task, payments });
   return {
     stored: toStored(doc),

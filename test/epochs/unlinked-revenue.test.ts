@@ -225,5 +225,10 @@ describe("money that reaches the splitter without our settlement", () => {
     const after = (await ledger.getSettlementScan(model.splitter))!;
     expect(after.scannedBlock).toBeGreaterThan(stored.scannedBlock);
     expect(epochOne.some((id) => after.settled.has(id))).toBe(false);
+    // Read in contiguous slices (each at most 2,000 blocks) up to where the scan now stands.
+    const spans = ranges.map((r) => [Number(r.fromBlock), Number(r.toBlock)]);
+    spans.slice(1).forEach(([from], i) => expect(from).toBe(spans[i][1] + 1));
+    expect(spans.every(([from, to]) => to >= from && to - from < 2000)).toBe(true);
+    expect(spans.at(-1)![1]).toBe(after.scannedBlock);
   });
 });

@@ -3,7 +3,7 @@ import { LedgerError } from "../errors.ts";
 import * as norm from "../normalize.ts";
 import { packRecord, recordText } from "../record-codec.ts";
 import { OUTPUT_COLUMNS, OUTPUT_COLUMNS_O, sameOutput, toOutput, toOutputWithAmount, toOutputWithOptionalAmount } from "../rows.ts";
-import type { OutputRecord } from "../types.ts";
+import type { EpochCandidate, OutputRecord } from "../types.ts";
 import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
 import { countCredits } from "./totals.ts";
 
@@ -73,6 +73,37 @@ export async function listUnassignedSettledOutputs(
     { modelId: norm.id("modelId", modelId), limit: norm.optionalLimit(limit) ?? db.d.noLimit },
   );
   return rows.map(toOutputWithAmount);
+}
+
+export async function listEpochCandidates(db: Db, modelId: string, limit: number): Promise<EpochCandidate[]> {
+  const { rows } = await db.exec.query(
+    `SELECT o.output_id, p.amount, o.record, o.record_z FROM outputs o
+     JOIN payments p ON ${JOIN_PAYMENT}
+     WHERE o.model_id = $modelId AND o.epoch IS NULL AND p.status = 'settled'
+     ORDER BY o.created_at, o.output_id
+     LIMIT $limit`,
+    { modelId: norm.id("modelId", modelId), limit: norm.optionalLimit(limit) ?? db.d.noLimit },
+  );
+  return rows.map((r) => ({
+    outputId: String(r.output_id),
+    amount: String(r.amount),
+    record: r.record_z instanceof Uint8Array ? r.record_z : String(r.record ?? ""),
+  }));
+}
+
+/** Ids per statement when looking many up (a bound list parameter each). */
+const IDS_PER_QUERY = 1000;
+
+export async function outputEpochs(db: Db, outputIds: string[]): Promise<Map<string, number | null>> {
+  const ids = norm.uniqueIds("outputIds", outputIds);
+  const epochs = new Map<string, number | null>();
+  for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+    const { rows } = await db.exec.query(`SELECT output_id, epoch FROM outputs WHERE ${db.d.inList("output_id", "$ids")}`, {
+      ids: db.d.list(ids.slice(i, i + IDS_PER_QUERY)) as string,
+    });
+    for (const r of rows) epochs.set(String(r.output_id), r.epoch == null ? null : Number(r.epoch));
+  }
+  return epochs;
 }
 
 /** The outputs whose settled payment names `txHash` (a channel link's outputs), with their amounts and epochs. */
