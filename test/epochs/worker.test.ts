@@ -1,5 +1,6 @@
 // The epoch worker's pieces: proofs read in one pass, the stored (compact) document and its
 // expansion back to the published one, and the worker thread itself (tsx-loaded, errors kept).
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { getAddress, hexlify, randomBytes } from "ethers";
@@ -105,5 +106,25 @@ describe("the epoch worker thread", () => {
     await worker.close();
     const ids = await worker.run({ op: "outputIds", stored: toStored(buildEpoch(input(3))) });
     expect(ids).toEqual([outputId(0), outputId(1), outputId(2)]);
+  });
+});
+
+describe("the epoch worker's CPU priority", () => {
+  // Field 19 of /proc/<pid>/task/<tid>/stat (the 17th after the command's closing parenthesis).
+  const nice = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1].split(" ")[16]);
+
+  it.runIf(process.platform === "linux")("runs below the event loop's thread, which keeps its own", async () => {
+    const self = readlinkSync("/proc/thread-self").split("/").pop()!;
+    const before = nice(self);
+    const worker = new EpochWorker();
+    try {
+      await worker.run({ op: "outputIds", stored: JSON.stringify({ payments: [] }) });
+      const lowered = readdirSync("/proc/self/task").filter((tid) => nice(tid) === 10);
+      expect(lowered.length).toBeGreaterThan(0);
+      expect(lowered).not.toContain(self);
+      expect(nice(self)).toBe(before);
+    } finally {
+      await worker.close();
+    }
   });
 });
