@@ -22,7 +22,8 @@ import type { SerialQueue } from "../util/serial.ts";
 import type { TextStore } from "./texts.ts";
 import { decodeEventLog, type Hex } from "viem";
 import { nextPreviousState, type PreviousEpochState } from "./build.ts";
-import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
+import { paymentBlock } from "./worker-tasks.ts";
+import { PAYMENT_SETTLED_TOPIC, paymentSettledAmount } from "../facilitator/abi.ts";
 import { rawSend } from "../facilitator/chain.ts";
 import { CHANNEL_OUTPUTS_PAID_TOPIC, channelLinkEvent } from "../facilitator/batch-settlement/abi.ts";
 import { postEpochRoots, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
@@ -190,7 +191,7 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
     ownerBps,
     protocolBps,
     modelOwner: owner,
-    payments: outputs.map((o) => ({ outputId: o.outputId, amount: BigInt(o.amount), record: o.record })),
+    payments: paymentBlock(outputs),
     previous,
     chainId: ctx.chainId,
     splitter,
@@ -309,7 +310,7 @@ async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: num
 }
 
 /** Blocks the first eth_getLogs call of a scan covers; then sized for about LOGS_PER_CALL logs, at most MAX_SPAN blocks (public RPCs refuse more). */
-const FIRST_SPAN = 32;
+const FIRST_SPAN = 8;
 const LOGS_PER_CALL = 250;
 const MAX_SPAN = 2000;
 
@@ -335,10 +336,9 @@ function addSettlementLog(scan: SettlementScan, log: RawLog): void {
     scan.links.set(tx, (scan.links.get(tx) ?? 0n) + channelLinkAmount(log));
     return;
   }
-  const event = decodeSettlementLog(log);
-  if (event?.name !== "PaymentSettled") return;
-  const id = event.outputId.toLowerCase();
-  scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
+  const event = paymentSettledAmount(log);
+  if (!event) return;
+  scan.settled.set(event.outputId, (scan.settled.get(event.outputId) ?? 0n) + event.amount);
 }
 
 const channelLinkAmount = (log: { topics: readonly string[]; data: string }) =>

@@ -7,7 +7,8 @@ import { getAddress, hexlify, randomBytes } from "ethers";
 import { buildEpoch, type EpochPayment } from "../../server/epochs/build.ts";
 import { allProofs } from "../../server/epochs/proofs.ts";
 import { expandStored, missingRecords, storedOutputIds, toStored } from "../../server/epochs/stored.ts";
-import { buildTask } from "../../server/epochs/worker-tasks.ts";
+import { blockTransfers, buildTask, paymentBlock } from "../../server/epochs/worker-tasks.ts";
+import { packRecord } from "../../server/ledger/record-codec.ts";
 import { EpochWorker } from "../../server/epochs/worker-client.ts";
 import { PPM, serializeRecord, type AttributionRecord } from "../../server/attribution/record.ts";
 import { verifyEpoch } from "../../server/epochs/verify.ts";
@@ -97,6 +98,19 @@ describe("the epoch worker thread", () => {
     const built = await worker.run({ op: "build", task: task() });
     expect(built).toEqual(buildTask(task()));
     expect(built.claimsRoot).toBe(buildEpoch(input(25)).claims.root);
+  });
+
+  it("takes the payments as one transferred block, records packed or as JSON, and builds the same epoch", async () => {
+    const stored = task().payments.map((p, i) => ({
+      outputId: p.outputId,
+      amount: p.amount.toString(),
+      record: i % 3 === 0 ? p.record : packRecord(p.record), // older rows hold the JSON itself
+    }));
+    const block = paymentBlock(stored);
+    const transfers = blockTransfers(block);
+    const built = await worker.run({ op: "build", task: { ...task(), payments: block } }, transfers);
+    expect(block.records.byteLength).toBe(0); // moved to the worker, not copied
+    expect(built).toEqual(buildTask(task()));
   });
 
   it("keeps an attribution error's reason code, and starts again after close()", async () => {
