@@ -64,7 +64,10 @@ function metric(text: string, name: string): number | null {
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : null;
 }
 
-/** Samples every 10 s: answers in the window, their latency, and the server's own figures. */
+/**
+ * Samples every 10 s: answers in the window, their latency, and the servers' own figures (lag and
+ * RSS: the highest instance's; CPU: all of theirs).
+ */
 class Sampler {
   readonly samples: Array<Record<string, number | null>> = [];
   private window: number[] = [];
@@ -73,7 +76,7 @@ class Sampler {
   private cpuSeconds = 0;
 
   constructor(
-    private readonly base: string,
+    private readonly bases: string[],
     private readonly db: SoakDatabase,
   ) {}
 
@@ -82,7 +85,8 @@ class Sampler {
   }
 
   async start(): Promise<void> {
-    this.cpuSeconds = metric(await (await fetch(`${this.base}/metrics`)).text(), "royalty402_process_cpu_seconds_total") ?? 0;
+    const texts = await Promise.all(this.bases.map(async (base) => (await fetch(`${base}/metrics`)).text()));
+    this.cpuSeconds = sum(texts.map((t) => metric(t, "royalty402_process_cpu_seconds_total") ?? 0));
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
   }
 
@@ -93,10 +97,10 @@ class Sampler {
   private async sample(): Promise<void> {
     const latencies = this.window.sort((a, b) => a - b);
     this.window = [];
-    const text = await (await fetch(`${this.base}/metrics`)).text();
-    const lag = metric(text, "royalty402_nodejs_eventloop_lag_max_seconds");
-    // CPU the server spent per answer: unlike latency, hardly moved by other jobs on the machine.
-    const cpu = metric(text, "royalty402_process_cpu_seconds_total") ?? 0;
+    const texts = await Promise.all(this.bases.map(async (base) => (await fetch(`${base}/metrics`)).text()));
+    const each = (name: string) => texts.map((t) => metric(t, name) ?? 0);
+    // CPU the servers spent per answer: unlike latency, hardly moved by other jobs on the machine.
+    const cpu = sum(each("royalty402_process_cpu_seconds_total"));
     const cpuMs = (cpu - this.cpuSeconds) * 1000;
     this.cpuSeconds = cpu;
     const s = {
@@ -104,16 +108,18 @@ class Sampler {
       requestsPerSecond: round(latencies.length / (SAMPLE_MS / 1000)),
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
-      eventLoopLagMaxMs: lag === null ? null : round(lag * 1000),
+      eventLoopLagMaxMs: round(Math.max(...each("royalty402_nodejs_eventloop_lag_max_seconds")) * 1000),
       serverCpuMsPerRequest: latencies.length === 0 ? null : round(cpuMs / latencies.length, 2),
-      rssMB: round((metric(text, "royalty402_process_resident_memory_bytes") ?? 0) / 2 ** 20),
-      heapUsedMB: round((metric(text, "royalty402_nodejs_heap_size_used_bytes") ?? 0) / 2 ** 20),
+      rssMB: round(Math.max(...each("royalty402_process_resident_memory_bytes")) / 2 ** 20),
+      heapUsedMB: round(Math.max(...each("royalty402_nodejs_heap_size_used_bytes")) / 2 ** 20),
       ledgerMB: round((await this.db.bytes()) / 2 ** 20, 2),
     };
     this.samples.push(s);
     console.log(JSON.stringify(s));
   }
 }
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** The server's CPU per answer over the given windows (weighted by their answers). */
 function cpuPerRequest(samples: Array<Record<string, number | null>>): number | null {
@@ -293,7 +299,10 @@ async function driveSplit(
 /** The soak: the first 1,000 payments, the reads then, the rest, the reads at the end. */
 async function soakPhase(instances: Instance[], db: SoakDatabase, payments: Signed[], statuses: Map<number, number>) {
   const base = instances[0].base;
-  const sampler = new Sampler(base, db);
+  const sampler = new Sampler(
+    instances.map((i) => i.base),
+    db,
+  );
   let ok = 0;
   const onAnswer = (i: number, status: number, ms: number) => {
     statuses.set(i, status);
@@ -478,7 +487,10 @@ function profiling(): Record<string, string> {
   return dir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${dir}`.trim() } : {};
 }
 
-/** soak.json: the SQLite run at the top level, PostgreSQL runs under `postgres` and `postgres-2-instances` (each run replaces its own part). */
+/**
+ * soak.json: the SQLite run at the top level, PostgreSQL runs under `postgres` and
+ * `postgres-2-instances` (each run replaces its own part).
+ */
 function writeResults(results: Record<string, unknown>): void {
   const file = new URL("./results/soak.json", import.meta.url);
   const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
@@ -511,7 +523,9 @@ async function main(): Promise<number> {
     for (let k = 1; k < INSTANCES; k++) {
       // The others only serve: one oracle posts the epochs (another instance's scheduler would share its key's nonces).
       const relayerKey = await extraRelayer(node, req.payTo);
-      instances.push(await startInstance(setup, String.fromCharCode(97 + k), { relayerKey, epochs: { enabled: false } }));
+      instances.push(
+        await startInstance(setup, String.fromCharCode(97 + k), { relayerKey, epochs: { enabled: false }, splitter: req.payTo }),
+      );
       if ((await requirements(instances[k].base)).payTo !== req.payTo) throw new Error("the instances disagree on the splitter");
     }
     const count = REQUESTS + 2 * INSTANCES * CONNECTIONS + CLOSE_OUTPUTS + CONNECTIONS + LIGHT_BUDGET;

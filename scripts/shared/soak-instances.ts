@@ -37,7 +37,7 @@ export interface Instance {
 export async function startInstance(
   s: SoakSetup,
   name: string,
-  options: { relayerKey: string; epochs: Record<string, unknown> },
+  options: { relayerKey: string; epochs: Record<string, unknown>; splitter?: string },
 ): Promise<Instance> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -49,10 +49,10 @@ export async function startInstance(
     factory: s.deployed.factoryAddress,
     dataDir: join(s.dir, name),
   };
-  writeFileSync(
-    configFile,
-    JSON.stringify(benchServeConfig(SOAK_MODEL, target, { logLevel: "warn", database: s.db.config, epochs: options.epochs })),
-  );
+  const config = benchServeConfig(SOAK_MODEL, target, { logLevel: "warn", database: s.db.config, epochs: options.epochs });
+  // Another relayer predicts another splitter (the facilitator is part of its address): name the first one's.
+  if (options.splitter) Object.assign(config.models[0], { splitter: options.splitter });
+  writeFileSync(configFile, JSON.stringify(config));
   let output = "";
   const env = {
     ROYALTY402_RELAYER_KEY: options.relayerKey,

@@ -309,7 +309,10 @@ async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: num
   return { ...scan, scannedBlock: toBlock };
 }
 
-/** Blocks the first eth_getLogs call of a scan covers; then sized for about LOGS_PER_CALL logs, at most MAX_SPAN blocks (public RPCs refuse more). */
+/**
+ * Blocks the first eth_getLogs call of a scan covers; then sized for about LOGS_PER_CALL logs, at
+ * most MAX_SPAN blocks (public RPCs refuse more).
+ */
 const FIRST_SPAN = 8;
 const LOGS_PER_CALL = 250;
 const MAX_SPAN = 2000;
