@@ -25,6 +25,8 @@ export default defineConfig({
   },
   networks: {
     hardhatMainnet: { type: "edr-simulated", chainType: "l1" },
+    // OP-stack simulation (L1Block / GasPriceOracle predeploys, l1Fee in receipts): bench:economics.
+    hardhatOp: { type: "edr-simulated", chainType: "op" },
     localhost: { type: "http", url: process.env.RPC_URL ?? "http://127.0.0.1:8545" },
     baseSepolia: {
       type: "http",

@@ -22,8 +22,9 @@ export type Authorization = {
 
 export { TRANSFER_WITH_AUTHORIZATION_TYPES };
 
-export async function connectChain() {
-  const connection = await network.connect();
+/** The in-process chain: Hardhat's default network, or a named one of hardhat.config.ts (e.g. "hardhatOp"). */
+export async function connectChain(name?: string) {
+  const connection = await network.connect(name ? { network: name } : undefined);
   const { ethers } = connection;
   const signers = await ethers.getSigners();
   const chainId = (await ethers.provider.getNetwork()).chainId;

@@ -142,8 +142,7 @@ export class ChannelFacilitator implements FacilitatorClient {
     const payer = payload.config.payer;
     if (requirements?.scheme !== "batch-settlement" || requirements.network !== this.network)
       return { refused: { reason: R.networkMismatch, message: `this facilitator settles batch-settlement on ${this.network}` }, payer };
-    const refused =
-      checkChannel(payload, requirements, this.authorizer, this.chainId) ?? (await checkVoucherSignature(payload, this.chainId));
+    const refused = checkChannel(payload, requirements, this.authorizer, this.chainId) ?? checkVoucherSignature(payload, this.chainId);
     if (refused) return { refused, payer };
     const record = await this.book.load(payload.voucher.channelId, payload.config);
     const price = BigInt(requirements.amount);

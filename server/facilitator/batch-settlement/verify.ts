@@ -5,7 +5,8 @@ import { BatchSettlementReason as R, type ChannelPayload } from "@royalty402/fas
 import type { PaymentRequirements } from "@x402/core/types";
 import { BATCH_SETTLEMENT_DOMAIN, BATCH_SETTLEMENT_ADDRESS, voucherTypes } from "@x402/evm";
 import { computeChannelId } from "@x402/evm/batch-settlement/client";
-import { recoverTypedDataAddress, zeroAddress, type Hex } from "viem";
+import { hashTypedData, zeroAddress, type Hex } from "viem";
+import { isCanonicalSignature, recoverSigner } from "../signature.ts";
 import type { ChannelRecord } from "./book.ts";
 
 export interface Refused {
@@ -24,26 +25,51 @@ export function checkChannel(p: ChannelPayload, req: PaymentRequirements, author
     return { reason: R.receiverAuthorizerMismatch, message: `channelConfig.receiverAuthorizer must be ${authorizer}` };
   if (c.withdrawDelay !== req.extra?.withdrawDelay)
     return { reason: R.withdrawDelayMismatch, message: `channelConfig.withdrawDelay must be ${String(req.extra?.withdrawDelay)}` };
-  if (computeChannelId(c, chainId).toLowerCase() !== p.voucher.channelId)
+  if (channelIdOf(c, chainId) !== p.voucher.channelId.toLowerCase())
     return { reason: R.channelIdMismatch, message: "voucher.channelId is not the EIP-712 hash of channelConfig" };
   return null;
 }
 
 /** ECDSA recovery against the committed payer authorizer; channels without one (EIP-1271 payers) are not taken. */
-export async function checkVoucherSignature(p: ChannelPayload, chainId: number): Promise<Refused | null> {
+export function checkVoucherSignature(p: ChannelPayload, chainId: number): Refused | null {
   const authorizer = p.config.payerAuthorizer;
   if (authorizer === zeroAddress)
     return { reason: R.voucherSignature, message: "channels must commit a payerAuthorizer key (vouchers are checked in process)" };
-  const signer = await recoverTypedDataAddress({
+  if (!isCanonicalSignature(p.voucher.signature))
+    return {
+      reason: R.voucherSignature,
+      message: "voucher.signature must be 65 bytes (r, s, v) with v 27 or 28 and s in the lower half of the curve order",
+    };
+  const digest = hashTypedData({
     domain: { ...BATCH_SETTLEMENT_DOMAIN, chainId, verifyingContract: BATCH_SETTLEMENT_ADDRESS },
     types: voucherTypes,
     primaryType: "Voucher",
-    message: { channelId: p.voucher.channelId, maxClaimableAmount: p.voucher.maxClaimableAmount },
-    signature: p.voucher.signature as Hex,
-  }).catch(() => null);
+    message: { channelId: p.voucher.channelId as Hex, maxClaimableAmount: p.voucher.maxClaimableAmount },
+  });
+  const signer = recoverSigner(digest, p.voucher.signature);
   if (!signer || !same(signer, authorizer))
     return { reason: R.voucherSignature, message: "the voucher is not signed by channelConfig.payerAuthorizer" };
   return null;
+}
+
+// Verify and then settle check the same voucher: the memo keeps the EIP-712 channel ids of recent configs
+// (recoverSigner keeps recent signers likewise). Bounded: oldest dropped.
+const MEMO_SIZE = 4096;
+const channelIds = new Map<string, string>();
+
+function remember<V>(memo: Map<string, V>, key: string, value: V): void {
+  if (memo.size >= MEMO_SIZE) memo.delete(memo.keys().next().value as string);
+  memo.set(key, value);
+}
+
+function channelIdOf(c: ChannelPayload["config"], chainId: number): string {
+  const key = `${chainId}:${c.payer}:${c.payerAuthorizer}:${c.receiver}:${c.receiverAuthorizer}:${c.token}:${c.withdrawDelay}:${c.salt}`;
+  let id = channelIds.get(key);
+  if (id === undefined) {
+    id = computeChannelId(c, chainId).toLowerCase();
+    remember(channelIds, key, id);
+  }
+  return id;
 }
 
 /** The voucher must be the channel's charged total plus this request's price, and the escrow must hold it. */
