@@ -3,8 +3,15 @@
 // checkpoint would spend inside a commit on the event loop. A PASSIVE checkpoint never blocks
 // the writer; once it has copied every frame, the writer's next transaction starts the WAL over.
 // Plain JavaScript, so the thread needs no TypeScript loader.
-import { DatabaseSync } from "node:sqlite";
 import { parentPort, workerData } from "node:worker_threads";
+
+// Like the command line's main thread: node:sqlite's ExperimentalWarning is not news (loaded after this).
+process.removeAllListeners("warning");
+process.on("warning", (w) => {
+  if (w.name === "ExperimentalWarning" && /SQLite/i.test(w.message)) return;
+  process.stderr.write(`${w.name}: ${w.message}\n`);
+});
+const { DatabaseSync } = await import("node:sqlite");
 
 const { path, intervalMs, busyTimeoutMs } = workerData;
 const db = new DatabaseSync(path);
