@@ -19,6 +19,7 @@ import { adminRoutes } from "./api/admin.ts";
 import { dataAccessRoutes } from "./api/data-access.ts";
 import { answerClientError, installErrorHandling } from "./api/errors.ts";
 import { openAiRoutes } from "./api/openai.ts";
+import { channelRoutes } from "./api/channels.ts";
 import { opsRoutes } from "./api/ops.ts";
 import { publicRoutes } from "./api/public.ts";
 import type { LocalChain } from "./chain/local.ts";
@@ -151,6 +152,7 @@ const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
     await app.register(openAiRoutes, { ctx: context, schemes });
     await app.register(publicRoutes, { ctx: context });
     await app.register(dataAccessRoutes, { ctx: context, schemes });
+    await app.register(channelRoutes, { ctx: context, schemes });
     await app.register(adminRoutes, { ctx: context, prefix: "/admin" });
     await app.register(opsRoutes, { ctx: context });
     await app.register(mcpRoutes, { ctx: context });

@@ -16,7 +16,6 @@ import { EpochDocuments, EpochScheduler, TextStore, type CloseContext } from "./
 import { SerialQueue } from "./util/serial.ts";
 import { EmbeddedFacilitator } from "./facilitator/index.ts";
 import type { ChannelFacilitator } from "./facilitator/batch-settlement/facilitator.ts";
-import { FileChannelJournal } from "./facilitator/batch-settlement/journal.ts";
 import { BATCH_SETTLEMENT_ADDRESS } from "./chain/x402/addresses.ts";
 import { channelLedger } from "./x402/channel-links.ts";
 import { openLedger, type Ledger } from "./ledger/index.ts";
@@ -116,7 +115,8 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
   if (!options.ledger) stack.push(() => ledger.close());
 
   const metrics = createMetrics();
-  const { client, address: facilitatorAddress, embedded } = await openFacilitator(config, provider, relayer, options.facilitator, stack);
+  const opened = await openFacilitator(config, provider, relayer, ledger, options.facilitator, stack);
+  const { client, address: facilitatorAddress, embedded } = opened;
   const facilitator = meteredFacilitator(client, metrics, embedded ? 0 : 250);
   if (embedded?.channels) recordChannels(embedded.channels, ledger, log, stack);
 
@@ -290,6 +290,7 @@ async function openFacilitator(
   config: ServerConfig,
   provider: Provider,
   relayer: Wallet | null,
+  ledger: Ledger,
   given: ServiceOptions["facilitator"],
   stack: DisposerStack,
 ): Promise<{ client: FacilitatorClient; address: string | null; embedded: EmbeddedFacilitator | null }> {
@@ -299,16 +300,15 @@ async function openFacilitator(
   if (!relayer)
     throw new ConfigError("env.ROYALTY402_RELAYER_KEY", 'is required by the embedded facilitator (or set facilitator.mode "url")');
   const { maxBatchSize, maxWaitMs, confirmTimeoutMs } = config.facilitator;
-  // Channels (unless turned off) where the chain has the batch-settlement escrow; vouchers journalled in the data folder.
+  // Channels (unless turned off) where the chain has the batch-settlement escrow; vouchers journalled in the ledger,
+  // which instances sharing a PostgreSQL ledger share (with the same relayer key: the channels' receiver authorizer).
   const offerChannels = config.facilitator.channels && (await provider.getCode(BATCH_SETTLEMENT_ADDRESS)) !== "0x";
-  const channels = offerChannels ? { channels: { journal: channelJournal(config) } } : {};
+  const channels = offerChannels ? { channels: { journal: ledger } } : {};
   const batch = { maxBatchSize, maxWaitMs, confirmTimeoutMs };
   const embedded = await EmbeddedFacilitator.create({ provider, relayer, batch, ...channels });
   stack.push(() => embedded.close());
   return { client: embedded, address: relayer.address, embedded };
 }
-
-const channelJournal = (config: ServerConfig) => new FileChannelJournal(join(config.dataDir, "channels.jsonl"));
 
 /**
  * Channel payments in the ledger: settled by the sweep's link, failed when the escrow refuses a claim.

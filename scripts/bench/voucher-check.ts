@@ -104,8 +104,7 @@ async function signedCases(req: PaymentRequirements, authorizer: Hex, channels: 
       charged: 0n,
       signedMax: 0n,
       signature: null,
-      unclaimed: [],
-      unlinked: [],
+      stuck: null,
       busy: false,
     };
     const signer = toClientEvmSigner(account);

@@ -113,7 +113,7 @@ function occurrenceSummary(index: SuffixIndex, lo: number, hi: number, limit: nu
   let first = Number.MAX_SAFE_INTEGER;
   const SA = index.sa;
   for (let k = lo; k < hi; k++) {
-    const pos = SA[k];
+    const pos = SA.get(k);
     if (pos < first) first = pos;
     seen.add(index.contributionAt(pos));
     if (seen.size > limit) return { distinct: limit + 1, first: -1 };

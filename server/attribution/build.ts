@@ -11,6 +11,7 @@ import { buildSuffixArray } from "./sais.ts";
 import { computeIndexRoot } from "./store.ts";
 import { SuffixIndex, type ContributionMeta, type IndexParams } from "./suffix-index.ts";
 import { surprisalTable } from "./surprisal.ts";
+import { tokenizeTexts, type TokenizeOptions } from "./tokenize-pool.ts";
 import { INDEX_ALPHABET, SEPARATOR_TOKEN, TOKENIZER_ID, tokenize } from "./tokenizer.ts";
 
 const DEFAULT_MIN_COPY_TOKENS = 50;
@@ -33,25 +34,42 @@ export interface TokenizedContribution {
   tokens: Uint32Array;
 }
 
-function tokenizeContributions(contributions: readonly Contribution[]): TokenizedContribution[] {
-  return contributions.map((c) => ({ contribution: c, tokens: tokenize(c.text) }));
+function inOrder(datanet: Datanet | readonly Contribution[]): readonly Contribution[] {
+  return Array.isArray(datanet)
+    ? [...(datanet as readonly Contribution[])].sort((a, b) => a.seq - b.seq)
+    : (datanet as Datanet).contributions;
 }
 
-/** Builds the in-memory index of a datanet. */
+function withTokenizeTime(built: { index: SuffixIndex; stats: BuildStats }, tokenizeMs: number) {
+  built.stats.tokenizeMs = tokenizeMs;
+  built.stats.totalMs += tokenizeMs;
+  return built;
+}
+
+/** Builds the in-memory index of a datanet, tokenizing in this thread. */
 export function buildIndex(
   datanet: Datanet | readonly Contribution[],
   options: BuildOptions = {},
 ): { index: SuffixIndex; stats: BuildStats } {
-  const list = Array.isArray(datanet)
-    ? [...(datanet as readonly Contribution[])].sort((a, b) => a.seq - b.seq)
-    : (datanet as Datanet).contributions;
+  const list = inOrder(datanet);
   const t0 = performance.now();
-  const tokenized = tokenizeContributions(list);
-  const tokenizeMs = performance.now() - t0;
-  const { index, stats } = buildIndexFromTokens(tokenized, options);
-  stats.tokenizeMs = tokenizeMs;
-  stats.totalMs += tokenizeMs;
-  return { index, stats };
+  const tokenized = list.map((c) => ({ contribution: c, tokens: tokenize(c.text) }));
+  return withTokenizeTime(buildIndexFromTokens(tokenized, options), performance.now() - t0);
+}
+
+/** buildIndex, tokenizing across worker threads (tokenize-pool.ts): the same index, byte for byte. */
+export async function buildIndexParallel(
+  datanet: Datanet | readonly Contribution[],
+  options: BuildOptions & TokenizeOptions = {},
+): Promise<{ index: SuffixIndex; stats: BuildStats }> {
+  const list = inOrder(datanet);
+  const t0 = performance.now();
+  const tokens = await tokenizeTexts(
+    list.map((c) => c.text),
+    options,
+  );
+  const tokenized = list.map((c, i) => ({ contribution: c, tokens: tokens[i] }));
+  return withTokenizeTime(buildIndexFromTokens(tokenized, options), performance.now() - t0);
 }
 
 /** Builds the index from already tokenized contributions (registration order). */

@@ -3,8 +3,9 @@ export { AttributionError } from "./errors.ts";
 export { canonicalHash, textHash } from "./canonical.ts";
 export { TOKENIZER_ID, tokenize, detokenize } from "./tokenizer.ts";
 export { SuffixIndex } from "./suffix-index.ts";
-export { buildIndex } from "./build.ts";
+export { buildIndex, buildIndexParallel } from "./build.ts";
 export { saveIndex, loadIndex, readManifest } from "./store.ts";
+export { prepareWordIndex } from "./word-index.ts";
 export { attribute, prepareAttribution } from "./attribute.ts";
 export {
   serializeRecord,

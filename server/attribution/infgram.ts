@@ -48,7 +48,7 @@ function continuedRange(index: SuffixIndex, ctx: ArrayLike<number>, k: number): 
   if (lo === hi) return null;
   // Occurrences are sorted by next token and the separator is the largest id: if the first
   // one is followed by the separator, all are.
-  if (index.tokens[index.sa[lo] + k] === SEPARATOR_TOKEN) return null;
+  if (index.tokens.get(index.sa.get(lo) + k) === SEPARATOR_TOKEN) return null;
   return [lo, hi];
 }
 
@@ -83,7 +83,7 @@ export function longestContinuation(index: SuffixIndex, context: ArrayLike<numbe
   let endCount = 0;
   let cur = rlo;
   while (cur < rhi) {
-    const t = T[SA[cur] + k];
+    const t = T.get(SA.get(cur) + k);
     if (t === SEPARATOR_TOKEN) {
       endCount = rhi - cur;
       break;
@@ -91,7 +91,7 @@ export function longestContinuation(index: SuffixIndex, context: ArrayLike<numbe
     // Gallop to bracket the end of t's block, then binary search inside the bracket.
     let step = 1;
     let inside = cur; // last index known to hold t
-    while (cur + step < rhi && T[SA[cur + step] + k] === t) {
+    while (cur + step < rhi && T.get(SA.get(cur + step) + k) === t) {
       inside = cur + step;
       step *= 2;
     }
@@ -99,7 +99,7 @@ export function longestContinuation(index: SuffixIndex, context: ArrayLike<numbe
     let b = Math.min(cur + step, rhi);
     while (a < b) {
       const mid = (a + b) >>> 1;
-      if (T[SA[mid] + k] === t) a = mid + 1;
+      if (T.get(SA.get(mid) + k) === t) a = mid + 1;
       else b = mid;
     }
     toks.push(t);

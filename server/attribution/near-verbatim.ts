@@ -93,7 +93,7 @@ function findSeeds(wi: WordIndex, words: readonly MatchWord[], ids: Uint32Array,
     for (let j = i; j < i + k; j++) if (masked[j]) continue outer;
     if (k === BACKGROUND_GRAM && isGeneric(generic, gramHash(wordKeys, i))) continue;
     if (!wi.findRange(ids, i, i + k) || wi.foundHi - wi.foundLo > p.maxSeedOccurrences) continue;
-    for (let s = wi.foundLo; s < wi.foundHi; s++) keys.push(wi.sa[s] * L + i);
+    for (let s = wi.foundLo; s < wi.foundHi; s++) keys.push(wi.sa.get(s) * L + i);
   }
   return Float64Array.from(keys).sort();
 }
@@ -119,12 +119,12 @@ function extendRuns(wi: WordIndex, ids: Uint32Array, ch: Chain): void {
   const W = wi.words;
   const base = wi.offsets[ch.contribution];
   for (const r of ch.runs) {
-    while (r.i > 0 && r.p > 0 && W[base + r.p - 1] === ids[r.i - 1]) {
+    while (r.i > 0 && r.p > 0 && W.get(base + r.p - 1) === ids[r.i - 1]) {
       r.i--;
       r.p--;
       r.len++;
     }
-    while (r.i + r.len < ids.length && W[base + r.p + r.len] === ids[r.i + r.len]) r.len++;
+    while (r.i + r.len < ids.length && W.get(base + r.p + r.len) === ids[r.i + r.len]) r.len++;
     ch.outStart = Math.min(ch.outStart, r.i);
     ch.outEnd = Math.max(ch.outEnd, r.i + r.len);
   }

@@ -3,15 +3,28 @@
 // sha256 of every file}: the same contributions always give the same bytes and the same root,
 // and a loaded index is checked against it.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { canonicalHash, canonicalJson } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
-import { INDEX_FORMAT, SuffixIndex, type ContributionMeta, type IndexArrays, type IndexParams } from "./suffix-index.ts";
+import { PackedInts } from "./packed-ints.ts";
+import {
+  INDEX_FORMAT,
+  SuffixIndex,
+  suffixBits,
+  TOKEN_BITS,
+  type ContributionMeta,
+  type IndexArrays,
+  type IndexParams,
+  type IndexSource,
+} from "./suffix-index.ts";
 import { TOKENIZER_ID } from "./tokenizer.ts";
 
 type Words = Uint32Array | Int32Array;
+/** The bytes of one file, produced piece by piece (a packed array is unpacked a slice at a time). */
+type Chunks = () => Iterable<Uint8Array>;
+const UNPACK_SLICE = 1 << 22;
 
 interface FileEntry {
   bytes: number;
@@ -35,26 +48,33 @@ function bytesOf(a: Words): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** The binary files of an index, each as a list of chunks (not copied). */
-function fileChunks(arrays: IndexArrays, contributions: readonly ContributionMeta[]): Record<string, Uint8Array[]> {
+function* unpacked(a: PackedInts): Iterable<Uint8Array> {
+  for (let s = 0; s < a.length; s += UNPACK_SLICE) yield bytesOf(a.subarray(s, Math.min(a.length, s + UNPACK_SLICE)));
+}
+
+const wordsOrPacked = (a: Words | PackedInts): Chunks =>
+  a instanceof Uint32Array || a instanceof Int32Array ? () => [bytesOf(a)] : () => unpacked(a);
+
+/** The binary files of an index: 32-bit little-endian words whatever the in-memory packing. */
+function fileChunks(arrays: IndexSource, contributions: readonly ContributionMeta[]): Record<string, Chunks> {
   return {
-    "tokens.u32": [bytesOf(arrays.tokens)],
-    "sa.u32": [bytesOf(arrays.sa)],
-    "offsets.u32": [bytesOf(arrays.offsets)],
+    "tokens.u32": wordsOrPacked(arrays.tokens),
+    "sa.u32": wordsOrPacked(arrays.sa),
+    "offsets.u32": () => [bytesOf(arrays.offsets)],
     // struct of arrays: all starts, then all lengths, then all sources
-    "owner-runs.u32": [bytesOf(arrays.runStarts), bytesOf(arrays.runLengths), bytesOf(arrays.runSources)],
-    "unigram.u32": [bytesOf(arrays.unigram)],
-    "surprisal.u32": [bytesOf(arrays.surprisal)],
-    "contributions.json": [Buffer.from(canonicalJson(contributions), "utf8")],
+    "owner-runs.u32": () => [bytesOf(arrays.runStarts), bytesOf(arrays.runLengths), bytesOf(arrays.runSources)],
+    "unigram.u32": () => [bytesOf(arrays.unigram)],
+    "surprisal.u32": () => [bytesOf(arrays.surprisal)],
+    "contributions.json": () => [Buffer.from(canonicalJson(contributions), "utf8")],
   };
 }
 
-function describe(chunks: Record<string, Uint8Array[]>): Record<string, FileEntry> {
+function describe(chunks: Record<string, Chunks>): Record<string, FileEntry> {
   const files: Record<string, FileEntry> = {};
   for (const name of Object.keys(chunks).sort()) {
     const h = createHash("sha256");
     let bytes = 0;
-    for (const c of chunks[name]) {
+    for (const c of chunks[name]()) {
       h.update(c);
       bytes += c.byteLength;
     }
@@ -77,14 +97,19 @@ export function computeIndexRoot(arrays: IndexArrays, contributions: readonly Co
 export function saveIndex(index: SuffixIndex, dir: string): IndexManifest {
   assertLittleEndian();
   mkdirSync(dir, { recursive: true });
-  const arrays: IndexArrays = index;
+  const arrays: IndexSource = index;
   const chunks = fileChunks(arrays, index.contributions);
   const files = describe(chunks);
   const indexRoot = rootOf(index.params, index.tokens.length, index.contributions.length, files);
   if (indexRoot !== index.indexRoot) throw new AttributionError("index_corrupt", "in-memory arrays no longer match the index root");
   for (const [name, parts] of Object.entries(chunks)) {
     const tmp = join(dir, `${name}.tmp`);
-    writeFileSync(tmp, Buffer.concat(parts));
+    const fd = openSync(tmp, "w");
+    try {
+      for (const part of parts()) writeSync(fd, part);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, join(dir, name));
   }
   const manifest: IndexManifest = {
@@ -116,6 +141,52 @@ function readWords(dir: string, name: string, entry: FileEntry | undefined, veri
   return new Uint32Array(new Uint8Array(buf).buffer);
 }
 
+/** A large file of 32-bit words read a slice at a time into a packed array (no file-sized buffer). */
+function readPacked(dir: string, name: string, entry: FileEntry | undefined, verify: boolean, length: number, width: number): PackedInts {
+  if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
+  let fd: number;
+  try {
+    fd = openSync(join(dir, name), "r");
+  } catch (e) {
+    throw new AttributionError("index_corrupt", `cannot read ${name}: ${(e as Error).message}`);
+  }
+  try {
+    const bytes = fstatSync(fd).size;
+    if (bytes !== entry.bytes || bytes !== length * 4) {
+      throw new AttributionError("index_corrupt", `${name} has ${bytes} bytes, expected ${entry.bytes} (${length} words)`);
+    }
+    const h = verify ? createHash("sha256") : null;
+    const slice = new Uint32Array(UNPACK_SLICE);
+    const sliceBytes = new Uint8Array(slice.buffer);
+    function* pieces(): Iterable<Uint32Array> {
+      for (let at = 0; at < bytes; ) {
+        const want = Math.min(sliceBytes.length, bytes - at);
+        let got = 0;
+        while (got < want) {
+          const r = readSync(fd, sliceBytes, got, want - got, at + got);
+          if (r === 0) throw new AttributionError("index_corrupt", `${name} ended early`);
+          got += r;
+        }
+        h?.update(sliceBytes.subarray(0, want));
+        at += want;
+        yield slice.subarray(0, want / 4);
+      }
+    }
+    let packed: PackedInts;
+    try {
+      packed = PackedInts.fromPieces(length, width, pieces());
+    } catch (e) {
+      if (e instanceof AttributionError) throw e;
+      throw new AttributionError("index_corrupt", `${name}: ${(e as Error).message}`);
+    }
+    if (h && h.digest("hex") !== entry.sha256)
+      throw new AttributionError("index_corrupt", `${name} does not match its sha256 in the manifest`);
+    return packed;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export interface LoadOptions {
   /** Check every file against its sha256 (default true; ~1 s per GB). */
   verify?: boolean;
@@ -143,9 +214,11 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
   const root = rootOf(manifest.params, manifest.tokenCount, manifest.contributionCount, manifest.files);
   if (root !== manifest.indexRoot) throw new AttributionError("index_corrupt", "manifest indexRoot does not match its contents");
   const f = manifest.files;
-  const tokens = readWords(dir, "tokens.u32", f["tokens.u32"], verify);
-  const saWords = readWords(dir, "sa.u32", f["sa.u32"], verify);
-  const sa = new Int32Array(saWords.buffer, saWords.byteOffset, saWords.length);
+  const n = manifest.tokenCount;
+  if (!Number.isSafeInteger(n) || n < 1 || n >= 2 ** 31)
+    throw new AttributionError("index_corrupt", `tokenCount ${String(n)} is out of range`);
+  const tokens = readPacked(dir, "tokens.u32", f["tokens.u32"], verify, n, TOKEN_BITS);
+  const sa = readPacked(dir, "sa.u32", f["sa.u32"], verify, n, suffixBits(n));
   const offsets = readWords(dir, "offsets.u32", f["offsets.u32"], verify);
   const runs = readWords(dir, "owner-runs.u32", f["owner-runs.u32"], verify);
   if (runs.length % 3 !== 0) throw new AttributionError("index_corrupt", "owner-runs.u32 is not a list of triples");
@@ -168,7 +241,7 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
   if (tokens.length !== manifest.tokenCount || contributions.length !== manifest.contributionCount) {
     throw new AttributionError("index_corrupt", "counts in the manifest do not match the files");
   }
-  const arrays: IndexArrays = {
+  const arrays: IndexSource = {
     tokens,
     sa,
     offsets,

@@ -1,9 +1,11 @@
 // The datanet index held in memory at query time: token array, suffix array, contribution
 // offsets, the owner map (as runs of copied tokens, see owner-map.ts) and the unigram /
-// surprisal tables. About 8 bytes per token: 4 (token) + 4 (suffix array), plus a few bytes
-// per contribution and per copied run.
+// surprisal tables. Token ids and suffix-array entries are bit-packed (packed-ints.ts): 18 bits
+// per token + log2(tokens) bits per entry, 5.4 bytes per token at 100 MB, 5.75 at 1 GB, plus a
+// few bytes per contribution and per copied run. The files keep 32-bit words (store.ts).
 import { AttributionError } from "./errors.ts";
 import { NgramFilter } from "./ngram-filter.ts";
+import { bitsFor, PackedInts } from "./packed-ints.ts";
 import { INDEX_ALPHABET, SEPARATOR_TOKEN } from "./tokenizer.ts";
 
 export const INDEX_FORMAT = "royalty402-index/v1";
@@ -33,6 +35,9 @@ export interface IndexArrays {
   surprisal: Uint32Array;
 }
 
+/** IndexArrays as an index is made from: the token and suffix arrays raw (a build) or already packed (a load). */
+export type IndexSource = Omit<IndexArrays, "tokens" | "sa"> & { tokens: Uint32Array | PackedInts; sa: Int32Array | PackedInts };
+
 export interface IndexParams {
   tokenizer: string;
   separatorToken: number;
@@ -47,12 +52,20 @@ export interface OwnerRef {
   offset: number; // token offset inside that contribution
 }
 
+/** Bits of a packed token id (ids up to SEPARATOR_TOKEN). */
+export const TOKEN_BITS = bitsFor(SEPARATOR_TOKEN);
+
+/** Bits of a packed suffix-array entry of an index of n tokens. */
+export function suffixBits(n: number): number {
+  return bitsFor(Math.max(0, n - 1));
+}
+
 // Scratch outputs of the search primitives (avoids allocating a pair per probe).
 let cmpLcp = 0;
 
-function compareSuffix(T: Uint32Array, s: number, P: ArrayLike<number>, ps: number, m: number, d: number): number {
+function compareSuffix(T: PackedInts, s: number, P: ArrayLike<number>, ps: number, m: number, d: number): number {
   while (d < m) {
-    const a = T[s + d];
+    const a = T.get(s + d);
     const b = P[ps + d];
     if (a !== b) {
       cmpLcp = d;
@@ -65,8 +78,10 @@ function compareSuffix(T: Uint32Array, s: number, P: ArrayLike<number>, ps: numb
 }
 
 export class SuffixIndex {
-  readonly tokens: Uint32Array;
-  readonly sa: Int32Array;
+  /** All contributions' tokens, each followed by SEPARATOR_TOKEN (IndexArrays.tokens, packed). */
+  readonly tokens: PackedInts;
+  /** The suffix array (IndexArrays.sa, packed). */
+  readonly sa: PackedInts;
   readonly offsets: Uint32Array;
   readonly runStarts: Uint32Array;
   readonly runLengths: Uint32Array;
@@ -80,15 +95,14 @@ export class SuffixIndex {
   readonly indexRoot: string;
   /** Number of corpus tokens, separators excluded. */
   readonly corpusTokens: number;
-  /** Which 8-token windows may occur (derived at load; an accelerator, see ngram-filter.ts). */
-  readonly filter: NgramFilter;
+  private ngramFilter: NgramFilter | null = null;
   /** Result of the last successful findRange / narrow: the suffix-array range [foundLo, foundHi). */
   foundLo = 0;
   foundHi = 0;
 
-  constructor(arrays: IndexArrays, contributions: readonly ContributionMeta[], params: IndexParams, indexRoot: string) {
-    this.tokens = arrays.tokens;
-    this.sa = arrays.sa;
+  constructor(arrays: IndexSource, contributions: readonly ContributionMeta[], params: IndexParams, indexRoot: string) {
+    this.tokens = arrays.tokens instanceof PackedInts ? arrays.tokens : new PackedInts(arrays.tokens, TOKEN_BITS);
+    this.sa = arrays.sa instanceof PackedInts ? arrays.sa : new PackedInts(arrays.sa, suffixBits(arrays.sa.length));
     this.offsets = arrays.offsets;
     this.runStarts = arrays.runStarts;
     this.runLengths = arrays.runLengths;
@@ -116,7 +130,16 @@ export class SuffixIndex {
     bs[INDEX_ALPHABET] = sum + contributions.length;
     if (bs[INDEX_ALPHABET] !== n) throw new AttributionError("index_corrupt", "unigram counts do not add up to the token count");
     this.bucketStart = bs;
-    this.filter = new NgramFilter(this.tokens);
+  }
+
+  /**
+   * Which 8-token windows may occur (an accelerator of the verbatim algorithm v1, see
+   * ngram-filter.ts), built on first use: v2 never asks it, so it costs nothing until a v1
+   * record is computed.
+   */
+  get filter(): NgramFilter {
+    this.ngramFilter ??= new NgramFilter(this.tokens.subarray(0));
+    return this.ngramFilter;
   }
 
   /** Bytes of the arrays resident at query time. */
@@ -131,7 +154,7 @@ export class SuffixIndex {
       this.unigram.byteLength +
       this.surprisal.byteLength +
       this.bucketStart.byteLength +
-      this.filter.byteLength
+      (this.ngramFilter?.byteLength ?? 0)
     );
   }
 
@@ -198,7 +221,7 @@ export class SuffixIndex {
     let rlcp = depth;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (compareSuffix(T, SA[mid], P, ps, m, Math.min(llcp, rlcp)) < 0) {
+      if (compareSuffix(T, SA.get(mid), P, ps, m, Math.min(llcp, rlcp)) < 0) {
         l = mid + 1;
         llcp = cmpLcp;
       } else {
@@ -207,7 +230,7 @@ export class SuffixIndex {
       }
     }
     const first = l;
-    if (first === hi || compareSuffix(T, SA[first], P, ps, m, depth) !== 0) return false;
+    if (first === hi || compareSuffix(T, SA.get(first), P, ps, m, depth) !== 0) return false;
     // Upper bound: first suffix that is greater and does not start with the pattern.
     h = hi;
     l = first + 1;
@@ -215,7 +238,7 @@ export class SuffixIndex {
     rlcp = depth;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (compareSuffix(T, SA[mid], P, ps, m, Math.min(llcp, rlcp)) <= 0) {
+      if (compareSuffix(T, SA.get(mid), P, ps, m, Math.min(llcp, rlcp)) <= 0) {
         l = mid + 1;
         llcp = cmpLcp;
       } else {
@@ -239,15 +262,15 @@ export class SuffixIndex {
     let h = hi;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (T[SA[mid] + depth] < token) l = mid + 1;
+      if (T.get(SA.get(mid) + depth) < token) l = mid + 1;
       else h = mid;
     }
-    if (l === hi || T[SA[l] + depth] !== token) return false;
+    if (l === hi || T.get(SA.get(l) + depth) !== token) return false;
     const first = l;
     h = hi;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (T[SA[mid] + depth] <= token) l = mid + 1;
+      if (T.get(SA.get(mid) + depth) <= token) l = mid + 1;
       else h = mid;
     }
     this.foundLo = first;
@@ -272,7 +295,7 @@ export class SuffixIndex {
     return hi - lo;
   }
 
-  /** Tokens of contribution i (separator excluded); a view, not a copy. */
+  /** Tokens of contribution i (separator excluded), unpacked into a new array. */
   contributionTokens(i: number): Uint32Array {
     return this.tokens.subarray(this.offsets[i], this.offsets[i + 1] - 1);
   }

@@ -3,10 +3,14 @@
 // nothing to the indexRoot: the same index always gives the same word view. Built on first use
 // and kept with the index. Word ids are assigned in order of first occurrence; each contribution
 // is followed by a separator id (the vocabulary size), so no match crosses two contributions.
+// Word ids and suffix-array entries are bit-packed (packed-ints.ts): ~17 + 25 bits per word at 100 MB.
+import type { WordsResult } from "./attribution-worker.ts";
 import { matchKeys } from "./match-words.ts";
+import { bitsFor, PackedInts } from "./packed-ints.ts";
 import { buildSuffixArray } from "./sais.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
-import { detokenize } from "./tokenizer.ts";
+import { detokenize, SEPARATOR_TOKEN } from "./tokenizer.ts";
+import { chunkRanges, defaultThreads, runInWorkers } from "./worker-pool.ts";
 
 /** Id of a query word that does not occur in the datanet (matches nothing). */
 const UNKNOWN_WORD = 0xffffffff;
@@ -17,8 +21,8 @@ export class WordIndex {
   foundHi = 0;
 
   constructor(
-    readonly words: Uint32Array,
-    readonly sa: Int32Array,
+    readonly words: PackedInts,
+    readonly sa: PackedInts,
     /** offsets[i] = first word of contribution i; offsets[C] = words.length. */
     readonly offsets: Uint32Array,
     readonly vocabulary: ReadonlyMap<string, number>,
@@ -51,15 +55,15 @@ export class WordIndex {
     let h = hi;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (compareSuffix(W, SA[mid], P, ps, pe) < 0) l = mid + 1;
+      if (compareSuffix(W, SA.get(mid), P, ps, pe) < 0) l = mid + 1;
       else h = mid;
     }
-    if (l === hi || compareSuffix(W, SA[l], P, ps, pe) !== 0) return false;
+    if (l === hi || compareSuffix(W, SA.get(l), P, ps, pe) !== 0) return false;
     const start = l;
     h = hi;
     while (l < h) {
       const mid = (l + h) >>> 1;
-      if (compareSuffix(W, SA[mid], P, ps, pe) <= 0) l = mid + 1;
+      if (compareSuffix(W, SA.get(mid), P, ps, pe) <= 0) l = mid + 1;
       else h = mid;
     }
     this.foundLo = start;
@@ -69,36 +73,72 @@ export class WordIndex {
 }
 
 /** Compares the suffix at s with P[ps, pe) on its length (the first words are known equal). */
-function compareSuffix(W: Uint32Array, s: number, P: Uint32Array, ps: number, pe: number): number {
+function compareSuffix(W: PackedInts, s: number, P: Uint32Array, ps: number, pe: number): number {
   for (let d = 1; d < pe - ps; d++) {
-    const a = W[s + d];
+    const a = W.get(s + d);
     const b = P[ps + d];
     if (a !== b) return a < b ? -1 : 1;
   }
   return 0;
 }
 
-/** Builds the word view of a token index (deterministic: depends only on the index's contents). */
-function buildWordIndex(index: SuffixIndex): WordIndex {
-  const C = index.contributions.length;
+/** Word ids of every contribution: ids by first occurrence over the contributions in order. */
+interface WordIds {
+  vocabulary: Map<string, number>;
+  perContribution: Uint32Array[];
+}
+
+function wordIdsInThread(index: SuffixIndex): WordIds {
   const vocabulary = new Map<string, number>();
   const cache = new Map<string, string>();
   const perContribution: Uint32Array[] = [];
-  let n = 0;
-  for (let i = 0; i < C; i++) {
+  for (let i = 0; i < index.contributions.length; i++) {
     const keys = matchKeys(detokenize(index.contributionTokens(i)), cache);
-    const ids = new Uint32Array(keys.length);
-    for (let j = 0; j < keys.length; j++) {
-      let id = vocabulary.get(keys[j]);
-      if (id === undefined) {
-        id = vocabulary.size;
-        vocabulary.set(keys[j], id);
-      }
-      ids[j] = id;
-    }
-    perContribution.push(ids);
-    n += ids.length + 1;
+    perContribution.push(Uint32Array.from(keys, (k) => idOf(vocabulary, k)));
   }
+  return { vocabulary, perContribution };
+}
+
+function idOf(vocabulary: Map<string, number>, key: string): number {
+  let id = vocabulary.get(key);
+  if (id === undefined) {
+    id = vocabulary.size;
+    vocabulary.set(key, id);
+  }
+  return id;
+}
+
+/**
+ * The same ids, with the keys computed in worker threads a chunk of contributions at a time.
+ * Each chunk numbers its keys by first occurrence inside it; merging the chunks in order gives
+ * a key new to the whole its id at its first occurrence, exactly as one thread would.
+ */
+async function wordIdsInWorkers(index: SuffixIndex, threads: number, chunks: Array<[number, number]>): Promise<WordIds> {
+  const tasks = chunks.map(([s, e]) => {
+    const lengths = Uint32Array.from({ length: e - s }, (_, k) => index.contributions[s + k].tokens);
+    return { kind: "words" as const, tokens: index.tokens.subarray(index.offsets[s], index.offsets[e]).filter(notSeparator), lengths };
+  });
+  const results = await runInWorkers<WordsResult>(tasks, threads);
+  const vocabulary = new Map<string, number>();
+  const perContribution: Uint32Array[] = [];
+  for (const { keys, ids, lengths } of results) {
+    const global = Uint32Array.from(keys, (k) => idOf(vocabulary, k));
+    for (let k = 0; k < ids.length; k++) ids[k] = global[ids[k]];
+    let at = 0;
+    for (const len of lengths) {
+      perContribution.push(ids.subarray(at, at + len));
+      at += len;
+    }
+  }
+  return { vocabulary, perContribution };
+}
+
+const notSeparator = (t: number) => t !== SEPARATOR_TOKEN;
+
+/** The word view from the word ids: words with separators, offsets, buckets, suffix array. */
+function assemble({ vocabulary, perContribution }: WordIds): WordIndex {
+  const C = perContribution.length;
+  const n = perContribution.reduce((a, ids) => a + ids.length + 1, 0);
   const separator = vocabulary.size;
   const words = new Uint32Array(n);
   const offsets = new Uint32Array(C + 1);
@@ -120,17 +160,42 @@ function buildWordIndex(index: SuffixIndex): WordIndex {
     bucketStart[w + 1] = sum;
   }
   const sa = buildSuffixArray(words, separator + 1);
-  return new WordIndex(words, sa, offsets, vocabulary, bucketStart);
+  return new WordIndex(new PackedInts(words, bitsFor(separator)), new PackedInts(sa, bitsFor(n - 1)), offsets, vocabulary, bucketStart);
 }
 
 const views = new WeakMap<SuffixIndex, WordIndex>();
 
-/** The word view of `index`, built on first use. */
+/** The word view of `index`, built on first use (in this thread). */
 export function wordIndexOf(index: SuffixIndex): WordIndex {
   let view = views.get(index);
   if (view === undefined) {
-    view = buildWordIndex(index);
+    view = assemble(wordIdsInThread(index));
     views.set(index, view);
   }
   return view;
+}
+
+export interface WordViewOptions {
+  /** Worker threads (default: the cores, at most 8); 1 builds in this thread. */
+  threads?: number;
+  /** Tokens per worker task. */
+  chunkTokens?: number;
+  /** A smaller index is built in this thread. */
+  minParallelTokens?: number;
+}
+
+/**
+ * Builds the word view ahead of use, its word keys in worker threads when the index is large
+ * (the same view, byte for byte, as wordIndexOf builds), and keeps it for wordIndexOf.
+ */
+export async function prepareWordIndex(index: SuffixIndex, options: WordViewOptions = {}): Promise<WordIndex> {
+  const cached = views.get(index);
+  if (cached) return cached;
+  const threads = options.threads ?? defaultThreads();
+  const C = index.contributions.length;
+  const chunks = chunkRanges(C, (i) => index.contributions[i].tokens, options.chunkTokens ?? 500_000);
+  const parallel = threads > 1 && chunks.length > 1 && index.corpusTokens >= (options.minParallelTokens ?? 8_000_000);
+  const view = assemble(parallel ? await wordIdsInWorkers(index, threads, chunks) : wordIdsInThread(index));
+  views.set(index, views.get(index) ?? view);
+  return views.get(index) as WordIndex;
 }

@@ -8,10 +8,11 @@ import { performance } from "node:perf_hooks";
 import { getAddress, keccak256, toUtf8Bytes } from "ethers";
 import {
   TOKENIZER_ID,
-  buildIndex,
+  buildIndexParallel,
   canonicalHash,
   loadIndex,
   prepareAttribution,
+  prepareWordIndex,
   readManifest,
   saveIndex,
   type SuffixIndex,
@@ -159,9 +160,10 @@ export class DatanetService {
     }
     if (!index) {
       const datanet = Datanet.from(rows.map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
-      index = buildIndex(datanet, { minCopyTokens: s.config.minCopyTokens }).index;
+      index = (await buildIndexParallel(datanet, { minCopyTokens: s.config.minCopyTokens })).index;
       saveIndex(index, dir);
     }
+    await prepareWordIndex(index); // the word view, its word keys in worker threads
     prepareAttribution(index); // the word view and background set, so the first paid request does not build them
     if (s.config.access) passageIndex(index); // likewise the search passages of a datanet selling access
     const info: IndexInfo = {

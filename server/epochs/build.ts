@@ -60,6 +60,17 @@ export interface EpochInput {
   texts?: Readonly<Record<string, { output: string; prompt?: string | null }>>;
   /** Cumulative amount the splitter received on-chain at close (default: previous + the payments). */
   received?: bigint | null;
+  /** The channel links (ChannelOutputsPaid) that paid for outputs of this epoch, published for verification. */
+  channelLinks?: readonly ChannelLinkLeaves[];
+}
+
+/**
+ * A sweep's ChannelOutputsPaid, as its transaction and every leaf (outputId, amount, recordHash) of the Merkle
+ * root it emitted, including leaves of outputs allocated in other epochs: a verifier recomputes the root.
+ */
+export interface ChannelLinkLeaves {
+  transaction: string;
+  leaves: Array<{ outputId: string; amount: string; recordHash: string }>;
 }
 
 export interface ClaimLeaf {
@@ -97,6 +108,7 @@ export interface EpochDocument {
   claims: { root: string; leafEncoding: string[]; leaves: ClaimLeaf[] };
   records: { root: string; leafEncoding: string[]; leaves: RecordLeaf[] };
   texts?: Record<string, { output: string; prompt?: string | null }>;
+  channelLinks?: ChannelLinkLeaves[];
 }
 
 export const NO_PREVIOUS_EPOCH: PreviousEpochState = { epoch: 0, cumulativeReceived: 0n, cumulativeAllocated: 0n, totals: new Map() };
@@ -245,7 +257,21 @@ export function buildEpoch(input: EpochInput): EpochDocument {
     }
     doc.texts = texts;
   }
+  if (input.channelLinks !== undefined) doc.channelLinks = normalizedLinks(input.channelLinks);
   return doc;
+}
+
+/** Links in transaction order, each with its leaves in output id order, hex in lower case. */
+function normalizedLinks(links: readonly ChannelLinkLeaves[]): ChannelLinkLeaves[] {
+  const lower = (v: string) => v.toLowerCase();
+  return links
+    .map((l) => ({
+      transaction: lower(l.transaction),
+      leaves: l.leaves
+        .map((leaf) => ({ outputId: lower(leaf.outputId), amount: BigInt(leaf.amount).toString(), recordHash: lower(leaf.recordHash) }))
+        .sort((a, b) => (a.outputId < b.outputId ? -1 : a.outputId > b.outputId ? 1 : 0)),
+    }))
+    .sort((a, b) => (a.transaction < b.transaction ? -1 : a.transaction > b.transaction ? 1 : 0));
 }
 
 /** The state the next epoch starts from. */
@@ -276,6 +302,7 @@ export function epochInputOf(doc: EpochDocument): EpochInput {
     },
     texts: doc.texts,
     received: BigInt(doc.cumulativeReceived),
+    ...(doc.channelLinks ? { channelLinks: doc.channelLinks } : {}),
   };
 }
 

@@ -23,6 +23,7 @@ import type { TextStore } from "./texts.ts";
 import { decodeEventLog, type Hex } from "viem";
 import { nextPreviousState, type PreviousEpochState } from "./build.ts";
 import { paymentBlock } from "./worker-tasks.ts";
+import { channelLinksFor } from "./links.ts";
 import { PAYMENT_SETTLED_TOPIC, paymentSettledAmount } from "../facilitator/abi.ts";
 import { rawSend } from "../facilitator/chain.ts";
 import { CHANNEL_OUTPUTS_PAID_TOPIC, channelLinkEvent } from "../facilitator/batch-settlement/abi.ts";
@@ -185,6 +186,11 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
   const previous = latest ? await previousState(ctx, latest) : null;
   const { ownerBps, protocolBps, owner } = model.splitterConfig;
   const received = await receivedForEpoch(ctx, splitter, outputs, previous?.cumulativeReceived ?? 0n);
+  const channelLinks = await channelLinksFor(
+    ctx.ledger,
+    splitter,
+    outputs.map((o) => o.outputId),
+  );
   // Records parsed and hashed, trees, proofs and the document: all in the epoch worker thread.
   const built = await ctx.docs.build({
     epoch,
@@ -197,6 +203,7 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
     splitter,
     texts: ctx.texts ? await ctx.texts.loadMany(outputs.map((o) => o.outputId)) : undefined,
     received,
+    ...(channelLinks.length > 0 ? { channelLinks } : {}),
   });
   const claimed: EpochRecord = {
     splitter,

@@ -1,6 +1,7 @@
 // Verification of a published epoch: recompute it from the document's own inputs (payments,
 // records, previous totals, fee split), optionally recompute every record from the datanet
-// index and the published output texts, and compare the roots with what the splitter emitted.
+// index and the published output texts, and compare the roots with what the splitter emitted,
+// including each channel link's ChannelOutputsPaid root over the outputs it paid for.
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { Provider } from "ethers";
 import { reattribute } from "../attribution/attribute.ts";
@@ -10,6 +11,7 @@ import type { SuffixIndex } from "../attribution/suffix-index.ts";
 import { ACCESS_ALGORITHM, recomputeAccess } from "../datanets/access.ts";
 import { buildEpoch, epochInputOf, EPOCH_FORMAT, type EpochDocument } from "./build.ts";
 import { readPostedEpoch, type PostedEpoch } from "./chain.ts";
+import { checkLinkLeaves, checkLinksOnChain } from "./verify-links.ts";
 
 interface VerifyCheck {
   name: string;
@@ -133,7 +135,20 @@ export async function verifyEpoch(doc: EpochDocument, options: VerifyOptions = {
     );
   }
 
-  // 5. What the splitter says was posted.
+  // 5. Channel-paid outputs: each link's leaves are the epoch's payments (and, on-chain, hash to its root).
+  if (doc.channelLinks !== undefined) {
+    const problems = checkLinkLeaves(doc);
+    if (options.provider && problems.length === 0)
+      problems.push(...(await checkLinksOnChain(doc, options.provider, options.splitter ?? doc.splitter)));
+    const outputs = doc.channelLinks.reduce((n, l) => n + l.leaves.length, 0);
+    check(
+      "channel links",
+      problems.length === 0,
+      problems.length ? problems.slice(0, 5).join("; ") : `${doc.channelLinks.length} links, ${outputs} outputs`,
+    );
+  }
+
+  // 6. What the splitter says was posted.
   if (options.provider) {
     const splitter = options.splitter ?? doc.splitter;
     if (!splitter) {

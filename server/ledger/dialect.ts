@@ -22,6 +22,8 @@ export interface Dialect {
   readonly forUpdate: string;
   /** LIMIT value meaning "no limit". */
   readonly noLimit: number | null;
+  /** A WITH clause may hold an UPDATE … RETURNING (PostgreSQL): two writes in one statement. */
+  readonly updateInWith: boolean;
   /** Which constraint a driver error broke, if any. */
   errorKind(e: unknown): ErrorKind;
 }
@@ -42,6 +44,7 @@ export const sqliteDialect: Dialect = {
   amountParam: (param) => `CAST(${param} AS TEXT)`,
   forUpdate: "",
   noLimit: -1,
+  updateInWith: false,
   errorKind(e) {
     const code = (e as { errcode?: number }).errcode;
     if (code === SQLITE_CONSTRAINT_FOREIGNKEY) return "foreign_key";
@@ -60,6 +63,7 @@ export const postgresDialect: Dialect = {
   amountParam: (param) => `CAST(${param} AS NUMERIC)`,
   forUpdate: "FOR UPDATE",
   noLimit: null,
+  updateInWith: true,
   errorKind(e) {
     const code = (e as { code?: string }).code;
     if (code === "23503") return "foreign_key";

@@ -9,6 +9,7 @@ export type LedgerErrorCode =
   | "output_conflict" // the outputId exists with a different record
   | "output_not_assignable" // an output is unknown or already in another epoch
   | "epoch_conflict" // a posted epoch's roots or allocation would change
+  | "channel_link_conflict" // a channel link names outputs that are unclaimed or linked already
   | "migration_mismatch" // the database's migration history differs from this code's
   | "unsupported_database_url" // DATABASE_URL is not postgres:// or postgresql://
   | "ledger_closed"; // the ledger was used after close()

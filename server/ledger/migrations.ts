@@ -13,6 +13,58 @@ export interface Migration {
 const PAYMENT_STATUSES = "('reserved', 'settling', 'pending', 'settled', 'failed', 'released')";
 const EPOCH_STATUSES = "('built', 'posted', 'active', 'vetoed')";
 
+/**
+ * Channels shared by the instances (x402 batch-settlement): each channel's state, every accepted voucher
+ * with the output it paid for (claimed by `claim_tx`, linked by `link_root`), the links decided before
+ * they are sent, and the one-row sweep lease. `amount`/`int` are the dialect's column types.
+ */
+const channelTables = (amount: string, int: string, strict: string) => `
+  CREATE TABLE channels (
+    channel_id            TEXT PRIMARY KEY,
+    config                TEXT NOT NULL,
+    balance               ${amount} NOT NULL,
+    total_claimed         ${amount} NOT NULL,
+    refund_nonce          ${amount} NOT NULL,
+    withdraw_requested_at ${int} NOT NULL,
+    charged               ${amount} NOT NULL,
+    signed_max            ${amount} NOT NULL,
+    signature             TEXT,
+    stuck                 TEXT,
+    updated_at            ${int} NOT NULL
+  )${strict};
+  CREATE TABLE channel_vouchers (
+    channel_id       TEXT NOT NULL REFERENCES channels (channel_id),
+    charged          ${amount} NOT NULL,
+    receiver         TEXT NOT NULL,
+    output_id        TEXT NOT NULL,
+    amount           ${amount} NOT NULL,
+    attribution_root TEXT NOT NULL,
+    claim_tx         TEXT,
+    link_root        TEXT,
+    created_at       ${int} NOT NULL,
+    PRIMARY KEY (channel_id, charged)
+  )${strict};
+  CREATE INDEX channel_vouchers_output ON channel_vouchers (output_id);
+  CREATE INDEX channel_vouchers_unclaimed ON channel_vouchers (created_at) WHERE claim_tx IS NULL;
+  CREATE INDEX channel_vouchers_unlinked ON channel_vouchers (receiver) WHERE claim_tx IS NOT NULL AND link_root IS NULL;
+  CREATE INDEX channel_vouchers_link ON channel_vouchers (link_root) WHERE link_root IS NOT NULL;
+  CREATE TABLE channel_links (
+    root       TEXT PRIMARY KEY,
+    receiver   TEXT NOT NULL,
+    amount     ${amount} NOT NULL,
+    tx_hash    TEXT,
+    recorded   ${int} NOT NULL,
+    created_at ${int} NOT NULL
+  )${strict};
+  CREATE INDEX channel_links_open ON channel_links (created_at) WHERE recorded = 0;
+  CREATE TABLE channel_sweep (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    holder   TEXT,
+    taken_at ${int} NOT NULL
+  )${strict};
+  INSERT INTO channel_sweep (id, holder, taken_at) VALUES (1, NULL, 0);
+`;
+
 export const sqliteMigrations: readonly Migration[] = [
   {
     version: 1,
@@ -232,6 +284,7 @@ export const sqliteMigrations: readonly Migration[] = [
     // Attribution records packed (server/ledger/record-codec.ts); new rows leave `record` empty.
     sql: `ALTER TABLE outputs ADD COLUMN record_z BLOB;`,
   },
+  { version: 9, name: "channels", sql: channelTables("TEXT", "INTEGER", " STRICT") },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -448,6 +501,7 @@ export const postgresMigrations: readonly Migration[] = [
     name: "packed_records",
     sql: `ALTER TABLE outputs ADD COLUMN record_z BYTEA;`,
   },
+  { version: 9, name: "channels", sql: channelTables("NUMERIC(78, 0)", "BIGINT", "") },
 ];
 
 /** Checks a migration list is strictly increasing (a programming error otherwise). */

@@ -5,6 +5,7 @@ import type { Executor } from "./executor.ts";
 import { Maintenance, type MaintenanceOptions } from "./maintenance.ts";
 import { assertOrdered, type Migration } from "./migrations.ts";
 import type * as norm from "./normalize.ts";
+import * as channels from "./sql/channels.ts";
 import * as contributions from "./sql/contributions.ts";
 import type { Db } from "./sql/db.ts";
 import * as epochs from "./sql/epochs.ts";
@@ -17,6 +18,9 @@ import * as scans from "./sql/scans.ts";
 import * as texts from "./sql/texts.ts";
 import * as totals from "./sql/totals.ts";
 import type {
+  AcceptedVoucher,
+  ChannelLedger,
+  ChannelState,
   ContributionRecord,
   PaymentIdClaim,
   EpochRecord,
@@ -120,6 +124,23 @@ export abstract class SqlLedger implements Ledger {
   // Settlement scans
   getSettlementScan = (splitter: string) => scans.getSettlementScan(this.db, splitter);
   putSettlementScan = (splitter: string, scan: SettlementScan) => scans.putSettlementScan(this.db, splitter, scan);
+
+  // Channels
+  getChannel = (channelId: string) => channels.getChannel(this.db, channelId);
+  openChannel = (state: ChannelState) => channels.openChannel(this.db, state);
+  acceptVoucher = (v: AcceptedVoucher) => channels.acceptVoucher(this.db, v);
+  updateChannelFunds: ChannelLedger["updateChannelFunds"] = (id, funds) => channels.updateChannelFunds(this.db, id, funds);
+  claimableChannels = () => channels.claimableChannels(this.db);
+  markChannelsClaimed: ChannelLedger["markChannelsClaimed"] = (claims, tx) => channels.markChannelsClaimed(this.db, claims, tx);
+  markChannelStuck = (channelId: string, reason: string) => channels.markChannelStuck(this.db, channelId, reason);
+  unlinkedVouchers = () => channels.unlinkedVouchers(this.db);
+  openChannelLink: ChannelLedger["openChannelLink"] = (link) => channels.openChannelLink(this.db, link);
+  openChannelLinks = () => channels.openChannelLinks(this.db);
+  setChannelLinkTransaction = (root: string, txHash: string) => channels.setChannelLinkTransaction(this.db, root, txHash);
+  markChannelLinkRecorded = (root: string) => channels.markChannelLinkRecorded(this.db, root);
+  takeChannelSweep = (staleMs: number) => channels.takeChannelSweep(this.db, staleMs);
+  releaseChannelSweep = () => channels.releaseChannelSweep(this.db);
+  oldestChannelWork = () => channels.oldestChannelWork(this.db);
 
   // Instances
   heartbeat = () => instances.heartbeat(this.db);

@@ -2,7 +2,7 @@
 // SQLite in a file (default) and PostgreSQL (DATABASE_URL), and one test suite runs on both.
 // Amounts are decimal strings of atomic token units (never JS numbers).
 
-import type { PaymentStatus } from "@royalty402/fastify-x402";
+import type { ChannelConfig, PaymentStatus } from "@royalty402/fastify-x402";
 
 export type { PaymentStatus };
 
@@ -294,6 +294,97 @@ interface SettlementScanLedger {
   putSettlementScan(splitter: string, scan: SettlementScan): Promise<void>;
 }
 
+/** A payment channel as every instance sees it (amounts in token units, ids lower-case). */
+export interface ChannelState {
+  channelId: string;
+  config: ChannelConfig;
+  /** Deposits minus refunds and withdrawals (the escrow's `balance`). */
+  balance: bigint;
+  /** Claimed on-chain by our sweeps. */
+  totalClaimed: bigint;
+  refundNonce: bigint;
+  withdrawRequestedAt: number;
+  /** What the instances charged so far (the spec's chargedCumulativeAmount): the latest voucher's total. */
+  charged: bigint;
+  /** The latest voucher's ceiling and signature (null before the first voucher). */
+  signedMax: bigint;
+  signature: string | null;
+  /** Why the escrow refused to claim the channel (the payer withdrew first): never claimed again. */
+  stuck: string | null;
+}
+
+/** One accepted voucher: the output it paid for and the channel's charged total after it. */
+export interface ChannelVoucher {
+  channelId: string;
+  charged: bigint;
+  /** The channel's receiver (the splitter its money goes to). */
+  receiver: string;
+  outputId: string;
+  amount: bigint;
+  attributionRoot: string;
+}
+
+/** A voucher to store if the channel's charged total is still `from` (no other instance took one meanwhile). */
+export interface AcceptedVoucher {
+  channelId: string;
+  receiver: string;
+  from: bigint;
+  charged: bigint;
+  signedMax: bigint;
+  signature: string;
+  balance: bigint;
+  output: { outputId: string; amount: bigint; attributionRoot: string };
+}
+
+/** A claimable channel with its unclaimed vouchers, read in one snapshot (the channel's charged is the last one's). */
+export interface ClaimableChannel {
+  channel: ChannelState;
+  vouchers: ChannelVoucher[];
+}
+
+/** ChannelOutputsPaid for these outputs on `receiver`: decided (txHash null), then sent, then recorded by the host. */
+export interface ChannelLinkRow {
+  root: string;
+  receiver: string;
+  amount: bigint;
+  txHash: string | null;
+  outputs: ChannelVoucher[];
+}
+
+/**
+ * Channels shared by the instances: the check of each voucher against the shared charged total (a
+ * conditional update, so the same cumulative amount is accepted once), what is claimed and linked, and
+ * the sweep lease (one instance claims at a time; a dead holder's lease passes on with its heartbeat).
+ */
+export interface ChannelLedger {
+  getChannel(channelId: string): Promise<ChannelState | null>;
+  /** Stores a channel first seen on-chain, unless another instance stored it first; returns what the ledger holds. */
+  openChannel(state: ChannelState): Promise<ChannelState>;
+  /** Durable when it resolves true; false: the channel's charged total is no longer `from`. */
+  acceptVoucher(v: AcceptedVoucher): Promise<boolean>;
+  /** The escrow-side fields read from the chain (or after our deposit or refund). */
+  updateChannelFunds(channelId: string, funds: Pick<ChannelState, "balance" | "refundNonce" | "withdrawRequestedAt">): Promise<void>;
+  /** Channels (not stuck) with unclaimed vouchers. */
+  claimableChannels(): Promise<ClaimableChannel[]>;
+  /** The claim transaction of these vouchers; the channels' totalClaimed. */
+  markChannelsClaimed(claims: Array<{ channelId: string; totalClaimed: bigint; outputIds: string[] }>, txHash: string): Promise<void>;
+  /** Sets the channel aside; returns its unclaimed vouchers (their payments fail). */
+  markChannelStuck(channelId: string, reason: string): Promise<ChannelVoucher[]>;
+  /** Claimed vouchers not yet in a link. */
+  unlinkedVouchers(): Promise<ChannelVoucher[]>;
+  /** Decides a link (before its transaction is sent), so a restart looks for exactly this root. */
+  openChannelLink(link: { root: string; receiver: string; amount: bigint; outputIds: string[] }): Promise<void>;
+  /** Links not yet recorded by the host, with their outputs. */
+  openChannelLinks(): Promise<ChannelLinkRow[]>;
+  setChannelLinkTransaction(root: string, txHash: string): Promise<void>;
+  markChannelLinkRecorded(root: string): Promise<void>;
+  /** Takes the sweep lease (free, ours, or its holder's heartbeat older than `staleMs`); false: another instance sweeps. */
+  takeChannelSweep(staleMs: number): Promise<boolean>;
+  releaseChannelSweep(): Promise<void>;
+  /** When the oldest pending channel work arrived (ms; 0 if claimed outputs wait for a link), null if none. */
+  oldestChannelWork(): Promise<number | null>;
+}
+
 export interface Ledger
   extends PaymentLedger,
     OutputLedger,
@@ -303,6 +394,7 @@ export interface Ledger
     ContributionLedger,
     TotalsLedger,
     SettlementScanLedger,
+    ChannelLedger,
     InstanceLedger {
   /** Creates or upgrades the schema (idempotent; safe with several instances starting at once). */
   migrate(): Promise<void>;

@@ -1,8 +1,9 @@
 // batch-settlement with the reference client (@x402/fetch + @x402/evm/batch-settlement/client, unmodified)
-// over real HTTP against the payment plugin and our channel facilitator, on the in-process chain with the
-// escrow and collector stand-ins: one deposit, paid requests with vouchers and no transaction each, one
-// claim-and-settle transaction into the splitter linked to the outputs, a top-up when the deposit runs out,
-// and a cooperative refund.
+// over real HTTP against the model host (createApp: the x402 plugin, the embedded facilitator with channels,
+// the ∞-gram model) on the in-process chain with the escrow and collector stand-ins, the issue's list: one
+// deposit, 50 paid requests with a voucher and no transaction each, one claim-and-settle transaction into the
+// splitter (POST /admin/channels/settle) linked to the outputs and their records, a top-up when the deposit
+// runs out, and the client's cooperative refund at GET /channels/m/refund.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
 import { computeChannelId } from "@x402/evm/batch-settlement/client";
@@ -10,91 +11,97 @@ import { parseAbi, parseEventLogs, type Hex } from "viem";
 import { BATCH_SETTLEMENT_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { escrowAbi } from "../../server/facilitator/batch-settlement/abi.ts";
 import { outputsRoot } from "../../server/facilitator/batch-settlement/sweeper.ts";
-import { PRICE, channelStack, recordHash, type ChannelStack } from "./support.ts";
+import { channelHost, type ChannelHost } from "./host.ts";
 
+const PRICE = 1000n;
 const N = 50;
+const FUNDS = 1_000_000n;
 const linkEvent = parseAbi(["event ChannelOutputsPaid(bytes32 indexed outputsRoot, uint256 count, uint256 amount)"]);
+const json = { "content-type": "application/json" };
 
-let s: ChannelStack;
-let payer: Awaited<ReturnType<ChannelStack["payer"]>>;
+let h: ChannelHost;
 let channelId: Hex;
+let payer: Awaited<ReturnType<ChannelHost["payer"]>>;
+const outputs: string[] = [];
+
+const body = (i: number) => JSON.stringify({ model: "m", prompt: `The jury said ${i}`, max_tokens: 8 });
+const pay = (i: number) => payer.complete(`The jury said ${i}`);
+const channelOnChain = () =>
+  payer.wallet.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: escrowAbi, functionName: "channels", args: [channelId] });
 
 beforeAll(async () => {
-  s = await channelStack();
-  payer = await s.payer(1_000_000n, 100); // deposits 100 requests' worth at a time
+  h = await channelHost(PRICE);
+  payer = await h.payer(FUNDS, 100); // deposits 100 requests' worth at a time
 });
 
-afterAll(async () => s?.close());
+afterAll(async () => h?.close());
 
-const pay = (p = payer) => p.fetch(s.url, { method: "POST" });
-const channelOnChain = async () =>
-  s.signer.readContract({ address: BATCH_SETTLEMENT_ADDRESS, abi: escrowAbi, functionName: "channels", args: [channelId] });
-
-describe("batch-settlement channels with the reference client", () => {
+describe("batch-settlement channels with the reference client, on the model host", () => {
   it("the 402 offers the channel terms the reference client needs", async () => {
-    const res = await fetch(s.url, { method: "POST" });
+    const res = await fetch(`${h.base}/v1/completions`, { method: "POST", headers: json, body: body(0) });
     expect(res.status).toBe(402);
-    const required = decodePaymentRequiredHeader(res.headers.get("payment-required")!);
-    expect(required.accepts.map((a) => a.scheme)).toEqual(["exact", "batch-settlement"]);
-    const offer = required.accepts[1];
+    const offer = decodePaymentRequiredHeader(res.headers.get("payment-required")!).accepts.find((a) => a.scheme === "batch-settlement")!;
     expect(offer).toMatchObject({
-      scheme: "batch-settlement",
       amount: PRICE.toString(),
-      payTo: s.payTo,
-      extra: { receiverAuthorizer: s.channels.authorizer, withdrawDelay: 900, name: "USD Coin", version: "2" },
+      payTo: h.splitter,
+      extra: { receiverAuthorizer: h.server.context.channels!.authorizer, withdrawDelay: 900, name: "USD Coin", version: "2" },
     });
-    channelId = computeChannelId(payer.scheme.buildChannelConfig(offer), s.network);
+    channelId = computeChannelId(payer.scheme.buildChannelConfig(offer), offer.network);
   });
 
-  it(`one deposit, then ${N} paid requests with vouchers and no transaction each`, async () => {
-    const firstBlock = await s.signer.getBlockNumber({ cacheTime: 0 });
+  it(`one deposit, then ${N} paid requests with a voucher and no transaction each`, async () => {
+    const firstBlock = await payer.wallet.getBlockNumber({ cacheTime: 0 });
     for (let i = 0; i < N; i++) {
-      const res = await pay();
+      const res = await pay(i);
       expect(res.status).toBe(200);
       const receipt = decodePaymentResponseHeader(res.headers.get("payment-response")!);
-      expect(receipt.success).toBe(true);
       expect(receipt.extra).toMatchObject({
         chargedAmount: PRICE.toString(),
         channelState: { channelId, chargedCumulativeAmount: String(PRICE * BigInt(i + 1)) },
       });
-      if (i === 0) expect(receipt.transaction).toMatch(/^0x[0-9a-f]{64}$/);
+      if (i === 0)
+        expect(receipt.transaction).toMatch(/^0x[0-9a-f]{64}$/); // the deposit's
       else expect(receipt.transaction).toBe("");
+      outputs.push((receipt.extra as { outputId: string }).outputId);
     }
-    expect(await s.signer.getBlockNumber({ cacheTime: 0 })).toBe(firstBlock + 1n); // the deposit only
-    expect(s.runs.count).toBe(N);
+    expect(await payer.wallet.getBlockNumber({ cacheTime: 0 })).toBe(firstBlock + 1n); // the deposit only
     expect(await channelOnChain()).toEqual([100n * PRICE, 0n]);
-    expect(await s.balanceOf(payer.address)).toBe(1_000_000n - 100n * PRICE);
+    expect(await h.balanceOf(payer.address)).toBe(FUNDS - 100n * PRICE);
   });
 
-  it("one claim-and-settle transaction moves the charged total into the splitter and links the outputs", async () => {
-    const splitterBefore = await s.balanceOf(s.payTo);
-    const swept = await s.channels.sweeper.sweep();
-    expect(swept).toMatchObject({ channels: 1, outputs: N, amount: PRICE * BigInt(N) });
-    expect(await s.balanceOf(s.payTo)).toBe(splitterBefore + PRICE * BigInt(N));
+  it("one claim-and-settle transaction moves the charged total into the splitter, linked to the outputs' records", async () => {
+    const before = await h.balanceOf(h.splitter);
+    const res = await h.admin("channels/settle");
+    expect(res.status).toBe(200);
+    const swept = (await res.json()) as { channels: number; outputs: number; amount: string; links: Array<{ transaction: Hex }> };
+    expect(swept).toMatchObject({ channels: 1, outputs: N, amount: String(PRICE * BigInt(N)) });
+    expect(await h.balanceOf(h.splitter)).toBe(before + PRICE * BigInt(N));
     expect(await channelOnChain()).toEqual([100n * PRICE, PRICE * BigInt(N)]);
-    // The link: recomputed from the outputs the server answered (their ids from the receipts' outcomes).
-    const paid = s.outcomes
-      .filter((o) => o.status === "settled")
-      .map((o) => (o as { payment: { outputId: string } }).payment.outputId as Hex);
-    const expectedRoot = outputsRoot(paid.map((outputId) => ({ outputId, amount: PRICE, attributionRoot: recordHash(outputId) })));
-    const receipt = await s.signer.getTransactionReceipt({ hash: swept!.links[0].transaction });
+    // The link recomputed from the outputs the payer was answered with and their records in the ledger.
+    const leaves = await Promise.all(
+      outputs.map(async (outputId) => {
+        const record = (await h.server.context.ledger.getOutput(outputId))!;
+        return { outputId: outputId as Hex, amount: PRICE, attributionRoot: record.recordHash as Hex };
+      }),
+    );
+    const receipt = await payer.wallet.getTransactionReceipt({ hash: swept.links[0].transaction });
     const [event] = parseEventLogs({ abi: linkEvent, logs: receipt.logs });
-    expect(event.args).toEqual({ outputsRoot: expectedRoot, count: BigInt(N), amount: PRICE * BigInt(N) });
-    expect(await s.channels.sweeper.sweep()).toBeNull(); // nothing claimed twice
+    expect(event.args).toEqual({ outputsRoot: outputsRoot(leaves), count: BigInt(N), amount: PRICE * BigInt(N) });
   });
 
   it("tops up when the deposit is used up and keeps paying", async () => {
-    for (let i = N; i < 100 + 5; i++) expect((await pay()).status).toBe(200);
+    for (let i = N; i < 105; i++) expect((await pay(i)).status).toBe(200);
     expect(await channelOnChain()).toEqual([200n * PRICE, PRICE * BigInt(N)]);
-    expect(await s.balanceOf(payer.address)).toBe(1_000_000n - 200n * PRICE);
+    expect(await h.balanceOf(payer.address)).toBe(FUNDS - 200n * PRICE);
   });
 
-  it("a cooperative refund returns what was not charged; the charged rest reaches the splitter", async () => {
-    const splitterBefore = await s.balanceOf(s.payTo);
-    const refunded = await s.channels.refund(channelId);
-    expect(refunded?.amount).toBe(200n * PRICE - 105n * PRICE);
-    expect(await s.balanceOf(payer.address)).toBe(1_000_000n - 105n * PRICE);
-    expect(await s.balanceOf(s.payTo)).toBe(splitterBefore + 55n * PRICE);
+  it("the client's refund claims what it owes and returns the rest; the charged rest reaches the splitter", async () => {
+    const before = await h.balanceOf(h.splitter);
+    const refund = await payer.scheme.refund(`${h.base}/channels/m/refund`);
+    expect(refund).toMatchObject({ success: true, amount: String(95n * PRICE) });
+    expect(refund.extra?.channelState).toMatchObject({ channelId, balance: String(105n * PRICE), totalClaimed: String(105n * PRICE) });
+    expect(await h.balanceOf(payer.address)).toBe(FUNDS - 105n * PRICE);
+    expect(await h.balanceOf(h.splitter)).toBe(before + 55n * PRICE);
     expect(await channelOnChain()).toEqual([105n * PRICE, 105n * PRICE]);
   });
 });

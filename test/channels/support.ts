@@ -15,28 +15,35 @@ import { MemoryPaymentStore, batchSettlementEvmScheme, exactEvmScheme, fastifyX4
 import { Wallet } from "ethers";
 import type { SweepPolicy } from "../../server/facilitator/batch-settlement/sweeper.ts";
 import { EmbeddedFacilitator } from "../../server/facilitator/index.ts";
-import { MemoryChannelJournal, type ChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
+import type { ChannelJournal } from "../../server/facilitator/batch-settlement/journal.ts";
+import { openLedger } from "../../server/ledger/index.ts";
 import { uptoStack } from "../upto/support.ts";
 
 export const PRICE = 1_000n;
 
-export async function channelStack(options: { journal?: ChannelJournal; sweep?: Partial<SweepPolicy> } = {}) {
+export async function channelStack(
+  options: { journal?: ChannelJournal; sweep?: Partial<SweepPolicy>; assetTransferMethod?: "eip3009" | "permit2" } = {},
+) {
   const authorizerKey = generatePrivateKey();
   const s = await uptoStack({ facilitator: privateKeyToAccount(authorizerKey).address });
   const signer = await s.walletClient(authorizerKey); // funds the key; reads in the tests
-  const journal = options.journal ?? new MemoryChannelJournal();
+  // The journal is a ledger; by default a fresh SQLite one in memory.
+  const own = options.journal ? null : await openLedger({ sqlitePath: ":memory:", maintenance: false });
+  const journal: ChannelJournal = options.journal ?? own!;
   const sweep = options.sweep ?? { maxAgeMs: 3_600_000 };
   const relayer = new Wallet(authorizerKey, s.ethers.provider);
   const embedded = await EmbeddedFacilitator.create({ provider: s.ethers.provider, relayer, channels: { journal, sweep } });
   const channels = embedded.channels!;
   const outcomes: PaymentOutcome[] = [];
   const runs = { count: 0 };
-  const app = await serve(s, embedded, outcomes, runs);
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/generate`;
+  const app = await serve(s, embedded, outcomes, runs, options.assetTransferMethod);
+  const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const url = `${origin}/generate`;
+  const refundUrl = `${origin}/refund`;
 
   /** A payer holding `amount` TestUSDC, paying with the reference batch-settlement client over @x402/fetch. */
-  async function payer(amount: bigint, depositMultiplier = 10) {
-    const wallet = await s.payer(amount, { approvePermit2: false });
+  async function payer(amount: bigint, depositMultiplier = 10, approvePermit2 = false) {
+    const wallet = await s.payer(amount, { approvePermit2 });
     const scheme = new ReferenceChannelClient(toClientEvmSigner(wallet.account, wallet), { depositPolicy: { depositMultiplier } });
     const client = new x402Client().register(s.network, scheme);
     client.setSpendControls({ allowedAssets: [{ network: s.network, asset: s.asset }] });
@@ -46,8 +53,9 @@ export async function channelStack(options: { journal?: ChannelJournal; sweep?: 
   async function close() {
     embedded.close();
     await app.close();
+    await own?.close();
   }
-  return { ...s, signer, embedded, journal, channels, outcomes, runs, app, url, payer, close };
+  return { ...s, signer, embedded, journal, channels, outcomes, runs, app, url, refundUrl, payer, close };
 }
 
 export type ChannelStack = Awaited<ReturnType<typeof channelStack>>;
@@ -57,6 +65,7 @@ async function serve(
   embedded: EmbeddedFacilitator,
   outcomes: PaymentOutcome[],
   runs: { count: number },
+  assetTransferMethod?: "eip3009" | "permit2",
 ) {
   const app: FastifyInstance = Fastify({ logger: false });
   await app.register(fastifyX402, {
@@ -65,7 +74,7 @@ async function serve(
     network: s.network,
     asset: { address: s.asset, name: "USD Coin", version: "2" },
     payTo: (resource) => (resource === "generate" ? s.payTo : undefined),
-    schemes: [exactEvmScheme(), batchSettlementEvmScheme({ receiverAuthorizer: () => embedded.relayer.address })],
+    schemes: [exactEvmScheme(), batchSettlementEvmScheme({ receiverAuthorizer: () => embedded.relayer.address, assetTransferMethod })],
     hooks: {
       onOutcome: (o) => outcomes.push(o),
       // What the server's royalty hook does: name the output and its attribution record's hash.
@@ -79,6 +88,9 @@ async function serve(
     runs.count++;
     return { text: "an answer" };
   });
+  // The channel's refund URL (what the reference client's refund(url) probes and pays): it sells nothing.
+  const refund = { resource: "generate", price: 1n, scheme: "batch-settlement", operationsOnly: true };
+  app.get("/refund", { config: { x402: refund } }, async () => ({ unreachable: true }));
   await app.listen({ host: "127.0.0.1", port: 0 });
   return app;
 }

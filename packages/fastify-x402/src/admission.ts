@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/core/types";
 import { refuse, unavailable } from "./answers.ts";
 import { PLAIN_CHALLENGE, type Challenges } from "./challenge.ts";
+import { runOperation } from "./operations.ts";
 import type { Runtime } from "./options.ts";
 import { awaitFirstRequest, checkPaymentId, claimPaymentId, type IdVerdict } from "./payment-identifier.ts";
 import { Reason } from "./reasons.ts";
@@ -69,6 +70,14 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
   const checked = checkPayment(a);
   if (checked === true) return true;
   const { payload, identity } = checked;
+  if (a.scheme.isOperation?.(payload)) {
+    const reject = (reason: string, message: string | undefined, verdict: VerifyResponse) => rejected(a, reason, message, verdict);
+    return runOperation({ rt, request, reply, requirements: a.requirements, payload, reject });
+  }
+  if (route.operationsOnly) {
+    refuse(reply, 400, Reason.invalidPayload, "this route takes payment operations only (a batch-settlement refund), not payments");
+    return true;
+  }
   priced.scheme = a.scheme;
   priced.requirements = a.requirements;
   const key: PaymentKey = { network: rt.network, asset: rt.asset.address.toLowerCase(), payer: identity.payer, nonce: identity.nonce };
@@ -98,10 +107,16 @@ export async function admit(rt: Runtime, ch: Challenges, route: PaidRoute, reque
   return false;
 }
 
-/** A 402 naming what is wrong with the payment, with the challenge to pay again. */
-function rejected(a: Admission, reason: string, message?: string): true {
+/**
+ * A 402 naming what is wrong with the payment, with the challenge to pay again. With the facilitator's
+ * verdict, the payment's scheme may correct its offer (a channel's snapshot for the client to resync from).
+ */
+function rejected(a: Admission, reason: string, message?: string, verdict?: VerifyResponse): true {
   a.rt.emit({ status: "rejected", resource: a.resource, request: a.request, reason });
-  a.ch.send(a.reply, a.request, a.route, offersOf(a), reason, message);
+  const offers = a.offers.map(({ scheme, requirements }) =>
+    verdict && scheme === a.scheme && scheme.correctiveRequirements ? scheme.correctiveRequirements(requirements, verdict) : requirements,
+  );
+  a.ch.send(a.reply, a.request, a.route, offers, reason, message);
   return true;
 }
 
@@ -202,10 +217,14 @@ async function verify(a: Admission, payload: PaymentPayload, key: PaymentKey, pa
   if (verdict.isValid) return verdict;
   if (verdict.invalidReason === Reason.chainUnavailable) return answerUnavailable(a, verdict.invalidMessage ?? "chain unreachable");
   // A payment the store knows (settled, or being settled) fails verify however the facilitator
-  // words it (used nonce, failed simulation): it may be a retry owed its answer.
-  const seen = await a.rt.store.get(key).catch(() => null);
+  // words it (used nonce, failed simulation): it may be a retry owed its answer. Unless the scheme
+  // corrects the refusal: a stale channel client re-signs a voucher it paid before, and resyncs from
+  // the corrective 402 to pay anew.
+  const correct = a.scheme.correctiveRequirements;
+  const corrected = correct !== undefined && correct(a.requirements, verdict) !== a.requirements;
+  const seen = corrected ? null : await a.rt.store.get(key).catch(() => null);
   if (seen && seen.status !== "released") return answerSeenPayment(a, seen, payloadJson);
-  return rejected(a, verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage);
+  return rejected(a, verdict.invalidReason ?? Reason.invalidPayload, verdict.invalidMessage, verdict);
 }
 
 async function resourceOf(route: PaidRoute, request: FastifyRequest): Promise<string> {

@@ -36,6 +36,8 @@ export const PLAIN_CHALLENGE = "Payment required";
 export function challenges(rt: Runtime): Challenges {
   const requirementsCache = new Map<string, PaymentRequirements>();
   const answerCache = new Map<string, { header: string; body: string }>();
+  /** Every offer built here (a shared one; a corrected copy is not). */
+  const issued = new WeakSet<PaymentRequirements>();
 
   function requirements(scheme: string, payTo: string, amount: bigint): PaymentRequirements {
     const cacheKey = `${scheme}|${payTo}|${amount}`;
@@ -44,6 +46,7 @@ export function challenges(rt: Runtime): Challenges {
       cached = rt.schemes
         .get(scheme)!
         .requirements({ network: rt.network, asset: rt.asset, payTo, amount, maxTimeoutSeconds: rt.maxTimeoutSeconds });
+      issued.add(cached);
       if (requirementsCache.size >= CACHE_LIMIT) requirementsCache.clear();
       requirementsCache.set(cacheKey, cached);
     }
@@ -54,7 +57,9 @@ export function challenges(rt: Runtime): Challenges {
     const url = `${rt.baseUrl(request)}${request.url}`;
     const offered = offers.map((o) => `${o.scheme}\u0000${o.payTo}\u0000${o.amount}`).join("\u0001");
     const cacheKey = `${offered}\u0000${request.method} ${url}\u0000${reason}\u0000${message ?? ""}`;
-    let cached = answerCache.get(cacheKey);
+    // An offer not from the requirements cache is one payer's (a corrective 402's channel snapshot): never cached.
+    const shared = offers.every((o) => issued.has(o));
+    let cached = shared ? answerCache.get(cacheKey) : undefined;
     if (!cached) {
       const extensions = Object.assign(
         {},
@@ -79,7 +84,7 @@ export function challenges(rt: Runtime): Challenges {
       };
       cached = { header: encodeChallenge(paymentRequired), body: JSON.stringify(body) };
       if (answerCache.size >= CACHE_LIMIT) answerCache.clear();
-      answerCache.set(cacheKey, cached);
+      if (shared) answerCache.set(cacheKey, cached);
     }
     return cached;
   }

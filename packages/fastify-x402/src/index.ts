@@ -16,6 +16,7 @@ export {
   type ChannelPayload,
   type Voucher,
   type Erc3009Deposit,
+  type Permit2Deposit,
 } from "./schemes/batch-settlement.ts";
 export type { AssetInfo, Network, PaymentIdentity, PaymentScheme, PriceOffer, Refusal, SchemeSettleContext } from "./schemes/scheme.ts";
 export { PAYMENT_TRANSITIONS, keyId } from "./store.ts";

@@ -21,6 +21,8 @@ export interface PaidRoute {
   mimeType?: string;
   /** How discovery (the bazaar extension) describes this route; false leaves it out. */
   discovery?: RouteDiscovery | false;
+  /** The route sells nothing: it takes payment operations only (a channel's refund); a payment gets a 400. */
+  operationsOnly?: boolean;
 }
 
 /** What the handler reports it delivered. Hosts add their own fields by module augmentation. */

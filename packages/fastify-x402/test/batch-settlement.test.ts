@@ -86,7 +86,7 @@ describe("batchSettlementEvmScheme", () => {
     ["a channel id that is not bytes32", payload({ channelId: "0x12" }), "channelId"],
     ["a fractional withdrawal delay", payload({}, { withdrawDelay: 900.5 }), "withdrawDelay"],
     ["a receiver that is not an address", payload({}, { receiver: "nobody" }), "receiver"],
-    ["an unknown payload type", payload({}, {}, "refund"), "payload.type"],
+    ["an unknown payload type", payload({}, {}, "claim"), "payload.type"],
     ["a deposit without its authorization", payload({}, {}, "deposit"), "erc3009Authorization"],
   ])("refuses %s, naming the field", (_case, bad, field) => {
     const result = scheme.identify(bad);
@@ -108,6 +108,46 @@ describe("batchSettlementEvmScheme", () => {
     };
     (p.payload as Record<string, unknown>).deposit = deposit;
     const parsed = parseChannelPayload(p);
-    expect(parsed).toMatchObject({ type: "deposit", deposit: { amount: 100000n, validBefore: 1770000000n } });
+    expect(parsed).toMatchObject({ type: "deposit", deposit: { method: "eip3009", amount: 100000n, validBefore: 1770000000n } });
+  });
+
+  it("parses a Permit2 deposit; one whose permitted amount is not the deposit's is refused", () => {
+    const p = payload({}, {}, "deposit");
+    const permit2Authorization = {
+      from: PAYER,
+      permitted: { token: ASSET, amount: "100000" },
+      spender: AUTHORIZER,
+      nonce: "123456789012345678901234567890",
+      deadline: "1770000000",
+      witness: { channelId: `0x${"ab".repeat(32)}` },
+      signature: `0x${"ef".repeat(65)}`,
+    };
+    (p.payload as Record<string, unknown>).deposit = { amount: "100000", authorization: { permit2Authorization } };
+    expect(parseChannelPayload(p)).toMatchObject({
+      deposit: { method: "permit2", amount: 100000n, nonce: 123456789012345678901234567890n, channelId: `0x${"ab".repeat(32)}` },
+    });
+    (p.payload as Record<string, unknown>).deposit = { amount: "100001", authorization: { permit2Authorization } };
+    expect(parseChannelPayload(p)).toEqual({ error: expect.stringContaining("permitted.amount") });
+  });
+
+  it("parses a refund (zero-charge voucher, optional amount) and names it apart from the voucher it repeats", () => {
+    const full = payload({}, {}, "refund");
+    expect(parseChannelPayload(full)).toMatchObject({ type: "refund" });
+    expect(parseChannelPayload(full)).not.toHaveProperty("refundAmount");
+    expect(scheme.isOperation?.(full)).toBe(true);
+    expect(scheme.isOperation?.(payload())).toBe(false);
+    expect(scheme.identify(full)).not.toEqual(scheme.identify(payload()));
+    const partial = payload({}, {}, "refund");
+    (partial.payload as Record<string, unknown>).amount = "1500";
+    expect(parseChannelPayload(partial)).toMatchObject({ type: "refund", refundAmount: 1500n });
+    (partial.payload as Record<string, unknown>).amount = "0";
+    expect(parseChannelPayload(partial)).toEqual({ error: expect.stringContaining("refund amount") });
+  });
+
+  it("corrects the offer of a stale voucher's refusal with the facilitator's channel snapshot, and no other", () => {
+    const extra = { channelState: { chargedCumulativeAmount: "3000" }, voucherState: { signedMaxClaimable: "3000", signature: "0x01" } };
+    const corrected = scheme.correctiveRequirements!(offer, { isValid: false, invalidReason: R.cumulativeMismatch, extra });
+    expect(corrected.extra).toMatchObject({ ...offer.extra, ...extra });
+    expect(scheme.correctiveRequirements!(offer, { isValid: false, invalidReason: R.voucherSignature, extra })).toBe(offer);
   });
 });

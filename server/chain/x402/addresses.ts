@@ -7,3 +7,5 @@ export const MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11";
 /** The x402 `batch-settlement` escrow and its ERC-3009 deposit collector (the reference client signs for both). */
 export const BATCH_SETTLEMENT_ADDRESS = "0x4020074e9dF2ce1deE5A9C1b5c3f541D02a10003";
 export const ERC3009_DEPOSIT_COLLECTOR_ADDRESS = "0x4020806089470a89826cB9fB1f4059150b550004";
+/** The batch-settlement deposit collector for tokens without EIP-3009 (the payer signs a Permit2 witness transfer). */
+export const PERMIT2_DEPOSIT_COLLECTOR_ADDRESS = "0x4020425FAf3B746C082C2f942b4E5159887B0005";

@@ -1,5 +1,5 @@
 // Installs the local stand-ins of Permit2, the x402 upto proxy, Multicall3 and the x402 batch-settlement
-// escrow with its ERC-3009 deposit collector at their canonical
+// escrow with its ERC-3009 and Permit2 deposit collectors at their canonical
 // addresses on a Hardhat chain (`hardhat_setCode`), so the reference upto client and facilitator,
 // which hard-code those addresses, work against a local node. The runtime code comes from an
 // `eth_call` of each creation code: immutables (the proxy's PERMIT2) are baked in, no transaction is
@@ -14,6 +14,7 @@ import {
   ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
   MULTICALL3_ADDRESS,
   PERMIT2_ADDRESS,
+  PERMIT2_DEPOSIT_COLLECTOR_ADDRESS,
   X402_UPTO_PROXY_ADDRESS,
 } from "./addresses.ts";
 
@@ -41,6 +42,11 @@ const STAND_INS: readonly StandIn[] = [
     name: "ERC3009DepositCollector",
     address: ERC3009_DEPOSIT_COLLECTOR_ADDRESS,
     constructorArgs: AbiCoder.defaultAbiCoder().encode(["address"], [BATCH_SETTLEMENT_ADDRESS]),
+  },
+  {
+    name: "Permit2DepositCollector",
+    address: PERMIT2_DEPOSIT_COLLECTOR_ADDRESS,
+    constructorArgs: AbiCoder.defaultAbiCoder().encode(["address", "address"], [BATCH_SETTLEMENT_ADDRESS, PERMIT2_ADDRESS]),
   },
 ];
 

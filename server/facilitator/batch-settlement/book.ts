@@ -1,8 +1,10 @@
-// The server's view of each payment channel: what the escrow holds (mirrored from the chain when the
-// channel is first seen, then kept current by our own deposits and claims), what this server has
-// charged, the latest voucher that covers it, and the outputs paid since the last claim.
+// This instance's view of each payment channel, read from the journal (the ledger every instance
+// shares) the first time and again whenever a voucher does not fit it (another instance may have
+// taken one, deposited or claimed); a channel the journal does not know is read from the chain.
 import type { ChannelConfig } from "@royalty402/fastify-x402";
 import type { Hex } from "viem";
+import type { ChannelState } from "../../ledger/types.ts";
+import type { ChannelJournal } from "./journal.ts";
 
 export interface PaidOutput {
   outputId: Hex;
@@ -10,69 +12,64 @@ export interface PaidOutput {
   attributionRoot: Hex;
 }
 
-export interface ChannelRecord {
+export interface ChannelRecord extends Omit<ChannelState, "channelId" | "signature"> {
   channelId: Hex;
-  config: ChannelConfig;
-  /** Deposits minus refunds and withdrawals (the escrow's `balance`). */
-  balance: bigint;
-  totalClaimed: bigint;
-  refundNonce: bigint;
-  withdrawRequestedAt: number;
-  /** What this server charged so far (the spec's chargedCumulativeAmount). */
-  charged: bigint;
-  /** The latest voucher's ceiling and signature (null before the first voucher after a claim-only load). */
-  signedMax: bigint;
   signature: Hex | null;
-  /** Outputs paid by vouchers not yet claimed, in order. */
-  unclaimed: PaidOutput[];
-  /** Outputs claimed (their money is in the splitter) whose link is not journalled yet. */
-  unlinked: PaidOutput[];
-  /** A request of this channel is between check and commit (requests of one channel are serialized). */
+  /** A request of this channel is between check and commit here (requests of one channel are serialized per instance). */
   busy: boolean;
-  /** Why the escrow refused to claim this channel (the payer withdrew first); it is not claimed again. */
-  stuck?: string;
 }
 
-/** What the chain says about a channel the book has not seen. */
+/** What the chain says about a channel. */
 export type ChainChannel = Pick<ChannelRecord, "balance" | "totalClaimed" | "refundNonce" | "withdrawRequestedAt">;
 
 const REFRESH_MS = 5_000;
+
+const toRecord = (s: ChannelState): ChannelRecord => ({
+  ...s,
+  channelId: s.channelId as Hex,
+  signature: s.signature as Hex | null,
+  busy: false,
+});
 
 export class ChannelBook {
   private readonly records = new Map<string, ChannelRecord>();
   private readonly refreshedAt = new Map<string, number>();
 
-  constructor(private readonly readChain: (channelId: Hex) => Promise<ChainChannel>) {}
+  constructor(
+    private readonly readChain: (channelId: Hex) => Promise<ChainChannel>,
+    private readonly journal: ChannelJournal,
+  ) {}
 
   get(channelId: Hex): ChannelRecord | undefined {
     return this.records.get(channelId.toLowerCase());
   }
 
-  /** The record of a channel, read from the chain the first time (charged starts at what is claimed on-chain). */
+  /** The record of a channel: from the journal, or read from the chain the first time any instance sees it. */
   async load(channelId: Hex, config: ChannelConfig): Promise<ChannelRecord> {
     const known = this.get(channelId);
     if (known) return known;
-    const onChain = await this.readChain(channelId);
-    const again = this.get(channelId); // another request may have loaded it meanwhile
-    if (again) return again;
-    const record: ChannelRecord = {
-      channelId: channelId.toLowerCase() as Hex,
-      config,
-      ...onChain,
-      charged: onChain.totalClaimed,
-      signedMax: onChain.totalClaimed,
-      signature: null,
-      unclaimed: [],
-      unlinked: [],
-      busy: false,
-    };
-    this.records.set(record.channelId, record);
-    return record;
+    const id = channelId.toLowerCase() as Hex;
+    let state = await this.journal.getChannel(id);
+    if (!state) {
+      const onChain = await this.readChain(id);
+      const fresh = { channelId: id, config, ...onChain, charged: onChain.totalClaimed, signedMax: onChain.totalClaimed };
+      state = await this.journal.openChannel({ ...fresh, signature: null, stuck: null });
+    }
+    return this.get(id) ?? this.keep(toRecord(state)); // another request may have loaded it meanwhile
+  }
+
+  /** Reads the channel again from the journal (another instance may have moved it); false if nothing changed. */
+  async reload(record: ChannelRecord): Promise<boolean> {
+    const state = await this.journal.getChannel(record.channelId);
+    if (!state || record.busy) return false;
+    const changed = state.charged !== record.charged || state.balance !== record.balance || state.totalClaimed !== record.totalClaimed;
+    Object.assign(record, toRecord(state));
+    return changed;
   }
 
   /**
-   * Reads the channel's on-chain state again (a deposit or withdrawal this server did not send), at most
-   * once per `REFRESH_MS` per channel, so bad vouchers cannot turn into a stream of RPC calls.
+   * Reads the channel's on-chain state again (a deposit or withdrawal no instance sent), at most once per
+   * `REFRESH_MS` per channel, so bad vouchers cannot turn into a stream of RPC calls; the journal keeps it.
    */
   async refresh(record: ChannelRecord): Promise<boolean> {
     const now = Date.now();
@@ -83,30 +80,12 @@ export class ChannelBook {
     if (onChain.totalClaimed > record.totalClaimed) record.totalClaimed = onChain.totalClaimed;
     record.refundNonce = onChain.refundNonce;
     record.withdrawRequestedAt = onChain.withdrawRequestedAt;
+    await this.journal.updateChannelFunds(record.channelId, onChain);
     return true;
   }
 
-  put(record: ChannelRecord): void {
+  private keep(record: ChannelRecord): ChannelRecord {
     this.records.set(record.channelId, record);
-  }
-
-  /** Channels holding charged vouchers not yet claimed. */
-  claimable(): ChannelRecord[] {
-    return [...this.records.values()].filter((r) => r.charged > r.totalClaimed && r.signature !== null && r.stuck === undefined);
-  }
-
-  /** Channels with claimed outputs not linked yet (a crash between the claim and the link). */
-  unlinked(): ChannelRecord[] {
-    return [...this.records.values()].filter((r) => r.unlinked.length > 0);
-  }
-
-  unclaimedTotals(): { count: number; amount: bigint } {
-    let count = 0;
-    let amount = 0n;
-    for (const r of this.claimable()) {
-      count += r.unclaimed.length;
-      amount += r.charged - r.totalClaimed;
-    }
-    return { count, amount };
+    return record;
   }
 }

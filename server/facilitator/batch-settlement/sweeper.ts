@@ -1,13 +1,15 @@
-// Claims and settlement: every charged voucher not yet claimed goes into one escrow transaction
-// (multicall of claim(rows) and settle(receiver, token) per receiver), then each splitter that received
-// money gets linkChannelOutputs(root, count, amount): a Merkle root over the outputs those vouchers paid
-// for, so anyone can recompute which outputs the money paid. Runs by itself when the unclaimed vouchers
-// reach a count or an amount, or when the oldest is `maxAgeMs` old; on demand with sweep().
+// Claims and settlement: every charged voucher not yet claimed (by any instance sharing the journal) goes
+// into one escrow transaction (multicall of claim(rows) and settle(receiver, token) per receiver), then
+// each splitter that received money gets linkChannelOutputs(root, count, amount): a Merkle root over the
+// outputs those vouchers paid for, so anyone can recompute which outputs the money paid. One instance
+// sweeps at a time (the journal's lease). Runs by itself when this instance's unclaimed vouchers reach a
+// count or an amount, or when the journal's oldest unclaimed voucher is `maxAgeMs` old; on demand with sweep().
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { encodeFunctionData, type Hex } from "viem";
 import { BATCH_SETTLEMENT_ADDRESS } from "../../chain/x402/addresses.ts";
 import { escrowAbi, splitterLinkAbi } from "./abi.ts";
-import type { ChannelBook, ChannelRecord, PaidOutput } from "./book.ts";
+import type { ChannelState, ChannelVoucher } from "../../ledger/types.ts";
+import type { ChannelBook, PaidOutput } from "./book.ts";
 import type { ChannelJournal } from "./journal.ts";
 import type { ChannelChain } from "./chain.ts";
 
@@ -43,22 +45,27 @@ export interface ChannelLink {
 }
 
 const EMPTY = { transaction: "0x" as Hex, channels: 0, outputs: 0, amount: 0n, links: [] };
+/** A sweep lease whose holder's heartbeat is older than this passes on (the ledger's dead-instance threshold). */
+const LEASE_STALE_MS = 20_000;
 
 interface Row {
-  record: ChannelRecord;
+  channel: ChannelState;
   totalClaimed: bigint;
   outputs: PaidOutput[];
 }
+
+const paid = (v: ChannelVoucher): PaidOutput => ({
+  outputId: v.outputId as Hex,
+  amount: v.amount,
+  attributionRoot: v.attributionRoot as Hex,
+});
 
 export class ChannelSweeper {
   readonly policy: SweepPolicy;
   private running: Promise<SweepResult | null> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private oldestUnclaimedAt: number | null = null;
-  /** Vouchers not yet claimed and what they charged, kept as they arrive (a voucher never scans every channel). */
+  /** This instance's vouchers since its last sweep and what they charged (a voucher never scans every channel). */
   private unclaimed = { count: 0, amount: 0n };
-  /** Look for an existing link before sending one (set after a restart with unlinked outputs). */
-  private recovering = false;
   /** Failures of automatic sweeps (they are retried on the next trigger). */
   onError: (error: unknown) => void = () => {};
   /** Each link once mined: the host records its outputs' payments settled by it (the ledger). */
@@ -75,12 +82,9 @@ export class ChannelSweeper {
     this.policy = { ...DEFAULT_SWEEP_POLICY, ...policy };
   }
 
+  /** Looks at the journal's oldest work every few seconds (a restart resumes what a crash left, any instance's). */
   start(): void {
-    // A crash may have left claimed outputs unlinked: their link may be on-chain already.
-    this.recovering = this.book.unlinked().length > 0;
-    if (this.book.claimable().length > 0 || this.recovering) this.oldestUnclaimedAt = Date.now();
-    this.unclaimed = this.book.unclaimedTotals();
-    this.timer = setInterval(() => this.maybeSweep(), Math.max(250, Math.min(this.policy.maxAgeMs, 5_000)));
+    this.timer = setInterval(() => void this.maybeSweep(), Math.max(250, Math.min(this.policy.maxAgeMs, 5_000)));
     this.timer.unref();
   }
 
@@ -91,20 +95,28 @@ export class ChannelSweeper {
 
   /** Called after each accepted voucher, with what it charged. */
   noteVoucher(charged: bigint): void {
-    this.oldestUnclaimedAt ??= Date.now();
     this.unclaimed = { count: this.unclaimed.count + 1, amount: this.unclaimed.amount + charged };
     if (this.unclaimed.count >= this.policy.maxCount || this.unclaimed.amount >= this.policy.maxAmount) this.trigger();
   }
 
-  private maybeSweep(): void {
-    if (this.oldestUnclaimedAt !== null && Date.now() - this.oldestUnclaimedAt >= this.policy.maxAgeMs) this.trigger();
+  private async maybeSweep(): Promise<void> {
+    if (this.running) return;
+    try {
+      const oldest = await this.journal.oldestChannelWork();
+      if (oldest !== null && Date.now() - oldest >= this.policy.maxAgeMs) this.trigger();
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   private trigger(): void {
     this.sweep().catch((error) => this.onError(error));
   }
 
-  /** One sweep at a time; a call during a sweep waits for it and then sweeps what arrived meanwhile. */
+  /**
+   * One sweep at a time; a call during a sweep waits for it and then sweeps what arrived meanwhile.
+   * Null when there is nothing to do, or another instance holds the sweep lease (it sweeps).
+   */
   async sweep(): Promise<SweepResult | null> {
     while (this.running) await this.running.catch(() => null);
     this.running = this.sweepOnce();
@@ -116,26 +128,40 @@ export class ChannelSweeper {
   }
 
   private async sweepOnce(): Promise<SweepResult | null> {
-    const candidates: Row[] = this.book
-      .claimable()
-      .filter((record) => !record.busy)
-      .map((record) => ({ record, totalClaimed: record.charged, outputs: [...record.unclaimed] }));
-    this.oldestUnclaimedAt = null;
-    const { rows, refused } = await this.claimableRows(candidates);
-    const transaction = rows.length > 0 ? await this.chain.send(BATCH_SETTLEMENT_ADDRESS, claimAndSettleData(rows)) : ("0x" as Hex);
-    for (const row of rows) {
-      row.record.totalClaimed = row.totalClaimed;
-      row.record.unclaimed = row.record.unclaimed.slice(row.outputs.length);
-      row.record.unlinked.push(...row.outputs);
-      await this.journal.append({
-        kind: "claimed",
-        channelId: row.record.channelId,
-        totalClaimed: row.totalClaimed.toString(),
-        outputs: row.outputs.length,
-      });
+    if (!(await this.journal.takeChannelSweep(LEASE_STALE_MS))) {
+      // Another instance sweeps: this one's count starts again (its vouchers are claimed by age otherwise).
+      this.unclaimed = { count: 0, amount: 0n };
+      return null;
     }
-    if (this.book.claimable().length > 0) this.oldestUnclaimedAt = Date.now();
-    this.unclaimed = this.book.unclaimedTotals(); // what this sweep left (busy channels, vouchers meanwhile)
+    try {
+      return await this.claimAndLink();
+    } finally {
+      await this.journal.releaseChannelSweep();
+    }
+  }
+
+  private async claimAndLink(): Promise<SweepResult | null> {
+    this.unclaimed = { count: 0, amount: 0n };
+    const candidates = (await this.journal.claimableChannels()).map(({ channel, vouchers }) => ({
+      channel,
+      totalClaimed: channel.charged,
+      outputs: vouchers.map(paid),
+    }));
+    const { rows, refused } = await this.claimableRows(candidates);
+    // A replayed claim row is a no-op in the escrow: a claim mined before a crash and sent again costs gas, never money.
+    const transaction = rows.length > 0 ? await this.chain.send(BATCH_SETTLEMENT_ADDRESS, claimAndSettleData(rows)) : ("0x" as Hex);
+    if (rows.length > 0) {
+      const claims = rows.map((r) => ({
+        channelId: r.channel.channelId,
+        totalClaimed: r.totalClaimed,
+        outputIds: r.outputs.map((o) => o.outputId),
+      }));
+      await this.journal.markChannelsClaimed(claims, transaction);
+    }
+    for (const row of rows) {
+      const cached = this.book.get(row.channel.channelId as Hex);
+      if (cached && cached.totalClaimed < row.totalClaimed) cached.totalClaimed = row.totalClaimed;
+    }
     const links = await this.link();
     if (rows.length === 0 && links.length === 0) return refused.length > 0 ? { ...EMPTY, refused } : null;
     const outputs = rows.reduce((n, row) => n + row.outputs.length, 0);
@@ -156,9 +182,12 @@ export class ChannelSweeper {
       const reason = await this.wouldPass([row]);
       if (reason === null) passing.push(row);
       else {
-        row.record.stuck = reason;
-        await this.onStuck(row.outputs, reason).catch((error) => this.onError(error));
-        refused.push({ channelId: row.record.channelId, reason });
+        const channelId = row.channel.channelId as Hex;
+        const outputs = (await this.journal.markChannelStuck(channelId, reason)).map(paid);
+        const cached = this.book.get(channelId);
+        if (cached) cached.stuck = reason;
+        await this.onStuck(outputs, reason).catch((error) => this.onError(error));
+        refused.push({ channelId, reason });
       }
     }
     return { rows: passing, refused };
@@ -174,58 +203,67 @@ export class ChannelSweeper {
   }
 
   /**
-   * ChannelOutputsPaid on each receiving splitter for the claimed outputs not linked yet, recorded by
-   * the host, then journalled. Outputs a crash left claimed but unlinked are linked here too, reusing a
-   * link the splitter already emitted for the same root (so no output is linked twice). A link whose
-   * recording fails stays unlinked and is retried by the next sweep.
+   * ChannelOutputsPaid on each receiving splitter for the claimed outputs not linked yet, recorded by the
+   * host. Each link is decided in the journal (root and outputs) before it is sent; a link decided by a
+   * sweep that died (this instance before a restart, or another) is looked for on-chain by its root and
+   * sent only if it is not there, so no output is linked twice. A link whose recording fails is recorded
+   * by the next sweep.
    */
   private async link(): Promise<ChannelLink[]> {
-    const byReceiver = new Map<string, ChannelRecord[]>();
-    for (const record of this.book.unlinked())
-      byReceiver.set(record.config.receiver, [...(byReceiver.get(record.config.receiver) ?? []), record]);
     const links: ChannelLink[] = [];
-    for (const [receiver, records] of byReceiver) {
-      const outputs = records.flatMap((r) => r.unlinked);
+    for (const open of await this.journal.openChannelLinks()) {
+      const outputs = open.outputs.map(paid);
+      const decided = { receiver: open.receiver, root: open.root as Hex, outputs, amount: open.amount };
+      const link = await this.sendLink(decided, open.txHash as Hex | null, true);
+      if (link) links.push(link);
+    }
+    const byReceiver = new Map<string, PaidOutput[]>();
+    for (const v of await this.journal.unlinkedVouchers()) byReceiver.set(v.receiver, [...(byReceiver.get(v.receiver) ?? []), paid(v)]);
+    for (const [receiver, outputs] of byReceiver) {
       const root = outputsRoot(outputs);
       const amount = outputs.reduce((sum, o) => sum + o.amount, 0n);
-      const data = encodeFunctionData({
-        abi: splitterLinkAbi,
-        functionName: "linkChannelOutputs",
-        args: [root, BigInt(outputs.length), amount],
-      });
-      const earlier = this.recovering ? await this.chain.findLink(receiver, root) : null;
-      const link = {
-        receiver,
-        root,
-        count: outputs.length,
-        amount,
-        transaction: earlier ?? (await this.chain.send(receiver, data)),
-        outputs,
-      };
-      try {
-        await this.onLinked(link);
-      } catch (error) {
-        this.recovering = true; // the link is on-chain: the retry must find it, not send another
-        this.onError(error);
-        continue;
-      }
-      for (const r of records) r.unlinked = [];
-      await this.journal.append({ kind: "linked", channelIds: records.map((r) => r.channelId), transaction: link.transaction });
-      links.push(link);
+      await this.journal.openChannelLink({ root, receiver, amount, outputIds: outputs.map((o) => o.outputId) });
+      const link = await this.sendLink({ receiver, root, outputs, amount }, null, false);
+      if (link) links.push(link);
     }
-    if (this.book.unlinked().length === 0) this.recovering = false;
     return links;
+  }
+
+  /** Sends (or finds, after a crash) one decided link, stores its transaction, and has the host record it. */
+  private async sendLink(
+    d: Pick<ChannelLink, "receiver" | "root" | "outputs" | "amount">,
+    known: Hex | null,
+    leftOver: boolean,
+  ): Promise<ChannelLink | null> {
+    let transaction = known ?? (leftOver ? await this.chain.findLink(d.receiver, d.root) : null);
+    if (!transaction) {
+      const args = [d.root, BigInt(d.outputs.length), d.amount] as const;
+      transaction = await this.chain.send(
+        d.receiver,
+        encodeFunctionData({ abi: splitterLinkAbi, functionName: "linkChannelOutputs", args }),
+      );
+    }
+    if (!known) await this.journal.setChannelLinkTransaction(d.root, transaction);
+    const link: ChannelLink = { ...d, count: d.outputs.length, transaction };
+    try {
+      await this.onLinked(link);
+    } catch (error) {
+      this.onError(error); // the link is on-chain and stored: the next sweep records it
+      return null;
+    }
+    await this.journal.markChannelLinkRecorded(d.root);
+    return link;
   }
 }
 
 /** One escrow call: claim every row (we are each channel's receiver authorizer), then sweep each receiver. */
 function claimAndSettleData(rows: readonly Row[]): Hex {
-  const claims = rows.map(({ record, totalClaimed }) => ({
-    voucher: { channel: record.config, maxClaimableAmount: record.signedMax },
-    signature: record.signature as Hex,
+  const claims = rows.map(({ channel, totalClaimed }) => ({
+    voucher: { channel: channel.config, maxClaimableAmount: channel.signedMax },
+    signature: channel.signature as Hex,
     totalClaimed,
   }));
-  const receivers = new Map(rows.map(({ record: r }) => [`${r.config.receiver}|${r.config.token}`, r.config]));
+  const receivers = new Map(rows.map(({ channel: c }) => [`${c.config.receiver}|${c.config.token}`, c.config]));
   const calls = [
     encodeFunctionData({ abi: escrowAbi, functionName: "claim", args: [claims] }),
     ...[...receivers.values()].map((c) => encodeFunctionData({ abi: escrowAbi, functionName: "settle", args: [c.receiver, c.token] })),

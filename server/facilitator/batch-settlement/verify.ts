@@ -94,3 +94,24 @@ export function checkCumulative(p: ChannelPayload, record: ChannelRecord, price:
     return { reason: R.channelNotFound, message: "the payer is withdrawing this channel; deposit again on a new channel" };
   return null;
 }
+
+/**
+ * A refund's zero-charge voucher must be at exactly what was charged (so the server keeps all of it), and
+ * something must be left to return: a partial amount at most the deposit not charged.
+ */
+export function checkRefund(p: ChannelPayload, record: ChannelRecord): Refused | null {
+  const max = p.voucher.maxClaimableAmount;
+  if (record.stuck) return { reason: R.channelNotFound, message: "the payer withdrew this channel before it was claimed" };
+  if (max < record.totalClaimed)
+    return { reason: R.cumulativeBelowClaimed, message: `maxClaimableAmount must be at least ${record.totalClaimed} (claimed on-chain)` };
+  if (max !== record.charged)
+    return {
+      reason: R.cumulativeMismatch,
+      message: `a refund's voucher charges nothing: maxClaimableAmount must be ${record.charged} (charged so far)`,
+    };
+  const left = record.balance - record.charged;
+  if (left <= 0n) return { reason: R.refundNoBalance, message: `nothing to refund: the deposit ${record.balance} is all charged` };
+  if (p.refundAmount !== undefined && p.refundAmount > left)
+    return { reason: R.refundAmountInvalid, message: `amount ${p.refundAmount} exceeds the ${left} not charged (omit it to refund all)` };
+  return null;
+}

@@ -292,7 +292,7 @@ function onChainSignature(signature: Hex): Hex {
  * The payer's EIP-2612 approval of Permit2 from the eip2612GasSponsoring extension, if any (its fields
  * were checked by the reference verify: owner, token, spender Permit2, deadline, and the simulation).
  */
-function eip2612PermitOf(payload: PaymentPayload): { value: bigint; deadline: bigint; r: Hex; s: Hex; v: number } | null {
+export function eip2612PermitOf(payload: PaymentPayload): { value: bigint; deadline: bigint; r: Hex; s: Hex; v: number } | null {
   const info = (payload.extensions?.[EIP2612_GAS_SPONSORING] as { info?: Record<string, unknown> } | undefined)?.info;
   if (!info || typeof info.signature !== "string" || typeof info.amount !== "string" || typeof info.deadline !== "string") return null;
   if (!UINT.test(info.amount) || !UINT.test(info.deadline) || !/^0x[0-9a-fA-F]{130}$/.test(info.signature)) return null;

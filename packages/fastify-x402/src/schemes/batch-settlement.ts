@@ -3,7 +3,7 @@
 // process and claims many of them later in one transaction. The challenge names the receiver
 // authorizer (who claims and refunds) and the withdrawal delay the payer's channel must commit to.
 // Reason codes are the reference SDK's (@x402/evm batch-settlement).
-import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
+import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/core/types";
 import { getAddress, keccak256, encodeAbiParameters } from "viem";
 import type { PaymentIdentity, PaymentScheme, PriceOffer, Refusal } from "./scheme.ts";
 import { ADDRESS, BYTES32, asRecord, sameAddress } from "./fields.ts";
@@ -27,7 +27,17 @@ export const BatchSettlementReason = {
   depositTransactionFailed: "invalid_batch_settlement_evm_deposit_transaction_failed",
   depositBelowMin: "invalid_batch_settlement_evm_deposit_below_min_deposit",
   withdrawDelayOutOfRange: "invalid_batch_settlement_evm_withdraw_delay_out_of_range",
+  refundPayload: "invalid_batch_settlement_evm_refund_payload",
+  refundAmountInvalid: "invalid_batch_settlement_evm_refund_amount_invalid",
+  refundNoBalance: "invalid_batch_settlement_evm_refund_no_balance",
+  refundTransactionFailed: "invalid_batch_settlement_evm_refund_transaction_failed",
+  permit2InvalidSignature: "invalid_batch_settlement_evm_permit2_invalid_signature",
+  permit2InvalidSpender: "invalid_batch_settlement_evm_permit2_invalid_spender",
+  permit2DeadlineExpired: "invalid_batch_settlement_evm_permit2_deadline_expired",
 } as const;
+
+/** Refusals after which the reference client resyncs its channel from the 402's channelState / voucherState. */
+const CORRECTIVE = new Set<string>([BatchSettlementReason.cumulativeMismatch, BatchSettlementReason.cumulativeBelowClaimed]);
 
 /** The spec's bounds on a channel's withdrawal delay (15 minutes to 30 days). */
 export const MIN_WITHDRAW_DELAY = 900;
@@ -38,6 +48,8 @@ export interface BatchSettlementSchemeOptions {
   receiverAuthorizer: (payTo: string) => string;
   /** Seconds a payer's timed withdrawal waits, so claims land first; default 900 (the minimum). */
   withdrawDelay?: number;
+  /** How the client signs deposits: EIP-3009 (default; USDC) or a Permit2 witness transfer (any ERC-20). */
+  assetTransferMethod?: "eip3009" | "permit2";
 }
 
 export interface ChannelConfig {
@@ -57,6 +69,7 @@ export interface Voucher {
 }
 
 export interface Erc3009Deposit {
+  method: "eip3009";
   amount: bigint;
   validAfter: bigint;
   validBefore: bigint;
@@ -64,12 +77,30 @@ export interface Erc3009Deposit {
   signature: `0x${string}`;
 }
 
-/** A deposit or voucher payload whose every field has the right shape (nothing is verified yet). */
+/** A Permit2 deposit: the payer's PermitWitnessTransferFrom to the Permit2 deposit collector, witness the channel id. */
+export interface Permit2Deposit {
+  method: "permit2";
+  amount: bigint;
+  from: `0x${string}`;
+  token: `0x${string}`;
+  spender: `0x${string}`;
+  nonce: bigint;
+  deadline: bigint;
+  channelId: `0x${string}`;
+  signature: `0x${string}`;
+}
+
+/**
+ * A deposit, voucher or refund payload whose every field has the right shape (nothing is verified yet).
+ * A refund carries a zero-charge voucher (at what was charged so far) and optionally the amount to return.
+ */
 export interface ChannelPayload {
-  type: "deposit" | "voucher";
+  type: "deposit" | "voucher" | "refund";
   config: ChannelConfig;
   voucher: Voucher;
-  deposit?: Erc3009Deposit;
+  deposit?: Erc3009Deposit | Permit2Deposit;
+  /** A partial refund's amount (none: refund everything not charged). */
+  refundAmount?: bigint;
 }
 
 const SIGNATURE = /^0x(?:[0-9a-fA-F]{2}){64,4096}$/;
@@ -96,11 +127,26 @@ export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions):
         withdrawDelay,
         name: offer.asset.name,
         version: offer.asset.version,
+        ...(options.assetTransferMethod === "permit2" ? { assetTransferMethod: "permit2" } : {}),
       },
     }),
     checkAccepted,
     identify,
+    isOperation: (payload) => asRecord(payload?.payload)?.type === "refund",
+    correctiveRequirements,
   };
+}
+
+/**
+ * The corrective 402's offer (the spec's "Recovery After State Loss"): the channel snapshot and the last
+ * voucher the facilitator holds, so the reference client checks the voucher's signature, adopts the
+ * server's charged amount and retries. Only for the refusals the client recovers from.
+ */
+function correctiveRequirements(requirements: PaymentRequirements, verdict: VerifyResponse): PaymentRequirements {
+  const channelState = asRecord(verdict.extra?.channelState);
+  if (!channelState || !CORRECTIVE.has(verdict.invalidReason ?? "")) return requirements;
+  const voucherState = asRecord(verdict.extra?.voucherState);
+  return { ...requirements, extra: { ...requirements.extra, channelState, ...(voucherState ? { voucherState } : {}) } };
 }
 
 function checkAccepted(accepted: Record<string, unknown>, required: PaymentRequirements): Refusal | null {
@@ -157,10 +203,12 @@ function parseVoucher(value: unknown): Voucher | string {
   return { channelId: v.channelId.toLowerCase() as `0x${string}`, maxClaimableAmount: max, signature: v.signature as `0x${string}` };
 }
 
-function parseDeposit(value: unknown): Erc3009Deposit | string {
+function parseDeposit(value: unknown): Erc3009Deposit | Permit2Deposit | string {
   const d = asRecord(value);
+  const permit2 = asRecord(asRecord(d?.authorization)?.permit2Authorization);
+  if (d && permit2) return parsePermit2Deposit(d.amount, permit2);
   const auth = asRecord(asRecord(d?.authorization)?.erc3009Authorization);
-  if (!d || !auth) return "deposit.authorization.erc3009Authorization is missing (only eip3009 deposits are taken)";
+  if (!d || !auth) return "deposit.authorization must hold an erc3009Authorization or a permit2Authorization";
   const amount = uint128(d.amount);
   const validAfter = uint128(auth.validAfter);
   const validBefore = uint128(auth.validBefore);
@@ -168,19 +216,67 @@ function parseDeposit(value: unknown): Erc3009Deposit | string {
   if (validAfter === null || validBefore === null) return "erc3009Authorization.validAfter/validBefore must be decimal";
   if (typeof auth.salt !== "string" || !BYTES32.test(auth.salt)) return "erc3009Authorization.salt must be bytes32 hex";
   if (typeof auth.signature !== "string" || !SIGNATURE.test(auth.signature)) return "erc3009Authorization.signature must be hex";
-  return { amount, validAfter, validBefore, salt: auth.salt as `0x${string}`, signature: auth.signature as `0x${string}` };
+  return {
+    method: "eip3009",
+    amount,
+    validAfter,
+    validBefore,
+    salt: auth.salt as `0x${string}`,
+    signature: auth.signature as `0x${string}`,
+  };
 }
 
-/** The deposit or voucher in a payment payload, or what is wrong with its shape. */
+function parsePermit2Deposit(rawAmount: unknown, p: Record<string, unknown>): Permit2Deposit | string {
+  const amount = uint128(rawAmount);
+  if (amount === null || amount === 0n) return "deposit.amount must be a positive decimal uint128";
+  const permitted = asRecord(p.permitted);
+  const witness = asRecord(p.witness);
+  for (const [name, v] of [
+    ["from", p.from],
+    ["spender", p.spender],
+    ["permitted.token", permitted?.token],
+  ] as const)
+    if (typeof v !== "string" || !ADDRESS.test(v)) return `permit2Authorization.${name} is not an address`;
+  const permittedAmount = uint128(permitted?.amount);
+  const nonce = typeof p.nonce === "string" && /^[0-9]{1,78}$/.test(p.nonce) ? BigInt(p.nonce) : null;
+  const deadline = uint128(p.deadline);
+  if (permittedAmount !== amount) return "permit2Authorization.permitted.amount must be deposit.amount";
+  if (nonce === null || nonce >= 2n ** 256n || deadline === null) return "permit2Authorization.nonce/deadline must be decimal";
+  if (typeof witness?.channelId !== "string" || !BYTES32.test(witness.channelId))
+    return "permit2Authorization.witness.channelId must be bytes32";
+  if (typeof p.signature !== "string" || !SIGNATURE.test(p.signature)) return "permit2Authorization.signature must be hex";
+  const address = (v: unknown) => getAddress(v as string);
+  return {
+    method: "permit2",
+    amount,
+    from: address(p.from),
+    token: address(permitted!.token),
+    spender: address(p.spender),
+    nonce,
+    deadline,
+    channelId: witness.channelId.toLowerCase() as `0x${string}`,
+    signature: p.signature as `0x${string}`,
+  };
+}
+
+/** The deposit, voucher or refund in a payment payload, or what is wrong with its shape. */
 export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | { error: string } {
   const inner = asRecord(payload?.payload);
   if (!inner) return { error: "payload is missing" };
-  if (inner.type !== "deposit" && inner.type !== "voucher") return { error: `payload.type must be "deposit" or "voucher"` };
+  if (inner.type !== "deposit" && inner.type !== "voucher" && inner.type !== "refund")
+    return { error: `payload.type must be "deposit", "voucher" or "refund"` };
   const config = parseConfig(inner.channelConfig);
   if (typeof config === "string") return { error: config };
   const voucher = parseVoucher(inner.voucher);
   if (typeof voucher === "string") return { error: voucher };
   if (inner.type === "voucher") return { type: "voucher", config, voucher };
+  if (inner.type === "refund") {
+    if (inner.amount === undefined) return { type: "refund", config, voucher };
+    const refundAmount = uint128(inner.amount);
+    if (refundAmount === null || refundAmount === 0n)
+      return { error: "refund amount must be a positive decimal uint128 (omit it to refund everything)" };
+    return { type: "refund", config, voucher, refundAmount };
+  }
   const deposit = parseDeposit(inner.deposit);
   if (typeof deposit === "string") return { error: deposit };
   return { type: "deposit", config, voucher, deposit };
@@ -188,12 +284,17 @@ export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | {
 
 /**
  * The payer and a per-voucher nonce: keccak256(channelId, maxClaimableAmount). Vouchers are cumulative, so
- * each paid request signs a new maximum and a replayed voucher names the same payment.
+ * each paid request signs a new maximum and a replayed voucher names the same payment. A refund's nonce is
+ * tagged apart (its zero-charge voucher repeats the last paid maximum).
  */
 function identify(payload: PaymentPayload): PaymentIdentity | { error: string } {
   const parsed = parseChannelPayload(payload);
   if ("error" in parsed) return parsed;
   const { channelId, maxClaimableAmount } = parsed.voucher;
-  const nonce = keccak256(encodeAbiParameters([{ type: "bytes32" }, { type: "uint128" }], [channelId, maxClaimableAmount]));
+  const fields = [{ type: "bytes32" }, { type: "uint128" }] as const;
+  const nonce =
+    parsed.type === "refund"
+      ? keccak256(encodeAbiParameters([...fields, { type: "string" }], [channelId, maxClaimableAmount, "refund"]))
+      : keccak256(encodeAbiParameters(fields, [channelId, maxClaimableAmount]));
   return { payer: parsed.config.payer.toLowerCase(), nonce };
 }

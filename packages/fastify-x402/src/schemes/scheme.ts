@@ -3,7 +3,7 @@
 // `exact` settles the accepted amount; a metered scheme (`upto`) returns a smaller amount from
 // settlementRequirements; a scheme that claims later (`batch-settlement`) replaces settle.
 import type { FacilitatorClient } from "@x402/core/server";
-import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
+import type { PaymentPayload, PaymentRequirements, SettleResponse, VerifyResponse } from "@x402/core/types";
 
 export type Network = `${string}:${string}`;
 
@@ -65,6 +65,13 @@ export interface PaymentScheme {
   settlementRequirements?(context: SchemeSettleContext): PaymentRequirements;
   /** Settles in the scheme's own way (e.g. keep a voucher and claim later); default: facilitator.settle. */
   settle?(context: SchemeSettleContext, facilitator: FacilitatorClient): Promise<SettleResponse>;
+  /**
+   * Whether a payload is a payment operation rather than a payment (a channel's cooperative refund): it is
+   * verified and settled at once, runs no handler and is not recorded as a payment.
+   */
+  isOperation?(payload: PaymentPayload): boolean;
+  /** The offer a refused payment is answered with, from the facilitator's verdict (a channel's corrective 402). */
+  correctiveRequirements?(requirements: PaymentRequirements, verdict: VerifyResponse): PaymentRequirements;
 }
 
 /** The registered schemes by name; a duplicate name is a registration error. */
