@@ -1,17 +1,23 @@
 // npm run bench:soak — does the model host stay healthy as its history grows? Pays
-// BENCH_SOAK_REQUESTS (default 10,000: about 5 minutes on a shared 2-core machine; the issue's full
-// run is 100,000) through `royalty402 serve --config` (the entry a user runs: embedded
-// facilitator, SQLite ledger or BENCH_SOAK_DATABASE=postgres, ∞-gram model with attribution, epochs closing every 1,000 outputs) at
-// 64 connections on a Hardhat node, each request with its own pre-signed x402 payment. Records:
-//  - 10-second samples: paid requests/s, p50/p99, the server's event-loop lag (max), RSS and heap
-//    (its /metrics), ledger bytes;
+// BENCH_SOAK_REQUESTS (default 10,000; the issue's full run is 100,000) through `royalty402 serve
+// --config` (the entry a user runs: embedded facilitator, SQLite ledger or
+// BENCH_SOAK_DATABASE=postgres, ∞-gram model with attribution, epochs closing every 1,000 outputs)
+// at 64 connections on a Hardhat node, each request with its own pre-signed x402 payment; with
+// BENCH_SOAK_INSTANCES=2 (PostgreSQL) two servers share the ledger and the load. Records:
+//  - 10-second samples: paid requests/s, p50/p99, the server's event-loop lag (max), its CPU per
+//    answer, RSS and heap (its /metrics), ledger bytes;
 //  - read endpoints (dashboard summary, /epochs, an epoch document, /contributors/:top,
 //    /attributions/:id, /metrics) after the first 1,000 outputs and at the end;
+//  - the aggregates (dashboard summary, /contributors) of every instance against each other and the chain;
+//  - an epoch close of BENCH_SOAK_CLOSE_OUTPUTS (10,000) outputs by the running server: restarted with
+//    epochs off, paid that many outputs, then closed through POST /admin/epochs/close while a light
+//    paced load (4 connections, BENCH_SOAK_LIGHT_RPS 20/s) runs: its p99 before and during the close;
 //  - an epoch of 10,000 outputs (the run's own records) built in this thread against the epoch
 //    worker: how long it takes and the longest event-loop stall while the worker builds it;
 //  - ledger bytes per paid output; lost, doubled and non-200 answers (every answer checked against
-//    the chain and the ledger).
-// Writes scripts/bench/results/soak.json. BENCH_SOAK_CONNECTIONS (64), BENCH_SOAK_EPOCH_PAYMENTS (1000).
+//    the chain and the ledger); the issue's targets, each ✓ or ✗.
+// Writes scripts/bench/results/soak.json. BENCH_SOAK_CONNECTIONS (64), BENCH_SOAK_EPOCH_PAYMENTS (1000),
+// BENCH_SOAK_CPU_PROF=dir (the servers write V8 CPU profiles there when they stop).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,18 +27,29 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { Wallet, hexlify, randomBytes } from "ethers";
 import { EpochWorker } from "../../server/epochs/worker-client.ts";
 import { buildTask, type BuildTask } from "../../server/epochs/worker-tasks.ts";
-import { benchServeConfig, drive, settledOnChain, signPayments, type Signed } from "../shared/paid-load.ts";
+import { lightLoad, type LightAnswer } from "../shared/light-load.ts";
+import { drive, settledOnChain, signPayments, type Signed } from "../shared/paid-load.ts";
+import { deployOnNode, startHardhatNode, type HardhatNode } from "../shared/processes.ts";
 import { soakDatabase, type SoakDatabase } from "../shared/soak-database.ts";
-import { deployOnNode, freePort, startHardhatNode, startServer, type HardhatNode } from "../shared/processes.ts";
+import { SOAK_MODEL, compareAggregates, extraRelayer, startInstance, type Instance, type SoakSetup } from "../shared/soak-instances.ts";
 
 const REQUESTS = Number(process.env.BENCH_SOAK_REQUESTS ?? 10_000);
 const CONNECTIONS = Number(process.env.BENCH_SOAK_CONNECTIONS ?? 64);
 const EPOCH_PAYMENTS = Number(process.env.BENCH_SOAK_EPOCH_PAYMENTS ?? 1000);
 const DATABASE = process.env.BENCH_SOAK_DATABASE ?? "sqlite";
+const INSTANCES = Number(process.env.BENCH_SOAK_INSTANCES ?? 1);
+/** Outputs the running server closes in one epoch while the light load runs (the issue's 10,000; at most one epoch's). */
+const CLOSE_OUTPUTS = Number(process.env.BENCH_SOAK_CLOSE_OUTPUTS ?? 10_000);
+const LIGHT_CONNECTIONS = 4;
+const LIGHT_PER_SECOND = Number(process.env.BENCH_SOAK_LIGHT_RPS ?? 20);
+const LIGHT_BEFORE_MS = 10_000;
+/** Payments signed for the light load: 10 s before the close and up to ~3 minutes of close. */
+const LIGHT_BUDGET = LIGHT_PER_SECOND * 200;
 const FIRST_READS_AT = 1000;
 const SAMPLE_MS = 10_000;
-const CLOSE_OUTPUTS = 10_000;
-const MODEL = "brown-ngram";
+/** The epoch built in this thread and in the worker from the run's records. */
+const EPOCH_BUILD_OUTPUTS = 10_000;
+const MODEL = SOAK_MODEL;
 const BODY = JSON.stringify({ model: MODEL, prompt: "The jury said", max_tokens: 8 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
@@ -47,15 +64,19 @@ function metric(text: string, name: string): number | null {
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : null;
 }
 
-/** Samples every 10 s: answers in the window, their latency, and the server's own figures. */
+/**
+ * Samples every 10 s: answers in the window, their latency, and the servers' own figures (lag and
+ * RSS: the highest instance's; CPU: all of theirs).
+ */
 class Sampler {
   readonly samples: Array<Record<string, number | null>> = [];
   private window: number[] = [];
   private readonly started = performance.now();
   private timer: NodeJS.Timeout | null = null;
+  private cpuSeconds = 0;
 
   constructor(
-    private readonly base: string,
+    private readonly bases: string[],
     private readonly db: SoakDatabase,
   ) {}
 
@@ -63,7 +84,9 @@ class Sampler {
     this.window.push(ms);
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    const texts = await Promise.all(this.bases.map(async (base) => (await fetch(`${base}/metrics`)).text()));
+    this.cpuSeconds = sum(texts.map((t) => metric(t, "royalty402_process_cpu_seconds_total") ?? 0));
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
   }
 
@@ -74,21 +97,36 @@ class Sampler {
   private async sample(): Promise<void> {
     const latencies = this.window.sort((a, b) => a - b);
     this.window = [];
-    const text = await (await fetch(`${this.base}/metrics`)).text();
-    const lag = metric(text, "royalty402_nodejs_eventloop_lag_max_seconds");
+    const texts = await Promise.all(this.bases.map(async (base) => (await fetch(`${base}/metrics`)).text()));
+    const each = (name: string) => texts.map((t) => metric(t, name) ?? 0);
+    // CPU the servers spent per answer: unlike latency, hardly moved by other jobs on the machine.
+    const cpu = sum(each("royalty402_process_cpu_seconds_total"));
+    const cpuMs = (cpu - this.cpuSeconds) * 1000;
+    this.cpuSeconds = cpu;
     const s = {
       atSeconds: round((performance.now() - this.started) / 1000),
       requestsPerSecond: round(latencies.length / (SAMPLE_MS / 1000)),
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
-      eventLoopLagMaxMs: lag === null ? null : round(lag * 1000),
-      rssMB: round((metric(text, "royalty402_process_resident_memory_bytes") ?? 0) / 2 ** 20),
-      heapUsedMB: round((metric(text, "royalty402_nodejs_heap_size_used_bytes") ?? 0) / 2 ** 20),
+      eventLoopLagMaxMs: round(Math.max(...each("royalty402_nodejs_eventloop_lag_max_seconds")) * 1000),
+      serverCpuMsPerRequest: latencies.length === 0 ? null : round(cpuMs / latencies.length, 2),
+      rssMB: round(Math.max(...each("royalty402_process_resident_memory_bytes")) / 2 ** 20),
+      heapUsedMB: round(Math.max(...each("royalty402_nodejs_heap_size_used_bytes")) / 2 ** 20),
       ledgerMB: round((await this.db.bytes()) / 2 ** 20, 2),
     };
     this.samples.push(s);
     console.log(JSON.stringify(s));
   }
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** The server's CPU per answer over the given windows (weighted by their answers). */
+function cpuPerRequest(samples: Array<Record<string, number | null>>): number | null {
+  const counted = samples.filter((s) => s.serverCpuMsPerRequest != null && s.requestsPerSecond);
+  const answers = counted.reduce((n, s) => n + (s.requestsPerSecond ?? 0), 0);
+  const cpu = counted.reduce((n, s) => n + (s.serverCpuMsPerRequest ?? 0) * (s.requestsPerSecond ?? 0), 0);
+  return answers === 0 ? null : round(cpu / answers, 2);
 }
 
 /** Median and first time (ms) of 5 sequential GETs of each read endpoint. */
@@ -157,7 +195,7 @@ async function checkAnswers(
     const row = await ledger.getPayment({ network: "eip155:31337", asset: req.asset.toLowerCase(), payer, nonce });
     if (events !== 1 || row?.status !== "settled" || !(await ledger.getOutput(row.outputId ?? ""))) lost++;
   }
-  const records = await ledger.listUnassignedSettledOutputs(MODEL, CLOSE_OUTPUTS);
+  const records = await ledger.listUnassignedSettledOutputs(MODEL, EPOCH_BUILD_OUTPUTS);
   const assigned = await ledger.listEpochOutputs(MODEL, 1);
   await ledger.close();
   return { lost, doubled, chargedForRefusal, settledOnChain: onChain.size, sampleRecords: [...assigned, ...records].map((o) => o.record) };
@@ -194,7 +232,7 @@ async function closeCost(records: string[]) {
     ownerBps: 500,
     protocolBps: 100,
     modelOwner: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-    payments: Array.from({ length: CLOSE_OUTPUTS }, (_, i) => ({
+    payments: Array.from({ length: EPOCH_BUILD_OUTPUTS }, (_, i) => ({
       outputId: hexlify(randomBytes(32)),
       amount: 1000n,
       record: records[i % records.length],
@@ -220,98 +258,320 @@ async function closeCost(records: string[]) {
   const inThread = await stalls(async () => buildTask(task));
   const inWorker = await stalls(() => worker.run({ op: "build", task }));
   await worker.close();
-  return { outputs: CLOSE_OUTPUTS, inThisThread: inThread, inTheEpochWorker: inWorker };
+  return { outputs: EPOCH_BUILD_OUTPUTS, inThisThread: inThread, inTheEpochWorker: inWorker };
 }
 
-/** soak.json: the SQLite run at the top level, a PostgreSQL run under `postgres` (each run replaces its own part). */
+/** The payment requirements a model host's 402 offers first (exact). */
+async function requirements(base: string): Promise<PaymentRequirements> {
+  const res = await fetch(`${base}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: BODY });
+  return decodePaymentRequiredHeader(res.headers.get("payment-required")!).accepts[0];
+}
+
+/**
+ * `amount` payments from `payments[offset]` at CONNECTIONS connections, split evenly over the
+ * instances, each its own slice with CONNECTIONS spare (autocannon may set up a request more per
+ * connection than it sends); statuses and latencies by global index. Returns the next free index.
+ */
+async function driveSplit(
+  instances: Instance[],
+  payments: Signed[],
+  offset: number,
+  amount: number,
+  onAnswer: (payment: number, status: number, ms: number) => void,
+): Promise<number> {
+  const share = Math.ceil(amount / instances.length);
+  const connections = Math.max(1, Math.round(CONNECTIONS / instances.length));
+  await Promise.all(
+    instances.map((instance, k) => {
+      const from = offset + k * (share + CONNECTIONS);
+      const count = Math.min(share, amount - k * share);
+      if (count <= 0) return null;
+      return drive(`${instance.base}/v1/completions`, BODY, payments.slice(from, from + count + CONNECTIONS), {
+        connections,
+        amount: count,
+        onAnswer: (i, status, ms) => onAnswer(from + i, status, ms),
+      });
+    }),
+  );
+  return offset + instances.length * (share + CONNECTIONS);
+}
+
+/** The soak: the first 1,000 payments, the reads then, the rest, the reads at the end. */
+async function soakPhase(instances: Instance[], db: SoakDatabase, payments: Signed[], statuses: Map<number, number>) {
+  const base = instances[0].base;
+  const sampler = new Sampler(
+    instances.map((i) => i.base),
+    db,
+  );
+  let ok = 0;
+  const onAnswer = (i: number, status: number, ms: number) => {
+    statuses.set(i, status);
+    if (status === 200) ok++;
+    sampler.answer(ms);
+  };
+  await sampler.start();
+  const t0 = performance.now();
+  console.log(`paying ${REQUESTS} requests at ${CONNECTIONS} connections, an epoch every ${EPOCH_PAYMENTS} outputs`);
+  const first = Math.min(FIRST_READS_AT, REQUESTS);
+  const restFrom = await driveSplit(instances, payments, 0, first, onAnswer);
+  await firstEpoch(base);
+  const readsAtFirst = await readTimings(base);
+  console.log("reads at ~1k:", JSON.stringify(readsAtFirst));
+  const end = await driveSplit(instances, payments, restFrom, REQUESTS - first, onAnswer);
+  const seconds = (performance.now() - t0) / 1000;
+  sampler.stop();
+  await sleep(4000); // the last batches and an epoch close
+  const readsAtEnd = await readTimings(base);
+  console.log("reads at the end:", JSON.stringify(readsAtEnd));
+  return { seconds, ok, answered: statuses.size, end, samples: sampler.samples, readsAtFirst, readsAtEnd };
+}
+
+const p99Of = (answers: LightAnswer[]) =>
+  round(
+    percentile(
+      answers.map((a) => a.ms).sort((a, b) => a - b),
+      99,
+    ),
+  );
+
+/**
+ * An epoch close of CLOSE_OUTPUTS outputs by the running server: instance a restarted with epochs
+ * off, CLOSE_OUTPUTS paid at full load, then the light load alone for 10 s, then the close through
+ * the admin route while it runs. Every answer's status goes into `statuses` (global index from `offset`).
+ */
+async function closePhase(
+  setup: SoakSetup,
+  relayerKey: string,
+  payments: Signed[],
+  offset: number,
+  statuses: Map<number, number>,
+  instances: Instance[],
+) {
+  const t0 = performance.now();
+  const instance = await startInstance(setup, "a", { relayerKey, epochs: { enabled: false } });
+  instances.push(instance);
+  const restartMs = round(performance.now() - t0);
+  console.log(`restarted with epochs off in ${restartMs} ms; paying ${CLOSE_OUTPUTS} outputs to close at once`);
+  await driveSplit([instance], payments, 0, CLOSE_OUTPUTS, (i, status) => statuses.set(offset + i, status));
+  const lightFrom = CLOSE_OUTPUTS + CONNECTIONS;
+  const light = lightLoad(`${instance.base}/v1/completions`, BODY, payments.slice(lightFrom), {
+    connections: LIGHT_CONNECTIONS,
+    perSecond: LIGHT_PER_SECOND,
+  });
+  const lagNow = async () =>
+    (metric(await (await fetch(`${instance.base}/metrics`)).text(), "royalty402_nodejs_eventloop_lag_max_seconds") ?? 0) * 1000;
+  await sleep(1000); // connections opened
+  await lagNow(); // the lag maximum restarts at each scrape
+  const beforeFrom = performance.now();
+  await sleep(LIGHT_BEFORE_MS);
+  const lagBefore = await lagNow();
+  const closeFrom = performance.now();
+  const res = await fetch(`${instance.base}/admin/epochs/close`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${setup.adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: MODEL }),
+  });
+  const closed = ((await res.json()) as { results?: Array<Record<string, unknown>> }).results?.[0] ?? { status: res.status };
+  const closeTo = performance.now();
+  const lagDuring = await lagNow();
+  await sleep(1000);
+  const answers = await light.stop();
+  for (const a of answers) statuses.set(offset + lightFrom + a.payment, a.status);
+  const before = answers.filter((a) => a.sentAt >= beforeFrom && a.sentAt < closeFrom);
+  const during = answers.filter((a) => a.sentAt >= closeFrom && a.sentAt <= closeTo);
+  return {
+    outputs: closed.outputs ?? null,
+    result: closed.status,
+    epoch: closed.epoch ?? null,
+    restartMs,
+    closeMs: round(closeTo - closeFrom),
+    light: {
+      connections: LIGHT_CONNECTIONS,
+      perSecond: LIGHT_PER_SECOND,
+      before: {
+        answers: before.length,
+        p50Ms: round(
+          percentile(
+            before.map((a) => a.ms).sort((a, b) => a - b),
+            50,
+          ),
+        ),
+        p99Ms: p99Of(before),
+      },
+      during: {
+        answers: during.length,
+        p50Ms: round(
+          percentile(
+            during.map((a) => a.ms).sort((a, b) => a - b),
+            50,
+          ),
+        ),
+        p99Ms: p99Of(during),
+      },
+      non200: answers.filter((a) => a.status !== 200).length,
+    },
+    eventLoopLagMaxMs: { before: round(lagBefore), during: round(lagDuring) },
+  };
+}
+
+type Reads = Record<string, { firstMs: number; medianMs: number; status: number }>;
+interface Verdict {
+  target: string;
+  met: boolean;
+  measured: string;
+}
+
+/** The issue's targets against this run. */
+function targets(r: {
+  samples: Array<Record<string, number | null>>;
+  reads: { atFirst1000: Reads; atEnd: Reads };
+  closeOfTheRunningServer: { light: { before: { p99Ms: number }; during: { p99Ms: number; answers: number } } };
+  ledgerBytesPerOutput: { withinRetention: { total: number }; pastRetention: { total: number } };
+  aggregates: { identicalAcrossInstances: boolean; equalToChain: boolean; instances: number };
+  non200: number;
+  paymentsLost: number;
+  paymentsDoubled: number;
+  chargedForARefusal: number;
+}): Verdict[] {
+  const steady = r.samples.slice(1);
+  // A run too short for a window after the first (warm-up) one measured none of the window targets.
+  const windows = steady.length > 0;
+  const worst = (key: string) => (windows ? Math.max(...steady.map((s) => s[key] ?? 0)) : Number.NaN);
+  // RSS after warm-up (the first fifth of the windows, at least one): the highest against the first.
+  const warm = steady.slice(Math.max(1, Math.floor(steady.length / 5)) - 1).map((s) => s.rssMB ?? 0);
+  const rssGrowth = warm.length > 0 ? Math.max(...warm) / warm[0] : 1;
+  const reads = Object.entries(r.reads.atEnd).map(([name, end]) => {
+    const first = r.reads.atFirst1000[name]?.medianMs ?? end.medianMs;
+    // Within 2× its figure at ~1k outputs; under 5 ms a ratio measures noise, not growth.
+    return { name, end: end.medianMs, first, ok: end.medianMs <= 50 && (end.medianMs <= 2 * first || end.medianMs < 5) };
+  });
+  const light = r.closeOfTheRunningServer.light;
+  const v = (target: string, met: boolean, measured: string): Verdict => ({ target, met, measured });
+  return [
+    v("p99 ≤ 400 ms in every 10-s window", worst("p99Ms") <= 400, windows ? `worst ${worst("p99Ms")} ms` : "no window after warm-up"),
+    v(
+      "event-loop lag ≤ 100 ms in every window",
+      worst("eventLoopLagMaxMs") <= 100,
+      windows ? `worst ${worst("eventLoopLagMaxMs")} ms` : "no window after warm-up",
+    ),
+    v(
+      "RSS after warm-up flat within 20% and ≤ 600 MB",
+      windows && rssGrowth <= 1.2 && worst("rssMB") <= 600,
+      `${warm[0] ?? 0} → max ${Math.max(0, ...warm)} MB (×${round(rssGrowth, 2)})`,
+    ),
+    v(
+      "read medians ≤ 50 ms at the end, within 2× their ~1k figure",
+      reads.every((x) => x.ok),
+      reads.map((x) => `${x.name} ${x.end} (${x.first})`).join(", "),
+    ),
+    v(
+      "a 10,000-output close of the running server: light load's p99 ≤ 200 ms",
+      light.during.answers > 0 && light.during.p99Ms <= 200,
+      `p99 ${light.before.p99Ms} ms before, ${light.during.p99Ms} ms during (${light.during.answers} answers)`,
+    ),
+    v(
+      "≤ 2.5 KB of ledger per paid output",
+      r.ledgerBytesPerOutput.pastRetention.total <= 2560,
+      `${r.ledgerBytesPerOutput.pastRetention.total} B past the retention (${r.ledgerBytesPerOutput.withinRetention.total} B within)`,
+    ),
+    v(
+      "0 lost, 0 doubled, 0 non-200",
+      r.paymentsLost + r.paymentsDoubled + r.chargedForARefusal + r.non200 === 0,
+      `lost ${r.paymentsLost}, doubled ${r.paymentsDoubled}, charged for a refusal ${r.chargedForARefusal}, non-200 ${r.non200}`,
+    ),
+    v(
+      `aggregates agree${r.aggregates.instances > 1 ? " across instances and" : ""} with the chain`,
+      r.aggregates.identicalAcrossInstances && r.aggregates.equalToChain,
+      `identical ${r.aggregates.identicalAcrossInstances}, equal to the chain ${r.aggregates.equalToChain}`,
+    ),
+  ];
+}
+
+/** BENCH_SOAK_CPU_PROF=dir: the server writes a V8 CPU profile there when it stops (read it for long tasks). */
+function profiling(): Record<string, string> {
+  const dir = process.env.BENCH_SOAK_CPU_PROF;
+  return dir ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${dir}`.trim() } : {};
+}
+
+/**
+ * soak.json: the SQLite run at the top level, PostgreSQL runs under `postgres` and
+ * `postgres-2-instances` (each run replaces its own part).
+ */
 function writeResults(results: Record<string, unknown>): void {
   const file = new URL("./results/soak.json", import.meta.url);
   const previous = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>) : {};
-  const next = DATABASE === "sqlite" ? { ...results, postgres: previous.postgres } : { ...previous, [DATABASE]: results };
+  const key = `${DATABASE}${INSTANCES > 1 ? `-${INSTANCES}-instances` : ""}`;
+  const { postgres, "postgres-2-instances": twoInstances } = previous;
+  const next = key === "sqlite" ? { ...results, postgres, "postgres-2-instances": twoInstances } : { ...previous, [key]: results };
   writeFileSync(file, `${JSON.stringify(next, null, 2)}\n`);
 }
 
 async function main(): Promise<number> {
+  if (INSTANCES > 1 && DATABASE !== "postgres") throw new Error("BENCH_SOAK_INSTANCES=2 needs BENCH_SOAK_DATABASE=postgres");
   const dir = mkdtempSync(join(tmpdir(), "r402-bench-soak-"));
   const db = await soakDatabase(DATABASE, dir);
   console.log("starting hardhat node");
   const node = await startHardhatNode();
-  let server: ReturnType<typeof startServer> | null = null;
+  const instances: Instance[] = [];
+  const stopAll = async () => {
+    const codes = await Promise.all(instances.splice(0).map((i) => i.server.terminate()));
+    return codes.every((c) => c === 0) ? 0 : 1;
+  };
   try {
     const deployed = await deployOnNode(node);
+    const setup: SoakSetup = { dir, node, deployed, db, adminToken: hexlify(randomBytes(16)), env: profiling() };
     const payers = Array.from({ length: CONNECTIONS }, () => new Wallet(Wallet.createRandom().privateKey));
     for (const p of payers) await deployed.mint(p.address, 10n ** 13n);
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const configFile = join(dir, "royalty402.json");
-    const target = { port, nodeUrl: node.url, token: deployed.tokenAddress, factory: deployed.factoryAddress, dataDir: join(dir, "data") };
-    const epochs = { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 };
-    writeFileSync(configFile, JSON.stringify(benchServeConfig(MODEL, target, { logLevel: "warn", database: db.config, epochs })));
-    console.log("starting the model host (royalty402 serve --config)");
-    let serverLog = "";
-    const keys = { ROYALTY402_RELAYER_KEY: deployed.relayerKey, ROYALTY402_ORACLE_KEY: deployed.oracleKey, ...db.env };
-    server = startServer(configFile, keys, base, (chunk) => {
-      serverLog = (serverLog + chunk).slice(-8000);
-    });
-    await server.ready.catch((e) => {
-      throw new Error(`${(e as Error).message}\n${serverLog}`);
-    });
-    const challenge = await fetch(`${base}/v1/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: BODY,
-    });
-    const req = decodePaymentRequiredHeader(challenge.headers.get("payment-required")!).accepts[0];
-    console.log(`signing ${REQUESTS} payments`);
-    const payments = signPayments(payers, req, REQUESTS + 2 * CONNECTIONS);
+    console.log(`starting the model host${INSTANCES > 1 ? "s" : ""} (royalty402 serve --config)`);
+    const soakEpochs = { paymentCount: EPOCH_PAYMENTS, checkIntervalSeconds: 2 };
+    instances.push(await startInstance(setup, "a", { relayerKey: deployed.relayerKey, epochs: soakEpochs }));
+    const req = await requirements(instances[0].base);
+    for (let k = 1; k < INSTANCES; k++) {
+      // The others only serve: one oracle posts the epochs (another instance's scheduler would share its key's nonces).
+      const relayerKey = await extraRelayer(node, req.payTo);
+      instances.push(
+        await startInstance(setup, String.fromCharCode(97 + k), { relayerKey, epochs: { enabled: false }, splitter: req.payTo }),
+      );
+      if ((await requirements(instances[k].base)).payTo !== req.payTo) throw new Error("the instances disagree on the splitter");
+    }
+    const count = REQUESTS + 2 * INSTANCES * CONNECTIONS + CLOSE_OUTPUTS + CONNECTIONS + LIGHT_BUDGET;
+    console.log(`signing ${count} payments`);
+    const payments = signPayments(payers, req, count);
     const fromBlock = await node.provider.getBlockNumber();
-    const sampler = new Sampler(base, db);
     const statuses = new Map<number, number>();
-    const onAnswer = (i: number, status: number, ms: number) => {
-      statuses.set(i, status);
-      sampler.answer(ms);
-    };
-    const url = `${base}/v1/completions`;
-    sampler.start();
-    const t0 = performance.now();
 
-    // The first 1,000, the reads then, the rest (each phase waits for its last answer).
-    console.log(`paying ${REQUESTS} requests at ${CONNECTIONS} connections, an epoch every ${EPOCH_PAYMENTS} outputs`);
-    const first = Math.min(FIRST_READS_AT, REQUESTS);
-    await drive(url, BODY, payments.slice(0, first), { connections: CONNECTIONS, amount: first, onAnswer });
-    await firstEpoch(base);
-    const readsAtFirst = await readTimings(base);
-    console.log("reads at ~1k:", JSON.stringify(readsAtFirst));
-    const rest = payments.slice(first);
-    await drive(url, BODY, rest, {
-      connections: CONNECTIONS,
-      amount: REQUESTS - first,
-      onAnswer: (i, status, ms) => onAnswer(first + i, status, ms),
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    sampler.stop();
-    await sleep(4000); // the last batches and an epoch close
-    const readsAtEnd = await readTimings(base);
-    console.log("reads at the end:", JSON.stringify(readsAtEnd));
-    const exitCode = await server.terminate();
-    server = null;
+    const soak = await soakPhase(instances, db, payments, statuses);
+    const onChain = await settledOnChain(node.provider, req.payTo, fromBlock);
+    const aggregates = await compareAggregates(instances, { payments: onChain.size, revenue: BigInt(onChain.size) * BigInt(req.amount) });
+    console.log("aggregates:", JSON.stringify({ ...aggregates, views: undefined }));
+    const soakExit = await stopAll();
+
+    const close = await closePhase(setup, deployed.relayerKey, payments.slice(soak.end), soak.end, statuses, instances);
+    console.log("close of the running server:", JSON.stringify(close));
+    const closeExit = await stopAll();
 
     const check = await checkAnswers(node, req, fromBlock, db, payments, statuses);
     const ok = [...statuses.values()].filter((s) => s === 200).length;
-    const close = await closeCost(check.sampleRecords);
-    console.log("10,000-output epoch:", JSON.stringify(close));
-    const steady = sampler.samples.slice(1);
+    const epochBuild = await closeCost(check.sampleRecords);
+    console.log("10,000-output epoch:", JSON.stringify(epochBuild));
+    const steady = soak.samples.slice(1);
     const results = {
-      command: DATABASE === "sqlite" ? "npm run bench:soak" : `BENCH_SOAK_DATABASE=${DATABASE} npm run bench:soak`,
+      command: [
+        DATABASE === "sqlite" ? "" : `BENCH_SOAK_DATABASE=${DATABASE} `,
+        INSTANCES > 1 ? `BENCH_SOAK_INSTANCES=${INSTANCES} ` : "",
+        REQUESTS === 10_000 ? "" : `BENCH_SOAK_REQUESTS=${REQUESTS} `,
+        "npm run bench:soak",
+      ].join(""),
       database: DATABASE,
+      instances: INSTANCES,
       requests: REQUESTS,
       connections: CONNECTIONS,
       epochEveryOutputs: EPOCH_PAYMENTS,
-      seconds: round(seconds),
-      requestsPerSecond: round(ok / seconds),
+      seconds: round(soak.seconds),
+      requestsPerSecond: round(soak.ok / soak.seconds),
       ok,
       non200: statuses.size - ok,
-      notAnswered: REQUESTS - statuses.size,
+      notAnswered: REQUESTS - soak.answered,
       paymentsLost: check.lost,
       paymentsDoubled: check.doubled,
       chargedForARefusal: check.chargedForRefusal,
@@ -321,22 +581,29 @@ async function main(): Promise<number> {
         eventLoopLagMaxMs: Math.max(...steady.map((s) => s.eventLoopLagMaxMs ?? 0)),
         rssMB: Math.max(...steady.map((s) => s.rssMB ?? 0)),
       },
+      serverCpuMsPerRequest: cpuPerRequest(steady),
       ledgerBytesPerOutput: await bytesPerOutput(db, ok),
-      reads: { atFirst1000: readsAtFirst, atEnd: readsAtEnd },
-      epochClose: close,
-      samples: sampler.samples,
-      serverExitCode: exitCode,
+      reads: { atFirst1000: soak.readsAtFirst, atEnd: soak.readsAtEnd },
+      aggregates,
+      closeOfTheRunningServer: close,
+      epochBuild,
+      samples: soak.samples,
+      serverExitCodes: { soak: soakExit, close: closeExit },
       loadAverageAtEnd: loadavg().map((x) => round(x, 2)),
       measuredAt: new Date().toISOString(),
     };
+    const verdicts = targets(results);
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-    writeResults(results);
+    writeResults({ ...results, targets: verdicts });
     const { samples: _, ...summary } = results;
     console.log(JSON.stringify(summary, null, 2));
-    const failed = results.paymentsLost + results.paymentsDoubled + results.chargedForARefusal + results.non200 > 0 || exitCode !== 0;
+    console.log("\ntargets (issue 12):");
+    for (const t of verdicts) console.log(`  ${t.met ? "✓" : "✗"} ${t.target}: ${t.measured}`);
+    const failed =
+      results.paymentsLost + results.paymentsDoubled + results.chargedForARefusal + results.non200 > 0 || soakExit + closeExit !== 0;
     return failed ? 1 : 0;
   } finally {
-    if (server) await server.terminate();
+    await stopAll();
     await node.stop();
     await db.stop();
     rmSync(dir, { recursive: true, force: true });

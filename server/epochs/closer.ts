@@ -22,8 +22,10 @@ import type { SerialQueue } from "../util/serial.ts";
 import type { TextStore } from "./texts.ts";
 import { decodeEventLog, type Hex } from "viem";
 import { nextPreviousState, type PreviousEpochState } from "./build.ts";
+import { paymentBlock } from "./worker-tasks.ts";
 import { channelLinksFor } from "./links.ts";
-import { PAYMENT_SETTLED_TOPIC, decodeSettlementLog } from "../facilitator/abi.ts";
+import { PAYMENT_SETTLED_TOPIC, paymentSettledAmount } from "../facilitator/abi.ts";
+import { rawSend } from "../facilitator/chain.ts";
 import { CHANNEL_OUTPUTS_PAID_TOPIC, channelLinkEvent } from "../facilitator/batch-settlement/abi.ts";
 import { postEpochRoots, readPostedEpoch, splitterContract, type PostedEpoch } from "./chain.ts";
 
@@ -163,7 +165,8 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
   if (latest && !finished(latest)) latest = await finishEpoch(ctx, model, latest);
   if (latest?.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch: latest.epoch };
 
-  const outputs = await ctx.ledger.listUnassignedSettledOutputs(model.id, MAX_OUTPUTS_PER_EPOCH);
+  // Records stay packed here: the epoch worker unpacks and parses them.
+  const outputs = await ctx.ledger.listEpochCandidates(model.id, MAX_OUTPUTS_PER_EPOCH);
   if (outputs.length === 0) return { status: "skipped", model: model.id, reason: "nothing_to_close" };
   if (outputs.length < minOutputs) return { status: "skipped", model: model.id, reason: "below_payment_count", outputs: outputs.length };
 
@@ -194,7 +197,7 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
     ownerBps,
     protocolBps,
     modelOwner: owner,
-    payments: outputs.map((o) => ({ outputId: o.outputId, amount: BigInt(o.amount), record: o.record })),
+    payments: paymentBlock(outputs),
     previous,
     chainId: ctx.chainId,
     splitter,
@@ -258,12 +261,12 @@ async function receivedForEpoch(
   const scan = await scanSettlements(ctx, splitter, block);
   const inThisEpoch = new Set(listed.map((o) => o.outputId.toLowerCase()));
   let notYetInEpoch = 0n;
-  for (const [outputId, amount] of scan.settled) {
-    if (inThisEpoch.has(outputId)) continue;
-    const output = await ctx.ledger.getOutput(outputId);
-    if (output?.epoch != null)
+  const others = [...scan.settled.keys()].filter((id) => !inThisEpoch.has(id));
+  const epochs = await ctx.ledger.outputEpochs(others);
+  for (const outputId of others) {
+    if (epochs.get(outputId) != null)
       scan.settled.delete(outputId); // in an earlier epoch: never counted again
-    else notYetInEpoch += amount;
+    else notYetInEpoch += scan.settled.get(outputId) ?? 0n;
   }
   for (const [txHash, amount] of scan.links) {
     const { allocated, earlier } = await channelAllocated(ctx, txHash, inThisEpoch);
@@ -301,18 +304,51 @@ async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: num
   };
   if (toBlock <= scan.scannedBlock) return scan;
   const topics = [[PAYMENT_SETTLED_TOPIC, CHANNEL_OUTPUTS_PAID_TOPIC]];
-  for (const log of await ctx.provider.getLogs({ address: splitter, topics, fromBlock: scan.scannedBlock + 1, toBlock })) {
-    if (log.topics[0]?.toLowerCase() === CHANNEL_OUTPUTS_PAID_TOPIC) {
-      const tx = log.transactionHash.toLowerCase();
-      scan.links.set(tx, (scan.links.get(tx) ?? 0n) + channelLinkAmount(log));
-      continue;
-    }
-    const event = decodeSettlementLog(log);
-    if (event?.name !== "PaymentSettled") continue;
-    const id = event.outputId.toLowerCase();
-    scan.settled.set(id, (scan.settled.get(id) ?? 0n) + event.amount);
+  // In slices of about LOGS_PER_CALL logs: decoding thousands of logs at once would hold the event loop.
+  let span = FIRST_SPAN;
+  for (let fromBlock = scan.scannedBlock + 1; fromBlock <= toBlock; ) {
+    const to = Math.min(toBlock, fromBlock + span - 1);
+    const logs = await logsBetween(ctx.provider, { address: splitter, topics, fromBlock, toBlock: to });
+    for (const log of logs) addSettlementLog(scan, log);
+    span = Math.max(1, Math.min(MAX_SPAN, Math.floor((span * LOGS_PER_CALL) / Math.max(logs.length, 1))));
+    fromBlock = to + 1;
   }
   return { ...scan, scannedBlock: toBlock };
+}
+
+/**
+ * Blocks the first eth_getLogs call of a scan covers; then sized for about LOGS_PER_CALL logs, at
+ * most MAX_SPAN blocks (public RPCs refuse more).
+ */
+const FIRST_SPAN = 8;
+const LOGS_PER_CALL = 250;
+const MAX_SPAN = 2000;
+
+type RawLog = { topics: readonly string[]; data: string; transactionHash: string };
+
+/**
+ * eth_getLogs as the node answers it: ethers' getLogs would also build a Log object per entry
+ * (checksumming its address with a keccak each), which is most of a slice's time on the loop.
+ */
+async function logsBetween(
+  provider: Provider,
+  filter: { address: string; topics: string[][]; fromBlock: number; toBlock: number },
+): Promise<RawLog[]> {
+  const send = rawSend(provider);
+  if (!send) return provider.getLogs(filter);
+  const quantity = (n: number) => `0x${n.toString(16)}`;
+  return send("eth_getLogs", [{ ...filter, fromBlock: quantity(filter.fromBlock), toBlock: quantity(filter.toBlock) }]);
+}
+
+function addSettlementLog(scan: SettlementScan, log: RawLog): void {
+  if (log.topics[0]?.toLowerCase() === CHANNEL_OUTPUTS_PAID_TOPIC) {
+    const tx = log.transactionHash.toLowerCase();
+    scan.links.set(tx, (scan.links.get(tx) ?? 0n) + channelLinkAmount(log));
+    return;
+  }
+  const event = paymentSettledAmount(log);
+  if (!event) return;
+  scan.settled.set(event.outputId, (scan.settled.get(event.outputId) ?? 0n) + event.amount);
 }
 
 const channelLinkAmount = (log: { topics: readonly string[]; data: string }) =>

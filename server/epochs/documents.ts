@@ -8,7 +8,7 @@ import type { ClaimLeaf, RecordLeaf } from "./build.ts";
 import type { EpochRecord, Ledger } from "../ledger/index.ts";
 import { proofAt } from "./proofs.ts";
 import type { ExpandedEpoch, TreeIndex } from "./stored.ts";
-import type { BuildTask, BuiltEpoch } from "./worker-tasks.ts";
+import { blockTransfers, type BuildTask, type BuiltEpoch } from "./worker-tasks.ts";
 import { EpochWorker } from "./worker-client.ts";
 
 export class ParsedEpoch {
@@ -59,7 +59,7 @@ export class EpochDocuments {
 
   /** Builds an epoch in the worker thread (its document in stored form, roots, output ids). */
   build(task: BuildTask): Promise<BuiltEpoch> {
-    return this.worker.run({ op: "build", task });
+    return this.worker.run({ op: "build", task }, Array.isArray(task.payments) ? [] : blockTransfers(task.payments));
   }
 
   /** The output ids an epoch row's document covers (parsed in the worker). */

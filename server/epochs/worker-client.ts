@@ -12,13 +12,14 @@ export class EpochWorker {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  run<R extends WorkerRequest>(request: R): Promise<WorkerResult<R>> {
+  /** Runs a task in the worker; `transfer`: buffers of the request moved to the worker (unusable here afterwards), not copied. */
+  run<R extends WorkerRequest>(request: R, transfer: ArrayBuffer[] = []): Promise<WorkerResult<R>> {
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ id, request });
+      worker.postMessage({ id, request }, transfer);
     });
   }
 

@@ -2,12 +2,67 @@
 // everything proportional to an epoch's size — record parsing and hashing, both trees, every
 // proof, document serialization and parsing — so the server's event loop never waits on it.
 import { parseRecord } from "../attribution/record.ts";
+import { unpackRecord } from "../ledger/record-codec.ts";
+import type { StoredRecord } from "../ledger/types.ts";
 import { buildEpoch, type EpochInput } from "./build.ts";
 import { expandStored, missingRecords, storedOutputIds, toStored, type ExpandedEpoch } from "./stored.ts";
 
-/** An epoch's input with each payment's record as the ledger holds it (canonical JSON), parsed in the worker. */
+interface StoredPayment {
+  outputId: string;
+  amount: bigint;
+  record: StoredRecord;
+}
+
+/**
+ * Payments as flat arrays and one block of bytes (each record as stored, back to back), so that
+ * handing 10,000 of them to the worker copies a few buffers instead of cloning 10,000 objects.
+ */
+export interface PaymentBlock {
+  outputIds: string[];
+  amounts: string[];
+  records: Uint8Array;
+  /** Where each record ends in `records`. */
+  ends: Uint32Array;
+  /** 1 where the record is canonical JSON (a row written before packing), 0 where packed. */
+  json: Uint8Array;
+}
+
+/** An epoch's input with each payment's record as the ledger holds it (packed, or canonical JSON), unpacked and parsed in the worker. */
 export interface BuildTask extends Omit<EpochInput, "payments"> {
-  payments: Array<{ outputId: string; amount: bigint; record: string }>;
+  payments: StoredPayment[] | PaymentBlock;
+}
+
+export function paymentBlock(payments: Array<{ outputId: string; amount: string; record: StoredRecord }>): PaymentBlock {
+  const bytes = payments.map((p) => (typeof p.record === "string" ? Buffer.from(p.record, "utf8") : p.record));
+  const ends = new Uint32Array(bytes.length);
+  let end = 0;
+  bytes.forEach((b, i) => {
+    end += b.byteLength;
+    ends[i] = end;
+  });
+  const records = new Uint8Array(end);
+  bytes.forEach((b, i) => records.set(b, ends[i] - b.byteLength));
+  return {
+    outputIds: payments.map((p) => p.outputId),
+    amounts: payments.map((p) => p.amount),
+    records,
+    ends,
+    json: Uint8Array.from(payments, (p) => (typeof p.record === "string" ? 1 : 0)),
+  };
+}
+
+/** The buffers to transfer (not copy) to the worker with a block. */
+export const blockTransfers = (block: PaymentBlock): ArrayBuffer[] =>
+  [block.records.buffer, block.ends.buffer, block.json.buffer] as ArrayBuffer[];
+
+function recordsOf(payments: StoredPayment[] | PaymentBlock): Array<{ outputId: string; amount: bigint; record: string }> {
+  if (Array.isArray(payments))
+    return payments.map((p) => ({ ...p, record: typeof p.record === "string" ? p.record : unpackRecord(p.record) }));
+  const { outputIds, amounts, records, ends, json } = payments;
+  return outputIds.map((outputId, i) => {
+    const bytes = records.subarray(i === 0 ? 0 : ends[i - 1], ends[i]);
+    return { outputId, amount: BigInt(amounts[i]), record: json[i] ? Buffer.from(bytes).toString("utf8") : unpackRecord(bytes) };
+  });
 }
 
 export interface BuiltEpoch {
@@ -21,7 +76,7 @@ export interface BuiltEpoch {
 }
 
 export function buildTask(task: BuildTask): BuiltEpoch {
-  const payments = task.payments.map((p) => ({ outputId: p.outputId, amount: p.amount, record: parseRecord(p.record) }));
+  const payments = recordsOf(task.payments).map((p) => ({ outputId: p.outputId, amount: p.amount, record: parseRecord(p.record) }));
   const doc = buildEpoch({ ...task, payments });
   return {
     stored: toStored(doc),

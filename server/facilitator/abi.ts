@@ -101,6 +101,16 @@ export function decodeSettlementLog(log: { topics: readonly string[]; data: stri
   }
 }
 
+/**
+ * PaymentSettled(bytes32 indexed outputId, address indexed payer, uint256 amount, bytes32 nonce,
+ * bytes32 attributionRoot)'s output and amount, read straight from topic 1 and the first data word
+ * (the generic decoder costs several times more per log, and a scan reads thousands); null for any other log.
+ */
+export function paymentSettledAmount(log: { topics: readonly string[]; data: string }): { outputId: string; amount: bigint } | null {
+  if (log.topics.length !== 3 || log.topics[0]?.toLowerCase() !== PAYMENT_SETTLED_TOPIC || log.data.length !== 2 + 3 * 64) return null;
+  return { outputId: log.topics[1].toLowerCase(), amount: BigInt(`0x${log.data.slice(2, 66)}`) };
+}
+
 const outputIdParameters = parseAbiParameters("string, address, address, bytes32");
 
 /** keccak256(abi.encode(string, address, address, bytes32)). */

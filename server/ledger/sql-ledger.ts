@@ -88,6 +88,8 @@ export abstract class SqlLedger implements Ledger {
   putOutputText = (outputId: string, text: OutputText) => texts.putOutputText(this.db, outputId, text);
   getOutputTexts = (outputIds: string[]) => texts.getOutputTexts(this.db, outputIds);
   listUnassignedSettledOutputs = (modelId: string, limit?: number) => outputs.listUnassignedSettledOutputs(this.db, modelId, limit);
+  listEpochCandidates = (modelId: string, limit: number) => outputs.listEpochCandidates(this.db, modelId, limit);
+  outputEpochs = (outputIds: string[]) => outputs.outputEpochs(this.db, outputIds);
   listOutputsPaidIn = (txHash: string) => outputs.listOutputsPaidIn(this.db, txHash);
   assignOutputsToEpoch = (outputIds: string[], epoch: number) => outputs.assignOutputsToEpoch(this.db, outputIds, epoch);
   listEpochOutputs = (modelId: string, epoch: number) => outputs.listEpochOutputs(this.db, modelId, epoch);

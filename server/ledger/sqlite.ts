@@ -4,9 +4,11 @@
 // BEGIN IMMEDIATE transaction, so the unique key (network, asset, payer, nonce) decides
 // exactly one reserver. Calls are synchronous underneath and run one at a time in the process
 // (a promise chain), so two calls never interleave inside a transaction.
-// Group commit: the payment writes (reserve, transition, hold) issued in one turn of the event
-// loop run in one transaction, so a batch of settlements costs one fsync, not one per payment,
-// and synchronous=FULL stays the default. Each call resolves only after its commit.
+// Group commit: the payment and output writes (reserve, transition, output, hold) issued in one
+// turn of the event loop run in one transaction, so a batch of settlements costs one fsync, not
+// one per payment. Durability is synchronous=FULL's by default, but the fsync runs on libuv's
+// thread pool, never on the event loop (wal-sync.ts): each call resolves only after its commit
+// is on disk.
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
@@ -15,6 +17,8 @@ import { LedgerError } from "./errors.ts";
 import { applyMigrations, type Executor, type Params, type Queryable, type Result } from "./executor.ts";
 import { sqliteMigrations, type Migration } from "./migrations.ts";
 import { SqlLedger, type SqlLedgerOptions } from "./sql-ledger.ts";
+import { Checkpointer } from "./checkpointer.ts";
+import { WalSync, type Fsync } from "./wal-sync.ts";
 
 export interface SqliteLedgerOptions extends SqlLedgerOptions {
   /** Database file; its folder is created if missing. */
@@ -22,12 +26,17 @@ export interface SqliteLedgerOptions extends SqlLedgerOptions {
   /** How long a writer waits for another connection's lock (default 5000 ms). */
   busyTimeoutMs?: number;
   /**
-   * FULL (default): every commit is fsynced before reserve()/transition() return, so a
-   * reservation or settlement survives power loss, not only a process crash. NORMAL in WAL
-   * mode survives kill -9 but may lose the last commits on power loss: use it only where a
-   * lost reservation is acceptable (benchmarks, throwaway nodes).
+   * FULL (default): every commit's WAL is fsynced before reserve()/transition() return, so a
+   * reservation or settlement survives power loss, not only a process crash (SQLite runs with
+   * synchronous=NORMAL and the ledger fsyncs the WAL off the event loop: wal-sync.ts). NORMAL
+   * survives kill -9 but may lose the last commits on power loss: use it only where a lost
+   * reservation is acceptable (benchmarks, throwaway nodes).
    */
   synchronous?: "FULL" | "NORMAL";
+  /** The WAL's fsync (tests); default FileHandle.sync. */
+  fsync?: Fsync;
+  /** How often the checkpoint worker copies the WAL into the database file (default 200 ms). */
+  checkpointIntervalMs?: number;
 }
 
 type Op = { run: (tx: Queryable) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
@@ -49,7 +58,8 @@ function openDatabase(path: string, options: SqliteLedgerOptions): DatabaseSync 
     if (path !== ":memory:" && mode.journal_mode.toLowerCase() !== "wal") {
       throw new Error(`SQLite refused WAL mode (got ${mode.journal_mode}) for ${path}`);
     }
-    db.exec(`PRAGMA synchronous = ${options.synchronous === "NORMAL" ? "NORMAL" : "FULL"}`);
+    // FULL's fsync is the ledger's own, off the event loop (WalSync).
+    db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA foreign_keys = ON");
     // Amounts are uint256 decimal strings; SQLite's own integers stop at 2^63.
     const big = (v: unknown) => BigInt(String(v ?? 0));
@@ -72,8 +82,19 @@ class SqliteExecutor implements Executor {
   private groupScheduled = false;
   private readonly direct: Queryable = { query: async (sql, params) => this.run(sql, params) };
 
-  constructor(db: DatabaseSync) {
+  constructor(
+    db: DatabaseSync,
+    /** fsyncs the WAL after commits (null: NORMAL durability, or an in-memory database). */
+    private readonly walSync: WalSync | null,
+    /** Checkpoints in a worker thread (null: an in-memory database). */
+    readonly checkpointer: Checkpointer | null,
+  ) {
     this.db = db;
+  }
+
+  /** Resolves once the commits made so far are on disk (as synchronous=FULL would before returning). */
+  private durable(): Promise<void> {
+    return this.walSync?.sync() ?? Promise.resolve();
   }
 
   handle(): DatabaseSync {
@@ -107,9 +128,9 @@ class SqliteExecutor implements Executor {
     return this.serial(() => this.run(sql, params));
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.handle();
-    return this.serial(async () => {
+    const result = await this.serial(async () => {
       // BEGIN IMMEDIATE takes the write lock up front, so the transaction never fails half-way on a lock upgrade.
       const db = this.handle();
       db.exec("BEGIN IMMEDIATE");
@@ -125,6 +146,8 @@ class SqliteExecutor implements Executor {
         throw e;
       }
     });
+    await this.durable(); // outside the queue: the next transaction need not wait for this fsync
+    return result;
   }
 
   write<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -176,11 +199,15 @@ class SqliteExecutor implements Executor {
       return;
     }
     this.stats.commits++;
-    ops.forEach((op, i) => {
-      const r = results[i];
-      if (r.ok) op.resolve(r.value);
-      else op.reject(r.error);
-    });
+    // Answered once on disk; the queue moves on meanwhile (the next group may commit while this one's fsync runs).
+    const answer = (syncError?: unknown) =>
+      ops.forEach((op, i) => {
+        const r = results[i];
+        if (syncError !== undefined) op.reject(syncError);
+        else if (r.ok) op.resolve(r.value);
+        else op.reject(r.error);
+      });
+    this.durable().then(() => answer(), answer);
   }
 
   async migrate(migrations: readonly Migration[], now: number): Promise<void> {
@@ -216,6 +243,8 @@ class SqliteExecutor implements Executor {
   async close(): Promise<void> {
     if (!this.db) return;
     await this.serial(() => this.commitGroup()); // writes already issued are kept
+    await this.walSync?.close();
+    await this.checkpointer?.close(); // before our connection: the last one to close checkpoints and removes the WAL
     this.statements.clear();
     this.db?.close();
     this.db = null;
@@ -225,28 +254,40 @@ class SqliteExecutor implements Executor {
 export class SqliteLedger extends SqlLedger {
   readonly backend = "sqlite" as const;
   readonly path: string;
+  readonly synchronous: "FULL" | "NORMAL";
   private readonly sqlite: SqliteExecutor;
 
   constructor(options: SqliteLedgerOptions) {
     const path = options.path === ":memory:" ? options.path : resolve(options.path);
-    const exec = new SqliteExecutor(openDatabase(path, options));
+    const walSync = path === ":memory:" || options.synchronous === "NORMAL" ? null : new WalSync(`${path}-wal`, options.fsync);
+    const db = openDatabase(path, options);
+    const busyTimeoutMs = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
+    const checkpointer =
+      path === ":memory:" ? null : new Checkpointer(db, path, { intervalMs: options.checkpointIntervalMs, busyTimeoutMs });
+    const exec = new SqliteExecutor(db, walSync, checkpointer);
     super(exec, options, sqliteMigrations);
     this.path = path;
+    this.synchronous = options.synchronous ?? "FULL";
     this.sqlite = exec;
   }
 
-  /** Commits of payment writes (a group counts once), for tests and metrics. */
-  get stats(): { commits: number } {
-    return this.sqlite.stats;
+  /** Commits of payment writes (a group counts once) and checkpoints the worker made, for tests and metrics. */
+  get stats(): { commits: number; checkpoints: number } {
+    return { commits: this.sqlite.stats.commits, checkpoints: this.sqlite.checkpointer?.checkpoints ?? 0 };
   }
 
-  /** The connection's durability settings as SQLite reports them (for /healthz and tests). */
-  settings(): { journalMode: string; synchronous: "OFF" | "NORMAL" | "FULL" | "EXTRA"; busyTimeoutMs: number; foreignKeys: boolean } {
+  /**
+   * The connection's settings as SQLite reports them (for /healthz and tests), and the ledger's
+   * durability: `synchronous` FULL means each commit's WAL is fsynced before the call resolves
+   * (by the ledger, off the event loop), while SQLite itself runs with `sqliteSynchronous` NORMAL.
+   */
+  settings() {
     const db = this.sqlite.handle();
     const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get() as Record<string, unknown>)[0];
     return {
       journalMode: String(pragma("journal_mode")),
-      synchronous: (["OFF", "NORMAL", "FULL", "EXTRA"] as const)[Number(pragma("synchronous"))],
+      synchronous: this.synchronous,
+      sqliteSynchronous: (["OFF", "NORMAL", "FULL", "EXTRA"] as const)[Number(pragma("synchronous"))],
       busyTimeoutMs: Number(pragma("busy_timeout")),
       foreignKeys: Number(pragma("foreign_keys")) === 1,
     };

@@ -45,6 +45,15 @@ export interface OutputRecord {
  * The response a payer paid for, kept while the payment's settlement is pending and served
  * (to the holder of the retrieval token only) once it is settled.
  */
+/** An attribution record as the ledger stores it: packed bytes (record-codec.ts), or the canonical JSON of an older row. */
+export type StoredRecord = string | Uint8Array;
+
+export interface EpochCandidate {
+  outputId: string;
+  amount: string;
+  record: StoredRecord;
+}
+
 export interface HeldOutput extends PaymentKey {
   outputId: string;
   /** sha256 (hex) of the retrieval token; the token itself is given only to the payer. */
@@ -169,6 +178,13 @@ interface OutputLedger {
   getOutputRecords(outputIds: string[]): Promise<Record<string, string>>;
   /** Outputs of settled payments not yet assigned to an epoch, oldest first (no limit given: all). */
   listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
+  /**
+   * The same outputs with only what an epoch needs, each record as stored (packed, or the JSON of
+   * an older row: record-codec.ts), so that the epoch worker, not the event loop, unpacks them.
+   */
+  listEpochCandidates(modelId: string, limit: number): Promise<EpochCandidate[]>;
+  /** The epoch of each known output (null: in none yet), by lower-case output id; unknown ids are left out. */
+  outputEpochs(outputIds: string[]): Promise<Map<string, number | null>>;
   /** The outputs whose settled payment's transaction is `txHash` (a channel link's), with amount and epoch. */
   listOutputsPaidIn(txHash: string): Promise<Array<{ outputId: string; amount: string; epoch: number | null }>>;
   /**

@@ -163,13 +163,17 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
     const [a] = await pair();
     const stack = await deployStack(chain, {}, { payers: 1 });
     const model = modelOf(stack, "m0");
-    const scanned: number[] = [];
+    // Each close's eth_getLogs slices of PaymentSettled, as [fromBlock, toBlock].
+    const scans: Array<Array<[number, number]>> = [[], []];
+    let closing = 0;
     const provider = new Proxy(chain.ethers.provider, {
       get(target, key) {
-        if (key === "getLogs")
-          return (filter: { topics?: Array<string | string[]>; fromBlock: number }) => {
-            if ([filter.topics?.[0]].flat().includes(PAYMENT_SETTLED_TOPIC)) scanned.push(Number(filter.fromBlock));
-            return target.getLogs(filter);
+        if (key === "send")
+          return (method: string, params: any[]) => {
+            const filter = params[0] as { topics?: Array<string | string[]>; fromBlock: string; toBlock: string };
+            if (method === "eth_getLogs" && [filter.topics?.[0]].flat().includes(PAYMENT_SETTLED_TOPIC))
+              scans[closing].push([Number(filter.fromBlock), Number(filter.toBlock)]);
+            return target.send(method, params);
           };
         const value = Reflect.get(target, key, target);
         return typeof value === "function" ? value.bind(target) : value;
@@ -181,10 +185,13 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
     const afterFirst = await chain.ethers.provider.getBlockNumber();
     await passChallengePeriod();
     await settle(stack, a, "m0", 2);
+    closing = 1;
     expect(await closeEpoch(ctx, model)).toMatchObject({ status: "closed", epoch: 2, outputs: 2 });
-    expect(scanned[0]).toBe(0);
-    expect(scanned).toHaveLength(2);
-    expect(scanned[1]).toBeGreaterThan(afterFirst - 1);
+    // The first close reads from block 0, the second from the first one's end on; each in contiguous slices.
+    expect(scans[0][0][0]).toBe(0);
+    expect(scans[1][0][0]).toBe(scans[0].at(-1)![1] + 1);
+    expect(scans[1][0][0]).toBeGreaterThan(afterFirst - 1);
+    for (const slices of scans) slices.slice(1).forEach(([from], i) => expect(from).toBe(slices[i][1] + 1));
     // Still exact: everything received is allocated.
     expect(BigInt((await a.getEpoch(model.splitter, 2))!.cumulativeAllocated)).toBe(await stack.splitter.contributorPool());
   });

@@ -1,12 +1,14 @@
 // The epoch worker's pieces: proofs read in one pass, the stored (compact) document and its
 // expansion back to the published one, and the worker thread itself (tsx-loaded, errors kept).
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { getAddress, hexlify, randomBytes } from "ethers";
 import { buildEpoch, type EpochPayment } from "../../server/epochs/build.ts";
 import { allProofs } from "../../server/epochs/proofs.ts";
 import { expandStored, missingRecords, storedOutputIds, toStored } from "../../server/epochs/stored.ts";
-import { buildTask } from "../../server/epochs/worker-tasks.ts";
+import { blockTransfers, buildTask, paymentBlock } from "../../server/epochs/worker-tasks.ts";
+import { packRecord } from "../../server/ledger/record-codec.ts";
 import { EpochWorker } from "../../server/epochs/worker-client.ts";
 import { PPM, serializeRecord, type AttributionRecord } from "../../server/attribution/record.ts";
 import { verifyEpoch } from "../../server/epochs/verify.ts";
@@ -98,6 +100,19 @@ describe("the epoch worker thread", () => {
     expect(built.claimsRoot).toBe(buildEpoch(input(25)).claims.root);
   });
 
+  it("takes the payments as one transferred block, records packed or as JSON, and builds the same epoch", async () => {
+    const stored = task().payments.map((p, i) => ({
+      outputId: p.outputId,
+      amount: p.amount.toString(),
+      record: i % 3 === 0 ? p.record : packRecord(p.record), // older rows hold the JSON itself
+    }));
+    const block = paymentBlock(stored);
+    const transfers = blockTransfers(block);
+    const built = await worker.run({ op: "build", task: { ...task(), payments: block } }, transfers);
+    expect(block.records.byteLength).toBe(0); // moved to the worker, not copied
+    expect(built).toEqual(buildTask(task()));
+  });
+
   it("keeps an attribution error's reason code, and starts again after close()", async () => {
     const t = task();
     t.payments.push({ ...t.payments[0] });
@@ -105,5 +120,25 @@ describe("the epoch worker thread", () => {
     await worker.close();
     const ids = await worker.run({ op: "outputIds", stored: toStored(buildEpoch(input(3))) });
     expect(ids).toEqual([outputId(0), outputId(1), outputId(2)]);
+  });
+});
+
+describe("the epoch worker's CPU priority", () => {
+  // Field 19 of /proc/<pid>/task/<tid>/stat (the 17th after the command's closing parenthesis).
+  const nice = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1].split(" ")[16]);
+
+  it.runIf(process.platform === "linux")("runs below the event loop's thread, which keeps its own", async () => {
+    const self = readlinkSync("/proc/thread-self").split("/").pop()!;
+    const before = nice(self);
+    const worker = new EpochWorker();
+    try {
+      await worker.run({ op: "outputIds", stored: JSON.stringify({ payments: [] }) });
+      const lowered = readdirSync("/proc/self/task").filter((tid) => nice(tid) === 10);
+      expect(lowered.length).toBeGreaterThan(0);
+      expect(lowered).not.toContain(self);
+      expect(nice(self)).toBe(before);
+    } finally {
+      await worker.close();
+    }
   });
 });

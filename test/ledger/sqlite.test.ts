@@ -1,7 +1,8 @@
 // The ledger contract on a real SQLite file, plus what only a file can show: reopening,
 // durability settings, and a reserve race between separate OS processes.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -14,6 +15,10 @@ import { keyOf, ledgerContract, paymentInput } from "../support/ledger-contract.
 
 const dir = mkdtempSync(join(tmpdir(), "royalty402-ledger-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const until = async (ok: () => boolean) => {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!ok()) throw new Error("timed out waiting");
+};
 const fileOf = (db: string) => join(dir, `${db}.sqlite`);
 const childScript = fileURLToPath(new URL("../support/ledger-race-child.ts", import.meta.url));
 const spawnChild = (...args: string[]) =>
@@ -52,7 +57,14 @@ describe("SQLite ledger file", () => {
   it("runs in WAL mode with full fsync, a busy timeout and foreign keys", async () => {
     const path = join(dir, "settings.sqlite");
     const ledger = new SqliteLedger({ path, busyTimeoutMs: 1234 });
-    expect(ledger.settings()).toEqual({ journalMode: "wal", synchronous: "FULL", busyTimeoutMs: 1234, foreignKeys: true });
+    // FULL durability, the WAL's fsync done by the ledger off the event loop (SQLite itself: NORMAL).
+    expect(ledger.settings()).toEqual({
+      journalMode: "wal",
+      synchronous: "FULL",
+      sqliteSynchronous: "NORMAL",
+      busyTimeoutMs: 1234,
+      foreignKeys: true,
+    });
     const normal = new SqliteLedger({ path, synchronous: "NORMAL" });
     expect(normal.settings().synchronous).toBe("NORMAL");
     await Promise.all([ledger.close(), normal.close()]);
@@ -87,6 +99,64 @@ describe("SQLite ledger file", () => {
     expect((await again.listPayments({ status: ["reserved"] })).length).toBe(31);
     expect((await again.getPayment(keyOf(late)))?.status).toBe("settling");
     await again.close();
+  });
+
+  it("answers a commit only after an fsync of the WAL that started after it, commits meanwhile sharing the next one", async () => {
+    const path = join(dir, "walsync.sqlite");
+    const started: Array<() => void> = [];
+    let hold = false;
+    // Once `hold`: an fsync that finishes when the test says so, so the order is visible.
+    const fsync = (file: FileHandle) => file.sync().then(() => (hold ? new Promise<void>((done) => started.push(done)) : undefined));
+    const ledger = new SqliteLedger({ path, fsync });
+    await ledger.migrate();
+    hold = true;
+
+    let answered = 0;
+    const first = ledger.reserve(paymentInput()).then(() => answered++);
+    await until(() => started.length === 1); // committed; its fsync runs
+    expect(answered).toBe(0);
+    // Two more commits while that fsync runs: neither may be answered by it.
+    const more = [
+      ledger.reserve(paymentInput()),
+      ledger.addContribution({ datanetId: "dn", contributor: "0x" + "11".repeat(20), contentHash: "0x0a", text: "t" }),
+    ];
+    const moreAnswered = Promise.all(more).then(() => answered++);
+    await new Promise((r) => setTimeout(r, 20));
+    started.shift()!();
+    await first;
+    expect(answered).toBe(1);
+    await until(() => started.length === 1); // one fsync for both later commits
+    expect(answered).toBe(1);
+    started.shift()!();
+    await moreAnswered;
+    expect(answered).toBe(2);
+    expect(started).toEqual([]);
+    await ledger.close();
+  });
+
+  it("checkpoints in a worker thread: commits never checkpoint, yet the WAL stops growing", async () => {
+    const path = join(dir, "checkpoints.sqlite");
+    const ledger = new SqliteLedger({ path, checkpointIntervalMs: 20 });
+    await ledger.migrate();
+    const pragma = (name: string) => Object.values(new DatabaseSync(path).prepare(`PRAGMA ${name}`).get() ?? {})[0];
+    expect(pragma("page_size")).toBe(4096);
+    // About 1,600 pages (6.5 MB) in 100 commits; SQLite's own checkpoint is off on the ledger's connection.
+    const walSizes: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      await ledger.addContribution({
+        datanetId: "big",
+        contributor: "0x" + "22".repeat(20),
+        contentHash: `0x${i.toString(16)}`,
+        text: "w".repeat(64_000),
+      });
+      walSizes.push(statSync(`${path}-wal`).size);
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 40));
+    }
+    expect(ledger.stats.checkpoints).toBeGreaterThan(0);
+    // The WAL started over after the worker's checkpoints: never the whole 6.5 MB.
+    expect(Math.max(...walSizes)).toBeLessThan(4 * 1024 * 1024);
+    expect((await ledger.listContributions("big")).length).toBe(100);
+    await ledger.close();
   });
 
   it("stores amounts as TEXT, never as numbers", async () => {

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { isLedgerError, type LedgerErrorCode } from "../../server/ledger/errors.ts";
 import type { Migration } from "../../server/ledger/migrations.ts";
+import { unpackRecord } from "../../server/ledger/record-codec.ts";
 import type { EpochRecord, HeldOutput, Ledger, OutputRecord, PaymentKey, PaymentRecord, PaymentStatus } from "../../server/ledger/types.ts";
 
 export type TestLedger = Ledger & { appliedMigrations(): Promise<Array<{ version: number; name: string }>> };
@@ -476,6 +477,38 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
           o1.outputId,
           oReserved.outputId,
         ]);
+      });
+
+      it("lists epoch candidates with their records as stored, and looks up many outputs' epochs at once", async () => {
+        const l = await fresh();
+        const outs: OutputRecord[] = [];
+        for (const amount of ["5", "6", "7"]) {
+          const o = outputFor(keyOf(await settledPayment(l, { amount })));
+          await l.putOutput(o);
+          outs.push(o);
+        }
+        const listed = await l.listUnassignedSettledOutputs("model-a");
+        const candidates = await l.listEpochCandidates("model-a", 10);
+        // The same outputs, in the same order, with the same amounts; records packed, unpacking to the same text.
+        expect(candidates.map((c) => [c.outputId, c.amount])).toEqual(listed.map((o) => [o.outputId, o.amount]));
+        expect(candidates.map((c) => (typeof c.record === "string" ? c.record : unpackRecord(c.record)))).toEqual(
+          listed.map((o) => o.record),
+        );
+        expect(candidates.every((c) => c.record instanceof Uint8Array)).toBe(true);
+        expect((await l.listEpochCandidates("model-a", 2)).length).toBe(2);
+
+        await l.assignOutputsToEpoch([outs[0].outputId], 1);
+        const epochs = await l.outputEpochs([outs[0].outputId, outs[1].outputId, hex(32)]);
+        expect(epochs).toEqual(
+          new Map([
+            [outs[0].outputId, 1],
+            [outs[1].outputId, null],
+          ]),
+        );
+        expect((await l.listEpochCandidates("model-a", 10)).map((c) => c.outputId)).toEqual([outs[1].outputId, outs[2].outputId]);
+        // More ids than one statement takes.
+        const many = [...Array.from({ length: 2500 }, () => hex(32)), outs[2].outputId];
+        expect(await l.outputEpochs(many)).toEqual(new Map([[outs[2].outputId, null]]));
       });
 
       it("assigns outputs to an epoch all-or-nothing", async () => {

@@ -3,7 +3,7 @@ import { LedgerError } from "../errors.ts";
 import * as norm from "../normalize.ts";
 import { packRecord, recordText } from "../record-codec.ts";
 import { OUTPUT_COLUMNS, OUTPUT_COLUMNS_O, sameOutput, toOutput, toOutputWithAmount, toOutputWithOptionalAmount } from "../rows.ts";
-import type { OutputRecord } from "../types.ts";
+import type { EpochCandidate, OutputRecord } from "../types.ts";
 import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
 import { countCredits } from "./totals.ts";
 
@@ -14,7 +14,8 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
   const k = o.paymentKey;
   let inserted: boolean;
   try {
-    inserted = await db.exec.transaction(async (tx) => {
+    // A payment write: in SQLite it joins the turn's group commit (its own savepoint), not a commit of its own.
+    inserted = await db.exec.write(async (tx) => {
       // The payment row's lock orders this against a concurrent settlement, so exactly one of
       // the two sees both the output and the settled status, and counts the credits once.
       const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
@@ -38,7 +39,7 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
       );
       if (rows.length === 1 && payment?.rows[0]?.status === "settled") await countCredits(db, tx, o.record);
       return rows.length === 1;
-    });
+    }, true);
   } catch (e) {
     const kind = db.d.errorKind(e);
     if (kind === "foreign_key") throw new LedgerError("unknown_payment", `output ${o.outputId} names a payment the ledger does not hold`);
@@ -72,6 +73,37 @@ export async function listUnassignedSettledOutputs(
     { modelId: norm.id("modelId", modelId), limit: norm.optionalLimit(limit) ?? db.d.noLimit },
   );
   return rows.map(toOutputWithAmount);
+}
+
+export async function listEpochCandidates(db: Db, modelId: string, limit: number): Promise<EpochCandidate[]> {
+  const { rows } = await db.exec.query(
+    `SELECT o.output_id, p.amount, o.record, o.record_z FROM outputs o
+     JOIN payments p ON ${JOIN_PAYMENT}
+     WHERE o.model_id = $modelId AND o.epoch IS NULL AND p.status = 'settled'
+     ORDER BY o.created_at, o.output_id
+     LIMIT $limit`,
+    { modelId: norm.id("modelId", modelId), limit: norm.optionalLimit(limit) ?? db.d.noLimit },
+  );
+  return rows.map((r) => ({
+    outputId: String(r.output_id),
+    amount: String(r.amount),
+    record: r.record_z instanceof Uint8Array ? r.record_z : String(r.record ?? ""),
+  }));
+}
+
+/** Ids per statement when looking many up (a bound list parameter each). */
+const IDS_PER_QUERY = 1000;
+
+export async function outputEpochs(db: Db, outputIds: string[]): Promise<Map<string, number | null>> {
+  const ids = norm.uniqueIds("outputIds", outputIds);
+  const epochs = new Map<string, number | null>();
+  for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+    const { rows } = await db.exec.query(`SELECT output_id, epoch FROM outputs WHERE ${db.d.inList("output_id", "$ids")}`, {
+      ids: db.d.list(ids.slice(i, i + IDS_PER_QUERY)) as string,
+    });
+    for (const r of rows) epochs.set(String(r.output_id), r.epoch == null ? null : Number(r.epoch));
+  }
+  return epochs;
 }
 
 /** The outputs whose settled payment names `txHash` (a channel link's outputs), with their amounts and epochs. */
