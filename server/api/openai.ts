@@ -10,7 +10,7 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Network, PaymentScheme } from "@royalty402/fastify-x402";
-import { tokenize } from "../attribution/index.ts";
+import { LONGEST_TOKENIZABLE_RUN, longestUnbrokenRun, tokenize } from "../attribution/index.ts";
 import { runPaidInference } from "../inference.ts";
 import type { ChatMessage, CompletionRequest, ServedModel } from "../models/index.ts";
 import { maximumPrice, priceListing } from "../models/pricing.ts";
@@ -159,6 +159,13 @@ function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"
     body.stop === undefined || body.stop === null ? [] : (Array.isArray(body.stop) ? body.stop : [body.stop]).filter((s) => s.length > 0);
   // Fail before payment if the model cannot answer (e.g. its datanet is still empty).
   ctx.datanets.index(model.config.datanet);
+  if (longestUnbrokenRun(prompt) > LONGEST_TOKENIZABLE_RUN)
+    throw new ApiError(
+      400,
+      "prompt_run_too_long",
+      `the prompt holds a run of more than ${LONGEST_TOKENIZABLE_RUN} characters without whitespace (or of whitespace alone), which the tokenizer cannot count quickly; break it up`,
+      { param: kind === "chat" ? "messages" : "prompt" },
+    );
   const promptTokens = tokenize(prompt).length;
   return {
     model,

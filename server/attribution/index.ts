@@ -1,7 +1,7 @@
 // Public surface of attribution: tokenizer, suffix-array index, per-output attribution records.
 export { AttributionError } from "./errors.ts";
 export { canonicalHash, textHash } from "./canonical.ts";
-export { TOKENIZER_ID, tokenize, detokenize } from "./tokenizer.ts";
+export { LONGEST_TOKENIZABLE_RUN, TOKENIZER_ID, detokenize, longestUnbrokenRun, tokenize } from "./tokenizer.ts";
 export { SuffixIndex } from "./suffix-index.ts";
 export { buildIndex, buildIndexParallel } from "./build.ts";
 export { saveIndex, loadIndex, readManifest } from "./store.ts";

@@ -280,6 +280,9 @@ describe("model host end to end", () => {
       ["/v1/completions", { model: NGRAM, prompt: "x", max_tokens: 100_000 }, "max_tokens_too_large"],
       ["/v1/completions", { model: NGRAM, prompt: "x", n: 2 }, "unsupported_parameter"],
       ["/v1/completions", { model: NGRAM, prompt: "x", max_tokens: "5" }, "invalid_request"],
+      // One 200,000-letter word would take the tokenizer ~20 s to count, before any payment.
+      ["/v1/completions", { model: NGRAM, prompt: `a ${"z".repeat(200_000)}` }, "prompt_run_too_long"],
+      ["/v1/chat/completions", { model: NGRAM, messages: [{ role: "user", content: `hi${" ".repeat(5000)}!` }] }, "prompt_run_too_long"],
     ];
     for (const [path, body, code] of cases) {
       const res = await post(path, body);
