@@ -163,7 +163,8 @@ function prepare(ctx: AppContext, request: FastifyRequest, kind: "chat" | "text"
     throw new ApiError(
       400,
       "prompt_run_too_long",
-      `the prompt holds a run of more than ${LONGEST_TOKENIZABLE_RUN} characters without whitespace (or of whitespace alone), which the tokenizer cannot count quickly; break it up`,
+      `the prompt holds a run of more than ${LONGEST_TOKENIZABLE_RUN} characters without whitespace (or of whitespace alone), ` +
+        "which the tokenizer cannot count quickly; break it up",
       { param: kind === "chat" ? "messages" : "prompt" },
     );
   const promptTokens = tokenize(prompt).length;
