@@ -571,6 +571,7 @@ async function main(): Promise<number> {
       requestsPerSecond: round(soak.ok / soak.seconds),
       ok,
       non200: statuses.size - ok,
+      non200ByStatus: tally([...statuses.values()].filter((status) => status !== 200)),
       notAnswered: REQUESTS - soak.answered,
       paymentsLost: check.lost,
       paymentsDoubled: check.doubled,
@@ -617,3 +618,10 @@ main().then(
     process.exit(1);
   },
 );
+
+/** How many times each value occurs, keyed by the value. */
+function tally(values: number[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}

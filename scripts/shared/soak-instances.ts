@@ -2,7 +2,7 @@
 // each with its own data folder and relayer (a second instance's relayer is made a facilitator of
 // the model's splitter by its owner, as an operator scaling out would), and the check that their
 // aggregates agree with each other and with the chain.
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Contract, Wallet } from "ethers";
 import { devWallet } from "../../server/chain/accounts.ts";
@@ -61,8 +61,10 @@ export async function startInstance(
     ...s.db.env,
     ...s.env,
   };
+  const logFile = process.env.BENCH_SOAK_SERVER_LOGS ? join(process.env.BENCH_SOAK_SERVER_LOGS, `${name}.log`) : null;
   const server = startServer(configFile, env, base, (chunk) => {
     output = (output + chunk).slice(-8000);
+    if (logFile) appendFileSync(logFile, chunk);
   });
   await server.ready.catch((e) => {
     throw new Error(`instance ${name}: ${(e as Error).message}\n${output}`);
