@@ -16,7 +16,10 @@ export interface Signed {
 export function signPayloads(payers: Wallet[], req: PaymentRequirements, count: number): PaymentPayload[] {
   const domain = { name: req.extra.name as string, version: req.extra.version as string, chainId: 31337n, verifyingContract: req.asset };
   const keys = payers.map((p) => new SigningKey(p.privateKey));
-  const validBefore = BigInt(Math.floor(Date.now() / 1000) + 3600);
+  // A day, not an hour: Hardhat's automine stamps each block at least a second after the last, so at ~12
+  // blocks a second (batches, epoch posts) the chain's clock runs ahead of the wall's. A 100,000-request
+  // soak moved it over an hour ahead, and the token then refused the rest as expired (nothing charged).
+  const validBefore = BigInt(Math.floor(Date.now() / 1000) + 86_400);
   const out: PaymentPayload[] = [];
   for (let i = 0; i < count; i++) {
     const payer = payers[i % payers.length];
