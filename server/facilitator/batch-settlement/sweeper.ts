@@ -218,7 +218,11 @@ export class ChannelSweeper {
       if (link) links.push(link);
     }
     const byReceiver = new Map<string, PaidOutput[]>();
-    for (const v of await this.journal.unlinkedVouchers()) byReceiver.set(v.receiver, [...(byReceiver.get(v.receiver) ?? []), paid(v)]);
+    for (const v of await this.journal.unlinkedVouchers()) {
+      const outputs = byReceiver.get(v.receiver);
+      if (outputs) outputs.push(paid(v));
+      else byReceiver.set(v.receiver, [paid(v)]);
+    }
     for (const [receiver, outputs] of byReceiver) {
       const root = outputsRoot(outputs);
       const amount = outputs.reduce((sum, o) => sum + o.amount, 0n);
