@@ -12,13 +12,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
-import { registerExactEvmScheme } from "@x402/evm/exact/client";
-import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
-import { createWalletClient, custom, defineChain, erc20Abi, maxUint256, publicActions, type Hex } from "viem";
 import { toClientEvmSigner } from "@x402/evm";
 import { UptoEvmScheme as UptoClientScheme } from "@x402/evm/upto/client";
-import { PERMIT2_ADDRESS } from "../../server/chain/x402/addresses.ts";
-import { Contract, Wallet, getAddress } from "ethers";
+import { Contract, getAddress } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { normalizeText } from "../../server/attribution/tokenizer.ts";
 import { textHash, type AttributionRecord } from "../../server/attribution/index.ts";
@@ -26,7 +22,8 @@ import { verify as verifyCommand } from "../../server/cli/actions/epoch.ts";
 import { loadBrownCorpus } from "../../server/datanets/index.ts";
 import { seedContributor } from "../../server/datanets/service.ts";
 import { splitterInterface } from "../../server/facilitator/abi.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
+import { exactPayer, hostChain, viemPayer } from "../support/host-chain.ts";
 import { pay } from "../x402/support/stack.ts";
 
 const ADMIN = "data-access-admin-token-0123456789";
@@ -42,24 +39,13 @@ let token: Contract;
 const dataDir = mkdtempSync(join(tmpdir(), "r402-access-"));
 
 beforeAll(async () => {
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, owner, oracle, guardian] = signers;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory", [1]);
-  const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
-  const access = { owner: owner.address, ownerBps: 1000 };
+  const host = await hostChain(1);
+  ({ chain, token } = host);
+  const access = { owner: host.owner.address, ownerBps: 1000 };
   server = await createApp({
     config: {
       server: { host: "127.0.0.1", port: 0 },
-      chain: {
-        rpcUrl: "in-process",
-        chainId: 31337,
-        token: await token.getAddress(),
-        factory: await factory.getAddress(),
-        guardian: guardian.address,
-      },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 20 },
       dataDir,
       epochs: { paymentCount: 1000, checkIntervalSeconds: 1, publishTexts: true },
@@ -79,7 +65,7 @@ beforeAll(async () => {
       models: [],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
   });
   base = await server.listen({ port: 0 });
 });
@@ -94,14 +80,7 @@ const getJson = async (path: string) => {
   return { status: res.status, body: (await res.json()) as any };
 };
 
-async function agent() {
-  const wallet = new Wallet(Wallet.createRandom().privateKey);
-  await (await (token.getFunction("mint") as any)(wallet.address, 1_000_000n)).wait();
-  const client = new x402Client();
-  registerExactEvmScheme(client, { signer: privateKeyToAccount(wallet.privateKey as `0x${string}`) });
-  client.setSpendControls({ allowedAssets: [{ network: NETWORK, asset: await token.getAddress() }] });
-  return { wallet, fetchWithPayment: wrapFetchWithPayment(fetch, client) };
-}
+const agent = () => exactPayer(token, 1_000_000n);
 
 const balance = async (address: string) => BigInt(await token.getFunction("balanceOf")(address));
 
@@ -206,26 +185,7 @@ describe("paid data access", () => {
   });
 
   it("a document paid with upto (the reference client): the fixed price settles whole, in one transfer to the splitter", async () => {
-    const account = privateKeyToAccount(generatePrivateKey());
-    await chain.connection.provider.request({ method: "hardhat_setBalance", params: [account.address, "0x56BC75E2D63100000"] });
-    await (await (token.getFunction("mint") as any)(account.address, 1_000_000n)).wait();
-    const viemChain = defineChain({
-      id: 31337,
-      name: "hardhat",
-      nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 },
-      rpcUrls: { default: { http: [] } },
-    });
-    const wallet = createWalletClient({ account, chain: viemChain, transport: custom(chain.connection.provider as never) }).extend(
-      publicActions,
-    );
-    await wallet.waitForTransactionReceipt({
-      hash: await wallet.writeContract({
-        address: (await token.getAddress()) as Hex,
-        abi: erc20Abi,
-        functionName: "approve",
-        args: [PERMIT2_ADDRESS, maxUint256],
-      }),
-    });
+    const wallet = await viemPayer(chain, token, 1_000_000n, { approvePermit2: true });
     const client = new x402Client();
     client.register(NETWORK, new UptoClientScheme(toClientEvmSigner(wallet.account, wallet)));
     client.setSpendControls({ allowedAssets: [{ network: NETWORK, asset: await token.getAddress() }] });
@@ -237,14 +197,13 @@ describe("paid data access", () => {
     const settlement = decodePaymentResponseHeader(res.headers.get("PAYMENT-RESPONSE")!);
     expect(settlement).toMatchObject({ success: true, amount: DOCUMENT_PRICE.toString() });
     expect(await balance(payTo)).toBe(before + DOCUMENT_PRICE);
-    expect(await balance(account.address)).toBe(1_000_000n - DOCUMENT_PRICE);
+    expect(await balance(wallet.account.address)).toBe(1_000_000n - DOCUMENT_PRICE);
     expect((await settledEvent(settlement.transaction)).args.attributionRoot).toBe(body.attribution.recordHash);
     paid.push({ outputId: body.attribution.outputId, amount: DOCUMENT_PRICE });
   });
 
   it("a replayed document payment is re-delivered: nothing is recorded or settled twice", async () => {
-    const wallet = new Wallet(Wallet.createRandom().privateKey);
-    await (await (token.getFunction("mint") as any)(wallet.address, 1_000_000n)).wait();
+    const { wallet } = await agent();
     const url = `${base}/datanets/shop/contributions/${textHash(normalizeText(docs[2].text))}`;
     const unpaid = await fetch(url);
     const requirements = decodePaymentRequiredHeader(unpaid.headers.get("PAYMENT-REQUIRED")!).accepts[0] as PaymentRequirements;

@@ -15,16 +15,15 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { UptoEvmScheme as UptoClientScheme } from "@x402/evm/upto/client";
 import { toClientEvmSigner } from "@x402/evm";
-import { createWalletClient, custom, defineChain, erc20Abi, maxUint256, publicActions, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { type Contract, Wallet, getAddress } from "ethers";
+import { type Contract, getAddress } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { detokenize, tokenize } from "../../server/attribution/index.ts";
-import { PERMIT2_ADDRESS } from "../../server/chain/x402/addresses.ts";
 import { loadBrownCorpus } from "../../server/datanets/index.ts";
 import { splitterInterface } from "../../server/facilitator/abi.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
 import { scriptedUpstream, type ScriptedUpstream } from "../../scripts/shared/scripted-upstream.ts";
+import { hostChain, viemPayer } from "../support/host-chain.ts";
 import { signUpto } from "../upto/support.ts";
 
 const MODEL = "scripted";
@@ -43,23 +42,12 @@ const PIECES = Array.from(tokenize(docs[1].text).subarray(0, 40), (t) => detoken
 
 beforeAll(async () => {
   upstream = await scriptedUpstream({ pieces: PIECES, paceMs: 20 });
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, owner, oracle, guardian] = signers;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory", [1]);
-  const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
+  const host = await hostChain(1);
+  ({ chain, token } = host);
   server = await createApp({
     config: {
       server: { host: "127.0.0.1", port: 0 },
-      chain: {
-        rpcUrl: "in-process",
-        chainId: 31337,
-        token: await token.getAddress(),
-        factory: await factory.getAddress(),
-        guardian: guardian.address,
-      },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 20 },
       dataDir,
       epochs: { checkIntervalSeconds: 3600, publishTexts: true },
@@ -72,11 +60,11 @@ beforeAll(async () => {
           upstream: { url: upstream.url, model: "scripted", timeoutMs: 5000 },
           price: { perRequest: "7", perPromptToken: "1", perOutputToken: "2" },
           maxTokensLimit: 4000,
-          owner: owner.address,
+          owner: host.owner.address,
         },
       ],
     },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
     logger: false,
   });
   base = await server.listen({ port: 0 });
@@ -88,31 +76,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const viemChain = defineChain({
-  id: 31337,
-  name: "hardhat",
-  nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 },
-  rpcUrls: { default: { http: [] } },
-});
-
-/** A payer holding `amount` TestUSDC and ETH, as a viem wallet on the in-process chain. */
-async function payer(amount: bigint, options: { approvePermit2?: boolean } = {}) {
-  const account = privateKeyToAccount(generatePrivateKey());
-  await chain.connection.provider.request({ method: "hardhat_setBalance", params: [account.address, "0x56BC75E2D63100000"] });
-  await (await token.mint(account.address, amount)).wait();
-  const transport = custom(chain.connection.provider as never);
-  const wallet = createWalletClient({ account, chain: viemChain, transport, pollingInterval: 50 }).extend(publicActions);
-  if (options.approvePermit2) {
-    const hash = await wallet.writeContract({
-      address: (await token.getAddress()) as Hex,
-      abi: erc20Abi,
-      functionName: "approve",
-      args: [PERMIT2_ADDRESS, maxUint256],
-    });
-    await wallet.waitForTransactionReceipt({ hash });
-  }
-  return wallet;
-}
+const payer = (amount: bigint, options: { approvePermit2?: boolean } = {}) => viemPayer(chain, token, amount, options);
 type Payer = Awaited<ReturnType<typeof payer>>;
 
 function uptoFetch(wallet: Payer) {

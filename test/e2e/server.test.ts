@@ -17,16 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
-import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
-import { registerExactEvmScheme } from "@x402/evm/exact/client";
-import { privateKeyToAccount } from "viem/accounts";
-import { Contract, Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
+import { Contract, type Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { hashRecord, type AttributionRecord } from "../../server/attribution/index.ts";
 import { readPostedEpoch } from "../../server/epochs/index.ts";
 import { loadBrownCorpus } from "../../server/datanets/index.ts";
 import { splitterInterface } from "../../server/facilitator/abi.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import type { Chain } from "../../scripts/shared/stack.ts";
+import { exactPayer, hostChain } from "../support/host-chain.ts";
 import { pay } from "../x402/support/stack.ts";
 import { passage } from "../fixtures/attribution/helpers.ts";
 
@@ -73,25 +71,13 @@ beforeAll(async () => {
   await upstream.listen({ host: "127.0.0.1", port: 0 });
   const upstreamUrl = `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}/v1`;
 
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, owner, oracle, guardian, protocol] = signers;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  factory = (await ethers.deployContract("SplitterFactory", [1])) as unknown as Contract;
-  relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
+  const host = await hostChain(1);
+  ({ chain, token, factory, relayer } = host);
 
   server = await createApp({
     config: {
       server: { host: "127.0.0.1", port: 0 },
-      chain: {
-        rpcUrl: "in-process",
-        chainId: 31337,
-        token: await token.getAddress(),
-        factory: await factory.getAddress(),
-        guardian: guardian.address,
-        protocolRecipient: protocol.address,
-      },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 150 }, // wide enough that the concurrent calls share batches
       dataDir,
       epochs: { paymentCount: 4, checkIntervalSeconds: 1, publishTexts: true },
@@ -109,7 +95,7 @@ beforeAll(async () => {
           maxTokensLimit: 256,
           ownerBps: 1000,
           protocolBps: 250,
-          owner: owner.address,
+          owner: host.owner.address,
         },
         {
           id: PROXY,
@@ -118,12 +104,12 @@ beforeAll(async () => {
           upstream: { url: upstreamUrl, model: "stand-in", timeoutMs: 5000 },
           pricePerRequest: "2501",
           ownerBps: 700,
-          owner: owner.address,
+          owner: host.owner.address,
         },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: ADMIN },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
     logger: { level: "info", stream: { write: (line: string) => void logLines.push(line) } },
   });
   base = await server.listen({ port: 0 });
@@ -146,14 +132,7 @@ const getJson = async (path: string) => {
   return { status: res.status, body: (await res.json()) as any };
 };
 
-async function agent() {
-  const wallet = new Wallet(Wallet.createRandom().privateKey);
-  await (await (token.getFunction("mint") as any)(wallet.address, 10_000_000n)).wait();
-  const client = new x402Client();
-  registerExactEvmScheme(client, { signer: privateKeyToAccount(wallet.privateKey as `0x${string}`) });
-  client.setSpendControls({ allowedAssets: [{ network: NETWORK, asset: await token.getAddress() }] });
-  return { wallet, fetchWithPayment: wrapFetchWithPayment(fetch, client) };
-}
+const agent = () => exactPayer(token, 10_000_000n);
 
 /** Checks a paid JSON response and its attribution; returns the body. */
 async function expectPaid(res: Response, model: string, amount: bigint) {

@@ -8,21 +8,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ErrorCode, McpError, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { x402Client } from "@x402/core/client";
 import type { PaymentPayload, PaymentRequired } from "@x402/core/types";
-import { registerExactEvmScheme } from "@x402/evm/exact/client";
-import { privateKeyToAccount } from "viem/accounts";
 import { type Contract, Wallet } from "ethers";
 import { createApp, type RoyaltyServer } from "../../server/app.ts";
 import { pay as payCommand } from "../../server/cli/actions/pay.ts";
 import { callTool, connectMcp, payTool, paymentRequiredOf, settlementOf } from "../../server/mcp/client.ts";
-import { connectChain, type Chain } from "../../scripts/shared/stack.ts";
+import { exactPayer, hostChain } from "../support/host-chain.ts";
 import { pay } from "../x402/support/stack.ts";
 
 const MODEL = "brown-ngram";
 const PRICE = 1000n + 10n * 16n; // pricePerRequest + pricePerMaxToken × defaultMaxTokens
 const dataDir = mkdtempSync(join(tmpdir(), "r402-mcp-"));
-let chain: Chain;
 let server: RoyaltyServer;
 let base = "";
 let token: Contract;
@@ -30,17 +26,12 @@ let mcp: Client;
 let runs = 0;
 
 beforeAll(async () => {
-  chain = await connectChain();
-  const { ethers, signers, connection } = chain;
-  const [, owner, oracle] = signers;
-  token = (await ethers.deployContract("TestUSDC")) as unknown as Contract;
-  const factory = await ethers.deployContract("SplitterFactory", [1]);
-  const relayer = new Wallet(Wallet.createRandom().privateKey, ethers.provider);
-  await connection.provider.request({ method: "hardhat_setBalance", params: [relayer.address, "0x56BC75E2D63100000"] });
+  const host = await hostChain(1);
+  ({ token } = host);
   server = await createApp({
     config: {
       server: { host: "127.0.0.1", port: 0 },
-      chain: { rpcUrl: "in-process", token: await token.getAddress(), factory: await factory.getAddress() },
+      chain: host.config,
       facilitator: { mode: "embedded", maxWaitMs: 20 },
       dataDir,
       epochs: { enabled: false },
@@ -54,12 +45,12 @@ beforeAll(async () => {
           pricePerMaxToken: "10",
           defaultMaxTokens: 16,
           maxTokensLimit: 64,
-          owner: owner.address,
+          owner: host.owner.address,
         },
       ],
     },
     env: { ROYALTY402_ADMIN_TOKEN: "mcp-test-admin-token-0123" },
-    chain: { provider: ethers.provider, relayer, oracle },
+    chain: host.options,
     logger: false,
   });
   base = await server.listen({ port: 0 });
@@ -83,14 +74,7 @@ const splitter = () => server.context.models.get(MODEL)!.splitter;
 const balanceOf = async (address: string): Promise<bigint> => (token.getFunction("balanceOf") as any)(address);
 const payments = () => server.context.ledger.listPayments({ modelId: MODEL, limit: 1000 });
 
-async function payer() {
-  const wallet = new Wallet(Wallet.createRandom().privateKey);
-  await (await (token.getFunction("mint") as any)(wallet.address, 1_000_000n)).wait();
-  const client = new x402Client();
-  registerExactEvmScheme(client, { signer: privateKeyToAccount(wallet.privateKey as `0x${string}`) });
-  client.setSpendControls({ allowedAssets: [{ network: "eip155:31337", asset: await token.getAddress() }] });
-  return { wallet, client };
-}
+const payer = () => exactPayer(token, 1_000_000n);
 
 async function challenge(args: Record<string, unknown> = { prompt: "The jury said" }): Promise<PaymentRequired> {
   const result = await callTool(mcp, MODEL, args);
