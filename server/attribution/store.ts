@@ -8,7 +8,7 @@ import { endianness } from "node:os";
 import { join } from "node:path";
 import { canonicalHash, canonicalJson } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
-import { PackedInts } from "./packed-ints.ts";
+import { bitsFor, PackedInts } from "./packed-ints.ts";
 import {
   INDEX_FORMAT,
   SuffixIndex,
@@ -21,6 +21,7 @@ import {
 } from "./suffix-index.ts";
 import { contributionsDigest, indexRootFromDigest } from "./segmented-root.ts";
 import { TOKENIZER_ID } from "./tokenizer.ts";
+import { adoptWordIndex, heldWordIndex, WordIndex } from "./word-index.ts";
 
 type Words = Uint32Array | Int32Array;
 /** The bytes of one file, produced piece by piece (a packed array is unpacked a slice at a time). */
@@ -69,6 +70,29 @@ function fileChunks(arrays: IndexSource, contributions: readonly ContributionMet
     "contributions.json": () => [Buffer.from(canonicalJson(contributions), "utf8")],
   };
 }
+
+/**
+ * The v2 word view's files, so a load need not derive it again from the tokens (minutes at 1 GB).
+ * Derived data: outside the root, like every array but contributions.json; the manifest's sha256
+ * still covers them. The vocabulary is its keys in id order, one a line (a key has no whitespace).
+ */
+function wordViewChunks(view: WordIndex): Record<string, Chunks> {
+  return {
+    [WORD_FILES.words]: wordsOrPacked(view.words),
+    [WORD_FILES.sa]: wordsOrPacked(view.sa),
+    [WORD_FILES.offsets]: () => [bytesOf(view.offsets)],
+    [WORD_FILES.buckets]: () => [bytesOf(view.bucketStart)],
+    [WORD_FILES.vocabulary]: () => [Buffer.from([...view.vocabulary.keys()].join("\n"), "utf8")],
+  };
+}
+
+const WORD_FILES = {
+  words: "words.u32",
+  sa: "word-sa.u32",
+  offsets: "word-offsets.u32",
+  buckets: "word-buckets.u32",
+  vocabulary: "word-vocabulary.txt",
+} as const;
 
 function describe(chunks: Record<string, Chunks>): Record<string, FileEntry> {
   const files: Record<string, FileEntry> = {};
@@ -119,7 +143,8 @@ export function saveIndex(index: SuffixIndex, dir: string): IndexManifest {
   assertLittleEndian();
   mkdirSync(dir, { recursive: true });
   const arrays: IndexSource = index;
-  const chunks = fileChunks(arrays, index.contributions);
+  const view = heldWordIndex(index);
+  const chunks = { ...fileChunks(arrays, index.contributions), ...(view ? wordViewChunks(view) : {}) };
   const files = describe(chunks);
   const indexRoot = rootOf(index.params, index.tokens.length, index.contributions.length, files);
   if (indexRoot !== index.indexRoot) throw new AttributionError("index_corrupt", "in-memory arrays no longer match the index root");
@@ -211,6 +236,8 @@ function readPacked(dir: string, name: string, entry: FileEntry | undefined, ver
 export interface LoadOptions {
   /** Check every file against its sha256 (default true; ~1 s per GB). */
   verify?: boolean;
+  /** Load the saved word view too, if the index has one (default true; otherwise it is derived on first use). */
+  words?: boolean;
 }
 
 export function readManifest(dir: string): IndexManifest {
@@ -272,5 +299,43 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
     unigram,
     surprisal,
   };
-  return new SuffixIndex(arrays, contributions, manifest.params, manifest.indexRoot);
+  const index = new SuffixIndex(arrays, contributions, manifest.params, manifest.indexRoot);
+  if (options.words ?? true) loadWordView(index, dir, { verify, manifest });
+  return index;
+}
+
+/**
+ * Reads the word view saved with `index` (saveIndex of an index holding one) and keeps it with the
+ * index; false if the folder has none (the view is then derived from the tokens on first use).
+ */
+export function loadWordView(index: SuffixIndex, dir: string, options: { verify?: boolean; manifest?: IndexManifest } = {}): boolean {
+  const verify = options.verify ?? true;
+  const manifest = options.manifest ?? readManifest(dir);
+  const f = manifest.files;
+  if (!f[WORD_FILES.words]) return false;
+  if (manifest.indexRoot !== index.indexRoot) throw new AttributionError("index_mismatch", "word view of another index");
+  const offsets = readWords(dir, WORD_FILES.offsets, f[WORD_FILES.offsets], verify);
+  const bucketStart = readWords(dir, WORD_FILES.buckets, f[WORD_FILES.buckets], verify);
+  const keys = readText(dir, WORD_FILES.vocabulary, f[WORD_FILES.vocabulary], verify);
+  const vocabulary = new Map<string, number>();
+  if (keys !== "") for (const k of keys.split("\n")) vocabulary.set(k, vocabulary.size);
+  const C = index.contributions.length;
+  const n = offsets[C];
+  if (offsets.length !== C + 1 || bucketStart.length !== vocabulary.size + 2 || bucketStart[vocabulary.size + 1] !== n) {
+    throw new AttributionError("index_corrupt", "word view files disagree with the index");
+  }
+  const words = readPacked(dir, WORD_FILES.words, f[WORD_FILES.words], verify, n, bitsFor(vocabulary.size));
+  const sa = readPacked(dir, WORD_FILES.sa, f[WORD_FILES.sa], verify, n, bitsFor(n - 1));
+  adoptWordIndex(index, new WordIndex(words, sa, offsets, vocabulary, bucketStart));
+  return true;
+}
+
+function readText(dir: string, name: string, entry: FileEntry | undefined, verify: boolean): string {
+  if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
+  const buf = readFileSync(join(dir, name));
+  if (buf.byteLength !== entry.bytes) throw new AttributionError("index_corrupt", `${name} has the wrong size`);
+  if (verify && createHash("sha256").update(buf).digest("hex") !== entry.sha256) {
+    throw new AttributionError("index_corrupt", `${name} does not match its sha256 in the manifest`);
+  }
+  return buf.toString("utf8");
 }

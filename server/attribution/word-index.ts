@@ -87,7 +87,7 @@ function compareSuffix(W: PackedInts, s: number, P: Uint32Array, ps: number, pe:
 }
 
 /** Word ids of every contribution: ids by first occurrence over the contributions in order. */
-interface WordIds {
+export interface WordIds {
   vocabulary: Map<string, number>;
   perContribution: Uint32Array[];
 }
@@ -137,7 +137,14 @@ async function wordIdsInWorkers(source: TokenSource, threads: number, chunks: Ar
     const lengths = Uint32Array.from({ length: e - s }, (_, k) => source.lengthOf(s + k));
     return { kind: "words" as const, tokens: source.tokensOf(s, e), lengths };
   });
-  const results = await runInWorkers<WordsResult>(tasks, threads);
+  return mergeWordChunks(await runInWorkers<WordsResult>(tasks, threads));
+}
+
+/**
+ * The ids of consecutive chunks' word keys (each numbered by first occurrence inside its chunk):
+ * merged in order, a key new to the whole gets its id at its first occurrence, as in one thread.
+ */
+export function mergeWordChunks(results: readonly WordsResult[]): WordIds {
   const vocabulary = new Map<string, number>();
   const perContribution: Uint32Array[] = [];
   for (const { keys, ids, lengths } of results) {
@@ -213,14 +220,19 @@ async function suffixArrayInWorker(layout: WordLayout): Promise<Int32Array> {
 }
 
 /**
- * Starts the word view of contributions not yet indexed (their tokens, registration order): word
- * keys in worker threads, then the words' suffix array in one worker, so this thread is free to
+ * Starts the word view of contributions not yet indexed (their tokens, registration order, or
+ * their word ids if the tokenizing pool gave them): word keys in worker threads, then the words'
+ * suffix array in one worker, so this thread is free to
  * build the token view meanwhile. The view it finally gives is the one wordIndexOf builds, byte for byte.
  */
-export async function startWordView(source: TokenSource, options: WordViewOptions = {}): Promise<() => Promise<WordIndex>> {
+export async function startWordView(source: TokenSource | WordIds, options: WordViewOptions = {}): Promise<() => Promise<WordIndex>> {
   const threads = options.threads ?? defaultThreads();
-  const chunks = chunkRanges(source.count, source.lengthOf, options.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
-  const layout = layOut(await wordIdsInWorkers(source, threads, chunks), true);
+  let ids: WordIds;
+  if ("vocabulary" in source)
+    ids = source; // keyed while tokenizing (tokenize-pool.ts)
+  else
+    ids = await wordIdsInWorkers(source, threads, chunkRanges(source.count, source.lengthOf, options.chunkTokens ?? DEFAULT_CHUNK_TOKENS));
+  const layout = layOut(ids, true);
   const sa = suffixArrayInWorker(layout);
   sa.catch(() => {}); // awaited by the caller; not an unhandled rejection meanwhile
   return async () => finish(layout, await sa);
@@ -230,6 +242,11 @@ export async function startWordView(source: TokenSource, options: WordViewOption
 export function adoptWordIndex(index: SuffixIndex, view: WordIndex): void {
   if (view.offsets.length !== index.contributions.length + 1) throw new RangeError("word view of another index");
   if (!views.has(index)) views.set(index, view);
+}
+
+/** The word view kept with `index`, if one was built or loaded (saveIndex writes it with the index). */
+export function heldWordIndex(index: SuffixIndex): WordIndex | undefined {
+  return views.get(index);
 }
 
 /** The word view of `index`, built on first use (in this thread). */

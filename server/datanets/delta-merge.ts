@@ -51,7 +51,7 @@ export function buildInWorker(job: MergeJob, signal: AbortSignal): Promise<Merge
 
 /** Loads the index the worker wrote and gives it the worker's word view. */
 export function adoptMerged(dir: string, result: MergeResult): SuffixIndex {
-  const index = loadIndex(dir, { verify: false });
+  const index = loadIndex(dir, { verify: false, words: false }); // the worker's view is adopted below
   if (index.indexRoot !== result.indexRoot) throw new Error(`merged index ${index.indexRoot} is not the one built (${result.indexRoot})`);
   const w = result.words;
   const words = new PackedInts(w.words, w.wordBits);
