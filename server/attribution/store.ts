@@ -13,14 +13,14 @@ import {
   INDEX_FORMAT,
   SuffixIndex,
   suffixBits,
-  TOKEN_BITS,
   type ContributionMeta,
   type IndexArrays,
   type IndexParams,
   type IndexSource,
 } from "./suffix-index.ts";
 import { contributionsDigest, indexRootFromDigest } from "./segmented-root.ts";
-import { TOKENIZER_ID } from "./tokenizer.ts";
+import { TokenArray, type TokenCodes, tokenCodes } from "./token-array.ts";
+import { SEPARATOR_TOKEN, TOKENIZER_ID } from "./tokenizer.ts";
 import { adoptWordIndex, heldWordIndex, WordIndex } from "./word-index.ts";
 
 type Words = Uint32Array | Int32Array;
@@ -50,11 +50,11 @@ function bytesOf(a: Words): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function* unpacked(a: PackedInts): Iterable<Uint8Array> {
+function* unpacked(a: PackedInts | TokenArray): Iterable<Uint8Array> {
   for (let s = 0; s < a.length; s += UNPACK_SLICE) yield bytesOf(a.subarray(s, Math.min(a.length, s + UNPACK_SLICE)));
 }
 
-const wordsOrPacked = (a: Words | PackedInts): Chunks =>
+const wordsOrPacked = (a: Words | PackedInts | TokenArray): Chunks =>
   a instanceof Uint32Array || a instanceof Int32Array ? () => [bytesOf(a)] : () => unpacked(a);
 
 /** The binary files of an index: 32-bit little-endian words whatever the in-memory packing. */
@@ -187,8 +187,27 @@ function readWords(dir: string, name: string, entry: FileEntry | undefined, veri
   return new Uint32Array(new Uint8Array(buf).buffer);
 }
 
-/** A large file of 32-bit words read a slice at a time into a packed array (no file-sized buffer). */
-function readPacked(dir: string, name: string, entry: FileEntry | undefined, verify: boolean, length: number, width: number): PackedInts {
+/**
+ * A large file of 32-bit words read a slice at a time (no file-sized buffer) into a packed array
+ * of `width` bits, or into a token array of those codes.
+ */
+function readPacked(dir: string, name: string, entry: FileEntry | undefined, verify: boolean, length: number, width: number): PackedInts;
+function readPacked(
+  dir: string,
+  name: string,
+  entry: FileEntry | undefined,
+  verify: boolean,
+  length: number,
+  codes: TokenCodes,
+): TokenArray;
+function readPacked(
+  dir: string,
+  name: string,
+  entry: FileEntry | undefined,
+  verify: boolean,
+  length: number,
+  packing: number | TokenCodes,
+): PackedInts | TokenArray {
   if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
   let fd: number;
   try {
@@ -218,9 +237,10 @@ function readPacked(dir: string, name: string, entry: FileEntry | undefined, ver
         yield slice.subarray(0, want / 4);
       }
     }
-    let packed: PackedInts;
+    let packed: PackedInts | TokenArray;
     try {
-      packed = PackedInts.fromPieces(length, width, pieces());
+      packed =
+        typeof packing === "number" ? PackedInts.fromPieces(length, packing, pieces()) : TokenArray.fromPieces(length, packing, pieces());
     } catch (e) {
       if (e instanceof AttributionError) throw e;
       throw new AttributionError("index_corrupt", `${name}: ${(e as Error).message}`);
@@ -265,13 +285,14 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
   const n = manifest.tokenCount;
   if (!Number.isSafeInteger(n) || n < 1 || n >= 2 ** 31)
     throw new AttributionError("index_corrupt", `tokenCount ${String(n)} is out of range`);
-  const tokens = readPacked(dir, "tokens.u32", f["tokens.u32"], verify, n, TOKEN_BITS);
+  const unigram = readWords(dir, "unigram.u32", f["unigram.u32"], verify);
+  if (unigram.length !== SEPARATOR_TOKEN) throw new AttributionError("index_corrupt", "unigram table has the wrong size");
+  const tokens = readPacked(dir, "tokens.u32", f["tokens.u32"], verify, n, tokenCodes(unigram));
   const sa = readPacked(dir, "sa.u32", f["sa.u32"], verify, n, suffixBits(n));
   const offsets = readWords(dir, "offsets.u32", f["offsets.u32"], verify);
   const runs = readWords(dir, "owner-runs.u32", f["owner-runs.u32"], verify);
   if (runs.length % 3 !== 0) throw new AttributionError("index_corrupt", "owner-runs.u32 is not a list of triples");
   const r = runs.length / 3;
-  const unigram = readWords(dir, "unigram.u32", f["unigram.u32"], verify);
   const surprisal = readWords(dir, "surprisal.u32", f["surprisal.u32"], verify);
   const contributionsText = readFileSync(join(dir, "contributions.json"));
   if (contributionsText.byteLength !== f["contributions.json"]?.bytes)

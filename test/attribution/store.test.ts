@@ -25,7 +25,7 @@ describe("index files of a bit-packed index", () => {
     const d = new Datanet();
     for (let i = 0; i < 6; i++) d.add({ contributor: addressOf(i), text: brownDocs()[i].text });
     const { index } = buildIndex(d);
-    expect(index.tokens.width).toBe(18);
+    expect(index.tokens.width).toBeLessThan(18); // dense codes of the ids in use, not 18-bit ids
     saveIndex(index, dir);
     const tokens = Uint32Array.from(d.contributions.flatMap((c) => [...tokenize(c.text), 0x3ffff]));
     expect(u32("tokens.u32")).toEqual(tokens);
