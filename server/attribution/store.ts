@@ -19,8 +19,9 @@ import {
   type IndexSource,
 } from "./suffix-index.ts";
 import { contributionsDigest, indexRootFromDigest } from "./segmented-root.ts";
-import { TokenArray, type TokenCodes, tokenCodes } from "./token-array.ts";
+import { TokenArray, tokenCodes } from "./token-array.ts";
 import { SEPARATOR_TOKEN, TOKENIZER_ID } from "./tokenizer.ts";
+import { WordArray } from "./word-array.ts";
 import { adoptWordIndex, heldWordIndex, WordIndex } from "./word-index.ts";
 
 type Words = Uint32Array | Int32Array;
@@ -50,11 +51,14 @@ function bytesOf(a: Words): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function* unpacked(a: PackedInts | TokenArray): Iterable<Uint8Array> {
+/** A packed array as index files hold it: 32-bit words. */
+type Unpackable = PackedInts | TokenArray | WordArray;
+
+function* unpacked(a: Unpackable): Iterable<Uint8Array> {
   for (let s = 0; s < a.length; s += UNPACK_SLICE) yield bytesOf(a.subarray(s, Math.min(a.length, s + UNPACK_SLICE)));
 }
 
-const wordsOrPacked = (a: Words | PackedInts | TokenArray): Chunks =>
+const wordsOrPacked = (a: Words | Unpackable): Chunks =>
   a instanceof Uint32Array || a instanceof Int32Array ? () => [bytesOf(a)] : () => unpacked(a);
 
 /** The binary files of an index: 32-bit little-endian words whatever the in-memory packing. */
@@ -187,27 +191,15 @@ function readWords(dir: string, name: string, entry: FileEntry | undefined, veri
   return new Uint32Array(new Uint8Array(buf).buffer);
 }
 
-/**
- * A large file of 32-bit words read a slice at a time (no file-sized buffer) into a packed array
- * of `width` bits, or into a token array of those codes.
- */
-function readPacked(dir: string, name: string, entry: FileEntry | undefined, verify: boolean, length: number, width: number): PackedInts;
-function readPacked(
+/** A large file of 32-bit words read a slice at a time (no file-sized buffer) and packed by `pack`. */
+function readPacked<T>(
   dir: string,
   name: string,
   entry: FileEntry | undefined,
   verify: boolean,
   length: number,
-  codes: TokenCodes,
-): TokenArray;
-function readPacked(
-  dir: string,
-  name: string,
-  entry: FileEntry | undefined,
-  verify: boolean,
-  length: number,
-  packing: number | TokenCodes,
-): PackedInts | TokenArray {
+  pack: (pieces: Iterable<Uint32Array>) => T,
+): T {
   if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
   let fd: number;
   try {
@@ -237,10 +229,9 @@ function readPacked(
         yield slice.subarray(0, want / 4);
       }
     }
-    let packed: PackedInts | TokenArray;
+    let packed: T;
     try {
-      packed =
-        typeof packing === "number" ? PackedInts.fromPieces(length, packing, pieces()) : TokenArray.fromPieces(length, packing, pieces());
+      packed = pack(pieces());
     } catch (e) {
       if (e instanceof AttributionError) throw e;
       throw new AttributionError("index_corrupt", `${name}: ${(e as Error).message}`);
@@ -287,8 +278,9 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
     throw new AttributionError("index_corrupt", `tokenCount ${String(n)} is out of range`);
   const unigram = readWords(dir, "unigram.u32", f["unigram.u32"], verify);
   if (unigram.length !== SEPARATOR_TOKEN) throw new AttributionError("index_corrupt", "unigram table has the wrong size");
-  const tokens = readPacked(dir, "tokens.u32", f["tokens.u32"], verify, n, tokenCodes(unigram));
-  const sa = readPacked(dir, "sa.u32", f["sa.u32"], verify, n, suffixBits(n));
+  const codes = tokenCodes(unigram);
+  const tokens = readPacked(dir, "tokens.u32", f["tokens.u32"], verify, n, (p) => TokenArray.fromPieces(n, codes, p));
+  const sa = readPacked(dir, "sa.u32", f["sa.u32"], verify, n, (p) => PackedInts.fromPieces(n, suffixBits(n), p));
   const offsets = readWords(dir, "offsets.u32", f["offsets.u32"], verify);
   const runs = readWords(dir, "owner-runs.u32", f["owner-runs.u32"], verify);
   if (runs.length % 3 !== 0) throw new AttributionError("index_corrupt", "owner-runs.u32 is not a list of triples");
@@ -345,8 +337,8 @@ export function loadWordView(index: SuffixIndex, dir: string, options: { verify?
   if (offsets.length !== C + 1 || bucketStart.length !== vocabulary.size + 2 || bucketStart[vocabulary.size + 1] !== n) {
     throw new AttributionError("index_corrupt", "word view files disagree with the index");
   }
-  const words = readPacked(dir, WORD_FILES.words, f[WORD_FILES.words], verify, n, bitsFor(vocabulary.size));
-  const sa = readPacked(dir, WORD_FILES.sa, f[WORD_FILES.sa], verify, n, bitsFor(n - 1));
+  const words = readPacked(dir, WORD_FILES.words, f[WORD_FILES.words], verify, n, (p) => WordArray.fromPieces(n, vocabulary.size, p));
+  const sa = readPacked(dir, WORD_FILES.sa, f[WORD_FILES.sa], verify, n, (p) => PackedInts.fromPieces(n, bitsFor(n - 1), p));
   adoptWordIndex(index, new WordIndex(words, sa, offsets, vocabulary, bucketStart));
   return true;
 }

@@ -24,7 +24,6 @@ const result: MergeResult = {
   indexRoot: index.indexRoot,
   words: {
     words,
-    wordBits: w.words.width,
     sa,
     saBits: w.sa.width,
     offsets: w.offsets,
