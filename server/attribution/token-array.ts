@@ -45,9 +45,12 @@ export class TokenArray {
   static fromPieces(length: number, codes: TokenCodes, pieces: Iterable<ArrayLike<number>>): TokenArray {
     const width = bitsFor(codes.decode.length - 1);
     const { encode } = codes;
+    let buffer = new Uint32Array(0);
     function* encoded(): Iterable<Uint32Array> {
       for (const piece of pieces) {
-        const out = new Uint32Array(piece.length);
+        // one buffer for every piece: each is packed before the next is made
+        if (buffer.length < piece.length) buffer = new Uint32Array(piece.length);
+        const out = buffer.subarray(0, piece.length);
         for (let i = 0; i < piece.length; i++) {
           const c = piece[i] < encode.length ? encode[piece[i]] : ABSENT;
           if (c === ABSENT) throw new AttributionError("index_corrupt", `token id ${piece[i]} is not counted in the unigram table`);

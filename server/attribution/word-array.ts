@@ -38,12 +38,14 @@ export class WordArray {
     const at: number[] = [];
     const ids: number[] = [];
     let base = 0;
+    let buffer = new Uint32Array(0);
     function* slotted(): Iterable<ArrayLike<number>> {
       for (const piece of pieces) {
         if (escapeSlot < 0) {
           yield piece;
         } else {
-          const out = new Uint32Array(piece.length);
+          if (buffer.length < piece.length) buffer = new Uint32Array(piece.length); // reused: packed before the next piece
+          const out = buffer.subarray(0, piece.length);
           for (let i = 0; i < piece.length; i++) {
             const v = piece[i];
             if (v >= escapeSlot) {
