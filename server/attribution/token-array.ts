@@ -34,11 +34,18 @@ export class TokenArray {
   readonly length: number;
   private readonly codes: PackedInts;
   private readonly decode: Uint32Array;
+  // codes' layout, read inline by get() (the hottest read of every search)
+  private readonly data: Uint32Array;
+  private readonly bits: number;
+  private readonly mask: number;
 
   private constructor(codes: PackedInts, decode: Uint32Array) {
     this.codes = codes;
     this.decode = decode;
     this.length = codes.length;
+    this.data = codes.packed;
+    this.bits = codes.width;
+    this.mask = 2 ** codes.width - 1;
   }
 
   /** Packs `length` token ids arriving in consecutive pieces; an id the codes do not know is refused. */
@@ -80,7 +87,12 @@ export class TokenArray {
   }
 
   get(i: number): number {
-    return this.decode[this.codes.get(i)];
+    const w = this.bits;
+    const b = (i & 31) * w;
+    const k = (i >>> 5) * w + (b >>> 5);
+    const o = b & 31;
+    const lo = this.data[k] >>> o;
+    return this.decode[(o + w <= 32 ? lo : lo | (this.data[k + 1] << (32 - o))) & this.mask];
   }
 
   /** Token ids [start, end) in a new array. */

@@ -17,8 +17,16 @@ export class WordArray {
   /** directory[b]: index in escapedAt of the first escape at or after block b's start. */
   private readonly directory: Uint32Array;
 
+  // slots' layout, read inline by get() (the hottest read of word matching)
+  private readonly data: Uint32Array;
+  private readonly bits: number;
+  private readonly mask: number;
+
   private constructor(slots: PackedInts, escapeSlot: number, escapedAt: Uint32Array, escapedIds: Uint32Array) {
     this.slots = slots;
+    this.data = slots.packed;
+    this.bits = slots.width;
+    this.mask = 2 ** slots.width - 1;
     this.length = slots.length;
     this.escapeSlot = escapeSlot;
     this.escapedAt = escapedAt;
@@ -78,7 +86,12 @@ export class WordArray {
   }
 
   get(i: number): number {
-    const v = this.slots.get(i);
+    const w = this.bits;
+    const b = (i & 31) * w;
+    const k = (i >>> 5) * w + (b >>> 5);
+    const o = b & 31;
+    const lo = this.data[k] >>> o;
+    const v = (o + w <= 32 ? lo : lo | (this.data[k + 1] << (32 - o))) & this.mask;
     return v === this.escapeSlot ? this.escaped(i) : v;
   }
 
