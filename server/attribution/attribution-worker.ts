@@ -3,20 +3,28 @@
 //   tokenize: texts -> all their tokens back to back, and each text's length in tokens
 //   words:    tokens of contributions -> their match-word keys (match-words.ts) as ids local to
 //             the chunk, the chunk's keys in order of first occurrence, and each contribution's length
+//   tokenizeWords: texts -> both of the above at once, the keys from the texts themselves (what
+//             their tokens decode to), so a large build does not decode every token again
 //   suffixArray: a text (shared with the caller) -> its suffix array (SA-IS), transferred back
 import { parentPort } from "node:worker_threads";
 import { matchKeys } from "./match-words.ts";
 import { buildSuffixArray } from "./sais.ts";
-import { detokenize, tokenize } from "./tokenizer.ts";
+import { detokenize, isWellFormedText, normalizeText, tokenize } from "./tokenizer.ts";
 
 export type WorkerTask =
   | { kind: "tokenize"; texts: string[] }
+  | { kind: "tokenizeWords"; texts: string[] }
   | { kind: "words"; tokens: Uint32Array; lengths: Uint32Array }
   | { kind: "suffixArray"; text: Uint32Array; alphabetSize: number };
 
 export interface TokenizeResult {
   tokens: Uint32Array<ArrayBuffer>;
   lengths: Uint32Array<ArrayBuffer>;
+}
+
+export interface TokenizeWordsResult {
+  tokenized: TokenizeResult;
+  words: WordsResult;
 }
 
 export interface WordsResult {
@@ -40,16 +48,13 @@ function tokenizeChunk(texts: readonly string[]): TokenizeResult {
   return concat(texts.map((t) => tokenize(t)));
 }
 
-/** Word keys of each contribution in the chunk, as ids into `keys` (local first-occurrence order). */
-function wordKeysChunk(tokens: Uint32Array, lengths: Uint32Array, cache = new Map<string, string>()): WordsResult {
+/** Word keys of each text, as ids into `keys` (local first-occurrence order). */
+function wordKeysOf(texts: Iterable<string>, cache: Map<string, string>): WordsResult {
   const local = new Map<string, number>();
   const parts: Uint32Array[] = [];
-  let at = 0;
-  for (const len of lengths) {
-    const keys = matchKeys(detokenize(tokens.subarray(at, at + len)), cache);
-    at += len;
+  for (const text of texts) {
     parts.push(
-      Uint32Array.from(keys, (k) => {
+      Uint32Array.from(matchKeys(text, cache), (k) => {
         let id = local.get(k);
         if (id === undefined) {
           id = local.size;
@@ -63,6 +68,34 @@ function wordKeysChunk(tokens: Uint32Array, lengths: Uint32Array, cache = new Ma
   return { keys: [...local.keys()], ids, lengths: wordLengths };
 }
 
+/** The text each contribution's tokens decode to, one at a time. */
+function* decoded(tokens: Uint32Array, lengths: Uint32Array): Iterable<string> {
+  let at = 0;
+  for (const len of lengths) {
+    yield detokenize(tokens.subarray(at, at + len));
+    at += len;
+  }
+}
+
+/**
+ * What `tokens` of `text` decode to: the NFC text itself (byte-level BPE is lossless), decoded
+ * only for a text with a lone surrogate (encoded as U+FFFD).
+ */
+function decodedText(text: string, tokens: Uint32Array): string {
+  return isWellFormedText(text) ? normalizeText(text) : detokenize(tokens);
+}
+
+function tokenizeWordsChunk(texts: readonly string[], cache: Map<string, string>): TokenizeWordsResult {
+  const parts = texts.map((t) => tokenize(t));
+  return {
+    tokenized: concat(parts),
+    words: wordKeysOf(
+      texts.map((t, i) => decodedText(t, parts[i])),
+      cache,
+    ),
+  };
+}
+
 const port = parentPort;
 if (port) {
   const cache = new Map<string, string>();
@@ -70,11 +103,15 @@ if (port) {
     if (task.kind === "tokenize") {
       const r = tokenizeChunk(task.texts);
       port.postMessage({ id, result: r }, [r.tokens.buffer, r.lengths.buffer]);
+    } else if (task.kind === "tokenizeWords") {
+      const r = tokenizeWordsChunk(task.texts, cache);
+      const buffers = [r.tokenized.tokens.buffer, r.tokenized.lengths.buffer, r.words.ids.buffer, r.words.lengths.buffer];
+      port.postMessage({ id, result: r }, buffers);
     } else if (task.kind === "suffixArray") {
       const sa = buildSuffixArray(task.text, task.alphabetSize);
       port.postMessage({ id, result: sa }, [sa.buffer as ArrayBuffer]); // a fresh ArrayBuffer, not the shared text
     } else {
-      const r = wordKeysChunk(task.tokens, task.lengths, cache);
+      const r = wordKeysOf(decoded(task.tokens, task.lengths), cache);
       port.postMessage({ id, result: r }, [r.ids.buffer, r.lengths.buffer]);
     }
   });

@@ -11,9 +11,9 @@ import { buildSuffixArray } from "./sais.ts";
 import { computeIndexRoot } from "./store.ts";
 import { SuffixIndex, type ContributionMeta, type IndexParams } from "./suffix-index.ts";
 import { surprisalTable } from "./surprisal.ts";
-import { tokenizeTexts, type TokenizeOptions } from "./tokenize-pool.ts";
+import { tokenizeWithWords, type TokenizeOptions } from "./tokenize-pool.ts";
 import { INDEX_ALPHABET, SEPARATOR_TOKEN, TOKENIZER_ID, tokenize } from "./tokenizer.ts";
-import { adoptWordIndex, startWordView, type TokenSource } from "./word-index.ts";
+import { adoptWordIndex, startWordView, type TokenSource, type WordIds } from "./word-index.ts";
 import { defaultThreads } from "./worker-pool.ts";
 
 const DEFAULT_MIN_COPY_TOKENS = 50;
@@ -81,12 +81,12 @@ export async function buildIndexParallel(
 ): Promise<{ index: SuffixIndex; stats: BuildStats }> {
   const list = inOrder(datanet);
   const t0 = performance.now();
-  const tokens = await tokenizeTexts(
+  const { tokens, wordIds } = await tokenizeWithWords(
     list.map((c) => c.text),
     options,
   );
   const tokenized = list.map((c, i) => ({ contribution: c, tokens: tokens[i] }));
-  return withTokenizeTime(await buildIndexWithWordView(tokenized, options), performance.now() - t0);
+  return withTokenizeTime(await buildIndexWithWordView(tokenized, { ...options, wordIds }), performance.now() - t0);
 }
 
 /**
@@ -96,13 +96,13 @@ export async function buildIndexParallel(
  */
 export async function buildIndexWithWordView(
   items: readonly TokenizedContribution[],
-  options: BuildOptions & OverlapOptions = {},
+  options: BuildOptions & OverlapOptions & { wordIds?: WordIds | null } = {},
 ): Promise<{ index: SuffixIndex; stats: BuildStats }> {
   const threads = options.threads ?? defaultThreads();
   const total = items.reduce((a, it) => a + it.tokens.length, 0);
   if (threads <= 1 || total < (options.minOverlapTokens ?? DEFAULT_MIN_OVERLAP_TOKENS)) return buildIndexFromTokens(items, options);
   const t0 = performance.now();
-  const wordView = await startWordView(tokenSourceOf(items), { threads });
+  const wordView = await startWordView(options.wordIds ?? tokenSourceOf(items), { threads });
   const t1 = performance.now();
   const built = buildIndexFromTokens(items, options);
   const t2 = performance.now();

@@ -5,8 +5,33 @@
 // the earliest such occurrence, followed transitively, so copies of copies pay the original.
 // Only copied tokens are stored, as runs (start, length, source): a datanet without copying
 // costs nothing here.
-import { buildPermutedLcp } from "./sais.ts";
 import { SEPARATOR_TOKEN } from "./tokenizer.ts";
+
+/** Polynomial hash (mod 2^32) of every m-token window T[i, i+m), rolled along the array; 0 past the end. */
+function windowHashes(T: Uint32Array, m: number): Int32Array {
+  const n = T.length;
+  const hash = new Int32Array(n);
+  const B = 0x01000193;
+  let top = 1; // B^(m-1)
+  for (let d = 1; d < m; d++) top = Math.imul(top, B);
+  let h = 0;
+  for (let i = 0; i < Math.min(m, n); i++) h = (Math.imul(h, B) + T[i]) | 0;
+  for (let i = 0; i + m <= n; i++) {
+    hash[i] = h;
+    if (i + m < n) h = (Math.imul((h - Math.imul(T[i], top)) | 0, B) + T[i + m]) | 0;
+  }
+  return hash;
+}
+
+/** Whether the m-token windows at a and b are equal and hold no separator (their suffixes' lcp >= m). */
+function sameWindow(T: Uint32Array, a: number, b: number, m: number): boolean {
+  if (a + m > T.length || b + m > T.length) return false;
+  for (let d = 0; d < m; d++) {
+    const x = T[a + d];
+    if (x !== T[b + d] || x === SEPARATOR_TOKEN) return false;
+  }
+  return true;
+}
 
 export interface OwnerRuns {
   runStarts: Uint32Array;
@@ -31,13 +56,24 @@ export function computeOwnerRuns(
   // delta[i] = f - i < 0 when the window T[i, i+m) first occurs at f in an earlier contribution.
   const delta = new Int32Array(n);
   {
-    const plcp = buildPermutedLcp(T, SA, SEPARATOR_TOKEN);
-    // Suffixes sharing an m-token window are adjacent in SA order, linked by lcp >= m.
+    // Suffixes sharing an m-token window (no separator inside) are adjacent in SA order: a group
+    // is a run of neighbours with equal window hashes whose windows compare equal. One random read
+    // per suffix, where an LCP array costs three passes of random accesses.
+    const hash = windowHashes(T, m);
     let k = 0;
     let cIdx = 0;
+    let h = n > 0 ? hash[SA[0]] : 0;
     while (k < n) {
       let end = k + 1;
-      while (end < n && plcp[SA[end]] >= m) end++;
+      let prev = SA[k];
+      let hNext = 0;
+      while (end < n) {
+        const next = SA[end];
+        hNext = hash[next];
+        if (hNext !== h || !sameWindow(T, prev, next, m)) break;
+        prev = next;
+        end++;
+      }
       if (end - k > 1) {
         let f = SA[k];
         for (let j = k + 1; j < end; j++) if (SA[j] < f) f = SA[j];
@@ -57,6 +93,7 @@ export function computeOwnerRuns(
         }
       }
       k = end;
+      h = hNext;
     }
   }
 

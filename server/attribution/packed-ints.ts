@@ -78,6 +78,11 @@ export class PackedInts {
     return this.data.byteLength;
   }
 
+  /** The packed words, for a reader that inlines get() (token-array.ts, word-array.ts). */
+  get packed(): Uint32Array {
+    return this.data;
+  }
+
   /** Values [start, end) unpacked into a new array (a copy, unlike a typed array's subarray). */
   subarray(start: number, end = this.length): Uint32Array {
     const s = Math.max(0, Math.min(start < 0 ? this.length + start : start, this.length));

@@ -186,30 +186,3 @@ function sais(T: Int32Array, SA: Int32Array, n: number, K: number): void {
   }
   induce(T, SA, n, K, counts, bkt);
 }
-
-/**
- * Permuted LCP array: plcp[i] = length of the common prefix of suffix i and the suffix just
- * before it in SA order (0 for the first), counting only symbols before the first `stop`
- * symbol, so a common prefix never runs across a contribution separator. Linear time
- * (Kärkkäinen, Manzini & Puglisi's Φ method); the same array is Φ first, then PLCP.
- */
-export function buildPermutedLcp(T: Uint32Array | Int32Array, SA: Int32Array, stop: number): Int32Array {
-  const n = SA.length;
-  const plcp = new Int32Array(n);
-  if (n === 0) return plcp;
-  plcp[SA[0]] = -1;
-  for (let i = 1; i < n; i++) plcp[SA[i]] = SA[i - 1];
-  let l = 0;
-  for (let i = 0; i < n; i++) {
-    const j = plcp[i];
-    if (j < 0) {
-      plcp[i] = 0;
-      l = 0;
-      continue;
-    }
-    while (i + l < n && j + l < n && T[i + l] === T[j + l] && T[i + l] !== stop) l++;
-    plcp[i] = l;
-    if (l > 0) l--;
-  }
-  return plcp;
-}

@@ -8,19 +8,21 @@ import { endianness } from "node:os";
 import { join } from "node:path";
 import { canonicalHash, canonicalJson } from "./canonical.ts";
 import { AttributionError } from "./errors.ts";
-import { PackedInts } from "./packed-ints.ts";
+import { bitsFor, PackedInts } from "./packed-ints.ts";
 import {
   INDEX_FORMAT,
   SuffixIndex,
   suffixBits,
-  TOKEN_BITS,
   type ContributionMeta,
   type IndexArrays,
   type IndexParams,
   type IndexSource,
 } from "./suffix-index.ts";
 import { contributionsDigest, indexRootFromDigest } from "./segmented-root.ts";
-import { TOKENIZER_ID } from "./tokenizer.ts";
+import { TokenArray, tokenCodes } from "./token-array.ts";
+import { SEPARATOR_TOKEN, TOKENIZER_ID } from "./tokenizer.ts";
+import { WordArray } from "./word-array.ts";
+import { adoptWordIndex, heldWordIndex, WordIndex } from "./word-index.ts";
 
 type Words = Uint32Array | Int32Array;
 /** The bytes of one file, produced piece by piece (a packed array is unpacked a slice at a time). */
@@ -49,11 +51,14 @@ function bytesOf(a: Words): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function* unpacked(a: PackedInts): Iterable<Uint8Array> {
+/** A packed array as index files hold it: 32-bit words. */
+type Unpackable = PackedInts | TokenArray | WordArray;
+
+function* unpacked(a: Unpackable): Iterable<Uint8Array> {
   for (let s = 0; s < a.length; s += UNPACK_SLICE) yield bytesOf(a.subarray(s, Math.min(a.length, s + UNPACK_SLICE)));
 }
 
-const wordsOrPacked = (a: Words | PackedInts): Chunks =>
+const wordsOrPacked = (a: Words | Unpackable): Chunks =>
   a instanceof Uint32Array || a instanceof Int32Array ? () => [bytesOf(a)] : () => unpacked(a);
 
 /** The binary files of an index: 32-bit little-endian words whatever the in-memory packing. */
@@ -69,6 +74,29 @@ function fileChunks(arrays: IndexSource, contributions: readonly ContributionMet
     "contributions.json": () => [Buffer.from(canonicalJson(contributions), "utf8")],
   };
 }
+
+/**
+ * The v2 word view's files, so a load need not derive it again from the tokens (minutes at 1 GB).
+ * Derived data: outside the root, like every array but contributions.json; the manifest's sha256
+ * still covers them. The vocabulary is its keys in id order, one a line (a key has no whitespace).
+ */
+function wordViewChunks(view: WordIndex): Record<string, Chunks> {
+  return {
+    [WORD_FILES.words]: wordsOrPacked(view.words),
+    [WORD_FILES.sa]: wordsOrPacked(view.sa),
+    [WORD_FILES.offsets]: () => [bytesOf(view.offsets)],
+    [WORD_FILES.buckets]: () => [bytesOf(view.bucketStart)],
+    [WORD_FILES.vocabulary]: () => [Buffer.from([...view.vocabulary.keys()].join("\n"), "utf8")],
+  };
+}
+
+const WORD_FILES = {
+  words: "words.u32",
+  sa: "word-sa.u32",
+  offsets: "word-offsets.u32",
+  buckets: "word-buckets.u32",
+  vocabulary: "word-vocabulary.txt",
+} as const;
 
 function describe(chunks: Record<string, Chunks>): Record<string, FileEntry> {
   const files: Record<string, FileEntry> = {};
@@ -119,7 +147,8 @@ export function saveIndex(index: SuffixIndex, dir: string): IndexManifest {
   assertLittleEndian();
   mkdirSync(dir, { recursive: true });
   const arrays: IndexSource = index;
-  const chunks = fileChunks(arrays, index.contributions);
+  const view = heldWordIndex(index);
+  const chunks = { ...fileChunks(arrays, index.contributions), ...(view ? wordViewChunks(view) : {}) };
   const files = describe(chunks);
   const indexRoot = rootOf(index.params, index.tokens.length, index.contributions.length, files);
   if (indexRoot !== index.indexRoot) throw new AttributionError("index_corrupt", "in-memory arrays no longer match the index root");
@@ -162,8 +191,15 @@ function readWords(dir: string, name: string, entry: FileEntry | undefined, veri
   return new Uint32Array(new Uint8Array(buf).buffer);
 }
 
-/** A large file of 32-bit words read a slice at a time into a packed array (no file-sized buffer). */
-function readPacked(dir: string, name: string, entry: FileEntry | undefined, verify: boolean, length: number, width: number): PackedInts {
+/** A large file of 32-bit words read a slice at a time (no file-sized buffer) and packed by `pack`. */
+function readPacked<T>(
+  dir: string,
+  name: string,
+  entry: FileEntry | undefined,
+  verify: boolean,
+  length: number,
+  pack: (pieces: Iterable<Uint32Array>) => T,
+): T {
   if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
   let fd: number;
   try {
@@ -193,9 +229,9 @@ function readPacked(dir: string, name: string, entry: FileEntry | undefined, ver
         yield slice.subarray(0, want / 4);
       }
     }
-    let packed: PackedInts;
+    let packed: T;
     try {
-      packed = PackedInts.fromPieces(length, width, pieces());
+      packed = pack(pieces());
     } catch (e) {
       if (e instanceof AttributionError) throw e;
       throw new AttributionError("index_corrupt", `${name}: ${(e as Error).message}`);
@@ -211,6 +247,8 @@ function readPacked(dir: string, name: string, entry: FileEntry | undefined, ver
 export interface LoadOptions {
   /** Check every file against its sha256 (default true; ~1 s per GB). */
   verify?: boolean;
+  /** Load the saved word view too, if the index has one (default true; otherwise it is derived on first use). */
+  words?: boolean;
 }
 
 export function readManifest(dir: string): IndexManifest {
@@ -238,13 +276,15 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
   const n = manifest.tokenCount;
   if (!Number.isSafeInteger(n) || n < 1 || n >= 2 ** 31)
     throw new AttributionError("index_corrupt", `tokenCount ${String(n)} is out of range`);
-  const tokens = readPacked(dir, "tokens.u32", f["tokens.u32"], verify, n, TOKEN_BITS);
-  const sa = readPacked(dir, "sa.u32", f["sa.u32"], verify, n, suffixBits(n));
+  const unigram = readWords(dir, "unigram.u32", f["unigram.u32"], verify);
+  if (unigram.length !== SEPARATOR_TOKEN) throw new AttributionError("index_corrupt", "unigram table has the wrong size");
+  const codes = tokenCodes(unigram);
+  const tokens = readPacked(dir, "tokens.u32", f["tokens.u32"], verify, n, (p) => TokenArray.fromPieces(n, codes, p));
+  const sa = readPacked(dir, "sa.u32", f["sa.u32"], verify, n, (p) => PackedInts.fromPieces(n, suffixBits(n), p));
   const offsets = readWords(dir, "offsets.u32", f["offsets.u32"], verify);
   const runs = readWords(dir, "owner-runs.u32", f["owner-runs.u32"], verify);
   if (runs.length % 3 !== 0) throw new AttributionError("index_corrupt", "owner-runs.u32 is not a list of triples");
   const r = runs.length / 3;
-  const unigram = readWords(dir, "unigram.u32", f["unigram.u32"], verify);
   const surprisal = readWords(dir, "surprisal.u32", f["surprisal.u32"], verify);
   const contributionsText = readFileSync(join(dir, "contributions.json"));
   if (contributionsText.byteLength !== f["contributions.json"]?.bytes)
@@ -272,5 +312,43 @@ export function loadIndex(dir: string, options: LoadOptions = {}): SuffixIndex {
     unigram,
     surprisal,
   };
-  return new SuffixIndex(arrays, contributions, manifest.params, manifest.indexRoot);
+  const index = new SuffixIndex(arrays, contributions, manifest.params, manifest.indexRoot);
+  if (options.words ?? true) loadWordView(index, dir, { verify, manifest });
+  return index;
+}
+
+/**
+ * Reads the word view saved with `index` (saveIndex of an index holding one) and keeps it with the
+ * index; false if the folder has none (the view is then derived from the tokens on first use).
+ */
+export function loadWordView(index: SuffixIndex, dir: string, options: { verify?: boolean; manifest?: IndexManifest } = {}): boolean {
+  const verify = options.verify ?? true;
+  const manifest = options.manifest ?? readManifest(dir);
+  const f = manifest.files;
+  if (!f[WORD_FILES.words]) return false;
+  if (manifest.indexRoot !== index.indexRoot) throw new AttributionError("index_mismatch", "word view of another index");
+  const offsets = readWords(dir, WORD_FILES.offsets, f[WORD_FILES.offsets], verify);
+  const bucketStart = readWords(dir, WORD_FILES.buckets, f[WORD_FILES.buckets], verify);
+  const keys = readText(dir, WORD_FILES.vocabulary, f[WORD_FILES.vocabulary], verify);
+  const vocabulary = new Map<string, number>();
+  if (keys !== "") for (const k of keys.split("\n")) vocabulary.set(k, vocabulary.size);
+  const C = index.contributions.length;
+  const n = offsets[C];
+  if (offsets.length !== C + 1 || bucketStart.length !== vocabulary.size + 2 || bucketStart[vocabulary.size + 1] !== n) {
+    throw new AttributionError("index_corrupt", "word view files disagree with the index");
+  }
+  const words = readPacked(dir, WORD_FILES.words, f[WORD_FILES.words], verify, n, (p) => WordArray.fromPieces(n, vocabulary.size, p));
+  const sa = readPacked(dir, WORD_FILES.sa, f[WORD_FILES.sa], verify, n, (p) => PackedInts.fromPieces(n, bitsFor(n - 1), p));
+  adoptWordIndex(index, new WordIndex(words, sa, offsets, vocabulary, bucketStart));
+  return true;
+}
+
+function readText(dir: string, name: string, entry: FileEntry | undefined, verify: boolean): string {
+  if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
+  const buf = readFileSync(join(dir, name));
+  if (buf.byteLength !== entry.bytes) throw new AttributionError("index_corrupt", `${name} has the wrong size`);
+  if (verify && createHash("sha256").update(buf).digest("hex") !== entry.sha256) {
+    throw new AttributionError("index_corrupt", `${name} does not match its sha256 in the manifest`);
+  }
+  return buf.toString("utf8");
 }

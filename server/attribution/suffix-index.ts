@@ -1,11 +1,13 @@
 // The datanet index held in memory at query time: token array, suffix array, contribution
 // offsets, the owner map (as runs of copied tokens, see owner-map.ts) and the unigram /
-// surprisal tables. Token ids and suffix-array entries are bit-packed (packed-ints.ts): 18 bits
-// per token + log2(tokens) bits per entry, 5.4 bytes per token at 100 MB, 5.75 at 1 GB, plus a
-// few bytes per contribution and per copied run. The files keep 32-bit words (store.ts).
+// surprisal tables. Token ids and suffix-array entries are bit-packed: 16 bits per token (dense
+// codes of the ids in use, token-array.ts) + log2(tokens) bits per entry (packed-ints.ts), 5.1
+// bytes per token at 100 MB, 5.5 at 1 GB, plus a few bytes per contribution and per copied run.
+// The files keep 32-bit words (store.ts).
 import { AttributionError } from "./errors.ts";
 import { NgramFilter } from "./ngram-filter.ts";
 import { bitsFor, PackedInts } from "./packed-ints.ts";
+import { TokenArray } from "./token-array.ts";
 import { INDEX_ALPHABET, SEPARATOR_TOKEN } from "./tokenizer.ts";
 
 export const INDEX_FORMAT = "royalty402-index/v1";
@@ -36,7 +38,7 @@ export interface IndexArrays {
 }
 
 /** IndexArrays as an index is made from: the token and suffix arrays raw (a build) or already packed (a load). */
-export type IndexSource = Omit<IndexArrays, "tokens" | "sa"> & { tokens: Uint32Array | PackedInts; sa: Int32Array | PackedInts };
+export type IndexSource = Omit<IndexArrays, "tokens" | "sa"> & { tokens: Uint32Array | TokenArray; sa: Int32Array | PackedInts };
 
 export interface IndexParams {
   tokenizer: string;
@@ -52,9 +54,6 @@ export interface OwnerRef {
   offset: number; // token offset inside that contribution
 }
 
-/** Bits of a packed token id (ids up to SEPARATOR_TOKEN). */
-export const TOKEN_BITS = bitsFor(SEPARATOR_TOKEN);
-
 /** Bits of a packed suffix-array entry of an index of n tokens. */
 export function suffixBits(n: number): number {
   return bitsFor(Math.max(0, n - 1));
@@ -63,7 +62,7 @@ export function suffixBits(n: number): number {
 // Scratch outputs of the search primitives (avoids allocating a pair per probe).
 let cmpLcp = 0;
 
-function compareSuffix(T: PackedInts, s: number, P: ArrayLike<number>, ps: number, m: number, d: number): number {
+function compareSuffix(T: TokenArray, s: number, P: ArrayLike<number>, ps: number, m: number, d: number): number {
   while (d < m) {
     const a = T.get(s + d);
     const b = P[ps + d];
@@ -79,7 +78,7 @@ function compareSuffix(T: PackedInts, s: number, P: ArrayLike<number>, ps: numbe
 
 export class SuffixIndex {
   /** All contributions' tokens, each followed by SEPARATOR_TOKEN (IndexArrays.tokens, packed). */
-  readonly tokens: PackedInts;
+  readonly tokens: TokenArray;
   /** The suffix array (IndexArrays.sa, packed). */
   readonly sa: PackedInts;
   readonly offsets: Uint32Array;
@@ -101,7 +100,7 @@ export class SuffixIndex {
   foundHi = 0;
 
   constructor(arrays: IndexSource, contributions: readonly ContributionMeta[], params: IndexParams, indexRoot: string) {
-    this.tokens = arrays.tokens instanceof PackedInts ? arrays.tokens : new PackedInts(arrays.tokens, TOKEN_BITS);
+    this.tokens = arrays.tokens instanceof TokenArray ? arrays.tokens : TokenArray.fromIds(arrays.tokens, arrays.unigram);
     this.sa = arrays.sa instanceof PackedInts ? arrays.sa : new PackedInts(arrays.sa, suffixBits(arrays.sa.length));
     this.offsets = arrays.offsets;
     this.runStarts = arrays.runStarts;

@@ -1,8 +1,9 @@
 // Tokenizing many texts across cores. Contiguous chunks of about `chunkChars` characters are the
 // tasks (worker-pool.ts): one message per chunk, its tokens back as one transferred buffer.
 // The output is exactly tokenize() of each text, in order, whichever thread did the work.
-import type { TokenizeResult } from "./attribution-worker.ts";
+import type { TokenizeResult, TokenizeWordsResult } from "./attribution-worker.ts";
 import { tokenize } from "./tokenizer.ts";
+import { mergeWordChunks, type WordIds } from "./word-index.ts";
 import { chunkRanges, defaultThreads, runInWorkers } from "./worker-pool.ts";
 
 /** About 0.3 s of tokenizing per task: few messages, yet the last tasks still balance the threads. */
@@ -22,21 +23,45 @@ export interface TokenizeOptions {
 
 /** tokenize() of every text, in order, spread over worker threads when the input is large. */
 export async function tokenizeTexts(texts: readonly string[], options: TokenizeOptions = {}): Promise<Uint32Array[]> {
+  return (await tokenizeInWorkers(texts, options, false)).tokens;
+}
+
+/**
+ * tokenizeTexts, and when the texts go to worker threads also their word ids (word-index.ts),
+ * keyed there from the texts in the same pass (the ids decoding the tokens would give): the
+ * word view of a large build then needs no second pass over the corpus. wordIds is null otherwise.
+ */
+export function tokenizeWithWords(
+  texts: readonly string[],
+  options: TokenizeOptions = {},
+): Promise<{ tokens: Uint32Array[]; wordIds: WordIds | null }> {
+  return tokenizeInWorkers(texts, options, true);
+}
+
+async function tokenizeInWorkers(
+  texts: readonly string[],
+  options: TokenizeOptions,
+  withWords: boolean,
+): Promise<{ tokens: Uint32Array[]; wordIds: WordIds | null }> {
   const threads = options.threads ?? defaultThreads();
   const chunks = chunkRanges(texts.length, (i) => texts[i].length, options.chunkChars ?? DEFAULT_CHUNK_CHARS);
   const chars = texts.reduce((a, t) => a + t.length, 0);
   if (threads <= 1 || chunks.length < 2 || chars < (options.minParallelChars ?? DEFAULT_MIN_PARALLEL_CHARS)) {
-    return texts.map((t) => tokenize(t));
+    return { tokens: texts.map((t) => tokenize(t)), wordIds: null };
   }
-  const tasks = chunks.map(([s, e]) => ({ kind: "tokenize" as const, texts: texts.slice(s, e) }));
-  const results = await runInWorkers<TokenizeResult>(tasks, threads);
+  const kind = withWords ? ("tokenizeWords" as const) : ("tokenize" as const);
+  const tasks = chunks.map(([s, e]) => ({ kind, texts: texts.slice(s, e) }));
+  const results = withWords
+    ? await runInWorkers<TokenizeWordsResult>(tasks, threads)
+    : (await runInWorkers<TokenizeResult>(tasks, threads)).map((tokenized) => ({ tokenized, words: null }));
   const out: Uint32Array[] = new Array(texts.length);
-  results.forEach(({ tokens, lengths }, c) => {
+  results.forEach(({ tokenized: { tokens, lengths } }, c) => {
     let at = 0;
     for (let k = 0; k < lengths.length; k++) {
       out[chunks[c][0] + k] = tokens.subarray(at, at + lengths[k]);
       at += lengths[k];
     }
   });
-  return out;
+  const wordIds = withWords ? mergeWordChunks(results.map((r) => (r as TokenizeWordsResult).words)) : null;
+  return { tokens: out, wordIds };
 }

@@ -1,12 +1,15 @@
 // The word-level suffix array the near-verbatim algorithm (v2) matches against. It is derived
 // from the token index alone (each contribution's tokens decode to its exact text), so it adds
 // nothing to the indexRoot: the same index always gives the same word view. Built on first use
-// and kept with the index. Word ids are assigned in order of first occurrence; each contribution
-// is followed by a separator id (the vocabulary size), so no match crosses two contributions.
-// Word ids and suffix-array entries are bit-packed (packed-ints.ts): ~17 + 25 bits per word at 100 MB.
+// and kept with the index. Word ids are ranked by frequency (ties: first occurrence); each
+// contribution is followed by a separator id (the vocabulary size), so no match crosses two
+// contributions. Word ids take at most 16 bits (word-array.ts, the rarest escaped) and suffix-array
+// entries are bit-packed (packed-ints.ts): ~16 + 25 bits per word at 100 MB. Matching reads only
+// which positions hold a word sequence, so neither the ids' order nor the suffixes' changes a record.
 import type { WordsResult } from "./attribution-worker.ts";
 import { matchKeys } from "./match-words.ts";
 import { bitsFor, PackedInts } from "./packed-ints.ts";
+import { WordArray } from "./word-array.ts";
 import { buildSuffixArray } from "./sais.ts";
 import type { SuffixIndex } from "./suffix-index.ts";
 import { detokenize, SEPARATOR_TOKEN } from "./tokenizer.ts";
@@ -25,7 +28,7 @@ export class WordIndex {
   foundHi = 0;
 
   constructor(
-    readonly words: PackedInts,
+    readonly words: WordArray,
     readonly sa: PackedInts,
     /** offsets[i] = first word of contribution i; offsets[C] = words.length. */
     readonly offsets: Uint32Array,
@@ -77,7 +80,7 @@ export class WordIndex {
 }
 
 /** Compares the suffix at s with P[ps, pe) on its length (the first words are known equal). */
-function compareSuffix(W: PackedInts, s: number, P: Uint32Array, ps: number, pe: number): number {
+function compareSuffix(W: WordArray, s: number, P: Uint32Array, ps: number, pe: number): number {
   for (let d = 1; d < pe - ps; d++) {
     const a = W.get(s + d);
     const b = P[ps + d];
@@ -87,7 +90,7 @@ function compareSuffix(W: PackedInts, s: number, P: Uint32Array, ps: number, pe:
 }
 
 /** Word ids of every contribution: ids by first occurrence over the contributions in order. */
-interface WordIds {
+export interface WordIds {
   vocabulary: Map<string, number>;
   perContribution: Uint32Array[];
 }
@@ -137,7 +140,14 @@ async function wordIdsInWorkers(source: TokenSource, threads: number, chunks: Ar
     const lengths = Uint32Array.from({ length: e - s }, (_, k) => source.lengthOf(s + k));
     return { kind: "words" as const, tokens: source.tokensOf(s, e), lengths };
   });
-  const results = await runInWorkers<WordsResult>(tasks, threads);
+  return mergeWordChunks(await runInWorkers<WordsResult>(tasks, threads));
+}
+
+/**
+ * The ids of consecutive chunks' word keys (each numbered by first occurrence inside its chunk):
+ * merged in order, a key new to the whole gets its id at its first occurrence, as in one thread.
+ */
+export function mergeWordChunks(results: readonly WordsResult[]): WordIds {
   const vocabulary = new Map<string, number>();
   const perContribution: Uint32Array[] = [];
   for (const { keys, ids, lengths } of results) {
@@ -166,37 +176,44 @@ function layOut({ vocabulary, perContribution }: WordIds, shared: boolean): Word
   const C = perContribution.length;
   const n = perContribution.reduce((a, ids) => a + ids.length + 1, 0);
   const separator = vocabulary.size;
+  const counts = new Uint32Array(separator + 2);
+  for (const ids of perContribution) for (const w of ids) counts[w]++;
+  const { rank, ranked } = rankByFrequency(vocabulary, counts);
   const words = new Uint32Array(shared ? new SharedArrayBuffer(n * 4) : new ArrayBuffer(n * 4));
   const offsets = new Uint32Array(C + 1);
-  const counts = new Uint32Array(separator + 2);
   let pos = 0;
   for (let i = 0; i < C; i++) {
     offsets[i] = pos;
-    words.set(perContribution[i], pos);
-    for (const w of perContribution[i]) counts[w]++;
-    pos += perContribution[i].length;
+    const ids = perContribution[i];
+    for (let k = 0; k < ids.length; k++) words[pos + k] = rank[ids[k]];
+    pos += ids.length;
     words[pos++] = separator;
   }
   offsets[C] = n;
-  counts[separator] = C;
   const bucketStart = new Uint32Array(separator + 2);
   for (let w = 0, sum = 0; w <= separator; w++) {
     bucketStart[w] = sum;
-    sum += counts[w];
+    sum += w === separator ? C : counts[ranked[w]];
     bucketStart[w + 1] = sum;
   }
-  return { vocabulary, words, offsets, bucketStart };
+  const byRank = new Map<string, number>();
+  const keys = [...vocabulary.keys()];
+  for (let r = 0; r < separator; r++) byRank.set(keys[ranked[r]], r);
+  return { vocabulary: byRank, words, offsets, bucketStart };
+}
+
+/** Ids by first occurrence -> ids by frequency (most frequent 0; ties: first occurrence), both ways. */
+function rankByFrequency(vocabulary: Map<string, number>, counts: Uint32Array): { rank: Uint32Array; ranked: Uint32Array } {
+  const V = vocabulary.size;
+  const ranked = Uint32Array.from({ length: V }, (_, i) => i).sort((a, b) => counts[b] - counts[a] || a - b);
+  const rank = new Uint32Array(V);
+  for (let r = 0; r < V; r++) rank[ranked[r]] = r;
+  return { rank, ranked };
 }
 
 function finish({ vocabulary, words, offsets, bucketStart }: WordLayout, sa: Int32Array): WordIndex {
   const n = words.length;
-  return new WordIndex(
-    new PackedInts(words, bitsFor(vocabulary.size)),
-    new PackedInts(sa, bitsFor(n - 1)),
-    offsets,
-    vocabulary,
-    bucketStart,
-  );
+  return new WordIndex(WordArray.from(words, vocabulary.size), new PackedInts(sa, bitsFor(n - 1)), offsets, vocabulary, bucketStart);
 }
 
 /** The word view from the word ids, built in this thread. */
@@ -213,14 +230,19 @@ async function suffixArrayInWorker(layout: WordLayout): Promise<Int32Array> {
 }
 
 /**
- * Starts the word view of contributions not yet indexed (their tokens, registration order): word
- * keys in worker threads, then the words' suffix array in one worker, so this thread is free to
+ * Starts the word view of contributions not yet indexed (their tokens, registration order, or
+ * their word ids if the tokenizing pool gave them): word keys in worker threads, then the words'
+ * suffix array in one worker, so this thread is free to
  * build the token view meanwhile. The view it finally gives is the one wordIndexOf builds, byte for byte.
  */
-export async function startWordView(source: TokenSource, options: WordViewOptions = {}): Promise<() => Promise<WordIndex>> {
+export async function startWordView(source: TokenSource | WordIds, options: WordViewOptions = {}): Promise<() => Promise<WordIndex>> {
   const threads = options.threads ?? defaultThreads();
-  const chunks = chunkRanges(source.count, source.lengthOf, options.chunkTokens ?? DEFAULT_CHUNK_TOKENS);
-  const layout = layOut(await wordIdsInWorkers(source, threads, chunks), true);
+  let ids: WordIds;
+  if ("vocabulary" in source)
+    ids = source; // keyed while tokenizing (tokenize-pool.ts)
+  else
+    ids = await wordIdsInWorkers(source, threads, chunkRanges(source.count, source.lengthOf, options.chunkTokens ?? DEFAULT_CHUNK_TOKENS));
+  const layout = layOut(ids, true);
   const sa = suffixArrayInWorker(layout);
   sa.catch(() => {}); // awaited by the caller; not an unhandled rejection meanwhile
   return async () => finish(layout, await sa);
@@ -230,6 +252,11 @@ export async function startWordView(source: TokenSource, options: WordViewOption
 export function adoptWordIndex(index: SuffixIndex, view: WordIndex): void {
   if (view.offsets.length !== index.contributions.length + 1) throw new RangeError("word view of another index");
   if (!views.has(index)) views.set(index, view);
+}
+
+/** The word view kept with `index`, if one was built or loaded (saveIndex writes it with the index). */
+export function heldWordIndex(index: SuffixIndex): WordIndex | undefined {
+  return views.get(index);
 }
 
 /** The word view of `index`, built on first use (in this thread). */

@@ -15,8 +15,8 @@ const job = workerData as MergeJob;
 const items: TokenizedContribution[] = job.kept.map((k) => ({ contribution: k.meta, tokens: k.tokens }));
 for (const c of Datanet.from(job.rows).contributions) items.push({ contribution: c, tokens: tokenize(c.text) });
 const index = buildIndexFromTokens(items, { minCopyTokens: job.minCopyTokens }).index;
-saveIndex(index, job.dir);
 const w = wordIndexOf(index);
+saveIndex(index, job.dir); // with its word view, so a restart loads it rather than deriving it
 // packed arrays travel unpacked (their storage is private) and are packed again on arrival
 const words = w.words.subarray(0);
 const sa = w.sa.subarray(0);
@@ -24,7 +24,6 @@ const result: MergeResult = {
   indexRoot: index.indexRoot,
   words: {
     words,
-    wordBits: w.words.width,
     sa,
     saBits: w.sa.width,
     offsets: w.offsets,

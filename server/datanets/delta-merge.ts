@@ -7,6 +7,7 @@ import { PackedInts } from "../attribution/packed-ints.ts";
 import { adoptWordIndex } from "../attribution/segmented.ts";
 import { loadIndex } from "../attribution/store.ts";
 import type { ContributionMeta, SuffixIndex } from "../attribution/suffix-index.ts";
+import { WordArray } from "../attribution/word-array.ts";
 import { WordIndex } from "../attribution/word-index.ts";
 
 export interface MergeJob {
@@ -22,7 +23,6 @@ export interface MergeResult {
   indexRoot: string;
   words: {
     words: Uint32Array;
-    wordBits: number;
     sa: Uint32Array;
     saBits: number;
     offsets: Uint32Array;
@@ -51,10 +51,10 @@ export function buildInWorker(job: MergeJob, signal: AbortSignal): Promise<Merge
 
 /** Loads the index the worker wrote and gives it the worker's word view. */
 export function adoptMerged(dir: string, result: MergeResult): SuffixIndex {
-  const index = loadIndex(dir, { verify: false });
+  const index = loadIndex(dir, { verify: false, words: false }); // the worker's view is adopted below
   if (index.indexRoot !== result.indexRoot) throw new Error(`merged index ${index.indexRoot} is not the one built (${result.indexRoot})`);
   const w = result.words;
-  const words = new PackedInts(w.words, w.wordBits);
+  const words = WordArray.from(w.words, w.vocabulary.size);
   adoptWordIndex(index, new WordIndex(words, new PackedInts(w.sa, w.saBits), w.offsets, w.vocabulary, w.bucketStart));
   return index;
 }

@@ -315,9 +315,10 @@ export class DatanetService {
     if (!index) {
       const datanet = Datanet.from(rows.map((r) => ({ contributor: r.contributor, text: r.text, seq: r.seq })));
       index = (await buildIndexParallel(datanet, { minCopyTokens: s.config.minCopyTokens })).index;
+      await prepareWordIndex(index); // before saving: the word view is saved with the index
       saveIndex(index, dir);
     }
-    await prepareWordIndex(index); // the word view, its word keys in worker threads
+    await prepareWordIndex(index); // loaded with the index if it was saved with it; else derived, word keys in worker threads
     prepareAttribution(index); // the word view and background set, so the first paid request does not build them
     if (s.config.access) passageIndex(index); // likewise the search passages of a datanet selling access
     const info: IndexInfo = {
