@@ -311,7 +311,9 @@ async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: num
     const to = Math.min(toBlock, fromBlock + span - 1);
     const logs = await logsBetween(ctx.provider, { address: splitter, topics, fromBlock, toBlock: to });
     for (const log of logs) addSettlementLog(scan, log);
-    span = Math.max(1, Math.min(MAX_SPAN, Math.floor((span * LOGS_PER_CALL) / Math.max(logs.length, 1))));
+    // At most twice the last span: after blocks without logs, a jump to MAX_SPAN fetched a 10,000-output
+    // epoch's logs in one response (~120 ms of event loop to read and parse it).
+    span = Math.max(1, Math.min(MAX_SPAN, 2 * span, Math.floor((span * LOGS_PER_CALL) / Math.max(logs.length, 1))));
     fromBlock = to + 1;
   }
   return { ...scan, scannedBlock: toBlock };
@@ -319,7 +321,7 @@ async function scanSettlements(ctx: CloseContext, splitter: string, toBlock: num
 
 /**
  * Blocks the first eth_getLogs call of a scan covers; then sized for about LOGS_PER_CALL logs, at
- * most MAX_SPAN blocks (public RPCs refuse more).
+ * most twice the previous span and MAX_SPAN blocks (public RPCs refuse more).
  */
 const FIRST_SPAN = 8;
 const LOGS_PER_CALL = 250;
