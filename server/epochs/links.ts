@@ -5,12 +5,16 @@
 import type { Ledger } from "../ledger/index.ts";
 import type { ChannelLinkLeaves } from "./build.ts";
 
-export async function channelLinksFor(ledger: Ledger, splitter: string, outputIds: readonly string[]): Promise<ChannelLinkLeaves[]> {
-  const scan = await ledger.getSettlementScan(splitter);
-  if (!scan || scan.links.size === 0) return [];
+export async function channelLinksFor(
+  ledger: Ledger,
+  /** The settlement scan's links (transaction → amount emitted), as the close just stored them. */
+  scanLinks: ReadonlyMap<string, bigint>,
+  outputIds: readonly string[],
+): Promise<ChannelLinkLeaves[]> {
+  if (scanLinks.size === 0) return [];
   const inEpoch = new Set(outputIds.map((id) => id.toLowerCase()));
   const links: ChannelLinkLeaves[] = [];
-  for (const [transaction, emitted] of scan.links) {
+  for (const [transaction, emitted] of scanLinks) {
     const paid = await ledger.listOutputsPaidIn(transaction);
     if (!paid.some((o) => inEpoch.has(o.outputId.toLowerCase()))) continue;
     if (paid.reduce((sum, o) => sum + BigInt(o.amount), 0n) !== emitted) continue;

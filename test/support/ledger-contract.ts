@@ -511,6 +511,27 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(await l.outputEpochs(many)).toEqual(new Map([[outs[2].outputId, null]]));
       });
 
+      it("lists and assigns more outputs than one statement takes: same order across pages (ties too), still all-or-nothing", async () => {
+        const l = await fresh();
+        const ids: string[] = [];
+        for (let i = 0; i < 1010; i++) {
+          // Seven outputs per millisecond: pages end in the middle of a tie.
+          const o = outputFor(keyOf(await settledPayment(l)), { createdAt: 1_000_000 + Math.floor(i / 7) });
+          await l.putOutput(o);
+          ids.push(o.outputId);
+        }
+        const listed = (await l.listUnassignedSettledOutputs("model-a")).map((o) => o.outputId);
+        expect(listed).toHaveLength(1010);
+        expect((await l.listEpochCandidates("model-a", 5000)).map((c) => c.outputId)).toEqual(listed);
+        expect((await l.listEpochCandidates("model-a", 1005)).map((c) => c.outputId)).toEqual(listed.slice(0, 1005));
+        // The unknown id is in the second statement: the first one's 1,000 updates are rolled back with it.
+        await expectLedgerError(l.assignOutputsToEpoch([...ids, "missing"], 1), "output_not_assignable");
+        expect(await l.listUnassignedSettledOutputs("model-a")).toHaveLength(1010);
+        await l.assignOutputsToEpoch(ids, 1);
+        expect(await l.listEpochCandidates("model-a", 5000)).toEqual([]);
+        expect(await l.listEpochOutputs("model-a", 1)).toHaveLength(1010);
+      });
+
       it("assigns outputs to an epoch all-or-nothing", async () => {
         const l = await fresh();
         const outs: OutputRecord[] = [];
