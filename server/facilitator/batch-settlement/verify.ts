@@ -6,7 +6,8 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { BATCH_SETTLEMENT_DOMAIN, BATCH_SETTLEMENT_ADDRESS } from "@x402/evm";
 import { computeChannelId } from "@x402/evm/batch-settlement/client";
 import { concatBytes, hashDomain, hexToBytes, keccak256, numberToBytes, stringToBytes, zeroAddress } from "viem";
-import { isCanonicalSignature, recoverSigner } from "../signature.ts";
+import secp256k1 from "secp256k1";
+import { isCanonicalSignature } from "../signature.ts";
 import type { ChannelRecord } from "./book.ts";
 
 export interface Refused {
@@ -88,15 +89,29 @@ export function voucherDigest(voucher: Pick<ChannelPayload["voucher"], "channelI
   return keccak256(concatBytes([EIP712_PREFIX, domainSeparator(chainId), struct]), "bytes");
 }
 
-/** The voucher's signer, or null (not a valid signature). */
+/** The voucher's signer in lower case, or null (not a valid signature); the signature is canonical (checked before). */
 function voucherSigner(voucher: ChannelPayload["voucher"], chainId: number): string | null {
   const key = `${chainId}:${voucher.channelId}:${voucher.maxClaimableAmount}:${voucher.signature}`;
   let signer = voucherSigners.get(key);
   if (signer === undefined) {
-    signer = recoverSigner(`0x${Buffer.from(voucherDigest(voucher, chainId)).toString("hex")}`, voucher.signature);
+    signer = recoverAddress(voucherDigest(voucher, chainId), voucher.signature);
     remember(voucherSigners, key, signer);
   }
   return signer;
+}
+
+/**
+ * libsecp256k1 recovery straight from the bytes, the address compared in lower case: no hex round trip
+ * and no EIP-55 checksum (a keccak of its own) for an address only ever compared.
+ */
+function recoverAddress(digest: Uint8Array, signature: string): string | null {
+  try {
+    const recoveryId = signature.slice(130) === "1b" ? 0 : 1;
+    const publicKey = secp256k1.ecdsaRecover(Buffer.from(signature.slice(2, 130), "hex"), recoveryId, digest, false);
+    return `0x${Buffer.from(keccak256(publicKey.subarray(1), "bytes").subarray(12)).toString("hex")}`;
+  } catch {
+    return null; // r or s out of range, or no point on the curve
+  }
 }
 
 function channelIdOf(c: ChannelPayload["config"], chainId: number): string {
