@@ -22,13 +22,8 @@ export function channelLedger(ledger: Ledger) {
     fields: { txHash?: string; errorReason: string | null },
   ) => {
     for (let i = 0; i < outputs.length; i += MOVES_AT_ONCE) {
-      const chunk = outputs.slice(i, i + MOVES_AT_ONCE);
-      await Promise.all(
-        chunk.map(async ({ outputId }) => {
-          const output = await ledger.getOutput(outputId);
-          if (output?.paymentKey) await ledger.transition(output.paymentKey, ["settling", "pending"], to, fields);
-        }),
-      );
+      const keys = await ledger.getOutputPaymentKeys(outputs.slice(i, i + MOVES_AT_ONCE).map((o) => o.outputId));
+      await Promise.all(Object.values(keys).map((key) => ledger.transition(key, ["settling", "pending"], to, fields)));
     }
   };
   return {
