@@ -85,6 +85,7 @@ export abstract class SqlLedger implements Ledger {
   putOutput = (o: OutputRecord) => outputs.putOutput(this.db, o);
   getOutput = (outputId: string) => outputs.getOutput(this.db, outputId);
   getOutputRecords = (outputIds: string[]) => outputs.getOutputRecords(this.db, outputIds);
+  getOutputPaymentKeys = (outputIds: string[]) => outputs.getOutputPaymentKeys(this.db, outputIds);
   putOutputText = (outputId: string, text: OutputText) => texts.putOutputText(this.db, outputId, text);
   getOutputTexts = (outputIds: string[]) => texts.getOutputTexts(this.db, outputIds);
   listUnassignedSettledOutputs = (modelId: string, limit?: number) => outputs.listUnassignedSettledOutputs(this.db, modelId, limit);

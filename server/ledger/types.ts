@@ -176,6 +176,8 @@ interface OutputLedger {
   getOutput(outputId: string): Promise<OutputRecord | null>;
   /** The records (canonical JSON) of the given outputs, by lower-case output id; unknown ids are left out. */
   getOutputRecords(outputIds: string[]): Promise<Record<string, string>>;
+  /** The payment keys of many outputs in one query (outputs without a payment are left out); no record is read. */
+  getOutputPaymentKeys(outputIds: string[]): Promise<Record<string, PaymentKey>>;
   /** Outputs of settled payments not yet assigned to an epoch, oldest first (no limit given: all). */
   listUnassignedSettledOutputs(modelId: string, limit?: number): Promise<Array<OutputRecord & { amount: string }>>;
   /**

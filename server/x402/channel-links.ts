@@ -6,17 +6,24 @@ import type { ChannelLink } from "../facilitator/batch-settlement/sweeper.ts";
 import type { PaidOutput } from "../facilitator/batch-settlement/book.ts";
 import type { Ledger } from "../ledger/index.ts";
 
+/** Outputs moved concurrently (bounded for PostgreSQL's pool). */
+const MOVES_AT_ONCE = 64;
+
 /** Errors to report when the ledger is reached (a sweep never waits on it). */
 export function channelLedger(ledger: Ledger) {
-  /** Compare-and-set from the open states: the request may not have recorded "pending" yet. */
+  /**
+   * Compare-and-set from the open states: the request may not have recorded "pending" yet. A chunk's
+   * moves are issued together, so SQLite commits them in a few group commits instead of one commit (and
+   * one fsync) per output while paid requests wait behind them; each move stays its own compare-and-set.
+   */
   const move = async (
     outputs: readonly PaidOutput[],
     to: "settled" | "failed",
     fields: { txHash?: string; errorReason: string | null },
   ) => {
-    for (const { outputId } of outputs) {
-      const output = await ledger.getOutput(outputId);
-      if (output?.paymentKey) await ledger.transition(output.paymentKey, ["settling", "pending"], to, fields);
+    for (let i = 0; i < outputs.length; i += MOVES_AT_ONCE) {
+      const keys = await ledger.getOutputPaymentKeys(outputs.slice(i, i + MOVES_AT_ONCE).map((o) => o.outputId));
+      await Promise.all(Object.values(keys).map((key) => ledger.transition(key, ["settling", "pending"], to, fields)));
     }
   };
   return {

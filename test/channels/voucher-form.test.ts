@@ -5,9 +5,10 @@ import { describe, expect, it } from "vitest";
 import { BatchSettlementReason as R } from "@royalty402/fastify-x402";
 import { toClientEvmSigner } from "@x402/evm";
 import { computeChannelId, signVoucher } from "@x402/evm/batch-settlement/client";
-import type { Hex } from "viem";
+import { BATCH_SETTLEMENT_ADDRESS, BATCH_SETTLEMENT_DOMAIN, voucherTypes } from "@x402/evm";
+import { bytesToHex, hashTypedData, type Hex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { checkVoucherSignature } from "../../server/facilitator/batch-settlement/verify.ts";
+import { checkVoucherSignature, voucherDigest } from "../../server/facilitator/batch-settlement/verify.ts";
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const CHAIN_ID = 31337;
@@ -55,5 +56,30 @@ describe("voucher signature form", () => {
         expect(checkVoucherSignature(payload(form), CHAIN_ID)).toMatchObject({ reason: R.voucherSignature });
       }
     }
+  });
+});
+
+describe("voucher digest", () => {
+  it("is viem's EIP-712 hashTypedData of the voucher, on every chain and amount", () => {
+    const amounts = [0n, 1n, 1080n, 2n ** 64n + 7n, (1n << 128n) - 1n];
+    for (const chainId of [1, 8453, 31337])
+      for (const [i, maxClaimableAmount] of amounts.entries()) {
+        const channelId = `0x${(i + 1).toString(16).padStart(2, "0").repeat(32)}` as Hex;
+        const expected = hashTypedData({
+          domain: { ...BATCH_SETTLEMENT_DOMAIN, chainId, verifyingContract: BATCH_SETTLEMENT_ADDRESS },
+          types: voucherTypes,
+          primaryType: "Voucher",
+          message: { channelId, maxClaimableAmount },
+        });
+        expect(bytesToHex(voucherDigest({ channelId, maxClaimableAmount }, chainId))).toBe(expected);
+      }
+  });
+
+  it("refuses a valid signature over another amount, also after the same voucher was accepted", async () => {
+    const { payload, signature } = await signed(1000n);
+    expect(checkVoucherSignature(payload(signature), CHAIN_ID)).toBeNull();
+    const other = { ...payload(signature), voucher: { ...payload(signature).voucher, maxClaimableAmount: 1001n } };
+    expect(checkVoucherSignature(other, CHAIN_ID)).toMatchObject({ reason: R.voucherSignature });
+    expect(checkVoucherSignature(payload(signature), 1)).toMatchObject({ reason: R.voucherSignature });
   });
 });

@@ -260,6 +260,7 @@ for (const backend of backends) {
       const o = output(p, [address()]);
       await l.putOutput(o);
       expect(await l.getOutputRecords([o.outputId, hex(32)])).toEqual({ [o.outputId]: o.record });
+      expect(await l.getOutputPaymentKeys([o.outputId, hex(32)])).toEqual({ [o.outputId]: keyOf(p) });
       await l.putOutputText(o.outputId, { output: "an answer", prompt: "a question" });
       await l.putOutputText(o.outputId, { output: "another answer" }); // written once: a no-op
       const other = hex(32);

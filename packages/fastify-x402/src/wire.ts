@@ -1,7 +1,7 @@
 // x402 version 2 on the wire, as the reference SDK (@x402/core) speaks it: the three headers
 // carry standard base64 of UTF-8 JSON. Decoding untrusted headers is strict and never throws:
 // anything that is not a well-formed v2 payment gets a reason code.
-import { decodePaymentSignatureHeader, encodePaymentRequiredHeader, encodePaymentResponseHeader } from "@x402/core/http";
+import { decodePaymentSignatureHeader, encodePaymentRequiredHeader } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequired, SettleResponse } from "@x402/core/types";
 import { Reason } from "./reasons.ts";
 
@@ -47,6 +47,11 @@ export function encodeChallenge(paymentRequired: PaymentRequired): string {
   return encodePaymentRequiredHeader(paymentRequired);
 }
 
+/**
+ * The SDK's encodePaymentResponseHeader, without its byte-by-byte btoa (a few percent of a paid request's
+ * CPU): the same bytes, standard base64 of the UTF-8 JSON, extensionResponses left out as it does.
+ */
 export function encodeSettlement(response: SettleResponse): string {
-  return encodePaymentResponseHeader(response);
+  const { extensionResponses: _buyerHidden, ...buyerFacing } = response as SettleResponse & { extensionResponses?: unknown };
+  return Buffer.from(JSON.stringify(buyerFacing), "utf8").toString("base64");
 }

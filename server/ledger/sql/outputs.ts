@@ -3,7 +3,7 @@ import { LedgerError } from "../errors.ts";
 import * as norm from "../normalize.ts";
 import { packRecord, recordText } from "../record-codec.ts";
 import { OUTPUT_COLUMNS, OUTPUT_COLUMNS_O, sameOutput, toOutput, toOutputWithAmount, toOutputWithOptionalAmount } from "../rows.ts";
-import type { EpochCandidate, OutputRecord } from "../types.ts";
+import type { EpochCandidate, OutputRecord, PaymentKey } from "../types.ts";
 import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
 import { countCredits } from "./totals.ts";
 
@@ -200,4 +200,20 @@ export async function getOutputRecords(db: Db, outputIds: string[]): Promise<Rec
     ids: db.d.list(ids) as string,
   });
   return Object.fromEntries(rows.map((r) => [String(r.output_id), recordText(r) ?? ""]));
+}
+
+export async function getOutputPaymentKeys(db: Db, outputIds: string[]): Promise<Record<string, PaymentKey>> {
+  const ids = norm.uniqueIds("outputIds", outputIds);
+  if (ids.length === 0) return {};
+  const { rows } = await db.exec.query(
+    `SELECT output_id, network, asset, payer, nonce FROM outputs WHERE nonce IS NOT NULL AND ${db.d.inList("output_id", "$ids")}`,
+    { ids: db.d.list(ids) as string },
+  );
+  const key = (r: Record<string, unknown>): PaymentKey => ({
+    network: String(r.network),
+    asset: String(r.asset),
+    payer: String(r.payer),
+    nonce: String(r.nonce),
+  });
+  return Object.fromEntries(rows.map((r) => [String(r.output_id), key(r)]));
 }

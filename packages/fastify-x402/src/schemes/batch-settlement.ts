@@ -4,7 +4,7 @@
 // authorizer (who claims and refunds) and the withdrawal delay the payer's channel must commit to.
 // Reason codes are the reference SDK's (@x402/evm batch-settlement).
 import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/core/types";
-import { getAddress, keccak256, encodeAbiParameters } from "viem";
+import { concatBytes, encodeAbiParameters, getAddress, hexToBytes, keccak256, numberToBytes } from "viem";
 import type { PaymentIdentity, PaymentScheme, PriceOffer, Refusal } from "./scheme.ts";
 import { ADDRESS, BYTES32, asRecord, sameAddress } from "./fields.ts";
 
@@ -291,10 +291,11 @@ function identify(payload: PaymentPayload): PaymentIdentity | { error: string } 
   const parsed = parseChannelPayload(payload);
   if ("error" in parsed) return parsed;
   const { channelId, maxClaimableAmount } = parsed.voucher;
-  const fields = [{ type: "bytes32" }, { type: "uint128" }] as const;
+  const fields = [{ type: "bytes32" }, { type: "uint128" }, { type: "string" }] as const;
+  // abi.encode(bytes32, uint128) is the two words side by side: no ABI coder on every paid request.
   const nonce =
     parsed.type === "refund"
-      ? keccak256(encodeAbiParameters([...fields, { type: "string" }], [channelId, maxClaimableAmount, "refund"]))
-      : keccak256(encodeAbiParameters(fields, [channelId, maxClaimableAmount]));
+      ? keccak256(encodeAbiParameters(fields, [channelId, maxClaimableAmount, "refund"]))
+      : keccak256(concatBytes([hexToBytes(channelId), numberToBytes(maxClaimableAmount, { size: 32 })]));
   return { payer: parsed.config.payer.toLowerCase(), nonce };
 }
