@@ -156,20 +156,9 @@ class SqliteExecutor implements Executor {
       this.group.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.groupScheduled) {
         this.groupScheduled = true;
-        setImmediate(() => void this.afterSync().then(() => this.serial(() => this.commitGroup())));
+        setImmediate(() => void this.serial(() => this.commitGroup()));
       }
     });
-  }
-
-  /**
-   * A group waits for the WAL fsync in flight before it commits: its own fsync could not start before that
-   * one ends anyway (it must start after the commit), so its writes are answered no later, and the writes
-   * arriving meanwhile join it. Fewer, larger commits: SQLite writes every page a commit dirtied to the WAL
-   * once per commit (and the checkpoint copies each frame again). If a commit already waits for the next
-   * fsync, the group commits at once and shares it.
-   */
-  private afterSync(): Promise<void> {
-    return this.walSync?.settled() ?? Promise.resolve();
   }
 
   private async commitGroup(): Promise<void> {

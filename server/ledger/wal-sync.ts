@@ -38,14 +38,6 @@ export class WalSync {
     return this.next;
   }
 
-  /**
-   * Resolves when the running fsync ends; at once if none runs, or if a commit already waits for the next
-   * one (a commit made now shares it).
-   */
-  async settled(): Promise<void> {
-    if (this.running && !this.next) await this.running.catch(() => undefined);
-  }
-
   private async flush(): Promise<void> {
     const file = await this.walFile();
     if (file) await this.fsync(file);
