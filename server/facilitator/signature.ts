@@ -75,15 +75,24 @@ export function recoverSigner(digest: string, signature: string): string | null 
   const key = digest + signature;
   const hit = recovered.get(key);
   if (hit !== undefined) return hit || null;
-  let signer = "";
   signatureStats.recoveries++;
-  try {
-    const recoveryId = signature.slice(130) === "1b" ? 0 : 1;
-    const publicKey = secp256k1.ecdsaRecover(getBytes(signature.slice(0, 130)), recoveryId, getBytes(digest), false);
-    signer = getAddress(`0x${keccak256(publicKey.subarray(1)).slice(-40)}`);
-  } catch {
-    signer = ""; // r or s out of range, or no point on the curve
-  }
+  const address = recoverAddress(getBytes(digest), signature);
+  const signer = address ? getAddress(address) : "";
   recovered.set(key, signer);
   return signer || null;
+}
+
+/**
+ * libsecp256k1 recovery of a canonical signature (checked by the caller) straight from the bytes, the
+ * address in lower case (no EIP-55 checksum, a keccak of its own, for an address only compared); null
+ * when r or s is out of range or the point is not on the curve.
+ */
+export function recoverAddress(digest: Uint8Array, signature: string): string | null {
+  try {
+    const recoveryId = signature.slice(130) === "1b" ? 0 : 1;
+    const publicKey = secp256k1.ecdsaRecover(Buffer.from(signature.slice(2, 130), "hex"), recoveryId, digest, false);
+    return `0x${keccak256(publicKey.subarray(1)).slice(-40)}`;
+  } catch {
+    return null;
+  }
 }

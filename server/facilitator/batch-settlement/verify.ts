@@ -6,8 +6,7 @@ import type { PaymentRequirements } from "@x402/core/types";
 import { BATCH_SETTLEMENT_DOMAIN, BATCH_SETTLEMENT_ADDRESS } from "@x402/evm";
 import { computeChannelId } from "@x402/evm/batch-settlement/client";
 import { concatBytes, hashDomain, hexToBytes, keccak256, numberToBytes, stringToBytes, zeroAddress } from "viem";
-import secp256k1 from "secp256k1";
-import { isCanonicalSignature } from "../signature.ts";
+import { isCanonicalSignature, recoverAddress } from "../signature.ts";
 import type { ChannelRecord } from "./book.ts";
 
 export interface Refused {
@@ -98,20 +97,6 @@ function voucherSigner(voucher: ChannelPayload["voucher"], chainId: number): str
     remember(voucherSigners, key, signer);
   }
   return signer;
-}
-
-/**
- * libsecp256k1 recovery straight from the bytes, the address compared in lower case: no hex round trip
- * and no EIP-55 checksum (a keccak of its own) for an address only ever compared.
- */
-function recoverAddress(digest: Uint8Array, signature: string): string | null {
-  try {
-    const recoveryId = signature.slice(130) === "1b" ? 0 : 1;
-    const publicKey = secp256k1.ecdsaRecover(Buffer.from(signature.slice(2, 130), "hex"), recoveryId, digest, false);
-    return `0x${Buffer.from(keccak256(publicKey.subarray(1), "bytes").subarray(12)).toString("hex")}`;
-  } catch {
-    return null; // r or s out of range, or no point on the curve
-  }
 }
 
 function channelIdOf(c: ChannelPayload["config"], chainId: number): string {

@@ -154,20 +154,20 @@ export async function assignOutputsToEpoch(db: Db, outputIds: string[], epoch: n
     // Row locks (PostgreSQL) or the write lock (SQLite) serialise competing assigners; the
     // loser re-checks `epoch IS NULL` after the winner commits, updates fewer rows, and rolls back.
     // One transaction in statements of EPOCH_UPDATES_PER_STATEMENT ids, the event loop free between them.
-    let changed = 0;
-    for (let i = 0; i < ids.length; i += EPOCH_UPDATES_PER_STATEMENT) {
+    let assignable = true;
+    for (let i = 0; assignable && i < ids.length; i += EPOCH_UPDATES_PER_STATEMENT) {
       if (i > 0) await nextTurn();
+      const chunk = ids.slice(i, i + EPOCH_UPDATES_PER_STATEMENT);
       const { changes } = await tx.query(
         `UPDATE outputs SET epoch = $epoch
          WHERE ${db.d.inList("output_id", "$ids")} AND (epoch IS NULL OR epoch = $epoch)
            AND EXISTS (SELECT 1 FROM payments p WHERE p.network = outputs.network AND p.asset = outputs.asset
                        AND p.payer = outputs.payer AND p.nonce = outputs.nonce AND p.status = 'settled')`,
-        { epoch: e, ids: db.d.list(ids.slice(i, i + EPOCH_UPDATES_PER_STATEMENT)) as string },
+        { epoch: e, ids: db.d.list(chunk) as string },
       );
-      changed += changes;
-      if (changed !== i + Math.min(EPOCH_UPDATES_PER_STATEMENT, ids.length - i)) break; // rolled back below
+      assignable = changes === chunk.length;
     }
-    if (changed !== ids.length) throw new LedgerError("output_not_assignable", await firstUnassignable(db, tx, ids, e));
+    if (!assignable) throw new LedgerError("output_not_assignable", await firstUnassignable(db, tx, ids, e));
   });
 }
 
