@@ -174,7 +174,8 @@ export function saveIndex(index: SuffixIndex, dir: string): IndexManifest {
   return manifest;
 }
 
-function readWords(dir: string, name: string, entry: FileEntry | undefined, verify: boolean): Uint32Array {
+/** A whole file, checked against its manifest entry (size; sha256 when `verify`). */
+function readChecked(dir: string, name: string, entry: FileEntry | undefined, verify: boolean): Buffer {
   if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
   let buf: Buffer;
   try {
@@ -182,11 +183,17 @@ function readWords(dir: string, name: string, entry: FileEntry | undefined, veri
   } catch (e) {
     throw new AttributionError("index_corrupt", `cannot read ${name}: ${(e as Error).message}`);
   }
-  if (buf.byteLength !== entry.bytes || buf.byteLength % 4 !== 0)
+  if (buf.byteLength !== entry.bytes)
     throw new AttributionError("index_corrupt", `${name} has ${buf.byteLength} bytes, expected ${entry.bytes}`);
   if (verify && createHash("sha256").update(buf).digest("hex") !== entry.sha256) {
     throw new AttributionError("index_corrupt", `${name} does not match its sha256 in the manifest`);
   }
+  return buf;
+}
+
+function readWords(dir: string, name: string, entry: FileEntry | undefined, verify: boolean): Uint32Array {
+  const buf = readChecked(dir, name, entry, verify);
+  if (buf.byteLength % 4 !== 0) throw new AttributionError("index_corrupt", `${name} is not a list of 32-bit words`);
   if (buf.byteOffset % 4 === 0) return new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
   return new Uint32Array(new Uint8Array(buf).buffer);
 }
@@ -329,7 +336,7 @@ export function loadWordView(index: SuffixIndex, dir: string, options: { verify?
   if (manifest.indexRoot !== index.indexRoot) throw new AttributionError("index_mismatch", "word view of another index");
   const offsets = readWords(dir, WORD_FILES.offsets, f[WORD_FILES.offsets], verify);
   const bucketStart = readWords(dir, WORD_FILES.buckets, f[WORD_FILES.buckets], verify);
-  const keys = readText(dir, WORD_FILES.vocabulary, f[WORD_FILES.vocabulary], verify);
+  const keys = readChecked(dir, WORD_FILES.vocabulary, f[WORD_FILES.vocabulary], verify).toString("utf8");
   const vocabulary = new Map<string, number>();
   if (keys !== "") for (const k of keys.split("\n")) vocabulary.set(k, vocabulary.size);
   const C = index.contributions.length;
@@ -341,14 +348,4 @@ export function loadWordView(index: SuffixIndex, dir: string, options: { verify?
   const sa = readPacked(dir, WORD_FILES.sa, f[WORD_FILES.sa], verify, n, (p) => PackedInts.fromPieces(n, bitsFor(n - 1), p));
   adoptWordIndex(index, new WordIndex(words, sa, offsets, vocabulary, bucketStart));
   return true;
-}
-
-function readText(dir: string, name: string, entry: FileEntry | undefined, verify: boolean): string {
-  if (!entry) throw new AttributionError("index_corrupt", `manifest lists no ${name}`);
-  const buf = readFileSync(join(dir, name));
-  if (buf.byteLength !== entry.bytes) throw new AttributionError("index_corrupt", `${name} has the wrong size`);
-  if (verify && createHash("sha256").update(buf).digest("hex") !== entry.sha256) {
-    throw new AttributionError("index_corrupt", `${name} does not match its sha256 in the manifest`);
-  }
-  return buf.toString("utf8");
 }
