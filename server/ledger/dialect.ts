@@ -12,6 +12,8 @@ export interface Dialect {
   list(values: readonly string[]): unknown;
   /** Rows (a, b) of a JSON array of pairs `[[a, b], …]` bound as `param` (text). */
   pairRows(param: string): string;
+  /** Rows of a JSON array of string-or-null tuples bound as `param` (text), the columns named `names`. */
+  tupleRows(param: string, names: readonly string[]): string;
   /** The larger of two integers. */
   greatest(a: string, b: string): string;
   /** a + b for decimal amounts of up to uint256 (stored as TEXT in SQLite, NUMERIC in PostgreSQL). */
@@ -33,11 +35,17 @@ const SQLITE_CONSTRAINT_FOREIGNKEY = 787;
 const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
 
+const sqliteTuples = (param: string, names: readonly string[]) =>
+  `SELECT ${names.map((n, i) => `json_extract(value, '$[${i}]') AS ${n}`).join(", ")} FROM json_each(${param})`;
+const postgresTuples = (param: string, names: readonly string[]) =>
+  `SELECT ${names.map((n, i) => `value->>${i} AS ${n}`).join(", ")} FROM jsonb_array_elements(CAST(${param} AS JSONB))`;
+
 export const sqliteDialect: Dialect = {
   name: "sqlite",
   inList: (col, param) => `${col} IN (SELECT value FROM json_each(${param}))`,
   list: (values) => JSON.stringify(values),
-  pairRows: (param) => `SELECT json_extract(value, '$[0]') AS a, json_extract(value, '$[1]') AS b FROM json_each(${param})`,
+  pairRows: (param) => sqliteTuples(param, ["a", "b"]),
+  tupleRows: sqliteTuples,
   greatest: (a, b) => `MAX(${a}, ${b})`,
   // u256_add is registered on every connection (sqlite.ts): SQLite integers stop at 2^63.
   addAmount: (a, b) => `u256_add(${a}, ${b})`,
@@ -57,7 +65,8 @@ export const postgresDialect: Dialect = {
   name: "postgres",
   inList: (col, param) => `${col} = ANY(CAST(${param} AS TEXT[]))`,
   list: (values) => [...values],
-  pairRows: (param) => `SELECT value->>0 AS a, value->>1 AS b FROM jsonb_array_elements(CAST(${param} AS JSONB))`,
+  pairRows: (param) => postgresTuples(param, ["a", "b"]),
+  tupleRows: postgresTuples,
   greatest: (a, b) => `GREATEST(${a}, ${b})`,
   addAmount: (a, b) => `(${a} + CAST(${b} AS NUMERIC))`,
   amountParam: (param) => `CAST(${param} AS NUMERIC)`,

@@ -115,6 +115,42 @@ for (const backend of backends) {
       expect(await l.settledSince(since[1].updatedAt, 10)).toHaveLength(since[2].updatedAt > since[1].updatedAt ? 1 : 0);
     });
 
+    it("settles many payments asked for at once in one batch, each answered as its own compare-and-set", async () => {
+      const l = await open();
+      const [alice, bob] = [address(), address()];
+      const ps = await Promise.all(Array.from({ length: 6 }, (_, i) => reserved(l, { modelId: i < 4 ? "a" : "b", amount: "10" })));
+      for (const p of ps.slice(0, 5)) await l.putOutput(output(p, p === ps[0] ? [alice, bob] : [bob]));
+      await l.transition(keyOf(ps[5]), ["reserved"], "failed", { errorReason: "x" });
+      const tx = hex(32);
+      const answers = await Promise.all([
+        l.transition(keyOf(ps[0]), ["reserved"], "settled", { txHash: tx }),
+        l.transition(keyOf(ps[1]), ["reserved", "settling"], "settled", { txHash: tx, amount: "4" }), // metered below the reservation
+        l.transition(keyOf(ps[2]), ["settling"], "settled", { txHash: tx }), // wrong state: refused
+        l.transition(keyOf(ps[3]), ["reserved"], "settled", { txHash: tx, outputId: "out-3" }),
+        l.transition(keyOf(ps[3]), ["reserved"], "settled", { txHash: tx, outputId: "out-3b" }), // the same payment again
+        l.transition(keyOf(ps[4]), ["reserved"], "settled", { txHash: tx }),
+        l.transition(keyOf(ps[5]), ["failed"], "settled", { txHash: tx }), // chain truth wins over a failure
+      ]);
+      // One of the two asks for ps[3] wins (SQLite: the first; PostgreSQL: whichever locks the row first).
+      const [first, second] = [answers[3], answers[4]];
+      expect([first, second].filter((a) => a !== null)).toHaveLength(1);
+      const won = first ?? second;
+      expect([won?.nonce, won?.outputId]).toEqual([ps[3].nonce, first ? "out-3" : "out-3b"]);
+      const others = [0, 1, 2, 5, 6].map((i) => answers[i]);
+      expect(others.map((a) => a?.status ?? null)).toEqual(["settled", "settled", null, "settled", "settled"]);
+      expect(others.map((a) => a?.nonce ?? null)).toEqual([ps[0], ps[1], null, ps[4], ps[5]].map((p) => p?.nonce ?? null));
+      expect([answers[1]?.amount, answers[0]?.txHash, answers[0]?.payload]).toEqual(["4", tx, ps[0].payload]);
+      expect((await l.getPayment(keyOf(ps[2])))?.status).toBe("reserved");
+      expect(await l.modelTotals()).toEqual([
+        { modelId: "a", payments: 3, revenue: "24" },
+        { modelId: "b", payments: 2, revenue: "20" },
+      ]);
+      expect(await l.contributorTotals()).toEqual([
+        { contributor: bob, outputs: 4 },
+        { contributor: alice, outputs: 1 },
+      ]);
+    });
+
     it("two instances settling and storing outputs at once keep the totals exact", async () => {
       const db = `r_${hex(5).slice(2)}`;
       const [l1, l2] = [await open(db), await open(db)];

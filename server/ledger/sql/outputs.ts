@@ -5,41 +5,60 @@ import { packRecord, recordText } from "../record-codec.ts";
 import { OUTPUT_COLUMNS, OUTPUT_COLUMNS_O, sameOutput, toOutput, toOutputWithAmount, toOutputWithOptionalAmount } from "../rows.ts";
 import type { EpochCandidate, OutputRecord, PaymentKey } from "../types.ts";
 import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
-import { countCredits } from "./totals.ts";
+import { countCredits, creditedContributors } from "./totals.ts";
 
 const JOIN_PAYMENT = "p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce";
+
+const INSERT_OUTPUT = `INSERT INTO outputs (output_id, model_id, network, asset, payer, nonce, record, record_z, record_hash, epoch, created_at)
+  VALUES ($outputId, $modelId, $network, $asset, $payer, $nonce, '', $recordZ, $recordHash, $epoch, $createdAt)
+  ON CONFLICT (output_id) DO NOTHING
+  RETURNING output_id`;
+
+/**
+ * PostgreSQL, in one statement (one round trip): the payment row's lock, the output, and the
+ * credits when the payment is already settled. The lock re-reads the newest status, so against a
+ * concurrent settlement exactly one of the two counts the credits, as in the transaction below.
+ */
+const INSERT_OUTPUT_AND_CREDITS = (db: Db) => `WITH paid AS (SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} FOR UPDATE),
+  inserted AS (${INSERT_OUTPUT}),
+  credited AS (
+    INSERT INTO contributor_totals (contributor, outputs)
+    SELECT a, 1 FROM (${db.d.pairRows("$pairs")}) c
+    WHERE EXISTS (SELECT 1 FROM inserted) AND EXISTS (SELECT 1 FROM paid WHERE status = 'settled')
+    ON CONFLICT (contributor) DO UPDATE SET outputs = contributor_totals.outputs + 1)
+  SELECT output_id FROM inserted`;
 
 export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
   const o = norm.output(input);
   const k = o.paymentKey;
+  const params = {
+    outputId: o.outputId,
+    modelId: o.modelId,
+    network: k?.network ?? null,
+    asset: k?.asset ?? null,
+    payer: k?.payer ?? null,
+    nonce: k?.nonce ?? null,
+    recordZ: packRecord(o.record),
+    recordHash: o.recordHash,
+    epoch: o.epoch,
+    createdAt: o.createdAt,
+  };
   let inserted: boolean;
   try {
-    // A payment write: in SQLite it joins the turn's group commit (its own savepoint), not a commit of its own.
-    inserted = await db.exec.write(async (tx) => {
-      // The payment row's lock orders this against a concurrent settlement, so exactly one of
-      // the two sees both the output and the settled status, and counts the credits once.
-      const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
-      const { rows } = await tx.query(
-        `INSERT INTO outputs (output_id, model_id, network, asset, payer, nonce, record, record_z, record_hash, epoch, created_at)
-         VALUES ($outputId, $modelId, $network, $asset, $payer, $nonce, '', $recordZ, $recordHash, $epoch, $createdAt)
-         ON CONFLICT (output_id) DO NOTHING
-         RETURNING output_id`,
-        {
-          outputId: o.outputId,
-          modelId: o.modelId,
-          network: k?.network ?? null,
-          asset: k?.asset ?? null,
-          payer: k?.payer ?? null,
-          nonce: k?.nonce ?? null,
-          recordZ: packRecord(o.record),
-          recordHash: o.recordHash,
-          epoch: o.epoch,
-          createdAt: o.createdAt,
-        },
-      );
-      if (rows.length === 1 && payment?.rows[0]?.status === "settled") await countCredits(db, tx, o.record);
-      return rows.length === 1;
-    }, true);
+    if (db.d.updateInWith) {
+      const pairs = JSON.stringify(creditedContributors(o.record).map((c) => [c, null]));
+      inserted = (await db.exec.query(INSERT_OUTPUT_AND_CREDITS(db), { ...params, pairs })).rows.length === 1;
+    } else {
+      // A payment write: in SQLite it joins the turn's group commit (its own savepoint), not a commit of its own.
+      inserted = await db.exec.write(async (tx) => {
+        // The payment row's lock orders this against a concurrent settlement, so exactly one of
+        // the two sees both the output and the settled status, and counts the credits once.
+        const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
+        const { rows } = await tx.query(INSERT_OUTPUT, params);
+        if (rows.length === 1 && payment?.rows[0]?.status === "settled") await countCredits(db, tx, o.record);
+        return rows.length === 1;
+      }, true);
+    }
   } catch (e) {
     const kind = db.d.errorKind(e);
     if (kind === "foreign_key") throw new LedgerError("unknown_payment", `output ${o.outputId} names a payment the ledger does not hold`);

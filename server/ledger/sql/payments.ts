@@ -7,7 +7,7 @@ import { PAYMENT_COLUMNS, toPayment } from "../rows.ts";
 import { assertTransition, isPaymentStatus } from "../transitions.ts";
 import type { PaymentKey, PaymentLedger, PaymentRecord, PaymentStatus, ReserveResult } from "../types.ts";
 import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
-import { countCredits, countSettlement, recordOfPayment } from "./totals.ts";
+import { settleSoon } from "./settle-batch.ts";
 
 export async function reserve(db: Db, input: norm.ReserveInput): Promise<ReserveResult> {
   const p = norm.reserveInput(input);
@@ -50,18 +50,10 @@ export async function transition(
   const k = norm.paymentKey(key);
   assertTransition(from, to);
   const f = norm.transitionFields(fields);
+  // Settled is terminal, so a successful move to it happens once per payment: the batch counts it then.
+  if (to === "settled") return settleSoon(db, k, from, f);
   const now = db.now();
-  // Settled is terminal, so a successful move to it happens once per payment: count it then.
-  // The model's totals row is the hottest lock: taken last, held only until the commit.
-  return db.exec.write(async (tx) => {
-    const updated = await updateStatus(db, tx, k, from, to, f, now);
-    if (updated && to === "settled") {
-      const record = await recordOfPayment(tx, k);
-      if (record !== null) await countCredits(db, tx, record);
-      await countSettlement(db, tx, updated.modelId, updated.amount);
-    }
-    return updated;
-  }, to === "settled");
+  return db.exec.write((tx) => updateStatus(db, tx, k, from, to, f, now), false);
 }
 
 async function updateStatus(

@@ -2,17 +2,15 @@
 // the dashboard and /contributors read a few rows instead of the whole history, and several
 // instances sharing one database keep them exact.
 import * as norm from "../normalize.ts";
-import { recordText } from "../record-codec.ts";
 import { toSettledRow } from "../rows.ts";
 import type { Queryable } from "../executor.ts";
 import type { ContributorTotals, ModelTotals, SettledRow } from "../types.ts";
-import { keyParams, type Db } from "./db.ts";
-import type { PaymentKey } from "../types.ts";
+import type { Db } from "./db.ts";
 
 const MAX_RECENT = 1000;
 
 /** Lower-case addresses a record credits (a record that is not JSON credits nobody). */
-function creditedContributors(record: string): string[] {
+export function creditedContributors(record: string): string[] {
   try {
     const parsed = JSON.parse(record) as { contributors?: Array<{ address?: unknown }> };
     const list = Array.isArray(parsed?.contributors) ? parsed.contributors : [];
@@ -29,36 +27,34 @@ function creditedContributors(record: string): string[] {
   }
 }
 
-/** A payment of `modelId` for `amount` has just settled. */
-export async function countSettlement(db: Db, tx: Queryable, modelId: string | null, amount: string): Promise<void> {
+/** `payments` payments of `modelId` for `amount` in all have just settled. */
+export async function countSettlement(db: Db, tx: Queryable, modelId: string | null, amount: string, payments = 1): Promise<void> {
   if (modelId === null) return;
   await tx.query(
-    `INSERT INTO model_totals (model_id, payments, revenue) VALUES ($modelId, 1, $amount)
-     ON CONFLICT (model_id) DO UPDATE SET payments = model_totals.payments + 1,
+    `INSERT INTO model_totals (model_id, payments, revenue) VALUES ($modelId, $payments, $amount)
+     ON CONFLICT (model_id) DO UPDATE SET payments = model_totals.payments + excluded.payments,
        revenue = ${db.d.addAmount("model_totals.revenue", "excluded.revenue")}`,
-    { modelId, amount },
+    { modelId, amount, payments },
   );
 }
 
 /** A settled payment's output now exists: each contributor it credits gains one output. */
 export async function countCredits(db: Db, tx: Queryable, record: string): Promise<void> {
-  const contributors = creditedContributors(record);
-  if (contributors.length === 0) return;
-  await tx.query(
-    `INSERT INTO contributor_totals (contributor, outputs)
-     SELECT a, 1 FROM (${db.d.pairRows("$pairs")}) credited WHERE true
-     ON CONFLICT (contributor) DO UPDATE SET outputs = contributor_totals.outputs + 1`,
-    { pairs: JSON.stringify(contributors.map((c) => [c, null])) },
-  );
+  await countCreditsOf(db, tx, creditedContributors(record));
 }
 
-/** The output record of a payment, if stored (read inside the settling transaction). */
-export async function recordOfPayment(tx: Queryable, key: PaymentKey): Promise<string | null> {
-  const { rows } = await tx.query(
-    "SELECT record, record_z FROM outputs WHERE network = $network AND asset = $asset AND payer = $payer AND nonce = $nonce",
-    keyParams(key),
+/** Each contributor named gains one output per time it is named (outputs of several settled payments at once). */
+export async function countCreditsOf(db: Db, tx: Queryable, contributors: readonly string[]): Promise<void> {
+  if (contributors.length === 0) return;
+  const outputs = new Map<string, number>();
+  for (const c of contributors) outputs.set(c, (outputs.get(c) ?? 0) + 1);
+  const pairs = [...outputs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => [c, String(n)]);
+  await tx.query(
+    `INSERT INTO contributor_totals (contributor, outputs)
+     SELECT a, CAST(b AS INTEGER) FROM (${db.d.pairRows("$pairs")}) credited WHERE true
+     ON CONFLICT (contributor) DO UPDATE SET outputs = contributor_totals.outputs + excluded.outputs`,
+    { pairs: JSON.stringify(pairs) },
   );
-  return rows.length === 1 ? recordText(rows[0]) : null;
 }
 
 export async function modelTotals(db: Db): Promise<ModelTotals[]> {
