@@ -39,10 +39,10 @@ interface ServeOptions {
  */
 const HEAP_GROWING_PERCENT = 50;
 
-/** The heap growth of a long-running server, unless the user's node options set their own. */
+/** The heap growth of a long-running server, unless node was started with its own (NODE_OPTIONS refuses this flag). */
 function boundHeapGrowth(): void {
-  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ""].join(" ");
-  if (!/heap[-_]growing[-_]percent/.test(given)) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  if (!process.execArgv.some((a) => /heap[-_]growing[-_]percent/.test(a)))
+    setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
 
 /** Where `serve` keeps a local chain's ledger and index: one folder per chain life. */
