@@ -126,7 +126,7 @@ describe("SQLite ledger file", () => {
     const observer = new DatabaseSync(join(dir, "assign.sqlite"));
     observer.exec(`CREATE TABLE seen (assigned INTEGER);
       CREATE TRIGGER note AFTER INSERT ON payments BEGIN INSERT INTO seen SELECT count(*) FROM outputs WHERE epoch = 1; END;`);
-    // Three statements of 250; the reserve is issued while the first one is queued.
+    // Several statements; the reserve is issued while the first one is queued.
     const assigned = ledger.assignOutputsToEpoch(ids, 1);
     const reserved = ledger.reserve(paymentInput());
     await Promise.all([assigned, reserved]);

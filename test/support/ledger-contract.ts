@@ -524,7 +524,7 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(listed).toHaveLength(1010);
         expect((await l.listEpochCandidates("model-a", 5000)).map((c) => c.outputId)).toEqual(listed);
         expect((await l.listEpochCandidates("model-a", 1005)).map((c) => c.outputId)).toEqual(listed.slice(0, 1005));
-        // The unknown id is in the fifth statement: the four before it are undone.
+        // The unknown id is in the last statement: the ones before it are undone.
         await expectLedgerError(l.assignOutputsToEpoch([...ids, "missing"], 1), "output_not_assignable");
         expect(await l.listUnassignedSettledOutputs("model-a")).toHaveLength(1010);
         await l.assignOutputsToEpoch(ids, 1);
@@ -542,7 +542,7 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         }
         // A crash part-way through epoch 1's assignment left its first 300 outputs assigned.
         await l.assignOutputsToEpoch(ids.slice(0, 300), 1);
-        // The unknown id is in the third statement: the two before it and the earlier attempt are undone.
+        // The unknown id is in the last statement: the ones before it and the earlier attempt are undone.
         await expectLedgerError(l.assignOutputsToEpoch([...ids, "missing"], 1), "output_not_assignable");
         expect(await l.listUnassignedSettledOutputs("model-a")).toHaveLength(600);
         expect(await l.listEpochOutputs("model-a", 1)).toEqual([]);

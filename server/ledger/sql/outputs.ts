@@ -78,10 +78,11 @@ export async function listUnassignedSettledOutputs(
 /**
  * Rows per statement of the big epoch reads and writes: 10,000 rows in one SQLite statement held
  * the event loop ~140 ms (list) and ~220 ms (assign) on a busy machine. An UPDATE costs more per
- * row (the row and two indexes rewritten): 1,000 still took 25-80 ms there.
+ * row (the row and two indexes rewritten): 250 took 30-85 ms each in a CPU profile of a loaded
+ * soak's close, the longest stalls of it; a payment write waits behind one.
  */
 const EPOCH_ROWS_PER_STATEMENT = 1000;
-const EPOCH_UPDATES_PER_STATEMENT = 250;
+const EPOCH_UPDATES_PER_STATEMENT = 50;
 
 /** Lets timers and I/O run between two statements of a long read or write (SQLite's are synchronous). */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
