@@ -532,7 +532,7 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(await l.listEpochOutputs("model-a", 1)).toHaveLength(1010);
       });
 
-      it("an assignment that fails part-way, after an interrupted attempt, leaves none of the epoch's outputs assigned; a retry finishes one", async () => {
+      it("a failed assignment leaves none of the epoch's outputs assigned (an interrupted attempt's too); a retry finishes", async () => {
         const l = await fresh();
         const ids: string[] = [];
         for (let i = 0; i < 600; i++) {
