@@ -101,6 +101,43 @@ describe("SQLite ledger file", () => {
     await again.close();
   });
 
+  it("lets payment writes commit between the statements of an epoch assignment, not after all of them", async () => {
+    const ledger = new SqliteLedger({ path: join(dir, "assign.sqlite") });
+    await ledger.migrate();
+    const ids: string[] = [];
+    for (let i = 0; i < 750; i++) {
+      const r = await ledger.reserve(paymentInput());
+      if (!r.reserved) throw new Error("not reserved");
+      await ledger.transition(keyOf(r.payment), ["reserved"], "settled", { txHash: "0x" + "ab".repeat(32) });
+      const outputId = `out-${i}`;
+      const record = JSON.stringify({ i });
+      await ledger.putOutput({
+        outputId,
+        modelId: "m",
+        paymentKey: keyOf(r.payment),
+        record,
+        recordHash: "0x" + "01".repeat(32),
+        epoch: null,
+        createdAt: i,
+      });
+      ids.push(outputId);
+    }
+    // A trigger notes how many outputs the assignment had committed when the reserve inserted its row.
+    const observer = new DatabaseSync(join(dir, "assign.sqlite"));
+    observer.exec(`CREATE TABLE seen (assigned INTEGER);
+      CREATE TRIGGER note AFTER INSERT ON payments BEGIN INSERT INTO seen SELECT count(*) FROM outputs WHERE epoch = 1; END;`);
+    // Several statements; the reserve is issued while the first one is queued.
+    const assigned = ledger.assignOutputsToEpoch(ids, 1);
+    const reserved = ledger.reserve(paymentInput());
+    await Promise.all([assigned, reserved]);
+    const [{ assigned: seen }] = observer.prepare("SELECT assigned FROM seen").all() as Array<{ assigned: number }>;
+    observer.close();
+    expect(seen).toBeGreaterThan(0);
+    expect(seen).toBeLessThan(750);
+    expect(await ledger.listEpochOutputs("m", 1)).toHaveLength(750);
+    await ledger.close();
+  });
+
   it("answers a commit only after an fsync of the WAL that started after it, commits meanwhile sharing the next one", async () => {
     const path = join(dir, "walsync.sqlite");
     const started: Array<() => void> = [];

@@ -524,12 +524,36 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
         expect(listed).toHaveLength(1010);
         expect((await l.listEpochCandidates("model-a", 5000)).map((c) => c.outputId)).toEqual(listed);
         expect((await l.listEpochCandidates("model-a", 1005)).map((c) => c.outputId)).toEqual(listed.slice(0, 1005));
-        // The unknown id is in the second statement: the first one's 1,000 updates are rolled back with it.
+        // The unknown id is in the last statement: the ones before it are undone.
         await expectLedgerError(l.assignOutputsToEpoch([...ids, "missing"], 1), "output_not_assignable");
         expect(await l.listUnassignedSettledOutputs("model-a")).toHaveLength(1010);
         await l.assignOutputsToEpoch(ids, 1);
         expect(await l.listEpochCandidates("model-a", 5000)).toEqual([]);
         expect(await l.listEpochOutputs("model-a", 1)).toHaveLength(1010);
+      });
+
+      it("a failed assignment leaves none of the epoch's outputs assigned (an interrupted attempt's too); a retry finishes", async () => {
+        const l = await fresh();
+        const ids: string[] = [];
+        for (let i = 0; i < 600; i++) {
+          const o = outputFor(keyOf(await settledPayment(l)));
+          await l.putOutput(o);
+          ids.push(o.outputId);
+        }
+        // A crash part-way through epoch 1's assignment left its first 300 outputs assigned.
+        await l.assignOutputsToEpoch(ids.slice(0, 300), 1);
+        // The unknown id is in the last statement: the ones before it and the earlier attempt are undone.
+        await expectLedgerError(l.assignOutputsToEpoch([...ids, "missing"], 1), "output_not_assignable");
+        expect(await l.listUnassignedSettledOutputs("model-a")).toHaveLength(600);
+        expect(await l.listEpochOutputs("model-a", 1)).toEqual([]);
+        // Interrupted again, then finished by the next attempt (the closer's resume).
+        await l.assignOutputsToEpoch(ids.slice(0, 300), 1);
+        await l.assignOutputsToEpoch(ids, 1);
+        expect(await l.listEpochOutputs("model-a", 1)).toHaveLength(600);
+        expect(await l.listUnassignedSettledOutputs("model-a")).toEqual([]);
+        // Outputs of another epoch are never taken out of it by a failed one.
+        await expectLedgerError(l.assignOutputsToEpoch([ids[599], ...ids.slice(0, 10)], 2), "output_not_assignable");
+        expect(await l.listEpochOutputs("model-a", 1)).toHaveLength(600);
       });
 
       it("assigns outputs to an epoch all-or-nothing", async () => {

@@ -97,10 +97,11 @@ export async function listUnassignedSettledOutputs(
 /**
  * Rows per statement of the big epoch reads and writes: 10,000 rows in one SQLite statement held
  * the event loop ~140 ms (list) and ~220 ms (assign) on a busy machine. An UPDATE costs more per
- * row (the row and two indexes rewritten): 1,000 still took 25-80 ms there.
+ * row (the row and two indexes rewritten): 250 took 30-85 ms each in a CPU profile of a loaded
+ * soak's close, the longest stalls of it; a payment write waits behind one.
  */
 const EPOCH_ROWS_PER_STATEMENT = 1000;
-const EPOCH_UPDATES_PER_STATEMENT = 250;
+const EPOCH_UPDATES_PER_STATEMENT = 50;
 
 /** Lets timers and I/O run between two statements of a long read or write (SQLite's are synchronous). */
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -165,33 +166,51 @@ export async function listOutputsPaidIn(
   return rows.map((r) => ({ outputId: String(r.output_id), amount: String(r.amount), epoch: r.epoch == null ? null : Number(r.epoch) }));
 }
 
+/**
+ * All-or-nothing, yet in statements of EPOCH_UPDATES_PER_STATEMENT ids that commit on their own:
+ * one transaction of 10,000 ids held SQLite's single writer (and every payment write queued behind
+ * it) for the whole assignment. A statement that updates fewer rows than it names (an output
+ * unknown, not settled, or in another epoch) takes every one of them out of the epoch again before
+ * throwing (those of an earlier, interrupted attempt too). A crash in
+ * between leaves some of the epoch's outputs assigned to its row: the closer finishes that row
+ * first on its next run (assigning the rest), and no epoch is built while one is unfinished.
+ * Durability: each statement commits, and the epoch row's next write fsyncs them with it.
+ */
 export async function assignOutputsToEpoch(db: Db, outputIds: string[], epoch: number): Promise<void> {
   const ids = norm.uniqueIds("outputIds", outputIds);
   const e = norm.uint("epoch", epoch);
-  if (ids.length === 0) return;
-  await db.exec.transaction(async (tx) => {
-    // Row locks (PostgreSQL) or the write lock (SQLite) serialise competing assigners; the
-    // loser re-checks `epoch IS NULL` after the winner commits, updates fewer rows, and rolls back.
-    // One transaction in statements of EPOCH_UPDATES_PER_STATEMENT ids, the event loop free between them.
-    let assignable = true;
-    for (let i = 0; assignable && i < ids.length; i += EPOCH_UPDATES_PER_STATEMENT) {
-      if (i > 0) await nextTurn();
-      const chunk = ids.slice(i, i + EPOCH_UPDATES_PER_STATEMENT);
-      const { changes } = await tx.query(
-        `UPDATE outputs SET epoch = $epoch
-         WHERE ${db.d.inList("output_id", "$ids")} AND (epoch IS NULL OR epoch = $epoch)
-           AND EXISTS (SELECT 1 FROM payments p WHERE p.network = outputs.network AND p.asset = outputs.asset
-                       AND p.payer = outputs.payer AND p.nonce = outputs.nonce AND p.status = 'settled')`,
-        { epoch: e, ids: db.d.list(chunk) as string },
-      );
-      assignable = changes === chunk.length;
-    }
-    if (!assignable) throw new LedgerError("output_not_assignable", await firstUnassignable(db, tx, ids, e));
-  });
+  for (let i = 0; i < ids.length; i += EPOCH_UPDATES_PER_STATEMENT) {
+    if (i > 0) await nextTurn();
+    const chunk = ids.slice(i, i + EPOCH_UPDATES_PER_STATEMENT);
+    // Row locks (PostgreSQL) or the write lock (SQLite) order competing statements: the later one
+    // re-checks `epoch IS NULL` and updates fewer rows.
+    const { changes } = await db.exec.query(
+      `UPDATE outputs SET epoch = $epoch
+       WHERE ${db.d.inList("output_id", "$ids")} AND (epoch IS NULL OR epoch = $epoch)
+         AND EXISTS (SELECT 1 FROM payments p WHERE p.network = outputs.network AND p.asset = outputs.asset
+                     AND p.payer = outputs.payer AND p.nonce = outputs.nonce AND p.status = 'settled')`,
+      { epoch: e, ids: db.d.list(chunk) as string },
+    );
+    if (changes === chunk.length) continue;
+    const reason = await firstUnassignable(db, ids, e);
+    await unassign(db, ids, e);
+    throw new LedgerError("output_not_assignable", reason);
+  }
 }
 
-async function firstUnassignable(db: Db, tx: { query: Db["exec"]["query"] }, ids: string[], epoch: number): Promise<string> {
-  const { rows } = await tx.query(`SELECT output_id FROM outputs WHERE ${db.d.inList("output_id", "$ids")} AND epoch = $epoch`, {
+/** Undoes an assignment that failed part-way: the given outputs leave `epoch` (others' epochs untouched). */
+async function unassign(db: Db, ids: string[], epoch: number): Promise<void> {
+  for (let i = 0; i < ids.length; i += EPOCH_UPDATES_PER_STATEMENT) {
+    if (i > 0) await nextTurn();
+    await db.exec.query(`UPDATE outputs SET epoch = NULL WHERE ${db.d.inList("output_id", "$ids")} AND epoch = $epoch`, {
+      ids: db.d.list(ids.slice(i, i + EPOCH_UPDATES_PER_STATEMENT)) as string,
+      epoch,
+    });
+  }
+}
+
+async function firstUnassignable(db: Db, ids: string[], epoch: number): Promise<string> {
+  const { rows } = await db.exec.query(`SELECT output_id FROM outputs WHERE ${db.d.inList("output_id", "$ids")} AND epoch = $epoch`, {
     ids: db.d.list(ids) as string,
     epoch,
   });
