@@ -1,7 +1,8 @@
 // The pinned tokenizer: gpt-tokenizer's o200k_base over NFC-normalised text. Every index and
 // record names it, so a record is only ever recomputed with the tokenizer that produced it.
 import { createRequire } from "node:module";
-import { encode, decode } from "gpt-tokenizer/encoding/o200k_base";
+import { decode } from "gpt-tokenizer/encoding/o200k_base";
+import { encodeO200k } from "./piece-encoder.ts";
 
 const gptTokenizerVersion: string = createRequire(import.meta.url)("gpt-tokenizer/package.json").version;
 
@@ -15,15 +16,13 @@ export const SEPARATOR_TOKEN = 0x3ffff;
 /** Alphabet size of the indexed token array (ids 0..SEPARATOR_TOKEN). */
 export const INDEX_ALPHABET = SEPARATOR_TOKEN + 1;
 
-// Special-token strings ("<|endoftext|>") in contributed or generated text are ordinary text.
-const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
-
 export function normalizeText(text: string): string {
   return text.normalize("NFC");
 }
 
+/** gpt-tokenizer's encode of the NFC text (special-token strings such as "<|endoftext|>" are ordinary text). */
 export function tokenize(text: string): Uint32Array {
-  return Uint32Array.from(encode(normalizeText(text), PLAIN_TEXT));
+  return encodeO200k(normalizeText(text));
 }
 
 /**

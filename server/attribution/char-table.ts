@@ -1,0 +1,66 @@
+// A set of strings keyed by a range of characters of another string, numbered in order of
+// insertion: lookups hash and compare the characters in place, so a tokenizer or word scanner
+// needs no substring (no allocation, no Map) for text it has seen before. Open addressing on flat
+// typed arrays; it refuses new entries once full, and its callers then take their slow path.
+
+const SLOT_BITS = 20;
+
+export class CharTable {
+  private readonly slots = new Int32Array(1 << SLOT_BITS); // entry + 1, 0 = empty
+  private readonly hashes = new Int32Array(1 << (SLOT_BITS - 1));
+  private readonly keyAt = new Int32Array((1 << (SLOT_BITS - 1)) + 1);
+  private chars = new Uint16Array(1 << 20);
+  private count = 0;
+
+  constructor(private readonly longestKey: number) {}
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The entry of s[i, end) (hash from hashChars), or -1. */
+  find(s: string, i: number, end: number, hash: number): number {
+    const mask = this.slots.length - 1;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const e = this.slots[slot] - 1;
+      if (e < 0) return -1;
+      if (this.hashes[e] === hash && this.keyAt[e + 1] - this.keyAt[e] === end - i && this.sameChars(e, s, i, end)) return e;
+    }
+  }
+
+  /** Adds s[i, end) (not present) as the next entry; -1 if the table is full or the key too long. */
+  add(s: string, i: number, end: number, hash: number): number {
+    if (this.count >= this.hashes.length - 1 || end - i > this.longestKey) return -1;
+    const e = this.count++;
+    let at = this.keyAt[e];
+    this.chars = grown(this.chars, at + (end - i));
+    for (let j = i; j < end; j++) this.chars[at++] = s.charCodeAt(j);
+    this.keyAt[e + 1] = at;
+    this.hashes[e] = hash;
+    const mask = this.slots.length - 1;
+    let slot = hash & mask;
+    while (this.slots[slot] !== 0) slot = (slot + 1) & mask;
+    this.slots[slot] = e + 1;
+    return e;
+  }
+
+  private sameChars(e: number, s: string, i: number, end: number): boolean {
+    for (let k = this.keyAt[e], j = i; j < end; j++, k++) if (this.chars[k] !== s.charCodeAt(j)) return false;
+    return true;
+  }
+}
+
+/** FNV-1a over the UTF-16 units of s[i, end). */
+export function hashChars(s: string, i: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let j = i; j < end; j++) h = Math.imul(h ^ s.charCodeAt(j), 0x01000193);
+  return (h ^ (h >>> 15)) | 0;
+}
+
+/** `a`, or a copy at least `length` long (doubling) with its contents. */
+export function grown<T extends Uint16Array | Uint32Array | Int32Array>(a: T, length: number): T {
+  if (length <= a.length) return a;
+  const bigger = new (a.constructor as new (n: number) => T)(Math.max(length, a.length * 2));
+  bigger.set(a);
+  return bigger;
+}
