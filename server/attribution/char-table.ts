@@ -1,15 +1,17 @@
 // A set of strings keyed by a range of characters of another string, numbered in order of
 // insertion: lookups hash and compare the characters in place, so a tokenizer or word scanner
 // needs no substring (no allocation, no Map) for text it has seen before. Open addressing on flat
-// typed arrays; it refuses new entries once full, and its callers then take their slow path.
+// typed arrays, each slot holding an entry and its hash side by side (one cache line a probe),
+// grown while at most half full; it refuses new entries at MAX_ENTRIES, and callers then take
+// their slow path.
 
-const SLOT_BITS = 20;
+const MAX_ENTRIES = 1 << 20;
 
 export class CharTable {
-  private readonly slots = new Int32Array(1 << SLOT_BITS); // entry + 1, 0 = empty
-  private readonly hashes = new Int32Array(1 << (SLOT_BITS - 1));
-  private readonly keyAt = new Int32Array((1 << (SLOT_BITS - 1)) + 1);
-  private chars = new Uint16Array(1 << 20);
+  /** Per slot: entry + 1 (0: empty), then the entry's hash. */
+  private slots = new Int32Array(2 << 12);
+  private keyAt = new Int32Array(1 << 12);
+  private chars = new Uint16Array(1 << 16);
   private count = 0;
 
   constructor(private readonly longestKey: number) {}
@@ -20,28 +22,40 @@ export class CharTable {
 
   /** The entry of s[i, end) (hash from hashChars), or -1. */
   find(s: string, i: number, end: number, hash: number): number {
-    const mask = this.slots.length - 1;
+    const mask = (this.slots.length >> 1) - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const e = this.slots[slot] - 1;
+      const e = this.slots[2 * slot] - 1;
       if (e < 0) return -1;
-      if (this.hashes[e] === hash && this.keyAt[e + 1] - this.keyAt[e] === end - i && this.sameChars(e, s, i, end)) return e;
+      if (this.slots[2 * slot + 1] === hash && this.keyAt[e + 1] - this.keyAt[e] === end - i && this.sameChars(e, s, i, end)) return e;
     }
   }
 
   /** Adds s[i, end) (not present) as the next entry; -1 if the table is full or the key too long. */
   add(s: string, i: number, end: number, hash: number): number {
-    if (this.count >= this.hashes.length - 1 || end - i > this.longestKey) return -1;
+    if (this.count >= MAX_ENTRIES || end - i > this.longestKey) return -1;
+    if (2 * (this.count + 1) > this.slots.length >> 1) this.rehash();
     const e = this.count++;
+    this.keyAt = grown(this.keyAt, e + 2);
     let at = this.keyAt[e];
     this.chars = grown(this.chars, at + (end - i));
     for (let j = i; j < end; j++) this.chars[at++] = s.charCodeAt(j);
     this.keyAt[e + 1] = at;
-    this.hashes[e] = hash;
-    const mask = this.slots.length - 1;
-    let slot = hash & mask;
-    while (this.slots[slot] !== 0) slot = (slot + 1) & mask;
-    this.slots[slot] = e + 1;
+    this.place(e, hash);
     return e;
+  }
+
+  private place(e: number, hash: number): void {
+    const mask = (this.slots.length >> 1) - 1;
+    let slot = hash & mask;
+    while (this.slots[2 * slot] !== 0) slot = (slot + 1) & mask;
+    this.slots[2 * slot] = e + 1;
+    this.slots[2 * slot + 1] = hash;
+  }
+
+  private rehash(): void {
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2);
+    for (let k = 0; k < old.length; k += 2) if (old[k] !== 0) this.place(old[k] - 1, old[k + 1]);
   }
 
   private sameChars(e: number, s: string, i: number, end: number): boolean {

@@ -113,36 +113,46 @@ const pieces = new CharTable(64);
 let tokensAt = new Int32Array(1 << 16);
 let tokens = new Uint32Array(1 << 18);
 
-function remember(s: string, i: number, end: number, hash: number, pieceTokens: readonly number[]): void {
+/** Adds piece s[i, end) and its tokens to the table: its entry, or -1 if the table did not take it. */
+function remember(s: string, i: number, end: number, hash: number, pieceTokens: readonly number[]): number {
   const e = pieces.add(s, i, end, hash);
-  if (e < 0) return;
+  if (e < 0) return -1;
   tokensAt = grown(tokensAt, e + 2);
   const at = tokensAt[e];
   tokens = grown(tokens, at + pieceTokens.length);
   tokens.set(pieceTokens, at);
   tokensAt[e + 1] = at + pieceTokens.length;
+  return e;
 }
 
 /** gpt-tokenizer's o200k encode(text) with special-token strings as plain text, as a Uint32Array. */
 export function encodeO200k(text: string): Uint32Array {
   let out = new Uint32Array(16 + (text.length >>> 2));
   let n = 0;
-  for (let i = 0; i < text.length; ) {
-    const end = pieceEnd(text, i);
+  for (let i = 0, end = 0; i < text.length; i = end) {
+    end = pieceEnd(text, i);
     const hash = hashChars(text, i, end);
-    const e = pieces.find(text, i, end, hash);
-    if (e >= 0) {
-      const to = tokensAt[e + 1];
-      out = grown(out, n + to - tokensAt[e]);
-      for (let k = tokensAt[e]; k < to; k++) out[n++] = tokens[k];
-    } else {
+    let e = pieces.find(text, i, end, hash);
+    if (e < 0) {
       const pieceTokens = encode(text.slice(i, end), PLAIN_TEXT);
-      remember(text, i, end, hash, pieceTokens);
-      out = grown(out, n + pieceTokens.length);
-      out.set(pieceTokens, n);
-      n += pieceTokens.length;
+      e = remember(text, i, end, hash, pieceTokens);
+      if (e < 0) {
+        if (n + pieceTokens.length > out.length) out = longer(out, n + pieceTokens.length);
+        out.set(pieceTokens, n);
+        n += pieceTokens.length;
+        continue;
+      }
     }
-    i = end;
+    const from = tokensAt[e];
+    const to = tokensAt[e + 1];
+    if (n + to - from > out.length) out = longer(out, n + to - from);
+    for (let k = from; k < to; k++) out[n++] = tokens[k];
   }
   return out.slice(0, n);
+}
+
+function longer(a: Uint32Array, length: number): Uint32Array {
+  const b = new Uint32Array(Math.max(length, 2 * a.length));
+  b.set(a);
+  return b;
 }
