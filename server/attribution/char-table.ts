@@ -2,10 +2,11 @@
 // insertion: lookups hash and compare the characters in place, so a tokenizer or word scanner
 // needs no substring (no allocation, no Map) for text it has seen before. Open addressing on flat
 // typed arrays, each slot holding an entry and its hash side by side (one cache line a probe),
-// grown while at most half full; it refuses new entries at MAX_ENTRIES, and callers then take
-// their slow path.
+// grown while at most half full. It refuses new entries past MAX_ENTRIES or MAX_CHARS (a bound on
+// its memory however varied the text, e.g. a server's prompts), and callers then take their slow path.
 
 const MAX_ENTRIES = 1 << 20;
+const MAX_CHARS = 1 << 23;
 
 export class CharTable {
   /** Per slot: entry + 1 (0: empty), then the entry's hash. */
@@ -32,7 +33,7 @@ export class CharTable {
 
   /** Adds s[i, end) (not present) as the next entry; -1 if the table is full or the key too long. */
   add(s: string, i: number, end: number, hash: number): number {
-    if (this.count >= MAX_ENTRIES || end - i > this.longestKey) return -1;
+    if (this.count >= MAX_ENTRIES || end - i > this.longestKey || this.keyAt[this.count] + (end - i) > MAX_CHARS) return -1;
     if (2 * (this.count + 1) > this.slots.length >> 1) this.rehash();
     const e = this.count++;
     this.keyAt = grown(this.keyAt, e + 2);
