@@ -8,7 +8,7 @@
 //   suffixArray: a text (shared with the caller) -> its suffix array (SA-IS), transferred back
 import { parentPort } from "node:worker_threads";
 import { buildSuffixArray } from "./sais.ts";
-import { detokenize, isWellFormedText, normalizeText, tokenize } from "./tokenizer.ts";
+import { detokenize, isWellFormedText, normalizeText, tokenize, tokenizeNormalized } from "./tokenizer.ts";
 import { WordKeyer } from "./word-keys.ts";
 
 export type WorkerTask =
@@ -58,18 +58,19 @@ function* decoded(tokens: Uint32Array, lengths: Uint32Array): Iterable<string> {
 }
 
 /**
- * What `tokens` of `text` decode to: the NFC text itself (byte-level BPE is lossless), decoded
- * only for a text with a lone surrogate (encoded as U+FFFD).
+ * What `tokens` of the NFC text `nfc` decode to: the text itself (byte-level BPE is lossless),
+ * decoded only for a text with a lone surrogate (encoded as U+FFFD).
  */
-function decodedText(text: string, tokens: Uint32Array): string {
-  return isWellFormedText(text) ? normalizeText(text) : detokenize(tokens);
+function decodedText(nfc: string, tokens: Uint32Array): string {
+  return isWellFormedText(nfc) ? nfc : detokenize(tokens);
 }
 
 function tokenizeWordsChunk(texts: readonly string[], keyer: WordKeyer): TokenizeWordsResult {
-  const parts = texts.map((t) => tokenize(t));
+  const nfc = texts.map(normalizeText); // once for both the tokens and the words
+  const parts = nfc.map(tokenizeNormalized);
   return {
     tokenized: concat(parts),
-    words: keyer.keyChunk(texts.map((t, i) => decodedText(t, parts[i]))),
+    words: keyer.keyChunk(nfc.map((t, i) => decodedText(t, parts[i]))),
   };
 }
 

@@ -22,7 +22,12 @@ export function normalizeText(text: string): string {
 
 /** gpt-tokenizer's encode of the NFC text (special-token strings such as "<|endoftext|>" are ordinary text). */
 export function tokenize(text: string): Uint32Array {
-  return encodeO200k(normalizeText(text));
+  return tokenizeNormalized(normalizeText(text));
+}
+
+/** tokenize() of a text already normalizeText'ed, without normalizing it again. */
+export function tokenizeNormalized(nfc: string): Uint32Array {
+  return encodeO200k(nfc);
 }
 
 /**
@@ -65,11 +70,10 @@ export function detokenize(tokens: ArrayLike<number>): string {
   return decode(Array.from(tokens));
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** A string that is valid Unicode (no lone surrogates), so it has a UTF-8 encoding to hash. */
 export function isWellFormedText(s: unknown): s is string {
-  return typeof s === "string" && !LONE_SURROGATE.test(s);
+  // String.prototype.isWellFormed is ES2024 (Node 20+); the TypeScript lib here is ES2023
+  return typeof s === "string" && (s as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 // UTF-16 length of each token decoded alone; -1 when it is not whole characters (part of a
