@@ -151,7 +151,7 @@ export function encodeO200k(text: string): Uint32Array {
   return out.slice(0, n);
 }
 
-function longer(a: Uint32Array, length: number): Uint32Array {
+function longer(a: Uint32Array, length: number): Uint32Array<ArrayBuffer> {
   const b = new Uint32Array(Math.max(length, 2 * a.length));
   b.set(a);
   return b;
