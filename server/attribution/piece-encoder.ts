@@ -49,7 +49,10 @@ function afterContraction(s: string, j: number): number {
   return j;
 }
 
-/** Upper case letters then lower case ones from the letter at `i` (either regex letter branch); -1 if a non-ASCII character could extend them. */
+/**
+ * Upper case letters then lower case ones from the letter at `i` (either regex letter branch);
+ * -1 if a non-ASCII character could extend them.
+ */
 function lettersEnd(s: string, i: number): number {
   let j = i;
   while (classAt(s, j) === UPPER) j++;
@@ -66,7 +69,10 @@ function punctuationEnd(s: string, j: number): number {
   return k;
 }
 
-/** The whitespace branches: up to the last line break of the run, else all of a run that ends the text, else all but its last character (at least one). */
+/**
+ * The whitespace branches: up to the last line break of the run, else all of a run that ends the
+ * text, else all but its last character (at least one).
+ */
 function spaceEnd(s: string, i: number): number {
   let k = i;
   let lastBreak = -1;
