@@ -7,9 +7,9 @@
 //             their tokens decode to), so a large build does not decode every token again
 //   suffixArray: a text (shared with the caller) -> its suffix array (SA-IS), transferred back
 import { parentPort } from "node:worker_threads";
-import { matchKeys } from "./match-words.ts";
 import { buildSuffixArray } from "./sais.ts";
-import { detokenize, isWellFormedText, normalizeText, tokenize } from "./tokenizer.ts";
+import { detokenize, isWellFormedText, normalizeText, tokenize, tokenizeNormalized } from "./tokenizer.ts";
+import { WordKeyer } from "./word-keys.ts";
 
 export type WorkerTask =
   | { kind: "tokenize"; texts: string[] }
@@ -48,26 +48,6 @@ function tokenizeChunk(texts: readonly string[]): TokenizeResult {
   return concat(texts.map((t) => tokenize(t)));
 }
 
-/** Word keys of each text, as ids into `keys` (local first-occurrence order). */
-function wordKeysOf(texts: Iterable<string>, cache: Map<string, string>): WordsResult {
-  const local = new Map<string, number>();
-  const parts: Uint32Array[] = [];
-  for (const text of texts) {
-    parts.push(
-      Uint32Array.from(matchKeys(text, cache), (k) => {
-        let id = local.get(k);
-        if (id === undefined) {
-          id = local.size;
-          local.set(k, id);
-        }
-        return id;
-      }),
-    );
-  }
-  const { tokens: ids, lengths: wordLengths } = concat(parts);
-  return { keys: [...local.keys()], ids, lengths: wordLengths };
-}
-
 /** The text each contribution's tokens decode to, one at a time. */
 function* decoded(tokens: Uint32Array, lengths: Uint32Array): Iterable<string> {
   let at = 0;
@@ -78,40 +58,38 @@ function* decoded(tokens: Uint32Array, lengths: Uint32Array): Iterable<string> {
 }
 
 /**
- * What `tokens` of `text` decode to: the NFC text itself (byte-level BPE is lossless), decoded
- * only for a text with a lone surrogate (encoded as U+FFFD).
+ * What `tokens` of the NFC text `nfc` decode to: the text itself (byte-level BPE is lossless),
+ * decoded only for a text with a lone surrogate (encoded as U+FFFD).
  */
-function decodedText(text: string, tokens: Uint32Array): string {
-  return isWellFormedText(text) ? normalizeText(text) : detokenize(tokens);
+function decodedText(nfc: string, tokens: Uint32Array): string {
+  return isWellFormedText(nfc) ? nfc : detokenize(tokens);
 }
 
-function tokenizeWordsChunk(texts: readonly string[], cache: Map<string, string>): TokenizeWordsResult {
-  const parts = texts.map((t) => tokenize(t));
+function tokenizeWordsChunk(texts: readonly string[], keyer: WordKeyer): TokenizeWordsResult {
+  const nfc = texts.map(normalizeText); // once for both the tokens and the words
+  const parts = nfc.map(tokenizeNormalized);
   return {
     tokenized: concat(parts),
-    words: wordKeysOf(
-      texts.map((t, i) => decodedText(t, parts[i])),
-      cache,
-    ),
+    words: keyer.keyChunk(nfc.map((t, i) => decodedText(t, parts[i]))),
   };
 }
 
 const port = parentPort;
 if (port) {
-  const cache = new Map<string, string>();
+  const keyer = new WordKeyer();
   port.on("message", ({ id, task }: { id: number; task: WorkerTask }) => {
     if (task.kind === "tokenize") {
       const r = tokenizeChunk(task.texts);
       port.postMessage({ id, result: r }, [r.tokens.buffer, r.lengths.buffer]);
     } else if (task.kind === "tokenizeWords") {
-      const r = tokenizeWordsChunk(task.texts, cache);
+      const r = tokenizeWordsChunk(task.texts, keyer);
       const buffers = [r.tokenized.tokens.buffer, r.tokenized.lengths.buffer, r.words.ids.buffer, r.words.lengths.buffer];
       port.postMessage({ id, result: r }, buffers);
     } else if (task.kind === "suffixArray") {
       const sa = buildSuffixArray(task.text, task.alphabetSize);
       port.postMessage({ id, result: sa }, [sa.buffer as ArrayBuffer]); // a fresh ArrayBuffer, not the shared text
     } else {
-      const r = wordKeysOf(decoded(task.tokens, task.lengths), cache);
+      const r = keyer.keyChunk(decoded(task.tokens, task.lengths));
       port.postMessage({ id, result: r }, [r.ids.buffer, r.lengths.buffer]);
     }
   });

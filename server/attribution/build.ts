@@ -86,7 +86,8 @@ export async function buildIndexParallel(
     options,
   );
   const tokenized = list.map((c, i) => ({ contribution: c, tokens: tokens[i] }));
-  return withTokenizeTime(await buildIndexWithWordView(tokenized, { ...options, wordIds }), performance.now() - t0);
+  const tokenizeMs = performance.now() - t0; // before the build, which its stats time themselves
+  return withTokenizeTime(await buildIndexWithWordView(tokenized, { ...options, wordIds }), tokenizeMs);
 }
 
 /**

@@ -16,7 +16,7 @@ const WORD = /\S+/gu;
 const NOT_WORD_CHAR = /[^\p{L}\p{N}\p{M}]/gu;
 
 /** Normalized key of one whitespace-free piece of text ("" if it has no letters or digits). */
-function matchKey(piece: string): string {
+export function matchKey(piece: string): string {
   return piece.normalize("NFKC").toLowerCase().replace(NOT_WORD_CHAR, "");
 }
 

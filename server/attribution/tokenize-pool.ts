@@ -3,7 +3,7 @@
 // The output is exactly tokenize() of each text, in order, whichever thread did the work.
 import type { TokenizeResult, TokenizeWordsResult } from "./attribution-worker.ts";
 import { tokenize } from "./tokenizer.ts";
-import { mergeWordChunks, type WordIds } from "./word-index.ts";
+import { type WordIds, WordChunkMerger } from "./word-index.ts";
 import { chunkRanges, defaultThreads, runInWorkers } from "./worker-pool.ts";
 
 /** About 0.3 s of tokenizing per task: few messages, yet the last tasks still balance the threads. */
@@ -51,8 +51,10 @@ async function tokenizeInWorkers(
   }
   const kind = withWords ? ("tokenizeWords" as const) : ("tokenize" as const);
   const tasks = chunks.map(([s, e]) => ({ kind, texts: texts.slice(s, e) }));
-  const results = withWords
-    ? await runInWorkers<TokenizeWordsResult>(tasks, threads)
+  // the word ids merged as the chunks come in, not all at the end while the workers sit idle
+  const merger = withWords ? new WordChunkMerger() : null;
+  const results = merger
+    ? await runInWorkers<TokenizeWordsResult>(tasks, threads, (r) => merger.add(r.words))
     : (await runInWorkers<TokenizeResult>(tasks, threads)).map((tokenized) => ({ tokenized, words: null }));
   const out: Uint32Array[] = new Array(texts.length);
   results.forEach(({ tokenized: { tokens, lengths } }, c) => {
@@ -62,6 +64,5 @@ async function tokenizeInWorkers(
       at += lengths[k];
     }
   });
-  const wordIds = withWords ? mergeWordChunks(results.map((r) => (r as TokenizeWordsResult).words)) : null;
-  return { tokens: out, wordIds };
+  return { tokens: out, wordIds: merger?.ids ?? null };
 }

@@ -1,7 +1,8 @@
 // The pinned tokenizer: gpt-tokenizer's o200k_base over NFC-normalised text. Every index and
 // record names it, so a record is only ever recomputed with the tokenizer that produced it.
 import { createRequire } from "node:module";
-import { encode, decode } from "gpt-tokenizer/encoding/o200k_base";
+import { decode } from "gpt-tokenizer/encoding/o200k_base";
+import { encodeO200k } from "./piece-encoder.ts";
 
 const gptTokenizerVersion: string = createRequire(import.meta.url)("gpt-tokenizer/package.json").version;
 
@@ -15,15 +16,18 @@ export const SEPARATOR_TOKEN = 0x3ffff;
 /** Alphabet size of the indexed token array (ids 0..SEPARATOR_TOKEN). */
 export const INDEX_ALPHABET = SEPARATOR_TOKEN + 1;
 
-// Special-token strings ("<|endoftext|>") in contributed or generated text are ordinary text.
-const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
-
 export function normalizeText(text: string): string {
   return text.normalize("NFC");
 }
 
+/** gpt-tokenizer's encode of the NFC text (special-token strings such as "<|endoftext|>" are ordinary text). */
 export function tokenize(text: string): Uint32Array {
-  return Uint32Array.from(encode(normalizeText(text), PLAIN_TEXT));
+  return tokenizeNormalized(normalizeText(text));
+}
+
+/** tokenize() of a text already normalizeText'ed, without normalizing it again. */
+export function tokenizeNormalized(nfc: string): Uint32Array {
+  return encodeO200k(nfc);
 }
 
 /**
@@ -66,11 +70,10 @@ export function detokenize(tokens: ArrayLike<number>): string {
   return decode(Array.from(tokens));
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** A string that is valid Unicode (no lone surrogates), so it has a UTF-8 encoding to hash. */
 export function isWellFormedText(s: unknown): s is string {
-  return typeof s === "string" && !LONE_SURROGATE.test(s);
+  // String.prototype.isWellFormed is ES2024 (Node 20+); the TypeScript lib here is ES2023
+  return typeof s === "string" && (s as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 // UTF-16 length of each token decoded alone; -1 when it is not whole characters (part of a

@@ -140,26 +140,28 @@ async function wordIdsInWorkers(source: TokenSource, threads: number, chunks: Ar
     const lengths = Uint32Array.from({ length: e - s }, (_, k) => source.lengthOf(s + k));
     return { kind: "words" as const, tokens: source.tokensOf(s, e), lengths };
   });
-  return mergeWordChunks(await runInWorkers<WordsResult>(tasks, threads));
+  const merger = new WordChunkMerger();
+  await runInWorkers<WordsResult>(tasks, threads, (r) => merger.add(r));
+  return merger.ids;
 }
 
 /**
- * The ids of consecutive chunks' word keys (each numbered by first occurrence inside its chunk):
- * merged in order, a key new to the whole gets its id at its first occurrence, as in one thread.
+ * The ids of consecutive chunks' word keys (each numbered by first occurrence inside its chunk),
+ * merged in order a chunk at a time (while the workers key the later chunks): a key new to the
+ * whole gets its id at its first occurrence, as in one thread.
  */
-export function mergeWordChunks(results: readonly WordsResult[]): WordIds {
-  const vocabulary = new Map<string, number>();
-  const perContribution: Uint32Array[] = [];
-  for (const { keys, ids, lengths } of results) {
-    const global = Uint32Array.from(keys, (k) => idOf(vocabulary, k));
+export class WordChunkMerger {
+  readonly ids: WordIds = { vocabulary: new Map(), perContribution: [] };
+
+  add({ keys, ids, lengths }: WordsResult): void {
+    const global = Uint32Array.from(keys, (k) => idOf(this.ids.vocabulary, k));
     for (let k = 0; k < ids.length; k++) ids[k] = global[ids[k]];
     let at = 0;
     for (const len of lengths) {
-      perContribution.push(ids.subarray(at, at + len));
+      this.ids.perContribution.push(ids.subarray(at, at + len));
       at += len;
     }
   }
-  return { vocabulary, perContribution };
 }
 
 const notSeparator = (t: number) => t !== SEPARATOR_TOKEN;

@@ -25,12 +25,18 @@ export function chunkRanges(count: number, sizeOf: (i: number) => number, size: 
   return chunks;
 }
 
-export function runInWorkers<R>(tasks: readonly WorkerTask[], threads: number): Promise<R[]> {
+/**
+ * The results of `tasks` by task index; `inOrder`, if given, sees each result as soon as it and all
+ * before it are in (work on early results overlaps the later tasks).
+ */
+export function runInWorkers<R>(tasks: readonly WorkerTask[], threads: number, inOrder?: (result: R) => void): Promise<R[]> {
   return new Promise((resolve, reject) => {
     const results: R[] = new Array(tasks.length);
+    const arrived = new Uint8Array(tasks.length);
     const workers: Worker[] = [];
     let next = 0;
     let done = 0;
+    let seen = 0;
     let settled = false;
     const settle = (error?: Error) => {
       if (settled) return;
@@ -49,6 +55,13 @@ export function runInWorkers<R>(tasks: readonly WorkerTask[], threads: number): 
       workers.push(w);
       w.on("message", ({ id, result }: { id: number; result: R }) => {
         results[id] = result;
+        arrived[id] = 1;
+        try {
+          while (inOrder && seen < tasks.length && arrived[seen] === 1) inOrder(results[seen++]);
+        } catch (e) {
+          settle(e as Error);
+          return;
+        }
         if (++done === tasks.length) settle();
         else feed(w);
       });

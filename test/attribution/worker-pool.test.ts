@@ -12,6 +12,21 @@ describe("attribution worker pool", () => {
     expect(await runInWorkers([], 2)).toEqual([]);
   });
 
+  it("passes each result to inOrder in task order, whichever worker finishes first", async () => {
+    // a long first task: the short ones after it finish before it on the other worker
+    const texts = ["word ".repeat(200_000), "a", "b c", "d e f", "g h i j"];
+    const tasks: WorkerTask[] = texts.map((t) => ({ kind: "tokenize", texts: [t] }));
+    const seen: number[] = [];
+    const all = await runInWorkers<TokenizeResult>(tasks, 2, (r) => seen.push(r.lengths[0]));
+    expect(seen).toEqual(all.map((r) => r.lengths[0]));
+    expect(seen.slice(1)).toEqual([1, 2, 3, 4]);
+    await expect(
+      runInWorkers<TokenizeResult>(tasks, 2, () => {
+        throw new Error("refused");
+      }),
+    ).rejects.toThrow("refused");
+  });
+
   it("cuts contiguous chunks of about the given size", () => {
     const sizes = [5, 1, 1, 8, 2, 2, 2, 9];
     // a chunk closes once it holds at least 6; the last one takes what is left
