@@ -9,7 +9,8 @@ import { countCredits, creditedContributors } from "./totals.ts";
 
 const JOIN_PAYMENT = "p.network = o.network AND p.asset = o.asset AND p.payer = o.payer AND p.nonce = o.nonce";
 
-const INSERT_OUTPUT = `INSERT INTO outputs (output_id, model_id, network, asset, payer, nonce, record, record_z, record_hash, epoch, created_at)
+const INSERT_OUTPUT = `INSERT INTO outputs
+  (output_id, model_id, network, asset, payer, nonce, record, record_z, record_hash, epoch, created_at)
   VALUES ($outputId, $modelId, $network, $asset, $payer, $nonce, '', $recordZ, $recordHash, $epoch, $createdAt)
   ON CONFLICT (output_id) DO NOTHING
   RETURNING output_id`;
