@@ -65,8 +65,11 @@ function startBatch(db: Db): Map<string, Settle> {
   return batch;
 }
 
-const COLUMNS = ["v_network", "v_asset", "v_payer", "v_nonce", "v_from", "v_set_tx", "v_tx", "v_set_error", "v_error"];
-const MORE = ["v_set_output", "v_output", "v_set_amount", "v_amount"];
+/** One settlement's row: its key, its from-states as ",a,b,", then a set flag ('1'/'0') and a value per field. */
+const SETTLE_COLUMNS = [
+  ...["v_network", "v_asset", "v_payer", "v_nonce", "v_from"],
+  ...["v_set_tx", "v_tx", "v_set_error", "v_error", "v_set_output", "v_output", "v_set_amount", "v_amount"],
+];
 const flag = (value: unknown) => (value === undefined ? "0" : "1");
 
 /** The UPDATE of every payment of the batch, then the totals of those it settled. */
@@ -86,7 +89,7 @@ async function settleAll(db: Db, tx: Queryable, batch: Settle[]): Promise<Map<st
        error_reason = CASE WHEN v.v_set_error = '1' THEN CAST(v.v_error AS TEXT) ELSE error_reason END,
        output_id = CASE WHEN v.v_set_output = '1' THEN CAST(v.v_output AS TEXT) ELSE output_id END,
        amount = CASE WHEN v.v_set_amount = '1' THEN ${db.d.amountParam("v.v_amount")} ELSE amount END
-     FROM (${db.d.tupleRows("$settles", [...COLUMNS, ...MORE])}) v
+     FROM (${db.d.tupleRows("$settles", SETTLE_COLUMNS)}) v
      WHERE network = v.v_network AND asset = v.v_asset AND payer = v.v_payer AND nonce = v.v_nonce
        AND v.v_from LIKE '%,' || status || ',%'
      RETURNING ${PAYMENT_COLUMNS.split(", ")
