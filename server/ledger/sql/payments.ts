@@ -6,7 +6,7 @@ import * as norm from "../normalize.ts";
 import { PAYMENT_COLUMNS, toPayment } from "../rows.ts";
 import { assertTransition, isPaymentStatus } from "../transitions.ts";
 import type { PaymentKey, PaymentLedger, PaymentRecord, PaymentStatus, ReserveResult } from "../types.ts";
-import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
+import { PAYMENT_KEY_MATCH, TRANSITION_FIELDS, keyParams, setFlag, transitionSets, type Db } from "./db.ts";
 import { settleSoon } from "./settle-batch.ts";
 
 export async function reserve(db: Db, input: norm.ReserveInput): Promise<ReserveResult> {
@@ -69,10 +69,7 @@ async function updateStatus(
     `UPDATE payments SET
        status = $to,
        updated_at = ${db.d.greatest("updated_at", "CAST($now AS BIGINT)")},
-       tx_hash = CASE WHEN $setTxHash = 1 THEN CAST($txHash AS TEXT) ELSE tx_hash END,
-       error_reason = CASE WHEN $setErrorReason = 1 THEN CAST($errorReason AS TEXT) ELSE error_reason END,
-       output_id = CASE WHEN $setOutputId = 1 THEN CAST($outputId AS TEXT) ELSE output_id END,
-       amount = CASE WHEN $setAmount = 1 THEN ${db.d.amountParam("$amount")} ELSE amount END,
+       ${transitionSets(db, (field) => [`$set_${field}`, `$${field}`])},
        instance_id = CASE WHEN $to = 'reserved' THEN CAST($instance AS TEXT) ELSE instance_id END
      WHERE ${PAYMENT_KEY_MATCH} AND ${db.d.inList("status", "$from")}
      RETURNING ${PAYMENT_COLUMNS}`,
@@ -81,14 +78,12 @@ async function updateStatus(
       to,
       from: db.d.list(from) as string,
       now,
-      setTxHash: f.txHash === undefined ? 0 : 1,
-      txHash: f.txHash ?? null,
-      setErrorReason: f.errorReason === undefined ? 0 : 1,
-      errorReason: f.errorReason ?? null,
-      setOutputId: f.outputId === undefined ? 0 : 1,
-      outputId: f.outputId ?? null,
-      setAmount: f.amount === undefined ? 0 : 1,
-      amount: f.amount ?? null,
+      ...Object.fromEntries(
+        TRANSITION_FIELDS.flatMap((field) => [
+          [`set_${field}`, setFlag(f[field])],
+          [field, f[field] ?? null],
+        ]),
+      ),
       instance: db.instanceId,
     },
   );

@@ -4,12 +4,13 @@
 // models' running totals — instead of four statements per payment. On PostgreSQL each statement
 // is a round trip, so this is most of a settlement's cost there. Each caller still gets its own
 // compare-and-set answer: its updated row, or null.
+import { keyId } from "@royalty402/fastify-x402";
 import type { Queryable } from "../executor.ts";
 import type * as norm from "../normalize.ts";
 import { recordText } from "../record-codec.ts";
 import { PAYMENT_COLUMNS, toPayment } from "../rows.ts";
 import type { PaymentKey, PaymentRecord, PaymentStatus } from "../types.ts";
-import type { Db } from "./db.ts";
+import { TRANSITION_FIELDS, setFlag, transitionSets, type Db } from "./db.ts";
 import { countCreditsOf, countSettlement, creditedContributors } from "./totals.ts";
 
 interface Settle {
@@ -24,8 +25,6 @@ interface Settle {
 /** Per ledger, the batch still taking settlements: it closes when its transaction starts. */
 const open = new WeakMap<Db, Map<string, Settle>>();
 
-const keyOf = (k: PaymentKey) => `${k.network}|${k.asset}|${k.payer}|${k.nonce}`;
-
 /**
  * Moves the payment to settled if it is in one of `from`, in one transaction with the other
  * settlements asked for before that transaction starts. The batch takes its place among the
@@ -35,8 +34,8 @@ export function settleSoon(db: Db, key: PaymentKey, from: PaymentStatus[], field
   return new Promise((resolve, reject) => {
     let batch = open.get(db);
     // A payment asked for twice goes into a new batch, which runs after the one holding it.
-    if (!batch || batch.has(keyOf(key))) batch = startBatch(db);
-    batch.set(keyOf(key), { key, from, fields, now: db.now(), resolve, reject });
+    if (!batch || batch.has(keyId(key))) batch = startBatch(db);
+    batch.set(keyId(key), { key, from, fields, now: db.now(), resolve, reject });
   });
 }
 
@@ -65,30 +64,25 @@ function startBatch(db: Db): Map<string, Settle> {
   return batch;
 }
 
-/** One settlement's row: its key, its from-states as ",a,b,", then a set flag ('1'/'0') and a value per field. */
+/** One settlement's row: its key, its from-states as ",a,b,", then each field's set flag and value. */
 const SETTLE_COLUMNS = [
   ...["v_network", "v_asset", "v_payer", "v_nonce", "v_from"],
-  ...["v_set_tx", "v_tx", "v_set_error", "v_error", "v_set_output", "v_output", "v_set_amount", "v_amount"],
+  ...TRANSITION_FIELDS.flatMap((field) => [`v_set_${field}`, `v_${field}`]),
 ];
-const flag = (value: unknown) => (value === undefined ? "0" : "1");
 
 /** The UPDATE of every payment of the batch, then the totals of those it settled. */
 async function settleAll(db: Db, tx: Queryable, batch: Settle[]): Promise<Map<string, PaymentRecord>> {
   // In key order: two instances settling overlapping batches lock their rows in the same order.
-  const ordered = [...batch].sort((a, b) => (keyOf(a.key) < keyOf(b.key) ? -1 : 1));
+  const ordered = [...batch].sort((a, b) => (keyId(a.key) < keyId(b.key) ? -1 : 1));
   const tuples = ordered.map(({ key: k, from, fields: f }) => [
     ...[k.network, k.asset, k.payer, k.nonce, `,${from.join(",")},`],
-    ...[flag(f.txHash), f.txHash ?? null, flag(f.errorReason), f.errorReason ?? null],
-    ...[flag(f.outputId), f.outputId ?? null, flag(f.amount), f.amount ?? null],
+    ...TRANSITION_FIELDS.flatMap((field) => [setFlag(f[field]), f[field] ?? null]),
   ]);
   const { rows } = await tx.query(
     `UPDATE payments SET
        status = 'settled',
        updated_at = ${db.d.greatest("updated_at", "CAST($now AS BIGINT)")},
-       tx_hash = CASE WHEN v.v_set_tx = '1' THEN CAST(v.v_tx AS TEXT) ELSE tx_hash END,
-       error_reason = CASE WHEN v.v_set_error = '1' THEN CAST(v.v_error AS TEXT) ELSE error_reason END,
-       output_id = CASE WHEN v.v_set_output = '1' THEN CAST(v.v_output AS TEXT) ELSE output_id END,
-       amount = CASE WHEN v.v_set_amount = '1' THEN ${db.d.amountParam("v.v_amount")} ELSE amount END
+       ${transitionSets(db, (field) => [`v.v_set_${field}`, `v.v_${field}`])}
      FROM (${db.d.tupleRows("$settles", SETTLE_COLUMNS)}) v
      WHERE network = v.v_network AND asset = v.v_asset AND payer = v.v_payer AND nonce = v.v_nonce
        AND v.v_from LIKE '%,' || status || ',%'
@@ -97,7 +91,7 @@ async function settleAll(db: Db, tx: Queryable, batch: Settle[]): Promise<Map<st
        .join(", ")}`,
     { settles: JSON.stringify(tuples), now: Math.max(...batch.map((s) => s.now)) },
   );
-  const settled = new Map(rows.map((r) => [keyOf(r as unknown as PaymentKey), toPayment(r)]));
+  const settled = new Map(rows.map((r) => [keyId(r as unknown as PaymentKey), toPayment(r)]));
   if (settled.size > 0) await countTotals(db, tx, [...settled.values()]);
   return settled;
 }
