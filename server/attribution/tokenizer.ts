@@ -38,19 +38,25 @@ export function tokenizeNormalized(nfc: string): Uint32Array {
  */
 export const LONGEST_TOKENIZABLE_RUN = 4096;
 
-const isSpace = (c: number) =>
-  (c >= 9 && c <= 13) ||
-  c === 32 ||
-  c === 0x85 ||
-  c === 0xa0 ||
-  c === 0x1680 ||
-  (c >= 0x2000 && c <= 0x200a) ||
-  c === 0x2028 ||
-  c === 0x2029 ||
-  c === 0x202f ||
-  c === 0x205f ||
-  c === 0x3000 ||
-  c === 0xfeff;
+/** JavaScript's \s (what the split regex and the words' separator take for whitespace), by UTF-16 unit. */
+export function isSpaceUnit(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+// The run guard also breaks runs at U+0085 (NEL), which Unicode counts as whitespace.
+const isSpace = (c: number) => c === 0x85 || isSpaceUnit(c);
 
 /** The longest run of characters that are all whitespace or all not (UTF-16 units), in one pass. */
 export function longestUnbrokenRun(text: string): number {

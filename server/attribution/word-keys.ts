@@ -5,23 +5,7 @@
 import type { WordsResult } from "./attribution-worker.ts";
 import { CharTable, grown, hashChars } from "./char-table.ts";
 import { matchKey } from "./match-words.ts";
-
-/** JavaScript's \s: what separates the words of matchKeys. */
-function isSpace(c: number): boolean {
-  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
-  if (c < 0xa0) return false;
-  return (
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
-}
+import { isSpaceUnit as isSpace } from "./tokenizer.ts";
 
 export class WordKeyer {
   private readonly words = new CharTable(64);

@@ -13,8 +13,8 @@ const MOVES_AT_ONCE = 64;
 export function channelLedger(ledger: Ledger) {
   /**
    * Compare-and-set from the open states: the request may not have recorded "pending" yet. A chunk's
-   * moves are issued together, so SQLite commits them in a few group commits instead of one commit (and
-   * one fsync) per output while paid requests wait behind them; each move stays its own compare-and-set.
+   * moves are issued together, so the ledger records them together (settlements in one batch transaction,
+   * failures in one group commit) instead of one commit per output; each move stays its own compare-and-set.
    */
   const move = async (
     outputs: readonly PaidOutput[],
