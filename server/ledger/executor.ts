@@ -22,7 +22,7 @@ export interface Executor extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
    * A payment write. SQLite commits the writes issued in one event-loop turn together (one
-   * fsync), each undone alone by a savepoint if it throws; PostgreSQL runs it in its own
+   * fsync), one that throws undone alone (the others still commit); PostgreSQL runs it in its own
    * transaction when `atomic` (several statements), otherwise straight on the pool.
    */
   write<T>(fn: (tx: Queryable) => Promise<T>, atomic: boolean): Promise<T>;

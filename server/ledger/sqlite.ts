@@ -39,6 +39,7 @@ export interface SqliteLedgerOptions extends SqlLedgerOptions {
   checkpointIntervalMs?: number;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 type Op = { run: (tx: Queryable) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 // One queue for every SQLite connection of the process: a transaction body awaits between its
@@ -170,24 +171,24 @@ class SqliteExecutor implements Executor {
       return;
     }
     const db = this.db;
+    let results: Outcome[];
     try {
       db.exec("BEGIN IMMEDIATE");
+      try {
+        results = await this.runOps(ops, false);
+      } catch {
+        // An op threw (rare: a broken foreign key, a full disk): undo the group and run it again with each op
+        // in its own savepoint, so that only the failing ops are undone and the others still commit.
+        db.exec("ROLLBACK");
+        db.exec("BEGIN IMMEDIATE");
+        results = await this.runOps(ops, true);
+      }
     } catch (e) {
+      try {
+        if (db.isTransaction) db.exec("ROLLBACK");
+      } catch {}
       for (const op of ops) op.reject(e);
       return;
-    }
-    // A failing write undoes only itself (its savepoint); the others still commit.
-    const results: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-    for (const op of ops) {
-      db.exec("SAVEPOINT op");
-      try {
-        results.push({ ok: true, value: await op.run(this.direct) });
-        db.exec("RELEASE op");
-      } catch (error) {
-        db.exec("ROLLBACK TO op");
-        db.exec("RELEASE op");
-        results.push({ ok: false, error });
-      }
     }
     try {
       db.exec("COMMIT");
@@ -208,6 +209,27 @@ class SqliteExecutor implements Executor {
         else op.reject(r.error);
       });
     this.durable().then(() => answer(), answer);
+  }
+
+  /** Runs a group's ops in order; isolated: each in a savepoint (a throw undoes only its op), else a throw ends the run. */
+  private async runOps(ops: Op[], isolated: boolean): Promise<Outcome[]> {
+    const results: Outcome[] = [];
+    for (const op of ops) {
+      if (!isolated) {
+        results.push({ ok: true, value: await op.run(this.direct) });
+        continue;
+      }
+      this.handle().exec("SAVEPOINT op");
+      try {
+        results.push({ ok: true, value: await op.run(this.direct) });
+        this.handle().exec("RELEASE op");
+      } catch (error) {
+        this.handle().exec("ROLLBACK TO op");
+        this.handle().exec("RELEASE op");
+        results.push({ ok: false, error });
+      }
+    }
+    return results;
   }
 
   async migrate(migrations: readonly Migration[], now: number): Promise<void> {

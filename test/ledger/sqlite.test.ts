@@ -101,6 +101,32 @@ describe("SQLite ledger file", () => {
     await again.close();
   });
 
+  it("undoes only the write that throws in a group: the writes around it still commit", async () => {
+    const ledger = new SqliteLedger({ path: join(dir, "group-throw.sqlite") });
+    await ledger.migrate();
+    const [a, b, stranger] = [paymentInput(), paymentInput(), paymentInput()];
+    const commits = ledger.stats.commits;
+    const orphan = {
+      outputId: "orphan",
+      modelId: "m",
+      paymentKey: keyOf(stranger), // never reserved: the foreign key refuses the output
+      record: "{}",
+      recordHash: "0x" + "01".repeat(32),
+      epoch: null,
+      createdAt: 1,
+    };
+    const [first, refused, last] = await Promise.allSettled([ledger.reserve(a), ledger.putOutput(orphan), ledger.reserve(b)]);
+    expect(first.status === "fulfilled" && first.value.reserved).toBe(true);
+    expect(refused.status === "rejected" && (refused.reason as { code?: string }).code).toBe("unknown_payment");
+    expect(last.status === "fulfilled" && last.value.reserved).toBe(true);
+    expect(ledger.stats.commits - commits).toBe(1);
+    await ledger.close();
+    const again = new SqliteLedger({ path: join(dir, "group-throw.sqlite") });
+    expect((await again.listPayments({ status: ["reserved"] })).length).toBe(2);
+    expect(await again.getOutput("orphan")).toBeNull();
+    await again.close();
+  });
+
   it("lets payment writes commit between the statements of an epoch assignment, not after all of them", async () => {
     const ledger = new SqliteLedger({ path: join(dir, "assign.sqlite") });
     await ledger.migrate();
