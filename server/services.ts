@@ -303,8 +303,9 @@ async function openFacilitator(
   const { maxBatchSize, maxWaitMs, confirmTimeoutMs } = config.facilitator;
   // Channels (unless turned off) where the chain has the batch-settlement escrow; vouchers journalled in the ledger,
   // which instances sharing a PostgreSQL ledger share (with the same relayer key: the channels' receiver authorizer).
+  // The ledger is the payment store too: a voucher and its payment are recorded in one transaction (schemes.ts).
   const offerChannels = config.facilitator.channels && (await provider.getCode(BATCH_SETTLEMENT_ADDRESS)) !== "0x";
-  const channels = offerChannels ? { channels: { journal: ledger } } : {};
+  const channels = offerChannels ? { channels: { journal: ledger, recordsPayments: true } } : {};
   const batch = { maxBatchSize, maxWaitMs, confirmTimeoutMs };
   const embedded = await EmbeddedFacilitator.create({ provider, relayer, batch, ...channels });
   stack.push(() => embedded.close());

@@ -5,6 +5,7 @@ export type LedgerErrorCode =
   | "invalid_input" // a field failed validation (the message names the field)
   | "invalid_transition" // the requested status change is not an edge of the payment state machine
   | "unknown_payment" // an output names a payment the ledger does not hold
+  | "payment_not_reserved" // a voucher's payment is no longer reserved or settling (released, failed, settled)
   | "payment_has_output" // the payment already bought another output
   | "output_conflict" // the outputId exists with a different record
   | "output_not_assignable" // an output is unknown or already in another epoch

@@ -337,6 +337,13 @@ export interface AcceptedVoucher {
   signature: string;
   balance: bigint;
   output: { outputId: string; amount: bigint; attributionRoot: string };
+  /**
+   * The payment this voucher pays for, when the journal is also the payment store: it moves from reserved or
+   * settling to pending (with the output) in the voucher's transaction. One held but past those refuses the
+   * voucher (payment_not_reserved) and changes nothing; one not held (a payment of a host using this
+   * facilitator through its API) leaves the voucher to be stored alone.
+   */
+  payment?: PaymentKey;
 }
 
 /** A claimable channel with its unclaimed vouchers, read in one snapshot (the channel's charged is the last one's). */

@@ -20,7 +20,9 @@ export async function offeredSchemes(
   if (embedded) {
     const facilitatorAddress = (payTo: string) => uptoOfferExtra(payTo).facilitatorAddress;
     const upto = uptoEvmScheme({ facilitatorAddress, extensions: declareEip2612GasSponsoringExtension() });
-    const channels = channelAuthorizer ? [batchSettlementEvmScheme({ receiverAuthorizer: () => channelAuthorizer })] : [];
+    // The embedded facilitator records a voucher's payment with the voucher, in the ledger (services.ts).
+    const channel = { receiverAuthorizer: () => channelAuthorizer!, facilitatorRecordsVouchers: true };
+    const channels = channelAuthorizer ? [batchSettlementEvmScheme(channel)] : [];
     return [exact, upto, ...channels];
   }
   const address = await remoteUptoFacilitator(facilitator, network).catch((error) => {

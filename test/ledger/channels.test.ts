@@ -10,7 +10,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import type { AcceptedVoucher, ChannelState, Ledger } from "../../server/ledger/index.ts";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { address, expectLedgerError, hex } from "../support/ledger-contract.ts";
+import { address, expectLedgerError, hex, keyOf, paymentInput } from "../support/ledger-contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "royalty402-channels-"));
 const url = inject("postgresUrl");
@@ -122,6 +122,36 @@ describe.each(backends)("channels in the ledger: %s", (_name, database) => {
     ]);
     expect(claimable.channel.charged).toBe(2000n);
     await expectLedgerError(a.acceptVoucher({ ...voucher(c, 2000n, 0n) }), "invalid_input");
+  });
+
+  it("stores a voucher and moves its payment to pending in one transaction, or neither", async () => {
+    const [a, b] = await two();
+    const c = await a.openChannel(channel());
+    const reserve = async () => {
+      const r = await a.reserve(paymentInput());
+      if (!r.reserved) throw new Error("not reserved");
+      return keyOf(r.payment);
+    };
+    // Reserved: the voucher is stored and the payment is pending with the voucher's output.
+    const first = { ...voucher(c, 0n, 10n), payment: await reserve() };
+    expect(await a.acceptVoucher(first)).toBe(true);
+    expect(await b.getPayment(first.payment)).toMatchObject({ status: "pending", outputId: first.output.outputId });
+    // Another instance took the amount first: false, and the payment is still reserved.
+    const stale = { ...voucher(c, 0n, 10n), payment: await reserve() };
+    expect(await b.acceptVoucher(stale)).toBe(false);
+    expect(await a.getPayment(stale.payment)).toMatchObject({ status: "reserved", outputId: null });
+    // A payment no longer reserved (released): refused, and the channel is not charged.
+    const released = await reserve();
+    await a.transition(released, ["reserved"], "released", { errorReason: "instance_stopped" });
+    await expectLedgerError(b.acceptVoucher({ ...voucher(c, 10n, 10n), payment: released }), "payment_not_reserved");
+    expect((await a.getChannel(c.channelId))?.charged).toBe(10n);
+    expect(await a.getPayment(released)).toMatchObject({ status: "released" });
+    // A payment this ledger does not hold (another host's, through the facilitator): the voucher alone.
+    const foreign = keyOf(paymentInput());
+    expect(await b.acceptVoucher({ ...voucher(c, 10n, 10n), payment: foreign })).toBe(true);
+    expect(await a.getPayment(foreign)).toBeNull();
+    const [claimable] = await a.claimableChannels();
+    expect(claimable.vouchers.map((v) => v.charged)).toEqual([10n, 20n]);
   });
 
   it("claims, decides a link before it is sent, records it; oldest work tells the timer what waits", async () => {

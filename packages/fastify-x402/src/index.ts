@@ -9,6 +9,7 @@ export {
   batchSettlementEvmScheme,
   BatchSettlementReason,
   parseChannelPayload,
+  voucherNonce,
   MIN_WITHDRAW_DELAY,
   MAX_WITHDRAW_DELAY,
   type BatchSettlementSchemeOptions,

@@ -45,14 +45,16 @@ export async function settleOnSend(
   });
   body = kept.body;
   const metered = meteredAmount(state);
-  const journal = await holdAndJournal(rt, request, reply, ctx, kept.bytes, metered);
+  // A settlement the facilitator records in the store itself (a channel voucher) is neither journalled nor moved here.
+  const recorded = state.scheme.recordsSettlement?.(ctx.payload) === true;
+  const journal = await holdAndJournal(rt, request, reply, ctx, kept.bytes, metered, recorded);
   if (journal.answer !== undefined) {
     replacePayload(reply, body, reply.statusCode);
     return journal.answer;
   }
   const result = await settle(rt, request, state);
   if (result.success) result.amount = settledAmount(result, ctx, metered);
-  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme);
+  return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme, recorded);
 }
 
 /** What this payment settles: a metered scheme's amount (upto: the handler's usage), else the accepted amount. */
@@ -81,22 +83,24 @@ async function answerSettlement(
   body: unknown,
   held: boolean,
   scheme: Pick<PaymentScheme, "failedReason" | "settlesLater">,
+  recorded: boolean,
 ): Promise<unknown> {
   const txHash = result.transaction || null;
   const fail = (status: number) => replacePayload(reply, body, status);
 
   if (result.success) {
     // A channel voucher is paid for the payer, but its money reaches payTo with a later claim.
-    await rt.store
-      .transition(ctx.key, IN_FLIGHT, scheme.settlesLater ? "pending" : "settled", {
-        outputId: ctx.outputId,
-        txHash: scheme.settlesLater ? null : txHash, // a metered zero settles with no transaction
-        errorReason: null,
-        ...amountField(ctx, result.amount!),
-      })
-      .catch((error) => {
-        request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
-      });
+    if (!recorded)
+      await rt.store
+        .transition(ctx.key, IN_FLIGHT, scheme.settlesLater ? "pending" : "settled", {
+          outputId: ctx.outputId,
+          txHash: scheme.settlesLater ? null : txHash, // a metered zero settles with no transaction
+          errorReason: null,
+          ...amountField(ctx, result.amount!),
+        })
+        .catch((error) => {
+          request.log.error({ err: error, payment: ctx.key }, "x402: settled but the store write failed; recovery will record it");
+        });
     const amount = result.amount!;
     settlementHeader(reply, {
       ...result,
@@ -143,6 +147,7 @@ async function answerSettlement(
  * Keeps the output and journals "settling", issued together (a store that groups writes commits
  * them at once) and both awaited before settle: if this process dies later, a retry of the same
  * payment is given the output and recovery finds the payment. An unkept output is logged, not fatal.
+ * A settlement the facilitator records itself (`recorded`) is not journalled: it stays reserved until then.
  */
 async function holdAndJournal(
   rt: Runtime,
@@ -151,6 +156,7 @@ async function holdAndJournal(
   ctx: PaymentContext,
   bytes: Uint8Array | null,
   metered: string,
+  recorded: boolean,
 ) {
   const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
   const held: Promise<boolean> = bytes
@@ -181,10 +187,12 @@ async function holdAndJournal(
       `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`,
     );
   const fields = { outputId: ctx.outputId, ...amountField(ctx, metered) };
-  const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", fields).then(
-    (row) => ({ row }),
-    (error: unknown) => ({ error }),
-  );
+  const journalled = recorded
+    ? { row: true }
+    : rt.store.transition(ctx.key, ["reserved"], "settling", fields).then(
+        (row) => ({ row }),
+        (error: unknown) => ({ error }),
+      );
   const [isHeld, journal] = await Promise.all([held, journalled]);
   if ("error" in journal) {
     request.log.error({ err: journal.error, payment: ctx.key }, "x402: payment store unavailable before settlement; nothing submitted");

@@ -5,9 +5,17 @@
 // like any facilitator. A refusal the client can resync from carries the channel's snapshot (corrective 402).
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
-import { BatchSettlementReason as R, parseChannelPayload, type ChannelPayload } from "@royalty402/fastify-x402";
+import {
+  BatchSettlementReason as R,
+  Reason,
+  parseChannelPayload,
+  voucherNonce,
+  type ChannelPayload,
+  type PaymentKey,
+} from "@royalty402/fastify-x402";
 import { decodeFunctionResult, encodeFunctionData, type Hex } from "viem";
 import { BATCH_SETTLEMENT_ADDRESS } from "../../chain/x402/addresses.ts";
+import { isLedgerError } from "../../ledger/errors.ts";
 import { royaltyExtension } from "../facilitator.ts";
 import { escrowAbi } from "./abi.ts";
 import { ChannelBook, type ChainChannel, type ChannelRecord, type PaidOutput } from "./book.ts";
@@ -24,6 +32,11 @@ export interface ChannelFacilitatorOptions {
   /** The receiver authorizer's key on the chain: it sends deposits, claims and sweeps (a facilitator of each splitter). */
   chain: ChannelChain;
   journal: ChannelJournal;
+  /**
+   * The journal is also the payment plugin's store: an accepted voucher moves its payment to pending in the
+   * same transaction (the scheme's facilitatorRecordsVouchers). Default false.
+   */
+  recordsPayments?: boolean;
   sweep?: Partial<SweepPolicy>;
 }
 
@@ -37,12 +50,14 @@ export class ChannelFacilitator implements FacilitatorClient {
   private readonly chain: ChannelChain;
   private readonly journal: ChannelJournal;
   private readonly chainId: number;
+  private readonly recordsPayments: boolean;
 
   private constructor(options: ChannelFacilitatorOptions, chainId: number) {
     this.chainId = chainId;
     this.network = `eip155:${chainId}`;
     this.chain = options.chain;
     this.journal = options.journal;
+    this.recordsPayments = options.recordsPayments ?? false;
     this.book = new ChannelBook((id) => this.readChannel(id), this.journal);
     this.sweeper = new ChannelSweeper(this.book, this.chain, this.journal, options.sweep);
   }
@@ -102,7 +117,7 @@ export class ChannelFacilitator implements FacilitatorClient {
         if ("refused" in sent) return failed(sent.refused, payload.config.payer, sent.transaction);
         transaction = sent.transaction;
       }
-      const lost = await this.commit(payload, record, BigInt(requirements.amount), paidOutput(paymentPayload, BigInt(requirements.amount)));
+      const lost = await this.commit(payload, record, requirements, paidOutput(paymentPayload, BigInt(requirements.amount)));
       if (lost) return failed(lost, payload.config.payer, transaction);
       return {
         success: true,
@@ -242,18 +257,28 @@ export class ChannelFacilitator implements FacilitatorClient {
   }
 
   /** Null once the voucher is journalled; a refusal if another instance took this cumulative amount first. */
-  private async commit(payload: ChannelPayload, record: ChannelRecord, price: bigint, output: PaidOutput): Promise<Refused | null> {
-    const next = { charged: record.charged + price, signedMax: payload.voucher.maxClaimableAmount, signature: payload.voucher.signature };
+  private async commit(
+    payload: ChannelPayload,
+    record: ChannelRecord,
+    requirements: PaymentRequirements,
+    output: PaidOutput,
+  ): Promise<Refused | null> {
+    const next = {
+      charged: record.charged + BigInt(requirements.amount),
+      signedMax: payload.voucher.maxClaimableAmount,
+      signature: payload.voucher.signature,
+    };
     // Durable before the answer leaves (a crash after this line loses no voucher), and only if the channel's
     // charged total in the shared journal is still the one this voucher was checked against.
-    const stored = await this.journal.acceptVoucher({
-      channelId: record.channelId,
-      receiver: record.config.receiver,
-      from: record.charged,
-      ...next,
-      balance: record.balance,
-      output,
-    });
+    const voucher = { channelId: record.channelId, receiver: record.config.receiver, from: record.charged, ...next };
+    const payment = this.recordsPayments ? { payment: paymentKeyOf(payload, requirements) } : {};
+    let stored: boolean;
+    try {
+      stored = await this.journal.acceptVoucher({ ...voucher, balance: record.balance, output, ...payment });
+    } catch (error) {
+      if (!isLedgerError(error, "payment_not_reserved")) throw error;
+      return { reason: Reason.paymentReplayed, message: "the reservation of this payment is no longer held" };
+    }
     // The next request of this channel reads the journal again (check) and sees what was charged.
     if (!stored)
       return { reason: R.cumulativeMismatch, message: "another request of this channel was charged first: sign the next voucher again" };
@@ -328,6 +353,12 @@ function channelState(record: ChannelRecord) {
     refundNonce: record.refundNonce.toString(),
     chargedCumulativeAmount: record.charged.toString(),
   };
+}
+
+/** The payment plugin's key of this deposit or voucher (its payer and voucher nonce, as the scheme identifies it). */
+function paymentKeyOf(payload: ChannelPayload, requirements: PaymentRequirements): PaymentKey {
+  const { network, asset } = requirements;
+  return { network, asset: asset.toLowerCase(), payer: payload.config.payer.toLowerCase(), nonce: voucherNonce(payload.voucher) };
 }
 
 /** The output this voucher paid for, from the payload's royalty402 extension (the server adds it before settling). */

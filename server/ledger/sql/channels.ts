@@ -5,8 +5,10 @@
 // (root and outputs stored) before its transaction is sent, so whoever sweeps next looks for that root.
 import type { ChannelConfig } from "@royalty402/fastify-x402";
 import { LedgerError } from "../errors.ts";
-import type { AcceptedVoucher, ChannelLinkRow, ChannelState, ChannelVoucher, ClaimableChannel } from "../types.ts";
-import type { Db } from "./db.ts";
+import type { Params } from "../executor.ts";
+import * as norm from "../normalize.ts";
+import type { AcceptedVoucher, ChannelLinkRow, ChannelState, ChannelVoucher, ClaimableChannel, PaymentKey } from "../types.ts";
+import { PAYMENT_KEY_MATCH, keyParams, type Db } from "./db.ts";
 import { heartbeat } from "./instances.ts";
 
 type Row = Record<string, unknown>;
@@ -109,28 +111,59 @@ export async function acceptVoucher(db: Db, v: AcceptedVoucher): Promise<boolean
     WHERE channel_id = $id AND charged = ${a("$from")} AND stuck IS NULL`;
   const columns = "channel_id, charged, receiver, output_id, amount, attribution_root, created_at";
   const values = `${a("$charged")}, $receiver, $output, ${a("$amount")}, $root, $now`;
+  const { id, from, charged, signedMax, signature, balance, receiver, output, amount: paid, root, now } = params;
+  const moveParams = { id, from, charged, signedMax, signature, balance, now };
+  const insert = `INSERT INTO channel_vouchers (${columns}) VALUES ($id, ${values})`;
+  const insertParams = { id, charged, receiver, output, amount: paid, root, now };
+  if (v.payment) return acceptWithPayment(db, norm.paymentKey(v.payment), { move, moveParams, insert, insertParams });
   if (db.d.updateInWith) {
     // One statement (one round trip, its own transaction): the insert sees only the row the update moved.
     const sql = `WITH moved AS (${move} RETURNING channel_id) INSERT INTO channel_vouchers (${columns})
       SELECT channel_id, ${values} FROM moved RETURNING channel_id`;
     return (await db.exec.write((q) => q.query(sql, params), false)).rows.length === 1;
   }
-  const { id, from, charged, signedMax, signature, balance, now } = params;
   return db.exec.write(async (tx) => {
-    const { changes } = await tx.query(move, { id, from, charged, signedMax, signature, balance, now });
+    const { changes } = await tx.query(move, moveParams);
     if (changes === 0) return false;
-    const { receiver, output, amount: paid, root } = params;
-    await tx.query(`INSERT INTO channel_vouchers (${columns}) VALUES ($id, ${values})`, {
-      id,
-      charged,
-      receiver,
-      output,
-      amount: paid,
-      root,
-      now,
-    });
+    await tx.query(insert, insertParams);
     return true;
   }, true);
+}
+
+/** Thrown inside a voucher's transaction to undo its payment's move when the channel's charged total moved first. */
+class ChannelMovedFirst extends Error {}
+
+/**
+ * The voucher and its payment in one transaction: the payment (reserved, or settling for a deposit) moves to
+ * pending with its output, then the channel's compare-and-set, then the voucher. The journal is the payment
+ * store too, so no state exists where one is recorded without the other.
+ */
+async function acceptWithPayment(
+  db: Db,
+  key: PaymentKey,
+  voucher: { move: string; moveParams: Params; insert: string; insertParams: Params & { output: string; now: number } },
+): Promise<boolean> {
+  const pending = `UPDATE payments SET status = 'pending', output_id = $output, error_reason = NULL,
+      updated_at = ${db.d.greatest("updated_at", "CAST($now AS BIGINT)")}
+    WHERE ${PAYMENT_KEY_MATCH} AND status IN ('reserved', 'settling')`;
+  const { output, now } = voucher.insertParams;
+  try {
+    const taken = await db.exec.write(async (tx) => {
+      if ((await tx.query(pending, { ...keyParams(key), output, now })).changes === 0) {
+        // Held here but past reserved/settling: refused. Not held here: a payment of another host's (facilitator use).
+        const { rows } = await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH}`, keyParams(key));
+        if (rows.length === 1) return false;
+      }
+      if ((await tx.query(voucher.move, voucher.moveParams)).changes === 0) throw new ChannelMovedFirst();
+      await tx.query(voucher.insert, voucher.insertParams);
+      return true;
+    }, true);
+    if (!taken) throw new LedgerError("payment_not_reserved", `the payment of output ${output} is no longer reserved or settling`);
+    return true;
+  } catch (e) {
+    if (e instanceof ChannelMovedFirst) return false;
+    throw e;
+  }
 }
 
 export async function updateChannelFunds(

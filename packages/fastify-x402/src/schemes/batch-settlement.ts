@@ -50,6 +50,12 @@ export interface BatchSettlementSchemeOptions {
   withdrawDelay?: number;
   /** How the client signs deposits: EIP-3009 (default; USDC) or a Permit2 witness transfer (any ERC-20). */
   assetTransferMethod?: "eip3009" | "permit2";
+  /**
+   * The facilitator journals vouchers in this plugin's store and moves a voucher's payment to pending in the
+   * same transaction (an embedded facilitator sharing the store). Then a plain voucher's payment is not
+   * journalled "settling" before settle (nothing reaches the chain) nor moved after it. Default false.
+   */
+  facilitatorRecordsVouchers?: boolean;
 }
 
 export interface ChannelConfig {
@@ -133,6 +139,7 @@ export function batchSettlementEvmScheme(options: BatchSettlementSchemeOptions):
     checkAccepted,
     identify,
     isOperation: (payload) => asRecord(payload?.payload)?.type === "refund",
+    ...(options.facilitatorRecordsVouchers ? { recordsSettlement: (payload) => asRecord(payload?.payload)?.type === "voucher" } : {}),
     correctiveRequirements,
   };
 }
@@ -292,10 +299,15 @@ function identify(payload: PaymentPayload): PaymentIdentity | { error: string } 
   if ("error" in parsed) return parsed;
   const { channelId, maxClaimableAmount } = parsed.voucher;
   const fields = [{ type: "bytes32" }, { type: "uint128" }, { type: "string" }] as const;
-  // abi.encode(bytes32, uint128) is the two words side by side: no ABI coder on every paid request.
   const nonce =
     parsed.type === "refund"
       ? keccak256(encodeAbiParameters(fields, [channelId, maxClaimableAmount, "refund"]))
-      : keccak256(concatBytes([hexToBytes(channelId), numberToBytes(maxClaimableAmount, { size: 32 })]));
+      : voucherNonce(parsed.voucher);
   return { payer: parsed.config.payer.toLowerCase(), nonce };
+}
+
+/** A deposit's or voucher's payment nonce: keccak256(abi.encode(channelId, maxClaimableAmount)). */
+export function voucherNonce({ channelId, maxClaimableAmount }: Pick<Voucher, "channelId" | "maxClaimableAmount">): `0x${string}` {
+  // abi.encode(bytes32, uint128) is the two words side by side: no ABI coder on every paid request.
+  return keccak256(concatBytes([hexToBytes(channelId), numberToBytes(maxClaimableAmount, { size: 32 })]));
 }

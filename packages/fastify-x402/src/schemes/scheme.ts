@@ -59,6 +59,13 @@ export interface PaymentScheme {
    * records the transfer ("settled", with its transaction).
    */
   readonly settlesLater?: boolean;
+  /**
+   * Whether the facilitator records this payload's settlement in the plugin's store itself, in the
+   * transaction that keeps it (a facilitator sharing the store: a channel voucher moves its payment to
+   * pending as it is journalled). The plugin then journals no "settling" before settle (nothing of it
+   * reaches the chain) and no transition after it.
+   */
+  recordsSettlement?(payload: PaymentPayload): boolean;
   /** The reason recorded when settle throws without one of its own. */
   readonly failedReason?: string;
   /** The requirements to settle after the handler ran; default: the accepted ones. */
