@@ -5,7 +5,7 @@
 // produce the same bytes.
 import { Interface } from "ethers";
 import { SETTLEMENT_TUPLE, SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
-import { decodeEventLog, encodeAbiParameters, encodeFunctionData, keccak256, parseAbi, parseAbiParameters, type Hex } from "viem";
+import { decodeEventLog, encodeFunctionData, hexToBytes, keccak256, parseAbi, type Hex } from "viem";
 
 export const splitterInterface = new Interface(SPLITTER_ABI);
 export const tokenInterface = new Interface(TOKEN_ABI);
@@ -111,9 +111,25 @@ export function paymentSettledAmount(log: { topics: readonly string[]; data: str
   return { outputId: log.topics[1].toLowerCase(), amount: BigInt(`0x${log.data.slice(2, 66)}`) };
 }
 
-const outputIdParameters = parseAbiParameters("string, address, address, bytes32");
+const ADDRESS_HEX = /^0x[0-9a-fA-F]{40}$/;
+const BYTES32_HEX = /^0x[0-9a-fA-F]{64}$/;
+const utf8 = new TextEncoder();
 
-/** keccak256(abi.encode(string, address, address, bytes32)). */
+/**
+ * keccak256(abi.encode(string, address, address, bytes32)), laid out by hand (it names every paid output, and
+ * the generic ABI coder cost more than the hash): four head words (the string's offset 0x80, the two
+ * addresses, the nonce), then the string's length and its bytes padded to whole words.
+ */
 export function hashPaymentKey(network: string, asset: string, payer: string, nonce: string): string {
-  return keccak256(encodeAbiParameters(outputIdParameters, [network, asset as Hex, payer as Hex, nonce as Hex]));
+  if (!ADDRESS_HEX.test(asset) || !ADDRESS_HEX.test(payer) || !BYTES32_HEX.test(nonce))
+    throw new Error("a payment key needs 20-byte addresses and a 32-byte nonce");
+  const text = utf8.encode(network);
+  const encoded = new Uint8Array(160 + Math.ceil(text.length / 32) * 32);
+  encoded[31] = 0x80;
+  encoded.set(hexToBytes(asset as Hex), 44);
+  encoded.set(hexToBytes(payer as Hex), 76);
+  encoded.set(hexToBytes(nonce as Hex), 96);
+  new DataView(encoded.buffer).setUint32(156, text.length);
+  encoded.set(text, 160);
+  return keccak256(encoded);
 }

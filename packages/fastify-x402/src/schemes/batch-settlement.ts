@@ -266,10 +266,23 @@ function parsePermit2Deposit(rawAmount: unknown, p: Record<string, unknown>): Pe
   };
 }
 
+// A paid request reads its payload several times (identify, verify, settle; settle's copy of the payload keeps
+// the inner object): parsed once, remembered for as long as the payload object lives.
+const parsedPayloads = new WeakMap<object, ChannelPayload | { error: string }>();
+
 /** The deposit, voucher or refund in a payment payload, or what is wrong with its shape. */
 export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | { error: string } {
   const inner = asRecord(payload?.payload);
   if (!inner) return { error: "payload is missing" };
+  let parsed = parsedPayloads.get(inner);
+  if (!parsed) {
+    parsed = parseInner(inner);
+    parsedPayloads.set(inner, parsed);
+  }
+  return parsed;
+}
+
+function parseInner(inner: Record<string, unknown>): ChannelPayload | { error: string } {
   if (inner.type !== "deposit" && inner.type !== "voucher" && inner.type !== "refund")
     return { error: `payload.type must be "deposit", "voucher" or "refund"` };
   const config = parseConfig(inner.channelConfig);
