@@ -9,6 +9,7 @@ export {
   batchSettlementEvmScheme,
   BatchSettlementReason,
   parseChannelPayload,
+  receivedChannelPayload,
   voucherNonce,
   MIN_WITHDRAW_DELAY,
   MAX_WITHDRAW_DELAY,

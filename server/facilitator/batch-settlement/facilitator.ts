@@ -8,7 +8,7 @@ import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResp
 import {
   BatchSettlementReason as R,
   Reason,
-  parseChannelPayload,
+  receivedChannelPayload,
   voucherNonce,
   type ChannelPayload,
   type PaymentKey,
@@ -78,7 +78,7 @@ export class ChannelFacilitator implements FacilitatorClient {
     if ("refused" in checked) {
       const { reason, message } = checked.refused;
       // The latest voucher again is a retry owed its answer (the host re-delivers it), not a stale client.
-      const parsed = parseChannelPayload(paymentPayload);
+      const parsed = receivedChannelPayload(paymentPayload);
       const retry = "voucher" in parsed && checked.record?.signature === parsed.voucher.signature;
       const corrective = retry ? {} : correctiveExtra(checked.record);
       return { isValid: false, invalidReason: reason, invalidMessage: message, ...payerOf(checked), ...corrective };
@@ -235,7 +235,7 @@ export class ChannelFacilitator implements FacilitatorClient {
   }
 
   private async check(paymentPayload: PaymentPayload, requirements: PaymentRequirements): Promise<Checked> {
-    const payload = parseChannelPayload(paymentPayload);
+    const payload = receivedChannelPayload(paymentPayload);
     if ("error" in payload) return { refused: { reason: R.payloadType, message: payload.error } };
     const payer = payload.config.payer;
     if (requirements?.scheme !== "batch-settlement" || requirements.network !== this.network)
@@ -330,7 +330,7 @@ export class ChannelFacilitator implements FacilitatorClient {
 const payerOf = (checked: { payer?: string }) => (checked.payer ? { payer: checked.payer } : {});
 
 /** The channel id a payload names (already checked to be well formed). */
-const parseChannelId = (payload: PaymentPayload) => (parseChannelPayload(payload) as ChannelPayload).voucher.channelId;
+const parseChannelId = (payload: PaymentPayload) => (receivedChannelPayload(payload) as ChannelPayload).voucher.channelId;
 
 /**
  * What a corrective 402 carries (the spec's channelState and voucherState): the snapshot and, once this

@@ -266,12 +266,18 @@ function parsePermit2Deposit(rawAmount: unknown, p: Record<string, unknown>): Pe
   };
 }
 
-// A paid request reads its payload several times (identify, verify, settle; settle's copy of the payload keeps
-// the inner object): parsed once, remembered for as long as the payload object lives.
-const parsedPayloads = new WeakMap<object, ChannelPayload | { error: string }>();
-
 /** The deposit, voucher or refund in a payment payload, or what is wrong with its shape. */
 export function parseChannelPayload(payload: PaymentPayload): ChannelPayload | { error: string } {
+  const inner = asRecord(payload?.payload);
+  return inner ? parseInner(inner) : { error: "payload is missing" };
+}
+
+// A paid request reads its payload several times (identify, verify, settle; settle's copy of the payload keeps
+// the inner object), and a received payload is never changed: parsed once, kept while the payload object lives.
+const parsedPayloads = new WeakMap<object, ChannelPayload | { error: string }>();
+
+/** parseChannelPayload, remembered per payload object: for payloads as received, which nothing changes. */
+export function receivedChannelPayload(payload: PaymentPayload): ChannelPayload | { error: string } {
   const inner = asRecord(payload?.payload);
   if (!inner) return { error: "payload is missing" };
   let parsed = parsedPayloads.get(inner);
@@ -308,7 +314,7 @@ function parseInner(inner: Record<string, unknown>): ChannelPayload | { error: s
  * tagged apart (its zero-charge voucher repeats the last paid maximum).
  */
 function identify(payload: PaymentPayload): PaymentIdentity | { error: string } {
-  const parsed = parseChannelPayload(payload);
+  const parsed = receivedChannelPayload(payload);
   if ("error" in parsed) return parsed;
   const { channelId, maxClaimableAmount } = parsed.voucher;
   const fields = [{ type: "bytes32" }, { type: "uint128" }, { type: "string" }] as const;
