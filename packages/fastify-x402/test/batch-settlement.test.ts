@@ -2,14 +2,10 @@
 // reference SDK's reason codes, and how a payload names its payer and voucher (shape checks only;
 // signatures and balances are the facilitator's).
 import { describe, expect, it } from "vitest";
-import type { PaymentPayload } from "@x402/core/types";
 import { BatchSettlementReason as R, batchSettlementEvmScheme, parseChannelPayload } from "@royalty402/fastify-x402";
+import { ASSET, AUTHORIZER, PAY_TO, PAYER, WITHDRAW_DELAY, channelPayload } from "./support/channel-payload.ts";
 
-const AUTHORIZER = "0x1111111111111111111111111111111111111111";
-const PAY_TO = "0x2222222222222222222222222222222222222222";
-const ASSET = "0x3333333333333333333333333333333333333333";
-const PAYER = "0xAbCdEf0000000000000000000000000000000001";
-const scheme = batchSettlementEvmScheme({ receiverAuthorizer: () => AUTHORIZER, withdrawDelay: 3600 });
+const scheme = batchSettlementEvmScheme({ receiverAuthorizer: () => AUTHORIZER, withdrawDelay: WITHDRAW_DELAY });
 const offer = scheme.requirements({
   network: "eip155:8453",
   asset: { address: ASSET, name: "USD Coin", version: "2" },
@@ -18,26 +14,8 @@ const offer = scheme.requirements({
   maxTimeoutSeconds: 300,
 });
 
-function payload(voucher: Record<string, unknown> = {}, config: Record<string, unknown> = {}, type = "voucher"): PaymentPayload {
-  return {
-    x402Version: 2,
-    accepted: offer,
-    payload: {
-      type,
-      channelConfig: {
-        payer: PAYER,
-        payerAuthorizer: PAYER,
-        receiver: PAY_TO,
-        receiverAuthorizer: AUTHORIZER,
-        token: ASSET,
-        withdrawDelay: 3600,
-        salt: `0x${"00".repeat(32)}`,
-        ...config,
-      },
-      voucher: { channelId: `0x${"ab".repeat(32)}`, maxClaimableAmount: "5000", signature: `0x${"cd".repeat(65)}`, ...voucher },
-    },
-  } as unknown as PaymentPayload;
-}
+const payload = (voucher: Record<string, unknown> = {}, config: Record<string, unknown> = {}, type = "voucher") =>
+  channelPayload(offer, voucher, config, type);
 
 describe("batchSettlementEvmScheme", () => {
   it("offers the channel terms the reference client builds its channel from", () => {

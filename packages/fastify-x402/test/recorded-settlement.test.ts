@@ -20,11 +20,9 @@ import {
   type PaymentStatus,
 } from "@royalty402/fastify-x402";
 
+import { ASSET, AUTHORIZER, PAY_TO, PAYER, WITHDRAW_DELAY, channelPayload } from "./support/channel-payload.ts";
+
 const NETWORK = "eip155:8453";
-const ASSET = "0x3333333333333333333333333333333333333333";
-const PAY_TO = "0x2222222222222222222222222222222222222222";
-const AUTHORIZER = "0x1111111111111111111111111111111111111111";
-const PAYER = "0xabcdef0000000000000000000000000000000001";
 
 /** The store, noting every transition asked of it ("facilitator:" marks where the stand-in facilitator asks). */
 class NotingStore extends MemoryPaymentStore {
@@ -44,12 +42,12 @@ function sharingFacilitator(store: NotingStore): FacilitatorClient {
     nonce: voucherNonce(p.voucher),
   });
   return {
-    verify: async () => ({ isValid: true, payer: PAYER }),
+    verify: async () => ({ isValid: true, payer: PAYER.toLowerCase() }),
     settle: async (payload: PaymentPayload, requirements: PaymentRequirements) => {
       const parsed = parseChannelPayload(payload) as ChannelPayload;
       store.moves.push("facilitator:");
       await store.transition(keyOf(parsed, requirements), ["reserved", "settling"], "pending", {});
-      return { success: true, transaction: "", network: NETWORK, payer: PAYER, amount: "" };
+      return { success: true, transaction: "", network: NETWORK, payer: PAYER.toLowerCase(), amount: "" };
     },
     getSupported: async () => ({ kinds: [], extensions: [], signers: {} }),
   };
@@ -57,7 +55,11 @@ function sharingFacilitator(store: NotingStore): FacilitatorClient {
 
 async function app(records: boolean) {
   const store = new NotingStore();
-  const scheme = batchSettlementEvmScheme({ receiverAuthorizer: () => AUTHORIZER, facilitatorRecordsVouchers: records });
+  const scheme = batchSettlementEvmScheme({
+    receiverAuthorizer: () => AUTHORIZER,
+    withdrawDelay: WITHDRAW_DELAY,
+    facilitatorRecordsVouchers: records,
+  });
   const server = Fastify({ logger: false });
   await server.register(fastifyX402, {
     store,
@@ -80,28 +82,19 @@ async function app(records: boolean) {
   return { server, store, offer };
 }
 
-function payment(offer: PaymentRequirements, type: "voucher" | "deposit", max: string): string {
-  const deposit = {
-    amount: "100000",
-    authorization: {
-      erc3009Authorization: { validAfter: "0", validBefore: "9999999999", salt: `0x${"01".repeat(32)}`, signature: `0x${"ef".repeat(65)}` },
-    },
-  };
-  const payload = {
-    type,
-    channelConfig: {
-      payer: PAYER,
-      payerAuthorizer: PAYER,
-      receiver: PAY_TO,
-      receiverAuthorizer: AUTHORIZER,
-      token: ASSET,
-      withdrawDelay: 900,
-      salt: `0x${"00".repeat(32)}`,
-    },
-    voucher: { channelId: `0x${"ab".repeat(32)}`, maxClaimableAmount: max, signature: `0x${"cd".repeat(65)}` },
-    ...(type === "deposit" ? { deposit } : {}),
-  };
-  return encodePaymentSignatureHeader({ x402Version: 2, accepted: offer, payload } as unknown as PaymentPayload);
+/** A voucher, or a deposit with its first voucher, as a PAYMENT-SIGNATURE header. */
+function payment(offer: PaymentRequirements, type: "voucher" | "deposit"): string {
+  const payload = channelPayload(offer, { maxClaimableAmount: "1000" }, {}, type);
+  if (type === "deposit") {
+    const erc3009Authorization = {
+      validAfter: "0",
+      validBefore: "9999999999",
+      salt: `0x${"01".repeat(32)}`,
+      signature: `0x${"ef".repeat(65)}`,
+    };
+    (payload.payload as Record<string, unknown>).deposit = { amount: "100000", authorization: { erc3009Authorization } };
+  }
+  return encodePaymentSignatureHeader(payload);
 }
 
 describe("a settlement the facilitator records in the store", () => {
@@ -110,20 +103,13 @@ describe("a settlement the facilitator records in the store", () => {
     const res = await server.inject({
       method: "POST",
       url: "/answer",
-      headers: { "payment-signature": payment(offer, "voucher", "1000") },
+      headers: { "payment-signature": payment(offer, "voucher") },
     });
     expect(res.statusCode).toBe(200);
     const receipt = decodePaymentResponseHeader(res.headers["payment-response"] as string);
     expect(receipt.success).toBe(true);
     expect(store.moves).toEqual(["facilitator:", "pending"]);
     expect(await store.getHeldOutput(String(receipt.extra?.outputId))).toMatchObject({ payment: { status: "pending" } });
-    const key = {
-      network: NETWORK,
-      asset: ASSET,
-      payer: PAYER,
-      nonce: voucherNonce({ channelId: `0x${"ab".repeat(32)}`, maxClaimableAmount: 1000n }),
-    };
-    expect((await store.get(key))?.status).toBe("pending");
   });
 
   it("a deposit (it reaches the chain): journalled settling first, as any settlement", async () => {
@@ -131,7 +117,7 @@ describe("a settlement the facilitator records in the store", () => {
     const res = await server.inject({
       method: "POST",
       url: "/answer",
-      headers: { "payment-signature": payment(offer, "deposit", "1000") },
+      headers: { "payment-signature": payment(offer, "deposit") },
     });
     expect(res.statusCode).toBe(200);
     expect(store.moves).toEqual(["settling", "facilitator:", "pending", "pending"]);
@@ -142,7 +128,7 @@ describe("a settlement the facilitator records in the store", () => {
     const res = await server.inject({
       method: "POST",
       url: "/answer",
-      headers: { "payment-signature": payment(offer, "voucher", "1000") },
+      headers: { "payment-signature": payment(offer, "voucher") },
     });
     expect(res.statusCode).toBe(200);
     expect(store.moves).toEqual(["settling", "facilitator:", "pending", "pending"]);
