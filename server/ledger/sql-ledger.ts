@@ -23,8 +23,10 @@ import type {
   ChannelState,
   ContributionRecord,
   PaymentIdClaim,
+  EpochCursor,
   EpochRecord,
   HeldOutput,
+  LatestEpochFilter,
   Ledger,
   OutputRecord,
   OutputText,
@@ -109,6 +111,10 @@ export abstract class SqlLedger implements Ledger {
   getEpoch = (splitter: string, epoch: number) => epochs.getEpoch(this.db, splitter, epoch);
   listEpochs = (splitter?: string) => epochs.listEpochs(this.db, splitter);
   listEpochSummaries = (splitter?: string) => epochs.listEpochSummaries(this.db, splitter);
+  pageEpochSummaries = (page: { splitter?: string; limit: number; before?: EpochCursor }) => epochs.pageEpochSummaries(this.db, page);
+  countEpochs = (splitter?: string) => epochs.countEpochs(this.db, splitter);
+  getEpochSummary = (splitter: string, epoch: number) => epochs.getEpochSummary(this.db, splitter, epoch);
+  latestEpochSummary = (splitter: string, filter?: LatestEpochFilter) => epochs.latestEpochSummary(this.db, splitter, filter);
   listEpochClaims = (splitter: string, epoch: number) => epochs.listEpochClaims(this.db, splitter, epoch);
   getEpochClaim = (splitter: string, epoch: number, account: string) => epochs.getEpochClaim(this.db, splitter, epoch, account);
 

@@ -105,6 +105,15 @@ export interface EpochSummary extends Omit<EpochRecord, "document"> {
   epochPool: string | null;
 }
 
+/** Where a page of epochs ends: the page holds the epochs just before this one in (splitter, epoch) order. */
+export interface EpochCursor {
+  splitter: string;
+  epoch: number;
+}
+
+/** Which epochs `latestEpochSummary` may return: any, not vetoed, or not vetoed and sent on-chain (has a transaction). */
+export type LatestEpochFilter = "any" | "not_vetoed" | "posted_not_vetoed";
+
 /** A claim leaf of an epoch: an account's cumulative allocation up to that epoch. */
 export interface EpochClaim {
   account: string; // lower-case hex
@@ -244,6 +253,13 @@ interface EpochLedger {
   listEpochs(splitter?: string): Promise<EpochRecord[]>;
   /** Epochs without their documents (indexed columns only), ordered by splitter then epoch. */
   listEpochSummaries(splitter?: string): Promise<EpochSummary[]>;
+  /** At most `limit` epochs just before `before` (default: the last ones) in (splitter, epoch) order, newest last. */
+  pageEpochSummaries(page: { splitter?: string; limit: number; before?: EpochCursor }): Promise<EpochSummary[]>;
+  /** How many epochs there are (of one splitter, or in all). */
+  countEpochs(splitter?: string): Promise<number>;
+  getEpochSummary(splitter: string, epoch: number): Promise<EpochSummary | null>;
+  /** A splitter's newest epoch that passes `filter` (default "any"), or null. */
+  latestEpochSummary(splitter: string, filter?: LatestEpochFilter): Promise<EpochSummary | null>;
   /** The claim leaves of one epoch (every account it allocates to, cumulatively). */
   listEpochClaims(splitter: string, epoch: number): Promise<EpochClaim[]>;
   /** One account's claim leaf in one epoch, or null. */
