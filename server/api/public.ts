@@ -202,7 +202,8 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
             limit: { type: "string", description: `epochs per page, 1 to ${EPOCH_PAGE.max} (default ${EPOCH_PAGE.default})` },
             before: {
               type: "string",
-              description: "cursor: the `next` of the previous page (`<splitter>:<epoch>`; with `model`, the epoch number alone also works)",
+              description:
+                "cursor: the `next` of the previous page (`<splitter>:<epoch>`; with `model`, the epoch number alone also works)",
             },
           },
         },
@@ -268,7 +269,8 @@ function epochCursor(raw: string, splitter: string | undefined): EpochCursor {
     throw new ApiError(
       400,
       "invalid_cursor",
-      `before must be the \`next\` of a previous page (<splitter>:<epoch>, or the epoch alone with model): ${JSON.stringify(raw.slice(0, 100))}`,
+      "before must be the `next` of a previous page (<splitter>:<epoch>, or the epoch alone with model): " +
+        JSON.stringify(raw.slice(0, 100)),
     );
   return { splitter: cursorSplitter, epoch: Number(m[2]) };
 }

@@ -203,10 +203,13 @@ export async function countEpochs(db: Db, splitter?: string): Promise<number> {
 }
 
 export async function getEpochSummary(db: Db, splitter: string, epoch: number): Promise<EpochSummary | null> {
-  const { rows } = await db.exec.query(`SELECT ${EPOCH_SUMMARY_COLUMNS} FROM ${SUMMARY_JOIN} WHERE e.splitter = $splitter AND e.epoch = $epoch`, {
-    splitter: norm.address("splitter", splitter),
-    epoch: norm.uint("epoch", epoch),
-  });
+  const { rows } = await db.exec.query(
+    `SELECT ${EPOCH_SUMMARY_COLUMNS} FROM ${SUMMARY_JOIN} WHERE e.splitter = $splitter AND e.epoch = $epoch`,
+    {
+      splitter: norm.address("splitter", splitter),
+      epoch: norm.uint("epoch", epoch),
+    },
+  );
   return rows.length === 1 ? toEpochSummary(rows[0]) : null;
 }
 
