@@ -8,6 +8,7 @@ import type * as norm from "./normalize.ts";
 import * as channels from "./sql/channels.ts";
 import * as contributions from "./sql/contributions.ts";
 import type { Db } from "./sql/db.ts";
+import { journalSoon } from "./sql/broadcast-batch.ts";
 import * as epochs from "./sql/epochs.ts";
 import * as held from "./sql/held-outputs.ts";
 import * as instances from "./sql/instances.ts";
@@ -81,6 +82,7 @@ export abstract class SqlLedger implements Ledger {
   transition = (key: PaymentKey, from: PaymentStatus[], to: PaymentStatus, fields?: norm.TransitionFields) =>
     payments.transition(this.db, key, from, to, fields);
   getPayment = (key: PaymentKey) => payments.getPayment(this.db, key);
+  journalBroadcast = (key: PaymentKey, txHash: string) => journalSoon(this.db, key, txHash);
   listPayments = (q: Parameters<PaymentLedger["listPayments"]>[0]) => payments.listPayments(this.db, q);
 
   // Outputs
@@ -99,6 +101,8 @@ export abstract class SqlLedger implements Ledger {
 
   // Held outputs
   holdOutput = (h: HeldOutput) => held.holdOutput(this.db, h);
+  holdAndTransition = (h: HeldOutput, from: PaymentStatus[], to: Exclude<PaymentStatus, "settled">, fields?: norm.TransitionFields) =>
+    payments.holdAndTransition(this.db, h, from, to, fields);
   getHeldOutput = (outputId: string) => held.getHeldOutput(this.db, outputId);
   pruneHeldOutputs = (before: number) => held.pruneHeldOutputs(this.db, before);
 

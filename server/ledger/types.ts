@@ -163,6 +163,11 @@ export interface PaymentLedger {
   ): Promise<PaymentRecord | null>;
   getPayment(key: PaymentKey): Promise<PaymentRecord | null>;
   /**
+   * Records the hash of the transaction about to carry a settling payment (settling → settling);
+   * false if it is no longer settling. The hashes asked for in one turn are written by one statement.
+   */
+  journalBroadcast(key: PaymentKey, txHash: string): Promise<boolean>;
+  /**
    * Payments ordered by (updatedAt, key): oldest first unless `order: "desc"`.
    * `afterUpdatedAt` is strict (updatedAt > value); `limit` defaults to 1000, at most 10000.
    */
@@ -219,6 +224,17 @@ export interface HeldOutputLedger {
    * another payment, throws LedgerError("output_conflict"); the payment must exist ("unknown_payment").
    */
   holdOutput(h: HeldOutput): Promise<void>;
+  /**
+   * holdOutput and transition of the same payment together: on PostgreSQL one statement (one round
+   * trip; both or neither), elsewhere both issued at once. `held` is false when the output was not
+   * kept (`holdError` says why; a refused transition does not say, and its output may be kept).
+   */
+  holdAndTransition(
+    h: HeldOutput,
+    from: PaymentStatus[],
+    to: Exclude<PaymentStatus, "settled">,
+    fields?: { txHash?: string | null; errorReason?: string | null; outputId?: string | null; amount?: string },
+  ): Promise<{ row: PaymentRecord | null; held: boolean; holdError?: unknown }>;
   /** A held output and its payment's current record, or null. */
   getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
   /**

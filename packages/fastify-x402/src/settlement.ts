@@ -16,7 +16,7 @@ import type { LateResults } from "./late-settlements.ts";
 import type { Runtime } from "./options.ts";
 import { Reason } from "./reasons.ts";
 import { responseExtra, sendPending, settlementHeader } from "./receipts.ts";
-import type { PaymentStatus } from "./store.ts";
+import type { PaymentRecord, PaymentStatus } from "./store.ts";
 import { isDeferred } from "./streaming.ts";
 import type { PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentContext, SettleHookContext } from "./types.ts";
@@ -153,39 +153,48 @@ async function holdAndJournal(
   metered: string,
 ) {
   const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
-  const held: Promise<boolean> = bytes
-    ? rt.store
-        .holdOutput({
-          ...ctx.key,
-          outputId: ctx.outputId,
-          tokenHash: rt.tokens.issue(ctx.outputId, ctx.key).tokenHash,
-          statusCode: reply.statusCode,
-          contentType,
-          body: bytes,
-          createdAt: Date.now(),
-        })
-        .then(
-          () => true,
-          (error) => {
-            request.log.error(
-              { err: error, payment: ctx.key },
-              "x402: could not keep the output of a paid request; a retry after a crash cannot be given it",
-            );
-            return false;
-          },
-        )
-    : Promise.resolve(false);
+  const output = bytes && {
+    ...ctx.key,
+    outputId: ctx.outputId,
+    tokenHash: rt.tokens.issue(ctx.outputId, ctx.key).tokenHash,
+    statusCode: reply.statusCode,
+    contentType,
+    body: bytes,
+    createdAt: Date.now(),
+  };
+  const unkept = (error: unknown) => {
+    request.log.error(
+      { err: error, payment: ctx.key },
+      "x402: could not keep the output of a paid request; a retry after a crash cannot be given it",
+    );
+    return false;
+  };
   if (!bytes)
     request.log.warn(
       { payment: ctx.key },
       `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`,
     );
   const fields = { outputId: ctx.outputId, ...amountField(ctx, metered) };
-  const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", fields).then(
-    (row) => ({ row }),
-    (error: unknown) => ({ error }),
-  );
-  const [isHeld, journal] = await Promise.all([held, journalled]);
+  let isHeld: boolean;
+  let journal: { row: PaymentRecord | null } | { error: unknown };
+  if (output && rt.store.holdAndTransition) {
+    // Both at once where the store can (a SQL store: one statement; if it fails, neither is written).
+    try {
+      const both = await rt.store.holdAndTransition(output, ["reserved"], "settling", fields);
+      if (!both.held && both.holdError !== undefined) unkept(both.holdError);
+      isHeld = both.held;
+      journal = { row: both.row };
+    } catch (error) {
+      [isHeld, journal] = [false, { error }];
+    }
+  } else {
+    const held = output ? rt.store.holdOutput(output).then(() => true, unkept) : Promise.resolve(false);
+    const journalled = rt.store.transition(ctx.key, ["reserved"], "settling", fields).then(
+      (row) => ({ row }),
+      (error: unknown) => ({ error }),
+    );
+    [isHeld, journal] = await Promise.all([held, journalled]);
+  }
   if ("error" in journal) {
     request.log.error({ err: journal.error, payment: ctx.key }, "x402: payment store unavailable before settlement; nothing submitted");
     reply.code(503).header("Retry-After", rt.retryAfter);
