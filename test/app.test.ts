@@ -140,6 +140,47 @@ describe("app wiring: URL facilitator, PostgreSQL ledger, predicted splitter, fa
     expect(((await (await fetch(`${base}/v1/models/late`)).json()) as any).splitterDeployed).toBe(true);
   });
 
+  it("pages /epochs and keeps the dashboard summary to the newest epochs, earnings from the newest not vetoed", async () => {
+    const splitter = ((await (await fetch(`${base}/v1/models/down`)).json()) as any).payTo.toLowerCase();
+    const [kept, vetoed] = [Wallet.createRandom().address.toLowerCase(), Wallet.createRandom().address.toLowerCase()];
+    const start = Date.now() + 60_000; // newer than the epoch the test above closed
+    for (let n = 1; n <= 24; n++) {
+      const status = n === 24 ? "vetoed" : "active";
+      const leaves = [{ account: n === 24 ? vetoed : kept, cumulativeAmount: String(10n ** 15n + BigInt(n)) }];
+      await ledger.putEpoch({
+        splitter,
+        epoch: n,
+        claimsRoot: `0x${n.toString(16).padStart(64, "0")}`,
+        recordsRoot: `0x${n.toString(16).padStart(64, "1")}`,
+        cumulativeAllocated: leaves[0].cumulativeAmount,
+        uri: `u${n}`,
+        txHash: `0x${n.toString(16).padStart(64, "2")}`,
+        status,
+        document: JSON.stringify({ payments: [], claims: { leaves } }),
+        createdAt: start + n,
+      });
+    }
+    const get = async (path: string) => (await (await fetch(`${base}${path}`)).json()) as any;
+    const page = await get("/epochs?model=down&limit=5");
+    expect([page.epochs.map((e: any) => e.epoch), page.total, page.next]).toEqual([
+      [20, 21, 22, 23, 24],
+      24,
+      `${page.epochs[0].splitter}:20`,
+    ]);
+    const older = await get(`/epochs?model=down&limit=5&before=${page.next}`);
+    expect(older.epochs.map((e: any) => e.epoch)).toEqual([15, 16, 17, 18, 19]);
+    expect((await get("/epochs?limit=1000")).total).toBe(25); // and the "late" model's first
+
+    const summary = await get("/dashboard/api/summary");
+    expect(summary.totals.epochs).toBe(25);
+    expect(summary.epochs.map((e: any) => `${e.model}:${e.epoch}`)).toEqual(Array.from({ length: 20 }, (_, i) => `down:${i + 5}`));
+    // Ranked by the newest epoch not vetoed (23): its account first; the vetoed epoch's account is no one's.
+    const ranked = summary.contributors.map((c: any) => c.address.toLowerCase());
+    expect(ranked[0]).toBe(kept);
+    expect(ranked).not.toContain(vetoed);
+    expect(summary.contributors[0].earned).toBe(String(10n ** 15n + 23n));
+  });
+
   it("a failing upstream answers 502 and charges nothing", async () => {
     const { res, payer } = await payFor("down", { prompt: "hello" });
     expect(res.status).toBe(502);

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import { getAddress, isAddress } from "ethers";
 import { RECORDS_LEAF_ENCODING, type ParsedEpoch } from "../epochs/index.ts";
-import type { EpochSummary, OutputRecord } from "../ledger/types.ts";
+import type { EpochCursor, EpochSummary, OutputRecord } from "../ledger/types.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
 import { splitterViews } from "../models/splitters.ts";
 import type { AppContext } from "./context.ts";
@@ -144,10 +144,9 @@ function contributorRoutes(app: FastifyInstance, ctx: AppContext): void {
 /** One model's line of a contributor's earnings, or null when the account neither earned nor claimed anything there. */
 async function modelEarnings(ctx: AppContext, model: Payee, address: string) {
   // Earned: the account's leaf in the newest epoch on-chain and not vetoed (indexed rows, no document).
-  const rows = await ctx.ledger.listEpochSummaries(model.splitter);
-  const latest = rows.filter((e) => e.status !== "vetoed" && e.txHash !== null).at(-1);
+  const latest = await ctx.ledger.latestEpochSummary(model.splitter, "posted_not_vetoed");
   const earned = BigInt(latest ? ((await ctx.ledger.getEpochClaim(model.splitter, latest.epoch, address))?.cumulativeAmount ?? "0") : "0");
-  const onChain = model.deployed ? await activeClaim(ctx, model.splitter, rows, address) : null;
+  const onChain = model.deployed ? await activeClaim(ctx, model.splitter, address) : null;
   const claimed = onChain?.claimed ?? 0n;
   const activeAmount = onChain?.activeAmount ?? 0n;
   if (earned === 0n && claimed === 0n) return null;
@@ -168,12 +167,12 @@ async function modelEarnings(ctx: AppContext, model: Payee, address: string) {
 }
 
 /** What the account claimed on-chain, its amount in the active epoch, and the claim to submit while some is still due. */
-async function activeClaim(ctx: AppContext, splitter: string, rows: EpochSummary[], address: string) {
+async function activeClaim(ctx: AppContext, splitter: string, address: string) {
   const views = splitterViews(splitter, ctx.provider);
   const [claimedOnChain, active] = await Promise.all([views.getFunction("claimed")(address), views.getFunction("activeEpoch")()]);
   const claimed = BigInt(claimedOnChain);
   const activeNumber = Number(active.epoch);
-  const stored = activeNumber > 0 ? rows.find((e) => e.epoch === activeNumber) : undefined;
+  const stored = activeNumber > 0 ? await ctx.ledger.getEpochSummary(splitter, activeNumber) : null;
   const leaf = stored?.claimsRoot === active.claimsRoot ? await ctx.ledger.getEpochClaim(splitter, activeNumber, address) : null;
   if (!leaf) return { claimed, activeAmount: 0n, claim: null };
   const activeAmount = BigInt(leaf.cumulativeAmount);
@@ -183,28 +182,52 @@ async function activeClaim(ctx: AppContext, splitter: string, rows: EpochSummary
   return { claimed, activeAmount, claim };
 }
 
+const EPOCH_PAGE = { default: 100, max: 1000 };
+
+type EpochsQuery = { model?: string; limit?: string; before?: string };
+
 function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
-  app.get<{ Querystring: { model?: string } }>(
+  app.get<{ Querystring: EpochsQuery }>(
     "/epochs",
     {
       schema: {
-        summary: "Epochs of every model (or ?model=), newest last: roots, allocation, transaction, status",
+        summary:
+          "Epochs of every model (or ?model=), newest last, a page at a time: the newest `limit` (default 100, at most 1000), " +
+          "then those before the cursor `before` (the `next` of the previous page); `total` counts every epoch listed",
         tags: ["epochs"],
-        querystring: { type: "object", properties: { model: { type: "string" } } },
-        response: { 200: anyObject("{epochs: [...]}"), "4xx": errorSchema },
+        querystring: {
+          type: "object",
+          properties: {
+            model: { type: "string", description: "only this model's (or payee's) epochs" },
+            limit: { type: "string", description: `epochs per page, 1 to ${EPOCH_PAGE.max} (default ${EPOCH_PAGE.default})` },
+            before: {
+              type: "string",
+              description:
+                "cursor: the `next` of the previous page (`<splitter>:<epoch>`; with `model`, the epoch number alone also works)",
+            },
+          },
+        },
+        response: { 200: anyObject("{epochs: [...], total, next: cursor | null}"), "4xx": errorSchema },
       },
     },
     async (request) => {
-      const only = request.query.model;
+      const { model: only, limit: rawLimit, before: rawBefore } = request.query;
       let splitter: string | undefined;
       if (only !== undefined) {
         const model = ctx.models.payee(only);
         if (!model) throw new ApiError(404, "model_not_found", `The model \`${only}\` does not exist`);
-        splitter = model.splitter;
+        splitter = model.splitter.toLowerCase();
       }
-      // Indexed columns only: listing epochs never reads their documents.
-      const rows = await ctx.ledger.listEpochSummaries(splitter);
-      return { epochs: rows.map((r) => epochListEntry(ctx, r)) };
+      const limit = epochLimit(rawLimit);
+      const before = rawBefore === undefined ? undefined : epochCursor(rawBefore, splitter);
+      // Indexed columns only, one page of the primary key: listing epochs never reads their documents.
+      const [rows, total] = await Promise.all([
+        ctx.ledger.pageEpochSummaries({ splitter, limit: limit + 1, before }),
+        ctx.ledger.countEpochs(splitter),
+      ]);
+      const page = rows.length > limit ? rows.slice(1) : rows;
+      const next = rows.length > limit ? `${getAddress(page[0].splitter)}:${page[0].epoch}` : null;
+      return { epochs: page.map((r) => epochListEntry(ctx, r)), total, next };
     },
   );
 
@@ -229,6 +252,27 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
       return reply.type("application/json; charset=utf-8").send(parsed.json);
     },
   );
+}
+
+function epochLimit(raw: string | undefined): number {
+  if (raw === undefined) return EPOCH_PAGE.default;
+  const n = /^\d{1,4}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= 1 && n <= EPOCH_PAGE.max)) throw new ApiError(400, "invalid_limit", `limit must be an integer from 1 to ${EPOCH_PAGE.max}`);
+  return n;
+}
+
+/** `<splitter>:<epoch>`, or (with a model) the epoch alone; a cursor of another model's splitter is refused. */
+function epochCursor(raw: string, splitter: string | undefined): EpochCursor {
+  const m = /^(?:(0x[0-9a-fA-F]{40}):)?(\d{1,9})$/.exec(raw);
+  const cursorSplitter = m?.[1]?.toLowerCase() ?? splitter;
+  if (!m || cursorSplitter === undefined || (splitter !== undefined && cursorSplitter !== splitter))
+    throw new ApiError(
+      400,
+      "invalid_cursor",
+      "before must be the `next` of a previous page (<splitter>:<epoch>, or the epoch alone with model): " +
+        JSON.stringify(raw.slice(0, 100)),
+    );
+  return { splitter: cursorSplitter, epoch: Number(m[2]) };
 }
 
 /** An epoch as GET /epochs lists it: the indexed columns of its row. */

@@ -1,7 +1,7 @@
 // The dashboard: static pages (server/dashboard/public, plain HTML/CSS/JS, no build step) and
 // two JSON endpoints they poll:
 //   GET /dashboard/api/summary       models, totals, payments/revenue series, top contributors,
-//                                    epochs, recent outputs
+//                                    the newest epochs, recent outputs
 //   GET /dashboard/api/outputs/:id   one output: text cut into attributed pieces, record, payment
 // Figures the public API also serves (models, epochs, a contributor's earnings and claims) are
 // taken from that API (through `inject`), so the page and the API cannot disagree.
@@ -30,6 +30,8 @@ export interface DashboardOptions {
 
 const BYTES32 = /^(0x)?[0-9a-fA-F]{64}$/;
 const SUMMARY_TTL_MS = 500;
+/** Epochs the summary lists (the newest; `totals.epochs` counts them all). */
+const SUMMARY_EPOCHS = 20;
 
 class NotFound extends Error {}
 
@@ -69,7 +71,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
     const now = Date.now();
     const [models, epochs, blockNumber] = await Promise.all([
       api<{ data: Array<Record<string, unknown> & { id: string; owned_by: string }> }>("/v1/models"),
-      api<{ epochs: Array<Record<string, unknown>> }>("/epochs"),
+      newestEpochs(),
       ctx.provider.getBlockNumber().catch(() => null),
     ]);
     const [totals, outputs, recent] = await Promise.all([feed.totals(), feed.outputsByContributor(), feed.recent(15)]);
@@ -79,12 +81,10 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
     // Rank contributors by what posted epochs gave them, then by outputs crediting them.
     // Cumulative leaves: each splitter's newest epoch that is not vetoed holds every account's total.
     const earned = new Map<string, bigint>();
-    const newest = new Map<string, number>();
-    for (const e of epochs.epochs as Array<{ splitter: string; epoch: number; status: string }>) {
-      if (e.status !== "vetoed" && e.epoch > (newest.get(e.splitter) ?? 0)) newest.set(e.splitter, e.epoch);
-    }
-    for (const [splitter, epoch] of newest) {
-      for (const leaf of await ctx.ledger.listEpochClaims(splitter, epoch)) {
+    const newest = await Promise.all(payeeSplitters().map((splitter) => ctx.ledger.latestEpochSummary(splitter, "not_vetoed")));
+    for (const e of newest) {
+      if (!e) continue;
+      for (const leaf of await ctx.ledger.listEpochClaims(e.splitter, e.epoch)) {
         const address = getAddress(leaf.account);
         earned.set(address, (earned.get(address) ?? 0n) + BigInt(leaf.cumulativeAmount));
       }
@@ -115,7 +115,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
         payments: totals.payments,
         revenue: totals.revenue.toString(),
         contributorsCredited: [...outputs.keys()].filter((a) => !owners.has(a)).length,
-        epochs: epochs.epochs.length,
+        epochs: epochs.total,
       },
       models: models.data.map((m) => ({
         ...m,
@@ -140,6 +140,26 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
       }),
     };
   }
+  /** One splitter per payee (two payees may share one), lower-case. */
+  function payeeSplitters(): string[] {
+    return [...new Set(ctx.models.payees().map((p) => p.splitter.toLowerCase()))];
+  }
+
+  /**
+   * The newest SUMMARY_EPOCHS epochs, newest last (a page of each payee's, merged by time), and how many
+   * there are in all: the summary's cost does not grow with the number of epochs.
+   */
+  async function newestEpochs(): Promise<{ epochs: Array<Record<string, unknown>>; total: number }> {
+    const byPayee = new Map(ctx.models.payees().map((p) => [p.splitter.toLowerCase(), p.id]));
+    type Page = { epochs: Array<Record<string, unknown> & { createdAt: number; epoch: number }>; total: number };
+    const [all, ...pages] = await Promise.all([
+      api<Page>("/epochs?limit=1"),
+      ...[...byPayee.values()].map((id) => api<Page>(`/epochs?model=${encodeURIComponent(id)}&limit=${SUMMARY_EPOCHS}`)),
+    ]);
+    const merged = pages.flatMap((p) => p.epochs).sort((a, b) => a.createdAt - b.createdAt || a.epoch - b.epoch);
+    return { epochs: merged.slice(-SUMMARY_EPOCHS), total: all.total };
+  }
+
   app.get<{ Params: { id: string } }>("/dashboard/api/outputs/:id", async (request, reply) => {
     reply.header("Cache-Control", "no-store");
     const raw = request.params.id;

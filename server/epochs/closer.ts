@@ -96,8 +96,7 @@ export async function latestEpoch(ctx: CloseContext, splitter: string): Promise<
   const key = splitter.toLowerCase();
   let n = ctx.latestKnown.get(key);
   if (n === undefined) {
-    const all = await ctx.ledger.listEpochSummaries(splitter);
-    n = all.length > 0 ? all[all.length - 1].epoch : 0;
+    n = (await ctx.ledger.latestEpochSummary(splitter))?.epoch ?? 0;
   }
   let record = n > 0 ? await ctx.ledger.getEpoch(splitter, n) : null;
   for (;;) {
@@ -359,8 +358,7 @@ const channelLinkAmount = (log: { topics: readonly string[]; data: string }) =>
 
 /** The state epoch N+1 starts from, read from epoch N's indexed rows (summary and claim leaves), never its document. */
 async function previousState(ctx: CloseContext, latest: EpochRecord): Promise<PreviousEpochState> {
-  const summaries = await ctx.ledger.listEpochSummaries(latest.splitter);
-  const summary = summaries.find((e) => e.epoch === latest.epoch);
+  const summary = await ctx.ledger.getEpochSummary(latest.splitter, latest.epoch);
   // A row an older version wrote without its summary: read its document (once, rare).
   if (summary?.cumulativeReceived == null) return nextPreviousState(JSON.parse((await ctx.docs.parse(latest)).json));
   const claims = await ctx.ledger.listEpochClaims(latest.splitter, latest.epoch);

@@ -54,6 +54,10 @@ function optionalId(field: string, v: unknown): string | null {
   return v === null || v === undefined ? null : id(field, v);
 }
 
+export function txHash(field: string, v: unknown): string {
+  return bytes32(field, v);
+}
+
 function optionalTxHash(field: string, v: unknown): string | null {
   return v === null || v === undefined ? null : bytes32(field, v);
 }

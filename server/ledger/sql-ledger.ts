@@ -8,6 +8,7 @@ import type * as norm from "./normalize.ts";
 import * as channels from "./sql/channels.ts";
 import * as contributions from "./sql/contributions.ts";
 import type { Db } from "./sql/db.ts";
+import { journalSoon } from "./sql/broadcast-batch.ts";
 import * as epochs from "./sql/epochs.ts";
 import * as held from "./sql/held-outputs.ts";
 import * as instances from "./sql/instances.ts";
@@ -23,8 +24,10 @@ import type {
   ChannelState,
   ContributionRecord,
   PaymentIdClaim,
+  EpochCursor,
   EpochRecord,
   HeldOutput,
+  LatestEpochFilter,
   Ledger,
   OutputRecord,
   OutputText,
@@ -79,6 +82,7 @@ export abstract class SqlLedger implements Ledger {
   transition = (key: PaymentKey, from: PaymentStatus[], to: PaymentStatus, fields?: norm.TransitionFields) =>
     payments.transition(this.db, key, from, to, fields);
   getPayment = (key: PaymentKey) => payments.getPayment(this.db, key);
+  journalBroadcast = (key: PaymentKey, txHash: string) => journalSoon(this.db, key, txHash);
   listPayments = (q: Parameters<PaymentLedger["listPayments"]>[0]) => payments.listPayments(this.db, q);
 
   // Outputs
@@ -97,6 +101,8 @@ export abstract class SqlLedger implements Ledger {
 
   // Held outputs
   holdOutput = (h: HeldOutput) => held.holdOutput(this.db, h);
+  holdAndTransition = (h: HeldOutput, from: PaymentStatus[], to: Exclude<PaymentStatus, "settled">, fields?: norm.TransitionFields) =>
+    payments.holdAndTransition(this.db, h, from, to, fields);
   getHeldOutput = (outputId: string) => held.getHeldOutput(this.db, outputId);
   pruneHeldOutputs = (before: number) => held.pruneHeldOutputs(this.db, before);
 
@@ -109,6 +115,10 @@ export abstract class SqlLedger implements Ledger {
   getEpoch = (splitter: string, epoch: number) => epochs.getEpoch(this.db, splitter, epoch);
   listEpochs = (splitter?: string) => epochs.listEpochs(this.db, splitter);
   listEpochSummaries = (splitter?: string) => epochs.listEpochSummaries(this.db, splitter);
+  pageEpochSummaries = (page: { splitter?: string; limit: number; before?: EpochCursor }) => epochs.pageEpochSummaries(this.db, page);
+  countEpochs = (splitter?: string) => epochs.countEpochs(this.db, splitter);
+  getEpochSummary = (splitter: string, epoch: number) => epochs.getEpochSummary(this.db, splitter, epoch);
+  latestEpochSummary = (splitter: string, filter?: LatestEpochFilter) => epochs.latestEpochSummary(this.db, splitter, filter);
   listEpochClaims = (splitter: string, epoch: number) => epochs.listEpochClaims(this.db, splitter, epoch);
   getEpochClaim = (splitter: string, epoch: number, account: string) => epochs.getEpochClaim(this.db, splitter, epoch, account);
 

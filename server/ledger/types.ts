@@ -105,6 +105,15 @@ export interface EpochSummary extends Omit<EpochRecord, "document"> {
   epochPool: string | null;
 }
 
+/** Where a page of epochs ends: the page holds the epochs just before this one in (splitter, epoch) order. */
+export interface EpochCursor {
+  splitter: string;
+  epoch: number;
+}
+
+/** Which epochs `latestEpochSummary` may return: any, not vetoed, or not vetoed and sent on-chain (has a transaction). */
+export type LatestEpochFilter = "any" | "not_vetoed" | "posted_not_vetoed";
+
 /** A claim leaf of an epoch: an account's cumulative allocation up to that epoch. */
 export interface EpochClaim {
   account: string; // lower-case hex
@@ -153,6 +162,11 @@ export interface PaymentLedger {
     fields?: { txHash?: string | null; errorReason?: string | null; outputId?: string | null; amount?: string },
   ): Promise<PaymentRecord | null>;
   getPayment(key: PaymentKey): Promise<PaymentRecord | null>;
+  /**
+   * Records the hash of the transaction about to carry a settling payment (settling → settling);
+   * false if it is no longer settling. The hashes asked for in one turn are written by one statement.
+   */
+  journalBroadcast(key: PaymentKey, txHash: string): Promise<boolean>;
   /**
    * Payments ordered by (updatedAt, key): oldest first unless `order: "desc"`.
    * `afterUpdatedAt` is strict (updatedAt > value); `limit` defaults to 1000, at most 10000.
@@ -210,6 +224,17 @@ export interface HeldOutputLedger {
    * another payment, throws LedgerError("output_conflict"); the payment must exist ("unknown_payment").
    */
   holdOutput(h: HeldOutput): Promise<void>;
+  /**
+   * holdOutput and transition of the same payment together: on PostgreSQL one statement (one round
+   * trip; both or neither), elsewhere both issued at once. `held` is false when the output was not
+   * kept (`holdError` says why; a refused transition does not say, and its output may be kept).
+   */
+  holdAndTransition(
+    h: HeldOutput,
+    from: PaymentStatus[],
+    to: Exclude<PaymentStatus, "settled">,
+    fields?: { txHash?: string | null; errorReason?: string | null; outputId?: string | null; amount?: string },
+  ): Promise<{ row: PaymentRecord | null; held: boolean; holdError?: unknown }>;
   /** A held output and its payment's current record, or null. */
   getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
   /**
@@ -244,6 +269,13 @@ interface EpochLedger {
   listEpochs(splitter?: string): Promise<EpochRecord[]>;
   /** Epochs without their documents (indexed columns only), ordered by splitter then epoch. */
   listEpochSummaries(splitter?: string): Promise<EpochSummary[]>;
+  /** At most `limit` epochs just before `before` (default: the last ones) in (splitter, epoch) order, newest last. */
+  pageEpochSummaries(page: { splitter?: string; limit: number; before?: EpochCursor }): Promise<EpochSummary[]>;
+  /** How many epochs there are (of one splitter, or in all). */
+  countEpochs(splitter?: string): Promise<number>;
+  getEpochSummary(splitter: string, epoch: number): Promise<EpochSummary | null>;
+  /** A splitter's newest epoch that passes `filter` (default "any"), or null. */
+  latestEpochSummary(splitter: string, filter?: LatestEpochFilter): Promise<EpochSummary | null>;
   /** The claim leaves of one epoch (every account it allocates to, cumulatively). */
   listEpochClaims(splitter: string, epoch: number): Promise<EpochClaim[]>;
   /** One account's claim leaf in one epoch, or null. */

@@ -133,8 +133,8 @@ function journalBroadcasts(
   const unsubscribe = events.onBeforeBroadcast(async ({ asset, payer, nonce, txHash }) => {
     const key = { network, asset: asset.toLowerCase(), payer: payer.toLowerCase(), nonce: nonce.toLowerCase() };
     if (!settlingHere.has(keyId(key))) return;
-    const row = await ledger.transition(key, ["settling"], "settling", { txHash });
-    if (!row) throw new Error("the reservation is no longer held");
+    // A batch transaction's payments are asked for in one turn: the ledger writes their hashes in one statement.
+    if (!(await ledger.journalBroadcast(key, txHash))) throw new Error("the reservation is no longer held");
   });
   app.addHook("onClose", async () => unsubscribe());
 }

@@ -24,6 +24,11 @@ export function ledgerPaymentStore(ledger: Ledger): PaymentStore {
       return row && toStored(row);
     },
     holdOutput: (output: HeldOutput) => ledger.holdOutput(output),
+    async holdAndTransition(output, from, to, fields) {
+      if (to === "settled") throw new Error("holdAndTransition does not settle (settlements are batched)");
+      const { row, ...held } = await ledger.holdAndTransition(output, from, to, fields);
+      return { row: row && toStored(row), ...held };
+    },
     async getHeldOutput(outputId) {
       const held = await ledger.getHeldOutput(outputId);
       return held && { output: held.output, payment: toStored(held.payment) };

@@ -559,6 +559,42 @@ describe("model host end to end", () => {
     expect(((await dup.json()) as any).error).toBe("invalid_config");
   });
 
+  it("pages GET /epochs backwards with a cursor, counts them, and refuses bad pages with a reason (400)", async () => {
+    const all = (await getJson("/epochs")).body;
+    const key = (e: any) => `${e.splitter}:${e.epoch}`;
+    expect(all.epochs.map(key)).toEqual(all.epochs.map(key).sort((a: string, b: string) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1)));
+    expect([all.total, all.next]).toEqual([3, null]); // NGRAM's 1 and 2, PROXY's 1
+    // One at a time: the newest first, each page's `next` is the cursor of the one before.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: any = (await getJson(`/epochs?limit=1${cursor ? `&before=${cursor}` : ""}`)).body;
+      expect([page.epochs.length, page.total]).toEqual([1, 3]);
+      walked.unshift(key(page.epochs[0]));
+      cursor = page.next;
+    } while (cursor);
+    expect(walked).toEqual(all.epochs.map(key));
+
+    const ngram = (await getJson(`/epochs?model=${NGRAM}&limit=1`)).body;
+    expect(ngram.epochs.map((e: any) => [e.model, e.epoch])).toEqual([[NGRAM, 2]]);
+    expect(ngram.total).toBe(2);
+    expect(ngram.next).toBe(key(ngram.epochs[0]));
+    const older = (await getJson(`/epochs?model=${NGRAM}&before=2`)).body;
+    expect([older.epochs.map((e: any) => e.epoch), older.next]).toEqual([[1], null]);
+    const proxySplitter = all.epochs.find((e: any) => e.model === PROXY).splitter;
+    for (const [query, reason] of [
+      ["limit=0", "invalid_limit"],
+      ["limit=1001", "invalid_limit"],
+      ["limit=ten", "invalid_limit"],
+      ["before=2", "invalid_cursor"], // an epoch alone needs a model
+      ["before=0x12:1", "invalid_cursor"],
+      [`model=${NGRAM}&before=${proxySplitter}:1`, "invalid_cursor"], // another model's cursor
+    ]) {
+      const res = await getJson(`/epochs?${query}`);
+      expect([query, res.status, res.body.error]).toEqual([query, 400, reason]);
+    }
+  });
+
   it("serves health, Prometheus metrics and the OpenAPI document; logs carry no secrets", async () => {
     expect((await getJson("/healthz")).body).toMatchObject({
       status: "ok",

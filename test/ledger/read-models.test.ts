@@ -248,6 +248,48 @@ for (const backend of backends) {
       expect(await l.listEpochClaims(splitter, 1)).toHaveLength(1);
     });
 
+    it("pages epochs backwards through the primary key, counts them, and finds a splitter's newest by status", async () => {
+      const l = await open();
+      const [a, b] = [address(), address()].sort();
+      const put = (splitter: string, epoch: number, status: EpochRecord["status"], txHash: string | null) =>
+        l.putEpoch({
+          splitter,
+          epoch,
+          claimsRoot: hex(32),
+          recordsRoot: hex(32),
+          cumulativeAllocated: String(epoch),
+          uri: `u${epoch}`,
+          txHash,
+          status,
+          document: JSON.stringify({ payments: [{}], cumulativeReceived: "10" }),
+          createdAt: epoch,
+        });
+      for (let n = 1; n <= 5; n++) await put(a, n, n === 5 ? "vetoed" : "active", hex(32));
+      await put(a, 6, "built", null);
+      for (let n = 1; n <= 2; n++) await put(b, n, n === 2 ? "vetoed" : "posted", hex(32));
+      const keys = (rows: Array<{ splitter: string; epoch: number }>) => rows.map((r) => `${r.splitter === a ? "a" : "b"}${r.epoch}`);
+
+      // Across splitters: (splitter, epoch) order, the last page first, newest last.
+      expect(keys(await l.pageEpochSummaries({ limit: 3 }))).toEqual(["a6", "b1", "b2"]);
+      expect(keys(await l.pageEpochSummaries({ limit: 3, before: { splitter: b, epoch: 1 } }))).toEqual(["a4", "a5", "a6"]);
+      expect(keys(await l.pageEpochSummaries({ limit: 3, before: { splitter: a, epoch: 4 } }))).toEqual(["a1", "a2", "a3"]);
+      expect(await l.pageEpochSummaries({ limit: 3, before: { splitter: a, epoch: 1 } })).toEqual([]);
+      expect(keys(await l.pageEpochSummaries({ splitter: a, limit: 2, before: { splitter: a, epoch: 3 } }))).toEqual(["a1", "a2"]);
+      expect(keys(await l.pageEpochSummaries({ splitter: b, limit: 10 }))).toEqual(["b1", "b2"]);
+      expect(keys(await l.pageEpochSummaries({ splitter: a, limit: 1, before: { splitter: b, epoch: 1 } }))).toEqual(["a6"]);
+      expect(await l.pageEpochSummaries({ splitter: b, limit: 1, before: { splitter: a, epoch: 9 } })).toEqual([]);
+      const [page] = await l.pageEpochSummaries({ splitter: a, limit: 1 });
+      expect(page).toMatchObject({ epoch: 6, status: "built", outputs: 1, cumulativeReceived: "10" });
+      expect(page).toEqual(await l.getEpochSummary(a, 6));
+      expect(await l.getEpochSummary(a, 7)).toBeNull();
+
+      expect([await l.countEpochs(), await l.countEpochs(a), await l.countEpochs(b), await l.countEpochs(address())]).toEqual([8, 6, 2, 0]);
+      const latest = async (splitter: string, filter?: "not_vetoed" | "posted_not_vetoed") =>
+        (await l.latestEpochSummary(splitter, filter))?.epoch ?? null;
+      expect([await latest(a), await latest(a, "not_vetoed"), await latest(a, "posted_not_vetoed")]).toEqual([6, 6, 4]);
+      expect([await latest(b), await latest(b, "not_vetoed"), await latest(address())]).toEqual([2, 1, null]);
+    });
+
     it("prunes held outputs of payments settled or failed before the cutoff, keeping pending ones", async () => {
       let t = 1_000_000;
       const l = await open(undefined, () => t);

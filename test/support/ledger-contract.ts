@@ -361,6 +361,69 @@ export function ledgerContract(name: string, backend: LedgerBackend): void {
       });
     });
 
+    describe("settling in fewer writes", () => {
+      const heldFor = (key: PaymentKey, outputId = `out-${hex(4)}`): HeldOutput => ({
+        ...key,
+        outputId,
+        tokenHash: randomBytes(32).toString("hex"),
+        statusCode: 200,
+        contentType: null,
+        body: new Uint8Array(Buffer.from("paid")),
+        createdAt: 1_700_000_000_000,
+      });
+
+      it("holdAndTransition keeps the output and moves the payment; a refused move or a conflicting output says so", async () => {
+        const l = await fresh();
+        const [a, b] = [await l.reserve(paymentInput()), await l.reserve(paymentInput())];
+        if (!a.reserved || !b.reserved) throw new Error("not reserved");
+        const h = heldFor(keyOf(a.payment));
+        const first = await l.holdAndTransition(h, ["reserved"], "settling", { outputId: h.outputId });
+        expect([first.row?.status, first.row?.outputId, first.held, first.holdError]).toEqual(["settling", h.outputId, true, undefined]);
+        expect(await l.getHeldOutput(h.outputId)).toMatchObject({ output: h, payment: { status: "settling" } });
+        // Again (a replay): the move is refused; the output held stays.
+        expect((await l.holdAndTransition(h, ["reserved"], "settling")).row).toBeNull();
+        const retried = await l.holdAndTransition(h, ["settling"], "settling", { txHash: hex(32) }); // the same output: kept
+        expect([retried.row?.status, retried.held]).toEqual(["settling", true]);
+        // Another payment naming the same output id: it moves, the output is not kept.
+        const clash = await l.holdAndTransition(heldFor(keyOf(b.payment), h.outputId), ["reserved"], "settling");
+        expect([clash.row?.status, clash.held, (clash.holdError as { code?: string }).code]).toEqual([
+          "settling",
+          false,
+          "output_conflict",
+        ]);
+        const unknown = await l.holdAndTransition(heldFor(keyOf(paymentInput())), ["reserved"], "settling");
+        expect([unknown.row, unknown.held, (unknown.holdError as { code?: string }).code]).toEqual([null, false, "unknown_payment"]);
+      });
+
+      it("journalBroadcast writes the hashes asked for in one turn, each answered by its own compare-and-set", async () => {
+        const l = await fresh();
+        const keys: PaymentKey[] = [];
+        for (let i = 0; i < 4; i++) {
+          const r = await l.reserve(paymentInput());
+          if (!r.reserved) throw new Error("not reserved");
+          keys.push(keyOf(r.payment));
+        }
+        for (const k of keys.slice(0, 3)) await l.transition(k, ["reserved"], "settling");
+        const [tx, replaced] = [hex(32), hex(32)];
+        const answers = await Promise.all([
+          ...keys.map((k) => l.journalBroadcast(k, tx)),
+          l.journalBroadcast(keys[2], replaced), // the same payment again in this turn: written after
+        ]);
+        expect(answers).toEqual([true, true, true, false, true]);
+        const rows = await Promise.all(keys.map((k) => l.getPayment(k)));
+        expect(rows.map((r) => [r?.status, r?.txHash])).toEqual([
+          ["settling", tx],
+          ["settling", tx],
+          ["settling", replaced],
+          ["reserved", null],
+        ]);
+        await expectLedgerError(
+          Promise.resolve().then(() => l.journalBroadcast(keys[0], "0x12")),
+          "invalid_input",
+        );
+      });
+    });
+
     describe("payment identifiers", () => {
       const claimOf = (paymentId: string) => ({
         paymentId,

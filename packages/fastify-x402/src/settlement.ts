@@ -16,7 +16,7 @@ import type { LateResults } from "./late-settlements.ts";
 import type { Runtime } from "./options.ts";
 import { Reason } from "./reasons.ts";
 import { responseExtra, sendPending, settlementHeader } from "./receipts.ts";
-import type { PaymentStatus } from "./store.ts";
+import type { HeldOutput, PaymentKey, PaymentRecord, PaymentStatus, TransitionFields } from "./store.ts";
 import { isDeferred } from "./streaming.ts";
 import type { PaymentScheme } from "./schemes/scheme.ts";
 import type { PaymentContext, SettleHookContext } from "./types.ts";
@@ -144,10 +144,10 @@ async function answerSettlement(
 }
 
 /**
- * Keeps the output and journals "settling", issued together (a store that groups writes commits
- * them at once) and both awaited before settle: if this process dies later, a retry of the same
- * payment is given the output and recovery finds the payment. An unkept output is logged, not fatal.
- * A settlement the facilitator records itself (`recorded`) is not journalled: it stays reserved until then.
+ * Keeps the output and journals "settling", both awaited before settle: if this process dies later, a
+ * retry of the same payment is given the output and recovery finds the payment. An unkept output is
+ * logged, not fatal. A settlement the facilitator records itself (`recorded`) is not journalled: it
+ * stays reserved until then.
  */
 async function holdAndJournal(
   rt: Runtime,
@@ -159,41 +159,29 @@ async function holdAndJournal(
   recorded: boolean,
 ) {
   const contentType = (reply.getHeader("content-type") as string | undefined) ?? null;
-  const held: Promise<boolean> = bytes
-    ? rt.store
-        .holdOutput({
-          ...ctx.key,
-          outputId: ctx.outputId,
-          tokenHash: rt.tokens.issue(ctx.outputId, ctx.key).tokenHash,
-          statusCode: reply.statusCode,
-          contentType,
-          body: bytes,
-          createdAt: Date.now(),
-        })
-        .then(
-          () => true,
-          (error) => {
-            request.log.error(
-              { err: error, payment: ctx.key },
-              "x402: could not keep the output of a paid request; a retry after a crash cannot be given it",
-            );
-            return false;
-          },
-        )
-    : Promise.resolve(false);
+  const output = bytes && {
+    ...ctx.key,
+    outputId: ctx.outputId,
+    tokenHash: rt.tokens.issue(ctx.outputId, ctx.key).tokenHash,
+    statusCode: reply.statusCode,
+    contentType,
+    body: bytes,
+    createdAt: Date.now(),
+  };
+  const unkept = (error: unknown): false => {
+    request.log.error(
+      { err: error, payment: ctx.key },
+      "x402: could not keep the output of a paid request; a retry after a crash cannot be given it",
+    );
+    return false;
+  };
   if (!bytes)
     request.log.warn(
       { payment: ctx.key },
       `x402: the output of a paid request cannot be kept (unreadable or over ${rt.maxHeldBytes} bytes)`,
     );
   const fields = { outputId: ctx.outputId, ...amountField(ctx, metered) };
-  const journalled = recorded
-    ? { row: true }
-    : rt.store.transition(ctx.key, ["reserved"], "settling", fields).then(
-        (row) => ({ row }),
-        (error: unknown) => ({ error }),
-      );
-  const [isHeld, journal] = await Promise.all([held, journalled]);
+  const { isHeld, journal } = await keepAndJournal(rt, ctx.key, output || null, fields, recorded, unkept);
   if ("error" in journal) {
     request.log.error({ err: journal.error, payment: ctx.key }, "x402: payment store unavailable before settlement; nothing submitted");
     reply.code(503).header("Retry-After", rt.retryAfter);
@@ -217,6 +205,40 @@ async function holdAndJournal(
     };
   }
   return { held: isHeld, answer: undefined };
+}
+
+type Journal = { row: PaymentRecord | "recorded" | null } | { error: unknown };
+
+/**
+ * Keeps the output and journals "settling": in one statement where the store can (if it fails, neither is
+ * written), else both issued together. A settlement the facilitator records (`recorded`) only keeps the output.
+ */
+async function keepAndJournal(
+  rt: Runtime,
+  key: PaymentKey,
+  output: HeldOutput | null,
+  fields: TransitionFields,
+  recorded: boolean,
+  unkept: (error: unknown) => false,
+): Promise<{ isHeld: boolean; journal: Journal }> {
+  if (output && !recorded && rt.store.holdAndTransition) {
+    try {
+      const both = await rt.store.holdAndTransition(output, ["reserved"], "settling", fields);
+      if (!both.held && both.holdError !== undefined) unkept(both.holdError);
+      return { isHeld: both.held, journal: { row: both.row } };
+    } catch (error) {
+      return { isHeld: false, journal: { error } };
+    }
+  }
+  const held = output ? rt.store.holdOutput(output).then(() => true, unkept) : Promise.resolve(false);
+  const journalled: Promise<Journal> = recorded
+    ? Promise.resolve({ row: "recorded" })
+    : rt.store.transition(key, ["reserved"], "settling", fields).then(
+        (row) => ({ row }),
+        (error: unknown) => ({ error }),
+      );
+  const [isHeld, journal] = await Promise.all([held, journalled]);
+  return { isHeld, journal };
 }
 
 /** Runs the settle hooks and settles (through the scheme or the facilitator); a throw becomes a failed answer. */

@@ -81,6 +81,16 @@ export interface PaymentStore {
   get(key: PaymentKey): Promise<PaymentRecord | null>;
   /** One output per payment; holding the same outputId again is a no-op. */
   holdOutput(output: HeldOutput): Promise<void>;
+  /**
+   * Optional: holdOutput and transition of the output's payment at once (a SQL store may write both
+   * in one statement). `held` false: the output was not kept (`holdError` says why, if known).
+   */
+  holdAndTransition?(
+    output: HeldOutput,
+    from: PaymentStatus[],
+    to: PaymentStatus,
+    fields?: TransitionFields,
+  ): Promise<{ row: PaymentRecord | null; held: boolean; holdError?: unknown }>;
   /** A held output with its payment's current record, or null. */
   getHeldOutput(outputId: string): Promise<{ output: HeldOutput; payment: PaymentRecord } | null>;
   /** Binds a payment-identifier to its first request atomically (needed for the `paymentIdentifier` option). */

@@ -3,10 +3,10 @@
 // never read a document. They are derived from the document when its roots change, in the
 // same transaction.
 import { LedgerError } from "../errors.ts";
-import type { Queryable } from "../executor.ts";
+import type { Params, Queryable } from "../executor.ts";
 import * as norm from "../normalize.ts";
 import { EPOCH_COLUMNS, EPOCH_SUMMARY_COLUMNS, toEpoch, toEpochSummary } from "../rows.ts";
-import type { EpochClaim, EpochRecord, EpochSummary } from "../types.ts";
+import type { EpochClaim, EpochCursor, EpochRecord, EpochSummary, LatestEpochFilter } from "../types.ts";
 import type { Db } from "./db.ts";
 
 interface Derived {
@@ -154,6 +154,79 @@ export async function listEpochSummaries(db: Db, splitter?: string): Promise<Epo
           splitter: norm.address("splitter", splitter),
         });
   return rows.map(toEpochSummary);
+}
+
+/**
+ * At most `limit` epochs just before `before` (or the last ones) in (splitter, epoch) order, newest last:
+ * a backward walk of the primary key, so a page costs the same whatever the history.
+ */
+export async function pageEpochSummaries(
+  db: Db,
+  page: { splitter?: string; limit: number; before?: EpochCursor },
+): Promise<EpochSummary[]> {
+  const params: Params = { limit: Math.max(norm.uint("limit", page.limit), 1) };
+  const where: string[] = [];
+  const splitter = page.splitter === undefined ? undefined : norm.address("splitter", page.splitter);
+  if (splitter !== undefined) {
+    params.splitter = splitter;
+    where.push("e.splitter = $splitter");
+  }
+  if (page.before !== undefined) {
+    const beforeSplitter = norm.address("before.splitter", page.before.splitter);
+    const beforeEpoch = norm.uint("before.epoch", page.before.epoch);
+    // Both planners seek the primary key to the cursor with these forms (an OR, or a row value next to
+    // `splitter =`, made SQLite walk every newer epoch of the splitter instead).
+    if (splitter === undefined) {
+      Object.assign(params, { beforeSplitter, beforeEpoch });
+      where.push("(e.splitter, e.epoch) < ($beforeSplitter, $beforeEpoch)");
+    } else if (beforeSplitter === splitter) {
+      params.beforeEpoch = beforeEpoch;
+      where.push("e.epoch < $beforeEpoch");
+    } else if (beforeSplitter < splitter) return []; // (a greater splitter's cursor: every epoch is before it)
+  }
+  const { rows } = await db.exec.query(
+    `SELECT ${EPOCH_SUMMARY_COLUMNS} FROM ${SUMMARY_JOIN} ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+     ORDER BY e.splitter DESC, e.epoch DESC LIMIT $limit`,
+    params,
+  );
+  return rows.map(toEpochSummary).reverse();
+}
+
+export async function countEpochs(db: Db, splitter?: string): Promise<number> {
+  const { rows } =
+    splitter === undefined
+      ? await db.exec.query("SELECT COUNT(*) AS n FROM epochs")
+      : await db.exec.query("SELECT COUNT(*) AS n FROM epochs WHERE splitter = $splitter", {
+          splitter: norm.address("splitter", splitter),
+        });
+  return Number(rows[0].n);
+}
+
+export async function getEpochSummary(db: Db, splitter: string, epoch: number): Promise<EpochSummary | null> {
+  const { rows } = await db.exec.query(
+    `SELECT ${EPOCH_SUMMARY_COLUMNS} FROM ${SUMMARY_JOIN} WHERE e.splitter = $splitter AND e.epoch = $epoch`,
+    {
+      splitter: norm.address("splitter", splitter),
+      epoch: norm.uint("epoch", epoch),
+    },
+  );
+  return rows.length === 1 ? toEpochSummary(rows[0]) : null;
+}
+
+const LATEST_FILTERS: Record<LatestEpochFilter, string> = {
+  any: "",
+  not_vetoed: "AND e.status <> 'vetoed'",
+  posted_not_vetoed: "AND e.status <> 'vetoed' AND e.tx_hash IS NOT NULL",
+};
+
+/** A splitter's newest epoch that passes `filter` (walks the primary key backwards from the newest). */
+export async function latestEpochSummary(db: Db, splitter: string, filter: LatestEpochFilter = "any"): Promise<EpochSummary | null> {
+  const { rows } = await db.exec.query(
+    `SELECT ${EPOCH_SUMMARY_COLUMNS} FROM ${SUMMARY_JOIN} WHERE e.splitter = $splitter ${LATEST_FILTERS[filter]}
+     ORDER BY e.epoch DESC LIMIT 1`,
+    { splitter: norm.address("splitter", splitter) },
+  );
+  return rows.length === 1 ? toEpochSummary(rows[0]) : null;
 }
 
 export async function listEpochClaims(db: Db, splitter: string, epoch: number): Promise<EpochClaim[]> {

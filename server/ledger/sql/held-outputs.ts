@@ -29,11 +29,17 @@ export async function holdOutput(db: Db, input: HeldOutput): Promise<void> {
       return rows.length === 1;
     }, false);
   } catch (e) {
-    if (db.d.errorKind(e) === "foreign_key")
-      throw new LedgerError("unknown_payment", `held output ${h.outputId} names a payment the ledger does not hold`);
+    if (db.d.errorKind(e) === "foreign_key") throw unknownPayment(h.outputId);
     throw e;
   }
-  if (inserted) return;
+  if (!inserted) await checkHeld(db, h);
+}
+
+export const unknownPayment = (outputId: string) =>
+  new LedgerError("unknown_payment", `held output ${outputId} names a payment the ledger does not hold`);
+
+/** After an insert that did nothing: the payment's held output must be this one. */
+export async function checkHeld(db: Db, h: HeldOutput): Promise<void> {
   const { rows } = await db.exec.query(`SELECT output_id FROM held_outputs WHERE ${PAYMENT_KEY_MATCH}`, keyParams(h));
   if (rows[0]?.output_id !== h.outputId)
     throw new LedgerError("output_conflict", `output ${h.outputId} conflicts with an output already held`);
