@@ -4,7 +4,7 @@
 // with the voucher. A deposit (which reaches the chain) is still journalled first. The facilitator here
 // is a stand-in playing that contract on the in-memory store (the server's embedded one does it in the
 // ledger, tested in test/ledger/channels.test.ts and the channel interop tests).
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { encodePaymentSignatureHeader, decodePaymentResponseHeader } from "@x402/core/http";
@@ -97,14 +97,13 @@ function payment(offer: PaymentRequirements, type: "voucher" | "deposit"): strin
   return encodePaymentSignatureHeader(payload);
 }
 
+const pay = (server: FastifyInstance, offer: PaymentRequirements, type: "voucher" | "deposit") =>
+  server.inject({ method: "POST", url: "/answer", headers: { "payment-signature": payment(offer, type) } });
+
 describe("a settlement the facilitator records in the store", () => {
   it("a voucher: reserved and held by the plugin, moved to pending by the facilitator alone", async () => {
     const { server, store, offer } = await app(true);
-    const res = await server.inject({
-      method: "POST",
-      url: "/answer",
-      headers: { "payment-signature": payment(offer, "voucher") },
-    });
+    const res = await pay(server, offer, "voucher");
     expect(res.statusCode).toBe(200);
     const receipt = decodePaymentResponseHeader(res.headers["payment-response"] as string);
     expect(receipt.success).toBe(true);
@@ -114,22 +113,14 @@ describe("a settlement the facilitator records in the store", () => {
 
   it("a deposit (it reaches the chain): journalled settling first, as any settlement", async () => {
     const { server, store, offer } = await app(true);
-    const res = await server.inject({
-      method: "POST",
-      url: "/answer",
-      headers: { "payment-signature": payment(offer, "deposit") },
-    });
+    const res = await pay(server, offer, "deposit");
     expect(res.statusCode).toBe(200);
     expect(store.moves).toEqual(["settling", "facilitator:", "pending", "pending"]);
   });
 
   it("without the option, the plugin journals and moves a voucher's payment itself", async () => {
     const { server, store, offer } = await app(false);
-    const res = await server.inject({
-      method: "POST",
-      url: "/answer",
-      headers: { "payment-signature": payment(offer, "voucher") },
-    });
+    const res = await pay(server, offer, "voucher");
     expect(res.statusCode).toBe(200);
     expect(store.moves).toEqual(["settling", "facilitator:", "pending", "pending"]);
   });
