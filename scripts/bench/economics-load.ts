@@ -28,7 +28,7 @@ const CONNECTIONS = Number(env.BENCH_ECONOMICS_CONNECTIONS ?? 32);
 const ROUND_SECONDS = Number(env.BENCH_ECONOMICS_ROUND_SECONDS ?? 15);
 const ROUNDS = Number(env.BENCH_ECONOMICS_ROUNDS ?? 2);
 const VOUCHERS_PER_CHANNEL = Number(env.BENCH_ECONOMICS_VOUCHERS ?? 1000);
-const PROFILE_DIR = env.BENCH_ECONOMICS_PROFILE; // a folder: write a .cpuprofile of the paid server
+const PROFILE_DIR = env.BENCH_ECONOMICS_PROFILE; // a folder: the servers write .cpuprofile files in its paid/ and unpaid/
 const WARMUP_SECONDS = 3;
 const MODEL = "brown-ngram";
 const BODY = JSON.stringify({ model: MODEL, prompt: "The jury said", max_tokens: 8 });
@@ -114,6 +114,11 @@ function post(url: string, agent: http.Agent, headers: Record<string, string>): 
     req.on("error", reject);
     req.end(BODY);
   });
+}
+
+/** NODE_OPTIONS that make a server write its CPU profiles into PROFILE_DIR/name when it exits. */
+function profileOptions(name: string): Record<string, string> {
+  return { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(PROFILE_DIR!, name)}` };
 }
 
 /** The unpaid twin (economics-unpaid.ts) as a child process, ready when /healthz answers. */
@@ -205,7 +210,8 @@ export async function channelThroughput() {
       ROYALTY402_ORACLE_KEY: deployed.oracleKey,
       ROYALTY402_ADMIN_TOKEN: ADMIN_TOKEN,
     };
-    if (PROFILE_DIR) paidKeys.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}`; // the paid server's CPU profile, written at exit
+    if (PROFILE_DIR) Object.assign(paidKeys, profileOptions("paid"));
+    if (PROFILE_DIR) Object.assign(twinKeys, profileOptions("unpaid"));
     const paidServer = startServer(paid.file, paidKeys, paid.base, (chunk) => (log = (log + chunk).slice(-8000)));
     closers.push(() => paidServer.terminate());
     await paidServer.ready.catch((e) => {

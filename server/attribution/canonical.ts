@@ -1,7 +1,8 @@
 // Canonical JSON: object keys sorted (UTF-16 code unit order), no whitespace, bigints as decimal
 // strings, only safe integers as numbers. Identical values always give identical bytes, so the
 // keccak256 of these bytes is a stable content hash for records and documents.
-import { keccak256, toUtf8Bytes } from "ethers";
+import { toUtf8Bytes } from "ethers";
+import { keccak256Hex } from "../chain/keccak.ts";
 import { AttributionError } from "./errors.ts";
 
 export function canonicalJson(value: unknown): string {
@@ -44,10 +45,11 @@ function encode(value: unknown, path: string): string {
 
 /** keccak256 of the canonical JSON bytes, 0x-prefixed lower-case hex. */
 export function canonicalHash(value: unknown): string {
-  return keccak256(toUtf8Bytes(canonicalJson(value)));
+  // JSON.stringify escapes lone surrogates, so the JSON is well-formed UTF-16 and Buffer encodes it exactly.
+  return keccak256Hex(Buffer.from(canonicalJson(value), "utf8"));
 }
 
 /** keccak256 of the NFC-normalised UTF-8 text (the content hash of a contribution). */
 export function textHash(text: string): string {
-  return keccak256(toUtf8Bytes(text.normalize("NFC")));
+  return keccak256Hex(toUtf8Bytes(text.normalize("NFC")));
 }

@@ -5,7 +5,9 @@
 // produce the same bytes.
 import { Interface } from "ethers";
 import { SETTLEMENT_TUPLE, SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
-import { decodeEventLog, encodeFunctionData, hexToBytes, keccak256, parseAbi, type Hex } from "viem";
+import { decodeEventLog, encodeFunctionData, hexToBytes, parseAbi, type Hex } from "viem";
+import { keccak256Hex } from "../chain/keccak.ts";
+import { checksumAddress } from "./payload.ts";
 
 export const splitterInterface = new Interface(SPLITTER_ABI);
 export const tokenInterface = new Interface(TOKEN_ABI);
@@ -92,6 +94,8 @@ export type SettlementEvent =
 export function decodeSettlementLog(log: { topics: readonly string[]; data: string }): SettlementEvent | null {
   const topic = log.topics[0]?.toLowerCase();
   if (topic !== PAYMENT_SETTLED_TOPIC && topic !== PAYMENT_SKIPPED_TOPIC) return null;
+  const settled = topic === PAYMENT_SETTLED_TOPIC ? paymentSettled(log) : null;
+  if (settled) return settled;
   try {
     const { eventName, args } = decodeEventLog({ abi: splitterViemAbi, data: log.data as Hex, topics: log.topics as [Hex, ...Hex[]] });
     if (eventName === "PaymentSettled") return { name: eventName, ...args, nonce: args.nonce.toLowerCase() };
@@ -111,6 +115,23 @@ export function paymentSettledAmount(log: { topics: readonly string[]; data: str
   return { outputId: log.topics[1].toLowerCase(), amount: BigInt(`0x${log.data.slice(2, 66)}`) };
 }
 
+/**
+ * A well-formed PaymentSettled log read by position (one per settled payment in every batch receipt; the
+ * generic decoder cost several times more): outputId and the payer in the topics, then amount, nonce and
+ * attributionRoot as data words. Null if the log is not laid out so (the generic decoder then judges it).
+ */
+function paymentSettled(log: { topics: readonly string[]; data: string }): SettlementEvent | null {
+  const [, outputId, payerTopic] = log.topics;
+  if (log.topics.length !== 3 || !WORD_HEX.test(outputId) || !WORD_HEX.test(payerTopic) || !SETTLED_DATA.test(log.data)) return null;
+  if (!/^0x0{24}/.test(payerTopic)) return null;
+  const payer = checksumAddress(`0x${payerTopic.slice(26)}`);
+  if (!payer) return null;
+  const word = (i: number) => `0x${log.data.slice(2 + 64 * i, 66 + 64 * i)}`;
+  return { name: "PaymentSettled", outputId, payer, amount: BigInt(word(0)), nonce: word(1).toLowerCase(), attributionRoot: word(2) };
+}
+
+const WORD_HEX = /^0x[0-9a-fA-F]{64}$/;
+const SETTLED_DATA = /^0x[0-9a-fA-F]{192}$/;
 const ADDRESS_HEX = /^0x[0-9a-fA-F]{40}$/;
 const BYTES32_HEX = /^0x[0-9a-fA-F]{64}$/;
 const utf8 = new TextEncoder();
@@ -131,5 +152,5 @@ export function hashPaymentKey(network: string, asset: string, payer: string, no
   encoded.set(hexToBytes(nonce as Hex), 96);
   new DataView(encoded.buffer).setUint32(156, text.length);
   encoded.set(text, 160);
-  return keccak256(encoded);
+  return keccak256Hex(encoded);
 }

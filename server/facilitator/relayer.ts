@@ -5,10 +5,11 @@
 // with its hash and signed bytes: callers reconcile by hash and may re-send the identical
 // bytes (same nonce, same hash), never a new transaction for the same payments.
 import type { FeeData, Provider, Wallet } from "ethers";
-import { keccak256, type Hex } from "viem";
-import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
+import type { Hex } from "viem";
+import { keccak256Hex } from "../chain/keccak.ts";
 import { ChainUnavailableError, isConnectionRefused, isTransportError } from "./reasons.ts";
 import { getLightReceipt, onChain, rawSend, type LightReceipt } from "./chain.ts";
+import { TransactionSigner } from "./transaction-signer.ts";
 
 export interface SentTransaction {
   hash: string;
@@ -53,10 +54,10 @@ export class Relayer {
   /** Transactions broadcast so far (for metrics and tests). */
   sent = 0;
   /**
-   * The same key as a viem account: it serialises and signs a batch transaction (kilobytes of
-   * calldata) in about a third of the time ethers takes, producing the same bytes.
+   * The same key, signing natively: a batch transaction (kilobytes of calldata) in a fraction of the
+   * time ethers or a viem account takes, producing the same bytes. Null for a wallet without a raw key.
    */
-  private readonly account: PrivateKeyAccount | null;
+  private readonly signer: TransactionSigner | null;
 
   constructor(
     private readonly wallet: Wallet,
@@ -65,9 +66,9 @@ export class Relayer {
     options: RelayerOptions = {},
   ) {
     this.address = wallet.address;
-    this.account = (() => {
+    this.signer = (() => {
       try {
-        return privateKeyToAccount(wallet.privateKey as Hex);
+        return new TransactionSigner(wallet.privateKey as Hex);
       } catch {
         return null;
       }
@@ -133,9 +134,8 @@ export class Relayer {
       const fees = await this.feeData(refreshFees);
       const maxFeePerGas = fees.maxFeePerGas ?? fees.gasPrice ?? 1_000_000_000n;
       const maxPriorityFeePerGas = fees.maxPriorityFeePerGas ?? 0n;
-      const raw = this.account
-        ? await this.account.signTransaction({
-            type: "eip1559",
+      const raw = this.signer
+        ? this.signer.sign({
             chainId: Number(this.chainId),
             nonce,
             to: to as Hex,
@@ -156,7 +156,7 @@ export class Relayer {
             maxPriorityFeePerGas,
             value: 0n,
           });
-      const hash = keccak256(raw as Hex);
+      const hash = keccak256Hex(Buffer.from(raw.slice(2), "hex"));
       // Journal first (e.g. the ledger's "settling" with this hash): if that fails, nothing
       // is sent and the nonce stays free.
       if (beforeBroadcast) await beforeBroadcast(hash);

@@ -9,7 +9,9 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULT_SQLITE_PATH, ledgerConfigFromEnv, openLedger } from "../../server/ledger/index.ts";
+import { sqliteDialect } from "../../server/ledger/dialect.ts";
 import { sqliteMigrations } from "../../server/ledger/migrations.ts";
+import { journalStatement } from "../../server/ledger/sql/broadcast-batch.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import { keyOf, ledgerContract, paymentInput } from "../support/ledger-contract.ts";
 
@@ -232,6 +234,24 @@ describe("SQLite ledger file", () => {
     const raw = new DatabaseSync(path);
     expect(raw.prepare("SELECT typeof(amount) AS t, amount FROM payments").get()).toEqual({ t: "text", amount: big });
     raw.close();
+  });
+
+  it("journals a batch's transaction hash by looking each payment up by its key, not by walking every settling payment", async () => {
+    const path = join(dir, "plan.sqlite");
+    const ledger = new SqliteLedger({ path });
+    await ledger.migrate();
+    await ledger.close();
+    const raw = new DatabaseSync(path);
+    const plan = raw
+      .prepare(`EXPLAIN QUERY PLAN ${journalStatement(sqliteDialect)}`)
+      .all({ journal: "[]", now: 0 })
+      .map((row) => String(row.detail));
+    raw.close();
+    // The batch (json_each) is the outer loop; payments is searched by its primary key for each entry.
+    expect(plan[0]).toMatch(/^SCAN json_each/);
+    expect(plan[1]).toMatch(
+      /^SEARCH payments USING INDEX sqlite_autoindex_payments_1 \(network=\? AND asset=\? AND payer=\? AND nonce=\?\)/,
+    );
   });
 
   it("separate processes racing on one file: exactly one winner per key", async () => {

@@ -4,7 +4,8 @@
 // outputs those vouchers paid for, so anyone can recompute which outputs the money paid. One instance
 // sweeps at a time (the journal's lease). Runs by itself when this instance's unclaimed vouchers reach a
 // count or an amount, or when the journal's oldest unclaimed voucher is `maxAgeMs` old; on demand with sweep().
-import { bytesToHex, concatBytes, decodeFunctionResult, encodeFunctionData, hexToBytes, keccak256, numberToBytes, type Hex } from "viem";
+import { bytesToHex, concatBytes, decodeFunctionResult, encodeFunctionData, hexToBytes, numberToBytes, type Hex } from "viem";
+import { keccak256Bytes } from "../../chain/keccak.ts";
 import { BATCH_SETTLEMENT_ADDRESS } from "../../chain/x402/addresses.ts";
 import { escrowAbi, splitterLinkAbi } from "./abi.ts";
 import type { ChannelState, ChannelVoucher } from "../../ledger/types.ts";
@@ -300,7 +301,7 @@ export function outputsRoot(outputs: readonly PaidOutput[]): Hex {
   if (outputs.length === 0) throw new Error("a link needs at least one output");
   const leaves = outputs.map((o) => {
     const encoded = concatBytes([hexToBytes(o.outputId), numberToBytes(o.amount, { size: 32 }), hexToBytes(o.attributionRoot)]);
-    return keccak256(keccak256(encoded, "bytes"), "bytes");
+    return keccak256Bytes(keccak256Bytes(encoded));
   });
   leaves.sort(Buffer.compare);
   const tree = new Array<Uint8Array>(2 * leaves.length - 1);
@@ -309,7 +310,7 @@ export function outputsRoot(outputs: readonly PaidOutput[]): Hex {
   });
   for (let i = tree.length - 1 - leaves.length; i >= 0; i--) {
     const [a, b] = [tree[2 * i + 1], tree[2 * i + 2]];
-    tree[i] = keccak256(Buffer.compare(a, b) <= 0 ? concatBytes([a, b]) : concatBytes([b, a]), "bytes");
+    tree[i] = keccak256Bytes(Buffer.compare(a, b) <= 0 ? concatBytes([a, b]) : concatBytes([b, a]));
   }
   return bytesToHex(tree[0]);
 }

@@ -5,7 +5,8 @@ import { BatchSettlementReason as R, type ChannelPayload } from "@royalty402/fas
 import type { PaymentRequirements } from "@x402/core/types";
 import { BATCH_SETTLEMENT_DOMAIN, BATCH_SETTLEMENT_ADDRESS } from "@x402/evm";
 import { computeChannelId } from "@x402/evm/batch-settlement/client";
-import { concatBytes, hashDomain, hexToBytes, keccak256, numberToBytes, stringToBytes, zeroAddress } from "viem";
+import { concatBytes, hashDomain, hexToBytes, numberToBytes, stringToBytes, zeroAddress } from "viem";
+import { keccak256Bytes } from "../../chain/keccak.ts";
 import { isCanonicalSignature, recoverAddress } from "../signature.ts";
 import type { ChannelRecord } from "./book.ts";
 
@@ -61,7 +62,7 @@ function remember<V>(memo: Map<string, V>, key: string, value: V): void {
 // EIP-712 for the one voucher type, by hand: the domain separator once per chain, then two keccaks per
 // voucher (viem's generic hashTypedData hashed the domain and the type string again for every voucher,
 // ~8 keccaks, a tenth of a paid request's CPU).
-const VOUCHER_TYPEHASH = keccak256(stringToBytes("Voucher(bytes32 channelId,uint128 maxClaimableAmount)"), "bytes");
+const VOUCHER_TYPEHASH = keccak256Bytes(stringToBytes("Voucher(bytes32 channelId,uint128 maxClaimableAmount)"));
 const EIP712_PREFIX = Uint8Array.of(0x19, 0x01);
 const EIP712_DOMAIN_FIELDS = [
   { name: "name", type: "string" },
@@ -84,8 +85,8 @@ function domainSeparator(chainId: number): Uint8Array {
 /** keccak256("\x19\x01" ‖ domainSeparator ‖ keccak256(VOUCHER_TYPEHASH ‖ channelId ‖ uint256(maxClaimableAmount))) */
 export function voucherDigest(voucher: Pick<ChannelPayload["voucher"], "channelId" | "maxClaimableAmount">, chainId: number): Uint8Array {
   const amount = numberToBytes(voucher.maxClaimableAmount, { size: 32 });
-  const struct = keccak256(concatBytes([VOUCHER_TYPEHASH, hexToBytes(voucher.channelId), amount]), "bytes");
-  return keccak256(concatBytes([EIP712_PREFIX, domainSeparator(chainId), struct]), "bytes");
+  const struct = keccak256Bytes(concatBytes([VOUCHER_TYPEHASH, hexToBytes(voucher.channelId), amount]));
+  return keccak256Bytes(concatBytes([EIP712_PREFIX, domainSeparator(chainId), struct]));
 }
 
 /** The voucher's signer in lower case, or null (not a valid signature); the signature is canonical (checked before). */

@@ -3,6 +3,7 @@
 // turn are written by one UPDATE (one round trip on PostgreSQL instead of one per payment). Each
 // caller still gets its own compare-and-set answer: true if its payment was still settling.
 import { keyId } from "@royalty402/fastify-x402";
+import type { Dialect } from "../dialect.ts";
 import * as norm from "../normalize.ts";
 import type { PaymentKey } from "../types.ts";
 import type { Db } from "./db.ts";
@@ -52,17 +53,20 @@ function startBatch(db: Db): Map<string, Journal> {
 async function writeAll(db: Db, batch: Journal[]): Promise<Set<string>> {
   // In key order: two instances journalling overlapping payments lock their rows in the same order.
   const ordered = [...batch].sort((a, b) => (keyId(a.key) < keyId(b.key) ? -1 : 1));
-  const tuples = ordered.map(({ key: k, txHash }) => [k.network, k.asset, k.payer, k.nonce, txHash]);
-  const { rows } = await db.exec.write(
-    (tx) =>
-      tx.query(
-        `UPDATE payments SET tx_hash = v.v_tx_hash, updated_at = ${db.d.greatest("updated_at", "CAST($now AS BIGINT)")}
-         FROM (${db.d.tupleRows("$journal", ["v_network", "v_asset", "v_payer", "v_nonce", "v_tx_hash"])}) v
-         WHERE network = v.v_network AND asset = v.v_asset AND payer = v.v_payer AND nonce = v.v_nonce AND status = 'settling'
-         RETURNING payments.network, payments.asset, payments.payer, payments.nonce`,
-        { journal: JSON.stringify(tuples), now: db.now() },
-      ),
-    false,
-  );
+  const tuples = ordered.map(({ key: k, txHash }) => [k.network, k.asset, k.payer, k.nonce, "settling", txHash]);
+  const { rows } = await db.exec.write((tx) => tx.query(journalStatement(db.d), { journal: JSON.stringify(tuples), now: db.now() }), false);
   return new Set(rows.map((r) => keyId(r as unknown as PaymentKey)));
+}
+
+/**
+ * The journalling UPDATE. The expected status comes with each tuple, not as a constant: with
+ * `status = 'settling'` SQLite's planner walked every settling payment (by the status index) and
+ * scanned the whole batch for each; tied to the tuple, it looks each payment up by its key.
+ */
+export function journalStatement(d: Dialect): string {
+  const columns = ["v_network", "v_asset", "v_payer", "v_nonce", "v_status", "v_tx_hash"];
+  return `UPDATE payments SET tx_hash = v.v_tx_hash, updated_at = ${d.greatest("updated_at", "CAST($now AS BIGINT)")}
+     FROM (${d.tupleRows("$journal", columns)}) v
+     WHERE network = v.v_network AND asset = v.v_asset AND payer = v.v_payer AND nonce = v.v_nonce AND status = v.v_status
+     RETURNING payments.network, payments.asset, payments.payer, payments.nonce`;
 }

@@ -325,8 +325,18 @@ function identify(payload: PaymentPayload): PaymentIdentity | { error: string } 
   return { payer: parsed.config.payer.toLowerCase(), nonce };
 }
 
+type NonceOf = Pick<Voucher, "channelId" | "maxClaimableAmount">;
+/** The nonce last computed for a voucher object (the plugin and the facilitator both ask for each one). */
+const nonces = new WeakMap<NonceOf, { of: string; nonce: `0x${string}` }>();
+
 /** A deposit's or voucher's payment nonce: keccak256(abi.encode(channelId, maxClaimableAmount)). */
-export function voucherNonce({ channelId, maxClaimableAmount }: Pick<Voucher, "channelId" | "maxClaimableAmount">): `0x${string}` {
+export function voucherNonce(voucher: NonceOf): `0x${string}` {
+  const { channelId, maxClaimableAmount } = voucher;
+  const of = `${channelId}:${maxClaimableAmount}`;
+  const known = nonces.get(voucher);
+  if (known?.of === of) return known.nonce;
   // abi.encode(bytes32, uint128) is the two words side by side: no ABI coder on every paid request.
-  return keccak256(concatBytes([hexToBytes(channelId), numberToBytes(maxClaimableAmount, { size: 32 })]));
+  const nonce = keccak256(concatBytes([hexToBytes(channelId), numberToBytes(maxClaimableAmount, { size: 32 })]));
+  nonces.set(voucher, { of, nonce });
+  return nonce;
 }
