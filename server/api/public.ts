@@ -2,6 +2,7 @@
 // posted), a contributor's earnings and claim, epochs and their documents, datanets.
 import type { FastifyInstance } from "fastify";
 import { getAddress, isAddress } from "ethers";
+import { checksumAddress } from "../chain/address.ts";
 import { RECORDS_LEAF_ENCODING, type ParsedEpoch } from "../epochs/index.ts";
 import type { EpochCursor, EpochSummary, OutputRecord } from "../ledger/types.ts";
 import { accessPayeeId, type Payee } from "../models/index.ts";
@@ -279,7 +280,7 @@ function epochCursor(raw: string, splitter: string | undefined): EpochCursor {
 function epochListEntry(ctx: AppContext, r: EpochSummary) {
   return {
     model: ctx.models.payeeBySplitter(r.splitter)?.id ?? null,
-    splitter: getAddress(r.splitter),
+    splitter: checksumAddress(r.splitter) ?? r.splitter,
     epoch: r.epoch,
     status: r.txHash === null && r.status === "posted" ? "posting" : r.status,
     txHash: r.txHash,

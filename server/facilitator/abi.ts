@@ -7,7 +7,7 @@ import { Interface } from "ethers";
 import { SETTLEMENT_TUPLE, SPLITTER_ABI, TOKEN_ABI } from "../chain/abi.ts";
 import { decodeEventLog, encodeFunctionData, hexToBytes, parseAbi, type Hex } from "viem";
 import { keccak256Hex } from "../chain/keccak.ts";
-import { checksumAddress } from "./payload.ts";
+import { checksumAddress } from "../chain/address.ts";
 
 export const splitterInterface = new Interface(SPLITTER_ABI);
 export const tokenInterface = new Interface(TOKEN_ABI);

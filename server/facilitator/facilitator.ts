@@ -17,7 +17,7 @@ import type { ExactEvmPayload } from "./payload.ts";
 import { Reason, isTransportError } from "./reasons.ts";
 import { Relayer, type RelayerOptions } from "./relayer.ts";
 import { VouchedPayments, verifyExact, type VerifyContext } from "./verify.ts";
-import { checksumAddress } from "./payload.ts";
+import { checksumAddress } from "../chain/address.ts";
 import { linkFrontRun } from "./link.ts";
 import { EIP2612_GAS_SPONSORING, UptoSplitterFacilitator } from "./upto/facilitator.ts";
 import { nonceKey, parseUptoPayload } from "./upto/payload.ts";

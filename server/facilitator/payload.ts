@@ -1,7 +1,7 @@
 // Parses the untrusted `payload` of an x402 "exact" EVM payment into typed values.
 // Every field is checked for shape here, so later steps never throw on bad input.
 import type { PaymentPayload } from "@x402/core/types";
-import { getAddress } from "ethers";
+import { checksumAddress } from "../chain/address.ts";
 
 export interface Authorization {
   from: string; // checksummed
@@ -28,28 +28,6 @@ function uint(value: unknown): bigint | null {
   if (typeof value !== "string" || !UINT.test(value)) return null;
   const n = BigInt(value);
   return n <= MAX_UINT256 ? n : null;
-}
-
-// Checksumming is a keccak256 per call and the same few addresses (payers, splitters, the
-// token) come back on every request: remember recent answers.
-const checksummed = new Map<string, string | null>();
-
-/** getAddress, remembered; null for anything that is not an address. */
-export function checksumAddress(value: unknown): string | null {
-  if (typeof value !== "string") return null;
-  const hit = checksummed.get(value);
-  if (hit !== undefined) return hit;
-  let result: string | null;
-  try {
-    result = getAddress(value);
-  } catch {
-    result = null;
-  }
-  if (value.length <= 64) {
-    if (checksummed.size >= 10_000) checksummed.clear();
-    checksummed.set(value, result);
-  }
-  return result;
 }
 
 const address = checksumAddress;

@@ -9,7 +9,8 @@
 // would give.
 import type { PaymentPayload, PaymentRequirements, VerifyResponse } from "@x402/core/types";
 import type { ChainReader } from "./chain.ts";
-import { checksumAddress, evmChainId, parseExactEvmPayload, type Authorization, type ExactEvmPayload } from "./payload.ts";
+import { checksumAddress } from "../chain/address.ts";
+import { evmChainId, parseExactEvmPayload, type Authorization, type ExactEvmPayload } from "./payload.ts";
 import { Reason } from "./reasons.ts";
 import { authorizationDigest, recoverSigner, type Eip712Domain } from "./signature.ts";
 
