@@ -114,7 +114,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     }));
   if (!options.ledger) stack.push(() => ledger.close());
 
-  const metrics = createMetrics();
+  const metrics = createMetrics(ledger as { takeSlowestFsyncMs?: () => number | null });
   const opened = await openFacilitator(config, provider, relayer, ledger, options.facilitator, stack);
   const { client, address: facilitatorAddress, embedded } = opened;
   const facilitator = meteredFacilitator(client, metrics, embedded ? 0 : 250);

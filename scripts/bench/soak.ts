@@ -4,8 +4,8 @@
 // BENCH_SOAK_DATABASE=postgres, ∞-gram model with attribution, epochs closing every 1,000 outputs)
 // at 64 connections on a Hardhat node, each request with its own pre-signed x402 payment; with
 // BENCH_SOAK_INSTANCES=2 (PostgreSQL) two servers share the ledger and the load. Records:
-//  - 10-second samples: paid requests/s, p50/p99, the server's event-loop lag (max), its CPU per
-//    answer, RSS and heap (its /metrics), ledger bytes;
+//  - 10-second samples: paid requests/s, p50/p99, the server's event-loop lag (max), its slowest
+//    WAL fsync (SQLite), its CPU per answer, RSS and heap (its /metrics), ledger bytes;
 //  - read endpoints (dashboard summary, /epochs, an epoch document, /contributors/:top,
 //    /attributions/:id, /metrics) after the first 1,000 outputs and at the end;
 //  - the aggregates (dashboard summary, /contributors) of every instance against each other and the chain;
@@ -109,6 +109,8 @@ class Sampler {
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
       eventLoopLagMaxMs: round(Math.max(...each("royalty402_nodejs_eventloop_lag_max_seconds")) * 1000),
+      // The slowest WAL fsync in the window (SQLite): latency that is waiting on the disk, not the CPU.
+      ledgerFsyncMaxMs: round(Math.max(...each("royalty402_ledger_fsync_max_seconds")) * 1000),
       serverCpuMsPerRequest: latencies.length === 0 ? null : round(cpuMs / latencies.length, 2),
       rssMB: round(Math.max(...each("royalty402_process_resident_memory_bytes")) / 2 ** 20),
       heapUsedMB: round(Math.max(...each("royalty402_nodejs_heap_size_used_bytes")) / 2 ** 20),

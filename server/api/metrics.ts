@@ -2,12 +2,24 @@
 // Settlement latency and batch sizes are observed by wrapping the facilitator from the outside.
 import type { FacilitatorClient } from "@x402/core/server";
 import type { PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse } from "@x402/core/types";
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { facilitatorEvents, type FacilitatorEvents } from "../facilitator/index.ts";
 
-export function createMetrics() {
+/** `ledger`: an SQLite ledger that fsyncs its own WAL reports its slowest fsync per scrape. */
+export function createMetrics(ledger?: { takeSlowestFsyncMs?: () => number | null }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "royalty402_" });
+  if (ledger?.takeSlowestFsyncMs) {
+    const take = ledger.takeSlowestFsyncMs.bind(ledger);
+    new Gauge({
+      name: "royalty402_ledger_fsync_max_seconds",
+      help: "The longest fsync of the SQLite ledger's WAL since the previous scrape (every paid answer waits for one)",
+      registers: [registry],
+      collect() {
+        this.set((take() ?? 0) / 1000);
+      },
+    });
+  }
   return {
     registry,
     payments: new Counter({

@@ -86,7 +86,7 @@ class SqliteExecutor implements Executor {
   constructor(
     db: DatabaseSync,
     /** fsyncs the WAL after commits (null: NORMAL durability, or an in-memory database). */
-    private readonly walSync: WalSync | null,
+    readonly walSync: WalSync | null,
     /** Checkpoints in a worker thread (null: an in-memory database). */
     readonly checkpointer: Checkpointer | null,
   ) {
@@ -296,6 +296,11 @@ export class SqliteLedger extends SqlLedger {
   /** Commits of payment writes (a group counts once) and checkpoints the worker made, for tests and metrics. */
   get stats(): { commits: number; checkpoints: number } {
     return { commits: this.sqlite.stats.commits, checkpoints: this.sqlite.checkpointer?.checkpoints ?? 0 };
+  }
+
+  /** The longest WAL fsync (ms) since the previous call (null: this ledger does not fsync itself). */
+  takeSlowestFsyncMs(): number | null {
+    return this.sqlite.walSync?.takeSlowestMs() ?? null;
   }
 
   /**

@@ -15,6 +15,8 @@ export class WalSync {
   private next: Promise<void> | null = null;
   /** fsyncs done (for tests and metrics). */
   syncs = 0;
+  /** The longest fsync since takeSlowestMs() last read it (a slow disk holds every paid answer this long). */
+  private slowestMs = 0;
 
   constructor(
     private readonly walPath: string,
@@ -40,8 +42,17 @@ export class WalSync {
 
   private async flush(): Promise<void> {
     const file = await this.walFile();
+    const started = performance.now();
     if (file) await this.fsync(file);
+    this.slowestMs = Math.max(this.slowestMs, performance.now() - started);
     this.syncs++;
+  }
+
+  /** The longest fsync (ms) since the previous call; 0 if none ran. */
+  takeSlowestMs(): number {
+    const slowest = this.slowestMs;
+    this.slowestMs = 0;
+    return slowest;
   }
 
   /** The WAL file, opened again if it was replaced (SQLite deletes it when the last connection closes). */

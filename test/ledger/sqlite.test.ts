@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { createMetrics } from "../../server/api/metrics.ts";
 import { DEFAULT_SQLITE_PATH, ledgerConfigFromEnv, openLedger } from "../../server/ledger/index.ts";
 import { sqliteDialect } from "../../server/ledger/dialect.ts";
 import { sqliteMigrations } from "../../server/ledger/migrations.ts";
@@ -196,6 +197,21 @@ describe("SQLite ledger file", () => {
     await moreAnswered;
     expect(answered).toBe(2);
     expect(started).toEqual([]);
+    await ledger.close();
+  });
+
+  it("reports its slowest WAL fsync once, through the metrics gauge every paid answer's wait shows in", async () => {
+    const path = join(dir, "slow-fsync.sqlite");
+    const slowMs = 120;
+    const fsync = (file: FileHandle) => file.sync().then(() => new Promise<void>((done) => setTimeout(done, slowMs)));
+    const ledger = new SqliteLedger({ path, fsync });
+    await ledger.migrate();
+    const metrics = createMetrics(ledger);
+    await ledger.reserve(paymentInput());
+    const gauge = async () => (await metrics.registry.getSingleMetric("royalty402_ledger_fsync_max_seconds")!.get()).values[0].value;
+    expect(await gauge()).toBeGreaterThanOrEqual(slowMs / 1000 - 0.005);
+    expect(await gauge()).toBe(0); // read once: the next scrape starts over
+    expect(ledger.takeSlowestFsyncMs()).toBe(0);
     await ledger.close();
   });
 
