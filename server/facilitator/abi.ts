@@ -122,8 +122,7 @@ export function paymentSettledAmount(log: { topics: readonly string[]; data: str
  */
 function paymentSettled(log: { topics: readonly string[]; data: string }): SettlementEvent | null {
   const [, outputId, payerTopic] = log.topics;
-  if (log.topics.length !== 3 || !WORD_HEX.test(outputId) || !WORD_HEX.test(payerTopic) || !SETTLED_DATA.test(log.data)) return null;
-  if (!/^0x0{24}/.test(payerTopic)) return null;
+  if (log.topics.length !== 3 || !WORD_HEX.test(outputId) || !ADDRESS_WORD.test(payerTopic) || !SETTLED_DATA.test(log.data)) return null;
   const payer = checksumAddress(`0x${payerTopic.slice(26)}`);
   if (!payer) return null;
   const word = (i: number) => `0x${log.data.slice(2 + 64 * i, 66 + 64 * i)}`;
@@ -131,6 +130,7 @@ function paymentSettled(log: { topics: readonly string[]; data: string }): Settl
 }
 
 const WORD_HEX = /^0x[0-9a-fA-F]{64}$/;
+const ADDRESS_WORD = /^0x0{24}[0-9a-fA-F]{40}$/;
 const SETTLED_DATA = /^0x[0-9a-fA-F]{192}$/;
 const ADDRESS_HEX = /^0x[0-9a-fA-F]{40}$/;
 const BYTES32_HEX = /^0x[0-9a-fA-F]{64}$/;
