@@ -46,6 +46,8 @@ describe("connectRpcProvider over HTTP", () => {
     const [block, balance] = await Promise.all([provider.getBlockNumber(), provider.getBalance("0x" + "11".repeat(20))]);
     expect([block, balance]).toEqual([42, 100n]);
     expect(seen.some((s) => Array.isArray(s.body) && s.body.length === 2)).toBe(true);
+    // ...and no call is held back waiting for later ones (ethers' default holds each 10 ms).
+    expect((provider as unknown as { _getOption(k: string): number })._getOption("batchStallTime")).toBe(0);
     expect(seen.every((s) => s.authorization === `Basic ${Buffer.from("alice:s:cret").toString("base64")}`)).toBe(true);
     provider.destroy();
   });
