@@ -65,6 +65,17 @@ const channelTables = (amount: string, int: string, strict: string) => `
   INSERT INTO channel_sweep (id, holder, taken_at) VALUES (1, NULL, 0);
 `;
 
+/**
+ * No query reads payments by updated_at alone or by model: the reconciler, the dashboard feed and the
+ * retention walk (status, updated_at) or the kept payloads. Every status change moved an entry in both,
+ * two of the pages a paid request wrote to the WAL.
+ */
+const FEWER_PAYMENT_INDEXES: Migration = {
+  version: 10,
+  name: "fewer_payment_indexes",
+  sql: "DROP INDEX payments_updated; DROP INDEX payments_model_updated;",
+};
+
 export const sqliteMigrations: readonly Migration[] = [
   {
     version: 1,
@@ -285,6 +296,7 @@ export const sqliteMigrations: readonly Migration[] = [
     sql: `ALTER TABLE outputs ADD COLUMN record_z BLOB;`,
   },
   { version: 9, name: "channels", sql: channelTables("TEXT", "INTEGER", " STRICT") },
+  FEWER_PAYMENT_INDEXES,
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -502,6 +514,7 @@ export const postgresMigrations: readonly Migration[] = [
     sql: `ALTER TABLE outputs ADD COLUMN record_z BYTEA;`,
   },
   { version: 9, name: "channels", sql: channelTables("NUMERIC(78, 0)", "BIGINT", "") },
+  FEWER_PAYMENT_INDEXES,
 ];
 
 /** Checks a migration list is strictly increasing (a programming error otherwise). */

@@ -270,6 +270,29 @@ describe("SQLite ledger file", () => {
     );
   });
 
+  it("payments carry only the indexes a query reads; the reconciler's open payments come by (status, updated_at)", async () => {
+    const path = join(dir, "indexes.sqlite");
+    const ledger = new SqliteLedger({ path });
+    await ledger.migrate();
+    await ledger.close();
+    const raw = new DatabaseSync(path);
+    const indexes = raw
+      .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'payments' ORDER BY name")
+      .all()
+      .map((row) => String(row.name));
+    // Every status change rewrites the payment's entry in each index on updated_at: two of them were read by nothing.
+    expect(indexes).toEqual(["payments_payload_kept", "payments_status_updated", "payments_tx_hash", "sqlite_autoindex_payments_1"]);
+    const plan = raw
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT * FROM payments WHERE status IN ('reserved', 'settling', 'pending') AND updated_at > 0
+         ORDER BY updated_at, network, asset, payer, nonce LIMIT 100`,
+      )
+      .all()
+      .map((row) => String(row.detail));
+    raw.close();
+    expect(plan[0]).toMatch(/^SEARCH payments USING INDEX payments_status_updated \(status=\? AND updated_at>\?\)/);
+  });
+
   it("separate processes racing on one file: exactly one winner per key", async () => {
     const path = join(dir, "race.sqlite"); // fresh file: the children also race to migrate it
     const inputs = Array.from({ length: 60 }, () => paymentInput());
