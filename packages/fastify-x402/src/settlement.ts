@@ -47,12 +47,16 @@ export async function settleOnSend(
   const metered = meteredAmount(state);
   // A settlement the facilitator records in the store itself (a channel voucher) is neither journalled nor moved here.
   const recorded = state.scheme.recordsSettlement?.(ctx.payload) === true;
-  const journal = await holdAndJournal(rt, request, reply, ctx, kept.bytes, metered, recorded);
+  const journalled = holdAndJournal(rt, request, reply, ctx, kept.bytes, metered, recorded);
+  // Such a settlement has nothing to wait for here: it starts beside the held output's write, so the
+  // store commits both together (and a recorded journal never answers by itself).
+  const settling = recorded ? settle(rt, request, state) : null;
+  const journal = await journalled;
   if (journal.answer !== undefined) {
     replacePayload(reply, body, reply.statusCode);
     return journal.answer;
   }
-  const result = await settle(rt, request, state);
+  const result = await (settling ?? settle(rt, request, state));
   if (result.success) result.amount = settledAmount(result, ctx, metered);
   return answerSettlement(rt, late, request, reply, ctx, result, body, journal.held, state.scheme, recorded);
 }
