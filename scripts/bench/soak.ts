@@ -74,10 +74,15 @@ class Sampler {
   private readonly started = performance.now();
   private timer: NodeJS.Timeout | null = null;
   private cpuSeconds = 0;
+  private chainCpuSeconds: number | null = null;
+  private machine: { busy: number; total: number } | null = null;
+  private loadCpu = process.cpuUsage();
 
   constructor(
     private readonly bases: string[],
     private readonly db: SoakDatabase,
+    /** The chain node's process: its CPU per answer tells a server waiting on the node from one computing. */
+    private readonly chainPid: number,
   ) {}
 
   answer(ms: number): void {
@@ -87,6 +92,9 @@ class Sampler {
   async start(): Promise<void> {
     const texts = await Promise.all(this.bases.map(async (base) => (await fetch(`${base}/metrics`)).text()));
     this.cpuSeconds = sum(texts.map((t) => metric(t, "royalty402_process_cpu_seconds_total") ?? 0));
+    this.chainCpuSeconds = processCpuSeconds(this.chainPid);
+    this.machine = machineTicks();
+    this.loadCpu = process.cpuUsage();
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
   }
 
@@ -103,6 +111,15 @@ class Sampler {
     const cpu = sum(each("royalty402_process_cpu_seconds_total"));
     const cpuMs = (cpu - this.cpuSeconds) * 1000;
     this.cpuSeconds = cpu;
+    const chainCpu = processCpuSeconds(this.chainPid);
+    const chainCpuMs = chainCpu !== null && this.chainCpuSeconds !== null ? (chainCpu - this.chainCpuSeconds) * 1000 : null;
+    this.chainCpuSeconds = chainCpu;
+    const machine = machineTicks();
+    const busy = machine && this.machine ? (machine.busy - this.machine.busy) / Math.max(1, machine.total - this.machine.total) : null;
+    this.machine = machine;
+    const loadCpu = process.cpuUsage(this.loadCpu);
+    this.loadCpu = process.cpuUsage();
+    const perAnswer = (ms: number | null) => (ms === null || latencies.length === 0 ? null : round(ms / latencies.length, 2));
     const s = {
       atSeconds: round((performance.now() - this.started) / 1000),
       requestsPerSecond: round(latencies.length / (SAMPLE_MS / 1000)),
@@ -111,7 +128,12 @@ class Sampler {
       eventLoopLagMaxMs: round(Math.max(...each("royalty402_nodejs_eventloop_lag_max_seconds")) * 1000),
       // The slowest WAL fsync in the window (SQLite): latency that is waiting on the disk, not the CPU.
       ledgerFsyncMaxMs: round(Math.max(...each("royalty402_ledger_fsync_max_seconds")) * 1000),
-      serverCpuMsPerRequest: latencies.length === 0 ? null : round(cpuMs / latencies.length, 2),
+      serverCpuMsPerRequest: perAnswer(cpuMs),
+      chainCpuMsPerRequest: perAnswer(chainCpuMs),
+      // This process: the load's own clients (and the sampling) on the same cores.
+      loadCpuMsPerRequest: perAnswer((loadCpu.user + loadCpu.system) / 1000),
+      // Of every core: near 100%, the servers, the chain node and the load wait for a CPU.
+      machineBusyPct: busy === null ? null : round(busy * 100),
       rssMB: round(Math.max(...each("royalty402_process_resident_memory_bytes")) / 2 ** 20),
       heapUsedMB: round(Math.max(...each("royalty402_nodejs_heap_size_used_bytes")) / 2 ** 20),
       ledgerMB: round((await this.db.bytes()) / 2 ** 20, 2),
@@ -122,6 +144,28 @@ class Sampler {
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** CPU seconds a process has used (all its threads), from /proc (Linux; null elsewhere). */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** The machine's busy and total CPU time so far (/proc/stat's first line, in ticks; null elsewhere). */
+function machineTicks(): { busy: number; total: number } | null {
+  try {
+    const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = sum(ticks);
+    return { busy: total - ticks[3] - ticks[4], total }; // idle and iowait are not busy
+  } catch {
+    return null;
+  }
+}
 
 /** The server's CPU per answer over the given windows (weighted by their answers). */
 function cpuPerRequest(samples: Array<Record<string, number | null>>): number | null {
@@ -299,11 +343,12 @@ async function driveSplit(
 }
 
 /** The soak: the first 1,000 payments, the reads then, the rest, the reads at the end. */
-async function soakPhase(instances: Instance[], db: SoakDatabase, payments: Signed[], statuses: Map<number, number>) {
+async function soakPhase(instances: Instance[], db: SoakDatabase, chainPid: number, payments: Signed[], statuses: Map<number, number>) {
   const base = instances[0].base;
   const sampler = new Sampler(
     instances.map((i) => i.base),
     db,
+    chainPid,
   );
   let ok = 0;
   const onAnswer = (i: number, status: number, ms: number) => {
@@ -542,7 +587,7 @@ async function main(): Promise<number> {
     const fromBlock = await node.provider.getBlockNumber();
     const statuses = new Map<number, number>();
 
-    const soak = await soakPhase(instances, db, payments, statuses);
+    const soak = await soakPhase(instances, db, node.pid, payments, statuses);
     const onChain = await settledOnChain(node.provider, req.payTo, fromBlock);
     const aggregates = await compareAggregates(instances, { payments: onChain.size, revenue: BigInt(onChain.size) * BigInt(req.amount) });
     console.log("aggregates:", JSON.stringify({ ...aggregates, views: undefined }));
