@@ -240,6 +240,15 @@ describe("SQLite ledger file", () => {
     await ledger.close();
   });
 
+  /** A freshly migrated ledger file, opened raw (to read its schema and query plans). */
+  async function migratedFile(name: string): Promise<DatabaseSync> {
+    const path = join(dir, name);
+    const ledger = new SqliteLedger({ path });
+    await ledger.migrate();
+    await ledger.close();
+    return new DatabaseSync(path);
+  }
+
   it("stores amounts as TEXT, never as numbers", async () => {
     const path = join(dir, "types.sqlite");
     const ledger = new SqliteLedger({ path });
@@ -253,11 +262,7 @@ describe("SQLite ledger file", () => {
   });
 
   it("journals a batch's transaction hash by looking each payment up by its key, not by walking every settling payment", async () => {
-    const path = join(dir, "plan.sqlite");
-    const ledger = new SqliteLedger({ path });
-    await ledger.migrate();
-    await ledger.close();
-    const raw = new DatabaseSync(path);
+    const raw = await migratedFile("plan.sqlite");
     const plan = raw
       .prepare(`EXPLAIN QUERY PLAN ${journalStatement(sqliteDialect)}`)
       .all({ journal: "[]", now: 0 })
@@ -271,11 +276,7 @@ describe("SQLite ledger file", () => {
   });
 
   it("payments carry only the indexes a query reads; the reconciler's open payments come by (status, updated_at)", async () => {
-    const path = join(dir, "indexes.sqlite");
-    const ledger = new SqliteLedger({ path });
-    await ledger.migrate();
-    await ledger.close();
-    const raw = new DatabaseSync(path);
+    const raw = await migratedFile("indexes.sqlite");
     const indexes = raw
       .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'payments' ORDER BY name")
       .all()
