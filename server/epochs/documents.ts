@@ -5,7 +5,7 @@
 // 10,000 outputs weighs as much as hundreds of small ones.
 import { getAddress } from "ethers";
 import type { ClaimLeaf, RecordLeaf } from "./build.ts";
-import type { EpochRecord, Ledger } from "../ledger/index.ts";
+import type { EpochRecord, EpochSummary, Ledger } from "../ledger/index.ts";
 import { proofAt } from "./proofs.ts";
 import type { ExpandedEpoch, TreeIndex } from "./stored.ts";
 import { blockTransfers, type BuildTask, type BuiltEpoch } from "./worker-tasks.ts";
@@ -16,7 +16,7 @@ export class ParsedEpoch {
   private readonly recordIndex: Map<string, [string, string, number]>;
 
   constructor(
-    public record: EpochRecord,
+    public record: Omit<EpochRecord, "document">,
     private readonly expanded: ExpandedEpoch,
   ) {
     this.claimIndex = new Map(expanded.claims.leaves.map((l) => [getAddress(l[0]), l]));
@@ -68,28 +68,37 @@ export class EpochDocuments {
   }
 
   async parse(record: EpochRecord): Promise<ParsedEpoch> {
-    const key = `${record.splitter.toLowerCase()}:${record.epoch}:${record.claimsRoot}:${record.recordsRoot}`;
-    const hit = this.cache.get(key);
-    if (hit) {
-      this.cache.delete(key); // re-inserted below: most recently used last
-      this.cache.set(key, hit);
-      hit.record = record; // status / txHash may have moved on; the document has not
-      return hit;
-    }
+    const hit = this.cached(record);
+    if (hit) return hit;
     const missing = await this.worker.run({ op: "missingRecords", stored: record.document });
     const records = await this.ledger.getOutputRecords(missing);
-    const parsed = new ParsedEpoch(record, await this.worker.run({ op: "expand", stored: record.document, records }));
-    this.remember(key, parsed);
+    const parsed = new ParsedEpoch(withoutDocument(record), await this.worker.run({ op: "expand", stored: record.document, records }));
+    this.remember(cacheKey(record), parsed);
     return parsed;
   }
 
+  /** The epoch's document; a cached one costs a read of the epoch's indexed columns, never of its stored document. */
   async get(splitter: string, epoch: number): Promise<ParsedEpoch | null> {
+    const summary = await this.ledger.getEpochSummary(splitter, epoch);
+    if (!summary) return null;
+    const hit = this.cached(summary);
+    if (hit) return hit;
     const record = await this.ledger.getEpoch(splitter, epoch);
     return record ? this.parse(record) : null;
   }
 
   close(): Promise<void> {
     return this.worker.close();
+  }
+
+  private cached(record: EpochSummary | EpochRecord): ParsedEpoch | null {
+    const key = cacheKey(record);
+    const hit = this.cache.get(key);
+    if (!hit) return null;
+    this.cache.delete(key); // re-inserted: most recently used last
+    this.cache.set(key, hit);
+    hit.record = withoutDocument(record); // status / txHash may have moved on; the document has not
+    return hit;
   }
 
   private remember(key: string, parsed: ParsedEpoch): void {
@@ -104,4 +113,13 @@ export class EpochDocuments {
       this.bytes += bytes;
     }
   }
+}
+
+const cacheKey = (r: EpochSummary | EpochRecord) => `${r.splitter.toLowerCase()}:${r.epoch}:${r.claimsRoot}:${r.recordsRoot}`;
+
+/** The epoch's row without its stored document (a cached epoch keeps the expanded form only). */
+function withoutDocument(r: EpochSummary | EpochRecord): Omit<EpochRecord, "document"> {
+  if (!("document" in r)) return r;
+  const { document: _stored, ...rest } = r;
+  return rest;
 }

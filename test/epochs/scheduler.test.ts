@@ -221,6 +221,37 @@ describe.each(backends)("epoch closing across instances: $name", ({ pair }) => {
     expect(await postedEvents(stack, 2)).toHaveLength(0);
   });
 
+  it("a cached epoch document costs a read of the epoch's columns, not of its stored document; its status moves on", async () => {
+    const [a] = await pair();
+    const stack = await deployStack(chain, {}, { payers: 1 });
+    const model = modelOf(stack, "m5");
+    const ctx = instance(a, stack);
+    await settle(stack, a, "m5", 3);
+    expect(await closeEpoch(ctx, model)).toMatchObject({ status: "closed", epoch: 1 });
+    let storedReads = 0;
+    const counting = new Proxy(a, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (key === "getEpoch") storedReads++;
+          return value.apply(target, args);
+        };
+      },
+    });
+    const docs = new EpochDocuments(counting);
+    const first = await docs.get(model.splitter, 1);
+    expect(await docs.get(model.splitter, 1)).toBe(first);
+    expect(storedReads).toBe(1);
+    expect(first!.record).not.toHaveProperty("document"); // the cache keeps the expanded form only
+    await passChallengePeriod();
+    await refreshEpochs(ctx, model);
+    expect((await docs.get(model.splitter, 1))!.record.status).toBe("active");
+    expect(storedReads).toBe(1);
+    expect(await docs.get(model.splitter, 2)).toBeNull();
+    await docs.close();
+  });
+
   it("an instance that died after claiming an epoch is finished by the next one, which then closes its own", async () => {
     const [a, b] = await pair();
     const stack = await deployStack(chain, {}, { payers: 1 });
