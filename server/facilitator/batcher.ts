@@ -1,9 +1,10 @@
 // Settlement pipeline. Payments to one splitter are collected for up to `maxWaitMs` or
 // `maxBatchSize` items and submitted as one settleBatchWithGas transaction by the relayer; results
 // come back per item from the receipt's PaymentSettled / PaymentSkipped logs (by payer+nonce).
-// Right before a batch is built every payer's code is read again: a payer with code (a wallet, or
-// an account delegated with EIP-7702 since it was verified) goes into a batch of its own with the
-// contract-signer cap, so a gas-burning wallet can only burn its own item's cap. Items the contract
+// Before a batch is built every payer's code is read (again: at most once a second per payer,
+// payer-codes.ts): a payer with code (a wallet, or an account delegated with EIP-7702 since it was
+// verified) goes into a batch of its own with the contract-signer cap, and every item runs under its
+// cap, so a gas-burning wallet can only burn its own item's cap. Items the contract
 // deferred (PaymentsDeferred: the transaction ran low on gas) are queued again.
 // A transaction that does not confirm within `confirmTimeoutMs` answers "pending" to its
 // waiters and stays tracked: a background loop reads its receipt later (re-sending the
@@ -13,6 +14,7 @@ import { PAYMENTS_DEFERRED_TOPIC, decodeSettlementLog, encodeSettleBatch, encode
 import { onChain, rawSend, type LightReceipt } from "./chain.ts";
 import { describeRevert, reasonFromRevert, settlementKey, type FinalSettlement, type SettlementOutcome } from "./outcome.ts";
 import { Reason, isTransportError } from "./reasons.ts";
+import { PayerCodes } from "./payer-codes.ts";
 import { TransactionRevertedError, type Relayer, type SentTransaction } from "./relayer.ts";
 
 export interface BatchItem {
@@ -51,8 +53,10 @@ export interface BatcherOptions {
   confirmTimeoutMs?: number; // default 30 000
   pollMs?: number; // receipt polling while a caller waits; default 50
   reconcileMs?: number; // background polling of pending transactions; default 1000
-  /** Whether an account has code, read fresh before each batch; default: eth_getCode at "latest". */
+  /** Whether an account has code, read before a batch; default: eth_getCode at "latest". */
   hasCode?: (account: string) => Promise<boolean>;
+  /** How long a payer's code read serves later batches (ms); default 1000, 0: read before every batch. */
+  codeMaxAgeMs?: number;
   /**
    * The most gas one batch transaction may ask for (the chain's block gas limit, or the relayer's
    * budget); default: no cap. Items beyond it are deferred by the contract and queued again.
@@ -122,7 +126,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
   private readonly finals = new Map<string, SettlementOutcome>();
   private readonly pending = new Set<Submission>();
   private readonly reconcileTimer: NodeJS.Timeout;
-  private readonly hasCode: (account: string) => Promise<boolean>;
+  private readonly codes: PayerCodes;
   private readonly maxBatchGas: bigint | undefined;
   private closed = false;
   /** settleBatch / transfer transactions submitted (for tests and metrics). */
@@ -139,7 +143,7 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     this.pollMs = options.pollMs ?? 50;
     this.reconcileTimer = setInterval(() => void this.reconcile(), options.reconcileMs ?? 1000);
     this.reconcileTimer.unref();
-    this.hasCode = options.hasCode ?? ((account) => codeAt(relayer.provider, account));
+    this.codes = new PayerCodes(options.hasCode ?? ((account) => codeAt(relayer.provider, account)), options.codeMaxAgeMs ?? 1000);
     this.maxBatchGas = options.maxBatchGas;
   }
 
@@ -203,11 +207,11 @@ export class SettlementBatcher extends EventEmitter<{ final: [FinalSettlement] }
     while (queue.items.length > 0) void this.submitSplitterItems(queue.items.splice(0, this.maxBatchSize));
   }
 
-  /** Reads every payer's code now and submits payers with code apart, each group with its own cap. */
+  /** Reads every payer's code (PayerCodes) and submits payers with code apart, each group with its own cap. */
   private async submitSplitterItems(items: Tracked[]): Promise<void> {
     let codes: boolean[];
     try {
-      codes = await Promise.all(items.map((t) => this.hasCode(t.item.from)));
+      codes = await Promise.all(items.map((t) => this.codes.has(t.item.from)));
     } catch {
       codes = items.map(() => true); // unreadable: budget every item as a contract signer
     }
