@@ -215,6 +215,34 @@ async function firstEpoch(base: string): Promise<void> {
   }
 }
 
+/** Close attempts by result, summed over models, from the server's Prometheus text. */
+function epochAttempts(text: string): { closed: number; other: number } {
+  let closed = 0;
+  let other = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("royalty402_epochs_total{")) continue;
+    const n = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (line.includes('status="closed"')) closed += n;
+    else other += n;
+  }
+  return { closed, other };
+}
+
+/**
+ * Waits (up to 60 s) until the epoch scheduler has checked and found nothing to close: the
+ * backlog of closes the load left is done, so the reads at the end time the reads alone.
+ */
+async function epochsAtRest(base: string): Promise<void> {
+  const read = async () => epochAttempts(await (await fetch(`${base}/metrics`)).text());
+  let before = await read();
+  for (let i = 0; i < 120; i++) {
+    await sleep(500);
+    const now = await read();
+    if (now.other > before.other && now.closed === before.closed) return;
+    if (now.closed !== before.closed) before = now;
+  }
+}
+
 /** Every answer against the chain and the ledger: 200s settled once with an output, nothing charged for a refusal. */
 async function checkAnswers(
   node: HardhatNode,
@@ -367,7 +395,7 @@ async function soakPhase(instances: Instance[], db: SoakDatabase, chainPid: numb
   const end = await driveSplit(instances, payments, restFrom, REQUESTS - first, onAnswer);
   const seconds = (performance.now() - t0) / 1000;
   sampler.stop();
-  await sleep(4000); // the last batches and an epoch close
+  await epochsAtRest(base); // like the reads at ~1k: no close running beside them
   const readsAtEnd = await readTimings(base);
   console.log("reads at the end:", JSON.stringify(readsAtEnd));
   return { seconds, ok, answered: statuses.size, end, samples: sampler.samples, readsAtFirst, readsAtEnd };
