@@ -227,7 +227,7 @@ async function newSummary(ledger: Ledger): Promise<number> {
   ]);
   const latest = epochs.at(-1);
   if (latest) await ledger.listEpochClaims(latest.splitter, latest.epoch);
-  feed.series(Date.now(), 180_000, 1000, totals.revenue);
+  feed.series(Date.now(), totals.revenue);
   return outputs.size + recent.length;
 }
 

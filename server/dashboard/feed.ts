@@ -1,12 +1,13 @@
 // What the dashboard shows, read from the ledger in amounts that do not grow with history:
 // totals per model and per contributor come from the ledger's running totals, the recent
-// list from its newest settled rows, and the chart from the settlements of the chart's window
-// only, kept in memory and read incrementally (at start-up: that window, not all history).
+// list from its newest settled rows, and the chart from counts per second of the chart's window,
+// read by the ledger per bucket and amount (a few rows a second, however many payments) and kept
+// in memory, each range read once (at start-up: that window, not all history).
 // Figures that must agree with the public API (prices, epochs, earnings, claims) are taken
 // from that API itself, not recomputed here.
 import { getAddress } from "ethers";
 import { parseRecord } from "../attribution/index.ts";
-import type { Ledger, SettledRow } from "../ledger/index.ts";
+import type { Ledger, SettledBucket, SettledRow } from "../ledger/index.ts";
 
 export interface SettledPayment {
   outputId: string;
@@ -37,32 +38,27 @@ export interface FeedTotals {
   byModel: Map<string, { payments: number; revenue: bigint }>;
 }
 
-const PAGE = 2000;
-/** Settlements written in the same millisecond as the cursor may arrive after it: look back this far. */
+/** Settlements this recent may still appear (written in one millisecond, committed apart): read again on every refresh. */
 const LOOKBACK_MS = 5000;
-/** The chart never holds more points than this, whatever the load. */
-const MAX_WINDOW_POINTS = 200_000;
 
-/** A settlement on the chart: no key (at 370 payments/s the window held 66,000 of them, ~40 MB with keys). */
-interface Point {
-  at: number;
-  amount: bigint;
+interface Bucket {
+  payments: number;
+  revenue: bigint;
 }
 
 export class DashboardFeed {
-  private window: Point[] = [];
-  /**
-   * Payments (payer:nonce → updatedAt) already on the chart that the next read may return again:
-   * only those of the last LOOKBACK_MS before the cursor (a settled row's updatedAt never changes).
-   */
-  private readonly seen = new Map<string, number>();
-  private cursor: number | null = null;
+  /** Settled payments per bucket start (ms), up to `stableUntil`: each range is read once. */
+  private readonly buckets = new Map<number, Bucket>();
+  /** The same for the last LOOKBACK_MS before the latest refresh, read again each time. */
+  private recentBuckets = new Map<number, Bucket>();
+  private stableUntil: number | null = null;
   private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly ledger: Ledger,
     private readonly windowMs = 180_000,
     private readonly now: () => number = Date.now,
+    private readonly bucketMs = 1000,
   ) {}
 
   /** Reads the settlements since the last refresh (concurrent callers share one read). */
@@ -71,39 +67,18 @@ export class DashboardFeed {
     return this.refreshing;
   }
 
+  /** Counts per bucket from the ledger: a few rows a second of history, never a row per payment. */
   private async read(): Promise<void> {
-    const start = this.now() - this.windowMs;
-    let after = Math.max(0, this.cursor === null ? start : Math.max(start, this.cursor - LOOKBACK_MS));
-    for (;;) {
-      const page = await this.ledger.settledSince(after, PAGE);
-      for (const row of page) this.add(row);
-      if (page.length < PAGE) break;
-      // Next page: re-read the last millisecond (ties may straddle the page end) unless that would not move forward.
-      const last = page[page.length - 1].updatedAt;
-      after = last - 1 > after ? last - 1 : last;
-    }
-    this.trim(start);
-  }
-
-  private add(row: SettledRow): void {
-    this.cursor = Math.max(this.cursor ?? 0, row.updatedAt);
-    const key = `${row.payer}:${row.nonce}`;
-    if (this.seen.has(key)) return;
-    this.seen.set(key, row.updatedAt);
-    const point = { at: row.updatedAt, amount: BigInt(row.amount) };
-    let i = this.window.length;
-    while (i > 0 && this.window[i - 1].at > point.at) i--;
-    this.window.splice(i, 0, point);
-  }
-
-  /** Drops points older than the window (and the oldest past the cap), and keys no read can return again. */
-  private trim(start: number): void {
-    let drop = 0;
-    while (drop < this.window.length && (this.window[drop].at < start || this.window.length - drop > MAX_WINDOW_POINTS)) drop++;
-    if (drop > 0) this.window = this.window.slice(drop);
-    // The next read starts after max(start, cursor - LOOKBACK_MS): rows at or before that are never read again.
-    const reread = Math.max(start, (this.cursor ?? 0) - LOOKBACK_MS);
-    for (const [key, at] of this.seen) if (at <= reread) this.seen.delete(key);
+    const now = this.now();
+    const start = now - this.windowMs;
+    const stableTo = Math.max(start, now - LOOKBACK_MS);
+    const from = Math.max(start, this.stableUntil ?? start);
+    if (stableTo > from) add(this.buckets, await this.ledger.settledBuckets(from, stableTo, this.bucketMs));
+    this.stableUntil = Math.max(from, stableTo);
+    const recent = new Map<number, Bucket>();
+    add(recent, await this.ledger.settledBuckets(this.stableUntil, now, this.bucketMs));
+    this.recentBuckets = recent;
+    for (const t of this.buckets.keys()) if (t + this.bucketMs <= start) this.buckets.delete(t);
   }
 
   /** Settled payments and revenue, in total and per model (the ledger's running totals). */
@@ -131,30 +106,41 @@ export class DashboardFeed {
   }
 
   /**
-   * Payments and revenue per bucket over the last `windowMs` up to `now` (buckets with nothing
-   * in them included, so the chart's time axis is even), with the running revenue total ending
-   * at `totalRevenue`.
+   * Payments and revenue per bucket over the window up to `now` (buckets with nothing in them
+   * included, so the chart's time axis is even), with the running revenue total ending at
+   * `totalRevenue`.
    */
-  series(now: number, windowMs: number, bucketMs: number, totalRevenue: bigint): SeriesPoint[] {
+  series(now: number, totalRevenue: bigint): SeriesPoint[] {
+    const { bucketMs } = this;
     const end = Math.floor(now / bucketMs) * bucketMs + bucketMs;
-    const first = this.window[0]?.at;
-    const start = Math.max(end - windowMs, first === undefined ? end - bucketMs : Math.floor(first / bucketMs) * bucketMs);
+    const held = [...this.buckets, ...this.recentBuckets];
+    const first = held.reduce((m, [t]) => Math.min(m, t), Number.POSITIVE_INFINITY);
+    const start = Math.max(end - this.windowMs, Number.isFinite(first) ? first : end - bucketMs);
     const n = Math.max(1, Math.round((end - start) / bucketMs));
     const counts = new Array<number>(n).fill(0);
     const sums = new Array<bigint>(n).fill(0n);
     let inWindow = 0n;
-    for (const p of this.window) {
-      if (p.at < start) continue;
-      const i = Math.min(n - 1, Math.floor((p.at - start) / bucketMs));
-      counts[i]++;
-      sums[i] += p.amount;
-      inWindow += p.amount;
+    for (const [t, b] of held) {
+      if (t < start) continue;
+      const i = Math.min(n - 1, Math.floor((t - start) / bucketMs));
+      counts[i] += b.payments;
+      sums[i] += b.revenue;
+      inWindow += b.revenue;
     }
     let running = totalRevenue > inWindow ? totalRevenue - inWindow : 0n;
     return counts.map((payments, i) => {
       running += sums[i];
       return { t: start + i * bucketMs, payments, revenue: sums[i].toString(), cumulativeRevenue: running.toString() };
     });
+  }
+}
+
+function add(into: Map<number, Bucket>, rows: SettledBucket[]): void {
+  for (const r of rows) {
+    const b = into.get(r.t) ?? { payments: 0, revenue: 0n };
+    b.payments += r.payments;
+    b.revenue += BigInt(r.amount) * BigInt(r.payments);
+    into.set(r.t, b);
   }
 }
 

@@ -38,8 +38,8 @@ class NotFound extends Error {}
 export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): Promise<void> {
   const { ctx } = opts;
   const windowMs = opts.windowMs ?? 180_000;
-  const feed = new DashboardFeed(ctx.ledger, windowMs);
   const bucketMs = opts.bucketMs ?? 1000;
+  const feed = new DashboardFeed(ctx.ledger, windowMs, Date.now, bucketMs);
   const topN = opts.topContributors ?? 10;
 
   const api = async <T>(path: string): Promise<T> => {
@@ -122,7 +122,7 @@ export async function dashboardRoutes(app: FastifyInstance, opts: DashboardOptio
         payments: perModel.get(m.id)?.payments ?? 0,
         revenue: (perModel.get(m.id)?.revenue ?? 0n).toString(),
       })),
-      series: { bucketMs, windowMs, points: feed.series(now, windowMs, bucketMs, totals.revenue) },
+      series: { bucketMs, windowMs, points: feed.series(now, totals.revenue) },
       contributors: top,
       epochs: epochs.epochs,
       recent: recent.map((p) => {

@@ -130,7 +130,7 @@ export abstract class SqlLedger implements Ledger {
   modelTotals = () => totals.modelTotals(this.db);
   contributorTotals = (limit?: number) => totals.contributorTotals(this.db, limit);
   recentSettled = (limit: number) => totals.recentSettled(this.db, limit);
-  settledSince = (after: number, limit: number) => totals.settledSince(this.db, after, limit);
+  settledBuckets = (after: number, until: number, bucketMs: number) => totals.settledBuckets(this.db, after, until, bucketMs);
 
   // Settlement scans
   getSettlementScan = (splitter: string) => scans.getSettlementScan(this.db, splitter);

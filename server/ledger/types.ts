@@ -134,6 +134,13 @@ export interface ContributorTotals {
 }
 
 /** A settled payment as the dashboard shows it (no payload), with its output's record if stored. */
+export interface SettledBucket {
+  /** The bucket's start (ms): a multiple of its size. */
+  t: number;
+  amount: string;
+  payments: number;
+}
+
 export interface SettledRow {
   modelId: string | null;
   outputId: string | null;
@@ -297,8 +304,11 @@ interface TotalsLedger {
   contributorTotals(limit?: number): Promise<ContributorTotals[]>;
   /** The newest settled payments, newest first (at most 1000). */
   recentSettled(limit: number): Promise<SettledRow[]>;
-  /** Settled payments with updatedAt > `after`, oldest first, at most `limit` (at most 10000); `record` is null. */
-  settledSince(after: number, limit: number): Promise<SettledRow[]>;
+  /**
+   * Payments settled with `after` < updatedAt <= `until`, counted per `bucketMs` bucket (its start, in ms)
+   * and amount: a few rows a bucket, however many payments it holds.
+   */
+  settledBuckets(after: number, until: number, bucketMs: number): Promise<SettledBucket[]>;
 }
 
 /**

@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import type { EpochRecord, Ledger, OutputRecord, PaymentRecord } from "../../server/ledger/types.ts";
+import type { EpochRecord, Ledger, OutputRecord, PaymentRecord, SettledBucket } from "../../server/ledger/types.ts";
 import { address, hex, keyOf, paymentInput } from "../support/ledger-contract.ts";
 
 type Opened = Ledger & { close(): Promise<void> };
@@ -110,9 +110,30 @@ for (const backend of backends) {
       expect(recent.map((p) => p.amount)).toEqual(["5", ((1n << 200n) + 1n).toString()]);
       expect(JSON.parse(recent[1].record!).contributors).toHaveLength(1);
       expect(recent[0].record).toBeNull();
-      const since = await l.settledSince(0, 10);
-      expect(since.map((p) => p.amount)).toEqual(["1000", ((1n << 200n) + 1n).toString(), "5"]);
-      expect(await l.settledSince(since[1].updatedAt, 10)).toHaveLength(since[2].updatedAt > since[1].updatedAt ? 1 : 0);
+    });
+
+    it("counts settled payments per time bucket and amount, after (exclusive) to until (inclusive)", async () => {
+      let t = 1_700_000_000_500;
+      const l = await open(undefined, () => t);
+      const settle = async (amount: string) => {
+        const p = await reserved(l, { modelId: "a", amount });
+        await l.transition(keyOf(p), ["reserved"], "settled", { txHash: hex(32) });
+      };
+      for (const amount of ["7", "7", "7", "9"]) await settle(amount);
+      const big = ((1n << 200n) + 1n).toString();
+      t += 1000;
+      await settle(big);
+      await settle(big);
+      const failed = await reserved(l, { modelId: "a", amount: "1000" });
+      await l.transition(keyOf(failed), ["reserved"], "failed", { errorReason: "x" }); // never counted
+      const sorted = (rows: SettledBucket[]) => rows.sort((x, y) => x.t - y.t || x.amount.localeCompare(y.amount));
+      expect(sorted(await l.settledBuckets(0, t, 1000))).toEqual([
+        { t: 1_700_000_000_000, amount: "7", payments: 3 },
+        { t: 1_700_000_000_000, amount: "9", payments: 1 },
+        { t: 1_700_000_001_000, amount: big, payments: 2 },
+      ]);
+      expect(await l.settledBuckets(t - 1000, t, 1000)).toEqual([{ t: 1_700_000_001_000, amount: big, payments: 2 }]);
+      expect(await l.settledBuckets(0, t - 1, 1000)).toHaveLength(2);
     });
 
     it("settles many payments asked for at once in one batch, each answered as its own compare-and-set", async () => {

@@ -4,7 +4,7 @@
 import * as norm from "../normalize.ts";
 import { toSettledRow } from "../rows.ts";
 import type { Queryable } from "../executor.ts";
-import type { ContributorTotals, ModelTotals, SettledRow } from "../types.ts";
+import type { ContributorTotals, ModelTotals, SettledBucket, SettledRow } from "../types.ts";
 import type { Db } from "./db.ts";
 
 const MAX_RECENT = 1000;
@@ -85,13 +85,13 @@ export async function recentSettled(db: Db, limit: number): Promise<SettledRow[]
   return rows.map(toSettledRow);
 }
 
-export async function settledSince(db: Db, after: number, limit: number): Promise<SettledRow[]> {
+/** Settled payments per time bucket and amount, from the (status, updated_at) index's range. */
+export async function settledBuckets(db: Db, after: number, until: number, bucketMs: number): Promise<SettledBucket[]> {
   const { rows } = await db.exec.query(
-    `SELECT ${SETTLED_COLUMNS} FROM payments p
-     WHERE p.status = 'settled' AND p.updated_at > $after
-     ORDER BY p.updated_at, p.nonce
-     LIMIT $limit`,
-    { after: norm.uint("after", after), limit: norm.listLimit(limit) },
+    `SELECT p.updated_at - p.updated_at % $bucket AS t, p.amount, COUNT(*) AS n FROM payments p
+     WHERE p.status = 'settled' AND p.updated_at > $after AND p.updated_at <= $until
+     GROUP BY 1, 2`,
+    { after: norm.uint("after", after), until: norm.uint("until", until), bucket: Math.max(1, norm.uint("bucketMs", bucketMs)) },
   );
-  return rows.map(toSettledRow);
+  return rows.map((r) => ({ t: Number(r.t), amount: String(r.amount), payments: Number(r.n) }));
 }
