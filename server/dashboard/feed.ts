@@ -5,6 +5,7 @@
 // in memory, each range read once (at start-up: that window, not all history).
 // Figures that must agree with the public API (prices, epochs, earnings, claims) are taken
 // from that API itself, not recomputed here.
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { getAddress } from "ethers";
 import { parseRecord } from "../attribution/index.ts";
 import type { Ledger, SettledBucket, SettledRow } from "../ledger/index.ts";
@@ -40,6 +41,8 @@ export interface FeedTotals {
 
 /** Settlements this recent may still appear (written in one millisecond, committed apart): read again on every refresh. */
 const LOOKBACK_MS = 5000;
+/** One query reads at most this much time (~4,000 payments at 400/s), so no statement holds the event loop long. */
+const SLICE_MS = 10_000;
 
 interface Bucket {
   payments: number;
@@ -73,7 +76,10 @@ export class DashboardFeed {
     const start = now - this.windowMs;
     const stableTo = Math.max(start, now - LOOKBACK_MS);
     const from = Math.max(start, this.stableUntil ?? start);
-    if (stableTo > from) add(this.buckets, await this.ledger.settledBuckets(from, stableTo, this.bucketMs));
+    for (let after = from; after < stableTo; after += SLICE_MS) {
+      if (after > from) await nextTurn(); // requests run between slices
+      add(this.buckets, await this.ledger.settledBuckets(after, Math.min(after + SLICE_MS, stableTo), this.bucketMs));
+    }
     this.stableUntil = Math.max(from, stableTo);
     const recent = new Map<number, Bucket>();
     add(recent, await this.ledger.settledBuckets(this.stableUntil, now, this.bucketMs));
