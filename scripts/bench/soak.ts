@@ -206,11 +206,14 @@ async function readTimings(base: string): Promise<Record<string, { firstMs: numb
   return out;
 }
 
-/** Waits (up to 60 s) for the first epoch to be listed, so the first reads include an epoch document. */
+/**
+ * Waits (up to 60 s) for the first epoch to be sent on-chain, so the first reads include an epoch
+ * document and, as at the end, an output assigned to an epoch (its attribution carries the proof).
+ */
 async function firstEpoch(base: string): Promise<void> {
   for (let i = 0; i < 120; i++) {
-    const { epochs } = (await (await fetch(`${base}/epochs`)).json()) as { epochs: unknown[] };
-    if (epochs.length > 0) return;
+    const { epochs } = (await (await fetch(`${base}/epochs`)).json()) as { epochs: Array<{ txHash: string | null }> };
+    if (epochs.some((e) => e.txHash !== null)) return;
     await sleep(500);
   }
 }
