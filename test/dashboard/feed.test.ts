@@ -1,7 +1,6 @@
 // The dashboard feed on a real SQLite ledger with history: start-up reads only the chart's
 // window (not every payment ever settled), refreshes read only what is new, and the totals,
 // the chart's running revenue and the recent list agree with the ledger.
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,10 +8,10 @@ import { getAddress } from "ethers";
 import { afterAll, expect, it } from "vitest";
 import { DashboardFeed } from "../../server/dashboard/feed.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
+import { hex, paymentInput } from "../support/ledger-contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "royalty402-feed-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const hex = (n: number) => "0x" + randomBytes(n).toString("hex");
 const alice = getAddress(hex(20));
 
 function record(): string {
@@ -24,24 +23,12 @@ function record(): string {
   });
 }
 
-it("reads the window at start-up and only new settlements after, with totals from the ledger", async () => {
-  let t = 1_700_000_000_000;
-  const ledger = new SqliteLedger({ path: join(dir, "feed.sqlite"), now: () => t });
-  await ledger.migrate();
-  const settle = async (amount: string) => {
-    const outputId = hex(32);
-    const r = await ledger.reserve({
-      network: "eip155:31337",
-      asset: hex(20),
-      payer: hex(20),
-      nonce: hex(32),
-      payTo: hex(20),
-      amount,
-      modelId: "m",
-      outputId,
-      payload: "{}",
-    });
-    if (!r.reserved) throw new Error("expected a fresh reservation");
+/** Reserves and settles one payment of `amount`, with an output crediting alice unless `withOutput` is false. */
+async function settle(ledger: SqliteLedger, createdAt: number, amount: string, withOutput = true): Promise<void> {
+  const outputId = hex(32);
+  const r = await ledger.reserve(paymentInput({ amount, modelId: "m", outputId }));
+  if (!r.reserved) throw new Error("expected a fresh reservation");
+  if (withOutput)
     await ledger.putOutput({
       outputId,
       modelId: "m",
@@ -49,26 +36,37 @@ it("reads the window at start-up and only new settlements after, with totals fro
       record: record(),
       recordHash: hex(32),
       epoch: null,
-      createdAt: t,
+      createdAt,
     });
-    await ledger.transition(r.payment, ["reserved"], "settled", { txHash: hex(32) });
-  };
-  for (let i = 0; i < 300; i++, t += 1000) await settle("10"); // five minutes of history
+  await ledger.transition(r.payment, ["reserved"], "settled", { txHash: hex(32) });
+}
 
-  let rowsRead = 0;
-  const counting = new Proxy(ledger, {
+/** The ledger, counting the bucket rows read through it. */
+function countingBuckets(ledger: SqliteLedger) {
+  const read = { rows: 0 };
+  const counted = new Proxy(ledger, {
     get: (target, prop) =>
       prop === "settledBuckets"
-        ? async (after: number, until: number, bucketMs: number) => {
-            const rows = await target.settledBuckets(after, until, bucketMs);
-            rowsRead += rows.length;
+        ? async (...args: [number, number, number]) => {
+            const rows = await target.settledBuckets(...args);
+            read.rows += rows.length;
             return rows;
           }
         : Reflect.get(target, prop),
   });
-  const feed = new DashboardFeed(counting, 60_000, () => t);
+  return { counted, read };
+}
+
+it("reads the window at start-up and only new settlements after, with totals from the ledger", async () => {
+  let t = 1_700_000_000_000;
+  const ledger = new SqliteLedger({ path: join(dir, "feed.sqlite"), now: () => t });
+  await ledger.migrate();
+  for (let i = 0; i < 300; i++, t += 1000) await settle(ledger, t, "10"); // five minutes of history
+
+  const { counted, read } = countingBuckets(ledger);
+  const feed = new DashboardFeed(counted, 60_000, () => t);
   await feed.refresh();
-  expect(rowsRead).toBe(59); // a row per second and amount in the last minute (strictly after its start), not 300
+  expect(read.rows).toBe(59); // a row per second and amount in the last minute (strictly after its start), not 300
   const totals = await feed.totals();
   expect(totals).toMatchObject({ payments: 300, revenue: 3000n });
   const points = feed.series(t, totals.revenue);
@@ -76,10 +74,10 @@ it("reads the window at start-up and only new settlements after, with totals fro
   expect(points.at(-1)!.cumulativeRevenue).toBe("3000");
   expect(points[0].cumulativeRevenue).toBe(String(3000 - 59 * 10 + 10)); // what came before the window, plus the first bucket
 
-  rowsRead = 0;
-  for (let i = 0; i < 5; i++, t += 1000) await settle("7");
+  read.rows = 0;
+  for (let i = 0; i < 5; i++, t += 1000) await settle(ledger, t, "7");
   await feed.refresh();
-  expect(rowsRead).toBeLessThanOrEqual(5 + 5); // the new ones and the look-back second(s)
+  expect(read.rows).toBeLessThanOrEqual(5 + 5); // the new ones and the look-back second(s)
   expect((await feed.totals()).revenue).toBe(3035n);
   expect(feed.series(t, 3035n).reduce((n, p) => n + p.payments, 0)).toBe(59); // the window moved on 5 s
 
@@ -96,41 +94,17 @@ it("a busy second is one row per amount, its revenue exact", async () => {
   const ledger = new SqliteLedger({ path: join(dir, "busy.sqlite"), now: () => t });
   await ledger.migrate();
   const big = (1n << 200n) + 1n;
-  for (let i = 0; i < 40; i++) {
-    const r = await ledger.reserve({
-      network: "eip155:31337",
-      asset: hex(20),
-      payer: hex(20),
-      nonce: hex(32),
-      payTo: hex(20),
-      amount: i % 4 === 0 ? big.toString() : "3",
-      modelId: "m",
-      outputId: hex(32),
-      payload: "{}",
-    });
-    if (!r.reserved) throw new Error("expected a fresh reservation");
-    await ledger.transition(r.payment, ["reserved"], "settled", { txHash: hex(32) });
-  }
+  for (let i = 0; i < 40; i++) await settle(ledger, t, i % 4 === 0 ? big.toString() : "3", false);
   t += 10_000; // past the look-back: read once, as history
-  let rows = 0;
-  const counting = new Proxy(ledger, {
-    get: (target, prop) =>
-      prop === "settledBuckets"
-        ? async (...args: [number, number, number]) => {
-            const r = await target.settledBuckets(...args);
-            rows += r.length;
-            return r;
-          }
-        : Reflect.get(target, prop),
-  });
-  const feed = new DashboardFeed(counting, 60_000, () => t);
+  const { counted, read } = countingBuckets(ledger);
+  const feed = new DashboardFeed(counted, 60_000, () => t);
   await feed.refresh();
-  expect(rows).toBe(2);
+  expect(read.rows).toBe(2);
   const revenue = 10n * big + 30n * 3n;
   const points = feed.series(t, revenue);
   const busy = points.filter((p) => p.payments > 0);
   expect(busy).toEqual([{ t: 1_800_000_000_000, payments: 40, revenue: revenue.toString(), cumulativeRevenue: revenue.toString() }]);
   await feed.refresh(); // nothing new: the settled second is not read again
-  expect(rows).toBe(2);
+  expect(read.rows).toBe(2);
   await ledger.close();
 });
