@@ -249,8 +249,8 @@ function epochRoutes(app: FastifyInstance, ctx: AppContext): void {
       if (!/^\d{1,9}$/.test(epoch)) throw new ApiError(400, "invalid_epoch", `not an epoch number: ${JSON.stringify(epoch)}`);
       const parsed = await ctx.docs.get(splitter, Number(epoch));
       if (!parsed) throw new ApiError(404, "epoch_not_found", `no epoch ${epoch} of ${splitter}`);
-      // The published JSON as the epoch worker wrote it: never parsed or serialized on the event loop.
-      return reply.type("application/json; charset=utf-8").send(parsed.json);
+      // The published JSON's bytes as the epoch worker encoded them: never parsed, serialized or encoded on the event loop.
+      return reply.type("application/json; charset=utf-8").send(parsed.body);
     },
   );
 }

@@ -7,30 +7,33 @@ import { getAddress } from "ethers";
 import type { ClaimLeaf, RecordLeaf } from "./build.ts";
 import type { EpochRecord, EpochSummary, Ledger } from "../ledger/index.ts";
 import { proofAt } from "./proofs.ts";
-import type { ExpandedEpoch, TreeIndex } from "./stored.ts";
-import { blockTransfers, type BuildTask, type BuiltEpoch } from "./worker-tasks.ts";
+import type { TreeIndex } from "./stored.ts";
+import { blockTransfers, type BuildTask, type BuiltEpoch, type PublishedEpoch } from "./worker-tasks.ts";
 import { EpochWorker } from "./worker-client.ts";
 
 export class ParsedEpoch {
   private readonly claimIndex: Map<string, [string, string, number]>;
   private readonly recordIndex: Map<string, [string, string, number]>;
+  /** The published document's bytes, as served at the epoch's uri. */
+  readonly body: Buffer;
 
   constructor(
     public record: Omit<EpochRecord, "document">,
-    private readonly expanded: ExpandedEpoch,
+    private readonly expanded: PublishedEpoch,
   ) {
+    this.body = Buffer.from(expanded.body.buffer, expanded.body.byteOffset, expanded.body.byteLength);
     this.claimIndex = new Map(expanded.claims.leaves.map((l) => [getAddress(l[0]), l]));
     this.recordIndex = new Map(expanded.records.leaves.map((l) => [l[0].toLowerCase(), l]));
   }
 
-  /** The published document (JSON text), as served at the epoch's uri. */
+  /** The published document as text (decoded on each call: for the closer and the demo, not for serving). */
   get json(): string {
-    return this.expanded.json;
+    return this.body.toString("utf8");
   }
 
   get bytes(): number {
     const nodes = (t: TreeIndex) => t.nodes.length * 70 + t.leaves.length * 150;
-    return this.expanded.json.length + nodes(this.expanded.claims) + nodes(this.expanded.records);
+    return this.body.byteLength + nodes(this.expanded.claims) + nodes(this.expanded.records);
   }
 
   /** An account's claim leaf with its proof, or null. */

@@ -5,7 +5,7 @@ import { parseRecord } from "../attribution/record.ts";
 import { unpackRecord } from "../ledger/record-codec.ts";
 import type { StoredRecord } from "../ledger/types.ts";
 import { buildEpoch, type EpochInput } from "./build.ts";
-import { expandStored, missingRecords, storedOutputIds, toStored, type ExpandedEpoch } from "./stored.ts";
+import { expandStored, missingRecords, storedOutputIds, toStored, type TreeIndex } from "./stored.ts";
 
 interface StoredPayment {
   outputId: string;
@@ -88,6 +88,17 @@ export function buildTask(task: BuildTask): BuiltEpoch {
   };
 }
 
+/**
+ * An expanded epoch as the event loop keeps it: the published JSON as UTF-8 bytes, encoded here and
+ * moved out of the worker (never a string on the main thread's heap, never encoded per request), and
+ * both trees.
+ */
+export interface PublishedEpoch {
+  body: Uint8Array;
+  claims: TreeIndex;
+  records: TreeIndex;
+}
+
 export type WorkerRequest =
   | { op: "build"; task: BuildTask }
   | { op: "expand"; stored: string; records: Record<string, string> }
@@ -97,18 +108,25 @@ export type WorkerRequest =
 export type WorkerResult<R extends WorkerRequest> = R extends { op: "build" }
   ? BuiltEpoch
   : R extends { op: "expand" }
-    ? ExpandedEpoch
+    ? PublishedEpoch
     : string[];
 
-export function runTask(request: WorkerRequest): BuiltEpoch | ExpandedEpoch | string[] {
+export function runTask(request: WorkerRequest): BuiltEpoch | PublishedEpoch | string[] {
   switch (request.op) {
     case "build":
       return buildTask(request.task);
-    case "expand":
-      return expandStored(request.stored, request.records);
+    case "expand": {
+      const { json, claims, records } = expandStored(request.stored, request.records);
+      return { body: new TextEncoder().encode(json), claims, records };
+    }
     case "outputIds":
       return storedOutputIds(request.stored);
     case "missingRecords":
       return missingRecords(request.stored);
   }
+}
+
+/** The buffers a task's result moves to the main thread instead of copying (a published document's bytes). */
+export function resultTransfer(result: ReturnType<typeof runTask>): ArrayBuffer[] {
+  return "body" in result ? [result.body.buffer as ArrayBuffer] : [];
 }
