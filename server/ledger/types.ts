@@ -133,7 +133,7 @@ export interface ContributorTotals {
   outputs: number;
 }
 
-/** A settled payment as the dashboard shows it (no payload), with its output's record if stored. */
+/** Settled payments of one time bucket and one amount, counted (the dashboard chart). */
 export interface SettledBucket {
   /** The bucket's start (ms): a multiple of its size. */
   t: number;
@@ -141,6 +141,7 @@ export interface SettledBucket {
   payments: number;
 }
 
+/** A settled payment as the dashboard shows it (no payload), with its output's record if stored. */
 export interface SettledRow {
   modelId: string | null;
   outputId: string | null;
