@@ -16,15 +16,6 @@ export interface Queryable {
   query(sql: string, params?: Params): Promise<Result>;
 }
 
-/**
- * When a write's promise resolves: once its commit is on disk ("durable", the default), or once it is
- * committed and visible to every reader ("committed"), on disk with the next durable write. SQLite's WAL
- * is one file written in order, so that write's fsync covers every earlier commit. Safe for a write that
- * is always followed by a durable one before anything leaves the process (a broadcast, an answer).
- * PostgreSQL always waits for the disk.
- */
-export type WriteWait = "durable" | "committed";
-
 export interface Executor extends Queryable {
   readonly dialect: Dialect;
   /** fn's statements commit together or not at all. */
@@ -34,7 +25,7 @@ export interface Executor extends Queryable {
    * fsync), one that throws undone alone (the others still commit); PostgreSQL runs it in its own
    * transaction when `atomic` (several statements), otherwise straight on the pool.
    */
-  write<T>(fn: (tx: Queryable) => Promise<T>, atomic: boolean, wait?: WriteWait): Promise<T>;
+  write<T>(fn: (tx: Queryable) => Promise<T>, atomic: boolean): Promise<T>;
   /** Applies pending migrations under the dialect's migration lock; throws migration_mismatch on a rewritten history. */
   migrate(migrations: readonly Migration[], now: number): Promise<void>;
   appliedMigrations(): Promise<Array<{ version: number; name: string }>>;

@@ -8,14 +8,13 @@
 // turn of the event loop run in one transaction, so a batch of settlements costs one fsync, not
 // one per payment. Durability is synchronous=FULL's by default, but the fsync runs on libuv's
 // thread pool, never on the event loop (wal-sync.ts): each call resolves only after its commit
-// is on disk, except a write that asks only to be committed (a reservation, an output: the
-// durable write that always follows them before anything leaves the process syncs them too).
+// is on disk.
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { sqliteDialect } from "./dialect.ts";
 import { LedgerError } from "./errors.ts";
-import { applyMigrations, type Executor, type Params, type Queryable, type Result, type WriteWait } from "./executor.ts";
+import { applyMigrations, type Executor, type Params, type Queryable, type Result } from "./executor.ts";
 import { sqliteMigrations, type Migration } from "./migrations.ts";
 import { SqlLedger, type SqlLedgerOptions } from "./sql-ledger.ts";
 import { Checkpointer } from "./checkpointer.ts";
@@ -41,7 +40,7 @@ export interface SqliteLedgerOptions extends SqlLedgerOptions {
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-type Op = { run: (tx: Queryable) => Promise<unknown>; wait: WriteWait; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type Op = { run: (tx: Queryable) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 // One queue for every SQLite connection of the process: a transaction body awaits between its
 // statements, and another connection's BEGIN IMMEDIATE in that gap would block the thread on
@@ -152,10 +151,10 @@ class SqliteExecutor implements Executor {
     return result;
   }
 
-  write<T>(fn: (tx: Queryable) => Promise<T>, _atomic = false, wait: WriteWait = "durable"): Promise<T> {
+  write<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.handle();
     return new Promise<T>((resolve, reject) => {
-      this.group.push({ run: fn, wait, resolve: resolve as (v: unknown) => void, reject });
+      this.group.push({ run: fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.groupScheduled) {
         this.groupScheduled = true;
         setImmediate(() => void this.serial(() => this.commitGroup()));
@@ -201,21 +200,15 @@ class SqliteExecutor implements Executor {
       return;
     }
     this.stats.commits++;
-    const answer = (wait: WriteWait, syncError?: unknown) =>
+    // Answered once on disk; the queue moves on meanwhile (the next group may commit while this one's fsync runs).
+    const answer = (syncError?: unknown) =>
       ops.forEach((op, i) => {
         const r = results[i];
-        if (op.wait !== wait) return;
         if (syncError !== undefined) op.reject(syncError);
         else if (r.ok) op.resolve(r.value);
         else op.reject(r.error);
       });
-    answer("committed");
-    // The others once on disk; the queue moves on meanwhile (the next group may commit while this one's fsync runs).
-    if (ops.some((op) => op.wait === "durable"))
-      this.durable().then(
-        () => answer("durable"),
-        (e) => answer("durable", e),
-      );
+    this.durable().then(() => answer(), answer);
   }
 
   /** Runs a group's ops in order; isolated: each in a savepoint (a throw undoes only its op), else a throw ends the run. */

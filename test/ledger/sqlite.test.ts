@@ -177,14 +177,15 @@ describe("SQLite ledger file", () => {
     await ledger.migrate();
     hold = true;
 
-    const contribution = (text: string) =>
-      ledger.addContribution({ datanetId: "dn", contributor: "0x" + "11".repeat(20), contentHash: "0x0a", text });
     let answered = 0;
-    const first = contribution("a").then(() => answered++);
+    const first = ledger.reserve(paymentInput()).then(() => answered++);
     await until(() => started.length === 1); // committed; its fsync runs
     expect(answered).toBe(0);
     // Two more commits while that fsync runs: neither may be answered by it.
-    const more = [contribution("b"), contribution("c")];
+    const more = [
+      ledger.reserve(paymentInput()),
+      ledger.addContribution({ datanetId: "dn", contributor: "0x" + "11".repeat(20), contentHash: "0x0a", text: "t" }),
+    ];
     const moreAnswered = Promise.all(more).then(() => answered++);
     await new Promise((r) => setTimeout(r, 20));
     started.shift()!();
@@ -199,43 +200,6 @@ describe("SQLite ledger file", () => {
     await ledger.close();
   });
 
-  it("answers a reservation and an output once committed; the next durable write's fsync makes them durable too", async () => {
-    const path = join(dir, "committed.sqlite");
-    const fsyncs: Array<() => void> = [];
-    let hold = false;
-    const fsync = (file: FileHandle) => file.sync().then(() => (hold ? new Promise<void>((done) => fsyncs.push(done)) : undefined));
-    const ledger = new SqliteLedger({ path, fsync });
-    await ledger.migrate();
-    hold = true;
-
-    // Neither waits for the disk: both are answered with no fsync started, and another connection already reads them.
-    const r = await ledger.reserve(paymentInput());
-    if (!r.reserved) throw new Error("not reserved");
-    const output = {
-      outputId: "0x" + "0f".repeat(32),
-      modelId: "model-a",
-      paymentKey: keyOf(r.payment),
-      record: "{}",
-      recordHash: "0x" + "01".repeat(32),
-    };
-    await ledger.putOutput({ ...output, epoch: null, createdAt: 1 });
-    expect(fsyncs).toEqual([]);
-    const reader = new DatabaseSync(path);
-    expect(reader.prepare("SELECT status FROM payments").all()).toEqual([{ status: "reserved" }]);
-    expect(reader.prepare("SELECT COUNT(*) AS n FROM outputs").get()).toEqual({ n: 1 });
-    reader.close();
-
-    // The settlement that follows waits for an fsync, which starts after both commits and so covers them.
-    let settling = false;
-    const moved = ledger.transition(keyOf(r.payment), ["reserved"], "settling").then(() => (settling = true));
-    await until(() => fsyncs.length === 1);
-    expect(settling).toBe(false);
-    fsyncs.shift()!();
-    await moved;
-    expect(settling).toBe(true);
-    await ledger.close();
-  });
-
   it("reports its slowest WAL fsync once, through the metrics gauge every paid answer's wait shows in", async () => {
     const path = join(dir, "slow-fsync.sqlite");
     const slowMs = 120;
@@ -243,7 +207,7 @@ describe("SQLite ledger file", () => {
     const ledger = new SqliteLedger({ path, fsync });
     await ledger.migrate();
     const metrics = createMetrics(ledger);
-    await ledger.addContribution({ datanetId: "dn", contributor: "0x" + "11".repeat(20), contentHash: "0x0a", text: "t" });
+    await ledger.reserve(paymentInput());
     const gauge = async () => (await metrics.registry.getSingleMetric("royalty402_ledger_fsync_max_seconds")!.get()).values[0].value;
     expect(await gauge()).toBeGreaterThanOrEqual(slowMs / 1000 - 0.005);
     expect(await gauge()).toBe(0); // read once: the next scrape starts over

@@ -1,6 +1,5 @@
 // Outputs and their attribution records: immutable once stored, assigned to one epoch each.
 import { LedgerError } from "../errors.ts";
-import type { Params, Queryable } from "../executor.ts";
 import * as norm from "../normalize.ts";
 import { packRecord, recordText } from "../record-codec.ts";
 import { OUTPUT_COLUMNS, OUTPUT_COLUMNS_O, sameOutput, toOutput, toOutputWithAmount, toOutputWithOptionalAmount } from "../rows.ts";
@@ -52,8 +51,14 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
       inserted = (await db.exec.query(INSERT_OUTPUT_AND_CREDITS(db), { ...params, pairs })).rows.length === 1;
     } else {
       // A payment write: in SQLite it joins the turn's group commit (its own savepoint), not a commit of its own.
-      // Committed is enough: the payment's settlement, durable, comes before the answer that names this output.
-      inserted = await db.exec.write((tx) => insertOutput(db, tx, k, params, o.record), true, "committed");
+      inserted = await db.exec.write(async (tx) => {
+        // The payment row's lock orders this against a concurrent settlement, so exactly one of
+        // the two sees both the output and the settled status, and counts the credits once.
+        const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
+        const { rows } = await tx.query(INSERT_OUTPUT, params);
+        if (rows.length === 1 && payment?.rows[0]?.status === "settled") await countCredits(db, tx, o.record);
+        return rows.length === 1;
+      }, true);
     }
   } catch (e) {
     const kind = db.d.errorKind(e);
@@ -65,16 +70,6 @@ export async function putOutput(db: Db, input: OutputRecord): Promise<void> {
   const existing = await getOutput(db, o.outputId);
   if (!existing || !sameOutput(existing, o))
     throw new LedgerError("output_conflict", `output ${o.outputId} exists with a different record`);
-}
-
-/** Inserts an output; counts its credits if its payment is already settled. False if the output exists. */
-async function insertOutput(db: Db, tx: Queryable, k: PaymentKey | null, params: Params, record: string): Promise<boolean> {
-  // The payment row's lock orders this against a concurrent settlement, so exactly one of
-  // the two sees both the output and the settled status, and counts the credits once.
-  const payment = k ? await tx.query(`SELECT status FROM payments WHERE ${PAYMENT_KEY_MATCH} ${db.d.forUpdate}`, keyParams(k)) : null;
-  const { rows } = await tx.query(INSERT_OUTPUT, params);
-  if (rows.length === 1 && payment?.rows[0]?.status === "settled") await countCredits(db, tx, record);
-  return rows.length === 1;
 }
 
 export async function getOutput(db: Db, outputId: string): Promise<OutputRecord | null> {

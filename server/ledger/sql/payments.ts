@@ -13,35 +13,32 @@ import { settleSoon } from "./settle-batch.ts";
 export async function reserve(db: Db, input: norm.ReserveInput): Promise<ReserveResult> {
   const p = norm.reserveInput(input);
   const now = db.now();
-  // Committed is enough: the payment is moved durably (settling, a voucher) before it is broadcast or answered.
-  return db.exec.write((tx) => insertReservation(db, tx, p, now), false, "committed");
-}
-
-async function insertReservation(db: Db, tx: Queryable, p: norm.ReserveInput, now: number): Promise<ReserveResult> {
-  const { rows } = await tx.query(
-    `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload,
-                         created_at, updated_at, instance_id)
-     VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload,
-           $now, $now, $instance)
-     ON CONFLICT (network, asset, payer, nonce) DO NOTHING
-     RETURNING ${PAYMENT_COLUMNS}`,
-    {
-      ...keyParams(p),
-      payTo: p.payTo,
-      amount: p.amount,
-      modelId: p.modelId,
-      outputId: p.outputId,
-      payload: p.payload,
-      now,
-      instance: db.instanceId,
-    },
-  );
-  if (rows.length === 1) return { reserved: true, payment: toPayment(rows[0]) };
-  // Lost the race (or a replay): the winner committed before ON CONFLICT saw its row, and
-  // payments are never deleted, so this read finds it.
-  const existing = await selectPayment(tx, p);
-  if (!existing) throw new Error("ledger invariant broken: conflicting payment row not found");
-  return { reserved: false, existing };
+  return db.exec.write(async (tx) => {
+    const { rows } = await tx.query(
+      `INSERT INTO payments (network, asset, payer, nonce, pay_to, amount, model_id, output_id, status, tx_hash, error_reason, payload,
+                             created_at, updated_at, instance_id)
+       VALUES ($network, $asset, $payer, $nonce, $payTo, $amount, $modelId, $outputId, 'reserved', NULL, NULL, $payload,
+               $now, $now, $instance)
+       ON CONFLICT (network, asset, payer, nonce) DO NOTHING
+       RETURNING ${PAYMENT_COLUMNS}`,
+      {
+        ...keyParams(p),
+        payTo: p.payTo,
+        amount: p.amount,
+        modelId: p.modelId,
+        outputId: p.outputId,
+        payload: p.payload,
+        now,
+        instance: db.instanceId,
+      },
+    );
+    if (rows.length === 1) return { reserved: true, payment: toPayment(rows[0]) };
+    // Lost the race (or a replay): the winner committed before ON CONFLICT saw its row, and
+    // payments are never deleted, so this read finds it.
+    const existing = await selectPayment(tx, p);
+    if (!existing) throw new Error("ledger invariant broken: conflicting payment row not found");
+    return { reserved: false, existing };
+  }, false);
 }
 
 export async function transition(
