@@ -75,7 +75,7 @@ class Sampler {
   private timer: NodeJS.Timeout | null = null;
   private cpuSeconds = 0;
   private chainCpuSeconds: number | null = null;
-  private machine: { busy: number; total: number } | null = null;
+  private machine: MachineTicks | null = null;
   private loadCpu = process.cpuUsage();
 
   constructor(
@@ -115,7 +115,9 @@ class Sampler {
     const chainCpuMs = chainCpu !== null && this.chainCpuSeconds !== null ? (chainCpu - this.chainCpuSeconds) * 1000 : null;
     this.chainCpuSeconds = chainCpu;
     const machine = machineTicks();
-    const busy = machine && this.machine ? (machine.busy - this.machine.busy) / Math.max(1, machine.total - this.machine.total) : null;
+    const share = (field: "busy" | "steal") =>
+      machine && this.machine ? (machine[field] - this.machine[field]) / Math.max(1, machine.total - this.machine.total) : null;
+    const [busy, steal] = [share("busy"), share("steal")];
     this.machine = machine;
     const loadCpu = process.cpuUsage(this.loadCpu);
     this.loadCpu = process.cpuUsage();
@@ -134,6 +136,8 @@ class Sampler {
       loadCpuMsPerRequest: perAnswer((loadCpu.user + loadCpu.system) / 1000),
       // Of every core: near 100%, the servers, the chain node and the load wait for a CPU.
       machineBusyPct: busy === null ? null : round(busy * 100),
+      // Of every core: time the hypervisor gave to other machines (a slower window with the same work).
+      machineStealPct: steal === null ? null : round(steal * 100),
       rssMB: round(Math.max(...each("royalty402_process_resident_memory_bytes")) / 2 ** 20),
       heapUsedMB: round(Math.max(...each("royalty402_nodejs_heap_size_used_bytes")) / 2 ** 20),
       ledgerMB: round((await this.db.bytes()) / 2 ** 20, 2),
@@ -157,14 +161,38 @@ function processCpuSeconds(pid: number): number | null {
 }
 
 /** The machine's busy and total CPU time so far (/proc/stat's first line, in ticks; null elsewhere). */
-function machineTicks(): { busy: number; total: number } | null {
+interface MachineTicks {
+  busy: number;
+  steal: number;
+  total: number;
+}
+
+function machineTicks(): MachineTicks | null {
   try {
+    // user nice system idle iowait irq softirq steal
     const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
     const total = sum(ticks);
-    return { busy: total - ticks[3] - ticks[4], total }; // idle and iowait are not busy
+    return { busy: total - ticks[3] - ticks[4], steal: ticks[7], total }; // idle and iowait are not busy
   } catch {
     return null;
   }
+}
+
+/**
+ * The windows over a p99 limit, and the hypervisor's steal in them against the others': on a shared
+ * virtual machine a window can be slower with the same work, which the server's CPU per answer alone hides.
+ */
+function stealOfMisses(windows: Array<Record<string, number | null>>, limitMs: number): string {
+  const over = windows.filter((s) => (s.p99Ms ?? 0) > limitMs);
+  if (over.length === 0) return "";
+  const range = (list: typeof windows) => {
+    const steal = list.map((s) => s.machineStealPct).filter((x): x is number => x != null);
+    const [low, high] = [Math.min(...steal), Math.max(...steal)];
+    return steal.length === 0 ? "not read" : low === high ? `${low}%` : `${low}–${high}%`;
+  };
+  const others = windows.filter((s) => !over.includes(s));
+  const inOthers = others.length ? `, ${range(others)} in the others` : "";
+  return ` (${over.length} of ${windows.length} windows over; machine steal ${range(over)} in them${inOthers})`;
 }
 
 /** The server's CPU per answer over the given windows (weighted by their answers). */
@@ -526,7 +554,11 @@ function targets(r: {
   const light = r.closeOfTheRunningServer.light;
   const v = (target: string, met: boolean, measured: string): Verdict => ({ target, met, measured });
   return [
-    v("p99 ≤ 400 ms in every 10-s window", worst("p99Ms") <= 400, windows ? `worst ${worst("p99Ms")} ms` : "no window after warm-up"),
+    v(
+      "p99 ≤ 400 ms in every 10-s window",
+      worst("p99Ms") <= 400,
+      windows ? `worst ${worst("p99Ms")} ms${stealOfMisses(steady, 400)}` : "no window after warm-up",
+    ),
     v(
       "event-loop lag ≤ 100 ms in every window",
       worst("eventLoopLagMaxMs") <= 100,
