@@ -160,13 +160,13 @@ function processCpuSeconds(pid: number): number | null {
   }
 }
 
-/** The machine's busy and total CPU time so far (/proc/stat's first line, in ticks; null elsewhere). */
 interface MachineTicks {
   busy: number;
   steal: number;
   total: number;
 }
 
+/** The machine's busy, stolen and total CPU time so far (/proc/stat's first line, in ticks; null elsewhere). */
 function machineTicks(): MachineTicks | null {
   try {
     // user nice system idle iowait irq softirq steal
