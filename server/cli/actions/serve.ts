@@ -51,7 +51,9 @@ const MEMORY_REDUCER_GCS = 0;
 function tuneHeap(): void {
   if (!process.execArgv.some((a) => /heap[-_]growing[-_]percent/.test(a)))
     setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  if (!process.execArgv.some((a) => /memory[-_]reducer/.test(a))) setFlagsFromString(`--memory-reducer-gc-count=${MEMORY_REDUCER_GCS}`);
+  // Flags that set the reducer's behaviour (not --trace-memory-reducer, which only reports it).
+  if (!process.execArgv.some((a) => /^--(no-)?memory[-_]reducer/.test(a)))
+    setFlagsFromString(`--memory-reducer-gc-count=${MEMORY_REDUCER_GCS}`);
 }
 
 /** Where `serve` keeps a local chain's ledger and index: one folder per chain life. */
