@@ -187,8 +187,9 @@ function stealOfMisses(windows: Array<Record<string, number | null>>, limitMs: n
   if (over.length === 0) return "";
   const range = (list: typeof windows) => {
     const steal = list.map((s) => s.machineStealPct).filter((x): x is number => x != null);
+    if (steal.length === 0) return "not read";
     const [low, high] = [Math.min(...steal), Math.max(...steal)];
-    return steal.length === 0 ? "not read" : low === high ? `${low}%` : `${low}–${high}%`;
+    return low === high ? `${low}%` : `${low}–${high}%`;
   };
   const others = windows.filter((s) => !over.includes(s));
   const inOthers = others.length ? `, ${range(others)} in the others` : "";
