@@ -153,6 +153,16 @@ async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord,
   return updated;
 }
 
+const finishUnfinished = async (ctx: CloseContext, model: Payee, record: EpochRecord | null) =>
+  record && !finished(record) ? finishEpoch(ctx, model, record) : record;
+
+const haltedBy = (model: Payee, vetoed: EpochRecord): CloseResult => ({
+  status: "halted",
+  model: model.id,
+  reason: "epoch_vetoed",
+  epoch: vetoed.epoch,
+});
+
 /**
  * Closes the next epoch of `model` if at least `minOutputs` settled outputs wait for one.
  * Finishes an unfinished previous epoch first (after a crash or another instance's attempt).
@@ -160,9 +170,8 @@ async function finishEpoch(ctx: CloseContext, model: Payee, record: EpochRecord,
 export async function closeEpoch(ctx: CloseContext, model: Payee, options: { minOutputs?: number } = {}): Promise<CloseResult> {
   const minOutputs = Math.max(1, options.minOutputs ?? 1);
   const splitter = model.splitter;
-  let latest = await latestEpoch(ctx, splitter);
-  if (latest && !finished(latest)) latest = await finishEpoch(ctx, model, latest);
-  if (latest?.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch: latest.epoch };
+  let latest = await finishUnfinished(ctx, model, await latestEpoch(ctx, splitter));
+  if (latest?.status === "vetoed") return haltedBy(model, latest);
 
   // Records stay packed here: the epoch worker unpacks and parses them.
   const outputs = await ctx.ledger.listEpochCandidates(model.id, MAX_OUTPUTS_PER_EPOCH);
@@ -180,6 +189,10 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
       epoch: Number(pending.epoch),
       activeAt: Number(pending.activeAt),
     };
+  // The previous epoch's challenge period may have ended since its row was read above: record it
+  // as active (or vetoed) before building on it, so no row is left "posted" behind a later epoch.
+  latest = await finishUnfinished(ctx, model, latest);
+  if (latest?.status === "vetoed") return haltedBy(model, latest);
 
   const epoch = (latest?.epoch ?? 0) + 1;
   const previous = latest ? await previousState(ctx, latest) : null;
@@ -226,7 +239,7 @@ export async function closeEpoch(ctx: CloseContext, model: Payee, options: { min
   const stored = (await ctx.ledger.getEpoch(splitter, epoch)) ?? claimed;
   ctx.latestKnown.set(splitter.toLowerCase(), Math.max(epoch, ctx.latestKnown.get(splitter.toLowerCase()) ?? 0));
   const done = await finishEpoch(ctx, model, stored, stored.claimsRoot === claimed.claimsRoot ? built.outputIds : undefined);
-  if (done.status === "vetoed") return { status: "halted", model: model.id, reason: "epoch_vetoed", epoch };
+  if (done.status === "vetoed") return haltedBy(model, done);
   return {
     status: "closed",
     model: model.id,

@@ -312,4 +312,24 @@ describe("epoch closing with a challenge period", () => {
     expect(await closeEpoch(ctx, model)).toEqual({ status: "halted", model: "m3", reason: "epoch_vetoed", epoch: 2 });
     expect(await postedEvents(stack, 3)).toHaveLength(0);
   });
+
+  it("a previous epoch whose challenge period ends during a close is recorded active, not left posted", async () => {
+    const ledger = new SqliteLedger({ path: join(dir, "challenge-race.sqlite") });
+    await ledger.migrate();
+    opened.push(ledger);
+    const stack = await deployStack(chain, { challengePeriod: 3600 }, { payers: 1 });
+    const model = modelOf(stack, "m4");
+    await settle(stack, ledger, "m4", 2);
+    expect(await closeEpoch(instance(ledger, stack), model)).toMatchObject({ status: "closed", epoch: 1 });
+    await settle(stack, ledger, "m4", 2);
+
+    // The close reads epoch 1 as pending, then the period ends before it reads the splitter's pending epoch.
+    const ctx = instance(ledger, stack);
+    ctx.ensureDeployed = async () => {
+      await chain.connection.provider.request({ method: "evm_increaseTime", params: [3601] });
+      await chain.connection.provider.request({ method: "evm_mine", params: [] });
+    };
+    expect(await closeEpoch(ctx, model)).toMatchObject({ status: "closed", epoch: 2, outputs: 2 });
+    expect((await ledger.getEpoch(model.splitter, 1))!.status).toBe("active");
+  });
 });
