@@ -110,11 +110,12 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     (await openLedger({
       databaseUrl: secrets.databaseUrl ?? undefined,
       sqlitePath: config.database.sqlitePath,
+      thread: true,
       maintenance: { heldOutputRetentionMs: config.database.heldOutputRetentionDays * 86_400_000 },
     }));
   if (!options.ledger) stack.push(() => ledger.close());
 
-  const metrics = createMetrics(ledger as { takeSlowestFsyncMs?: () => number | null });
+  const metrics = createMetrics(ledger as { takeSlowestFsyncMs?: () => number | null | Promise<number | null> });
   const opened = await openFacilitator(config, provider, relayer, ledger, options.facilitator, stack);
   const { client, address: facilitatorAddress, embedded } = opened;
   const facilitator = meteredFacilitator(client, metrics, embedded ? 0 : 250);

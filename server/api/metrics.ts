@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { facilitatorEvents, type FacilitatorEvents } from "../facilitator/index.ts";
 
 /** `ledger`: an SQLite ledger that fsyncs its own WAL reports its slowest fsync per scrape. */
-export function createMetrics(ledger?: { takeSlowestFsyncMs?: () => number | null }) {
+export function createMetrics(ledger?: { takeSlowestFsyncMs?: () => number | null | Promise<number | null> }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "royalty402_" });
   if (ledger?.takeSlowestFsyncMs) {
@@ -15,8 +15,8 @@ export function createMetrics(ledger?: { takeSlowestFsyncMs?: () => number | nul
       name: "royalty402_ledger_fsync_max_seconds",
       help: "The longest fsync of the SQLite ledger's WAL since the previous scrape (every paid answer waits for one)",
       registers: [registry],
-      collect() {
-        this.set((take() ?? 0) / 1000);
+      async collect() {
+        this.set(((await take()) ?? 0) / 1000);
       },
     });
   }

@@ -4,11 +4,13 @@ import { LedgerError } from "./errors.ts";
 import type { MaintenanceOptions } from "./maintenance.ts";
 import { PostgresLedger, type PostgresLedgerOptions } from "./postgres.ts";
 import type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
+import type { SqliteLedgerThread } from "./thread.ts";
 
 export * from "./types.ts";
 export { LedgerError, isLedgerError } from "./errors.ts";
 export { PostgresLedger } from "./postgres.ts";
 export type { SqliteLedger } from "./sqlite.ts";
+export type { SqliteLedgerThread } from "./thread.ts";
 
 export const DEFAULT_SQLITE_PATH = ".data/royalty402.sqlite";
 
@@ -19,6 +21,11 @@ export interface LedgerConfig {
   sqlitePath?: string;
   postgres?: Omit<PostgresLedgerOptions, "connectionString">;
   sqlite?: Omit<SqliteLedgerOptions, "path">;
+  /**
+   * SQLite only: run the ledger in a worker thread (the server does), so its statements and commits
+   * never hold the event loop. Options that are functions (`now`, `fsync`) cannot cross into it.
+   */
+  thread?: boolean;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
   /** Heartbeat, dead-reservation release and held-output pruning; false turns them off (default on). */
@@ -30,8 +37,8 @@ export function ledgerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Ledge
   return { databaseUrl: env.DATABASE_URL || undefined, sqlitePath: env.LEDGER_SQLITE_PATH || undefined };
 }
 
-export async function openLedger(config: LedgerConfig = {}): Promise<SqliteLedger | PostgresLedger> {
-  let ledger: SqliteLedger | PostgresLedger;
+export async function openLedger(config: LedgerConfig = {}): Promise<SqliteLedger | SqliteLedgerThread | PostgresLedger> {
+  let ledger: SqliteLedger | SqliteLedgerThread | PostgresLedger;
   if (config.databaseUrl) {
     // The URL carries a password: name only its scheme in errors.
     if (!/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
@@ -41,8 +48,12 @@ export async function openLedger(config: LedgerConfig = {}): Promise<SqliteLedge
     ledger = new PostgresLedger({ ...config.postgres, connectionString: config.databaseUrl });
   } else {
     // Loaded lazily so a PostgreSQL deployment never touches node:sqlite (still experimental in Node 22).
-    const { SqliteLedger } = await import("./sqlite.ts");
-    ledger = new SqliteLedger({ ...config.sqlite, path: config.sqlitePath ?? DEFAULT_SQLITE_PATH });
+    const options = { ...config.sqlite, path: config.sqlitePath ?? DEFAULT_SQLITE_PATH };
+    if (config.thread) {
+      const { now, fsync, migrations, ...plain } = options;
+      if (now || fsync || migrations) throw new Error("openLedger: the SQLite thread takes no now, fsync or migrations option");
+      ledger = await (await import("./thread.ts")).openSqliteThread(plain);
+    } else ledger = new (await import("./sqlite.ts")).SqliteLedger(options);
   }
   if (config.migrate !== false) {
     try {

@@ -329,9 +329,12 @@ describe("SQLite ledger file", () => {
     await check.close();
   });
 
-  it("a process killed -9 mid-stream loses no reservation it reported", async () => {
-    const path = join(dir, "killed.sqlite");
-    const proc = spawnChild("churn", path);
+  it.each([
+    { where: "in the event loop's thread", thread: false },
+    { where: "in a thread of its own (the server's)", thread: true },
+  ])("a process killed -9 mid-stream loses no reservation it reported: the ledger $where", async ({ thread }) => {
+    const path = join(dir, thread ? "killed-thread.sqlite" : "killed.sqlite");
+    const proc = spawnChild("churn", path, thread ? "thread" : "");
     let out = "";
     let err = "";
     proc.stderr.on("data", (d) => (err += d));

@@ -1,14 +1,16 @@
 // Separate OS processes for the SQLite multi-process tests (test/ledger/sqlite.test.ts).
 //   race <path> <inputs.json>: open + migrate, print "ready", wait for "go" on stdin, reserve
 //     every payment in its own shuffled order, print the JSON list of nonces it won.
-//   churn <path>: reserve fresh payments forever, printing each nonce once reserve() has
-//     returned (the parent kills -9 it mid-stream and checks every printed one survived).
+//   churn <path> [thread]: reserve fresh payments forever, printing each nonce once reserve() has
+//     returned (the parent kills -9 it mid-stream and checks every printed one survived); with
+//     "thread", through the ledger in a worker thread (thread.ts), as the server runs it.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
+import { openSqliteThread } from "../../server/ledger/thread.ts";
 
 const [mode, path, inputsFile] = process.argv.slice(2);
-const ledger = new SqliteLedger({ path });
+const ledger = mode === "churn" && inputsFile === "thread" ? await openSqliteThread({ path }) : new SqliteLedger({ path });
 await ledger.migrate();
 const hex = (n: number) => "0x" + randomBytes(n).toString("hex");
 
