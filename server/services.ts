@@ -110,7 +110,7 @@ async function build(config: ServerConfig, secrets: Secrets, options: ServiceOpt
     (await openLedger({
       databaseUrl: secrets.databaseUrl ?? undefined,
       sqlitePath: config.database.sqlitePath,
-      thread: true,
+      thread: config.database.sqliteThread,
       maintenance: { heldOutputRetentionMs: config.database.heldOutputRetentionDays * 86_400_000 },
     }));
   if (!options.ledger) stack.push(() => ledger.close());

@@ -55,6 +55,8 @@ interface DatabaseSection {
   sqlitePath: string;
   /** Days a settled (or failed) payment's held output is kept for re-delivery before it is deleted. */
   heldOutputRetentionDays: number;
+  /** SQLite in a worker thread of its own (default), or on the event loop (false). */
+  sqliteThread: boolean;
 }
 
 export interface EpochsSection {

@@ -79,7 +79,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
   const chain = chainSection(root.chain, env);
   const facilitator = facilitatorSection(root.facilitator);
   const dataDir = resolve(optionalString("dataDir", root.dataDir, ".data") || fail("dataDir", "must not be empty"));
-  const db = object("database", root.database ?? {}, ["sqlitePath", "heldOutputRetentionDays"], {
+  const db = object("database", root.database ?? {}, ["sqlitePath", "heldOutputRetentionDays", "sqliteThread"], {
     url: "DATABASE_URL is read from the environment only (it carries a password)",
   });
   const sqlitePath =
@@ -110,6 +110,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
       database: {
         sqlitePath,
         heldOutputRetentionDays: integer("database.heldOutputRetentionDays", db.heldOutputRetentionDays, 1, 3650, 7),
+        sqliteThread: boolean("database.sqliteThread", db.sqliteThread, true),
       },
       dataDir,
       epochs,

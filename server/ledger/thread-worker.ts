@@ -2,7 +2,7 @@
 // A call is answered when the ledger's promise settles, so a write is answered once it is on disk.
 import { parentPort, workerData } from "node:worker_threads";
 import type { SqliteLedger, SqliteLedgerOptions } from "./sqlite.ts";
-import type { LedgerCall, LedgerReply, RemoteError } from "./thread.ts";
+import { Batcher, type LedgerCall, type LedgerReply, type RemoteError } from "./thread.ts";
 
 // Like the command line's main thread: node:sqlite's ExperimentalWarning is not news.
 process.removeAllListeners("warning");
@@ -36,14 +36,17 @@ const extras = {
   commits: () => ledger.stats.commits,
 };
 
-port.on("message", async ({ id, method, args }: LedgerCall) => {
-  let reply: LedgerReply;
+const replies = new Batcher<LedgerReply>((batch) => port.postMessage(batch));
+
+async function answer({ id, method, args }: LedgerCall): Promise<void> {
   try {
     const fn = method in extras ? extras[method as keyof typeof extras] : (ledger as unknown as Record<string, unknown>)[method];
     if (typeof fn !== "function") throw new Error(`the ledger has no method ${method}`);
-    reply = { id, value: await fn.apply(ledger, args) };
+    replies.add({ id, value: await fn.apply(ledger, args) });
   } catch (e) {
-    reply = { id, error: remoteError(e) };
+    replies.add({ id, error: remoteError(e) });
   }
-  port.postMessage(reply);
-});
+}
+
+// In order: the ledger queues each call's statements as it is made.
+port.on("message", (calls: LedgerCall[]) => calls.forEach((call) => void answer(call)));

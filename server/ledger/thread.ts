@@ -77,8 +77,22 @@ const FORWARDED = [
 type Forwarded = (typeof FORWARDED)[number];
 
 export type LedgerCall = { id: number; method: string; args: unknown[] };
+// Calls and replies cross in batches, one message per turn of each thread's event loop: a message's
+// fixed cost (its event, the thread's wake-up) is paid once for every call made in that turn.
 export type RemoteError = { name: string; message: string; stack?: string; code?: string };
 export type LedgerReply = { id: number; value: unknown } | { id: number; error: RemoteError };
+
+/** Collects items during one turn of the event loop and sends them together at its end. */
+export class Batcher<T> {
+  private items: T[] = [];
+
+  constructor(private readonly send: (items: T[]) => void) {}
+
+  add(item: T): void {
+    if (this.items.length === 0) setImmediate(() => this.send(this.items.splice(0)));
+    this.items.push(item);
+  }
+}
 
 /** The ledger's errors keep their class and code across the thread boundary (callers test isLedgerError). */
 function localError(remote: RemoteError): Error {
@@ -95,8 +109,11 @@ class LedgerThread {
   private nextId = 0;
   private stopped: Error | null = null;
 
+  private readonly outbox: Batcher<LedgerCall>;
+
   private constructor(private readonly worker: Worker) {
-    worker.on("message", (reply: LedgerReply) => this.answer(reply));
+    this.outbox = new Batcher((calls) => worker.postMessage(calls));
+    worker.on("message", (replies: LedgerReply[]) => this.answer(replies));
     worker.on("error", (e) => this.stop(new LedgerError("ledger_closed", `the ledger thread failed: ${e.message}`)));
     worker.on("exit", (code) => this.stop(new LedgerError("ledger_closed", `the ledger thread exited (code ${code})`)));
     worker.unref(); // referenced only while a call waits (call/answer)
@@ -120,17 +137,19 @@ class LedgerThread {
     if (this.pending.size === 0) this.worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, method, args } satisfies LedgerCall);
+      this.outbox.add({ id, method, args });
     });
   }
 
-  private answer(reply: LedgerReply): void {
-    const waiting = this.pending.get(reply.id);
-    if (!waiting) return;
-    this.pending.delete(reply.id);
+  private answer(replies: LedgerReply[]): void {
+    for (const reply of replies) {
+      const waiting = this.pending.get(reply.id);
+      if (!waiting) continue;
+      this.pending.delete(reply.id);
+      if ("error" in reply) waiting.reject(localError(reply.error));
+      else waiting.resolve(reply.value);
+    }
     if (this.pending.size === 0) this.worker.unref();
-    if ("error" in reply) waiting.reject(localError(reply.error));
-    else waiting.resolve(reply.value);
   }
 
   private stop(reason: Error): void {
