@@ -55,7 +55,7 @@ interface DatabaseSection {
   sqlitePath: string;
   /** Days a settled (or failed) payment's held output is kept for re-delivery before it is deleted. */
   heldOutputRetentionDays: number;
-  /** SQLite in a worker thread of its own (default), or on the event loop (false). */
+  /** SQLite in a worker thread of its own (true), or on the event loop (default). */
   sqliteThread: boolean;
 }
 

@@ -110,7 +110,7 @@ export function validateConfig(raw: unknown, options: ValidateOptions = {}): { c
       database: {
         sqlitePath,
         heldOutputRetentionDays: integer("database.heldOutputRetentionDays", db.heldOutputRetentionDays, 1, 3650, 7),
-        sqliteThread: boolean("database.sqliteThread", db.sqliteThread, true),
+        sqliteThread: boolean("database.sqliteThread", db.sqliteThread, false),
       },
       dataDir,
       epochs,

@@ -22,8 +22,8 @@ export interface LedgerConfig {
   postgres?: Omit<PostgresLedgerOptions, "connectionString">;
   sqlite?: Omit<SqliteLedgerOptions, "path">;
   /**
-   * SQLite only: run the ledger in a worker thread (the server does), so its statements and commits
-   * never hold the event loop. Options that are functions (`now`, `fsync`) cannot cross into it.
+   * SQLite only: run the ledger in a worker thread (the server's database.sqliteThread), so its
+   * statements and commits never hold the event loop. Function options (`now`, `fsync`) cannot cross.
    */
   thread?: boolean;
   /** Apply pending migrations before returning (default true). */

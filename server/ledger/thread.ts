@@ -77,12 +77,14 @@ const FORWARDED = [
 type Forwarded = (typeof FORWARDED)[number];
 
 export type LedgerCall = { id: number; method: string; args: unknown[] };
-// Calls and replies cross in batches, one message per turn of each thread's event loop: a message's
-// fixed cost (its event, the thread's wake-up) is paid once for every call made in that turn.
 export type RemoteError = { name: string; message: string; stack?: string; code?: string };
 export type LedgerReply = { id: number; value: unknown } | { id: number; error: RemoteError };
 
-/** Collects items during one turn of the event loop and sends them together at its end. */
+/**
+ * Collects items during one turn of the event loop and sends them together at its end. Calls and replies
+ * cross this way: a message's fixed cost (its event, the other thread's wake-up) is paid once a turn, and
+ * the thread's group commit takes every write of the turn together, as it did on the event loop.
+ */
 export class Batcher<T> {
   private items: T[] = [];
 
@@ -128,6 +130,7 @@ class LedgerThread {
         else reject(localError(first.failed ?? { name: "Error", message: "the ledger thread did not start" }));
       });
       worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`the ledger thread exited (code ${code}) before its ledger opened`)));
     });
   }
 
@@ -161,9 +164,12 @@ class LedgerThread {
   /** Closes the ledger (writes already issued are kept) and ends the thread. */
   async close(): Promise<void> {
     if (this.stopped) return;
-    await this.call("close");
-    this.stop(new LedgerError("ledger_closed", "the SQLite ledger is closed"));
-    await this.worker.terminate();
+    try {
+      await this.call("close");
+    } finally {
+      this.stop(new LedgerError("ledger_closed", "the SQLite ledger is closed"));
+      await this.worker.terminate();
+    }
   }
 }
 

@@ -1,8 +1,9 @@
-// Crash safety of channels with the real process: `royalty402 serve` (SQLite ledger in a file, embedded
-// facilitator, channels on) against a Hardhat node in its own process (the chain outlives the server),
-// paid by the reference batch-settlement client (@x402/evm) over @x402/fetch. The server is killed with
-// SIGKILL at seeded moments, alternately under voucher load and in the middle of a sweep
-// (POST /admin/channels/settle), and started again; each round pays on new channels. At the end:
+// Crash safety of channels with the real process: `royalty402 serve` (SQLite ledger in a file, in its
+// own thread: database.sqliteThread; embedded facilitator, channels on) against a Hardhat node in its
+// own process (the chain outlives the server), paid by the reference batch-settlement client
+// (@x402/evm) over @x402/fetch. The server is killed with SIGKILL at seeded moments, alternately under
+// voucher load and in the middle of a sweep (POST /admin/channels/settle), and started again; each
+// round pays on new channels. At the end:
 // - every voucher whose answer was sent is in the ledger, claimed and linked exactly once (its payment
 //   settled by the link's transaction; every ChannelOutputsPaid root recomputes from its outputs, no
 //   output in two links);
@@ -77,7 +78,7 @@ beforeAll(async () => {
       chain: { rpcUrl: node.url, chainId: 31337, token: deployed.tokenAddress, factory: deployed.factoryAddress },
       facilitator: { mode: "embedded", maxWaitMs: 10 },
       dataDir: join(dir, "data"),
-      database: { sqlitePath: dbPath },
+      database: { sqlitePath: dbPath, sqliteThread: true }, // the reliability crash test runs it on the event loop
       epochs: { enabled: false },
       datanets: [{ id: "corpus-brown", seed: { corpus: "brown", documents: 6, contributors: 5 } }],
       models: [

@@ -109,8 +109,8 @@ describe("config validation", () => {
     expect(config.server.publicUrl).toBe("https://models.example");
     expect(config.chain.rpcUrl).toBe("https://rpc.example/v1/KEY");
     expect(config.database.sqlitePath).toBe("/tmp/x.sqlite");
-    expect(config.database.sqliteThread).toBe(true); // the ledger in a thread of its own unless turned off
-    expect(validateConfig(base({ database: { sqliteThread: false } }), { env }).config.database.sqliteThread).toBe(false);
+    expect(config.database.sqliteThread).toBe(false); // the ledger on the event loop unless asked for its own thread
+    expect(validateConfig(base({ database: { sqliteThread: true } }), { env }).config.database.sqliteThread).toBe(true);
     expectError(base({ database: { sqliteThread: "yes" } }), "database.sqliteThread", /must be true or false/);
     expect(JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain(KEY_A.slice(2));
   });

@@ -331,7 +331,7 @@ describe("SQLite ledger file", () => {
 
   it.each([
     { where: "in the event loop's thread", thread: false },
-    { where: "in a thread of its own (the server's)", thread: true },
+    { where: "in a thread of its own (database.sqliteThread)", thread: true },
   ])("a process killed -9 mid-stream loses no reservation it reported: the ledger $where", async ({ thread }) => {
     const path = join(dir, thread ? "killed-thread.sqlite" : "killed.sqlite");
     const proc = spawnChild("churn", path, thread ? "thread" : "");

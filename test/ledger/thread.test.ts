@@ -1,4 +1,4 @@
-// The SQLite ledger in a worker thread (server/ledger/thread.ts), as the server runs it: calls and
+// The SQLite ledger in a worker thread (server/ledger/thread.ts, database.sqliteThread): calls and
 // answers cross the thread intact (bigints, Maps, the ledger's errors with their codes), it shares
 // its file with another connection, and after close it answers nothing and holds the process open no
 // longer. The ledger inside is SqliteLedger, which the ledger contract covers (sqlite.test.ts); the

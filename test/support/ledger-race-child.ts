@@ -3,7 +3,7 @@
 //     every payment in its own shuffled order, print the JSON list of nonces it won.
 //   churn <path> [thread]: reserve fresh payments forever, printing each nonce once reserve() has
 //     returned (the parent kills -9 it mid-stream and checks every printed one survived); with
-//     "thread", through the ledger in a worker thread (thread.ts), as the server runs it.
+//     "thread", through the ledger in a worker thread (thread.ts, database.sqliteThread).
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
