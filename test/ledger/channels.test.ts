@@ -10,7 +10,7 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import type { AcceptedVoucher, ChannelState, Ledger } from "../../server/ledger/index.ts";
 import { PostgresLedger } from "../../server/ledger/postgres.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
-import { address, expectLedgerError, hex, keyOf, paymentInput } from "../support/ledger-contract.ts";
+import { BIG, channelState, expectLedgerError, hex, keyOf, paymentInput } from "../support/ledger-contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "royalty402-channels-"));
 const url = inject("postgresUrl");
@@ -43,33 +43,6 @@ const backends: Array<[string, () => Open]> = [
   ],
 ];
 
-const BIG = 10n ** 30n; // beyond 64-bit integers
-
-function channel(over: Partial<ChannelState> = {}): ChannelState {
-  const config = {
-    payer: address() as `0x${string}`,
-    payerAuthorizer: address() as `0x${string}`,
-    receiver: address() as `0x${string}`,
-    receiverAuthorizer: address() as `0x${string}`,
-    token: address() as `0x${string}`,
-    withdrawDelay: 900,
-    salt: hex(32) as `0x${string}`,
-  };
-  return {
-    channelId: hex(32),
-    config,
-    balance: BIG,
-    totalClaimed: 0n,
-    refundNonce: 0n,
-    withdrawRequestedAt: 0,
-    charged: 0n,
-    signedMax: 0n,
-    signature: null,
-    stuck: null,
-    ...over,
-  };
-}
-
 const voucher = (c: ChannelState, from: bigint, price: bigint): AcceptedVoucher => ({
   channelId: c.channelId,
   receiver: c.config.receiver,
@@ -95,7 +68,7 @@ describe.each(backends)("channels in the ledger: %s", (_name, database) => {
 
   it("stores a channel once (the first instance wins) and hands back uint256 amounts and the config", async () => {
     const [a, b] = await two();
-    const c = channel({ balance: BIG, totalClaimed: 7n });
+    const c = channelState({ balance: BIG, totalClaimed: 7n });
     expect(await a.getChannel(c.channelId)).toBeNull();
     expect(await a.openChannel(c)).toEqual(c);
     expect(await b.openChannel({ ...c, balance: 1n })).toEqual(c);
@@ -105,7 +78,7 @@ describe.each(backends)("channels in the ledger: %s", (_name, database) => {
 
   it("stores a voucher only against the charged total it was checked with: of two instances racing one amount, one wins", async () => {
     const [a, b] = await two();
-    const c = await a.openChannel(channel());
+    const c = await a.openChannel(channelState());
     expect(await a.acceptVoucher(voucher(c, 0n, 1000n))).toBe(true);
     // Both instances checked the next voucher against 1000: the same cumulative amount, at once.
     const race = [voucher(c, 1000n, 1000n), voucher(c, 1000n, 1000n)];
@@ -126,7 +99,7 @@ describe.each(backends)("channels in the ledger: %s", (_name, database) => {
 
   it("stores a voucher and moves its payment to pending in one transaction, or neither", async () => {
     const [a, b] = await two();
-    const c = await a.openChannel(channel());
+    const c = await a.openChannel(channelState());
     const reserve = async () => {
       const r = await a.reserve(paymentInput());
       if (!r.reserved) throw new Error("not reserved");
@@ -157,7 +130,7 @@ describe.each(backends)("channels in the ledger: %s", (_name, database) => {
   it("claims, decides a link before it is sent, records it; oldest work tells the timer what waits", async () => {
     const [a, b] = await two();
     expect(await a.oldestChannelWork()).toBeNull();
-    const c = await a.openChannel(channel());
+    const c = await a.openChannel(channelState());
     const v1 = voucher(c, 0n, 10n);
     const v2 = voucher(c, 10n, BIG);
     expect(await a.acceptVoucher(v1)).toBe(true);
@@ -197,7 +170,7 @@ describe.each(backends)("channels in the ledger: %s", (_name, database) => {
 
   it("sets a channel aside: its unclaimed vouchers are handed back, it is not claimable, and takes no voucher", async () => {
     const [a] = await two();
-    const c = await a.openChannel(channel());
+    const c = await a.openChannel(channelState());
     const v = voucher(c, 0n, 10n);
     await a.acceptVoucher(v);
     const left = await a.markChannelStuck(c.channelId, "WithdrawAmountExceedsAvailable");
@@ -210,7 +183,7 @@ describe.each(backends)("channels in the ledger: %s", (_name, database) => {
 
   it("keeps the channel's funds as read from the chain", async () => {
     const [a, b] = await two();
-    const c = await a.openChannel(channel());
+    const c = await a.openChannel(channelState());
     await b.updateChannelFunds(c.channelId, { balance: 5n, refundNonce: 3n, withdrawRequestedAt: 1_700_000_000 });
     expect(await a.getChannel(c.channelId)).toMatchObject({ balance: 5n, refundNonce: 3n, withdrawRequestedAt: 1_700_000_000 });
   });

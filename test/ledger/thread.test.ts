@@ -11,7 +11,7 @@ import { createMetrics } from "../../server/api/metrics.ts";
 import { isLedgerError, openLedger } from "../../server/ledger/index.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import { openSqliteThread } from "../../server/ledger/thread.ts";
-import { address, expectLedgerError, hex, keyOf, paymentInput } from "../support/ledger-contract.ts";
+import { BIG, channelState, expectLedgerError, hex, keyOf, paymentInput } from "../support/ledger-contract.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "royalty402-thread-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,31 +36,9 @@ describe("SQLite ledger in a worker thread", () => {
     expect(epochs).toBeInstanceOf(Map);
     expect(epochs.get(outputId)).toBeNull();
 
-    const channelId = hex(32);
-    const hex0x = (s: string) => s as `0x${string}`;
-    const config = {
-      payer: hex0x(address()),
-      payerAuthorizer: hex0x(address()),
-      receiver: hex0x(address()),
-      receiverAuthorizer: hex0x(address()),
-      token: hex0x(address()),
-      withdrawDelay: 900,
-      salt: hex0x(hex(32)),
-    };
-    const state = {
-      channelId,
-      config,
-      balance: 10n ** 30n, // beyond 2^64: a bigint, not a number
-      totalClaimed: 0n,
-      refundNonce: 0n,
-      withdrawRequestedAt: 0,
-      charged: 0n,
-      signedMax: 0n,
-      signature: null,
-      stuck: null,
-    };
+    const state = channelState(); // its balance beyond 2^64: a bigint, not a number
     expect(await ledger.openChannel(state)).toEqual(state);
-    expect((await ledger.getChannel(channelId))?.balance).toBe(10n ** 30n);
+    expect((await ledger.getChannel(state.channelId))?.balance).toBe(BIG);
     await ledger.close();
   });
 

@@ -5,7 +5,16 @@ import { afterEach, describe, expect, it } from "vitest";
 import { isLedgerError, type LedgerErrorCode } from "../../server/ledger/errors.ts";
 import type { Migration } from "../../server/ledger/migrations.ts";
 import { unpackRecord } from "../../server/ledger/record-codec.ts";
-import type { EpochRecord, HeldOutput, Ledger, OutputRecord, PaymentKey, PaymentRecord, PaymentStatus } from "../../server/ledger/types.ts";
+import type {
+  ChannelState,
+  EpochRecord,
+  HeldOutput,
+  Ledger,
+  OutputRecord,
+  PaymentKey,
+  PaymentRecord,
+  PaymentStatus,
+} from "../../server/ledger/types.ts";
 
 export type TestLedger = Ledger & { appliedMigrations(): Promise<Array<{ version: number; name: string }>> };
 
@@ -35,6 +44,34 @@ export function paymentInput(over: Partial<PaymentRecord> = {}) {
     modelId: "model-a",
     outputId: null,
     payload: JSON.stringify({ x402Version: 2 }),
+    ...over,
+  };
+}
+
+export const BIG = 10n ** 30n; // beyond 64-bit integers
+
+/** A channel as the ledger stores it: fresh addresses, a balance beyond 64-bit integers. */
+export function channelState(over: Partial<ChannelState> = {}): ChannelState {
+  const config = {
+    payer: address() as `0x${string}`,
+    payerAuthorizer: address() as `0x${string}`,
+    receiver: address() as `0x${string}`,
+    receiverAuthorizer: address() as `0x${string}`,
+    token: address() as `0x${string}`,
+    withdrawDelay: 900,
+    salt: hex(32) as `0x${string}`,
+  };
+  return {
+    channelId: hex(32),
+    config,
+    balance: BIG,
+    totalClaimed: 0n,
+    refundNonce: 0n,
+    withdrawRequestedAt: 0,
+    charged: 0n,
+    signedMax: 0n,
+    signature: null,
+    stuck: null,
     ...over,
   };
 }
