@@ -8,6 +8,11 @@ export interface Dialect {
   readonly name: "sqlite" | "postgres";
   /** `col` is one of the list parameter `param` (pass the value through list()). */
   inList(col: string, param: string): string;
+  /**
+   * `col` where the planner must not use it to pick an index: SQLite keeps no statistics here and
+   * prefers an equality on a key's first column to an indexed IN list, however many rows that key has.
+   */
+  unindexed(col: string): string;
   /** A list parameter's value as the driver binds it. */
   list(values: readonly string[]): unknown;
   /** Rows (a, b) of a JSON array of pairs `[[a, b], …]` bound as `param` (text). */
@@ -43,6 +48,7 @@ const postgresTuples = (param: string, names: readonly string[]) =>
 export const sqliteDialect: Dialect = {
   name: "sqlite",
   inList: (col, param) => `${col} IN (SELECT value FROM json_each(${param}))`,
+  unindexed: (col) => `+${col}`,
   list: (values) => JSON.stringify(values),
   pairRows: (param) => sqliteTuples(param, ["a", "b"]),
   tupleRows: sqliteTuples,
@@ -64,6 +70,7 @@ export const sqliteDialect: Dialect = {
 export const postgresDialect: Dialect = {
   name: "postgres",
   inList: (col, param) => `${col} = ANY(CAST(${param} AS TEXT[]))`,
+  unindexed: (col) => col, // PostgreSQL's planner has the statistics to choose
   list: (values) => [...values],
   pairRows: (param) => postgresTuples(param, ["a", "b"]),
   tupleRows: postgresTuples,

@@ -13,6 +13,7 @@ import { DEFAULT_SQLITE_PATH, ledgerConfigFromEnv, openLedger } from "../../serv
 import { sqliteDialect } from "../../server/ledger/dialect.ts";
 import { sqliteMigrations } from "../../server/ledger/migrations.ts";
 import { journalStatement } from "../../server/ledger/sql/broadcast-batch.ts";
+import { claimStatement } from "../../server/ledger/sql/channels.ts";
 import { SqliteLedger } from "../../server/ledger/sqlite.ts";
 import { keyOf, ledgerContract, paymentInput } from "../support/ledger-contract.ts";
 
@@ -273,6 +274,16 @@ describe("SQLite ledger file", () => {
     expect(plan[1]).toMatch(
       /^SEARCH payments USING INDEX sqlite_autoindex_payments_1 \(network=\? AND asset=\? AND payer=\? AND nonce=\?\)/,
     );
+  });
+
+  it("a claim finds its vouchers by output id, not by reading the channel's every voucher", async () => {
+    const raw = await migratedFile("claim-plan.sqlite");
+    const plan = raw
+      .prepare(`EXPLAIN QUERY PLAN ${claimStatement(sqliteDialect)}`)
+      .all({ tx: "0x", id: "0x", outputs: "[]" })
+      .map((row) => String(row.detail));
+    raw.close();
+    expect(plan[0]).toMatch(/^SEARCH channel_vouchers USING INDEX channel_vouchers_output \(output_id=\?\)/);
   });
 
   it("payments carry only the indexes a query reads; the reconciler's open payments come by (status, updated_at)", async () => {

@@ -4,6 +4,7 @@
 // Claims and links run under a one-row lease, so one instance sweeps at a time; a link is decided
 // (root and outputs stored) before its transaction is sent, so whoever sweeps next looks for that root.
 import type { ChannelConfig } from "@royalty402/fastify-x402";
+import type { Dialect } from "../dialect.ts";
 import { LedgerError } from "../errors.ts";
 import type { Params } from "../executor.ts";
 import * as norm from "../normalize.ts";
@@ -206,6 +207,15 @@ export async function claimableChannels(db: Db): Promise<ClaimableChannel[]> {
   return [...channels.values()];
 }
 
+/**
+ * Marks a claim's vouchers, found through the output_id index: the channel's own key range holds
+ * every voucher it ever had, so a claim would read a long-lived channel's whole history.
+ */
+export function claimStatement(d: Dialect): string {
+  return `UPDATE channel_vouchers SET claim_tx = $tx
+    WHERE ${d.unindexed("channel_id")} = $id AND claim_tx IS NULL AND ${d.inList("output_id", "$outputs")}`;
+}
+
 export async function markChannelsClaimed(
   db: Db,
   claims: Array<{ channelId: string; totalClaimed: bigint; outputIds: string[] }>,
@@ -216,11 +226,7 @@ export async function markChannelsClaimed(
   await db.exec.transaction(async (q) => {
     for (const c of claims) {
       const id = bytes32("channelId", c.channelId);
-      await q.query(
-        `UPDATE channel_vouchers SET claim_tx = $tx
-         WHERE channel_id = $id AND claim_tx IS NULL AND ${db.d.inList("output_id", "$outputs")}`,
-        { tx, id, outputs: db.d.list(c.outputIds.map((o) => o.toLowerCase())) as string },
-      );
+      await q.query(claimStatement(db.d), { tx, id, outputs: db.d.list(c.outputIds.map((o) => o.toLowerCase())) as string });
       await q.query(`UPDATE channels SET total_claimed = ${db.d.amountParam("$claimed")}, updated_at = $now WHERE channel_id = $id`, {
         id,
         claimed: amount("totalClaimed", c.totalClaimed),
