@@ -301,12 +301,13 @@ async function openFacilitator(
     return { client: new HTTPFacilitatorClient({ url: config.facilitator.url }), address: config.facilitator.address, embedded: null };
   if (!relayer)
     throw new ConfigError("env.ROYALTY402_RELAYER_KEY", 'is required by the embedded facilitator (or set facilitator.mode "url")');
-  const { maxBatchSize, maxWaitMs, confirmTimeoutMs } = config.facilitator;
+  const { maxBatchSize, maxWaitMs, confirmTimeoutMs, channelClaims: claims } = config.facilitator;
   // Channels (unless turned off) where the chain has the batch-settlement escrow; vouchers journalled in the ledger,
   // which instances sharing a PostgreSQL ledger share (with the same relayer key: the channels' receiver authorizer).
   // The ledger is the payment store too: a voucher and its payment are recorded in one transaction (schemes.ts).
   const offerChannels = config.facilitator.channels && (await provider.getCode(BATCH_SETTLEMENT_ADDRESS)) !== "0x";
-  const channels = offerChannels ? { channels: { journal: ledger, recordsPayments: true } } : {};
+  const sweep = { maxAgeMs: claims.maxAgeSeconds * 1000, maxCount: claims.maxCount, maxAmount: claims.maxAmount };
+  const channels = offerChannels ? { channels: { journal: ledger, recordsPayments: true, sweep } } : {};
   const batch = { maxBatchSize, maxWaitMs, confirmTimeoutMs };
   const embedded = await EmbeddedFacilitator.create({ provider, relayer, batch, ...channels });
   stack.push(() => embedded.close());

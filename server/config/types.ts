@@ -42,6 +42,8 @@ export type FacilitatorSection =
       confirmTimeoutMs: number;
       /** Offer x402 batch-settlement channels where the chain has the scheme's escrow. */
       channels: boolean;
+      /** When the channels' vouchers are claimed: whichever limit is reached first. */
+      channelClaims: ChannelClaims;
     }
   | {
       mode: "url";
@@ -49,6 +51,15 @@ export type FacilitatorSection =
       /** The external facilitator's settling address (registered as facilitator on new splitters). */
       address: string;
     };
+
+export interface ChannelClaims {
+  /** Claim once the oldest unclaimed voucher is this old (below the channels' 900 s withdrawal delay). */
+  maxAgeSeconds: number;
+  /** Claim once this instance holds this many unclaimed vouchers. */
+  maxCount: number;
+  /** Claim once this instance's unclaimed vouchers charged this much (atomic token units). */
+  maxAmount: bigint;
+}
 
 interface DatabaseSection {
   /** SQLite file (used unless DATABASE_URL is set in the environment). */

@@ -33,6 +33,7 @@ import {
 import {
   IN_PROCESS,
   type ChainSection,
+  type ChannelClaims,
   type DatanetAccessConfig,
   type DatanetConfig,
   type EpochsSection,
@@ -201,12 +202,12 @@ function facilitatorSection(v: unknown): FacilitatorSection {
   const f = object(
     "facilitator",
     v ?? {},
-    ["mode", "expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "channels", "url", "address"],
+    ["mode", "expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "channels", "channelClaims", "url", "address"],
     SECRET_FIELDS,
   );
   const mode = oneOf("facilitator.mode", f.mode, ["embedded", "url"] as const, "embedded");
   if (mode === "url") {
-    for (const k of ["expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "channels"])
+    for (const k of ["expose", "maxBatchSize", "maxWaitMs", "confirmTimeoutMs", "channels", "channelClaims"])
       if (f[k] !== undefined) fail(`facilitator.${k}`, 'only applies to mode "embedded"');
     return { mode, url: url("facilitator.url", f.url, ["http", "https"]), address: address("facilitator.address", f.address) };
   }
@@ -218,6 +219,20 @@ function facilitatorSection(v: unknown): FacilitatorSection {
     maxWaitMs: integer("facilitator.maxWaitMs", f.maxWaitMs, 0, 60_000, 25),
     confirmTimeoutMs: integer("facilitator.confirmTimeoutMs", f.confirmTimeoutMs, 100, 600_000, 30_000),
     channels: boolean("facilitator.channels", f.channels, true),
+    channelClaims: channelClaims(f.channelClaims),
+  };
+}
+
+/** The channels withdraw 900 s after a payer asks: a claim must be sent, and mined, well before. */
+const MAX_CLAIM_AGE_SECONDS = 600;
+
+function channelClaims(v: unknown): ChannelClaims {
+  const c = object("facilitator.channelClaims", v ?? {}, ["maxAgeSeconds", "maxCount", "maxAmount"]);
+  const path = (field: string) => `facilitator.channelClaims.${field}`;
+  return {
+    maxAgeSeconds: integer(path("maxAgeSeconds"), c.maxAgeSeconds, 1, MAX_CLAIM_AGE_SECONDS, 60),
+    maxCount: integer(path("maxCount"), c.maxCount, 1, 100_000, 1_000),
+    maxAmount: amount(path("maxAmount"), c.maxAmount, { positive: true, fallback: 10_000_000n }),
   };
 }
 

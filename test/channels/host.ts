@@ -16,7 +16,8 @@ import { hostChain } from "../support/host-chain.ts";
 export const ADMIN = "channel-host-admin-token-0123456789";
 const json = { "content-type": "application/json" };
 
-export async function channelHost(price: bigint) {
+/** `channelClaims`: the host's facilitator.channelClaims (default: the config's, no claim within a test). */
+export async function channelHost(price: bigint, channelClaims?: Record<string, unknown>) {
   const host = await hostChain(1);
   const { chain, token } = host;
   const dataDir = mkdtempSync(join(tmpdir(), "r402-channel-host-"));
@@ -24,7 +25,7 @@ export async function channelHost(price: bigint) {
     config: {
       server: { port: 0 },
       chain: host.config,
-      facilitator: { mode: "embedded", maxWaitMs: 10 },
+      facilitator: { mode: "embedded", maxWaitMs: 10, ...(channelClaims ? { channelClaims } : {}) },
       dataDir,
       epochs: { enabled: false },
       datanets: [{ id: "brown", seed: { corpus: "brown", documents: 6, contributors: 4 } }],

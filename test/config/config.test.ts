@@ -53,7 +53,16 @@ describe("config validation", () => {
       trustProxy: false,
       challengeRateLimit: { max: 1200, windowSeconds: 60 },
     });
-    const facilitator = { mode: "embedded", expose: true, maxBatchSize: 32, maxWaitMs: 25, confirmTimeoutMs: 30000, channels: true };
+    const channelClaims = { maxAgeSeconds: 60, maxCount: 1000, maxAmount: 10_000_000n };
+    const facilitator = {
+      mode: "embedded",
+      expose: true,
+      maxBatchSize: 32,
+      maxWaitMs: 25,
+      confirmTimeoutMs: 30000,
+      channels: true,
+      channelClaims,
+    };
     expect(config.facilitator).toEqual(facilitator);
     expect(config.epochs).toEqual({
       enabled: true,
@@ -189,6 +198,18 @@ describe("config validation", () => {
       [
         base({ facilitator: { mode: "url", url: "http://f", address: OWNER, maxBatchSize: 3 } }),
         "facilitator.maxBatchSize",
+        /only applies to mode "embedded"/,
+      ],
+      [
+        base({ facilitator: { channelClaims: { maxAgeSeconds: 900 } } }),
+        "facilitator.channelClaims.maxAgeSeconds",
+        /\[1, 600\]/, // a payer may withdraw what is unclaimed 900 s after asking
+      ],
+      [base({ facilitator: { channelClaims: { maxAmount: "0" } } }), "facilitator.channelClaims.maxAmount", /greater than 0/],
+      [base({ facilitator: { channelClaims: { everyBlock: true } } }), "facilitator.channelClaims.everyBlock", /unknown field/],
+      [
+        base({ facilitator: { mode: "url", url: "http://f", address: OWNER, channelClaims: {} } }),
+        "facilitator.channelClaims",
         /only applies to mode "embedded"/,
       ],
       [base({ server: { port: 70000 } }), "server.port", /\[0, 65535\]/],
