@@ -13,12 +13,12 @@
 // and the factory deployed (server.localChain: addresses, funded keys, mint()).
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import { adminRoutes } from "./api/admin.ts";
 import { dataAccessRoutes } from "./api/data-access.ts";
 import { answerClientError, installErrorHandling } from "./api/errors.ts";
 import { openAiRoutes } from "./api/openai.ts";
+import { securityHeaders } from "./api/security-headers.ts";
 import { channelRoutes } from "./api/channels.ts";
 import { opsRoutes } from "./api/ops.ts";
 import { publicRoutes } from "./api/public.ts";
@@ -137,8 +137,7 @@ const OPENAPI = {
 const royaltyHost: FastifyPluginAsync<{ services: Services }> = fp(
   async (app: FastifyInstance, { services }: { services: Services }) => {
     const { context, config, embedded } = services;
-    // Security headers on every response (CSP, nosniff, frame denial, HSTS, no referrer leaks).
-    await app.register(helmet, { global: true });
+    securityHeaders(app);
     await app.register(swagger, { openapi: OPENAPI });
     installErrorHandling(app);
     const { publicUrl, challengeRateLimit } = config.server;

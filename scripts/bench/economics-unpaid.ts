@@ -4,11 +4,11 @@
 // stand-in payment context (a fresh output id, no payment key), so nothing about payment runs.
 //   node --import tsx scripts/bench/economics-unpaid.ts <config.json>   (env: ROYALTY402_* keys)
 import { randomBytes } from "node:crypto";
-import helmet from "@fastify/helmet";
 import type { PaymentContext } from "@royalty402/fastify-x402";
 import Fastify from "fastify";
 import { installErrorHandling } from "../../server/api/errors.ts";
 import { openAiRoutes } from "../../server/api/openai.ts";
+import { securityHeaders } from "../../server/api/security-headers.ts";
 import { loadConfig } from "../../server/config/index.ts";
 import { buildServices } from "../../server/services.ts";
 
@@ -19,7 +19,7 @@ const app = Fastify({
   bodyLimit: config.server.bodyLimitBytes,
   ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
 });
-await app.register(helmet, { global: true });
+securityHeaders(app);
 installErrorHandling(app);
 app.decorateRequest("x402", null);
 app.addHook("preHandler", async (request) => {
